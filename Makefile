@@ -1,0 +1,97 @@
+# oodseg: `make demo` and `make test` install the Debian packages they need, build, then run.
+# Build outputs go to build/ (release) and build-san/ (ASan + UBSan).
+CC      ?= cc
+BLAS_INC = /usr/include/x86_64-linux-gnu/openblas-openmp
+BLAS_LIB = /usr/lib/x86_64-linux-gnu/openblas-openmp
+CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fopenmp -fPIC -I. -Iinclude -I$(BLAS_INC) \
+              -fvisibility=hidden -MMD -MP
+OPT     ?= -O2 -march=x86-64-v3 -g
+LDLIBS  = -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lpng -ljpeg -lwebp -lz -lm -fopenmp
+SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+
+LIB_DIRS = core io nn models ood eval api
+LIB_SRC  = $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
+CLI_SRC  = $(wildcard cli/*.c)
+TEST_SRC = $(wildcard tests/test_*.c)
+TEST_SUPPORT = tests/testlib.c
+BENCH_SRC = $(wildcard bench/bench_*.c)
+
+B ?= build
+LIB_OBJ  = $(LIB_SRC:%.c=$(B)/obj/%.o)
+CLI_OBJ  = $(CLI_SRC:%.c=$(B)/obj/%.o)
+TESTS    = $(TEST_SRC:tests/%.c=$(B)/tests/%)
+BENCHES  = $(BENCH_SRC:bench/%.c=$(B)/bench/%)
+PREFIX  ?= /usr/local
+
+.PHONY: all lib cli tests benches deps demo test test-release test-san clean install valgrind bench
+
+all: lib cli tests examples
+
+lib: $(B)/liboodseg.a $(B)/liboodseg.so $(B)/oodseg.pc
+cli: $(B)/oodseg
+tests: $(TESTS)
+benches: $(BENCHES)
+examples: $(B)/examples/run_model
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(OPT) $(EXTRA_CFLAGS) -c $< -o $@
+
+$(B)/liboodseg.a: $(LIB_OBJ)
+	@mkdir -p $(B)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/liboodseg.so: $(LIB_OBJ)
+	$(CC) -shared $(OPT) $(EXTRA_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/oodseg.pc: tools/oodseg.pc.in
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@BLAS_LIB@|$(BLAS_LIB)|' $< > $@
+
+$(B)/oodseg: $(CLI_OBJ) $(B)/liboodseg.a
+	$(CC) $(OPT) $(EXTRA_CFLAGS) -o $@ $(CLI_OBJ) $(B)/liboodseg.a $(LDLIBS)
+
+$(B)/tests/%: tests/%.c $(TEST_SUPPORT) tests/test.h $(B)/liboodseg.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(OPT) $(EXTRA_CFLAGS) -o $@ $< $(TEST_SUPPORT) $(B)/liboodseg.a $(LDLIBS)
+
+$(B)/bench/%: bench/%.c $(B)/liboodseg.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(OPT) $(EXTRA_CFLAGS) -o $@ $< $(B)/liboodseg.a $(LDLIBS)
+
+$(B)/examples/run_model: examples/run_model.c $(B)/liboodseg.a
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -Wall -Wextra -Werror -Iinclude $(OPT) $(EXTRA_CFLAGS) -o $@ $< $(B)/liboodseg.a $(LDLIBS)
+
+deps:
+	@tools/install-deps.sh
+
+# Release tests, then the same tests under ASan + UBSan.
+test: deps
+	$(MAKE) all
+	$(MAKE) B=build-san OPT="$(SAN_FLAGS)" all
+	tools/run-tests.sh build build-san
+
+test-release: all
+	tools/run-tests.sh build
+
+demo: deps
+	$(MAKE) all
+	tools/demo.sh
+
+bench: all benches
+	@echo "run the bench binaries in build/bench/ (see BENCHMARKS.md)"
+
+valgrind: all
+	tools/valgrind-check.sh
+
+install: lib cli
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 $(B)/liboodseg.a $(B)/liboodseg.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 include/oodseg.h $(DESTDIR)$(PREFIX)/include/
+	install -m 755 $(B)/oodseg $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(B)/oodseg.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+
+clean:
+	rm -rf build build-san
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

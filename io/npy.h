@@ -1,0 +1,23 @@
+// NumPy .npy files (format 1.0/2.0, little-endian, C order).
+#ifndef OODSEG_IO_NPY_H
+#define OODSEG_IO_NPY_H
+
+#include <stdint.h>
+#include "../core/err.h"
+
+typedef struct npy_array {
+    char dtype[8];        // "f4", "f8", "u1", "i8", "i4", "b1" ...
+    int ndim;
+    int64_t shape[8];
+    int64_t numel;
+    void *data;           // owned, numel elements of dtype
+} npy_array;
+
+int npy_read(const char *path, npy_array *out, err *e);
+void npy_free(npy_array *a);
+// Converts any numeric npy to float32 (new buffer, caller frees) / to uint8 (labels; values must fit).
+float *npy_to_f32(const npy_array *a, err *e);
+// float32 writer; temporary name + rename.
+int npy_write_f32(const char *path, const float *data, int ndim, const int64_t *shape, err *e);
+
+#endif

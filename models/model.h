@@ -1,0 +1,124 @@
+// One model interface for every architecture (InternImage+UperNet, ESPNet, ESPNetv2, ...).
+// Recognising the architecture from a checkpoint's keys and shapes happens in one place,
+// models/registry.c; each architecture file offers a detect and a create function.
+//
+// The journey: image file -> io/image -> model_preprocess (the model's own recipe) -> input tensor
+// (1, 3, H, W) -> model->forward -> tensor_list with "logits" and the requested feature taps.
+#ifndef OODSEG_MODELS_MODEL_H
+#define OODSEG_MODELS_MODEL_H
+
+#include <stdint.h>
+#include "../core/err.h"
+#include "../nn/tensor.h"
+#include "../io/checkpoint.h"
+#include "../io/image.h"
+
+// ---- preprocessing recipe ------------------------------------------------------------------
+typedef enum { PRE_RESIZE_THEN_NORMALISE, PRE_NORMALISE_THEN_RESIZE } pre_order;
+typedef enum {
+    INTERP_CV_LINEAR_U8,    // cv2.resize INTER_LINEAR on the uint8 image (mmcv imresize)
+    INTERP_CV_LINEAR_F32,   // cv2.resize INTER_LINEAR on float32 data (ESPNet: after normalising)
+    INTERP_PIL_BILINEAR     // PIL Image.resize BILINEAR on the 8-bit image (antialiased)
+} pre_interp;
+typedef enum {
+    SIZE_FIXED,             // resize to (size_w, size_h) (ESPNet, ESPNetv2); skipped if equal
+    SIZE_KEEP_RATIO,        // mmseg keep_ratio: f = min(long/max(w,h), short/min(w,h)),
+                            // new = (int(w*f+0.5), int(h*f+0.5)); then round up to size_divisor
+    SIZE_NATIVE             // no resize
+} pre_size_rule;
+
+typedef struct preprocess {
+    int bgr;                // 1: the network input channels are B, G, R
+    float mean[3], std[3];  // per network input channel, on the 0..255 scale
+    float scale_after;      // multiplied after resize (ESPNet: 1/255); 1 otherwise
+    pre_order order;
+    pre_interp interp;
+    pre_size_rule size_rule;
+    int size_w, size_h;     // SIZE_FIXED: target; SIZE_KEEP_RATIO: (long side, short side) scale
+    int size_divisor;       // SIZE_KEEP_RATIO: round each side up to a multiple (ADE20K: 32), 0 = none
+    int h_mod, w_mod;       // input constraint: side % mod must be 0 or mod-1 (ESPNet 8, ESPNetv2 16); 0 = any
+    int mod_need_zero;      // 1: side % mod must be 0 (InternImage needs nothing; reserved)
+} preprocess;
+
+// Computes the network input size for an image of w x h under recipe p (and an optional
+// "native"/"WxH" override); checks the model's size constraint with a clear error.
+int preprocess_target_size(const preprocess *p, int w, int h, const char *size_override,
+                           int *out_w, int *out_h, err *e);
+// RGB image -> (1, 3, oh, ow) float input, exactly as the reference pipeline. `input` must hold
+// 3*oh*ow floats.
+int preprocess_image(const preprocess *p, const image *img, int ow, int oh, float *input, err *e);
+
+// ---- description ---------------------------------------------------------------------------
+#define MODEL_MAX_TAPS 32
+
+typedef struct tap_info {
+    char name[48];          // as `forward --save` writes it, e.g. "backbone.out3", "enc_l3_out_s8"
+    int stride;             // relative to the network input
+    int channels;
+} tap_info;
+
+typedef struct model_desc {
+    char arch[48];          // "internimage-t+upernet", "espnet-p2-q8", "espnetv2-s2.0"
+    char dataset[16];       // "cityscapes", "ade20k", "camvid"
+    char title[128];        // "InternImage-T + UperNet, Cityscapes"
+    char source_format[16]; // from the checkpoint
+    char source_dtype[8];
+    int64_t num_params;
+    int num_outputs;        // logit channels
+    int num_id;             // in-distribution channels (indices in id_channels)
+    int id_channels[256];
+    const char *const *class_names;     // num_outputs names
+    const uint8_t (*palette)[3];        // num_outputs colours
+    preprocess pre;
+    int num_taps;
+    tap_info taps[MODEL_MAX_TAPS];       // every feature tap the model can return
+    char default_taps[128];              // comma list the K-Means method clusters by default
+    int logits_stride;                   // 1 when "logits" is at input size
+} model_desc;
+
+typedef struct model_options {
+    const char *size;        // NULL, "native" or "WxH"
+    const char *id_channels; // NULL or "0-18" / "0,1,5"
+    double offset_scale;     // 0: recognised default
+} model_options;
+
+typedef struct model model;
+struct model {
+    model_desc desc;
+    void *impl;
+    // input: (1, 3, h, w). Writes "logits" (num_outputs, at the model's output resolution: input
+    // size for all current models) and each tap named in `want` (comma list; NULL or "" = none;
+    // "*" = every named tensor the model can produce, including the golden intermediates).
+    // Only what is asked for is kept; every other activation is freed as soon as it is dead.
+    int (*forward)(model *m, const float *input, int h, int w, const char *want,
+                   tensor_list *out, err *e);
+    void (*destroy)(model *m);
+};
+
+// registry.c: opens the checkpoint, recognises the architecture, builds the model.
+int model_open(const char *path, const model_options *opt, model **out, err *e);
+int model_from_ckpt(ckpt *ck, const model_options *opt, model **out, err *e); // takes ownership of ck
+void model_close(model *m);
+// Parses "0-18" / "0,1,5" into desc->id_channels (checked against num_outputs).
+int model_set_id_channels(model_desc *d, const char *spec, err *e);
+// True when name is in the comma list `want` (or want is "*").
+int model_wants(const char *want, const char *name);
+
+// Architecture files. detect: 1 when the key layout is this family. create takes the checkpoint
+// (the model keeps it open for zero-copy weights; destroy closes it).
+int internimage_upernet_detect(const ckpt *ck);
+int internimage_upernet_create(ckpt *ck, const model_options *opt, model **out, err *e);
+int espnet_detect(const ckpt *ck);
+int espnet_create(ckpt *ck, const model_options *opt, model **out, err *e);
+int espnetv2_detect(const ckpt *ck);
+int espnetv2_create(ckpt *ck, const model_options *opt, model **out, err *e);
+
+// Shared class tables (models/classes.c).
+extern const char *const cityscapes_classes[19];
+extern const uint8_t cityscapes_palette[19][3];
+extern const char *const ade20k_classes[150];
+extern const uint8_t ade20k_palette[150][3];
+extern const char *const camvid_classes[11];
+extern const uint8_t camvid_palette[11][3];
+
+#endif

@@ -1,0 +1,121 @@
+// The ops, one family per file: conv.c, linear.c, norm.c, activation.c, pool.c, resize.c, dcnv3.c,
+// layout.c. Batch is always 1. Unless a function says channels-last, a feature map is NCHW:
+// x[c*H*W + y*W + x].
+//
+// Threads: OpenMP at the op level. BLAS (OpenBLAS, OpenMP build) is always called single-threaded
+// from inside our parallel regions, on work chunks whose boundaries do not depend on the thread
+// count, so every op gives bit-identical results for any --threads. Functions that may allocate
+// scratch memory take an `err` and return OODSEG_OK or OODSEG_E_NOMEM.
+#ifndef OODSEG_NN_H
+#define OODSEG_NN_H
+
+#include <stdint.h>
+#include "../core/err.h"
+#include "tensor.h"
+
+// ---- threads (nn/threads.c) ----------------------------------------------------------------
+// Sets the OpenMP thread count used by every op (<= 0: all cores) and pins BLAS to one thread.
+void nn_set_threads(int n);
+int nn_get_threads(void);
+
+// ---- conv.c --------------------------------------------------------------------------------
+// Conv2d with PyTorch semantics: zero padding `pad` on all sides, dilation, groups.
+// Output size floor((H + 2*pad - dilation*(k-1) - 1)/stride) + 1. General convs run as
+// im2col + sgemm per group; 1x1 stride-1 convs as a plain GEMM; depthwise convs (groups == c_in
+// == c_out) as a direct loop.
+typedef struct conv2d {
+    int c_in, c_out, k, stride, pad, dilation, groups;   // square kernels only
+    float *weight;   // (c_out, c_in/groups, k, k)
+    float *bias;     // (c_out) or NULL
+    int owned;       // 1 when weight/bias were allocated here (BN folding), freed by conv2d_free
+} conv2d;
+
+int conv2d_out_size(int in, int k, int stride, int pad, int dilation);
+// Folds an inference BatchNorm that follows the conv: w' = w*g/sqrt(v+eps), b' = (b-m)*g/sqrt(v+eps)+beta.
+// Makes owned copies; the checkpoint's arrays are never written.
+int conv2d_fold_bn(conv2d *c, const float *gamma, const float *beta, const float *mean,
+                   const float *var, float eps, err *e);
+// y: (c_out, Ho, Wo). x and y must not overlap.
+int conv2d_forward(const conv2d *c, const float *x, int h, int w, float *y, err *e);
+void conv2d_free(conv2d *c);
+
+// ConvTranspose2d kernel 2, stride 2, pad 0, no bias. weight: (c_in, c_out, 2, 2) (PyTorch layout).
+// y[co, 2i+a, 2j+b] = sum_ci x[ci, i, j] * w[ci, co, a, b]; y: (c_out, 2h, 2w).
+int conv_transpose2x2_forward(const float *weight, int c_in, int c_out, const float *x, int h,
+                              int w, float *y, err *e);
+
+// ---- linear.c ------------------------------------------------------------------------------
+// Channels-last linear layer: y[n, c_out] = x[n, c_in] @ W^T + b. W: (c_out, c_in) (PyTorch layout),
+// b: (c_out) or NULL. Chunked over rows for threads.
+void linear_forward(const float *x, int64_t n, int c_in, const float *W, const float *b,
+                    int c_out, float *y);
+
+// ---- norm.c --------------------------------------------------------------------------------
+// LayerNorm over the channel axis of a channels-last map (n pixels x c), biased variance, in place
+// allowed (y == x). eps is 1e-6 in InternImage.
+void layernorm_cl(const float *x, int64_t n, int c, const float *gamma, const float *beta,
+                  float eps, float *y);
+// Inference BatchNorm on NCHW data in place, as scale/shift from the running statistics.
+void batchnorm_inplace(float *x, int c, int64_t hw, const float *gamma, const float *beta,
+                       const float *mean, const float *var, float eps);
+
+// ---- activation.c ---------------------------------------------------------------------------
+void relu_inplace(float *x, int64_t n);
+void gelu_inplace(float *x, int64_t n);                       // exact erf form
+void sigmoid_inplace(float *x, int64_t n);
+// PReLU on NCHW: slope per channel (c values).
+void prelu_inplace(float *x, int c, int64_t hw, const float *slope);
+// Softmax in place over consecutive groups of `group` values (rows x group).
+void softmax_rows_inplace(float *x, int64_t rows, int group);
+
+// ---- pool.c --------------------------------------------------------------------------------
+// AvgPool2d(3, stride 2, pad 1), floor mode, count_include_pad = True (always divides by 9).
+// y: (c, ceil(h/2), ceil(w/2)).
+void avgpool3x3s2_forward(const float *x, int c, int h, int w, float *y);
+// adaptive_avg_pool2d with PyTorch bins: start = floor(i*H/oh), end = ceil((i+1)*H/oh).
+void adaptive_avgpool_forward(const float *x, int c, int h, int w, float *y, int oh, int ow);
+
+// ---- resize.c ------------------------------------------------------------------------------
+// Bilinear resize of an NCHW map, PyTorch F.interpolate semantics, no antialiasing.
+// align_corners = 0: src = max((o+0.5)*in/out - 0.5, 0); 1: src = o*(in-1)/(out-1) (0 when out == 1).
+void resize_bilinear(const float *x, int c, int h, int w, float *y, int oh, int ow,
+                     int align_corners);
+// Nearest resize of an int label map (cluster maps): src = floor(o*in/out) (PyTorch 'nearest').
+void resize_nearest_i32(const int32_t *x, int h, int w, int32_t *y, int oh, int ow);
+
+// Image resizes, interleaved channels (h, w, c), exactly as the reference libraries do them:
+// cv2.resize(..., INTER_LINEAR) on float32 data,
+void resize_cv_linear_f32(const float *src, int h, int w, int c, float *dst, int oh, int ow);
+// cv2.resize(..., INTER_LINEAR) on uint8 data (OpenCV's 11-bit fixed-point path, rounded),
+int resize_cv_linear_u8(const uint8_t *src, int h, int w, int c, uint8_t *dst, int oh, int ow,
+                        err *e);
+// and PIL Image.resize(..., BILINEAR) on 8-bit images: separable, antialiased when shrinking
+// (the filter support widens by the scale), PIL's fixed-point rounding, horizontal pass first.
+int resize_pil_bilinear_u8(const uint8_t *src, int h, int w, int c, uint8_t *dst, int oh, int ow,
+                           err *e);
+
+// ---- dcnv3.c -------------------------------------------------------------------------------
+// The DCNv3 core (kernel 3x3, stride 1, pad 1, dilation 1), channels-last, exactly as the CUDA
+// kernel dcnv3_im2col_gpu_kernel: for output pixel (h, w), group g and kernel point p = i*3 + j
+// (i: x/column, j: y/row), loc_x = w + (i-1)*s + dx*s, loc_y = h + (j-1)*s + dy*s with
+// s = offset_scale; bilinear sample of value[., ., g*D:(g+1)*D] where corners outside the map count
+// as zero and the point is skipped unless -1 < loc_y < H and -1 < loc_x < W.
+//   value:  (H, W, G*D)      the input_proj output
+//   offset: (H, W, G*9*2)    raw offsets, index (g*9 + p)*2 + {0: dx, 1: dy}
+//   mask:   (H, W, G*9)      already softmaxed over the 9 points of each group
+//   out:    (H, W, G*D)
+void dcnv3_core(const float *value, const float *offset, const float *mask, int H, int W, int G,
+                int D, float offset_scale, float *out);
+
+// ---- layout.c ------------------------------------------------------------------------------
+void nchw_to_nhwc(const float *x, int c, int h, int w, float *y);   // y: (h, w, c)
+void nhwc_to_nchw(const float *x, int h, int w, int c, float *y);   // y: (c, h, w)
+// Channel shuffle (ShuffleNet): view (groups, c/groups), transpose, flatten. y[j*groups + i] = x[i*(c/groups) + j].
+void channel_shuffle(const float *x, int c, int64_t hw, int groups, float *y);
+void add_inplace(float *y, const float *x, int64_t n);                // y += x
+// y[c, :] *= s[c]
+void scale_channels_inplace(float *y, int c, int64_t hw, const float *s);
+// mean over H*W per channel: out (c)
+void global_avgpool(const float *x, int c, int64_t hw, float *out);
+
+#endif

@@ -1,0 +1,36 @@
+// K-Means with scikit-learn 1.2 semantics (Lloyd, k-means++ greedy init with 2 + ln K candidates,
+// tol relative to the mean feature variance, empty clusters moved to the farthest points, best of
+// n_init by inertia). Distances by BLAS GEMM (|x|^2 - 2 x.c + |c|^2) over fixed-size chunks,
+// OpenMP over chunks, BLAS single-threaded inside: deterministic for a seed, identical for any
+// thread count.
+#ifndef OODSEG_OOD_KMEANS_H
+#define OODSEG_OOD_KMEANS_H
+
+#include <stdint.h>
+#include "../core/err.h"
+
+typedef struct kmeans_params {
+    int k;              // clusters (default 8)
+    int n_init;         // restarts, best inertia kept (default 1)
+    int max_iter;       // default 300
+    double tol;         // default 1e-4, relative to mean per-feature variance
+    uint64_t seed;      // default 0
+} kmeans_params;
+
+void kmeans_params_default(kmeans_params *p);
+
+typedef struct kmeans_result {
+    int k, d;
+    float *centers;     // (k, d)
+    int32_t *labels;    // (n)
+    double inertia;
+    int n_iter;
+} kmeans_result;
+
+// X: (n, d) row-major. init: (k, d) starting centres, or NULL for k-means++ (then n_init restarts).
+// Errors: k < 1 or k > n (names both), NaN/Inf in X (names the row), out of memory.
+int kmeans_fit(const float *X, int64_t n, int d, const kmeans_params *p, const float *init,
+               kmeans_result *out, err *e);
+void kmeans_result_free(kmeans_result *r);
+
+#endif

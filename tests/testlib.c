@@ -1,0 +1,97 @@
+#include "test.h"
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+int t_failed_now, t_skipped_now;
+int t_pass, t_fail, t_skip;
+
+void t_run(const char *name, void (*fn)(void)) {
+    t_failed_now = t_skipped_now = 0;
+    fprintf(stderr, "- %s\n", name);
+    fn();
+    if (t_failed_now) { t_fail++; fprintf(stderr, "  -> FAILED %s\n", name); }
+    else if (t_skipped_now) { t_skip++; fprintf(stderr, "  -> skipped %s\n", name); }
+    else t_pass++;
+}
+
+static char tmpdir[256];
+
+static void rm_tmp(void) {
+    if (tmpdir[0] && !getenv("OODSEG_KEEP_TMP")) {
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+    }
+}
+
+int t_finish(const char *binary) {
+    const char *b = strrchr(binary, '/');
+    b = b ? b + 1 : binary;
+    printf("RESULT %s: %d passed, %d failed, %d skipped\n", b, t_pass, t_fail, t_skip);
+    fflush(stdout);
+    return t_fail ? 1 : 0;
+}
+
+const char *t_assets(void) {
+    const char *a = getenv("OODSEG_ASSETS");
+    return (a && *a) ? a : "../shared";
+}
+
+const char *t_asset(const char *rel) {
+    static char ring[8][1024];
+    static int k;
+    char *p = ring[k++ & 7];
+    snprintf(p, 1024, "%s/%s", t_assets(), rel);
+    struct stat st;
+    return stat(p, &st) == 0 ? p : NULL;
+}
+
+const char *t_tmpdir(void) {
+    if (!tmpdir[0]) {
+        snprintf(tmpdir, sizeof tmpdir, "/tmp/oodseg-test-XXXXXX");
+        if (!mkdtemp(tmpdir)) { perror("mkdtemp"); exit(2); }
+        atexit(rm_tmp);
+    }
+    return tmpdir;
+}
+
+int t_sh(const char *fmt, ...) {
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int r = system(cmd);
+    return r == -1 ? -1 : (WIFEXITED(r) ? WEXITSTATUS(r) : 128);
+}
+
+int t_python_has(const char *modules) {
+    char buf[512], imp[600] = "";
+    snprintf(buf, sizeof buf, "%s", modules);
+    for (char *tok = strtok(buf, " "); tok; tok = strtok(NULL, " ")) {
+        strncat(imp, "import ", sizeof imp - strlen(imp) - 1);
+        strncat(imp, tok, sizeof imp - strlen(imp) - 1);
+        strncat(imp, ";", sizeof imp - strlen(imp) - 1);
+    }
+    return t_sh("/usr/bin/python3 -c '%s' >/dev/null 2>&1", imp) == 0;
+}
+
+double t_max_abs_diff(const float *a, const float *b, int64_t n) {
+    double m = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (d > m || d != d) m = (d != d) ? INFINITY : d;
+    }
+    return m;
+}
+
+int t_sanitized(void) {
+#if defined(__SANITIZE_ADDRESS__)
+    return 1;
+#else
+    return 0;
+#endif
+}
