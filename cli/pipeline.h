@@ -1,0 +1,44 @@
+// The journey of one image, shared by `oodseg score`, `oodseg eval` and the API:
+// image -> model preprocessing -> forward (logits + the taps the methods need) -> each OoD method
+// at logit resolution -> bilinear resize (align_corners=False) of each score map to the original
+// image size. The network runs once per image for all methods.
+#ifndef OODSEG_CLI_PIPELINE_H
+#define OODSEG_CLI_PIPELINE_H
+
+#include "../models/model.h"
+#include "../ood/ood.h"
+#include "../io/image.h"
+
+#define PIPE_MAX_METHODS 8
+
+typedef struct pipeline {
+    model *m;
+    int n_methods;
+    ood_method methods[PIPE_MAX_METHODS];
+    ood_options opt;
+    char taps[256];          // the feature taps the kmeans/centroid methods cluster (resolved)
+} pipeline;
+
+typedef struct pipeline_out {
+    int w, h;                          // original image size
+    float *scores[PIPE_MAX_METHODS];   // h*w each, same order as pipeline.methods
+    uint8_t *pred;                     // h*w predicted class (argmax over the in-distribution channels)
+    int32_t *clusters;                 // h*w cluster id at image size (kmeans only), else NULL
+    int k;
+    uint8_t ood_flag[256];             // per cluster (kmeans only)
+    double tau_used;
+    double seconds_forward, seconds_methods;
+} pipeline_out;
+
+// methods_csv: "maxlogit,kmeans". opt: NULL for defaults. model_path NULL: the default model
+// (pipeline_default_model, with a clear error saying where to get it when missing).
+int pipeline_open(pipeline *p, const char *model_path, const model_options *mo,
+                  const char *methods_csv, const ood_options *opt, err *e);
+int pipeline_run(pipeline *p, const image *img, pipeline_out *out, err *e);
+void pipeline_out_free(pipeline_out *o);
+void pipeline_close(pipeline *p);
+// The best real Cityscapes model found under $OODSEG_ASSETS (ESPNetv2 s=2.0), or NULL with an
+// error that gives the upstream URL and SHA-256.
+const char *pipeline_default_model(err *e);
+
+#endif
