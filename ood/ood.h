@@ -48,6 +48,14 @@ typedef struct ood_options {
 } ood_options;
 
 void ood_options_default(ood_options *o);
+// Sets one method option from the command line: key is the flag without "--" ("k", "tau",
+// "tau-mode", "score", "taps", "fuse-stride", "l2norm", "n-init", "max-iter", "tol", "seed",
+// "upsample", "stat", "rho", "T", "big-b", "centroids", "tau-file"). Returns 1 when key is not a
+// method option (the caller reports it), OODSEG_E_ARG for a bad or out-of-range value (the message
+// names the option, the value and the allowed range), else OODSEG_OK.
+int ood_options_set(ood_options *o, const char *key, const char *value, err *e);
+// One line per option with its default, for --help.
+const char *ood_options_help(void);
 int ood_method_parse(const char *name, ood_method *m, err *e);   // "msp", "maxlogit", ...
 const char *ood_method_name(ood_method m);
 
