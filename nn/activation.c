@@ -1,0 +1,47 @@
+// Elementwise activations and the row softmax. Elementwise loops are split statically; each element
+// is computed the same way whatever thread does it, so results do not depend on the thread count.
+#include "nn.h"
+#include <math.h>
+
+#define ELEM_MIN_PARALLEL 16384   // below this a parallel region costs more than it saves
+
+void relu_inplace(float *x, int64_t n) {
+    #pragma omp parallel for schedule(static) num_threads(nn_get_threads()) if (n >= ELEM_MIN_PARALLEL)
+    for (int64_t i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+void gelu_inplace(float *x, int64_t n) {
+    #pragma omp parallel for schedule(static) num_threads(nn_get_threads()) if (n >= ELEM_MIN_PARALLEL)
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        // glibc erff is within 1 ulp; the sqrt(1/2) constant is the float PyTorch uses (M_SQRT1_2).
+        x[i] = 0.5f * v * (1.0f + erff(v * (float)M_SQRT1_2));
+    }
+}
+
+void sigmoid_inplace(float *x, int64_t n) {
+    #pragma omp parallel for schedule(static) num_threads(nn_get_threads()) if (n >= ELEM_MIN_PARALLEL)
+    for (int64_t i = 0; i < n; i++) x[i] = 1.0f / (1.0f + expf(-x[i]));
+}
+
+void prelu_inplace(float *x, int c, int64_t hw, const float *slope) {
+    #pragma omp parallel for schedule(static) num_threads(nn_get_threads()) if ((int64_t)c * hw >= ELEM_MIN_PARALLEL)
+    for (int ch = 0; ch < c; ch++) {
+        float a = slope[ch];
+        float *xc = x + (size_t)ch * hw;
+        for (int64_t i = 0; i < hw; i++) xc[i] = xc[i] >= 0.0f ? xc[i] : a * xc[i];
+    }
+}
+
+void softmax_rows_inplace(float *x, int64_t rows, int group) {
+    #pragma omp parallel for schedule(static) num_threads(nn_get_threads()) if (rows * group >= ELEM_MIN_PARALLEL)
+    for (int64_t r = 0; r < rows; r++) {
+        float *v = x + (size_t)r * group;
+        float m = v[0];
+        for (int j = 1; j < group; j++) m = v[j] > m ? v[j] : m;
+        float s = 0.0f;
+        for (int j = 0; j < group; j++) { v[j] = expf(v[j] - m); s += v[j]; }
+        float inv = 1.0f / s;
+        for (int j = 0; j < group; j++) v[j] *= inv;
+    }
+}

@@ -1,0 +1,248 @@
+// Conv2d and ConvTranspose2d(2, 2). Three conv paths: depthwise (direct loop), 1x1 stride 1 (plain
+// GEMM on pixel tiles), everything else (im2col on pixel tiles + GEMM per group).
+//
+// Bit-identical results for any thread count: the work is cut into (group, pixel tile) items whose
+// bounds depend only on the shapes, every item is computed by one single-threaded sgemm, and the
+// items write disjoint outputs.
+#include "nn.h"
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <omp.h>
+
+int conv2d_out_size(int in, int k, int stride, int pad, int dilation) {
+    int num = in + 2 * pad - dilation * (k - 1) - 1;
+    if (num < 0 || stride <= 0) return 0;   // C division truncates toward zero; PyTorch floors
+    return num / stride + 1;
+}
+
+int conv2d_fold_bn(conv2d *c, const float *gamma, const float *beta, const float *mean,
+                   const float *var, float eps, err *e) {
+    int kk = c->k * c->k, cin_g = c->c_in / c->groups;
+    size_t per_out = (size_t)cin_g * kk;
+    float *w = err_malloc(e, sizeof(float) * per_out * c->c_out, "folded conv weight");
+    float *b = err_malloc(e, sizeof(float) * c->c_out, "folded conv bias");
+    if (!w || !b) { free(w); free(b); return OODSEG_E_NOMEM; }
+    for (int o = 0; o < c->c_out; o++) {
+        // Double for the scale so the fold adds as little rounding as possible over conv-then-BN.
+        double s = (double)gamma[o] / sqrt((double)var[o] + (double)eps);
+        for (size_t i = 0; i < per_out; i++)
+            w[o * per_out + i] = (float)((double)c->weight[o * per_out + i] * s);
+        double b0 = c->bias ? (double)c->bias[o] : 0.0;
+        b[o] = (float)((b0 - (double)mean[o]) * s + (double)beta[o]);
+    }
+    if (c->owned) { free(c->weight); free(c->bias); }
+    c->weight = w;
+    c->bias = b;
+    c->owned = 1;
+    return OODSEG_OK;
+}
+
+void conv2d_free(conv2d *c) {
+    if (!c) return;
+    if (c->owned) { free(c->weight); free(c->bias); }
+    c->weight = c->bias = NULL;
+    c->owned = 0;
+}
+
+// ---- depthwise ----------------------------------------------------------------------------------
+
+// One channel: y (ho, wo) from x (h, w) with a k x k filter wk (k, k). Per kernel tap the valid
+// output column range is computed once, so the inner loop has no bounds checks and vectorises
+// (stride 1).
+static void dw_channel(const float *x, int h, int w, const float *wk, float bias, int k, int s,
+                       int pad, int d, float *y, int ho, int wo) {
+    for (int oy = 0; oy < ho; oy++) {
+        float *yr = y + (size_t)oy * wo;
+        for (int ox = 0; ox < wo; ox++) yr[ox] = bias;
+        for (int ky = 0; ky < k; ky++) {
+            int iy = oy * s - pad + ky * d;
+            if (iy < 0 || iy >= h) continue;
+            const float *xr = x + (size_t)iy * w;
+            for (int kx = 0; kx < k; kx++) {
+                float wv = wk[ky * k + kx];
+                int off = kx * d - pad;   // ix = ox*s + off
+                int lo = off < 0 ? (-off + s - 1) / s : 0;
+                int hi = (w - 1 - off) < 0 ? -1 : (w - 1 - off) / s;   // last valid ox
+                if (hi > wo - 1) hi = wo - 1;
+                if (s == 1) {
+                    const float *xs = xr + off;
+                    for (int ox = lo; ox <= hi; ox++) yr[ox] += wv * xs[ox];
+                } else {
+                    for (int ox = lo; ox <= hi; ox++) yr[ox] += wv * xr[ox * s + off];
+                }
+            }
+        }
+    }
+}
+
+static void conv_depthwise(const conv2d *c, const float *x, int h, int w, float *y, int ho,
+                           int wo) {
+    int kk = c->k * c->k;
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(nn_get_threads())
+    for (int ch = 0; ch < c->c_out; ch++)
+        dw_channel(x + (size_t)ch * h * w, h, w, c->weight + (size_t)ch * kk,
+                   c->bias ? c->bias[ch] : 0.0f, c->k, c->stride, c->pad, c->dilation,
+                   y + (size_t)ch * ho * wo, ho, wo);
+}
+
+// ---- GEMM paths ---------------------------------------------------------------------------------
+
+// Pixel-tile width for a GEMM with inner dimension kdim: keeps the (kdim x tile) col block near
+// 512 KiB so it stays in L2 while the sgemm streams it. Depends only on the shape.
+static int64_t pixel_tile(int64_t kdim, int64_t npix) {
+    int64_t t = (131072 / (kdim > 0 ? kdim : 1)) & ~(int64_t)15;
+    if (t < 64) t = 64;
+    if (t > 4096) t = 4096;
+    if (t > npix) t = npix;
+    return t;
+}
+
+static void add_bias_tile(float *y, const float *bias, int co0, int co_g, int64_t ld, int64_t nt) {
+    if (!bias) return;
+    for (int o = 0; o < co_g; o++) {
+        float b = bias[co0 + o];
+        float *r = y + (size_t)o * ld;
+        for (int64_t j = 0; j < nt; j++) r[j] += b;
+    }
+}
+
+static void conv_1x1(const conv2d *c, const float *x, int64_t hw, float *y) {
+    int g = c->groups, ci_g = c->c_in / g, co_g = c->c_out / g;
+    int64_t tile = pixel_tile(ci_g, hw);
+    int64_t ntiles = (hw + tile - 1) / tile, items = ntiles * g;
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(nn_get_threads())
+    for (int64_t it = 0; it < items; it++) {
+        int gi = (int)(it / ntiles);
+        int64_t p0 = (it % ntiles) * tile, nt = hw - p0 < tile ? hw - p0 : tile;
+        float *yt = y + (size_t)gi * co_g * hw + p0;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, co_g, (int)nt, ci_g, 1.0f,
+                    c->weight + (size_t)gi * co_g * ci_g, ci_g,
+                    x + (size_t)gi * ci_g * hw + p0, (int)hw, 0.0f, yt, (int)hw);
+        add_bias_tile(yt, c->bias, gi * co_g, co_g, hw, nt);
+    }
+}
+
+// col (ci_g*k*k, nt): rows in weight order (ci, ky, kx), columns the output pixels p0 .. p0+nt-1
+// of a (ho, wo) map, zero where the tap falls into the padding.
+static void im2col_tile(const float *x, int ci_g, int h, int w, int k, int s, int pad, int d,
+                        int wo, int64_t p0, int64_t nt, float *col) {
+    for (int ci = 0; ci < ci_g; ci++) {
+        const float *xc = x + (size_t)ci * h * w;
+        for (int ky = 0; ky < k; ky++)
+            for (int kx = 0; kx < k; kx++) {
+                float *cr = col + ((size_t)(ci * k + ky) * k + kx) * nt;
+                int off = kx * d - pad;
+                int lo = off < 0 ? (-off + s - 1) / s : 0;
+                int hi = (w - 1 - off) < 0 ? -1 : (w - 1 - off) / s;
+                if (hi > wo - 1) hi = wo - 1;
+                int64_t p = p0, end = p0 + nt;
+                while (p < end) {
+                    int oy = (int)(p / wo), ox0 = (int)(p % wo);
+                    int ox1 = wo;   // exclusive end of this row segment
+                    if (end - p < ox1 - ox0) ox1 = ox0 + (int)(end - p);
+                    float *dst = cr + (p - p0) - ox0;   // indexed by ox
+                    int iy = oy * s - pad + ky * d;
+                    if (iy < 0 || iy >= h || lo > hi) {
+                        for (int ox = ox0; ox < ox1; ox++) dst[ox] = 0.0f;
+                    } else {
+                        const float *xr = xc + (size_t)iy * w + off;
+                        int a = ox0 > lo ? ox0 : lo, b = ox1 - 1 < hi ? ox1 - 1 : hi;
+                        for (int ox = ox0; ox < a && ox < ox1; ox++) dst[ox] = 0.0f;
+                        if (s == 1) {
+                            for (int ox = a; ox <= b; ox++) dst[ox] = xr[ox];
+                        } else {
+                            for (int ox = a; ox <= b; ox++) dst[ox] = xr[ox * s];
+                        }
+                        for (int ox = (b + 1 > ox0 ? b + 1 : ox0); ox < ox1; ox++) dst[ox] = 0.0f;
+                    }
+                    p += ox1 - ox0;
+                }
+            }
+    }
+}
+
+static int conv_im2col(const conv2d *c, const float *x, int h, int w, float *y, int ho, int wo,
+                       err *e) {
+    int g = c->groups, ci_g = c->c_in / g, co_g = c->c_out / g, k = c->k;
+    int kdim = ci_g * k * k;
+    int64_t hwo = (int64_t)ho * wo;
+    int64_t tile = pixel_tile(kdim, hwo);
+    int64_t ntiles = (hwo + tile - 1) / tile, items = ntiles * g;
+    int nth = nn_get_threads();
+    float *cols = err_malloc(e, sizeof(float) * (size_t)kdim * tile * nth, "im2col buffer");
+    if (!cols) return OODSEG_E_NOMEM;
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(nth)
+    for (int64_t it = 0; it < items; it++) {
+        float *col = cols + (size_t)omp_get_thread_num() * kdim * tile;   // (kdim, tile)
+        int gi = (int)(it / ntiles);
+        int64_t p0 = (it % ntiles) * tile, nt = hwo - p0 < tile ? hwo - p0 : tile;
+        im2col_tile(x + (size_t)gi * ci_g * h * w, ci_g, h, w, k, c->stride, c->pad, c->dilation,
+                    wo, p0, nt, col);
+        float *yt = y + (size_t)gi * co_g * hwo + p0;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, co_g, (int)nt, kdim, 1.0f,
+                    c->weight + (size_t)gi * co_g * kdim, kdim, col, (int)nt, 0.0f, yt, (int)hwo);
+        add_bias_tile(yt, c->bias, gi * co_g, co_g, hwo, nt);
+    }
+    free(cols);
+    return OODSEG_OK;
+}
+
+int conv2d_forward(const conv2d *c, const float *x, int h, int w, float *y, err *e) {
+    if (c->groups <= 0 || c->c_in % c->groups || c->c_out % c->groups || c->k <= 0 ||
+        c->stride <= 0 || c->dilation <= 0 || c->pad < 0)
+        return err_set(e, OODSEG_E_INTERNAL, "conv2d: bad config c_in %d c_out %d k %d stride %d "
+                       "pad %d dilation %d groups %d", c->c_in, c->c_out, c->k, c->stride, c->pad,
+                       c->dilation, c->groups);
+    int ho = conv2d_out_size(h, c->k, c->stride, c->pad, c->dilation);
+    int wo = conv2d_out_size(w, c->k, c->stride, c->pad, c->dilation);
+    if (ho <= 0 || wo <= 0)
+        return err_set(e, OODSEG_E_INTERNAL, "conv2d: input %dx%d too small for k %d dilation %d "
+                       "pad %d", h, w, c->k, c->dilation, c->pad);
+    if (c->groups == c->c_in && c->groups == c->c_out) {
+        conv_depthwise(c, x, h, w, y, ho, wo);
+        return OODSEG_OK;
+    }
+    if (c->k == 1 && c->stride == 1 && c->pad == 0) {
+        conv_1x1(c, x, (int64_t)h * w, y);
+        return OODSEG_OK;
+    }
+    return conv_im2col(c, x, h, w, y, ho, wo, e);
+}
+
+// ---- ConvTranspose2d(k 2, s 2) ------------------------------------------------------------------
+
+// Per band of input rows: t (c_out*4, band pixels) = W^T x, then scatter t[(co*2 + a)*2 + b, i, j]
+// to y[co, 2i+a, 2j+b].
+int conv_transpose2x2_forward(const float *weight, int c_in, int c_out, const float *x, int h,
+                              int w, float *y, err *e) {
+    int m = c_out * 4;
+    int band = 2048 / (w > 0 ? w : 1);   // input rows per item; shape-only
+    if (band < 1) band = 1;
+    if (band > h) band = h;
+    int nitems = (h + band - 1) / band, nth = nn_get_threads();
+    int64_t hw = (int64_t)h * w, tsz = (int64_t)m * band * w;
+    float *tmp = err_malloc(e, sizeof(float) * (size_t)tsz * nth, "conv_transpose buffer");
+    if (!tmp) return OODSEG_E_NOMEM;
+    int W2 = 2 * w;
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(nth)
+    for (int it = 0; it < nitems; it++) {
+        float *t = tmp + (size_t)omp_get_thread_num() * tsz;   // (c_out*4, nb*w)
+        int r0 = it * band, nb = h - r0 < band ? h - r0 : band;
+        int np = nb * w;
+        // weight is (c_in, c_out*4) row-major, so W^T is a transposed A with lda m.
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, np, c_in, 1.0f, weight, m,
+                    x + (size_t)r0 * w, (int)hw, 0.0f, t, np);
+        for (int co = 0; co < c_out; co++)
+            for (int a = 0; a < 2; a++)
+                for (int i = 0; i < nb; i++) {
+                    const float *t0 = t + (size_t)((co * 2 + a) * 2) * np + (size_t)i * w;
+                    const float *t1 = t0 + np;
+                    float *yr = y + (size_t)co * 4 * hw + (size_t)(2 * (r0 + i) + a) * W2;
+                    for (int j = 0; j < w; j++) { yr[2 * j] = t0[j]; yr[2 * j + 1] = t1[j]; }
+                }
+    }
+    free(tmp);
+    return OODSEG_OK;
+}

@@ -1,0 +1,23 @@
+// Thread control. Every parallel region in nn/ passes num_threads(nn_get_threads()) explicitly, so
+// the count does not depend on whatever else in the process touched the OpenMP ICVs.
+#include "nn.h"
+#include <cblas.h>
+#include <omp.h>
+
+static int g_threads;   // 0 until first set
+
+void nn_set_threads(int n) {
+    if (n <= 0) n = omp_get_num_procs();
+    if (n < 1) n = 1;
+    // OpenBLAS's OpenMP build resets omp_set_num_threads inside openblas_set_num_threads, so pin BLAS
+    // first and set our count after it. With blas_cpu_number == 1 OpenBLAS never forks, also when
+    // called outside a parallel region (e.g. a 1-thread run, where our regions are inactive).
+    openblas_set_num_threads(1);
+    omp_set_num_threads(n);
+    g_threads = n;
+}
+
+int nn_get_threads(void) {
+    if (g_threads <= 0) nn_set_threads(0);
+    return g_threads;
+}
