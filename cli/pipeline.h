@@ -17,6 +17,7 @@ typedef struct pipeline {
     ood_method methods[PIPE_MAX_METHODS];
     ood_options opt;
     char taps[256];          // the feature taps the kmeans/centroid methods cluster (resolved)
+    const char *size_override; // NULL, "native" or "WxH" (the --size option)
 } pipeline;
 
 typedef struct pipeline_out {

@@ -1,0 +1,160 @@
+// The public API (include/oodseg.h) over the internal stages. Holds no global state besides the
+// OpenMP thread count, so separate model instances may run in separate threads.
+#include "../include/oodseg.h"
+#include "../models/model.h"
+#include "../nn/nn.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct oodseg_model {
+    model *m;
+    char size[64];
+    int has_size, want_all;
+};
+
+struct oodseg_result {
+    tensor_list tl;
+};
+
+static int to_status(const err *e, oodseg_status *st) {
+    if (st) {
+        st->code = e->code;
+        snprintf(st->message, sizeof st->message, "%s", e->msg);
+    }
+    return e->code;
+}
+
+const char *oodseg_version(void) { return OODSEG_VERSION; }
+
+int oodseg_model_open(const char *path, const oodseg_options *opt, oodseg_model **out, oodseg_status *st) {
+    err e = {0};
+    oodseg_options none = {0};
+    if (!opt) opt = &none;
+    if (!path || !out) { err_set(&e, OODSEG_E_ARG, "oodseg_model_open: path and out must not be NULL"); return to_status(&e, st); }
+    *out = NULL;
+    oodseg_model *om = calloc(1, sizeof *om);
+    if (!om) { err_set(&e, OODSEG_E_NOMEM, "out of memory"); return to_status(&e, st); }
+    if (opt->threads > 0) nn_set_threads(opt->threads);
+    model_options mo = {0};
+    if (opt->size) {
+        snprintf(om->size, sizeof om->size, "%s", opt->size);
+        om->has_size = 1;
+        mo.size = om->size;
+    }
+    mo.id_channels = opt->id_channels;
+    mo.offset_scale = opt->offset_scale;
+    om->want_all = opt->want_all;
+    if (model_open(path, &mo, &om->m, &e)) { free(om); return to_status(&e, st); }
+    *out = om;
+    err_clear(&e);
+    return to_status(&e, st);
+}
+
+void oodseg_model_close(oodseg_model *m) {
+    if (!m) return;
+    model_close(m->m);
+    free(m);
+}
+
+void oodseg_model_get_info(const oodseg_model *om, oodseg_model_info *info) {
+    const model_desc *d = &om->m->desc;
+    info->arch = d->arch;
+    info->dataset = d->dataset;
+    info->source_format = d->source_format;
+    info->source_dtype = d->source_dtype;
+    info->num_parameters = d->num_params;
+    info->num_outputs = d->num_outputs;
+    info->num_id_classes = d->num_id;
+}
+
+// All named taps; with want_all every intermediate.
+static void want_list(const oodseg_model *om, char *want, size_t n) {
+    if (om->want_all) { snprintf(want, n, "*"); return; }
+    want[0] = 0;
+    for (int i = 0; i < om->m->desc.num_taps; i++) {
+        strncat(want, i ? "," : "", n - strlen(want) - 1);
+        strncat(want, om->m->desc.taps[i].name, n - strlen(want) - 1);
+    }
+}
+
+int oodseg_run_tensor(oodseg_model *om, const float *input, int h, int w, oodseg_result **out, oodseg_status *st) {
+    err e = {0};
+    if (!om || !input || !out || h <= 0 || w <= 0) {
+        err_set(&e, OODSEG_E_ARG, "oodseg_run_tensor: bad arguments (model, input and out must be set, size %dx%d)", w, h);
+        return to_status(&e, st);
+    }
+    *out = NULL;
+    oodseg_result *r = calloc(1, sizeof *r);
+    if (!r) { err_set(&e, OODSEG_E_NOMEM, "out of memory"); return to_status(&e, st); }
+    char want[2048];
+    want_list(om, want, sizeof want);
+    if (om->m->forward(om->m, input, h, w, want, &r->tl, &e)) { oodseg_result_free(r); return to_status(&e, st); }
+    *out = r;
+    return to_status(&e, st);
+}
+
+int oodseg_run_rgb(oodseg_model *om, const uint8_t *rgb, int width, int height, oodseg_result **out, oodseg_status *st) {
+    err e = {0};
+    if (!om || !rgb || !out || width <= 0 || height <= 0) {
+        err_set(&e, OODSEG_E_ARG, "oodseg_run_rgb: bad arguments (size %dx%d)", width, height);
+        return to_status(&e, st);
+    }
+    image img = {width, height, 3, (uint8_t *)rgb};
+    const preprocess *p = &om->m->desc.pre;
+    int iw, ih;
+    if (preprocess_target_size(p, width, height, om->has_size ? om->size : NULL, &iw, &ih, &e)) return to_status(&e, st);
+    float *input = err_malloc(&e, (size_t)3 * iw * ih * sizeof(float), "the network input");
+    if (!input) return to_status(&e, st);
+    if (preprocess_image(p, &img, iw, ih, input, &e)) { free(input); return to_status(&e, st); }
+    int rc = oodseg_run_tensor(om, input, ih, iw, out, st);
+    free(input);
+    return rc;
+}
+
+int oodseg_run_image(oodseg_model *om, const char *path, oodseg_result **out, oodseg_status *st) {
+    err e = {0};
+    image img = {0};
+    if (!om || !path || !out) { err_set(&e, OODSEG_E_ARG, "oodseg_run_image: bad arguments"); return to_status(&e, st); }
+    if (image_load_rgb(path, &img, &e)) return to_status(&e, st);
+    int rc = oodseg_run_rgb(om, img.px, img.w, img.h, out, st);
+    image_free(&img);
+    return rc;
+}
+
+int oodseg_result_count(const oodseg_result *r) { return r ? r->tl.n : 0; }
+
+static void view(const tensor *t, oodseg_tensor *v) {
+    v->name = t->name;
+    v->ndim = t->ndim;
+    for (int i = 0; i < 4; i++) v->shape[i] = i < t->ndim ? t->shape[i] : 0;
+    v->data = t->data;
+}
+
+int oodseg_result_at(const oodseg_result *r, int index, oodseg_tensor *t) {
+    if (!r || index < 0 || index >= r->tl.n) return OODSEG_E_ARG;
+    view(&r->tl.t[index], t);
+    return OODSEG_OK;
+}
+
+int oodseg_result_get(const oodseg_result *r, const char *name, oodseg_tensor *t, oodseg_status *st) {
+    err e = {0};
+    const tensor *x = r && name ? tl_get(&r->tl, name) : NULL;
+    if (!x) {
+        char names[512] = "";
+        for (int i = 0; r && i < r->tl.n; i++) {
+            strncat(names, i ? ", " : "", sizeof names - strlen(names) - 1);
+            strncat(names, r->tl.t[i].name, sizeof names - strlen(names) - 1);
+        }
+        err_set(&e, OODSEG_E_ARG, "no output named '%s' (outputs: %s)", name ? name : "(null)", names);
+        return to_status(&e, st);
+    }
+    view(x, t);
+    return to_status(&e, st);
+}
+
+void oodseg_result_free(oodseg_result *r) {
+    if (!r) return;
+    tl_free(&r->tl);
+    free(r);
+}

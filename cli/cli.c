@@ -1,0 +1,168 @@
+#include "cli.h"
+#include "../nn/nn.h"
+#include <dirent.h>
+#include <errno.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int cli_fail(const err *e) {
+    fprintf(stderr, "oodseg: %s\n", e->msg[0] ? e->msg : err_code_name(e->code));
+    return e->code ? e->code : OODSEG_E_INTERNAL;
+}
+
+static int parse_int(const char *flag, const char *v, int lo, int hi, int *out, err *e) {
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (end == v || *end || x < lo || x > hi)
+        return err_set(e, OODSEG_E_ARG, "%s '%s': expected an integer in [%d, %d]", flag, v, lo, hi);
+    *out = (int)x;
+    return OODSEG_OK;
+}
+
+int cli_parse(int argc, char **argv, int first, cli_common *c, cli_extra_fn extra, void *ctx, err *e) {
+    memset(c, 0, sizeof *c);
+    ood_options_default(&c->oo);
+    c->pos = calloc((size_t)argc + 1, sizeof(char *));
+    if (!c->pos) return err_set(e, OODSEG_E_NOMEM, "out of memory parsing arguments");
+    for (int i = first; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] != '-' || strcmp(a, "-") == 0) { c->pos[c->n_pos++] = argv[i]; continue; }
+        if (strcmp(a, "--") == 0) { while (++i < argc) c->pos[c->n_pos++] = argv[i]; break; }
+        if (extra) {
+            int used = extra(ctx, argc, argv, i, e);
+            if (used < 0) return e->code;
+            if (used > 0) { i += used - 1; continue; }
+        }
+        const char *key = a + (a[1] == '-' ? 2 : 1);
+        const char *val = NULL;
+        char keybuf[64];
+        const char *eq = strchr(key, '=');
+        if (eq) {
+            snprintf(keybuf, sizeof keybuf, "%.*s", (int)(eq - key), key);
+            key = keybuf;
+            val = eq + 1;
+        } else {
+            if (i + 1 >= argc) return err_set(e, OODSEG_E_ARG, "%s needs a value", a);
+            val = argv[++i];
+        }
+        if (!strcmp(key, "model") || !strcmp(key, "m")) c->model = val;
+        else if (!strcmp(key, "size")) c->mo.size = val;
+        else if (!strcmp(key, "id-channels")) c->mo.id_channels = val;
+        else if (!strcmp(key, "offset-scale")) {
+            char *end;
+            c->mo.offset_scale = strtod(val, &end);
+            if (end == val || *end || !(c->mo.offset_scale > 0 && c->mo.offset_scale <= 16))
+                return err_set(e, OODSEG_E_ARG, "--offset-scale '%s': expected a number in (0, 16]", val);
+        } else if (!strcmp(key, "threads") || !strcmp(key, "j")) {
+            if (parse_int("--threads", val, 0, 1024, &c->threads, e)) return e->code;
+        } else if (!strcmp(key, "method") || !strcmp(key, "methods")) c->methods = val;
+        else if (!strcmp(key, "o") || !strcmp(key, "out")) c->out_dir = val;
+        else {
+            int r = ood_options_set(&c->oo, key, val, e);
+            if (r == 1) return err_set(e, OODSEG_E_ARG, "unknown option %s (see oodseg --help)", a);
+            if (r) return r;
+        }
+    }
+    nn_set_threads(c->threads);
+    return OODSEG_OK;
+}
+
+void cli_free(cli_common *c) { free(c->pos); c->pos = NULL; }
+
+void cli_progress(const char *what, int done, int total, double started) {
+    if (!isatty(2) || total <= 0) return;
+    double el = omp_get_wtime() - started;
+    double eta = done > 0 ? el / done * (total - done) : 0;
+    int width = 30, fill = (int)((double)done / total * width);
+    char bar[64];
+    for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
+    bar[width] = 0;
+    fprintf(stderr, "\r%s [%s] %d/%d  %.1fs elapsed, ETA %.1fs ", what, bar, done, total, el, eta);
+    if (done == total) fprintf(stderr, "\n");
+    fflush(stderr);
+}
+
+static int is_image_name(const char *n) {
+    const char *d = strrchr(n, '.');
+    if (!d) return 0;
+    return !strcasecmp(d, ".png") || !strcasecmp(d, ".jpg") || !strcasecmp(d, ".jpeg") || !strcasecmp(d, ".webp");
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static int push(char ***v, int *n, int *cap, const char *s, err *e) {
+    if (*n == *cap) {
+        int nc = *cap ? 2 * *cap : 64;
+        char **nv = realloc(*v, (size_t)nc * sizeof(char *));
+        if (!nv) return err_set(e, OODSEG_E_NOMEM, "out of memory listing images");
+        *v = nv; *cap = nc;
+    }
+    if (!((*v)[*n] = strdup(s))) return err_set(e, OODSEG_E_NOMEM, "out of memory listing images");
+    (*n)++;
+    return OODSEG_OK;
+}
+
+int cli_collect_images(char **args, int n, char ***paths, int *n_paths, err *e) {
+    char **v = NULL;
+    int cnt = 0, cap = 0;
+    for (int i = 0; i < n; i++) {
+        struct stat st;
+        if (stat(args[i], &st) != 0) {
+            err_set(e, OODSEG_E_IO, "%s: %s", args[i], strerror(errno));
+            goto fail;
+        }
+        if (!S_ISDIR(st.st_mode)) { if (push(&v, &cnt, &cap, args[i], e)) goto fail; continue; }
+        DIR *d = opendir(args[i]);
+        if (!d) { err_set(e, OODSEG_E_IO, "%s: %s", args[i], strerror(errno)); goto fail; }
+        int before = cnt;
+        for (struct dirent *de; (de = readdir(d));) {
+            if (de->d_name[0] == '.' || !is_image_name(de->d_name)) continue;
+            char p[4096];
+            snprintf(p, sizeof p, "%s/%s", args[i], de->d_name);
+            if (push(&v, &cnt, &cap, p, e)) { closedir(d); goto fail; }
+        }
+        closedir(d);
+        if (cnt == before) {
+            err_set(e, OODSEG_E_IO, "%s: the folder holds no image (.png, .jpg, .jpeg, .webp)", args[i]);
+            goto fail;
+        }
+        qsort(v + before, (size_t)(cnt - before), sizeof(char *), cmp_str);
+    }
+    if (cnt == 0) { err_set(e, OODSEG_E_ARG, "no input image given"); goto fail; }
+    *paths = v;
+    *n_paths = cnt;
+    return OODSEG_OK;
+fail:
+    cli_free_list(v, cnt);
+    return e->code;
+}
+
+void cli_free_list(char **paths, int n) {
+    for (int i = 0; i < n; i++) free(paths[i]);
+    free(paths);
+}
+
+void cli_stem(const char *path, char *stem, size_t n) {
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    snprintf(stem, n, "%s", b);
+    char *d = strrchr(stem, '.');
+    if (d && d != stem) *d = 0;
+}
+
+int cli_mkdir_p(const char *dir, err *e) {
+    char p[4096];
+    snprintf(p, sizeof p, "%s", dir);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/') continue;
+        *s = 0;
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) return err_set(e, OODSEG_E_IO, "cannot create folder %s: %s", p, strerror(errno));
+        *s = '/';
+    }
+    if (mkdir(p, 0777) != 0 && errno != EEXIST) return err_set(e, OODSEG_E_IO, "cannot create folder %s: %s", p, strerror(errno));
+    return OODSEG_OK;
+}

@@ -1,0 +1,46 @@
+// What the subcommands share: option parsing, exit codes, progress display, image lists.
+#ifndef OODSEG_CLI_CLI_H
+#define OODSEG_CLI_CLI_H
+
+#include "../core/err.h"
+#include "../models/model.h"
+#include "../ood/ood.h"
+
+// Options every model-running command accepts.
+typedef struct cli_common {
+    const char *model;        // --model (NULL: the default model)
+    model_options mo;         // --size, --id-channels, --offset-scale
+    int threads;              // --threads (0: all cores)
+    ood_options oo;           // method options (--k, --tau, ...)
+    const char *methods;      // --method / --methods
+    const char *out_dir;      // -o / --out
+    int n_pos;                // positional arguments
+    char **pos;
+} cli_common;
+
+// Parses argv[first..argc): common options, then method options through ood_options_set; `extra`
+// (may be NULL) gets first pick of each "--flag": it returns the number of argv entries it used
+// (0: not its flag, -1: error already in e).
+typedef int (*cli_extra_fn)(void *ctx, int argc, char **argv, int i, err *e);
+int cli_parse(int argc, char **argv, int first, cli_common *c, cli_extra_fn extra, void *ctx, err *e);
+void cli_free(cli_common *c);
+
+// Prints "oodseg: <message>" and returns the exit status for e->code.
+int cli_fail(const err *e);
+// A progress bar with ETA on stderr when it is a terminal; silent otherwise.
+void cli_progress(const char *what, int done, int total, double started);
+
+// Expands files and folders (images: .png .jpg .jpeg .webp, sorted) into a list of paths.
+int cli_collect_images(char **args, int n, char ***paths, int *n_paths, err *e);
+void cli_free_list(char **paths, int n);
+// "dir/name.ext" -> "name"
+void cli_stem(const char *path, char *stem, size_t n);
+int cli_mkdir_p(const char *dir, err *e);
+
+int cmd_info(int argc, char **argv);
+int cmd_forward(int argc, char **argv);
+int cmd_score(int argc, char **argv);
+int cmd_fit_centroids(int argc, char **argv);
+int cmd_calibrate(int argc, char **argv);
+
+#endif

@@ -1,0 +1,140 @@
+// `oodseg info` and `oodseg forward`: what the engine recognised, and what the network computes.
+#include "cli.h"
+#include "../nn/nn.h"
+#include "pipeline.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *interp_name(pre_interp i) {
+    switch (i) {
+    case INTERP_CV_LINEAR_U8: return "OpenCV INTER_LINEAR on uint8";
+    case INTERP_CV_LINEAR_F32: return "OpenCV INTER_LINEAR on float32";
+    default: return "PIL BILINEAR (antialiased)";
+    }
+}
+
+static void print_size_rule(const preprocess *p) {
+    switch (p->size_rule) {
+    case SIZE_FIXED: printf("resize to %dx%d", p->size_w, p->size_h); break;
+    case SIZE_KEEP_RATIO:
+        printf("keep-ratio resize to fit %dx%d", p->size_w, p->size_h);
+        if (p->size_divisor) printf(", sides rounded up to a multiple of %d", p->size_divisor);
+        break;
+    default: printf("no resize"); break;
+    }
+}
+
+int cmd_info(int argc, char **argv) {
+    cli_common c;
+    err e = {0};
+    if (cli_parse(argc, argv, 2, &c, NULL, NULL, &e)) { cli_free(&c); return cli_fail(&e); }
+    const char *path = c.model ? c.model : (c.n_pos ? c.pos[0] : NULL);
+    if (!path) { cli_free(&c); err_set(&e, OODSEG_E_ARG, "info: give a checkpoint file (oodseg info MODEL)"); return cli_fail(&e); }
+    model *m;
+    if (model_open(path, &c.mo, &m, &e)) { cli_free(&c); return cli_fail(&e); }
+    const model_desc *d = &m->desc;
+    const preprocess *p = &d->pre;
+    printf("file:            %s\n", path);
+    printf("architecture:    %s\n", d->arch);
+    printf("model:           %s\n", d->title);
+    printf("dataset:         %s\n", d->dataset);
+    printf("parameters:      %lld\n", (long long)d->num_params);
+    printf("source:          %s, %s weights\n", d->source_format, d->source_dtype);
+    printf("outputs:         %d channels; in-distribution: %d (", d->num_outputs, d->num_id);
+    for (int i = 0; i < d->num_id; i++) {
+        if (i && d->id_channels[i] == d->id_channels[i - 1] + 1 && i + 1 < d->num_id &&
+            d->id_channels[i + 1] == d->id_channels[i] + 1) continue;
+        printf("%s%d", i == 0 ? "" : (d->id_channels[i] == d->id_channels[i - 1] + 1 ? "-" : ","), d->id_channels[i]);
+    }
+    printf(")\n");
+    printf("classes:        ");
+    for (int i = 0; i < d->num_outputs && d->class_names; i++) printf(" %s%s", d->class_names[i] ? d->class_names[i] : "?", i + 1 < d->num_outputs ? "," : "\n");
+    if (!d->class_names) printf(" (unnamed)\n");
+    printf("preprocessing:   %s; ", p->bgr ? "BGR" : "RGB");
+    print_size_rule(p);
+    printf(" (%s); mean [%g, %g, %g], std [%g, %g, %g] on 0..255%s%s\n", interp_name(p->interp),
+           p->mean[0], p->mean[1], p->mean[2], p->std[0], p->std[1], p->std[2],
+           p->order == PRE_NORMALISE_THEN_RESIZE ? ", normalised before the resize" : "",
+           p->scale_after != 1.0f ? ", then x scale_after" : "");
+    if (p->h_mod) printf("input sizes:     height and width %% %d must be 0 or %d\n", p->h_mod, p->h_mod - 1);
+    printf("feature taps:   ");
+    for (int i = 0; i < d->num_taps; i++)
+        printf(" %s (stride %d, %d ch)%s", d->taps[i].name, d->taps[i].stride, d->taps[i].channels, i + 1 < d->num_taps ? "," : "\n");
+    printf("kmeans default:  %s\n", d->default_taps);
+    model_close(m);
+    cli_free(&c);
+    return 0;
+}
+
+typedef struct fwd_extra { const char *save; int all; } fwd_extra;
+
+static int fwd_flags(void *ctx, int argc, char **argv, int i, err *e) {
+    fwd_extra *x = ctx;
+    if (!strcmp(argv[i], "--all")) { x->all = 1; return 1; }
+    if (!strcmp(argv[i], "--save")) {
+        if (i + 1 >= argc) { err_set(e, OODSEG_E_ARG, "--save needs a file name"); return -1; }
+        x->save = argv[i + 1];
+        return 2;
+    }
+    return 0;
+}
+
+int cmd_forward(int argc, char **argv) {
+    cli_common c;
+    fwd_extra x = {0};
+    err e = {0};
+    model *m = NULL;
+    image img = {0};
+    float *input = NULL;
+    tensor_list tl = {0};
+    int rc = OODSEG_OK;
+    if ((rc = cli_parse(argc, argv, 2, &c, fwd_flags, &x, &e))) goto done;
+    if (!x.save || c.n_pos != 1) {
+        rc = err_set(&e, OODSEG_E_ARG, "forward: usage: oodseg forward --model M [--size S] [--threads N] [--all] --save OUT.safetensors IMAGE");
+        goto done;
+    }
+    const char *path = c.model;
+    if (!path && !(path = pipeline_default_model(&e))) { rc = e.code; goto done; }
+    if ((rc = model_open(path, &c.mo, &m, &e))) goto done;
+    if ((rc = image_load_rgb(c.pos[0], &img, &e))) goto done;
+    int iw, ih;
+    if ((rc = preprocess_target_size(&m->desc.pre, img.w, img.h, c.mo.size, &iw, &ih, &e))) goto done;
+    int64_t ishape[4] = {1, 3, ih, iw};
+    tensor *in = tl_add(&tl, "input", 4, ishape, &e);
+    if (!in) { rc = e.code; goto done; }
+    if ((rc = preprocess_image(&m->desc.pre, &img, iw, ih, in->data, &e))) goto done;
+    char want[2048] = "";
+    if (x.all) snprintf(want, sizeof want, "*");
+    else {
+        // The named feature taps plus the decoder's own logits where the model has them.
+        for (int i = 0; i < m->desc.num_taps; i++) {
+            strncat(want, i ? "," : "", sizeof want - strlen(want) - 1);
+            strncat(want, m->desc.taps[i].name, sizeof want - strlen(want) - 1);
+        }
+        strncat(want, ",decode.logits", sizeof want - strlen(want) - 1);
+    }
+    // forward appends to the list after "input"
+    if ((rc = m->forward(m, in->data, ih, iw, want, &tl, &e))) goto done;
+    st_tensor *st = calloc((size_t)tl.n, sizeof *st);
+    if (!st) { rc = err_set(&e, OODSEG_E_NOMEM, "out of memory"); goto done; }
+    for (int i = 0; i < tl.n; i++) {
+        st[i].name = tl.t[i].name; st[i].ndim = tl.t[i].ndim;
+        st[i].shape = tl.t[i].shape; st[i].data = tl.t[i].data;
+    }
+    const char *meta[] = {"format", "pt", "oodseg_version", OODSEG_VERSION, "model", m->desc.arch, "image", c.pos[0]};
+    rc = safetensors_write(x.save, st, tl.n, meta, 4, &e);
+    free(st);
+    if (!rc) {
+        fprintf(stderr, "wrote %d tensors to %s (input %dx%d):", tl.n, x.save, iw, ih);
+        for (int i = 0; i < tl.n; i++) fprintf(stderr, " %s", tl.t[i].name);
+        fprintf(stderr, "\n");
+    }
+done:
+    tl_free(&tl);
+    free(input);
+    image_free(&img);
+    if (m) model_close(m);
+    cli_free(&c);
+    return rc ? cli_fail(&e) : 0;
+}

@@ -1,0 +1,196 @@
+#include "pipeline.h"
+#include "../nn/nn.h"
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define DEFAULT_MODEL_REL "models/espnetv2/espnetv2_s_2.0_city_1024x512.pth"
+#define DEFAULT_MODEL_URL "https://github.com/sacmehta/EdgeNets/raw/master/model/segmentation/model_zoo/espnetv2/espnetv2_s_2.0_city_1024x512.pth"
+#define DEFAULT_MODEL_SHA256 "a72d59699801c7ce8e8b89a53af9097eaaa60dc12180ecde86fd700ba1222fe8"
+
+const char *pipeline_default_model(err *e) {
+    static char path[1200];
+    const char *a = getenv("OODSEG_ASSETS");
+    snprintf(path, sizeof path, "%s/%s", (a && *a) ? a : "../shared", DEFAULT_MODEL_REL);
+    struct stat st;
+    if (stat(path, &st) == 0) return path;
+    err_set(e, OODSEG_E_IO,
+            "no --model given and the default model is missing: %s. Download it from %s "
+            "(SHA-256 %s) into $OODSEG_ASSETS/%s, or pass --model FILE",
+            path, DEFAULT_MODEL_URL, DEFAULT_MODEL_SHA256, DEFAULT_MODEL_REL);
+    return NULL;
+}
+
+static int needs_taps(ood_method m) { return m == OOD_KMEANS || m == OOD_CENTROID; }
+
+// Checks every tap in the comma list against what the model offers; fills strides (relative to
+// the logits grid) in list order.
+static int resolve_taps(const model_desc *d, const char *taps, int *strides, int *n, err *e) {
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", taps);
+    *n = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        int found = -1;
+        for (int i = 0; i < d->num_taps; i++)
+            if (strcmp(d->taps[i].name, t) == 0) found = i;
+        if (found < 0) {
+            char avail[1024] = "";
+            for (int i = 0; i < d->num_taps; i++) {
+                strncat(avail, i ? ", " : "", sizeof avail - strlen(avail) - 1);
+                strncat(avail, d->taps[i].name, sizeof avail - strlen(avail) - 1);
+            }
+            return err_set(e, OODSEG_E_ARG, "--taps: the model %s has no feature tap '%s' (it has: %s)",
+                           d->arch, t, avail);
+        }
+        if (*n == 16) return err_set(e, OODSEG_E_ARG, "--taps: at most 16 taps");
+        int s = d->taps[found].stride / (d->logits_stride > 0 ? d->logits_stride : 1);
+        strides[(*n)++] = s > 0 ? s : 1;
+    }
+    if (*n == 0) return err_set(e, OODSEG_E_ARG, "--taps: empty list");
+    return OODSEG_OK;
+}
+
+int pipeline_open(pipeline *p, const char *model_path, const model_options *mo,
+                  const char *methods_csv, const ood_options *opt, err *e) {
+    memset(p, 0, sizeof *p);
+    if (opt) p->opt = *opt;
+    else ood_options_default(&p->opt);
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", methods_csv && *methods_csv ? methods_csv : "maxlogit");
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (p->n_methods == PIPE_MAX_METHODS)
+            return err_set(e, OODSEG_E_ARG, "--method: at most %d methods at once", PIPE_MAX_METHODS);
+        ood_method m;
+        if (ood_method_parse(t, &m, e)) return e->code;
+        for (int i = 0; i < p->n_methods; i++)
+            if (p->methods[i] == m) return err_set(e, OODSEG_E_ARG, "--method: '%s' given twice", t);
+        p->methods[p->n_methods++] = m;
+    }
+    p->size_override = mo ? mo->size : NULL;
+    if (!model_path && !(model_path = pipeline_default_model(e))) return e->code;
+    if (model_open(model_path, mo, &p->m, e)) return e->code;
+    int any_taps = 0;
+    for (int i = 0; i < p->n_methods; i++) any_taps |= needs_taps(p->methods[i]);
+    if (any_taps) {
+        snprintf(p->taps, sizeof p->taps, "%s", p->opt.taps[0] ? p->opt.taps : p->m->desc.default_taps);
+        int strides[16], n;
+        if (resolve_taps(&p->m->desc, p->taps, strides, &n, e)) { pipeline_close(p); return e->code; }
+    }
+    return OODSEG_OK;
+}
+
+void pipeline_close(pipeline *p) {
+    if (p->m) model_close(p->m);
+    p->m = NULL;
+}
+
+void pipeline_out_free(pipeline_out *o) {
+    for (int i = 0; i < PIPE_MAX_METHODS; i++) free(o->scores[i]);
+    free(o->pred);
+    free(o->clusters);
+    memset(o, 0, sizeof *o);
+}
+
+// Argmax over the in-distribution channels at the logits grid (C, H, W) -> class index.
+static void argmax_id(const float *logits, int H, int W, const int *ids, int n_id, uint8_t *pred) {
+    int64_t hw = (int64_t)H * W;
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < hw; i++) {
+        int best = ids[0];
+        float bv = logits[(int64_t)ids[0] * hw + i];
+        for (int k = 1; k < n_id; k++) {
+            float v = logits[(int64_t)ids[k] * hw + i];
+            if (v > bv) { bv = v; best = ids[k]; }
+        }
+        pred[i] = (uint8_t)(best > 255 ? 255 : best);
+    }
+}
+
+int pipeline_run(pipeline *p, const image *img, pipeline_out *out, err *e) {
+    memset(out, 0, sizeof *out);
+    model *m = p->m;
+    const model_desc *d = &m->desc;
+    int iw, ih;
+    if (preprocess_target_size(&d->pre, img->w, img->h, p->size_override, &iw, &ih, e)) return e->code;
+    double t0 = omp_get_wtime();
+    float *input = err_malloc(e, (size_t)3 * iw * ih * sizeof(float), "the network input");
+    if (!input) return e->code;
+    if (preprocess_image(&d->pre, img, iw, ih, input, e)) { free(input); return e->code; }
+    tensor_list tl = {0};
+    int rc = m->forward(m, input, ih, iw, p->taps, &tl, e);
+    free(input);
+    if (rc) { tl_free(&tl); return rc; }
+    out->seconds_forward = omp_get_wtime() - t0;
+    t0 = omp_get_wtime();
+
+    const tensor *lg = tl_get(&tl, "logits");
+    if (!lg || lg->ndim != 4) { tl_free(&tl); return err_set(e, OODSEG_E_INTERNAL, "model %s returned no 4-D logits", d->arch); }
+    int C = (int)lg->shape[1], H = (int)lg->shape[2], W = (int)lg->shape[3];
+    ood_input in = {0};
+    in.logits = lg->data; in.num_outputs = C; in.h = H; in.w = W;
+    in.id_channels = d->id_channels; in.num_id = d->num_id;
+    const tensor *feats[16];
+    int strides[16], nf = 0;
+    if (p->taps[0]) {
+        if (resolve_taps(d, p->taps, strides, &nf, e)) { tl_free(&tl); return e->code; }
+        char buf[256];
+        snprintf(buf, sizeof buf, "%s", p->taps);
+        int i = 0;
+        for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            feats[i] = tl_get(&tl, t);
+            if (!feats[i]) { tl_free(&tl); return err_set(e, OODSEG_E_INTERNAL, "model %s did not return tap '%s'", d->arch, t); }
+            i++;
+        }
+    }
+    in.feats = feats; in.feat_strides = strides; in.num_feats = nf;
+
+    out->w = img->w; out->h = img->h;
+    int64_t n_img = (int64_t)img->w * img->h, n_lg = (int64_t)H * W;
+    float *score = err_malloc(e, (size_t)n_lg * sizeof(float), "a score map");
+    int32_t *cl = NULL;
+    if (!score) { tl_free(&tl); return e->code; }
+    for (int i = 0; i < p->n_methods && !rc; i++) {
+        ood_aux aux = {0};
+        if (p->methods[i] == OOD_KMEANS) {
+            cl = err_malloc(e, (size_t)n_lg * sizeof(int32_t), "the cluster map");
+            if (!cl) { rc = e->code; break; }
+            aux.clusters = cl;
+        }
+        if ((rc = ood_score(p->methods[i], &in, &p->opt, score, p->methods[i] == OOD_KMEANS ? &aux : NULL, e))) break;
+        out->scores[i] = err_malloc(e, (size_t)n_img * sizeof(float), "a score map at image size");
+        if (!out->scores[i]) { rc = e->code; break; }
+        // The reference order: score at the logits' resolution, then bilinear to the image size.
+        resize_bilinear(score, 1, H, W, out->scores[i], img->h, img->w, 0);
+        if (cl) {
+            out->clusters = err_malloc(e, (size_t)n_img * sizeof(int32_t), "the cluster map at image size");
+            if (!out->clusters) { rc = e->code; break; }
+            resize_nearest_i32(cl, H, W, out->clusters, img->h, img->w);
+            out->k = aux.k;
+            memcpy(out->ood_flag, aux.ood_flag, sizeof out->ood_flag);
+            out->tau_used = aux.tau_used;
+            free(cl);
+            cl = NULL;
+        }
+    }
+    free(cl);
+    if (!rc) {
+        uint8_t *pl = err_malloc(e, (size_t)n_lg, "the class map");
+        out->pred = err_malloc(e, (size_t)n_img, "the class map at image size");
+        int32_t *pi = err_malloc(e, (size_t)n_lg * sizeof(int32_t), "the class map");
+        int32_t *po = err_malloc(e, (size_t)n_img * sizeof(int32_t), "the class map");
+        if (pl && out->pred && pi && po) {
+            argmax_id(lg->data, H, W, d->id_channels, d->num_id, pl);
+            for (int64_t i = 0; i < n_lg; i++) pi[i] = pl[i];
+            resize_nearest_i32(pi, H, W, po, img->h, img->w);
+            for (int64_t i = 0; i < n_img; i++) out->pred[i] = (uint8_t)po[i];
+        } else rc = e->code;
+        free(pl); free(pi); free(po);
+    }
+    free(score);
+    tl_free(&tl);
+    out->seconds_methods = omp_get_wtime() - t0;
+    if (rc) pipeline_out_free(out);
+    return rc;
+}

@@ -1,0 +1,86 @@
+// Architecture recognition in one place: open a checkpoint, ask each architecture whether the key
+// layout is its own, and build the model. Also the small helpers every architecture shares.
+#include "model.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int model_from_ckpt(ckpt *ck, const model_options *opt, model **out, err *e) {
+    model_options none = {0};
+    if (!opt) opt = &none;
+    *out = NULL;
+    if (internimage_upernet_detect(ck)) return internimage_upernet_create(ck, opt, out, e);
+    if (espnetv2_detect(ck)) return espnetv2_create(ck, opt, out, e);
+    if (espnet_detect(ck)) return espnet_create(ck, opt, out, e);
+    const char *first = ck->n ? ck->e[0].name : "(no tensors)";
+    err_set(e, OODSEG_E_MODEL,
+            "%s: not a known architecture (first key '%s', %d tensors); oodseg reads InternImage+UperNet "
+            "(mmseg), ESPNet and ESPNetv2 checkpoints", ck->path, first, ck->n);
+    ckpt_close(ck);
+    return e->code;
+}
+
+int model_open(const char *path, const model_options *opt, model **out, err *e) {
+    ckpt *ck = NULL;
+    *out = NULL;
+    if (ckpt_open(path, &ck, e)) return e->code;
+    if (model_from_ckpt(ck, opt, out, e)) {
+        if (!strstr(e->msg, path)) err_prefix(e, "%s: ", path);
+        return e->code;
+    }
+    return OODSEG_OK;
+}
+
+void model_close(model *m) {
+    if (m && m->destroy) m->destroy(m);
+}
+
+int model_set_id_channels(model_desc *d, const char *spec, err *e) {
+    if (!spec || !*spec) return OODSEG_OK;
+    int ids[256], n = 0;
+    const char *p = spec;
+    while (*p) {
+        char *end;
+        long a = strtol(p, &end, 10), b;
+        if (end == p) goto bad;
+        b = a;
+        if (*end == '-') {
+            const char *q = end + 1;
+            b = strtol(q, &end, 10);
+            if (end == q) goto bad;
+        }
+        if (a < 0 || b < a || b >= d->num_outputs)
+            return err_set(e, OODSEG_E_ARG,
+                           "--id-channels '%s': range %ld-%ld is outside the model's %d output channels (0..%d)",
+                           spec, a, b, d->num_outputs, d->num_outputs - 1);
+        for (long c = a; c <= b; c++) {
+            if (n == 256) return err_set(e, OODSEG_E_ARG, "--id-channels '%s': more than 256 channels", spec);
+            for (int i = 0; i < n; i++)
+                if (ids[i] == c) return err_set(e, OODSEG_E_ARG, "--id-channels '%s': channel %ld given twice", spec, c);
+            ids[n++] = (int)c;
+        }
+        if (*end == ',') end++;
+        else if (*end) goto bad;
+        p = end;
+    }
+    if (n == 0) goto bad;
+    memcpy(d->id_channels, ids, (size_t)n * sizeof(int));
+    d->num_id = n;
+    return OODSEG_OK;
+bad:
+    return err_set(e, OODSEG_E_ARG, "--id-channels '%s': expected a list such as '0-18' or '0,1,5'", spec);
+}
+
+int model_wants(const char *want, const char *name) {
+    if (!want || !*want) return 0;
+    if (strcmp(want, "*") == 0) return 1;
+    size_t n = strlen(name);
+    for (const char *p = want; *p;) {
+        const char *c = strchr(p, ',');
+        size_t len = c ? (size_t)(c - p) : strlen(p);
+        if (len == n && strncmp(p, name, n) == 0) return 1;
+        if (!c) break;
+        p = c + 1;
+    }
+    return 0;
+}
