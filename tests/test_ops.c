@@ -1,0 +1,513 @@
+// The core ops of nn/ against straightforward double-precision references written here, on random
+// data; plus thread-count invariance (1 vs 2 threads must give bit-identical outputs).
+//
+// Error bound for sums (conv, linear): |y - ref| <= 1e-5 * sum_i |w_i x_i| + 1e-6 * |bias|, i.e.
+// relative to the magnitude of the terms, which is what float32 accumulation can promise.
+#include "test.h"
+#include "../nn/nn.h"
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t rng_state = 88172645463325252ull;
+static float frand(void) {   // uniform in [-1, 1)
+    rng_state ^= rng_state << 13; rng_state ^= rng_state >> 7; rng_state ^= rng_state << 17;
+    return (float)((rng_state >> 40) * (1.0 / 16777216.0) * 2.0 - 1.0);
+}
+static float *rand_buf(int64_t n, float scale) {
+    float *p = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    for (int64_t i = 0; i < n; i++) p[i] = frand() * scale;
+    return p;
+}
+
+// ---- conv2d -------------------------------------------------------------------------------------
+
+typedef struct { int ci, co, k, s, p, d, g, h, w, bias; } conv_case;
+
+// ref (co, ho, wo) and mag (co, ho, wo): the sum and the sum of |terms| of each output.
+static void conv_ref(const conv_case *c, const float *x, const float *wt, const float *b,
+                     double *ref, double *mag, int ho, int wo) {
+    int cig = c->ci / c->g, cog = c->co / c->g;
+    for (int o = 0; o < c->co; o++) {
+        int g = o / cog;
+        for (int oy = 0; oy < ho; oy++)
+            for (int ox = 0; ox < wo; ox++) {
+                double s = b ? b[o] : 0.0, m = b ? fabs(b[o]) : 0.0;
+                for (int i = 0; i < cig; i++)
+                    for (int ky = 0; ky < c->k; ky++)
+                        for (int kx = 0; kx < c->k; kx++) {
+                            int iy = oy * c->s - c->p + ky * c->d, ix = ox * c->s - c->p + kx * c->d;
+                            if (iy < 0 || iy >= c->h || ix < 0 || ix >= c->w) continue;
+                            double t = (double)wt[((o * cig + i) * c->k + ky) * c->k + kx] *
+                                       x[((size_t)(g * cig + i) * c->h + iy) * c->w + ix];
+                            s += t; m += fabs(t);
+                        }
+                ref[((size_t)o * ho + oy) * wo + ox] = s;
+                mag[((size_t)o * ho + oy) * wo + ox] = m;
+            }
+    }
+}
+
+static const conv_case conv_cases[] = {
+    //ci  co  k  s  p   d   g   h   w  bias
+    {3, 16, 3, 2, 1, 1, 1, 17, 23, 0},     // ESPNet level1, odd size, stride 2
+    {16, 16, 3, 2, 1, 1, 1, 16, 20, 1},    // even size, stride 2, bias
+    {12, 16, 3, 1, 1, 1, 1, 20, 19, 0},    // d1
+    {12, 12, 3, 1, 2, 2, 1, 37, 41, 0},    // d2
+    {12, 12, 3, 1, 4, 4, 1, 37, 41, 0},    // d4
+    {25, 25, 3, 1, 8, 8, 1, 23, 30, 0},    // d8
+    {25, 25, 3, 1, 16, 16, 1, 22, 30, 0},  // d16, dilation wider than the map
+    {12, 12, 3, 1, 16, 16, 1, 70, 70, 0},  // d16, several pixel tiles
+    {64, 12, 1, 1, 0, 1, 1, 33, 35, 0},    // 1x1
+    {64, 12, 1, 1, 0, 1, 1, 70, 70, 1},    // 1x1, several tiles, bias
+    {64, 16, 1, 1, 0, 1, 4, 21, 19, 1},    // EESP proj: 1x1 groups 4
+    {50, 10, 3, 1, 1, 1, 10, 13, 17, 0},   // EfficientPyrPool merge: groups P
+    {20, 30, 3, 1, 1, 1, 10, 15, 14, 1},   // EfficientPWConv: groups gcd(20, 30)
+    {20, 20, 3, 1, 1, 1, 20, 19, 23, 1},   // depthwise
+    {20, 20, 3, 2, 2, 2, 20, 19, 23, 0},   // depthwise stride 2 dilation 2
+    {8, 8, 3, 1, 4, 4, 8, 70, 70, 0},      // depthwise dilation 4
+    {10, 10, 3, 1, 16, 16, 10, 9, 40, 0},  // depthwise dilation 16 > height
+    {6, 9, 3, 1, 0, 1, 3, 11, 12, 1},      // groups 3, pad 0
+    {131, 25, 3, 2, 1, 1, 1, 20, 26, 0},   // DownSamplerB(131, 128).c1
+    {40, 24, 1, 2, 0, 1, 1, 15, 17, 1},    // 1x1 stride 2 (im2col path)
+    {7, 5, 5, 1, 2, 1, 1, 12, 9, 1},       // k 5
+    {96, 64, 3, 1, 1, 1, 1, 24, 24, 1},    // UperNet-like 3x3, long inner dimension
+    {6, 4, 3, 3, 1, 1, 2, 10, 11, 0},      // stride 3
+};
+
+static int run_conv_case(const conv_case *c, double *worst) {
+    err e = {0};
+    int cig = c->ci / c->g;
+    float *x = rand_buf((int64_t)c->ci * c->h * c->w, 1.0f);
+    float *wt = rand_buf((int64_t)c->co * cig * c->k * c->k, 0.5f);
+    float *b = c->bias ? rand_buf(c->co, 1.0f) : NULL;
+    conv2d cv = {c->ci, c->co, c->k, c->s, c->p, c->d, c->g, wt, b, 0};
+    int ho = conv2d_out_size(c->h, c->k, c->s, c->p, c->d), wo = conv2d_out_size(c->w, c->k, c->s, c->p, c->d);
+    size_t n = (size_t)c->co * ho * wo;
+    float *y = malloc(sizeof(float) * n);
+    double *ref = malloc(sizeof(double) * n), *mag = malloc(sizeof(double) * n);
+    int ok = conv2d_forward(&cv, x, c->h, c->w, y, &e) == OODSEG_OK;
+    conv_ref(c, x, wt, b, ref, mag, ho, wo);
+    double wr = 0.0;
+    for (size_t i = 0; ok && i < n; i++) {
+        double r = fabs(y[i] - ref[i]) / (mag[i] + 1e-30);
+        if (fabs(y[i] - ref[i]) > 1e-5 * mag[i] + 1e-30) ok = 0;
+        if (r > wr) wr = r;
+    }
+    *worst = wr;
+    free(x); free(wt); free(b); free(y); free(ref); free(mag);
+    return ok;
+}
+
+TEST(conv2d_matches_reference) {
+    nn_set_threads(2);
+    for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i++) {
+        const conv_case *c = &conv_cases[i];
+        double worst;
+        CHECK(run_conv_case(c, &worst), "case %zu: ci %d co %d k %d s %d p %d d %d g %d %dx%d: "
+              "worst |err|/sum|terms| %.3g > 1e-5", i, c->ci, c->co, c->k, c->s, c->p, c->d,
+              c->g, c->h, c->w, worst);
+    }
+}
+
+TEST(conv2d_out_size_floors) {
+    CHECK(conv2d_out_size(17, 3, 2, 1, 1) == 9);
+    CHECK(conv2d_out_size(16, 3, 2, 1, 1) == 8);
+    CHECK(conv2d_out_size(10, 3, 1, 16, 16) == 10);
+    CHECK(conv2d_out_size(2, 5, 1, 0, 1) == 0);   // negative numerator: no output, not 1
+    CHECK(conv2d_out_size(4, 3, 1, 0, 2) == 0);
+}
+
+TEST(conv2d_fold_bn_equals_conv_then_bn) {
+    nn_set_threads(2);
+    err e = {0};
+    int ci = 12, co = 10, h = 13, w = 11;
+    float *x = rand_buf(ci * h * w, 1.0f), *wt = rand_buf(co * ci * 9, 0.5f), *b = rand_buf(co, 1.0f);
+    float *g = rand_buf(co, 1.0f), *be = rand_buf(co, 1.0f), *m = rand_buf(co, 1.0f), *v = rand_buf(co, 1.0f);
+    for (int i = 0; i < co; i++) v[i] = fabsf(v[i]) + 0.1f;
+    float *wcopy = malloc(sizeof(float) * co * ci * 9);
+    memcpy(wcopy, wt, sizeof(float) * co * ci * 9);
+    float bcopy[10];
+    memcpy(bcopy, b, sizeof bcopy);
+    conv_case cc = {ci, co, 3, 1, 1, 1, 1, h, w, 1};
+    conv2d cv = {ci, co, 3, 1, 1, 1, 1, wt, b, 0};
+    REQUIRE(conv2d_fold_bn(&cv, g, be, m, v, 1e-3f, &e) == OODSEG_OK, "%s", e.msg);
+    CHECK(cv.owned == 1 && cv.weight != wt && cv.bias != b);
+    CHECK(memcmp(wt, wcopy, sizeof(float) * co * ci * 9) == 0 && memcmp(b, bcopy, sizeof bcopy) == 0,
+          "fold wrote the input arrays");
+    float *y = malloc(sizeof(float) * co * h * w);
+    double *ref = malloc(sizeof(double) * co * h * w), *mag = malloc(sizeof(double) * co * h * w);
+    REQUIRE(conv2d_forward(&cv, x, h, w, y, &e) == OODSEG_OK);
+    conv_ref(&cc, x, wt, b, ref, mag, h, w);
+    int bad = 0;
+    for (int o = 0; o < co; o++) {
+        double s = g[o] / sqrt((double)v[o] + 1e-3);
+        for (int p = 0; p < h * w; p++) {
+            size_t i = (size_t)o * h * w + p;
+            double r = (ref[i] - m[o]) * s + be[o];
+            double tol = 1e-5 * (mag[i] * fabs(s) + fabs(m[o] * s) + fabs(be[o])) + 1e-7;
+            if (fabs(y[i] - r) > tol) bad++;
+        }
+    }
+    CHECK(bad == 0, "%d outputs differ from conv then BN", bad);
+    // Folding twice (a second BN) frees the first owned copy; ASan checks the bookkeeping.
+    REQUIRE(conv2d_fold_bn(&cv, g, be, m, v, 1e-3f, &e) == OODSEG_OK);
+    conv2d_free(&cv);
+    CHECK(cv.weight == NULL && cv.owned == 0);
+    free(x); free(wt); free(b); free(g); free(be); free(m); free(v); free(wcopy); free(y); free(ref); free(mag);
+}
+
+// ---- conv transpose, linear -----------------------------------------------------------------
+
+static int check_convT(int ci, int co, int h, int w) {
+    err e = {0};
+    float *x = rand_buf((int64_t)ci * h * w, 1.0f), *wt = rand_buf(ci * co * 4, 0.5f);
+    float *y = malloc(sizeof(float) * (size_t)co * 4 * h * w);
+    int ok = conv_transpose2x2_forward(wt, ci, co, x, h, w, y, &e) == OODSEG_OK;
+    for (int o = 0; ok && o < co; o++)
+        for (int yy = 0; yy < 2 * h; yy++)
+            for (int xx = 0; xx < 2 * w; xx++) {
+                int i = yy / 2, a = yy % 2, j = xx / 2, bb = xx % 2;
+                double s = 0.0, m = 0.0;
+                for (int c = 0; c < ci; c++) {
+                    double t = (double)x[((size_t)c * h + i) * w + j] * wt[((c * co + o) * 2 + a) * 2 + bb];
+                    s += t; m += fabs(t);
+                }
+                if (fabs(y[((size_t)o * 2 * h + yy) * 2 * w + xx] - s) > 1e-5 * m + 1e-30) ok = 0;
+            }
+    free(x); free(wt); free(y);
+    return ok;
+}
+
+TEST(conv_transpose2x2_matches_formula) {
+    nn_set_threads(2);
+    CHECK(check_convT(7, 5, 9, 13));
+    CHECK(check_convT(20, 20, 64, 40));   // several row bands
+    CHECK(check_convT(3, 2, 3, 2100));    // rows wider than a band
+    CHECK(check_convT(1, 1, 1, 1));
+}
+
+static int check_linear(int64_t n, int ci, int co, int bias) {
+    float *x = rand_buf(n * ci, 1.0f), *W = rand_buf((int64_t)co * ci, 0.5f);
+    float *b = bias ? rand_buf(co, 1.0f) : NULL, *y = malloc(sizeof(float) * (size_t)(n * co));
+    linear_forward(x, n, ci, W, b, co, y);
+    int ok = 1;
+    for (int64_t r = 0; r < n; r++)
+        for (int o = 0; o < co; o++) {
+            double s = b ? b[o] : 0.0, m = b ? fabs(b[o]) : 0.0;
+            for (int i = 0; i < ci; i++) { double t = (double)x[r * ci + i] * W[(size_t)o * ci + i]; s += t; m += fabs(t); }
+            if (fabs(y[r * co + o] - s) > 1e-5 * m + 1e-30) ok = 0;
+        }
+    free(x); free(W); free(b); free(y);
+    return ok;
+}
+
+TEST(linear_matches_reference) {
+    nn_set_threads(2);
+    CHECK(check_linear(1, 3, 4, 1));
+    CHECK(check_linear(600, 37, 19, 1));
+    CHECK(check_linear(513, 64, 256, 0));
+}
+
+// ---- norms --------------------------------------------------------------------------------------
+
+TEST(layernorm_cl_matches_reference) {
+    nn_set_threads(2);
+    int64_t n = 301;
+    int c = 96;
+    float *x = rand_buf(n * c, 0.01f), *g = rand_buf(c, 1.0f), *b = rand_buf(c, 1.0f);
+    // A large common offset with a small spread: the case E[x^2] - E[x]^2 gets wrong.
+    for (int64_t i = 0; i < n * c; i++) x[i] += 100.0f;
+    float *y = malloc(sizeof(float) * n * c), *xi = malloc(sizeof(float) * n * c);
+    memcpy(xi, x, sizeof(float) * n * c);
+    layernorm_cl(x, n, c, g, b, 1e-6f, y);
+    layernorm_cl(xi, n, c, g, b, 1e-6f, xi);   // in place
+    double worst = 0.0;
+    for (int64_t r = 0; r < n; r++) {
+        double m = 0.0, v = 0.0;
+        for (int j = 0; j < c; j++) m += x[r * c + j];
+        m /= c;
+        for (int j = 0; j < c; j++) v += (x[r * c + j] - m) * (x[r * c + j] - m);
+        v /= c;
+        for (int j = 0; j < c; j++) {
+            double ref = (x[r * c + j] - m) / sqrt(v + 1e-6) * g[j] + b[j];
+            double d = fabs(y[r * c + j] - ref);
+            if (d > worst) worst = d;
+        }
+    }
+    // The normalised values are O(1); float rounding of x - mean limits the accuracy to ~1e-5 here
+    // because x ~ 100 has an ulp of 7.6e-6 relative to a spread of 0.006.
+    CHECK(worst < 1e-3, "layernorm worst %.3g", worst);
+    CHECK(memcmp(xi, y, sizeof(float) * n * c) == 0, "in-place result differs");
+    // Ordinary data: 1e-5.
+    float *x2 = rand_buf(n * c, 3.0f);
+    layernorm_cl(x2, n, c, g, b, 1e-6f, y);
+    worst = 0.0;
+    for (int64_t r = 0; r < n; r++) {
+        double m = 0.0, v = 0.0;
+        for (int j = 0; j < c; j++) m += x2[r * c + j];
+        m /= c;
+        for (int j = 0; j < c; j++) v += (x2[r * c + j] - m) * (x2[r * c + j] - m);
+        v /= c;
+        for (int j = 0; j < c; j++) {
+            double d = fabs(y[r * c + j] - ((x2[r * c + j] - m) / sqrt(v + 1e-6) * g[j] + b[j]));
+            if (d > worst) worst = d;
+        }
+    }
+    CHECK(worst < 1e-5, "layernorm worst %.3g", worst);
+    free(x); free(g); free(b); free(y); free(xi); free(x2);
+}
+
+TEST(batchnorm_matches_reference) {
+    int c = 5;
+    int64_t hw = 77;
+    float *x = rand_buf(c * hw, 2.0f), *g = rand_buf(c, 1.0f), *b = rand_buf(c, 1.0f), *m = rand_buf(c, 1.0f);
+    float *v = rand_buf(c, 1.0f), *y = malloc(sizeof(float) * c * hw);
+    for (int i = 0; i < c; i++) v[i] = fabsf(v[i]) + 0.01f;
+    memcpy(y, x, sizeof(float) * c * hw);
+    batchnorm_inplace(y, c, hw, g, b, m, v, 1e-5f);
+    double worst = 0.0;
+    for (int ch = 0; ch < c; ch++)
+        for (int64_t i = 0; i < hw; i++) {
+            double r = (x[ch * hw + i] - (double)m[ch]) / sqrt((double)v[ch] + 1e-5) * g[ch] + b[ch];
+            double d = fabs(y[ch * hw + i] - r) / (1.0 + fabs(r));
+            if (d > worst) worst = d;
+        }
+    CHECK(worst < 1e-5, "batchnorm worst %.3g", worst);
+    free(x); free(g); free(b); free(m); free(v); free(y);
+}
+
+// ---- activations --------------------------------------------------------------------------------
+
+TEST(activations_match_reference) {
+    int64_t n = 40000;   // above the parallel threshold
+    float *x = rand_buf(n, 6.0f), *y = malloc(sizeof(float) * n);
+    double wg = 0.0, ws = 0.0;
+    memcpy(y, x, sizeof(float) * n);
+    gelu_inplace(y, n);
+    for (int64_t i = 0; i < n; i++) {
+        double r = 0.5 * x[i] * (1.0 + erf(x[i] / sqrt(2.0)));
+        // Absolute below 1: for x << 0 both PyTorch and we lose 1 + erf(x) to cancellation.
+        double d = fabs(y[i] - r) / (1.0 + fabs(r));
+        if (d > wg) wg = d;
+    }
+    CHECK(wg < 1e-6, "gelu worst error / (1 + |gelu|) %.3g", wg);
+    memcpy(y, x, sizeof(float) * n);
+    sigmoid_inplace(y, n);
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs(y[i] - 1.0 / (1.0 + exp(-(double)x[i])));
+        if (d > ws) ws = d;
+    }
+    CHECK(ws < 1e-6, "sigmoid worst %.3g", ws);
+    memcpy(y, x, sizeof(float) * n);
+    relu_inplace(y, n);
+    int bad = 0;
+    for (int64_t i = 0; i < n; i++) bad += y[i] != (x[i] > 0 ? x[i] : 0.0f);
+    CHECK(bad == 0);
+    float big[2] = {-1e30f, 1e30f};
+    sigmoid_inplace(big, 2);
+    CHECK(big[0] == 0.0f && big[1] == 1.0f);
+    // PReLU: 4 channels, per-channel slope.
+    float slope[4] = {0.25f, -0.5f, 0.0f, 2.0f};
+    memcpy(y, x, sizeof(float) * n);
+    prelu_inplace(y, 4, n / 4, slope);
+    bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        float a = slope[i / (n / 4)];
+        bad += y[i] != (x[i] >= 0 ? x[i] : a * x[i]);
+    }
+    CHECK(bad == 0);
+    free(x); free(y);
+}
+
+TEST(softmax_rows_stable_and_correct) {
+    int64_t rows = 3000;
+    int group = 9;
+    float *x = rand_buf(rows * group, 5.0f), *y = malloc(sizeof(float) * rows * group);
+    for (int j = 0; j < group; j++) x[j] = 1000.0f + j;   // would overflow without the max shift
+    memcpy(y, x, sizeof(float) * rows * group);
+    softmax_rows_inplace(y, rows, group);
+    double worst = 0.0;
+    for (int64_t r = 0; r < rows; r++) {
+        double m = -INFINITY, s = 0.0;
+        for (int j = 0; j < group; j++) m = fmax(m, x[r * group + j]);
+        for (int j = 0; j < group; j++) s += exp(x[r * group + j] - m);
+        for (int j = 0; j < group; j++) {
+            double d = fabs(y[r * group + j] - exp(x[r * group + j] - m) / s);
+            if (!(d <= worst)) worst = d;   // NaN-safe
+        }
+    }
+    CHECK(worst < 1e-6, "softmax worst %.3g", worst);
+    free(x); free(y);
+}
+
+// ---- pooling ------------------------------------------------------------------------------------
+
+static int check_avgpool(int c, int h, int w) {
+    float *x = rand_buf(c * h * w, 1.0f);
+    int ho = (h + 1) / 2, wo = (w + 1) / 2, ok = 1;
+    float *y = malloc(sizeof(float) * c * ho * wo);
+    avgpool3x3s2_forward(x, c, h, w, y);
+    for (int ch = 0; ch < c; ch++)
+        for (int i = 0; i < ho; i++)
+            for (int j = 0; j < wo; j++) {
+                double s = 0.0;
+                for (int dy = -1; dy <= 1; dy++)
+                    for (int dx = -1; dx <= 1; dx++) {
+                        int yy = 2 * i + dy, xx = 2 * j + dx;
+                        if (yy >= 0 && yy < h && xx >= 0 && xx < w) s += x[(ch * h + yy) * w + xx];
+                    }
+                if (fabs(y[(ch * ho + i) * wo + j] - s / 9.0) > 1e-6) ok = 0;
+            }
+    free(x); free(y);
+    return ok;
+}
+
+TEST(avgpool3x3s2_counts_padding) {
+    CHECK(check_avgpool(3, 17, 23));
+    CHECK(check_avgpool(2, 16, 8));
+    CHECK(check_avgpool(1, 1, 1));
+    float one[4] = {9, 9, 9, 9}, out[1];
+    avgpool3x3s2_forward(one, 1, 2, 2, out);
+    CHECK(out[0] == 4.0f, "corner divides by 9 not 4: %g", out[0]);   // (9*4)/9
+}
+
+static int check_adaptive(int c, int h, int w, int oh, int ow) {
+    float *x = rand_buf(c * h * w, 1.0f), *y = malloc(sizeof(float) * c * oh * ow);
+    int ok = 1;
+    adaptive_avgpool_forward(x, c, h, w, y, oh, ow);
+    for (int ch = 0; ch < c; ch++)
+        for (int i = 0; i < oh; i++)
+            for (int j = 0; j < ow; j++) {
+                int y0 = (int)floor((double)i * h / oh), y1 = (int)ceil((double)(i + 1) * h / oh);
+                int x0 = (int)floor((double)j * w / ow), x1 = (int)ceil((double)(j + 1) * w / ow);
+                double s = 0.0;
+                for (int yy = y0; yy < y1; yy++)
+                    for (int xx = x0; xx < x1; xx++) s += x[(ch * h + yy) * w + xx];
+                s /= (double)(y1 - y0) * (x1 - x0);
+                if (fabs(y[(ch * oh + i) * ow + j] - s) > 1e-6) ok = 0;
+            }
+    free(x); free(y);
+    return ok;
+}
+
+TEST(adaptive_avgpool_pytorch_bins) {
+    CHECK(check_adaptive(2, 13, 17, 6, 6));
+    CHECK(check_adaptive(2, 16, 32, 1, 1));
+    CHECK(check_adaptive(2, 3, 4, 5, 9));      // output larger than input: windows repeat
+    CHECK(check_adaptive(1, 8, 16, 5, 8));
+    CHECK(check_adaptive(3, 64, 128, 3, 2));
+    float x[3] = {1, 2, 4}, y[2];
+    adaptive_avgpool_forward(x, 1, 1, 3, y, 1, 2);   // bins [0,2) and [1,3)
+    CHECK(y[0] == 1.5f && y[1] == 3.0f, "%g %g", y[0], y[1]);
+}
+
+// ---- layout -------------------------------------------------------------------------------------
+
+TEST(layout_ops) {
+    int c = 37, h = 19, w = 41;
+    int64_t hw = (int64_t)h * w, n = c * hw;
+    float *x = rand_buf(n, 1.0f), *t = malloc(sizeof(float) * n), *u = malloc(sizeof(float) * n);
+    nchw_to_nhwc(x, c, h, w, t);
+    int bad = 0;
+    for (int ch = 0; ch < c; ch++)
+        for (int64_t p = 0; p < hw; p++) bad += t[p * c + ch] != x[ch * hw + p];
+    CHECK(bad == 0);
+    nhwc_to_nchw(t, h, w, c, u);
+    CHECK(memcmp(u, x, sizeof(float) * n) == 0);
+    // channel shuffle, 10 channels in 5 groups: y[j*5 + i] = x[i*2 + j]
+    float *s = malloc(sizeof(float) * 10 * hw);
+    channel_shuffle(x, 10, hw, 5, s);
+    bad = 0;
+    for (int i = 0; i < 5; i++)
+        for (int j = 0; j < 2; j++) bad += memcmp(s + (j * 5 + i) * hw, x + (i * 2 + j) * hw, sizeof(float) * hw) != 0;
+    CHECK(bad == 0);
+    memcpy(u, x, sizeof(float) * n);
+    add_inplace(u, t, n);
+    bad = 0;
+    for (int64_t i = 0; i < n; i++) bad += u[i] != x[i] + t[i];
+    CHECK(bad == 0);
+    float *sc = rand_buf(c, 2.0f);
+    memcpy(u, x, sizeof(float) * n);
+    scale_channels_inplace(u, c, hw, sc);
+    bad = 0;
+    for (int64_t i = 0; i < n; i++) bad += u[i] != x[i] * sc[i / hw];
+    CHECK(bad == 0);
+    float *gp = malloc(sizeof(float) * c);
+    global_avgpool(x, c, hw, gp);
+    double worst = 0.0;
+    for (int ch = 0; ch < c; ch++) {
+        double m = 0.0;
+        for (int64_t p = 0; p < hw; p++) m += x[ch * hw + p];
+        worst = fmax(worst, fabs(gp[ch] - m / hw));
+    }
+    CHECK(worst < 1e-7, "global_avgpool worst %.3g", worst);
+    free(x); free(t); free(u); free(s); free(sc); free(gp);
+}
+
+// ---- thread-count invariance --------------------------------------------------------------------
+
+// Runs every threaded op with `threads` threads; out receives all outputs back to back.
+static void run_all(int threads, float *out, const float *x, const float *wt) {
+    err e = {0};
+    nn_set_threads(threads);
+    float *o = out;
+    static const conv_case cs[] = {
+        {24, 24, 3, 1, 2, 2, 1, 66, 70, 1},   // im2col, several tiles
+        {64, 48, 1, 1, 0, 1, 1, 66, 70, 1},   // 1x1
+        {64, 48, 1, 1, 0, 1, 4, 66, 70, 0},   // 1x1 grouped
+        {24, 24, 3, 1, 1, 1, 24, 66, 70, 1},  // depthwise
+        {24, 30, 3, 2, 1, 1, 6, 66, 70, 0},   // grouped strided
+    };
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+        const conv_case *c = &cs[i];
+        conv2d cv = {c->ci, c->co, c->k, c->s, c->p, c->d, c->g, (float *)wt, c->bias ? (float *)wt + 7 : NULL, 0};
+        conv2d_forward(&cv, x, c->h, c->w, o, &e);
+        o += (size_t)c->co * conv2d_out_size(c->h, c->k, c->s, c->p, c->d) * conv2d_out_size(c->w, c->k, c->s, c->p, c->d);
+    }
+    conv_transpose2x2_forward(wt, 20, 20, x, 66, 70, o, &e);
+    o += 20 * 4 * 66 * 70;
+    linear_forward(x, 1000, 64, wt, wt + 3, 96, o);
+    o += 1000 * 96;
+    layernorm_cl(x, 2000, 64, wt, wt + 1, 1e-6f, o);
+    o += 2000 * 64;
+    memcpy(o, x, sizeof(float) * 100000);
+    gelu_inplace(o, 100000);
+    o += 100000;
+    memcpy(o, x, sizeof(float) * 100000);
+    softmax_rows_inplace(o, 100000 / 9, 9);
+    o += 100000;
+    global_avgpool(x, 64, 4620, o);
+    o += 64;
+}
+
+TEST(threads_bit_identical) {
+    size_t n = 2 * 1000 * 1000;
+    float *x = rand_buf(64 * 66 * 70, 1.0f), *wt = rand_buf(64 * 64 * 9, 0.2f);
+    float *a = calloc(n, sizeof(float)), *b = calloc(n, sizeof(float)), *c = calloc(n, sizeof(float));
+    run_all(1, a, x, wt);
+    run_all(2, b, x, wt);
+    run_all(3, c, x, wt);
+    CHECK(memcmp(a, b, sizeof(float) * n) == 0, "1 vs 2 threads differ");
+    CHECK(memcmp(a, c, sizeof(float) * n) == 0, "1 vs 3 threads differ");
+    CHECK(nn_get_threads() == 3);
+    nn_set_threads(2);
+    free(x); free(wt); free(a); free(b); free(c);
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    RUN(conv2d_out_size_floors);
+    RUN(conv2d_matches_reference);
+    RUN(conv2d_fold_bn_equals_conv_then_bn);
+    RUN(conv_transpose2x2_matches_formula);
+    RUN(linear_matches_reference);
+    RUN(layernorm_cl_matches_reference);
+    RUN(batchnorm_matches_reference);
+    RUN(activations_match_reference);
+    RUN(softmax_rows_stable_and_correct);
+    RUN(avgpool3x3s2_counts_padding);
+    RUN(adaptive_avgpool_pytorch_bins);
+    RUN(layout_ops);
+    RUN(threads_bit_identical);
+    return t_finish(argv[0]);
+}
