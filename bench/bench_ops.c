@@ -1,0 +1,129 @@
+// Speed of the core ops: the sgemm peak of this machine (1 thread; 2 threads as two OpenMP threads
+// each running a single-threaded sgemm on its own half, which is how the ops use BLAS), and the
+// achieved GFLOP/s of conv2d on ESPNet and UperNet shapes. Prints medians of several runs.
+//   usage: bench_ops [threads (default 1 and 2)] [runs (default 7)]
+#include "../nn/nn.h"
+#include <cblas.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+static double median(double *v, int n) {
+    qsort(v, n, sizeof *v, cmp_d);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+static float *rbuf(size_t n) {
+    float *p = malloc(sizeof(float) * (n ? n : 1));
+    uint32_t s = 12345;
+    for (size_t i = 0; i < n; i++) { s = s * 1664525u + 1013904223u; p[i] = (float)(s >> 8) / 16777216.0f - 0.5f; }
+    return p;
+}
+
+// Square sgemm of size n, each of `threads` threads doing its own n x (n/threads) slice.
+static double sgemm_gflops(int n, int threads, int runs) {
+    float *a = rbuf((size_t)n * n), *b = rbuf((size_t)n * n), *c = rbuf((size_t)n * n);
+    double t[32];
+    int cols = n / threads;
+    for (int r = 0; r < runs; r++) {
+        double t0 = omp_get_wtime();
+        #pragma omp parallel for num_threads(threads)
+        for (int i = 0; i < threads; i++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, cols, n, 1.0f, a, n,
+                        b + (size_t)i * cols, n, 0.0f, c + (size_t)i * cols, n);
+        t[r] = omp_get_wtime() - t0;
+    }
+    free(a); free(b); free(c);
+    return 2.0 * n * n * (double)cols * threads / median(t, runs) / 1e9;
+}
+
+typedef struct { const char *name; int ci, co, k, s, p, d, g, h, w, count; } shape;
+
+// ESPNet (p 2, q 8, 20 classes) at 1024x512: every conv of the forward pass with its count.
+static const shape espnet[] = {
+    {"level1 3->16 s2", 3, 16, 3, 2, 1, 1, 1, 512, 1024, 1},
+    {"l2_0.c1 19->12 s2", 19, 12, 3, 2, 1, 1, 1, 256, 512, 1},
+    {"l2 d1 12->16", 12, 16, 3, 1, 1, 1, 1, 128, 256, 3},
+    {"l2 d2 12->12", 12, 12, 3, 1, 2, 2, 1, 128, 256, 3},
+    {"l2 d4 12->12", 12, 12, 3, 1, 4, 4, 1, 128, 256, 3},
+    {"l2 d8 12->12", 12, 12, 3, 1, 8, 8, 1, 128, 256, 3},
+    {"l2 d16 12->12", 12, 12, 3, 1, 16, 16, 1, 128, 256, 3},
+    {"l2 c1 64->12 1x1", 64, 12, 1, 1, 0, 1, 1, 128, 256, 2},
+    {"l3_0.c1 131->25 s2", 131, 25, 3, 2, 1, 1, 1, 128, 256, 1},
+    {"l3 d1 25->28", 25, 28, 3, 1, 1, 1, 1, 64, 128, 9},
+    {"l3 d2 25->25", 25, 25, 3, 1, 2, 2, 1, 64, 128, 9},
+    {"l3 d4 25->25", 25, 25, 3, 1, 4, 4, 1, 64, 128, 9},
+    {"l3 d8 25->25", 25, 25, 3, 1, 8, 8, 1, 64, 128, 9},
+    {"l3 d16 25->25", 25, 25, 3, 1, 16, 16, 1, 64, 128, 9},
+    {"l3 c1 128->25 1x1", 128, 25, 1, 1, 0, 1, 1, 64, 128, 8},
+    {"classifier 256->20", 256, 20, 1, 1, 0, 1, 1, 64, 128, 1},
+    {"level3_C 131->20", 131, 20, 1, 1, 0, 1, 1, 128, 256, 1},
+    {"comb c1 40->4 1x1", 40, 4, 1, 1, 0, 1, 1, 128, 256, 1},
+    {"comb d 4->4", 4, 4, 3, 1, 4, 4, 1, 128, 256, 5},
+    {"conv 36->20 3x3", 36, 20, 3, 1, 1, 1, 1, 256, 512, 1},
+};
+// ESPNetv2 and UperNet kinds of conv the ESPNet list lacks.
+static const shape other[] = {
+    {"v2 proj 1x1 g4 128->32", 128, 32, 1, 1, 0, 1, 4, 64, 128, 1},
+    {"v2 exp 1x1 g4 128->128", 128, 128, 1, 1, 0, 1, 4, 64, 128, 1},
+    {"v2 dw 3x3 d3 32", 32, 32, 3, 1, 3, 3, 32, 64, 128, 1},
+    {"v2 pw g10 3x3 50->10", 50, 10, 3, 1, 1, 1, 10, 128, 256, 1},
+    {"v2 pwconv g gcd 3x3 ...", 128, 96, 3, 1, 1, 1, 32, 64, 128, 1},
+    {"uper fpn 512->512 3x3", 512, 512, 3, 1, 1, 1, 1, 32, 64, 1},
+    {"uper bottleneck 2048->512", 2048, 512, 3, 1, 1, 1, 1, 16, 32, 1},
+    {"uper lateral 1x1 256->512", 256, 512, 1, 1, 0, 1, 1, 64, 128, 1},
+    {"intern dw 3x3 128", 128, 128, 3, 1, 1, 1, 128, 64, 128, 1},
+};
+
+// Median seconds of one conv; *gf gets its GFLOP count.
+static double time_conv(const shape *s, int runs, double *gf) {
+    err e = {0};
+    int cig = s->ci / s->g;
+    float *x = rbuf((size_t)s->ci * s->h * s->w), *wt = rbuf((size_t)s->co * cig * s->k * s->k);
+    conv2d c = {s->ci, s->co, s->k, s->s, s->p, s->d, s->g, wt, NULL, 0};
+    int ho = conv2d_out_size(s->h, s->k, s->s, s->p, s->d), wo = conv2d_out_size(s->w, s->k, s->s, s->p, s->d);
+    float *y = malloc(sizeof(float) * (size_t)s->co * ho * wo);
+    double t[32];
+    conv2d_forward(&c, x, s->h, s->w, y, &e);   // warm-up
+    for (int r = 0; r < runs; r++) {
+        double t0 = omp_get_wtime();
+        conv2d_forward(&c, x, s->h, s->w, y, &e);
+        t[r] = omp_get_wtime() - t0;
+    }
+    *gf = 2.0 * s->co * cig * s->k * s->k * (double)ho * wo / 1e9;
+    free(x); free(wt); free(y);
+    return median(t, runs);
+}
+
+static void run_table(const char *title, const shape *tab, int n, int runs) {
+    double tot_t = 0.0, tot_f = 0.0;
+    printf("  %-28s %5s %9s %8s %9s\n", title, "count", "ms each", "GFLOP/s", "ms total");
+    for (int i = 0; i < n; i++) {
+        double gf, t = time_conv(&tab[i], runs, &gf);
+        tot_t += t * tab[i].count;
+        tot_f += gf * tab[i].count;
+        printf("  %-28s %5d %9.3f %8.1f %9.2f\n", tab[i].name, tab[i].count, t * 1e3, gf / t,
+               t * tab[i].count * 1e3);
+    }
+    printf("  %-28s %5s %9s %8.1f %9.2f\n", "total", "", "", tot_f / tot_t, tot_t * 1e3);
+}
+
+int main(int argc, char **argv) {
+    int only = argc > 1 ? atoi(argv[1]) : 0, runs = argc > 2 ? atoi(argv[2]) : 7;
+    if (runs < 1) runs = 1;
+    if (runs > 32) runs = 32;
+    printf("OpenBLAS %s\n", openblas_get_config());
+    for (int th = 1; th <= 2; th++) {
+        if (only && th != only) continue;
+        nn_set_threads(th);
+        printf("threads %d\n", th);
+        printf("  sgemm peak (n=1536, per-thread slices): %.1f GFLOP/s\n", sgemm_gflops(1536, th, runs));
+        run_table("ESPNet 1024x512 convs", espnet, (int)(sizeof espnet / sizeof espnet[0]), runs);
+        run_table("ESPNetv2 / UperNet convs", other, (int)(sizeof other / sizeof other[0]), runs);
+    }
+    return 0;
+}
