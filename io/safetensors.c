@@ -1,0 +1,222 @@
+// safetensors: u64 header length, JSON header, raw little-endian data. Reading is zero-copy for
+// aligned F32; writing goes through a temporary file so a failure never leaves a partial file.
+#include "pickle.h"
+#include "../core/json.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+// Header lengths beyond this are corrupt, not big models: 100 MB of JSON is ~1M tensors.
+#define ST_MAX_HEADER (100u << 20)
+
+static int parse_dtype(const char *s, dtype *t) {
+    static const struct { const char *n; dtype t; } m[] = {
+        { "F32", DT_F32 }, { "F16", DT_F16 }, { "BF16", DT_BF16 }, { "F64", DT_F64 }, { "I64", DT_I64 },
+        { "I32", DT_I32 }, { "I16", DT_I16 }, { "I8", DT_I8 }, { "U8", DT_U8 }, { "BOOL", DT_BOOL },
+    };
+    for (size_t k = 0; k < sizeof m / sizeof m[0]; k++)
+        if (strcmp(s, m[k].n) == 0) { *t = m[k].t; return 1; }
+    return 0;
+}
+
+int safetensors_load(ckpt *ck, const unsigned char *buf, size_t len, err *e) {
+    const char *p = ck->path;
+    if (len < 8) return err_set(e, OODSEG_E_FORMAT, "%s: truncated safetensors file (%zu bytes, no header length)", p, len);
+    uint64_t hl = 0;
+    for (int k = 7; k >= 0; k--) hl = (hl << 8) | buf[k];
+    if (hl > ST_MAX_HEADER)
+        return err_set(e, OODSEG_E_FORMAT, "%s: safetensors header length %llu is implausible (bad magic or corrupt file)",
+                       p, (unsigned long long)hl);
+    if (hl > len - 8)
+        return err_set(e, OODSEG_E_FORMAT,
+                       "%s: truncated safetensors file: the header needs bytes 8..%llu but the file has %zu bytes",
+                       p, (unsigned long long)(8 + hl), len);
+    char what[1100];
+    snprintf(what, sizeof what, "%s: safetensors header", p);
+    json *h = json_parse((const char *)buf + 8, (size_t)hl, what, e);
+    if (!h) return e ? e->code : OODSEG_E_FORMAT;
+    int rc = OODSEG_OK;
+    const unsigned char *data = buf + 8 + hl;
+    uint64_t dlen = len - 8 - hl;
+    if (h->type != JSON_OBJECT) {
+        rc = err_set(e, OODSEG_E_FORMAT, "%s: safetensors header is not a JSON object", p);
+        goto done;
+    }
+    for (int k = 0; k < h->n && !rc; k++) {
+        const char *name = h->keys[k];
+        const json *v = &h->items[k];
+        if (strcmp(name, "__metadata__") == 0) continue;
+        const json *jt = json_get(v, "dtype"), *js = json_get(v, "shape"), *jo = json_get(v, "data_offsets");
+        dtype t;
+        if (!jt || jt->type != JSON_STRING || !js || js->type != JSON_ARRAY || !jo || jo->type != JSON_ARRAY
+            || jo->n != 2) {
+            rc = err_set(e, OODSEG_E_FORMAT, "%s: safetensors tensor '%s' needs \"dtype\", \"shape\" and a "
+                         "2-element \"data_offsets\" in the header", p, name);
+            break;
+        }
+        if (!parse_dtype(jt->str, &t)) {
+            rc = err_set(e, OODSEG_E_FORMAT, "%s: safetensors tensor '%s' has unsupported dtype '%s'", p, name, jt->str);
+            break;
+        }
+        if (js->n > 8) {
+            rc = err_set(e, OODSEG_E_FORMAT, "%s: safetensors tensor '%s' has %d dimensions (at most 8)", p, name, js->n);
+            break;
+        }
+        int64_t shape[8];
+        uint64_t numel = 1;
+        for (int d = 0; d < js->n; d++) {
+            const json *x = &js->items[d];
+            if (x->type != JSON_NUMBER || x->i64 < 0 || (double)x->i64 != x->num
+                || (x->i64 && numel > (UINT64_MAX / 16) / (uint64_t)x->i64)) {
+                rc = err_set(e, OODSEG_E_FORMAT, "%s: safetensors tensor '%s' has a bad shape entry %d", p, name, d);
+                break;
+            }
+            shape[d] = x->i64;
+            numel *= (uint64_t)x->i64;
+        }
+        if (rc) break;
+        const json *b0 = &jo->items[0], *b1 = &jo->items[1];
+        if (b0->type != JSON_NUMBER || b1->type != JSON_NUMBER || b0->i64 < 0 || b1->i64 < b0->i64
+            || (double)b0->i64 != b0->num || (double)b1->i64 != b1->num) {
+            rc = err_set(e, OODSEG_E_FORMAT, "%s: safetensors tensor '%s' has bad data_offsets", p, name);
+            break;
+        }
+        uint64_t beg = (uint64_t)b0->i64, end = (uint64_t)b1->i64;
+        if (end > dlen) {
+            rc = err_set(e, OODSEG_E_FORMAT,
+                         "%s: safetensors tensor '%s' has data_offsets [%llu, %llu] past the end of the data "
+                         "(%llu bytes after the header): truncated file?",
+                         p, name, (unsigned long long)beg, (unsigned long long)end, (unsigned long long)dlen);
+            break;
+        }
+        if (end - beg != numel * dtype_size(t)) {
+            rc = err_set(e, OODSEG_E_FORMAT,
+                         "%s: safetensors tensor '%s' has data_offsets [%llu, %llu] (%llu bytes) but %s x %llu "
+                         "elements need %llu bytes", p, name, (unsigned long long)beg, (unsigned long long)end,
+                         (unsigned long long)(end - beg), dtype_name(t), (unsigned long long)numel,
+                         (unsigned long long)(numel * dtype_size(t)));
+            break;
+        }
+        rc = ck_push(ck, name, t, js->n, shape, numel ? data + beg : NULL, e);
+    }
+done:
+    json_free(h);
+    return rc;
+}
+
+// Appends s to the growing buffer as a JSON string.
+typedef struct sbuf { char *p; size_t n, cap; int oom; } sbuf;
+
+static void sb_put(sbuf *b, const char *s, size_t n) {
+    if (b->oom) return;
+    if (b->n + n + 1 > b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : 4096;
+        while (nc < b->n + n + 1) nc *= 2;
+        char *np = realloc(b->p, nc);
+        if (!np) { b->oom = 1; return; }
+        b->p = np;
+        b->cap = nc;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = 0;
+}
+
+static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
+
+static void sb_jstr(sbuf *b, const char *s) {
+    sb_put(b, "\"", 1);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        char esc[8];
+        if (c == '"' || c == '\\') { esc[0] = '\\'; esc[1] = (char)c; sb_put(b, esc, 2); }
+        else if (c < 0x20) { snprintf(esc, sizeof esc, "\\u%04x", c); sb_put(b, esc, 6); }
+        else sb_put(b, (const char *)&c, 1);
+    }
+    sb_put(b, "\"", 1);
+}
+
+int safetensors_write(const char *path, const st_tensor *t, int n, const char *const *meta_kv,
+                      int n_meta, err *e) {
+    if (!path || n < 0 || (n && !t) || n_meta < 0 || (n_meta && !meta_kv))
+        return err_set(e, OODSEG_E_ARG, "safetensors_write: bad arguments");
+    sbuf h = { 0 };
+    char num[64];
+    uint64_t off = 0;
+    sb_str(&h, "{");
+    if (n_meta) {
+        sb_str(&h, "\"__metadata__\":{");
+        for (int k = 0; k < n_meta; k++) {
+            if (k) sb_str(&h, ",");
+            sb_jstr(&h, meta_kv[2 * k] ? meta_kv[2 * k] : "");
+            sb_str(&h, ":");
+            sb_jstr(&h, meta_kv[2 * k + 1] ? meta_kv[2 * k + 1] : "");
+        }
+        sb_str(&h, "}");
+    }
+    for (int k = 0; k < n; k++) {
+        if (!t[k].name || t[k].ndim < 0 || t[k].ndim > 8 || (t[k].ndim && !t[k].shape)) {
+            free(h.p);
+            return err_set(e, OODSEG_E_ARG, "safetensors_write %s: tensor %d has a bad name or shape", path, k);
+        }
+        uint64_t numel = 1;
+        for (int d = 0; d < t[k].ndim; d++) numel *= t[k].shape[d] > 0 ? (uint64_t)t[k].shape[d] : 0;
+        if (numel && !t[k].data) {
+            free(h.p);
+            return err_set(e, OODSEG_E_ARG, "safetensors_write %s: tensor '%s' has no data", path, t[k].name);
+        }
+        if (n_meta || k) sb_str(&h, ",");
+        sb_jstr(&h, t[k].name);
+        sb_str(&h, ":{\"dtype\":\"F32\",\"shape\":[");
+        for (int d = 0; d < t[k].ndim; d++) {
+            snprintf(num, sizeof num, "%s%lld", d ? "," : "", (long long)t[k].shape[d]);
+            sb_str(&h, num);
+        }
+        snprintf(num, sizeof num, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off,
+                 (unsigned long long)(off + numel * 4));
+        sb_str(&h, num);
+        off += numel * 4;
+    }
+    sb_str(&h, "}");
+    while (!h.oom && h.n % 8) sb_str(&h, " ");
+    if (h.oom) { free(h.p); return err_set(e, OODSEG_E_NOMEM, "safetensors_write %s: out of memory for the header", path); }
+
+    size_t pl = strlen(path);
+    char *tmp = malloc(pl + 16);
+    if (!tmp) { free(h.p); return err_set(e, OODSEG_E_NOMEM, "safetensors_write %s: out of memory", path); }
+    snprintf(tmp, pl + 16, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        int er = errno;
+        free(h.p);
+        free(tmp);
+        return err_set(e, OODSEG_E_IO, "cannot create a temporary file next to '%s': %s", path, strerror(er));
+    }
+    // mkstemp makes the file 0600; a written model or result should be readable like any other.
+    (void)fchmod(fd, 0644);
+    FILE *f = fdopen(fd, "wb");
+    int ok = f != NULL;
+    if (!f) close(fd);
+    unsigned char lenb[8];
+    for (int k = 0; k < 8; k++) lenb[k] = (unsigned char)((uint64_t)h.n >> (8 * k));
+    if (ok) ok = fwrite(lenb, 1, 8, f) == 8 && fwrite(h.p, 1, h.n, f) == h.n;
+    for (int k = 0; ok && k < n; k++) {
+        size_t numel = 1;
+        for (int d = 0; d < t[k].ndim; d++) numel *= t[k].shape[d] > 0 ? (size_t)t[k].shape[d] : 0;
+        if (numel) ok = fwrite(t[k].data, 4, numel, f) == numel;
+    }
+    int er = errno;
+    if (f && fclose(f) != 0 && ok) { ok = 0; er = errno; }
+    free(h.p);
+    if (ok && rename(tmp, path) != 0) { ok = 0; er = errno; }
+    if (!ok) {
+        unlink(tmp);
+        free(tmp);
+        return err_set(e, OODSEG_E_IO, "cannot write '%s': %s", path, strerror(er));
+    }
+    free(tmp);
+    return OODSEG_OK;
+}
