@@ -1,0 +1,396 @@
+// Exact metrics: the golden scikit-learn values, randomised comparisons against Debian's sklearn,
+// shard merging, per-image helper, errors, and the SMIYC component metrics on hand-made masks.
+#include "test.h"
+#include "../eval/metrics.h"
+#include "../io/npy.h"
+#include "../core/json.h"
+#include <stdlib.h>
+#include <string.h>
+
+static char *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) { free(b); b = NULL; }
+    if (b) b[n] = 0;
+    fclose(f);
+    if (len) *len = (size_t)n;
+    return b;
+}
+
+// uint8 .npy writer (io/npy.h writes float32 only).
+static int write_u8_npy(const char *path, const uint8_t *d, int64_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    char hdr[128];
+    int hl = snprintf(hdr, sizeof hdr, "{'descr': '|u1', 'fortran_order': False, 'shape': (%lld,), }", (long long)n);
+    int total = 10 + hl + 1, pad = (64 - total % 64) % 64;
+    fwrite("\x93NUMPY\x01\x00", 1, 8, f);
+    uint16_t L = (uint16_t)(hl + pad + 1);
+    fputc(L & 255, f); fputc(L >> 8, f);
+    fwrite(hdr, 1, (size_t)hl, f);
+    for (int i = 0; i < pad; i++) fputc(' ', f);
+    fputc('\n', f);
+    int ok = fwrite(d, 1, (size_t)n, f) == (size_t)n;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+static double jnum(const json *j, const char *k) {
+    const json *v = json_get(j, k);
+    return v && v->type == JSON_NUMBER ? v->num : NAN;
+}
+
+// ---- golden ----------------------------------------------------------------------------------
+static void golden_case(const char *name) {
+    char rel[256];
+    snprintf(rel, sizeof rel, "golden/metrics/%s_scores.npy", name);
+    ASSET_OR_SKIP(sp, rel);
+    char spath[1024];
+    snprintf(spath, sizeof spath, "%s", sp);
+    snprintf(rel, sizeof rel, "golden/metrics/%s_labels.npy", name);
+    ASSET_OR_SKIP(lp, rel);
+    ASSET_OR_SKIP(jp, "golden/metrics/metrics.json");
+    err e = {0};
+    npy_array s = {0}, l = {0};
+    REQUIRE(npy_read(spath, &s, &e) == 0, "%s", e.msg);
+    REQUIRE(npy_read(lp, &l, &e) == 0, "%s", e.msg);
+    REQUIRE(strcmp(s.dtype, "f4") == 0 && strcmp(l.dtype, "u1") == 0 && s.numel == l.numel, "%s %s", s.dtype, l.dtype);
+    size_t jl;
+    char *txt = slurp(jp, &jl);
+    json *j = json_parse(txt, jl, "metrics.json", &e);
+    REQUIRE(j, "%s", e.msg);
+    const json *c = json_get(json_get(j, "cases"), name);
+    REQUIRE(c, "case %s in metrics.json", name);
+    metrics_result r;
+    REQUIRE(metrics_compute(s.data, l.data, s.numel, FPR_FIRST_GE, 1, &r, &e) == 0, "%s", e.msg);
+    CHECK(r.n_pos == (int64_t)jnum(c, "n_pos") && r.n_neg == (int64_t)jnum(c, "n_neg"), "%lld %lld", (long long)r.n_pos, (long long)r.n_neg);
+    CHECK(r.n_distinct == (int64_t)jnum(c, "n_distinct_scores_valid"), "%lld", (long long)r.n_distinct);
+    CHECK_NEAR(r.ap, jnum(c, "average_precision"), 1e-9);
+    CHECK_NEAR(r.auroc, jnum(c, "auroc"), 1e-9);
+    CHECK_NEAR(r.fpr95, jnum(c, "fpr_at_95_tpr"), 1e-9);
+    CHECK_NEAR(r.fpr95_thr, jnum(c, "fpr95_threshold"), 1e-9);
+    CHECK_NEAR(r.fpr95_tpr_all[FPR_FIRST_GE], jnum(c, "tpr_at_that_threshold"), 1e-9);
+    CHECK(r.curve.n >= 2 && r.curve.n < 6000, "curve points %d", r.curve.n);
+    const json *wr = json_get(c, "if_ignore_treated_as_inlier_WRONG");
+    if (wr) {   // the same data with 255 read as in-distribution must give the documented wrong values
+        uint8_t *l2 = malloc((size_t)l.numel);
+        for (int64_t i = 0; i < l.numel; i++) l2[i] = ((uint8_t *)l.data)[i] == 255 ? 0 : ((uint8_t *)l.data)[i];
+        metrics_result w;
+        REQUIRE(metrics_compute(s.data, l2, s.numel, FPR_FIRST_GE, 0, &w, &e) == 0, "%s", e.msg);
+        CHECK_NEAR(w.ap, jnum(wr, "average_precision"), 1e-9);
+        CHECK_NEAR(w.auroc, jnum(wr, "auroc"), 1e-9);
+        CHECK_NEAR(w.fpr95, jnum(wr, "fpr_at_95_tpr"), 1e-9);
+        free(l2);
+    }
+    metrics_result_free(&r);
+    json_free(j); free(txt); npy_free(&s); npy_free(&l);
+}
+
+TEST(golden_case1_tiny) { golden_case("case1_tiny"); }
+TEST(golden_case2_ties) { golden_case("case2_ties"); }
+TEST(golden_case3_ignore) { golden_case("case3_ignore"); }
+TEST(golden_case4_realistic) { golden_case("case4_realistic"); }
+
+TEST(hand_values_case1) {
+    // Scores 0.9..0.0, positives at ranks 1, 2, 4, 7: AP = (1 + 1 + 3/4 + 4/7)/4.
+    float s[10] = {0.9f, 0.8f, 0.7f, 0.6f, 0.5f, 0.4f, 0.3f, 0.2f, 0.1f, 0.0f};
+    uint8_t l[10] = {1, 1, 0, 1, 0, 0, 1, 0, 0, 0};
+    metrics_result r;
+    err e = {0};
+    REQUIRE(metrics_compute(s, l, 10, FPR_FIRST_GE, 0, &r, &e) == 0, "%s", e.msg);
+    CHECK_NEAR(r.ap, (1 + 1 + 0.75 + 4.0 / 7) / 4, 1e-15);
+    CHECK_NEAR(r.auroc, (6 + 6 + 5 + 3) / 24.0, 1e-15);
+    CHECK_NEAR(r.fpr95, 3.0 / 6, 1e-15);
+    CHECK_NEAR(r.fpr95_thr, 0.3f, 0);
+}
+
+// ---- a C brute force (qsort of pairs) for the larger randomised tests -------------------------
+typedef struct { float s; uint8_t l; } sl;
+static int cmp_desc(const void *a, const void *b) {
+    float x = ((const sl *)a)->s, y = ((const sl *)b)->s;
+    return (x < y) - (x > y);
+}
+static void brute(const float *s, const uint8_t *l, int64_t n, double *ap, double *auc) {
+    sl *v = malloc((size_t)n * sizeof *v);
+    int64_t m = 0, P = 0, N = 0;
+    for (int64_t i = 0; i < n; i++) if (l[i] != 255) { v[m].s = s[i]; v[m].l = l[i]; P += l[i]; m++; }
+    N = m - P;
+    qsort(v, (size_t)m, sizeof *v, cmp_desc);
+    double tp = 0, fp = 0, a = 0, u = 0;
+    for (int64_t i = 0; i < m;) {
+        int64_t j = i;
+        double tp0 = tp, fp0 = fp;
+        while (j < m && v[j].s == v[i].s) { if (v[j].l) tp++; else fp++; j++; }
+        a += (tp - tp0) / P * (tp / (tp + fp));
+        u += (fp - fp0) / N * (tp + tp0) / (2.0 * P);
+        i = j;
+    }
+    *ap = a; *auc = u;
+    free(v);
+}
+
+static uint64_t rng = 88172645463325252ull;
+static double urand(void) { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return (rng >> 11) * (1.0 / 9007199254740992.0); }
+
+// n pixels; `levels` > 0 quantises the scores to that many values (ties); some are ignore.
+static void make_case(float *s, uint8_t *l, int64_t n, int levels, double pos_rate, double ign_rate) {
+    for (int64_t i = 0; i < n; i++) {
+        double u = urand();
+        l[i] = u < ign_rate ? 255 : (urand() < pos_rate ? 1 : 0);
+        double x = urand() + (l[i] == 1 ? 0.4 : 0) - 0.3;
+        if (levels) x = floor(x * levels) / levels;
+        s[i] = (float)(l[i] == 255 ? 5.0 : x);   // ignored pixels carry extreme scores on purpose
+        if (i % 97 == 0) s[i] = -0.0f;
+        if (i % 89 == 0) s[i] = 0.0f;
+    }
+}
+
+TEST(random_vs_bruteforce_large) {
+    int64_t n = t_sanitized() ? 60000 : 600000;
+    float *s = malloc((size_t)n * 4);
+    uint8_t *l = malloc((size_t)n);
+    for (int levels = 0; levels <= 64; levels += 64) {
+        make_case(s, l, n, levels, 0.05, 0.1);
+        double ap, auc;
+        brute(s, l, n, &ap, &auc);
+        metrics_result r;
+        err e = {0};
+        REQUIRE(metrics_compute(s, l, n, FPR_FIRST_GE, 0, &r, &e) == 0, "%s", e.msg);
+        CHECK_NEAR(r.ap, ap, 1e-10);
+        CHECK_NEAR(r.auroc, auc, 1e-10);
+    }
+    free(s); free(l);
+}
+
+TEST(random_vs_sklearn) {
+    if (!t_python_has("sklearn numpy")) SKIP("/usr/bin/python3 lacks sklearn/numpy (apt install python3-sklearn)");
+    const char *tool = "tools/metrics_ref.py";
+    FILE *tf = fopen(tool, "r");
+    if (!tf) SKIP("%s not found (run from the repository root)", tool);
+    fclose(tf);
+    struct { int64_t n; int levels; double pos, ign; } cases[] = {
+        {50, 3, 0.4, 0.2}, {1000, 5, 0.3, 0.1}, {1000, 0, 0.5, 0}, {20000, 17, 0.02, 0.3},
+        {100000, 0, 0.03, 0.05}, {100000, 1000, 0.1, 0.1}, {7, 2, 0.5, 0}, {300, 1, 0.5, 0.1},
+    };
+    char sp[512], lp[512], jp[512];
+    snprintf(sp, sizeof sp, "%s/r_s.npy", t_tmpdir());
+    snprintf(lp, sizeof lp, "%s/r_l.npy", t_tmpdir());
+    snprintf(jp, sizeof jp, "%s/r.json", t_tmpdir());
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        int64_t n = cases[c].n;
+        float *s = malloc((size_t)n * 4);
+        uint8_t *l = malloc((size_t)n);
+        make_case(s, l, n, cases[c].levels, cases[c].pos, cases[c].ign);
+        l[0] = 1; l[1] = 0;   // both classes present
+        err e = {0};
+        int64_t shape[1] = {n};
+        REQUIRE(npy_write_f32(sp, s, 1, shape, &e) == 0, "%s", e.msg);
+        REQUIRE(write_u8_npy(lp, l, n) == 0);
+        REQUIRE(t_sh("/usr/bin/python3 %s %s %s %s", tool, sp, lp, jp) == 0, "metrics_ref.py failed");
+        size_t jl;
+        char *txt = slurp(jp, &jl);
+        json *j = json_parse(txt, jl, jp, &e);
+        REQUIRE(j, "%s", e.msg);
+        metrics_result r;
+        REQUIRE(metrics_compute(s, l, n, FPR_FIRST_GE, 0, &r, &e) == 0, "%s", e.msg);
+        CHECK(r.n_pos == (int64_t)jnum(j, "n_pos") && r.n_neg == (int64_t)jnum(j, "n_neg"), "case %zu", c);
+        CHECK_NEAR(r.ap, jnum(j, "AP"), 1e-9);
+        CHECK_NEAR(r.auroc, jnum(j, "AUROC"), 1e-9);
+        static const char *keys[3][2] = {{"fpr95_first_ge", "thr_first_ge"}, {"fpr95_nearest", "thr_nearest"},
+                                         {"fpr95_first_gt", "thr_first_gt"}};
+        for (int k = 0; k < FPR_NUM_CONV; k++) {
+            CHECK_NEAR(r.fpr95_all[k], jnum(j, keys[k][0]), 1e-9);
+            CHECK_NEAR(r.fpr95_thr_all[k], jnum(j, keys[k][1]), 1e-9);
+        }
+        json_free(j); free(txt); free(s); free(l);
+    }
+}
+
+// ---- shards ----------------------------------------------------------------------------------
+static int same_result(const metrics_result *a, const metrics_result *b) {
+    int ok = a->n_pos == b->n_pos && a->n_neg == b->n_neg && a->n_distinct == b->n_distinct &&
+             a->ap == b->ap && a->auroc == b->auroc && a->best_f1 == b->best_f1;
+    for (int k = 0; k < FPR_NUM_CONV; k++)
+        ok = ok && a->fpr95_all[k] == b->fpr95_all[k] && a->fpr95_thr_all[k] == b->fpr95_thr_all[k];
+    return ok;
+}
+
+TEST(shard_merge_is_exact) {
+    int64_t n = 300000;
+    float *s = malloc((size_t)n * 4), *s2 = malloc((size_t)n * 4);
+    uint8_t *l = malloc((size_t)n);
+    make_case(s, l, n, 200, 0.05, 0.1);
+    for (int64_t i = 0; i < n; i++) s2[i] = -s[i] * 0.5f;   // a second method
+    err e = {0};
+    macc *all[2], *sh[3][2];
+    REQUIRE(macc_new(&all[0], &e) == 0 && macc_new(&all[1], &e) == 0);
+    const char *names[2] = {"msp", "energy"};
+    char paths[3][512];
+    const char *pp[3];
+    // uneven shards, each added in two chunks
+    int64_t cut[4] = {0, 1000, 170001, n};
+    for (int k = 0; k < 3; k++) {
+        REQUIRE(macc_new(&sh[k][0], &e) == 0 && macc_new(&sh[k][1], &e) == 0);
+        int64_t a = cut[k], b = cut[k + 1], mid = (a + b) / 2;
+        REQUIRE(macc_add(sh[k][0], s + a, l + a, mid - a, &e) == 0 && macc_add(sh[k][0], s + mid, l + mid, b - mid, &e) == 0);
+        REQUIRE(macc_add(sh[k][1], s2 + a, l + a, b - a, &e) == 0);
+        snprintf(paths[k], sizeof paths[k], "%s/shard%d.state", t_tmpdir(), k);
+        pp[k] = paths[k];
+        REQUIRE(mstate_save(paths[k], "{\"dataset\":\"x\"}", 2, names, sh[k], &e) == 0, "%s", e.msg);
+    }
+    REQUIRE(macc_add(all[0], s, l, n, &e) == 0 && macc_add(all[1], s2, l, n, &e) == 0);
+    metrics_result ref[2], got[MSTATE_MAX_SECTIONS], again[MSTATE_MAX_SECTIONS];
+    for (int m = 0; m < 2; m++) REQUIRE(macc_compute(all[m], FPR_NEAREST, 0, &ref[m], &e) == 0);
+    char merged[512], meta[256], nm[MSTATE_MAX_SECTIONS][MSTATE_NAME];
+    snprintf(merged, sizeof merged, "%s/merged.state", t_tmpdir());
+    int ns = 0;
+    REQUIRE(mstate_merge(pp, 3, FPR_NEAREST, 1, merged, &ns, nm, got, meta, sizeof meta, &e) == 0, "%s", e.msg);
+    CHECK(ns == 2 && strcmp(nm[0], "msp") == 0 && strcmp(nm[1], "energy") == 0);
+    CHECK(strcmp(meta, "{\"dataset\":\"x\"}") == 0, "%s", meta);
+    for (int m = 0; m < 2; m++) CHECK(same_result(&ref[m], &got[m]), "method %d: AP %.17g vs %.17g", m, got[m].ap, ref[m].ap);
+    // the merged state merges again to the same values; a single state merges to itself
+    const char *mp[1] = {merged};
+    REQUIRE(mstate_merge(mp, 1, FPR_NEAREST, 0, NULL, &ns, nm, again, NULL, 0, &e) == 0, "%s", e.msg);
+    for (int m = 0; m < 2; m++) CHECK(same_result(&ref[m], &again[m]));
+    // a truncated state file is refused, naming it
+    char trunc[512];
+    snprintf(trunc, sizeof trunc, "%s/trunc.state", t_tmpdir());
+    t_sh("head -c 500 %s > %s", paths[1], trunc);
+    const char *tp[2] = {paths[0], trunc};
+    CHECK(mstate_merge(tp, 2, FPR_FIRST_GE, 0, NULL, &ns, nm, again, NULL, 0, &e) == OODSEG_E_FORMAT);
+    CHECK(strstr(e.msg, "trunc.state") != NULL, "%s", e.msg);
+    for (int m = 0; m < 2; m++) { metrics_result_free(&got[m]); macc_free(all[m]); for (int k = 0; k < 3; k++) macc_free(sh[k][m]); }
+    free(s); free(s2); free(l);
+}
+
+TEST(errors_and_edge_cases) {
+    err e = {0};
+    float s[4] = {0.1f, 0.2f, NAN, 0.4f};
+    uint8_t l[4] = {0, 1, 255, 7};
+    metrics_result r;
+    CHECK(metrics_compute(s, l, 4, FPR_FIRST_GE, 0, &r, &e) == OODSEG_E_DATA);
+    CHECK(strstr(e.msg, "pixel 3") != NULL, "%s", e.msg);
+    l[3] = 0; l[2] = 1;
+    CHECK(metrics_compute(s, l, 4, FPR_FIRST_GE, 0, &r, &e) == OODSEG_E_DATA && strstr(e.msg, "NaN"));
+    // one class only: undefined, not a crash
+    uint8_t z[4] = {0, 0, 255, 0};
+    REQUIRE(metrics_compute(s, z, 4, FPR_FIRST_GE, 1, &r, &e) == 0);
+    CHECK(!r.defined && isnan(r.ap) && r.n_neg == 3 && r.n_distinct == 3);
+    fpr_conv c;
+    CHECK(fpr_conv_parse("nearest", &c, &e) == 0 && c == FPR_NEAREST);
+    CHECK(fpr_conv_parse("median", &c, &e) == OODSEG_E_ARG);
+    // all scores tied: AP = positive rate, AUROC = 0.5, FPR95 = 1
+    float t[6] = {1, 1, 1, 1, 1, 1};
+    uint8_t tl[6] = {1, 0, 0, 1, 0, 0};
+    REQUIRE(metrics_compute(t, tl, 6, FPR_FIRST_GE, 0, &r, &e) == 0);
+    CHECK_NEAR(r.ap, 2.0 / 6, 1e-15);
+    CHECK_NEAR(r.auroc, 0.5, 1e-15);
+    CHECK_NEAR(r.fpr95, 1.0, 0);
+}
+
+// ---- components ------------------------------------------------------------------------------
+static comp_params zero_sizes(double thr, int conn) {
+    comp_params p;
+    comp_params_default(&p, 0);
+    p.threshold = thr; p.connectivity = conn; p.min_pred_size = 0; p.min_gt_size = 0;
+    return p;
+}
+
+TEST(components_hand_made) {
+    enum { W = 10, H = 10 };
+    float s[W * H] = {0};
+    uint8_t l[W * H] = {0};
+    for (int y = 1; y <= 3; y++) for (int x = 1; x <= 3; x++) l[y * W + x] = 1;   // GT A, 9 px
+    for (int y = 7; y <= 8; y++) for (int x = 7; x <= 8; x++) l[y * W + x] = 1;   // GT B, 4 px
+    for (int y = 2; y <= 4; y++) for (int x = 2; x <= 4; x++) s[y * W + x] = 1;   // pred 1: 4 px on A
+    s[9 * W + 0] = 1;                                                             // pred 2: a false alarm
+    comp_acc a = {0};
+    comp_params p = zero_sizes(0.5, 8);
+    err e = {0};
+    REQUIRE(comp_add(&a, s, l, W, H, &p, &e) == 0, "%s", e.msg);
+    comp_result r;
+    comp_finish(&a, &r);
+    CHECK(r.n_gt == 2 && r.n_pred == 2);
+    CHECK_NEAR(r.siou_gt, (4.0 / 14) / 2, 1e-15);   // A: 4 / (9 + 9 - 4); B: 0
+    CHECK_NEAR(r.ppv, (4.0 / 9) / 2, 1e-15);
+    CHECK_NEAR(r.f1[0], 0.5, 1e-15);                // delta 0.25: TP 1, FN 1, FP 1
+    for (int d = 1; d < COMP_NDELTA; d++) CHECK_NEAR(r.f1[d], 0, 0);
+    CHECK_NEAR(r.f1_mean, 0.5 / 11, 1e-15);
+    CHECK(a.fp[0] == 1 && a.fp[4] == 2 && a.fp[3] == 1, "fp %lld %lld %lld", (long long)a.fp[0], (long long)a.fp[3], (long long)a.fp[4]);
+    CHECK_NEAR(comp_delta(1), 0.3, 1e-15);
+    CHECK(comp_delta(10) == 0.75);
+}
+
+TEST(components_adjustment_void_connectivity) {
+    enum { W = 9, H = 5 };
+    float s[W * H] = {0};
+    uint8_t l[W * H] = {0};
+    l[2 * W + 1] = l[2 * W + 2] = 1;   // GT C1
+    l[2 * W + 5] = l[2 * W + 6] = 1;   // GT C2
+    for (int x = 1; x <= 6; x++) s[2 * W + x] = 0.9f;   // one prediction spanning both
+    comp_params p = zero_sizes(0.5, 8);
+    err e = {0};
+    comp_acc a = {0};
+    comp_result r;
+    REQUIRE(comp_add(&a, s, l, W, H, &p, &e) == 0);
+    comp_finish(&a, &r);
+    // each GT: intersection 2, union 6 + 2 - 2 - 2 (the other GT's pixels are not counted) = 4
+    CHECK(r.n_gt == 2 && r.n_pred == 1);
+    CHECK_NEAR(r.siou_gt, 0.5, 1e-15);
+    CHECK_NEAR(r.ppv, 4.0 / 6, 1e-15);
+    // void in the middle cuts the prediction in two: C1 sIoU 1, C2 sIoU 2/3
+    l[2 * W + 3] = 255;
+    comp_acc b = {0};
+    REQUIRE(comp_add(&b, s, l, W, H, &p, &e) == 0);
+    comp_finish(&b, &r);
+    CHECK(r.n_pred == 2);
+    CHECK_NEAR(r.siou_gt, (1 + 2.0 / 3) / 2, 1e-15);
+    CHECK_NEAR(r.ppv, (1 + 2.0 / 3) / 2, 1e-15);
+    // diagonal neighbours: one component with 8-connectivity, two with 4
+    float d[W * H] = {0};
+    uint8_t z[W * H] = {0};
+    d[0] = d[W + 1] = 1;
+    comp_acc c8 = {0}, c4 = {0};
+    REQUIRE(comp_add(&c8, d, z, W, H, &p, &e) == 0);
+    comp_params p4 = zero_sizes(0.5, 4);
+    REQUIRE(comp_add(&c4, d, z, W, H, &p4, &e) == 0);
+    CHECK(c8.n_pred == 1 && c4.n_pred == 2, "%lld %lld", (long long)c8.n_pred, (long long)c4.n_pred);
+    // size limits: a 1-pixel GT becomes void and a 2-pixel prediction is dropped
+    uint8_t g[W * H] = {0};
+    g[4 * W + 8] = 1;
+    float q[W * H] = {0};
+    q[4 * W + 8] = 1; q[0] = q[1] = 1;
+    comp_params ps = zero_sizes(0.5, 8);
+    ps.min_gt_size = 2; ps.min_pred_size = 3;
+    comp_acc cs = {0};
+    REQUIRE(comp_add(&cs, q, g, W, H, &ps, &e) == 0);
+    CHECK(cs.n_gt == 0 && cs.n_pred == 0, "%lld %lld", (long long)cs.n_gt, (long long)cs.n_pred);
+    // score == threshold is not predicted (SMIYC: score > thr)
+    float eq[W * H] = {0};
+    eq[0] = 0.5f;
+    comp_acc ce = {0};
+    REQUIRE(comp_add(&ce, eq, z, W, H, &p, &e) == 0);
+    CHECK(ce.n_pred == 0);
+    metrics_result mr = {0};
+    mr.best_f1_thr = 0.5;
+    CHECK(comp_default_threshold(&mr) < 0.5 && (float)comp_default_threshold(&mr) == nextafterf(0.5f, 0));
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    RUN(golden_case1_tiny);
+    RUN(golden_case2_ties);
+    RUN(golden_case3_ignore);
+    RUN(golden_case4_realistic);
+    RUN(hand_values_case1);
+    RUN(random_vs_bruteforce_large);
+    RUN(random_vs_sklearn);
+    RUN(shard_merge_is_exact);
+    RUN(errors_and_edge_cases);
+    RUN(components_hand_made);
+    RUN(components_adjustment_void_connectivity);
+    return t_finish(argv[0]);
+}
