@@ -1,0 +1,548 @@
+// ESPNet (Mehta et al., ECCV 2018), sacmehta/ESPNet at afe71c38, from the original legacy .pth files.
+//
+//   full ESPNet (pretrained/decoder/*.pth): encoder E1-E11 + decoder D1-D9, logits at input size;
+//   ESPNet-C (pretrained/encoder/*.pth): encoder E1-E11 only, keys without the "encoder." prefix,
+//            logits at s8 resized bilinearly (align_corners=True) to the input size.
+//
+// Step names (E1.., D1..) and the golden tensor names follow /work/shared/specs/espnet-espnetv2.md.
+// p and q (ESP blocks at s4 and s8) and the class count C are read from the keys; the decoder wiring
+// of the last CBR is read from conv.conv.weight: [C, 16+C] = test/Model.py (Cityscapes, concat with
+// encoder.level1's output) or [C, 19+C] = train/Model.py (CamVid, concat with encoder.b1's output).
+//
+// Every conv that is directly followed by a BatchNorm (the CBRs) has the BN folded in at create time.
+// BR blocks (BN -> PReLU on a concatenation, or after a residual add) run as batchnorm + PReLU, since
+// there a sum or a concat of several convs sits between conv and BN. Concat producers write straight
+// into their slice of the concat buffer. All BN eps = 1e-3.
+#include "model.h"
+#include "../nn/nn.h"
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ESP_EPS 1e-3f
+
+// ---- weight loading with a sticky error -----------------------------------------------------
+
+typedef struct loader {
+    ckpt *ck;
+    err *e;
+    char prefix[96];       // "encoder." for the full model's encoder, "" for ESPNet-C and the decoder
+} loader;
+
+// Checkpoint tensor prefix+suffix with the given shape, marked used. After the first failure every
+// later call returns NULL without touching the message, so creation checks e->code once at the end.
+static const float *ld(loader *L, const char *suffix, int ndim, int64_t a, int64_t b, int64_t c, int64_t d) {
+    if (L->e->code) return NULL;
+    char name[256];
+    snprintf(name, sizeof name, "%s%s", L->prefix, suffix);
+    int64_t s[4] = {a, b, c, d};
+    return ckpt_get(L->ck, name, ndim, s, L->e);
+}
+
+static const float *ld1(loader *L, int64_t c, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static const float *ld1(loader *L, int64_t c, const char *fmt, ...) {
+    char suffix[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(suffix, sizeof suffix, fmt, ap);
+    va_end(ap);
+    return ld(L, suffix, 1, c, 0, 0, 0);
+}
+
+// Conv2d without bias, "same" padding d*(k-1)/2; weight [c_out, c_in/groups, k, k] from `name`.
+static void ld_conv(loader *L, conv2d *cv, const char *name, int c_in, int c_out, int k, int stride,
+                    int dilation, int groups) {
+    memset(cv, 0, sizeof *cv);
+    cv->c_in = c_in; cv->c_out = c_out; cv->k = k; cv->stride = stride;
+    cv->dilation = dilation; cv->groups = groups; cv->pad = dilation * (k - 1) / 2;
+    cv->weight = (float *)ld(L, name, 4, c_out, c_in / groups, k, k);
+}
+
+// Folds the BatchNorm `bn` ("bn" -> bn.weight, bn.bias, bn.running_mean, bn.running_var) into cv.
+static void ld_fold_bn(loader *L, conv2d *cv, const char *bn, float eps) {
+    int c = cv->c_out;
+    const float *g = ld1(L, c, "%s.weight", bn), *b = ld1(L, c, "%s.bias", bn);
+    const float *m = ld1(L, c, "%s.running_mean", bn), *v = ld1(L, c, "%s.running_var", bn);
+    if (!L->e->code) conv2d_fold_bn(cv, g, b, m, v, eps, L->e);
+}
+
+// BR = BatchNorm(c) -> PReLU(c).
+typedef struct br {
+    int c;
+    const float *gamma, *beta, *mean, *var;   // [c] each
+    const float *slope;                        // [c] PReLU
+} br;
+
+static void ld_br(loader *L, br *r, const char *bn, const char *act, int c) {
+    r->c = c;
+    r->gamma = ld1(L, c, "%s.weight", bn);
+    r->beta = ld1(L, c, "%s.bias", bn);
+    r->mean = ld1(L, c, "%s.running_mean", bn);
+    r->var = ld1(L, c, "%s.running_var", bn);
+    r->slope = ld1(L, c, "%s.weight", act);
+}
+
+static void br_apply(const br *r, float *x, int64_t hw) {
+    batchnorm_inplace(x, r->c, hw, r->gamma, r->beta, r->mean, r->var, ESP_EPS);
+    prelu_inplace(x, r->c, hw, r->slope);
+}
+
+// ---- ESP block (DilatedParllelResidualBlockB) and strided ESP (DownSamplerB) ------------------
+
+typedef struct esp {
+    int n_in, n_out, n, n1;  // n = floor(nOut/5), n1 = nOut - 4n (d1 is wider)
+    int down;                // 1: DownSamplerB (c1 3x3 stride 2, BR keys bn.* / act.*)
+    int add;                 // residual before the BR (ESP with nIn == nOut)
+    conv2d c1;               // [n, nIn, 1, 1] (ESP) or [n, nIn, 3, 3] stride 2 (DownSamplerB)
+    conv2d d[5];             // d1 [n1, n, 3, 3]; d2, d4, d8, d16 [n, n, 3, 3], dilation 2^i
+    br bn;                   // BR(nOut) after the concat (+ residual)
+} esp;
+
+static void ld_esp(loader *L, esp *b, int n_in, int n_out, int down, int add) {
+    static const char *dn[5] = {"d1", "d2", "d4", "d8", "d16"};
+    b->n_in = n_in; b->n_out = n_out; b->down = down; b->add = add;
+    b->n = n_out / 5;
+    b->n1 = n_out - 4 * b->n;
+    ld_conv(L, &b->c1, "c1.conv.weight", n_in, b->n, down ? 3 : 1, down ? 2 : 1, 1, 1);
+    for (int i = 0; i < 5; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "%s.conv.weight", dn[i]);
+        ld_conv(L, &b->d[i], name, b->n, i == 0 ? b->n1 : b->n, 3, 1, 1 << i, 1);
+    }
+    if (down) ld_br(L, &b->bn, "bn", "act", n_out);
+    else ld_br(L, &b->bn, "bn.bn", "bn.act", n_out);
+}
+
+static void esp_free(esp *b) {
+    conv2d_free(&b->c1);
+    for (int i = 0; i < 5; i++) conv2d_free(&b->d[i]);
+}
+
+// x: (nIn, h, w) -> y: (nOut, ho, wo), ho = ceil(h/2) when down. y must not overlap x.
+// The five branches write into their slice of y = concat[d1, add1, add2, add3, add4]; the
+// hierarchical feature fusion then adds each slice to the next one in place.
+static int esp_forward(const esp *b, const float *x, int h, int w, float *y, err *e) {
+    int ho = b->down ? (h + 1) / 2 : h, wo = b->down ? (w + 1) / 2 : w;
+    int64_t hw = (int64_t)ho * wo;
+    float *t = err_malloc(e, sizeof(float) * b->n * hw, "ESP c1 output");
+    if (!t) return e->code;
+    if (conv2d_forward(&b->c1, x, h, w, t, e)) goto fail;
+    if (conv2d_forward(&b->d[0], t, ho, wo, y, e)) goto fail;
+    float *add = y + b->n1 * hw;   // add1 = d2, add_i = add_{i-1} + d_{2^i}
+    for (int i = 1; i < 5; i++) {
+        float *s = add + (int64_t)(i - 1) * b->n * hw;
+        if (conv2d_forward(&b->d[i], t, ho, wo, s, e)) goto fail;
+        if (i > 1) add_inplace(s, s - b->n * hw, b->n * hw);
+    }
+    free(t);
+    if (b->add) add_inplace(y, x, b->n_out * hw);
+    br_apply(&b->bn, y, hw);
+    return OODSEG_OK;
+fail:
+    free(t);
+    return e->code;
+}
+
+// ---- the model -------------------------------------------------------------------------------
+
+typedef struct espnet {
+    ckpt *ck;
+    int p, q, C;
+    int encoder_only;        // ESPNet-C
+    int n_skip;              // 16 (test/Model.py: encoder.level1 output) or 19 (train/Model.py: encoder.b1 output)
+    // encoder (E1-E11)
+    conv2d level1;           // [16, 3, 3, 3] stride 2, BN folded; then PReLU
+    const float *level1_act; // [16]
+    br b1;                   // BR(19) on [level1, avgpool(x)]
+    esp level2_0;            // DownSamplerB(19, 64)
+    esp *level2;             // p x ESP(64, 64)
+    br b2;                   // BR(131) on [level2.{p-1}, level2_0, avgpool^2(x)]
+    esp level3_0;            // DownSamplerB(131, 128)
+    esp *level3;             // q x ESP(128, 128)
+    br b3;                   // BR(256) on [level3_0, level3.{q-1}]
+    conv2d enc_classifier;   // [C, 256, 1, 1]
+    // decoder (D1-D9)
+    const float *br_w, *br_b, *br_m, *br_v;  // br: BatchNorm2d(C) only, [C] each
+    const float *up_l3;      // up_l3.0 ConvTranspose [C, C, 2, 2] (in, out, kh, kw)
+    conv2d level3_C;         // [C, 131, 1, 1]
+    br combine_br;           // combine_l2_l3.0: BR(2C) on [level3_C, up_l3]
+    esp combine;             // combine_l2_l3.1: ESP(2C, C, add=False)
+    const float *up_l2;      // up_l2.0 ConvTranspose [C, C, 2, 2]
+    br up_l2_br;             // up_l2.1: BR(C)
+    conv2d conv;             // [C, C + n_skip, 3, 3], BN folded; then PReLU
+    const float *conv_act;   // [C]
+    const float *classifier; // ConvTranspose [C, C, 2, 2] -> logits at s1
+    const char *names[20];
+    uint8_t palette[20][3];
+} espnet;
+
+static int emit(tensor_list *out, const char *want, const char *name, const float *x, int c, int h,
+                int w, err *e) {
+    if (!model_wants(want, name)) return OODSEG_OK;
+    int64_t s[4] = {1, c, h, w};
+    return tl_add_copy(out, name, 4, s, x, e) ? OODSEG_OK : e->code;
+}
+
+// Runs ESP blocks blk[0..n) on x (c, h, w); the last writes into y. Intermediate results ping-pong.
+static int esp_chain(const esp *blk, int n, const float *x, int h, int w, float *y, err *e) {
+    int64_t sz = (int64_t)blk[0].n_out * h * w;
+    float *t[2] = {NULL, NULL};
+    for (int i = 0; i < n; i++) {
+        float *dst = y;
+        if (i < n - 1) {
+            if (!t[i & 1] && !(t[i & 1] = err_malloc(e, sizeof(float) * sz, "ESP block output"))) break;
+            dst = t[i & 1];
+        }
+        if (esp_forward(&blk[i], x, h, w, dst, e)) break;
+        x = dst;
+    }
+    free(t[0]);
+    free(t[1]);
+    return e->code;
+}
+
+static int espnet_forward(model *m, const float *input, int h, int w, const char *want,
+                          tensor_list *out, err *e) {
+    const espnet *n = m->impl;
+    err_clear(e);
+    if (h < 1 || w < 1 ||
+        (!n->encoder_only && (h % 8 != 0 && h % 8 != 7)) || (!n->encoder_only && (w % 8 != 0 && w % 8 != 7)))
+        return err_set(e, OODSEG_E_ARG,
+                       "ESPNet input %dx%d (WxH): width and height must be multiples of 8 (or 7 mod 8), "
+                       "since the decoder concatenates up-sampled s8 and s4 maps with s4 and s2 maps; "
+                       "e.g. %dx%d", w, h, (w + 7) / 8 * 8, (h + 7) / 8 * 8);
+    const int C = n->C, full = !n->encoder_only;
+    const int H1 = (h + 1) / 2, W1 = (w + 1) / 2, H2 = (H1 + 1) / 2, W2 = (W1 + 1) / 2;
+    const int H3 = (H2 + 1) / 2, W3 = (W2 + 1) / 2;
+    const int64_t hw1 = (int64_t)H1 * W1, hw2 = (int64_t)H2 * W2, hw3 = (int64_t)H3 * W3;
+    float *skip = NULL;     // (C + n_skip, H1, W1): the D8 concat [comb_l2_l3, encoder skip]
+    float *b1 = NULL;       // (19, H1, W1) enc_l1_out_s2; inside skip for the train wiring
+    float *b2 = NULL;       // (131, H2, W2) enc_l2_out_s4 = [output1, output1_0, inp2]
+    float *b3 = NULL;       // (256, H3, W3) enc_l3_out_s8 = [output2_0, output2]
+    float *cat2 = NULL;     // (2C, H2, W2) [output1_C, output2_c]
+    float *proj = NULL;     // (C, H3, W3) encoder.classifier output
+    float *t = NULL;        // one decoder intermediate at a time
+    float *logits = NULL;
+    int b1_in_skip = full && n->n_skip == 19;
+
+    // E1-E4: level1 -> [output0 (16), inp1 (3)] -> BR(19)
+    if (full && !(skip = err_malloc(e, sizeof(float) * (C + n->n_skip) * hw1, "ESPNet decoder concat"))) goto done;
+    if (b1_in_skip) b1 = skip + C * hw1;
+    else if (!(b1 = err_malloc(e, sizeof(float) * 19 * hw1, "ESPNet enc_l1_out_s2"))) goto done;
+    float *output0 = full ? skip + C * hw1 : b1;   // the test wiring keeps output0 (before b1) for D8
+    if (conv2d_forward(&n->level1, input, h, w, output0, e)) goto done;
+    prelu_inplace(output0, 16, hw1, n->level1_act);
+    if (output0 != b1) memcpy(b1, output0, sizeof(float) * 16 * hw1);
+    avgpool3x3s2_forward(input, 3, h, w, b1 + 16 * hw1);
+    // inp2 = two poolings of x = one pooling of inp1; taken before b1's BR rewrites inp1
+    if (!(b2 = err_malloc(e, sizeof(float) * 131 * hw2, "ESPNet enc_l2_out_s4"))) goto done;
+    avgpool3x3s2_forward(b1 + 16 * hw1, 3, H1, W1, b2 + 128 * hw2);
+    br_apply(&n->b1, b1, hw1);
+    if (emit(out, want, "enc_l1_out_s2", b1, 19, H1, W1, e)) goto done;
+
+    // E5-E7: level2_0 -> output1_0 (slice 64..127), level2.* -> output1 (slice 0..63), BR(131)
+    if (esp_forward(&n->level2_0, b1, H1, W1, b2 + 64 * hw2, e)) goto done;
+    if (!b1_in_skip) { free(b1); b1 = NULL; }
+    if (esp_chain(n->level2, n->p, b2 + 64 * hw2, H2, W2, b2, e)) goto done;
+    br_apply(&n->b2, b2, hw2);
+    if (emit(out, want, "enc_l2_out_s4", b2, 131, H2, W2, e)) goto done;
+
+    // E8: level3_0 -> output2_0 (slice 0..127); D3 (level3_C on enc_l2_out) right away so b2 dies early
+    if (!(b3 = err_malloc(e, sizeof(float) * 256 * hw3, "ESPNet enc_l3_out_s8"))) goto done;
+    if (esp_forward(&n->level3_0, b2, H2, W2, b3, e)) goto done;
+    if (full) {
+        if (!(cat2 = err_malloc(e, sizeof(float) * 2 * C * hw2, "ESPNet combine concat"))) goto done;
+        if (conv2d_forward(&n->level3_C, b2, H2, W2, cat2, e)) goto done;
+        if (emit(out, want, "dec_l2_proj_s4", cat2, C, H2, W2, e)) goto done;
+    }
+    free(b2); b2 = NULL;
+    // E9-E11
+    if (esp_chain(n->level3, n->q, b3, H3, W3, b3 + 128 * hw3, e)) goto done;
+    br_apply(&n->b3, b3, hw3);
+    if (emit(out, want, "enc_l3_out_s8", b3, 256, H3, W3, e)) goto done;
+    if (!(proj = err_malloc(e, sizeof(float) * C * hw3, "ESPNet classifier output"))) goto done;
+    if (conv2d_forward(&n->enc_classifier, b3, H3, W3, proj, e)) goto done;
+    free(b3); b3 = NULL;
+    if (emit(out, want, "dec_l3_proj_s8", proj, C, H3, W3, e)) goto done;
+
+    if (!(logits = err_malloc(e, sizeof(float) * C * h * w, "ESPNet logits"))) goto done;
+    if (!full) {
+        // ESPNet-C: the s8 class map, up-sampled as VisualizeResults.py's nn.Upsample(8, bilinear)
+        // did under the PyTorch 0.3 the repository was written for (corner-aligned).
+        resize_bilinear(proj, C, H3, W3, logits, h, w, 1);
+        goto take;
+    }
+    // D1-D2: br (BN only) -> up_l3 into the second half of the combine concat
+    batchnorm_inplace(proj, C, hw3, n->br_w, n->br_b, n->br_m, n->br_v, ESP_EPS);
+    if (conv_transpose2x2_forward(n->up_l3, C, C, proj, H3, W3, cat2 + C * hw2, e)) goto done;
+    free(proj); proj = NULL;
+    if (emit(out, want, "dec_l3_up_s4", cat2 + C * hw2, C, H2, W2, e)) goto done;
+    // D4-D5: BR(2C) -> ESP(2C, C, add=False)
+    br_apply(&n->combine_br, cat2, hw2);
+    if (!(t = err_malloc(e, sizeof(float) * C * hw2, "ESPNet comb_l2_l3"))) goto done;
+    if (esp_forward(&n->combine, cat2, H2, W2, t, e)) goto done;
+    free(cat2); cat2 = NULL;
+    if (emit(out, want, "dec_l2_combine_s4", t, C, H2, W2, e)) goto done;
+    // D6-D7: up_l2 = ConvTranspose -> BR(C), into the first C channels of the D8 concat
+    if (conv_transpose2x2_forward(n->up_l2, C, C, t, H2, W2, skip, e)) goto done;
+    free(t); t = NULL;
+    br_apply(&n->up_l2_br, skip, hw1);
+    if (emit(out, want, "dec_l2_up_s2", skip, C, H1, W1, e)) goto done;
+    // D8: CBR(C + n_skip -> C, 3x3)
+    if (!(t = err_malloc(e, sizeof(float) * C * hw1, "ESPNet dec_l1_conv_s2"))) goto done;
+    if (conv2d_forward(&n->conv, skip, H1, W1, t, e)) goto done;
+    prelu_inplace(t, C, hw1, n->conv_act);
+    free(skip); skip = NULL; b1 = NULL;
+    if (emit(out, want, "dec_l1_conv_s2", t, C, H1, W1, e)) goto done;
+    // D9: classifier ConvTranspose -> (C, 2*H1, 2*W1); one row/column more than the input when a
+    // side is 7 mod 8, cropped so that the logits are always at input size.
+    if (2 * H1 == h && 2 * W1 == w) {
+        if (conv_transpose2x2_forward(n->classifier, C, C, t, H1, W1, logits, e)) goto done;
+    } else {
+        float *big = err_malloc(e, sizeof(float) * C * 4 * hw1, "ESPNet logits before crop");
+        if (!big) goto done;
+        if (conv_transpose2x2_forward(n->classifier, C, C, t, H1, W1, big, e)) { free(big); goto done; }
+        for (int c = 0; c < C; c++)
+            for (int y = 0; y < h; y++)
+                memcpy(logits + ((int64_t)c * h + y) * w, big + ((int64_t)c * 2 * H1 + y) * 2 * W1,
+                       sizeof(float) * w);
+        free(big);
+    }
+take:;
+    int64_t s[4] = {1, C, h, w};
+    if (tl_add_take(out, "logits", 4, s, logits, e)) logits = NULL;
+done:
+    free(skip);
+    if (!b1_in_skip) free(b1);
+    free(b2); free(b3); free(cat2); free(proj); free(t); free(logits);
+    return e->code;
+}
+
+static void espnet_destroy(model *m) {
+    if (!m) return;
+    espnet *n = m->impl;
+    if (n) {
+        conv2d_free(&n->level1);
+        esp_free(&n->level2_0);
+        esp_free(&n->level3_0);
+        for (int i = 0; n->level2 && i < n->p; i++) esp_free(&n->level2[i]);
+        for (int i = 0; n->level3 && i < n->q; i++) esp_free(&n->level3[i]);
+        free(n->level2);
+        free(n->level3);
+        conv2d_free(&n->enc_classifier);
+        conv2d_free(&n->level3_C);
+        esp_free(&n->combine);
+        conv2d_free(&n->conv);
+        ckpt_close(n->ck);
+        free(n);
+    }
+    free(m);
+}
+
+// ---- recognition and creation -----------------------------------------------------------------
+
+static int has(const ckpt *ck, const char *pre, const char *name) {
+    char k[256];
+    snprintf(k, sizeof k, "%s%s", pre, name);
+    return ckpt_find(ck, k) != NULL;
+}
+
+int espnet_detect(const ckpt *ck) {
+    // ESPNet's encoder keys, with "encoder." (full model) or without it (ESPNet-C)
+    for (int i = 0; i < 2; i++) {
+        const char *pre = i ? "" : "encoder.";
+        if (has(ck, pre, "level1.conv.weight") && has(ck, pre, "b1.bn.weight") &&
+            has(ck, pre, "level2_0.c1.conv.weight") && has(ck, pre, "level3_0.d16.conv.weight") &&
+            has(ck, pre, "classifier.conv.weight"))
+            return 1;
+    }
+    return 0;
+}
+
+static int count_blocks(const ckpt *ck, const char *pre, const char *level) {
+    int k = 0;
+    char name[128];
+    for (;; k++) {
+        snprintf(name, sizeof name, "%s%s.%d.c1.conv.weight", pre, level, k);
+        if (!ckpt_find(ck, name)) return k;
+    }
+}
+
+static void ld_encoder(loader *L, espnet *n) {
+    char base[32];
+    snprintf(base, sizeof base, "%s", L->prefix);
+    ld_conv(L, &n->level1, "level1.conv.weight", 3, 16, 3, 2, 1, 1);
+    ld_fold_bn(L, &n->level1, "level1.bn", ESP_EPS);
+    n->level1_act = ld1(L, 16, "level1.act.weight");
+    ld_br(L, &n->b1, "b1.bn", "b1.act", 19);
+    snprintf(L->prefix, sizeof L->prefix, "%slevel2_0.", base);
+    ld_esp(L, &n->level2_0, 19, 64, 1, 0);
+    for (int i = 0; i < n->p; i++) {
+        snprintf(L->prefix, sizeof L->prefix, "%slevel2.%d.", base, i);
+        ld_esp(L, &n->level2[i], 64, 64, 0, 1);
+    }
+    snprintf(L->prefix, sizeof L->prefix, "%slevel3_0.", base);
+    ld_esp(L, &n->level3_0, 131, 128, 1, 0);
+    for (int i = 0; i < n->q; i++) {
+        snprintf(L->prefix, sizeof L->prefix, "%slevel3.%d.", base, i);
+        ld_esp(L, &n->level3[i], 128, 128, 0, 1);
+    }
+    snprintf(L->prefix, sizeof L->prefix, "%s", base);
+    ld_br(L, &n->b2, "b2.bn", "b2.act", 131);
+    ld_br(L, &n->b3, "b3.bn", "b3.act", 256);
+    ld_conv(L, &n->enc_classifier, "classifier.conv.weight", 256, n->C, 1, 1, 1, 1);
+}
+
+static void ld_decoder(loader *L, espnet *n) {
+    int C = n->C;
+    L->prefix[0] = 0;
+    n->br_w = ld1(L, C, "br.weight");
+    n->br_b = ld1(L, C, "br.bias");
+    n->br_m = ld1(L, C, "br.running_mean");
+    n->br_v = ld1(L, C, "br.running_var");
+    n->up_l3 = ld(L, "up_l3.0.weight", 4, C, C, 2, 2);
+    ld_conv(L, &n->level3_C, "level3_C.conv.weight", 131, C, 1, 1, 1, 1);
+    ld_br(L, &n->combine_br, "combine_l2_l3.0.bn", "combine_l2_l3.0.act", 2 * C);
+    snprintf(L->prefix, sizeof L->prefix, "combine_l2_l3.1.");
+    ld_esp(L, &n->combine, 2 * C, C, 0, 0);
+    L->prefix[0] = 0;
+    n->up_l2 = ld(L, "up_l2.0.weight", 4, C, C, 2, 2);
+    ld_br(L, &n->up_l2_br, "up_l2.1.bn", "up_l2.1.act", C);
+    ld_conv(L, &n->conv, "conv.conv.weight", C + n->n_skip, C, 3, 1, 1, 1);
+    ld_fold_bn(L, &n->conv, "conv.bn", ESP_EPS);
+    n->conv_act = ld1(L, C, "conv.act.weight");
+    n->classifier = ld(L, "classifier.weight", 4, C, C, 2, 2);
+}
+
+static int fill_desc(model_desc *d, espnet *n, const ckpt *ck, err *e) {
+    int C = n->C;
+    if (C == 20) {
+        snprintf(d->dataset, sizeof d->dataset, "cityscapes");
+        for (int i = 0; i < 19; i++) {
+            n->names[i] = cityscapes_classes[i];
+            memcpy(n->palette[i], cityscapes_palette[i], 3);
+        }
+        n->names[19] = "background";   // the ignore label trained as a class; never in-distribution
+    } else if (C == 12) {
+        snprintf(d->dataset, sizeof d->dataset, "camvid");
+        for (int i = 0; i < 11; i++) {
+            n->names[i] = camvid_classes[i];
+            memcpy(n->palette[i], camvid_palette[i], 3);
+        }
+        n->names[11] = "void";
+    } else {
+        return err_set(e, OODSEG_E_MODEL,
+                       "%s: ESPNet with %d output channels; oodseg knows the Cityscapes (20) and CamVid (12) "
+                       "checkpoints", ck->path, C);
+    }
+    memset(n->palette[C - 1], 0, 3);
+    d->num_outputs = C;
+    d->num_id = C - 1;
+    for (int i = 0; i < C - 1; i++) d->id_channels[i] = i;
+    d->class_names = n->names;
+    d->palette = (const uint8_t (*)[3])n->palette;
+    const char *ds = C == 20 ? "Cityscapes" : "CamVid";
+    if (n->encoder_only) {
+        snprintf(d->arch, sizeof d->arch, "espnet-c-p%d-q%d", n->p, n->q);
+        snprintf(d->title, sizeof d->title, "ESPNet-C encoder (p=%d, q=%d), %s", n->p, n->q, ds);
+    } else {
+        snprintf(d->arch, sizeof d->arch, "espnet-p%d-q%d", n->p, n->q);
+        snprintf(d->title, sizeof d->title, "ESPNet (p=%d, q=%d), %s", n->p, n->q, ds);
+    }
+    snprintf(d->source_format, sizeof d->source_format, "%s", ck->format);
+    snprintf(d->source_dtype, sizeof d->source_dtype, "F32");
+    d->num_params = ckpt_num_float_params(ck);
+
+    // test/VisualizeResults.py: BGR float, (x - mean) / std, cv2.resize on the float image, / 255.
+    preprocess *p = &d->pre;
+    static const float city_mean[3] = {72.3923111f, 82.90893555f, 73.15840149f};
+    static const float city_std[3] = {45.3192215f, 46.15289307f, 44.91483307f};
+    // CamVid: never published; the golden README's proxy (train/loadData.py's formula applied to
+    // the 233 CamVid-OOD images), part of the golden definition.
+    static const float camvid_mean[3] = {99.83741615005567f, 98.64219557204736f, 96.23319126529964f};
+    static const float camvid_std[3] = {71.7018239413646f, 71.20750881826864f, 68.89256989002318f};
+    p->bgr = 1;
+    memcpy(p->mean, C == 20 ? city_mean : camvid_mean, sizeof p->mean);
+    memcpy(p->std, C == 20 ? city_std : camvid_std, sizeof p->std);
+    p->scale_after = 1.0f / 255.0f;
+    p->order = PRE_NORMALISE_THEN_RESIZE;
+    p->interp = INTERP_CV_LINEAR_F32;
+    p->size_rule = SIZE_FIXED;
+    p->size_w = C == 20 ? 1024 : 480;
+    p->size_h = C == 20 ? 512 : 360;
+    // ESPNet-C has no decoder concats, so any size runs
+    p->h_mod = p->w_mod = n->encoder_only ? 0 : 8;
+    p->mod_need_zero = 0;
+
+    static const tap_info taps[3] = {
+        {"enc_l1_out_s2", 2, 19}, {"enc_l2_out_s4", 4, 131}, {"enc_l3_out_s8", 8, 256}};
+    d->num_taps = 3;
+    memcpy(d->taps, taps, sizeof taps);
+    // the three encoder levels (BR outputs after each concat), which the reference K-Means pipeline fused
+    snprintf(d->default_taps, sizeof d->default_taps, "enc_l1_out_s2,enc_l2_out_s4,enc_l3_out_s8");
+    d->logits_stride = 1;
+    return OODSEG_OK;
+}
+
+int espnet_create(ckpt *ck, const model_options *opt, model **out, err *e) {
+    *out = NULL;
+    err_clear(e);
+    model *m = err_calloc(e, 1, sizeof *m, "ESPNet model");
+    espnet *n = err_calloc(e, 1, sizeof *n, "ESPNet model");
+    if (!m || !n) { free(m); free(n); ckpt_close(ck); return e->code; }
+    m->impl = n;
+    m->forward = espnet_forward;
+    m->destroy = espnet_destroy;
+    n->ck = ck;
+    n->encoder_only = !ckpt_find(ck, "encoder.level1.conv.weight");
+    const char *pre = n->encoder_only ? "" : "encoder.";
+    n->p = count_blocks(ck, pre, "level2");
+    n->q = count_blocks(ck, pre, "level3");
+    char cls[64];
+    snprintf(cls, sizeof cls, "%sclassifier.conv.weight", pre);
+    const ckpt_entry *ce = ckpt_find(ck, cls);
+    if (n->p < 1 || n->q < 1 || !ce || ce->ndim != 4 || ce->shape[0] < 2 || ce->shape[0] > 20) {
+        err_set(e, OODSEG_E_MODEL, "%s: ESPNet keys found but p=%d, q=%d or '%s' is not [C, 256, 1, 1] "
+                "with 2 <= C <= 20", ck->path, n->p, n->q, cls);
+        goto fail;
+    }
+    n->C = (int)ce->shape[0];
+    if (!n->encoder_only) {
+        const ckpt_entry *cv = ckpt_find(ck, "conv.conv.weight");
+        if (!cv || cv->ndim != 4) {
+            err_set(e, OODSEG_E_MODEL, "%s: ESPNet decoder key 'conv.conv.weight' is missing", ck->path);
+            goto fail;
+        }
+        int64_t extra = cv->shape[1] - n->C;
+        if (extra != 16 && extra != 19) {
+            err_set(e, OODSEG_E_MODEL, "%s: key 'conv.conv.weight' has %lld input channels; ESPNet's "
+                    "decoder needs C+16 = %d (test/Model.py) or C+19 = %d (train/Model.py)",
+                    ck->path, (long long)cv->shape[1], n->C + 16, n->C + 19);
+            goto fail;
+        }
+        n->n_skip = (int)extra;
+    }
+    n->level2 = err_calloc(e, n->p, sizeof(esp), "ESPNet level2");
+    n->level3 = err_calloc(e, n->q, sizeof(esp), "ESPNet level3");
+    if (!n->level2 || !n->level3) goto fail;
+    loader L = {ck, e, ""};
+    snprintf(L.prefix, sizeof L.prefix, "%s", pre);
+    ld_encoder(&L, n);
+    if (!n->encoder_only) ld_decoder(&L, n);
+    if (e->code) goto fail;
+    static const char *const ignore[] = {"num_batches_tracked"};
+    const ckpt_entry *u = ckpt_first_unused(ck, ignore, 1);
+    if (u) {
+        err_set(e, OODSEG_E_MODEL, "%s: unexpected key '%s' for %s ESPNet (p=%d, q=%d, C=%d)", ck->path,
+                u->name, n->encoder_only ? "encoder-only" : "full", n->p, n->q, n->C);
+        goto fail;
+    }
+    if (fill_desc(&m->desc, n, ck, e)) goto fail;
+    if (opt && opt->id_channels && model_set_id_channels(&m->desc, opt->id_channels, e)) goto fail;
+    *out = m;
+    return OODSEG_OK;
+fail:
+    espnet_destroy(m);
+    return e->code;
+}

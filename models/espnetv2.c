@@ -1,0 +1,624 @@
+// ESPNetv2 segmentation (Mehta et al., CVPR 2019), sacmehta/EdgeNets at 2b232d3f
+// (ESPNetv2Segmentation on the EESPNet backbone), from the original legacy .pth files.
+//
+// The width s (0.5, 1.0, 1.5, 2.0) is recognised from the backbone's channel counts; the decoder widths
+// and the pyramid projection P are read from the keys. Step names (V1..V20) and the golden tensor
+// names follow /work/shared/specs/espnet-espnetv2.md. Every conv directly followed by a BatchNorm (CBR,
+// CB) has the BN folded in at create time; BR blocks on concatenations and sums run as batchnorm +
+// PReLU. Concat producers write into their slice of the concat buffer. All BN eps = 1e-5.
+#include "model.h"
+#include "../nn/nn.h"
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define V2_EPS 1e-5f
+
+// ---- weight loading with a sticky error (as in espnet.c) --------------------------------------
+
+typedef struct loader {
+    ckpt *ck;
+    err *e;
+    char prefix[96];
+} loader;
+
+static const float *ld(loader *L, int ndim, int64_t a, int64_t b, int64_t c, int64_t d, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+static const float *ld(loader *L, int ndim, int64_t a, int64_t b, int64_t c, int64_t d, const char *fmt, ...) {
+    if (L->e->code) return NULL;
+    char suffix[160], name[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(suffix, sizeof suffix, fmt, ap);
+    va_end(ap);
+    snprintf(name, sizeof name, "%s%s", L->prefix, suffix);
+    int64_t s[4] = {a, b, c, d};
+    return ckpt_get(L->ck, name, ndim, s, L->e);
+}
+#define LD1(L, c, ...) ld(L, 1, c, 0, 0, 0, __VA_ARGS__)
+
+static void pre(loader *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void pre(loader *L, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(L->prefix, sizeof L->prefix, fmt, ap);
+    va_end(ap);
+}
+
+// Conv2d, pad d*(k-1)/2, weight [c_out, c_in/groups, k, k] from `name`, no bias.
+static void ld_conv(loader *L, conv2d *cv, const char *name, int c_in, int c_out, int k, int stride,
+                    int dilation, int groups) {
+    memset(cv, 0, sizeof *cv);
+    cv->c_in = c_in; cv->c_out = c_out; cv->k = k; cv->stride = stride;
+    cv->dilation = dilation; cv->groups = groups; cv->pad = dilation * (k - 1) / 2;
+    cv->weight = (float *)ld(L, 4, c_out, c_in / groups, k, k, "%s", name);
+}
+
+static void ld_fold_bn(loader *L, conv2d *cv, const char *bn) {
+    int c = cv->c_out;
+    const float *g = LD1(L, c, "%s.weight", bn), *b = LD1(L, c, "%s.bias", bn);
+    const float *m = LD1(L, c, "%s.running_mean", bn), *v = LD1(L, c, "%s.running_var", bn);
+    if (!L->e->code) conv2d_fold_bn(cv, g, b, m, v, V2_EPS, L->e);
+}
+
+// BR = BatchNorm(c) -> PReLU(c)
+typedef struct br {
+    int c;
+    const float *gamma, *beta, *mean, *var, *slope;   // [c] each
+} br;
+
+static void ld_br(loader *L, br *r, const char *bn, const char *act, int c) {
+    r->c = c;
+    r->gamma = LD1(L, c, "%s.weight", bn);
+    r->beta = LD1(L, c, "%s.bias", bn);
+    r->mean = LD1(L, c, "%s.running_mean", bn);
+    r->var = LD1(L, c, "%s.running_var", bn);
+    r->slope = LD1(L, c, "%s.weight", act);
+}
+
+static void br_apply(const br *r, float *x, int64_t hw) {
+    batchnorm_inplace(x, r->c, hw, r->gamma, r->beta, r->mean, r->var, V2_EPS);
+    prelu_inplace(x, r->c, hw, r->slope);
+}
+
+// ---- EESP (nn_layers/eesp.py) -----------------------------------------------------------------
+
+typedef struct eesp {
+    int n_in, n_out, n, stride;   // n = nOut / 4 (branch width)
+    conv2d proj;                  // proj_1x1: [n, nIn/4, 1, 1] groups 4, BN folded; then PReLU
+    const float *proj_act;        // [n]
+    conv2d spp[4];                // spp_dw.i: [n, 1, 3, 3] depthwise, block stride, dilation d_i
+    br br_after_cat;              // BR(nOut) before the expansion
+    conv2d exp;                   // conv_1x1_exp: [nOut, nOut/4, 1, 1] groups 4, BN folded (CB)
+    const float *module_act;      // [nOut] stride 1 only (the stride-2 EESP returns before it)
+} eesp;
+
+static void ld_eesp(loader *L, eesp *b, int n_in, int n_out, int stride, int r_lim) {
+    b->n_in = n_in; b->n_out = n_out; b->stride = stride; b->n = n_out / 4;
+    int n = b->n;
+    ld_conv(L, &b->proj, "proj_1x1.conv.weight", n_in, n, 1, 1, 1, 4);
+    ld_fold_bn(L, &b->proj, "proj_1x1.bn");
+    b->proj_act = LD1(L, n, "proj_1x1.act.weight");
+    // kernel 3 + 2i, replaced by 3 above r_lim, sorted; dilation (k-1)/2
+    int ks[4];
+    for (int i = 0; i < 4; i++) ks[i] = 3 + 2 * i > r_lim ? 3 : 3 + 2 * i;
+    for (int i = 1; i < 4; i++)
+        for (int j = i; j > 0 && ks[j] < ks[j - 1]; j--) { int t = ks[j]; ks[j] = ks[j - 1]; ks[j - 1] = t; }
+    for (int i = 0; i < 4; i++) {
+        char name[48];
+        snprintf(name, sizeof name, "spp_dw.%d.conv.weight", i);
+        ld_conv(L, &b->spp[i], name, n, n, 3, stride, (ks[i] - 1) / 2, n);
+    }
+    ld_br(L, &b->br_after_cat, "br_after_cat.bn", "br_after_cat.act", n_out);
+    ld_conv(L, &b->exp, "conv_1x1_exp.conv.weight", n_out, n_out, 1, 1, 1, 4);
+    ld_fold_bn(L, &b->exp, "conv_1x1_exp.bn");
+    b->module_act = stride == 1 ? LD1(L, n_out, "module_act.weight") : NULL;
+}
+
+static void eesp_free(eesp *b) {
+    conv2d_free(&b->proj);
+    for (int i = 0; i < 4; i++) conv2d_free(&b->spp[i]);
+    conv2d_free(&b->exp);
+}
+
+// x: (nIn, h, w) -> y: (nOut, ho, wo); y must not overlap x.
+static int eesp_forward(const eesp *b, const float *x, int h, int w, float *y, err *e) {
+    int ho = b->stride == 2 ? (h + 1) / 2 : h, wo = b->stride == 2 ? (w + 1) / 2 : w;
+    int64_t hw = (int64_t)ho * wo, n = b->n;
+    float *p = err_malloc(e, sizeof(float) * n * h * w, "EESP projection");
+    float *cat = err_malloc(e, sizeof(float) * b->n_out * hw, "EESP concat");
+    if (!p || !cat) goto done;
+    if (conv2d_forward(&b->proj, x, h, w, p, e)) goto done;
+    prelu_inplace(p, (int)n, (int64_t)h * w, b->proj_act);
+    // HFF: o_0 = spp_0(P), o_i = spp_i(P) + o_{i-1}, written as concat[o_0..o_3]
+    for (int i = 0; i < 4; i++) {
+        if (conv2d_forward(&b->spp[i], p, h, w, cat + i * n * hw, e)) goto done;
+        if (i) add_inplace(cat + i * n * hw, cat + (i - 1) * n * hw, n * hw);
+    }
+    free(p); p = NULL;
+    br_apply(&b->br_after_cat, cat, hw);
+    if (conv2d_forward(&b->exp, cat, ho, wo, y, e)) goto done;
+    if (b->stride == 1) {
+        add_inplace(y, x, b->n_out * hw);
+        prelu_inplace(y, b->n_out, hw, b->module_act);
+    }
+done:
+    free(p);
+    free(cat);
+    return e->code;
+}
+
+// ---- DownSampler (nn_layers/eesp.py) ----------------------------------------------------------
+
+typedef struct downsampler {
+    int nin, nout;
+    eesp eesp;                // EESP(nin, nout - nin, stride 2)
+    conv2d reinf0;            // inp_reinf.0: [3, 3, 3, 3], BN folded; then PReLU(3)
+    const float *reinf0_act;  // [3]
+    conv2d reinf1;            // inp_reinf.1: [nout, 3, 1, 1], BN folded (CB, no act)
+    const float *act;         // [nout]
+} downsampler;
+
+static void ld_down(loader *L, downsampler *d, const char *name, int nin, int nout, int r_lim) {
+    d->nin = nin; d->nout = nout;
+    pre(L, "base_net.%s.eesp.", name);
+    ld_eesp(L, &d->eesp, nin, nout - nin, 2, r_lim);
+    pre(L, "base_net.%s.", name);
+    ld_conv(L, &d->reinf0, "inp_reinf.0.conv.weight", 3, 3, 3, 1, 1, 1);
+    ld_fold_bn(L, &d->reinf0, "inp_reinf.0.bn");
+    d->reinf0_act = LD1(L, 3, "inp_reinf.0.act.weight");
+    ld_conv(L, &d->reinf1, "inp_reinf.1.conv.weight", 3, nout, 1, 1, 1, 1);
+    ld_fold_bn(L, &d->reinf1, "inp_reinf.1.bn");
+    d->act = LD1(L, nout, "act.weight");
+}
+
+// x: (nin, h, w), img: the input image pooled down to (3, ho, wo) -> y: (nout, ho, wo)
+// y = PReLU(concat[avgpool(x), EESP(x)] + CB(CBR(img)))
+static int down_forward(const downsampler *d, const float *x, int h, int w, const float *img, float *y,
+                        err *e) {
+    int ho = (h + 1) / 2, wo = (w + 1) / 2;
+    int64_t hw = (int64_t)ho * wo;
+    avgpool3x3s2_forward(x, d->nin, h, w, y);
+    if (eesp_forward(&d->eesp, x, h, w, y + d->nin * hw, e)) return e->code;
+    float *r = err_malloc(e, sizeof(float) * 3 * hw, "input reinforcement");
+    if (!r) return e->code;
+    if (conv2d_forward(&d->reinf0, img, ho, wo, r, e)) { free(r); return e->code; }
+    prelu_inplace(r, 3, hw, d->reinf0_act);
+    // inp_reinf.1 (a 1x1 conv from 3 channels) added straight into y, no nout-channel temporary
+    const float *wt = d->reinf1.weight, *bs = d->reinf1.bias;
+    #pragma omp parallel for schedule(static)
+    for (int c = 0; c < d->nout; c++) {
+        float w0 = wt[c * 3], w1 = wt[c * 3 + 1], w2 = wt[c * 3 + 2], b = bs[c];
+        float *yc = y + c * hw;
+        for (int64_t i = 0; i < hw; i++) yc[i] += w0 * r[i] + w1 * r[hw + i] + w2 * r[2 * hw + i] + b;
+    }
+    free(r);
+    prelu_inplace(y, d->nout, hw, d->act);
+    return OODSEG_OK;
+}
+
+// ---- EfficientPyrPool and EfficientPWConv (nn_layers/) ----------------------------------------
+
+static const double pyr_scales[5] = {2.0, 1.5, 1.0, 0.5, 0.1};
+
+typedef struct pyrpool {
+    int in, P, out;
+    conv2d proj;              // projection_layer.cbr.0: [P, in, 1, 1], BN folded; then PReLU
+    const float *proj_act;    // [P]
+    conv2d stages[5];         // stages.i: [P, 1, 3, 3] depthwise
+    br merge_br;              // merge_layer.0: BR(5P), before the shuffle
+    conv2d merge_conv;        // merge_layer.2.cbr.0: [P, 5, 3, 3] groups P, BN folded; then PReLU
+    const float *merge_act;   // [P]
+    conv2d last;              // merge_layer.3: [out, P, 1, 1]; + bias (bu_dec_l4) or BN folded (br.br.0)
+    const float *br_act;      // br.br.1.weight [out], NULL for bu_dec_l4
+} pyrpool;
+
+static void ld_pyr(loader *L, pyrpool *p, const char *name, int in, int P, int out, int last_br) {
+    pre(L, "%s.", name);
+    p->in = in; p->P = P; p->out = out;
+    ld_conv(L, &p->proj, "projection_layer.cbr.0.weight", in, P, 1, 1, 1, 1);
+    ld_fold_bn(L, &p->proj, "projection_layer.cbr.1");
+    p->proj_act = LD1(L, P, "projection_layer.cbr.2.weight");
+    for (int i = 0; i < 5; i++) {
+        char k[32];
+        snprintf(k, sizeof k, "stages.%d.weight", i);
+        ld_conv(L, &p->stages[i], k, P, P, 3, 1, 1, P);
+    }
+    ld_br(L, &p->merge_br, "merge_layer.0.br.0", "merge_layer.0.br.1", 5 * P);
+    ld_conv(L, &p->merge_conv, "merge_layer.2.cbr.0.weight", 5 * P, P, 3, 1, 1, P);
+    ld_fold_bn(L, &p->merge_conv, "merge_layer.2.cbr.1");
+    p->merge_act = LD1(L, P, "merge_layer.2.cbr.2.weight");
+    ld_conv(L, &p->last, "merge_layer.3.weight", P, out, 1, 1, 1, 1);
+    if (last_br) {
+        ld_fold_bn(L, &p->last, "br.br.0");
+        p->br_act = LD1(L, out, "br.br.1.weight");
+    } else {
+        p->last.bias = (float *)LD1(L, out, "merge_layer.3.bias");
+    }
+}
+
+static void pyr_free(pyrpool *p) {
+    conv2d_free(&p->proj);
+    for (int i = 0; i < 5; i++) conv2d_free(&p->stages[i]);
+    conv2d_free(&p->merge_conv);
+    conv2d_free(&p->last);
+}
+
+// x: (in, h, w) -> y: (out, h, w)
+static int pyr_forward(const pyrpool *p, const float *x, int h, int w, float *y, err *e) {
+    int P = p->P;
+    int64_t hw = (int64_t)h * w;
+    float *Y = err_malloc(e, sizeof(float) * P * hw, "pyramid projection");
+    float *cat = err_malloc(e, sizeof(float) * 5 * P * hw, "pyramid concat");
+    float *a = NULL, *b = NULL;
+    if (!Y || !cat) goto done;
+    if (conv2d_forward(&p->proj, x, h, w, Y, e)) goto done;
+    prelu_inplace(Y, P, hw, p->proj_act);
+    for (int i = 0; i < 5; i++) {
+        float *slice = cat + i * P * hw;
+        if (i == 2) {
+            if (conv2d_forward(&p->stages[2], Y, h, w, slice, e)) goto done;
+            continue;
+        }
+        int hs = (int)ceil(h * pyr_scales[i]), ws = (int)ceil(w * pyr_scales[i]);
+        if (hs < 5) hs = 5;
+        if (ws < 5) ws = 5;
+        int64_t n = (int64_t)P * hs * ws;
+        if (!(a = err_malloc(e, sizeof(float) * n, "pyramid branch")) ||
+            !(b = err_malloc(e, sizeof(float) * n, "pyramid branch")))
+            goto done;
+        if (i < 2) {   // up: resize -> conv -> adaptive pool back
+            resize_bilinear(Y, P, h, w, a, hs, ws, 1);
+            if (conv2d_forward(&p->stages[i], a, hs, ws, b, e)) goto done;
+            adaptive_avgpool_forward(b, P, hs, ws, slice, h, w);
+        } else {       // down: adaptive pool -> conv -> resize back
+            adaptive_avgpool_forward(Y, P, h, w, a, hs, ws);
+            if (conv2d_forward(&p->stages[i], a, hs, ws, b, e)) goto done;
+            resize_bilinear(b, P, hs, ws, slice, h, w, 1);
+        }
+        free(a); free(b); a = b = NULL;
+    }
+    br_apply(&p->merge_br, cat, hw);
+    // merge_layer.1: channel shuffle(5), so that the grouped 3x3 conv sees the 5 scales of each channel
+    if (!(a = err_malloc(e, sizeof(float) * 5 * P * hw, "pyramid shuffle"))) goto done;
+    channel_shuffle(cat, 5 * P, hw, 5, a);
+    if (conv2d_forward(&p->merge_conv, a, h, w, Y, e)) goto done;
+    prelu_inplace(Y, P, hw, p->merge_act);
+    if (conv2d_forward(&p->last, Y, h, w, y, e)) goto done;
+    if (p->br_act) prelu_inplace(y, p->out, hw, p->br_act);
+done:
+    free(Y); free(cat); free(a); free(b);
+    return e->code;
+}
+
+typedef struct pwconv {
+    int nin, nout;
+    conv2d wt;                // wt_layer.1: [nout, nin, 1, 1] on the global mean of the input
+    conv2d expn;              // expansion_layer.cbr.0: [nout, nin/g, 3, 3] groups g, BN folded
+    const float *expn_act;    // [nout]
+} pwconv;
+
+static int gcd(int a, int b) { while (b) { int t = a % b; a = b; b = t; } return a; }
+
+static void ld_pw(loader *L, pwconv *p, const char *name, int nin, int nout) {
+    pre(L, "%s.", name);
+    p->nin = nin; p->nout = nout;
+    ld_conv(L, &p->wt, "wt_layer.1.weight", nin, nout, 1, 1, 1, 1);
+    ld_conv(L, &p->expn, "expansion_layer.cbr.0.weight", nin, nout, 3, 1, 1, gcd(nin, nout));
+    ld_fold_bn(L, &p->expn, "expansion_layer.cbr.1");
+    p->expn_act = LD1(L, nout, "expansion_layer.cbr.2.weight");
+}
+
+// y = PReLU(BN(gconv3x3(x))) * sigmoid(conv1x1(mean_hw(x)))
+static int pw_forward(const pwconv *p, const float *x, int h, int w, float *y, err *e) {
+    int64_t hw = (int64_t)h * w;
+    float *g = err_malloc(e, sizeof(float) * (p->nin + p->nout), "EfficientPWConv weights");
+    if (!g) return e->code;
+    global_avgpool(x, p->nin, hw, g);
+    if (conv2d_forward(&p->wt, g, 1, 1, g + p->nin, e)) { free(g); return e->code; }
+    sigmoid_inplace(g + p->nin, p->nout);
+    if (conv2d_forward(&p->expn, x, h, w, y, e)) { free(g); return e->code; }
+    prelu_inplace(y, p->nout, hw, p->expn_act);
+    scale_channels_inplace(y, p->nout, hw, g + p->nin);
+    free(g);
+    return OODSEG_OK;
+}
+
+// ---- the model -------------------------------------------------------------------------------
+
+typedef struct espnetv2 {
+    ckpt *ck;
+    double s;
+    int ch[4];                // backbone widths at s2, s4, s8, s16 (config[0..3])
+    int dec[4];               // decoder widths: 64, 48, 32, C
+    int P;                    // pyramid projection width (10)
+    int C;
+    conv2d level1;            // base_net.level1: [ch0, 3, 3, 3] stride 2, BN folded; then PReLU
+    const float *level1_act;  // [ch0]
+    downsampler level2_0, level3_0, level4_0;
+    eesp level3[3];           // EESP(ch2, ch2), r_lim 9
+    eesp level4[7];           // EESP(ch3, ch3), r_lim 7
+    pyrpool bu_dec[4];        // bu_dec_l1..l4
+    pwconv merge[3];          // merge_enc_dec_l2..l4
+    br bu_br[3];              // bu_br_l2..l4
+    const char *names[20];
+    uint8_t palette[20][3];
+} espnetv2;
+
+static int emit(tensor_list *out, const char *want, const char *name, const float *x, int c, int h,
+                int w, err *e) {
+    if (!model_wants(want, name)) return OODSEG_OK;
+    int64_t s[4] = {1, c, h, w};
+    return tl_add_copy(out, name, 4, s, x, e) ? OODSEG_OK : e->code;
+}
+
+// n stride-1 EESP blocks on x (c, h, w), the last writing into y; intermediates ping-pong.
+static int eesp_chain(const eesp *blk, int n, const float *x, int h, int w, float *y, err *e) {
+    int64_t sz = (int64_t)blk[0].n_out * h * w;
+    float *t[2] = {NULL, NULL};
+    for (int i = 0; i < n; i++) {
+        float *dst = y;
+        if (i < n - 1) {
+            if (!t[i & 1] && !(t[i & 1] = err_malloc(e, sizeof(float) * sz, "EESP block output"))) break;
+            dst = t[i & 1];
+        }
+        if (eesp_forward(&blk[i], x, h, w, dst, e)) break;
+        x = dst;
+    }
+    free(t[0]);
+    free(t[1]);
+    return e->code;
+}
+
+static int espnetv2_forward(model *m, const float *input, int h, int w, const char *want,
+                            tensor_list *out, err *e) {
+    const espnetv2 *n = m->impl;
+    err_clear(e);
+    if (h < 1 || w < 1 || (h % 16 != 0 && h % 16 != 15) || (w % 16 != 0 && w % 16 != 15))
+        return err_set(e, OODSEG_E_ARG,
+                       "ESPNetv2 input %dx%d (WxH): width and height must be multiples of 16 (or 15 mod 16), "
+                       "since the decoder adds x2 up-sampled maps to the encoder's s8, s4 and s2 maps; e.g. %dx%d",
+                       w, h, (w + 15) / 16 * 16, (h + 15) / 16 * 16);
+    int H[5] = {h}, W[5] = {w};
+    int64_t hw[5];
+    for (int i = 1; i < 5; i++) { H[i] = (H[i - 1] + 1) / 2; W[i] = (W[i - 1] + 1) / 2; }
+    for (int i = 0; i < 5; i++) hw[i] = (int64_t)H[i] * W[i];
+    const int *ch = n->ch, *dec = n->dec;
+    float *img[5] = {NULL};   // img[k]: the input pooled k times (3, H[k], W[k]); img[0] = input
+    float *l1 = NULL, *l2 = NULL, *l3 = NULL, *l4 = NULL, *t = NULL, *d = NULL, *up = NULL;
+    float *logits = NULL;
+
+    for (int k = 1; k < 5; k++) {
+        if (!(img[k] = err_malloc(e, sizeof(float) * 3 * hw[k], "pooled input"))) goto done;
+        avgpool3x3s2_forward(k == 1 ? input : img[k - 1], 3, H[k - 1], W[k - 1], img[k]);
+    }
+    // V1-V6: the backbone
+    if (!(l1 = err_malloc(e, sizeof(float) * ch[0] * hw[1], "enc_l1_s2"))) goto done;
+    if (conv2d_forward(&n->level1, input, h, w, l1, e)) goto done;
+    prelu_inplace(l1, ch[0], hw[1], n->level1_act);
+    if (emit(out, want, "enc_l1_s2", l1, ch[0], H[1], W[1], e)) goto done;
+    if (!(l2 = err_malloc(e, sizeof(float) * ch[1] * hw[2], "enc_l2_s4"))) goto done;
+    if (down_forward(&n->level2_0, l1, H[1], W[1], img[2], l2, e)) goto done;
+    if (emit(out, want, "enc_l2_s4", l2, ch[1], H[2], W[2], e)) goto done;
+    if (!(t = err_malloc(e, sizeof(float) * ch[2] * hw[3], "level3_0 output"))) goto done;
+    if (down_forward(&n->level3_0, l2, H[2], W[2], img[3], t, e)) goto done;
+    if (!(l3 = err_malloc(e, sizeof(float) * ch[2] * hw[3], "enc_l3_out_s8"))) goto done;
+    if (eesp_chain(n->level3, 3, t, H[3], W[3], l3, e)) goto done;
+    free(t); t = NULL;
+    if (emit(out, want, "enc_l3_out_s8", l3, ch[2], H[3], W[3], e)) goto done;
+    if (!(t = err_malloc(e, sizeof(float) * ch[3] * hw[4], "level4_0 output"))) goto done;
+    if (down_forward(&n->level4_0, l3, H[3], W[3], img[4], t, e)) goto done;
+    if (!(l4 = err_malloc(e, sizeof(float) * ch[3] * hw[4], "enc_l4_out_s16"))) goto done;
+    if (eesp_chain(n->level4, 7, t, H[4], W[4], l4, e)) goto done;
+    free(t); t = NULL;
+    if (emit(out, want, "enc_l4_out_s16", l4, ch[3], H[4], W[4], e)) goto done;
+    for (int k = 1; k < 5; k++) { free(img[k]); img[k] = NULL; }
+
+    // V7: bu_dec_l1 at s16
+    if (!(d = err_malloc(e, sizeof(float) * dec[0] * hw[4], "dec_l1_pyr_s16"))) goto done;
+    if (pyr_forward(&n->bu_dec[0], l4, H[4], W[4], d, e)) goto done;
+    free(l4); l4 = NULL;
+    if (emit(out, want, "dec_l1_pyr_s16", d, dec[0], H[4], W[4], e)) goto done;
+    // V8-V19: three times: x2 up-sample, add the EfficientPWConv of the encoder map, BR, pyramid
+    static const char *br_names[3] = {"dec_l2_br_s8", "dec_l3_br_s4", "dec_l4_br_s2"};
+    static const char *pyr_names[3] = {"dec_l2_pyr_s8", "dec_l3_pyr_s4", "dec_l4_pyr_s2_prelogits"};
+    for (int j = 0; j < 3; j++) {
+        int lv = 3 - j;                      // target level: s8, s4, s2
+        float **enc = j == 0 ? &l3 : j == 1 ? &l2 : &l1;
+        int c = dec[j];
+        if (!(up = err_malloc(e, sizeof(float) * c * hw[lv], "decoder up-sample"))) goto done;
+        resize_bilinear(d, c, H[lv + 1], W[lv + 1], up, H[lv], W[lv], 1);
+        free(d); d = NULL;
+        if (!(t = err_malloc(e, sizeof(float) * c * hw[lv], "decoder skip"))) goto done;
+        if (pw_forward(&n->merge[j], *enc, H[lv], W[lv], t, e)) goto done;
+        free(*enc); *enc = NULL;
+        add_inplace(t, up, c * hw[lv]);
+        free(up); up = NULL;
+        br_apply(&n->bu_br[j], t, hw[lv]);
+        if (emit(out, want, br_names[j], t, c, H[lv], W[lv], e)) goto done;
+        if (!(d = err_malloc(e, sizeof(float) * dec[j + 1] * hw[lv], "decoder pyramid"))) goto done;
+        if (pyr_forward(&n->bu_dec[j + 1], t, H[lv], W[lv], d, e)) goto done;
+        free(t); t = NULL;
+        if (emit(out, want, pyr_names[j], d, dec[j + 1], H[lv], W[lv], e)) goto done;
+    }
+    // V20: bilinear (align_corners=True) from s2 to the input size
+    if (!(logits = err_malloc(e, sizeof(float) * n->C * hw[0], "ESPNetv2 logits"))) goto done;
+    resize_bilinear(d, n->C, H[1], W[1], logits, h, w, 1);
+    int64_t s[4] = {1, n->C, h, w};
+    if (tl_add_take(out, "logits", 4, s, logits, e)) logits = NULL;
+done:
+    for (int k = 1; k < 5; k++) free(img[k]);
+    free(l1); free(l2); free(l3); free(l4); free(t); free(d); free(up); free(logits);
+    return e->code;
+}
+
+static void espnetv2_destroy(model *m) {
+    if (!m) return;
+    espnetv2 *n = m->impl;
+    if (n) {
+        conv2d_free(&n->level1);
+        downsampler *ds[3] = {&n->level2_0, &n->level3_0, &n->level4_0};
+        for (int i = 0; i < 3; i++) {
+            eesp_free(&ds[i]->eesp);
+            conv2d_free(&ds[i]->reinf0);
+            conv2d_free(&ds[i]->reinf1);
+        }
+        for (int i = 0; i < 3; i++) eesp_free(&n->level3[i]);
+        for (int i = 0; i < 7; i++) eesp_free(&n->level4[i]);
+        for (int i = 0; i < 4; i++) pyr_free(&n->bu_dec[i]);
+        for (int i = 0; i < 3; i++) { conv2d_free(&n->merge[i].wt); conv2d_free(&n->merge[i].expn); }
+        ckpt_close(n->ck);
+        free(n);
+    }
+    free(m);
+}
+
+// ---- recognition and creation -----------------------------------------------------------------
+
+int espnetv2_detect(const ckpt *ck) {
+    return ckpt_find(ck, "base_net.level1.conv.weight") && ckpt_find(ck, "base_net.level2_0.eesp.proj_1x1.conv.weight") &&
+           ckpt_find(ck, "bu_dec_l1.projection_layer.cbr.0.weight");
+}
+
+// shape[dim] of a 4-d key, or -1
+static int64_t dim_of(const ckpt *ck, const char *name, int dim) {
+    const ckpt_entry *t = ckpt_find(ck, name);
+    return t && t->ndim == 4 ? t->shape[dim] : -1;
+}
+
+int espnetv2_create(ckpt *ck, const model_options *opt, model **out, err *e) {
+    *out = NULL;
+    err_clear(e);
+    model *m = err_calloc(e, 1, sizeof *m, "ESPNetv2 model");
+    espnetv2 *n = err_calloc(e, 1, sizeof *n, "ESPNetv2 model");
+    if (!m || !n) { free(m); free(n); ckpt_close(ck); return e->code; }
+    m->impl = n;
+    m->forward = espnetv2_forward;
+    m->destroy = espnetv2_destroy;
+    n->ck = ck;
+
+    // s from the backbone widths (model/classification/espnetv2_config.py sc_ch_dict)
+    static const struct { double s; int ch[4]; } widths[4] = {
+        {0.5, {16, 32, 64, 128}}, {1.0, {32, 64, 128, 256}}, {1.5, {32, 96, 192, 384}}, {2.0, {32, 128, 256, 512}}};
+    int64_t got[4] = {dim_of(ck, "base_net.level1.conv.weight", 0),
+                      dim_of(ck, "base_net.level2_0.inp_reinf.1.conv.weight", 0),
+                      dim_of(ck, "base_net.level3_0.inp_reinf.1.conv.weight", 0),
+                      dim_of(ck, "base_net.level4_0.inp_reinf.1.conv.weight", 0)};
+    for (int i = 0; i < 4 && !n->s; i++)
+        if (got[0] == widths[i].ch[0] && got[1] == widths[i].ch[1] && got[2] == widths[i].ch[2] &&
+            got[3] == widths[i].ch[3]) {
+            n->s = widths[i].s;
+            memcpy(n->ch, widths[i].ch, sizeof n->ch);
+        }
+    if (!n->s) {
+        err_set(e, OODSEG_E_MODEL, "%s: ESPNetv2 backbone widths [%lld, %lld, %lld, %lld] (base_net.level1.conv.weight, "
+                "base_net.level{2,3,4}_0.inp_reinf.1.conv.weight) match no released width s = 0.5, 1.0, 1.5, 2.0",
+                ck->path, (long long)got[0], (long long)got[1], (long long)got[2], (long long)got[3]);
+        goto fail;
+    }
+    n->P = (int)dim_of(ck, "bu_dec_l1.projection_layer.cbr.0.weight", 0);
+    n->dec[0] = (int)dim_of(ck, "bu_dec_l1.merge_layer.3.weight", 0);
+    n->dec[1] = (int)dim_of(ck, "bu_dec_l2.merge_layer.3.weight", 0);
+    n->dec[2] = (int)dim_of(ck, "bu_dec_l3.merge_layer.3.weight", 0);
+    n->dec[3] = n->C = (int)dim_of(ck, "bu_dec_l4.merge_layer.3.weight", 0);
+    if (n->P < 1 || n->dec[0] < 1 || n->dec[1] < 1 || n->dec[2] < 1 || n->C != 20) {
+        err_set(e, OODSEG_E_MODEL, "%s: ESPNetv2 decoder keys bu_dec_l{1..4}.projection_layer.cbr.0.weight / "
+                "merge_layer.3.weight are missing or give %d classes; oodseg knows the 20-class Cityscapes "
+                "checkpoints", ck->path, n->C);
+        goto fail;
+    }
+
+    loader L = {ck, e, ""};
+    const int *ch = n->ch;
+    pre(&L, "base_net.");
+    ld_conv(&L, &n->level1, "level1.conv.weight", 3, ch[0], 3, 2, 1, 1);
+    ld_fold_bn(&L, &n->level1, "level1.bn");
+    n->level1_act = LD1(&L, ch[0], "level1.act.weight");
+    // recept_limit [13, 11, 9, 7, 5]: level2_0 13, level3_0 11, level3.* 9, level4_0 9, level4.* 7
+    ld_down(&L, &n->level2_0, "level2_0", ch[0], ch[1], 13);
+    ld_down(&L, &n->level3_0, "level3_0", ch[1], ch[2], 11);
+    for (int i = 0; i < 3; i++) {
+        pre(&L, "base_net.level3.%d.", i);
+        ld_eesp(&L, &n->level3[i], ch[2], ch[2], 1, 9);
+    }
+    ld_down(&L, &n->level4_0, "level4_0", ch[2], ch[3], 9);
+    for (int i = 0; i < 7; i++) {
+        pre(&L, "base_net.level4.%d.", i);
+        ld_eesp(&L, &n->level4[i], ch[3], ch[3], 1, 7);
+    }
+    const int *dec = n->dec;
+    ld_pyr(&L, &n->bu_dec[0], "bu_dec_l1", ch[3], n->P, dec[0], 1);
+    ld_pyr(&L, &n->bu_dec[1], "bu_dec_l2", dec[0], n->P, dec[1], 1);
+    ld_pyr(&L, &n->bu_dec[2], "bu_dec_l3", dec[1], n->P, dec[2], 1);
+    ld_pyr(&L, &n->bu_dec[3], "bu_dec_l4", dec[2], n->P, dec[3], 0);
+    // merge_enc_dec_l2 on the s8 map, _l3 on s4, _l4 on s2
+    ld_pw(&L, &n->merge[0], "merge_enc_dec_l2", ch[2], dec[0]);
+    ld_pw(&L, &n->merge[1], "merge_enc_dec_l3", ch[1], dec[1]);
+    ld_pw(&L, &n->merge[2], "merge_enc_dec_l4", ch[0], dec[2]);
+    for (int j = 0; j < 3; j++) {
+        char bn[16], act[16];
+        snprintf(bn, sizeof bn, "bu_br_l%d.0", j + 2);
+        snprintf(act, sizeof act, "bu_br_l%d.1", j + 2);
+        pre(&L, "%s", "");
+        ld_br(&L, &n->bu_br[j], bn, act, dec[j]);
+    }
+    if (e->code) goto fail;
+    // The stride-2 EESPs return before their activation: their module_act is in the file but unused.
+    static const char *const ignore[] = {"num_batches_tracked", "base_net.level2_0.eesp.module_act.weight",
+                                         "base_net.level3_0.eesp.module_act.weight",
+                                         "base_net.level4_0.eesp.module_act.weight"};
+    const ckpt_entry *u = ckpt_first_unused(ck, ignore, 4);
+    if (u) {
+        err_set(e, OODSEG_E_MODEL, "%s: unexpected key '%s' for ESPNetv2 (s=%.1f)", ck->path, u->name, n->s);
+        goto fail;
+    }
+
+    model_desc *d = &m->desc;
+    snprintf(d->arch, sizeof d->arch, "espnetv2-s%.1f", n->s);
+    snprintf(d->dataset, sizeof d->dataset, "cityscapes");
+    snprintf(d->title, sizeof d->title, "ESPNetv2 (s=%.1f), Cityscapes", n->s);
+    snprintf(d->source_format, sizeof d->source_format, "%s", ck->format);
+    snprintf(d->source_dtype, sizeof d->source_dtype, "F32");
+    d->num_params = ckpt_num_float_params(ck);
+    for (int i = 0; i < 19; i++) {
+        n->names[i] = cityscapes_classes[i];
+        memcpy(n->palette[i], cityscapes_palette[i], 3);
+    }
+    n->names[19] = "background";   // the trained ignore class; never in-distribution
+    d->num_outputs = 20;
+    d->num_id = 19;
+    for (int i = 0; i < 19; i++) d->id_channels[i] = i;
+    d->class_names = n->names;
+    d->palette = (const uint8_t (*)[3])n->palette;
+    // test_segmentation.py: PIL RGB, resize((1024, 512), BILINEAR), to_tensor (/255), ImageNet mean/std
+    preprocess *p = &d->pre;
+    p->bgr = 0;
+    static const float mean[3] = {0.485f * 255.0f, 0.456f * 255.0f, 0.406f * 255.0f};
+    static const float stdv[3] = {0.229f * 255.0f, 0.224f * 255.0f, 0.225f * 255.0f};
+    memcpy(p->mean, mean, sizeof mean);
+    memcpy(p->std, stdv, sizeof stdv);
+    p->scale_after = 1.0f;
+    p->order = PRE_RESIZE_THEN_NORMALISE;
+    p->interp = INTERP_PIL_BILINEAR;
+    p->size_rule = SIZE_FIXED;
+    p->size_w = 1024;
+    p->size_h = 512;
+    p->h_mod = p->w_mod = 16;
+    tap_info taps[4] = {{"enc_l1_s2", 2, ch[0]}, {"enc_l2_s4", 4, ch[1]}, {"enc_l3_out_s8", 8, ch[2]},
+                        {"enc_l4_out_s16", 16, ch[3]}};
+    d->num_taps = 4;
+    memcpy(d->taps, taps, sizeof taps);
+    // As for ESPNet, the three deepest encoder levels: the outputs of the three EESP stages (s4, s8,
+    // s16). level1 (s2) is a single 3x3 conv, too close to the pixels to separate objects, and at s2
+    // it would give K-Means 4x the points of s4.
+    snprintf(d->default_taps, sizeof d->default_taps, "enc_l2_s4,enc_l3_out_s8,enc_l4_out_s16");
+    d->logits_stride = 1;
+    if (opt && opt->id_channels && model_set_id_channels(d, opt->id_channels, e)) goto fail;
+    *out = m;
+    return OODSEG_OK;
+fail:
+    espnetv2_destroy(m);
+    return e->code;
+}
