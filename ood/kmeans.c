@@ -1,0 +1,541 @@
+// K-Means with scikit-learn 1.2.1 semantics (KMeans(algorithm='lloyd')), see kmeans.h.
+//
+// Same trajectory as sklearn: the data are centred first (sklearn subtracts the column means for
+// accuracy), the assignment step takes argmin_j (|c_j|^2 - 2 x.c_j) from an sgemm over chunks of
+// 256 rows (first minimum wins), the update step averages, empty clusters take the farthest points
+// (labels untouched, as sklearn), strict convergence when no label changed, else tol on the summed
+// squared centre shifts, and a final assignment step when the loop ended without strict
+// convergence.
+//
+// Speed: Hamerly bounds. Each point keeps an upper bound on the distance to its centre and a lower
+// bound on the distance to any other one, moved by the centre shifts. A point is recomputed (all K
+// distances, batched into an sgemm) only when the bounds cannot prove that its label stays. The
+// proof asks for a margin on the squared distances that covers float32 rounding of the GEMM
+// formula, so a skipped point is one whose label sklearn's float32 argmin would also keep. The
+// centre sums are kept in double and updated incrementally from the label changes, in point order.
+//
+// Determinism: chunk boundaries never depend on the thread count, per-chunk results are reduced
+// in chunk order, sums run in point order in double: results are bit-identical for any --threads.
+#include "kmeans.h"
+#include "../nn/nn.h"
+#include <cblas.h>
+#include <omp.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KM_CHUNK 256      // rows per GEMM chunk (sklearn's CHUNK_SIZE)
+#define KM_COLBLK 64      // columns per task when summing centres
+
+void kmeans_params_default(kmeans_params *p) {
+    memset(p, 0, sizeof *p);
+    p->k = 8;
+    p->n_init = 1;
+    p->max_iter = 300;
+    p->tol = 1e-4;
+    p->seed = 0;
+}
+
+void kmeans_result_free(kmeans_result *r) {
+    if (!r) return;
+    free(r->centers);
+    free(r->labels);
+    r->centers = NULL;
+    r->labels = NULL;
+}
+
+// ---- RNG: xoshiro256** seeded by splitmix64 -------------------------------------------------
+typedef struct { uint64_t s[4]; } km_rng;
+
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+static void rng_seed(km_rng *r, uint64_t seed) {
+    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
+}
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static uint64_t rng_next(km_rng *r) {
+    uint64_t *s = r->s, res = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3]; s[2] ^= t; s[3] = rotl(s[3], 45);
+    return res;
+}
+static double rng_uniform(km_rng *r) { return (double)(rng_next(r) >> 11) * 0x1.0p-53; }
+static int64_t rng_below(km_rng *r, int64_t n) {   // unbiased, n >= 1
+    uint64_t lim = UINT64_MAX - UINT64_MAX % (uint64_t)n, v;
+    do v = rng_next(r); while (v >= lim);
+    return (int64_t)(v % (uint64_t)n);
+}
+
+// ---- workspace ------------------------------------------------------------------------------
+typedef struct km {
+    const float *X;       // (n, d) centred data
+    int64_t n;
+    int d, k, nthr, exact;
+    const float *xn;      // (n) |x|^2
+    float *C, *Cn;        // (k, d) current / next centres
+    float *cn;            // (k) |c|^2
+    double *S, *cnt;      // (k, d) centre sums, (k) counts, in double
+    int32_t *labels;      // (n)
+    double *ub, *lb;      // (n) Hamerly upper / lower distance bounds
+    int64_t *idx;         // (n) points to recompute, ascending
+    int32_t *oldlab;      // (n) label of idx[m] before the recompute
+    float *tbuf;          // per thread: (KM_CHUNK, d) gathered rows + (KM_CHUNK, k) distances
+    double eps_rel;       // rounding allowance of the GEMM distance, relative to |x|^2 + max|c|^2
+    double cmax2;
+} km;
+
+static float *thread_rows(km *w, int t) { return w->tbuf + (size_t)t * KM_CHUNK * (w->d + w->k); }
+
+// Assignment step for the points idx[0..m) (idx == NULL: all points in order). Writes labels,
+// the old labels to oldlab[0..m) and fresh bounds.
+static void assign(km *w, const int64_t *idx, int64_t m) {
+    const int d = w->d, k = w->k;
+    const int64_t nch = (m + KM_CHUNK - 1) / KM_CHUNK;
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(w->nthr) if (nch > 1)
+    for (int64_t ch = 0; ch < nch; ch++) {
+        float *rows = thread_rows(w, omp_get_thread_num());
+        float *D = rows + (size_t)KM_CHUNK * d;    // (rows, k)
+        int64_t s = ch * KM_CHUNK, e = s + KM_CHUNK < m ? s + KM_CHUNK : m;
+        int r = (int)(e - s);
+        const float *A;
+        if (!idx) A = w->X + s * d;
+        else {
+            for (int i = 0; i < r; i++)
+                memcpy(rows + (size_t)i * d, w->X + idx[s + i] * d, sizeof(float) * d);
+            A = rows;
+        }
+        for (int i = 0; i < r; i++) memcpy(D + (size_t)i * k, w->cn, sizeof(float) * k);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r, k, d, -2.0f, A, d, w->C, d, 1.0f,
+                    D, k);
+        for (int i = 0; i < r; i++) {
+            int64_t p = idx ? idx[s + i] : s + i;
+            const float *Di = D + (size_t)i * k;
+            float best = Di[0], second = INFINITY;
+            int lab = 0;
+            for (int j = 1; j < k; j++) {
+                float v = Di[j];
+                if (v < best) { second = best; best = v; lab = j; }
+                else if (v < second) second = v;
+            }
+            w->oldlab[s + i] = w->labels[p];
+            w->labels[p] = lab;
+            double b = (double)w->xn[p] + best, c = (double)w->xn[p] + second;
+            w->ub[p] = sqrt(b > 0 ? b : 0);
+            w->lb[p] = k > 1 ? sqrt(c > 0 ? c : 0) : INFINITY;
+        }
+    }
+}
+
+// Sums and counts from scratch: columns in parallel, rows in order (deterministic).
+static void sums_fresh(km *w) {
+    const int d = w->d, k = w->k;
+    const int nb = (d + KM_COLBLK - 1) / KM_COLBLK;
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(w->nthr) if (nb > 1)
+    for (int b = 0; b < nb; b++) {
+        int c0 = b * KM_COLBLK, c1 = c0 + KM_COLBLK < d ? c0 + KM_COLBLK : d;
+        for (int j = 0; j < k; j++)
+            for (int c = c0; c < c1; c++) w->S[(size_t)j * d + c] = 0;
+        for (int64_t i = 0; i < w->n; i++) {
+            double *Sj = w->S + (size_t)w->labels[i] * d;
+            const float *x = w->X + i * d;
+            for (int c = c0; c < c1; c++) Sj[c] += x[c];
+        }
+    }
+    for (int j = 0; j < k; j++) w->cnt[j] = 0;
+    for (int64_t i = 0; i < w->n; i++) w->cnt[w->labels[i]] += 1;
+}
+
+static void centre_norms(km *w) {
+    w->cmax2 = 0;
+    for (int j = 0; j < w->k; j++) {
+        double s = 0;
+        for (int c = 0; c < w->d; c++) s += (double)w->C[(size_t)j * w->d + c] * w->C[(size_t)j * w->d + c];
+        w->cn[j] = (float)s;
+        if (s > w->cmax2) w->cmax2 = s;
+    }
+}
+
+// sklearn's _relocate_empty_clusters_dense: each empty cluster takes one of the points farthest
+// from their (old) centres, farthest first; the labels are not changed.
+static int relocate_empty(km *w, err *e) {
+    const int d = w->d, k = w->k;
+    int n_empty = 0;
+    for (int j = 0; j < k; j++) n_empty += w->cnt[j] == 0;
+    if (!n_empty) return 0;
+    double *dist = err_malloc(e, sizeof(double) * w->n, "k-means relocation distances");
+    int64_t *far = err_malloc(e, sizeof(int64_t) * n_empty, "k-means relocation indices");
+    if (!dist || !far) { free(dist); free(far); return -1; }
+    #pragma omp parallel for schedule(static) num_threads(w->nthr)
+    for (int64_t i = 0; i < w->n; i++) {
+        const float *x = w->X + i * d, *c = w->C + (size_t)w->labels[i] * d;
+        double s = 0;
+        for (int q = 0; q < d; q++) { double t = (double)x[q] - c[q]; s += t * t; }
+        dist[i] = s;
+    }
+    // n_empty largest, descending, ties to the lower index (n_empty <= k: selection by rescans)
+    for (int t = 0; t < n_empty; t++) {
+        int64_t bi = -1;
+        for (int64_t i = 0; i < w->n; i++) {
+            if (dist[i] < 0) continue;
+            if (bi < 0 || dist[i] > dist[bi]) bi = i;
+        }
+        far[t] = bi;
+        dist[bi] = -1;
+    }
+    int t = 0;
+    for (int j = 0; j < k; j++) {
+        if (w->cnt[j] != 0) continue;
+        int64_t p = far[t++];
+        int old = w->labels[p];
+        const float *x = w->X + p * d;
+        for (int q = 0; q < d; q++) {
+            w->S[(size_t)old * d + q] -= x[q];
+            w->S[(size_t)j * d + q] = x[q];
+        }
+        w->cnt[j] = 1;
+        w->cnt[old] -= 1;
+    }
+    free(dist);
+    free(far);
+    return 1;
+}
+
+// Inertia in double; per-chunk partial sums added in chunk order.
+static double inertia(const km *w, double *part) {
+    const int d = w->d;
+    const int64_t nch = (w->n + KM_CHUNK - 1) / KM_CHUNK;
+    #pragma omp parallel for schedule(static) num_threads(w->nthr)
+    for (int64_t ch = 0; ch < nch; ch++) {
+        int64_t s = ch * KM_CHUNK, e = s + KM_CHUNK < w->n ? s + KM_CHUNK : w->n;
+        double acc = 0;
+        for (int64_t i = s; i < e; i++) {
+            const float *x = w->X + i * d, *c = w->C + (size_t)w->labels[i] * d;
+            double q = 0;
+            for (int t = 0; t < d; t++) { double v = (double)x[t] - c[t]; q += v * v; }
+            acc += q;
+        }
+        part[ch] = acc;
+    }
+    double tot = 0;
+    for (int64_t ch = 0; ch < nch; ch++) tot += part[ch];
+    return tot;
+}
+
+// Moves the bounds by the centre shifts and lists the points whose label is not proven.
+static int64_t candidates(km *w, const double *shift) {
+    const int k = w->k, d = w->d;
+    if (w->exact) {
+        for (int64_t i = 0; i < w->n; i++) w->idx[i] = i;
+        return w->n;
+    }
+    double pmax = 0, p2 = 0;
+    int jmax = -1;
+    for (int j = 0; j < k; j++) {
+        if (shift[j] > pmax) { p2 = pmax; pmax = shift[j]; jmax = j; }
+        else if (shift[j] > p2) p2 = shift[j];
+    }
+    // s[j]: half the distance from c_j to its nearest other centre
+    double s[256 + 1], *sp = k <= 256 ? s : malloc(sizeof(double) * k);
+    if (!sp) { for (int64_t i = 0; i < w->n; i++) w->idx[i] = i; return w->n; }
+    for (int j = 0; j < k; j++) sp[j] = INFINITY;
+    for (int a = 0; a < k; a++)
+        for (int b = a + 1; b < k; b++) {
+            double q = 0;
+            for (int c = 0; c < d; c++) {
+                double v = (double)w->C[(size_t)a * d + c] - w->C[(size_t)b * d + c];
+                q += v * v;
+            }
+            q = 0.5 * sqrt(q);
+            if (q < sp[a]) sp[a] = q;
+            if (q < sp[b]) sp[b] = q;
+        }
+    int64_t m = 0;
+    for (int64_t i = 0; i < w->n; i++) {
+        int a = w->labels[i];
+        double ub = w->ub[i] + shift[a];
+        double lb = w->lb[i] - (a == jmax ? p2 : pmax);
+        w->ub[i] = ub;
+        w->lb[i] = lb > 0 ? lb : 0;
+        double L = w->lb[i] > sp[a] ? w->lb[i] : sp[a];
+        double eps = w->eps_rel * ((double)w->xn[i] + w->cmax2);
+        if (!(L > ub && L * L - ub * ub > 3 * eps)) w->idx[m++] = i;
+    }
+    if (sp != s) free(sp);
+    return m;
+}
+
+// One Lloyd run from the centres in w->C. Returns the iteration count, or -1 (e set).
+static int lloyd(km *w, int max_iter, double tol, double *part, double *shift, err *e) {
+    const int d = w->d, k = w->k;
+    int strict = 0, it = 0;
+    for (int j = 0; j < k; j++) shift[j] = 0;
+    centre_norms(w);
+    for (int64_t i = 0; i < w->n; i++) w->labels[i] = -1;
+    int sums_dirty = 1;
+    for (it = 0; it < max_iter; it++) {
+        int64_t m;
+        if (it == 0) {
+            m = w->n;
+            assign(w, NULL, m);
+            for (int64_t i = 0; i < m; i++) w->idx[i] = i;
+        } else {
+            m = candidates(w, shift);
+            assign(w, m == w->n ? NULL : w->idx, m);
+        }
+        int64_t changed = 0;
+        for (int64_t q = 0; q < m; q++) changed += w->oldlab[q] != w->labels[w->idx[q]];
+        if (sums_dirty || changed * 4 > w->n) {
+            sums_fresh(w);
+            sums_dirty = 0;
+        } else if (changed) {
+            for (int64_t q = 0; q < m; q++) {
+                int64_t p = w->idx[q];
+                int o = w->oldlab[q], nl = w->labels[p];
+                if (o == nl) continue;
+                const float *x = w->X + p * d;
+                double *So = w->S + (size_t)o * d, *Sn = w->S + (size_t)nl * d;
+                for (int c = 0; c < d; c++) { So[c] -= x[c]; Sn[c] += x[c]; }
+                w->cnt[o] -= 1;
+                w->cnt[nl] += 1;
+            }
+        }
+        int rel = relocate_empty(w, e);
+        if (rel < 0) return -1;
+        if (rel) sums_dirty = 1;   // S no longer matches the labels (sklearn keeps them)
+        double tot = 0;
+        for (int j = 0; j < k; j++) {
+            double inv = w->cnt[j] > 0 ? 1.0 / w->cnt[j] : 1.0, q = 0;
+            for (int c = 0; c < d; c++) {
+                float v = (float)(w->S[(size_t)j * d + c] * inv);
+                double t = (double)v - w->C[(size_t)j * d + c];
+                q += t * t;
+                w->Cn[(size_t)j * d + c] = v;
+            }
+            shift[j] = sqrt(q);
+            tot += q;
+        }
+        float *t = w->C; w->C = w->Cn; w->Cn = t;
+        centre_norms(w);
+        if (it > 0 && changed == 0) { strict = 1; break; }
+        if (tot <= tol) break;
+    }
+    if (it == max_iter) it--;
+    if (!strict) {
+        int64_t m = candidates(w, shift);
+        assign(w, m == w->n ? NULL : w->idx, m);
+    }
+    (void)part;
+    return it + 1;
+}
+
+// sklearn's _kmeans_plusplus (greedy, 2 + floor(ln k) candidates) on the centred data; D^2 from
+// the GEMM formula, potentials in double summed in chunk order.
+static int kmeanspp(km *w, km_rng *rng, float *centres, double *part, err *e) {
+    const int d = w->d, k = w->k;
+    const int64_t n = w->n, nch = (n + KM_CHUNK - 1) / KM_CHUNK;
+    const int T = 2 + (int)floor(log((double)k));
+    double *closest = err_malloc(e, sizeof(double) * n, "k-means++ distances");
+    double *cum = err_malloc(e, sizeof(double) * n, "k-means++ cumulative sums");
+    double *cd = err_malloc(e, sizeof(double) * n * T, "k-means++ candidate distances"); // (T, n)
+    float *cand = err_malloc(e, sizeof(float) * (size_t)T * d, "k-means++ candidates");
+    float *candn = err_malloc(e, sizeof(float) * T, "k-means++ candidate norms");
+    double *ppart = err_malloc(e, sizeof(double) * nch * T, "k-means++ partial sums");
+    int64_t *cid = err_malloc(e, sizeof(int64_t) * T, "k-means++ candidate ids");
+    int rc = -1;
+    if (!closest || !cum || !cd || !cand || !candn || !ppart || !cid) goto done;
+    (void)part;
+
+    int64_t first = rng_below(rng, n);
+    memcpy(centres, w->X + first * d, sizeof(float) * d);
+    int nc = 1;
+    cid[0] = first;
+    for (int c = 0; c < k; c++) {
+        // distances of every point to the nc candidates in cid[]
+        for (int t = 0; t < nc; t++) {
+            memcpy(cand + (size_t)t * d, w->X + cid[t] * d, sizeof(float) * d);
+            candn[t] = w->xn[cid[t]];
+        }
+        #pragma omp parallel for schedule(static) num_threads(w->nthr) if (nch > 1)
+        for (int64_t ch = 0; ch < nch; ch++) {
+            float *D = thread_rows(w, omp_get_thread_num());   // (rows, nc) fits: nc <= T <= k? see below
+            int64_t s = ch * KM_CHUNK, e2 = s + KM_CHUNK < n ? s + KM_CHUNK : n;
+            int r = (int)(e2 - s);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r, nc, d, 1.0f, w->X + s * d, d,
+                        cand, d, 0.0f, D, nc);
+            double acc[16] = {0};
+            for (int i = 0; i < r; i++)
+                for (int t = 0; t < nc; t++) {
+                    double v = (double)w->xn[s + i] + candn[t] - 2.0 * D[(size_t)i * nc + t];
+                    if (v < 0) v = 0;
+                    if (c > 0 && closest[s + i] < v) v = closest[s + i];
+                    cd[(size_t)t * n + s + i] = v;
+                    acc[t] += v;
+                }
+            for (int t = 0; t < nc; t++) ppart[ch * T + t] = acc[t];
+        }
+        int best = 0;
+        double bestpot = INFINITY;
+        for (int t = 0; t < nc; t++) {
+            double pot = 0;
+            for (int64_t ch = 0; ch < nch; ch++) pot += ppart[ch * T + t];
+            if (pot < bestpot) { bestpot = pot; best = t; }
+        }
+        if (c > 0) memcpy(centres + (size_t)c * d, w->X + cid[best] * d, sizeof(float) * d);
+        memcpy(closest, cd + (size_t)best * n, sizeof(double) * n);
+        if (c + 1 == k) break;
+        // next candidates: D^2 sampling by cumulative sums and a left searchsorted
+        double acc = 0;
+        for (int64_t i = 0; i < n; i++) { acc += closest[i]; cum[i] = acc; }
+        for (int t = 0; t < T; t++) {
+            double r = rng_uniform(rng) * bestpot;
+            int64_t lo = 0, hi = n;   // first i with cum[i] >= r
+            while (lo < hi) { int64_t mid = lo + (hi - lo) / 2; if (cum[mid] < r) lo = mid + 1; else hi = mid; }
+            cid[t] = lo < n ? lo : n - 1;
+        }
+        nc = T;
+    }
+    rc = 0;
+done:
+    free(closest); free(cum); free(cd); free(cand); free(candn); free(ppart); free(cid);
+    return rc;
+}
+
+// sklearn's _is_same_clustering: labels1 maps onto labels2 one-to-one.
+static int same_clustering(const int32_t *a, const int32_t *b, int64_t n, int k) {
+    int32_t map[256 + 1], *mp = k <= 256 ? map : malloc(sizeof(int32_t) * k);
+    if (!mp) return 0;
+    for (int j = 0; j < k; j++) mp[j] = -1;
+    int same = 1;
+    for (int64_t i = 0; i < n && same; i++) {
+        if (mp[a[i]] == -1) mp[a[i]] = b[i];
+        else if (mp[a[i]] != b[i]) same = 0;
+    }
+    if (mp != map) free(mp);
+    return same;
+}
+
+int kmeans_fit(const float *X, int64_t n, int d, const kmeans_params *p, const float *init,
+               kmeans_result *out, err *e) {
+    memset(out, 0, sizeof *out);
+    if (!p) return err_set(e, OODSEG_E_ARG, "k-means: no parameters");
+    const int k = p->k;
+    if (d < 1) return err_set(e, OODSEG_E_ARG, "k-means: feature dimension d = %d, must be >= 1", d);
+    if (n < 1) return err_set(e, OODSEG_E_ARG, "k-means: no samples (n = %lld)", (long long)n);
+    if (k < 1 || k > n)
+        return err_set(e, OODSEG_E_ARG, "k-means: k = %d clusters for n = %lld samples; k must be in [1, n]",
+                       k, (long long)n);
+    if (p->max_iter < 1) return err_set(e, OODSEG_E_ARG, "k-means: max_iter = %d, must be >= 1", p->max_iter);
+    if (!(p->tol >= 0)) return err_set(e, OODSEG_E_ARG, "k-means: tol = %g, must be >= 0", p->tol);
+    for (int64_t i = 0; i < n; i++)
+        for (int c = 0; c < d; c++)
+            if (!isfinite(X[i * d + c]))
+                return err_set(e, OODSEG_E_ARG, "k-means: sample %lld, feature %d is %s; inputs must be finite",
+                               (long long)i, c, isnan(X[i * d + c]) ? "NaN" : "infinite");
+    if (init)
+        for (int64_t i = 0; i < (int64_t)k * d; i++)
+            if (!isfinite(init[i]))
+                return err_set(e, OODSEG_E_ARG, "k-means: initial centre %lld, feature %lld is not finite",
+                               (long long)(i / d), (long long)(i % d));
+
+    km w = {0};
+    w.n = n; w.d = d; w.k = k; w.exact = p->exact_lloyd;
+    w.nthr = nn_get_threads();    // also pins BLAS to one thread
+    w.eps_rel = 1e-6 * (4.0 + sqrt((double)d));
+    const int64_t nch = (n + KM_CHUNK - 1) / KM_CHUNK;
+    int T = 2 + (int)floor(log((double)k));
+    size_t tsz = (size_t)KM_CHUNK * (d + (k > T ? k : T));
+    float *Xc = err_malloc(e, sizeof(float) * n * d, "k-means centred data");
+    float *xn = err_malloc(e, sizeof(float) * n, "k-means norms");
+    double *mean = err_calloc(e, d, sizeof(double), "k-means means");
+    float *meanf = err_malloc(e, sizeof(float) * d, "k-means means");
+    w.C = err_malloc(e, sizeof(float) * k * d, "k-means centres");
+    w.Cn = err_malloc(e, sizeof(float) * k * d, "k-means centres");
+    float *best_c = err_malloc(e, sizeof(float) * k * d, "k-means centres");
+    w.cn = err_malloc(e, sizeof(float) * k, "k-means centre norms");
+    w.S = err_malloc(e, sizeof(double) * k * d, "k-means sums");
+    w.cnt = err_malloc(e, sizeof(double) * k, "k-means counts");
+    w.labels = err_malloc(e, sizeof(int32_t) * n, "k-means labels");
+    int32_t *best_l = err_malloc(e, sizeof(int32_t) * n, "k-means labels");
+    w.ub = err_malloc(e, sizeof(double) * n, "k-means bounds");
+    w.lb = err_malloc(e, sizeof(double) * n, "k-means bounds");
+    w.idx = err_malloc(e, sizeof(int64_t) * n, "k-means index");
+    w.oldlab = err_malloc(e, sizeof(int32_t) * n, "k-means labels");
+    w.tbuf = err_malloc(e, sizeof(float) * tsz * w.nthr, "k-means thread buffers");
+    double *part = err_malloc(e, sizeof(double) * nch, "k-means partial sums");
+    double *shift = err_malloc(e, sizeof(double) * k, "k-means shifts");
+    int rc = OODSEG_E_NOMEM;
+    if (!Xc || !xn || !mean || !meanf || !w.C || !w.Cn || !best_c || !w.cn || !w.S || !w.cnt ||
+        !w.labels || !best_l || !w.ub || !w.lb || !w.idx || !w.oldlab || !w.tbuf || !part || !shift)
+        goto done;
+
+    // column means and variances in double (columns in parallel, rows in order)
+    double varsum = 0;
+    {
+        const int nb = (d + KM_COLBLK - 1) / KM_COLBLK;
+        double *var = err_calloc(e, d, sizeof(double), "k-means variances");
+        if (!var) goto done;
+        #pragma omp parallel for schedule(dynamic, 1) num_threads(w.nthr) if (nb > 1)
+        for (int b = 0; b < nb; b++) {
+            int c0 = b * KM_COLBLK, c1 = c0 + KM_COLBLK < d ? c0 + KM_COLBLK : d;
+            for (int64_t i = 0; i < n; i++)
+                for (int c = c0; c < c1; c++) mean[c] += X[i * d + c];
+            for (int c = c0; c < c1; c++) mean[c] /= (double)n;
+            for (int64_t i = 0; i < n; i++)
+                for (int c = c0; c < c1; c++) { double v = X[i * d + c] - mean[c]; var[c] += v * v; }
+        }
+        for (int c = 0; c < d; c++) { varsum += var[c] / (double)n; meanf[c] = (float)mean[c]; }
+        free(var);
+    }
+    const double tol = p->tol * varsum / d;
+    #pragma omp parallel for schedule(static) num_threads(w.nthr)
+    for (int64_t i = 0; i < n; i++) {
+        double s = 0;
+        for (int c = 0; c < d; c++) {
+            float v = X[i * d + c] - meanf[c];
+            Xc[i * d + c] = v;
+            s += (double)v * v;
+        }
+        xn[i] = (float)s;
+    }
+    w.X = Xc;
+    w.xn = xn;
+
+    km_rng rng;
+    rng_seed(&rng, p->seed);
+    int n_init = init ? 1 : (p->n_init < 1 ? 1 : p->n_init);
+    double best_in = 0;
+    int best_it = 0, have = 0;
+    for (int run = 0; run < n_init; run++) {
+        if (init) {
+            for (int64_t i = 0; i < (int64_t)k * d; i++) w.C[i] = init[i] - meanf[i % d];
+        } else if (kmeanspp(&w, &rng, w.C, part, e)) goto done;
+        int it = lloyd(&w, p->max_iter, tol, part, shift, e);
+        if (it < 0) goto done;
+        double in = inertia(&w, part);
+        if (!have || (in < best_in && !same_clustering(w.labels, best_l, n, k))) {
+            have = 1;
+            best_in = in;
+            best_it = it;
+            memcpy(best_c, w.C, sizeof(float) * k * d);
+            memcpy(best_l, w.labels, sizeof(int32_t) * n);
+        }
+    }
+    for (int64_t i = 0; i < (int64_t)k * d; i++) best_c[i] += meanf[i % d];
+    out->k = k;
+    out->d = d;
+    out->centers = best_c;
+    out->labels = best_l;
+    out->inertia = best_in;
+    out->n_iter = best_it;
+    best_c = NULL;
+    best_l = NULL;
+    rc = OODSEG_OK;
+done:
+    free(Xc); free(xn); free(mean); free(meanf); free(w.C); free(w.Cn); free(best_c); free(w.cn);
+    free(w.S); free(w.cnt); free(w.labels); free(best_l); free(w.ub); free(w.lb); free(w.idx);
+    free(w.oldlab); free(w.tbuf); free(part); free(shift);
+    return rc;
+}

@@ -1,0 +1,337 @@
+// K-Means against scikit-learn 1.2.1 (Debian's /usr/bin/python3 through tools/kmeans_ref.py):
+// from the same initial centres the labels must be equal and the inertia within 1e-6 relative;
+// from k-means++ the mean inertia over 20 seeds within 1 % of sklearn's. Also thread invariance,
+// determinism and the error cases.
+#include "test.h"
+#include "../ood/kmeans.h"
+#include "../io/npy.h"
+#include "../nn/nn.h"
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+// ---- synthetic data -------------------------------------------------------------------------
+static uint64_t rs = 88172645463325252ull;
+static void rseed(uint64_t s) { rs = s * 2654435761ull + 88172645463325252ull; }
+static double runi(void) {
+    rs ^= rs << 13; rs ^= rs >> 7; rs ^= rs << 17;
+    return (double)(rs >> 11) * 0x1.0p-53;
+}
+static double rnorm(void) {
+    double u = runi(), v = runi();
+    if (u < 1e-300) u = 1e-300;
+    return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
+}
+
+// Gaussian blobs: nc centres in a box of half-width `spread`, unit noise; l2: normalise rows.
+static float *blobs(int64_t n, int d, int nc, double spread, int l2, uint64_t seed) {
+    rseed(seed);
+    float *c = malloc(sizeof(float) * nc * d), *X = malloc(sizeof(float) * n * d);
+    for (int i = 0; i < nc * d; i++) c[i] = (float)((2 * runi() - 1) * spread);
+    for (int64_t i = 0; i < n; i++) {
+        int j = (int)(runi() * nc);
+        double s = 0;
+        for (int q = 0; q < d; q++) {
+            X[i * d + q] = c[j * d + q] + (float)rnorm();
+            s += (double)X[i * d + q] * X[i * d + q];
+        }
+        if (l2) for (int q = 0; q < d; q++) X[i * d + q] = (float)(X[i * d + q] / sqrt(s));
+    }
+    free(c);
+    return X;
+}
+
+static float *uniform(int64_t n, int d, uint64_t seed) {
+    rseed(seed);
+    float *X = malloc(sizeof(float) * n * d);
+    for (int64_t i = 0; i < n * d; i++) X[i] = (float)runi();
+    return X;
+}
+
+// Initial centres: k distinct rows picked with a fixed stride.
+static float *rows_init(const float *X, int64_t n, int d, int k, uint64_t seed) {
+    float *C = malloc(sizeof(float) * k * d);
+    for (int j = 0; j < k; j++) {
+        int64_t r = (int64_t)((seed * 7919 + (uint64_t)j * (uint64_t)(n / k + 1)) % (uint64_t)n);
+        memcpy(C + (size_t)j * d, X + r * d, sizeof(float) * d);
+    }
+    return C;
+}
+
+// ---- the reference --------------------------------------------------------------------------
+static const char *ref_script(void) {
+    static const char *cands[] = {"tools/kmeans_ref.py", "../tools/kmeans_ref.py", "../../tools/kmeans_ref.py"};
+    for (int i = 0; i < 3; i++) if (access(cands[i], R_OK) == 0) return cands[i];
+    return NULL;
+}
+
+static int have_sklearn(void) {
+    static int h = -1;
+    if (h < 0) h = ref_script() && t_python_has("sklearn numpy threadpoolctl");
+    return h;
+}
+
+typedef struct { double inertia, inertia64, seconds; int n_iter; int32_t *labels; } skres;
+
+static int write_npy2(const char *path, const float *a, int64_t r, int64_t c) {
+    err e = {0};
+    int64_t sh[2] = {r, c};
+    if (npy_write_f32(path, a, 2, sh, &e)) { fprintf(stderr, "  %s\n", e.msg); return -1; }
+    return 0;
+}
+
+static int sk_fit(const char *tag, const float *X, int64_t n, int d, const float *init, int k,
+                  skres *r) {
+    char xp[512], ip[512], od[512], rp[600], lp[600];
+    snprintf(xp, sizeof xp, "%s/%s_X.npy", t_tmpdir(), tag);
+    snprintf(ip, sizeof ip, "%s/%s_init.npy", t_tmpdir(), tag);
+    snprintf(od, sizeof od, "%s/%s_out", t_tmpdir(), tag);
+    if (write_npy2(xp, X, n, d) || write_npy2(ip, init, k, d)) return -1;
+    if (t_sh("/usr/bin/python3 %s fit %s %s %s", ref_script(), xp, ip, od) != 0) return -1;
+    snprintf(rp, sizeof rp, "%s/result.txt", od);
+    FILE *f = fopen(rp, "r");
+    if (!f) return -1;
+    int ok = fscanf(f, "inertia %lf inertia64 %lf n_iter %d seconds %lf", &r->inertia,
+                    &r->inertia64, &r->n_iter, &r->seconds) == 4;
+    fclose(f);
+    if (!ok) return -1;
+    snprintf(lp, sizeof lp, "%s/labels.npy", od);
+    npy_array a;
+    err e = {0};
+    if (npy_read(lp, &a, &e)) { fprintf(stderr, "  %s\n", e.msg); return -1; }
+    float *lf = npy_to_f32(&a, &e);
+    npy_free(&a);
+    if (!lf) return -1;
+    r->labels = malloc(sizeof(int32_t) * n);
+    for (int64_t i = 0; i < n; i++) r->labels[i] = (int32_t)lf[i];
+    free(lf);
+    return 0;
+}
+
+static double sk_pp_mean(const char *tag, const float *X, int64_t n, int d, int k, int seeds) {
+    char xp[512], od[512], rp[600];
+    snprintf(xp, sizeof xp, "%s/%s_X.npy", t_tmpdir(), tag);
+    snprintf(od, sizeof od, "%s/%s_out", t_tmpdir(), tag);
+    if (write_npy2(xp, X, n, d)) return -1;
+    if (t_sh("/usr/bin/python3 %s pp %s %d %d %s", ref_script(), xp, k, seeds, od) != 0) return -1;
+    snprintf(rp, sizeof rp, "%s/result.txt", od);
+    FILE *f = fopen(rp, "r");
+    double m = -1;
+    if (!f || fscanf(f, "mean_inertia %lf", &m) != 1) m = -1;
+    if (f) fclose(f);
+    return m;
+}
+
+// Same init as sklearn, with and without the Hamerly bounds: equal labels, inertia within 1e-6.
+static void compare_same_init(const char *tag, const float *X, int64_t n, int d, const float *init,
+                              int k) {
+    if (!have_sklearn()) SKIP("scikit-learn missing: /usr/bin/python3 cannot import sklearn (apt install python3-sklearn)");
+    skres r = {0};
+    REQUIRE(sk_fit(tag, X, n, d, init, k, &r) == 0, "reference run failed for %s", tag);
+    for (int exact = 0; exact < 2; exact++) {
+        kmeans_params p;
+        kmeans_params_default(&p);
+        p.k = k;
+        p.exact_lloyd = exact;
+        kmeans_result res;
+        err e = {0};
+        REQUIRE(kmeans_fit(X, n, d, &p, init, &res, &e) == OODSEG_OK, "%s", e.msg);
+        int64_t diff = 0, first = -1;
+        for (int64_t i = 0; i < n; i++)
+            if (res.labels[i] != r.labels[i]) { diff++; if (first < 0) first = i; }
+        CHECK(diff == 0, "%s (exact %d): %lld labels differ from sklearn's (first at %lld: %d vs %d)",
+              tag, exact, (long long)diff, (long long)first, first >= 0 ? res.labels[first] : 0,
+              first >= 0 ? r.labels[first] : 0);
+        double rel = fabs(res.inertia - r.inertia64) / (r.inertia64 > 0 ? r.inertia64 : 1);
+        CHECK(rel <= 1e-6, "%s (exact %d): inertia %.10g vs sklearn %.10g (rel %.3g)", tag, exact,
+              res.inertia, r.inertia64, rel);
+        CHECK(res.n_iter == r.n_iter, "%s (exact %d): n_iter %d vs sklearn %d", tag, exact,
+              res.n_iter, r.n_iter);
+        kmeans_result_free(&res);
+    }
+    free(r.labels);
+}
+
+TEST(same_init_blobs) {
+    float *X = blobs(2000, 16, 6, 4.0, 0, 1);
+    float *C = rows_init(X, 2000, 16, 5, 3);
+    compare_same_init("blobs", X, 2000, 16, C, 5);
+    free(X); free(C);
+}
+
+TEST(same_init_blobs_l2_d160) {
+    float *X = blobs(3000, 160, 10, 0.3, 1, 2);
+    float *C = rows_init(X, 3000, 160, 8, 5);
+    compare_same_init("blobs160", X, 3000, 160, C, 8);
+    free(X); free(C);
+}
+
+TEST(same_init_uniform) {
+    float *X = uniform(1500, 4, 3);
+    float *C = rows_init(X, 1500, 4, 8, 1);
+    compare_same_init("uniform", X, 1500, 4, C, 8);
+    free(X); free(C);
+}
+
+TEST(same_init_duplicates) {
+    // 600 rows drawn from 7 distinct points
+    float *P = uniform(7, 3, 4), *X = malloc(sizeof(float) * 600 * 3);
+    for (int i = 0; i < 600; i++) memcpy(X + i * 3, P + ((i * 5) % 7) * 3, sizeof(float) * 3);
+    float C[4 * 3];
+    for (int j = 0; j < 4; j++) memcpy(C + j * 3, P + j * 3, sizeof(float) * 3);
+    compare_same_init("dups", X, 600, 3, C, 4);
+    free(P); free(X);
+}
+
+TEST(same_init_empty_cluster) {
+    // two of the initial centres lie far away: they get no points and are relocated to the
+    // farthest points on the first iteration
+    float *X = blobs(1000, 5, 4, 3.0, 0, 7);
+    float *C = rows_init(X, 1000, 5, 6, 2);
+    for (int q = 0; q < 5; q++) { C[4 * 5 + q] = 100.0f + q; C[5 * 5 + q] = -80.0f - q; }
+    compare_same_init("empty", X, 1000, 5, C, 6);
+    free(X); free(C);
+}
+
+TEST(kmeanspp_mean_inertia_vs_sklearn) {
+    if (!have_sklearn()) SKIP("scikit-learn missing: /usr/bin/python3 cannot import sklearn");
+    const int64_t n = 2000;
+    const int d = 8, k = 8, seeds = 20;
+    float *X = blobs(n, d, 12, 3.0, 0, 11);
+    double sk = sk_pp_mean("pp", X, n, d, k, seeds);
+    REQUIRE(sk > 0, "reference run failed");
+    double mine = 0;
+    for (int s = 0; s < seeds; s++) {
+        kmeans_params p;
+        kmeans_params_default(&p);
+        p.k = k;
+        p.seed = (uint64_t)s;
+        kmeans_result r;
+        err e = {0};
+        REQUIRE(kmeans_fit(X, n, d, &p, NULL, &r, &e) == OODSEG_OK, "%s", e.msg);
+        mine += r.inertia / seeds;
+        kmeans_result_free(&r);
+    }
+    fprintf(stderr, "  mean inertia over %d seeds: ours %.6g, sklearn %.6g (%.3f %%)\n", seeds,
+            mine, sk, 100 * (mine - sk) / sk);
+    CHECK(fabs(mine - sk) <= 0.01 * sk, "ours %.8g vs sklearn %.8g", mine, sk);
+    free(X);
+}
+
+static void fit_threads(const float *X, int64_t n, int d, const kmeans_params *p, int threads,
+                        kmeans_result *r) {
+    nn_set_threads(threads);
+    err e = {0};
+    int rc = kmeans_fit(X, n, d, p, NULL, r, &e);
+    if (rc) fprintf(stderr, "  %s\n", e.msg);
+}
+
+TEST(thread_invariance_and_determinism) {
+    const int64_t n = 5000;
+    const int d = 40;
+    float *X = blobs(n, d, 9, 1.0, 1, 5);
+    kmeans_params p;
+    kmeans_params_default(&p);
+    p.k = 9;
+    p.n_init = 3;
+    p.seed = 42;
+    kmeans_result a, b, c;
+    fit_threads(X, n, d, &p, 1, &a);
+    fit_threads(X, n, d, &p, 2, &b);
+    fit_threads(X, n, d, &p, 3, &c);
+    nn_set_threads(0);
+    REQUIRE(a.labels && b.labels && c.labels);
+    CHECK(memcmp(a.labels, b.labels, sizeof(int32_t) * n) == 0, "labels differ 1 vs 2 threads");
+    CHECK(memcmp(a.labels, c.labels, sizeof(int32_t) * n) == 0, "labels differ 1 vs 3 threads");
+    CHECK(memcmp(a.centers, b.centers, sizeof(float) * p.k * d) == 0, "centres differ 1 vs 2 threads");
+    CHECK(memcmp(a.centers, c.centers, sizeof(float) * p.k * d) == 0, "centres differ 1 vs 3 threads");
+    CHECK(a.inertia == b.inertia && a.inertia == c.inertia, "%.17g %.17g %.17g", a.inertia,
+          b.inertia, c.inertia);
+    kmeans_result d2;
+    fit_threads(X, n, d, &p, 2, &d2);
+    CHECK(memcmp(b.labels, d2.labels, sizeof(int32_t) * n) == 0, "not deterministic");
+    // exact Lloyd gives the same result as the bounded one
+    kmeans_params pe = p;
+    pe.exact_lloyd = 1;
+    kmeans_result ex;
+    fit_threads(X, n, d, &pe, 2, &ex);
+    CHECK(memcmp(b.labels, ex.labels, sizeof(int32_t) * n) == 0, "bounded and exact Lloyd differ");
+    CHECK(fabs(b.inertia - ex.inertia) <= 1e-9 * b.inertia, "%.17g vs %.17g", b.inertia, ex.inertia);
+    kmeans_result_free(&a); kmeans_result_free(&b); kmeans_result_free(&c);
+    kmeans_result_free(&d2); kmeans_result_free(&ex);
+    free(X);
+}
+
+TEST(n_init_keeps_best) {
+    const int64_t n = 1500;
+    float *X = blobs(n, 6, 10, 2.0, 0, 9);
+    kmeans_params p;
+    kmeans_params_default(&p);
+    p.k = 7;
+    p.seed = 3;
+    kmeans_result one, five;
+    err e = {0};
+    REQUIRE(kmeans_fit(X, n, 6, &p, NULL, &one, &e) == 0, "%s", e.msg);
+    p.n_init = 5;
+    REQUIRE(kmeans_fit(X, n, 6, &p, NULL, &five, &e) == 0, "%s", e.msg);
+    CHECK(five.inertia <= one.inertia, "%g > %g", five.inertia, one.inertia);
+    kmeans_result_free(&one); kmeans_result_free(&five);
+    free(X);
+}
+
+TEST(edge_cases_k1_and_k_equals_n) {
+    float X[5 * 2] = {0, 0, 1, 0, 0, 1, 1, 1, 3, 3};
+    kmeans_params p;
+    kmeans_params_default(&p);
+    p.k = 1;
+    kmeans_result r;
+    err e = {0};
+    REQUIRE(kmeans_fit(X, 5, 2, &p, NULL, &r, &e) == 0, "%s", e.msg);
+    CHECK_NEAR(r.centers[0], 1.0, 1e-6);
+    CHECK_NEAR(r.centers[1], 1.0, 1e-6);
+    CHECK_NEAR(r.inertia, 2 + 1 + 1 + 0 + 8, 1e-9);
+    kmeans_result_free(&r);
+    p.k = 5;
+    REQUIRE(kmeans_fit(X, 5, 2, &p, NULL, &r, &e) == 0, "%s", e.msg);
+    CHECK_NEAR(r.inertia, 0, 1e-12);
+    int seen[5] = {0};
+    for (int i = 0; i < 5; i++) seen[r.labels[i]]++;
+    for (int j = 0; j < 5; j++) CHECK(seen[j] == 1, "cluster %d has %d points", j, seen[j]);
+    kmeans_result_free(&r);
+}
+
+TEST(errors) {
+    float X[4 * 3] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+    kmeans_params p;
+    kmeans_params_default(&p);
+    kmeans_result r;
+    err e = {0};
+    p.k = 0;
+    CHECK(kmeans_fit(X, 4, 3, &p, NULL, &r, &e) == OODSEG_E_ARG);
+    p.k = 5;
+    CHECK(kmeans_fit(X, 4, 3, &p, NULL, &r, &e) == OODSEG_E_ARG);
+    CHECK(strstr(e.msg, "k = 5") && strstr(e.msg, "n = 4"), "%s", e.msg);
+    p.k = 2;
+    CHECK(kmeans_fit(X, 4, 0, &p, NULL, &r, &e) == OODSEG_E_ARG);
+    X[2 * 3 + 1] = NAN;
+    CHECK(kmeans_fit(X, 4, 3, &p, NULL, &r, &e) == OODSEG_E_ARG);
+    CHECK(strstr(e.msg, "sample 2") && strstr(e.msg, "feature 1") && strstr(e.msg, "NaN"), "%s", e.msg);
+    X[2 * 3 + 1] = INFINITY;
+    CHECK(kmeans_fit(X, 4, 3, &p, NULL, &r, &e) == OODSEG_E_ARG);
+    CHECK(strstr(e.msg, "infinite"), "%s", e.msg);
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    RUN(same_init_blobs);
+    RUN(same_init_blobs_l2_d160);
+    RUN(same_init_uniform);
+    RUN(same_init_duplicates);
+    RUN(same_init_empty_cluster);
+    RUN(kmeanspp_mean_inertia_vs_sklearn);
+    RUN(thread_invariance_and_determinism);
+    RUN(n_init_keeps_best);
+    RUN(edge_cases_k1_and_k_equals_n);
+    RUN(errors);
+    return t_finish(argv[0]);
+}
