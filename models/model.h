@@ -120,5 +120,9 @@ extern const char *const ade20k_classes[150];
 extern const uint8_t ade20k_palette[150][3];
 extern const char *const camvid_classes[11];
 extern const uint8_t camvid_palette[11][3];
+// A Cityscapes head that kept ADE20K's 150 outputs (InternImage's Cityscapes configs): the 19
+// trainIds, then 131 untrained channels named "(untrained)" and coloured black.
+extern const char *const cityscapes150_classes[150];
+extern const uint8_t cityscapes150_palette[150][3];
 
 #endif

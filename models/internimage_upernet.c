@@ -1,0 +1,211 @@
+// InternImage + UperNet as one model: recognition from key names and shapes, the model_desc
+// (dataset, classes, the mmseg test pipeline, feature taps) and the forward wiring
+// backbone -> UperNet -> logits at the input size.
+#include "internimage.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct ii_model {
+    ckpt *ck;            // kept open: the backbone's weights point into it
+    internimage net;
+    upernet head;
+} ii_model;
+
+int internimage_upernet_detect(const ckpt *ck) {
+    return ckpt_find(ck, "backbone.patch_embed.conv2.weight") &&
+           ckpt_find(ck, "backbone.levels.0.blocks.0.dcn.offset.weight") &&
+           ckpt_find(ck, "decode_head.conv_seg.weight");
+}
+
+static void shape_str(char *o, size_t n, const ckpt_entry *en) {
+    size_t w = (size_t)snprintf(o, n, "[");
+    for (int d = 0; d < en->ndim && w < n; d++)
+        w += (size_t)snprintf(o + w, n - w, "%s%lld", d ? ", " : "", (long long)en->shape[d]);
+    if (w < n) snprintf(o + w, n - w, "]");
+}
+
+static void upper(char *s) {
+    for (; *s; s++) if (*s >= 'a' && *s <= 'z') *s -= 32;
+}
+
+// Dataset, classes and the mmseg test pipeline (specs/internimage-upernet.md section 6).
+static int fill_desc(model_desc *d, const ckpt *ck, const internimage_arch *a, const upernet *u,
+                     const model_options *opt, err *e) {
+    memset(d, 0, sizeof *d);
+    int NC = u->num_classes;
+    d->num_outputs = NC;
+    // A 150-channel head is ADE20K, unless the user says only channels 0..18 are in-distribution:
+    // the Cityscapes configs in the InternImage repository kept ADE20K's num_classes=150, so a
+    // Cityscapes checkpoint may have 150 outputs of which only the 19 trainIds were trained.
+    int city = NC == 19;
+    if (NC == 150 && opt->id_channels) {
+        if (model_set_id_channels(d, opt->id_channels, e)) return e->code;
+        int max = 0;
+        for (int i = 0; i < d->num_id; i++) if (d->id_channels[i] > max) max = d->id_channels[i];
+        city = max <= 18;
+    }
+    if (!city && NC != 150)
+        return err_set(e, OODSEG_E_MODEL, "UperNet head with %d classes (decode_head.conv_seg.weight [%d, %d, 1, 1]): "
+                       "oodseg knows the Cityscapes (19) and ADE20K (150) InternImage checkpoints", NC, NC, u->channels);
+    const char *size = a->size ? a->size : a->nearest;
+    int big = !strcmp(size, "l") || !strcmp(size, "xl");
+    char name[64];
+    if (a->size) {
+        snprintf(d->arch, sizeof d->arch, "internimage-%s+upernet", a->size);
+        snprintf(name, sizeof name, "InternImage-%s", a->size);
+        upper(name + 12);
+    } else {
+        snprintf(d->arch, sizeof d->arch, "internimage-custom(c%d)+upernet", a->channels);
+        char near[4];
+        snprintf(near, sizeof near, "%s", a->nearest);
+        upper(near);
+        snprintf(name, sizeof name, "InternImage (C=%d, depths %d-%d-%d-%d, %s-like flags)", a->channels,
+                 a->depths[0], a->depths[1], a->depths[2], a->depths[3], near);
+    }
+    if (city) {
+        snprintf(d->dataset, sizeof d->dataset, "cityscapes");
+        snprintf(d->title, sizeof d->title, "%s + UperNet, Cityscapes%s", name,
+                 NC == 150 ? " (150-channel head, trainIds 0-18)" : "");
+        d->class_names = NC == 19 ? cityscapes_classes : cityscapes150_classes;
+        d->palette = NC == 19 ? cityscapes_palette : cityscapes150_palette;
+    } else {
+        snprintf(d->dataset, sizeof d->dataset, "ade20k");
+        snprintf(d->title, sizeof d->title, "%s + UperNet, ADE20K", name);
+        d->class_names = ade20k_classes;
+        d->palette = ade20k_palette;
+    }
+    snprintf(d->source_format, sizeof d->source_format, "%s", ck->format);
+    const ckpt_entry *w0 = ckpt_find(ck, "backbone.patch_embed.conv1.weight");
+    snprintf(d->source_dtype, sizeof d->source_dtype, "%s", dtype_name(w0 ? w0->src_dtype : DT_F32));
+    // Learnable parameters, as the paper and the manifests count them: every float tensor except
+    // the BN running statistics (the auxiliary head is included: it is in the checkpoint).
+    for (int k = 0; k < ck->n; k++) {
+        const ckpt_entry *en = &ck->e[k];
+        size_t ln = strlen(en->name);
+        int stat = (ln > 13 && !strcmp(en->name + ln - 13, ".running_mean")) ||
+                   (ln > 12 && !strcmp(en->name + ln - 12, ".running_var"));
+        if (en->src_dtype <= DT_F64 && !stat) d->num_params += en->numel;
+    }
+    // In-distribution channels: the trainIds (Cityscapes) or all 150 (ADE20K), unless given.
+    d->num_id = city ? 19 : NC;
+    for (int i = 0; i < d->num_id; i++) d->id_channels[i] = i;
+    if (opt->id_channels && model_set_id_channels(d, opt->id_channels, e)) return e->code;
+
+    // mmseg test pipeline: RGB, imnormalize, keep-ratio resize with cv2 bilinear on uint8.
+    preprocess *p = &d->pre;
+    const float mean[3] = {123.675f, 116.28f, 103.53f}, std[3] = {58.395f, 57.12f, 57.375f};
+    memcpy(p->mean, mean, sizeof mean);
+    memcpy(p->std, std, sizeof std);
+    p->bgr = 0;
+    p->scale_after = 1.0f;
+    p->order = PRE_RESIZE_THEN_NORMALISE;
+    p->interp = INTERP_CV_LINEAR_U8;
+    p->size_rule = SIZE_KEEP_RATIO;
+    if (city) p->size_w = 2048, p->size_h = 1024, p->size_divisor = 0;
+    else p->size_w = big ? 2560 : 2048, p->size_h = big ? 640 : 512, p->size_divisor = 32;
+
+    d->num_taps = 4;
+    for (int i = 0; i < 4; i++) {
+        snprintf(d->taps[i].name, sizeof d->taps[i].name, "backbone.out%d", i);
+        d->taps[i].stride = 4 << i;
+        d->taps[i].channels = a->channels << i;
+    }
+    snprintf(d->default_taps, sizeof d->default_taps, "backbone.out3");
+    d->logits_stride = 1;
+    return OODSEG_OK;
+}
+
+// Recognises, binds and checks every key; fills d. The data are not read.
+static int build(ckpt *ck, const model_options *opt, ii_model *m, model_desc *d, internimage_arch *arch_out,
+                 err *e) {
+    internimage_arch a;
+    if (internimage_recognise(ck, opt->offset_scale, &a, e)) return e->code;
+    if (internimage_bind(&m->net, ck, &a, e)) return e->code;
+    int in_ch[4];
+    for (int i = 0; i < 4; i++) in_ch[i] = a.channels << i;
+    if (upernet_bind(&m->head, ck, in_ch, e)) return e->code;
+    // The auxiliary head is training-only: extra or different auxiliary_head.* keys are tolerated.
+    static const char *const ignore[] = {"num_batches_tracked", "auxiliary_head."};
+    const ckpt_entry *extra = ckpt_first_unused(ck, ignore, 2);
+    if (extra) {
+        char s[160];
+        shape_str(s, sizeof s, extra);
+        return err_set(e, OODSEG_E_MODEL, "unexpected key '%s' %s in checkpoint '%s': not part of "
+                       "InternImage (C=%d, depths %d-%d-%d-%d, %s) + UperNet", extra->name, s, ck->path,
+                       a.channels, a.depths[0], a.depths[1], a.depths[2], a.depths[3],
+                       a.post_norm ? "post-norm" : "pre-norm");
+    }
+    if (fill_desc(d, ck, &a, &m->head, opt, e)) return e->code;
+    if (arch_out) *arch_out = a;
+    return OODSEG_OK;
+}
+
+int internimage_upernet_describe(ckpt *ck, const model_options *opt, model_desc *d, internimage_arch *a,
+                                 err *e) {
+    model_options none = {0};
+    ii_model m;
+    memset(&m, 0, sizeof m);
+    int rc = build(ck, opt ? opt : &none, &m, d, a, e);
+    internimage_free(&m.net);
+    upernet_free(&m.head);
+    return rc;
+}
+
+static int forward(model *mo, const float *input, int h, int w, const char *want, tensor_list *out, err *e) {
+    ii_model *m = mo->impl;
+    if (h < 1 || w < 1 || !input)
+        return err_set(e, OODSEG_E_ARG, "InternImage: bad input size %dx%d", w, h);
+    float *feats[4];
+    int fh[4], fw[4];
+    if (internimage_forward(&m->net, input, h, w, want, out, feats, fh, fw, e)) return e->code;
+    for (int i = 0; i < 4; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "backbone.out%d", i);
+        if (model_wants(want, name) && ii_tap(out, name, feats[i], m->net.levels[i].channels, fh[i], fw[i], e)) {
+            for (int k = 0; k < 4; k++) free(feats[k]);
+            return e->code;
+        }
+    }
+    return upernet_forward(&m->head, feats, fh, fw, h, w, want, out, e);
+}
+
+static void destroy(model *mo) {
+    if (!mo) return;
+    ii_model *m = mo->impl;
+    if (m) {
+        internimage_free(&m->net);
+        upernet_free(&m->head);
+        ckpt_close(m->ck);
+        free(m);
+    }
+    free(mo);
+}
+
+int internimage_upernet_create(ckpt *ck, const model_options *opt, model **out, err *e) {
+    model_options none = {0};
+    if (!opt) opt = &none;
+    *out = NULL;
+    model *mo = err_calloc(e, 1, sizeof *mo, "model");
+    ii_model *m = mo ? err_calloc(e, 1, sizeof *m, "model") : NULL;
+    if (!m) {
+        free(mo);
+        ckpt_close(ck);
+        return e->code;
+    }
+    mo->impl = m;
+    mo->forward = forward;
+    mo->destroy = destroy;
+    m->ck = ck;
+    if (build(ck, opt, m, &mo->desc, NULL, e)) goto fail;
+    if (!m->net.conv1.weight) {
+        err_set(e, OODSEG_E_MODEL, "checkpoint '%s' has key names and shapes but no weights", ck->path);
+        goto fail;
+    }
+    if (upernet_fold(&m->head, e)) goto fail;
+    *out = mo;
+    return OODSEG_OK;
+fail:
+    destroy(mo);
+    return e->code;
+}

@@ -1,0 +1,207 @@
+// UperNet (Xiao et al., "Unified Perceptual Parsing for Scene Understanding", ECCV 2018) as mmseg
+// 0.27's UPerHead computes it at inference, plus the FCNHead auxiliary head the InternImage
+// checkpoints carry (training only; it runs here only when "aux.logits" is asked for, to check it).
+// Everything is NCHW. Every ConvModule's BatchNorm is folded into its conv at create time.
+#include "internimage.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BN_EPS 1e-5f
+static const int pool_scales[4] = {1, 2, 3, 6};
+
+// ---- binding -------------------------------------------------------------------------------
+
+static int bind_conv_module(conv_module *m, ckpt *ck, int c_in, int c_out, int k, const char *prefix, err *e) {
+    memset(m, 0, sizeof *m);
+    conv2d *c = &m->conv;
+    c->c_in = c_in, c->c_out = c_out, c->k = k, c->stride = 1, c->pad = k / 2, c->dilation = 1, c->groups = 1;
+    if (ii_get(ck, e, (const float **)&c->weight, SHAPE(c_out, c_in, k, k), "%s.conv.weight", prefix) ||
+        ii_get(ck, e, &m->bn_w, SHAPE(c_out), "%s.bn.weight", prefix) ||
+        ii_get(ck, e, &m->bn_b, SHAPE(c_out), "%s.bn.bias", prefix) ||
+        ii_get(ck, e, &m->bn_mean, SHAPE(c_out), "%s.bn.running_mean", prefix) ||
+        ii_get(ck, e, &m->bn_var, SHAPE(c_out), "%s.bn.running_var", prefix))
+        return e->code;
+    return OODSEG_OK;
+}
+
+static int bind_conv_seg(conv2d *c, ckpt *ck, int c_in, int classes, const char *prefix, err *e) {
+    memset(c, 0, sizeof *c);
+    c->c_in = c_in, c->c_out = classes, c->k = 1, c->stride = 1, c->dilation = 1, c->groups = 1;
+    if (ii_get(ck, e, (const float **)&c->weight, SHAPE(classes, c_in, 1, 1), "%s.conv_seg.weight", prefix) ||
+        ii_get(ck, e, (const float **)&c->bias, SHAPE(classes), "%s.conv_seg.bias", prefix))
+        return e->code;
+    return OODSEG_OK;
+}
+
+int upernet_bind(upernet *u, ckpt *ck, const int in_channels[4], err *e) {
+    memset(u, 0, sizeof *u);
+    memcpy(u->in_channels, in_channels, sizeof u->in_channels);
+    // The head width and the class count are whatever the checkpoint says (512 / 19 or 150 in the
+    // releases, 32 / 19 in the golden tiny models).
+    int64_t s[8];
+    if (ii_shape(ck, s, "decode_head.conv_seg.weight") != 4 || s[0] < 1 || s[1] < 1 || s[0] > 4096 || s[1] > 1 << 16)
+        return err_set(e, OODSEG_E_MODEL, "UperNet: key 'decode_head.conv_seg.weight' is missing or not a "
+                       "(num_classes, channels, 1, 1) conv weight");
+    u->num_classes = (int)s[0];
+    u->channels = (int)s[1];
+    int ch = u->channels, top = in_channels[3];
+    char p[64];
+    for (int k = 0; k < 4; k++) {
+        snprintf(p, sizeof p, "decode_head.psp_modules.%d.1", k);
+        if (bind_conv_module(&u->psp[k], ck, top, ch, 1, p, e)) return e->code;
+    }
+    if (bind_conv_module(&u->bottleneck, ck, top + 4 * ch, ch, 3, "decode_head.bottleneck", e)) return e->code;
+    for (int l = 0; l < 3; l++) {
+        snprintf(p, sizeof p, "decode_head.lateral_convs.%d", l);
+        if (bind_conv_module(&u->lateral[l], ck, in_channels[l], ch, 1, p, e)) return e->code;
+        snprintf(p, sizeof p, "decode_head.fpn_convs.%d", l);
+        if (bind_conv_module(&u->fpn[l], ck, ch, ch, 3, p, e)) return e->code;
+    }
+    if (bind_conv_module(&u->fpn_bottleneck, ck, 4 * ch, ch, 3, "decode_head.fpn_bottleneck", e)) return e->code;
+    if (bind_conv_seg(&u->conv_seg, ck, ch, u->num_classes, "decode_head", e)) return e->code;
+
+    // The auxiliary FCN head (in_index 2, one 3x3 ConvModule, conv_seg) is parsed and checked when
+    // the checkpoint has one; a checkpoint without it is fine.
+    if (ii_shape(ck, s, "auxiliary_head.convs.0.conv.weight") == 4) {
+        u->has_aux = 1;
+        u->aux_channels = (int)s[0];
+        if (bind_conv_module(&u->aux_conv, ck, in_channels[2], u->aux_channels, 3, "auxiliary_head.convs.0", e) ||
+            bind_conv_seg(&u->aux_seg, ck, u->aux_channels, u->num_classes, "auxiliary_head", e))
+            return e->code;
+    }
+    return OODSEG_OK;
+}
+
+static int fold(conv_module *m, err *e) {
+    if (!m->conv.weight || !m->bn_w) return OODSEG_OK;   // not bound
+    return conv2d_fold_bn(&m->conv, m->bn_w, m->bn_b, m->bn_mean, m->bn_var, BN_EPS, e);
+}
+
+int upernet_fold(upernet *u, err *e) {
+    for (int k = 0; k < 4; k++) if (fold(&u->psp[k], e)) return e->code;
+    if (fold(&u->bottleneck, e)) return e->code;
+    for (int l = 0; l < 3; l++) if (fold(&u->lateral[l], e) || fold(&u->fpn[l], e)) return e->code;
+    if (fold(&u->fpn_bottleneck, e)) return e->code;
+    if (u->has_aux && fold(&u->aux_conv, e)) return e->code;
+    return OODSEG_OK;
+}
+
+void upernet_free(upernet *u) {
+    for (int k = 0; k < 4; k++) conv2d_free(&u->psp[k].conv);
+    conv2d_free(&u->bottleneck.conv);
+    for (int l = 0; l < 3; l++) conv2d_free(&u->lateral[l].conv), conv2d_free(&u->fpn[l].conv);
+    conv2d_free(&u->fpn_bottleneck.conv);
+    conv2d_free(&u->aux_conv.conv);
+}
+
+// ---- forward -------------------------------------------------------------------------------
+
+static float *alloc_map(int64_t c, int64_t h, int64_t w, err *e) {
+    return err_malloc(e, (size_t)(c * h * w) * sizeof(float), "UperNet feature map");
+}
+
+// conv (BN folded) -> ReLU into y (c_out, h, w); stride 1, so the size is kept.
+static int conv_module_forward(const conv_module *m, const float *x, int h, int w, float *y, err *e) {
+    if (conv2d_forward(&m->conv, x, h, w, y, e)) return e->code;
+    relu_inplace(y, (int64_t)m->conv.c_out * h * w);
+    return OODSEG_OK;
+}
+
+// FCNHead on F3 (stride 16): 3x3 ConvModule -> conv_seg.
+static int aux_forward(const upernet *u, const float *f3, int h, int w, tensor_list *out, err *e) {
+    float *t = alloc_map(u->aux_channels, h, w, e);
+    if (!t) return e->code;
+    tensor *o = tl_add(out, "aux.logits", 4, (int64_t[]){1, u->num_classes, h, w}, e);
+    if (!o || conv_module_forward(&u->aux_conv, f3, h, w, t, e) ||
+        conv2d_forward(&u->aux_seg, t, h, w, o->data, e)) {
+        free(t);
+        return e->code;
+    }
+    free(t);
+    return OODSEG_OK;
+}
+
+#define FREE(p) (free(p), (p) = NULL)
+
+int upernet_forward(const upernet *u, float *feats[4], const int fh[4], const int fw[4], int h, int w,
+                    const char *want, tensor_list *out, err *e) {
+    const int ch = u->channels, NC = u->num_classes, top = u->in_channels[3];
+    float *lat[4] = {0};      // laterals l0..l3, (ch, fh[i], fw[i])
+    float *cat = NULL, *pool = NULL, *tmp = NULL, *seg = NULL;
+    const int h0 = fh[0], w0 = fw[0], h3 = fh[3], w3 = fw[3];
+    const int64_t n3 = (int64_t)h3 * w3, n0 = (int64_t)h0 * w0;
+
+    if (model_wants(want, "aux.logits")) {
+        if (!u->has_aux) { err_set(e, OODSEG_E_ARG, "aux.logits: this checkpoint has no auxiliary head"); goto fail; }
+        if (aux_forward(u, feats[2], fh[2], fw[2], out, e)) goto fail;
+    }
+
+    // PPM on F4: cat[F4, up(conv(pool_1(F4))), ..., up(conv(pool_6(F4)))] -> 3x3 bottleneck = l3.
+    cat = alloc_map(top + 4 * ch, h3, w3, e);
+    pool = alloc_map(top, 6, 6, e);            // the largest pooled map
+    tmp = alloc_map(ch, 6, 6, e);
+    if (!cat || !pool || !tmp) goto fail;
+    memcpy(cat, feats[3], (size_t)(top * n3) * sizeof(float));
+    for (int k = 0; k < 4; k++) {
+        int s = pool_scales[k];
+        adaptive_avgpool_forward(feats[3], top, h3, w3, pool, s, s);
+        if (conv_module_forward(&u->psp[k], pool, s, s, tmp, e)) goto fail;
+        resize_bilinear(tmp, ch, s, s, cat + (top + (int64_t)k * ch) * n3, h3, w3, 0);
+    }
+    FREE(feats[3]), FREE(pool), FREE(tmp);
+    lat[3] = alloc_map(ch, h3, w3, e);
+    if (!lat[3] || conv_module_forward(&u->bottleneck, cat, h3, w3, lat[3], e)) goto fail;
+    FREE(cat);
+    if (model_wants(want, "decode.psp_bottleneck") &&
+        ii_tap(out, "decode.psp_bottleneck", lat[3], ch, h3, w3, e)) goto fail;
+
+    // Laterals of F1..F3, then the top-down pathway l_{i-1} += up(l_i).
+    for (int l = 0; l < 3; l++) {
+        lat[l] = alloc_map(ch, fh[l], fw[l], e);
+        if (!lat[l] || conv_module_forward(&u->lateral[l], feats[l], fh[l], fw[l], lat[l], e)) goto fail;
+        FREE(feats[l]);
+    }
+    tmp = alloc_map(ch, h0, w0, e);
+    if (!tmp) goto fail;
+    for (int i = 3; i >= 1; i--) {
+        resize_bilinear(lat[i], ch, fh[i], fw[i], tmp, fh[i - 1], fw[i - 1], 0);
+        add_inplace(lat[i - 1], tmp, (int64_t)ch * fh[i - 1] * fw[i - 1]);
+    }
+
+    // FPN outputs (3x3 ConvModules on l0..l2, l3 as is), all brought to stride 4 and concatenated.
+    cat = alloc_map(4 * ch, h0, w0, e);
+    if (!cat) goto fail;
+    for (int i = 0; i < 4; i++) {
+        float *slot = cat + (int64_t)i * ch * n0;
+        const float *src = lat[i];
+        if (i < 3) {
+            if (conv_module_forward(&u->fpn[i], lat[i], fh[i], fw[i], i == 0 ? slot : tmp, e)) goto fail;
+            src = tmp;
+        }
+        if (i > 0) resize_bilinear(src, ch, fh[i], fw[i], slot, h0, w0, 0);
+        FREE(lat[i]);
+    }
+    FREE(tmp);
+    tmp = alloc_map(ch, h0, w0, e);
+    if (!tmp || conv_module_forward(&u->fpn_bottleneck, cat, h0, w0, tmp, e)) goto fail;
+    FREE(cat);
+    if (model_wants(want, "decode.fpn_bottleneck") &&
+        ii_tap(out, "decode.fpn_bottleneck", tmp, ch, h0, w0, e)) goto fail;
+
+    // conv_seg (dropout is the identity at test time), then mmseg's 'whole' resize to the input size.
+    seg = alloc_map(NC, h0, w0, e);
+    if (!seg || conv2d_forward(&u->conv_seg, tmp, h0, w0, seg, e)) goto fail;
+    FREE(tmp);
+    if (model_wants(want, "decode.logits") && ii_tap(out, "decode.logits", seg, NC, h0, w0, e)) goto fail;
+    tensor *logits = tl_add(out, "logits", 4, (int64_t[]){1, NC, h, w}, e);
+    if (!logits) goto fail;
+    resize_bilinear(seg, NC, h0, w0, logits->data, h, w, 0);
+    FREE(seg);
+    return OODSEG_OK;
+
+fail:
+    for (int i = 0; i < 4; i++) FREE(feats[i]), FREE(lat[i]);
+    free(cat), free(pool), free(tmp), free(seg);
+    return e->code ? e->code : err_set(e, OODSEG_E_INTERNAL, "UperNet forward failed");
+}
