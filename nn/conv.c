@@ -144,18 +144,20 @@ static void im2col_tile(const float *x, int ci_g, int h, int w, int k, int s, in
                     if (end - p < ox1 - ox0) ox1 = ox0 + (int)(end - p);
                     float *dst = cr + (p - p0) - ox0;   // indexed by ox
                     int iy = oy * s - pad + ky * d;
-                    if (iy < 0 || iy >= h || lo > hi) {
-                        for (int ox = ox0; ox < ox1; ox++) dst[ox] = 0.0f;
+                    int a = ox0 > lo ? ox0 : lo, b = ox1 - 1 < hi ? ox1 - 1 : hi;
+                    if (iy < 0 || iy >= h || a > b) {
+                        memset(dst + ox0, 0, sizeof(float) * (size_t)(ox1 - ox0));
                     } else {
+                        // [ox0, a) and (b, ox1) fall into the padding, [a, b] into the image.
                         const float *xr = xc + (size_t)iy * w + off;
-                        int a = ox0 > lo ? ox0 : lo, b = ox1 - 1 < hi ? ox1 - 1 : hi;
-                        for (int ox = ox0; ox < a && ox < ox1; ox++) dst[ox] = 0.0f;
+                        if (a > ox0) memset(dst + ox0, 0, sizeof(float) * (size_t)(a - ox0));
                         if (s == 1) {
-                            for (int ox = a; ox <= b; ox++) dst[ox] = xr[ox];
+                            memcpy(dst + a, xr + a, sizeof(float) * (size_t)(b - a + 1));
                         } else {
-                            for (int ox = a; ox <= b; ox++) dst[ox] = xr[ox * s];
+                            #pragma omp simd
+                            for (int ox = a; ox <= b; ox++) dst[ox] = xr[(size_t)ox * s];
                         }
-                        for (int ox = (b + 1 > ox0 ? b + 1 : ox0); ox < ox1; ox++) dst[ox] = 0.0f;
+                        if (b + 1 < ox1) memset(dst + b + 1, 0, sizeof(float) * (size_t)(ox1 - b - 1));
                     }
                     p += ox1 - ox0;
                 }
