@@ -38,6 +38,13 @@ typedef struct preprocess {
     int size_divisor;       // SIZE_KEEP_RATIO: round each side up to a multiple (ADE20K: 32), 0 = none
     int h_mod, w_mod;       // input constraint: side % mod must be 0 or mod-1 (ESPNet 8, ESPNetv2 16); 0 = any
     int mod_need_zero;      // 1: side % mod must be 0 (InternImage needs nothing; reserved)
+    // Exactness (a zero-initialised recipe keeps the plain meaning above):
+    float div_after;        // > 0: divide by it after the resize instead of multiplying by
+                            // scale_after (ESPNet: 255, numpy's float32 `img /= 255`)
+    int unit_range;         // 1: torchvision to_tensor + normalize: x/255 first (float32), then
+                            // (x - mean)/std with mean/std on the 0..1 scale (ESPNetv2:
+                            // mean {0.485, 0.456, 0.406}, std {0.229, 0.224, 0.225}). This is
+                            // not the same float as (x - 255*mean)/(255*std), hence the flag.
 } preprocess;
 
 // Computes the network input size for an image of w x h under recipe p (and an optional
@@ -45,7 +52,13 @@ typedef struct preprocess {
 int preprocess_target_size(const preprocess *p, int w, int h, const char *size_override,
                            int *out_w, int *out_h, err *e);
 // RGB image -> (1, 3, oh, ow) float input, exactly as the reference pipeline. `input` must hold
-// 3*oh*ow floats.
+// 3*oh*ow floats. Per network channel k (source channel 2-k when bgr):
+//   resize first:    v = resize(pixels) (uint8: cv2 or PIL), then (v - mean)/std, then the
+//                    after-scale (unit_range: (v/255 - mean)/std)
+//   normalise first: (pixel - mean)/std as float32 HWC, cv2 float resize, then the after-scale.
+// SIZE_KEEP_RATIO with a size_divisor resizes twice, as mmseg does (keep-ratio size, then the
+// multiple), when (ow, oh) is the recipe's own target; any other (ow, oh) is one resize.
+
 int preprocess_image(const preprocess *p, const image *img, int ow, int oh, float *input, err *e);
 
 // ---- description ---------------------------------------------------------------------------
