@@ -131,9 +131,9 @@ static int bind_block(ii_block *b, ckpt *ck, int i, int j, int C, int G, int lay
     }
     GET(b->norm1_w, SHAPE(C), "%snorm1.0.weight", p);
     GET(b->norm1_b, SHAPE(C), "%snorm1.0.bias", p);
+    conv_init(&b->dw_conv, C, C, 3, 1, C);
     GET(b->dw_conv.weight, SHAPE(C, 1, 3, 3), "%sdcn.dw_conv.0.weight", p);
     GET(b->dw_conv.bias, SHAPE(C), "%sdcn.dw_conv.0.bias", p);
-    conv_init(&b->dw_conv, C, C, 3, 1, C);
     GET(b->dw_norm_w, SHAPE(C), "%sdcn.dw_conv.1.1.weight", p);
     GET(b->dw_norm_b, SHAPE(C), "%sdcn.dw_conv.1.1.bias", p);
     GET(b->offset_w, SHAPE(G * 18, C), "%sdcn.offset.weight", p);
