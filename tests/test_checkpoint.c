@@ -50,7 +50,7 @@ static int write_st(const char *path, const char *header, const void *data, size
 }
 
 // Both checkpoints hold the same names in the same order with bit-identical data.
-__attribute__((unused)) static void check_same(const ckpt *a, const ckpt *b) {
+static void check_same(const ckpt *a, const ckpt *b) {
     CHECK(a->n == b->n, "%s has %d entries, %s has %d", a->path, a->n, b->path, b->n);
     int bad = 0;
     for (int k = 0; k < a->n && bad < 5; k++) {
@@ -285,6 +285,96 @@ TEST(safetensors_bad) {
     CHECK(ck == NULL);
 }
 
+
+// ---------------------------------------------------------------- PyTorch files
+
+static ckpt *open_or_fail(const char *p) {
+    err e = { 0 };
+    ckpt *ck = NULL;
+    if (ckpt_open(p, &ck, &e) != OODSEG_OK) fprintf(stderr, "  open %s: %s\n", p, e.msg);
+    return ck;
+}
+
+TEST(pth_tiny_same_as_safetensors) {
+    static const char *v[] = { "tiny-t", "tiny-l" };
+    static const int want[] = { 217, 209 };
+    for (int k = 0; k < 2; k++) {
+        char rel[3][128];
+        snprintf(rel[0], 128, "golden/%s/model.safetensors", v[k]);
+        snprintf(rel[1], 128, "golden/%s/model.pth", v[k]);
+        snprintf(rel[2], 128, "golden/%s/model-legacy.pth", v[k]);
+        ASSET_OR_SKIP(ps, rel[0]);
+        ASSET_OR_SKIP(pz, rel[1]);
+        ASSET_OR_SKIP(pl, rel[2]);
+        ckpt *s = open_or_fail(ps), *z = open_or_fail(pz), *l = open_or_fail(pl);
+        CHECK(s && z && l);
+        if (s && z && l) {
+            CHECK(strcmp(z->format, "torch-zip") == 0 && strcmp(l->format, "torch-legacy") == 0);
+            CHECK(s->n == want[k] && z->n == want[k] && l->n == want[k], "%d %d %d", s->n, z->n, l->n);
+            check_same(s, z);
+            check_same(s, l);
+            check_same(z, s);
+            // Same order as the state dict.
+            for (int i = 0; i < s->n; i++) {
+                if (strcmp(s->e[i].name, z->e[i].name) != 0 || strcmp(s->e[i].name, l->e[i].name) != 0) {
+                    CHECK(0, "entry %d: %s / %s / %s", i, s->e[i].name, z->e[i].name, l->e[i].name);
+                    break;
+                }
+            }
+            const ckpt_entry *nb = ckpt_find(z, "backbone.levels.0.downsample.norm.1.weight");
+            CHECK(nb && nb->src_dtype == DT_F32);
+            CHECK(ckpt_num_float_params(s) == ckpt_num_float_params(z));
+        }
+        ckpt_close(s);
+        ckpt_close(z);
+        ckpt_close(l);
+    }
+}
+
+static const char *const ESPNET_FILES[] = {
+    "models/espnet/pretrained/encoder/espnet_p_2_q_3.pth", "models/espnet/pretrained/encoder/espnet_p_2_q_5.pth",
+    "models/espnet/pretrained/encoder/espnet_p_2_q_8.pth", "models/espnet/pretrained/decoder/espnet_p_2_q_3.pth",
+    "models/espnet/pretrained/decoder/espnet_p_2_q_5.pth", "models/espnet/pretrained/decoder/espnet_p_2_q_8.pth",
+    "models/espnet/pretrained/decoder/espnet_p_2_q_8_camvid.pth",
+    "models/espnetv2/espnetv2_s_0.5_city_1024x512.pth", "models/espnetv2/espnetv2_s_1.0_city_1024x512.pth",
+    "models/espnetv2/espnetv2_s_1.5_city_1024x512.pth", "models/espnetv2/espnetv2_s_2.0_city_1024x512.pth",
+};
+
+TEST(espnet_files_load) {
+    for (size_t k = 0; k < sizeof ESPNET_FILES / sizeof ESPNET_FILES[0]; k++) {
+        ASSET_OR_SKIP(p, ESPNET_FILES[k]);
+        ckpt *ck = open_or_fail(p);
+        CHECK(ck && ck->n > 90 && strcmp(ck->format, "torch-legacy") == 0, "%s", p);
+        if (ck && strstr(p, "decoder/espnet_p_2_q_8.pth")) {
+            CHECK(ck->n == 189 && ckpt_num_float_params(ck) == 368341, "%d, %lld", ck->n, (long long)ckpt_num_float_params(ck));
+        }
+        if (ck && strstr(p, "espnetv2_s_2.0")) {
+            CHECK(ck->n == 526, "%d", ck->n);
+            const ckpt_entry *nb = NULL;
+            for (int i = 0; i < ck->n && !nb; i++) if (strstr(ck->e[i].name, "num_batches_tracked")) nb = &ck->e[i];
+            CHECK(nb && nb->ndim == 0 && nb->src_dtype == DT_I64 && nb->raw);
+        }
+        ckpt_close(ck);
+    }
+}
+
+TEST(espnet_equals_golden) {
+    static const char *const pairs[][2] = {
+        { "models/espnet/pretrained/decoder/espnet_p_2_q_8.pth", "golden/espnet/espnet_city/model.safetensors" },
+        { "models/espnet/pretrained/decoder/espnet_p_2_q_8_camvid.pth", "golden/espnet/espnet_camvid/model.safetensors" },
+        { "models/espnetv2/espnetv2_s_2.0_city_1024x512.pth", "golden/espnet/espnetv2_city/model.safetensors" },
+    };
+    for (int k = 0; k < 3; k++) {
+        ASSET_OR_SKIP(a, pairs[k][0]);
+        ASSET_OR_SKIP(b, pairs[k][1]);
+        ckpt *x = open_or_fail(a), *y = open_or_fail(b);
+        CHECK(x && y);
+        if (x && y) { check_same(x, y); check_same(y, x); }
+        ckpt_close(x);
+        ckpt_close(y);
+    }
+}
+
 // ---------------------------------------------------------------- memory checkpoints
 
 TEST(memory_checkpoint) {
@@ -323,5 +413,8 @@ int main(int argc, char **argv) {
     RUN(safetensors_dtypes);
     RUN(safetensors_bad);
     RUN(memory_checkpoint);
+    RUN(pth_tiny_same_as_safetensors);
+    RUN(espnet_files_load);
+    RUN(espnet_equals_golden);
     return t_finish(argv[0]);
 }
