@@ -1,0 +1,290 @@
+// Report writers (see report.h).
+#include "report.h"
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct outf { FILE *f; char tmp[1200]; const char *path; } outf;
+
+static int out_open(outf *o, const char *path, err *e) {
+    o->path = path;
+    snprintf(o->tmp, sizeof o->tmp, "%s.tmp%ld", path, (long)getpid());
+    o->f = fopen(o->tmp, "w");
+    if (!o->f) return err_set(e, OODSEG_E_IO, "%s: cannot write (%s)", o->tmp, strerror(errno));
+    return OODSEG_OK;
+}
+
+static int out_close(outf *o, err *e) {
+    int bad = ferror(o->f);
+    if (fclose(o->f) != 0) bad = 1;
+    if (bad || rename(o->tmp, o->path) != 0) {
+        remove(o->tmp);
+        return err_set(e, OODSEG_E_IO, "%s: write failed (%s); check free disk space", o->path, strerror(errno));
+    }
+    return OODSEG_OK;
+}
+
+// JSON string with escapes.
+static void jstr(FILE *f, const char *s) {
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
+        else if (*p == '\n') fputs("\\n", f);
+        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
+        else fputc(*p, f);
+    }
+    fputc('"', f);
+}
+static void jnum(FILE *f, double v) {
+    if (isfinite(v)) fprintf(f, "%.17g", v);
+    else fputs("null", f);
+}
+
+// x100 with two decimals; empty when undefined.
+static void pct(FILE *f, double v) { if (isfinite(v)) fprintf(f, "%.2f", 100 * v); }
+
+static const char *metric_doc =
+    "pixel level, pooled over all pixels of the dataset, ignore pixels removed first, positives = OoD, higher score = more "
+    "anomalous. AP = sklearn average_precision_score (step sum over distinct scores, ties grouped); AUROC = roc_auc_score "
+    "(trapezoidal); exact (no binning).";
+
+int report_write_json(const report *r, const char *path, err *e) {
+    outf o;
+    if (out_open(&o, path, e)) return e->code;
+    FILE *f = o.f;
+    fprintf(f, "{\n \"tool\": \"oodseg\",\n \"version\": ");
+    jstr(f, OODSEG_VERSION);
+    fprintf(f, ",\n \"dataset\": {\"spec\": "); jstr(f, r->dataset);
+    fprintf(f, ", \"layout\": "); jstr(f, r->layout);
+    fprintf(f, ", \"labels\": "); jstr(f, r->labels_doc);
+    fprintf(f, ", \"images\": %d},\n \"model\": ", r->n_images); jstr(f, r->model);
+    fprintf(f, ",\n \"model_arch\": "); if (r->model_arch) jstr(f, r->model_arch); else fputs("null", f);
+    fprintf(f, ",\n \"options\": %s", r->options_json && *r->options_json ? r->options_json : "{}");
+    fprintf(f, ",\n \"note\": "); if (r->note) jstr(f, r->note); else fputs("null", f);
+    fprintf(f, ",\n \"metrics\": "); jstr(f, metric_doc);
+    fprintf(f, ",\n \"fpr95_convention\": "); jstr(f, fpr_conv_name(r->conv));
+    fprintf(f, ",\n \"fpr95_convention_description\": "); jstr(f, fpr_conv_describe(r->conv));
+    fprintf(f, ",\n \"methods\": {");
+    for (int m = 0; m < r->n_methods; m++) {
+        const metrics_result *x = r->res[m];
+        fprintf(f, "%s\n  ", m ? "," : "");
+        jstr(f, r->methods[m]);
+        fprintf(f, ": {\"AP\": "); jnum(f, x->ap);
+        fprintf(f, ", \"AUROC\": "); jnum(f, x->auroc);
+        fprintf(f, ", \"FPR95\": "); jnum(f, x->fpr95);
+        fprintf(f, ", \"FPR95_threshold\": "); jnum(f, x->fpr95_thr);
+        for (int c = 0; c < FPR_NUM_CONV; c++) {
+            fprintf(f, ", \"FPR95_%s\": ", fpr_conv_name((fpr_conv)c)); jnum(f, x->fpr95_all[c]);
+            fprintf(f, ", \"FPR95_%s_threshold\": ", fpr_conv_name((fpr_conv)c)); jnum(f, x->fpr95_thr_all[c]);
+        }
+        fprintf(f, ",\n    \"n_pos\": %lld, \"n_neg\": %lld, \"n_distinct_scores\": %lld, \"best_pixel_F1\": ",
+                (long long)x->n_pos, (long long)x->n_neg, (long long)x->n_distinct);
+        jnum(f, x->best_f1);
+        fprintf(f, ", \"best_pixel_F1_threshold\": "); jnum(f, x->best_f1_thr);
+        if (r->has_comp) {
+            const comp_result *c = &r->comp[m];
+            fprintf(f, ",\n    \"components\": {\"threshold\": "); jnum(f, r->comp_p[m].threshold);
+            fprintf(f, ", \"rule\": \"score > threshold\", \"connectivity\": %d, \"min_pred_size\": %d, \"min_gt_size\": %d, \"sIoU_gt\": ",
+                    r->comp_p[m].connectivity, r->comp_p[m].min_pred_size, r->comp_p[m].min_gt_size);
+            jnum(f, c->siou_gt);
+            fprintf(f, ", \"PPV\": "); jnum(f, c->ppv);
+            fprintf(f, ", \"F1_mean\": "); jnum(f, c->f1_mean);
+            fprintf(f, ", \"F1\": {");
+            for (int d = 0; d < COMP_NDELTA; d++) { fprintf(f, "%s\"%.2f\": ", d ? ", " : "", comp_delta(d)); jnum(f, c->f1[d]); }
+            fprintf(f, "}, \"n_gt_components\": %lld, \"n_pred_components\": %lld}", (long long)c->n_gt, (long long)c->n_pred);
+        }
+        fputc('}', f);
+    }
+    fprintf(f, "\n }\n}\n");
+    return out_close(&o, e);
+}
+
+char *report_table_md(const report *r) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return NULL;
+    fprintf(f, "| Method | AP | FPR95 | AUROC |\n|:---|---:|---:|---:|\n");
+    for (int m = 0; m < r->n_methods; m++) {
+        fprintf(f, "| %s | ", r->methods[m]);
+        pct(f, r->res[m]->ap); fputs(" | ", f);
+        pct(f, r->res[m]->fpr95); fputs(" | ", f);
+        pct(f, r->res[m]->auroc); fputs(" |\n", f);
+    }
+    fclose(f);
+    return buf;
+}
+
+int report_write_md(const report *r, const char *path, err *e) {
+    outf o;
+    if (out_open(&o, path, e)) return e->code;
+    FILE *f = o.f;
+    fprintf(f, "# OoD segmentation metrics\n\n");
+    fprintf(f, "- Dataset: `%s` (%s, %d images; labels %s)\n", r->dataset, r->layout, r->n_images, r->labels_doc);
+    fprintf(f, "- Model: `%s`%s%s%s\n", r->model, r->model_arch ? " (" : "", r->model_arch ? r->model_arch : "", r->model_arch ? ")" : "");
+    if (r->options_json && *r->options_json) fprintf(f, "- Method options: `%s`\n", r->options_json);
+    if (r->note) fprintf(f, "- Note: %s\n", r->note);
+    fprintf(f, "- FPR95 convention: **%s**: %s\n", fpr_conv_name(r->conv), fpr_conv_describe(r->conv));
+    fprintf(f, "- Metrics: %s Values x100.\n- oodseg %s\n\n", metric_doc, OODSEG_VERSION);
+    char *t = report_table_md(r);
+    if (t) { fputs(t, f); free(t); }
+    if (r->has_comp) {
+        fprintf(f, "\n## SegmentMeIfYouCan component metrics\n\n| Method | threshold | sIoU gt | PPV | mean F1 |\n|:---|---:|---:|---:|---:|\n");
+        for (int m = 0; m < r->n_methods; m++) {
+            fprintf(f, "| %s | %.6g | ", r->methods[m], r->comp_p[m].threshold);
+            pct(f, r->comp[m].siou_gt); fputs(" | ", f);
+            pct(f, r->comp[m].ppv); fputs(" | ", f);
+            pct(f, r->comp[m].f1_mean); fputs(" |\n", f);
+        }
+    }
+    return out_close(&o, e);
+}
+
+static void csv_field(FILE *f, const char *s) {
+    if (strpbrk(s, ",\"\n")) {
+        fputc('"', f);
+        for (; *s; s++) { if (*s == '"') fputc('"', f); fputc(*s, f); }
+        fputc('"', f);
+    } else fputs(s, f);
+}
+
+int report_write_csv(const report *r, const char *path, err *e) {
+    outf o;
+    if (out_open(&o, path, e)) return e->code;
+    FILE *f = o.f;
+    fprintf(f, "method,AP,FPR95,AUROC,fpr95_convention,FPR95_first_ge,FPR95_nearest,FPR95_first_gt\n");
+    for (int m = 0; m < r->n_methods; m++) {
+        const metrics_result *x = r->res[m];
+        csv_field(f, r->methods[m]);
+        fputc(',', f); pct(f, x->ap); fputc(',', f); pct(f, x->fpr95); fputc(',', f); pct(f, x->auroc);
+        fprintf(f, ",%s", fpr_conv_name(r->conv));
+        for (int c = 0; c < FPR_NUM_CONV; c++) { fputc(',', f); pct(f, x->fpr95_all[c]); }
+        fputc('\n', f);
+    }
+    return out_close(&o, e);
+}
+
+int report_write_per_image(const report *r, const char *path, err *e) {
+    outf o;
+    if (out_open(&o, path, e)) return e->code;
+    FILE *f = o.f;
+    fprintf(f, "image,valid_pixels,ood_pixels");
+    for (int m = 0; m < r->n_methods; m++)
+        fprintf(f, ",%s_AP,%s_FPR95,%s_AUROC", r->methods[m], r->methods[m], r->methods[m]);
+    fprintf(f, ",seconds\n");
+    for (int i = 0; i < r->n_rows; i++) {
+        const report_row *w = &r->rows[i];
+        csv_field(f, w->stem ? w->stem : "");
+        fprintf(f, ",%lld,%lld", (long long)w->n_valid, (long long)w->n_ood);
+        for (int m = 0; m < r->n_methods; m++) {
+            fputc(',', f); pct(f, w->ap[m]); fputc(',', f); pct(f, w->fpr95[m]); fputc(',', f); pct(f, w->auroc[m]);
+        }
+        fprintf(f, ",%.3f\n", w->seconds);
+    }
+    return out_close(&o, e);
+}
+
+// ---- SVG -------------------------------------------------------------------------------------
+static const char *colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"};
+
+static void xml_text(FILE *f, const char *s) {
+    for (; *s; s++) {
+        if (*s == '<') fputs("&lt;", f);
+        else if (*s == '>') fputs("&gt;", f);
+        else if (*s == '&') fputs("&amp;", f);
+        else if (*s == '"') fputs("&quot;", f);
+        else fputc(*s, f);
+    }
+}
+
+int report_write_svg(const report *r, int roc, const char *path, err *e) {
+    outf o;
+    if (out_open(&o, path, e)) return e->code;
+    FILE *f = o.f;
+    const double W = 640, H = 520, L = 70, R = 20, T = 40, B = 60;   // plot area margins
+    const double pw = W - L - R, ph = H - T - B;
+    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+               "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
+               "font-family=\"DejaVu Sans, Arial, sans-serif\" font-size=\"13\">\n", W, H, W, H);
+    fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
+    fprintf(f, "<text x=\"%.1f\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">", L + pw / 2);
+    fputs(roc ? "ROC curve: " : "Precision-recall curve: ", f);
+    xml_text(f, r->layout ? r->layout : "");
+    fprintf(f, " (%d images)</text>\n", r->n_images);
+    // grid, ticks, axis labels
+    for (int k = 0; k <= 5; k++) {
+        double v = k / 5.0, x = L + v * pw, y = T + ph - v * ph;
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", x, T, x, T + ph);
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", L, y, L + pw, y);
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.1f</text>\n", x, T + ph + 18, v);
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.1f</text>\n", L - 6, y + 4, v);
+    }
+    fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"black\"/>\n", L, T, pw, ph);
+    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n", L + pw / 2, H - 18,
+            roc ? "False positive rate" : "Recall");
+    fprintf(f, "<text transform=\"translate(20 %.1f) rotate(-90)\" text-anchor=\"middle\">%s</text>\n", T + ph / 2,
+            roc ? "True positive rate" : "Precision");
+    if (roc)
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#999\" stroke-dasharray=\"4 4\"/>\n",
+                L, T + ph, L + pw, T);
+    // curves, decimated to points at least half a pixel apart
+    fprintf(f, "<g fill=\"none\" stroke-width=\"2\">\n");
+    for (int m = 0; m < r->n_methods; m++) {
+        const metrics_curve *c = &r->res[m]->curve;
+        if (c->n < 1) continue;
+        fprintf(f, "<polyline stroke=\"%s\" points=\"", colors[m % 8]);
+        double lx = -1e9, ly = -1e9;
+        for (int i = 0; i < c->n; i++) {
+            double xv = roc ? c->fpr[i] : c->recall[i], yv = roc ? c->tpr[i] : c->precision[i];
+            double x = L + xv * pw, y = T + ph - yv * ph;
+            if (i > 0 && i < c->n - 1 && fabs(x - lx) < 0.5 && fabs(y - ly) < 0.5) continue;
+            fprintf(f, "%.1f,%.1f ", x, y);
+            lx = x; ly = y;
+        }
+        fprintf(f, "\"/>\n");
+    }
+    fprintf(f, "</g>\n");
+    // legend
+    double lx0 = L + pw - 250, ly0 = roc ? T + ph - 14 - 20.0 * r->n_methods : T + 10;
+    fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"240\" height=\"%.1f\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#999\"/>\n",
+            lx0, ly0, 20.0 * r->n_methods + 8);
+    for (int m = 0; m < r->n_methods; m++) {
+        double y = ly0 + 16 + 20.0 * m;
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"3\"/>\n",
+                lx0 + 8, y - 4, lx0 + 36, y - 4, colors[m % 8]);
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">", lx0 + 44, y);
+        xml_text(f, r->methods[m]);
+        if (roc) fprintf(f, " (AUROC %.2f, FPR95 %.2f)</text>\n", 100 * r->res[m]->auroc, 100 * r->res[m]->fpr95);
+        else fprintf(f, " (AP %.2f)</text>\n", 100 * r->res[m]->ap);
+    }
+    fprintf(f, "</svg>\n");
+    return out_close(&o, e);
+}
+
+int report_write_all(const report *r, const char *dir, err *e) {
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return err_set(e, OODSEG_E_IO, "%s: cannot create the output folder (%s)", dir, strerror(errno));
+    static const char *names[] = {"metrics.json", "metrics.md", "metrics.csv", "per_image.csv", "pr_curve.svg", "roc_curve.svg"};
+    for (int k = 0; k < 6; k++) {
+        if (k == 3 && !r->rows) continue;
+        size_t n = strlen(dir) + strlen(names[k]) + 2;
+        char *p = malloc(n);
+        if (!p) return err_set(e, OODSEG_E_NOMEM, "report: out of memory");
+        snprintf(p, n, "%s/%s", dir, names[k]);
+        int rc = k == 0 ? report_write_json(r, p, e) : k == 1 ? report_write_md(r, p, e) : k == 2 ? report_write_csv(r, p, e)
+               : k == 3 ? report_write_per_image(r, p, e) : report_write_svg(r, k == 5, p, e);
+        free(p);
+        if (rc) return rc;
+    }
+    return OODSEG_OK;
+}
+
+void report_rows_free(report_row *rows, int n) {
+    if (!rows) return;
+    for (int i = 0; i < n; i++) free(rows[i].stem);
+    free(rows);
+}
