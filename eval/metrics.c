@@ -487,6 +487,16 @@ static int read_header(src *s, int *n_sections, char *meta, size_t meta_cap, err
     return rc;
 }
 
+int mstate_read_meta(const char *path, char *meta, size_t meta_cap, err *e) {
+    src s = {0};
+    s.r.path = path;
+    s.r.f = fopen(path, "rb");
+    if (!s.r.f) return err_set(e, OODSEG_E_IO, "%s: cannot open state file (%s)", path, strerror(errno));
+    int ns = 0, rc = read_header(&s, &ns, meta, meta_cap, e);
+    fclose(s.r.f);
+    return rc;
+}
+
 int mstate_merge(const char *const *paths, int n_paths, fpr_conv conv, int want_curve,
                  const char *save_path, int *n_sections, char names[][MSTATE_NAME],
                  metrics_result *results, char *meta, size_t meta_cap, err *e) {

@@ -75,6 +75,9 @@ int mstate_merge(const char *const *paths, int n_paths, fpr_conv conv, int want_
                  const char *save_path, int *n_sections, char names[][MSTATE_NAME],
                  metrics_result *results, char *meta, size_t meta_cap, err *e);
 
+// Reads only the metadata string of a state file (e.g. to add up the shards' image counts).
+int mstate_read_meta(const char *path, char *meta, size_t meta_cap, err *e);
+
 // ---- SMIYC component-level metrics -----------------------------------------------------------
 // The rules of SegmentMeIfYouCan's evaluator (road_anomaly_benchmark/metrics/instance_segmentation.py):
 // predicted = score > threshold, and void pixels are never predicted; components are 8-connected
