@@ -19,5 +19,11 @@ void npy_free(npy_array *a);
 float *npy_to_f32(const npy_array *a, err *e);
 // float32 writer; temporary name + rename.
 int npy_write_f32(const char *path, const float *data, int ndim, const int64_t *shape, err *e);
+// Integer-valued arrays to uint8 (new buffer): every value must be a whole number in 0..255,
+// otherwise OODSEG_E_DATA naming the first offending index.
+uint8_t *npy_to_u8(const npy_array *a, err *e);
+// Writer for any supported little-endian dtype code ("f4", "u1", "i8", ...); temp + rename.
+int npy_write(const char *path, const char *dtype, const void *data, int ndim,
+              const int64_t *shape, err *e);
 
 #endif
