@@ -114,6 +114,12 @@ int upernet_forward(const upernet *u, float *feats[4], const int fh[4], const in
 void upernet_free(upernet *u);
 
 // ---- the whole model (internimage_upernet.c) -----------------------------------------------
+typedef struct ii_model {   // model->impl
+    ckpt *ck;               // kept open: the backbone's weights point into it
+    internimage net;
+    upernet head;
+} ii_model;
+
 // Recognises an InternImage + UperNet checkpoint and checks every key and shape (missing, unexpected,
 // mis-shaped: OODSEG_E_MODEL) without reading any data; fills d and, when a is not NULL, the backbone
 // flags. internimage_upernet_create does the same and then builds the model.

@@ -6,12 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct ii_model {
-    ckpt *ck;            // kept open: the backbone's weights point into it
-    internimage net;
-    upernet head;
-} ii_model;
-
 int internimage_upernet_detect(const ckpt *ck) {
     return ckpt_find(ck, "backbone.patch_embed.conv2.weight") &&
            ckpt_find(ck, "backbone.levels.0.blocks.0.dcn.offset.weight") &&

@@ -1,0 +1,248 @@
+// InternImage-T and -L + UperNet forward time and memory at 512x1024 (a Cityscapes training crop;
+// the test pipeline runs 1024x2048), with random weights in the shapes of the real checkpoints
+// (the golden key manifests, built in memory), on 1 and 2 threads. Prints Markdown tables: the
+// analytic FLOPs per layer group, then per run the median time, GFLOP/s and the fraction of the
+// cblas_sgemm peak measured in the same run, and the peak memory.
+//
+//   OODSEG_ASSETS=../shared build/bench/bench_internimage [--models t,l] [--threads 1,2]
+//        [--runs-t 3] [--runs-l 1] [--size 1024x512]
+//
+// T runs one warm-up forward first; L (about 2.5x T's FLOPs) does not, so its single run includes
+// first-touch page faults. Peak memory: the process's VmHWM, reset before each forward
+// (/proc/self/clear_refs), minus the resident size before it = the forward's own high-water mark
+// of activations and scratch; maxrss (getrusage) is the whole process including the weights.
+#include "../models/internimage.h"
+#include "../core/json.h"
+#include <cblas.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <sys/resource.h>
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static uint32_t rng = 12345;
+static float urand(void) {   // uniform in [-0.5, 0.5)
+    rng = rng * 1664525u + 1013904223u;
+    return (float)(rng >> 8) / 16777216.0f - 0.5f;
+}
+
+// Square sgemm of size n, each of `threads` threads running a single-threaded sgemm on its own
+// n x (n/threads) slice: how the ops use BLAS.
+static double sgemm_peak(int n, int threads) {
+    float *a = malloc(sizeof(float) * n * n), *b = malloc(sizeof(float) * n * n), *c = malloc(sizeof(float) * n * n);
+    for (int i = 0; i < n * n; i++) a[i] = urand(), b[i] = urand();
+    int cols = n / threads;
+    double t[5];
+    for (int r = 0; r < 5; r++) {
+        double t0 = omp_get_wtime();
+        #pragma omp parallel for num_threads(threads)
+        for (int i = 0; i < threads; i++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, cols, n, 1.0f, a, n,
+                        b + (size_t)i * cols, n, 0.0f, c + (size_t)i * cols, n);
+        t[r] = omp_get_wtime() - t0;
+    }
+    free(a), free(b), free(c);
+    qsort(t, 5, sizeof t[0], cmp_d);
+    return 2.0 * n * n * (double)cols * threads / t[2] / 1e9;
+}
+
+static long proc_status_kb(const char *field) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    size_t n = strlen(field);
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, field, n)) v = atol(line + n + 1);
+    if (f) fclose(f);
+    return v;
+}
+
+static int reset_hwm(void) {
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f) return 0;
+    int ok = fputs("5", f) >= 0;
+    return fclose(f) == 0 && ok;
+}
+
+// The manifest's keys with random weights of sensible scale (so activations stay finite and
+// normal: LN/BN scales near 1, positive variances, fan-in scaled conv and linear weights).
+static ckpt *random_ckpt(const char *path, err *e) {
+    FILE *f = fopen(path, "rb");
+    if (!f) { err_set(e, OODSEG_E_IO, "cannot open %s", path); return NULL; }
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *text = malloc((size_t)len);
+    size_t got = text ? fread(text, 1, (size_t)len, f) : 0;
+    fclose(f);
+    json *j = got == (size_t)len ? json_parse(text, (size_t)len, path, e) : NULL;
+    free(text);
+    if (!j) return NULL;
+    const json *keys = json_get(j, "keys");
+    ckpt *ck = keys ? ckpt_new_memory(e) : NULL;
+    float *buf = NULL;
+    for (int k = 0; ck && k < keys->n; k++) {
+        const char *name = json_get(&keys->items[k], "name")->str;
+        const json *sh = json_get(&keys->items[k], "shape");
+        int64_t shape[8], numel = 1, fan_in = 1;
+        for (int d = 0; d < sh->n; d++) {
+            shape[d] = sh->items[d].i64, numel *= shape[d];
+            if (d > 0) fan_in *= shape[d];
+        }
+        int is_int = !strcmp(json_get(&keys->items[k], "dtype")->str, "I64");
+        free(buf);
+        buf = malloc(sizeof(float) * (size_t)(numel ? numel : 1));
+        if (!buf) { err_set(e, OODSEG_E_NOMEM, "random weights"); ckpt_close(ck); ck = NULL; break; }
+        size_t ln = strlen(name);
+        int norm_w = sh->n == 1 && ln > 7 && !strcmp(name + ln - 7, ".weight");
+        for (int64_t i = 0; i < numel; i++) {
+            float u = urand(), v;
+            if (is_int) v = 160000;
+            else if (strstr(name, "running_var")) v = 1.0f + 0.2f * u;
+            else if (strstr(name, "running_mean")) v = 0.1f * u;
+            else if (strstr(name, "gamma")) v = 0.5f + 0.2f * u;
+            else if (norm_w) v = 1.0f + 0.2f * u;
+            else if (sh->n == 1) v = 0.05f * u;
+            else v = u * 2.0f * sqrtf(3.0f / (float)fan_in);
+            buf[i] = v;
+        }
+        if (ckpt_add(ck, name, is_int ? DT_I64 : DT_F32, sh->n, shape, buf, e)) { ckpt_close(ck); ck = NULL; }
+    }
+    free(buf);
+    json_free(j);
+    return ck;
+}
+
+// ---- analytic FLOPs (one multiply-add = 2) ---------------------------------------------------
+typedef struct { char name[48]; double gflop; } flop_row;
+
+static int count_flops(const model *m, int h, int w, flop_row *rows) {
+    const internimage *net = &((const ii_model *)m->impl)->net;
+    const upernet *u = &((const ii_model *)m->impl)->head;
+    int n = 0, C = net->arch.channels;
+    int H = conv2d_out_size(h, 3, 2, 1, 1), W = conv2d_out_size(w, 3, 2, 1, 1);
+    double px[4];
+    rows[n] = (flop_row){"stem conv1 + conv2", 2.0 * (C / 2) * 27 * H * W};
+    H = conv2d_out_size(H, 3, 2, 1, 1), W = conv2d_out_size(W, 3, 2, 1, 1);
+    rows[n++].gflop += 2.0 * C * (C / 2) * 9 * H * W;
+    for (int i = 0; i < 4; i++) {
+        const ii_level *L = &net->levels[i];
+        double p = (double)H * W, c = L->channels, g = L->groups, d = L->depth;
+        px[i] = p;
+        snprintf(rows[n].name, 48, "stage %d: DCN linears (x%d)", i, L->depth);
+        rows[n++].gflop = d * (2 * 2 * p * c * c + 2 * p * c * 27 * g);
+        snprintf(rows[n].name, 48, "stage %d: DCN dw conv 3x3", i);
+        rows[n++].gflop = d * 2 * p * c * 9;
+        snprintf(rows[n].name, 48, "stage %d: DCN core sampling", i);
+        rows[n++].gflop = d * p * c * 9 * (8 + 2);   // 4 bilinear corners + the mask, per point
+        snprintf(rows[n].name, 48, "stage %d: MLP", i);
+        rows[n++].gflop = d * 2 * 2 * p * c * 4 * c;
+        if (i < 3) {
+            H = conv2d_out_size(H, 3, 2, 1, 1), W = conv2d_out_size(W, 3, 2, 1, 1);
+            snprintf(rows[n].name, 48, "stage %d: downsample conv", i);
+            rows[n++].gflop = 2.0 * 2 * c * c * 9 * H * W;
+        }
+    }
+    double ch = u->channels, top = u->in_channels[3];
+    rows[n] = (flop_row){"UperNet PPM + bottleneck 3x3", 2 * ch * (top + 4 * ch) * 9 * px[3]};
+    for (int s = 1; s <= 6; s += (s == 3 ? 3 : 1)) rows[n].gflop += 2 * ch * top * s * s;
+    n++;
+    rows[n] = (flop_row){"UperNet laterals 1x1", 0};
+    for (int l = 0; l < 3; l++) rows[n].gflop += 2 * ch * u->in_channels[l] * px[l];
+    n++;
+    rows[n] = (flop_row){"UperNet fpn_convs 3x3", 0};
+    for (int l = 0; l < 3; l++) rows[n].gflop += 2 * ch * ch * 9 * px[l];
+    n++;
+    rows[n++] = (flop_row){"UperNet fpn_bottleneck 3x3", 2 * ch * 4 * ch * 9 * px[0]};
+    rows[n++] = (flop_row){"UperNet conv_seg", 2.0 * u->num_classes * ch * px[0]};
+    for (int i = 0; i < n; i++) rows[i].gflop /= 1e9;
+    return n;
+}
+
+int main(int argc, char **argv) {
+    const char *models = "t,l", *threads = "1,2";
+    int runs_t = 3, runs_l = 1, w = 1024, h = 512;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--models")) models = argv[i + 1];
+        else if (!strcmp(argv[i], "--threads")) threads = argv[i + 1];
+        else if (!strcmp(argv[i], "--runs-t")) runs_t = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--runs-l")) runs_l = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--size") && sscanf(argv[i + 1], "%dx%d", &w, &h) == 2) {}
+        else { fprintf(stderr, "unknown option %s\n", argv[i]); return 2; }
+    }
+    const char *assets = getenv("OODSEG_ASSETS");
+    if (!assets || !*assets) assets = "../shared";
+    double peak[3] = {0};
+    for (int th = 1; th <= 2; th++) peak[th] = sgemm_peak(1536, th);
+    printf("sgemm peak (n=1536, single-threaded BLAS per OpenMP thread): 1 thread %.1f GFLOP/s, 2 threads %.1f GFLOP/s\n\n",
+           peak[1], peak[2]);
+    float *x = malloc(sizeof(float) * 3 * (size_t)w * h);
+    for (size_t i = 0; i < 3 * (size_t)w * h; i++) x[i] = 4.0f * urand();
+    char results[8][200];
+    int nres = 0;
+
+    for (const char *sz = "t"; sz; sz = strcmp(sz, "t") ? NULL : "l") {
+        if (!strstr(models, sz)) continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/golden/manifest-internimage-%s-upernet-cityscapes.json", assets, sz);
+        err e = {0};
+        double t0 = omp_get_wtime();
+        ckpt *ck = random_ckpt(path, &e);
+        model *m = NULL;
+        if (!ck || internimage_upernet_create(ck, NULL, &m, &e)) { printf("%s: %s\n", path, e.msg); continue; }
+        printf("%s: random weights built in %.1f s\n\n", m->desc.title, omp_get_wtime() - t0);
+        flop_row rows[40];
+        int nr = count_flops(m, h, w, rows);
+        double total = 0;
+        for (int i = 0; i < nr; i++) total += rows[i].gflop;
+        printf("| %s, %dx%d | GFLOP | share |\n|---|---:|---:|\n", m->desc.arch, w, h);
+        for (int i = 0; i < nr; i++) printf("| %s | %.2f | %.1f%% |\n", rows[i].name, rows[i].gflop, 100 * rows[i].gflop / total);
+        printf("| **total** | **%.1f** | |\n\n", total);
+        fflush(stdout);
+        int runs = !strcmp(sz, "t") ? runs_t : runs_l, warm = !strcmp(sz, "t");
+        if (runs < 1) runs = 1;
+        if (runs > 50) runs = 50;
+        for (int th = 1; th <= 2; th++) {
+            char tn[4];
+            snprintf(tn, sizeof tn, "%d", th);
+            if (!strstr(threads, tn)) continue;
+            nn_set_threads(th);
+            double t[50];
+            long act_kb = -1;
+            for (int r = -warm; r < runs; r++) {
+                tensor_list out = {0};
+                long rss0 = proc_status_kb("VmRSS:");
+                int hwm_ok = reset_hwm();
+                double s0 = omp_get_wtime();
+                if (m->forward(m, x, h, w, NULL, &out, &e)) { printf("forward: %s\n", e.msg); return 1; }
+                if (r >= 0) t[r] = omp_get_wtime() - s0;
+                long hwm = proc_status_kb("VmHWM:");
+                if (hwm_ok && hwm > 0 && rss0 > 0 && hwm - rss0 > act_kb) act_kb = hwm - rss0;
+                tl_free(&out);
+            }
+            qsort(t, runs, sizeof t[0], cmp_d);
+            double med = t[runs / 2];
+            struct rusage ru;
+            getrusage(RUSAGE_SELF, &ru);
+            snprintf(results[nres++], sizeof results[0],
+                     "| %s | %dx%d | %d | %d | %.2f | %.2f | %.1f | %.1f | %.1f | %.0f%% | %.0f | %.0f |",
+                     m->desc.arch, w, h, th, runs, med, t[0], total, total / med, peak[th],
+                     100 * total / med / peak[th], act_kb / 1024.0, ru.ru_maxrss / 1024.0);
+            printf("  %s\n", results[nres - 1]);
+            fflush(stdout);
+        }
+        model_close(m);
+        printf("\n");
+    }
+    printf("| model | input | threads | runs | median s | min s | GFLOP | GFLOP/s | sgemm peak | of peak | "
+           "forward peak MB | maxrss MB |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (int i = 0; i < nres; i++) printf("%s\n", results[i]);
+    free(x);
+    return 0;
+}
