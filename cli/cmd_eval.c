@@ -1,0 +1,213 @@
+// `oodseg eval`: runs a model once per image of a benchmark for all the OoD methods asked for,
+// and writes exact pooled metrics, per-image metrics and reports (eval/report.h).
+#include "commands_eval.h"
+#include "cli.h"
+#include "pipeline.h"
+#if __has_include("pictures.h")
+#include "pictures.h"
+#else
+// cli/pictures.h is being written by another helper; this is the call cmd_score.c makes too.
+int pictures_save(const char *dir, const char *stem, const char *suffix, const image *img,
+                  const float *score, const uint8_t *pred, const uint8_t (*palette)[3], int n_classes,
+                  const int32_t *clusters, int k, const uint8_t *ood_flag, err *e);
+#endif
+#include "../io/npy.h"
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *eval_usage =
+    "usage: oodseg eval --model M --dataset NAME:PATH [--methods maxlogit,msp,entropy,energy,kmeans]\n"
+    "                   [method options] [--threads N] [--limit N] [--shard I/N] [--save-state FILE]\n"
+    "                   [--save-maps] [--save-scores] [--fpr-convention first-ge|nearest|first-gt]\n"
+    "                   [--components | --no-components] [--comp-threshold T] [--connectivity 4|8] -o DIR\n"
+    "Writes DIR/metrics.json, metrics.md, metrics.csv, per_image.csv, pr_curve.svg, roc_curve.svg;\n"
+    "--save-scores: DIR/scores/<method>/<stem>.npy (inputs of `oodseg metrics`);\n"
+    "--save-maps: DIR/maps/, the pictures of `oodseg score`.\n";
+
+#define HELP_SENTINEL 99   // not a status code: --help was printed, exit 0
+
+typedef struct eval_opts {
+    const char *spec, *save_state;
+    int limit, shard_i, shard_n, save_maps, save_scores, comp, conn;
+    double comp_thr;
+    fpr_conv conv;
+    ds_generic g;
+    char options_json[4096];   // every option given, for metrics.json
+} eval_opts;
+
+static int flag_value(int argc, char **argv, int i, err *e) {
+    if (i + 1 >= argc) { err_set(e, OODSEG_E_ARG, "%s needs a value", argv[i]); return -1; }
+    return 2;
+}
+
+// Options that cli_parse does not know; returns argv entries used (0: not ours, -1: error).
+static int eval_extra(void *ctx, int argc, char **argv, int i, err *e) {
+    eval_opts *o = ctx;
+    const char *k = argv[i];
+    if (!strcmp(k, "--save-maps")) { o->save_maps = 1; return 1; }
+    if (!strcmp(k, "--save-scores")) { o->save_scores = 1; return 1; }
+    if (!strcmp(k, "--components")) { o->comp = 1; return 1; }
+    if (!strcmp(k, "--no-components")) { o->comp = 0; return 1; }
+    if (!strcmp(k, "--help") || !strcmp(k, "-h")) {
+        printf("%s\n%s", eval_usage, dataset_help());
+        err_set(e, HELP_SENTINEL, "help");
+        return -1;
+    }
+    static const char *valued[] = {"--dataset", "--limit", "--shard", "--save-state", "--fpr-convention",
+                                   "--comp-threshold", "--connectivity", "--images", "--labels",
+                                   "--label-suffix", "--ood", "--ignore", "--id"};
+    int mine = 0;
+    for (size_t j = 0; j < sizeof valued / sizeof *valued; j++) if (!strcmp(k, valued[j])) mine = 1;
+    if (!mine) {
+        // Record model and method options for the report, then let cli_parse handle them.
+        if (k[0] == '-' && strcmp(k, "-o") && strcmp(k, "--out") && i + 1 < argc) {
+            const char *key = k + (k[1] == '-' ? 2 : 1);
+            size_t l = strlen(o->options_json);
+            if (l + 8 < sizeof o->options_json) {
+                strcat(o->options_json, l > 1 ? ", " : "");
+                json_append_str(o->options_json, sizeof o->options_json, key);
+                strcat(o->options_json, ": ");
+                json_append_str(o->options_json, sizeof o->options_json, argv[i + 1]);
+            }
+        }
+        return 0;
+    }
+    if (flag_value(argc, argv, i, e) < 0) return -1;
+    const char *v = argv[i + 1];
+    int rc = OODSEG_OK;
+    char *end;
+    if (!strcmp(k, "--dataset")) o->spec = v;
+    else if (!strcmp(k, "--limit")) { o->limit = (int)strtol(v, &end, 10); if (*end || end == v || o->limit < 0) rc = err_set(e, OODSEG_E_ARG, "--limit '%s': expected a count >= 0", v); }
+    else if (!strcmp(k, "--shard")) rc = dataset_parse_shard(v, &o->shard_i, &o->shard_n, e);
+    else if (!strcmp(k, "--save-state")) o->save_state = v;
+    else if (!strcmp(k, "--fpr-convention")) rc = fpr_conv_parse(v, &o->conv, e);
+    else if (!strcmp(k, "--comp-threshold")) { o->comp_thr = strtod(v, &end); if (*end || end == v) rc = err_set(e, OODSEG_E_ARG, "--comp-threshold '%s': expected a number", v); }
+    else if (!strcmp(k, "--connectivity")) { o->conn = atoi(v); if (o->conn != 4 && o->conn != 8) rc = err_set(e, OODSEG_E_ARG, "--connectivity '%s': use 4 or 8", v); }
+    else if (!strcmp(k, "--images")) o->g.images = v;
+    else if (!strcmp(k, "--labels")) o->g.labels = v;
+    else if (!strcmp(k, "--label-suffix")) o->g.label_suffix = v;
+    else if (!strcmp(k, "--ood")) o->g.ood = v;
+    else if (!strcmp(k, "--ignore")) o->g.ignore = v;
+    else if (!strcmp(k, "--id")) o->g.id = v;
+    return rc ? -1 : 2;
+}
+
+int cmd_eval(int argc, char **argv) {
+    cli_common c = {0};
+    err e = {0};
+    pipeline p = {0};
+    dataset ds = {0};
+    eval_acc a = {0};
+    eval_opts o = {0};
+    char *sdirs[PIPE_MAX_METHODS] = {0};
+    int rc;
+    o.comp = -1;
+    o.conn = 8;
+    o.comp_thr = NAN;
+    o.conv = FPR_FIRST_GE;
+    strcpy(o.options_json, "{");
+    if ((rc = cli_parse(argc, argv, 2, &c, eval_extra, &o, &e))) {
+        if (e.code == HELP_SENTINEL) { cli_free(&c); return 0; }
+        goto done;
+    }
+    strcat(o.options_json, "}");
+    if (!o.spec) { rc = err_set(&e, OODSEG_E_ARG, "eval: --dataset NAME:PATH is required\n%s", eval_usage); goto done; }
+    if (!c.out_dir) { rc = err_set(&e, OODSEG_E_ARG, "eval: give an output folder with -o DIR\n%s", eval_usage); goto done; }
+    if (c.n_pos) { rc = err_set(&e, OODSEG_E_ARG, "eval: unexpected argument '%s'\n%s", c.pos[0], eval_usage); goto done; }
+    const char *methods = c.methods ? c.methods : "maxlogit,msp,entropy,energy,kmeans";
+    if ((rc = dataset_open(o.spec, &o.g, &ds, &e))) goto done;
+    if ((rc = dataset_select(&ds, o.limit, o.shard_i, o.shard_n, &e))) goto done;
+    if (ds.n == 0) { rc = err_set(&e, OODSEG_E_ARG, "--shard %d/%d selects no image of the %s dataset", o.shard_i, o.shard_n, ds.name); goto done; }
+    if ((rc = cli_mkdir_p(c.out_dir, &e))) goto done;
+    if ((rc = pipeline_open(&p, c.model, &c.mo, methods, &c.oo, &e))) goto done;
+    const char *names[PIPE_MAX_METHODS];
+    for (int k = 0; k < p.n_methods; k++) names[k] = ood_method_name(p.methods[k]);
+    if (o.comp < 0) o.comp = ds.smiyc_track != 0;
+    comp_params cp;
+    comp_params_default(&cp, ds.smiyc_track == 2);
+    cp.connectivity = o.conn;
+    cp.threshold = o.comp_thr;
+    // The default component threshold comes from the pooled curve, so a second pass reads the maps.
+    if (o.comp && cp.threshold != cp.threshold && !o.save_scores) {
+        o.save_scores = 1;
+        fprintf(stderr, "eval: component metrics need a second pass over the score maps; saving them in %s/scores/\n", c.out_dir);
+    }
+    if ((rc = evacc_init(&a, p.n_methods, names, o.conv, o.comp, &cp, &e))) goto done;
+    if (o.save_scores)
+        for (int k = 0; k < p.n_methods; k++) {
+            size_t n = strlen(c.out_dir) + strlen(names[k]) + 16;
+            if (!(sdirs[k] = malloc(n))) { rc = err_set(&e, OODSEG_E_NOMEM, "out of memory"); goto done; }
+            snprintf(sdirs[k], n, "%s/scores/%s", c.out_dir, names[k]);
+            if ((rc = cli_mkdir_p(sdirs[k], &e))) goto done;
+        }
+    char maps[4200];
+    snprintf(maps, sizeof maps, "%s/maps", c.out_dir);
+    if (o.save_maps && (rc = cli_mkdir_p(maps, &e))) goto done;
+    double t0 = omp_get_wtime();
+    for (int i = 0; i < ds.n && !rc; i++) {
+        const ds_item *it = &ds.items[i];
+        image img = {0}, lab = {0};
+        pipeline_out po = {0};
+        double ti = omp_get_wtime();
+        if ((rc = image_load_rgb(it->image, &img, &e))) break;
+        if (!(rc = dataset_load_label(&ds, i, img.w, img.h, &lab, &e)) &&
+            (rc = pipeline_run(&p, &img, &po, &e)))
+            err_prefix(&e, "%s: ", it->image);
+        if (!rc && (po.w != lab.w || po.h != lab.h))
+            rc = err_set(&e, OODSEG_E_DATA, "%s: score maps are %dx%d but the label %s is %dx%d", it->image, po.w, po.h, it->label, lab.w, lab.h);
+        if (!rc) rc = evacc_add(&a, it->stem, (const float *const *)po.scores, lab.px, lab.w, lab.h, omp_get_wtime() - ti, &e);
+        for (int k = 0; k < p.n_methods && !rc && o.save_scores; k++) {
+            char path[4400];
+            snprintf(path, sizeof path, "%s/%s.npy", sdirs[k], it->stem);
+            int64_t shape[2] = {po.h, po.w};
+            rc = npy_write_f32(path, po.scores[k], 2, shape, &e);
+        }
+        for (int k = 0; k < p.n_methods && !rc && o.save_maps; k++) {
+            char suffix[64] = "";
+            if (p.n_methods > 1) snprintf(suffix, sizeof suffix, "_%s", names[k]);
+            int km = p.methods[k] == OOD_KMEANS;
+            rc = pictures_save(maps, it->stem, suffix, &img, po.scores[k], k == 0 ? po.pred : NULL,
+                               p.m->desc.palette, p.m->desc.num_outputs, km ? po.clusters : NULL,
+                               km ? po.k : 0, km ? po.ood_flag : NULL, &e);
+        }
+        pipeline_out_free(&po);
+        image_free(&img);
+        image_free(&lab);
+        cli_progress("eval", i + 1, ds.n, t0);
+    }
+    if (rc || (rc = evacc_compute(&a, &e))) goto done;
+    if (o.comp && o.comp_thr != o.comp_thr && (rc = evacc_comp_pass(&a, &ds, (const char *const *)sdirs, &e))) goto done;
+    char meta[8192] = "{\"dataset\": ", note[96] = "";
+    json_append_str(meta, sizeof meta, o.spec);
+    strcat(meta, ", \"layout\": "); json_append_str(meta, sizeof meta, ds.name);
+    strcat(meta, ", \"labels\": "); json_append_str(meta, sizeof meta, ds.labels_doc);
+    strcat(meta, ", \"model\": "); json_append_str(meta, sizeof meta, c.model ? c.model : "(default)");
+    strcat(meta, ", \"model_arch\": "); json_append_str(meta, sizeof meta, p.m->desc.arch);
+    size_t ml = strlen(meta);
+    snprintf(meta + ml, sizeof meta - ml, ", \"images\": %d, \"shard\": \"%d/%d\", \"options\": %s}", ds.n, o.shard_i,
+             o.shard_n ? o.shard_n : 1, o.options_json);
+    if (o.save_state) {
+        macc *accs[REPORT_MAX_METHODS];
+        for (int k = 0; k < a.n_methods; k++) accs[k] = a.acc[k];
+        const char *nm[REPORT_MAX_METHODS];
+        for (int k = 0; k < a.n_methods; k++) nm[k] = a.names[k];
+        if ((rc = mstate_save(o.save_state, meta, a.n_methods, nm, accs, &e))) goto done;
+        fprintf(stderr, "state saved to %s (merge shards with: oodseg metrics --merge STATE...)\n", o.save_state);
+    }
+    if (o.shard_n > 1) snprintf(note, sizeof note, "shard %d/%d of the dataset only", o.shard_i, o.shard_n);
+    fprintf(stderr, "evaluated %d image%s with %s in %.1f s\n", ds.n, ds.n == 1 ? "" : "s", p.m->desc.arch, omp_get_wtime() - t0);
+    report r = {.dataset = o.spec, .layout = ds.name, .labels_doc = ds.labels_doc,
+                .model = c.model ? c.model : "(default model)", .model_arch = p.m->desc.arch,
+                .options_json = o.options_json, .note = note[0] ? note : NULL, .n_images = ds.n};
+    rc = eval_finish_report(&a, &r, c.out_dir, &e);
+done:
+    for (int k = 0; k < PIPE_MAX_METHODS; k++) free(sdirs[k]);
+    evacc_free(&a);
+    pipeline_close(&p);
+    dataset_free(&ds);
+    cli_free(&c);
+    return rc ? cli_fail(&e) : 0;
+}
