@@ -1,0 +1,116 @@
+// DCNv3 core: the golden l0.b0.dcn.core of tiny-t (offset_scale 1) and tiny-l (offset_scale 2)
+// from their stored input_proj / offset / mask, and a synthetic case with sampling points
+// outside the map against a naive double-precision version of the CUDA kernel's formula.
+#include "test.h"
+#include "../nn/nn.h"
+#include "../io/checkpoint.h"
+#include <stdlib.h>
+#include <string.h>
+
+// NCHW (1, C, H, W) -> channels-last (H, W, C)
+static float *to_cl(const ckpt_entry *t) {
+    int C = (int)t->shape[1], H = (int)t->shape[2], W = (int)t->shape[3];
+    float *y = malloc(sizeof(float) * (size_t)C * H * W);
+    nchw_to_nhwc(t->f32, C, H, W, y);
+    return y;
+}
+
+static void golden(const char *rel, float offset_scale) {
+    ASSET_OR_SKIP(path, rel);
+    ckpt *ck;
+    err e = {0};
+    REQUIRE(ckpt_open(path, &ck, &e) == 0, "%s", e.msg);
+    const ckpt_entry *v = ckpt_find(ck, "l0.b0.dcn.input_proj"), *o = ckpt_find(ck, "l0.b0.dcn.offset"),
+                     *m = ckpt_find(ck, "l0.b0.dcn.mask"), *c = ckpt_find(ck, "l0.b0.dcn.core");
+    if (!v || !o || !m || !c || !v->f32 || !o->f32 || !m->f32 || !c->f32 || v->ndim != 4 ||
+        o->ndim != 4 || m->ndim != 4 || c->ndim != 4) {
+        ckpt_close(ck);
+        REQUIRE(0, "%s: missing or malformed l0.b0.dcn.* tensors", path);
+    }
+    int C = (int)v->shape[1], H = (int)v->shape[2], W = (int)v->shape[3];
+    int G = (int)m->shape[1] / 9, D = C / G;
+    CHECK(o->shape[1] == G * 18 && m->shape[1] == G * 9 && G * D == C, "shapes: C %d, offset %lld, mask %lld",
+          C, (long long)o->shape[1], (long long)m->shape[1]);
+    float *vv = to_cl(v), *oo = to_cl(o), *mm = to_cl(m), *ref = to_cl(c);
+    float *out = malloc(sizeof(float) * (size_t)H * W * C);
+    dcnv3_core(vv, oo, mm, H, W, G, D, offset_scale, out);
+    double d = t_max_abs_diff(out, ref, (int64_t)H * W * C);
+    // Reached: tiny-t 1.1e-6, tiny-l 1.3e-6 (float32 rounding in the sum over the 9 points).
+    CHECK(d <= 1e-5, "%s: max abs diff %g > 1e-5 (G=%d, D=%d, offset_scale %g)", rel, d, G, D,
+          offset_scale);
+    fprintf(stderr, "  %s: G=%d D=%d, max abs diff %.3g\n", rel, G, D, d);
+    free(vv); free(oo); free(mm); free(ref); free(out);
+    ckpt_close(ck);
+}
+
+TEST(golden_tiny_t) { golden("golden/tiny-t/io.safetensors", 1.0f); }
+TEST(golden_tiny_l) { golden("golden/tiny-l/io.safetensors", 2.0f); }
+
+// The CUDA kernel's formula in double: corners outside count as zero, a point outside
+// (-1, H) x (-1, W) contributes nothing.
+static double naive(const float *val, const float *off, const float *msk, int H, int W, int G,
+                    int D, double s, int h, int w, int ch) {
+    int g = ch / D, C = G * D;
+    double acc = 0;
+    for (int p = 0; p < 9; p++) {
+        int i = p / 3, j = p % 3;
+        double dx = off[((size_t)(h * W + w) * G * 9 + g * 9 + p) * 2];
+        double dy = off[((size_t)(h * W + w) * G * 9 + g * 9 + p) * 2 + 1];
+        double lx = w + (i - 1) * s + dx * s, ly = h + (j - 1) * s + dy * s;
+        if (!(ly > -1 && ly < H && lx > -1 && lx < W)) continue;
+        int x0 = (int)floor(lx), y0 = (int)floor(ly);
+        double fx = lx - x0, fy = ly - y0, v = 0;
+        for (int b = 0; b < 2; b++)
+            for (int a = 0; a < 2; a++) {
+                int xx = x0 + a, yy = y0 + b;
+                if (xx < 0 || yy < 0 || xx >= W || yy >= H) continue;
+                v += (a ? fx : 1 - fx) * (b ? fy : 1 - fy) * val[((size_t)yy * W + xx) * C + ch];
+            }
+        acc += msk[(size_t)(h * W + w) * G * 9 + g * 9 + p] * v;
+    }
+    return acc;
+}
+
+TEST(synthetic_outside_points) {
+    const int H = 7, W = 9, G = 3, D = 5, C = G * D;
+    uint32_t st = 7;
+    float *val = malloc(sizeof(float) * H * W * C), *off = malloc(sizeof(float) * H * W * G * 18);
+    float *msk = malloc(sizeof(float) * H * W * G * 9), *out = malloc(sizeof(float) * H * W * C);
+    for (int i = 0; i < H * W * C; i++) { st = st * 1664525u + 1013904223u; val[i] = (float)((st >> 9) % 2001) / 1000.0f - 1.0f; }
+    for (int i = 0; i < H * W * G * 18; i++) {
+        st = st * 1664525u + 1013904223u;
+        // up to +-6 pixels: many points land outside the 7x9 map or straddle its border
+        off[i] = (float)((st >> 9) % 12001) / 1000.0f - 6.0f;
+    }
+    for (int i = 0; i < H * W * G * 9; i++) { st = st * 1664525u + 1013904223u; msk[i] = (float)((st >> 9) % 1000) / 4500.0f; }
+    // a few exact border cases: a point exactly at -1 (skipped), at 0, and just inside W-1
+    off[0] = 0.0f; off[1] = 0.0f;                       // pixel (0,0), point 0: loc (-1,-1)
+    off[2] = 1.0f; off[3] = 0.5f;                       // point 1: loc (0, 0.5)
+    for (int k = 0; k < 2; k++) {
+        float s = k ? 2.0f : 1.0f;
+        dcnv3_core(val, off, msk, H, W, G, D, s, out);
+        double m = 0;
+        for (int h = 0; h < H; h++)
+            for (int w = 0; w < W; w++)
+                for (int c = 0; c < C; c++) {
+                    double d = fabs(naive(val, off, msk, H, W, G, D, s, h, w, c) - out[((size_t)h * W + w) * C + c]);
+                    if (d > m) m = d;
+                }
+        CHECK(m <= 2e-6, "offset_scale %g: max diff to the double reference %g", s, m);
+    }
+    // All points far outside: the output is exactly zero.
+    for (int i = 0; i < H * W * G * 18; i++) off[i] = 100.0f;
+    dcnv3_core(val, off, msk, H, W, G, D, 1.0f, out);
+    int nz = 0;
+    for (int i = 0; i < H * W * C; i++) nz += out[i] != 0.0f;
+    CHECK(nz == 0, "%d outputs non-zero with every point outside the map", nz);
+    free(val); free(off); free(msk); free(out);
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    RUN(golden_tiny_t);
+    RUN(golden_tiny_l);
+    RUN(synthetic_outside_points);
+    return t_finish(argv[0]);
+}
