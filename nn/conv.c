@@ -51,10 +51,12 @@ void conv2d_free(conv2d *c) {
 // One channel: y (ho, wo) from x (h, w) with a k x k filter wk (k, k). Per kernel tap the valid
 // output column range is computed once, so the inner loop has no bounds checks and vectorises
 // (stride 1).
+__attribute__((target_clones("avx512f", "default"), optimize("fp-contract=fast")))
 static void dw_channel(const float *x, int h, int w, const float *wk, float bias, int k, int s,
                        int pad, int d, float *y, int ho, int wo) {
     for (int oy = 0; oy < ho; oy++) {
         float *yr = y + (size_t)oy * wo;
+        #pragma omp simd
         for (int ox = 0; ox < wo; ox++) yr[ox] = bias;
         for (int ky = 0; ky < k; ky++) {
             int iy = oy * s - pad + ky * d;
@@ -68,8 +70,10 @@ static void dw_channel(const float *x, int h, int w, const float *wk, float bias
                 if (hi > wo - 1) hi = wo - 1;
                 if (s == 1) {
                     const float *xs = xr + off;
+                    #pragma omp simd
                     for (int ox = lo; ox <= hi; ox++) yr[ox] += wv * xs[ox];
                 } else {
+                    #pragma omp simd
                     for (int ox = lo; ox <= hi; ox++) yr[ox] += wv * xr[ox * s + off];
                 }
             }
@@ -191,6 +195,163 @@ static int conv_im2col(const conv2d *c, const float *x, int h, int w, float *y, 
     return OODSEG_OK;
 }
 
+// ---- direct kernel for convs with few output channels per group -------------------------------
+//
+// ESPNet/ESPNetv2 are dominated by 3x3 (dilated) convs with 4..28 channels, grouped 3x3 convs with
+// 1..5 channels per group and narrow 1x1 convs. As GEMMs these are M = 4..28 wide, and im2col plus
+// OpenBLAS's packing cost as much as the arithmetic. This kernel instead keeps a block of
+// COB output channels x NXV*16 output pixels in vector registers and streams the input from a
+// per-row pack.
+//
+// Row pack (per work item = one output row of one group): rp[ci][ky][r][m] = x[ci][iy][m*s + r - pad]
+// with iy = oy*s - pad + ky*d, zero outside the image. Splitting the columns into s phases makes
+// the tap kx (ix = ox*s - pad + kx*d) a contiguous load at phase (kx*d) % s, offset ox + (kx*d)/s,
+// also for stride 2. Each lane does the same FMA sequence in every build of the kernel, so the
+// AVX-512 and AVX2 clones give identical results.
+
+static int g_direct = 1;
+#define DCONV_KMAX 7   // larger kernels take the im2col path
+void conv2d_set_direct(int enable) { g_direct = enable; }
+
+typedef float v16 __attribute__((vector_size(64)));
+
+// cob and nxv are compile-time constants at every call site (always_inline), so with the unroll
+// pragmas acc[][] lives in registers: 16 zmm for 4 x 4.
+static inline __attribute__((always_inline)) void dconv_kernel(
+    const int cob, const int nxv, const float *rp, int cig, int k, int s, int64_t lm,
+    const int64_t *toff, const float *w, int wstride, int ox, float *out, int64_t ostride) {
+    v16 acc[4][4];
+    _Pragma("GCC unroll 4") for (int o = 0; o < cob; o++)
+        _Pragma("GCC unroll 4") for (int j = 0; j < nxv; j++) acc[o][j] = (v16){0};
+    for (int ci = 0; ci < cig; ci++)
+        for (int ky = 0; ky < k; ky++) {
+            const float *row = rp + (int64_t)(ci * k + ky) * s * lm + ox;
+            const float *wk = w + (ci * k + ky) * k;
+            for (int kx = 0; kx < k; kx++) {
+                const float *src = row + toff[kx];
+                v16 xv[4];
+                _Pragma("GCC unroll 4") for (int j = 0; j < nxv; j++)
+                    memcpy(&xv[j], src + 16 * j, sizeof(v16));
+                _Pragma("GCC unroll 4") for (int o = 0; o < cob; o++) {
+                    float wv = wk[o * wstride + kx];
+                    _Pragma("GCC unroll 4") for (int j = 0; j < nxv; j++) acc[o][j] += wv * xv[j];
+                }
+            }
+        }
+    _Pragma("GCC unroll 4") for (int o = 0; o < cob; o++)
+        _Pragma("GCC unroll 4") for (int j = 0; j < nxv; j++)
+            memcpy(out + o * ostride + 16 * j, &acc[o][j], sizeof(v16));
+}
+
+typedef struct dconv_args {
+    const float *rp;
+    int cig, k, d, s;
+    int64_t lm;
+} dconv_args;
+
+// One output row (wo_pad wide, a multiple of 16*nxv) of cog channels into out (cog, ostride).
+// fp-contract: -std=c11 turns contraction off, and without FMAs the kernel runs at half speed.
+__attribute__((target_clones("avx512f", "default"), optimize("fp-contract=fast")))
+static void dconv_row(const dconv_args *a, const float *w, int wstride, int cog, int nxv,
+                      int wo_pad, float *out, int64_t ostride) {
+    int bw = 16 * nxv;
+    int64_t toff[DCONV_KMAX];   // offset of tap kx in the row pack (no division in the loop)
+    for (int kx = 0; kx < a->k; kx++) toff[kx] = (int64_t)(kx * a->d % a->s) * a->lm + kx * a->d / a->s;
+    // Pixel blocks outside, channel blocks inside: the pack columns of one pixel block
+    // (cig*k rows x ~bw) stay in L1 while every channel block reads them.
+    for (int ox = 0; ox < wo_pad; ox += bw)
+        for (int cb = 0; cb < cog; cb += 4) {
+            int cob = cog - cb < 4 ? cog - cb : 4;
+            const float *wb = w + (size_t)cb * wstride;
+            float *ob = out + (size_t)cb * ostride;
+#define DCALL(C, N) dconv_kernel(C, N, a->rp, a->cig, a->k, a->s, a->lm, toff, wb, wstride, ox, ob + ox, ostride)
+            if (nxv == 4) {
+                switch (cob) {
+                case 4: DCALL(4, 4); break;
+                case 3: DCALL(3, 4); break;
+                case 2: DCALL(2, 4); break;
+                default: DCALL(1, 4); break;
+                }
+            } else {
+                switch (cob) {
+                case 4: DCALL(4, 2); break;
+                case 3: DCALL(3, 2); break;
+                case 2: DCALL(2, 2); break;
+                default: DCALL(1, 2); break;
+                }
+            }
+#undef DCALL
+        }
+}
+
+static int use_direct(const conv2d *c) {
+    int cog = c->c_out / c->groups, kdim = c->c_in / c->groups * c->k * c->k;
+    return g_direct && cog <= 32 && kdim <= 1200 && c->k <= DCONV_KMAX;
+}
+
+static int conv_direct(const conv2d *c, const float *x, int h, int w, float *y, int ho, int wo,
+                       err *e) {
+    int g = c->groups, cig = c->c_in / g, cog = c->c_out / g, k = c->k, s = c->stride;
+    int d = c->dilation, pad = c->pad;
+    int nxv = wo <= 32 ? 2 : 4, bw = 16 * nxv;
+    int wo_pad = (wo + bw - 1) / bw * bw;
+    int64_t lm = wo_pad + (int64_t)(k - 1) * d / s + 1;   // per-phase row length
+    int64_t rp_sz = (int64_t)cig * k * s * lm, out_sz = (int64_t)cog * wo_pad;
+    // Rows per work item: at least ~64K FMAs per item so the scheduling overhead stays small
+    // (depthwise rows are only 9*wo FMAs). Shape-only, like every chunking here.
+    int64_t row_work = (int64_t)cog * cig * k * k * wo_pad;
+    int band = (int)(65536 / row_work) + 1;
+    if (band > ho) band = ho;
+    int64_t nbands = (ho + band - 1) / band;
+    int64_t hwo = (int64_t)ho * wo, hw = (int64_t)h * w, items = (int64_t)g * nbands;
+    int nth = nn_get_threads();
+    float *buf = err_malloc(e, sizeof(float) * (size_t)(rp_sz + out_sz) * nth, "conv row pack");
+    if (!buf) return OODSEG_E_NOMEM;
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(nth)
+    for (int64_t it = 0; it < items; it++) {
+        float *rp = buf + (size_t)omp_get_thread_num() * (rp_sz + out_sz);   // (cig, k, s, lm)
+        float *ob = rp + rp_sz;                                              // (cog, wo_pad)
+        int gi = (int)(it / nbands), oy0 = (int)(it % nbands) * band;
+        int oy1 = oy0 + band < ho ? oy0 + band : ho;
+        const float *xg = x + (size_t)gi * cig * hw;
+        for (int oy = oy0; oy < oy1; oy++) {
+            for (int ci = 0; ci < cig; ci++)
+                for (int ky = 0; ky < k; ky++) {
+                    float *dst = rp + (int64_t)(ci * k + ky) * s * lm;
+                    int iy = oy * s - pad + ky * d;
+                    if (iy < 0 || iy >= h) { memset(dst, 0, sizeof(float) * (size_t)(s * lm)); continue; }
+                    const float *xr = xg + (size_t)ci * hw + (size_t)iy * w;
+                    if (s == 1) {
+                        // m - pad in [0, w): the image; outside: padding zeros.
+                        int64_t a = pad, b = (int64_t)pad + w < lm ? (int64_t)pad + w : lm;
+                        memset(dst, 0, sizeof(float) * (size_t)(a < lm ? a : lm));
+                        if (b > a) memcpy(dst + a, xr, sizeof(float) * (size_t)(b - a));
+                        if (lm > b) memset(dst + b, 0, sizeof(float) * (size_t)(lm - (b > a ? b : a)));
+                    } else {
+                        for (int r = 0; r < s; r++)
+                            for (int64_t m = 0; m < lm; m++) {
+                                int64_t ix = m * s + r - pad;
+                                dst[r * lm + m] = ix >= 0 && ix < w ? xr[ix] : 0.0f;
+                            }
+                    }
+                }
+            dconv_args a = {rp, cig, k, d, s, lm};
+            int co0 = gi * cog;
+            dconv_row(&a, c->weight + (size_t)co0 * cig * k * k, cig * k * k, cog, nxv, wo_pad, ob,
+                      wo_pad);
+            for (int o = 0; o < cog; o++) {
+                float *yr = y + (size_t)(co0 + o) * hwo + (size_t)oy * wo;
+                const float *src = ob + (size_t)o * wo_pad;
+                float bv = c->bias ? c->bias[co0 + o] : 0.0f;
+                #pragma omp simd
+                for (int ox = 0; ox < wo; ox++) yr[ox] = src[ox] + bv;
+            }
+        }
+    }
+    free(buf);
+    return OODSEG_OK;
+}
+
 int conv2d_forward(const conv2d *c, const float *x, int h, int w, float *y, err *e) {
     if (c->groups <= 0 || c->c_in % c->groups || c->c_out % c->groups || c->k <= 0 ||
         c->stride <= 0 || c->dilation <= 0 || c->pad < 0)
@@ -202,6 +363,7 @@ int conv2d_forward(const conv2d *c, const float *x, int h, int w, float *y, err 
     if (ho <= 0 || wo <= 0)
         return err_set(e, OODSEG_E_INTERNAL, "conv2d: input %dx%d too small for k %d dilation %d "
                        "pad %d", h, w, c->k, c->dilation, c->pad);
+    if (use_direct(c)) return conv_direct(c, x, h, w, y, ho, wo, e);
     if (c->groups == c->c_in && c->groups == c->c_out) {
         conv_depthwise(c, x, h, w, y, ho, wo);
         return OODSEG_OK;

@@ -38,6 +38,9 @@ int conv2d_fold_bn(conv2d *c, const float *gamma, const float *beta, const float
 // y: (c_out, Ho, Wo). x and y must not overlap.
 int conv2d_forward(const conv2d *c, const float *x, int h, int w, float *y, err *e);
 void conv2d_free(conv2d *c);
+// Tests and benches only: 0 makes conv2d_forward run every non-depthwise conv as im2col + sgemm
+// (default 1: convs with few output channels per group use the direct kernel).
+void conv2d_set_direct(int enable);
 
 // ConvTranspose2d kernel 2, stride 2, pad 0, no bias. weight: (c_in, c_out, 2, 2) (PyTorch layout).
 // y[co, 2i+a, 2j+b] = sum_ci x[ci, i, j] * w[ci, co, a, b]; y: (c_out, 2h, 2w).

@@ -72,6 +72,9 @@ static const conv_case conv_cases[] = {
     {7, 5, 5, 1, 2, 1, 1, 12, 9, 1},       // k 5
     {96, 64, 3, 1, 1, 1, 1, 24, 24, 1},    // UperNet-like 3x3, long inner dimension
     {6, 4, 3, 3, 1, 1, 2, 10, 11, 0},      // stride 3
+    {4, 6, 9, 1, 4, 1, 1, 12, 13, 1},      // k 9: beyond the direct kernel's taps
+    {8, 8, 3, 2, 1, 1, 1, 70, 140, 0},     // stride 2, output wider than one pixel block
+    {3, 3, 3, 1, 1, 1, 3, 1, 1, 1},        // 1x1 map
 };
 
 static int run_conv_case(const conv_case *c, double *worst) {
@@ -98,15 +101,21 @@ static int run_conv_case(const conv_case *c, double *worst) {
     return ok;
 }
 
+// Every case through the default paths (direct kernel for few output channels per group) and again
+// with the direct kernel off (im2col + sgemm, 1x1 GEMM, depthwise loop).
 TEST(conv2d_matches_reference) {
     nn_set_threads(2);
-    for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i++) {
-        const conv_case *c = &conv_cases[i];
-        double worst;
-        CHECK(run_conv_case(c, &worst), "case %zu: ci %d co %d k %d s %d p %d d %d g %d %dx%d: "
-              "worst |err|/sum|terms| %.3g > 1e-5", i, c->ci, c->co, c->k, c->s, c->p, c->d,
-              c->g, c->h, c->w, worst);
+    for (int direct = 1; direct >= 0; direct--) {
+        conv2d_set_direct(direct);
+        for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i++) {
+            const conv_case *c = &conv_cases[i];
+            double worst;
+            CHECK(run_conv_case(c, &worst), "direct %d case %zu: ci %d co %d k %d s %d p %d d %d "
+                  "g %d %dx%d: worst |err|/sum|terms| %.3g > 1e-5", direct, i, c->ci, c->co, c->k,
+                  c->s, c->p, c->d, c->g, c->h, c->w, worst);
+        }
     }
+    conv2d_set_direct(1);
 }
 
 TEST(conv2d_out_size_floors) {
@@ -484,11 +493,15 @@ TEST(threads_bit_identical) {
     size_t n = 2 * 1000 * 1000;
     float *x = rand_buf(64 * 66 * 70, 1.0f), *wt = rand_buf(64 * 64 * 9, 0.2f);
     float *a = calloc(n, sizeof(float)), *b = calloc(n, sizeof(float)), *c = calloc(n, sizeof(float));
-    run_all(1, a, x, wt);
-    run_all(2, b, x, wt);
-    run_all(3, c, x, wt);
-    CHECK(memcmp(a, b, sizeof(float) * n) == 0, "1 vs 2 threads differ");
-    CHECK(memcmp(a, c, sizeof(float) * n) == 0, "1 vs 3 threads differ");
+    for (int direct = 1; direct >= 0; direct--) {
+        conv2d_set_direct(direct);
+        run_all(1, a, x, wt);
+        run_all(2, b, x, wt);
+        run_all(3, c, x, wt);
+        CHECK(memcmp(a, b, sizeof(float) * n) == 0, "direct %d: 1 vs 2 threads differ", direct);
+        CHECK(memcmp(a, c, sizeof(float) * n) == 0, "direct %d: 1 vs 3 threads differ", direct);
+    }
+    conv2d_set_direct(1);
     CHECK(nn_get_threads() == 3);
     nn_set_threads(2);
     free(x); free(wt); free(a); free(b); free(c);
