@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PK_MAX_MEMO (1 << 26)
+// A pickle of real data needs far fewer objects; the cap bounds memory on hostile input
+// (each value is ~260 bytes).
+#define PK_MAX_VALUES (4 << 20)
 
 typedef struct pk_run_state {
     pk_vm *vm;
@@ -22,6 +24,8 @@ typedef struct pk_run_state {
     int n_marks, cap_marks;
     pk_value **memo;
     size_t n_memo, memo_count;   // slots allocated; entries set (MEMOIZE's next index)
+    size_t start;
+    int64_t n_values;
 } rs;
 
 const char *pk_kind_name(pk_kind k) {
@@ -66,6 +70,7 @@ static int oom(rs *r) {
 }
 
 static pk_value *newv(rs *r, pk_kind k) {
+    if (++r->n_values > PK_MAX_VALUES) { fail(r, "more than %d objects: not a checkpoint pickle", PK_MAX_VALUES); return NULL; }
     pk_value *v = calloc(1, sizeof *v);
     if (!v) { oom(r); return NULL; }
     v->kind = k;
@@ -175,7 +180,8 @@ static pk_value *make_seq(rs *r, pk_kind k, pk_value **items, int n) {
 }
 
 static int memo_put(rs *r, uint64_t idx, pk_value *v) {
-    if (idx >= PK_MAX_MEMO) return fail(r, "memo index too large");
+    // Every memo write costs at least one opcode byte, so a real index is below the pickle's length.
+    if (idx > r->len - r->start + 16) return fail(r, "memo index %llu is larger than the pickle", (unsigned long long)idx);
     if (idx >= r->n_memo) {
         size_t nn = r->n_memo ? r->n_memo : 64;
         while (nn <= idx) nn *= 2;
@@ -392,6 +398,9 @@ static pk_value *new_global(rs *r, const char *m, size_t ml, const char *n, size
     v->name = strndup(n, nl);
     if (!v->mod || !v->name) { oom(r); return NULL; }
     // Text lines may end in \r when written on Windows.
+    // (strndup stops at a NUL, so measure what it kept.)
+    ml = strlen(v->mod);
+    nl = strlen(v->name);
     if (ml && v->mod[ml - 1] == '\r') v->mod[ml - 1] = 0;
     if (nl && v->name[nl - 1] == '\r') v->name[nl - 1] = 0;
     return v;
@@ -443,7 +452,7 @@ int pk_run(pk_vm *vm, const unsigned char *buf, size_t len, size_t start, const 
     rs R;
     memset(&R, 0, sizeof R);
     rs *r = &R;
-    r->vm = vm; r->b = buf; r->len = len; r->pos = start; r->where = where; r->e = e;
+    r->vm = vm; r->b = buf; r->len = len; r->pos = start; r->start = start; r->where = where; r->e = e;
     int rc = 0, done = 0, base = 0;
     pk_value *v, *a, *b, *c;
     const char *ls, *ls2;

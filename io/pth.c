@@ -57,6 +57,11 @@ static int emit_tensor(ckpt *ck, const char *name, const pk_value *t, const stor
     }
     const unsigned char *src = s->p + (size_t)t->offset * es;
     if (contig) return ck_push(ck, name, dt, t->ndim, t->size, src, e);
+    // Stride-0 views can describe far more elements than the file holds; copying those is a
+    // memory bomb, not a checkpoint.
+    if ((uint64_t)numel > 8 * cap + (16u << 20))
+        return err_set(e, OODSEG_E_FORMAT, "%s: tensor '%s' is a view of %lld elements over a storage of %llu: refusing "
+                       "to expand it", ck->path, name, (long long)numel, (unsigned long long)cap);
     unsigned char *o = ck_own(ck, (size_t)numel * es, e);
     if (!o) return OODSEG_E_NOMEM;
     int64_t idx[8] = { 0 };

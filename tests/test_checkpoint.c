@@ -375,6 +375,405 @@ TEST(espnet_equals_golden) {
     }
 }
 
+
+// ---------------------------------------------------------------- crafted PyTorch files
+
+// Made offline with Python's pickle and stand-in torch classes (no torch needed): a mmseg-style
+// {'meta': {'hook_msgs': {'best': np.float64(0.75)}, 'iter': 5}, 'state_dict': OrderedDict,
+//  'optimizer': {'state': {0: {'m': tensor}}}} with state_dict entries
+//   module.a: FloatStorage '0', offset 2, size (2, 3), stride (1, 2)  (a transposed view)
+//   module.b: FloatStorage '0', offset 0, size (2,)                    (shares the storage)
+//   module.h: HalfStorage '1', offset 1, size (3,)
+//   module.s: LongStorage '2', size ()                                 (a scalar)
+//   module.e: FloatStorage '0', size (0, 4)                            (empty)
+//   module.note: 'not a tensor'
+// pickled with protocols 2, 4 (FRAME, MEMOIZE, STACK_GLOBAL) and 5.
+static const char PKL_P2[] = 
+    "\x80\x02\x7d\x71\x00\x28\x58\x04\x00\x00\x00\x6d\x65\x74\x61\x71\x01\x7d\x71\x02\x28\x58\x09\x00\x00\x00\x68\x6f\x6f\x6b\x5f\x6d\x73\x67\x73\x71\x03\x7d\x71\x04"
+    "\x58\x04\x00\x00\x00\x62\x65\x73\x74\x71\x05\x63\x6e\x75\x6d\x70\x79\x2e\x63\x6f\x72\x65\x2e\x6d\x75\x6c\x74\x69\x61\x72\x72\x61\x79\x0a\x73\x63\x61\x6c\x61\x72"
+    "\x0a\x71\x06\x63\x6e\x75\x6d\x70\x79\x0a\x64\x74\x79\x70\x65\x0a\x71\x07\x58\x02\x00\x00\x00\x66\x38\x71\x08\x89\x88\x87\x71\x09\x52\x71\x0a\x28\x4b\x03\x58\x01"
+    "\x00\x00\x00\x3c\x71\x0b\x4e\x4e\x4e\x4a\xff\xff\xff\xff\x4a\xff\xff\xff\xff\x4b\x00\x74\x71\x0c\x62\x63\x5f\x63\x6f\x64\x65\x63\x73\x0a\x65\x6e\x63\x6f\x64\x65"
+    "\x0a\x71\x0d\x58\x09\x00\x00\x00\x00\x00\x00\x00\x00\x00\xc3\xa8\x3f\x71\x0e\x58\x06\x00\x00\x00\x6c\x61\x74\x69\x6e\x31\x71\x0f\x86\x71\x10\x52\x71\x11\x86\x71"
+    "\x12\x52\x71\x13\x73\x58\x04\x00\x00\x00\x69\x74\x65\x72\x71\x14\x4b\x05\x75\x58\x0a\x00\x00\x00\x73\x74\x61\x74\x65\x5f\x64\x69\x63\x74\x71\x15\x63\x63\x6f\x6c"
+    "\x6c\x65\x63\x74\x69\x6f\x6e\x73\x0a\x4f\x72\x64\x65\x72\x65\x64\x44\x69\x63\x74\x0a\x71\x16\x29\x52\x71\x17\x28\x58\x08\x00\x00\x00\x6d\x6f\x64\x75\x6c\x65\x2e"
+    "\x61\x71\x18\x63\x74\x6f\x72\x63\x68\x2e\x5f\x75\x74\x69\x6c\x73\x0a\x5f\x72\x65\x62\x75\x69\x6c\x64\x5f\x74\x65\x6e\x73\x6f\x72\x5f\x76\x32\x0a\x71\x19\x28\x28"
+    "\x58\x07\x00\x00\x00\x73\x74\x6f\x72\x61\x67\x65\x71\x1a\x63\x74\x6f\x72\x63\x68\x0a\x46\x6c\x6f\x61\x74\x53\x74\x6f\x72\x61\x67\x65\x0a\x71\x1b\x58\x01\x00\x00"
+    "\x00\x30\x71\x1c\x58\x03\x00\x00\x00\x63\x70\x75\x71\x1d\x4b\x08\x74\x71\x1e\x51\x4b\x02\x4b\x02\x4b\x03\x86\x71\x1f\x4b\x01\x4b\x02\x86\x71\x20\x89\x68\x16\x29"
+    "\x52\x71\x21\x74\x71\x22\x52\x71\x23\x58\x08\x00\x00\x00\x6d\x6f\x64\x75\x6c\x65\x2e\x62\x71\x24\x68\x19\x28\x28\x68\x1a\x68\x1b\x68\x1c\x68\x1d\x4b\x08\x74\x71"
+    "\x25\x51\x4b\x00\x4b\x02\x85\x71\x26\x4b\x01\x85\x71\x27\x89\x68\x16\x29\x52\x71\x28\x74\x71\x29\x52\x71\x2a\x58\x08\x00\x00\x00\x6d\x6f\x64\x75\x6c\x65\x2e\x68"
+    "\x71\x2b\x68\x19\x28\x28\x68\x1a\x63\x74\x6f\x72\x63\x68\x0a\x48\x61\x6c\x66\x53\x74\x6f\x72\x61\x67\x65\x0a\x71\x2c\x58\x01\x00\x00\x00\x31\x71\x2d\x68\x1d\x4b"
+    "\x04\x74\x71\x2e\x51\x4b\x01\x4b\x03\x85\x71\x2f\x68\x27\x89\x68\x16\x29\x52\x71\x30\x74\x71\x31\x52\x71\x32\x58\x08\x00\x00\x00\x6d\x6f\x64\x75\x6c\x65\x2e\x73"
+    "\x71\x33\x68\x19\x28\x28\x68\x1a\x63\x74\x6f\x72\x63\x68\x0a\x4c\x6f\x6e\x67\x53\x74\x6f\x72\x61\x67\x65\x0a\x71\x34\x58\x01\x00\x00\x00\x32\x71\x35\x68\x1d\x4b"
+    "\x01\x74\x71\x36\x51\x4b\x00\x29\x29\x89\x68\x16\x29\x52\x71\x37\x74\x71\x38\x52\x71\x39\x58\x08\x00\x00\x00\x6d\x6f\x64\x75\x6c\x65\x2e\x65\x71\x3a\x68\x19\x28"
+    "\x28\x68\x1a\x68\x1b\x68\x1c\x68\x1d\x4b\x08\x74\x71\x3b\x51\x4b\x00\x4b\x00\x4b\x04\x86\x71\x3c\x4b\x04\x4b\x01\x86\x71\x3d\x89\x68\x16\x29\x52\x71\x3e\x74\x71"
+    "\x3f\x52\x71\x40\x58\x0b\x00\x00\x00\x6d\x6f\x64\x75\x6c\x65\x2e\x6e\x6f\x74\x65\x71\x41\x58\x0c\x00\x00\x00\x6e\x6f\x74\x20\x61\x20\x74\x65\x6e\x73\x6f\x72\x71"
+    "\x42\x75\x58\x09\x00\x00\x00\x6f\x70\x74\x69\x6d\x69\x7a\x65\x72\x71\x43\x7d\x71\x44\x58\x05\x00\x00\x00\x73\x74\x61\x74\x65\x71\x45\x7d\x71\x46\x4b\x00\x7d\x71"
+    "\x47\x58\x01\x00\x00\x00\x6d\x71\x48\x68\x19\x28\x28\x68\x1a\x68\x1b\x68\x1c\x68\x1d\x4b\x08\x74\x71\x49\x51\x4b\x00\x4b\x08\x85\x71\x4a\x68\x27\x89\x68\x16\x29"
+    "\x52\x71\x4b\x74\x71\x4c\x52\x71\x4d\x73\x73\x73\x75\x2e"
+    ;
+static const char PKL_P4[] = 
+    "\x80\x04\x95\x87\x02\x00\x00\x00\x00\x00\x00\x7d\x94\x28\x8c\x04\x6d\x65\x74\x61\x94\x7d\x94\x28\x8c\x09\x68\x6f\x6f\x6b\x5f\x6d\x73\x67\x73\x94\x7d\x94\x8c\x04"
+    "\x62\x65\x73\x74\x94\x8c\x15\x6e\x75\x6d\x70\x79\x2e\x63\x6f\x72\x65\x2e\x6d\x75\x6c\x74\x69\x61\x72\x72\x61\x79\x94\x8c\x06\x73\x63\x61\x6c\x61\x72\x94\x93\x94"
+    "\x8c\x05\x6e\x75\x6d\x70\x79\x94\x8c\x05\x64\x74\x79\x70\x65\x94\x93\x94\x8c\x02\x66\x38\x94\x89\x88\x87\x94\x52\x94\x28\x4b\x03\x8c\x01\x3c\x94\x4e\x4e\x4e\x4a"
+    "\xff\xff\xff\xff\x4a\xff\xff\xff\xff\x4b\x00\x74\x94\x62\x43\x08\x00\x00\x00\x00\x00\x00\xe8\x3f\x94\x86\x94\x52\x94\x73\x8c\x04\x69\x74\x65\x72\x94\x4b\x05\x75"
+    "\x8c\x0a\x73\x74\x61\x74\x65\x5f\x64\x69\x63\x74\x94\x8c\x0b\x63\x6f\x6c\x6c\x65\x63\x74\x69\x6f\x6e\x73\x94\x8c\x0b\x4f\x72\x64\x65\x72\x65\x64\x44\x69\x63\x74"
+    "\x94\x93\x94\x29\x52\x94\x28\x8c\x08\x6d\x6f\x64\x75\x6c\x65\x2e\x61\x94\x8c\x0c\x74\x6f\x72\x63\x68\x2e\x5f\x75\x74\x69\x6c\x73\x94\x8c\x12\x5f\x72\x65\x62\x75"
+    "\x69\x6c\x64\x5f\x74\x65\x6e\x73\x6f\x72\x5f\x76\x32\x94\x93\x94\x28\x28\x8c\x07\x73\x74\x6f\x72\x61\x67\x65\x94\x8c\x05\x74\x6f\x72\x63\x68\x94\x8c\x0c\x46\x6c"
+    "\x6f\x61\x74\x53\x74\x6f\x72\x61\x67\x65\x94\x93\x94\x8c\x01\x30\x94\x8c\x03\x63\x70\x75\x94\x4b\x08\x74\x94\x51\x4b\x02\x4b\x02\x4b\x03\x86\x94\x4b\x01\x4b\x02"
+    "\x86\x94\x89\x68\x18\x29\x52\x94\x74\x94\x52\x94\x8c\x08\x6d\x6f\x64\x75\x6c\x65\x2e\x62\x94\x68\x1d\x28\x28\x68\x1e\x68\x21\x68\x22\x68\x23\x4b\x08\x74\x94\x51"
+    "\x4b\x00\x4b\x02\x85\x94\x4b\x01\x85\x94\x89\x68\x18\x29\x52\x94\x74\x94\x52\x94\x8c\x08\x6d\x6f\x64\x75\x6c\x65\x2e\x68\x94\x68\x1d\x28\x28\x68\x1e\x68\x1f\x8c"
+    "\x0b\x48\x61\x6c\x66\x53\x74\x6f\x72\x61\x67\x65\x94\x93\x94\x8c\x01\x31\x94\x68\x23\x4b\x04\x74\x94\x51\x4b\x01\x4b\x03\x85\x94\x68\x2d\x89\x68\x18\x29\x52\x94"
+    "\x74\x94\x52\x94\x8c\x08\x6d\x6f\x64\x75\x6c\x65\x2e\x73\x94\x68\x1d\x28\x28\x68\x1e\x68\x1f\x8c\x0b\x4c\x6f\x6e\x67\x53\x74\x6f\x72\x61\x67\x65\x94\x93\x94\x8c"
+    "\x01\x32\x94\x68\x23\x4b\x01\x74\x94\x51\x4b\x00\x29\x29\x89\x68\x18\x29\x52\x94\x74\x94\x52\x94\x8c\x08\x6d\x6f\x64\x75\x6c\x65\x2e\x65\x94\x68\x1d\x28\x28\x68"
+    "\x1e\x68\x21\x68\x22\x68\x23\x4b\x08\x74\x94\x51\x4b\x00\x4b\x00\x4b\x04\x86\x94\x4b\x04\x4b\x01\x86\x94\x89\x68\x18\x29\x52\x94\x74\x94\x52\x94\x8c\x0b\x6d\x6f"
+    "\x64\x75\x6c\x65\x2e\x6e\x6f\x74\x65\x94\x8c\x0c\x6e\x6f\x74\x20\x61\x20\x74\x65\x6e\x73\x6f\x72\x94\x75\x8c\x09\x6f\x70\x74\x69\x6d\x69\x7a\x65\x72\x94\x7d\x94"
+    "\x8c\x05\x73\x74\x61\x74\x65\x94\x7d\x94\x4b\x00\x7d\x94\x8c\x01\x6d\x94\x68\x1d\x28\x28\x68\x1e\x68\x21\x68\x22\x68\x23\x4b\x08\x74\x94\x51\x4b\x00\x4b\x08\x85"
+    "\x94\x68\x2d\x89\x68\x18\x29\x52\x94\x74\x94\x52\x94\x73\x73\x73\x75\x2e"
+    ;
+static const char PKL_P5[] = 
+    "\x80\x05\x95\x87\x02\x00\x00\x00\x00\x00\x00\x7d\x94\x28\x8c\x04\x6d\x65\x74\x61\x94\x7d\x94\x28\x8c\x09\x68\x6f\x6f\x6b\x5f\x6d\x73\x67\x73\x94\x7d\x94\x8c\x04"
+    "\x62\x65\x73\x74\x94\x8c\x15\x6e\x75\x6d\x70\x79\x2e\x63\x6f\x72\x65\x2e\x6d\x75\x6c\x74\x69\x61\x72\x72\x61\x79\x94\x8c\x06\x73\x63\x61\x6c\x61\x72\x94\x93\x94"
+    "\x8c\x05\x6e\x75\x6d\x70\x79\x94\x8c\x05\x64\x74\x79\x70\x65\x94\x93\x94\x8c\x02\x66\x38\x94\x89\x88\x87\x94\x52\x94\x28\x4b\x03\x8c\x01\x3c\x94\x4e\x4e\x4e\x4a"
+    "\xff\xff\xff\xff\x4a\xff\xff\xff\xff\x4b\x00\x74\x94\x62\x43\x08\x00\x00\x00\x00\x00\x00\xe8\x3f\x94\x86\x94\x52\x94\x73\x8c\x04\x69\x74\x65\x72\x94\x4b\x05\x75"
+    "\x8c\x0a\x73\x74\x61\x74\x65\x5f\x64\x69\x63\x74\x94\x8c\x0b\x63\x6f\x6c\x6c\x65\x63\x74\x69\x6f\x6e\x73\x94\x8c\x0b\x4f\x72\x64\x65\x72\x65\x64\x44\x69\x63\x74"
+    "\x94\x93\x94\x29\x52\x94\x28\x8c\x08\x6d\x6f\x64\x75\x6c\x65\x2e\x61\x94\x8c\x0c\x74\x6f\x72\x63\x68\x2e\x5f\x75\x74\x69\x6c\x73\x94\x8c\x12\x5f\x72\x65\x62\x75"
+    "\x69\x6c\x64\x5f\x74\x65\x6e\x73\x6f\x72\x5f\x76\x32\x94\x93\x94\x28\x28\x8c\x07\x73\x74\x6f\x72\x61\x67\x65\x94\x8c\x05\x74\x6f\x72\x63\x68\x94\x8c\x0c\x46\x6c"
+    "\x6f\x61\x74\x53\x74\x6f\x72\x61\x67\x65\x94\x93\x94\x8c\x01\x30\x94\x8c\x03\x63\x70\x75\x94\x4b\x08\x74\x94\x51\x4b\x02\x4b\x02\x4b\x03\x86\x94\x4b\x01\x4b\x02"
+    "\x86\x94\x89\x68\x18\x29\x52\x94\x74\x94\x52\x94\x8c\x08\x6d\x6f\x64\x75\x6c\x65\x2e\x62\x94\x68\x1d\x28\x28\x68\x1e\x68\x21\x68\x22\x68\x23\x4b\x08\x74\x94\x51"
+    "\x4b\x00\x4b\x02\x85\x94\x4b\x01\x85\x94\x89\x68\x18\x29\x52\x94\x74\x94\x52\x94\x8c\x08\x6d\x6f\x64\x75\x6c\x65\x2e\x68\x94\x68\x1d\x28\x28\x68\x1e\x68\x1f\x8c"
+    "\x0b\x48\x61\x6c\x66\x53\x74\x6f\x72\x61\x67\x65\x94\x93\x94\x8c\x01\x31\x94\x68\x23\x4b\x04\x74\x94\x51\x4b\x01\x4b\x03\x85\x94\x68\x2d\x89\x68\x18\x29\x52\x94"
+    "\x74\x94\x52\x94\x8c\x08\x6d\x6f\x64\x75\x6c\x65\x2e\x73\x94\x68\x1d\x28\x28\x68\x1e\x68\x1f\x8c\x0b\x4c\x6f\x6e\x67\x53\x74\x6f\x72\x61\x67\x65\x94\x93\x94\x8c"
+    "\x01\x32\x94\x68\x23\x4b\x01\x74\x94\x51\x4b\x00\x29\x29\x89\x68\x18\x29\x52\x94\x74\x94\x52\x94\x8c\x08\x6d\x6f\x64\x75\x6c\x65\x2e\x65\x94\x68\x1d\x28\x28\x68"
+    "\x1e\x68\x21\x68\x22\x68\x23\x4b\x08\x74\x94\x51\x4b\x00\x4b\x00\x4b\x04\x86\x94\x4b\x04\x4b\x01\x86\x94\x89\x68\x18\x29\x52\x94\x74\x94\x52\x94\x8c\x0b\x6d\x6f"
+    "\x64\x75\x6c\x65\x2e\x6e\x6f\x74\x65\x94\x8c\x0c\x6e\x6f\x74\x20\x61\x20\x74\x65\x6e\x73\x6f\x72\x94\x75\x8c\x09\x6f\x70\x74\x69\x6d\x69\x7a\x65\x72\x94\x7d\x94"
+    "\x8c\x05\x73\x74\x61\x74\x65\x94\x7d\x94\x4b\x00\x7d\x94\x8c\x01\x6d\x94\x68\x1d\x28\x28\x68\x1e\x68\x21\x68\x22\x68\x23\x4b\x08\x74\x94\x51\x4b\x00\x4b\x08\x85"
+    "\x94\x68\x2d\x89\x68\x18\x29\x52\x94\x74\x94\x52\x94\x73\x73\x73\x75\x2e"
+    ;
+
+static const float S0[8] = { 0, 1, 2, 3, 4, 5, 6, 7 };
+static const uint16_t S1[4] = { 0x3C00, 0x4000, 0x4200, 0xC400 };   // 1, 2, 3, -4 in F16
+static const int64_t S2[1] = { 160000 };
+
+typedef struct zfile { const char *name; const void *data; size_t n; int method; } zfile;
+
+// A zip the way torch.save writes one: stored entries, data padded to 64 bytes with an extra field.
+static int write_zip(const char *path, const zfile *f, int n) {
+    size_t cap = 4096;
+    for (int k = 0; k < n; k++) cap += f[k].n + 256;
+    unsigned char *b = calloc(1, cap), *cd = calloc(1, 4096);
+    size_t w = 0, cw = 0;
+    for (int k = 0; k < n; k++) {
+        size_t nl = strlen(f[k].name), lho = w;
+        size_t x = (64 - (w + 30 + nl + 4) % 64) % 64 + 4;
+        unsigned char *h = b + w;
+        memcpy(h, "PK\x03\x04", 4);
+        h[8] = (unsigned char)f[k].method;
+        for (int i = 0; i < 4; i++) h[18 + i] = h[22 + i] = (unsigned char)(f[k].n >> (8 * i));
+        h[26] = (unsigned char)nl; h[28] = (unsigned char)x;
+        memcpy(h + 30, f[k].name, nl);
+        h[30 + nl] = 'F'; h[31 + nl] = 'B'; h[32 + nl] = (unsigned char)(x - 4);
+        w += 30 + nl + x;
+        memcpy(b + w, f[k].data, f[k].n);
+        w += f[k].n;
+        unsigned char *c = cd + cw;
+        memcpy(c, "PK\x01\x02", 4);
+        c[10] = (unsigned char)f[k].method;
+        for (int i = 0; i < 4; i++) {
+            c[20 + i] = c[24 + i] = (unsigned char)(f[k].n >> (8 * i));
+            c[42 + i] = (unsigned char)(lho >> (8 * i));
+        }
+        c[28] = (unsigned char)nl;
+        memcpy(c + 46, f[k].name, nl);
+        cw += 46 + nl;
+    }
+    size_t cdoff = w;
+    memcpy(b + w, cd, cw);
+    w += cw;
+    unsigned char *eo = b + w;
+    memcpy(eo, "PK\x05\x06", 4);
+    eo[8] = eo[10] = (unsigned char)n;
+    for (int i = 0; i < 4; i++) { eo[12 + i] = (unsigned char)(cw >> (8 * i)); eo[16 + i] = (unsigned char)(cdoff >> (8 * i)); }
+    w += 22;
+    int rc = write_file(path, b, w);
+    free(b);
+    free(cd);
+    return rc;
+}
+
+// The first three pickles of a legacy file: magic number, protocol 1001, system info.
+static const char LEGACY_HEAD[] =
+    "\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19."
+    "\x80\x02M\xe9\x03."
+    "\x80\x02}q\x00(X\x0d\x00\x00\x00little_endianq\x01\x88u.";
+#define LEGACY_HEAD_LEN (sizeof LEGACY_HEAD - 1)
+
+// A legacy file: header, `obj` pickle, then the key list and storages (1), an empty key list (2)
+// or nothing (0).
+static int write_legacy(const char *path, const void *obj, size_t on, int with_storages) {
+    static const char keys[] = "\x80\x02]q\x00(X\x01\x00\x00\x00" "0X\x01\x00\x00\x00" "1X\x01\x00\x00\x00" "2e.";
+    unsigned char b[16384];
+    size_t w = 0;
+    memcpy(b, LEGACY_HEAD, LEGACY_HEAD_LEN); w += LEGACY_HEAD_LEN;
+    memcpy(b + w, obj, on); w += on;
+    if (with_storages == 2) { memcpy(b + w, "\x80\x02].", 4); w += 4; }
+    if (with_storages == 1) {
+        memcpy(b + w, keys, sizeof keys - 1); w += sizeof keys - 1;
+        int64_t c;
+        c = 8; memcpy(b + w, &c, 8); w += 8; memcpy(b + w, S0, sizeof S0); w += sizeof S0;
+        c = 4; memcpy(b + w, &c, 8); w += 8; memcpy(b + w, S1, sizeof S1); w += sizeof S1;
+        c = 1; memcpy(b + w, &c, 8); w += 8; memcpy(b + w, S2, sizeof S2); w += sizeof S2;
+    }
+    return write_file(path, b, w);
+}
+
+static void check_crafted(const ckpt *ck) {
+    REQUIRE(ck->n == 5, "%d entries", ck->n);
+    static const char *names[] = { "a", "b", "h", "s", "e" };
+    for (int k = 0; k < 5; k++) CHECK(strcmp(ck->e[k].name, names[k]) == 0, "entry %d is '%s'", k, ck->e[k].name);
+    const ckpt_entry *a = &ck->e[0], *b = &ck->e[1], *h = &ck->e[2], *s = &ck->e[3], *e = &ck->e[4];
+    static const float wa[6] = { 2, 4, 6, 3, 5, 7 };
+    CHECK(a->ndim == 2 && a->shape[0] == 2 && a->shape[1] == 3 && memcmp(a->f32, wa, sizeof wa) == 0,
+          "a = %g %g %g %g %g %g", a->f32[0], a->f32[1], a->f32[2], a->f32[3], a->f32[4], a->f32[5]);
+    CHECK(b->numel == 2 && b->f32[0] == 0 && b->f32[1] == 1);
+    CHECK(h->src_dtype == DT_F16 && h->numel == 3 && h->f32[0] == 2 && h->f32[1] == 3 && h->f32[2] == -4);
+    int64_t sv = 0;
+    REQUIRE(s->raw);
+    memcpy(&sv, s->raw, 8);
+    CHECK(s->ndim == 0 && s->numel == 1 && s->src_dtype == DT_I64 && sv == 160000);
+    CHECK(e->ndim == 2 && e->numel == 0 && e->shape[1] == 4);
+}
+
+TEST(crafted_zip_and_legacy) {
+    static const struct { const char *p; size_t n; } pk[] = {
+        { PKL_P2, sizeof PKL_P2 - 1 }, { PKL_P4, sizeof PKL_P4 - 1 }, { PKL_P5, sizeof PKL_P5 - 1 },
+    };
+    for (int k = 0; k < 3; k++) {
+        zfile f[] = {
+            { "archive/data.pkl", pk[k].p, pk[k].n, 0 }, { "archive/byteorder", "little", 6, 0 },
+            { "archive/data/0", S0, sizeof S0, 0 }, { "archive/data/1", S1, sizeof S1, 0 },
+            { "archive/data/2", S2, sizeof S2, 0 }, { "archive/version", "3\n", 2, 0 },
+        };
+        const char *p = tmp_path("crafted.pth");
+        REQUIRE(write_zip(p, f, 6) == 0);
+        err e = { 0 };
+        ckpt *ck = NULL;
+        REQUIRE(ckpt_open(p, &ck, &e) == OODSEG_OK, "protocol %d: %s", k == 0 ? 2 : k + 3, e.msg);
+        CHECK(strcmp(ck->format, "torch-zip") == 0);
+        check_crafted(ck);
+        ckpt_close(ck);
+    }
+    const char *p = tmp_path("crafted-legacy.pth");
+    REQUIRE(write_legacy(p, PKL_P2, sizeof PKL_P2 - 1, 1) == 0);
+    err e = { 0 };
+    ckpt *ck = NULL;
+    REQUIRE(ckpt_open(p, &ck, &e) == OODSEG_OK, "%s", e.msg);
+    CHECK(strcmp(ck->format, "torch-legacy") == 0);
+    check_crafted(ck);
+    ckpt_close(ck);
+}
+
+TEST(crafted_zip_errors) {
+    float small[6] = { 0 };
+    static const struct { int which, method; size_t n; const char *msg; } cases[] = {
+        { 0, 0, sizeof small, "needs storage elements up to 7 but storage '0'" },
+        { 1, 8, sizeof S1, "'archive/data/1' is compressed" },
+        { 2, 0, 0, "no zip entry 'archive/data/2'" },
+        { 3, 8, 0, "'archive/data.pkl' is compressed" },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        zfile f[5] = {
+            { "archive/data.pkl", PKL_P2, sizeof PKL_P2 - 1, cases[c].which == 3 ? 8 : 0 },
+            { "archive/data/0", cases[c].which == 0 ? (const void *)small : S0, cases[c].which == 0 ? sizeof small : sizeof S0, 0 },
+            { "archive/data/1", S1, sizeof S1, cases[c].which == 1 ? 8 : 0 },
+            { "archive/data/2", S2, sizeof S2, 0 },
+        };
+        int n = cases[c].which == 2 ? 3 : 4;
+        const char *p = tmp_path("bad-zip.pth");
+        REQUIRE(write_zip(p, f, n) == 0);
+        err e = { 0 };
+        ckpt *ck = NULL;
+        int rc = ckpt_open(p, &ck, &e);
+        CHECK(rc == OODSEG_E_FORMAT && !ck && strstr(e.msg, "bad-zip.pth") && strstr(e.msg, cases[c].msg),
+              "case %zu: %s", c, e.msg);
+    }
+}
+
+// Real tiny-t model.pth with one central-directory record edited.
+TEST(zip_entry_past_eof) {
+    ASSET_OR_SKIP(src, "golden/tiny-t/model.pth");
+    size_t n;
+    unsigned char *b = read_file(src, &n);
+    REQUIRE(b);
+    for (int variant = 0; variant < 3; variant++) {
+        unsigned char *c = NULL;
+        for (size_t k = 0; k + 46 + 12 < n; k++)
+            if (memcmp(b + k, "PK\x01\x02", 4) == 0 && b[k + 28] == 12 && memcmp(b + k + 46, "model/data/0", 12) == 0) { c = b + k; break; }
+        REQUIRE(c, "no central record for model/data/0");
+        unsigned char save[46];
+        memcpy(save, c, 46);
+        const char *want;
+        if (variant == 0) { memset(c + 20, 0xF0, 3); memset(c + 24, 0xF0, 3); want = "extends past the end of the file"; }
+        else if (variant == 1) { c[42] = 0xF0; c[43] = 0xFF; c[44] = 0xFF; c[45] = 0x7F; want = "past the end of the file"; }
+        else { c[42] ^= 0x5; want = "but no header is there"; }
+        const char *p = tmp_path("eof.pth");
+        REQUIRE(write_file(p, b, n) == 0);
+        memcpy(c, save, 46);
+        err e = { 0 };
+        ckpt *ck = NULL;
+        int rc = ckpt_open(p, &ck, &e);
+        CHECK(rc == OODSEG_E_FORMAT && strstr(e.msg, "eof.pth") && strstr(e.msg, "model/data/0") && strstr(e.msg, want),
+              "variant %d: %s", variant, e.msg);
+        ckpt_close(ck);
+    }
+    free(b);
+}
+
+// A string literal and its length (pickles contain NUL bytes).
+#define PKS(lit) lit, sizeof(lit) - 1
+
+TEST(forbidden_globals) {
+    static const struct { const char *pk; size_t n; const char *msg; } cases[] = {
+        // posix.system('ls') via GLOBAL + REDUCE
+        { PKS("\x80\x02" "cposix\nsystem\nq\x00X\x02\x00\x00\x00lsq\x01\x85q\x02Rq\x03."), "refusing to call the global 'posix.system'" },
+        // builtins.eval('1+1') via protocol-4 STACK_GLOBAL
+        { PKS("\x80\x04\x8c\x08" "builtins\x94\x8c\x04" "eval\x94\x93\x94\x8c\x03" "1+1\x94\x85\x94R\x94."), "'builtins.eval'" },
+        // BUILD on os.system
+        { PKS("\x80\x02" "cos\nsystem\n}b."), "refusing to BUILD the global 'os.system'" },
+        // subprocess.Popen via NEWOBJ
+        { PKS("\x80\x02" "csubprocess\nPopen\n)\x81."), "'subprocess.Popen'" },
+        // a tensor whose storage is an opaque object
+        { PKS("\x80\x02" "ctorch._utils\n_rebuild_tensor_v2\n(cfoo\nbar\n)RK\x00)))\x89tR."),
+          "built from an opaque value made by 'foo.bar'" },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        for (int legacy = 0; legacy < 2; legacy++) {
+            const char *p = tmp_path("evil.pth");
+            if (legacy) REQUIRE(write_legacy(p, cases[c].pk, cases[c].n, 0) == 0);
+            else REQUIRE(write_file(p, cases[c].pk, cases[c].n) == 0);
+            err e = { 0 };
+            ckpt *ck = NULL;
+            int rc = ckpt_open(p, &ck, &e);
+            CHECK(rc == OODSEG_E_FORMAT && !ck && strstr(e.msg, "evil.pth") && strstr(e.msg, cases[c].msg),
+                  "case %zu%s: %s", c, legacy ? " (legacy)" : "", e.msg);
+        }
+        // The same pickle as data.pkl of a zip.
+        zfile f[] = { { "archive/data.pkl", cases[c].pk, cases[c].n, 0 } };
+        const char *p = tmp_path("evil-zip.pth");
+        REQUIRE(write_zip(p, f, 1) == 0);
+        err e = { 0 };
+        ckpt *ck = NULL;
+        CHECK(ckpt_open(p, &ck, &e) == OODSEG_E_FORMAT && strstr(e.msg, cases[c].msg), "case %zu (zip): %s", c, e.msg);
+    }
+}
+
+TEST(unknown_opcode_and_bad_pickles) {
+    static const struct { const char *pk; size_t n; const char *msg; } cases[] = {
+        { PKS("\x80\x02}q\x00\xff."), "unknown opcode 0xff (opcode at byte %zu)" },
+        { PKS("\x80\x02}q\x00(X\x05\x00\x00\x00"), "truncated" },
+        { PKS("\x80\x02}q\x00h\x07."), "memo entry 7 read before it was written" },
+        { PKS("\x80\x02u."), "no MARK" },
+        { PKS("\x80\x02]q\x00s."), "stack underflow" },
+        { PKS("\x80\x02" "N\x82\x01."), "extension registry" },
+        { PKS("\x80\x02X\xff\xff\xff\x7f" "abc."), "truncated" },
+        { PKS("\x80\x02K\x01Q."), "persistent id" },
+        { PKS("\x80\x02(X\x07\x00\x00\x00storagectorch\nFooStorage\nX\x01\x00\x00\x00" "0X\x03\x00\x00\x00" "cpuK\x01tQ."),
+          "unsupported storage type 'torch.FooStorage'" },
+        { PKS("\x80\x02K\x05."), "not a dict of tensors" },
+        { PKS("\x80\x02}X\x01\x00\x00\x00" "aK\x01s."), "no tensors found" },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const char *p = tmp_path("bad-pickle.pth");
+        REQUIRE(write_legacy(p, cases[c].pk, cases[c].n, c >= 9 ? 2 : 0) == 0);
+        err e = { 0 };
+        ckpt *ck = NULL;
+        int rc = ckpt_open(p, &ck, &e);
+        char want[200];
+        snprintf(want, sizeof want, cases[c].msg, LEGACY_HEAD_LEN + 5);
+        CHECK(rc == OODSEG_E_FORMAT && !ck && strstr(e.msg, "bad-pickle.pth") && strstr(e.msg, want),
+              "case %zu: %s (want %s)", c, e.msg, want);
+    }
+    // A legacy header whose magic number is wrong.
+    const char *p = tmp_path("bad-magic.pth");
+    char b[LEGACY_HEAD_LEN + 8];
+    memcpy(b, LEGACY_HEAD, LEGACY_HEAD_LEN);
+    b[6] ^= 1;
+    memcpy(b + LEGACY_HEAD_LEN, "\x80\x02}.", 4);
+    write_file(p, b, LEGACY_HEAD_LEN + 4);
+    err e = { 0 };
+    ckpt *ck = NULL;
+    CHECK(ckpt_open(p, &ck, &e) == OODSEG_E_FORMAT && strstr(e.msg, "bad magic number"), "%s", e.msg);
+}
+
+// Cutting a real file anywhere must give a format error naming it, never a crash or success.
+static void truncate_at_many_points(const char *rel) {
+    ASSET_OR_SKIP(src, rel);
+    size_t n;
+    unsigned char *b = read_file(src, &n);
+    REQUIRE(b);
+    size_t cuts[96];
+    int nc = 0;
+    static const size_t small[] = { 1, 2, 3, 5, 8, 9, 12, 15, 16, 17, 22, 30, 31, 40, 64, 100, 135, 200, 333, 500, 1000, 4096, 20000 };
+    for (size_t k = 0; k < sizeof small / sizeof small[0]; k++) if (small[k] < n) cuts[nc++] = small[k];
+    static const size_t tail[] = { 1, 2, 8, 21, 22, 23, 100, 1000, 5000 };
+    for (size_t k = 0; k < sizeof tail / sizeof tail[0]; k++) if (tail[k] < n) cuts[nc++] = n - tail[k];
+    uint64_t s = 12345;
+    while (nc < 60) { s = s * 6364136223846793005ULL + 1442695040888963407ULL; cuts[nc++] = 1 + (size_t)((s >> 33) % (n - 1)); }
+    const char *p = tmp_path("cut.bin");
+    int bad = 0;
+    for (int k = 0; k < nc && bad < 3; k++) {
+        REQUIRE(write_file(p, b, cuts[k]) == 0);
+        err e = { 0 };
+        ckpt *ck = NULL;
+        int rc = ckpt_open(p, &ck, &e);
+        int ok = rc == OODSEG_E_FORMAT && !ck && strstr(e.msg, "cut.bin");
+        if (!ok) { CHECK(ok, "%s cut at %zu of %zu: rc %d: %s", rel, cuts[k], n, rc, e.msg); bad++; }
+        ckpt_close(ck);
+    }
+    free(b);
+}
+
+TEST(truncated_files) {
+    truncate_at_many_points("golden/tiny-t/model.safetensors");
+    truncate_at_many_points("golden/tiny-t/model.pth");
+    truncate_at_many_points("golden/tiny-t/model-legacy.pth");
+    truncate_at_many_points("models/espnet/pretrained/decoder/espnet_p_2_q_8.pth");
+    truncate_at_many_points("models/espnetv2/espnetv2_s_0.5_city_1024x512.pth");
+}
+
+// Random byte changes in the pickle part of real files: any outcome but a crash or a silent
+// error-free failure is fine.
+TEST(mutated_pickles) {
+    static const char *files[] = { "models/espnet/pretrained/decoder/espnet_p_2_q_3.pth", "golden/tiny-l/model.pth" };
+    for (int f = 0; f < 2; f++) {
+        ASSET_OR_SKIP(src, files[f]);
+        size_t n;
+        unsigned char *b = read_file(src, &n);
+        REQUIRE(b);
+        // The pickle of the zip starts after its 64-byte aligned local header; legacy at 0.
+        size_t lo = f == 1 ? 64 : 0, span = 12000 < n ? 12000 : n;
+        uint64_t s = 99 + (uint64_t)f;
+        int n_ok = 0, n_err = 0, iters = t_sanitized() ? 120 : 300;
+        const char *p = tmp_path("mut.pth");
+        for (int it = 0; it < iters; it++) {
+            s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+            size_t at = lo + (size_t)((s >> 33) % (span - lo));
+            unsigned char old = b[at];
+            b[at] = (unsigned char)(s >> 13);
+            REQUIRE(write_file(p, b, n) == 0);
+            b[at] = old;
+            err e = { 0 };
+            ckpt *ck = NULL;
+            int rc = ckpt_open(p, &ck, &e);
+            if (rc == OODSEG_OK) { n_ok++; CHECK(ck && ck->n > 0); }
+            else { n_err++; CHECK(e.msg[0] && !ck && rc != OODSEG_E_INTERNAL, "rc %d: %s", rc, e.msg); }
+            ckpt_close(ck);
+        }
+        CHECK(n_err > 0);
+        fprintf(stderr, "  %s: %d loaded, %d refused\n", files[f], n_ok, n_err);
+        free(b);
+    }
+}
+
 // ---------------------------------------------------------------- memory checkpoints
 
 TEST(memory_checkpoint) {
@@ -416,5 +815,12 @@ int main(int argc, char **argv) {
     RUN(pth_tiny_same_as_safetensors);
     RUN(espnet_files_load);
     RUN(espnet_equals_golden);
+    RUN(crafted_zip_and_legacy);
+    RUN(crafted_zip_errors);
+    RUN(zip_entry_past_eof);
+    RUN(forbidden_globals);
+    RUN(unknown_opcode_and_bad_pickles);
+    RUN(truncated_files);
+    RUN(mutated_pickles);
     return t_finish(argv[0]);
 }
