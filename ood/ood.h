@@ -81,4 +81,33 @@ int ood_stats_add(ood_stats *s, const ood_input *in, const ood_options *o, err *
 int ood_stats_save(ood_stats *s, const char *path, err *e);
 void ood_stats_free(ood_stats *s);
 
+// ---- building blocks (ood/options.c, baselines.c, cluster.c, centroid.c) --------------------
+// Whole-option-set check for method m (also for options filled by hand); the message names the
+// option and its range.
+int ood_options_check(const ood_options *o, ood_method m, err *e);
+// Shape and channel checks of an input; need_feats: at least one (1, C, h, w) tap with a stride.
+int ood_check_input(const ood_input *in, int need_feats, err *e);
+// MSP, MaxLogit, Entropy, Energy over the in-distribution channels, in double per pixel.
+int ood_baseline(ood_method m, const ood_input *in, double T, float *score, err *e);
+// Per-pixel max logit over the in-distribution channels: ml (h*w); pred (h*w, may be NULL): the
+// in-distribution channel index (0..num_id-1 order of id_channels) reaching it; conf (h*w, may be
+// NULL): its softmax probability among the in-distribution channels. Errors on NaN/Inf logits.
+int ood_max_logit(const ood_input *in, float *ml, int32_t *pred, float *conf, err *e);
+// The feature vectors the cluster and centroid methods use: the taps of `in` brought to one grid
+// (stride o->fuse_stride, 0 = the coarsest tap's; average pooling when coarser, bilinear when
+// finer), L2-normalised per o->l2norm (1: each tap, 2: the fused vector), concatenated.
+// *X: malloc'd (gh*gw, dim) row-major; *stride: the grid's stride vs the logits.
+int ood_fuse_features(const ood_input *in, const ood_options *o, float **X, int *gh, int *gw,
+                      int *dim, int *stride, err *e);
+// numpy.percentile (linear interpolation) of v[0..n), pct in [0, 100].
+int ood_percentile(const float *v, int64_t n, double pct, double *out, err *e);
+// The calibrated tau of a file written by ood_stats_save (its "tau" line).
+int ood_read_tau(const char *path, double *tau, err *e);
+// The kmeans method (cluster.c) and the centroid method (centroid.c).
+int ood_cluster_score(const ood_input *in, const ood_options *o, float *score, ood_aux *aux, err *e);
+int ood_centroid_score(const ood_input *in, const ood_options *o, float *score, err *e);
+
+// Softmax confidence above which a pixel's feature is used to fit the class centroids.
+#define OOD_FIT_CONF 0.9
+
 #endif
