@@ -117,7 +117,7 @@ static int list_dir(const char *dir, const char *exts, char ***out, int *n, err 
         v[k++] = strdup(de->d_name);
     }
     closedir(d);
-    qsort(v, (size_t)k, sizeof *v, cmp_str);
+    if (k > 1) qsort(v, (size_t)k, sizeof *v, cmp_str);
     *out = v; *n = k;
     return OODSEG_OK;
 }
@@ -243,7 +243,7 @@ static int open_dirs(dataset *ds, const char *img_dir, const char *exts, const c
             break;
         }
         const char *base = lab + strlen(lab_dir) + 1;
-        char **hit = bsearch(&base, labs, (size_t)nl, sizeof *labs, cmp_str);
+        char **hit = nl ? bsearch(&base, labs, (size_t)nl, sizeof *labs, cmp_str) : NULL;
         if (hit) used[hit - labs] = 1;
         rc = add_item(ds, &cap, stem, join(img_dir, imgs[i], NULL), lab, e);
     }
