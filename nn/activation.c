@@ -10,12 +10,29 @@ void relu_inplace(float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
-void gelu_inplace(float *x, int64_t n) {
-    #pragma omp parallel for schedule(static) num_threads(nn_get_threads()) if (n >= ELEM_MIN_PARALLEL)
+// Vector erf in double from glibc's libmvec (pulled in by -lm's linker script; GCC calls the
+// _ZGV*_erf variants for this declaration). In double it is accurate far beyond float, so the
+// result is the exactly rounded GELU in practice (within 5e-8 of exact in the tests), at ~1.5 ns
+// per element instead of ~10 ns for scalar erff.
+double erf(double) __attribute__((simd("notinbranch")));
+
+#define GELU_BLOCK 4096   // fixed blocks: the vector/scalar split never depends on the thread count
+
+__attribute__((target_clones("avx512f", "default")))
+static void gelu_block(float *x, int64_t n) {
+    #pragma omp simd
     for (int64_t i = 0; i < n; i++) {
-        float v = x[i];
-        // glibc erff is within 1 ulp; the sqrt(1/2) constant is the float PyTorch uses (M_SQRT1_2).
-        x[i] = 0.5f * v * (1.0f + erff(v * (float)M_SQRT1_2));
+        double v = x[i];
+        x[i] = (float)(0.5 * v * (1.0 + erf(v * M_SQRT1_2)));
+    }
+}
+
+void gelu_inplace(float *x, int64_t n) {
+    int64_t nb = (n + GELU_BLOCK - 1) / GELU_BLOCK;
+    #pragma omp parallel for schedule(static) num_threads(nn_get_threads()) if (n >= ELEM_MIN_PARALLEL)
+    for (int64_t b = 0; b < nb; b++) {
+        int64_t i0 = b * GELU_BLOCK;
+        gelu_block(x + i0, n - i0 < GELU_BLOCK ? n - i0 : GELU_BLOCK);
     }
 }
 
