@@ -1,0 +1,170 @@
+// K-Means vs scikit-learn 1.2.1 in the same run: same data, same initial centres, N = 32768,
+// D in {160, 256, 1280}, K in {4, 8, 16}, 1 and 2 threads. Prints a Markdown table of median
+// times, the speedup and whether the results are equal (labels, inertia).
+//
+//   build/bench/bench_kmeans [--repeat R] [--n N] [--d 160,256,1280] [--k 4,8,16] [--threads 1,2]
+//                            [--exact]
+//
+// sklearn runs through tools/kmeans_ref.py under Debian's /usr/bin/python3, with its OpenMP
+// threads limited by threadpoolctl; its time is KMeans.fit alone (no Python start-up). The data
+// are L2-normalised Gaussian blobs (2K true centres, overlapping), like per-image deep features.
+#include "../ood/kmeans.h"
+#include "../io/npy.h"
+#include "../nn/nn.h"
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <unistd.h>
+
+static uint64_t rs = 88172645463325252ull;
+static double runi(void) {
+    rs ^= rs << 13; rs ^= rs >> 7; rs ^= rs << 17;
+    return (double)(rs >> 11) * 0x1.0p-53;
+}
+static double rnorm(void) {
+    double u = runi(), v = runi();
+    if (u < 1e-300) u = 1e-300;
+    return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
+}
+
+static float *make_data(int64_t n, int d, int nc) {
+    float *c = malloc(sizeof(float) * nc * d), *X = malloc(sizeof(float) * n * d);
+    if (!c || !X) { free(c); free(X); return NULL; }
+    double spread = 0.3 / sqrt((double)d);   // centre separation comparable to the noise
+    for (int i = 0; i < nc * d; i++) c[i] = (float)(rnorm() * spread);
+    for (int64_t i = 0; i < n; i++) {
+        int j = (int)(runi() * nc);
+        double s = 0;
+        for (int q = 0; q < d; q++) {
+            double v = c[j * d + q] + rnorm() / sqrt((double)d);
+            X[i * d + q] = (float)v;
+            s += v * v;
+        }
+        for (int q = 0; q < d; q++) X[i * d + q] = (float)(X[i * d + q] / sqrt(s));
+    }
+    free(c);
+    return X;
+}
+
+static int cmpd(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int parse_list(const char *s, int *out, int max) {
+    int n = 0;
+    while (*s && n < max) {
+        out[n++] = (int)strtol(s, (char **)&s, 10);
+        if (*s == ',') s++;
+    }
+    return n;
+}
+
+int main(int argc, char **argv) {
+    int repeat = 3, exact = 0;
+    int64_t n = 32768;
+    int Ds[8] = {160, 256, 1280}, nD = 3, Ks[8] = {4, 8, 16}, nK = 3, Ts[8] = {1, 2}, nT = 2;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--repeat") && i + 1 < argc) repeat = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--n") && i + 1 < argc) n = atoll(argv[++i]);
+        else if (!strcmp(argv[i], "--d") && i + 1 < argc) nD = parse_list(argv[++i], Ds, 8);
+        else if (!strcmp(argv[i], "--k") && i + 1 < argc) nK = parse_list(argv[++i], Ks, 8);
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) nT = parse_list(argv[++i], Ts, 8);
+        else if (!strcmp(argv[i], "--exact")) exact = 1;
+        else { fprintf(stderr, "usage: %s [--repeat R] [--n N] [--d list] [--k list] [--threads list] [--exact]\n", argv[0]); return 2; }
+    }
+    const char *script = access("tools/kmeans_ref.py", R_OK) == 0 ? "tools/kmeans_ref.py" : NULL;
+    int have_sk = script && system("/usr/bin/python3 -c 'import sklearn, threadpoolctl' >/dev/null 2>&1") == 0;
+    if (!have_sk) fprintf(stderr, "scikit-learn not found (run from the repository root with python3-sklearn installed); timing oodseg only\n");
+    char dir[] = "/tmp/oodseg-bench-kmeans-XXXXXX";
+    if (!mkdtemp(dir)) { perror("mkdtemp"); return 1; }
+
+    printf("K-Means, N = %lld, median of %d runs, same data and initial centres%s\n\n", (long long)n,
+           repeat, exact ? " (oodseg: exact Lloyd, no bounds)" : "");
+    printf("| D | K | threads | iters | sklearn 1.2.1 ms | oodseg ms | speedup | inertia rel. diff | labels equal |\n");
+    printf("|---:|---:|---:|---:|---:|---:|---:|---:|:---:|\n");
+    fflush(stdout);
+    int fails = 0;
+    for (int a = 0; a < nD; a++)
+        for (int b = 0; b < nK; b++) {
+            int d = Ds[a], k = Ks[b];
+            rs = 88172645463325252ull + (uint64_t)d * 131 + (uint64_t)k;
+            float *X = make_data(n, d, 2 * k);
+            float *C = malloc(sizeof(float) * k * d);
+            if (!X || !C) { fprintf(stderr, "out of memory\n"); return 1; }
+            for (int j = 0; j < k; j++) {
+                int64_t r = (int64_t)(runi() * n);
+                memcpy(C + (size_t)j * d, X + r * d, sizeof(float) * d);
+            }
+            char xp[128], ip[128];
+            snprintf(xp, sizeof xp, "%s/X.npy", dir);
+            snprintf(ip, sizeof ip, "%s/init.npy", dir);
+            err e = {0};
+            int64_t sx[2] = {n, d}, sc[2] = {k, d};
+            if (npy_write_f32(xp, X, 2, sx, &e) || npy_write_f32(ip, C, 2, sc, &e)) {
+                fprintf(stderr, "%s\n", e.msg);
+                return 1;
+            }
+            for (int t = 0; t < nT; t++) {
+                double sk_ms = NAN, sk_in = NAN;
+                int sk_iter = -1;
+                float *sk_lab = NULL;
+                if (have_sk) {
+                    char cmd[1024], od[160], rp[200], lp[200];
+                    snprintf(od, sizeof od, "%s/out", dir);
+                    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s fit %s %s %s --threads %d --repeat %d",
+                             script, xp, ip, od, Ts[t], repeat);
+                    if (system(cmd) == 0) {
+                        snprintf(rp, sizeof rp, "%s/result.txt", od);
+                        FILE *f = fopen(rp, "r");
+                        double skin, sec;
+                        if (f && fscanf(f, "inertia %lf inertia64 %lf n_iter %d seconds %lf", &skin,
+                                        &sk_in, &sk_iter, &sec) == 4)
+                            sk_ms = sec * 1e3;
+                        if (f) fclose(f);
+                        snprintf(lp, sizeof lp, "%s/labels.npy", od);
+                        npy_array arr;
+                        if (npy_read(lp, &arr, &e) == 0) { sk_lab = npy_to_f32(&arr, &e); npy_free(&arr); }
+                    }
+                }
+                nn_set_threads(Ts[t]);
+                kmeans_params p;
+                kmeans_params_default(&p);
+                p.k = k;
+                p.exact_lloyd = exact;
+                double ms[64];
+                kmeans_result r = {0};
+                int rr = repeat < 64 ? repeat : 64;
+                for (int q = 0; q < rr; q++) {
+                    kmeans_result_free(&r);
+                    double t0 = omp_get_wtime();
+                    if (kmeans_fit(X, n, d, &p, C, &r, &e)) { fprintf(stderr, "%s\n", e.msg); return 1; }
+                    ms[q] = (omp_get_wtime() - t0) * 1e3;
+                }
+                qsort(ms, rr, sizeof(double), cmpd);
+                double med = ms[rr / 2];
+                int64_t diff = 0;
+                if (sk_lab) for (int64_t i = 0; i < n; i++) diff += r.labels[i] != (int32_t)sk_lab[i];
+                double rel = fabs(r.inertia - sk_in) / sk_in;
+                char eq[32];
+                if (sk_lab) snprintf(eq, sizeof eq, diff ? "no (%lld)" : "yes", (long long)diff);
+                else snprintf(eq, sizeof eq, "-");
+                if (sk_lab && (diff || rel > 1e-6)) fails++;
+                printf("| %d | %d | %d | %d%s | %.1f | %.1f | %.2fx | %.1e | %s |\n", d, k, Ts[t],
+                       r.n_iter, (sk_iter >= 0 && sk_iter != r.n_iter) ? " (sklearn differs)" : "",
+                       sk_ms, med, sk_ms / med, rel, eq);
+                fflush(stdout);
+                kmeans_result_free(&r);
+                free(sk_lab);
+            }
+            free(X);
+            free(C);
+        }
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    if (fails) printf("\n%d configurations differ from sklearn\n", fails);
+    return 0;
+}

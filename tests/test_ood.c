@@ -1,0 +1,450 @@
+// The OoD methods: baselines against double formulas, the kmeans method on synthetic feature maps
+// (a planted low-confidence cluster must be found and ranked first; none flagged without one),
+// S2, bilinear upsampling, fused taps, determinism, errors, the centroid method, calibrated tau and
+// the pictures.
+#include "test.h"
+#include "../ood/ood.h"
+#include "../io/image.h"
+#include "../nn/nn.h"
+#include "../cli/pictures.h"
+#include "../cli/pictures.c"   // the CLI's pictures are not part of the library
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t rs = 1;
+static double runi(void) {
+    rs ^= rs << 13; rs ^= rs >> 7; rs ^= rs << 17;
+    return (double)(rs >> 11) * 0x1.0p-53;
+}
+
+// A synthetic image: logits (nout, H, W) and feature taps. The ID channels are 0..nid-1; the last
+// channel (when nout > nid) plays the background and carries a huge logit that must be ignored.
+typedef struct synth {
+    int H, W, nout, nid;
+    float *logits;
+    int id[8];
+    tensor taps[4];
+    const tensor *tp[4];
+    int strides[4], ntaps;
+    ood_input in;
+} synth;
+
+static void synth_init(synth *s, int H, int W, int nid, int bg) {
+    memset(s, 0, sizeof *s);
+    s->H = H; s->W = W; s->nid = nid; s->nout = nid + (bg ? 1 : 0);
+    s->logits = calloc((size_t)s->nout * H * W, sizeof(float));
+    for (int i = 0; i < nid; i++) s->id[i] = i;
+    if (bg) for (int64_t p = 0; p < (int64_t)H * W; p++) s->logits[(int64_t)nid * H * W + p] = 100.0f;
+}
+
+static float *synth_tap(synth *s, const char *name, int C, int stride) {
+    tensor *t = &s->taps[s->ntaps];
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->ndim = 4;
+    t->shape[0] = 1; t->shape[1] = C;
+    t->shape[2] = (s->H + stride - 1) / stride; t->shape[3] = (s->W + stride - 1) / stride;
+    t->data = calloc((size_t)C * t->shape[2] * t->shape[3], sizeof(float));
+    s->tp[s->ntaps] = t;
+    s->strides[s->ntaps++] = stride;
+    return t->data;
+}
+
+static const ood_input *synth_in(synth *s) {
+    s->in = (ood_input){s->logits, s->nout, s->H, s->W, s->id, s->nid, s->tp, s->strides, s->ntaps};
+    return &s->in;
+}
+
+static void synth_free(synth *s) {
+    free(s->logits);
+    for (int i = 0; i < s->ntaps; i++) free(s->taps[i].data);
+}
+
+// ---- baselines ------------------------------------------------------------------------------
+TEST(baselines_match_double_formulas_and_skip_background) {
+    synth s;
+    synth_init(&s, 1, 4, 3, 1);
+    const float z[3][4] = {{1, 0, 1000, -3}, {2, 0, 999, -3}, {-1, 0, 990, 5}};
+    for (int j = 0; j < 3; j++) for (int p = 0; p < 4; p++) s.logits[j * 4 + p] = z[j][p];
+    const ood_input *in = synth_in(&s);
+    float sc[4];
+    err e = {0};
+    for (int m = OOD_MSP; m <= OOD_ENERGY; m++) {
+        double T = m == OOD_ENERGY ? 2.0 : 1.0;
+        ood_options o;
+        ood_options_default(&o);
+        o.energy_T = T;
+        REQUIRE(ood_score((ood_method)m, in, &o, sc, NULL, &e) == OODSEG_OK, "%s", e.msg);
+        for (int p = 0; p < 4; p++) {
+            double mx = -1e300;
+            for (int j = 0; j < 3; j++) if (z[j][p] > mx) mx = z[j][p];
+            double S = 0, H = 0, ST = 0;
+            for (int j = 0; j < 3; j++) S += exp(z[j][p] - mx);
+            for (int j = 0; j < 3; j++) { double q = exp(z[j][p] - mx) / S; if (q > 0) H -= q * log(q); }
+            for (int j = 0; j < 3; j++) ST += exp((z[j][p] - mx) / T);
+            double want = m == OOD_MSP ? 1 - 1 / S : m == OOD_MAXLOGIT ? -mx : m == OOD_ENTROPY ? H
+                        : -(mx + T * log(ST));
+            CHECK_NEAR(sc[p], want, 1e-5 * (1 + fabs(want)));
+        }
+    }
+    // by hand: pixel 1 has three equal logits: MSP 2/3, entropy ln 3, energy -(0 + ln 3), maxlogit 0
+    ood_options o;
+    ood_options_default(&o);
+    REQUIRE(ood_score(OOD_MSP, in, &o, sc, NULL, &e) == 0);
+    CHECK_NEAR(sc[1], 2.0 / 3.0, 1e-7);
+    REQUIRE(ood_score(OOD_ENTROPY, in, &o, sc, NULL, &e) == 0);
+    CHECK_NEAR(sc[1], log(3.0), 1e-6);
+    REQUIRE(ood_score(OOD_ENERGY, in, &o, sc, NULL, &e) == 0);
+    CHECK_NEAR(sc[1], -log(3.0), 1e-6);
+    CHECK(isfinite(sc[2]), "energy overflowed on logits near 1000");
+    REQUIRE(ood_score(OOD_MAXLOGIT, in, &o, sc, NULL, &e) == 0);
+    CHECK(sc[0] == -2.0f && sc[3] == -5.0f, "%g %g (the background channel must be ignored)", sc[0], sc[3]);
+    // NaN logits are an error naming the pixel
+    s.logits[1 * 4 + 2] = NAN;
+    CHECK(ood_score(OOD_MSP, in, &o, sc, NULL, &e) == OODSEG_E_ARG);
+    CHECK(strstr(e.msg, "x 2") != NULL, "%s", e.msg);
+    synth_free(&s);
+}
+
+// ---- the kmeans method ----------------------------------------------------------------------
+// 32x32 logits, a tap (8 channels, stride 4 -> 8x8 cells). Background pixels: features near e0 or
+// e1 (two halves), max-logit ~10. Planted square (cells 2..3 x 5..6 -> pixels 8..15 x 20..27):
+// features near e5, max-logit ~1.
+static void make_planted(synth *s, int planted) {
+    synth_init(s, 32, 32, 3, 1);
+    float *f = synth_tap(s, "backbone.out3", 8, 4);
+    rs = 12345;
+    for (int cy = 0; cy < 8; cy++)
+        for (int cx = 0; cx < 8; cx++) {
+            int pl = planted && cy >= 2 && cy <= 3 && cx >= 5 && cx <= 6;
+            int dir = pl ? 5 : (cx < 4 ? 0 : 1);
+            for (int c = 0; c < 8; c++) f[c * 64 + cy * 8 + cx] = (float)((c == dir ? 1.0 : 0.0) + 0.05 * (runi() - 0.5));
+        }
+    for (int y = 0; y < 32; y++)
+        for (int x = 0; x < 32; x++) {
+            int pl = planted && y >= 8 && y < 16 && x >= 20 && x < 28;
+            float top = (float)((pl ? 1.0 : 10.0) + runi());
+            int64_t p = y * 32 + x;
+            s->logits[0 * 1024 + p] = top;
+            s->logits[1 * 1024 + p] = top - 2;
+            s->logits[2 * 1024 + p] = (float)(runi() - 3);
+        }
+}
+
+static int in_square(int64_t p) { int y = (int)(p / 32), x = (int)(p % 32); return y >= 8 && y < 16 && x >= 20 && x < 28; }
+
+TEST(kmeans_finds_planted_cluster_and_s1_ranks_it_first) {
+    synth s;
+    make_planted(&s, 1);
+    ood_options o;
+    ood_options_default(&o);
+    o.km.k = 4;
+    o.tau_mode = TAU_PERCENTILE;
+    o.tau = 25;
+    float sc[1024];
+    int32_t cl[1024];
+    ood_aux aux = {.clusters = cl};
+    err e = {0};
+    REQUIRE(ood_score(OOD_KMEANS, synth_in(&s), &o, sc, &aux, &e) == OODSEG_OK, "%s", e.msg);
+    CHECK(aux.k == 4);
+    int c0 = cl[10 * 32 + 22];
+    CHECK(aux.ood_flag[c0], "the planted cluster is not flagged (tau %g)", aux.tau_used);
+    int nflag = 0;
+    for (int c = 0; c < 4; c++) nflag += aux.ood_flag[c];
+    CHECK(nflag == 1, "%d clusters flagged", nflag);
+    float minin = INFINITY, maxout = -INFINITY;
+    for (int64_t p = 0; p < 1024; p++) {
+        if (in_square(p)) { CHECK(cl[p] == c0, "pixel %lld not in the planted cluster", (long long)p); if (sc[p] < minin) minin = sc[p]; }
+        else { CHECK(cl[p] != c0); if (sc[p] > maxout) maxout = sc[p]; }
+    }
+    CHECK(minin > maxout, "S1 does not rank the planted cluster first: %g <= %g", minin, maxout);
+    // S1 within a group is -maxlogit (auto B shifts the OoD group only)
+    CHECK_NEAR(sc[0], -s.logits[0], 1e-5);
+    // S2: the cluster mean of -maxlogit, constant per cluster
+    o.score = SCORE_S2;
+    float s2[1024];
+    REQUIRE(ood_score(OOD_KMEANS, synth_in(&s), &o, s2, &aux, &e) == OODSEG_OK, "%s", e.msg);
+    double m = 0;
+    int nm = 0;
+    for (int64_t p = 0; p < 1024; p++) if (cl[p] == c0) { m -= s.logits[p]; nm++; }
+    CHECK_NEAR(s2[10 * 32 + 22], m / nm, 1e-4);
+    for (int64_t p = 0; p < 1024; p++) if (cl[p] == c0) CHECK(s2[p] == s2[10 * 32 + 22]);
+    // absolute tau: mean < 5 only for the planted cluster
+    o.score = SCORE_S1;
+    o.tau_mode = TAU_ABSOLUTE;
+    o.tau = 5;
+    REQUIRE(ood_score(OOD_KMEANS, synth_in(&s), &o, sc, &aux, &e) == OODSEG_OK, "%s", e.msg);
+    CHECK(aux.ood_flag[cl[10 * 32 + 22]] && aux.tau_used == 5);
+    // fraction statistic
+    o.stat = STAT_FRACTION;
+    o.rho = 0.5;
+    REQUIRE(ood_score(OOD_KMEANS, synth_in(&s), &o, sc, &aux, &e) == OODSEG_OK, "%s", e.msg);
+    nflag = 0;
+    for (int c = 0; c < 4; c++) nflag += aux.ood_flag[c];
+    CHECK(aux.ood_flag[cl[10 * 32 + 22]] && nflag == 1, "fraction: %d flagged", nflag);
+    synth_free(&s);
+}
+
+TEST(kmeans_flags_nothing_without_planted_cluster) {
+    synth s;
+    make_planted(&s, 0);
+    ood_options o;
+    ood_options_default(&o);
+    o.km.k = 4;
+    o.tau_mode = TAU_ABSOLUTE;
+    o.tau = 5;
+    float sc[1024];
+    ood_aux aux = {0};
+    err e = {0};
+    REQUIRE(ood_score(OOD_KMEANS, synth_in(&s), &o, sc, &aux, &e) == OODSEG_OK, "%s", e.msg);
+    for (int c = 0; c < 4; c++) CHECK(!aux.ood_flag[c], "cluster %d flagged", c);
+    for (int64_t p = 0; p < 1024; p++) CHECK_NEAR(sc[p], -s.logits[p], 1e-5);
+    synth_free(&s);
+}
+
+TEST(kmeans_bilinear_upsample_and_determinism) {
+    synth s;
+    make_planted(&s, 1);
+    ood_options o;
+    ood_options_default(&o);
+    o.km.k = 4;
+    o.upsample = UPS_BILINEAR;
+    float a[1024], b[1024];
+    int32_t cl[1024], cl2[1024];
+    ood_aux aux = {.clusters = cl}, aux2 = {.clusters = cl2};
+    err e = {0};
+    REQUIRE(ood_score(OOD_KMEANS, synth_in(&s), &o, a, &aux, &e) == OODSEG_OK, "%s", e.msg);
+    int c0 = cl[11 * 32 + 23];
+    CHECK(aux.ood_flag[c0]);
+    int inter = 0, uni = 0;
+    for (int64_t p = 0; p < 1024; p++) { int f = cl[p] == c0, g = in_square(p); inter += f && g; uni += f || g; }
+    CHECK(inter >= 0.6 * uni, "bilinear cluster map far from the square: IoU %d/%d", inter, uni);
+    nn_set_threads(1);
+    REQUIRE(ood_score(OOD_KMEANS, synth_in(&s), &o, b, &aux2, &e) == OODSEG_OK, "%s", e.msg);
+    nn_set_threads(0);
+    CHECK(memcmp(a, b, sizeof a) == 0 && memcmp(cl, cl2, sizeof cl) == 0, "not deterministic across threads");
+    synth_free(&s);
+}
+
+TEST(fused_taps_of_different_strides) {
+    synth s;
+    make_planted(&s, 1);
+    // a second tap at stride 8 (4x4 cells), 3 channels, constant per cell
+    float *g = synth_tap(&s, "backbone.out4", 3, 8);
+    for (int c = 0; c < 3; c++) for (int q = 0; q < 16; q++) g[c * 16 + q] = (float)(c + q);
+    ood_options o;
+    ood_options_default(&o);
+    o.l2norm = 0;
+    float *X;
+    int gh, gw, D, fs;
+    err e = {0};
+    REQUIRE(ood_fuse_features(synth_in(&s), &o, &X, &gh, &gw, &D, &fs, &e) == 0, "%s", e.msg);
+    CHECK(gh == 4 && gw == 4 && D == 11 && fs == 8, "%d x %d x %d stride %d", gh, gw, D, fs);
+    // the stride-4 tap average-pooled 2x2
+    const float *f = s.taps[0].data;
+    double want = (f[0 * 64 + 0] + f[1] + f[8] + f[9]) / 4.0;
+    CHECK_NEAR(X[0], want, 1e-6);
+    CHECK_NEAR(X[5 * D + 8 + 2], 2 + 5, 1e-6);
+    free(X);
+    o.fuse_stride = 4;   // finer: the stride-8 tap bilinearly upsampled
+    REQUIRE(ood_fuse_features(synth_in(&s), &o, &X, &gh, &gw, &D, &fs, &e) == 0, "%s", e.msg);
+    CHECK(gh == 8 && gw == 8 && fs == 4);
+    CHECK_NEAR(X[0 * D + 8], 0, 1e-6);          // corner: value of cell 0
+    CHECK_NEAR(X[(0 * 8 + 1) * D + 8], 0.25, 1e-6); // src x = 0.25
+    free(X);
+    // per-tap L2: each tap's part has unit norm (on the coarsest grid no tap is interpolated)
+    o.l2norm = 1;
+    o.fuse_stride = 0;
+    REQUIRE(ood_fuse_features(synth_in(&s), &o, &X, &gh, &gw, &D, &fs, &e) == 0, "%s", e.msg);
+    double n2 = 0;
+    for (int c = 8; c < 11; c++) n2 += X[3 * D + c] * X[3 * D + c];
+    CHECK_NEAR(n2, 1.0, 1e-5);
+    free(X);
+    // the method still finds the planted cluster on the fused features
+    o.km.k = 4;
+    float sc[1024];
+    int32_t cl[1024];
+    ood_aux aux = {.clusters = cl};
+    REQUIRE(ood_score(OOD_KMEANS, synth_in(&s), &o, sc, &aux, &e) == OODSEG_OK, "%s", e.msg);
+    CHECK(aux.ood_flag[cl[10 * 32 + 22]], "planted cluster not found with fused taps");
+    synth_free(&s);
+}
+
+TEST(errors_are_clear) {
+    synth s;
+    make_planted(&s, 1);
+    ood_options o;
+    ood_options_default(&o);
+    float sc[1024];
+    err e = {0};
+    o.km.k = 100;   // 64 feature vectors
+    CHECK(ood_score(OOD_KMEANS, synth_in(&s), &o, sc, NULL, &e) == OODSEG_E_ARG);
+    CHECK(strstr(e.msg, "--k 100") && strstr(e.msg, "64"), "%s", e.msg);
+    o.km.k = 4;
+    s.taps[0].data[77] = NAN;
+    CHECK(ood_score(OOD_KMEANS, synth_in(&s), &o, sc, NULL, &e) == OODSEG_E_ARG);
+    CHECK(strstr(e.msg, "backbone.out3") && strstr(e.msg, "NaN"), "%s", e.msg);
+    ood_method m;
+    CHECK(ood_method_parse("kmeans", &m, &e) == 0 && m == OOD_KMEANS);
+    CHECK(ood_method_parse("MaxLogit", &m, &e) == 0 && m == OOD_MAXLOGIT);
+    CHECK(ood_method_parse("foo", &m, &e) == OODSEG_E_ARG && strstr(e.msg, "foo"), "%s", e.msg);
+    CHECK(strcmp(ood_method_name(OOD_CENTROID), "centroid") == 0);
+    CHECK(ood_options_set(&o, "k", "0", &e) == OODSEG_E_ARG);
+    CHECK(strstr(e.msg, "--k 0") && strstr(e.msg, "[1, 256]"), "%s", e.msg);
+    CHECK(ood_options_set(&o, "k", "12x", &e) == OODSEG_E_ARG);
+    CHECK(ood_options_set(&o, "k", "12", &e) == 0 && o.km.k == 12);
+    CHECK(ood_options_set(&o, "rho", "1.5", &e) == OODSEG_E_ARG && strstr(e.msg, "rho"), "%s", e.msg);
+    CHECK(ood_options_set(&o, "T", "0", &e) == OODSEG_E_ARG);
+    CHECK(ood_options_set(&o, "tau-mode", "sometimes", &e) == OODSEG_E_ARG && strstr(e.msg, "absolute"), "%s", e.msg);
+    CHECK(ood_options_set(&o, "score", "s2", &e) == 0 && o.score == SCORE_S2);
+    CHECK(ood_options_set(&o, "upsample", "bilinear", &e) == 0 && o.upsample == UPS_BILINEAR);
+    CHECK(ood_options_set(&o, "seed", "18446744073709551615", &e) == 0 && o.km.seed == UINT64_MAX);
+    CHECK(ood_options_set(&o, "no-such-option", "1", &e) == 1);
+    CHECK(strstr(ood_options_help(), "--tau-mode") != NULL);
+    ood_options_default(&o);
+    o.tau = 150;   // percentile mode
+    CHECK(ood_score(OOD_KMEANS, synth_in(&s), &o, sc, NULL, &e) == OODSEG_E_ARG);
+    CHECK(strstr(e.msg, "--tau 150") && strstr(e.msg, "[0, 100]"), "%s", e.msg);
+    ood_options_default(&o);
+    o.tau_mode = TAU_CALIBRATED;
+    CHECK(ood_score(OOD_KMEANS, synth_in(&s), &o, sc, NULL, &e) == OODSEG_E_ARG && strstr(e.msg, "--tau-file"), "%s", e.msg);
+    ood_options_default(&o);
+    CHECK(ood_score(OOD_CENTROID, synth_in(&s), &o, sc, NULL, &e) == OODSEG_E_ARG && strstr(e.msg, "--centroids"), "%s", e.msg);
+    s.ntaps = 0;
+    CHECK(ood_score(OOD_KMEANS, synth_in(&s), &o, sc, NULL, &e) == OODSEG_E_ARG);
+    s.ntaps = 1;
+    synth_free(&s);
+}
+
+// ---- centroids and calibrated tau ------------------------------------------------------------
+// ID images: the left half is class 0 (features near e0), the right half class 1 (near e1), all
+// confident. Test image: the same, plus a low-confidence square with features near e5.
+static void make_id(synth *s, int with_ood, uint64_t seed) {
+    synth_init(s, 32, 32, 2, 0);
+    float *f = synth_tap(s, "feat", 8, 4);
+    rs = seed;
+    for (int cy = 0; cy < 8; cy++)
+        for (int cx = 0; cx < 8; cx++) {
+            int pl = with_ood && cy >= 2 && cy <= 3 && cx >= 5 && cx <= 6;
+            int dir = pl ? 5 : (cx < 4 ? 0 : 1);
+            for (int c = 0; c < 8; c++) f[c * 64 + cy * 8 + cx] = (float)((c == dir) + 0.1 * (runi() - 0.5));
+        }
+    for (int y = 0; y < 32; y++)
+        for (int x = 0; x < 32; x++) {
+            int64_t p = y * 32 + x;
+            int pl = with_ood && y >= 8 && y < 16 && x >= 20 && x < 28;
+            int cls = x < 16 ? 0 : 1;
+            float margin = pl ? 0.1f : (float)(5 + runi());
+            s->logits[cls * 1024 + p] = 3 + margin;
+            s->logits[(1 - cls) * 1024 + p] = 3;
+        }
+}
+
+TEST(centroid_method_and_calibrated_tau) {
+    ood_stats *st;
+    err e = {0};
+    REQUIRE(ood_stats_new(&st, 2, 2, &e) == 0, "%s", e.msg);
+    ood_options o;
+    ood_options_default(&o);
+    o.tau = 5;
+    for (int i = 0; i < 4; i++) {
+        synth s;
+        make_id(&s, 0, 100 + i);
+        REQUIRE(ood_stats_add(st, synth_in(&s), &o, &e) == 0, "%s", e.msg);
+        synth_free(&s);
+    }
+    char path[512];
+    snprintf(path, sizeof path, "%s/centroids.txt", t_tmpdir());
+    REQUIRE(ood_stats_save(st, path, &e) == 0, "%s", e.msg);
+    ood_stats_free(st);
+    synth s;
+    make_id(&s, 1, 7);
+    snprintf(o.centroids_file, sizeof o.centroids_file, "%s", path);
+    o.centroid_conf = 0.6;   // the planted pixels have softmax confidence 0.525
+    float sc[1024];
+    REQUIRE(ood_score(OOD_CENTROID, synth_in(&s), &o, sc, NULL, &e) == 0, "%s", e.msg);
+    float minin = INFINITY, maxout = -INFINITY;
+    for (int64_t p = 0; p < 1024; p++) {
+        if (in_square(p)) { if (sc[p] < minin) minin = sc[p]; }
+        else if (sc[p] > maxout) maxout = sc[p];
+    }
+    CHECK(minin > o.centroid_factor, "planted pixels not OoD: min ratio %g", minin);
+    CHECK(maxout < 0, "confident ID pixels must score below the examined ones: %g", maxout);
+    CHECK(minin > maxout);
+    // a wrong feature size is an error that says so
+    s.taps[0].shape[1] = 4;
+    CHECK(ood_score(OOD_CENTROID, synth_in(&s), &o, sc, NULL, &e) == OODSEG_E_ARG && strstr(e.msg, "dimensional"), "%s", e.msg);
+    s.taps[0].shape[1] = 8;
+    // calibrated tau: the 5th percentile of the ID max-logit (values 8..9 on the ID images)
+    double tau;
+    REQUIRE(ood_read_tau(path, &tau, &e) == 0, "%s", e.msg);
+    CHECK(tau > 7.9 && tau < 9.1, "tau %g", tau);
+    o.tau_mode = TAU_CALIBRATED;
+    snprintf(o.tau_file, sizeof o.tau_file, "%s", path);
+    o.km.k = 4;
+    int32_t cl[1024];
+    ood_aux aux = {.clusters = cl};
+    REQUIRE(ood_score(OOD_KMEANS, synth_in(&s), &o, sc, &aux, &e) == 0, "%s", e.msg);
+    CHECK(aux.tau_used == tau);
+    CHECK(aux.ood_flag[cl[10 * 32 + 22]]);
+    snprintf(o.tau_file, sizeof o.tau_file, "%s/missing.txt", t_tmpdir());
+    CHECK(ood_score(OOD_KMEANS, synth_in(&s), &o, sc, &aux, &e) == OODSEG_E_IO);
+    synth_free(&s);
+}
+
+// ---- pictures -------------------------------------------------------------------------------
+TEST(pictures_written_and_readable) {
+    const int w = 40, h = 30;
+    uint8_t *px = malloc((size_t)w * h * 3);
+    float *score = malloc(sizeof(float) * w * h);
+    uint8_t *pred = malloc((size_t)w * h);
+    int32_t *cl = malloc(sizeof(int32_t) * w * h);
+    for (int i = 0; i < w * h; i++) {
+        px[3 * i] = (uint8_t)i; px[3 * i + 1] = 100; px[3 * i + 2] = 200;
+        score[i] = (float)(i % w) / 10.0f - 1;
+        pred[i] = (uint8_t)(i % 3);
+        cl[i] = (i % w) < 20 ? 0 : 1;
+    }
+    static const uint8_t pal[3][3] = {{255, 0, 0}, {0, 255, 0}, {0, 0, 255}};
+    uint8_t flag[2] = {0, 1};
+    image img = {w, h, 3, px};
+    err e = {0};
+    const char *dir = t_tmpdir();
+    REQUIRE(pictures_save(dir, "img", "_kmeans", &img, score, pred, pal, 3, cl, 2, flag, &e) == 0, "%s", e.msg);
+    const char *names[] = {"img_kmeans_heat.png", "img_kmeans_overlay.png", "img_seg.png", "img_kmeans_clusters.png"};
+    for (int i = 0; i < 4; i++) {
+        char path[600];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        image im = {0};
+        REQUIRE(image_load_rgb(path, &im, &e) == 0, "%s: %s", names[i], e.msg);
+        CHECK(im.w == w && im.h == h && im.c == 3, "%s: %dx%dx%d", names[i], im.w, im.h, im.c);
+        if (i == 0) {   // max score at x = 39: the top of inferno; min at x = 0: its bottom
+            CHECK(memcmp(im.px + 3 * 39, inferno[255], 3) == 0);
+            CHECK(memcmp(im.px, inferno[0], 3) == 0);
+        }
+        if (i == 2) CHECK(im.px[0] == 255 && im.px[3 + 1] == 255 && im.px[6 + 2] == 255);
+        if (i == 3) CHECK(memcmp(im.px + 3 * (5 * w + 5), tab20[0], 3) == 0);
+        image_free(&im);
+    }
+    char tp[600];
+    snprintf(tp, sizeof tp, "%s/img_kmeans_heat.txt", dir);
+    FILE *f = fopen(tp, "r");
+    double lo = 0, hi = 0;
+    CHECK(f && fscanf(f, "colormap inferno min %lf max %lf", &lo, &hi) == 2);
+    if (f) fclose(f);
+    CHECK_NEAR(lo, -1, 1e-6);
+    CHECK_NEAR(hi, 2.9, 1e-6);
+    free(px); free(score); free(pred); free(cl);
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    RUN(baselines_match_double_formulas_and_skip_background);
+    RUN(kmeans_finds_planted_cluster_and_s1_ranks_it_first);
+    RUN(kmeans_flags_nothing_without_planted_cluster);
+    RUN(kmeans_bilinear_upsample_and_determinism);
+    RUN(fused_taps_of_different_strides);
+    RUN(errors_are_clear);
+    RUN(centroid_method_and_calibrated_tau);
+    RUN(pictures_written_and_readable);
+    return t_finish(argv[0]);
+}
