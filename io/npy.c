@@ -62,7 +62,7 @@ static int parse_header(const char *path, const char *hdr, npy_array *out, err *
         return err_set(e, OODSEG_E_FORMAT,
                        "%s: unsupported .npy dtype '%s' (supported: f4 f8 u1 i1 i2 u2 i4 u4 i8 b1)",
                        path, descr);
-    snprintf(out->dtype, sizeof out->dtype, "%s", code);
+    memcpy(out->dtype, code, strlen(code) + 1);   // length checked above
 
     const char *f = find_key(hdr, "fortran_order");
     if (!f) return err_set(e, OODSEG_E_FORMAT, "%s: .npy header has no 'fortran_order' entry", path);

@@ -82,7 +82,7 @@ int preprocess_target_size(const preprocess *p, int w, int h, const char *size_o
     }
     int okw = side_ok(tw, p->w_mod, p->mod_need_zero), okh = side_ok(th, p->h_mod, p->mod_need_zero);
     if (!okw || !okh) {
-        char nw[80] = "", nh[80] = "", mw[120] = "", mh[120] = "";
+        char nw[80] = "", nh[80] = "", mw[200] = "", mh[200] = "";
         const char *rule = p->mod_need_zero ? "" : " or one less";
         if (!okw) {
             nearby(tw, p->w_mod, p->mod_need_zero, nw, sizeof nw);
