@@ -273,6 +273,13 @@ const ckpt_entry *ckpt_find(const ckpt *ck, const char *name) {
     return NULL;
 }
 
+int ckpt_entry_is_mapped(const ckpt *ck, const ckpt_entry *en) {
+    const ck_impl *im = ck ? ck->impl : NULL;
+    if (!im || !im->map || !en) return 0;
+    const char *p = en->f32 ? (const char *)en->f32 : (const char *)en->raw, *m = im->map;
+    return p && p >= m && p < m + im->map_len;
+}
+
 static void fmt_shape(char *o, size_t n, int ndim, const int64_t *shape) {
     size_t w = (size_t)snprintf(o, n, "[");
     for (int d = 0; d < ndim && w < n; d++)

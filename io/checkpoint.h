@@ -49,6 +49,8 @@ int ckpt_add(ckpt *ck, const char *name, dtype t, int ndim, const int64_t *shape
              const float *f32_data_or_null, err *e);
 
 const ckpt_entry *ckpt_find(const ckpt *ck, const char *name);
+// 1 when the entry's data points into the file mapping (loaded zero-copy), else 0.
+int ckpt_entry_is_mapped(const ckpt *ck, const ckpt_entry *en);
 // The F32 data of `name` with exactly this shape, marked used. Otherwise NULL and OODSEG_E_MODEL
 // with a message naming the key and both shapes ("key 'x' has shape [3, 4] but the architecture
 // needs [3, 5]") or saying it is missing.

@@ -62,7 +62,8 @@ static int fail(rs *r, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(m, sizeof m, fmt, ap);
     va_end(ap);
-    return err_set(r->e, OODSEG_E_FORMAT, "%s: pickle %s: %s (opcode at byte %zu)", r->vm->file, r->where, m, r->op_at);
+    return err_set(r->e, OODSEG_E_FORMAT, "%s: pickle %s: %s (opcode at byte %zu of the file, byte %zu of the pickle)",
+                   r->vm->file, r->where, m, r->op_at, r->op_at - r->start);
 }
 
 static int oom(rs *r) {
