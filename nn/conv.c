@@ -376,37 +376,93 @@ int conv2d_forward(const conv2d *c, const float *x, int h, int w, float *y, err 
 }
 
 // ---- ConvTranspose2d(k 2, s 2) ------------------------------------------------------------------
+//
+// Direct: per input row i and block of 4 output channels, 16 accumulators (channel o, a, b) over 16
+// input columns; each input vector feeds 16 FMAs. The (b = 0, b = 1) pair is interleaved into 32
+// consecutive outputs of row 2i + a. The output (4x the input pixels) is the memory cost that remains.
 
-// Per band of input rows: t (c_out*4, band pixels) = W^T x, then scatter t[(co*2 + a)*2 + b, i, j]
-// to y[co, 2i+a, 2j+b].
+#define CT_COB 4
+
+// One 16-column block of input row xr (c_in rows of stride xs) for output channels co..co+cob-1:
+// writes 32 outputs to each of rows a = 0, 1 at out + o*ocs + a*ors (ocs: channel stride, ors:
+// row stride). cob is a compile-time constant at each call so acc[][] stays in registers.
+static inline __attribute__((always_inline)) void convt_block(
+    const int cob, const float *xr, int64_t xs, int c_in, int c_out, const float *wt, int co,
+    float *out, int64_t ocs, int64_t ors) {
+    v16 acc[CT_COB][4];
+    _Pragma("GCC unroll 4") for (int o = 0; o < cob; o++)
+        _Pragma("GCC unroll 4") for (int t = 0; t < 4; t++) acc[o][t] = (v16){0};
+    for (int ci = 0; ci < c_in; ci++) {
+        v16 xv;
+        memcpy(&xv, xr + (size_t)ci * xs, sizeof xv);
+        const float *wk = wt + ((size_t)ci * c_out + co) * 4;
+        _Pragma("GCC unroll 4") for (int o = 0; o < cob; o++)
+            _Pragma("GCC unroll 4") for (int t = 0; t < 4; t++) acc[o][t] += wk[o * 4 + t] * xv;
+    }
+    typedef int i16 __attribute__((vector_size(64)));
+    _Pragma("GCC unroll 4") for (int o = 0; o < cob; o++)
+        _Pragma("GCC unroll 2") for (int a = 0; a < 2; a++) {
+            // interleave b = 0 and b = 1: lanes (b0[0] b1[0] b0[1] b1[1] ...)
+            v16 lo = __builtin_shuffle(acc[o][a * 2], acc[o][a * 2 + 1],
+                (i16){0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23});
+            v16 hi = __builtin_shuffle(acc[o][a * 2], acc[o][a * 2 + 1],
+                (i16){8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31});
+            float *dst = out + o * ocs + a * ors;
+            memcpy(dst, &lo, sizeof lo);
+            memcpy(dst + 16, &hi, sizeof hi);
+        }
+}
+
+// Input row i: x rows (c_in, stride hw) for the full 16-column blocks, straight into y (c_out, 2h,
+// 2w); the last partial block from the zero-padded copy tail (c_in, 16) into tmp (c_out, 2, 32).
+__attribute__((target_clones("avx512f", "default"), optimize("fp-contract=fast")))
+static void convt_row(const float *xrow, int64_t hw, const float *tail, int c_in, int c_out, int w,
+                      const float *wt, float *yrow, float *tmp) {
+    int full = w / 16 * 16;
+    for (int j0 = 0; j0 < full; j0 += 16) {
+        int co = 0;
+        for (; co + CT_COB <= c_out; co += CT_COB)
+            convt_block(CT_COB, xrow + j0, hw, c_in, c_out, wt, co, yrow + (size_t)co * 4 * hw + 2 * j0,
+                        4 * hw, 2 * w);
+        for (; co < c_out; co++)
+            convt_block(1, xrow + j0, hw, c_in, c_out, wt, co, yrow + (size_t)co * 4 * hw + 2 * j0,
+                        4 * hw, 2 * w);
+    }
+    if (full < w) {
+        int co = 0;
+        for (; co + CT_COB <= c_out; co += CT_COB)
+            convt_block(CT_COB, tail, 16, c_in, c_out, wt, co, tmp + (size_t)co * 64, 64, 32);
+        for (; co < c_out; co++)
+            convt_block(1, tail, 16, c_in, c_out, wt, co, tmp + (size_t)co * 64, 64, 32);
+    }
+}
+
 int conv_transpose2x2_forward(const float *weight, int c_in, int c_out, const float *x, int h,
                               int w, float *y, err *e) {
-    int m = c_out * 4;
-    int band = 2048 / (w > 0 ? w : 1);   // input rows per item; shape-only
-    if (band < 1) band = 1;
-    if (band > h) band = h;
-    int nitems = (h + band - 1) / band, nth = nn_get_threads();
-    int64_t hw = (int64_t)h * w, tsz = (int64_t)m * band * w;
-    float *tmp = err_malloc(e, sizeof(float) * (size_t)tsz * nth, "conv_transpose buffer");
-    if (!tmp) return OODSEG_E_NOMEM;
+    int full = w / 16 * 16, rem = w - full;
+    int64_t hw = (int64_t)h * w, tsz = (int64_t)c_in * 16 + (int64_t)c_out * 64;
+    int nth = nn_get_threads();
+    float *buf = err_malloc(e, sizeof(float) * (size_t)tsz * nth, "conv_transpose buffer");
+    if (!buf) return OODSEG_E_NOMEM;
     int W2 = 2 * w;
     #pragma omp parallel for schedule(dynamic, 1) num_threads(nth)
-    for (int it = 0; it < nitems; it++) {
-        float *t = tmp + (size_t)omp_get_thread_num() * tsz;   // (c_out*4, nb*w)
-        int r0 = it * band, nb = h - r0 < band ? h - r0 : band;
-        int np = nb * w;
-        // weight is (c_in, c_out*4) row-major, so W^T is a transposed A with lda m.
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, np, c_in, 1.0f, weight, m,
-                    x + (size_t)r0 * w, (int)hw, 0.0f, t, np);
-        for (int co = 0; co < c_out; co++)
-            for (int a = 0; a < 2; a++)
-                for (int i = 0; i < nb; i++) {
-                    const float *t0 = t + (size_t)((co * 2 + a) * 2) * np + (size_t)i * w;
-                    const float *t1 = t0 + np;
-                    float *yr = y + (size_t)co * 4 * hw + (size_t)(2 * (r0 + i) + a) * W2;
-                    for (int j = 0; j < w; j++) { yr[2 * j] = t0[j]; yr[2 * j + 1] = t1[j]; }
-                }
+    for (int i = 0; i < h; i++) {
+        float *tail = buf + (size_t)omp_get_thread_num() * tsz;   // (c_in, 16)
+        float *tmp = tail + (size_t)c_in * 16;                    // (c_out, 2, 32)
+        if (rem) {
+            for (int ci = 0; ci < c_in; ci++) {
+                memcpy(tail + ci * 16, x + (size_t)ci * hw + (size_t)i * w + full, sizeof(float) * rem);
+                memset(tail + ci * 16 + rem, 0, sizeof(float) * (16 - rem));
+            }
+        }
+        float *yrow = y + (size_t)(2 * i) * W2;
+        convt_row(x + (size_t)i * w, hw, tail, c_in, c_out, w, weight, yrow, tmp);
+        if (rem)
+            for (int co = 0; co < c_out; co++)
+                for (int a = 0; a < 2; a++)
+                    memcpy(yrow + (size_t)co * 4 * hw + (size_t)a * W2 + 2 * full,
+                           tmp + (size_t)co * 64 + a * 32, sizeof(float) * 2 * rem);
     }
-    free(tmp);
+    free(buf);
     return OODSEG_OK;
 }

@@ -193,6 +193,7 @@ TEST(conv_transpose2x2_matches_formula) {
     CHECK(check_convT(20, 20, 64, 40));   // several row bands
     CHECK(check_convT(3, 2, 3, 2100));    // rows wider than a band
     CHECK(check_convT(1, 1, 1, 1));
+    CHECK(check_convT(6, 7, 5, 32));      // no partial column block, channel remainder 3
 }
 
 static int check_linear(int64_t n, int ci, int co, int bias) {
