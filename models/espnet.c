@@ -202,8 +202,8 @@ static int esp_chain(const esp *blk, int n, const float *x, int h, int w, float 
     return e->code;
 }
 
-static int espnet_forward(model *m, const float *input, int h, int w, const char *want,
-                          tensor_list *out, err *e) {
+static int espnet_run(model *m, const float *input, int h, int w, const char *want,
+                      tensor_list *out, err *e) {
     const espnet *n = m->impl;
     err_clear(e);
     if (h < 1 || w < 1 ||
@@ -317,6 +317,16 @@ done:
     if (!b1_in_skip) free(b1);
     free(b2); free(b3); free(cat2); free(proj); free(t); free(logits);
     return e->code;
+}
+
+// Denormal weights (dead channels) and activations would take x86's slow path; see nn/fpenv.c.
+static int espnet_forward(model *m, const float *input, int h, int w, const char *want, tensor_list *out,
+                      err *e) {
+    nn_fpenv env;
+    nn_denormals_off(&env);
+    int rc = espnet_run(m, input, h, w, want, out, e);
+    nn_fpenv_restore(&env);
+    return rc;
 }
 
 static void espnet_destroy(model *m) {

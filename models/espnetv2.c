@@ -372,8 +372,8 @@ static int eesp_chain(const eesp *blk, int n, const float *x, int h, int w, floa
     return e->code;
 }
 
-static int espnetv2_forward(model *m, const float *input, int h, int w, const char *want,
-                            tensor_list *out, err *e) {
+static int espnetv2_run(model *m, const float *input, int h, int w, const char *want,
+                        tensor_list *out, err *e) {
     const espnetv2 *n = m->impl;
     err_clear(e);
     if (h < 1 || w < 1 || (h % 16 != 0 && h % 16 != 15) || (w % 16 != 0 && w % 16 != 15))
@@ -452,6 +452,16 @@ done:
     for (int k = 1; k < 5; k++) free(img[k]);
     free(l1); free(l2); free(l3); free(l4); free(t); free(d); free(up); free(logits);
     return e->code;
+}
+
+// Denormal weights (dead channels) and activations would take x86's slow path; see nn/fpenv.c.
+static int espnetv2_forward(model *m, const float *input, int h, int w, const char *want, tensor_list *out,
+                      err *e) {
+    nn_fpenv env;
+    nn_denormals_off(&env);
+    int rc = espnetv2_run(m, input, h, w, want, out, e);
+    nn_fpenv_restore(&env);
+    return rc;
 }
 
 static void espnetv2_destroy(model *m) {

@@ -121,4 +121,13 @@ void scale_channels_inplace(float *y, int c, int64_t hw, const float *s);
 // mean over H*W per channel: out (c)
 void global_avgpool(const float *x, int c, int64_t hw, float *out);
 
+// ---- fpenv.c -------------------------------------------------------------------------------
+// Flush-to-zero and denormals-are-zero on the calling thread and the OpenMP threads the ops use
+// (x86; a no-op elsewhere), saving the previous state; nn_fpenv_restore puts it back. Denormal
+// operands are ~100x slower on x86; flushing them changes results by < 1e-37.
+#define NN_FPENV_MAX_THREADS 256
+typedef struct nn_fpenv { int n; unsigned csr[NN_FPENV_MAX_THREADS]; } nn_fpenv;
+void nn_denormals_off(nn_fpenv *saved);
+void nn_fpenv_restore(const nn_fpenv *saved);
+
 #endif

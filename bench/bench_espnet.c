@@ -1,0 +1,61 @@
+// Forward time of ESPNet (p=2, q=8, Cityscapes) and ESPNetv2 (s=2.0, Cityscapes) at 1024x512, and of
+// the CamVid ESPNet at 480x360, on 1 and 2 threads: median of `runs` forwards after one warm-up.
+// Goals on 2 threads: ESPNet <= 0.10 s, ESPNetv2 <= 0.15 s (PyTorch 1.13 CPU: 0.25 s / 0.32 s).
+//   usage: OODSEG_ASSETS=../shared bench_espnet [runs (default 11)] [threads (default: 1 and 2)]
+// The per-conv-shape cost of these networks is in bench_ops; `perf record` on this binary gives the
+// per-function split.
+#include "../models/model.h"
+#include "../nn/nn.h"
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv) {
+    int runs = argc > 1 ? atoi(argv[1]) : 11, only = argc > 2 ? atoi(argv[2]) : 0;
+    if (runs < 1) runs = 1;
+    if (runs > 100) runs = 100;
+    const char *assets = getenv("OODSEG_ASSETS");
+    if (!assets || !*assets) assets = "../shared";
+    static const struct { const char *path; int w, h; double goal; } nets[] = {
+        {"models/espnet/pretrained/decoder/espnet_p_2_q_8.pth", 1024, 512, 0.10},
+        {"models/espnetv2/espnetv2_s_2.0_city_1024x512.pth", 1024, 512, 0.15},
+        {"models/espnet/pretrained/decoder/espnet_p_2_q_8_camvid.pth", 480, 360, 0},
+    };
+    printf("%-34s %-10s %7s %10s %10s %10s\n", "model", "input", "threads", "median s", "min s", "goal s");
+    for (size_t k = 0; k < sizeof nets / sizeof nets[0]; k++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", assets, nets[k].path);
+        model *m = NULL;
+        err e = {0};
+        if (model_open(path, NULL, &m, &e)) { printf("%s: %s\n", path, e.msg); continue; }
+        int w = nets[k].w, h = nets[k].h;
+        float *x = malloc(sizeof(float) * 3 * w * h);
+        uint32_t s = 1;
+        for (int i = 0; i < 3 * w * h; i++) { s = s * 1664525u + 1013904223u; x[i] = (float)(s >> 8) / 16777216.0f - 0.5f; }
+        for (int th = 1; th <= 2; th++) {
+            if (only && th != only) continue;
+            nn_set_threads(th);
+            double t[100];
+            for (int r = -1; r < runs; r++) {
+                tensor_list out = {0};
+                double t0 = omp_get_wtime();
+                if (m->forward(m, x, h, w, "", &out, &e)) { printf("forward: %s\n", e.msg); return 1; }
+                if (r >= 0) t[r] = omp_get_wtime() - t0;
+                tl_free(&out);
+            }
+            qsort(t, runs, sizeof t[0], cmp_d);
+            char goal[16] = "-", in[16];
+            if (nets[k].goal > 0 && th == 2) snprintf(goal, sizeof goal, "%.2f", nets[k].goal);
+            snprintf(in, sizeof in, "%dx%d", w, h);
+            printf("%-34s %-10s %7d %10.4f %10.4f %10s\n", m->desc.title, in, th, t[runs / 2], t[0], goal);
+        }
+        free(x);
+        model_close(m);
+    }
+    return 0;
+}
