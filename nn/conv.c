@@ -284,9 +284,14 @@ static void dconv_row(const dconv_args *a, const float *w, int wstride, int cog,
         }
 }
 
+// Measured (bench_ops, 1 thread): the direct kernel wins 1.3-1.6x on k = 3 convs with <= 32
+// output channels per group, strided ones included; OpenBLAS wins on 1x1 stride-1 convs (no im2col
+// there) unless the groups are tiny, and on wide convs.
 static int use_direct(const conv2d *c) {
-    int cog = c->c_out / c->groups, kdim = c->c_in / c->groups * c->k * c->k;
-    return g_direct && cog <= 32 && kdim <= 1200 && c->k <= DCONV_KMAX;
+    int cig = c->c_in / c->groups, cog = c->c_out / c->groups, kdim = cig * c->k * c->k;
+    if (!g_direct || cog > 32 || kdim > 1200 || c->k > DCONV_KMAX) return 0;
+    if (c->k == 1 && c->stride == 1 && c->pad == 0) return cig * cog < 64;
+    return 1;
 }
 
 static int conv_direct(const conv2d *c, const float *x, int h, int w, float *y, int ho, int wo,
@@ -328,11 +333,18 @@ static int conv_direct(const conv2d *c, const float *x, int h, int w, float *y, 
                         if (b > a) memcpy(dst + a, xr, sizeof(float) * (size_t)(b - a));
                         if (lm > b) memset(dst + b, 0, sizeof(float) * (size_t)(lm - (b > a ? b : a)));
                     } else {
-                        for (int r = 0; r < s; r++)
-                            for (int64_t m = 0; m < lm; m++) {
-                                int64_t ix = m * s + r - pad;
-                                dst[r * lm + m] = ix >= 0 && ix < w ? xr[ix] : 0.0f;
-                            }
+                        for (int r = 0; r < s; r++) {
+                            // ix = m*s + r - pad is inside [0, w) for m in [m0, m1).
+                            int64_t m0 = pad - r > 0 ? (pad - r + s - 1) / s : 0;
+                            int64_t m1 = (w - 1 + pad - r) < 0 ? 0 : (w - 1 + pad - r) / s + 1;
+                            if (m1 > lm) m1 = lm;
+                            if (m0 > m1) m0 = m1;
+                            float *dr = dst + r * lm;
+                            memset(dr, 0, sizeof(float) * (size_t)m0);
+                            #pragma omp simd
+                            for (int64_t m = m0; m < m1; m++) dr[m] = xr[m * s + r - pad];
+                            memset(dr + m1, 0, sizeof(float) * (size_t)(lm - m1));
+                        }
                     }
                 }
             dconv_args a = {rp, cig, k, d, s, lm};
