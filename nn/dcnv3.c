@@ -1,8 +1,11 @@
 // DCNv3 core sampling. The golden tensors come from dcnv3_core_pytorch, which builds the sampling
 // locations in coordinates normalised to the zero-padded map (Hp = H+2, Wp = W+2) and lets
 // grid_sample (CPU, vectorised kernel) map them back. We repeat that float32 arithmetic step by
-// step, so the result matches the reference to the last bit or so instead of to ~4e-6; the sampling
-// itself is the CUDA kernel's (zero outside the map, points outside contribute nothing).
+// step, so the result matches the golden l0.b0.dcn.core bit for bit instead of to ~4e-6; the
+// sampling itself is the CUDA kernel's (zero outside the map, points outside contribute nothing).
+// PyTorch's AVX2 kernels are built by GCC with FMA contraction: grid_sample's unnormalize
+// (g+1)*size/2 - 0.5 and its corner sum are fused multiply-adds there, so they are fmaf here
+// (fmaf is exactly rounded, so this is deterministic on any platform).
 #include "nn.h"
 #include <math.h>
 
@@ -42,8 +45,8 @@ void dcnv3_core(const float *value, const float *offset, const float *mask, int 
                     // sampling_locations = (ref + grid*s) + offset*s / size; grid = 2*loc - 1
                     float lx = (ref_x + gx[i]) + (dx * offset_scale) / Wp;
                     float ly = (ref_y + gy[j]) + (dy * offset_scale) / Hp;
-                    float sx = ((2.0f * lx - 1.0f) + 1.0f) * half_w - 0.5f;   // padded pixels
-                    float sy = ((2.0f * ly - 1.0f) + 1.0f) * half_h - 0.5f;
+                    float sx = fmaf((2.0f * lx - 1.0f) + 1.0f, half_w, -0.5f);   // padded pixels
+                    float sy = fmaf((2.0f * ly - 1.0f) + 1.0f, half_h, -0.5f);
                     // Outside (-1, size) in unpadded pixels every corner is zero: skip, as the
                     // CUDA kernel does (also keeps the int conversions below in range).
                     if (!(sy > 0.0f && sy < Hp - 1.0f && sx > 0.0f && sx < Wp - 1.0f)) continue;
@@ -61,10 +64,10 @@ void dcnv3_core(const float *value, const float *offset, const float *mask, int 
                     if (y1 < H && x0 >= 0) v10 = value + ((size_t)y1 * W + x0) * C + g * D; else sw = 0;
                     if (y1 < H && x1 < W) v11 = value + ((size_t)y1 * W + x1) * C + g * D; else se = 0;
                     for (int c = 0; c < D; c++) {
-                        // ((nw*v + ne*v) + sw*v) + se*v, grid_sample's order
-                        float s = v00[c] * nw + v01[c] * ne;
-                        s = s + v10[c] * sw;
-                        s = s + v11[c] * se;
+                        // ((nw*v + ne*v) + sw*v) + se*v, grid_sample's order, fused
+                        float s = fmaf(v01[c], ne, v00[c] * nw);
+                        s = fmaf(v10[c], sw, s);
+                        s = fmaf(v11[c], se, s);
                         og[c] += s * m;
                     }
                 }
