@@ -93,6 +93,7 @@ static pk_value *new_bytes(rs *r, pk_kind k, const void *s, size_t n) {
 
 static int push(rs *r, pk_value *v) {
     if (!v) return r->e ? r->e->code : OODSEG_E_NOMEM;
+    if (r->n >= 4 * PK_MAX_VALUES) return fail(r, "stack deeper than %d: not a checkpoint pickle", 4 * PK_MAX_VALUES);
     if (r->n == r->cap) {
         int nc = r->cap ? r->cap * 2 : 64;
         pk_value **ns = realloc(r->st, (size_t)nc * sizeof *ns);
@@ -122,9 +123,10 @@ static int add_item(rs *r, pk_value *c, pk_value *k, pk_value *v) {
     return 0;
 }
 
-// Python dict semantics: setting an existing str/int key replaces its value.
+// Python dict semantics: setting an existing str/int key replaces its value. Picklers never
+// write a key twice, so the quadratic search is limited to dicts of a sane size.
 static int dict_set(rs *r, pk_value *d, pk_value *k, pk_value *v) {
-    for (int i = 0; i < d->n; i++) {
+    for (int i = 0; i < d->n && d->n < 65536; i++) {
         pk_value *o = d->keys[i];
         if (o == k || (o->kind == PK_STR && k->kind == PK_STR && o->slen == k->slen && memcmp(o->s, k->s, k->slen) == 0)
             || (o->kind == PK_INT && k->kind == PK_INT && o->i == k->i)) {
@@ -471,6 +473,7 @@ int pk_run(pk_vm *vm, const unsigned char *buf, size_t len, size_t start, const 
             if (!(v = pop(r))) { rc = OODSEG_E_FORMAT; break; }
             *out = v; done = 1; break;
         case '(': /* MARK */
+            if (r->n_marks >= PK_MAX_VALUES) { rc = fail(r, "more than %d nested MARKs", PK_MAX_VALUES); break; }
             if (r->n_marks == r->cap_marks) {
                 int nc = r->cap_marks ? r->cap_marks * 2 : 16;
                 int *nm = realloc(r->marks, (size_t)nc * sizeof *nm);

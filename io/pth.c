@@ -79,9 +79,13 @@ static int emit_tensor(ckpt *ck, const char *name, const pk_value *t, const stor
 
 static int emit_state_dict(ckpt *ck, pk_vm *vm, const pk_value *top, resolve_fn resolve, void *ctx, err *e) {
     const pk_value *sd = pk_find_state_dict(top);
-    if (!sd)
+    if (!sd) {
+        if (top && top->kind == PK_OPAQUE)
+            return err_set(e, OODSEG_E_FORMAT, "%s: the saved object is an object made by '%s.%s', not a dict of tensors: "
+                           "a whole pickled model? Save model.state_dict() instead", ck->path, top->mod, top->name);
         return err_set(e, OODSEG_E_FORMAT, "%s: the saved object is a %s, not a dict of tensors (state dict)",
                        ck->path, pk_kind_name(top ? top->kind : PK_NONE));
+    }
     stor *cache = calloc((size_t)(vm->n_storages ? vm->n_storages : 1), sizeof *cache);
     char *done = calloc((size_t)(vm->n_storages ? vm->n_storages : 1), 1);
     if (!cache || !done) { free(cache); free(done); return err_set(e, OODSEG_E_NOMEM, "%s: out of memory", ck->path); }
