@@ -6,7 +6,7 @@
 #define ELEM_MIN_PARALLEL 16384   // below this a parallel region costs more than it saves
 
 void relu_inplace(float *x, int64_t n) {
-    #pragma omp parallel for schedule(static) num_threads(nn_get_threads()) if (n >= ELEM_MIN_PARALLEL)
+    #pragma omp parallel for simd schedule(static) num_threads(nn_get_threads()) if (n >= ELEM_MIN_PARALLEL)
     for (int64_t i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
@@ -46,19 +46,41 @@ void prelu_inplace(float *x, int c, int64_t hw, const float *slope) {
     for (int ch = 0; ch < c; ch++) {
         float a = slope[ch];
         float *xc = x + (size_t)ch * hw;
+        #pragma omp simd
         for (int64_t i = 0; i < hw; i++) xc[i] = xc[i] >= 0.0f ? xc[i] : a * xc[i];
     }
 }
 
-void softmax_rows_inplace(float *x, int64_t rows, int group) {
-    #pragma omp parallel for schedule(static) num_threads(nn_get_threads()) if (rows * group >= ELEM_MIN_PARALLEL)
+double exp(double) __attribute__((simd("notinbranch")));
+
+#define SOFTMAX_BLOCK 1024   // values per vectorised exp pass (rows are often only 9 long)
+
+// rows x group values at v: shift each row by its max, exponentiate the whole block in one vector
+// loop (libmvec exp in double: correctly rounded to float in practice), then normalise.
+__attribute__((target_clones("avx512f", "default")))
+static void softmax_block(float *v, int64_t rows, int group) {
     for (int64_t r = 0; r < rows; r++) {
-        float *v = x + (size_t)r * group;
-        float m = v[0];
-        for (int j = 1; j < group; j++) m = v[j] > m ? v[j] : m;
-        float s = 0.0f;
-        for (int j = 0; j < group; j++) { v[j] = expf(v[j] - m); s += v[j]; }
+        float *p = v + r * group, m = p[0];
+        for (int j = 1; j < group; j++) m = p[j] > m ? p[j] : m;
+        for (int j = 0; j < group; j++) p[j] -= m;
+    }
+    int64_t n = rows * group;
+    #pragma omp simd
+    for (int64_t i = 0; i < n; i++) v[i] = (float)exp((double)v[i]);
+    for (int64_t r = 0; r < rows; r++) {
+        float *p = v + r * group, s = 0.0f;
+        for (int j = 0; j < group; j++) s += p[j];
         float inv = 1.0f / s;
-        for (int j = 0; j < group; j++) v[j] *= inv;
+        for (int j = 0; j < group; j++) p[j] *= inv;
+    }
+}
+
+void softmax_rows_inplace(float *x, int64_t rows, int group) {
+    int64_t br = SOFTMAX_BLOCK / group > 0 ? SOFTMAX_BLOCK / group : 1;   // rows per block
+    int64_t nb = (rows + br - 1) / br;
+    #pragma omp parallel for schedule(static) num_threads(nn_get_threads()) if (rows * group >= ELEM_MIN_PARALLEL)
+    for (int64_t b = 0; b < nb; b++) {
+        int64_t r0 = b * br;
+        softmax_block(x + r0 * group, rows - r0 < br ? rows - r0 : br, group);
     }
 }

@@ -36,7 +36,7 @@ void channel_shuffle(const float *x, int c, int64_t hw, int groups, float *y) {
 }
 
 void add_inplace(float *y, const float *x, int64_t n) {
-    #pragma omp parallel for schedule(static) num_threads(nn_get_threads()) if (n >= 16384)
+    #pragma omp parallel for simd schedule(static) num_threads(nn_get_threads()) if (n >= 16384)
     for (int64_t i = 0; i < n; i++) y[i] += x[i];
 }
 
@@ -45,6 +45,7 @@ void scale_channels_inplace(float *y, int c, int64_t hw, const float *s) {
     for (int ch = 0; ch < c; ch++) {
         float v = s[ch];
         float *yc = y + (size_t)ch * hw;
+        #pragma omp simd
         for (int64_t i = 0; i < hw; i++) yc[i] *= v;
     }
 }

@@ -2,22 +2,29 @@
 #include "nn.h"
 #include <math.h>
 
+// One row. Two passes in double (vectorised lane-wise sums): the mean first, then the centred
+// squares, so the variance does not suffer the cancellation of E[x^2] - E[x]^2 (we are compared to
+// PyTorch at 1e-5). The lane split depends on the vector width, never on the thread count.
+__attribute__((target_clones("avx512f", "default")))
+static void layernorm_row(const float *xr, int c, const float *gamma, const float *beta, float eps,
+                          float *yr) {
+    double s = 0.0;
+    #pragma omp simd reduction(+ : s)
+    for (int j = 0; j < c; j++) s += xr[j];
+    double mean = s / c, v = 0.0;
+    #pragma omp simd reduction(+ : v)
+    for (int j = 0; j < c; j++) { double d = xr[j] - mean; v += d * d; }
+    float rstd = (float)(1.0 / sqrt(v / c + (double)eps));
+    float m = (float)mean;
+    #pragma omp simd
+    for (int j = 0; j < c; j++) yr[j] = (xr[j] - m) * rstd * gamma[j] + beta[j];
+}
+
 void layernorm_cl(const float *x, int64_t n, int c, const float *gamma, const float *beta,
                   float eps, float *y) {
-    #pragma omp parallel for schedule(static) num_threads(nn_get_threads())
-    for (int64_t i = 0; i < n; i++) {
-        const float *xr = x + (size_t)i * c;
-        float *yr = y + (size_t)i * c;
-        // Two passes in double: the mean first, then the centred squares, so the variance does not
-        // suffer the cancellation of E[x^2] - E[x]^2 (we are compared to PyTorch at 1e-5).
-        double s = 0.0;
-        for (int j = 0; j < c; j++) s += xr[j];
-        double mean = s / c, v = 0.0;
-        for (int j = 0; j < c; j++) { double d = xr[j] - mean; v += d * d; }
-        float rstd = (float)(1.0 / sqrt(v / c + (double)eps));
-        float m = (float)mean;
-        for (int j = 0; j < c; j++) yr[j] = (xr[j] - m) * rstd * gamma[j] + beta[j];
-    }
+    #pragma omp parallel for schedule(static) num_threads(nn_get_threads()) if (n * c >= 16384)
+    for (int64_t i = 0; i < n; i++)
+        layernorm_row(x + (size_t)i * c, c, gamma, beta, eps, y + (size_t)i * c);
 }
 
 void batchnorm_inplace(float *x, int c, int64_t hw, const float *gamma, const float *beta,
@@ -27,6 +34,7 @@ void batchnorm_inplace(float *x, int c, int64_t hw, const float *gamma, const fl
         float s = (float)((double)gamma[ch] / sqrt((double)var[ch] + (double)eps));
         float t = (float)((double)beta[ch] - (double)mean[ch] * s);
         float *xc = x + (size_t)ch * hw;
+        #pragma omp simd
         for (int64_t i = 0; i < hw; i++) xc[i] = xc[i] * s + t;
     }
 }

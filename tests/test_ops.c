@@ -75,6 +75,8 @@ static const conv_case conv_cases[] = {
     {4, 6, 9, 1, 4, 1, 1, 12, 13, 1},      // k 9: beyond the direct kernel's taps
     {8, 8, 3, 2, 1, 1, 1, 70, 140, 0},     // stride 2, output wider than one pixel block
     {3, 3, 3, 1, 1, 1, 3, 1, 1, 1},        // 1x1 map
+    {5, 5, 1, 1, 0, 1, 5, 9, 10, 1},       // depthwise 1x1 (direct kernel, k 1)
+    {128, 32, 1, 1, 0, 1, 4, 16, 32, 0},   // ESPNetv2 proj on a small map
 };
 
 static int run_conv_case(const conv_case *c, double *worst) {
