@@ -12,21 +12,31 @@
 // ---- PyTorch --------------------------------------------------------------------------------
 
 // One axis of upsample_bilinear2d (aten/src/ATen/native/UpSample.h): the scale and the source
-// index are float (opmath of float), the same expressions in the same order.
+// index are float (opmath of float), the same expressions in the same order. PyTorch's AVX2
+// kernels are compiled by GCC with FMA contraction, so scale*(o+0.5) - 0.5 is one fused
+// multiply-add there; fmaf reproduces it (the golden tiny-t logits come out bit-exact).
 static void torch_linear_at(int in, int out, int align_corners, int o, int *i0, int *i1,
                             float *l0, float *l1) {
+    if (in == out) {   // PyTorch's "scale_factor = 1, simply copy"
+        *i0 = *i1 = o;
+        *l0 = 1.0f;
+        *l1 = 0.0f;
+        return;
+    }
     float src;
     if (align_corners) {
         float scale = out > 1 ? (float)(in - 1) / (float)(out - 1) : 0.0f;
         src = scale * (float)o;
     } else {
         float scale = (float)in / (float)out;
-        src = scale * ((float)o + 0.5f) - 0.5f;
+        src = fmaf(scale, (float)o + 0.5f, -0.5f);
         if (src < 0) src = 0;
     }
     int a = (int)src;
     if (a > in - 1) a = in - 1;
     float lam = src - (float)a;
+    if (lam < 0) lam = 0;
+    if (lam > 1) lam = 1;
     *i0 = a;
     *i1 = a + (a < in - 1 ? 1 : 0);
     *l1 = lam;
@@ -57,8 +67,10 @@ void resize_bilinear(const float *x, int c, int h, int w, float *y, int oh, int 
             float w0, w1;
             if (xi && xl) { b0 = xi[2 * ox]; b1 = xi[2 * ox + 1]; w0 = xl[2 * ox]; w1 = xl[2 * ox + 1]; }
             else torch_linear_at(w, ow, align_corners, ox, &b0, &b1, &w0, &w1);
-            // The order of ATen's separable Interpolate<> recursion: rows outer, columns inner.
-            q[ox] = a0 * (w0 * p0[b0] + w1 * p0[b1]) + a1 * (w0 * p1[b0] + w1 * p1[b1]);
+            // ATen's Interpolate<> recursion, rows outer, columns inner, each t0*w0 + t1*w1
+            // contracted by GCC to fma(t0, w0, t1*w1).
+            float t0 = fmaf(p0[b0], w0, p0[b1] * w1), t1 = fmaf(p1[b0], w0, p1[b1] * w1);
+            q[ox] = fmaf(t0, a0, t1 * a1);
         }
     }
     free(xi);
