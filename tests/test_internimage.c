@@ -375,6 +375,23 @@ TEST(shapes_only_cannot_run) {
     CHECK(rc == OODSEG_E_MODEL && !m && strstr(e.msg, "no weights"), "%s", e.msg);
 }
 
+// An input too large to allocate fails cleanly with OODSEG_E_NOMEM (the input itself is never
+// read: the first stem buffer already cannot be had). Not under ASan, which aborts on such sizes.
+TEST(allocation_failure_is_an_error) {
+    if (t_sanitized()) SKIP("ASan refuses huge allocations by aborting");
+    ASSET_OR_SKIP(path, "golden/tiny-t/model.safetensors");
+    err e = {0};
+    model *m = open_model(path, NULL, &e);
+    REQUIRE(m, "%s", e.msg);
+    float x[3] = {0};
+    tensor_list out = {0};
+    int rc = m->forward(m, x, 400000, 400000, "*", &out, &e);
+    CHECK(rc == OODSEG_E_NOMEM && out.n == 0, "rc %d: %s", rc, e.msg);
+    fprintf(stderr, "    %s\n", e.msg);
+    tl_free(&out);
+    model_close(m);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     RUN(golden_tiny_t_safetensors);
@@ -393,5 +410,6 @@ int main(int argc, char **argv) {
     RUN(odd_input_size);
     RUN(thread_invariance);
     RUN(shapes_only_cannot_run);
+    RUN(allocation_failure_is_an_error);
     return t_finish(argv[0]);
 }
