@@ -458,8 +458,8 @@ int pk_run(pk_vm *vm, const unsigned char *buf, size_t len, size_t start, const 
     r->vm = vm; r->b = buf; r->len = len; r->pos = start; r->start = start; r->where = where; r->e = e;
     int rc = 0, done = 0, base = 0;
     pk_value *v, *a, *b, *c;
-    const char *ls, *ls2;
-    size_t ln, ln2;
+    const char *ls = NULL, *ls2 = NULL;
+    size_t ln = 0, ln2 = 0;
     uint64_t n;
     *out = NULL;
     while (!rc && !done) {

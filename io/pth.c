@@ -177,7 +177,7 @@ static int zip_dir(zip *z, err *e) {
             return err_set(e, OODSEG_E_FORMAT, "%s: bad zip central directory entry %llu at byte %llu", p,
                            (unsigned long long)k, (unsigned long long)pos);
         const unsigned char *c = b + pos;
-        unsigned method = (unsigned)le(c + 10, 2);
+        unsigned method = (unsigned)le(c + 10, 2), flags = (unsigned)le(c + 8, 2);
         uint64_t csize = le(c + 20, 4), usize = le(c + 24, 4), nlen = le(c + 28, 2), xlen = le(c + 30, 2),
                  clen = le(c + 32, 2), lho = le(c + 42, 4);
         if (cdend - pos - 46 < nlen + xlen + clen)
@@ -200,6 +200,8 @@ static int zip_dir(zip *z, err *e) {
         if (lho > len || len - lho < 30 || memcmp(b + lho, "PK\x03\x04", 4) != 0)
             return err_set(e, OODSEG_E_FORMAT, "%s: zip entry '%.*s' has its local header at byte %llu, %s", p, nl, name,
                            (unsigned long long)lho, lho > len || len - lho < 30 ? "past the end of the file" : "but no header is there");
+        if (flags & 1)
+            return err_set(e, OODSEG_E_FORMAT, "%s: zip entry '%.*s' is encrypted", p, nl, name);
         uint64_t data = lho + 30 + le(b + lho + 26, 2) + le(b + lho + 28, 2);
         if (method == 0 && csize != usize)
             return err_set(e, OODSEG_E_FORMAT, "%s: stored zip entry '%.*s' has different sizes (%llu, %llu)", p, nl, name,
@@ -285,7 +287,8 @@ int pth_legacy_load(ckpt *ck, const unsigned char *buf, size_t len, err *e) {
         if (k == 2) {
             const pk_value *si = v[2];
             for (int i = 0; si->kind == PK_DICT && i < si->n; i++)
-                if (si->keys[i]->kind == PK_STR && strcmp(si->keys[i]->s, "little_endian") == 0 && si->items[i]->i == 0)
+                if (si->keys[i]->kind == PK_STR && strcmp(si->keys[i]->s, "little_endian") == 0
+                    && si->items[i]->kind == PK_BOOL && si->items[i]->i == 0)
                     rc = err_set(e, OODSEG_E_FORMAT, "%s: big-endian checkpoints are not supported", p);
         }
         if (k == 4 && v[4]->kind != PK_LIST)
