@@ -25,7 +25,6 @@
 #include <string.h>
 
 #define KM_CHUNK 256      // rows per GEMM chunk (sklearn's CHUNK_SIZE)
-#define KM_COLBLK 64      // columns per task when summing centres
 
 void kmeans_params_default(kmeans_params *p) {
     memset(p, 0, sizeof *p);
@@ -75,77 +74,147 @@ typedef struct km {
     int64_t n;
     int d, k, nthr, exact;
     const float *xn;      // (n) |x|^2
+    double xnsum;         // sum of |x|^2 in double
     float *C, *Cn;        // (k, d) current / next centres
     float *cn;            // (k) |c|^2
     double *S, *cnt;      // (k, d) centre sums, (k) counts, in double
     int32_t *labels;      // (n)
     double *ub, *lb;      // (n) Hamerly upper / lower distance bounds
-    int64_t *idx;         // (n) points to recompute, ascending
-    int32_t *oldlab;      // (n) label of idx[m] before the recompute
-    float *tbuf;          // per thread: (KM_CHUNK, d) gathered rows + (KM_CHUNK, k) distances
+    uint8_t *need;        // (n) 1: recompute this point (on return from assign: recomputed)
+    int32_t *oldlab;      // (n) label before the last recompute
+    float *tbuf;          // per thread: (KM_CHUNK, d) gathered rows + (KM_CHUNK, max(k, T)) distances
+    size_t tstride;       // floats per thread in tbuf
+    int64_t big, nbig;    // row blocks of the reductions (a multiple of KM_CHUNK, at most 64 blocks)
+    double *part;         // (nbig, k, d) partial centre sums; (nbig, k) partial counts after them
     double eps_rel;       // rounding allowance of the GEMM distance, relative to |x|^2 + max|c|^2
     double cmax2;
 } km;
 
-static float *thread_rows(km *w, int t) { return w->tbuf + (size_t)t * KM_CHUNK * (w->d + w->k); }
+static float *thread_rows(km *w, int t) { return w->tbuf + (size_t)t * w->tstride; }
 
-// Assignment step for the points idx[0..m) (idx == NULL: all points in order). Writes labels,
-// the old labels to oldlab[0..m) and fresh bounds.
-static void assign(km *w, const int64_t *idx, int64_t m) {
+// Reduces the per-block partial sums into S and cnt, in block order.
+static void sums_reduce(km *w) {
     const int d = w->d, k = w->k;
-    const int64_t nch = (m + KM_CHUNK - 1) / KM_CHUNK;
-    #pragma omp parallel for schedule(dynamic, 1) num_threads(w->nthr) if (nch > 1)
-    for (int64_t ch = 0; ch < nch; ch++) {
-        float *rows = thread_rows(w, omp_get_thread_num());
-        float *D = rows + (size_t)KM_CHUNK * d;    // (rows, k)
-        int64_t s = ch * KM_CHUNK, e = s + KM_CHUNK < m ? s + KM_CHUNK : m;
-        int r = (int)(e - s);
-        const float *A;
-        if (!idx) A = w->X + s * d;
-        else {
-            for (int i = 0; i < r; i++)
-                memcpy(rows + (size_t)i * d, w->X + idx[s + i] * d, sizeof(float) * d);
-            A = rows;
-        }
-        for (int i = 0; i < r; i++) memcpy(D + (size_t)i * k, w->cn, sizeof(float) * k);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r, k, d, -2.0f, A, d, w->C, d, 1.0f,
-                    D, k);
-        for (int i = 0; i < r; i++) {
-            int64_t p = idx ? idx[s + i] : s + i;
-            const float *Di = D + (size_t)i * k;
-            float best = Di[0], second = INFINITY;
-            int lab = 0;
-            for (int j = 1; j < k; j++) {
-                float v = Di[j];
-                if (v < best) { second = best; best = v; lab = j; }
-                else if (v < second) second = v;
-            }
-            w->oldlab[s + i] = w->labels[p];
-            w->labels[p] = lab;
-            double b = (double)w->xn[p] + best, c = (double)w->xn[p] + second;
-            w->ub[p] = sqrt(b > 0 ? b : 0);
-            w->lb[p] = k > 1 ? sqrt(c > 0 ? c : 0) : INFINITY;
-        }
+    const double *pc = w->part + (size_t)w->nbig * k * d;   // (nbig, k)
+    memcpy(w->S, w->part, sizeof(double) * k * d);
+    memcpy(w->cnt, pc, sizeof(double) * k);
+    for (int64_t b = 1; b < w->nbig; b++) {
+        const double *Pb = w->part + (size_t)b * k * d, *cb = pc + (size_t)b * k;
+        for (size_t q = 0; q < (size_t)k * d; q++) w->S[q] += Pb[q];
+        for (int j = 0; j < k; j++) w->cnt[j] += cb[j];
     }
 }
 
-// Sums and counts from scratch: columns in parallel, rows in order (deterministic).
-static void sums_fresh(km *w) {
+// Assignment step. all: every point, and the centre sums are rebuilt on the way (S, cnt fresh);
+// else the points with need[p] (a chunk of 256 rows that is at least half needed is computed
+// whole, without gathering). Writes labels, oldlab and fresh bounds of the recomputed points and
+// leaves need[p] = 1 exactly for them.
+static void assign(km *w, int all) {
     const int d = w->d, k = w->k;
-    const int nb = (d + KM_COLBLK - 1) / KM_COLBLK;
-    #pragma omp parallel for schedule(dynamic, 1) num_threads(w->nthr) if (nb > 1)
-    for (int b = 0; b < nb; b++) {
-        int c0 = b * KM_COLBLK, c1 = c0 + KM_COLBLK < d ? c0 + KM_COLBLK : d;
-        for (int j = 0; j < k; j++)
-            for (int c = c0; c < c1; c++) w->S[(size_t)j * d + c] = 0;
-        for (int64_t i = 0; i < w->n; i++) {
-            double *Sj = w->S + (size_t)w->labels[i] * d;
-            const float *x = w->X + i * d;
-            for (int c = c0; c < c1; c++) Sj[c] += x[c];
+    const int64_t n = w->n;
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(w->nthr) if (w->nbig > 1)
+    for (int64_t bl = 0; bl < w->nbig; bl++) {
+        float *rows = thread_rows(w, omp_get_thread_num());
+        float *D = rows + (size_t)KM_CHUNK * d;    // (rows, k)
+        double *Pb = w->part + (size_t)bl * k * d, *cb = w->part + (size_t)w->nbig * k * d + (size_t)bl * k;
+        if (all) { memset(Pb, 0, sizeof(double) * k * d); memset(cb, 0, sizeof(double) * k); }
+        int64_t b0 = bl * w->big, b1 = b0 + w->big < n ? b0 + w->big : n;
+        for (int64_t s = b0; s < b1; s += KM_CHUNK) {
+            int r = (int)(s + KM_CHUNK < b1 ? KM_CHUNK : b1 - s), cntn = r;
+            int32_t ids[KM_CHUNK];   // offsets from s of the rows computed
+            if (!all) {
+                cntn = 0;
+                for (int i = 0; i < r; i++) if (w->need[s + i]) ids[cntn++] = i;
+                if (cntn == 0) continue;
+            }
+            const float *A;
+            int m;
+            if (all || 2 * cntn >= r) {
+                A = w->X + s * d;
+                m = r;
+                for (int i = 0; i < r; i++) { ids[i] = i; w->need[s + i] = 1; }
+            } else {
+                for (int i = 0; i < cntn; i++)
+                    memcpy(rows + (size_t)i * d, w->X + (s + ids[i]) * d, sizeof(float) * d);
+                A = rows;
+                m = cntn;
+            }
+            for (int i = 0; i < m; i++) memcpy(D + (size_t)i * k, w->cn, sizeof(float) * k);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, k, d, -2.0f, A, d, w->C, d, 1.0f,
+                        D, k);
+            for (int i = 0; i < m; i++) {
+                int64_t p = s + ids[i];
+                const float *Di = D + (size_t)i * k;
+                float best = Di[0], second = INFINITY;
+                int lab = 0;
+                for (int j = 1; j < k; j++) {
+                    float v = Di[j];
+                    if (v < best) { second = best; best = v; lab = j; }
+                    else if (v < second) second = v;
+                }
+                w->oldlab[p] = w->labels[p];
+                w->labels[p] = lab;
+                double bb = (double)w->xn[p] + best, c2 = (double)w->xn[p] + second;
+                w->ub[p] = sqrt(bb > 0 ? bb : 0);
+                w->lb[p] = k > 1 ? sqrt(c2 > 0 ? c2 : 0) : INFINITY;
+                if (all) {
+                    double *Sj = Pb + (size_t)lab * d;
+                    const float *x = w->X + p * d;
+                    #pragma omp simd
+                    for (int c = 0; c < d; c++) Sj[c] += x[c];
+                    cb[lab] += 1;
+                }
+            }
         }
     }
-    for (int j = 0; j < k; j++) w->cnt[j] = 0;
-    for (int64_t i = 0; i < w->n; i++) w->cnt[w->labels[i]] += 1;
+    if (all) sums_reduce(w);
+}
+
+// Sums and counts from scratch: partial sums per row block, added in block order (deterministic).
+static void sums_fresh(km *w) {
+    const int d = w->d, k = w->k;
+    double *pc = w->part + (size_t)w->nbig * k * d;   // (nbig, k)
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(w->nthr) if (w->nbig > 1)
+    for (int64_t b = 0; b < w->nbig; b++) {
+        double *Pb = w->part + (size_t)b * k * d, *cb = pc + (size_t)b * k;
+        memset(Pb, 0, sizeof(double) * k * d);
+        memset(cb, 0, sizeof(double) * k);
+        int64_t s0 = b * w->big, s1 = s0 + w->big < w->n ? s0 + w->big : w->n;
+        for (int64_t i = s0; i < s1; i++) {
+            double *Sj = Pb + (size_t)w->labels[i] * d;
+            const float *x = w->X + i * d;
+            #pragma omp simd
+            for (int c = 0; c < d; c++) Sj[c] += x[c];
+            cb[w->labels[i]] += 1;
+        }
+    }
+    sums_reduce(w);
+}
+
+// After an assignment: the number of changed labels; S and cnt follow the labels (incrementally,
+// in point order, or rebuilt when many changed or S is stale). all: S is already fresh.
+static int64_t sums_update(km *w, int all, int *dirty) {
+    const int d = w->d;
+    int64_t changed = 0;
+    for (int64_t p = 0; p < w->n; p++) changed += w->need[p] && w->oldlab[p] != w->labels[p];
+    if (all) { *dirty = 0; return changed; }
+    if (*dirty || changed * 4 > w->n) {
+        sums_fresh(w);
+        *dirty = 0;
+    } else if (changed) {
+        for (int64_t p = 0; p < w->n; p++) {
+            if (!w->need[p]) continue;
+            int o = w->oldlab[p], nl = w->labels[p];
+            if (o == nl) continue;
+            const float *x = w->X + p * d;
+            double *So = w->S + (size_t)o * d, *Sn = w->S + (size_t)nl * d;
+            #pragma omp simd
+            for (int c = 0; c < d; c++) { So[c] -= x[c]; Sn[c] += x[c]; }
+            w->cnt[o] -= 1;
+            w->cnt[nl] += 1;
+        }
+    }
+    return changed;
 }
 
 static void centre_norms(km *w) {
@@ -172,6 +241,7 @@ static int relocate_empty(km *w, err *e) {
     for (int64_t i = 0; i < w->n; i++) {
         const float *x = w->X + i * d, *c = w->C + (size_t)w->labels[i] * d;
         double s = 0;
+        #pragma omp simd reduction(+:s)
         for (int q = 0; q < d; q++) { double t = (double)x[q] - c[q]; s += t * t; }
         dist[i] = s;
     }
@@ -203,8 +273,8 @@ static int relocate_empty(km *w, err *e) {
     return 1;
 }
 
-// Inertia in double; per-chunk partial sums added in chunk order.
-static double inertia(const km *w, double *part) {
+// Inertia in double, point by point; per-chunk partial sums added in chunk order.
+static double inertia_direct(const km *w, double *part) {
     const int d = w->d;
     const int64_t nch = (w->n + KM_CHUNK - 1) / KM_CHUNK;
     #pragma omp parallel for schedule(static) num_threads(w->nthr)
@@ -214,6 +284,7 @@ static double inertia(const km *w, double *part) {
         for (int64_t i = s; i < e; i++) {
             const float *x = w->X + i * d, *c = w->C + (size_t)w->labels[i] * d;
             double q = 0;
+            #pragma omp simd reduction(+:q)
             for (int t = 0; t < d; t++) { double v = (double)x[t] - c[t]; q += v * v; }
             acc += q;
         }
@@ -224,11 +295,31 @@ static double inertia(const km *w, double *part) {
     return tot;
 }
 
-// Moves the bounds by the centre shifts and lists the points whose label is not proven.
+// Inertia from the sums (S, cnt follow the labels): sum |x|^2 - 2 sum_j c_j.S_j + sum_j n_j |c_j|^2,
+// all in double; a pass over the data only when the clusters are so tight against the spread
+// that the difference would lose digits.
+static double inertia(const km *w, double *part) {
+    const int d = w->d;
+    double t = w->xnsum;
+    for (int j = 0; j < w->k; j++) {
+        double cs = 0, cc = 0;
+        for (int c = 0; c < d; c++) {
+            double cv = w->C[(size_t)j * d + c];
+            cs += cv * w->S[(size_t)j * d + c];
+            cc += cv * cv;
+        }
+        t += -2.0 * cs + w->cnt[j] * cc;
+    }
+    if (t < 1e-7 * w->xnsum) return inertia_direct(w, part);
+    return t;
+}
+
+// Moves the bounds by the centre shifts and flags the points whose label is not proven; returns
+// how many.
 static int64_t candidates(km *w, const double *shift) {
     const int k = w->k, d = w->d;
     if (w->exact) {
-        for (int64_t i = 0; i < w->n; i++) w->idx[i] = i;
+        memset(w->need, 1, (size_t)w->n);
         return w->n;
     }
     double pmax = 0, p2 = 0;
@@ -239,7 +330,7 @@ static int64_t candidates(km *w, const double *shift) {
     }
     // s[j]: half the distance from c_j to its nearest other centre
     double s[256 + 1], *sp = k <= 256 ? s : malloc(sizeof(double) * k);
-    if (!sp) { for (int64_t i = 0; i < w->n; i++) w->idx[i] = i; return w->n; }
+    if (!sp) { memset(w->need, 1, (size_t)w->n); return w->n; }
     for (int j = 0; j < k; j++) sp[j] = INFINITY;
     for (int a = 0; a < k; a++)
         for (int b = a + 1; b < k; b++) {
@@ -261,50 +352,28 @@ static int64_t candidates(km *w, const double *shift) {
         w->lb[i] = lb > 0 ? lb : 0;
         double L = w->lb[i] > sp[a] ? w->lb[i] : sp[a];
         double eps = w->eps_rel * ((double)w->xn[i] + w->cmax2);
-        if (!(L > ub && L * L - ub * ub > 3 * eps)) w->idx[m++] = i;
+        int nd = !(L > ub && L * L - ub * ub > 3 * eps);
+        w->need[i] = (uint8_t)nd;
+        m += nd;
     }
     if (sp != s) free(sp);
     return m;
 }
 
 // One Lloyd run from the centres in w->C. Returns the iteration count, or -1 (e set).
-static int lloyd(km *w, int max_iter, double tol, double *part, double *shift, err *e) {
+static int lloyd(km *w, int max_iter, double tol, double *shift, err *e) {
     const int d = w->d, k = w->k;
-    int strict = 0, it = 0;
+    int strict = 0, it = 0, dirty = 1;
     for (int j = 0; j < k; j++) shift[j] = 0;
     centre_norms(w);
     for (int64_t i = 0; i < w->n; i++) w->labels[i] = -1;
-    int sums_dirty = 1;
     for (it = 0; it < max_iter; it++) {
-        int64_t m;
-        if (it == 0) {
-            m = w->n;
-            assign(w, NULL, m);
-            for (int64_t i = 0; i < m; i++) w->idx[i] = i;
-        } else {
-            m = candidates(w, shift);
-            assign(w, m == w->n ? NULL : w->idx, m);
-        }
-        int64_t changed = 0;
-        for (int64_t q = 0; q < m; q++) changed += w->oldlab[q] != w->labels[w->idx[q]];
-        if (sums_dirty || changed * 4 > w->n) {
-            sums_fresh(w);
-            sums_dirty = 0;
-        } else if (changed) {
-            for (int64_t q = 0; q < m; q++) {
-                int64_t p = w->idx[q];
-                int o = w->oldlab[q], nl = w->labels[p];
-                if (o == nl) continue;
-                const float *x = w->X + p * d;
-                double *So = w->S + (size_t)o * d, *Sn = w->S + (size_t)nl * d;
-                for (int c = 0; c < d; c++) { So[c] -= x[c]; Sn[c] += x[c]; }
-                w->cnt[o] -= 1;
-                w->cnt[nl] += 1;
-            }
-        }
+        int all = it == 0 || w->exact || 2 * candidates(w, shift) > w->n;
+        assign(w, all);
+        int64_t changed = sums_update(w, all, &dirty);
         int rel = relocate_empty(w, e);
         if (rel < 0) return -1;
-        if (rel) sums_dirty = 1;   // S no longer matches the labels (sklearn keeps them)
+        if (rel) dirty = 1;   // S no longer follows the labels (sklearn keeps them)
         double tot = 0;
         for (int j = 0; j < k; j++) {
             double inv = w->cnt[j] > 0 ? 1.0 / w->cnt[j] : 1.0, q = 0;
@@ -323,11 +392,12 @@ static int lloyd(km *w, int max_iter, double tol, double *part, double *shift, e
         if (tot <= tol) break;
     }
     if (it == max_iter) it--;
-    if (!strict) {
-        int64_t m = candidates(w, shift);
-        assign(w, m == w->n ? NULL : w->idx, m);
+    if (!strict) {   // final assignment so that the labels match the centres
+        int all = w->exact || 2 * candidates(w, shift) > w->n;
+        assign(w, all);
+        sums_update(w, all, &dirty);
     }
-    (void)part;
+    if (dirty) sums_fresh(w);
     return it + 1;
 }
 
@@ -429,11 +499,6 @@ int kmeans_fit(const float *X, int64_t n, int d, const kmeans_params *p, const f
                        k, (long long)n);
     if (p->max_iter < 1) return err_set(e, OODSEG_E_ARG, "k-means: max_iter = %d, must be >= 1", p->max_iter);
     if (!(p->tol >= 0)) return err_set(e, OODSEG_E_ARG, "k-means: tol = %g, must be >= 0", p->tol);
-    for (int64_t i = 0; i < n; i++)
-        for (int c = 0; c < d; c++)
-            if (!isfinite(X[i * d + c]))
-                return err_set(e, OODSEG_E_ARG, "k-means: sample %lld, feature %d is %s; inputs must be finite",
-                               (long long)i, c, isnan(X[i * d + c]) ? "NaN" : "infinite");
     if (init)
         for (int64_t i = 0; i < (int64_t)k * d; i++)
             if (!isfinite(init[i]))
@@ -444,6 +509,10 @@ int kmeans_fit(const float *X, int64_t n, int d, const kmeans_params *p, const f
     w.n = n; w.d = d; w.k = k; w.exact = p->exact_lloyd;
     w.nthr = nn_get_threads();    // also pins BLAS to one thread
     w.eps_rel = 1e-6 * (4.0 + sqrt((double)d));
+    w.big = (n + 63) / 64;
+    w.big = (w.big + KM_CHUNK - 1) / KM_CHUNK * KM_CHUNK;
+    if (w.big < 1024) w.big = 1024;
+    w.nbig = (n + w.big - 1) / w.big;
     const int64_t nch = (n + KM_CHUNK - 1) / KM_CHUNK;
     int T = 2 + (int)floor(log((double)k));
     size_t tsz = (size_t)KM_CHUNK * (d + (k > T ? k : T));
@@ -461,45 +530,86 @@ int kmeans_fit(const float *X, int64_t n, int d, const kmeans_params *p, const f
     int32_t *best_l = err_malloc(e, sizeof(int32_t) * n, "k-means labels");
     w.ub = err_malloc(e, sizeof(double) * n, "k-means bounds");
     w.lb = err_malloc(e, sizeof(double) * n, "k-means bounds");
-    w.idx = err_malloc(e, sizeof(int64_t) * n, "k-means index");
+    w.need = err_malloc(e, (size_t)n, "k-means flags");
     w.oldlab = err_malloc(e, sizeof(int32_t) * n, "k-means labels");
+    w.tstride = tsz;
     w.tbuf = err_malloc(e, sizeof(float) * tsz * w.nthr, "k-means thread buffers");
     double *part = err_malloc(e, sizeof(double) * nch, "k-means partial sums");
+    w.part = err_malloc(e, sizeof(double) * w.nbig * k * (d + 1), "k-means partial sums");
     double *shift = err_malloc(e, sizeof(double) * k, "k-means shifts");
     int rc = OODSEG_E_NOMEM;
     if (!Xc || !xn || !mean || !meanf || !w.C || !w.Cn || !best_c || !w.cn || !w.S || !w.cnt ||
-        !w.labels || !best_l || !w.ub || !w.lb || !w.idx || !w.oldlab || !w.tbuf || !part || !shift)
+        !w.labels || !best_l || !w.ub || !w.lb || !w.need || !w.oldlab || !w.tbuf || !part || !shift || !w.part)
         goto done;
 
-    // column means and variances in double (columns in parallel, rows in order)
+    // Column means and variances in double: partial sums over big row blocks (fixed by n, not by
+    // the thread count) added in block order. The first pass also finds the first non-finite value.
     double varsum = 0;
     {
-        const int nb = (d + KM_COLBLK - 1) / KM_COLBLK;
-        double *var = err_calloc(e, d, sizeof(double), "k-means variances");
-        if (!var) goto done;
-        #pragma omp parallel for schedule(dynamic, 1) num_threads(w.nthr) if (nb > 1)
-        for (int b = 0; b < nb; b++) {
-            int c0 = b * KM_COLBLK, c1 = c0 + KM_COLBLK < d ? c0 + KM_COLBLK : d;
-            for (int64_t i = 0; i < n; i++)
-                for (int c = c0; c < c1; c++) mean[c] += X[i * d + c];
-            for (int c = c0; c < c1; c++) mean[c] /= (double)n;
-            for (int64_t i = 0; i < n; i++)
-                for (int c = c0; c < c1; c++) { double v = X[i * d + c] - mean[c]; var[c] += v * v; }
+        double *P = err_calloc(e, (size_t)w.nbig * d, sizeof(double), "k-means column sums");
+        double *Q = err_calloc(e, (size_t)w.nbig * d, sizeof(double), "k-means column sums");
+        int64_t *bad = err_malloc(e, sizeof(int64_t) * w.nbig, "k-means checks");
+        if (!P || !Q || !bad) { free(P); free(Q); free(bad); goto done; }
+        #pragma omp parallel for schedule(dynamic, 1) num_threads(w.nthr)
+        for (int64_t b = 0; b < w.nbig; b++) {
+            int64_t s0 = b * w.big, s1 = s0 + w.big < n ? s0 + w.big : n;
+            double *Pb = P + (size_t)b * d;
+            bad[b] = -1;
+            for (int64_t i = s0; i < s1; i++) {
+                const float *x = X + i * d;
+                #pragma omp simd
+                for (int c = 0; c < d; c++) Pb[c] += x[c];
+            }
+            double tot = 0;
+            for (int c = 0; c < d; c++) tot += Pb[c];
+            if (!isfinite(tot))
+                for (int64_t i = s0; i < s1 && bad[b] < 0; i++)
+                    for (int c = 0; c < d; c++)
+                        if (!isfinite(X[i * d + c])) { bad[b] = i * d + c; break; }
         }
-        for (int c = 0; c < d; c++) { varsum += var[c] / (double)n; meanf[c] = (float)mean[c]; }
-        free(var);
+        for (int64_t b = 0; b < w.nbig; b++)
+            if (bad[b] >= 0) {
+                int64_t i = bad[b] / d, c = bad[b] % d;
+                float v = X[bad[b]];
+                free(P); free(Q); free(bad);
+                rc = err_set(e, OODSEG_E_ARG, "k-means: sample %lld, feature %lld is %s; inputs must be finite",
+                             (long long)i, (long long)c, isnan(v) ? "NaN" : "infinite");
+                goto done;
+            }
+        for (int c = 0; c < d; c++) {
+            double m = 0;
+            for (int64_t b = 0; b < w.nbig; b++) m += P[(size_t)b * d + c];
+            mean[c] = m / (double)n;
+            meanf[c] = (float)mean[c];
+        }
+        memset(P, 0, sizeof(double) * w.nbig * d);
+        #pragma omp parallel for schedule(dynamic, 1) num_threads(w.nthr)
+        for (int64_t b = 0; b < w.nbig; b++) {
+            int64_t s0 = b * w.big, s1 = s0 + w.big < n ? s0 + w.big : n;
+            double *Pb = P + (size_t)b * d, *Qb = Q + (size_t)b * d;
+            for (int64_t i = s0; i < s1; i++) {
+                double s2 = 0;
+                #pragma omp simd reduction(+:s2)
+                for (int c = 0; c < d; c++) {
+                    float v = X[i * d + c] - meanf[c];
+                    Xc[i * d + c] = v;
+                    s2 += (double)v * v;
+                    Pb[c] += v;
+                    Qb[c] += (double)v * v;
+                }
+                xn[i] = (float)s2;
+            }
+        }
+        for (int c = 0; c < d; c++) {
+            double m1 = 0, m2 = 0;
+            for (int64_t b = 0; b < w.nbig; b++) { m1 += P[(size_t)b * d + c]; m2 += Q[(size_t)b * d + c]; }
+            w.xnsum += m2;
+            m1 /= (double)n;
+            varsum += m2 / (double)n - m1 * m1;
+        }
+        free(P); free(Q); free(bad);
     }
     const double tol = p->tol * varsum / d;
-    #pragma omp parallel for schedule(static) num_threads(w.nthr)
-    for (int64_t i = 0; i < n; i++) {
-        double s = 0;
-        for (int c = 0; c < d; c++) {
-            float v = X[i * d + c] - meanf[c];
-            Xc[i * d + c] = v;
-            s += (double)v * v;
-        }
-        xn[i] = (float)s;
-    }
     w.X = Xc;
     w.xn = xn;
 
@@ -512,7 +622,7 @@ int kmeans_fit(const float *X, int64_t n, int d, const kmeans_params *p, const f
         if (init) {
             for (int64_t i = 0; i < (int64_t)k * d; i++) w.C[i] = init[i] - meanf[i % d];
         } else if (kmeanspp(&w, &rng, w.C, part, e)) goto done;
-        int it = lloyd(&w, p->max_iter, tol, part, shift, e);
+        int it = lloyd(&w, p->max_iter, tol, shift, e);
         if (it < 0) goto done;
         double in = inertia(&w, part);
         if (!have || (in < best_in && !same_clustering(w.labels, best_l, n, k))) {
@@ -535,7 +645,7 @@ int kmeans_fit(const float *X, int64_t n, int d, const kmeans_params *p, const f
     rc = OODSEG_OK;
 done:
     free(Xc); free(xn); free(mean); free(meanf); free(w.C); free(w.Cn); free(best_c); free(w.cn);
-    free(w.S); free(w.cnt); free(w.labels); free(best_l); free(w.ub); free(w.lb); free(w.idx);
-    free(w.oldlab); free(w.tbuf); free(part); free(shift);
+    free(w.S); free(w.cnt); free(w.labels); free(best_l); free(w.ub); free(w.lb); free(w.need);
+    free(w.oldlab); free(w.tbuf); free(part); free(shift); free(w.part);
     return rc;
 }
