@@ -1,25 +1,39 @@
 // AvgPool2d(3, 2, 1) with count_include_pad and PyTorch's adaptive average pooling.
 #include "nn.h"
 
+// Sums each window in row-major order (dy, then dx) from 0, as PyTorch's CPU kernel does, so the
+// result is bit-identical to it; interior columns are vectorised across outputs, which keeps that
+// per-output order.
+__attribute__((target_clones("avx512f", "default")))
+static void avgpool_row(const float *xc, int h, int w, int oy, int wo, float *yr) {
+    int y0 = 2 * oy - 1 < 0 ? 0 : 2 * oy - 1, y1 = 2 * oy + 1 < h - 1 ? 2 * oy + 1 : h - 1;
+    // Interior outputs: all three columns 2ox-1 .. 2ox+1 inside [0, w).
+    int lo = 1, hi = (w - 2) / 2;   // ox in [lo, hi]
+    for (int ox = 0; ox < wo; ox++) {
+        if (ox >= lo && ox <= hi) { ox = hi; continue; }
+        float s = 0.0f;
+        for (int iy = y0; iy <= y1; iy++)
+            for (int ix = 2 * ox - 1; ix <= 2 * ox + 1; ix++)
+                if (ix >= 0 && ix < w) s += xc[(size_t)iy * w + ix];
+        yr[ox] = s / 9.0f;   // padding zeros count (count_include_pad)
+    }
+    if (hi < lo) return;
+    for (int ox = lo; ox <= hi; ox++) yr[ox] = 0.0f;
+    for (int iy = y0; iy <= y1; iy++) {
+        const float *r = xc + (size_t)iy * w;
+        #pragma omp simd
+        for (int ox = lo; ox <= hi; ox++) yr[ox] = ((yr[ox] + r[2 * ox - 1]) + r[2 * ox]) + r[2 * ox + 1];
+    }
+    #pragma omp simd
+    for (int ox = lo; ox <= hi; ox++) yr[ox] = yr[ox] / 9.0f;
+}
+
 void avgpool3x3s2_forward(const float *x, int c, int h, int w, float *y) {
     int ho = (h - 1) / 2 + 1, wo = (w - 1) / 2 + 1;
-    #pragma omp parallel for schedule(static) num_threads(nn_get_threads())
-    for (int ch = 0; ch < c; ch++) {
-        const float *xc = x + (size_t)ch * h * w;
-        float *yc = y + (size_t)ch * ho * wo;
-        for (int oy = 0; oy < ho; oy++)
-            for (int ox = 0; ox < wo; ox++) {
-                float s = 0.0f;
-                for (int dy = -1; dy <= 1; dy++) {
-                    int iy = 2 * oy + dy;
-                    if (iy < 0 || iy >= h) continue;
-                    for (int dx = -1; dx <= 1; dx++) {
-                        int ix = 2 * ox + dx;
-                        if (ix >= 0 && ix < w) s += xc[(size_t)iy * w + ix];
-                    }
-                }
-                yc[(size_t)oy * wo + ox] = s / 9.0f;   // padding zeros count (count_include_pad)
-            }
+    #pragma omp parallel for schedule(static) num_threads(nn_get_threads()) if ((int64_t)c * h * w >= 16384)
+    for (int64_t it = 0; it < (int64_t)c * ho; it++) {
+        int ch = (int)(it / ho), oy = (int)(it % ho);
+        avgpool_row(x + (size_t)ch * h * w, h, w, oy, wo, y + ((size_t)ch * ho + oy) * wo);
     }
 }
 

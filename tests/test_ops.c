@@ -369,6 +369,14 @@ static int check_avgpool(int c, int h, int w) {
                         if (yy >= 0 && yy < h && xx >= 0 && xx < w) s += x[(ch * h + yy) * w + xx];
                     }
                 if (fabs(y[(ch * ho + i) * wo + j] - s / 9.0) > 1e-6) ok = 0;
+                // PyTorch's CPU kernel sums in float, row-major from 0: we must match it exactly.
+                float f = 0.0f;
+                for (int dy = -1; dy <= 1; dy++)
+                    for (int dx = -1; dx <= 1; dx++) {
+                        int yy = 2 * i + dy, xx = 2 * j + dx;
+                        if (yy >= 0 && yy < h && xx >= 0 && xx < w) f += x[(ch * h + yy) * w + xx];
+                    }
+                if (y[(ch * ho + i) * wo + j] != f / 9.0f) ok = 0;
             }
     free(x); free(y);
     return ok;
@@ -378,6 +386,8 @@ TEST(avgpool3x3s2_counts_padding) {
     CHECK(check_avgpool(3, 17, 23));
     CHECK(check_avgpool(2, 16, 8));
     CHECK(check_avgpool(1, 1, 1));
+    CHECK(check_avgpool(2, 3, 2));
+    CHECK(check_avgpool(3, 64, 129));
     float one[4] = {9, 9, 9, 9}, out[1];
     avgpool3x3s2_forward(one, 1, 2, 2, out);
     CHECK(out[0] == 4.0f, "corner divides by 9 not 4: %g", out[0]);   // (9*4)/9
