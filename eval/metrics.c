@@ -47,7 +47,14 @@ static inline float key2f(uint32_t k) {
     return f;
 }
 
-// ---- in-place MSD radix sort (American flag), ascending ----------------------------------------
+// ---- sorting the keys: in place, O(n) -------------------------------------------------------
+// One in-place American-flag pass splits by an 11-bit digit just below the bits all keys share
+// (the scores of a method span a narrow range of exponents, so a fixed top byte would barely split
+// them); each bucket is then LSD-radix sorted through a per-thread scratch of at most LSD_MAX
+// keys, so memory stays one copy of the scores plus a few MB. Larger buckets (many ties, or a
+// skewed distribution) are split again in place.
+#define LSD_MAX ((size_t)1 << 18)
+
 static void isort(uint32_t *a, size_t n) {
     for (size_t i = 1; i < n; i++) {
         uint32_t v = a[i];
@@ -57,49 +64,95 @@ static void isort(uint32_t *a, size_t n) {
     }
 }
 
-// Partitions a[0..n) by the byte at `shift` in place; fills cnt with the bucket sizes.
-static void flag_pass(uint32_t *a, size_t n, int shift, size_t cnt[256]) {
-    memset(cnt, 0, 256 * sizeof *cnt);
-    for (size_t i = 0; i < n; i++) cnt[(a[i] >> shift) & 255]++;
-    size_t head[256], tail[256], s = 0;
-    for (int b = 0; b < 256; b++) { head[b] = s; s += cnt[b]; tail[b] = s; }
-    for (int b = 0; b < 256; b++) {
-        while (head[b] < tail[b]) {
-            uint32_t v = a[head[b]];
-            unsigned d = (v >> shift) & 255;
-            if (d == (unsigned)b) { head[b]++; continue; }
-            // Follow the cycle until a value that belongs to bucket b comes back.
-            do {
-                uint32_t t = a[head[d]];
-                a[head[d]++] = v;
-                v = t;
-                d = (v >> shift) & 255;
-            } while (d != (unsigned)b);
-            a[head[b]++] = v;
+// LSD radix sort of a[0..n) on its low `bits` bits (the keys agree above), through tmp[n].
+static void lsd_sort(uint32_t *a, uint32_t *tmp, size_t n, int bits) {
+    int passes = (bits + 10) / 11, w = passes ? (bits + passes - 1) / passes : 0;
+    uint32_t *src = a, *dst = tmp, mask = (1u << w) - 1;
+    size_t cnt[2048];
+    for (int p = 0; p < passes; p++) {
+        int sh = p * w;
+        memset(cnt, 0, ((size_t)mask + 1) * sizeof *cnt);
+        for (size_t i = 0; i < n; i++) cnt[(src[i] >> sh) & mask]++;
+        if (cnt[(src[0] >> sh) & mask] == n) continue;   // one bucket: nothing to do
+        size_t o = 0;
+        for (uint32_t b = 0; b <= mask; b++) { size_t c = cnt[b]; cnt[b] = o; o += c; }
+        for (size_t i = 0; i < n; i++) dst[cnt[(src[i] >> sh) & mask]++] = src[i];
+        uint32_t *t = src; src = dst; dst = t;
+    }
+    if (src != a) memcpy(a, src, n * sizeof *a);
+}
+
+static void big_sort(uint32_t *a, size_t n, int bits, uint32_t *tmp);
+
+static void bucket_sort(uint32_t *a, size_t n, int bits, uint32_t *tmp) {
+    if (n <= 32) isort(a, n);
+    else if (n <= LSD_MAX) lsd_sort(a, tmp, n, bits);
+    else big_sort(a, n, bits, tmp);
+}
+
+// In-place split by the 11-bit digit below `bits`, then each bucket sorted. tmp: NULL at the top
+// level (then buckets are sorted in parallel, each thread with its own scratch).
+static void big_sort(uint32_t *a, size_t n, int bits, uint32_t *tmp) {
+    enum { NB = 2048 };
+    int shift = bits > 11 ? bits - 11 : 0;
+    const uint32_t mask = NB - 1;
+    size_t *cnt = calloc(NB, sizeof *cnt), *head = malloc(NB * sizeof *head), *tail = malloc(NB * sizeof *tail);
+    if (!cnt || !head || !tail) {   // cannot fail in practice (48 KB); keep correct anyway
+        free(cnt); free(head); free(tail);
+        isort(a, n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) cnt[(a[i] >> shift) & mask]++;
+    size_t s = 0;
+    for (int b = 0; b < NB; b++) { head[b] = s; s += cnt[b]; tail[b] = s; }
+    // Each step swaps one key into the next free slot of its bucket. Unlike following one cycle,
+    // consecutive steps are independent, so their cache misses overlap; every step settles one
+    // key, and the keys swapped into a bucket's unsettled part are handled in the next round.
+    for (int more = 1; more;) {
+        more = 0;
+        for (int b = 0; b < NB; b++) {
+            size_t en = tail[b];
+            for (size_t i = head[b]; i < en; i++) {
+                uint32_t v = a[i];
+                size_t o = head[(v >> shift) & mask]++;
+                a[i] = a[o];
+                a[o] = v;
+            }
+            if (head[b] < tail[b]) more = 1;
         }
     }
+    if (shift > 0) {
+        if (tmp) {
+            for (int b = 0; b < NB; b++) bucket_sort(a + tail[b] - cnt[b], cnt[b], shift, tmp);
+        } else {
+            #pragma omp parallel
+            {
+                uint32_t *t = malloc(LSD_MAX * sizeof *t);
+                #pragma omp for schedule(dynamic, 8)
+                for (int b = 0; b < NB; b++) {
+                    uint32_t *p = a + tail[b] - cnt[b];
+                    if (t) bucket_sort(p, cnt[b], shift, t);
+                    else if (cnt[b] > 1) { uint32_t one[1]; (void)one; isort(p, cnt[b]); }
+                }
+                free(t);
+            }
+        }
+    }
+    free(cnt); free(head); free(tail);
 }
 
-static void msd_sort(uint32_t *a, size_t n, int shift) {
-    if (n <= 48) { isort(a, n); return; }
-    size_t cnt[256];
-    flag_pass(a, n, shift, cnt);
-    if (shift == 0) return;
-    size_t s = 0;
-    for (int b = 0; b < 256; s += cnt[b], b++)
-        if (cnt[b] > 1) msd_sort(a + s, cnt[b], shift - 8);
-}
-
-// The top byte is split serially, then the 256 buckets are sorted in parallel.
 static void key_sort(uint32_t *a, size_t n) {
-    if (n < (1u << 16)) { msd_sort(a, n, 24); return; }
-    size_t cnt[256], start[257];
-    flag_pass(a, n, 24, cnt);
-    start[0] = 0;
-    for (int b = 0; b < 256; b++) start[b + 1] = start[b] + cnt[b];
-    #pragma omp parallel for schedule(dynamic, 1)
-    for (int b = 0; b < 256; b++)
-        if (cnt[b] > 1) msd_sort(a + start[b], cnt[b], 16);
+    if (n < 2) return;
+    uint32_t lo = UINT32_MAX, hi = 0;
+    #pragma omp parallel for reduction(min:lo) reduction(max:hi) if (n > ((size_t)1 << 20))
+    for (size_t i = 0; i < n; i++) { if (a[i] < lo) lo = a[i]; if (a[i] > hi) hi = a[i]; }
+    if (lo == hi) return;
+    int bits = 32 - __builtin_clz(lo ^ hi);   // the low bits that differ somewhere
+    if (n <= LSD_MAX) {
+        uint32_t *t = malloc(n * sizeof *t);
+        if (t) { lsd_sort(a, t, n, bits); free(t); return; }
+    }
+    big_sort(a, n, bits, NULL);
 }
 
 // ---- the accumulator -------------------------------------------------------------------------
@@ -139,23 +192,26 @@ static int reserve(macc *a, int c, int64_t extra, err *e) {
 }
 
 int macc_add(macc *a, const float *scores, const uint8_t *labels, int64_t n, err *e) {
-    int64_t cnt[2] = {0, 0};
-    for (int64_t i = 0; i < n; i++) {
-        uint8_t l = labels[i];
-        if (l == 255) continue;
-        if (l > 1) return err_set(e, OODSEG_E_DATA, "metrics: label value %u at pixel %lld; expected 0 (ID), 1 (OoD) or 255 (ignore)",
-                                  l, (long long)i);
-        if (scores[i] != scores[i]) return err_set(e, OODSEG_E_DATA, "metrics: score is NaN at pixel %lld; fix the score map", (long long)i);
-        cnt[l]++;
+    // Blocks small enough to stay in cache: count (and validate), reserve exactly, then copy.
+    enum { BLK = 1 << 15 };
+    for (int64_t b = 0; b < n; b += BLK) {
+        int64_t end = b + BLK < n ? b + BLK : n, cnt[2] = {0, 0};
+        for (int64_t i = b; i < end; i++) {
+            uint8_t l = labels[i];
+            if (l == 255) continue;
+            if (l > 1) return err_set(e, OODSEG_E_DATA, "metrics: label value %u at pixel %lld; expected 0 (ID), 1 (OoD) or 255 (ignore)",
+                                      l, (long long)i);
+            if (scores[i] != scores[i]) return err_set(e, OODSEG_E_DATA, "metrics: score is NaN at pixel %lld; fix the score map", (long long)i);
+            cnt[l]++;
+        }
+        for (int c = 0; c < 2; c++) if (reserve(a, c, cnt[c], e)) return e->code;
+        uint32_t *d[2] = {a->key[0] + a->n[0], a->key[1] + a->n[1]};
+        for (int64_t i = b; i < end; i++) {
+            uint8_t l = labels[i];
+            if (l != 255) *d[l]++ = f2key(scores[i]);
+        }
+        for (int c = 0; c < 2; c++) { a->n[c] += cnt[c]; if (cnt[c]) a->sorted[c] = 0; }
     }
-    for (int c = 0; c < 2; c++) if (reserve(a, c, cnt[c], e)) return e->code;
-    uint32_t *d0 = a->key[0] + a->n[0], *d1 = a->key[1] + a->n[1];
-    for (int64_t i = 0; i < n; i++) {
-        uint8_t l = labels[i];
-        if (l == 0) *d0++ = f2key(scores[i]);
-        else if (l == 1) *d1++ = f2key(scores[i]);
-    }
-    for (int c = 0; c < 2; c++) { a->n[c] += cnt[c]; if (cnt[c]) a->sorted[c] = 0; }
     return OODSEG_OK;
 }
 
@@ -194,7 +250,9 @@ typedef struct sweep {
     int found[FPR_NUM_CONV];
     double fpr[FPR_NUM_CONV], thr[FPR_NUM_CONV], tpr[FPR_NUM_CONV], near_d;
     double best_f1, best_f1_thr;
-    int want_curve, ccap;
+    int want_curve, ccap, roc_done;
+    uint64_t ctp, cfp, cstep_p, cstep_n;   // curve decimation: the last point kept, the steps
+    double cprec;
     metrics_curve cv;
     int nomem;
 } sweep;
@@ -203,6 +261,8 @@ static void sw_init(sweep *s, uint64_t P, uint64_t N, int want_curve) {
     memset(s, 0, sizeof *s);
     s->P = P; s->N = N; s->want_curve = want_curve;
     s->best_f1 = -1;
+    s->cstep_p = P / 500 ? P / 500 : 1;
+    s->cstep_n = N / 500 ? N / 500 : 1;
     // sklearn prepends (0, 0) with threshold max+1; it is the nearest-to-0.95 point until beaten.
     s->near_d = 0.95; s->fpr[FPR_NEAREST] = 0; s->thr[FPR_NEAREST] = INFINITY; s->tpr[FPR_NEAREST] = 0;
 }
@@ -215,6 +275,7 @@ static void kahan(double *sum, double *c, double v) {
 
 // A point that sklearn's roc_curve keeps.
 static void sw_roc_point(sweep *s, uint64_t tp, uint64_t fp, double thr) {
+    if (s->roc_done) return;
     double tpr = (double)tp / (double)s->P, fpr = (double)fp / (double)s->N;
     if (!s->found[FPR_FIRST_GE] && tpr >= 0.95) {
         s->found[FPR_FIRST_GE] = 1; s->fpr[FPR_FIRST_GE] = fpr; s->thr[FPR_FIRST_GE] = thr; s->tpr[FPR_FIRST_GE] = tpr;
@@ -224,15 +285,13 @@ static void sw_roc_point(sweep *s, uint64_t tp, uint64_t fp, double thr) {
     }
     double d = fabs(tpr - 0.95);
     if (d < s->near_d) { s->near_d = d; s->fpr[FPR_NEAREST] = fpr; s->thr[FPR_NEAREST] = thr; s->tpr[FPR_NEAREST] = tpr; }
+    // TPR never decreases: past 0.95 with both "first" points found, no later point can change
+    // any convention's answer.
+    if (s->found[FPR_FIRST_GE] && s->found[FPR_FIRST_GT] && tpr > 0.95) s->roc_done = 1;
 }
 
 static void curve_add(sweep *s, double rec, double prec, double fpr, double tpr) {
     metrics_curve *c = &s->cv;
-    if (c->n > 0 && c->n < s->ccap - 1) {
-        int l = c->n - 1;
-        if (fabs(rec - c->recall[l]) < 2e-3 && fabs(prec - c->precision[l]) < 5e-3 &&
-            fabs(fpr - c->fpr[l]) < 2e-3 && fabs(tpr - c->tpr[l]) < 2e-3) return;
-    }
     if (c->n == s->ccap) {
         int cap = s->ccap ? s->ccap * 2 : 1024;
         float *p[4] = {realloc(c->recall, cap * sizeof(float)), NULL, NULL, NULL};
@@ -248,33 +307,48 @@ static void curve_add(sweep *s, double rec, double prec, double fpr, double tpr)
     c->n++;
 }
 
+// Most distinct scores hold negatives only (OoD pixels are few): then TP is unchanged, so the AP
+// term is 0 and F1 cannot rise; only the AUROC sum, the curve and the FPR95 search need them.
 static void sw_push(sweep *s, uint32_t key, uint64_t dp, uint64_t dn) {
-    double thr = key2f(key);
-    uint64_t tp0 = s->tp, fp0 = s->fp;
+    uint64_t tp0 = s->tp;
     s->tp += dp; s->fp += dn;
-    double r = (double)s->tp / (double)s->P, prec = (double)s->tp / (double)(s->tp + s->fp);
-    kahan(&s->ap, &s->ap_c, (r - s->rprev) * prec);
-    s->rprev = r;
     s->auc2 += (unsigned __int128)dn * (unsigned __int128)(tp0 + s->tp);
-    uint64_t fn = s->P - s->tp;
-    double f1 = 2.0 * (double)s->tp / (double)(2 * s->tp + s->fp + fn);
-    if (f1 > s->best_f1) { s->best_f1 = f1; s->best_f1_thr = thr; }
-    if (s->want_curve) {
-        if (s->m == 0) curve_add(s, 0, prec, 0, 0);
-        curve_add(s, r, prec, (double)s->fp / (double)s->N, r);
+    double prec = 0;
+    if (dp) {
+        double r = (double)s->tp / (double)s->P;
+        prec = (double)s->tp / (double)(s->tp + s->fp);
+        kahan(&s->ap, &s->ap_c, (r - s->rprev) * prec);
+        s->rprev = r;
+        double f1 = 2.0 * (double)s->tp / (double)(2 * s->tp + s->fp + (s->P - s->tp));
+        if (f1 > s->best_f1) { s->best_f1 = f1; s->best_f1_thr = key2f(key); }
     }
-    (void)fp0;
-    // drop_intermediate: point m-1 is kept unless both second differences vanish around it.
-    if (s->npend == 2) {
-        int64_t d2f = (int64_t)(s->fp - 2 * s->pfp[1] + s->pfp[0]);
-        int64_t d2t = (int64_t)(s->tp - 2 * s->ptp[1] + s->ptp[0]);
-        if (d2f != 0 || d2t != 0) sw_roc_point(s, s->ptp[1], s->pfp[1], s->pthr[1]);
-        s->ptp[0] = s->ptp[1]; s->pfp[0] = s->pfp[1]; s->pthr[0] = s->pthr[1];
-        s->ptp[1] = s->tp; s->pfp[1] = s->fp; s->pthr[1] = thr;
-    } else {
-        if (s->npend == 0) sw_roc_point(s, s->tp, s->fp, thr);   // the first point is always kept
-        s->ptp[s->npend] = s->tp; s->pfp[s->npend] = s->fp; s->pthr[s->npend] = thr;
-        s->npend++;
+    if (s->want_curve) {
+        if (s->m == 0) {
+            prec = (double)s->tp / (double)(s->tp + s->fp);
+            curve_add(s, 0, prec, 0, 0);
+            s->cprec = prec;
+        }
+        if (s->tp - s->ctp >= s->cstep_p || s->fp - s->cfp >= s->cstep_n || (dp && fabs(prec - s->cprec) >= 5e-3)) {
+            if (!dp) prec = (double)s->tp / (double)(s->tp + s->fp);
+            double r = (double)s->tp / (double)s->P;
+            curve_add(s, r, prec, (double)s->fp / (double)s->N, r);
+            s->ctp = s->tp; s->cfp = s->fp; s->cprec = prec;
+        }
+    }
+    if (!s->roc_done) {
+        double thr = key2f(key);
+        // drop_intermediate: point m-1 is kept unless both second differences vanish around it.
+        if (s->npend == 2) {
+            int64_t d2f = (int64_t)(s->fp - 2 * s->pfp[1] + s->pfp[0]);
+            int64_t d2t = (int64_t)(s->tp - 2 * s->ptp[1] + s->ptp[0]);
+            if (d2f != 0 || d2t != 0) sw_roc_point(s, s->ptp[1], s->pfp[1], s->pthr[1]);
+            s->ptp[0] = s->ptp[1]; s->pfp[0] = s->pfp[1]; s->pthr[0] = s->pthr[1];
+            s->ptp[1] = s->tp; s->pfp[1] = s->fp; s->pthr[1] = thr;
+        } else {
+            if (s->npend == 0) sw_roc_point(s, s->tp, s->fp, thr);   // the first point is always kept
+            s->ptp[s->npend] = s->tp; s->pfp[s->npend] = s->fp; s->pthr[s->npend] = thr;
+            s->npend++;
+        }
     }
     s->m++;
 }
@@ -291,6 +365,8 @@ static void sw_finish(sweep *s, fpr_conv conv, metrics_result *r) {
         return;
     }
     if (s->npend == 2) sw_roc_point(s, s->ptp[1], s->pfp[1], s->pthr[1]);   // the last point is kept
+    if (s->want_curve && (s->ctp != s->tp || s->cfp != s->fp))
+        curve_add(s, 1.0, (double)s->tp / (double)(s->tp + s->fp), 1.0, 1.0);
     r->ap = s->ap + s->ap_c;
     r->auroc = (double)s->auc2 / (2.0 * (double)s->P * (double)s->N);
     for (int c = 0; c < FPR_NUM_CONV; c++) {
