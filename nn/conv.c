@@ -219,7 +219,8 @@ typedef float v16 __attribute__((vector_size(64)));
 // pragmas acc[][] lives in registers: 16 zmm for 4 x 4.
 static inline __attribute__((always_inline)) void dconv_kernel(
     const int cob, const int nxv, const float *rp, int cig, int k, int s, int64_t lm,
-    const int64_t *toff, const float *w, int wstride, int ox, float *out, int64_t ostride) {
+    const int64_t *toff, const float *w, int wstride, int ox, const float *bias, float *out,
+    int64_t ostride) {
     v16 acc[4][4];
     _Pragma("GCC unroll 4") for (int o = 0; o < cob; o++)
         _Pragma("GCC unroll 4") for (int j = 0; j < nxv; j++) acc[o][j] = (v16){0};
@@ -238,9 +239,13 @@ static inline __attribute__((always_inline)) void dconv_kernel(
                 }
             }
         }
-    _Pragma("GCC unroll 4") for (int o = 0; o < cob; o++)
-        _Pragma("GCC unroll 4") for (int j = 0; j < nxv; j++)
+    _Pragma("GCC unroll 4") for (int o = 0; o < cob; o++) {
+        float b = bias ? bias[o] : 0.0f;   // after the sum, as PyTorch adds it
+        _Pragma("GCC unroll 4") for (int j = 0; j < nxv; j++) {
+            if (bias) acc[o][j] += b;
             memcpy(out + o * ostride + 16 * j, &acc[o][j], sizeof(v16));
+        }
+    }
 }
 
 typedef struct dconv_args {
@@ -249,12 +254,14 @@ typedef struct dconv_args {
     int64_t lm;
 } dconv_args;
 
-// One output row (wo_pad wide, a multiple of 16*nxv) of cog channels into out (cog, ostride).
-// fp-contract: -std=c11 turns contraction off, and without FMAs the kernel runs at half speed.
+// One output row of cog channels (bias: (cog) or NULL): the pixel blocks that fit in wo straight
+// into y (cog rows of stride ystride), the last partial one into tmp (cog, 16*nxv) for the caller
+// to copy. fp-contract: -std=c11 turns contraction off, and without FMAs the kernel runs at half
+// speed.
 __attribute__((target_clones("avx512f", "default"), optimize("fp-contract=fast")))
-static void dconv_row(const dconv_args *a, const float *w, int wstride, int cog, int nxv,
-                      int wo_pad, float *out, int64_t ostride) {
-    int bw = 16 * nxv;
+static void dconv_row(const dconv_args *a, const float *w, int wstride, const float *bias, int cog,
+                      int nxv, int wo, float *y, int64_t ystride, float *tmp) {
+    int bw = 16 * nxv, wo_pad = (wo + bw - 1) / bw * bw;
     int64_t toff[DCONV_KMAX];   // offset of tap kx in the row pack (no division in the loop)
     for (int kx = 0; kx < a->k; kx++) toff[kx] = (int64_t)(kx * a->d % a->s) * a->lm + kx * a->d / a->s;
     // Pixel blocks outside, channel blocks inside: the pack columns of one pixel block
@@ -262,9 +269,11 @@ static void dconv_row(const dconv_args *a, const float *w, int wstride, int cog,
     for (int ox = 0; ox < wo_pad; ox += bw)
         for (int cb = 0; cb < cog; cb += 4) {
             int cob = cog - cb < 4 ? cog - cb : 4;
-            const float *wb = w + (size_t)cb * wstride;
-            float *ob = out + (size_t)cb * ostride;
-#define DCALL(C, N) dconv_kernel(C, N, a->rp, a->cig, a->k, a->s, a->lm, toff, wb, wstride, ox, ob + ox, ostride)
+            const float *wb = w + (size_t)cb * wstride, *bb = bias ? bias + cb : NULL;
+            int full = ox + bw <= wo;
+            float *ob = full ? y + (size_t)cb * ystride + ox : tmp + (size_t)cb * bw;
+            int64_t os = full ? ystride : bw;
+#define DCALL(C, N) dconv_kernel(C, N, a->rp, a->cig, a->k, a->s, a->lm, toff, wb, wstride, ox, bb, ob, os)
             if (nxv == 4) {
                 switch (cob) {
                 case 4: DCALL(4, 4); break;
@@ -301,7 +310,7 @@ static int conv_direct(const conv2d *c, const float *x, int h, int w, float *y, 
     int nxv = wo <= 32 ? 2 : 4, bw = 16 * nxv;
     int wo_pad = (wo + bw - 1) / bw * bw;
     int64_t lm = wo_pad + (int64_t)(k - 1) * d / s + 1;   // per-phase row length
-    int64_t rp_sz = (int64_t)cig * k * s * lm, out_sz = (int64_t)cog * wo_pad;
+    int64_t rp_sz = (int64_t)cig * k * s * lm, out_sz = (int64_t)cog * bw;
     // Rows per work item: at least ~64K FMAs per item so the scheduling overhead stays small
     // (depthwise rows are only 9*wo FMAs). Shape-only, like every chunking here.
     int64_t row_work = (int64_t)cog * cig * k * k * wo_pad;
@@ -315,7 +324,7 @@ static int conv_direct(const conv2d *c, const float *x, int h, int w, float *y, 
     #pragma omp parallel for schedule(dynamic, 1) num_threads(nth)
     for (int64_t it = 0; it < items; it++) {
         float *rp = buf + (size_t)omp_get_thread_num() * (rp_sz + out_sz);   // (cig, k, s, lm)
-        float *ob = rp + rp_sz;                                              // (cog, wo_pad)
+        float *ob = rp + rp_sz;                                              // (cog, bw)
         int gi = (int)(it / nbands), oy0 = (int)(it % nbands) * band;
         int oy1 = oy0 + band < ho ? oy0 + band : ho;
         const float *xg = x + (size_t)gi * cig * hw;
@@ -349,15 +358,13 @@ static int conv_direct(const conv2d *c, const float *x, int h, int w, float *y, 
                 }
             dconv_args a = {rp, cig, k, d, s, lm};
             int co0 = gi * cog;
-            dconv_row(&a, c->weight + (size_t)co0 * cig * k * k, cig * k * k, cog, nxv, wo_pad, ob,
-                      wo_pad);
-            for (int o = 0; o < cog; o++) {
-                float *yr = y + (size_t)(co0 + o) * hwo + (size_t)oy * wo;
-                const float *src = ob + (size_t)o * wo_pad;
-                float bv = c->bias ? c->bias[co0 + o] : 0.0f;
-                #pragma omp simd
-                for (int ox = 0; ox < wo; ox++) yr[ox] = src[ox] + bv;
-            }
+            float *yr = y + (size_t)co0 * hwo + (size_t)oy * wo;
+            dconv_row(&a, c->weight + (size_t)co0 * cig * k * k, cig * k * k,
+                      c->bias ? c->bias + co0 : NULL, cog, nxv, wo, yr, hwo, ob);
+            int tail = wo % bw;
+            if (tail)
+                for (int o = 0; o < cog; o++)
+                    memcpy(yr + (size_t)o * hwo + (wo - tail), ob + (size_t)o * bw, sizeof(float) * tail);
         }
     }
     free(buf);
