@@ -391,6 +391,49 @@ TEST(centroid_method_and_calibrated_tau) {
     synth_free(&s);
 }
 
+TEST(percentile_like_numpy_and_calibration_only_stats) {
+    float v[10] = {7, 1, 10, 3, 2, 9, 4, 8, 6, 5};
+    double q;
+    err e = {0};
+    REQUIRE(ood_percentile(v, 10, 25, &q, &e) == 0);
+    CHECK_NEAR(q, 3.25, 1e-12);   // numpy.percentile(range(1, 11), 25)
+    REQUIRE(ood_percentile(v, 10, 0, &q, &e) == 0);
+    CHECK_NEAR(q, 1, 0);
+    REQUIRE(ood_percentile(v, 10, 100, &q, &e) == 0);
+    CHECK_NEAR(q, 10, 0);
+    REQUIRE(ood_percentile(v, 10, 50, &q, &e) == 0);
+    CHECK_NEAR(q, 5.5, 1e-12);
+    CHECK(v[0] == 7 && v[9] == 5, "the input must not be reordered");
+    // k_per_class 0: max-logit statistics only (`oodseg calibrate`); no features needed
+    ood_stats *st;
+    REQUIRE(ood_stats_new(&st, 2, 0, &e) == 0, "%s", e.msg);
+    synth s;
+    make_id(&s, 0, 3);
+    s.ntaps = 0;
+    ood_options o;
+    ood_options_default(&o);
+    o.tau = 50;
+    REQUIRE(ood_stats_add(st, synth_in(&s), &o, &e) == 0, "%s", e.msg);
+    char path[512];
+    snprintf(path, sizeof path, "%s/tau.txt", t_tmpdir());
+    REQUIRE(ood_stats_save(st, path, &e) == 0, "%s", e.msg);
+    ood_stats_free(st);
+    double tau;
+    REQUIRE(ood_read_tau(path, &tau, &e) == 0, "%s", e.msg);
+    float ml[1024];
+    for (int p = 0; p < 1024; p++) ml[p] = s.logits[p] > s.logits[1024 + p] ? s.logits[p] : s.logits[1024 + p];
+    double want;
+    ood_percentile(ml, 1024, 50, &want, &e);
+    CHECK_NEAR(tau, want, 1e-6);
+    // a calibration-only file is not a centroid file
+    s.ntaps = 1;
+    snprintf(o.centroids_file, sizeof o.centroids_file, "%s", path);
+    float sc[1024];
+    CHECK(ood_score(OOD_CENTROID, synth_in(&s), &o, sc, NULL, &e) == OODSEG_E_FORMAT, "%s", e.msg);
+    CHECK(ood_stats_new(&st, 2, -1, &e) == OODSEG_E_ARG);
+    synth_free(&s);
+}
+
 // ---- pictures -------------------------------------------------------------------------------
 TEST(pictures_written_and_readable) {
     const int w = 40, h = 30;
@@ -445,6 +488,7 @@ int main(int argc, char **argv) {
     RUN(fused_taps_of_different_strides);
     RUN(errors_are_clear);
     RUN(centroid_method_and_calibrated_tau);
+    RUN(percentile_like_numpy_and_calibration_only_stats);
     RUN(pictures_written_and_readable);
     return t_finish(argv[0]);
 }
