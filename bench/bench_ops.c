@@ -1,7 +1,9 @@
 // Speed of the core ops: the sgemm peak of this machine (1 thread; 2 threads as two OpenMP threads
 // each running a single-threaded sgemm on its own half, which is how the ops use BLAS), and the
 // achieved GFLOP/s of conv2d on ESPNet and UperNet shapes. Prints medians of several runs.
-//   usage: bench_ops [threads (default 1 and 2)] [runs (default 7)]
+// Wall-clock timings: run on an otherwise idle machine (the load average is printed).
+//   usage: bench_ops [threads (0: 1 and 2)] [runs (default 7)] [gemm: 1 also times every conv with
+//          the direct kernel off (im2col + sgemm), for comparison]
 #include "../nn/nn.h"
 #include <cblas.h>
 #include <omp.h>
@@ -17,6 +19,7 @@ static double median(double *v, int n) {
     qsort(v, n, sizeof *v, cmp_d);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
+static double g_min;   // the fastest run of the last median() call of time_conv
 static float *rbuf(size_t n) {
     float *p = malloc(sizeof(float) * (n ? n : 1));
     uint32_t s = 12345;
@@ -96,27 +99,78 @@ static double time_conv(const shape *s, int runs, double *gf) {
     }
     *gf = 2.0 * s->co * cig * s->k * s->k * (double)ho * wo / 1e9;
     free(x); free(wt); free(y);
-    return median(t, runs);
+    double m = median(t, runs);
+    g_min = t[0];
+    return m;
 }
 
+// ConvTranspose2d(2, 2), c -> c channels on an h x w input.
+static double time_convt(int c, int h, int w, int runs, double *gf) {
+    err e = {0};
+    float *x = rbuf((size_t)c * h * w), *wt = rbuf((size_t)c * c * 4), *y = rbuf((size_t)c * 4 * h * w);
+    double t[32];
+    conv_transpose2x2_forward(wt, c, c, x, h, w, y, &e);
+    for (int r = 0; r < runs; r++) {
+        double t0 = omp_get_wtime();
+        conv_transpose2x2_forward(wt, c, c, x, h, w, y, &e);
+        t[r] = omp_get_wtime() - t0;
+    }
+    *gf = 2.0 * c * c * 4 * (double)h * w / 1e9;
+    free(x); free(wt); free(y);
+    double m = median(t, runs);
+    g_min = t[0];
+    return m;
+}
+
+static int g_compare;   // also time the im2col + sgemm path
+
 static void run_table(const char *title, const shape *tab, int n, int runs) {
-    double tot_t = 0.0, tot_f = 0.0;
-    printf("  %-28s %5s %9s %8s %9s\n", title, "count", "ms each", "GFLOP/s", "ms total");
+    double tot_t = 0.0, tot_f = 0.0, tot_g = 0.0;
+    printf("  %-28s %5s %9s %9s %8s %9s%s\n", title, "count", "ms median", "ms min", "GFLOP/s",
+           "ms total", g_compare ? "  gemm ms" : "");
     for (int i = 0; i < n; i++) {
-        double gf, t = time_conv(&tab[i], runs, &gf);
+        double gf, t = time_conv(&tab[i], runs, &gf), tmin = g_min;
         tot_t += t * tab[i].count;
         tot_f += gf * tab[i].count;
-        printf("  %-28s %5d %9.3f %8.1f %9.2f\n", tab[i].name, tab[i].count, t * 1e3, gf / t,
-               t * tab[i].count * 1e3);
+        printf("  %-28s %5d %9.3f %9.3f %8.1f %9.2f", tab[i].name, tab[i].count, t * 1e3,
+               tmin * 1e3, gf / t, t * tab[i].count * 1e3);
+        if (g_compare) {
+            conv2d_set_direct(0);
+            double tg = time_conv(&tab[i], runs, &gf);
+            conv2d_set_direct(1);
+            tot_g += tg * tab[i].count;
+            printf(" %9.3f", tg * 1e3);
+        }
+        printf("\n");
     }
-    printf("  %-28s %5s %9s %8.1f %9.2f\n", "total", "", "", tot_f / tot_t, tot_t * 1e3);
+    printf("  %-28s %5s %9s %9s %8.1f %9.2f", "total", "", "", "", tot_f / tot_t, tot_t * 1e3);
+    if (g_compare) printf(" %9.2f", tot_g * 1e3);
+    printf("\n");
+}
+
+// The three ConvTranspose2d(20, 20, 2, 2) of ESPNet at 1024x512.
+static void run_convt(int runs) {
+    static const int hw[3][2] = {{64, 128}, {128, 256}, {256, 512}};
+    double tot = 0.0;
+    for (int i = 0; i < 3; i++) {
+        double gf, t = time_convt(20, hw[i][0], hw[i][1], runs, &gf);
+        tot += t;
+        printf("  convT 20->20 on %3dx%-3d      %5d %9.3f %9.3f %8.1f %9.2f\n", hw[i][0], hw[i][1], 1,
+               t * 1e3, g_min * 1e3, gf / t, t * 1e3);
+    }
+    printf("  %-28s %5s %9s %9s %8s %9.2f\n", "total", "", "", "", "", tot * 1e3);
 }
 
 int main(int argc, char **argv) {
     int only = argc > 1 ? atoi(argv[1]) : 0, runs = argc > 2 ? atoi(argv[2]) : 7;
+    g_compare = argc > 3 ? atoi(argv[3]) : 0;
     if (runs < 1) runs = 1;
     if (runs > 32) runs = 32;
     printf("OpenBLAS %s\n", openblas_get_config());
+    FILE *la = fopen("/proc/loadavg", "r");
+    char lbuf[64] = "?";
+    if (la) { if (!fgets(lbuf, sizeof lbuf, la)) lbuf[0] = 0; fclose(la); }
+    printf("load average at start: %s", lbuf);
     for (int th = 1; th <= 2; th++) {
         if (only && th != only) continue;
         nn_set_threads(th);
@@ -124,6 +178,7 @@ int main(int argc, char **argv) {
         printf("  sgemm peak (n=1536, per-thread slices): %.1f GFLOP/s\n", sgemm_gflops(1536, th, runs));
         run_table("ESPNet 1024x512 convs", espnet, (int)(sizeof espnet / sizeof espnet[0]), runs);
         run_table("ESPNetv2 / UperNet convs", other, (int)(sizeof other / sizeof other[0]), runs);
+        run_convt(runs);
     }
     return 0;
 }
