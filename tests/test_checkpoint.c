@@ -3,8 +3,10 @@
 #include "test.h"
 #include "../core/json.h"
 #include "../io/checkpoint.h"
+#include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 // ---------------------------------------------------------------- helpers
 
@@ -345,24 +347,35 @@ TEST(pth_tiny_same_as_safetensors) {
     }
 }
 
-static const char *const ESPNET_FILES[] = {
-    "models/espnet/pretrained/encoder/espnet_p_2_q_3.pth", "models/espnet/pretrained/encoder/espnet_p_2_q_5.pth",
-    "models/espnet/pretrained/encoder/espnet_p_2_q_8.pth", "models/espnet/pretrained/decoder/espnet_p_2_q_3.pth",
-    "models/espnet/pretrained/decoder/espnet_p_2_q_5.pth", "models/espnet/pretrained/decoder/espnet_p_2_q_8.pth",
-    "models/espnet/pretrained/decoder/espnet_p_2_q_8_camvid.pth",
-    "models/espnetv2/espnetv2_s_0.5_city_1024x512.pth", "models/espnetv2/espnetv2_s_1.0_city_1024x512.pth",
-    "models/espnetv2/espnetv2_s_1.5_city_1024x512.pth", "models/espnetv2/espnetv2_s_2.0_city_1024x512.pth",
-};
+// Every .pth under models/ (the ESPNet and ESPNetv2 releases), found by walking the folder so a
+// file added later is tested too.
+static char found[64][1024];
+static int n_found;
 
-TEST(espnet_files_load) {
-    for (size_t k = 0; k < sizeof ESPNET_FILES / sizeof ESPNET_FILES[0]; k++) {
-        ASSET_OR_SKIP(p, ESPNET_FILES[k]);
+static int collect_pth(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st; (void)ftw;
+    size_t l = strlen(path);
+    if (flag == FTW_F && l > 4 && strcmp(path + l - 4, ".pth") == 0 && n_found < 64)
+        snprintf(found[n_found++], sizeof found[0], "%s", path);
+    return 0;
+}
+
+TEST(model_zoo_files_load) {
+    ASSET_OR_SKIP(dir, "models");
+    n_found = 0;
+    REQUIRE(nftw(dir, collect_pth, 16, FTW_PHYS) == 0);
+    CHECK(n_found >= 11, "only %d .pth files under %s", n_found, dir);
+    int saw_q8 = 0, saw_v2 = 0;
+    for (int k = 0; k < n_found; k++) {
+        const char *p = found[k];
         ckpt *ck = open_or_fail(p);
-        CHECK(ck && ck->n > 90 && strcmp(ck->format, "torch-legacy") == 0, "%s", p);
+        CHECK(ck && ck->n > 90 && strncmp(ck->format, "torch-", 6) == 0, "%s", p);
         if (ck && strstr(p, "decoder/espnet_p_2_q_8.pth")) {
+            saw_q8 = 1;
             CHECK(ck->n == 189 && ckpt_num_float_params(ck) == 368341, "%d, %lld", ck->n, (long long)ckpt_num_float_params(ck));
         }
         if (ck && strstr(p, "espnetv2_s_2.0")) {
+            saw_v2 = 1;
             CHECK(ck->n == 526, "%d", ck->n);
             const ckpt_entry *nb = NULL;
             for (int i = 0; i < ck->n && !nb; i++) if (strstr(ck->e[i].name, "num_batches_tracked")) nb = &ck->e[i];
@@ -370,6 +383,7 @@ TEST(espnet_files_load) {
         }
         ckpt_close(ck);
     }
+    CHECK(saw_q8 && saw_v2);
 }
 
 TEST(espnet_equals_golden) {
@@ -837,7 +851,7 @@ int main(int argc, char **argv) {
     RUN(safetensors_bad);
     RUN(memory_checkpoint);
     RUN(pth_tiny_same_as_safetensors);
-    RUN(espnet_files_load);
+    RUN(model_zoo_files_load);
     RUN(espnet_equals_golden);
     RUN(crafted_zip_and_legacy);
     RUN(crafted_zip_errors);
