@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,9 @@ typedef struct ck_impl {
     void **owned;
     int n_owned, cap_owned;
     int cap_e;
-    int hint;      // where the last lookup succeeded: models ask for keys roughly in file order
+    // Where the last lookup succeeded: models ask for keys roughly in file order. Atomic because
+    // lookups on a shared checkpoint may come from several threads.
+    atomic_int hint;
 } ck_impl;
 
 static const char *const DT_NAMES[] = { "F32", "F16", "BF16", "F64", "I64", "I32", "I16", "I8", "U8", "BOOL" };
@@ -262,11 +265,12 @@ int ckpt_add(ckpt *ck, const char *name, dtype t, int ndim, const int64_t *shape
 const ckpt_entry *ckpt_find(const ckpt *ck, const char *name) {
     if (!ck || !name || ck->n == 0) return NULL;
     ck_impl *im = ck->impl;
-    int start = (im->hint >= 0 && im->hint < ck->n) ? im->hint : 0;
+    int start = atomic_load_explicit(&im->hint, memory_order_relaxed);
+    if (start < 0 || start >= ck->n) start = 0;
     for (int k = 0; k < ck->n; k++) {
         int i = (start + k) % ck->n;
         if (strcmp(ck->e[i].name, name) == 0) {
-            im->hint = i + 1;
+            atomic_store_explicit(&im->hint, i + 1, memory_order_relaxed);
             return &ck->e[i];
         }
     }
