@@ -56,6 +56,7 @@ void global_avgpool(const float *x, int c, int64_t hw, float *out) {
         // Double accumulation: hw can be ~1e5 and PyTorch's mean is pairwise, i.e. accurate.
         double s = 0.0;
         const float *xc = x + (size_t)ch * hw;
+        #pragma omp simd reduction(+ : s)
         for (int64_t i = 0; i < hw; i++) s += xc[i];
         out[ch] = (float)(s / (double)hw);
     }
