@@ -216,6 +216,7 @@ static int conv_im2col(const conv2d *c, const float *x, int h, int w, float *y, 
 
 static int g_direct = 1;
 #define DCONV_KMAX 7   // larger kernels take the im2col path
+#define DCONV_COB 6    // output channels per register block: 6 x 4 zmm accumulators + 4 inputs
 void conv2d_set_direct(int enable) { g_direct = enable; }
 
 typedef float v16 __attribute__((vector_size(64)));
@@ -226,8 +227,8 @@ static inline __attribute__((always_inline)) void dconv_kernel(
     const int cob, const int nxv, const float *rp, int cig, int k, int ky0, int ky1, int s,
     int64_t lm, const int64_t *toff, const float *w, int wstride, int ox, const float *bias, float *out,
     int64_t ostride) {
-    v16 acc[4][4];
-    _Pragma("GCC unroll 4") for (int o = 0; o < cob; o++)
+    v16 acc[DCONV_COB][4];
+    _Pragma("GCC unroll 8") for (int o = 0; o < cob; o++)
         _Pragma("GCC unroll 4") for (int j = 0; j < nxv; j++) acc[o][j] = (v16){0};
     for (int ci = 0; ci < cig; ci++)
         for (int ky = ky0; ky < ky1; ky++) {
@@ -238,13 +239,13 @@ static inline __attribute__((always_inline)) void dconv_kernel(
                 v16 xv[4];
                 _Pragma("GCC unroll 4") for (int j = 0; j < nxv; j++)
                     memcpy(&xv[j], src + 16 * j, sizeof(v16));
-                _Pragma("GCC unroll 4") for (int o = 0; o < cob; o++) {
+                _Pragma("GCC unroll 8") for (int o = 0; o < cob; o++) {
                     float wv = wk[o * wstride + kx];
                     _Pragma("GCC unroll 4") for (int j = 0; j < nxv; j++) acc[o][j] += wv * xv[j];
                 }
             }
         }
-    _Pragma("GCC unroll 4") for (int o = 0; o < cob; o++) {
+    _Pragma("GCC unroll 8") for (int o = 0; o < cob; o++) {
         float b = bias ? bias[o] : 0.0f;   // after the sum, as PyTorch adds it
         _Pragma("GCC unroll 4") for (int j = 0; j < nxv; j++) {
             if (bias) acc[o][j] += b;
@@ -272,9 +273,15 @@ static void dconv_row(const dconv_args *a, const float *w, int wstride, const fl
     for (int kx = 0; kx < a->k; kx++) toff[kx] = (int64_t)(kx * a->d % a->s) * a->lm + kx * a->d / a->s;
     // Pixel blocks outside, channel blocks inside: the pack columns of one pixel block
     // (cig*k rows x ~bw) stay in L1 while every channel block reads them.
+    // Channel blocks as even as possible (25 = 5 x 5, not 4 x 6 + 1: a 1-channel block does one
+    // FMA per load).
+    int nblk = (cog + DCONV_COB - 1) / DCONV_COB;
     for (int ox = 0; ox < wo_pad; ox += bw)
-        for (int cb = 0; cb < cog; cb += 4) {
-            int cob = cog - cb < 4 ? cog - cb : 4;
+        for (int bi = 0, cb = 0; bi < nblk; bi++) {
+            int cob = (cog - cb) / (nblk - bi) + ((cog - cb) % (nblk - bi) ? 1 : 0);
+            int cb0 = cb;
+            cb += cob;
+#define cb cb0
             const float *wb = w + (size_t)cb * wstride, *bb = bias ? bias + cb : NULL;
             int full = ox + bw <= wo;
             float *ob = full ? y + (size_t)cb * ystride + ox : tmp + (size_t)cb * bw;
@@ -282,6 +289,8 @@ static void dconv_row(const dconv_args *a, const float *w, int wstride, const fl
 #define DCALL(C, N) dconv_kernel(C, N, a->rp, a->cig, a->k, a->ky0, a->ky1, a->s, a->lm, toff, wb, wstride, ox, bb, ob, os)
             if (nxv == 4) {
                 switch (cob) {
+                case 6: DCALL(6, 4); break;
+                case 5: DCALL(5, 4); break;
                 case 4: DCALL(4, 4); break;
                 case 3: DCALL(3, 4); break;
                 case 2: DCALL(2, 4); break;
@@ -289,6 +298,8 @@ static void dconv_row(const dconv_args *a, const float *w, int wstride, const fl
                 }
             } else {
                 switch (cob) {
+                case 6: DCALL(6, 2); break;
+                case 5: DCALL(5, 2); break;
                 case 4: DCALL(4, 2); break;
                 case 3: DCALL(3, 2); break;
                 case 2: DCALL(2, 2); break;
@@ -296,6 +307,7 @@ static void dconv_row(const dconv_args *a, const float *w, int wstride, const fl
                 }
             }
 #undef DCALL
+#undef cb
         }
 }
 
