@@ -277,11 +277,8 @@ static void dconv_row(const dconv_args *a, const float *w, int wstride, const fl
     // FMA per load).
     int nblk = (cog + DCONV_COB - 1) / DCONV_COB;
     for (int ox = 0; ox < wo_pad; ox += bw)
-        for (int bi = 0, cb = 0; bi < nblk; bi++) {
-            int cob = (cog - cb) / (nblk - bi) + ((cog - cb) % (nblk - bi) ? 1 : 0);
-            int cb0 = cb;
-            cb += cob;
-#define cb cb0
+        for (int bi = 0, cb = 0, cob = 0; bi < nblk; bi++, cb += cob) {
+            cob = (cog - cb + (nblk - bi) - 1) / (nblk - bi);   // ceil of the remaining share
             const float *wb = w + (size_t)cb * wstride, *bb = bias ? bias + cb : NULL;
             int full = ox + bw <= wo;
             float *ob = full ? y + (size_t)cb * ystride + ox : tmp + (size_t)cb * bw;
@@ -307,7 +304,6 @@ static void dconv_row(const dconv_args *a, const float *w, int wstride, const fl
                 }
             }
 #undef DCALL
-#undef cb
         }
 }
 
