@@ -403,7 +403,7 @@ static int lloyd(km *w, int max_iter, double tol, double *shift, err *e) {
 
 // sklearn's _kmeans_plusplus (greedy, 2 + floor(ln k) candidates) on the centred data; D^2 from
 // the GEMM formula, potentials in double summed in chunk order.
-static int kmeanspp(km *w, km_rng *rng, float *centres, double *part, err *e) {
+static int kmeanspp(km *w, km_rng *rng, float *centres, err *e) {
     const int d = w->d, k = w->k;
     const int64_t n = w->n, nch = (n + KM_CHUNK - 1) / KM_CHUNK;
     const int T = 2 + (int)floor(log((double)k));
@@ -416,7 +416,6 @@ static int kmeanspp(km *w, km_rng *rng, float *centres, double *part, err *e) {
     int64_t *cid = err_malloc(e, sizeof(int64_t) * T, "k-means++ candidate ids");
     int rc = -1;
     if (!closest || !cum || !cd || !cand || !candn || !ppart || !cid) goto done;
-    (void)part;
 
     int64_t first = rng_below(rng, n);
     memcpy(centres, w->X + first * d, sizeof(float) * d);
@@ -430,7 +429,7 @@ static int kmeanspp(km *w, km_rng *rng, float *centres, double *part, err *e) {
         }
         #pragma omp parallel for schedule(static) num_threads(w->nthr) if (nch > 1)
         for (int64_t ch = 0; ch < nch; ch++) {
-            float *D = thread_rows(w, omp_get_thread_num());   // (rows, nc) fits: nc <= T <= k? see below
+            float *D = thread_rows(w, omp_get_thread_num());   // (rows, nc): tstride >= KM_CHUNK * T
             int64_t s = ch * KM_CHUNK, e2 = s + KM_CHUNK < n ? s + KM_CHUNK : n;
             int r = (int)(e2 - s);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r, nc, d, 1.0f, w->X + s * d, d,
@@ -621,7 +620,7 @@ int kmeans_fit(const float *X, int64_t n, int d, const kmeans_params *p, const f
     for (int run = 0; run < n_init; run++) {
         if (init) {
             for (int64_t i = 0; i < (int64_t)k * d; i++) w.C[i] = init[i] - meanf[i % d];
-        } else if (kmeanspp(&w, &rng, w.C, part, e)) goto done;
+        } else if (kmeanspp(&w, &rng, w.C, e)) goto done;
         int it = lloyd(&w, p->max_iter, tol, shift, e);
         if (it < 0) goto done;
         double in = inertia(&w, part);
