@@ -15,15 +15,18 @@ CLI_SRC  = $(wildcard cli/*.c)
 TEST_SRC = $(wildcard tests/test_*.c)
 TEST_SUPPORT = tests/testlib.c
 BENCH_SRC = $(wildcard bench/bench_*.c)
+TOOL_SRC = $(wildcard tools/*.c)
 
 B ?= build
 LIB_OBJ  = $(LIB_SRC:%.c=$(B)/obj/%.o)
 CLI_OBJ  = $(CLI_SRC:%.c=$(B)/obj/%.o)
 TESTS    = $(TEST_SRC:tests/%.c=$(B)/tests/%)
 BENCHES  = $(BENCH_SRC:bench/%.c=$(B)/bench/%)
+TOOLS    = $(TOOL_SRC:tools/%.c=$(B)/tools/%)
+CLI_LIB_OBJ = $(filter-out $(B)/obj/cli/main.o,$(CLI_OBJ))
 PREFIX  ?= /usr/local
 
-.PHONY: all lib cli tests benches deps demo test test-release test-san clean install valgrind bench
+.PHONY: all lib cli tests benches tools deps demo test test-release test-san clean install valgrind bench
 
 all: lib cli tests examples
 
@@ -31,6 +34,7 @@ lib: $(B)/liboodseg.a $(B)/liboodseg.so $(B)/oodseg.pc
 cli: $(B)/oodseg
 tests: $(TESTS)
 benches: $(BENCHES)
+tools: $(TOOLS)
 examples: $(B)/examples/run_model
 
 $(B)/obj/%.o: %.c
@@ -57,6 +61,11 @@ $(B)/tests/%: tests/%.c $(TEST_SUPPORT) tests/test.h $(B)/liboodseg.a
 $(B)/bench/%: bench/%.c $(B)/liboodseg.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(OPT) $(EXTRA_CFLAGS) -o $@ $< $(B)/liboodseg.a $(LDLIBS)
+
+# Tools link the CLI's shared pieces (pipeline, option parsing) without its main().
+$(B)/tools/%: tools/%.c $(CLI_LIB_OBJ) $(B)/liboodseg.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(OPT) $(EXTRA_CFLAGS) -o $@ $< $(CLI_LIB_OBJ) $(B)/liboodseg.a $(LDLIBS)
 
 $(B)/examples/run_model: examples/run_model.c $(B)/liboodseg.a
 	@mkdir -p $(dir $@)
