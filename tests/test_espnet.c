@@ -199,7 +199,7 @@ TEST(all_checkpoints_recognised) {
     };
     int h = 64, w = 96, n = 0;
     float *x = malloc(sizeof(float) * 3 * h * w);
-    for (int i = 0; i < 3 * h * w; i++) x[i] = (float)((i * 7919) % 255) / 255.0f - 0.5f;
+    for (int i = 0; i < 3 * h * w; i++) x[i] = (float)(((unsigned)i * 7919u) % 255u) / 255.0f - 0.5f;
     for (size_t k = 0; k < sizeof ck / sizeof ck[0]; k++) {
         const char *p = t_asset(ck[k].path);
         if (!p) { fprintf(stderr, "  missing %s\n", ck[k].path); continue; }
@@ -308,7 +308,7 @@ static void threads_same(const char *pth, int h, int w) {
     model *m = open_model(p);
     REQUIRE(m);
     float *x = malloc(sizeof(float) * 3 * h * w);
-    for (int i = 0; i < 3 * h * w; i++) x[i] = (float)((i * 104729) % 511) / 255.0f - 1.0f;
+    for (int i = 0; i < 3 * h * w; i++) x[i] = (float)(((unsigned)i * 104729u) % 511u) / 255.0f - 1.0f;
     int saved = nn_get_threads();
     tensor_list a = {0}, b = {0};
     err e = {0};
