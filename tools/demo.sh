@@ -12,7 +12,7 @@ if [ ! -f "$model" ]; then
   echo "      SHA-256 a72d59699801c7ce8e8b89a53af9097eaaa60dc12180ecde86fd700ba1222fe8" >&2
   echo "      falling back to the tiny golden InternImage model:" >&2
   $bin info "$A/golden/tiny-t/model.safetensors"
-  $bin forward --model "$A/golden/tiny-t/model.safetensors" --save out/demo/tiny-t.safetensors "$A/golden/tiny-t/image.png"
+  $bin forward --model "$A/golden/tiny-t/model.safetensors" --size native --save out/demo/tiny-t.safetensors "$A/golden/tiny-t/image.png"
   exit 0
 fi
 mkdir -p out/demo
