@@ -3,14 +3,7 @@
 #include "commands_eval.h"
 #include "cli.h"
 #include "pipeline.h"
-#if __has_include("pictures.h")
 #include "pictures.h"
-#else
-// cli/pictures.h is being written by another helper; this is the call cmd_score.c makes too.
-int pictures_save(const char *dir, const char *stem, const char *suffix, const image *img,
-                  const float *score, const uint8_t *pred, const uint8_t (*palette)[3], int n_classes,
-                  const int32_t *clusters, int k, const uint8_t *ood_flag, err *e);
-#endif
 #include "../io/npy.h"
 #include <math.h>
 #include <omp.h>

@@ -77,9 +77,10 @@ int report_write_json(const report *r, const char *path, err *e) {
         fprintf(f, ", \"AUROC\": "); jnum(f, x->auroc);
         fprintf(f, ", \"FPR95\": "); jnum(f, x->fpr95);
         fprintf(f, ", \"FPR95_threshold\": "); jnum(f, x->fpr95_thr);
+        static const char *key[FPR_NUM_CONV] = {"first_ge", "nearest", "first_gt"};
         for (int c = 0; c < FPR_NUM_CONV; c++) {
-            fprintf(f, ", \"FPR95_%s\": ", fpr_conv_name((fpr_conv)c)); jnum(f, x->fpr95_all[c]);
-            fprintf(f, ", \"FPR95_%s_threshold\": ", fpr_conv_name((fpr_conv)c)); jnum(f, x->fpr95_thr_all[c]);
+            fprintf(f, ", \"FPR95_%s\": ", key[c]); jnum(f, x->fpr95_all[c]);
+            fprintf(f, ", \"FPR95_%s_threshold\": ", key[c]); jnum(f, x->fpr95_thr_all[c]);
         }
         fprintf(f, ",\n    \"n_pos\": %lld, \"n_neg\": %lld, \"n_distinct_scores\": %lld, \"best_pixel_F1\": ",
                 (long long)x->n_pos, (long long)x->n_neg, (long long)x->n_distinct);

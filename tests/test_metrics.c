@@ -2,6 +2,7 @@
 // shard merging, per-image helper, errors, and the SMIYC component metrics on hand-made masks.
 #include "test.h"
 #include "../eval/metrics.h"
+#include "../eval/report.h"
 #include "../io/npy.h"
 #include "../core/json.h"
 #include <stdlib.h>
@@ -162,6 +163,33 @@ TEST(random_vs_bruteforce_large) {
         CHECK_NEAR(r.ap, ap, 1e-10);
         CHECK_NEAR(r.auroc, auc, 1e-10);
     }
+    free(s); free(l);
+}
+
+// Skewed data: most keys in one narrow range (a bucket larger than the sort's scratch, split again
+// in place), infinities, negative scores, denormals and exact ties.
+TEST(skewed_scores_vs_bruteforce) {
+    int64_t n = t_sanitized() ? 400000 : 3000000;
+    float *s = malloc((size_t)n * 4);
+    uint8_t *l = malloc((size_t)n);
+    for (int64_t i = 0; i < n; i++) {
+        double u = urand();
+        l[i] = urand() < 0.03 ? 1 : (urand() < 0.05 ? 255 : 0);
+        if (u < 0.7) s[i] = 0.5f + (float)(urand() * 1e-4);          // narrow: few exponent/mantissa bits differ
+        else if (u < 0.8) s[i] = (float)(-urand() * 1e3);
+        else if (u < 0.85) s[i] = (float)(urand() * 1e-40);          // denormals
+        else if (u < 0.86) s[i] = (i & 1) ? INFINITY : -INFINITY;
+        else s[i] = (float)(urand() * 10 - 5 + l[i]);
+        if (l[i] == 1 && u < 0.7) s[i] += 1e-5f;
+    }
+    double ap, auc;
+    brute(s, l, n, &ap, &auc);
+    metrics_result r;
+    err e = {0};
+    REQUIRE(metrics_compute(s, l, n, FPR_FIRST_GE, 1, &r, &e) == 0, "%s", e.msg);
+    CHECK_NEAR(r.ap, ap, 1e-10);
+    CHECK_NEAR(r.auroc, auc, 1e-10);
+    metrics_result_free(&r);
     free(s); free(l);
 }
 
@@ -379,6 +407,83 @@ TEST(components_adjustment_void_connectivity) {
     CHECK(comp_default_threshold(&mr) < 0.5 && (float)comp_default_threshold(&mr) == nextafterf(0.5f, 0));
 }
 
+// ---- reports ---------------------------------------------------------------------------------
+TEST(report_files) {
+    int64_t n = 20000;
+    float *s = malloc((size_t)n * 4), *s2 = malloc((size_t)n * 4);
+    uint8_t *l = malloc((size_t)n);
+    make_case(s, l, n, 0, 0.1, 0.05);
+    for (int64_t i = 0; i < n; i++) s2[i] = s[i] * 0.5f + (float)urand();
+    metrics_result r[2];
+    err e = {0};
+    REQUIRE(metrics_compute(s, l, n, FPR_NEAREST, 1, &r[0], &e) == 0 && metrics_compute(s2, l, n, FPR_NEAREST, 1, &r[1], &e) == 0);
+    report_row rows[2] = {{.stem = "a,b\"quoted\"", .n_valid = 10, .n_ood = 2}, {.stem = "img2", .n_valid = 5}};
+    for (int m = 0; m < 2; m++) { rows[0].ap[m] = 0.5; rows[0].auroc[m] = 0.75; rows[0].fpr95[m] = 0.25; rows[1].ap[m] = rows[1].auroc[m] = rows[1].fpr95[m] = NAN; }
+    report rp = {.dataset = "camvid-ood:/x", .layout = "camvid-ood", .labels_doc = "0..10 ID, 11 void, 12 OoD",
+                 .model = "m.pth", .model_arch = "espnet-p2-q8", .options_json = "{\"k\": \"8\"}", .n_images = 2,
+                 .conv = FPR_NEAREST, .n_methods = 2, .methods = {"maxlogit", "a<b&c"}, .res = {&r[0], &r[1]},
+                 .has_comp = 1, .n_rows = 2, .rows = rows};
+    comp_params_default(&rp.comp_p[0], 0);
+    rp.comp_p[0].threshold = rp.comp_p[1].threshold = 0.5;
+    rp.comp[0].f1_mean = 0.4; rp.comp[1].siou_gt = NAN;
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/report", t_tmpdir());
+    REQUIRE(report_write_all(&rp, dir, &e) == 0, "%s", e.msg);
+    char p[600];
+    snprintf(p, sizeof p, "%s/metrics.json", dir);
+    size_t len;
+    char *txt = slurp(p, &len);
+    REQUIRE(txt);
+    json *j = json_parse(txt, len, p, &e);
+    REQUIRE(j, "%s", e.msg);
+    const json *ms = json_get(j, "methods");
+    REQUIRE(ms && ms->n == 2);
+    CHECK_NEAR(jnum(json_get(ms, "maxlogit"), "AP"), r[0].ap, 1e-15);
+    CHECK_NEAR(jnum(json_get(ms, "maxlogit"), "AUROC"), r[0].auroc, 1e-15);
+    CHECK_NEAR(jnum(json_get(ms, "a<b&c"), "FPR95"), r[1].fpr95_all[FPR_NEAREST], 1e-15);
+    CHECK_NEAR(jnum(json_get(ms, "maxlogit"), "FPR95_first_ge"), r[0].fpr95_all[FPR_FIRST_GE], 1e-15);
+    const json *cv = json_get(j, "fpr95_convention");
+    CHECK(cv && cv->type == JSON_STRING && strcmp(cv->str, "nearest") == 0);
+    const json *ver = json_get(j, "version");
+    CHECK(ver && strcmp(ver->str, OODSEG_VERSION) == 0);
+    CHECK(json_get(json_get(j, "options"), "k") != NULL);
+    json_free(j); free(txt);
+    snprintf(p, sizeof p, "%s/metrics.md", dir);
+    txt = slurp(p, NULL);
+    REQUIRE(txt);
+    char want[200];
+    snprintf(want, sizeof want, "| maxlogit | %.2f | %.2f | %.2f |", 100 * r[0].ap, 100 * r[0].fpr95, 100 * r[0].auroc);
+    CHECK(strstr(txt, "| Method | AP | FPR95 | AUROC |\n|:---|---:|---:|---:|\n") && strstr(txt, want), "%s", txt);
+    CHECK(strstr(txt, "nearest"));
+    free(txt);
+    snprintf(p, sizeof p, "%s/per_image.csv", dir);
+    txt = slurp(p, NULL);
+    REQUIRE(txt);
+    CHECK(strstr(txt, "\"a,b\"\"quoted\"\"\",10,2,50.00,25.00,75.00") && strstr(txt, "img2,5,0,,,,,,,"), "%s", txt);
+    free(txt);
+    snprintf(p, sizeof p, "%s/metrics.csv", dir);
+    txt = slurp(p, NULL);
+    REQUIRE(txt);
+    CHECK(strncmp(txt, "method,AP,FPR95,AUROC", 21) == 0 && strstr(txt, "\nmaxlogit,"));
+    free(txt);
+    CHECK(t_sh("ls '%s' | grep -q tmp", dir) != 0, "temporary files left in %s", dir);
+    // the SVGs are well-formed XML with both curves and labelled axes
+    for (int k = 0; k < 2; k++) {
+        snprintf(p, sizeof p, "%s/%s", dir, k ? "roc_curve.svg" : "pr_curve.svg");
+        txt = slurp(p, NULL);
+        REQUIRE(txt);
+        CHECK(strstr(txt, k ? "False positive rate" : "Recall") && strstr(txt, "a&lt;b&amp;c"));
+        int lines = 0;
+        for (char *q = txt; (q = strstr(q, "<polyline")); q++) lines++;
+        CHECK(lines == 2, "%d curves", lines);
+        free(txt);
+        if (t_python_has("xml"))
+            CHECK(t_sh("/usr/bin/python3 -c 'import xml.etree.ElementTree as E; E.parse(\"%s\")'", p) == 0, "%s is not valid XML", p);
+    }
+    metrics_result_free(&r[0]); metrics_result_free(&r[1]);
+    free(s); free(s2); free(l);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     RUN(golden_case1_tiny);
@@ -387,10 +492,12 @@ int main(int argc, char **argv) {
     RUN(golden_case4_realistic);
     RUN(hand_values_case1);
     RUN(random_vs_bruteforce_large);
+    RUN(skewed_scores_vs_bruteforce);
     RUN(random_vs_sklearn);
     RUN(shard_merge_is_exact);
     RUN(errors_and_edge_cases);
     RUN(components_hand_made);
     RUN(components_adjustment_void_connectivity);
+    RUN(report_files);
     return t_finish(argv[0]);
 }
