@@ -375,6 +375,23 @@ TEST(shapes_only_cannot_run) {
     CHECK(rc == OODSEG_E_MODEL && !m && strstr(e.msg, "no weights"), "%s", e.msg);
 }
 
+// The registry finds the architecture by its keys; the desc says what was recognised.
+TEST(registry_opens_tiny) {
+    ASSET_OR_SKIP(path, "golden/tiny-t/model-legacy.pth");
+    err e = {0};
+    model *m = NULL;
+    model_options opt = {.id_channels = "0,1,13"};
+    REQUIRE(model_open(path, &opt, &m, &e) == OODSEG_OK, "%s", e.msg);
+    const model_desc *d = &m->desc;
+    CHECK(!strcmp(d->arch, "internimage-custom(c16)+upernet") && d->num_outputs == 19, "%s", d->arch);
+    CHECK(d->num_id == 3 && d->id_channels[2] == 13);
+    CHECK(!strcmp(d->source_format, "torch-legacy"), "%s", d->source_format);
+    CHECK(d->palette[13][2] == 142 && !strcmp(d->class_names[13], "car"));
+    CHECK(d->pre.size_w == 2048 && d->pre.size_h == 1024 && d->pre.mean[0] == 123.675f && !d->pre.bgr);
+    CHECK(!strcmp(d->default_taps, "backbone.out3") && d->logits_stride == 1);
+    model_close(m);
+}
+
 // An input too large to allocate fails cleanly with OODSEG_E_NOMEM (the input itself is never
 // read: the first stem buffer already cannot be had). Not under ASan, which aborts on such sizes.
 TEST(allocation_failure_is_an_error) {
@@ -410,6 +427,7 @@ int main(int argc, char **argv) {
     RUN(odd_input_size);
     RUN(thread_invariance);
     RUN(shapes_only_cannot_run);
+    RUN(registry_opens_tiny);
     RUN(allocation_failure_is_an_error);
     return t_finish(argv[0]);
 }
