@@ -379,9 +379,9 @@ static int count_blocks(const ckpt *ck, const char *pre, const char *level) {
     }
 }
 
-static void ld_encoder(loader *L, espnet *n) {
-    char base[32];
-    snprintf(base, sizeof base, "%s", L->prefix);
+// base: "encoder." (full ESPNet) or "" (ESPNet-C)
+static void ld_encoder(loader *L, espnet *n, const char *base) {
+    snprintf(L->prefix, sizeof L->prefix, "%s", base);
     ld_conv(L, &n->level1, "level1.conv.weight", 3, 16, 3, 2, 1, 1);
     ld_fold_bn(L, &n->level1, "level1.bn", ESP_EPS);
     n->level1_act = ld1(L, 16, "level1.act.weight");
@@ -537,8 +537,7 @@ int espnet_create(ckpt *ck, const model_options *opt, model **out, err *e) {
     n->level3 = err_calloc(e, n->q, sizeof(esp), "ESPNet level3");
     if (!n->level2 || !n->level3) goto fail;
     loader L = {ck, e, ""};
-    snprintf(L.prefix, sizeof L.prefix, "%s", pre);
-    ld_encoder(&L, n);
+    ld_encoder(&L, n, pre);
     if (!n->encoder_only) ld_decoder(&L, n);
     if (e->code) goto fail;
     static const char *const ignore[] = {"num_batches_tracked"};

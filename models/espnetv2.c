@@ -568,7 +568,7 @@ int espnetv2_create(ckpt *ck, const model_options *opt, model **out, err *e) {
     ld_pw(&L, &n->merge[1], "merge_enc_dec_l3", ch[1], dec[1]);
     ld_pw(&L, &n->merge[2], "merge_enc_dec_l4", ch[0], dec[2]);
     for (int j = 0; j < 3; j++) {
-        char bn[16], act[16];
+        char bn[32], act[32];
         snprintf(bn, sizeof bn, "bu_br_l%d.0", j + 2);
         snprintf(act, sizeof act, "bu_br_l%d.1", j + 2);
         pre(&L, "%s", "");
