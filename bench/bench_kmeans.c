@@ -3,7 +3,9 @@
 // times, the speedup and whether the results are equal (labels, inertia).
 //
 //   build/bench/bench_kmeans [--repeat R] [--n N] [--d 160,256,1280] [--k 4,8,16] [--threads 1,2]
-//                            [--exact]
+//                            [--exact] [--keep]
+// --keep: leave the last configuration's X.npy, init.npy and sklearn output in the temporary
+// folder (printed) for a closer look.
 //
 // sklearn runs through tools/kmeans_ref.py under Debian's /usr/bin/python3, with its OpenMP
 // threads limited by threadpoolctl; its time is KMeans.fit alone (no Python start-up). The data
@@ -63,7 +65,7 @@ static int parse_list(const char *s, int *out, int max) {
 }
 
 int main(int argc, char **argv) {
-    int repeat = 3, exact = 0;
+    int repeat = 3, exact = 0, keep = 0;
     int64_t n = 32768;
     int Ds[8] = {160, 256, 1280}, nD = 3, Ks[8] = {4, 8, 16}, nK = 3, Ts[8] = {1, 2}, nT = 2;
     for (int i = 1; i < argc; i++) {
@@ -73,7 +75,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--k") && i + 1 < argc) nK = parse_list(argv[++i], Ks, 8);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) nT = parse_list(argv[++i], Ts, 8);
         else if (!strcmp(argv[i], "--exact")) exact = 1;
-        else { fprintf(stderr, "usage: %s [--repeat R] [--n N] [--d list] [--k list] [--threads list] [--exact]\n", argv[0]); return 2; }
+        else if (!strcmp(argv[i], "--keep")) keep = 1;
+        else { fprintf(stderr, "usage: %s [--repeat R] [--n N] [--d list] [--k list] [--threads list] [--exact] [--keep]\n", argv[0]); return 2; }
     }
     const char *script = access("tools/kmeans_ref.py", R_OK) == 0 ? "tools/kmeans_ref.py" : NULL;
     int have_sk = script && system("/usr/bin/python3 -c 'import sklearn, threadpoolctl' >/dev/null 2>&1") == 0;
@@ -164,7 +167,8 @@ int main(int argc, char **argv) {
         }
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    if (keep) fprintf(stderr, "kept %s\n", dir);
+    else if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
     if (fails) printf("\n%d configurations differ from sklearn\n", fails);
     return 0;
 }
