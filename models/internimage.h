@@ -100,8 +100,9 @@ typedef struct upernet {
     conv2d conv_seg;                // (num_classes, channels, 1, 1) + bias (num_classes)
     int has_aux;                    // auxiliary_head present (training only; run for "aux.logits")
     int aux_channels;               // 256 in the releases
+    int aux_classes;                // its own conv_seg's count (normally num_classes)
     conv_module aux_conv;           // auxiliary_head.convs.0: (aux_channels, 4C, 3, 3)
-    conv2d aux_seg;                 // (num_classes, aux_channels, 1, 1) + bias
+    conv2d aux_seg;                 // (aux_classes, aux_channels, 1, 1) + bias
 } upernet;
 
 // Binds decode_head.* (and auxiliary_head.* when present); channels and classes from the shapes.

@@ -61,13 +61,19 @@ int upernet_bind(upernet *u, ckpt *ck, const int in_channels[4], err *e) {
     if (bind_conv_module(&u->fpn_bottleneck, ck, 4 * ch, ch, 3, "decode_head.fpn_bottleneck", e)) return e->code;
     if (bind_conv_seg(&u->conv_seg, ck, ch, u->num_classes, "decode_head", e)) return e->code;
 
-    // The auxiliary FCN head (in_index 2, one 3x3 ConvModule, conv_seg) is parsed and checked when
-    // the checkpoint has one; a checkpoint without it is fine.
-    if (ii_shape(ck, s, "auxiliary_head.convs.0.conv.weight") == 4) {
+    // The auxiliary FCN head of the configs (in_index 2, one 3x3 ConvModule, conv_seg) is parsed and
+    // checked when the checkpoint has one. It is training-only, so a checkpoint without it, or with
+    // another auxiliary head (its keys are then ignored), still loads; and its class count is its
+    // own (issue OpenGVLab/InternImage#57: the Cityscapes heads' counts do not always agree).
+    int64_t seg[8];
+    if (ii_shape(ck, s, "auxiliary_head.convs.0.conv.weight") == 4 &&
+        !ii_shape(ck, seg, "auxiliary_head.convs.1.conv.weight") &&
+        ii_shape(ck, seg, "auxiliary_head.conv_seg.weight") == 4 && seg[0] >= 1 && seg[0] <= 4096) {
         u->has_aux = 1;
         u->aux_channels = (int)s[0];
+        u->aux_classes = (int)seg[0];
         if (bind_conv_module(&u->aux_conv, ck, in_channels[2], u->aux_channels, 3, "auxiliary_head.convs.0", e) ||
-            bind_conv_seg(&u->aux_seg, ck, u->aux_channels, u->num_classes, "auxiliary_head", e))
+            bind_conv_seg(&u->aux_seg, ck, u->aux_channels, u->aux_classes, "auxiliary_head", e))
             return e->code;
     }
     return OODSEG_OK;
@@ -112,7 +118,7 @@ static int conv_module_forward(const conv_module *m, const float *x, int h, int 
 static int aux_forward(const upernet *u, const float *f3, int h, int w, tensor_list *out, err *e) {
     float *t = alloc_map(u->aux_channels, h, w, e);
     if (!t) return e->code;
-    tensor *o = tl_add(out, "aux.logits", 4, (int64_t[]){1, u->num_classes, h, w}, e);
+    tensor *o = tl_add(out, "aux.logits", 4, (int64_t[]){1, u->aux_classes, h, w}, e);
     if (!o || conv_module_forward(&u->aux_conv, f3, h, w, t, e) ||
         conv2d_forward(&u->aux_seg, t, h, w, o->data, e)) {
         free(t);
@@ -133,8 +139,12 @@ int upernet_forward(const upernet *u, float *feats[4], const int fh[4], const in
     const int64_t n3 = (int64_t)h3 * w3, n0 = (int64_t)h0 * w0;
 
     if (model_wants(want, "aux.logits")) {
-        if (!u->has_aux) { err_set(e, OODSEG_E_ARG, "aux.logits: this checkpoint has no auxiliary head"); goto fail; }
-        if (aux_forward(u, feats[2], fh[2], fw[2], out, e)) goto fail;
+        // With want "*" a checkpoint without the (standard) auxiliary head simply has no aux.logits.
+        if (!u->has_aux && strcmp(want, "*")) {
+            err_set(e, OODSEG_E_ARG, "aux.logits: this checkpoint has no FCN auxiliary head");
+            goto fail;
+        }
+        if (u->has_aux && aux_forward(u, feats[2], fh[2], fw[2], out, e)) goto fail;
     }
 
     // PPM on F4: cat[F4, up(conv(pool_1(F4))), ..., up(conv(pool_6(F4)))] -> 3x3 bottleneck = l3.

@@ -375,6 +375,37 @@ TEST(shapes_only_cannot_run) {
     CHECK(rc == OODSEG_E_MODEL && !m && strstr(e.msg, "no weights"), "%s", e.msg);
 }
 
+// The auxiliary head is training-only: without it the model loads and runs the same, and "*" then
+// simply has no aux.logits.
+TEST(without_auxiliary_head) {
+    ASSET_OR_SKIP(path, "golden/tiny-t/model.safetensors");
+    ASSET_OR_SKIP(iopath, "golden/tiny-t/io.safetensors");
+    err e = {0};
+    ckpt *src = NULL, *io = NULL;
+    REQUIRE(ckpt_open(path, &src, &e) == OODSEG_OK, "%s", e.msg);
+    if (ckpt_open(iopath, &io, &e)) { ckpt_close(src); REQUIRE(0, "%s", e.msg); }
+    ckpt *ck = ckpt_new_memory(&e);
+    for (int k = 0; ck && k < src->n; k++) {
+        const ckpt_entry *en = &src->e[k];
+        if (!strncmp(en->name, "auxiliary_head.", 15) || !en->f32) continue;
+        if (ckpt_add(ck, en->name, DT_F32, en->ndim, en->shape, en->f32, &e)) { ckpt_close(ck); ck = NULL; }
+    }
+    ckpt_close(src);
+    model *m = NULL;
+    const ckpt_entry *in = ckpt_find(io, "input"), *gl = ckpt_find(io, "logits");
+    if (!ck || internimage_upernet_create(ck, NULL, &m, &e)) { ckpt_close(io); REQUIRE(0, "%s", e.msg); }
+    tensor_list out = {0};
+    int rc = m->forward(m, in->f32, (int)in->shape[2], (int)in->shape[3], "*", &out, &e);
+    CHECK(rc == OODSEG_OK && !tl_get(&out, "aux.logits") && tl_get(&out, "logits"), "%s", e.msg);
+    if (rc == OODSEG_OK) CHECK(t_max_abs_diff(tl_get(&out, "logits")->data, gl->f32, gl->numel) <= 1e-4);
+    tl_free(&out);
+    rc = m->forward(m, in->f32, (int)in->shape[2], (int)in->shape[3], "aux.logits", &out, &e);
+    CHECK(rc == OODSEG_E_ARG && strstr(e.msg, "auxiliary"), "%s", e.msg);
+    tl_free(&out);
+    model_close(m);
+    ckpt_close(io);
+}
+
 // The registry finds the architecture by its keys; the desc says what was recognised.
 TEST(registry_opens_tiny) {
     ASSET_OR_SKIP(path, "golden/tiny-t/model-legacy.pth");
@@ -427,6 +458,7 @@ int main(int argc, char **argv) {
     RUN(odd_input_size);
     RUN(thread_invariance);
     RUN(shapes_only_cannot_run);
+    RUN(without_auxiliary_head);
     RUN(registry_opens_tiny);
     RUN(allocation_failure_is_an_error);
     return t_finish(argv[0]);
