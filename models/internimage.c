@@ -212,7 +212,7 @@ static void add_scaled_cl(float *x, const float *y, const float *gamma, int64_t 
 // Per-stage scratch, channels-last, n = H*W pixels. The DCN intermediates live in `s` and are dead
 // by the time the MLP's hidden layer (n x 4C) reuses it.
 typedef struct ii_work {
-    float *a;     // (n, C)  norm1(x) (the DCN input for T), later norm2(x)
+    float *a;     // (n, C)  norm1(x) (the DCN input for T), later norm2(x); NULL with post_norm
     float *v;     // (n, C)  input_proj(in) = the sampled values, later the branch output
     float *s;     // (n, max(4C, 2C + 27G))
 } ii_work;
@@ -318,8 +318,10 @@ int internimage_forward(const internimage *net, const float *input, int h, int w
         int C = L->channels, G = L->groups;
         int64_t n = (int64_t)H * W;
         int64_t per_px = 4 * C > 2 * C + 27 * G ? 4 * C : 2 * C + 27 * G;
-        wk.a = err_malloc(e, (size_t)(n * C) * sizeof(float), "InternImage stage buffers");
-        wk.v = wk.a ? err_malloc(e, (size_t)(n * C) * sizeof(float), "InternImage stage buffers") : NULL;
+        // Post-norm blocks normalise the branch outputs in place and need no `a`.
+        if (!a->post_norm && !(wk.a = err_malloc(e, (size_t)(n * C) * sizeof(float), "InternImage stage buffers")))
+            goto fail;
+        wk.v = err_malloc(e, (size_t)(n * C) * sizeof(float), "InternImage stage buffers");
         wk.s = wk.v ? err_malloc(e, (size_t)(n * per_px) * sizeof(float), "InternImage stage buffers") : NULL;
         if (!wk.s) goto fail;
         for (int j = 0; j < L->depth; j++)
