@@ -708,9 +708,10 @@ static int32_t cc_label(const uint8_t *mask, int w, int h, int conn, int32_t *la
             lab[i] = m;
             for (int j = 0; j < k; j++) uf_union(par, m, nb[j]);
         }
-    // Roots to consecutive ids; a root always has the smallest id of its set, so one pass works.
+    // Roots to consecutive ids in one ascending pass: a parent always has a smaller id than its
+    // child, so par[par[l]] already holds the final id of l's root when l is reached.
     int32_t n = 0;
-    for (int32_t l = 1; l < next; l++) par[l] = (par[l] == l) ? ++n : par[uf_find(par, par[l])];
+    for (int32_t l = 1; l < next; l++) par[l] = (par[l] == l) ? ++n : par[par[l]];
     int64_t np = (int64_t)w * h;
     for (int64_t i = 0; i < np; i++) if (lab[i]) lab[i] = par[lab[i]];
     return n;

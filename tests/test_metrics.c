@@ -484,6 +484,55 @@ TEST(report_files) {
     free(s); free(s2); free(l);
 }
 
+// Component counts on random masks against a plain flood fill (union-find relabelling is easy to
+// get wrong on shapes that merge late, such as combs and spirals).
+static int flood_count(const uint8_t *m, int w, int h, int conn) {
+    uint8_t *seen = calloc((size_t)w * h, 1);
+    int *st = malloc((size_t)w * h * sizeof *st), n = 0;
+    for (int i = 0; i < w * h; i++) {
+        if (!m[i] || seen[i]) continue;
+        n++;
+        int sp = 0;
+        st[sp++] = i; seen[i] = 1;
+        while (sp) {
+            int p = st[--sp], x = p % w, y = p / w;
+            for (int dy = -1; dy <= 1; dy++)
+                for (int dx = -1; dx <= 1; dx++) {
+                    if ((!dx && !dy) || (conn == 4 && dx && dy)) continue;
+                    int X = x + dx, Y = y + dy;
+                    if (X < 0 || Y < 0 || X >= w || Y >= h) continue;
+                    int q = Y * w + X;
+                    if (m[q] && !seen[q]) { seen[q] = 1; st[sp++] = q; }
+                }
+        }
+    }
+    free(seen); free(st);
+    return n;
+}
+
+TEST(components_vs_flood_fill) {
+    enum { W = 41, H = 29 };
+    float s[W * H];
+    uint8_t m[W * H], z[W * H] = {0};
+    err e = {0};
+    for (int t = 0; t < 200; t++) {
+        double dens = 0.3 + 0.4 * urand();
+        for (int i = 0; i < W * H; i++) { m[i] = urand() < dens; s[i] = m[i] ? 1.0f : 0.0f; }
+        for (int conn = 4; conn <= 8; conn += 4) {
+            comp_params p = zero_sizes(0.5, conn);
+            comp_acc a = {0};
+            REQUIRE(comp_add(&a, s, z, W, H, &p, &e) == 0, "%s", e.msg);
+            int want = flood_count(m, W, H, conn);
+            CHECK(a.n_pred == want, "trial %d, %d-connected: %lld components, flood fill %d", t, conn, (long long)a.n_pred, want);
+            // as ground truth, every component has sIoU 0 and is a false negative
+            comp_acc g = {0};
+            float zero[W * H] = {0};
+            REQUIRE(comp_add(&g, zero, m, W, H, &p, &e) == 0, "%s", e.msg);
+            CHECK(g.n_gt == want && g.fn[0] == want);
+        }
+    }
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     RUN(golden_case1_tiny);
@@ -498,6 +547,7 @@ int main(int argc, char **argv) {
     RUN(errors_and_edge_cases);
     RUN(components_hand_made);
     RUN(components_adjustment_void_connectivity);
+    RUN(components_vs_flood_fill);
     RUN(report_files);
     return t_finish(argv[0]);
 }
