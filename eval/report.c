@@ -249,10 +249,14 @@ int report_write_svg(const report *r, int roc, const char *path, err *e) {
         fprintf(f, "\"/>\n");
     }
     fprintf(f, "</g>\n");
-    // legend
-    double lx0 = L + pw - 250, ly0 = roc ? T + ph - 14 - 20.0 * r->n_methods : T + 10;
-    fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"240\" height=\"%.1f\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#999\"/>\n",
-            lx0, ly0, 20.0 * r->n_methods + 8);
+    // legend, sized to its longest entry (about 7.5 px a character at 13 px)
+    size_t longest = 0;
+    for (int m = 0; m < r->n_methods; m++) if (strlen(r->methods[m]) > longest) longest = strlen(r->methods[m]);
+    double lw = 56 + 7.5 * (double)(longest + (roc ? 28 : 11));
+    if (lw > pw - 20) lw = pw - 20;
+    double lx0 = L + pw - lw - 10, ly0 = roc ? T + ph - 14 - 20.0 * r->n_methods : T + 10;
+    fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#999\"/>\n",
+            lx0, ly0, lw, 20.0 * r->n_methods + 8);
     for (int m = 0; m < r->n_methods; m++) {
         double y = ly0 + 16 + 20.0 * m;
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"3\"/>\n",
