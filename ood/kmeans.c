@@ -7,8 +7,8 @@
 // squared centre shifts, and a final assignment step when the loop ended without strict
 // convergence.
 //
-// Speed: Hamerly bounds. Each point keeps an upper bound on the distance to its centre and a lower
-// bound on the distance to any other one, moved by the centre shifts. A point is recomputed (all K
+// Speed: Elkan bounds. Each point keeps an upper bound on the distance to its centre and a lower
+// bound on the distance to every other one, moved by the centre shifts. A point is recomputed (all K
 // distances, batched into an sgemm) only when the bounds cannot prove that its label stays. The
 // proof asks for a margin on the squared distances that covers float32 rounding of the GEMM
 // formula, so a skipped point is one whose label sklearn's float32 argmin would also keep. The
@@ -25,6 +25,8 @@
 #include <string.h>
 
 #define KM_CHUNK 256      // rows per GEMM chunk (sklearn's CHUNK_SIZE)
+// Lower bounds are stored as float: scaling by 1 - 2^-22 first makes the rounding go down.
+#define KM_DOWN (1.0 - 0x1.0p-22)
 
 void kmeans_params_default(kmeans_params *p) {
     memset(p, 0, sizeof *p);
@@ -79,7 +81,17 @@ typedef struct km {
     float *cn;            // (k) |c|^2
     double *S, *cnt;      // (k, d) centre sums, (k) counts, in double
     int32_t *labels;      // (n)
-    double *ub, *lb;      // (n) Hamerly upper / lower distance bounds
+    // Bounds, stored against the centres' cumulative shifts so that only recomputed points are
+    // written: with cum[j] the path length centre j has moved so far and cummax the sum of the
+    // per-iteration largest shifts,
+    //   distance to own centre a    <= ub[i] + cum[a]
+    //   distance to centre j        >= lb[i, j] - cum[j]       (Elkan)
+    //   distance to any other centre >= lm[i] - cummax         (Hamerly)
+    double *ub, *lm;      // (n)
+    float *lb;            // (n, k), rounded down
+    double *cum, cummax;  // (k)
+    double *cc;           // (k, k) half the centre-centre distances; hs (k): min over j != a of cc[a, j]
+    double *hs;
     uint8_t *need;        // (n) 1: recompute this point (on return from assign: recomputed)
     int32_t *oldlab;      // (n) label before the last recompute
     float *tbuf;          // per thread: (KM_CHUNK, d) gathered rows + (KM_CHUNK, max(k, T)) distances
@@ -139,24 +151,30 @@ static void assign(km *w, int all) {
                 A = rows;
                 m = cntn;
             }
-            for (int i = 0; i < m; i++) memcpy(D + (size_t)i * k, w->cn, sizeof(float) * k);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, k, d, -2.0f, A, d, w->C, d, 1.0f,
+            // D = -2 x.c, then + |c|^2 below: the same float rounding as sklearn's GEMM into a
+            // buffer pre-filled with |c|^2 (scaling by -2 is exact)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, k, d, -2.0f, A, d, w->C, d, 0.0f,
                         D, k);
             for (int i = 0; i < m; i++) {
                 int64_t p = s + ids[i];
-                const float *Di = D + (size_t)i * k;
-                float best = Di[0], second = INFINITY;
+                float *Di = D + (size_t)i * k;
+                for (int j = 0; j < k; j++) Di[j] += w->cn[j];
+                float best = Di[0];
                 int lab = 0;
-                for (int j = 1; j < k; j++) {
-                    float v = Di[j];
-                    if (v < best) { second = best; best = v; lab = j; }
-                    else if (v < second) second = v;
-                }
+                for (int j = 1; j < k; j++)
+                    if (Di[j] < best) { best = Di[j]; lab = j; }
                 w->oldlab[p] = w->labels[p];
                 w->labels[p] = lab;
-                double bb = (double)w->xn[p] + best, c2 = (double)w->xn[p] + second;
-                w->ub[p] = sqrt(bb > 0 ? bb : 0);
-                w->lb[p] = k > 1 ? sqrt(c2 > 0 ? c2 : 0) : INFINITY;
+                double bb = (double)w->xn[p] + best, lmin = INFINITY;
+                w->ub[p] = sqrt(bb > 0 ? bb : 0) - w->cum[lab];
+                float *lp = w->lb + p * k;
+                for (int j = 0; j < k; j++) {
+                    double q = (double)w->xn[p] + Di[j];
+                    q = sqrt(q > 0 ? q : 0);
+                    if (j != lab && q < lmin) lmin = q;
+                    lp[j] = (float)((q + w->cum[j]) * KM_DOWN);
+                }
+                w->lm[p] = lmin + w->cummax;
                 if (all) {
                     double *Sj = Pb + (size_t)lab * d;
                     const float *x = w->X + p * d;
@@ -314,49 +332,54 @@ static double inertia(const km *w, double *part) {
     return t;
 }
 
-// Moves the bounds by the centre shifts and flags the points whose label is not proven; returns
-// how many.
-static int64_t candidates(km *w, const double *shift) {
+// Flags the points whose label the bounds cannot prove; returns how many. First Hamerly's test
+// (one lower bound for all other centres, or half the distance to the nearest other centre),
+// then Elkan's per centre: centre j cannot win over a when u <= max(l_j, |c_a - c_j| / 2). Both
+// ask for a margin on the squared distances that covers the float32 rounding of the GEMM formula.
+static int64_t candidates(km *w) {
     const int k = w->k, d = w->d;
     if (w->exact) {
         memset(w->need, 1, (size_t)w->n);
         return w->n;
     }
-    double pmax = 0, p2 = 0;
-    int jmax = -1;
-    for (int j = 0; j < k; j++) {
-        if (shift[j] > pmax) { p2 = pmax; pmax = shift[j]; jmax = j; }
-        else if (shift[j] > p2) p2 = shift[j];
-    }
-    // s[j]: half the distance from c_j to its nearest other centre
-    double s[256 + 1], *sp = k <= 256 ? s : malloc(sizeof(double) * k);
-    if (!sp) { memset(w->need, 1, (size_t)w->n); return w->n; }
-    for (int j = 0; j < k; j++) sp[j] = INFINITY;
-    for (int a = 0; a < k; a++)
+    for (int a = 0; a < k; a++) {
+        w->cc[(size_t)a * k + a] = 0;
         for (int b = a + 1; b < k; b++) {
             double q = 0;
             for (int c = 0; c < d; c++) {
                 double v = (double)w->C[(size_t)a * d + c] - w->C[(size_t)b * d + c];
                 q += v * v;
             }
-            q = 0.5 * sqrt(q);
-            if (q < sp[a]) sp[a] = q;
-            if (q < sp[b]) sp[b] = q;
+            q = 0.5 * sqrt(q) * KM_DOWN;
+            w->cc[(size_t)a * k + b] = w->cc[(size_t)b * k + a] = q;
         }
+    }
+    for (int a = 0; a < k; a++) {
+        w->hs[a] = INFINITY;
+        for (int j = 0; j < k; j++) if (j != a && w->cc[(size_t)a * k + j] < w->hs[a]) w->hs[a] = w->cc[(size_t)a * k + j];
+    }
     int64_t m = 0;
+    #pragma omp parallel for schedule(static) num_threads(w->nthr) reduction(+:m)
     for (int64_t i = 0; i < w->n; i++) {
         int a = w->labels[i];
-        double ub = w->ub[i] + shift[a];
-        double lb = w->lb[i] - (a == jmax ? p2 : pmax);
-        w->ub[i] = ub;
-        w->lb[i] = lb > 0 ? lb : 0;
-        double L = w->lb[i] > sp[a] ? w->lb[i] : sp[a];
-        double eps = w->eps_rel * ((double)w->xn[i] + w->cmax2);
-        int nd = !(L > ub && L * L - ub * ub > 3 * eps);
+        double u = w->ub[i] + w->cum[a], u2 = u * u;
+        double eps3 = 3 * w->eps_rel * ((double)w->xn[i] + w->cmax2);
+        double L = w->lm[i] - w->cummax;
+        if (L < w->hs[a]) L = w->hs[a];
+        int nd = 0;
+        if (!(L > u && L * L - u2 > eps3)) {
+            const double *cca = w->cc + (size_t)a * k;
+            const float *lp = w->lb + i * k;
+            for (int j = 0; j < k && !nd; j++) {
+                if (j == a) continue;
+                double l = (double)lp[j] - w->cum[j];
+                double Lj = l > cca[j] ? l : cca[j];
+                nd = !(Lj > u && Lj * Lj - u2 > eps3);
+            }
+        }
         w->need[i] = (uint8_t)nd;
         m += nd;
     }
-    if (sp != s) free(sp);
     return m;
 }
 
@@ -364,11 +387,12 @@ static int64_t candidates(km *w, const double *shift) {
 static int lloyd(km *w, int max_iter, double tol, double *shift, err *e) {
     const int d = w->d, k = w->k;
     int strict = 0, it = 0, dirty = 1;
-    for (int j = 0; j < k; j++) shift[j] = 0;
+    for (int j = 0; j < k; j++) shift[j] = w->cum[j] = 0;
+    w->cummax = 0;
     centre_norms(w);
     for (int64_t i = 0; i < w->n; i++) w->labels[i] = -1;
     for (it = 0; it < max_iter; it++) {
-        int all = it == 0 || w->exact || 2 * candidates(w, shift) > w->n;
+        int all = it == 0 || w->exact || 2 * candidates(w) > w->n;
         assign(w, all);
         int64_t changed = sums_update(w, all, &dirty);
         int rel = relocate_empty(w, e);
@@ -386,6 +410,12 @@ static int lloyd(km *w, int max_iter, double tol, double *shift, err *e) {
             shift[j] = sqrt(q);
             tot += q;
         }
+        double pmax = 0;
+        for (int j = 0; j < k; j++) {
+            w->cum[j] += shift[j] / KM_DOWN;   // rounded up: the bounds stay bounds
+            if (shift[j] > pmax) pmax = shift[j];
+        }
+        w->cummax += pmax / KM_DOWN;
         float *t = w->C; w->C = w->Cn; w->Cn = t;
         centre_norms(w);
         if (it > 0 && changed == 0) { strict = 1; break; }
@@ -393,7 +423,7 @@ static int lloyd(km *w, int max_iter, double tol, double *shift, err *e) {
     }
     if (it == max_iter) it--;
     if (!strict) {   // final assignment so that the labels match the centres
-        int all = w->exact || 2 * candidates(w, shift) > w->n;
+        int all = w->exact || 2 * candidates(w) > w->n;
         assign(w, all);
         sums_update(w, all, &dirty);
     }
@@ -528,7 +558,11 @@ int kmeans_fit(const float *X, int64_t n, int d, const kmeans_params *p, const f
     w.labels = err_malloc(e, sizeof(int32_t) * n, "k-means labels");
     int32_t *best_l = err_malloc(e, sizeof(int32_t) * n, "k-means labels");
     w.ub = err_malloc(e, sizeof(double) * n, "k-means bounds");
-    w.lb = err_malloc(e, sizeof(double) * n, "k-means bounds");
+    w.lb = err_malloc(e, sizeof(float) * n * k, "k-means bounds");
+    w.lm = err_malloc(e, sizeof(double) * n, "k-means bounds");
+    w.cum = err_malloc(e, sizeof(double) * k, "k-means shifts");
+    w.hs = err_malloc(e, sizeof(double) * k, "k-means centre distances");
+    w.cc = err_malloc(e, sizeof(double) * k * k, "k-means centre distances");
     w.need = err_malloc(e, (size_t)n, "k-means flags");
     w.oldlab = err_malloc(e, sizeof(int32_t) * n, "k-means labels");
     w.tstride = tsz;
@@ -538,7 +572,7 @@ int kmeans_fit(const float *X, int64_t n, int d, const kmeans_params *p, const f
     double *shift = err_malloc(e, sizeof(double) * k, "k-means shifts");
     int rc = OODSEG_E_NOMEM;
     if (!Xc || !xn || !mean || !meanf || !w.C || !w.Cn || !best_c || !w.cn || !w.S || !w.cnt ||
-        !w.labels || !best_l || !w.ub || !w.lb || !w.need || !w.oldlab || !w.tbuf || !part || !shift || !w.part)
+        !w.labels || !best_l || !w.ub || !w.lb || !w.cc || !w.lm || !w.cum || !w.hs || !w.need || !w.oldlab || !w.tbuf || !part || !shift || !w.part)
         goto done;
 
     // Column means and variances in double: partial sums over big row blocks (fixed by n, not by
@@ -644,7 +678,7 @@ int kmeans_fit(const float *X, int64_t n, int d, const kmeans_params *p, const f
     rc = OODSEG_OK;
 done:
     free(Xc); free(xn); free(mean); free(meanf); free(w.C); free(w.Cn); free(best_c); free(w.cn);
-    free(w.S); free(w.cnt); free(w.labels); free(best_l); free(w.ub); free(w.lb); free(w.need);
+    free(w.S); free(w.cnt); free(w.labels); free(best_l); free(w.ub); free(w.lb); free(w.cc); free(w.lm); free(w.cum); free(w.hs); free(w.need);
     free(w.oldlab); free(w.tbuf); free(part); free(shift); free(w.part);
     return rc;
 }

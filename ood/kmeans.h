@@ -15,7 +15,7 @@ typedef struct kmeans_params {
     int max_iter;       // default 300
     double tol;         // default 1e-4, relative to mean per-feature variance
     uint64_t seed;      // default 0
-    int exact_lloyd;    // 1: plain Lloyd, every distance every iteration (no Hamerly bounds);
+    int exact_lloyd;    // 1: plain Lloyd, every distance every iteration (no Elkan bounds);
                         // for tests and benches, the results are the same
 } kmeans_params;
 
