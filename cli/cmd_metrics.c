@@ -261,7 +261,7 @@ int cmd_metrics(int argc, char **argv) {
                 size_t l = strlen(tmp);
                 while (l > 1 && tmp[l - 1] == '/') tmp[--l] = 0;
                 const char *b = strrchr(tmp, '/');
-                snprintf(namebuf[ns], MSTATE_NAME, "%s", b ? b + 1 : tmp);
+                snprintf(namebuf[ns], MSTATE_NAME, "%.31s", b ? b + 1 : tmp);   // a method name, truncated
                 sdir[ns] = v;
             }
             sname[ns] = namebuf[ns];
