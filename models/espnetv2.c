@@ -248,41 +248,38 @@ static void pyr_free(pyrpool *p) {
 
 // x: (in, h, w) -> y: (out, h, w)
 static int pyr_forward(const pyrpool *p, const float *x, int h, int w, float *y, err *e) {
-    int P = p->P;
-    int64_t hw = (int64_t)h * w;
+    int P = p->P, hs[5], ws[5];
+    int64_t hw = (int64_t)h * w, most = 5 * P * hw;   // two scratch buffers for all branches and the shuffle
+    for (int i = 0; i < 5; i++) {
+        hs[i] = (int)ceil(h * pyr_scales[i]);
+        ws[i] = (int)ceil(w * pyr_scales[i]);
+        if (hs[i] < 5) hs[i] = 5;
+        if (ws[i] < 5) ws[i] = 5;
+        if ((int64_t)P * hs[i] * ws[i] > most) most = (int64_t)P * hs[i] * ws[i];
+    }
     float *Y = err_malloc(e, sizeof(float) * P * hw, "pyramid projection");
     float *cat = err_malloc(e, sizeof(float) * 5 * P * hw, "pyramid concat");
-    float *a = NULL, *b = NULL;
-    if (!Y || !cat) goto done;
+    float *a = err_malloc(e, sizeof(float) * most, "pyramid branch");
+    float *b = err_malloc(e, sizeof(float) * most, "pyramid branch");
+    if (!Y || !cat || !a || !b) goto done;
     if (conv2d_forward(&p->proj, x, h, w, Y, e)) goto done;
     prelu_inplace(Y, P, hw, p->proj_act);
     for (int i = 0; i < 5; i++) {
         float *slice = cat + i * P * hw;
         if (i == 2) {
             if (conv2d_forward(&p->stages[2], Y, h, w, slice, e)) goto done;
-            continue;
+        } else if (i < 2) {   // up: resize -> conv -> adaptive pool back
+            resize_bilinear(Y, P, h, w, a, hs[i], ws[i], 1);
+            if (conv2d_forward(&p->stages[i], a, hs[i], ws[i], b, e)) goto done;
+            adaptive_avgpool_forward(b, P, hs[i], ws[i], slice, h, w);
+        } else {              // down: adaptive pool -> conv -> resize back
+            adaptive_avgpool_forward(Y, P, h, w, a, hs[i], ws[i]);
+            if (conv2d_forward(&p->stages[i], a, hs[i], ws[i], b, e)) goto done;
+            resize_bilinear(b, P, hs[i], ws[i], slice, h, w, 1);
         }
-        int hs = (int)ceil(h * pyr_scales[i]), ws = (int)ceil(w * pyr_scales[i]);
-        if (hs < 5) hs = 5;
-        if (ws < 5) ws = 5;
-        int64_t n = (int64_t)P * hs * ws;
-        if (!(a = err_malloc(e, sizeof(float) * n, "pyramid branch")) ||
-            !(b = err_malloc(e, sizeof(float) * n, "pyramid branch")))
-            goto done;
-        if (i < 2) {   // up: resize -> conv -> adaptive pool back
-            resize_bilinear(Y, P, h, w, a, hs, ws, 1);
-            if (conv2d_forward(&p->stages[i], a, hs, ws, b, e)) goto done;
-            adaptive_avgpool_forward(b, P, hs, ws, slice, h, w);
-        } else {       // down: adaptive pool -> conv -> resize back
-            adaptive_avgpool_forward(Y, P, h, w, a, hs, ws);
-            if (conv2d_forward(&p->stages[i], a, hs, ws, b, e)) goto done;
-            resize_bilinear(b, P, hs, ws, slice, h, w, 1);
-        }
-        free(a); free(b); a = b = NULL;
     }
     br_apply(&p->merge_br, cat, hw);
     // merge_layer.1: channel shuffle(5), so that the grouped 3x3 conv sees the 5 scales of each channel
-    if (!(a = err_malloc(e, sizeof(float) * 5 * P * hw, "pyramid shuffle"))) goto done;
     channel_shuffle(cat, 5 * P, hw, 5, a);
     if (conv2d_forward(&p->merge_conv, a, h, w, Y, e)) goto done;
     prelu_inplace(Y, P, hw, p->merge_act);
