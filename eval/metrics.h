@@ -51,7 +51,8 @@ void metrics_result_free(metrics_result *r);
 typedef struct macc macc;
 int macc_new(macc **out, err *e);
 void macc_free(macc *a);
-// labels: 0 ID, 1 OoD, 255 ignore; any other value is an error naming the pixel index.
+// labels: 0 ID, 1 OoD, 255 ignore; any other value, or a NaN score, is an error naming the pixel
+// index (the pixels of that call before it may have been added: discard the accumulator).
 int macc_add(macc *a, const float *scores, const uint8_t *labels, int64_t n, err *e);
 int64_t macc_count(const macc *a, int64_t *n_pos, int64_t *n_neg);
 // Sorts in place (the accumulator stays usable: more may be added later) and computes.
