@@ -226,14 +226,16 @@ TEST(all_checkpoints_recognised) {
     if (n == 0) SKIP("no ESPNet checkpoints under %s", t_assets());
 }
 
-// Sizes that break the decoder's concats / additions give OODSEG_E_ARG; the allowed odd sizes run.
+// Sizes that break the decoder's concats / additions give OODSEG_E_ARG; the allowed odd sizes run
+// and give logits at input size.
 TEST(bad_sizes_clear_errors) {
     ASSET_OR_SKIP(cp, CAMVID_PTH);
     ASSET_OR_SKIP(vp, V2_PTH);
     model *m[2] = {open_model(cp), open_model(vp)};
     REQUIRE(m[0] && m[1]);
     static const int bad[2][2][2] = {{{62, 96}, {64, 100}}, {{56, 64}, {64, 62}}};   // (h, w)
-    static const int odd[2][2] = {{63, 71}, {47, 79}};
+    // allowed odd sizes (7 mod 8, 15 mod 16), and the smallest ones (s8 / s16 maps of 1 pixel)
+    static const int odd[2][2][2] = {{{63, 71}, {7, 15}}, {{47, 79}, {15, 31}}};
     float *x = calloc(3 * 80 * 104, sizeof(float));
     for (int k = 0; k < 2; k++) {
         for (int j = 0; j < 2; j++) {
@@ -245,12 +247,15 @@ TEST(bad_sizes_clear_errors) {
             CHECK(out.n == 0);
             tl_free(&out);
         }
-        tensor_list out = {0};
-        err e = {0};
-        CHECK(m[k]->forward(m[k], x, odd[k][0], odd[k][1], "", &out, &e) == 0, "%s", e.msg);
-        const tensor *lg = tl_get(&out, "logits");
-        CHECK(lg && lg->shape[2] == odd[k][0] && lg->shape[3] == odd[k][1]);
-        tl_free(&out);
+        for (int j = 0; j < 2; j++) {
+            int oh = odd[k][j][0], ow = odd[k][j][1];
+            tensor_list out = {0};
+            err e = {0};
+            CHECK(m[k]->forward(m[k], x, oh, ow, "*", &out, &e) == 0, "%dx%d: %s", ow, oh, e.msg);
+            const tensor *lg = tl_get(&out, "logits");
+            CHECK(lg && lg->shape[2] == oh && lg->shape[3] == ow, "%dx%d", ow, oh);
+            tl_free(&out);
+        }
     }
     free(x);
     model_close(m[0]);
