@@ -339,7 +339,8 @@ TEST(threads_invariant_espnetv2) { threads_same(V2_PTH, 128, 256); }
 
 // CamVid-OOD, the 11 classes on pixels labelled 0..10 (11 = void, 12 = anomaly excluded). Two
 // readings of "prediction": arg-max over the 11 class channels, or over all 12 (void included, a
-// void prediction then counts as a miss).
+// void prediction then counts as a miss). The 11-channel arg-max reproduces the golden README's
+// 52.0 mIoU / 84.9 % pixel accuracy (measured: 52.01 / 84.89; 12 channels: 51.66 / 83.29).
 TEST(camvid_miou) {
     ASSET_OR_SKIP(cp, CAMVID_PTH);
     ASSET_OR_SKIP(list, "data/camvid-ood/test_ood.txt");
