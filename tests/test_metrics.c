@@ -4,6 +4,7 @@
 #include "../eval/metrics.h"
 #include "../eval/report.h"
 #include "../io/npy.h"
+#include "../io/image.h"
 #include "../core/json.h"
 #include <stdlib.h>
 #include <string.h>
@@ -533,6 +534,72 @@ TEST(components_vs_flood_fill) {
     }
 }
 
+// ---- the `oodseg metrics` command: shards merge to the single-pass values ----------------------
+static char cli_bin[1024];
+
+static double json_file_num(const char *path, const char *method, const char *key) {
+    size_t len;
+    char *txt = slurp(path, &len);
+    if (!txt) return NAN;
+    err e = {0};
+    json *j = json_parse(txt, len, path, &e);
+    double v = j ? jnum(json_get(json_get(j, "methods"), method), key) : NAN;
+    json_free(j); free(txt);
+    return v;
+}
+
+TEST(cli_metrics_shards_and_errors) {
+    FILE *f = fopen(cli_bin, "rb");
+    if (!f) SKIP("%s not built (make cli)", cli_bin);
+    fclose(f);
+    const char *T = t_tmpdir();
+    t_sh("mkdir -p %s/g/img %s/g/lab %s/g/sc", T, T, T);
+    enum { W = 23, H = 17, N = 7 };
+    float s[W * H];
+    uint8_t l[W * H];
+    err e = {0};
+    for (int k = 0; k < N; k++) {
+        char p[600];
+        for (int i = 0; i < W * H; i++) {
+            l[i] = urand() < 0.2 ? 3 : (urand() < 0.1 ? 9 : 0);   // generic: --ood 3 --ignore 9
+            s[i] = (float)floor((urand() + (l[i] == 3 ? 0.5 : 0)) * 50) / 50;
+        }
+        snprintf(p, sizeof p, "%s/g/lab/f%d.png", T, k);
+        image lab = {W, H, 1, l};
+        REQUIRE(image_save_png(p, &lab, &e) == 0, "%s", e.msg);
+        snprintf(p, sizeof p, "%s/g/img/f%d.png", T, k);
+        REQUIRE(image_save_png(p, &lab, &e) == 0, "%s", e.msg);
+        snprintf(p, sizeof p, "%s/g/sc/f%d.npy", T, k);
+        int64_t shape[2] = {H, W};
+        REQUIRE(npy_write_f32(p, s, 2, shape, &e) == 0, "%s", e.msg);
+    }
+    char ds[1400];
+    snprintf(ds, sizeof ds, "--dataset generic --images %s/g/img --labels %s/g/lab --ood 3 --ignore 9 --scores m=%s/g/sc", T, T, T);
+    REQUIRE(t_sh("%s metrics %s -o %s/g/full >/dev/null 2>&1", cli_bin, ds, T) == 0);
+    for (int i = 0; i < 3; i++)
+        REQUIRE(t_sh("%s metrics %s --shard %d/3 --save-state %s/g/s%d.state >/dev/null 2>&1", cli_bin, ds, i, T, i) == 0);
+    REQUIRE(t_sh("%s metrics --merge %s/g/s0.state %s/g/s1.state %s/g/s2.state -o %s/g/merged >/dev/null 2>&1", cli_bin, T, T, T, T) == 0);
+    char a[600], b[600];
+    snprintf(a, sizeof a, "%s/g/full/metrics.json", T);
+    snprintf(b, sizeof b, "%s/g/merged/metrics.json", T);
+    static const char *keys[] = {"AP", "AUROC", "FPR95", "FPR95_nearest", "FPR95_first_gt", "n_pos", "n_neg"};
+    for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
+        double x = json_file_num(a, "m", keys[k]), y = json_file_num(b, "m", keys[k]);
+        CHECK(x == y && x == x, "%s: single pass %.17g, merged shards %.17g", keys[k], x, y);
+    }
+    // a wrong-shaped map and a missing map: exit status 7 (dataset error)
+    t_sh("rm %s/g/sc/f3.npy", T);
+    CHECK(t_sh("%s metrics %s >/dev/null 2>&1", cli_bin, ds) == OODSEG_E_DATA);
+    int64_t shape[2] = {H, W + 1};
+    char p[600];
+    snprintf(p, sizeof p, "%s/g/sc/f3.npy", T);
+    float *big = calloc((size_t)H * (W + 1), sizeof *big);
+    REQUIRE(npy_write_f32(p, big, 2, shape, &e) == 0);
+    free(big);
+    CHECK(t_sh("%s metrics %s 2>&1 | grep -q 'f3.npy: score map of shape (17, 24)'", cli_bin, ds) == 0);
+    CHECK(t_sh("%s metrics --merge %s >/dev/null 2>&1", cli_bin, a) == OODSEG_E_FORMAT);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     RUN(golden_case1_tiny);
@@ -549,5 +616,11 @@ int main(int argc, char **argv) {
     RUN(components_adjustment_void_connectivity);
     RUN(components_vs_flood_fill);
     RUN(report_files);
+    // the CLI next to this build's tests: <build>/tests/test_metrics -> <build>/oodseg
+    snprintf(cli_bin, sizeof cli_bin, "%s", argv[0]);
+    char *slash = strrchr(cli_bin, '/');
+    if (slash) { *slash = 0; slash = strrchr(cli_bin, '/'); }
+    if (slash) strcpy(slash + 1, "oodseg"); else snprintf(cli_bin, sizeof cli_bin, "../oodseg");
+    RUN(cli_metrics_shards_and_errors);
     return t_finish(argv[0]);
 }
