@@ -120,9 +120,7 @@ int load_score_map(const char *dir, const char *stem, int w, int h, const char *
 }
 
 int evacc_comp_pass(eval_acc *a, const dataset *ds, const char *const *dirs, err *e) {
-    int need = 0;
-    for (int m = 0; m < a->n_methods; m++) need |= a->comp_on;
-    if (!need) return OODSEG_OK;
+    if (!a->comp_on) return OODSEG_OK;
     for (int i = 0; i < ds->n; i++) {
         image lab;
         if (dataset_load_label(ds, i, 0, 0, &lab, e)) return e->code;

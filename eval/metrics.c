@@ -132,7 +132,8 @@ static void big_sort(uint32_t *a, size_t n, int bits, uint32_t *tmp) {
                 for (int b = 0; b < NB; b++) {
                     uint32_t *p = a + tail[b] - cnt[b];
                     if (t) bucket_sort(p, cnt[b], shift, t);
-                    else if (cnt[b] > 1) { uint32_t one[1]; (void)one; isort(p, cnt[b]); }
+                    else if (cnt[b] > 32) big_sort(p, cnt[b], shift, NULL);   // no scratch: in place all the way
+                    else isort(p, cnt[b]);
                 }
                 free(t);
             }
