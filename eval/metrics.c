@@ -588,7 +588,7 @@ int mstate_merge(const char *const *paths, int n_paths, fpr_conv conv, int want_
         S[i].r.path = paths[i];
         S[i].r.f = fopen(paths[i], "rb");
         if (!S[i].r.f) { rc = err_set(e, OODSEG_E_IO, "%s: cannot open state file (%s)", paths[i], strerror(errno)); break; }
-        setvbuf(S[i].r.f, NULL, _IOFBF, 1 << 20);
+        setvbuf(S[i].r.f, NULL, _IOFBF, n_paths > 16 ? 1 << 16 : 1 << 20);   // many shards: smaller buffers
         int ns = 0;
         rc = read_header(&S[i], &ns, i == 0 ? meta : NULL, meta_cap, e);
         if (!rc && i == 0) ns0 = ns;
