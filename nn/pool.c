@@ -37,20 +37,43 @@ void avgpool3x3s2_forward(const float *x, int c, int h, int w, float *y) {
     }
 }
 
-void adaptive_avgpool_forward(const float *x, int c, int h, int w, float *y, int oh, int ow) {
-    #pragma omp parallel for schedule(static) num_threads(nn_get_threads())
-    for (int ch = 0; ch < c; ch++) {
-        const float *xc = x + (size_t)ch * h * w;
-        float *yc = y + (size_t)ch * oh * ow;
-        for (int i = 0; i < oh; i++) {
-            int y0 = (int)((int64_t)i * h / oh), y1 = (int)(((int64_t)(i + 1) * h + oh - 1) / oh);
-            for (int j = 0; j < ow; j++) {
-                int x0 = (int)((int64_t)j * w / ow), x1 = (int)(((int64_t)(j + 1) * w + ow - 1) / ow);
-                float s = 0.0f;
-                for (int yy = y0; yy < y1; yy++)
-                    for (int xx = x0; xx < x1; xx++) s += xc[(size_t)yy * w + xx];
-                yc[(size_t)i * ow + j] = s / (float)((y1 - y0) * (x1 - x0));
+// Exactly PyTorch's CPU kernel (cpu_adaptive_avg_pool): a float sum from 0 over the window in
+// row-major order, then sum / kh / kw (two divisions, as it does). When the sizes divide evenly
+// (windows r x r, e.g. ESPNetv2's 2x pooling back from an up-sampled map) each output row is
+// vectorised across outputs with strided loads, keeping that per-output order.
+__attribute__((target_clones("avx512f", "default")))
+static void adaptive_channel(const float *xc, int h, int w, float *yc, int oh, int ow) {
+    int exact_w = w % ow == 0, rw = w / ow;
+    for (int i = 0; i < oh; i++) {
+        int y0 = (int)((int64_t)i * h / oh), y1 = (int)(((int64_t)(i + 1) * h + oh - 1) / oh);
+        float kh = (float)(y1 - y0);
+        float *yr = yc + (size_t)i * ow;
+        if (exact_w) {
+            float kw = (float)rw;
+            for (int j = 0; j < ow; j++) yr[j] = 0.0f;
+            for (int yy = y0; yy < y1; yy++) {
+                const float *xr = xc + (size_t)yy * w;
+                for (int t = 0; t < rw; t++) {
+                    #pragma omp simd
+                    for (int j = 0; j < ow; j++) yr[j] += xr[(size_t)j * rw + t];
+                }
             }
+            #pragma omp simd
+            for (int j = 0; j < ow; j++) yr[j] = yr[j] / kh / kw;
+            continue;
+        }
+        for (int j = 0; j < ow; j++) {
+            int x0 = (int)((int64_t)j * w / ow), x1 = (int)(((int64_t)(j + 1) * w + ow - 1) / ow);
+            float s = 0.0f;
+            for (int yy = y0; yy < y1; yy++)
+                for (int xx = x0; xx < x1; xx++) s += xc[(size_t)yy * w + xx];
+            yr[j] = s / kh / (float)(x1 - x0);
         }
     }
+}
+
+void adaptive_avgpool_forward(const float *x, int c, int h, int w, float *y, int oh, int ow) {
+    #pragma omp parallel for schedule(static) num_threads(nn_get_threads()) if ((int64_t)c * h * w >= 16384)
+    for (int ch = 0; ch < c; ch++)
+        adaptive_channel(x + (size_t)ch * h * w, h, w, y + (size_t)ch * oh * ow, oh, ow);
 }

@@ -407,6 +407,11 @@ static int check_adaptive(int c, int h, int w, int oh, int ow) {
                     for (int xx = x0; xx < x1; xx++) s += x[(ch * h + yy) * w + xx];
                 s /= (double)(y1 - y0) * (x1 - x0);
                 if (fabs(y[(ch * oh + i) * ow + j] - s) > 1e-6) ok = 0;
+                // Bit-exact with PyTorch's CPU kernel: float sum in row-major order, / kh / kw.
+                float f = 0.0f;
+                for (int yy = y0; yy < y1; yy++)
+                    for (int xx = x0; xx < x1; xx++) f += x[(ch * h + yy) * w + xx];
+                if (y[(ch * oh + i) * ow + j] != f / (float)(y1 - y0) / (float)(x1 - x0)) ok = 0;
             }
     free(x); free(y);
     return ok;
@@ -418,6 +423,9 @@ TEST(adaptive_avgpool_pytorch_bins) {
     CHECK(check_adaptive(2, 3, 4, 5, 9));      // output larger than input: windows repeat
     CHECK(check_adaptive(1, 8, 16, 5, 8));
     CHECK(check_adaptive(3, 64, 128, 3, 2));
+    CHECK(check_adaptive(4, 16, 32, 8, 16));   // exact 2x ratio (the vectorised path)
+    CHECK(check_adaptive(2, 30, 60, 5, 6));    // exact ratios 6 and 10
+    CHECK(check_adaptive(2, 24, 48, 16, 32));  // 1.5x: overlapping windows
     float x[3] = {1, 2, 4}, y[2];
     adaptive_avgpool_forward(x, 1, 1, 3, y, 1, 2);   // bins [0,2) and [1,3)
     CHECK(y[0] == 1.5f && y[1] == 3.0f, "%g %g", y[0], y[1]);
