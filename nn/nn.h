@@ -61,6 +61,9 @@ void layernorm_cl(const float *x, int64_t n, int c, const float *gamma, const fl
 // Inference BatchNorm on NCHW data in place, as scale/shift from the running statistics.
 void batchnorm_inplace(float *x, int c, int64_t hw, const float *gamma, const float *beta,
                        const float *mean, const float *var, float eps);
+// batchnorm_inplace then prelu_inplace (slope: (c)) in one pass; bit-identical to the two calls.
+void batchnorm_prelu_inplace(float *x, int c, int64_t hw, const float *gamma, const float *beta,
+                             const float *mean, const float *var, float eps, const float *slope);
 
 // ---- activation.c ---------------------------------------------------------------------------
 void relu_inplace(float *x, int64_t n);

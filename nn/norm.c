@@ -38,3 +38,25 @@ void batchnorm_inplace(float *x, int c, int64_t hw, const float *gamma, const fl
         for (int64_t i = 0; i < hw; i++) xc[i] = xc[i] * s + t;
     }
 }
+
+// BN then PReLU in one pass over x (half the memory traffic of the two calls), with exactly the
+// float operations of batchnorm_inplace followed by prelu_inplace, so the results are identical.
+// no-trapping-math lets GCC evaluate a * v for every lane and blend (see prelu_channel).
+__attribute__((optimize("no-trapping-math")))
+static void bn_prelu_channel(float *xc, int64_t hw, float s, float t, float a) {
+    #pragma omp simd
+    for (int64_t i = 0; i < hw; i++) {
+        float v = xc[i] * s + t;
+        xc[i] = v >= 0.0f ? v : a * v;
+    }
+}
+
+void batchnorm_prelu_inplace(float *x, int c, int64_t hw, const float *gamma, const float *beta,
+                             const float *mean, const float *var, float eps, const float *slope) {
+    #pragma omp parallel for schedule(static) num_threads(nn_get_threads()) if ((int64_t)c * hw >= 16384)
+    for (int ch = 0; ch < c; ch++) {
+        float s = (float)((double)gamma[ch] / sqrt((double)var[ch] + (double)eps));
+        float t = (float)((double)beta[ch] - (double)mean[ch] * s);
+        bn_prelu_channel(x + (size_t)ch * hw, hw, s, t, slope[ch]);
+    }
+}

@@ -285,6 +285,16 @@ TEST(batchnorm_matches_reference) {
             if (d > worst) worst = d;
         }
     CHECK(worst < 1e-5, "batchnorm worst %.3g", worst);
+    // The fused BN + PReLU must equal the two calls bit for bit.
+    float slope[5] = {0.25f, -0.5f, 0.0f, 2.0f, 1e-3f};
+    float *f = malloc(sizeof(float) * c * hw);
+    memcpy(f, x, sizeof(float) * c * hw);
+    memcpy(y, x, sizeof(float) * c * hw);
+    batchnorm_inplace(y, c, hw, g, b, m, v, 1e-5f);
+    prelu_inplace(y, c, hw, slope);
+    batchnorm_prelu_inplace(f, c, hw, g, b, m, v, 1e-5f, slope);
+    CHECK(memcmp(f, y, sizeof(float) * c * hw) == 0, "fused BN + PReLU differs from the two calls");
+    free(f);
     free(x); free(g); free(b); free(m); free(v); free(y);
 }
 
