@@ -81,14 +81,27 @@ static void dw_channel(const float *x, int h, int w, const float *wk, float bias
     }
 }
 
-static void conv_depthwise(const conv2d *c, const float *x, int h, int w, float *y, int ho,
-                           int wo) {
+// The fused PReLU epilogue: exactly prelu_inplace's v >= 0 ? v : a*v on the stored values.
+// no-trapping-math lets GCC evaluate a * v on every lane and blend instead of branching.
+__attribute__((optimize("no-trapping-math")))
+static void prelu_span(float *r, int64_t n, float a) {
+    #pragma omp simd
+    for (int64_t j = 0; j < n; j++) {
+        float v = r[j];
+        r[j] = v >= 0.0f ? v : a * v;
+    }
+}
+
+static void conv_depthwise(const conv2d *c, const float *x, int h, int w, const float *slope,
+                           float *y, int ho, int wo) {
     int kk = c->k * c->k;
     #pragma omp parallel for schedule(dynamic, 1) num_threads(nn_get_threads())
-    for (int ch = 0; ch < c->c_out; ch++)
+    for (int ch = 0; ch < c->c_out; ch++) {
+        float *yc = y + (size_t)ch * ho * wo;
         dw_channel(x + (size_t)ch * h * w, h, w, c->weight + (size_t)ch * kk,
-                   c->bias ? c->bias[ch] : 0.0f, c->k, c->stride, c->pad, c->dilation,
-                   y + (size_t)ch * ho * wo, ho, wo);
+                   c->bias ? c->bias[ch] : 0.0f, c->k, c->stride, c->pad, c->dilation, yc, ho, wo);
+        if (slope) prelu_span(yc, (int64_t)ho * wo, slope[ch]);
+    }
 }
 
 // ---- GEMM paths ---------------------------------------------------------------------------------
@@ -108,16 +121,21 @@ static int64_t pixel_tile(int64_t kdim, int64_t npix) {
     return t;
 }
 
-static void add_bias_tile(float *y, const float *bias, int co0, int co_g, int64_t ld, int64_t nt) {
-    if (!bias) return;
+// Bias, then the optional PReLU, on a (co_g, nt) tile of rows ld apart, while it is in cache.
+static void tile_epilogue(float *y, const float *bias, const float *slope, int co0, int co_g,
+                          int64_t ld, int64_t nt) {
     for (int o = 0; o < co_g; o++) {
-        float b = bias[co0 + o];
         float *r = y + (size_t)o * ld;
-        for (int64_t j = 0; j < nt; j++) r[j] += b;
+        if (bias) {
+            float b = bias[co0 + o];
+            #pragma omp simd
+            for (int64_t j = 0; j < nt; j++) r[j] += b;
+        }
+        if (slope) prelu_span(r, nt, slope[co0 + o]);
     }
 }
 
-static void conv_1x1(const conv2d *c, const float *x, int64_t hw, float *y) {
+static void conv_1x1(const conv2d *c, const float *x, int64_t hw, const float *slope, float *y) {
     int g = c->groups, ci_g = c->c_in / g, co_g = c->c_out / g;
     int64_t tile = pixel_tile(ci_g, hw);
     int64_t ntiles = (hw + tile - 1) / tile, items = ntiles * g;
@@ -129,7 +147,7 @@ static void conv_1x1(const conv2d *c, const float *x, int64_t hw, float *y) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, co_g, (int)nt, ci_g, 1.0f,
                     c->weight + (size_t)gi * co_g * ci_g, ci_g,
                     x + (size_t)gi * ci_g * hw + p0, (int)hw, 0.0f, yt, (int)hw);
-        add_bias_tile(yt, c->bias, gi * co_g, co_g, hw, nt);
+        tile_epilogue(yt, c->bias, slope, gi * co_g, co_g, hw, nt);
     }
 }
 
@@ -174,8 +192,8 @@ static void im2col_tile(const float *x, int ci_g, int h, int w, int k, int s, in
     }
 }
 
-static int conv_im2col(const conv2d *c, const float *x, int h, int w, float *y, int ho, int wo,
-                       err *e) {
+static int conv_im2col(const conv2d *c, const float *x, int h, int w, const float *slope, float *y,
+                       int ho, int wo, err *e) {
     int g = c->groups, ci_g = c->c_in / g, co_g = c->c_out / g, k = c->k;
     int kdim = ci_g * k * k;
     int64_t hwo = (int64_t)ho * wo;
@@ -194,7 +212,7 @@ static int conv_im2col(const conv2d *c, const float *x, int h, int w, float *y, 
         float *yt = y + (size_t)gi * co_g * hwo + p0;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, co_g, (int)nt, kdim, 1.0f,
                     c->weight + (size_t)gi * co_g * kdim, kdim, col, (int)nt, 0.0f, yt, (int)hwo);
-        add_bias_tile(yt, c->bias, gi * co_g, co_g, hwo, nt);
+        tile_epilogue(yt, c->bias, slope, gi * co_g, co_g, hwo, nt);
     }
     free(cols);
     return OODSEG_OK;
@@ -225,8 +243,8 @@ typedef float v16 __attribute__((vector_size(64)));
 // pragmas acc[][] lives in registers: 16 zmm for 4 x 4.
 static inline __attribute__((always_inline)) void dconv_kernel(
     const int cob, const int nxv, const float *rp, int cig, int k, int ky0, int ky1, int s,
-    int64_t lm, const int64_t *toff, const float *w, int wstride, int ox, const float *bias, float *out,
-    int64_t ostride) {
+    int64_t lm, const int64_t *toff, const float *w, int wstride, int ox, const float *bias,
+    const float *slope, float *out, int64_t ostride) {
     v16 acc[DCONV_COB][4];
     _Pragma("GCC unroll 8") for (int o = 0; o < cob; o++)
         _Pragma("GCC unroll 4") for (int j = 0; j < nxv; j++) acc[o][j] = (v16){0};
@@ -245,10 +263,17 @@ static inline __attribute__((always_inline)) void dconv_kernel(
                 }
             }
         }
+    typedef int vi16 __attribute__((vector_size(64)));
     _Pragma("GCC unroll 8") for (int o = 0; o < cob; o++) {
         float b = bias ? bias[o] : 0.0f;   // after the sum, as PyTorch adds it
+        float a = slope ? slope[o] : 0.0f;
         _Pragma("GCC unroll 4") for (int j = 0; j < nxv; j++) {
             if (bias) acc[o][j] += b;
+            if (slope) {   // v >= 0 ? v : a*v, lane-wise
+                vi16 pos = acc[o][j] >= (v16){0};
+                v16 neg = a * acc[o][j];
+                acc[o][j] = (v16)(((vi16)acc[o][j] & pos) | ((vi16)neg & ~pos));
+            }
             memcpy(out + o * ostride + 16 * j, &acc[o][j], sizeof(v16));
         }
     }
@@ -266,8 +291,9 @@ typedef struct dconv_args {
 // to copy. fp-contract: -std=c11 turns contraction off, and without FMAs the kernel runs at half
 // speed.
 __attribute__((target_clones("avx512f", "default"), optimize("fp-contract=fast")))
-static void dconv_row(const dconv_args *a, const float *w, int wstride, const float *bias, int cog,
-                      int nxv, int wo, float *y, int64_t ystride, float *tmp) {
+static void dconv_row(const dconv_args *a, const float *w, int wstride, const float *bias,
+                      const float *slope, int cog, int nxv, int wo, float *y, int64_t ystride,
+                      float *tmp) {
     int bw = 16 * nxv, wo_pad = (wo + bw - 1) / bw * bw;
     int64_t toff[DCONV_KMAX];   // offset of tap kx in the row pack (no division in the loop)
     for (int kx = 0; kx < a->k; kx++) toff[kx] = (int64_t)(kx * a->d % a->s) * a->lm + kx * a->d / a->s;
@@ -280,10 +306,11 @@ static void dconv_row(const dconv_args *a, const float *w, int wstride, const fl
         for (int bi = 0, cb = 0, cob = 0; bi < nblk; bi++, cb += cob) {
             cob = (cog - cb + (nblk - bi) - 1) / (nblk - bi);   // ceil of the remaining share
             const float *wb = w + (size_t)cb * wstride, *bb = bias ? bias + cb : NULL;
+            const float *sb = slope ? slope + cb : NULL;
             int full = ox + bw <= wo;
             float *ob = full ? y + (size_t)cb * ystride + ox : tmp + (size_t)cb * bw;
             int64_t os = full ? ystride : bw;
-#define DCALL(C, N) dconv_kernel(C, N, a->rp, a->cig, a->k, a->ky0, a->ky1, a->s, a->lm, toff, wb, wstride, ox, bb, ob, os)
+#define DCALL(C, N) dconv_kernel(C, N, a->rp, a->cig, a->k, a->ky0, a->ky1, a->s, a->lm, toff, wb, wstride, ox, bb, sb, ob, os)
             if (nxv == 4) {
                 switch (cob) {
                 case 6: DCALL(6, 4); break;
@@ -317,8 +344,8 @@ static int use_direct(const conv2d *c) {
     return 1;
 }
 
-static int conv_direct(const conv2d *c, const float *x, int h, int w, float *y, int ho, int wo,
-                       err *e) {
+static int conv_direct(const conv2d *c, const float *x, int h, int w, const float *slope, float *y,
+                       int ho, int wo, err *e) {
     int g = c->groups, cig = c->c_in / g, cog = c->c_out / g, k = c->k, s = c->stride;
     int d = c->dilation, pad = c->pad;
     int nxv = wo <= 32 ? 2 : 4, bw = 16 * nxv;
@@ -378,7 +405,8 @@ static int conv_direct(const conv2d *c, const float *x, int h, int w, float *y, 
             int co0 = gi * cog;
             float *yr = y + (size_t)co0 * hwo + (size_t)oy * wo;
             dconv_row(&a, c->weight + (size_t)co0 * cig * k * k, cig * k * k,
-                      c->bias ? c->bias + co0 : NULL, cog, nxv, wo, yr, hwo, ob);
+                      c->bias ? c->bias + co0 : NULL, slope ? slope + co0 : NULL, cog, nxv, wo, yr,
+                      hwo, ob);
             int tail = wo % bw;
             if (tail)
                 for (int o = 0; o < cog; o++)
@@ -389,7 +417,8 @@ static int conv_direct(const conv2d *c, const float *x, int h, int w, float *y, 
     return OODSEG_OK;
 }
 
-int conv2d_forward(const conv2d *c, const float *x, int h, int w, float *y, err *e) {
+static int conv_forward(const conv2d *c, const float *x, int h, int w, const float *slope,
+                        float *y, err *e) {
     if (c->groups <= 0 || c->c_in % c->groups || c->c_out % c->groups || c->k <= 0 ||
         c->stride <= 0 || c->dilation <= 0 || c->pad < 0)
         return err_set(e, OODSEG_E_INTERNAL, "conv2d: bad config c_in %d c_out %d k %d stride %d "
@@ -400,16 +429,25 @@ int conv2d_forward(const conv2d *c, const float *x, int h, int w, float *y, err 
     if (ho <= 0 || wo <= 0)
         return err_set(e, OODSEG_E_INTERNAL, "conv2d: input %dx%d too small for k %d dilation %d "
                        "pad %d", h, w, c->k, c->dilation, c->pad);
-    if (use_direct(c)) return conv_direct(c, x, h, w, y, ho, wo, e);
+    if (use_direct(c)) return conv_direct(c, x, h, w, slope, y, ho, wo, e);
     if (c->groups == c->c_in && c->groups == c->c_out) {
-        conv_depthwise(c, x, h, w, y, ho, wo);
+        conv_depthwise(c, x, h, w, slope, y, ho, wo);
         return OODSEG_OK;
     }
     if (c->k == 1 && c->stride == 1 && c->pad == 0) {
-        conv_1x1(c, x, (int64_t)h * w, y);
+        conv_1x1(c, x, (int64_t)h * w, slope, y);
         return OODSEG_OK;
     }
-    return conv_im2col(c, x, h, w, y, ho, wo, e);
+    return conv_im2col(c, x, h, w, slope, y, ho, wo, e);
+}
+
+int conv2d_forward(const conv2d *c, const float *x, int h, int w, float *y, err *e) {
+    return conv_forward(c, x, h, w, NULL, y, e);
+}
+
+int conv2d_forward_prelu(const conv2d *c, const float *x, int h, int w, const float *slope,
+                         float *y, err *e) {
+    return conv_forward(c, x, h, w, slope, y, e);
 }
 
 // ---- ConvTranspose2d(k 2, s 2) ------------------------------------------------------------------

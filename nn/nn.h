@@ -37,6 +37,10 @@ int conv2d_fold_bn(conv2d *c, const float *gamma, const float *beta, const float
                    const float *var, float eps, err *e);
 // y: (c_out, Ho, Wo). x and y must not overlap.
 int conv2d_forward(const conv2d *c, const float *x, int h, int w, float *y, err *e);
+// conv2d_forward then prelu_inplace(y, c_out, Ho*Wo, slope) with the PReLU (slope: (c_out)) applied
+// while the output is still in registers or cache; bit-identical to the two calls.
+int conv2d_forward_prelu(const conv2d *c, const float *x, int h, int w, const float *slope,
+                         float *y, err *e);
 void conv2d_free(conv2d *c);
 // Tests and benches only: 0 makes conv2d_forward run every non-depthwise conv as im2col + sgemm
 // (default 1: convs with few output channels per group use the direct kernel).

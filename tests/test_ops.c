@@ -120,6 +120,32 @@ TEST(conv2d_matches_reference) {
     conv2d_set_direct(1);
 }
 
+// The fused PReLU epilogue equals conv2d_forward then prelu_inplace bit for bit, on every path.
+TEST(conv2d_forward_prelu_equals_two_calls) {
+    nn_set_threads(2);
+    err e = {0};
+    for (int direct = 1; direct >= 0; direct--) {
+        conv2d_set_direct(direct);
+        for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i++) {
+            const conv_case *c = &conv_cases[i];
+            int cig = c->ci / c->g;
+            float *x = rand_buf((int64_t)c->ci * c->h * c->w, 1.0f);
+            float *wt = rand_buf((int64_t)c->co * cig * c->k * c->k, 0.5f);
+            float *b = c->bias ? rand_buf(c->co, 1.0f) : NULL, *sl = rand_buf(c->co, 1.0f);
+            conv2d cv = {c->ci, c->co, c->k, c->s, c->p, c->d, c->g, wt, b, 0};
+            int ho = conv2d_out_size(c->h, c->k, c->s, c->p, c->d), wo = conv2d_out_size(c->w, c->k, c->s, c->p, c->d);
+            size_t n = (size_t)c->co * ho * wo;
+            float *y1 = malloc(sizeof(float) * n), *y2 = malloc(sizeof(float) * n);
+            REQUIRE(conv2d_forward(&cv, x, c->h, c->w, y1, &e) == OODSEG_OK);
+            prelu_inplace(y1, c->co, (int64_t)ho * wo, sl);
+            REQUIRE(conv2d_forward_prelu(&cv, x, c->h, c->w, sl, y2, &e) == OODSEG_OK);
+            CHECK(memcmp(y1, y2, sizeof(float) * n) == 0, "direct %d case %zu differs", direct, i);
+            free(x); free(wt); free(b); free(sl); free(y1); free(y2);
+        }
+    }
+    conv2d_set_direct(1);
+}
+
 TEST(conv2d_out_size_floors) {
     CHECK(conv2d_out_size(17, 3, 2, 1, 1) == 9);
     CHECK(conv2d_out_size(16, 3, 2, 1, 1) == 8);
@@ -542,6 +568,7 @@ int main(int argc, char **argv) {
     (void)argc;
     RUN(conv2d_out_size_floors);
     RUN(conv2d_matches_reference);
+    RUN(conv2d_forward_prelu_equals_two_calls);
     RUN(conv2d_fold_bn_equals_conv_then_bn);
     RUN(conv_transpose2x2_matches_formula);
     RUN(linear_matches_reference);
