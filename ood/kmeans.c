@@ -117,19 +117,21 @@ static void sums_reduce(km *w) {
     }
 }
 
-// Assignment step. all: every point, and the centre sums are rebuilt on the way (S, cnt fresh);
-// else the points with need[p] (a chunk of 256 rows that is at least half needed is computed
+// Assignment step. all: every point (acc: and the centre sums are rebuilt on the way: S, cnt
+// fresh); else the m points with need[p] (a chunk of 256 rows that is at least half needed is computed
 // whole, without gathering). Writes labels, oldlab and fresh bounds of the recomputed points and
 // leaves need[p] = 1 exactly for them.
-static void assign(km *w, int all) {
+static void assign(km *w, int all, int acc, int64_t m_need) {
     const int d = w->d, k = w->k;
     const int64_t n = w->n;
-    #pragma omp parallel for schedule(dynamic, 1) num_threads(w->nthr) if (w->nbig > 1)
+    // small jobs stay on one thread (a parallel region costs more than it saves there)
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(w->nthr) \
+        if (w->nbig > 1 && (all ? n : m_need) * d * k > (1 << 18))
     for (int64_t bl = 0; bl < w->nbig; bl++) {
         float *rows = thread_rows(w, omp_get_thread_num());
         float *D = rows + (size_t)KM_CHUNK * d;    // (rows, k)
         double *Pb = w->part + (size_t)bl * k * d, *cb = w->part + (size_t)w->nbig * k * d + (size_t)bl * k;
-        if (all) { memset(Pb, 0, sizeof(double) * k * d); memset(cb, 0, sizeof(double) * k); }
+        if (acc) { memset(Pb, 0, sizeof(double) * k * d); memset(cb, 0, sizeof(double) * k); }
         int64_t b0 = bl * w->big, b1 = b0 + w->big < n ? b0 + w->big : n;
         for (int64_t s = b0; s < b1; s += KM_CHUNK) {
             int r = (int)(s + KM_CHUNK < b1 ? KM_CHUNK : b1 - s), cntn = r;
@@ -175,7 +177,7 @@ static void assign(km *w, int all) {
                     lp[j] = (float)((q + w->cum[j]) * KM_DOWN);
                 }
                 w->lm[p] = lmin + w->cummax;
-                if (all) {
+                if (acc) {
                     double *Sj = Pb + (size_t)lab * d;
                     const float *x = w->X + p * d;
                     #pragma omp simd
@@ -185,7 +187,7 @@ static void assign(km *w, int all) {
             }
         }
     }
-    if (all) sums_reduce(w);
+    if (acc) sums_reduce(w);
 }
 
 // Sums and counts from scratch: partial sums per row block, added in block order (deterministic).
@@ -210,12 +212,12 @@ static void sums_fresh(km *w) {
 }
 
 // After an assignment: the number of changed labels; S and cnt follow the labels (incrementally,
-// in point order, or rebuilt when many changed or S is stale). all: S is already fresh.
-static int64_t sums_update(km *w, int all, int *dirty) {
+// in point order, or rebuilt when many changed or S is stale). fresh: S was rebuilt by assign.
+static int64_t sums_update(km *w, int fresh, int *dirty) {
     const int d = w->d;
     int64_t changed = 0;
     for (int64_t p = 0; p < w->n; p++) changed += w->need[p] && w->oldlab[p] != w->labels[p];
-    if (all) { *dirty = 0; return changed; }
+    if (fresh) { *dirty = 0; return changed; }
     if (*dirty || changed * 4 > w->n) {
         sums_fresh(w);
         *dirty = 0;
@@ -359,7 +361,7 @@ static int64_t candidates(km *w) {
         for (int j = 0; j < k; j++) if (j != a && w->cc[(size_t)a * k + j] < w->hs[a]) w->hs[a] = w->cc[(size_t)a * k + j];
     }
     int64_t m = 0;
-    #pragma omp parallel for schedule(static) num_threads(w->nthr) reduction(+:m)
+    #pragma omp parallel for schedule(static) num_threads(w->nthr) reduction(+:m) if (w->n * k > (1 << 20))
     for (int64_t i = 0; i < w->n; i++) {
         int a = w->labels[i];
         double u = w->ub[i] + w->cum[a], u2 = u * u;
@@ -391,10 +393,14 @@ static int lloyd(km *w, int max_iter, double tol, double *shift, err *e) {
     w->cummax = 0;
     centre_norms(w);
     for (int64_t i = 0; i < w->n; i++) w->labels[i] = -1;
+    int64_t changed = w->n;
     for (it = 0; it < max_iter; it++) {
-        int all = it == 0 || w->exact || 2 * candidates(w) > w->n;
-        assign(w, all);
-        int64_t changed = sums_update(w, all, &dirty);
+        int64_t m = it == 0 ? w->n : candidates(w);
+        int all = it == 0 || w->exact || 2 * m > w->n;
+        // rebuild the sums on the way when many labels are expected to change, else update them
+        int acc = all && (dirty || changed * 8 > w->n);
+        assign(w, all, acc, m);
+        changed = sums_update(w, acc, &dirty);
         int rel = relocate_empty(w, e);
         if (rel < 0) return -1;
         if (rel) dirty = 1;   // S no longer follows the labels (sklearn keeps them)
@@ -423,9 +429,10 @@ static int lloyd(km *w, int max_iter, double tol, double *shift, err *e) {
     }
     if (it == max_iter) it--;
     if (!strict) {   // final assignment so that the labels match the centres
-        int all = w->exact || 2 * candidates(w) > w->n;
-        assign(w, all);
-        sums_update(w, all, &dirty);
+        int64_t m = candidates(w);
+        int all = w->exact || 2 * m > w->n, acc = all && (dirty || changed * 8 > w->n);
+        assign(w, all, acc, m);
+        sums_update(w, acc, &dirty);
     }
     if (dirty) sums_fresh(w);
     return it + 1;
@@ -540,7 +547,7 @@ int kmeans_fit(const float *X, int64_t n, int d, const kmeans_params *p, const f
     w.eps_rel = 1e-6 * (4.0 + sqrt((double)d));
     w.big = (n + 63) / 64;
     w.big = (w.big + KM_CHUNK - 1) / KM_CHUNK * KM_CHUNK;
-    if (w.big < 1024) w.big = 1024;
+    if (w.big < 512) w.big = 512;
     w.nbig = (n + w.big - 1) / w.big;
     const int64_t nch = (n + KM_CHUNK - 1) / KM_CHUNK;
     int T = 2 + (int)floor(log((double)k));
