@@ -2,6 +2,9 @@
 // the CamVid ESPNet at 480x360, on 1 and 2 threads: median of `runs` forwards after one warm-up.
 // Goals on 2 threads: ESPNet <= 0.10 s, ESPNetv2 <= 0.15 s (PyTorch 1.13 CPU: 0.25 s / 0.32 s).
 //   usage: OODSEG_ASSETS=../shared bench_espnet [runs (default 11)] [threads (default: 1 and 2)]
+// Also prints the median process CPU time per forward and the load average: on a shared machine the
+// wall times of 2-thread runs mean little when the load is above the core count (OpenMP threads spin
+// at barriers); 1-thread CPU time is then the closer estimate of the unloaded 1-thread wall time.
 // The per-conv-shape cost of these networks is in bench_ops; `perf record` on this binary gives the
 // per-function split.
 #include "../models/model.h"
@@ -9,6 +12,13 @@
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
+
+static double cpu_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
 
 static int cmp_d(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -26,7 +36,12 @@ int main(int argc, char **argv) {
         {"models/espnetv2/espnetv2_s_2.0_city_1024x512.pth", 1024, 512, 0.15},
         {"models/espnet/pretrained/decoder/espnet_p_2_q_8_camvid.pth", 480, 360, 0},
     };
-    printf("%-34s %-10s %7s %10s %10s %10s\n", "model", "input", "threads", "median s", "min s", "goal s");
+    FILE *la = fopen("/proc/loadavg", "r");
+    char load[64] = "?";
+    if (la) { if (!fgets(load, sizeof load, la)) load[0] = 0; fclose(la); }
+    printf("load average at start: %s", load);
+    printf("%-34s %-10s %7s %10s %10s %10s %10s\n", "model", "input", "threads", "median s", "min s", "cpu s",
+           "goal s");
     for (size_t k = 0; k < sizeof nets / sizeof nets[0]; k++) {
         char path[1024];
         snprintf(path, sizeof path, "%s/%s", assets, nets[k].path);
@@ -40,19 +55,21 @@ int main(int argc, char **argv) {
         for (int th = 1; th <= 2; th++) {
             if (only && th != only) continue;
             nn_set_threads(th);
-            double t[100];
+            double t[100], c[100];
             for (int r = -1; r < runs; r++) {
                 tensor_list out = {0};
-                double t0 = omp_get_wtime();
+                double t0 = omp_get_wtime(), c0 = cpu_now();
                 if (m->forward(m, x, h, w, "", &out, &e)) { printf("forward: %s\n", e.msg); return 1; }
-                if (r >= 0) t[r] = omp_get_wtime() - t0;
+                if (r >= 0) { t[r] = omp_get_wtime() - t0; c[r] = cpu_now() - c0; }
                 tl_free(&out);
             }
             qsort(t, runs, sizeof t[0], cmp_d);
+            qsort(c, runs, sizeof c[0], cmp_d);
             char goal[16] = "-", in[16];
             if (nets[k].goal > 0 && th == 2) snprintf(goal, sizeof goal, "%.2f", nets[k].goal);
             snprintf(in, sizeof in, "%dx%d", w, h);
-            printf("%-34s %-10s %7d %10.4f %10.4f %10s\n", m->desc.title, in, th, t[runs / 2], t[0], goal);
+            printf("%-34s %-10s %7d %10.4f %10.4f %10.4f %10s\n", m->desc.title, in, th, t[runs / 2], t[0],
+                   c[runs / 2], goal);
         }
         free(x);
         model_close(m);
