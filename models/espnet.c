@@ -184,6 +184,17 @@ static int emit(tensor_list *out, const char *want, const char *name, const floa
     return tl_add_copy(out, name, 4, s, x, e) ? OODSEG_OK : e->code;
 }
 
+// Hands a buffer that is dead from here on to the output list when `name` is wanted (no copy),
+// otherwise frees it. *buf is NULL afterwards either way.
+static int give(tensor_list *out, const char *want, const char *name, float **buf, int c, int h, int w,
+                err *e) {
+    float *p = *buf;
+    *buf = NULL;
+    if (!model_wants(want, name)) { free(p); return OODSEG_OK; }
+    int64_t s[4] = {1, c, h, w};
+    return tl_add_take(out, name, 4, s, p, e) ? OODSEG_OK : e->code;   // frees p on failure
+}
+
 // Runs ESP blocks blk[0..n) on x (c, h, w); the last writes into y. Intermediate results ping-pong.
 static int esp_chain(const esp *blk, int n, const float *x, int h, int w, float *y, err *e) {
     int64_t sz = (int64_t)blk[0].n_out * h * w;
@@ -239,14 +250,14 @@ static int espnet_run(model *m, const float *input, int h, int w, const char *wa
     if (!(b2 = err_malloc(e, sizeof(float) * 131 * hw2, "ESPNet enc_l2_out_s4"))) goto done;
     avgpool3x3s2_forward(b1 + 16 * hw1, 3, H1, W1, b2 + 128 * hw2);
     br_apply(&n->b1, b1, hw1);
-    if (emit(out, want, "enc_l1_out_s2", b1, 19, H1, W1, e)) goto done;
+    // in the train wiring b1 lives on inside the D8 concat, so it is copied; otherwise handed over below
+    if (b1_in_skip && emit(out, want, "enc_l1_out_s2", b1, 19, H1, W1, e)) goto done;
 
     // E5-E7: level2_0 -> output1_0 (slice 64..127), level2.* -> output1 (slice 0..63), BR(131)
     if (esp_forward(&n->level2_0, b1, H1, W1, b2 + 64 * hw2, e)) goto done;
-    if (!b1_in_skip) { free(b1); b1 = NULL; }
+    if (!b1_in_skip && give(out, want, "enc_l1_out_s2", &b1, 19, H1, W1, e)) goto done;
     if (esp_chain(n->level2, n->p, b2 + 64 * hw2, H2, W2, b2, e)) goto done;
     br_apply(&n->b2, b2, hw2);
-    if (emit(out, want, "enc_l2_out_s4", b2, 131, H2, W2, e)) goto done;
 
     // E8: level3_0 -> output2_0 (slice 0..127); D3 (level3_C on enc_l2_out) right away so b2 dies early
     if (!(b3 = err_malloc(e, sizeof(float) * 256 * hw3, "ESPNet enc_l3_out_s8"))) goto done;
@@ -256,14 +267,13 @@ static int espnet_run(model *m, const float *input, int h, int w, const char *wa
         if (conv2d_forward(&n->level3_C, b2, H2, W2, cat2, e)) goto done;
         if (emit(out, want, "dec_l2_proj_s4", cat2, C, H2, W2, e)) goto done;
     }
-    free(b2); b2 = NULL;
+    if (give(out, want, "enc_l2_out_s4", &b2, 131, H2, W2, e)) goto done;
     // E9-E11
     if (esp_chain(n->level3, n->q, b3, H3, W3, b3 + 128 * hw3, e)) goto done;
     br_apply(&n->b3, b3, hw3);
-    if (emit(out, want, "enc_l3_out_s8", b3, 256, H3, W3, e)) goto done;
     if (!(proj = err_malloc(e, sizeof(float) * C * hw3, "ESPNet classifier output"))) goto done;
     if (conv2d_forward(&n->enc_classifier, b3, H3, W3, proj, e)) goto done;
-    free(b3); b3 = NULL;
+    if (give(out, want, "enc_l3_out_s8", &b3, 256, H3, W3, e)) goto done;
     if (emit(out, want, "dec_l3_proj_s8", proj, C, H3, W3, e)) goto done;
 
     if (!(logits = err_malloc(e, sizeof(float) * C * h * w, "ESPNet logits"))) goto done;
@@ -311,7 +321,8 @@ static int espnet_run(model *m, const float *input, int h, int w, const char *wa
     }
 take:;
     int64_t s[4] = {1, C, h, w};
-    if (tl_add_take(out, "logits", 4, s, logits, e)) logits = NULL;
+    tl_add_take(out, "logits", 4, s, logits, e);   // frees logits on failure
+    logits = NULL;
 done:
     free(skip);
     if (!b1_in_skip) free(b1);

@@ -351,6 +351,17 @@ static int emit(tensor_list *out, const char *want, const char *name, const floa
     return tl_add_copy(out, name, 4, s, x, e) ? OODSEG_OK : e->code;
 }
 
+// Hands a buffer that is dead from here on to the output list when `name` is wanted (no copy),
+// otherwise frees it. *buf is NULL afterwards either way.
+static int give(tensor_list *out, const char *want, const char *name, float **buf, int c, int h, int w,
+                err *e) {
+    float *p = *buf;
+    *buf = NULL;
+    if (!model_wants(want, name)) { free(p); return OODSEG_OK; }
+    int64_t s[4] = {1, c, h, w};
+    return tl_add_take(out, name, 4, s, p, e) ? OODSEG_OK : e->code;   // frees p on failure
+}
+
 // n stride-1 EESP blocks on x (c, h, w), the last writing into y; intermediates ping-pong.
 static int eesp_chain(const eesp *blk, int n, const float *x, int h, int w, float *y, err *e) {
     int64_t sz = (int64_t)blk[0].n_out * h * w;
@@ -395,31 +406,29 @@ static int espnetv2_run(model *m, const float *input, int h, int w, const char *
     if (!(l1 = err_malloc(e, sizeof(float) * ch[0] * hw[1], "enc_l1_s2"))) goto done;
     if (conv2d_forward(&n->level1, input, h, w, l1, e)) goto done;
     prelu_inplace(l1, ch[0], hw[1], n->level1_act);
-    if (emit(out, want, "enc_l1_s2", l1, ch[0], H[1], W[1], e)) goto done;
     if (!(l2 = err_malloc(e, sizeof(float) * ch[1] * hw[2], "enc_l2_s4"))) goto done;
     if (down_forward(&n->level2_0, l1, H[1], W[1], img[2], l2, e)) goto done;
-    if (emit(out, want, "enc_l2_s4", l2, ch[1], H[2], W[2], e)) goto done;
     if (!(t = err_malloc(e, sizeof(float) * ch[2] * hw[3], "level3_0 output"))) goto done;
     if (down_forward(&n->level3_0, l2, H[2], W[2], img[3], t, e)) goto done;
     if (!(l3 = err_malloc(e, sizeof(float) * ch[2] * hw[3], "enc_l3_out_s8"))) goto done;
     if (eesp_chain(n->level3, 3, t, H[3], W[3], l3, e)) goto done;
     free(t); t = NULL;
-    if (emit(out, want, "enc_l3_out_s8", l3, ch[2], H[3], W[3], e)) goto done;
     if (!(t = err_malloc(e, sizeof(float) * ch[3] * hw[4], "level4_0 output"))) goto done;
     if (down_forward(&n->level4_0, l3, H[3], W[3], img[4], t, e)) goto done;
     if (!(l4 = err_malloc(e, sizeof(float) * ch[3] * hw[4], "enc_l4_out_s16"))) goto done;
     if (eesp_chain(n->level4, 7, t, H[4], W[4], l4, e)) goto done;
     free(t); t = NULL;
-    if (emit(out, want, "enc_l4_out_s16", l4, ch[3], H[4], W[4], e)) goto done;
     for (int k = 1; k < 5; k++) { free(img[k]); img[k] = NULL; }
 
     // V7: bu_dec_l1 at s16
     if (!(d = err_malloc(e, sizeof(float) * dec[0] * hw[4], "dec_l1_pyr_s16"))) goto done;
     if (pyr_forward(&n->bu_dec[0], l4, H[4], W[4], d, e)) goto done;
-    free(l4); l4 = NULL;
+    // the encoder maps are read-only once made: each goes to the output list (no copy) when it dies
+    if (give(out, want, "enc_l4_out_s16", &l4, ch[3], H[4], W[4], e)) goto done;
     if (emit(out, want, "dec_l1_pyr_s16", d, dec[0], H[4], W[4], e)) goto done;
     // V8-V19: three times: x2 up-sample, add the EfficientPWConv of the encoder map, BR, pyramid
     static const char *br_names[3] = {"dec_l2_br_s8", "dec_l3_br_s4", "dec_l4_br_s2"};
+    static const char *enc_names[3] = {"enc_l3_out_s8", "enc_l2_s4", "enc_l1_s2"};
     static const char *pyr_names[3] = {"dec_l2_pyr_s8", "dec_l3_pyr_s4", "dec_l4_pyr_s2_prelogits"};
     for (int j = 0; j < 3; j++) {
         int lv = 3 - j;                      // target level: s8, s4, s2
@@ -430,7 +439,7 @@ static int espnetv2_run(model *m, const float *input, int h, int w, const char *
         free(d); d = NULL;
         if (!(t = err_malloc(e, sizeof(float) * c * hw[lv], "decoder skip"))) goto done;
         if (pw_forward(&n->merge[j], *enc, H[lv], W[lv], t, e)) goto done;
-        free(*enc); *enc = NULL;
+        if (give(out, want, enc_names[j], enc, ch[2 - j], H[lv], W[lv], e)) goto done;
         add_inplace(t, up, c * hw[lv]);
         free(up); up = NULL;
         br_apply(&n->bu_br[j], t, hw[lv]);
@@ -444,7 +453,8 @@ static int espnetv2_run(model *m, const float *input, int h, int w, const char *
     if (!(logits = err_malloc(e, sizeof(float) * n->C * hw[0], "ESPNetv2 logits"))) goto done;
     resize_bilinear(d, n->C, H[1], W[1], logits, h, w, 1);
     int64_t s[4] = {1, n->C, h, w};
-    if (tl_add_take(out, "logits", 4, s, logits, e)) logits = NULL;
+    tl_add_take(out, "logits", 4, s, logits, e);   // frees logits on failure
+    logits = NULL;
 done:
     for (int k = 1; k < 5; k++) free(img[k]);
     free(l1); free(l2); free(l3); free(l4); free(t); free(d); free(up); free(logits);
