@@ -192,26 +192,46 @@ static void im2col_tile(const float *x, int ci_g, int h, int w, int k, int s, in
     }
 }
 
+// Wide convs (UperNet's 512 output channels over K = 4608 .. 18432) lose to weight packing when
+// the pixel tiles are small: OpenBLAS re-packs the whole weight matrix (up to 38 MB) on every call.
+// So for co_g >= 128 the tiles are wide (1024 pixels) and the inner dimension is split into chunks
+// of whole input channels, accumulated with beta = 1, keeping the col block near 8 MB.
+#define WIDE_TILE 1024
+#define COL_CHUNK_FLOATS 2097152   // 8 MiB
+
 static int conv_im2col(const conv2d *c, const float *x, int h, int w, const float *slope, float *y,
                        int ho, int wo, err *e) {
-    int g = c->groups, ci_g = c->c_in / g, co_g = c->c_out / g, k = c->k;
-    int kdim = ci_g * k * k;
+    int g = c->groups, ci_g = c->c_in / g, co_g = c->c_out / g, k = c->k, kk = k * k;
+    int kdim = ci_g * kk;
     int64_t hwo = (int64_t)ho * wo;
     int64_t tile = pixel_tile(kdim, hwo);
-    int64_t ntiles = (hwo + tile - 1) / tile, items = ntiles * g;
+    int cc = ci_g;   // input channels per K chunk
+    if (co_g >= 128) {
+        int64_t quarter = ((hwo + 3) / 4 + 15) & ~(int64_t)15;
+        tile = WIDE_TILE < quarter ? WIDE_TILE : quarter;
+        if (tile < 64) tile = 64;
+        if (tile > hwo) tile = hwo;
+        int64_t nchunks = ((int64_t)kdim * tile + COL_CHUNK_FLOATS - 1) / COL_CHUNK_FLOATS;
+        cc = (int)((ci_g + nchunks - 1) / nchunks);
+    }
+    int64_t ntiles = (hwo + tile - 1) / tile, items = ntiles * g, csz = (int64_t)cc * kk * tile;
     int nth = nn_get_threads();
-    float *cols = err_malloc(e, sizeof(float) * (size_t)kdim * tile * nth, "im2col buffer");
+    float *cols = err_malloc(e, sizeof(float) * (size_t)csz * nth, "im2col buffer");
     if (!cols) return OODSEG_E_NOMEM;
     #pragma omp parallel for schedule(dynamic, 1) num_threads(nth)
     for (int64_t it = 0; it < items; it++) {
-        float *col = cols + (size_t)omp_get_thread_num() * kdim * tile;   // (kdim, tile)
+        float *col = cols + (size_t)omp_get_thread_num() * csz;   // (cc*k*k, tile)
         int gi = (int)(it / ntiles);
         int64_t p0 = (it % ntiles) * tile, nt = hwo - p0 < tile ? hwo - p0 : tile;
-        im2col_tile(x + (size_t)gi * ci_g * h * w, ci_g, h, w, k, c->stride, c->pad, c->dilation,
-                    wo, p0, nt, col);
         float *yt = y + (size_t)gi * co_g * hwo + p0;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, co_g, (int)nt, kdim, 1.0f,
-                    c->weight + (size_t)gi * co_g * kdim, kdim, col, (int)nt, 0.0f, yt, (int)hwo);
+        const float *wg = c->weight + (size_t)gi * co_g * kdim;   // (co_g, kdim)
+        for (int c0 = 0; c0 < ci_g; c0 += cc) {
+            int nc = ci_g - c0 < cc ? ci_g - c0 : cc;
+            im2col_tile(x + ((size_t)gi * ci_g + c0) * h * w, nc, h, w, k, c->stride, c->pad,
+                        c->dilation, wo, p0, nt, col);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, co_g, (int)nt, nc * kk, 1.0f,
+                        wg + (size_t)c0 * kk, kdim, col, (int)nt, c0 ? 1.0f : 0.0f, yt, (int)hwo);
+        }
         tile_epilogue(yt, c->bias, slope, gi * co_g, co_g, hwo, nt);
     }
     free(cols);

@@ -5,6 +5,7 @@
 // relative to the magnitude of the terms, which is what float32 accumulation can promise.
 #include "test.h"
 #include "../nn/nn.h"
+#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -144,6 +145,37 @@ TEST(conv2d_forward_prelu_equals_two_calls) {
         }
     }
     conv2d_set_direct(1);
+}
+
+// A wide conv (co_g >= 128) whose inner dimension is split into two chunks (kdim * tile > 8 MB):
+// against one sgemm on a full im2col built here, with |W| x |col| as the magnitude.
+TEST(conv2d_wide_chunked_matches_gemm) {
+    nn_set_threads(2);
+    err e = {0};
+    int ci = 232, co = 128, h = 64, w = 64, kd = ci * 9, P = h * w;
+    float *x = rand_buf((int64_t)ci * P, 1.0f), *wt = rand_buf((int64_t)co * kd, 0.5f);
+    float *col = calloc((size_t)kd * P, sizeof(float)), *acol = malloc(sizeof(float) * (size_t)kd * P);
+    float *aw = malloc(sizeof(float) * (size_t)co * kd);
+    float *ref = malloc(sizeof(float) * (size_t)co * P), *mag = malloc(sizeof(float) * (size_t)co * P);
+    float *y = malloc(sizeof(float) * (size_t)co * P);
+    for (int c = 0; c < ci; c++)
+        for (int t = 0; t < 9; t++)
+            for (int oy = 0; oy < h; oy++)
+                for (int ox = 0; ox < w; ox++) {
+                    int iy = oy - 1 + t / 3, ix = ox - 1 + t % 3;
+                    if (iy >= 0 && iy < h && ix >= 0 && ix < w)
+                        col[((size_t)c * 9 + t) * P + oy * w + ox] = x[((size_t)c * h + iy) * w + ix];
+                }
+    for (size_t i = 0; i < (size_t)kd * P; i++) acol[i] = fabsf(col[i]);
+    for (size_t i = 0; i < (size_t)co * kd; i++) aw[i] = fabsf(wt[i]);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, co, P, kd, 1.0f, wt, kd, col, P, 0.0f, ref, P);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, co, P, kd, 1.0f, aw, kd, acol, P, 0.0f, mag, P);
+    conv2d cv = {ci, co, 3, 1, 1, 1, 1, wt, NULL, 0};
+    REQUIRE(conv2d_forward(&cv, x, h, w, y, &e) == OODSEG_OK, "%s", e.msg);
+    int bad = 0;
+    for (size_t i = 0; i < (size_t)co * P; i++) bad += fabsf(y[i] - ref[i]) > 2e-5f * mag[i] + 1e-30f;
+    CHECK(bad == 0, "%d outputs differ", bad);
+    free(x); free(wt); free(col); free(acol); free(aw); free(ref); free(mag); free(y);
 }
 
 TEST(conv2d_out_size_floors) {
@@ -569,6 +601,7 @@ int main(int argc, char **argv) {
     RUN(conv2d_out_size_floors);
     RUN(conv2d_matches_reference);
     RUN(conv2d_forward_prelu_equals_two_calls);
+    RUN(conv2d_wide_chunked_matches_gemm);
     RUN(conv2d_fold_bn_equals_conv_then_bn);
     RUN(conv_transpose2x2_matches_formula);
     RUN(linear_matches_reference);
