@@ -135,9 +135,19 @@ static void tile_epilogue(float *y, const float *bias, const float *slope, int c
     }
 }
 
+#define WIDE_TILE 1024
+#define COL_CHUNK_FLOATS 2097152   // 8 MiB
+
 static void conv_1x1(const conv2d *c, const float *x, int64_t hw, const float *slope, float *y) {
     int g = c->groups, ci_g = c->c_in / g, co_g = c->c_out / g;
     int64_t tile = pixel_tile(ci_g, hw);
+    // Wide convs: tiles of at least 1024 pixels so the weights are packed less often (see
+    // conv_im2col); there is no col buffer here, x is read in place.
+    if (co_g >= 128 && tile < WIDE_TILE) {
+        int64_t quarter = ((hw + 3) / 4 + 15) & ~(int64_t)15;
+        tile = WIDE_TILE < quarter ? WIDE_TILE : quarter;
+        if (tile < pixel_tile(ci_g, hw)) tile = pixel_tile(ci_g, hw);
+    }
     int64_t ntiles = (hw + tile - 1) / tile, items = ntiles * g;
     #pragma omp parallel for schedule(dynamic, 1) num_threads(nn_get_threads())
     for (int64_t it = 0; it < items; it++) {
@@ -194,10 +204,8 @@ static void im2col_tile(const float *x, int ci_g, int h, int w, int k, int s, in
 
 // Wide convs (UperNet's 512 output channels over K = 4608 .. 18432) lose to weight packing when
 // the pixel tiles are small: OpenBLAS re-packs the whole weight matrix (up to 38 MB) on every call.
-// So for co_g >= 128 the tiles are wide (1024 pixels) and the inner dimension is split into chunks
-// of whole input channels, accumulated with beta = 1, keeping the col block near 8 MB.
-#define WIDE_TILE 1024
-#define COL_CHUNK_FLOATS 2097152   // 8 MiB
+// So for co_g >= 128 the tiles are wide (WIDE_TILE pixels) and the inner dimension is split into
+// chunks of whole input channels, accumulated with beta = 1, keeping the col block near 8 MB.
 
 static int conv_im2col(const conv2d *c, const float *x, int h, int w, const float *slope, float *y,
                        int ho, int wo, err *e) {

@@ -78,6 +78,8 @@ static const conv_case conv_cases[] = {
     {3, 3, 3, 1, 1, 1, 3, 1, 1, 1},        // 1x1 map
     {5, 5, 1, 1, 0, 1, 5, 9, 10, 1},       // depthwise 1x1 (direct kernel, k 1)
     {128, 32, 1, 1, 0, 1, 4, 16, 32, 0},   // ESPNetv2 proj on a small map
+    {64, 128, 1, 1, 0, 1, 1, 40, 40, 1},   // wide 1x1 (wide tiles)
+    {40, 160, 3, 1, 1, 1, 1, 23, 25, 1},   // wide 3x3 (wide tiles, one K chunk)
 };
 
 static int run_conv_case(const conv_case *c, double *worst) {
