@@ -1,9 +1,16 @@
-// Conv2d and ConvTranspose2d(2, 2). Three conv paths: depthwise (direct loop), 1x1 stride 1 (plain
-// GEMM on pixel tiles), everything else (im2col on pixel tiles + GEMM per group).
+// Conv2d and ConvTranspose2d(2, 2). Conv paths, chosen by shape (use_direct, conv_forward):
+//   direct kernel   k <= 7 with <= 32 output channels per group (ESPNet/ESPNetv2's dilated and
+//                   grouped 3x3s, strided ones too, depthwise): register-blocked, no GEMM;
+//   1x1 GEMM        1x1 stride-1 convs: one sgemm per (group, pixel tile) on x in place;
+//   im2col GEMM     the rest (UperNet's 512-channel 3x3s): im2col of a pixel tile, then sgemm,
+//                   with the inner dimension chunked for wide convs;
+//   depthwise loop  k > 7 depthwise, or the direct kernel switched off (conv2d_set_direct).
+// Every path can fuse a PReLU into its epilogue (conv2d_forward_prelu).
 //
-// Bit-identical results for any thread count: the work is cut into (group, pixel tile) items whose
-// bounds depend only on the shapes, every item is computed by one single-threaded sgemm, and the
-// items write disjoint outputs.
+// Bit-identical results for any thread count: the work is cut into items (group x pixel tile, or
+// group x band of output rows) whose bounds depend only on the shapes; each output is computed
+// by one item, in an order fixed by the shapes, with single-threaded BLAS; items write disjoint
+// outputs.
 #include "nn.h"
 #include <cblas.h>
 #include <math.h>
