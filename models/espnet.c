@@ -276,10 +276,10 @@ static int espnet_run(model *m, const float *input, int h, int w, const char *wa
     if (give(out, want, "enc_l3_out_s8", &b3, 256, H3, W3, e)) goto done;
     if (emit(out, want, "dec_l3_proj_s8", proj, C, H3, W3, e)) goto done;
 
-    if (!(logits = err_malloc(e, sizeof(float) * C * h * w, "ESPNet logits"))) goto done;
     if (!full) {
         // ESPNet-C: the s8 class map, up-sampled as VisualizeResults.py's nn.Upsample(8, bilinear)
         // did under the PyTorch 0.3 the repository was written for (corner-aligned).
+        if (!(logits = err_malloc(e, sizeof(float) * C * h * w, "ESPNet logits"))) goto done;
         resize_bilinear(proj, C, H3, W3, logits, h, w, 1);
         goto take;
     }
@@ -307,6 +307,7 @@ static int espnet_run(model *m, const float *input, int h, int w, const char *wa
     if (emit(out, want, "dec_l1_conv_s2", t, C, H1, W1, e)) goto done;
     // D9: classifier ConvTranspose -> (C, 2*H1, 2*W1); one row/column more than the input when a
     // side is 7 mod 8, cropped so that the logits are always at input size.
+    if (!(logits = err_malloc(e, sizeof(float) * C * h * w, "ESPNet logits"))) goto done;
     if (2 * H1 == h && 2 * W1 == w) {
         if (conv_transpose2x2_forward(n->classifier, C, C, t, H1, W1, logits, e)) goto done;
     } else {
@@ -331,8 +332,8 @@ done:
 }
 
 // Denormal weights (dead channels) and activations would take x86's slow path; see nn/fpenv.c.
-static int espnet_forward(model *m, const float *input, int h, int w, const char *want, tensor_list *out,
-                      err *e) {
+static int espnet_forward(model *m, const float *input, int h, int w, const char *want,
+                          tensor_list *out, err *e) {
     nn_fpenv env;
     nn_denormals_off(&env);
     int rc = espnet_run(m, input, h, w, want, out, e);

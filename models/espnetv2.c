@@ -462,8 +462,8 @@ done:
 }
 
 // Denormal weights (dead channels) and activations would take x86's slow path; see nn/fpenv.c.
-static int espnetv2_forward(model *m, const float *input, int h, int w, const char *want, tensor_list *out,
-                      err *e) {
+static int espnetv2_forward(model *m, const float *input, int h, int w, const char *want,
+                            tensor_list *out, err *e) {
     nn_fpenv env;
     nn_denormals_off(&env);
     int rc = espnetv2_run(m, input, h, w, want, out, e);
