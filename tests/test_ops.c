@@ -6,6 +6,7 @@
 #include "test.h"
 #include "../nn/nn.h"
 #include <cblas.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -181,6 +182,12 @@ TEST(conv2d_wide_chunked_matches_gemm) {
 }
 
 TEST(conv2d_out_size_floors) {
+    err e = {0};
+    float x[4] = {0}, y[4], wt[9] = {0};
+    conv2d bad = {3, 4, 3, 1, 1, 1, 2, wt, NULL, 0};   // 3 input channels in 2 groups
+    CHECK(conv2d_forward(&bad, x, 2, 2, y, &e) == OODSEG_E_INTERNAL && e.msg[0], "%s", e.msg);
+    conv2d small = {1, 1, 3, 1, 0, 2, 1, wt, NULL, 0};   // 2x2 input, dilated 3x3, no padding
+    CHECK(conv2d_forward(&small, x, 2, 2, y, &e) == OODSEG_E_INTERNAL, "%s", e.msg);
     CHECK(conv2d_out_size(17, 3, 2, 1, 1) == 9);
     CHECK(conv2d_out_size(16, 3, 2, 1, 1) == 8);
     CHECK(conv2d_out_size(10, 3, 1, 16, 16) == 10);
@@ -594,6 +601,9 @@ TEST(threads_bit_identical) {
     }
     conv2d_set_direct(1);
     CHECK(nn_get_threads() == 3);
+    nn_set_threads(0);   // <= 0: all cores
+    CHECK(nn_get_threads() == omp_get_num_procs(), "%d threads for %d cores", nn_get_threads(),
+          omp_get_num_procs());
     nn_set_threads(2);
     free(x); free(wt); free(a); free(b); free(c);
 }
