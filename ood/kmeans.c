@@ -23,6 +23,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define KM_CHUNK 256      // rows per GEMM chunk (sklearn's CHUNK_SIZE)
 // Lower bounds are stored as float: scaling by 1 - 2^-22 first makes the rounding go down.
@@ -43,6 +44,22 @@ void kmeans_result_free(kmeans_result *r) {
     free(r->labels);
     r->centers = NULL;
     r->labels = NULL;
+}
+
+// The centred copy of the data: on 2 MB boundaries with transparent huge pages asked for, as
+// NumPy does for its large arrays; first touching it otherwise costs one page fault per 4 KB
+// (about 12 % of a whole fit at N = 32768, D = 1280).
+static float *alloc_data(err *e, size_t bytes) {
+    if (bytes < ((size_t)4 << 20)) return err_malloc(e, bytes, "k-means centred data");
+    void *p = NULL;
+    if (posix_memalign(&p, (size_t)2 << 20, bytes) != 0 || !p) {
+        err_set(e, OODSEG_E_NOMEM, "out of memory: k-means centred data (%zu bytes)", bytes);
+        return NULL;
+    }
+#ifdef MADV_HUGEPAGE
+    madvise(p, bytes, MADV_HUGEPAGE);   // advice only: failure changes nothing
+#endif
+    return p;
 }
 
 // ---- RNG: xoshiro256** seeded by splitmix64 -------------------------------------------------
@@ -552,7 +569,7 @@ int kmeans_fit(const float *X, int64_t n, int d, const kmeans_params *p, const f
     const int64_t nch = (n + KM_CHUNK - 1) / KM_CHUNK;
     int T = 2 + (int)floor(log((double)k));
     size_t tsz = (size_t)KM_CHUNK * (d + (k > T ? k : T));
-    float *Xc = err_malloc(e, sizeof(float) * n * d, "k-means centred data");
+    float *Xc = alloc_data(e, sizeof(float) * n * d);
     float *xn = err_malloc(e, sizeof(float) * n, "k-means norms");
     double *mean = err_calloc(e, d, sizeof(double), "k-means means");
     float *meanf = err_malloc(e, sizeof(float) * d, "k-means means");
