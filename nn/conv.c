@@ -277,15 +277,15 @@ typedef float v16 __attribute__((vector_size(64)));
 // cob and nxv are compile-time constants at every call site (always_inline), so with the unroll
 // pragmas acc[][] lives in registers: 16 zmm for 4 x 4.
 static inline __attribute__((always_inline)) void dconv_kernel(
-    const int cob, const int nxv, const float *rp, int cig, int k, int ky0, int ky1, int s,
-    int64_t lm, const int64_t *toff, const float *w, int wstride, int ox, const float *bias,
-    const float *slope, float *out, int64_t ostride) {
+    const int cob, const int nxv, const float *rp, int64_t base, int64_t cstride, int64_t kstride,
+    int cig, int k, int ky0, int ky1, const int64_t *toff, const float *w, int wstride, int ox,
+    const float *bias, const float *slope, float *out, int64_t ostride) {
     v16 acc[DCONV_COB][4];
     _Pragma("GCC unroll 8") for (int o = 0; o < cob; o++)
         _Pragma("GCC unroll 4") for (int j = 0; j < nxv; j++) acc[o][j] = (v16){0};
     for (int ci = 0; ci < cig; ci++)
         for (int ky = ky0; ky < ky1; ky++) {
-            const float *row = rp + (int64_t)(ci * k + ky) * s * lm + ox;
+            const float *row = rp + (base + ci * cstride + ky * kstride + ox);
             const float *wk = w + (ci * k + ky) * k;
             for (int kx = 0; kx < k; kx++) {
                 const float *src = row + toff[kx];
@@ -314,8 +314,11 @@ static inline __attribute__((always_inline)) void dconv_kernel(
     }
 }
 
+// Where the kernel finds input row (ci, ky) of the current output row in the pack:
+// rp + base + ci*cstride + ky*kstride, then phase and column offsets per tap.
 typedef struct dconv_args {
     const float *rp;
+    int64_t base, cstride, kstride;
     int cig, k, d, s;
     int ky0, ky1;   // kernel rows that fall inside the image for this output row
     int64_t lm;
@@ -345,7 +348,7 @@ static void dconv_row(const dconv_args *a, const float *w, int wstride, const fl
             int full = ox + bw <= wo;
             float *ob = full ? y + (size_t)cb * ystride + ox : tmp + (size_t)cb * bw;
             int64_t os = full ? ystride : bw;
-#define DCALL(C, N) dconv_kernel(C, N, a->rp, a->cig, a->k, a->ky0, a->ky1, a->s, a->lm, toff, wb, wstride, ox, bb, sb, ob, os)
+#define DCALL(C, N) dconv_kernel(C, N, a->rp, a->base, a->cstride, a->kstride, a->cig, a->k, a->ky0, a->ky1, toff, wb, wstride, ox, bb, sb, ob, os)
             if (nxv == 4) {
                 switch (cob) {
                 case 6: DCALL(6, 4); break;
@@ -414,6 +417,12 @@ static void pack_row(const float *xr, int w, int pad, int s, int64_t lm, float *
         }
 }
 
+// Work items are (group, band of output rows). Two pack layouts:
+//   per tap row  rp (cig, k, s, lm): row (ci, ky) of each output row packed on its own; any
+//                stride and dilation, but each input row is packed up to k times;
+//   per image row rp (cig, nr, lm), stride 1 only: the nr = band + (k-1)*d input rows the band
+//                needs, each packed once and read by every output row of the band at base
+//                (oy - pad - iy0)*lm, kstride d*lm. Used when that packs fewer rows.
 static int conv_direct(const conv2d *c, const float *x, int h, int w, const float *slope, float *y,
                        int ho, int wo, err *e) {
     int g = c->groups, cig = c->c_in / g, cog = c->c_out / g, k = c->k, s = c->stride;
@@ -421,13 +430,20 @@ static int conv_direct(const conv2d *c, const float *x, int h, int w, const floa
     int nxv = wo <= 32 ? 2 : 4, bw = 16 * nxv;
     int wo_pad = (wo + bw - 1) / bw * bw;
     int64_t lm = wo_pad + (int64_t)(k - 1) * d / s + 1;   // per-phase row length
-    int64_t rp_sz = (int64_t)cig * k * s * lm, out_sz = (int64_t)cog * bw;
     // Rows per work item: at least ~64K FMAs per item so the scheduling overhead stays small
     // (depthwise rows are only 9*wo FMAs). Shape-only, like every chunking here.
     int64_t row_work = (int64_t)cog * cig * k * k * wo_pad;
     int band = (int)(65536 / row_work) + 1;
+    // Image-row packing wants bands several rows tall; keep >= 8 bands per group for threads.
+    int bimg = 4 * d > 8 ? 4 * d : 8, cap = ho / 8 > 1 ? ho / 8 : 1;
+    if (bimg > cap) bimg = cap;
+    if (bimg < band) bimg = band;
+    int by_image = s == 1 && k > 1 && (int64_t)bimg + (int64_t)(k - 1) * d < (int64_t)k * bimg;
+    if (by_image) band = bimg;
     if (band > ho) band = ho;
+    int64_t nr = by_image ? band + (int64_t)(k - 1) * d : 0;   // image rows per band (at most)
     int64_t nbands = (ho + band - 1) / band;
+    int64_t rp_sz = by_image ? cig * nr * lm : (int64_t)cig * k * s * lm, out_sz = (int64_t)cog * bw;
     int64_t hwo = (int64_t)ho * wo, hw = (int64_t)h * w, items = (int64_t)g * nbands;
     int nth = nn_get_threads();
     int64_t per_th = rp_sz + out_sz;
@@ -435,24 +451,40 @@ static int conv_direct(const conv2d *c, const float *x, int h, int w, const floa
     if (!buf) return OODSEG_E_NOMEM;
     #pragma omp parallel for schedule(dynamic, 1) num_threads(nth)
     for (int64_t it = 0; it < items; it++) {
-        float *rp = buf + (size_t)omp_get_thread_num() * per_th;   // (cig, k, s, lm)
+        float *rp = buf + (size_t)omp_get_thread_num() * per_th;   // see the layouts above
         float *ob = rp + rp_sz;                                    // (cog, bw)
         int gi = (int)(it / nbands), oy0 = (int)(it % nbands) * band;
         int oy1 = oy0 + band < ho ? oy0 + band : ho;
         const float *xg = x + (size_t)gi * cig * hw;
+        int iy0 = 0;
+        if (by_image) {
+            iy0 = oy0 - pad > 0 ? oy0 - pad : 0;
+            int iy1 = oy1 - 1 - pad + (k - 1) * d + 1;
+            if (iy1 > h) iy1 = h;
+            for (int ci = 0; ci < cig; ci++)
+                for (int iy = iy0; iy < iy1; iy++)
+                    pack_row(xg + (size_t)ci * hw + (size_t)iy * w, w, pad, 1, lm,
+                             rp + ((int64_t)ci * nr + (iy - iy0)) * lm);
+        }
         for (int oy = oy0; oy < oy1; oy++) {
             // Kernel rows in the vertical padding contribute nothing: neither packed nor computed
             // (a third of the taps at the borders of a dilation-16 conv on a 64-row map).
             int ky0 = 0, ky1 = k;
             while (ky0 < k && oy * s - pad + ky0 * d < 0) ky0++;
             while (ky1 > ky0 && oy * s - pad + (ky1 - 1) * d >= h) ky1--;
-            for (int ci = 0; ci < cig; ci++)
-                for (int ky = ky0; ky < ky1; ky++) {
-                    float *dst = rp + (int64_t)(ci * k + ky) * s * lm;
-                    int iy = oy * s - pad + ky * d;
-                    pack_row(xg + (size_t)ci * hw + (size_t)iy * w, w, pad, s, lm, dst);
-                }
-            dconv_args a = {rp, cig, k, d, s, ky0, ky1, lm};
+            dconv_args a = {rp, 0, (int64_t)k * s * lm, (int64_t)s * lm, cig, k, d, s, ky0, ky1, lm};
+            if (by_image) {
+                a.base = (int64_t)(oy - pad - iy0) * lm;   // + ky*d*lm >= 0 for ky >= ky0
+                a.cstride = nr * lm;
+                a.kstride = (int64_t)d * lm;
+            } else {
+                for (int ci = 0; ci < cig; ci++)
+                    for (int ky = ky0; ky < ky1; ky++) {
+                        int iy = oy * s - pad + ky * d;
+                        pack_row(xg + (size_t)ci * hw + (size_t)iy * w, w, pad, s, lm,
+                                 rp + (int64_t)(ci * k + ky) * s * lm);
+                    }
+            }
             int co0 = gi * cog;
             float *yr = y + (size_t)co0 * hwo + (size_t)oy * wo;
             dconv_row(&a, c->weight + (size_t)co0 * cig * k * k, cig * k * k,
