@@ -226,6 +226,30 @@ TEST(all_checkpoints_recognised) {
     if (n == 0) SKIP("no ESPNet checkpoints under %s", t_assets());
 }
 
+// ESPNet-C has no decoder concats: any size runs, and the s8 map is resized to the input size.
+TEST(espnet_c_any_size) {
+    ASSET_OR_SKIP(p, "models/espnet/pretrained/encoder/espnet_p_2_q_8.pth");
+    model *m = open_model(p);
+    REQUIRE(m);
+    CHECK(m->desc.pre.h_mod == 0 && m->desc.pre.w_mod == 0);
+    int h = 50, w = 70;
+    float *x = calloc(3 * h * w, sizeof(float));
+    tensor_list out = {0};
+    err e = {0};
+    CHECK(m->forward(m, x, h, w, "*", &out, &e) == 0, "%s", e.msg);
+    const tensor *lg = tl_get(&out, "logits"), *s8 = tl_get(&out, "dec_l3_proj_s8");
+    CHECK(lg && lg->shape[1] == 20 && lg->shape[2] == h && lg->shape[3] == w);
+    CHECK(s8 && s8->shape[2] == 7 && s8->shape[3] == 9);
+    CHECK(tl_get(&out, "enc_l1_out_s2") && tl_get(&out, "enc_l2_out_s4") && tl_get(&out, "enc_l3_out_s8"));
+    if (lg && s8) {   // corner-aligned resize: the corners are the s8 corners
+        CHECK_NEAR(lg->data[0], s8->data[0], 1e-6);
+        CHECK_NEAR(lg->data[(int64_t)h * w - 1], s8->data[7 * 9 - 1], 1e-6);
+    }
+    tl_free(&out);
+    free(x);
+    model_close(m);
+}
+
 // Sizes that break the decoder's concats / additions give OODSEG_E_ARG; the allowed odd sizes run
 // and give logits at input size.
 TEST(bad_sizes_clear_errors) {
@@ -411,6 +435,7 @@ int main(int argc, char **argv) {
     RUN(golden_working_espnet_camvid);
     RUN(golden_working_espnetv2_city);
     RUN(all_checkpoints_recognised);
+    RUN(espnet_c_any_size);
     RUN(bad_sizes_clear_errors);
     RUN(bad_keys_named);
     RUN(threads_invariant_espnet);
