@@ -101,18 +101,15 @@ static ckpt *random_ckpt(const char *path, err *e) {
         buf = malloc(sizeof(float) * (size_t)(numel ? numel : 1));
         if (!buf) { err_set(e, OODSEG_E_NOMEM, "random weights"); ckpt_close(ck); ck = NULL; break; }
         size_t ln = strlen(name);
-        int norm_w = sh->n == 1 && ln > 7 && !strcmp(name + ln - 7, ".weight");
-        for (int64_t i = 0; i < numel; i++) {
-            float u = urand(), v;
-            if (is_int) v = 160000;
-            else if (strstr(name, "running_var")) v = 1.0f + 0.2f * u;
-            else if (strstr(name, "running_mean")) v = 0.1f * u;
-            else if (strstr(name, "gamma")) v = 0.5f + 0.2f * u;
-            else if (norm_w) v = 1.0f + 0.2f * u;
-            else if (sh->n == 1) v = 0.05f * u;
-            else v = u * 2.0f * sqrtf(3.0f / (float)fan_in);
-            buf[i] = v;
-        }
+        // value = base + scale * U(-0.5, 0.5), by the kind of tensor
+        float base = 0, scale = 2.0f * sqrtf(3.0f / (float)fan_in);       // conv / linear weights
+        if (is_int) base = 160000, scale = 0;                             // num_batches_tracked
+        else if (strstr(name, "running_var")) base = 1, scale = 0.2f;
+        else if (strstr(name, "running_mean")) scale = 0.1f;
+        else if (strstr(name, "gamma")) base = 0.5f, scale = 0.2f;
+        else if (sh->n == 1 && ln > 7 && !strcmp(name + ln - 7, ".weight")) base = 1, scale = 0.2f;  // LN, BN
+        else if (sh->n == 1) scale = 0.05f;                               // biases
+        for (int64_t i = 0; i < numel; i++) buf[i] = base + scale * urand();
         if (ckpt_add(ck, name, is_int ? DT_I64 : DT_F32, sh->n, shape, buf, e)) { ckpt_close(ck); ck = NULL; }
     }
     free(buf);
