@@ -1,6 +1,13 @@
 // InternImage + UperNet as one model: recognition from key names and shapes, the model_desc
 // (dataset, classes, the mmseg test pipeline, feature taps) and the forward wiring
 // backbone -> UperNet -> logits at the input size.
+//
+// What the keys cannot tell, and how to say it:
+//  - a 150-channel head is taken as ADE20K; a Cityscapes checkpoint trained with the repository's
+//    num_classes=150 configs needs --id-channels 0-18 (any id list within 0..18 makes it Cityscapes);
+//  - offset_scale is not stored: the released sizes get theirs (1.0 T/S/B, 2.0 L/XL); a custom size
+//    gets the nearest released size's (the golden tiny-l, C=16 post-norm, gets S's 1.0 and needs
+//    --offset-scale 2 to be run as L).
 #include "internimage.h"
 #include <stdio.h>
 #include <stdlib.h>
