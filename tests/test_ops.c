@@ -1,7 +1,10 @@
 // The core ops of nn/ against straightforward double-precision references written here, on random
-// data; plus thread-count invariance (1 vs 2 threads must give bit-identical outputs).
+// data; the pooling ops also bit for bit against PyTorch's float summation order; the fused ops
+// (conv + PReLU, BN + PReLU) bit for bit against the separate calls; and thread-count invariance
+// (1, 2 and 3 threads must give bit-identical outputs). Convs run through every path: the direct
+// kernel and, with it switched off, im2col + sgemm / 1x1 GEMM / the depthwise loop.
 //
-// Error bound for sums (conv, linear): |y - ref| <= 1e-5 * sum_i |w_i x_i| + 1e-6 * |bias|, i.e.
+// Error bound for sums (conv, linear, conv transpose): |y - ref| <= 1e-5 * (sum_i |w_i x_i| + |b|),
 // relative to the magnitude of the terms, which is what float32 accumulation can promise.
 #include "test.h"
 #include "../nn/nn.h"
