@@ -255,17 +255,16 @@ static int conv_im2col(const conv2d *c, const float *x, int h, int w, const floa
 
 // ---- direct kernel for convs with few output channels per group -------------------------------
 //
-// ESPNet/ESPNetv2 are dominated by 3x3 (dilated) convs with 4..28 channels, grouped 3x3 convs with
-// 1..5 channels per group and narrow 1x1 convs. As GEMMs these are M = 4..28 wide, and im2col plus
-// OpenBLAS's packing cost as much as the arithmetic. This kernel instead keeps a block of
-// COB output channels x NXV*16 output pixels in vector registers and streams the input from a
-// per-row pack.
+// ESPNet/ESPNetv2 are dominated by 3x3 (dilated) convs with 4..28 channels and grouped or
+// depthwise 3x3 convs with 1..5 channels per group. As GEMMs these are M = 1..28 wide, and im2col
+// plus OpenBLAS's packing cost as much as the arithmetic. This kernel instead keeps a block of up
+// to DCONV_COB output channels x 16*nxv output pixels in vector registers and streams the input
+// from a pack of zero-padded input rows (layouts: see conv_direct).
 //
-// Row pack (per work item = one output row of one group): rp[ci][ky][r][m] = x[ci][iy][m*s + r - pad]
-// with iy = oy*s - pad + ky*d, zero outside the image. Splitting the columns into s phases makes
-// the tap kx (ix = ox*s - pad + kx*d) a contiguous load at phase (kx*d) % s, offset ox + (kx*d)/s,
-// also for stride 2. Each lane does the same FMA sequence in every build of the kernel, so the
-// AVX-512 and AVX2 clones give identical results.
+// A packed row holds the s phases of one input row: [r][m] = x[iy][m*s + r - pad], zero outside
+// the image, so the tap kx (ix = ox*s - pad + kx*d) is a contiguous load at phase (kx*d) % s,
+// offset ox + (kx*d)/s, also for stride 2. Each lane does the same FMA sequence in every build of
+// the kernel, so the AVX-512 and AVX2 clones give identical results.
 
 static int g_direct = 1;
 #define DCONV_KMAX 7   // larger kernels take the im2col path
@@ -275,7 +274,7 @@ void conv2d_set_direct(int enable) { g_direct = enable; }
 typedef float v16 __attribute__((vector_size(64)));
 
 // cob and nxv are compile-time constants at every call site (always_inline), so with the unroll
-// pragmas acc[][] lives in registers: 16 zmm for 4 x 4.
+// pragmas acc[][] lives in registers: up to 24 zmm for 6 x 4, plus 4 for the inputs.
 static inline __attribute__((always_inline)) void dconv_kernel(
     const int cob, const int nxv, const float *rp, int64_t base, int64_t cstride, int64_t kstride,
     int cig, int k, int ky0, int ky1, const int64_t *toff, const float *w, int wstride, int ox,
