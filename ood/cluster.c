@@ -19,6 +19,7 @@
 
 // adaptive_avg_pool2d bins (start floor(i*in/out), end ceil((i+1)*in/out)); x (c, h, w) -> y (c, oh, ow)
 static void avgpool(const float *x, int c, int h, int w, float *y, int oh, int ow) {
+    #pragma omp parallel for schedule(static) num_threads(nn_get_threads()) if (c > 1)
     for (int ch = 0; ch < c; ch++)
         for (int i = 0; i < oh; i++) {
             int y0 = (int)((int64_t)i * h / oh), y1 = (int)(((int64_t)(i + 1) * h + oh - 1) / oh);
@@ -44,16 +45,17 @@ static void bil_coord(int o, int in, int out, int *i0, int *i1, float *l1) {
 }
 
 static void bilinear(const float *x, int c, int h, int w, float *y, int oh, int ow) {
-    for (int i = 0; i < oh; i++) {
-        int a0, a1;
-        float ly;
-        bil_coord(i, h, oh, &a0, &a1, &ly);
-        for (int j = 0; j < ow; j++) {
-            int b0, b1;
-            float lx;
-            bil_coord(j, w, ow, &b0, &b1, &lx);
-            for (int ch = 0; ch < c; ch++) {
-                const float *p = x + (int64_t)ch * h * w;
+    #pragma omp parallel for schedule(static) num_threads(nn_get_threads()) if (c > 1)
+    for (int ch = 0; ch < c; ch++) {
+        const float *p = x + (int64_t)ch * h * w;
+        for (int i = 0; i < oh; i++) {
+            int a0, a1;
+            float ly;
+            bil_coord(i, h, oh, &a0, &a1, &ly);
+            for (int j = 0; j < ow; j++) {
+                int b0, b1;
+                float lx;
+                bil_coord(j, w, ow, &b0, &b1, &lx);
                 y[((int64_t)ch * oh + i) * ow + j] =
                     (1 - ly) * ((1 - lx) * p[a0 * w + b0] + lx * p[a0 * w + b1]) +
                     ly * ((1 - lx) * p[a1 * w + b0] + lx * p[a1 * w + b1]);
@@ -63,6 +65,7 @@ static void bilinear(const float *x, int c, int h, int w, float *y, int oh, int 
 }
 
 static void l2rows(float *X, int64_t n, int d, int ld) {
+    #pragma omp parallel for schedule(static) num_threads(nn_get_threads()) if (n * d > (1 << 16))
     for (int64_t i = 0; i < n; i++) {
         double s = 0;
         for (int c = 0; c < d; c++) s += (double)X[i * ld + c] * X[i * ld + c];
@@ -102,11 +105,16 @@ int ood_fuse_features(const ood_input *in, const ood_options *o, float **Xout, i
         if (o->l2norm == 1) {   // per-pixel L2 over this tap's channels, on its own grid
             tmp = err_malloc(e, sizeof(float) * c * hw, "feature normalisation");
             if (!tmp) { free(X); return e ? e->code : OODSEG_E_NOMEM; }
-            for (int64_t p = 0; p < hw; p++) {
-                double s = 0;
-                for (int ch = 0; ch < c; ch++) s += (double)src[ch * hw + p] * src[ch * hw + p];
-                double inv = 1.0 / fmax(sqrt(s), 1e-12);
-                for (int ch = 0; ch < c; ch++) tmp[ch * hw + p] = (float)(src[ch * hw + p] * inv);
+            // blocks of pixels, channels in order inside (contiguous reads, deterministic sums)
+            #pragma omp parallel for schedule(static) num_threads(nn_get_threads()) if (c * hw > (1 << 16))
+            for (int64_t p0 = 0; p0 < hw; p0 += 256) {
+                double s[256] = {0};
+                int np = (int)(hw - p0 < 256 ? hw - p0 : 256);
+                for (int ch = 0; ch < c; ch++)
+                    for (int q = 0; q < np; q++) { double v = src[ch * hw + p0 + q]; s[q] += v * v; }
+                for (int q = 0; q < np; q++) s[q] = 1.0 / fmax(sqrt(s[q]), 1e-12);
+                for (int ch = 0; ch < c; ch++)
+                    for (int q = 0; q < np; q++) tmp[ch * hw + p0 + q] = (float)(src[ch * hw + p0 + q] * s[q]);
             }
             src = tmp;
         }
@@ -117,8 +125,13 @@ int ood_fuse_features(const ood_input *in, const ood_options *o, float **Xout, i
             else bilinear(src, c, h, w, tmp2, gh, gw);
             src = tmp2;
         }
-        for (int ch = 0; ch < c; ch++)
-            for (int64_t p = 0; p < n; p++) X[p * D + off + ch] = src[ch * n + p];
+        // (c, n) -> rows of X: blocks of 64 rows, so that the rows being filled stay in cache
+        #pragma omp parallel for schedule(static) num_threads(nn_get_threads()) if (c * n > (1 << 16))
+        for (int64_t p0 = 0; p0 < n; p0 += 64) {
+            int64_t p1 = p0 + 64 < n ? p0 + 64 : n;
+            for (int ch = 0; ch < c; ch++)
+                for (int64_t p = p0; p < p1; p++) X[p * D + off + ch] = src[ch * n + p];
+        }
         free(tmp);
         free(tmp2);
         off += c;
