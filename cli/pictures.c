@@ -116,7 +116,7 @@ int pictures_save(const char *dir, const char *stem, const char *suffix, const i
                              (y >= d && clusters[p - (int64_t)d * w] != c) ||
                              (y + d < h && clusters[p + (int64_t)d * w] != c);
                 if (border) {
-                    if (ood) { o[0] = 230; o[1] = 0; o[2] = 0; }
+                    if (ood) { o[0] = 255; o[1] = 0; o[2] = 255; }
                     else { o[0] = o[1] = o[2] = 40; }
                 } else if (ood && ((x + y) % 10) < 2) {
                     o[0] = o[1] = o[2] = 255;

@@ -13,7 +13,7 @@
 //   <stem><suffix>_overlay.png  the heat blended over the image (55 % heat);
 //   <stem>_seg.png              the predicted classes in the palette (when pred and palette are given);
 //   <stem><suffix>_clusters.png each cluster a colour (tab20), cluster borders dark, OoD clusters
-//                               hatched in white and outlined in red (when clusters is given).
+//                               hatched in white and outlined in magenta (when clusters is given).
 // suffix: "" for one method, "_maxlogit" etc. when several methods are written side by side.
 // ood_flag: k flags (may be NULL: none marked). Non-finite scores are drawn as the minimum.
 int pictures_save(const char *dir, const char *stem, const char *suffix, const image *img,
