@@ -124,7 +124,12 @@ int ood_stats_add(ood_stats *s, const ood_input *in, const ood_options *o, err *
         if ((rc = ood_fuse_features(in, o, &X, &gh, &gw, &D, &fs, e))) goto done;
         if (s->dim == 0) {
             s->dim = D;
-            snprintf(s->taps, sizeof s->taps, "%s", o->taps[0] ? o->taps : "-");
+            s->taps[0] = '\0';   // the taps actually given, as a comma list
+            for (int t = 0; t < in->num_feats; t++) {
+                size_t l = strlen(s->taps);
+                snprintf(s->taps + l, sizeof s->taps - l, "%s%s", t ? "," : "", in->feats[t]->name);
+            }
+            if (!s->taps[0]) snprintf(s->taps, sizeof s->taps, "-");
             s->fuse_stride = o->fuse_stride;
             s->l2norm = o->l2norm;
             s->cap = FEAT_BYTES / ((int64_t)s->num_id * D * (int64_t)sizeof(float));
