@@ -410,10 +410,10 @@ int metrics_compute(const float *scores, const uint8_t *labels, int64_t n, fpr_c
 
 // ---- shard states ----------------------------------------------------------------------------
 #define MSTATE_MAGIC "OODSEGMS"
-#define MSTATE_VERSION 1u
+#define MSTATE_VERSION 2u
 #define MSTATE_END 0x444E4553u   // "SEND" closes each section
 
-typedef struct wbuf { FILE *f; int bad; } wbuf;
+typedef struct wbuf { FILE *f; int bad; uint64_t prev; } wbuf;   // prev: last key + 1 of the section
 static void w_bytes(wbuf *w, const void *p, size_t n) { if (!w->bad && fwrite(p, 1, n, w->f) != n) w->bad = 1; }
 static void w_u32(wbuf *w, uint32_t v) { uint8_t b[4] = {v, v >> 8, v >> 16, v >> 24}; w_bytes(w, b, 4); }
 static void w_u64(wbuf *w, uint64_t v) { w_u32(w, (uint32_t)v); w_u32(w, (uint32_t)(v >> 32)); }
@@ -422,11 +422,12 @@ static void w_leb(wbuf *w, uint64_t v) {
     do { b[n] = v & 127; v >>= 7; if (v) b[n] |= 128; n++; } while (v);
     w_bytes(w, b, n);
 }
+// A run: the distance of its key below the previous run's (keys are the order-preserving integers
+// of the float32 scores, so neighbouring scores differ by little), then the two counts; mostly
+// 3 to 5 bytes.
 static void w_run(wbuf *w, uint32_t key, uint64_t np, uint64_t nn) {
-    float f = key2f(key);   // stored as the float32 score itself, readable by other tools
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    w_u32(w, u);
+    w_leb(w, w->prev - key);
+    w->prev = key;
     w_leb(w, np); w_leb(w, nn);
 }
 
@@ -467,6 +468,7 @@ static int write_section(wbuf *w, const char *name, uint64_t P, uint64_t N, long
     w_u64(w, P); w_u64(w, N);
     *runs_at = ftell(w->f);
     w_u64(w, 0);
+    w->prev = (uint64_t)1 << 32;
     return w->bad;
 }
 static void patch_runs(wbuf *w, long at, uint64_t n_runs) {
@@ -506,7 +508,7 @@ int mstate_save(const char *path, const char *meta_json, int n_sections,
     char tmp[1100];
     FILE *f = open_tmp(path, tmp, sizeof tmp, e);
     if (!f) return e->code;
-    wbuf w = {f, 0};
+    wbuf w = {f, 0, 0};
     w_header(&w, meta_json, n_sections);
     for (int s = 0; s < n_sections; s++) {
         macc *a = accs[s];
@@ -523,21 +525,20 @@ int mstate_save(const char *path, const char *meta_json, int n_sections,
 
 typedef struct src {
     rbuf r;
-    uint64_t P, N, left, sum_p, sum_n;
+    uint64_t P, N, left, sum_p, sum_n, prev;
     uint32_t key; uint64_t np, nn;   // current run
     int has;
 } src;
 
 static int src_next(src *s, err *e) {
     if (s->left == 0) { s->has = 0; return OODSEG_OK; }
-    uint32_t u;
-    float f;
-    if (r_u32(&s->r, &u, e) || r_leb(&s->r, &s->np, e) || r_leb(&s->r, &s->nn, e)) return e->code;
-    memcpy(&f, &u, 4);
-    if (f != f) return err_set(e, OODSEG_E_FORMAT, "%s: NaN score in the state file; it is corrupt", s->r.path);
-    uint32_t k = f2key(f);
-    if (s->has && k >= s->key)
-        return err_set(e, OODSEG_E_FORMAT, "%s: state runs are not in descending score order; the file is corrupt", s->r.path);
+    uint64_t d;
+    if (r_leb(&s->r, &d, e) || r_leb(&s->r, &s->np, e) || r_leb(&s->r, &s->nn, e)) return e->code;
+    if (d == 0 || d > s->prev || (s->np == 0 && s->nn == 0))
+        return err_set(e, OODSEG_E_FORMAT, "%s: a run out of order or empty; the state file is corrupt", s->r.path);
+    s->prev -= d;
+    uint32_t k = (uint32_t)s->prev;
+    if (key2f(k) != key2f(k)) return err_set(e, OODSEG_E_FORMAT, "%s: NaN score in the state file; it is corrupt", s->r.path);
     s->key = k; s->has = 1; s->left--;
     s->sum_p += s->np; s->sum_n += s->nn;
     return OODSEG_OK;
@@ -610,7 +611,7 @@ int mstate_merge(const char *const *paths, int n_paths, fpr_conv conv, int want_
             else if (strcmp(nm, names[sec]))
                 { rc = err_set(e, OODSEG_E_DATA, "%s: section %d is '%s' but %s has '%s'", paths[i], sec, nm, paths[0], names[sec]); break; }
             if ((rc = r_u64(&S[i].r, &S[i].P, e)) || (rc = r_u64(&S[i].r, &S[i].N, e)) || (rc = r_u64(&S[i].r, &S[i].left, e))) break;
-            S[i].has = 0; S[i].sum_p = S[i].sum_n = 0;
+            S[i].has = 0; S[i].sum_p = S[i].sum_n = 0; S[i].prev = (uint64_t)1 << 32;
             P += S[i].P; N += S[i].N;
             rc = src_next(&S[i], e);
         }

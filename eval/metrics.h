@@ -63,7 +63,7 @@ int metrics_compute(const float *scores, const uint8_t *labels, int64_t n, fpr_c
 
 // ---- shard states ----------------------------------------------------------------------------
 // A state file holds one section per method: its name and the sorted runs (distinct score, n_pos,
-// n_neg), descending, compactly (float32 + two LEB128 counts a run), after a header with a magic,
+// n_neg), descending, compactly (LEB128 key step + two LEB128 counts a run), after a header with a magic,
 // a version and a free-form JSON metadata string. Merging states sums the counts per distinct
 // score, so the merged metrics are exactly those of a single pass over all pixels.
 #define MSTATE_MAX_SECTIONS 16
