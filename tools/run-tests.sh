@@ -5,6 +5,7 @@ set -u
 cd "$(dirname "$0")/.."
 export OODSEG_ASSETS="${OODSEG_ASSETS:-../shared}"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 dirs=("$@"); [ ${#dirs[@]} -eq 0 ] && dirs=(build)
 pass=0; fail=0; skip=0; crashed=()
