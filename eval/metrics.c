@@ -1,4 +1,5 @@
 // Exact pixel-level metrics, shard states and SMIYC component metrics (see metrics.h).
+#include "../core/outfile.h"
 #include "metrics.h"
 #include <math.h>
 #include <stdlib.h>
@@ -479,21 +480,12 @@ static void patch_runs(wbuf *w, long at, uint64_t n_runs) {
     w_u32(w, MSTATE_END);
 }
 
-static FILE *open_tmp(const char *path, char *tmp, size_t cap, err *e) {
-    snprintf(tmp, cap, "%s.tmp%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) err_set(e, OODSEG_E_IO, "%s: cannot write (%s)", tmp, strerror(errno));
-    else setvbuf(f, NULL, _IOFBF, 1 << 20);
-    return f;
+static FILE *open_tmp(outfile *o, const char *path, err *e) {
+    if (outfile_open(o, path, e)) return NULL;
+    setvbuf(o->f, NULL, _IOFBF, 1 << 20);
+    return o->f;
 }
-static int close_tmp(FILE *f, int bad, const char *tmp, const char *path, err *e) {
-    if (fclose(f) != 0) bad = 1;
-    if (bad || rename(tmp, path) != 0) {
-        remove(tmp);
-        return err_set(e, OODSEG_E_IO, "%s: write failed (%s); check free disk space", path, strerror(errno));
-    }
-    return OODSEG_OK;
-}
+static int close_tmp(outfile *o, int bad, err *e) { return outfile_commit(o, !bad, e); }
 static void w_header(wbuf *w, const char *meta, int n_sections) {
     size_t ml = meta ? strlen(meta) : 0;
     w_bytes(w, MSTATE_MAGIC, 8);
@@ -505,8 +497,8 @@ int mstate_save(const char *path, const char *meta_json, int n_sections,
                 const char *const *names, macc *const *accs, err *e) {
     if (n_sections < 1 || n_sections > MSTATE_MAX_SECTIONS)
         return err_set(e, OODSEG_E_ARG, "state: %d sections (1..%d allowed)", n_sections, MSTATE_MAX_SECTIONS);
-    char tmp[1100];
-    FILE *f = open_tmp(path, tmp, sizeof tmp, e);
+    outfile of;
+    FILE *f = open_tmp(&of, path, e);
     if (!f) return e->code;
     wbuf w = {f, 0, 0};
     w_header(&w, meta_json, n_sections);
@@ -520,7 +512,7 @@ int mstate_save(const char *path, const char *meta_json, int n_sections,
         while (acc_next(&it, &k, &np, &nn)) { w_run(&w, k, np, nn); runs++; }
         patch_runs(&w, at, runs);
     }
-    return close_tmp(f, w.bad, tmp, path, e);
+    return close_tmp(&of, w.bad, e);
 }
 
 typedef struct src {
@@ -583,7 +575,7 @@ int mstate_merge(const char *const *paths, int n_paths, fpr_conv conv, int want_
     if (!S) return e->code;
     int rc = OODSEG_OK, ns0 = 0, done = 0;
     FILE *wf = NULL;
-    char tmp[1100];
+    outfile of;
     wbuf w = {0};
     for (int i = 0; i < n_paths && !rc; i++) {
         S[i].r.path = paths[i];
@@ -597,7 +589,7 @@ int mstate_merge(const char *const *paths, int n_paths, fpr_conv conv, int want_
             rc = err_set(e, OODSEG_E_DATA, "%s: %d sections, but %s has %d; merge states of the same methods", paths[i], ns, paths[0], ns0);
     }
     if (!rc && save_path) {
-        wf = open_tmp(save_path, tmp, sizeof tmp, e);
+        wf = open_tmp(&of, save_path, e);
         if (!wf) rc = e->code;
         else { w.f = wf; w_header(&w, meta, ns0); }
     }
@@ -656,8 +648,8 @@ int mstate_merge(const char *const *paths, int n_paths, fpr_conv conv, int want_
     for (int i = 0; i < n_paths; i++) if (S[i].r.f) fclose(S[i].r.f);
     free(S);
     if (wf) {
-        if (rc) { fclose(wf); remove(tmp); }
-        else rc = close_tmp(wf, w.bad, tmp, save_path, e);
+        if (rc) outfile_abort(&of);
+        else rc = close_tmp(&of, w.bad, e);
     }
     if (rc) for (int i = 0; i < done; i++) metrics_result_free(&results[i]);
     *n_sections = rc ? 0 : ns0;

@@ -1,5 +1,6 @@
 // Report writers (see report.h).
 #include "report.h"
+#include "../core/outfile.h"
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -8,25 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-typedef struct outf { FILE *f; char tmp[1200]; const char *path; } outf;
+typedef outfile outf;
 
-static int out_open(outf *o, const char *path, err *e) {
-    o->path = path;
-    snprintf(o->tmp, sizeof o->tmp, "%s.tmp%ld", path, (long)getpid());
-    o->f = fopen(o->tmp, "w");
-    if (!o->f) return err_set(e, OODSEG_E_IO, "%s: cannot write (%s)", o->tmp, strerror(errno));
-    return OODSEG_OK;
-}
-
-static int out_close(outf *o, err *e) {
-    int bad = ferror(o->f);
-    if (fclose(o->f) != 0) bad = 1;
-    if (bad || rename(o->tmp, o->path) != 0) {
-        remove(o->tmp);
-        return err_set(e, OODSEG_E_IO, "%s: write failed (%s); check free disk space", o->path, strerror(errno));
-    }
-    return OODSEG_OK;
-}
+static int out_open(outf *o, const char *path, err *e) { return outfile_open(o, path, e); }
+static int out_close(outf *o, err *e) { return outfile_commit(o, 1, e); }
 
 // JSON string with escapes.
 static void jstr(FILE *f, const char *s) {

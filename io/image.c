@@ -4,6 +4,7 @@
 // library's message into our err and jump back, so a corrupt or truncated file is an error
 // naming the file, never an abort. The pixel limit is checked from the header, before the pixel
 // buffer is allocated.
+#include "../core/outfile.h"
 #include "image.h"
 #include <errno.h>
 #include <setjmp.h>
@@ -318,25 +319,21 @@ static void png_werr_fn(png_structp png, png_const_charp msg) {
 int image_save_png(const char *path, const image *img, err *e) {
     if (!img || !img->px || (img->c != 1 && img->c != 3) || img->w < 1 || img->h < 1)
         return err_set(e, OODSEG_E_ARG, "image_save_png %s: need a 1- or 3-channel image", path);
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
-        return err_set(e, OODSEG_E_ARG, "output path too long: %s", path);
+    outfile of;          // set before setjmp and not changed after it, so it survives the longjmp
     png_wctx ctx;
     ctx.msg[0] = 0;
-    ctx.f = fopen(tmp, "wb");
-    if (!ctx.f) return err_set(e, OODSEG_E_IO, "cannot write %s: %s", path, strerror(errno));
+    if (outfile_open(&of, path, e)) return e->code;
+    ctx.f = of.f;
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &ctx, png_werr_fn, png_warn_fn);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!png || !info) {
         png_destroy_write_struct(png ? &png : NULL, NULL);
-        fclose(ctx.f);
-        unlink(tmp);
+        outfile_abort(&of);
         return err_set(e, OODSEG_E_NOMEM, "%s: out of memory starting the PNG encoder", path);
     }
     if (setjmp(ctx.jb)) {
         png_destroy_write_struct(&png, &info);
-        fclose(ctx.f);
-        unlink(tmp);
+        outfile_abort(&of);
         return err_set(e, OODSEG_E_IO, "writing %s failed (libpng: %s)", path, ctx.msg);
     }
     png_init_io(png, ctx.f);
@@ -349,17 +346,5 @@ int image_save_png(const char *path, const image *img, err *e) {
         png_write_row(png, img->px + (size_t)y * img->w * img->c);
     png_write_end(png, NULL);
     png_destroy_write_struct(&png, &info);
-    int ok = fflush(ctx.f) == 0 && !ferror(ctx.f);
-    ok = (fclose(ctx.f) == 0) && ok;
-    if (!ok) {
-        int er = errno;
-        unlink(tmp);
-        return err_set(e, OODSEG_E_IO, "writing %s failed: %s", path, strerror(er));
-    }
-    if (rename(tmp, path)) {
-        int er = errno;
-        unlink(tmp);
-        return err_set(e, OODSEG_E_IO, "cannot rename %s to %s: %s", tmp, path, strerror(er));
-    }
-    return OODSEG_OK;
+    return outfile_commit(&of, 1, e);
 }

@@ -1,6 +1,7 @@
 // NumPy .npy reader and float32 writer. The header is a Python dict literal; we parse the three
 // keys we need ('descr', 'fortran_order', 'shape') with a small tokenizer rather than trusting
 // a fixed layout, because numpy versions differ in spacing and key order.
+#include "../core/outfile.h"
 #include "npy.h"
 #include <ctype.h>
 #include <errno.h>
@@ -198,29 +199,16 @@ int npy_write(const char *path, const char *dtype, const void *data, int ndim,
     int total = 10 + len + 1;
     int pad = (64 - total % 64) % 64;
     int hlen = len + pad + 1;
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
-        return err_set(e, OODSEG_E_ARG, "output path too long: %s", path);
-    FILE *fp = fopen(tmp, "wb");
-    if (!fp) return err_set(e, OODSEG_E_IO, "cannot write %s: %s", path, strerror(errno));
+    outfile of;
+    if (outfile_open(&of, path, e)) return e->code;
+    FILE *fp = of.f;
     unsigned char pre[10] = { 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
                               (unsigned char)(hlen & 0xff), (unsigned char)(hlen >> 8) };
     int ok = fwrite(pre, 1, 10, fp) == 10 && fwrite(dict, 1, len, fp) == (size_t)len;
     for (int i = 0; ok && i < pad; i++) ok = fputc(' ', fp) != EOF;
     ok = ok && fputc('\n', fp) != EOF;
     ok = ok && fwrite(data, (size_t)esz, (size_t)numel, fp) == (size_t)numel;
-    ok = (fclose(fp) == 0) && ok;
-    if (!ok) {
-        int er = errno;
-        unlink(tmp);
-        return err_set(e, OODSEG_E_IO, "writing %s failed: %s", path, strerror(er));
-    }
-    if (rename(tmp, path)) {
-        int er = errno;
-        unlink(tmp);
-        return err_set(e, OODSEG_E_IO, "cannot rename %s to %s: %s", tmp, path, strerror(er));
-    }
-    return OODSEG_OK;
+    return outfile_commit(&of, ok, e);
 }
 
 int npy_write_f32(const char *path, const float *data, int ndim, const int64_t *shape, err *e) {

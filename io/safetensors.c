@@ -1,5 +1,6 @@
 // safetensors: u64 header length, JSON header, raw little-endian data. Reading is zero-copy for
 // aligned F32; writing goes through a temporary file so a failure never leaves a partial file.
+#include "../core/outfile.h"
 #include "pickle.h"
 #include "../core/json.h"
 #include <errno.h>
@@ -184,22 +185,10 @@ int safetensors_write(const char *path, const st_tensor *t, int n, const char *c
     while (!h.oom && h.n % 8) sb_str(&h, " ");
     if (h.oom) { free(h.p); return err_set(e, OODSEG_E_NOMEM, "safetensors_write %s: out of memory for the header", path); }
 
-    size_t pl = strlen(path);
-    char *tmp = malloc(pl + 16);
-    if (!tmp) { free(h.p); return err_set(e, OODSEG_E_NOMEM, "safetensors_write %s: out of memory", path); }
-    snprintf(tmp, pl + 16, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int er = errno;
-        free(h.p);
-        free(tmp);
-        return err_set(e, OODSEG_E_IO, "cannot create a temporary file next to '%s': %s", path, strerror(er));
-    }
-    // mkstemp makes the file 0600; a written model or result should be readable like any other.
-    (void)fchmod(fd, 0644);
-    FILE *f = fdopen(fd, "wb");
-    int ok = f != NULL;
-    if (!f) close(fd);
+    outfile of;
+    if (outfile_open(&of, path, e)) { free(h.p); return e->code; }
+    FILE *f = of.f;
+    int ok = 1;
     unsigned char lenb[8];
     for (int k = 0; k < 8; k++) lenb[k] = (unsigned char)((uint64_t)h.n >> (8 * k));
     if (ok) ok = fwrite(lenb, 1, 8, f) == 8 && fwrite(h.p, 1, h.n, f) == h.n;
@@ -208,15 +197,7 @@ int safetensors_write(const char *path, const st_tensor *t, int n, const char *c
         for (int d = 0; d < t[k].ndim; d++) numel *= t[k].shape[d] > 0 ? (size_t)t[k].shape[d] : 0;
         if (numel) ok = fwrite(t[k].data, 4, numel, f) == numel;
     }
-    int er = errno;
-    if (f && fclose(f) != 0 && ok) { ok = 0; er = errno; }
     free(h.p);
-    if (ok && rename(tmp, path) != 0) { ok = 0; er = errno; }
-    if (!ok) {
-        unlink(tmp);
-        free(tmp);
-        return err_set(e, OODSEG_E_IO, "cannot write '%s': %s", path, strerror(er));
-    }
-    free(tmp);
+    if (outfile_commit(&of, ok, e)) return e->code;
     return OODSEG_OK;
 }

@@ -30,6 +30,7 @@
 // that AP and FPR95 are defined: ratio for low-confidence pixels (>= 0; OoD exactly when the
 // score exceeds centroid_factor), and -conf (in [-1, -centroid_conf]) for confident pixels, which
 // therefore rank below every examined pixel, ordered by their softmax confidence.
+#include "../core/outfile.h"
 #include "ood.h"
 #include "../nn/nn.h"
 #include <cblas.h>
@@ -165,20 +166,19 @@ done:
 
 int ood_stats_save(ood_stats *s, const char *path, err *e) {
     if (s->ml_kept == 0) return err_set(e, OODSEG_E_ARG, "ID statistics: no image was added");
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return err_set(e, OODSEG_E_IO, "cannot write %s", tmp);
+    outfile of;
+    if (outfile_open(&of, path, e)) return e->code;
+    FILE *f = of.f;
     double tau;
     int rc = ood_percentile(s->mlv, s->ml_kept, s->tau_pct, &tau, e);
-    if (rc) { fclose(f); remove(tmp); return rc; }
+    if (rc) { outfile_abort(&of); return rc; }
     fprintf(f, "oodseg-stats 1\nnum_id %d k_per_class %d dim %d\n", s->num_id, s->kpc, s->dim);
     fprintf(f, "fuse taps %s fuse_stride %d l2norm %d\n", s->taps[0] ? s->taps : "-", s->fuse_stride, s->l2norm);
     fprintf(f, "tau %.9g percentile %g pixels %lld\npct", tau, s->tau_pct, (long long)s->ml_seen);
     static const double pcts[] = {0.5, 1, 2, 5, 10, 15, 20, 25, 30, 40, 50, 75, 90, 95, 99};
     for (size_t i = 0; i < sizeof pcts / sizeof pcts[0]; i++) {
         double v;
-        if ((rc = ood_percentile(s->mlv, s->ml_kept, pcts[i], &v, e))) { fclose(f); remove(tmp); return rc; }
+        if ((rc = ood_percentile(s->mlv, s->ml_kept, pcts[i], &v, e))) { outfile_abort(&of); return rc; }
         fprintf(f, " %g %.9g", pcts[i], v);
     }
     fprintf(f, "\n");
@@ -194,7 +194,7 @@ int ood_stats_save(ood_stats *s, const char *path, err *e) {
         kmeans_result r;
         if ((rc = kmeans_fit(s->vec[c], s->kept[c], s->dim, &p, NULL, &r, e))) {
             err_prefix(e, "centroids of class %d: ", c);
-            fclose(f); remove(tmp);
+            outfile_abort(&of);
             return rc;
         }
         double md = 0;
@@ -213,11 +213,7 @@ int ood_stats_save(ood_stats *s, const char *path, err *e) {
         kmeans_result_free(&r);
     }
     fprintf(f, "end\n");
-    if (fclose(f) != 0 || rename(tmp, path) != 0) {
-        remove(tmp);
-        return err_set(e, OODSEG_E_IO, "cannot write %s", path);
-    }
-    return OODSEG_OK;
+    return outfile_commit(&of, 1, e);
 }
 
 int ood_read_tau(const char *path, double *tau, err *e) {
