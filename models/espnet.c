@@ -177,24 +177,6 @@ typedef struct espnet {
     uint8_t palette[20][3];
 } espnet;
 
-static int emit(tensor_list *out, const char *want, const char *name, const float *x, int c, int h,
-                int w, err *e) {
-    if (!model_wants(want, name)) return OODSEG_OK;
-    int64_t s[4] = {1, c, h, w};
-    return tl_add_copy(out, name, 4, s, x, e) ? OODSEG_OK : e->code;
-}
-
-// Hands a buffer that is dead from here on to the output list when `name` is wanted (no copy),
-// otherwise frees it. *buf is NULL afterwards either way.
-static int give(tensor_list *out, const char *want, const char *name, float **buf, int c, int h, int w,
-                err *e) {
-    float *p = *buf;
-    *buf = NULL;
-    if (!model_wants(want, name)) { free(p); return OODSEG_OK; }
-    int64_t s[4] = {1, c, h, w};
-    return tl_add_take(out, name, 4, s, p, e) ? OODSEG_OK : e->code;   // frees p on failure
-}
-
 // Runs ESP blocks blk[0..n) on x (c, h, w); the last writes into y. Intermediate results ping-pong.
 static int esp_chain(const esp *blk, int n, const float *x, int h, int w, float *y, err *e) {
     int64_t sz = (int64_t)blk[0].n_out * h * w;
@@ -251,11 +233,11 @@ static int espnet_run(model *m, const float *input, int h, int w, const char *wa
     avgpool3x3s2_forward(b1 + 16 * hw1, 3, H1, W1, b2 + 128 * hw2);
     br_apply(&n->b1, b1, hw1);
     // in the train wiring b1 lives on inside the D8 concat, so it is copied; otherwise handed over below
-    if (b1_in_skip && emit(out, want, "enc_l1_out_s2", b1, 19, H1, W1, e)) goto done;
+    if (b1_in_skip && model_emit(out, want, "enc_l1_out_s2", b1, 19, H1, W1, e)) goto done;
 
     // E5-E7: level2_0 -> output1_0 (slice 64..127), level2.* -> output1 (slice 0..63), BR(131)
     if (esp_forward(&n->level2_0, b1, H1, W1, b2 + 64 * hw2, e)) goto done;
-    if (!b1_in_skip && give(out, want, "enc_l1_out_s2", &b1, 19, H1, W1, e)) goto done;
+    if (!b1_in_skip && model_give(out, want, "enc_l1_out_s2", &b1, 19, H1, W1, e)) goto done;
     if (esp_chain(n->level2, n->p, b2 + 64 * hw2, H2, W2, b2, e)) goto done;
     br_apply(&n->b2, b2, hw2);
 
@@ -265,16 +247,16 @@ static int espnet_run(model *m, const float *input, int h, int w, const char *wa
     if (full) {
         if (!(cat2 = err_malloc(e, sizeof(float) * 2 * C * hw2, "ESPNet combine concat"))) goto done;
         if (conv2d_forward(&n->level3_C, b2, H2, W2, cat2, e)) goto done;
-        if (emit(out, want, "dec_l2_proj_s4", cat2, C, H2, W2, e)) goto done;
+        if (model_emit(out, want, "dec_l2_proj_s4", cat2, C, H2, W2, e)) goto done;
     }
-    if (give(out, want, "enc_l2_out_s4", &b2, 131, H2, W2, e)) goto done;
+    if (model_give(out, want, "enc_l2_out_s4", &b2, 131, H2, W2, e)) goto done;
     // E9-E11
     if (esp_chain(n->level3, n->q, b3, H3, W3, b3 + 128 * hw3, e)) goto done;
     br_apply(&n->b3, b3, hw3);
     if (!(proj = err_malloc(e, sizeof(float) * C * hw3, "ESPNet classifier output"))) goto done;
     if (conv2d_forward(&n->enc_classifier, b3, H3, W3, proj, e)) goto done;
-    if (give(out, want, "enc_l3_out_s8", &b3, 256, H3, W3, e)) goto done;
-    if (emit(out, want, "dec_l3_proj_s8", proj, C, H3, W3, e)) goto done;
+    if (model_give(out, want, "enc_l3_out_s8", &b3, 256, H3, W3, e)) goto done;
+    if (model_emit(out, want, "dec_l3_proj_s8", proj, C, H3, W3, e)) goto done;
 
     if (!full) {
         // ESPNet-C: the s8 class map, up-sampled as VisualizeResults.py's nn.Upsample(8, bilinear)
@@ -287,24 +269,24 @@ static int espnet_run(model *m, const float *input, int h, int w, const char *wa
     batchnorm_inplace(proj, C, hw3, n->br_w, n->br_b, n->br_m, n->br_v, ESP_EPS);
     if (conv_transpose2x2_forward(n->up_l3, C, C, proj, H3, W3, cat2 + C * hw2, e)) goto done;
     free(proj); proj = NULL;
-    if (emit(out, want, "dec_l3_up_s4", cat2 + C * hw2, C, H2, W2, e)) goto done;
+    if (model_emit(out, want, "dec_l3_up_s4", cat2 + C * hw2, C, H2, W2, e)) goto done;
     // D4-D5: BR(2C) -> ESP(2C, C, add=False)
     br_apply(&n->combine_br, cat2, hw2);
     if (!(t = err_malloc(e, sizeof(float) * C * hw2, "ESPNet comb_l2_l3"))) goto done;
     if (esp_forward(&n->combine, cat2, H2, W2, t, e)) goto done;
     free(cat2); cat2 = NULL;
-    if (emit(out, want, "dec_l2_combine_s4", t, C, H2, W2, e)) goto done;
+    if (model_emit(out, want, "dec_l2_combine_s4", t, C, H2, W2, e)) goto done;
     // D6-D7: up_l2 = ConvTranspose -> BR(C), into the first C channels of the D8 concat
     if (conv_transpose2x2_forward(n->up_l2, C, C, t, H2, W2, skip, e)) goto done;
     free(t); t = NULL;
     br_apply(&n->up_l2_br, skip, hw1);
-    if (emit(out, want, "dec_l2_up_s2", skip, C, H1, W1, e)) goto done;
+    if (model_emit(out, want, "dec_l2_up_s2", skip, C, H1, W1, e)) goto done;
     // D8: CBR(C + n_skip -> C, 3x3)
     if (!(t = err_malloc(e, sizeof(float) * C * hw1, "ESPNet dec_l1_conv_s2"))) goto done;
     if (conv2d_forward(&n->conv, skip, H1, W1, t, e)) goto done;
     prelu_inplace(t, C, hw1, n->conv_act);
     free(skip); skip = NULL; b1 = NULL;
-    if (emit(out, want, "dec_l1_conv_s2", t, C, H1, W1, e)) goto done;
+    if (model_emit(out, want, "dec_l1_conv_s2", t, C, H1, W1, e)) goto done;
     // D9: classifier ConvTranspose -> (C, 2*H1, 2*W1); one row/column more than the input when a
     // side is 7 mod 8, cropped so that the logits are always at input size.
     if (!(logits = err_malloc(e, sizeof(float) * C * h * w, "ESPNet logits"))) goto done;

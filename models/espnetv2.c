@@ -344,24 +344,6 @@ typedef struct espnetv2 {
     uint8_t palette[20][3];
 } espnetv2;
 
-static int emit(tensor_list *out, const char *want, const char *name, const float *x, int c, int h,
-                int w, err *e) {
-    if (!model_wants(want, name)) return OODSEG_OK;
-    int64_t s[4] = {1, c, h, w};
-    return tl_add_copy(out, name, 4, s, x, e) ? OODSEG_OK : e->code;
-}
-
-// Hands a buffer that is dead from here on to the output list when `name` is wanted (no copy),
-// otherwise frees it. *buf is NULL afterwards either way.
-static int give(tensor_list *out, const char *want, const char *name, float **buf, int c, int h, int w,
-                err *e) {
-    float *p = *buf;
-    *buf = NULL;
-    if (!model_wants(want, name)) { free(p); return OODSEG_OK; }
-    int64_t s[4] = {1, c, h, w};
-    return tl_add_take(out, name, 4, s, p, e) ? OODSEG_OK : e->code;   // frees p on failure
-}
-
 // n stride-1 EESP blocks on x (c, h, w), the last writing into y; intermediates ping-pong.
 static int eesp_chain(const eesp *blk, int n, const float *x, int h, int w, float *y, err *e) {
     int64_t sz = (int64_t)blk[0].n_out * h * w;
@@ -424,8 +406,8 @@ static int espnetv2_run(model *m, const float *input, int h, int w, const char *
     if (!(d = err_malloc(e, sizeof(float) * dec[0] * hw[4], "dec_l1_pyr_s16"))) goto done;
     if (pyr_forward(&n->bu_dec[0], l4, H[4], W[4], d, e)) goto done;
     // the encoder maps are read-only once made: each goes to the output list (no copy) when it dies
-    if (give(out, want, "enc_l4_out_s16", &l4, ch[3], H[4], W[4], e)) goto done;
-    if (emit(out, want, "dec_l1_pyr_s16", d, dec[0], H[4], W[4], e)) goto done;
+    if (model_give(out, want, "enc_l4_out_s16", &l4, ch[3], H[4], W[4], e)) goto done;
+    if (model_emit(out, want, "dec_l1_pyr_s16", d, dec[0], H[4], W[4], e)) goto done;
     // V8-V19: three times: x2 up-sample, add the EfficientPWConv of the encoder map, BR, pyramid
     static const char *br_names[3] = {"dec_l2_br_s8", "dec_l3_br_s4", "dec_l4_br_s2"};
     static const char *enc_names[3] = {"enc_l3_out_s8", "enc_l2_s4", "enc_l1_s2"};
@@ -439,15 +421,15 @@ static int espnetv2_run(model *m, const float *input, int h, int w, const char *
         free(d); d = NULL;
         if (!(t = err_malloc(e, sizeof(float) * c * hw[lv], "decoder skip"))) goto done;
         if (pw_forward(&n->merge[j], *enc, H[lv], W[lv], t, e)) goto done;
-        if (give(out, want, enc_names[j], enc, ch[2 - j], H[lv], W[lv], e)) goto done;
+        if (model_give(out, want, enc_names[j], enc, ch[2 - j], H[lv], W[lv], e)) goto done;
         add_inplace(t, up, c * hw[lv]);
         free(up); up = NULL;
         br_apply(&n->bu_br[j], t, hw[lv]);
-        if (emit(out, want, br_names[j], t, c, H[lv], W[lv], e)) goto done;
+        if (model_emit(out, want, br_names[j], t, c, H[lv], W[lv], e)) goto done;
         if (!(d = err_malloc(e, sizeof(float) * dec[j + 1] * hw[lv], "decoder pyramid"))) goto done;
         if (pyr_forward(&n->bu_dec[j + 1], t, H[lv], W[lv], d, e)) goto done;
         free(t); t = NULL;
-        if (emit(out, want, pyr_names[j], d, dec[j + 1], H[lv], W[lv], e)) goto done;
+        if (model_emit(out, want, pyr_names[j], d, dec[j + 1], H[lv], W[lv], e)) goto done;
     }
     // V20: bilinear (align_corners=True) from s2 to the input size
     if (!(logits = err_malloc(e, sizeof(float) * n->C * hw[0], "ESPNetv2 logits"))) goto done;

@@ -116,6 +116,13 @@ void model_close(model *m);
 int model_set_id_channels(model_desc *d, const char *spec, err *e);
 // True when name is in the comma list `want` (or want is "*").
 int model_wants(const char *want, const char *name);
+// Appends a copy of x (c, h, w) as the output `name` (shape (1, c, h, w)) when `want` asks for it.
+int model_emit(tensor_list *out, const char *want, const char *name, const float *x, int c, int h,
+               int w, err *e);
+// Hands a buffer that is dead from here on to the output list when `want` asks for `name` (no
+// copy), otherwise frees it. *buf is NULL afterwards either way.
+int model_give(tensor_list *out, const char *want, const char *name, float **buf, int c, int h,
+               int w, err *e);
 
 // Architecture files. detect: 1 when the key layout is this family. create takes the checkpoint
 // (the model keeps it open for zero-copy weights; destroy closes it).

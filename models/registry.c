@@ -84,3 +84,19 @@ int model_wants(const char *want, const char *name) {
     }
     return 0;
 }
+
+int model_emit(tensor_list *out, const char *want, const char *name, const float *x, int c, int h,
+               int w, err *e) {
+    if (!model_wants(want, name)) return OODSEG_OK;
+    int64_t s[4] = {1, c, h, w};
+    return tl_add_copy(out, name, 4, s, x, e) ? OODSEG_OK : e->code;
+}
+
+int model_give(tensor_list *out, const char *want, const char *name, float **buf, int c, int h,
+               int w, err *e) {
+    float *p = *buf;
+    *buf = NULL;
+    if (!model_wants(want, name)) { free(p); return OODSEG_OK; }
+    int64_t s[4] = {1, c, h, w};
+    return tl_add_take(out, name, 4, s, p, e) ? OODSEG_OK : e->code;   // frees p on failure
+}

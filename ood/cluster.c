@@ -17,22 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-// adaptive_avg_pool2d bins (start floor(i*in/out), end ceil((i+1)*in/out)); x (c, h, w) -> y (c, oh, ow)
-static void avgpool(const float *x, int c, int h, int w, float *y, int oh, int ow) {
-    #pragma omp parallel for schedule(static) num_threads(nn_get_threads()) if (c > 1)
-    for (int ch = 0; ch < c; ch++)
-        for (int i = 0; i < oh; i++) {
-            int y0 = (int)((int64_t)i * h / oh), y1 = (int)(((int64_t)(i + 1) * h + oh - 1) / oh);
-            for (int j = 0; j < ow; j++) {
-                int x0 = (int)((int64_t)j * w / ow), x1 = (int)(((int64_t)(j + 1) * w + ow - 1) / ow);
-                double s = 0;
-                for (int a = y0; a < y1; a++)
-                    for (int b = x0; b < x1; b++) s += x[((int64_t)ch * h + a) * w + b];
-                y[((int64_t)ch * oh + i) * ow + j] = (float)(s / ((double)(y1 - y0) * (x1 - x0)));
-            }
-        }
-}
-
 // Source index and weight of bilinear interpolation, align_corners=False (PyTorch).
 static void bil_coord(int o, int in, int out, int *i0, int *i1, float *l1) {
     float src = ((float)o + 0.5f) * (float)in / (float)out - 0.5f;
@@ -42,26 +26,6 @@ static void bil_coord(int o, int in, int out, int *i0, int *i1, float *l1) {
     *i0 = a;
     *i1 = a < in - 1 ? a + 1 : a;
     *l1 = src - (float)a;
-}
-
-static void bilinear(const float *x, int c, int h, int w, float *y, int oh, int ow) {
-    #pragma omp parallel for schedule(static) num_threads(nn_get_threads()) if (c > 1)
-    for (int ch = 0; ch < c; ch++) {
-        const float *p = x + (int64_t)ch * h * w;
-        for (int i = 0; i < oh; i++) {
-            int a0, a1;
-            float ly;
-            bil_coord(i, h, oh, &a0, &a1, &ly);
-            for (int j = 0; j < ow; j++) {
-                int b0, b1;
-                float lx;
-                bil_coord(j, w, ow, &b0, &b1, &lx);
-                y[((int64_t)ch * oh + i) * ow + j] =
-                    (1 - ly) * ((1 - lx) * p[a0 * w + b0] + lx * p[a0 * w + b1]) +
-                    ly * ((1 - lx) * p[a1 * w + b0] + lx * p[a1 * w + b1]);
-            }
-        }
-    }
 }
 
 static void l2rows(float *X, int64_t n, int d, int ld) {
@@ -121,8 +85,9 @@ int ood_fuse_features(const ood_input *in, const ood_options *o, float **Xout, i
         if (h != gh || w != gw) {
             tmp2 = err_malloc(e, sizeof(float) * c * n, "feature resize");
             if (!tmp2) { free(tmp); free(X); return e ? e->code : OODSEG_E_NOMEM; }
-            if (h >= gh && w >= gw) avgpool(src, c, h, w, tmp2, gh, gw);
-            else bilinear(src, c, h, w, tmp2, gh, gw);
+            // coarser grid: average the cells (adaptive pooling bins); finer: interpolate
+            if (h >= gh && w >= gw) adaptive_avgpool_forward(src, c, h, w, tmp2, gh, gw);
+            else resize_bilinear(src, c, h, w, tmp2, gh, gw, 0);
             src = tmp2;
         }
         // (c, n) -> rows of X: blocks of 64 rows, so that the rows being filled stay in cache
