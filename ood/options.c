@@ -16,9 +16,10 @@ void ood_options_default(ood_options *o) {
     o->taps[0] = '\0';
     o->fuse_stride = 0;
     o->l2norm = 1;
+    // The frozen defaults of the kmeans method: chosen on CamVid-OOD, see METHOD.md for the sweep.
     kmeans_params_default(&o->km);
-    o->km.k = 8;
-    o->km.n_init = 1;
+    o->km.k = 16;
+    o->km.n_init = 3;
     o->km.max_iter = 300;
     o->km.tol = 1e-4;
     o->km.seed = 0;
@@ -28,7 +29,7 @@ void ood_options_default(ood_options *o) {
     o->tau_mode = TAU_PERCENTILE;
     o->tau = 25.0;
     o->tau_file[0] = '\0';
-    o->score = SCORE_S1;
+    o->score = SCORE_S2;
     o->big_b = 0.0;
     o->centroids_file[0] = '\0';
     o->centroid_conf = 0.5;
@@ -52,11 +53,11 @@ int ood_method_parse(const char *name, ood_method *m, err *e) {
 const char *ood_options_help(void) {
     return
         "Method options (kmeans: the paper's per-image clustering; see METHOD.md):\n"
-        "  --k N              clusters per image, 1..256 (default 8)\n"
+        "  --k N              clusters per image, 1..256 (default 16)\n"
         "  --taps LIST        comma list of feature taps to cluster (default: the model's)\n"
         "  --fuse-stride S    stride the taps are pooled/resized to, 0 = the coarsest tap's (default 0)\n"
         "  --l2norm M         0 none, 1 L2-normalise each tap before fusing, 2 only the fused vector (default 1)\n"
-        "  --n-init N         k-means restarts, best inertia kept, 1..1000 (default 1)\n"
+        "  --n-init N         k-means restarts, best inertia kept, 1..1000 (default 3)\n"
         "  --max-iter N       k-means iterations, 1..100000 (default 300)\n"
         "  --tol X            k-means tolerance relative to the mean feature variance, 0..1 (default 1e-4)\n"
         "  --seed N           k-means++ seed (default 0)\n"
@@ -65,9 +66,9 @@ const char *ood_options_help(void) {
         "                     (fraction of pixels with max-logit < tau > rho) (default mean)\n"
         "  --rho X            fraction threshold for --stat fraction, 0..1 (default 0.5)\n"
         "  --tau-mode M       absolute | percentile (of this image's max-logit) | calibrated (default percentile)\n"
-        "  --tau X            max-logit threshold, or the percentile 0..100 (default 25)\n"
+        "  --tau X            max-logit threshold, or the percentile 0..100 (default 25; s1 and the OoD flags of the cluster picture)\n"
         "  --tau-file F       calibrated tau from `oodseg calibrate` (implies --tau-mode calibrated)\n"
-        "  --score M          s1 (-maxlogit + B in OoD clusters) | s2 (cluster mean -maxlogit) (default s1)\n"
+        "  --score M          s1 (-maxlogit + B in OoD clusters) | s2 (cluster mean -maxlogit, no tau) (default s2)\n"
         "  --big-b X          S1 offset B >= 0, 0 = automatic: max-logit range + 1 (default 0)\n"
         "  --T X              energy temperature, > 0 (default 1)\n"
         "  --centroids F      centroid file from `oodseg fit-centroids` (method centroid)\n"

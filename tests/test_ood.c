@@ -138,6 +138,7 @@ TEST(kmeans_finds_planted_cluster_and_s1_ranks_it_first) {
     ood_options o;
     ood_options_default(&o);
     o.km.k = 4;
+    o.score = SCORE_S1;   // this test is about S1 (the default is S2)
     o.tau_mode = TAU_PERCENTILE;
     o.tau = 25;
     float sc[1024];
@@ -190,6 +191,7 @@ TEST(kmeans_flags_nothing_without_planted_cluster) {
     ood_options o;
     ood_options_default(&o);
     o.km.k = 4;
+    o.score = SCORE_S1;   // with nothing flagged, S1 is -maxlogit everywhere
     o.tau_mode = TAU_ABSOLUTE;
     o.tau = 5;
     float sc[1024];
@@ -295,7 +297,7 @@ TEST(errors_are_clear) {
     CHECK(ood_options_set(&o, "rho", "1.5", &e) == OODSEG_E_ARG && strstr(e.msg, "rho"), "%s", e.msg);
     CHECK(ood_options_set(&o, "T", "0", &e) == OODSEG_E_ARG);
     CHECK(ood_options_set(&o, "tau-mode", "sometimes", &e) == OODSEG_E_ARG && strstr(e.msg, "absolute"), "%s", e.msg);
-    CHECK(ood_options_set(&o, "score", "s2", &e) == 0 && o.score == SCORE_S2);
+    CHECK(ood_options_set(&o, "score", "s1", &e) == 0 && o.score == SCORE_S1);
     CHECK(ood_options_set(&o, "upsample", "bilinear", &e) == 0 && o.upsample == UPS_BILINEAR);
     CHECK(ood_options_set(&o, "seed", "18446744073709551615", &e) == 0 && o.km.seed == UINT64_MAX);
     CHECK(ood_options_set(&o, "no-such-option", "1", &e) == 1);
