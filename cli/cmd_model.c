@@ -53,10 +53,13 @@ int cmd_info(int argc, char **argv) {
     if (!d->class_names) printf(" (unnamed)\n");
     printf("preprocessing:   %s; ", p->bgr ? "BGR" : "RGB");
     print_size_rule(p);
-    printf(" (%s); mean [%g, %g, %g], std [%g, %g, %g] on 0..255%s%s\n", interp_name(p->interp),
-           p->mean[0], p->mean[1], p->mean[2], p->std[0], p->std[1], p->std[2],
-           p->order == PRE_NORMALISE_THEN_RESIZE ? ", normalised before the resize" : "",
-           p->scale_after != 1.0f ? ", then x scale_after" : "");
+    printf(" (%s); %smean [%g, %g, %g], std [%g, %g, %g] on %s%s", interp_name(p->interp),
+           p->unit_range ? "/255, then " : "", p->mean[0], p->mean[1], p->mean[2], p->std[0], p->std[1], p->std[2],
+           p->unit_range ? "0..1" : "0..255",
+           p->order == PRE_NORMALISE_THEN_RESIZE ? ", normalised before the resize" : "");
+    if (p->div_after > 0) printf(", then /%g", p->div_after);
+    else if (p->scale_after != 1.0f && p->scale_after != 0.0f) printf(", then x%g", p->scale_after);
+    printf("\n");
     if (p->h_mod) printf("input sizes:     height and width %% %d must be 0 or %d\n", p->h_mod, p->h_mod - 1);
     printf("feature taps:   ");
     for (int i = 0; i < d->num_taps; i++)

@@ -470,6 +470,7 @@ static int fill_desc(model_desc *d, espnet *n, const ckpt *ck, err *e) {
     memcpy(p->mean, C == 20 ? city_mean : camvid_mean, sizeof p->mean);
     memcpy(p->std, C == 20 ? city_std : camvid_std, sizeof p->std);
     p->scale_after = 1.0f / 255.0f;
+    p->div_after = 255.0f;   // VisualizeResults.py divides (img /= 255): bit-exact, not * (1/255)
     p->order = PRE_NORMALISE_THEN_RESIZE;
     p->interp = INTERP_CV_LINEAR_F32;
     p->size_rule = SIZE_FIXED;

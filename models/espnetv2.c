@@ -594,8 +594,11 @@ int espnetv2_create(ckpt *ck, const model_options *opt, model **out, err *e) {
     // test_segmentation.py: PIL RGB, resize((1024, 512), BILINEAR), to_tensor (/255), ImageNet mean/std
     preprocess *p = &d->pre;
     p->bgr = 0;
-    static const float mean[3] = {0.485f * 255.0f, 0.456f * 255.0f, 0.406f * 255.0f};
-    static const float stdv[3] = {0.229f * 255.0f, 0.224f * 255.0f, 0.225f * 255.0f};
+    // to_tensor divides by 255 first, then normalize works on 0..1 (unit_range keeps that order,
+    // bit-exact; the mean/std stay on the 0..1 scale)
+    static const float mean[3] = {0.485f, 0.456f, 0.406f};
+    static const float stdv[3] = {0.229f, 0.224f, 0.225f};
+    p->unit_range = 1;
     memcpy(p->mean, mean, sizeof mean);
     memcpy(p->std, stdv, sizeof stdv);
     p->scale_after = 1.0f;

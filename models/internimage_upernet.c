@@ -51,7 +51,7 @@ static int fill_desc(model_desc *d, const ckpt *ck, const internimage_arch *a, c
                        "oodseg knows the Cityscapes (19) and ADE20K (150) InternImage checkpoints", NC, NC, u->channels);
     const char *size = a->size ? a->size : a->nearest;
     int big = !strcmp(size, "l") || !strcmp(size, "xl");
-    char name[64];
+    char name[160];
     if (a->size) {
         snprintf(d->arch, sizeof d->arch, "internimage-%s+upernet", a->size);
         snprintf(name, sizeof name, "InternImage-%s", a->size);
@@ -64,6 +64,11 @@ static int fill_desc(model_desc *d, const ckpt *ck, const internimage_arch *a, c
         snprintf(name, sizeof name, "InternImage (C=%d, depths %d-%d-%d-%d, %s-like flags)", a->channels,
                  a->depths[0], a->depths[1], a->depths[2], a->depths[3], near);
     }
+    // what info shows: the flags that decide the forward pass, offset_scale above all (not stored)
+    size_t nl = strlen(name);
+    snprintf(name + nl, sizeof name - nl, " [groups %d-%d-%d-%d, %s, offset_scale %g]", a->groups[0],
+             a->groups[1], a->groups[2], a->groups[3], a->post_norm ? "post-norm" : "pre-norm",
+             (double)a->offset_scale);
     if (city) {
         snprintf(d->dataset, sizeof d->dataset, "cityscapes");
         snprintf(d->title, sizeof d->title, "%s + UperNet, Cityscapes%s", name,
