@@ -145,6 +145,50 @@ TEST(info_names_architecture) {
     CHECK(strstr(buf, "espnetv2") && strstr(buf, "cityscapes") && strstr(buf, "torch-legacy"), "%s", buf);
 }
 
+// The whole score path on the tiny golden InternImage (stride-32 taps, 19 Cityscapes classes):
+// every output readable, at the image size, finite, and the same on a second run.
+TEST(score_tiny_internimage_end_to_end) {
+    ASSET_OR_SKIP(model, "golden/tiny-t/model.safetensors");
+    ASSET_OR_SKIP(img, "golden/tiny-t/image.png");
+    char d1[512], d2[512];
+    snprintf(d1, sizeof d1, "%s/ti1", t_tmpdir());
+    snprintf(d2, sizeof d2, "%s/ti2", t_tmpdir());
+    for (int r = 0; r < 2; r++)
+        REQUIRE(tool("score --model %s --size native --method maxlogit,msp,entropy,energy,kmeans --k 4 -o %s %s",
+                     model, r ? d2 : d1, img) == 0);
+    const char *m[] = {"maxlogit", "msp", "entropy", "energy", "kmeans"};
+    for (int k = 0; k < 5; k++) {
+        char p1[700], p2[700];
+        snprintf(p1, sizeof p1, "%s/image_%s_score.npy", d1, m[k]);
+        snprintf(p2, sizeof p2, "%s/image_%s_score.npy", d2, m[k]);
+        npy_array a = {0}, b = {0};
+        if (read_npy(p1, &a) || read_npy(p2, &b)) { CHECK(0, "%s unreadable", p1); npy_free(&a); npy_free(&b); continue; }
+        CHECK(a.ndim == 2 && a.shape[0] == 96 && a.shape[1] == 160, "%s: shape", m[k]);
+        float lo = INFINITY, hi = -INFINITY;
+        for (int64_t i = 0; i < a.numel; i++) { float v = ((float *)a.data)[i]; lo = fminf(lo, v); hi = fmaxf(hi, v); }
+        CHECK(isfinite(lo) && isfinite(hi) && hi > lo, "%s: range [%g, %g]", m[k], lo, hi);
+        if (!strcmp(m[k], "msp")) CHECK(lo >= 0 && hi <= 1, "MSP outside [0, 1]");
+        if (!strcmp(m[k], "entropy")) CHECK(lo >= 0 && hi <= logf(19) + 1e-5f, "entropy outside [0, ln 19]");
+        CHECK(a.numel == b.numel && memcmp(a.data, b.data, (size_t)a.numel * 4) == 0, "%s: not deterministic", m[k]);
+        npy_free(&a);
+        npy_free(&b);
+        const char *pics[] = {"heat", "overlay"};
+        for (int q = 0; q < 2; q++) {
+            char p[700];
+            snprintf(p, sizeof p, "%s/image_%s_%s.png", d1, m[k], pics[q]);
+            image im = {0};
+            err e = {0};
+            CHECK(image_load_rgb(p, &im, &e) == 0 && im.w == 160 && im.h == 96, "%s: %s", p, e.msg);
+            image_free(&im);
+        }
+    }
+    char p[700];
+    snprintf(p, sizeof p, "%s/image_seg.png", d1);
+    CHECK(exists(p), "%s", p);
+    snprintf(p, sizeof p, "%s/image_kmeans_clusters.png", d1);
+    CHECK(exists(p), "%s", p);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     snprintf(bin, sizeof bin, "%s", argv[0]);
@@ -156,5 +200,6 @@ int main(int argc, char **argv) {
     RUN(score_camvid_outputs_threads_determinism);
     RUN(user_errors_have_their_own_exit_codes);
     RUN(info_names_architecture);
+    RUN(score_tiny_internimage_end_to_end);
     return t_finish(argv[0]);
 }
