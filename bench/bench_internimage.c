@@ -36,6 +36,9 @@ static float urand(void) {   // uniform in [-0.5, 0.5)
 // Square sgemm of size n, each of `threads` threads running a single-threaded sgemm on its own
 // n x (n/threads) slice: how the ops use BLAS.
 static double sgemm_peak(int n, int threads) {
+    // BLAS single-threaded as in the ops: a 1-thread OpenMP region is inactive, so OpenBLAS would
+    // otherwise fork its own threads and the "1 thread" peak would be the 2-thread one.
+    nn_set_threads(threads);
     float *a = malloc(sizeof(float) * n * n), *b = malloc(sizeof(float) * n * n), *c = malloc(sizeof(float) * n * n);
     for (int i = 0; i < n * n; i++) a[i] = urand(), b[i] = urand();
     int cols = n / threads;
