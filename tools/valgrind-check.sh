@@ -8,7 +8,7 @@ A="${OODSEG_ASSETS:-../shared}"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 vg=(valgrind --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite,indirect --quiet)
-"${vg[@]}" build/oodseg forward --threads 1 --model "$A/golden/tiny-t/model.pth" \
+"${vg[@]}" build/oodseg forward --threads 1 --size native --model "$A/golden/tiny-t/model.pth" \
     --save "$out/t.safetensors" "$A/golden/tiny-t/image.png"
 "${vg[@]}" build/oodseg score --threads 1 --size 240x176 --method maxlogit,kmeans \
     --model "$A/models/espnet/pretrained/decoder/espnet_p_2_q_8_camvid.pth" -o "$out/s" \
