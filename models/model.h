@@ -73,7 +73,7 @@ typedef struct tap_info {
 typedef struct model_desc {
     char arch[48];          // "internimage-t+upernet", "espnet-p2-q8", "espnetv2-s2.0"
     char dataset[16];       // "cityscapes", "ade20k", "camvid"
-    char title[128];        // "InternImage-T + UperNet, Cityscapes"
+    char title[256];        // "InternImage-T [flags] + UperNet, Cityscapes"
     char source_format[16]; // from the checkpoint
     char source_dtype[8];
     int64_t num_params;

@@ -43,38 +43,89 @@ static void torch_linear_at(int in, int out, int align_corners, int o, int *i0, 
     *l0 = 1.0f - lam;
 }
 
+// One source row interpolated along x: t[ox] = fma(p[b0], w0, p[b1] * w1), ATen's order.
+static void hrow(const float *p, const int *xi, const float *xl, int ow, float *t) {
+    for (int ox = 0; ox < ow; ox++)
+        t[ox] = fmaf(p[xi[2 * ox]], xl[2 * ox], p[xi[2 * ox + 1]] * xl[2 * ox + 1]);
+}
+
+#define RESIZE_ROWS 64   // output rows per work item: fixed, so results never depend on threads
+
 void resize_bilinear(const float *x, int c, int h, int w, float *y, int oh, int ow,
                      int align_corners) {
-    // The column table is small; without memory for it the coordinates are recomputed per pixel
-    // (this function has no error path, and the result is the same either way).
+    // Tables of the source columns/weights and of the source rows; each source row is
+    // interpolated along x once per work item and reused by every output row that reads it
+    // (up-sampling x2 reads each twice). The values are those of the direct formula, bit for bit.
     int *xi = malloc(sizeof(int) * 2 * (size_t)ow);
     float *xl = malloc(sizeof(float) * 2 * (size_t)ow);
-    if (xi && xl)
-        for (int ox = 0; ox < ow; ox++)
-            torch_linear_at(w, ow, align_corners, ox, &xi[2 * ox], &xi[2 * ox + 1], &xl[2 * ox],
-                            &xl[2 * ox + 1]);
-    int64_t rows = (int64_t)c * oh;
+    int *yi = malloc(sizeof(int) * 2 * (size_t)oh);
+    float *yl = malloc(sizeof(float) * 2 * (size_t)oh);
+    if (!xi || !xl || !yi || !yl) {
+        // no memory for the tables (this function has no error path): the direct formula
+        free(xi); free(xl); free(yi); free(yl);
+        int64_t rows = (int64_t)c * oh;
 #pragma omp parallel for schedule(static) num_threads(nn_get_threads())
-    for (int64_t r = 0; r < rows; r++) {
-        int ch = (int)(r / oh), oy = (int)(r % oh), y0, y1;
-        float a0, a1;
-        torch_linear_at(h, oh, align_corners, oy, &y0, &y1, &a0, &a1);
-        const float *p0 = x + ((size_t)ch * h + y0) * w;
-        const float *p1 = x + ((size_t)ch * h + y1) * w;
-        float *q = y + (size_t)r * ow;
-        for (int ox = 0; ox < ow; ox++) {
-            int b0, b1;
-            float w0, w1;
-            if (xi && xl) { b0 = xi[2 * ox]; b1 = xi[2 * ox + 1]; w0 = xl[2 * ox]; w1 = xl[2 * ox + 1]; }
-            else torch_linear_at(w, ow, align_corners, ox, &b0, &b1, &w0, &w1);
-            // ATen's Interpolate<> recursion, rows outer, columns inner, each t0*w0 + t1*w1
-            // contracted by GCC to fma(t0, w0, t1*w1).
-            float t0 = fmaf(p0[b0], w0, p0[b1] * w1), t1 = fmaf(p1[b0], w0, p1[b1] * w1);
-            q[ox] = fmaf(t0, a0, t1 * a1);
+        for (int64_t r = 0; r < rows; r++) {
+            int ch = (int)(r / oh), oy = (int)(r % oh), y0, y1, b0, b1;
+            float a0, a1, w0, w1;
+            torch_linear_at(h, oh, align_corners, oy, &y0, &y1, &a0, &a1);
+            const float *p0 = x + ((size_t)ch * h + y0) * w, *p1 = x + ((size_t)ch * h + y1) * w;
+            for (int ox = 0; ox < ow; ox++) {
+                torch_linear_at(w, ow, align_corners, ox, &b0, &b1, &w0, &w1);
+                float t0 = fmaf(p0[b0], w0, p0[b1] * w1), t1 = fmaf(p1[b0], w0, p1[b1] * w1);
+                y[(size_t)r * ow + ox] = fmaf(t0, a0, t1 * a1);
+            }
         }
+        return;
     }
-    free(xi);
-    free(xl);
+    for (int ox = 0; ox < ow; ox++)
+        torch_linear_at(w, ow, align_corners, ox, &xi[2 * ox], &xi[2 * ox + 1], &xl[2 * ox], &xl[2 * ox + 1]);
+    for (int oy = 0; oy < oh; oy++)
+        torch_linear_at(h, oh, align_corners, oy, &yi[2 * oy], &yi[2 * oy + 1], &yl[2 * oy], &yl[2 * oy + 1]);
+    int blocks = (oh + RESIZE_ROWS - 1) / RESIZE_ROWS;
+    int64_t items = (int64_t)c * blocks;
+#pragma omp parallel num_threads(nn_get_threads())
+    {
+        // two cached x-interpolated rows (ow floats each) and the source rows they hold
+        float *buf = malloc(sizeof(float) * 2 * (size_t)ow);
+#pragma omp for schedule(static)
+        for (int64_t it = 0; it < items; it++) {
+            int ch = (int)(it / blocks), oy0 = (int)(it % blocks) * RESIZE_ROWS;
+            int oy1 = oy0 + RESIZE_ROWS < oh ? oy0 + RESIZE_ROWS : oh;
+            const float *xc = x + (size_t)ch * h * w;
+            int held[2] = {-1, -1};
+            for (int oy = oy0; oy < oy1; oy++) {
+                int y0 = yi[2 * oy], y1 = yi[2 * oy + 1];
+                float a0 = yl[2 * oy], a1 = yl[2 * oy + 1];
+                float *q = y + ((size_t)ch * oh + oy) * ow;
+                if (!buf) {   // no row cache: interpolate both rows per output row
+                    for (int ox = 0; ox < ow; ox++) {
+                        const float *p0 = xc + (size_t)y0 * w, *p1 = xc + (size_t)y1 * w;
+                        float t0 = fmaf(p0[xi[2 * ox]], xl[2 * ox], p0[xi[2 * ox + 1]] * xl[2 * ox + 1]);
+                        float t1 = fmaf(p1[xi[2 * ox]], xl[2 * ox], p1[xi[2 * ox + 1]] * xl[2 * ox + 1]);
+                        q[ox] = fmaf(t0, a0, t1 * a1);
+                    }
+                    continue;
+                }
+                float *t[2];
+                int need[2] = {y0, y1};
+                for (int k = 0; k < 2; k++) {
+                    int slot = held[0] == need[k] ? 0 : held[1] == need[k] ? 1 : -1;
+                    if (slot < 0) {
+                        // evict the slot the other needed row is not in
+                        slot = (k == 1 && t[0] == buf) ? 1 : (k == 1 ? 0 : (held[1] == need[1] ? 0 : 1));
+                        hrow(xc + (size_t)need[k] * w, xi, xl, ow, buf + (size_t)slot * ow);
+                        held[slot] = need[k];
+                    }
+                    t[k] = buf + (size_t)slot * ow;
+                }
+                const float *t0 = t[0], *t1 = t[1];
+                for (int ox = 0; ox < ow; ox++) q[ox] = fmaf(t0[ox], a0, t1[ox] * a1);
+            }
+        }
+        free(buf);
+    }
+    free(xi); free(xl); free(yi); free(yl);
 }
 
 void resize_nearest_i32(const int32_t *x, int h, int w, int32_t *y, int oh, int ow) {
