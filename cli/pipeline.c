@@ -93,21 +93,6 @@ void pipeline_out_free(pipeline_out *o) {
     memset(o, 0, sizeof *o);
 }
 
-// Argmax over the in-distribution channels at the logits grid (C, H, W) -> class index.
-static void argmax_id(const float *logits, int H, int W, const int *ids, int n_id, uint8_t *pred) {
-    int64_t hw = (int64_t)H * W;
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < hw; i++) {
-        int best = ids[0];
-        float bv = logits[(int64_t)ids[0] * hw + i];
-        for (int k = 1; k < n_id; k++) {
-            float v = logits[(int64_t)ids[k] * hw + i];
-            if (v > bv) { bv = v; best = ids[k]; }
-        }
-        pred[i] = (uint8_t)(best > 255 ? 255 : best);
-    }
-}
-
 int pipeline_run(pipeline *p, const image *img, pipeline_out *out, err *e) {
     memset(out, 0, sizeof *out);
     model *m = p->m;
@@ -176,17 +161,18 @@ int pipeline_run(pipeline *p, const image *img, pipeline_out *out, err *e) {
     }
     free(cl);
     if (!rc) {
-        uint8_t *pl = err_malloc(e, (size_t)n_lg, "the class map");
+        // The predicted class: the argmax over the ID channels (ood_max_logit's, an index into
+        // id_channels), mapped to the output channel and brought to the image size.
+        float *ml = err_malloc(e, (size_t)n_lg * sizeof(float), "the max-logit map");
         out->pred = err_malloc(e, (size_t)n_img, "the class map at image size");
         int32_t *pi = err_malloc(e, (size_t)n_lg * sizeof(int32_t), "the class map");
         int32_t *po = err_malloc(e, (size_t)n_img * sizeof(int32_t), "the class map");
-        if (pl && out->pred && pi && po) {
-            argmax_id(lg->data, H, W, d->id_channels, d->num_id, pl);
-            for (int64_t i = 0; i < n_lg; i++) pi[i] = pl[i];
+        if (ml && out->pred && pi && po && !(rc = ood_max_logit(&in, ml, pi, NULL, e))) {
+            for (int64_t i = 0; i < n_lg; i++) pi[i] = d->id_channels[pi[i]];
             resize_nearest_i32(pi, H, W, po, img->h, img->w);
-            for (int64_t i = 0; i < n_img; i++) out->pred[i] = (uint8_t)po[i];
-        } else rc = e->code;
-        free(pl); free(pi); free(po);
+            for (int64_t i = 0; i < n_img; i++) out->pred[i] = (uint8_t)(po[i] > 255 ? 255 : po[i]);
+        } else if (!rc) rc = e->code;
+        free(ml); free(pi); free(po);
     }
     free(score);
     tl_free(&tl);

@@ -46,6 +46,9 @@ int t_python_has(const char *modules);
 // Runs a shell command; returns its exit status.
 int t_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+// A whole file, NUL-terminated (malloc; NULL when unreadable); *len gets its size.
+char *t_slurp(const char *path, size_t *len);
+
 double t_max_abs_diff(const float *a, const float *b, int64_t n);
 // 1 while running under a sanitizer build (heavy tests may use a smaller workload there and say so).
 int t_sanitized(void);

@@ -12,19 +12,6 @@
 
 static char bin[1024];
 
-static char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)len + 1);
-    *n = fread(b, 1, (size_t)len, f);
-    b[*n] = 0;
-    fclose(f);
-    return b;
-}
-
 static double metric(const json *j, const char *method, const char *key) {
     const json *m = json_get(json_get(j, "methods"), method);
     const json *v = json_get(m, key);
@@ -57,13 +44,13 @@ TEST(camvid_ood_reference_values_and_reports) {
     size_t n;
     char p[700];
     snprintf(p, sizeof p, "%s/metrics.md", out);
-    char *md = slurp(p, &n);
+    char *md = t_slurp(p, &n);
     REQUIRE(md);
     CHECK(strstr(md, "| Method | AP | FPR95 | AUROC |") && strstr(md, "|:---|---:|---:|---:|") &&
           strstr(md, "\n| kmeans |") && strstr(md, "\n| maxlogit |"), "%s", md);
     free(md);
     snprintf(p, sizeof p, "%s/metrics.json", out);
-    char *js = slurp(p, &n);
+    char *js = t_slurp(p, &n);
     REQUIRE(js);
     err e = {0};
     json *j = json_parse(js, n, p, &e);

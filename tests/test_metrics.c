@@ -9,20 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) { free(b); b = NULL; }
-    if (b) b[n] = 0;
-    fclose(f);
-    if (len) *len = (size_t)n;
-    return b;
-}
-
 // uint8 .npy writer (io/npy.h writes float32 only).
 static int write_u8_npy(const char *path, const uint8_t *d, int64_t n) {
     FILE *f = fopen(path, "wb");
@@ -61,7 +47,7 @@ static void golden_case(const char *name) {
     REQUIRE(npy_read(lp, &l, &e) == 0, "%s", e.msg);
     REQUIRE(strcmp(s.dtype, "f4") == 0 && strcmp(l.dtype, "u1") == 0 && s.numel == l.numel, "%s %s", s.dtype, l.dtype);
     size_t jl;
-    char *txt = slurp(jp, &jl);
+    char *txt = t_slurp(jp, &jl);
     json *j = json_parse(txt, jl, "metrics.json", &e);
     REQUIRE(j, "%s", e.msg);
     const json *c = json_get(json_get(j, "cases"), name);
@@ -220,7 +206,7 @@ TEST(random_vs_sklearn) {
         REQUIRE(write_u8_npy(lp, l, n) == 0);
         REQUIRE(t_sh("/usr/bin/python3 %s %s %s %s", tool, sp, lp, jp) == 0, "metrics_ref.py failed");
         size_t jl;
-        char *txt = slurp(jp, &jl);
+        char *txt = t_slurp(jp, &jl);
         json *j = json_parse(txt, jl, jp, &e);
         REQUIRE(j, "%s", e.msg);
         metrics_result r;
@@ -433,7 +419,7 @@ TEST(report_files) {
     char p[600];
     snprintf(p, sizeof p, "%s/metrics.json", dir);
     size_t len;
-    char *txt = slurp(p, &len);
+    char *txt = t_slurp(p, &len);
     REQUIRE(txt);
     json *j = json_parse(txt, len, p, &e);
     REQUIRE(j, "%s", e.msg);
@@ -450,7 +436,7 @@ TEST(report_files) {
     CHECK(json_get(json_get(j, "options"), "k") != NULL);
     json_free(j); free(txt);
     snprintf(p, sizeof p, "%s/metrics.md", dir);
-    txt = slurp(p, NULL);
+    txt = t_slurp(p, NULL);
     REQUIRE(txt);
     char want[200];
     snprintf(want, sizeof want, "| maxlogit | %.2f | %.2f | %.2f |", 100 * r[0].ap, 100 * r[0].fpr95, 100 * r[0].auroc);
@@ -458,12 +444,12 @@ TEST(report_files) {
     CHECK(strstr(txt, "nearest"));
     free(txt);
     snprintf(p, sizeof p, "%s/per_image.csv", dir);
-    txt = slurp(p, NULL);
+    txt = t_slurp(p, NULL);
     REQUIRE(txt);
     CHECK(strstr(txt, "\"a,b\"\"quoted\"\"\",10,2,50.00,25.00,75.00") && strstr(txt, "img2,5,0,,,,,,,"), "%s", txt);
     free(txt);
     snprintf(p, sizeof p, "%s/metrics.csv", dir);
-    txt = slurp(p, NULL);
+    txt = t_slurp(p, NULL);
     REQUIRE(txt);
     CHECK(strncmp(txt, "method,AP,FPR95,AUROC", 21) == 0 && strstr(txt, "\nmaxlogit,"));
     free(txt);
@@ -471,7 +457,7 @@ TEST(report_files) {
     // the SVGs are well-formed XML with both curves and labelled axes
     for (int k = 0; k < 2; k++) {
         snprintf(p, sizeof p, "%s/%s", dir, k ? "roc_curve.svg" : "pr_curve.svg");
-        txt = slurp(p, NULL);
+        txt = t_slurp(p, NULL);
         REQUIRE(txt);
         CHECK(strstr(txt, k ? "False positive rate" : "Recall") && strstr(txt, "a&lt;b&amp;c"));
         int lines = 0;
@@ -539,7 +525,7 @@ static char cli_bin[1024];
 
 static double json_file_num(const char *path, const char *method, const char *key) {
     size_t len;
-    char *txt = slurp(path, &len);
+    char *txt = t_slurp(path, &len);
     if (!txt) return NAN;
     err e = {0};
     json *j = json_parse(txt, len, path, &e);
