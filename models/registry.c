@@ -1,10 +1,10 @@
 // Architecture recognition in one place: open a checkpoint, ask each architecture whether the key
 // layout is its own, and build the model. Also the small helpers every architecture shares.
 #include "model.h"
+#include "../nn/nn.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <malloc.h>
 
 int model_from_ckpt(ckpt *ck, const model_options *opt, model **out, err *e) {
     model_options none = {0};
@@ -21,17 +21,8 @@ int model_from_ckpt(ckpt *ck, const model_options *opt, model **out, err *e) {
     return e->code;
 }
 
-// A forward pass mallocs each activation when it is made and frees it when it is dead. glibc
-// serves large blocks with fresh mmaps and returns them at free, so every forward would page-fault
-// its whole working set again (about 10 % of an ESPNetv2 forward). Keeping freed blocks in the
-// heap makes the second forward reuse the first one's pages; the peak stays the forward's peak.
-static void keep_freed_memory(void) {
-    mallopt(M_MMAP_THRESHOLD, 256 << 20);
-    mallopt(M_TRIM_THRESHOLD, 512 << 20);
-}
-
 int model_open(const char *path, const model_options *opt, model **out, err *e) {
-    keep_freed_memory();
+    nn_get_threads();   // the runtime set-up (threads, BLAS, heap policy) before the first forward
     ckpt *ck = NULL;
     *out = NULL;
     if (ckpt_open(path, &ck, e)) return e->code;
