@@ -106,7 +106,12 @@ int cmd_eval(int argc, char **argv) {
         if (e.code == HELP_SENTINEL) { cli_free(&c); return 0; }
         goto done;
     }
-    strcat(o.options_json, "}");
+    {   // the resolved method options, defaults included, so a report says exactly what ran
+        char res[1024];
+        ood_options_json(&c.oo, res, sizeof res);
+        size_t l = strlen(o.options_json);
+        snprintf(o.options_json + l, sizeof o.options_json - l, "%s\"resolved\": %s}", l > 1 ? ", " : "", res);
+    }
     if (!o.spec) { rc = err_set(&e, OODSEG_E_ARG, "eval: --dataset NAME:PATH is required\n%s", eval_usage); goto done; }
     if (!c.out_dir) { rc = err_set(&e, OODSEG_E_ARG, "eval: give an output folder with -o DIR\n%s", eval_usage); goto done; }
     if (c.n_pos) { rc = err_set(&e, OODSEG_E_ARG, "eval: unexpected argument '%s'\n%s", c.pos[0], eval_usage); goto done; }

@@ -56,6 +56,9 @@ void ood_options_default(ood_options *o);
 int ood_options_set(ood_options *o, const char *key, const char *value, err *e);
 // One line per option with its default, for --help.
 const char *ood_options_help(void);
+// Every method option as resolved (defaults included), as a JSON object, for reports. Returns
+// what snprintf returns.
+int ood_options_json(const ood_options *o, char *buf, size_t n);
 int ood_method_parse(const char *name, ood_method *m, err *e);   // "msp", "maxlogit", ...
 const char *ood_method_name(ood_method m);
 

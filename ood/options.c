@@ -264,3 +264,17 @@ int ood_score(ood_method m, const ood_input *in, const ood_options *o, float *sc
         return err_set(e, OODSEG_E_ARG, "unknown OoD method number %d", (int)m);
     }
 }
+
+int ood_options_json(const ood_options *o, char *buf, size_t n) {
+    static const char *const ups[] = {"nearest", "bilinear"}, *const stats[] = {"mean", "fraction"},
+                             *const taus[] = {"absolute", "percentile", "calibrated"}, *const sc[] = {"s1", "s2"};
+    return snprintf(buf, n,
+                    "{\"k\": %d, \"n_init\": %d, \"max_iter\": %d, \"tol\": %g, \"seed\": %llu, "
+                    "\"taps\": \"%s\", \"fuse_stride\": %d, \"l2norm\": %d, \"upsample\": \"%s\", "
+                    "\"stat\": \"%s\", \"rho\": %g, \"tau_mode\": \"%s\", \"tau\": %g, \"score\": \"%s\", "
+                    "\"big_b\": %g, \"energy_T\": %g, \"centroid_conf\": %g, \"centroid_factor\": %g}",
+                    o->km.k, o->km.n_init, o->km.max_iter, o->km.tol, (unsigned long long)o->km.seed,
+                    o->taps[0] ? o->taps : "(model default)", o->fuse_stride, o->l2norm, ups[o->upsample & 1],
+                    stats[o->stat & 1], o->rho, taus[o->tau_mode % 3], o->tau, sc[o->score & 1], o->big_b,
+                    o->energy_T, o->centroid_conf, o->centroid_factor);
+}

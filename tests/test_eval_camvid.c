@@ -58,6 +58,11 @@ TEST(camvid_ood_reference_values_and_reports) {
     REQUIRE(j, "%s", e.msg);
     const json *conv = json_get(j, "fpr95_convention");
     CHECK(conv && conv->type == JSON_STRING && !strcmp(conv->str, "first-ge"));
+    // the resolved method options, defaults included (the frozen ones of METHOD.md)
+    const json *res = json_get(json_get(j, "options"), "resolved");
+    const json *k = json_get(res, "k"), *score = json_get(res, "score");
+    CHECK(k && k->type == JSON_NUMBER && k->num == 16 && score && score->type == JSON_STRING &&
+          !strcmp(score->str, "s2"), "metrics.json lacks the resolved kmeans options");
     if (quick) { json_free(j); fprintf(stderr, "  (sanitizer build: 12 images, files only)\n"); return; }
     // The reference pipeline's values, x100: AP / FPR95 / AUROC.
     static const struct { const char *m; double ap, fpr, auroc; } ref[] = {
