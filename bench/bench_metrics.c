@@ -18,22 +18,6 @@ static inline double urand(void) {
     return (rng >> 11) * (1.0 / 9007199254740992.0);
 }
 
-static int write_u8_npy(const char *path, const uint8_t *d, int64_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    char hdr[128];
-    int hl = snprintf(hdr, sizeof hdr, "{'descr': '|u1', 'fortran_order': False, 'shape': (%lld,), }", (long long)n);
-    int pad = (64 - (10 + hl + 1) % 64) % 64;
-    fwrite("\x93NUMPY\x01\x00", 1, 8, f);
-    uint16_t L = (uint16_t)(hl + pad + 1);
-    fputc(L & 255, f); fputc(L >> 8, f);
-    fwrite(hdr, 1, (size_t)hl, f);
-    for (int i = 0; i < pad; i++) fputc(' ', f);
-    fputc('\n', f);
-    int ok = fwrite(d, 1, (size_t)n, f) == (size_t)n;
-    return fclose(f) == 0 && ok ? 0 : -1;
-}
-
 // Scores like a real max-logit map: a smooth field per image, an OoD blob shifted up, pixel noise,
 // rounded to float32 (so there are some exact ties, as in real maps).
 static void make_image(float *s, uint8_t *l, int w, int h, int with_ignore) {
@@ -78,7 +62,7 @@ int main(int argc, char **argv) {
     snprintf(lp, sizeof lp, "%s/l.npy", dir);
     snprintf(jp, sizeof jp, "%s/r.json", dir);
     int64_t shape[1] = {n};
-    if (npy_write_f32(sp, s, 1, shape, &e) || write_u8_npy(lp, l, n)) { fprintf(stderr, "writing %s: %s\n", dir, e.msg); return 1; }
+    if (npy_write_f32(sp, s, 1, shape, &e) || npy_write(lp, "u1", l, 1, shape, &e)) { fprintf(stderr, "writing %s: %s\n", dir, e.msg); return 1; }
     free(s); free(l);
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 tools/metrics_ref.py %s %s %s", sp, lp, jp);
     double t3 = omp_get_wtime();

@@ -10,22 +10,6 @@
 #include <string.h>
 
 // uint8 .npy writer (io/npy.h writes float32 only).
-static int write_u8_npy(const char *path, const uint8_t *d, int64_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    char hdr[128];
-    int hl = snprintf(hdr, sizeof hdr, "{'descr': '|u1', 'fortran_order': False, 'shape': (%lld,), }", (long long)n);
-    int total = 10 + hl + 1, pad = (64 - total % 64) % 64;
-    fwrite("\x93NUMPY\x01\x00", 1, 8, f);
-    uint16_t L = (uint16_t)(hl + pad + 1);
-    fputc(L & 255, f); fputc(L >> 8, f);
-    fwrite(hdr, 1, (size_t)hl, f);
-    for (int i = 0; i < pad; i++) fputc(' ', f);
-    fputc('\n', f);
-    int ok = fwrite(d, 1, (size_t)n, f) == (size_t)n;
-    return fclose(f) == 0 && ok ? 0 : -1;
-}
-
 static double jnum(const json *j, const char *k) {
     const json *v = json_get(j, k);
     return v && v->type == JSON_NUMBER ? v->num : NAN;
@@ -203,7 +187,7 @@ TEST(random_vs_sklearn) {
         err e = {0};
         int64_t shape[1] = {n};
         REQUIRE(npy_write_f32(sp, s, 1, shape, &e) == 0, "%s", e.msg);
-        REQUIRE(write_u8_npy(lp, l, n) == 0);
+        REQUIRE(npy_write(lp, "u1", l, 1, shape, &e) == 0, "%s", e.msg);
         REQUIRE(t_sh("/usr/bin/python3 %s %s %s %s", tool, sp, lp, jp) == 0, "metrics_ref.py failed");
         size_t jl;
         char *txt = t_slurp(jp, &jl);
