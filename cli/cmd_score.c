@@ -80,20 +80,11 @@ static int run_stats(int argc, char **argv, const char *what) {
             (input = err_malloc(&e, (size_t)3 * iw * ih * sizeof(float), "the network input")) &&
             !(rc = preprocess_image(&m->desc.pre, &img, iw, ih, input, &e)) &&
             !(rc = m->forward(m, input, ih, iw, p.taps, &tl, &e))) {
-            const tensor *lg = tl_get(&tl, "logits");
+            ood_input in;
             const tensor *feats[16];
-            int strides[16], nf = 0;
-            char buf[256];
-            snprintf(buf, sizeof buf, "%s", p.taps);
-            for (char *s = NULL, *t = strtok_r(buf, ",", &s); t && nf < 16; t = strtok_r(NULL, ",", &s)) {
-                feats[nf] = tl_get(&tl, t);
-                for (int j = 0; j < m->desc.num_taps; j++)
-                    if (!strcmp(m->desc.taps[j].name, t)) strides[nf] = m->desc.taps[j].stride;
-                nf++;
-            }
-            ood_input in = {lg->data, (int)lg->shape[1], (int)lg->shape[2], (int)lg->shape[3],
-                            m->desc.id_channels, m->desc.num_id, feats, strides, nf};
-            rc = ood_stats_add(st, &in, &c.oo, &e);
+            int strides[16];
+            if (!(rc = pipeline_ood_input(&m->desc, &tl, p.taps, &in, feats, strides, &e)))
+                rc = ood_stats_add(st, &in, &c.oo, &e);
         } else if (!rc) rc = e.code;
         if (rc) err_prefix(&e, "%s: ", paths[i]);
         free(input);

@@ -52,6 +52,28 @@ static int resolve_taps(const model_desc *d, const char *taps, int *strides, int
     return OODSEG_OK;
 }
 
+int pipeline_ood_input(const model_desc *d, const tensor_list *tl, const char *taps, ood_input *in,
+                       const tensor **feats, int *strides, err *e) {
+    memset(in, 0, sizeof *in);
+    const tensor *lg = tl_get(tl, "logits");
+    if (!lg || lg->ndim != 4) return err_set(e, OODSEG_E_INTERNAL, "model %s returned no 4-D logits", d->arch);
+    in->logits = lg->data;
+    in->num_outputs = (int)lg->shape[1]; in->h = (int)lg->shape[2]; in->w = (int)lg->shape[3];
+    in->id_channels = d->id_channels; in->num_id = d->num_id;
+    in->feats = feats; in->feat_strides = strides;
+    if (!taps || !taps[0]) return OODSEG_OK;
+    int nf;
+    if (resolve_taps(d, taps, strides, &nf, e)) return e->code;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", taps);
+    int i = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save), i++)
+        if (!(feats[i] = tl_get(tl, t)))
+            return err_set(e, OODSEG_E_INTERNAL, "model %s did not return tap '%s'", d->arch, t);
+    in->num_feats = nf;
+    return OODSEG_OK;
+}
+
 int pipeline_open(pipeline *p, const char *model_path, const model_options *mo,
                   const char *methods_csv, const ood_options *opt, err *e) {
     memset(p, 0, sizeof *p);
@@ -110,26 +132,11 @@ int pipeline_run(pipeline *p, const image *img, pipeline_out *out, err *e) {
     out->seconds_forward = omp_get_wtime() - t0;
     t0 = omp_get_wtime();
 
-    const tensor *lg = tl_get(&tl, "logits");
-    if (!lg || lg->ndim != 4) { tl_free(&tl); return err_set(e, OODSEG_E_INTERNAL, "model %s returned no 4-D logits", d->arch); }
-    int C = (int)lg->shape[1], H = (int)lg->shape[2], W = (int)lg->shape[3];
-    ood_input in = {0};
-    in.logits = lg->data; in.num_outputs = C; in.h = H; in.w = W;
-    in.id_channels = d->id_channels; in.num_id = d->num_id;
+    ood_input in;
     const tensor *feats[16];
-    int strides[16], nf = 0;
-    if (p->taps[0]) {
-        if (resolve_taps(d, p->taps, strides, &nf, e)) { tl_free(&tl); return e->code; }
-        char buf[256];
-        snprintf(buf, sizeof buf, "%s", p->taps);
-        int i = 0;
-        for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-            feats[i] = tl_get(&tl, t);
-            if (!feats[i]) { tl_free(&tl); return err_set(e, OODSEG_E_INTERNAL, "model %s did not return tap '%s'", d->arch, t); }
-            i++;
-        }
-    }
-    in.feats = feats; in.feat_strides = strides; in.num_feats = nf;
+    int strides[16];
+    if (pipeline_ood_input(d, &tl, p->taps, &in, feats, strides, e)) { tl_free(&tl); return e->code; }
+    int H = in.h, W = in.w;
 
     out->w = img->w; out->h = img->h;
     int64_t n_img = (int64_t)img->w * img->h, n_lg = (int64_t)H * W;

@@ -37,6 +37,11 @@ int pipeline_open(pipeline *p, const char *model_path, const model_options *mo,
                   const char *methods_csv, const ood_options *opt, err *e);
 int pipeline_run(pipeline *p, const image *img, pipeline_out *out, err *e);
 void pipeline_out_free(pipeline_out *o);
+// The OoD methods' view of one forward pass's outputs: the logits, the model's ID channels, and the
+// taps of the comma list `taps` (may be empty) with their strides relative to the logits grid.
+// feats and strides are caller arrays of 16; they must outlive `in`.
+int pipeline_ood_input(const model_desc *d, const tensor_list *tl, const char *taps, ood_input *in,
+                       const tensor **feats, int *strides, err *e);
 void pipeline_close(pipeline *p);
 // The best real Cityscapes model found under $OODSEG_ASSETS (ESPNetv2 s=2.0), or NULL with an
 // error that gives the upstream URL and SHA-256.

@@ -9,6 +9,7 @@
 //   km-k8-p25-s1   | --method kmeans --k 8 --tau-mode percentile --tau 25 --score s1
 // Lines starting with '#' are ignored. Prints a Markdown table (AP / FPR95 / AUROC x100).
 #include "../cli/cli.h"
+#include "../cli/pipeline.h"
 #include "../eval/datasets.h"
 #include "../eval/metrics.h"
 #include "../nn/nn.h"
@@ -104,20 +105,12 @@ int main(int argc, char **argv) {
         if (macc_new(&acc, &e)) return die(&e);
         double t1 = omp_get_wtime();
         for (int i = 0; i < ds.n; i++) {
-            tensor *lg = tl_get(&cache[i].tl, "logits");
-            int C = (int)lg->shape[1], H = (int)lg->shape[2], W = (int)lg->shape[3];
+            ood_input in;
             const tensor *feats[16];
-            int strides[16], nf = 0;
-            char buf[256];
-            snprintf(buf, sizeof buf, "%s", taps);
-            for (char *s = NULL, *t = strtok_r(buf, ",", &s); t && nf < 16; t = strtok_r(NULL, ",", &s)) {
-                feats[nf] = tl_get(&cache[i].tl, t);
-                if (!feats[nf]) { fprintf(stderr, "sweep: no tap %s\n", t); return 2; }
-                for (int j = 0; j < m->desc.num_taps; j++)
-                    if (!strcmp(m->desc.taps[j].name, t)) strides[nf] = m->desc.taps[j].stride;
-                nf++;
-            }
-            ood_input in = {lg->data, C, H, W, m->desc.id_channels, m->desc.num_id, feats, strides, nf};
+            int strides[16];
+            if (pipeline_ood_input(&m->desc, &cache[i].tl, meth == OOD_KMEANS || meth == OOD_CENTROID ? taps : "",
+                                   &in, feats, strides, &e)) return die(&e);
+            int H = in.h, W = in.w;
             float *score = malloc((size_t)H * W * sizeof(float));
             const image *lab = &cache[i].label;
             float *big = malloc((size_t)lab->w * lab->h * sizeof(float));
