@@ -100,16 +100,18 @@ int oodseg_run_rgb(oodseg_model *om, const uint8_t *rgb, int width, int height, 
         err_set(&e, OODSEG_E_ARG, "oodseg_run_rgb: bad arguments (size %dx%d)", width, height);
         return to_status(&e, st);
     }
+    *out = NULL;
     image img = {width, height, 3, (uint8_t *)rgb};
-    const preprocess *p = &om->m->desc.pre;
-    int iw, ih;
-    if (preprocess_target_size(p, width, height, om->has_size ? om->size : NULL, &iw, &ih, &e)) return to_status(&e, st);
-    float *input = err_malloc(&e, (size_t)3 * iw * ih * sizeof(float), "the network input");
-    if (!input) return to_status(&e, st);
-    if (preprocess_image(p, &img, iw, ih, input, &e)) { free(input); return to_status(&e, st); }
-    int rc = oodseg_run_tensor(om, input, ih, iw, out, st);
-    free(input);
-    return rc;
+    oodseg_result *r = calloc(1, sizeof *r);
+    if (!r) { err_set(&e, OODSEG_E_NOMEM, "out of memory"); return to_status(&e, st); }
+    char want[2048];
+    want_list(om, want, sizeof want);
+    if (model_forward_image(om->m, &img, om->has_size ? om->size : NULL, want, &r->tl, &e)) {
+        oodseg_result_free(r);
+        return to_status(&e, st);
+    }
+    *out = r;
+    return to_status(&e, st);
 }
 
 int oodseg_run_image(oodseg_model *om, const char *path, oodseg_result **out, oodseg_status *st) {

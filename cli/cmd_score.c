@@ -73,21 +73,15 @@ static int run_stats(int argc, char **argv, const char *what) {
     for (int i = 0; i < n_paths && !rc; i++) {
         image img = {0};
         if ((rc = image_load_rgb(paths[i], &img, &e))) break;
-        int iw, ih;
-        float *input = NULL;
         tensor_list tl = {0};
-        if (!(rc = preprocess_target_size(&m->desc.pre, img.w, img.h, c.mo.size, &iw, &ih, &e)) &&
-            (input = err_malloc(&e, (size_t)3 * iw * ih * sizeof(float), "the network input")) &&
-            !(rc = preprocess_image(&m->desc.pre, &img, iw, ih, input, &e)) &&
-            !(rc = m->forward(m, input, ih, iw, p.taps, &tl, &e))) {
+        if (!(rc = model_forward_image(m, &img, c.mo.size, p.taps, &tl, &e))) {
             ood_input in;
             const tensor *feats[16];
             int strides[16];
             if (!(rc = pipeline_ood_input(&m->desc, &tl, p.taps, &in, feats, strides, &e)))
                 rc = ood_stats_add(st, &in, &c.oo, &e);
-        } else if (!rc) rc = e.code;
+        }
         if (rc) err_prefix(&e, "%s: ", paths[i]);
-        free(input);
         tl_free(&tl);
         image_free(&img);
         cli_progress(what, i + 1, n_paths, t0);

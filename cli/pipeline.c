@@ -119,15 +119,9 @@ int pipeline_run(pipeline *p, const image *img, pipeline_out *out, err *e) {
     memset(out, 0, sizeof *out);
     model *m = p->m;
     const model_desc *d = &m->desc;
-    int iw, ih;
-    if (preprocess_target_size(&d->pre, img->w, img->h, p->size_override, &iw, &ih, e)) return e->code;
     double t0 = omp_get_wtime();
-    float *input = err_malloc(e, (size_t)3 * iw * ih * sizeof(float), "the network input");
-    if (!input) return e->code;
-    if (preprocess_image(&d->pre, img, iw, ih, input, e)) { free(input); return e->code; }
     tensor_list tl = {0};
-    int rc = m->forward(m, input, ih, iw, p->taps, &tl, e);
-    free(input);
+    int rc = model_forward_image(m, img, p->size_override, p->taps, &tl, e);
     if (rc) { tl_free(&tl); return rc; }
     out->seconds_forward = omp_get_wtime() - t0;
     t0 = omp_get_wtime();

@@ -112,6 +112,10 @@ struct model {
 int model_open(const char *path, const model_options *opt, model **out, err *e);
 int model_from_ckpt(ckpt *ck, const model_options *opt, model **out, err *e); // takes ownership of ck
 void model_close(model *m);
+// The model's own preprocessing of img (size: NULL, "native" or "WxH") then forward: out gets
+// "logits" and the taps named in `want`. The input tensor is freed before returning.
+int model_forward_image(model *m, const image *img, const char *size, const char *want,
+                        tensor_list *out, err *e);
 // Parses "0-18" / "0,1,5" into desc->id_channels (checked against num_outputs).
 int model_set_id_channels(model_desc *d, const char *spec, err *e);
 // True when name is in the comma list `want` (or want is "*").

@@ -37,6 +37,18 @@ void model_close(model *m) {
     if (m && m->destroy) m->destroy(m);
 }
 
+int model_forward_image(model *m, const image *img, const char *size, const char *want,
+                        tensor_list *out, err *e) {
+    int iw, ih;
+    if (preprocess_target_size(&m->desc.pre, img->w, img->h, size, &iw, &ih, e)) return e->code;
+    float *input = err_malloc(e, (size_t)3 * iw * ih * sizeof(float), "the network input");   // (1, 3, ih, iw)
+    if (!input) return e->code;
+    int rc = preprocess_image(&m->desc.pre, img, iw, ih, input, e);
+    if (!rc) rc = m->forward(m, input, ih, iw, want, out, e);
+    free(input);
+    return rc;
+}
+
 int model_set_id_channels(model_desc *d, const char *spec, err *e) {
     if (!spec || !*spec) return OODSEG_OK;
     int ids[256], n = 0;

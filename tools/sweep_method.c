@@ -66,14 +66,9 @@ int main(int argc, char **argv) {
     double t0 = omp_get_wtime();
     for (int i = 0; i < ds.n; i++) {
         image img = {0};
-        int iw, ih;
         if (image_load_rgb(ds.items[i].image, &img, &e) ||
-            preprocess_target_size(&m->desc.pre, img.w, img.h, c.mo.size, &iw, &ih, &e)) return die(&e);
-        float *input = malloc((size_t)3 * iw * ih * sizeof(float));
-        if (preprocess_image(&m->desc.pre, &img, iw, ih, input, &e) ||
-            m->forward(m, input, ih, iw, want, &cache[i].tl, &e) ||
+            model_forward_image(m, &img, c.mo.size, want, &cache[i].tl, &e) ||
             dataset_load_label(&ds, i, img.w, img.h, &cache[i].label, &e)) return die(&e);
-        free(input);
         image_free(&img);
         cli_progress("forward", i + 1, ds.n, t0);
     }
