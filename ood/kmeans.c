@@ -1,31 +1,35 @@
 // K-Means with scikit-learn 1.2.1 semantics (KMeans(algorithm='lloyd')), see kmeans.h.
 //
-// Same trajectory as sklearn: the data are centred first (sklearn subtracts the column means for
-// accuracy), the assignment step takes argmin_j (|c_j|^2 - 2 x.c_j) from an sgemm over chunks of
-// 256 rows (first minimum wins), the update step averages, empty clusters take the farthest points
-// (labels untouched, as sklearn), strict convergence when no label changed, else tol on the summed
-// squared centre shifts, and a final assignment step when the loop ended without strict
-// convergence.
+// Same trajectory as sklearn: the data are centred on their column means first (sklearn does it
+// for accuracy; here each row is centred on the fly, x - mean in float, the very values of
+// sklearn's centred copy, so the caller's X is never copied), a label is the argmin of the squared
+// distances to the centres (first minimum wins), centres are the means of their points, empty
+// clusters take the farthest points (labels untouched, as sklearn), strict convergence when no
+// label changed, else tol on the summed squared centre shifts, and a final assignment when the
+// loop ended without strict convergence.
+//
+// Which argmin: that of the exact distances to the float centres. The distances come from a float
+// kernel with a proven error bound E (see dots()); when another centre is within 2E of the best,
+// the contenders are recomputed in double. sklearn's float32 GEMM picks the same centre except at
+// ties within its own rounding.
 //
 // Speed: Elkan bounds. Each point keeps an upper bound on the distance to its centre and a lower
-// bound on the distance to every other one, moved by the centre shifts. A point is recomputed (all K
-// distances, batched into an sgemm) only when the bounds cannot prove that its label stays. The
-// proof asks for a margin on the squared distances that covers float32 rounding of the GEMM
-// formula, so a skipped point is one whose label sklearn's float32 argmin would also keep. The
-// centre sums are kept in double and updated incrementally from the label changes, in point order.
+// bound on the distance to every other one (E folded in), moved by the centre shifts. A point's
+// distances are computed only when the bounds cannot prove that its label stays. One parallel pass
+// per iteration does everything for a row block: the bound test, the distances of the points that
+// need them, labels, new bounds, and the change of the centre sums (double) caused by the label
+// changes, so the data are read at most once per iteration.
 //
-// Determinism: chunk boundaries never depend on the thread count, per-chunk results are reduced
-// in chunk order, sums run in point order in double: results are bit-identical for any --threads.
+// Determinism: row blocks depend on n only, never on the thread count; per-block sums are added in
+// block order; each point's arithmetic is fixed. Results are bit-identical for any --threads.
 #include "kmeans.h"
 #include "../nn/nn.h"
-#include <cblas.h>
 #include <omp.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
-#define KM_CHUNK 256      // rows per GEMM chunk (sklearn's CHUNK_SIZE)
+#define KM_CHUNK 256      // rows per distance batch
 // Lower bounds are stored as float: scaling by 1 - 2^-22 first makes the rounding go down.
 #define KM_DOWN (1.0 - 0x1.0p-22)
 
@@ -46,19 +50,13 @@ void kmeans_result_free(kmeans_result *r) {
     r->labels = NULL;
 }
 
-// The centred copy of the data: on 2 MB boundaries with transparent huge pages asked for, as
-// NumPy does for its large arrays; first touching it otherwise costs one page fault per 4 KB
-// (about 12 % of a whole fit at N = 32768, D = 1280).
-static float *alloc_data(err *e, size_t bytes) {
-    if (bytes < ((size_t)4 << 20)) return err_malloc(e, bytes, "k-means centred data");
+// On a cache-line boundary (the kernel's scratch rows are whole lines); free() releases it.
+static void *alloc64(err *e, size_t bytes, const char *what) {
     void *p = NULL;
-    if (posix_memalign(&p, (size_t)2 << 20, bytes) != 0 || !p) {
-        err_set(e, OODSEG_E_NOMEM, "out of memory: k-means centred data (%zu bytes)", bytes);
+    if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0 || !p) {
+        err_set(e, OODSEG_E_NOMEM, "out of memory: %s (%zu bytes)", what, bytes);
         return NULL;
     }
-#ifdef MADV_HUGEPAGE
-    madvise(p, bytes, MADV_HUGEPAGE);   // advice only: failure changes nothing
-#endif
     return p;
 }
 
@@ -87,17 +85,163 @@ static int64_t rng_below(km_rng *r, int64_t n) {   // unbiased, n >= 1
     return (int64_t)(v % (uint64_t)n);
 }
 
+// ---- distances ------------------------------------------------------------------------------
+typedef float v16 __attribute__((vector_size(64)));
+
+// (functions taking or returning v16 would change the ABI between the clones: memcpy instead)
+#define LD16(v, p) memcpy(&(v), (p), sizeof(v16))
+
+typedef int vi16 __attribute__((vector_size(64)));
+typedef double v8d __attribute__((vector_size(64)));
+typedef long long v8l __attribute__((vector_size(64)));
+typedef float v8f __attribute__((vector_size(32)));
+
+// The 16 lane sums of a[0..15], as lanes 0..15 of a[0], by a fixed tree (lane i + lane i+8, then
+// +4, +2, +1), two vectors at a time: 15 shuffle pairs instead of 16 scalar trees.
+#define HSUM16(a) do {                                                                           \
+    const vi16 l1 = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};                    \
+    const vi16 l2 = {0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27};                  \
+    const vi16 l3 = {0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29};                  \
+    const vi16 l4 = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};                 \
+    for (int h = 0; h < 8; h++)                                                                  \
+        (a)[h] = __builtin_shuffle((a)[2 * h], (a)[2 * h + 1], l1) +                             \
+                 __builtin_shuffle((a)[2 * h], (a)[2 * h + 1], l1 + 8);                          \
+    for (int h = 0; h < 4; h++)                                                                  \
+        (a)[h] = __builtin_shuffle((a)[2 * h], (a)[2 * h + 1], l2) +                             \
+                 __builtin_shuffle((a)[2 * h], (a)[2 * h + 1], l2 + 4);                          \
+    for (int h = 0; h < 2; h++)                                                                  \
+        (a)[h] = __builtin_shuffle((a)[2 * h], (a)[2 * h + 1], l3) +                             \
+                 __builtin_shuffle((a)[2 * h], (a)[2 * h + 1], l3 + 2);                          \
+    (a)[0] = __builtin_shuffle((a)[0], (a)[1], l4) + __builtin_shuffle((a)[0], (a)[1], l4 + 1);  \
+} while (0)
+
+#define KT_R 8      // rows per register block (8 rows x 2 centres: 16 zmm accumulators)
+#define KT_DT 512   // columns per tile: the 8 centred rows of a tile (16 KB) stay in L1
+
+// Floats of scratch dots() needs for m centres.
+static size_t dots_scratch(int m) { return (size_t)KT_R * KT_DT + (size_t)((m + 1) & ~1) * KT_R * 16; }
+
+// out[r * ldo + j] = sum_c (xr[r][c] - mean[c]) * Cp[j * ldc + c] for r < nr, j < m. Cp is
+// zero-padded to ldc >= d rounded up to 16. Per block of 8 rows and per column tile, the centred
+// rows are written once to an L1 scratch (x - mean in float: the values of sklearn's centred
+// copy), then every pair of centres runs over them: each centre load feeds 8 FMAs, each row load
+// 2, and the centres stream from L2 once per 8 rows. Accumulators of unfinished tiles wait in the
+// scratch (exact). Each lane sums its columns in order, then the 16 lanes add in a fixed tree: per
+// dot at most ceil(d/16) + 4 roundings in a chain, so the error is at most
+// gamma_{ceil(d/16)+4} sum |v c| <= that times (|v|^2 + |c|^2) / 2 (E of the assignment: twice).
+__attribute__((target_clones("avx512f", "default"), optimize("fp-contract=fast")))
+static void dots(const float *const *xr, int nr, const float *mean, const float *Cp, int ldc, int m,
+                 int d, float *scratch, float *out, int ldo) {
+    const int mp = (m + 1) & ~1;
+    float *vt = scratch;                            // (KT_R, KT_DT) centred tile
+    float *accs = scratch + KT_R * KT_DT;           // (mp / 2, 16, 16) accumulators between tiles
+    for (int r0 = 0; r0 < nr; r0 += KT_R) {
+        const float *x[KT_R];
+        for (int i = 0; i < KT_R; i++) x[i] = xr[r0 + i < nr ? r0 + i : nr - 1];
+        for (int t0 = 0; t0 < d; t0 += KT_DT) {
+            const int tl = d - t0 < KT_DT ? d - t0 : KT_DT, tlv = (tl + 15) & ~15;
+            const int first = t0 == 0, last = t0 + KT_DT >= d;
+            // The next tile (of these rows, or the first of the next rows) is prefetched while
+            // this one is computed: the loads from memory then overlap the FMAs. Line L of it is
+            // row L % 8, line L / 8, spread evenly over the inner steps of all centre pairs.
+            const char *pf[KT_R];
+            int pfl = 0;   // lines per row of the next tile
+            if (!last || r0 + KT_R < nr) {
+                int nt0 = last ? 0 : t0 + KT_DT, ntl = d - nt0 < KT_DT ? d - nt0 : KT_DT;
+                for (int i = 0; i < KT_R; i++)
+                    pf[i] = (const char *)((last ? xr[r0 + KT_R + i < nr ? r0 + KT_R + i : nr - 1] : x[i]) + nt0);
+                pfl = (ntl + 15) / 16;
+            }
+            const int steps = tlv / 16, pf_tot = KT_R * pfl, pf_pair = (pf_tot + mp / 2 - 1) / (mp / 2),
+                      pf_step = (pf_pair + steps - 1) / steps;
+            for (int i = 0; i < KT_R; i++) {
+                float *vi = vt + i * KT_DT;
+                const float *xi = x[i] + t0, *mi = mean + t0;
+                #pragma omp simd
+                for (int q = 0; q < tl; q++) vi[q] = xi[q] - mi[q];
+                for (int q = tl; q < tlv; q++) vi[q] = 0;
+            }
+            for (int j0 = 0; j0 < mp; j0 += 2) {
+                const float *c0 = Cp + (size_t)j0 * ldc + t0, *c1 = j0 + 1 < m ? c0 + ldc : c0;
+                float *as = accs + (size_t)j0 * KT_R * 16;
+                v16 a[16];   // a[2 i + jj]: row i, centre j0 + jj
+                if (first) {
+                    _Pragma("GCC unroll 16") for (int f = 0; f < 16; f++) a[f] = (v16){0};
+                } else {
+                    _Pragma("GCC unroll 16") for (int f = 0; f < 16; f++) LD16(a[f], as + 16 * f);
+                }
+                const int L0 = j0 / 2 * pf_pair, L1 = L0 + pf_pair < pf_tot ? L0 + pf_pair : pf_tot;
+                for (int q = 0, L = L0; q < tlv; q += 16) {
+                    for (int u = 0; u < pf_step && L < L1; u++, L++)
+                        __builtin_prefetch(pf[L & (KT_R - 1)] + (size_t)(L / KT_R) * 64);
+                    v16 cv0, cv1;
+                    LD16(cv0, c0 + q);
+                    LD16(cv1, c1 + q);
+                    _Pragma("GCC unroll 8") for (int i = 0; i < KT_R; i++) {
+                        v16 v;
+                        LD16(v, vt + i * KT_DT + q);
+                        a[2 * i] += v * cv0;
+                        a[2 * i + 1] += v * cv1;
+                    }
+                }
+                if (!last) {
+                    _Pragma("GCC unroll 16") for (int f = 0; f < 16; f++) memcpy(as + 16 * f, &a[f], sizeof(v16));
+                    continue;
+                }
+                HSUM16(a);
+                float sum[16];
+                memcpy(sum, &a[0], sizeof sum);
+                for (int i = 0; i < KT_R && r0 + i < nr; i++) {
+                    out[(size_t)(r0 + i) * ldo + j0] = sum[2 * i];
+                    if (j0 + 1 < m) out[(size_t)(r0 + i) * ldo + j0 + 1] = sum[2 * i + 1];
+                }
+            }
+        }
+    }
+}
+
+// |x - mean|^2 in double.
+__attribute__((target_clones("avx512f", "default")))
+static double row_norm2(const float *x, const float *mean, int d) {
+    double s = 0;
+    #pragma omp simd reduction(+:s)
+    for (int q = 0; q < d; q++) {
+        float v = x[q] - mean[q];
+        s += (double)v * v;
+    }
+    return s;
+}
+
+// |(x - mean) - c|^2 in double: the referee for near ties.
+__attribute__((target_clones("avx512f", "default")))
+static double dist2_exact(const float *x, const float *mean, const float *c, int d) {
+    double s = 0;
+    #pragma omp simd reduction(+:s)
+    for (int q = 0; q < d; q++) {
+        float v = x[q] - mean[q];
+        double t = (double)v - c[q];
+        s += t * t;
+    }
+    return s;
+}
+
 // ---- workspace ------------------------------------------------------------------------------
 typedef struct km {
-    const float *X;       // (n, d) centred data
+    const float *X;       // (n, d) the caller's data, centred on the fly
+    const float *mean;    // (d) float column means
     int64_t n;
     int d, k, nthr, exact;
-    const float *xn;      // (n) |x|^2
-    double xnsum;         // sum of |x|^2 in double
-    float *C, *Cn;        // (k, d) current / next centres
+    double *xn;           // (n) |x - mean|^2, filled by the first pass over the data (have_xn)
+    double xnsum;         // sum of xn
+    int have_xn;
+    double ecoef;         // E = ecoef * (|x|^2 + max |c|^2): error bound of a kernel distance
+    float *C, *Cn;        // (k, d) current / next centres (centred)
+    float *Cp;            // (k, ldc) C zero-padded for dots()
+    int ldc;              // d rounded up to 16
     float *cn;            // (k) |c|^2
-    double *S, *cnt;      // (k, d) centre sums, (k) counts, in double
-    int32_t *labels;      // (n)
+    double cmax2;         // max |c|^2
+    double *S, *cnt;      // (k, d) centre sums, (k) counts, in double; they follow the labels
+    int32_t *labels;      // (n), -1 before the first pass
     // Bounds, stored against the centres' cumulative shifts so that only recomputed points are
     // written: with cum[j] the path length centre j has moved so far and cummax the sum of the
     // per-iteration largest shifts,
@@ -105,162 +249,238 @@ typedef struct km {
     //   distance to centre j        >= lb[i, j] - cum[j]       (Elkan)
     //   distance to any other centre >= lm[i] - cummax         (Hamerly)
     double *ub, *lm;      // (n)
-    float *lb;            // (n, k), rounded down
-    double *cum, cummax;  // (k)
-    double *cc;           // (k, k) half the centre-centre distances; hs (k): min over j != a of cc[a, j]
-    double *hs;
-    uint8_t *need;        // (n) 1: recompute this point (on return from assign: recomputed)
-    int32_t *oldlab;      // (n) label before the last recompute
-    float *tbuf;          // per thread: (KM_CHUNK, d) gathered rows + (KM_CHUNK, max(k, T)) distances
-    size_t tstride;       // floats per thread in tbuf
-    int64_t big, nbig;    // row blocks of the reductions (a multiple of KM_CHUNK, at most 64 blocks)
-    double *part;         // (nbig, k, d) partial centre sums; (nbig, k) partial counts after them
-    double eps_rel;       // rounding allowance of the GEMM distance, relative to |x|^2 + max|c|^2
-    double cmax2;
+    float *lb;            // (n, kp), rounded down; the padding lanes hold +inf
+    int kp;               // k rounded up to 8: the bound tests run on 8 doubles at a time
+    double *cum, cummax;  // (kp), zero-padded
+    double *cc;           // (k, kp) half the centre-centre distances, rounded down; cc[a, a] =
+                          // +inf (centre a never competes with itself), padding 0
+    double *hs;           // (k) min over j != a of cc[a, j]
+    float *tbuf;          // per thread: (KM_CHUNK, max(k, T)) distances, then dots() scratch
+    size_t tstride, toff; // floats per thread in tbuf; offset of the scratch
+    double *ddbuf;        // per thread: (k) squared distances of one point
+    int64_t big, nbig;    // row blocks (a multiple of KM_CHUNK rows, at most 64 blocks)
+    double *part;         // (nbig, k, d) per-block sum changes, then (nbig, k) count changes
+    uint8_t *touched;     // (nbig, k) 1: that block changed that cluster's sum
 } km;
 
-static float *thread_rows(km *w, int t) { return w->tbuf + (size_t)t * w->tstride; }
-
-// Reduces the per-block partial sums into S and cnt, in block order.
-static void sums_reduce(km *w) {
-    const int d = w->d, k = w->k;
-    const double *pc = w->part + (size_t)w->nbig * k * d;   // (nbig, k)
-    memcpy(w->S, w->part, sizeof(double) * k * d);
-    memcpy(w->cnt, pc, sizeof(double) * k);
-    for (int64_t b = 1; b < w->nbig; b++) {
-        const double *Pb = w->part + (size_t)b * k * d, *cb = pc + (size_t)b * k;
-        for (size_t q = 0; q < (size_t)k * d; q++) w->S[q] += Pb[q];
-        for (int j = 0; j < k; j++) w->cnt[j] += cb[j];
-    }
+// The norms of rows s..s+r-1 on the first pass over the data, while the rows are on their way
+// into the cache anyway; xn_done() after that pass.
+static void chunk_norms(km *w, int64_t s, int r) {
+    if (w->have_xn) return;
+    for (int i = 0; i < r; i++) w->xn[s + i] = row_norm2(w->X + (s + i) * w->d, w->mean, w->d);
 }
 
-// Assignment step. all: every point (acc: and the centre sums are rebuilt on the way: S, cnt
-// fresh); else the m points with need[p] (a chunk of 256 rows that is at least half needed is computed
-// whole, without gathering). Writes labels, oldlab and fresh bounds of the recomputed points and
-// leaves need[p] = 1 exactly for them.
-static void assign(km *w, int all, int acc, int64_t m_need) {
-    const int d = w->d, k = w->k;
-    const int64_t n = w->n;
-    // small jobs stay on one thread (a parallel region costs more than it saves there)
-    #pragma omp parallel for schedule(dynamic, 1) num_threads(w->nthr) \
-        if (w->nbig > 1 && (all ? n : m_need) * d * k > (1 << 18))
-    for (int64_t bl = 0; bl < w->nbig; bl++) {
-        float *rows = thread_rows(w, omp_get_thread_num());
-        float *D = rows + (size_t)KM_CHUNK * d;    // (rows, k)
-        double *Pb = w->part + (size_t)bl * k * d, *cb = w->part + (size_t)w->nbig * k * d + (size_t)bl * k;
-        if (acc) { memset(Pb, 0, sizeof(double) * k * d); memset(cb, 0, sizeof(double) * k); }
-        int64_t b0 = bl * w->big, b1 = b0 + w->big < n ? b0 + w->big : n;
-        for (int64_t s = b0; s < b1; s += KM_CHUNK) {
-            int r = (int)(s + KM_CHUNK < b1 ? KM_CHUNK : b1 - s), cntn = r;
-            int32_t ids[KM_CHUNK];   // offsets from s of the rows computed
-            if (!all) {
-                cntn = 0;
-                for (int i = 0; i < r; i++) if (w->need[s + i]) ids[cntn++] = i;
-                if (cntn == 0) continue;
-            }
-            const float *A;
-            int m;
-            if (all || 2 * cntn >= r) {
-                A = w->X + s * d;
-                m = r;
-                for (int i = 0; i < r; i++) { ids[i] = i; w->need[s + i] = 1; }
-            } else {
-                for (int i = 0; i < cntn; i++)
-                    memcpy(rows + (size_t)i * d, w->X + (s + ids[i]) * d, sizeof(float) * d);
-                A = rows;
-                m = cntn;
-            }
-            // D = -2 x.c, then + |c|^2 below: the same float rounding as sklearn's GEMM into a
-            // buffer pre-filled with |c|^2 (scaling by -2 is exact)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, k, d, -2.0f, A, d, w->C, d, 0.0f,
-                        D, k);
-            for (int i = 0; i < m; i++) {
-                int64_t p = s + ids[i];
-                float *Di = D + (size_t)i * k;
-                for (int j = 0; j < k; j++) Di[j] += w->cn[j];
-                float best = Di[0];
-                int lab = 0;
-                for (int j = 1; j < k; j++)
-                    if (Di[j] < best) { best = Di[j]; lab = j; }
-                w->oldlab[p] = w->labels[p];
-                w->labels[p] = lab;
-                double bb = (double)w->xn[p] + best, lmin = INFINITY;
-                w->ub[p] = sqrt(bb > 0 ? bb : 0) - w->cum[lab];
-                float *lp = w->lb + p * k;
-                for (int j = 0; j < k; j++) {
-                    double q = (double)w->xn[p] + Di[j];
-                    q = sqrt(q > 0 ? q : 0);
-                    if (j != lab && q < lmin) lmin = q;
-                    lp[j] = (float)((q + w->cum[j]) * KM_DOWN);
-                }
-                w->lm[p] = lmin + w->cummax;
-                if (acc) {
-                    double *Sj = Pb + (size_t)lab * d;
-                    const float *x = w->X + p * d;
-                    #pragma omp simd
-                    for (int c = 0; c < d; c++) Sj[c] += x[c];
-                    cb[lab] += 1;
-                }
-            }
+static void xn_done(km *w) {
+    if (w->have_xn) return;
+    w->xnsum = 0;
+    for (int64_t i = 0; i < w->n; i++) w->xnsum += w->xn[i];
+    w->have_xn = 1;
+}
+
+static float *thread_buf(km *w, int t) { return w->tbuf + (size_t)t * w->tstride; }
+static float *thread_scratch(km *w, int t) { return thread_buf(w, t) + w->toff; }
+
+static inline void row_add(double *S, const float *x, const float *mean, int d, double sign) {
+    #pragma omp simd
+    for (int c = 0; c < d; c++) S[c] += sign * (double)(x[c] - mean[c]);
+}
+
+// The bounds prove that point p keeps label a: every other centre is strictly farther. First
+// Hamerly's test (one lower bound for all other centres, or half the distance to the nearest
+// other centre), then Elkan's per centre: j cannot win when u < max(l_j, |c_a - c_j| / 2). When
+// the per-centre test passes, the Hamerly bound is tightened for the next iteration.
+static inline __attribute__((always_inline)) int keeps_label(km *w, int64_t p, int a) {
+    const double u = w->ub[p] + w->cum[a];
+    double L = w->lm[p] - w->cummax;
+    if (L < w->hs[a]) L = w->hs[a];
+    if (L > u) return 1;
+    const float *lp = w->lb + p * w->kp;
+    const double *cca = w->cc + (size_t)a * w->kp, *cum = w->cum;
+    const v8d uv = (v8d){0} + u, inf = (v8d){0} + INFINITY;
+    v8l fail = {0};
+    v8d lmin = inf;
+    for (int j0 = 0; j0 < w->kp; j0 += 8) {
+        v8f lf;
+        v8d cv, ccv;
+        memcpy(&lf, lp + j0, sizeof lf);
+        memcpy(&cv, cum + j0, sizeof cv);
+        memcpy(&ccv, cca + j0, sizeof ccv);
+        v8d l = __builtin_convertvector(lf, v8d) - cv;
+        v8l gt = l > ccv, self = (j0 + (v8l){0, 1, 2, 3, 4, 5, 6, 7}) == a;
+        v8d Lj = (v8d)(((v8l)l & gt) | ((v8l)ccv & ~gt));   // max(l, cc)
+        fail |= ~(Lj > uv);
+        v8d lo = (v8d)(((v8l)l & ~self) | ((v8l)inf & self));
+        v8l lt = lo < lmin;
+        lmin = (v8d)(((v8l)lo & lt) | ((v8l)lmin & ~lt));
+    }
+    long long fl[8];
+    double lm8[8];
+    memcpy(fl, &fail, sizeof fl);
+    memcpy(lm8, &lmin, sizeof lm8);
+    for (int i = 0; i < 8; i++) if (fl[i]) return 0;
+    double lmn = lm8[0];
+    for (int i = 1; i < 8; i++) if (lm8[i] < lmn) lmn = lm8[i];
+    double nl = (lmn + w->cummax) * KM_DOWN;
+    if (nl > w->lm[p]) w->lm[p] = nl;
+    return 1;
+}
+
+// Label and fresh bounds of point p from its kernel dot products Dp (k); dd: (k) scratch.
+static inline __attribute__((always_inline)) int label_point(km *w, int64_t p, const float *Dp, double *dd) {
+    const int k = w->k;
+    const float *cn = w->cn;
+    const double xnp = w->xn[p], E = w->ecoef * (xnp + w->cmax2), *cum = w->cum;
+    #pragma omp simd
+    for (int j = 0; j < k; j++) dd[j] = xnp + cn[j] - 2.0 * Dp[j];
+    int best = 0;   // the first minimum
+    for (int j = 1; j < k; j++) if (dd[j] < dd[best]) best = j;
+    const double lim = dd[best] + 2 * E;
+    double sec = INFINITY;   // the nearest other centre
+    int near = 0;
+    for (int j = 0; j < k; j++) {
+        if (j == best) continue;
+        near |= dd[j] <= lim;
+        if (dd[j] < sec) sec = dd[j];
+    }
+    if (near) {   // contenders within the kernel's error: decide in double
+        const float *x = w->X + p * w->d;
+        double be = INFINITY;
+        for (int j = 0; j < k; j++) {
+            if (dd[j] > lim) continue;
+            double ex = dist2_exact(x, w->mean, w->C + (size_t)j * w->d, w->d);
+            if (ex < be) { be = ex; best = j; }
         }
     }
-    if (acc) sums_reduce(w);
-}
-
-// Sums and counts from scratch: partial sums per row block, added in block order (deterministic).
-static void sums_fresh(km *w) {
-    const int d = w->d, k = w->k;
-    double *pc = w->part + (size_t)w->nbig * k * d;   // (nbig, k)
-    #pragma omp parallel for schedule(dynamic, 1) num_threads(w->nthr) if (w->nbig > 1)
-    for (int64_t b = 0; b < w->nbig; b++) {
-        double *Pb = w->part + (size_t)b * k * d, *cb = pc + (size_t)b * k;
-        memset(Pb, 0, sizeof(double) * k * d);
-        memset(cb, 0, sizeof(double) * k);
-        int64_t s0 = b * w->big, s1 = s0 + w->big < w->n ? s0 + w->big : w->n;
-        for (int64_t i = s0; i < s1; i++) {
-            double *Sj = Pb + (size_t)w->labels[i] * d;
-            const float *x = w->X + i * d;
-            #pragma omp simd
-            for (int c = 0; c < d; c++) Sj[c] += x[c];
-            cb[w->labels[i]] += 1;
-        }
+    w->ub[p] = sqrt(dd[best] + E) - cum[best];
+    float *lp = w->lb + p * w->kp;
+    #pragma omp simd
+    for (int j = 0; j < k; j++) {
+        double q = dd[j] - E;
+        q = sqrt(q > 0 ? q : 0);
+        lp[j] = (float)((q + cum[j]) * KM_DOWN);
     }
-    sums_reduce(w);
+    if (near) {   // the referee may have moved best: sec is then recomputed
+        sec = INFINITY;
+        for (int j = 0; j < k; j++) if (j != best && dd[j] < sec) sec = dd[j];
+    }
+    sec -= E;   // as a lower bound (sqrt is monotone: the min over j != best of the q above)
+    w->lm[p] = (sqrt(sec > 0 ? sec : 0) + w->cummax) * KM_DOWN;
+    return best;
 }
 
-// After an assignment: the number of changed labels; S and cnt follow the labels (incrementally,
-// in point order, or rebuilt when many changed or S is stale). fresh: S was rebuilt by assign.
-static int64_t sums_update(km *w, int fresh, int *dirty) {
-    const int d = w->d;
+enum { PASS_NONE = -1, PASS_BOUNDED = 0, PASS_ALL = 1 };
+
+// assign() for one row block: bound tests, distances of the points that need them (in chunks of
+// KM_CHUNK rows), labels, bounds, and the block's change of the centre sums. Returns the number
+// of changed labels.
+__attribute__((target_clones("avx512f", "default")))
+static int64_t assign_block(km *w, int64_t bl, int which, int fresh) {
+    const int d = w->d, k = w->k, t = omp_get_thread_num();
+    float *D = thread_buf(w, t);                  // (KM_CHUNK, k)
+    double *dd = w->ddbuf + (size_t)t * k;
+    double *P = w->part + (size_t)bl * k * d, *pc = w->part + (size_t)w->nbig * k * d + (size_t)bl * k;
+    uint8_t *tch = w->touched + (size_t)bl * k;
+    int64_t changed = 0, b0 = bl * w->big, b1 = b0 + w->big < w->n ? b0 + w->big : w->n;
+    for (int64_t s = b0; s < b1; s += KM_CHUNK) {
+        int r = (int)(s + KM_CHUNK < b1 ? KM_CHUNK : b1 - s), nr = 0;
+        int32_t ids[KM_CHUNK];
+        const float *xr[KM_CHUNK];
+        chunk_norms(w, s, r);
+        for (int i = 0; i < r && which != PASS_NONE; i++) {
+            int a = w->labels[s + i];
+            if (which == PASS_ALL || a < 0 || !keeps_label(w, s + i, a)) {
+                ids[nr] = i;
+                xr[nr++] = w->X + (s + i) * d;
+            }
+        }
+        if (nr) dots(xr, nr, w->mean, w->Cp, w->ldc, k, d, thread_scratch(w, t), D, k);
+        for (int q = 0; q < nr; q++) {
+            int64_t p = s + ids[q];
+            int old = w->labels[p], lab = label_point(w, p, D + (size_t)q * k, dd);
+            if (lab == old) continue;
+            w->labels[p] = lab;
+            changed++;
+            if (fresh) continue;
+            if (old >= 0) { row_add(P + (size_t)old * d, xr[q], w->mean, d, -1.0); pc[old] -= 1; tch[old] = 1; }
+            row_add(P + (size_t)lab * d, xr[q], w->mean, d, 1.0);
+            pc[lab] += 1;
+            tch[lab] = 1;
+        }
+        if (fresh)
+            for (int i = 0; i < r; i++) {
+                int lab = w->labels[s + i];
+                row_add(P + (size_t)lab * d, w->X + (s + i) * d, w->mean, d, 1.0);
+                pc[lab] += 1;
+                tch[lab] = 1;
+            }
+    }
+    return changed;
+}
+
+// One assignment pass. which: PASS_ALL computes every point's distances, PASS_BOUNDED those
+// whose bounds fail, PASS_NONE none (labels kept). fresh: the sums are rebuilt from all labels
+// (first pass, after a relocation); else they change by the label changes. Returns the number of
+// changed labels.
+static int64_t assign(km *w, int which, int fresh) {
+    const int d = w->d, k = w->k;
+    double *pcnt = w->part + (size_t)w->nbig * k * d;   // (nbig, k)
     int64_t changed = 0;
-    for (int64_t p = 0; p < w->n; p++) changed += w->need[p] && w->oldlab[p] != w->labels[p];
-    if (fresh) { *dirty = 0; return changed; }
-    if (*dirty || changed * 4 > w->n) {
-        sums_fresh(w);
-        *dirty = 0;
-    } else if (changed) {
-        for (int64_t p = 0; p < w->n; p++) {
-            if (!w->need[p]) continue;
-            int o = w->oldlab[p], nl = w->labels[p];
-            if (o == nl) continue;
-            const float *x = w->X + p * d;
-            double *So = w->S + (size_t)o * d, *Sn = w->S + (size_t)nl * d;
-            #pragma omp simd
-            for (int c = 0; c < d; c++) { So[c] -= x[c]; Sn[c] += x[c]; }
-            w->cnt[o] -= 1;
-            w->cnt[nl] += 1;
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(w->nthr) reduction(+:changed) \
+        if (w->nbig > 1 && w->n * (int64_t)d * k > (1 << 18))
+    for (int64_t bl = 0; bl < w->nbig; bl++) changed += assign_block(w, bl, which, fresh);
+    // S (and cnt) += the block changes in block order, or = their sum when fresh; the touched
+    // parts are zeroed again for the next pass
+    #pragma omp parallel for schedule(static) num_threads(w->nthr) if (w->nbig * (int64_t)k * d > (1 << 16))
+    for (int j = 0; j < k; j++) {
+        double *Sj = w->S + (size_t)j * d;
+        if (fresh) { memset(Sj, 0, sizeof(double) * d); w->cnt[j] = 0; }
+        for (int64_t bl = 0; bl < w->nbig; bl++) {
+            uint8_t *t = w->touched + (size_t)bl * k + j;
+            if (!*t) continue;
+            double *Pj = w->part + ((size_t)bl * k + j) * d, *pc = pcnt + (size_t)bl * k + j;
+            for (int c = 0; c < d; c++) Sj[c] += Pj[c];
+            w->cnt[j] += *pc;
+            memset(Pj, 0, sizeof(double) * d);
+            *pc = 0;
+            *t = 0;
         }
     }
     return changed;
 }
 
-static void centre_norms(km *w) {
+// After the centres changed: their norms, gaps and padded copy.
+static void centre_gaps(km *w);
+static void centres_changed(km *w) {
+    for (int j = 0; j < w->k; j++)
+        memcpy(w->Cp + (size_t)j * w->ldc, w->C + (size_t)j * w->d, sizeof(float) * w->d);
+    centre_gaps(w);
     w->cmax2 = 0;
     for (int j = 0; j < w->k; j++) {
         double s = 0;
         for (int c = 0; c < w->d; c++) s += (double)w->C[(size_t)j * w->d + c] * w->C[(size_t)j * w->d + c];
         w->cn[j] = (float)s;
         if (s > w->cmax2) w->cmax2 = s;
+    }
+}
+
+// Half the centre-centre distances (rounded down) and, per centre, the smallest of them.
+static void centre_gaps(km *w) {
+    const int k = w->k, d = w->d;
+    for (int a = 0; a < k; a++) {
+        w->cc[(size_t)a * w->kp + a] = INFINITY;
+        for (int b = a + 1; b < k; b++) {
+            double q = 0;
+            for (int c = 0; c < d; c++) {
+                double v = (double)w->C[(size_t)a * d + c] - w->C[(size_t)b * d + c];
+                q += v * v;
+            }
+            q = 0.5 * sqrt(q) * KM_DOWN;
+            w->cc[(size_t)a * w->kp + b] = w->cc[(size_t)b * w->kp + a] = q;
+        }
+    }
+    for (int a = 0; a < k; a++) {
+        w->hs[a] = INFINITY;
+        for (int j = 0; j < k; j++) if (j != a && w->cc[(size_t)a * w->kp + j] < w->hs[a]) w->hs[a] = w->cc[(size_t)a * w->kp + j];
     }
 }
 
@@ -275,13 +495,8 @@ static int relocate_empty(km *w, err *e) {
     int64_t *far = err_malloc(e, sizeof(int64_t) * n_empty, "k-means relocation indices");
     if (!dist || !far) { free(dist); free(far); return -1; }
     #pragma omp parallel for schedule(static) num_threads(w->nthr)
-    for (int64_t i = 0; i < w->n; i++) {
-        const float *x = w->X + i * d, *c = w->C + (size_t)w->labels[i] * d;
-        double s = 0;
-        #pragma omp simd reduction(+:s)
-        for (int q = 0; q < d; q++) { double t = (double)x[q] - c[q]; s += t * t; }
-        dist[i] = s;
-    }
+    for (int64_t i = 0; i < w->n; i++)
+        dist[i] = dist2_exact(w->X + i * d, w->mean, w->C + (size_t)w->labels[i] * d, d);
     // n_empty largest, descending, ties to the lower index (n_empty <= k: selection by rescans)
     for (int t = 0; t < n_empty; t++) {
         int64_t bi = -1;
@@ -299,8 +514,9 @@ static int relocate_empty(km *w, err *e) {
         int old = w->labels[p];
         const float *x = w->X + p * d;
         for (int q = 0; q < d; q++) {
-            w->S[(size_t)old * d + q] -= x[q];
-            w->S[(size_t)j * d + q] = x[q];
+            double v = (double)(x[q] - w->mean[q]);
+            w->S[(size_t)old * d + q] -= v;
+            w->S[(size_t)j * d + q] = v;
         }
         w->cnt[j] = 1;
         w->cnt[old] -= 1;
@@ -318,13 +534,8 @@ static double inertia_direct(const km *w, double *part) {
     for (int64_t ch = 0; ch < nch; ch++) {
         int64_t s = ch * KM_CHUNK, e = s + KM_CHUNK < w->n ? s + KM_CHUNK : w->n;
         double acc = 0;
-        for (int64_t i = s; i < e; i++) {
-            const float *x = w->X + i * d, *c = w->C + (size_t)w->labels[i] * d;
-            double q = 0;
-            #pragma omp simd reduction(+:q)
-            for (int t = 0; t < d; t++) { double v = (double)x[t] - c[t]; q += v * v; }
-            acc += q;
-        }
+        for (int64_t i = s; i < e; i++)
+            acc += dist2_exact(w->X + i * d, w->mean, w->C + (size_t)w->labels[i] * d, d);
         part[ch] = acc;
     }
     double tot = 0;
@@ -351,73 +562,18 @@ static double inertia(const km *w, double *part) {
     return t;
 }
 
-// Flags the points whose label the bounds cannot prove; returns how many. First Hamerly's test
-// (one lower bound for all other centres, or half the distance to the nearest other centre),
-// then Elkan's per centre: centre j cannot win over a when u <= max(l_j, |c_a - c_j| / 2). Both
-// ask for a margin on the squared distances that covers the float32 rounding of the GEMM formula.
-static int64_t candidates(km *w) {
-    const int k = w->k, d = w->d;
-    if (w->exact) {
-        memset(w->need, 1, (size_t)w->n);
-        return w->n;
-    }
-    for (int a = 0; a < k; a++) {
-        w->cc[(size_t)a * k + a] = 0;
-        for (int b = a + 1; b < k; b++) {
-            double q = 0;
-            for (int c = 0; c < d; c++) {
-                double v = (double)w->C[(size_t)a * d + c] - w->C[(size_t)b * d + c];
-                q += v * v;
-            }
-            q = 0.5 * sqrt(q) * KM_DOWN;
-            w->cc[(size_t)a * k + b] = w->cc[(size_t)b * k + a] = q;
-        }
-    }
-    for (int a = 0; a < k; a++) {
-        w->hs[a] = INFINITY;
-        for (int j = 0; j < k; j++) if (j != a && w->cc[(size_t)a * k + j] < w->hs[a]) w->hs[a] = w->cc[(size_t)a * k + j];
-    }
-    int64_t m = 0;
-    #pragma omp parallel for schedule(static) num_threads(w->nthr) reduction(+:m) if (w->n * k > (1 << 20))
-    for (int64_t i = 0; i < w->n; i++) {
-        int a = w->labels[i];
-        double u = w->ub[i] + w->cum[a], u2 = u * u;
-        double eps3 = 3 * w->eps_rel * ((double)w->xn[i] + w->cmax2);
-        double L = w->lm[i] - w->cummax;
-        if (L < w->hs[a]) L = w->hs[a];
-        int nd = 0;
-        if (!(L > u && L * L - u2 > eps3)) {
-            const double *cca = w->cc + (size_t)a * k;
-            const float *lp = w->lb + i * k;
-            for (int j = 0; j < k && !nd; j++) {
-                if (j == a) continue;
-                double l = (double)lp[j] - w->cum[j];
-                double Lj = l > cca[j] ? l : cca[j];
-                nd = !(Lj > u && Lj * Lj - u2 > eps3);
-            }
-        }
-        w->need[i] = (uint8_t)nd;
-        m += nd;
-    }
-    return m;
-}
-
 // One Lloyd run from the centres in w->C. Returns the iteration count, or -1 (e set).
 static int lloyd(km *w, int max_iter, double tol, double *shift, err *e) {
     const int d = w->d, k = w->k;
     int strict = 0, it = 0, dirty = 1;
     for (int j = 0; j < k; j++) shift[j] = w->cum[j] = 0;
     w->cummax = 0;
-    centre_norms(w);
+    centres_changed(w);
     for (int64_t i = 0; i < w->n; i++) w->labels[i] = -1;
-    int64_t changed = w->n;
     for (it = 0; it < max_iter; it++) {
-        int64_t m = it == 0 ? w->n : candidates(w);
-        int all = it == 0 || w->exact || 2 * m > w->n;
-        // rebuild the sums on the way when many labels are expected to change, else update them
-        int acc = all && (dirty || changed * 8 > w->n);
-        assign(w, all, acc, m);
-        changed = sums_update(w, acc, &dirty);
+        int64_t changed = assign(w, it == 0 || w->exact ? PASS_ALL : PASS_BOUNDED, dirty);
+        xn_done(w);
+        dirty = 0;
         int rel = relocate_empty(w, e);
         if (rel < 0) return -1;
         if (rel) dirty = 1;   // S no longer follows the labels (sklearn keeps them)
@@ -440,23 +596,18 @@ static int lloyd(km *w, int max_iter, double tol, double *shift, err *e) {
         }
         w->cummax += pmax / KM_DOWN;
         float *t = w->C; w->C = w->Cn; w->Cn = t;
-        centre_norms(w);
+        centres_changed(w);
         if (it > 0 && changed == 0) { strict = 1; break; }
         if (tot <= tol) break;
     }
     if (it == max_iter) it--;
-    if (!strict) {   // final assignment so that the labels match the centres
-        int64_t m = candidates(w);
-        int all = w->exact || 2 * m > w->n, acc = all && (dirty || changed * 8 > w->n);
-        assign(w, all, acc, m);
-        sums_update(w, acc, &dirty);
-    }
-    if (dirty) sums_fresh(w);
+    if (!strict) assign(w, w->exact ? PASS_ALL : PASS_BOUNDED, dirty);   // labels match the centres
+    else if (dirty) assign(w, PASS_NONE, 1);   // only the sums, for the inertia
     return it + 1;
 }
 
 // sklearn's _kmeans_plusplus (greedy, 2 + floor(ln k) candidates) on the centred data; D^2 from
-// the GEMM formula, potentials in double summed in chunk order.
+// the dot products, potentials in double summed in chunk order.
 static int kmeanspp(km *w, km_rng *rng, float *centres, err *e) {
     const int d = w->d, k = w->k;
     const int64_t n = w->n, nch = (n + KM_CHUNK - 1) / KM_CHUNK;
@@ -464,34 +615,35 @@ static int kmeanspp(km *w, km_rng *rng, float *centres, err *e) {
     double *closest = err_malloc(e, sizeof(double) * n, "k-means++ distances");
     double *cum = err_malloc(e, sizeof(double) * n, "k-means++ cumulative sums");
     double *cd = err_malloc(e, sizeof(double) * n * T, "k-means++ candidate distances"); // (T, n)
-    float *cand = err_malloc(e, sizeof(float) * (size_t)T * d, "k-means++ candidates");
-    float *candn = err_malloc(e, sizeof(float) * T, "k-means++ candidate norms");
+    float *cand = err_calloc(e, (size_t)T * w->ldc, sizeof(float), "k-means++ candidates"); // (T, ldc)
+    double *candn = err_malloc(e, sizeof(double) * T, "k-means++ candidate norms");
     double *ppart = err_malloc(e, sizeof(double) * nch * T, "k-means++ partial sums");
     int64_t *cid = err_malloc(e, sizeof(int64_t) * T, "k-means++ candidate ids");
     int rc = -1;
     if (!closest || !cum || !cd || !cand || !candn || !ppart || !cid) goto done;
 
-    int64_t first = rng_below(rng, n);
-    memcpy(centres, w->X + first * d, sizeof(float) * d);
+    cid[0] = rng_below(rng, n);
     int nc = 1;
-    cid[0] = first;
     for (int c = 0; c < k; c++) {
-        // distances of every point to the nc candidates in cid[]
+        // distances of every point to the nc candidates in cid[] (centred rows)
         for (int t = 0; t < nc; t++) {
-            memcpy(cand + (size_t)t * d, w->X + cid[t] * d, sizeof(float) * d);
-            candn[t] = w->xn[cid[t]];
+            const float *x = w->X + cid[t] * d;
+            for (int q = 0; q < d; q++) cand[(size_t)t * w->ldc + q] = x[q] - w->mean[q];
+            candn[t] = c == 0 ? row_norm2(x, w->mean, d) : w->xn[cid[t]];
         }
         #pragma omp parallel for schedule(static) num_threads(w->nthr) if (nch > 1)
         for (int64_t ch = 0; ch < nch; ch++) {
-            float *D = thread_rows(w, omp_get_thread_num());   // (rows, nc): tstride >= KM_CHUNK * T
+            float *D = thread_buf(w, omp_get_thread_num());   // (rows, nc): tstride >= KM_CHUNK * T
             int64_t s = ch * KM_CHUNK, e2 = s + KM_CHUNK < n ? s + KM_CHUNK : n;
             int r = (int)(e2 - s);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r, nc, d, 1.0f, w->X + s * d, d,
-                        cand, d, 0.0f, D, nc);
+            const float *xr[KM_CHUNK];
+            for (int i = 0; i < r; i++) xr[i] = w->X + (s + i) * d;
+            chunk_norms(w, s, r);
+            dots(xr, r, w->mean, cand, w->ldc, nc, d, thread_scratch(w, omp_get_thread_num()), D, nc);
             double acc[16] = {0};
             for (int i = 0; i < r; i++)
                 for (int t = 0; t < nc; t++) {
-                    double v = (double)w->xn[s + i] + candn[t] - 2.0 * D[(size_t)i * nc + t];
+                    double v = w->xn[s + i] + candn[t] - 2.0 * D[(size_t)i * nc + t];
                     if (v < 0) v = 0;
                     if (c > 0 && closest[s + i] < v) v = closest[s + i];
                     cd[(size_t)t * n + s + i] = v;
@@ -499,6 +651,7 @@ static int kmeanspp(km *w, km_rng *rng, float *centres, err *e) {
                 }
             for (int t = 0; t < nc; t++) ppart[ch * T + t] = acc[t];
         }
+        xn_done(w);
         int best = 0;
         double bestpot = INFINITY;
         for (int t = 0; t < nc; t++) {
@@ -506,7 +659,7 @@ static int kmeanspp(km *w, km_rng *rng, float *centres, err *e) {
             for (int64_t ch = 0; ch < nch; ch++) pot += ppart[ch * T + t];
             if (pot < bestpot) { bestpot = pot; best = t; }
         }
-        if (c > 0) memcpy(centres + (size_t)c * d, w->X + cid[best] * d, sizeof(float) * d);
+        memcpy(centres + (size_t)c * d, cand + (size_t)best * w->ldc, sizeof(float) * d);
         memcpy(closest, cd + (size_t)best * n, sizeof(double) * n);
         if (c + 1 == k) break;
         // next candidates: D^2 sampling by cumulative sums and a left searchsorted
@@ -561,16 +714,18 @@ int kmeans_fit(const float *X, int64_t n, int d, const kmeans_params *p, const f
     km w = {0};
     w.n = n; w.d = d; w.k = k; w.exact = p->exact_lloyd;
     w.nthr = nn_get_threads();    // also pins BLAS to one thread
-    w.eps_rel = 1e-6 * (4.0 + sqrt((double)d));
+    // twice the kernel's bound (ceil(d/16) + 4 roundings in a chain, plus those of |x|^2 and |c|^2)
+    w.ecoef = (double)((d + 15) / 16 + 4) * 0x1.0p-23;
     w.big = (n + 63) / 64;
     w.big = (w.big + KM_CHUNK - 1) / KM_CHUNK * KM_CHUNK;
     if (w.big < 512) w.big = 512;
     w.nbig = (n + w.big - 1) / w.big;
     const int64_t nch = (n + KM_CHUNK - 1) / KM_CHUNK;
     int T = 2 + (int)floor(log((double)k));
-    size_t tsz = (size_t)KM_CHUNK * (d + (k > T ? k : T));
-    float *Xc = alloc_data(e, sizeof(float) * n * d);
-    float *xn = err_malloc(e, sizeof(float) * n, "k-means norms");
+    w.ldc = (d + 15) & ~15;
+    w.toff = ((size_t)KM_CHUNK * (k > T ? k : T) + 15) & ~(size_t)15;
+    size_t tsz = w.toff + ((dots_scratch(k > T ? k : T) + 15) & ~(size_t)15);
+    double *xn = err_malloc(e, sizeof(double) * n, "k-means norms");
     double *mean = err_calloc(e, d, sizeof(double), "k-means means");
     float *meanf = err_malloc(e, sizeof(float) * d, "k-means means");
     w.C = err_malloc(e, sizeof(float) * k * d, "k-means centres");
@@ -582,25 +737,30 @@ int kmeans_fit(const float *X, int64_t n, int d, const kmeans_params *p, const f
     w.labels = err_malloc(e, sizeof(int32_t) * n, "k-means labels");
     int32_t *best_l = err_malloc(e, sizeof(int32_t) * n, "k-means labels");
     w.ub = err_malloc(e, sizeof(double) * n, "k-means bounds");
-    w.lb = err_malloc(e, sizeof(float) * n * k, "k-means bounds");
+    w.kp = (k + 7) & ~7;
+    w.lb = err_malloc(e, sizeof(float) * n * w.kp, "k-means bounds");
     w.lm = err_malloc(e, sizeof(double) * n, "k-means bounds");
-    w.cum = err_malloc(e, sizeof(double) * k, "k-means shifts");
+    w.cum = err_calloc(e, w.kp, sizeof(double), "k-means shifts");
     w.hs = err_malloc(e, sizeof(double) * k, "k-means centre distances");
-    w.cc = err_malloc(e, sizeof(double) * k * k, "k-means centre distances");
-    w.need = err_malloc(e, (size_t)n, "k-means flags");
-    w.oldlab = err_malloc(e, sizeof(int32_t) * n, "k-means labels");
+    w.cc = err_calloc(e, (size_t)k * w.kp, sizeof(double), "k-means centre distances");
+    w.touched = err_calloc(e, (size_t)w.nbig * k, 1, "k-means flags");
+    w.ddbuf = err_malloc(e, sizeof(double) * k * w.nthr, "k-means thread buffers");
     w.tstride = tsz;
-    w.tbuf = err_malloc(e, sizeof(float) * tsz * w.nthr, "k-means thread buffers");
+    w.tbuf = alloc64(e, sizeof(float) * tsz * w.nthr, "k-means thread buffers");
+    w.Cp = err_calloc(e, (size_t)k * w.ldc, sizeof(float), "k-means centres");
     double *part = err_malloc(e, sizeof(double) * nch, "k-means partial sums");
-    w.part = err_malloc(e, sizeof(double) * w.nbig * k * (d + 1), "k-means partial sums");
+    w.part = err_calloc(e, (size_t)w.nbig * k * (d + 1), sizeof(double), "k-means partial sums");
     double *shift = err_malloc(e, sizeof(double) * k, "k-means shifts");
     int rc = OODSEG_E_NOMEM;
-    if (!Xc || !xn || !mean || !meanf || !w.C || !w.Cn || !best_c || !w.cn || !w.S || !w.cnt ||
-        !w.labels || !best_l || !w.ub || !w.lb || !w.cc || !w.lm || !w.cum || !w.hs || !w.need || !w.oldlab || !w.tbuf || !part || !shift || !w.part)
+    if (!xn || !mean || !meanf || !w.C || !w.Cn || !best_c || !w.cn || !w.S || !w.cnt ||
+        !w.labels || !best_l || !w.ub || !w.lb || !w.cc || !w.lm || !w.cum || !w.hs || !w.touched || !w.ddbuf || !w.tbuf || !w.Cp || !part || !shift || !w.part)
         goto done;
 
-    // Column means and variances in double: partial sums over big row blocks (fixed by n, not by
-    // the thread count) added in block order. The first pass also finds the first non-finite value.
+    for (size_t i = 0; i < (size_t)n * w.kp; i++) w.lb[i] = INFINITY;
+    // Column means and variances in double, in one pass: partial sums over big row blocks (fixed
+    // by n, not by the thread count) added in block order; also finds the first non-finite value.
+    // (The variance as E[x^2] - E[x]^2 only sets tol; it loses digits only when a column's mean
+    // is ~1e6 times its spread.)
     double varsum = 0;
     {
         double *P = err_calloc(e, (size_t)w.nbig * d, sizeof(double), "k-means column sums");
@@ -610,15 +770,15 @@ int kmeans_fit(const float *X, int64_t n, int d, const kmeans_params *p, const f
         #pragma omp parallel for schedule(dynamic, 1) num_threads(w.nthr)
         for (int64_t b = 0; b < w.nbig; b++) {
             int64_t s0 = b * w.big, s1 = s0 + w.big < n ? s0 + w.big : n;
-            double *Pb = P + (size_t)b * d;
+            double *Pb = P + (size_t)b * d, *Qb = Q + (size_t)b * d;
             bad[b] = -1;
             for (int64_t i = s0; i < s1; i++) {
                 const float *x = X + i * d;
                 #pragma omp simd
-                for (int c = 0; c < d; c++) Pb[c] += x[c];
+                for (int c = 0; c < d; c++) { Pb[c] += x[c]; Qb[c] += (double)x[c] * x[c]; }
             }
             double tot = 0;
-            for (int c = 0; c < d; c++) tot += Pb[c];
+            for (int c = 0; c < d; c++) tot += Qb[c];
             if (!isfinite(tot))
                 for (int64_t i = s0; i < s1 && bad[b] < 0; i++)
                     for (int c = 0; c < d; c++)
@@ -634,40 +794,18 @@ int kmeans_fit(const float *X, int64_t n, int d, const kmeans_params *p, const f
                 goto done;
             }
         for (int c = 0; c < d; c++) {
-            double m = 0;
-            for (int64_t b = 0; b < w.nbig; b++) m += P[(size_t)b * d + c];
-            mean[c] = m / (double)n;
-            meanf[c] = (float)mean[c];
-        }
-        memset(P, 0, sizeof(double) * w.nbig * d);
-        #pragma omp parallel for schedule(dynamic, 1) num_threads(w.nthr)
-        for (int64_t b = 0; b < w.nbig; b++) {
-            int64_t s0 = b * w.big, s1 = s0 + w.big < n ? s0 + w.big : n;
-            double *Pb = P + (size_t)b * d, *Qb = Q + (size_t)b * d;
-            for (int64_t i = s0; i < s1; i++) {
-                double s2 = 0;
-                #pragma omp simd reduction(+:s2)
-                for (int c = 0; c < d; c++) {
-                    float v = X[i * d + c] - meanf[c];
-                    Xc[i * d + c] = v;
-                    s2 += (double)v * v;
-                    Pb[c] += v;
-                    Qb[c] += (double)v * v;
-                }
-                xn[i] = (float)s2;
-            }
-        }
-        for (int c = 0; c < d; c++) {
             double m1 = 0, m2 = 0;
             for (int64_t b = 0; b < w.nbig; b++) { m1 += P[(size_t)b * d + c]; m2 += Q[(size_t)b * d + c]; }
-            w.xnsum += m2;
-            m1 /= (double)n;
-            varsum += m2 / (double)n - m1 * m1;
+            mean[c] = m1 / (double)n;
+            meanf[c] = (float)mean[c];
+            double v = m2 / (double)n - mean[c] * mean[c];
+            varsum += v > 0 ? v : 0;
         }
         free(P); free(Q); free(bad);
     }
     const double tol = p->tol * varsum / d;
-    w.X = Xc;
+    w.X = X;
+    w.mean = meanf;
     w.xn = xn;
 
     km_rng rng;
@@ -701,8 +839,8 @@ int kmeans_fit(const float *X, int64_t n, int d, const kmeans_params *p, const f
     best_l = NULL;
     rc = OODSEG_OK;
 done:
-    free(Xc); free(xn); free(mean); free(meanf); free(w.C); free(w.Cn); free(best_c); free(w.cn);
-    free(w.S); free(w.cnt); free(w.labels); free(best_l); free(w.ub); free(w.lb); free(w.cc); free(w.lm); free(w.cum); free(w.hs); free(w.need);
-    free(w.oldlab); free(w.tbuf); free(part); free(shift); free(w.part);
+    free(xn); free(mean); free(meanf); free(w.C); free(w.Cn); free(best_c); free(w.cn);
+    free(w.S); free(w.cnt); free(w.labels); free(best_l); free(w.ub); free(w.lb); free(w.cc); free(w.lm); free(w.cum); free(w.hs); free(w.touched);
+    free(w.ddbuf); free(w.tbuf); free(w.Cp); free(part); free(shift); free(w.part);
     return rc;
 }
