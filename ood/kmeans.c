@@ -9,7 +9,7 @@
 // loop ended without strict convergence.
 //
 // Which argmin: that of the exact distances to the float centres. The distances come from a float
-// kernel with a proven error bound E (see dots()); when another centre is within 2E of the best,
+// kernel with a proven error bound E (see kmeans_dots() in kmeans_dist.c); when another centre is within 2E of the best,
 // the contenders are recomputed in double. sklearn's float32 GEMM picks the same centre except at
 // ties within its own rounding.
 //
@@ -23,6 +23,7 @@
 // Determinism: row blocks depend on n only, never on the thread count; per-block sums are added in
 // block order; each point's arithmetic is fixed. Results are bit-identical for any --threads.
 #include "kmeans.h"
+#include "kmeans_dist.h"
 #include "../nn/nn.h"
 #include <omp.h>
 #include <math.h>
@@ -85,145 +86,10 @@ static int64_t rng_below(km_rng *r, int64_t n) {   // unbiased, n >= 1
     return (int64_t)(v % (uint64_t)n);
 }
 
-// ---- distances ------------------------------------------------------------------------------
-typedef float v16 __attribute__((vector_size(64)));
-
-// (functions taking or returning v16 would change the ABI between the clones: memcpy instead)
-#define LD16(v, p) memcpy(&(v), (p), sizeof(v16))
-
-typedef int vi16 __attribute__((vector_size(64)));
+// ---- vectors for the bound tests ------------------------------------------------------------
 typedef double v8d __attribute__((vector_size(64)));
 typedef long long v8l __attribute__((vector_size(64)));
 typedef float v8f __attribute__((vector_size(32)));
-
-// The 16 lane sums of a[0..15], as lanes 0..15 of a[0], by a fixed tree (lane i + lane i+8, then
-// +4, +2, +1), two vectors at a time: 15 shuffle pairs instead of 16 scalar trees.
-#define HSUM16(a) do {                                                                           \
-    const vi16 l1 = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};                    \
-    const vi16 l2 = {0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27};                  \
-    const vi16 l3 = {0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29};                  \
-    const vi16 l4 = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};                 \
-    for (int h = 0; h < 8; h++)                                                                  \
-        (a)[h] = __builtin_shuffle((a)[2 * h], (a)[2 * h + 1], l1) +                             \
-                 __builtin_shuffle((a)[2 * h], (a)[2 * h + 1], l1 + 8);                          \
-    for (int h = 0; h < 4; h++)                                                                  \
-        (a)[h] = __builtin_shuffle((a)[2 * h], (a)[2 * h + 1], l2) +                             \
-                 __builtin_shuffle((a)[2 * h], (a)[2 * h + 1], l2 + 4);                          \
-    for (int h = 0; h < 2; h++)                                                                  \
-        (a)[h] = __builtin_shuffle((a)[2 * h], (a)[2 * h + 1], l3) +                             \
-                 __builtin_shuffle((a)[2 * h], (a)[2 * h + 1], l3 + 2);                          \
-    (a)[0] = __builtin_shuffle((a)[0], (a)[1], l4) + __builtin_shuffle((a)[0], (a)[1], l4 + 1);  \
-} while (0)
-
-#define KT_R 8      // rows per register block (8 rows x 2 centres: 16 zmm accumulators)
-#define KT_DT 512   // columns per tile: the 8 centred rows of a tile (16 KB) stay in L1
-
-// Floats of scratch dots() needs for m centres.
-static size_t dots_scratch(int m) { return (size_t)KT_R * KT_DT + (size_t)((m + 1) & ~1) * KT_R * 16; }
-
-// out[r * ldo + j] = sum_c (xr[r][c] - mean[c]) * Cp[j * ldc + c] for r < nr, j < m. Cp is
-// zero-padded to ldc >= d rounded up to 16. Per block of 8 rows and per column tile, the centred
-// rows are written once to an L1 scratch (x - mean in float: the values of sklearn's centred
-// copy), then every pair of centres runs over them: each centre load feeds 8 FMAs, each row load
-// 2, and the centres stream from L2 once per 8 rows. Accumulators of unfinished tiles wait in the
-// scratch (exact). Each lane sums its columns in order, then the 16 lanes add in a fixed tree: per
-// dot at most ceil(d/16) + 4 roundings in a chain, so the error is at most
-// gamma_{ceil(d/16)+4} sum |v c| <= that times (|v|^2 + |c|^2) / 2 (E of the assignment: twice).
-__attribute__((target_clones("avx512f", "default"), optimize("fp-contract=fast")))
-static void dots(const float *const *xr, int nr, const float *mean, const float *Cp, int ldc, int m,
-                 int d, float *scratch, float *out, int ldo) {
-    const int mp = (m + 1) & ~1;
-    float *vt = scratch;                            // (KT_R, KT_DT) centred tile
-    float *accs = scratch + KT_R * KT_DT;           // (mp / 2, 16, 16) accumulators between tiles
-    for (int r0 = 0; r0 < nr; r0 += KT_R) {
-        const float *x[KT_R];
-        for (int i = 0; i < KT_R; i++) x[i] = xr[r0 + i < nr ? r0 + i : nr - 1];
-        for (int t0 = 0; t0 < d; t0 += KT_DT) {
-            const int tl = d - t0 < KT_DT ? d - t0 : KT_DT, tlv = (tl + 15) & ~15;
-            const int first = t0 == 0, last = t0 + KT_DT >= d;
-            // The next tile (of these rows, or the first of the next rows) is prefetched while
-            // this one is computed: the loads from memory then overlap the FMAs. Line L of it is
-            // row L % 8, line L / 8, spread evenly over the inner steps of all centre pairs.
-            const char *pf[KT_R];
-            int pfl = 0;   // lines per row of the next tile
-            if (!last || r0 + KT_R < nr) {
-                int nt0 = last ? 0 : t0 + KT_DT, ntl = d - nt0 < KT_DT ? d - nt0 : KT_DT;
-                for (int i = 0; i < KT_R; i++)
-                    pf[i] = (const char *)((last ? xr[r0 + KT_R + i < nr ? r0 + KT_R + i : nr - 1] : x[i]) + nt0);
-                pfl = (ntl + 15) / 16;
-            }
-            const int steps = tlv / 16, pf_tot = KT_R * pfl, pf_pair = (pf_tot + mp / 2 - 1) / (mp / 2),
-                      pf_step = (pf_pair + steps - 1) / steps;
-            for (int i = 0; i < KT_R; i++) {
-                float *vi = vt + i * KT_DT;
-                const float *xi = x[i] + t0, *mi = mean + t0;
-                #pragma omp simd
-                for (int q = 0; q < tl; q++) vi[q] = xi[q] - mi[q];
-                for (int q = tl; q < tlv; q++) vi[q] = 0;
-            }
-            for (int j0 = 0; j0 < mp; j0 += 2) {
-                const float *c0 = Cp + (size_t)j0 * ldc + t0, *c1 = j0 + 1 < m ? c0 + ldc : c0;
-                float *as = accs + (size_t)j0 * KT_R * 16;
-                v16 a[16];   // a[2 i + jj]: row i, centre j0 + jj
-                if (first) {
-                    _Pragma("GCC unroll 16") for (int f = 0; f < 16; f++) a[f] = (v16){0};
-                } else {
-                    _Pragma("GCC unroll 16") for (int f = 0; f < 16; f++) LD16(a[f], as + 16 * f);
-                }
-                const int L0 = j0 / 2 * pf_pair, L1 = L0 + pf_pair < pf_tot ? L0 + pf_pair : pf_tot;
-                for (int q = 0, L = L0; q < tlv; q += 16) {
-                    for (int u = 0; u < pf_step && L < L1; u++, L++)
-                        __builtin_prefetch(pf[L & (KT_R - 1)] + (size_t)(L / KT_R) * 64);
-                    v16 cv0, cv1;
-                    LD16(cv0, c0 + q);
-                    LD16(cv1, c1 + q);
-                    _Pragma("GCC unroll 8") for (int i = 0; i < KT_R; i++) {
-                        v16 v;
-                        LD16(v, vt + i * KT_DT + q);
-                        a[2 * i] += v * cv0;
-                        a[2 * i + 1] += v * cv1;
-                    }
-                }
-                if (!last) {
-                    _Pragma("GCC unroll 16") for (int f = 0; f < 16; f++) memcpy(as + 16 * f, &a[f], sizeof(v16));
-                    continue;
-                }
-                HSUM16(a);
-                float sum[16];
-                memcpy(sum, &a[0], sizeof sum);
-                for (int i = 0; i < KT_R && r0 + i < nr; i++) {
-                    out[(size_t)(r0 + i) * ldo + j0] = sum[2 * i];
-                    if (j0 + 1 < m) out[(size_t)(r0 + i) * ldo + j0 + 1] = sum[2 * i + 1];
-                }
-            }
-        }
-    }
-}
-
-// |x - mean|^2 in double.
-__attribute__((target_clones("avx512f", "default")))
-static double row_norm2(const float *x, const float *mean, int d) {
-    double s = 0;
-    #pragma omp simd reduction(+:s)
-    for (int q = 0; q < d; q++) {
-        float v = x[q] - mean[q];
-        s += (double)v * v;
-    }
-    return s;
-}
-
-// |(x - mean) - c|^2 in double: the referee for near ties.
-__attribute__((target_clones("avx512f", "default")))
-static double dist2_exact(const float *x, const float *mean, const float *c, int d) {
-    double s = 0;
-    #pragma omp simd reduction(+:s)
-    for (int q = 0; q < d; q++) {
-        float v = x[q] - mean[q];
-        double t = (double)v - c[q];
-        s += t * t;
-    }
-    return s;
-}
 
 // ---- workspace ------------------------------------------------------------------------------
 typedef struct km {
@@ -267,7 +133,7 @@ typedef struct km {
 // into the cache anyway; xn_done() after that pass.
 static void chunk_norms(km *w, int64_t s, int r) {
     if (w->have_xn) return;
-    for (int i = 0; i < r; i++) w->xn[s + i] = row_norm2(w->X + (s + i) * w->d, w->mean, w->d);
+    for (int i = 0; i < r; i++) w->xn[s + i] = kmeans_row_norm2(w->X + (s + i) * w->d, w->mean, w->d);
 }
 
 static void xn_done(km *w) {
@@ -347,7 +213,7 @@ static inline __attribute__((always_inline)) int label_point(km *w, int64_t p, c
         double be = INFINITY;
         for (int j = 0; j < k; j++) {
             if (dd[j] > lim) continue;
-            double ex = dist2_exact(x, w->mean, w->C + (size_t)j * w->d, w->d);
+            double ex = kmeans_dist2(x, w->mean, w->C + (size_t)j * w->d, w->d);
             if (ex < be) { be = ex; best = j; }
         }
     }
@@ -393,7 +259,7 @@ static int64_t assign_block(km *w, int64_t bl, int which, int fresh) {
                 xr[nr++] = w->X + (s + i) * d;
             }
         }
-        if (nr) dots(xr, nr, w->mean, w->Cp, w->ldc, k, d, thread_scratch(w, t), D, k);
+        if (nr) kmeans_dots(xr, nr, w->mean, w->Cp, w->ldc, k, d, thread_scratch(w, t), D, k);
         for (int q = 0; q < nr; q++) {
             int64_t p = s + ids[q];
             int old = w->labels[p], lab = label_point(w, p, D + (size_t)q * k, dd);
@@ -496,7 +362,7 @@ static int relocate_empty(km *w, err *e) {
     if (!dist || !far) { free(dist); free(far); return -1; }
     #pragma omp parallel for schedule(static) num_threads(w->nthr)
     for (int64_t i = 0; i < w->n; i++)
-        dist[i] = dist2_exact(w->X + i * d, w->mean, w->C + (size_t)w->labels[i] * d, d);
+        dist[i] = kmeans_dist2(w->X + i * d, w->mean, w->C + (size_t)w->labels[i] * d, d);
     // n_empty largest, descending, ties to the lower index (n_empty <= k: selection by rescans)
     for (int t = 0; t < n_empty; t++) {
         int64_t bi = -1;
@@ -535,7 +401,7 @@ static double inertia_direct(const km *w, double *part) {
         int64_t s = ch * KM_CHUNK, e = s + KM_CHUNK < w->n ? s + KM_CHUNK : w->n;
         double acc = 0;
         for (int64_t i = s; i < e; i++)
-            acc += dist2_exact(w->X + i * d, w->mean, w->C + (size_t)w->labels[i] * d, d);
+            acc += kmeans_dist2(w->X + i * d, w->mean, w->C + (size_t)w->labels[i] * d, d);
         part[ch] = acc;
     }
     double tot = 0;
@@ -629,7 +495,7 @@ static int kmeanspp(km *w, km_rng *rng, float *centres, err *e) {
         for (int t = 0; t < nc; t++) {
             const float *x = w->X + cid[t] * d;
             for (int q = 0; q < d; q++) cand[(size_t)t * w->ldc + q] = x[q] - w->mean[q];
-            candn[t] = c == 0 ? row_norm2(x, w->mean, d) : w->xn[cid[t]];
+            candn[t] = c == 0 ? kmeans_row_norm2(x, w->mean, d) : w->xn[cid[t]];
         }
         #pragma omp parallel for schedule(static) num_threads(w->nthr) if (nch > 1)
         for (int64_t ch = 0; ch < nch; ch++) {
@@ -639,7 +505,7 @@ static int kmeanspp(km *w, km_rng *rng, float *centres, err *e) {
             const float *xr[KM_CHUNK];
             for (int i = 0; i < r; i++) xr[i] = w->X + (s + i) * d;
             chunk_norms(w, s, r);
-            dots(xr, r, w->mean, cand, w->ldc, nc, d, thread_scratch(w, omp_get_thread_num()), D, nc);
+            kmeans_dots(xr, r, w->mean, cand, w->ldc, nc, d, thread_scratch(w, omp_get_thread_num()), D, nc);
             double acc[16] = {0};
             for (int i = 0; i < r; i++)
                 for (int t = 0; t < nc; t++) {
@@ -724,7 +590,7 @@ int kmeans_fit(const float *X, int64_t n, int d, const kmeans_params *p, const f
     int T = 2 + (int)floor(log((double)k));
     w.ldc = (d + 15) & ~15;
     w.toff = ((size_t)KM_CHUNK * (k > T ? k : T) + 15) & ~(size_t)15;
-    size_t tsz = w.toff + ((dots_scratch(k > T ? k : T) + 15) & ~(size_t)15);
+    size_t tsz = w.toff + ((kmeans_dots_scratch(k > T ? k : T) + 15) & ~(size_t)15);
     double *xn = err_malloc(e, sizeof(double) * n, "k-means norms");
     double *mean = err_calloc(e, d, sizeof(double), "k-means means");
     float *meanf = err_malloc(e, sizeof(float) * d, "k-means means");

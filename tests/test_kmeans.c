@@ -4,6 +4,7 @@
 // determinism and the error cases.
 #include "test.h"
 #include "../ood/kmeans.h"
+#include "../ood/kmeans_dist.h"
 #include "../io/npy.h"
 #include "../nn/nn.h"
 #include <stdlib.h>
@@ -321,8 +322,59 @@ TEST(errors) {
     CHECK(strstr(e.msg, "infinite"), "%s", e.msg);
 }
 
+// The distance kernel against double: every dot product within the error bound the bounds rely
+// on (gamma_{ceil(d/16)+4} (|v|^2 + |c|^2) / 2), for d with and without a tail, rows with a large
+// mean (centred in float by the kernel) and several centre counts; the exact norms and distances
+// against a plain double loop.
+TEST(distance_kernel_error_bound) {
+    const int ds[] = {3, 16, 37, 160, 512, 1000, 1300}, ms[] = {1, 3, 16};
+    double worst = 0;
+    for (size_t a = 0; a < sizeof ds / sizeof *ds; a++)
+        for (size_t b = 0; b < sizeof ms / sizeof *ms; b++) {
+            const int d = ds[a], m = ms[b], nr = 21, ldc = (d + 15) & ~15;
+            rseed(100 + a * 7 + b);
+            float *X = malloc(sizeof(float) * nr * d), *mean = malloc(sizeof(float) * d);
+            float *Cp = calloc((size_t)m * ldc, sizeof(float)), *out = malloc(sizeof(float) * nr * m);
+            float *scr = NULL;
+            REQUIRE(posix_memalign((void **)&scr, 64, sizeof(float) * kmeans_dots_scratch(m)) == 0);
+            for (int q = 0; q < d; q++) mean[q] = (float)(3 * rnorm());
+            for (int i = 0; i < nr * d; i++) X[i] = mean[i % d] + (float)rnorm();
+            for (int j = 0; j < m; j++)
+                for (int q = 0; q < d; q++) Cp[(size_t)j * ldc + q] = (float)rnorm();
+            const float *xr[21];
+            for (int i = 0; i < nr; i++) xr[i] = X + (size_t)i * d;
+            kmeans_dots(xr, nr, mean, Cp, ldc, m, d, scr, out, m);
+            const double gam = ((d + 15) / 16 + 4) * 0x1.0p-24 / (1 - ((d + 15) / 16 + 4) * 0x1.0p-24);
+            for (int i = 0; i < nr; i++) {
+                double vn = 0, ref_n = kmeans_row_norm2(xr[i], mean, d);
+                for (int q = 0; q < d; q++) { float v = xr[i][q] - mean[q]; vn += (double)v * v; }
+                CHECK(fabs(ref_n - vn) <= 1e-12 * vn, "d %d row %d: norm %.17g vs %.17g", d, i, ref_n, vn);
+                for (int j = 0; j < m; j++) {
+                    const float *c = Cp + (size_t)j * ldc;
+                    double dot = 0, cn = 0, d2 = 0;
+                    for (int q = 0; q < d; q++) {
+                        float v = xr[i][q] - mean[q];
+                        dot += (double)v * c[q];
+                        cn += (double)c[q] * c[q];
+                        d2 += ((double)v - c[q]) * ((double)v - c[q]);
+                    }
+                    double err = fabs(out[i * m + j] - dot), bound = gam * (vn + cn) / 2;
+                    if (err / bound > worst) worst = err / bound;
+                    CHECK(err <= bound, "d %d m %d row %d centre %d: dot %.9g vs %.17g (error %.3g > bound %.3g)",
+                          d, m, i, j, out[i * m + j], dot, err, bound);
+                    double e2 = kmeans_dist2(xr[i], mean, c, d);
+                    CHECK(fabs(e2 - d2) <= 1e-12 * d2, "d %d: dist2 %.17g vs %.17g", d, e2, d2);
+                }
+            }
+            free(X); free(mean); free(Cp); free(out); free(scr);
+        }
+    fprintf(stderr, "  largest error / bound: %.3f\n", worst);
+    CHECK(worst > 0, "the kernel matched double exactly everywhere: the test data cannot exercise the bound");
+}
+
 int main(int argc, char **argv) {
     (void)argc;
+    RUN(distance_kernel_error_bound);
     RUN(same_init_blobs);
     RUN(same_init_blobs_l2_d160);
     RUN(same_init_uniform);
