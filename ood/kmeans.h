@@ -1,8 +1,12 @@
 // K-Means with scikit-learn 1.2 semantics (Lloyd, k-means++ greedy init with 2 + ln K candidates,
 // tol relative to the mean feature variance, empty clusters moved to the farthest points, best of
-// n_init by inertia). Distances by BLAS GEMM (|x|^2 - 2 x.c + |c|^2) over fixed-size chunks,
-// OpenMP over chunks, BLAS single-threaded inside: deterministic for a seed, identical for any
-// thread count.
+// n_init by inertia). Distances |x|^2 - 2 x.c + |c|^2 over fixed row blocks, OpenMP over blocks,
+// with Elkan bounds: deterministic for a seed, identical for any thread count.
+//
+// The x.c products are not a BLAS call: with K <= 16 centres OpenBLAS's sgemm spends most of its
+// time packing X (measured at D = 1280: a third of the whole fit), so kmeans_dist.c has a kernel that
+// reads X once and has a proven error bound, which the bounds and the labels rely on (see
+// kmeans.c). BENCHMARKS.md has the numbers.
 #ifndef OODSEG_OOD_KMEANS_H
 #define OODSEG_OOD_KMEANS_H
 
