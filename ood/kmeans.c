@@ -102,7 +102,7 @@ typedef struct km {
     int have_xn;
     double ecoef;         // E = ecoef * (|x|^2 + max |c|^2): error bound of a kernel distance
     float *C, *Cn;        // (k, d) current / next centres (centred)
-    float *Cp;            // (k, ldc) C zero-padded for dots()
+    float *Cp;            // (k, ldc) C zero-padded for kmeans_dots()
     int ldc;              // d rounded up to 16
     float *cn;            // (k) |c|^2
     double cmax2;         // max |c|^2
@@ -121,7 +121,7 @@ typedef struct km {
     double *cc;           // (k, kp) half the centre-centre distances, rounded down; cc[a, a] =
                           // +inf (centre a never competes with itself), padding 0
     double *hs;           // (k) min over j != a of cc[a, j]
-    float *tbuf;          // per thread: (KM_CHUNK, max(k, T)) distances, then dots() scratch
+    float *tbuf;          // per thread: (KM_CHUNK, max(k, T)) distances, then kmeans_dots() scratch
     size_t tstride, toff; // floats per thread in tbuf; offset of the scratch
     double *ddbuf;        // per thread: (k) squared distances of one point
     int64_t big, nbig;    // row blocks (a multiple of KM_CHUNK rows, at most 64 blocks)
@@ -314,21 +314,6 @@ static int64_t assign(km *w, int which, int fresh) {
     return changed;
 }
 
-// After the centres changed: their norms, gaps and padded copy.
-static void centre_gaps(km *w);
-static void centres_changed(km *w) {
-    for (int j = 0; j < w->k; j++)
-        memcpy(w->Cp + (size_t)j * w->ldc, w->C + (size_t)j * w->d, sizeof(float) * w->d);
-    centre_gaps(w);
-    w->cmax2 = 0;
-    for (int j = 0; j < w->k; j++) {
-        double s = 0;
-        for (int c = 0; c < w->d; c++) s += (double)w->C[(size_t)j * w->d + c] * w->C[(size_t)j * w->d + c];
-        w->cn[j] = (float)s;
-        if (s > w->cmax2) w->cmax2 = s;
-    }
-}
-
 // Half the centre-centre distances (rounded down) and, per centre, the smallest of them.
 static void centre_gaps(km *w) {
     const int k = w->k, d = w->d;
@@ -347,6 +332,20 @@ static void centre_gaps(km *w) {
     for (int a = 0; a < k; a++) {
         w->hs[a] = INFINITY;
         for (int j = 0; j < k; j++) if (j != a && w->cc[(size_t)a * w->kp + j] < w->hs[a]) w->hs[a] = w->cc[(size_t)a * w->kp + j];
+    }
+}
+
+// After the centres changed: their norms, gaps and padded copy.
+static void centres_changed(km *w) {
+    for (int j = 0; j < w->k; j++)
+        memcpy(w->Cp + (size_t)j * w->ldc, w->C + (size_t)j * w->d, sizeof(float) * w->d);
+    centre_gaps(w);
+    w->cmax2 = 0;
+    for (int j = 0; j < w->k; j++) {
+        double s = 0;
+        for (int c = 0; c < w->d; c++) s += (double)w->C[(size_t)j * w->d + c] * w->C[(size_t)j * w->d + c];
+        w->cn[j] = (float)s;
+        if (s > w->cmax2) w->cmax2 = s;
     }
 }
 

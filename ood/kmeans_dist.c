@@ -33,7 +33,7 @@ typedef int vi16 __attribute__((vector_size(64)));
 #define KT_R 8      // rows per register block (8 rows x 2 centres: 16 zmm accumulators)
 #define KT_DT 512   // columns per tile: the 8 centred rows of a tile (16 KB) stay in L1
 
-// Floats of scratch dots() needs for m centres.
+// Floats of scratch kmeans_dots() needs for m centres.
 size_t kmeans_dots_scratch(int m) { return (size_t)KT_R * KT_DT + (size_t)((m + 1) & ~1) * KT_R * 16; }
 
 // out[r * ldo + j] = sum_c (xr[r][c] - mean[c]) * Cp[j * ldc + c] for r < nr, j < m. Cp is
