@@ -90,6 +90,18 @@ static int64_t rng_below(km_rng *r, int64_t n) {   // unbiased, n >= 1
 typedef double v8d __attribute__((vector_size(64)));
 typedef long long v8l __attribute__((vector_size(64)));
 typedef float v8f __attribute__((vector_size(32)));
+typedef int v8i __attribute__((vector_size(32)));
+#define IDX8 ((v8l){0, 1, 2, 3, 4, 5, 6, 7})
+// (macros: functions taking or returning these would change the ABI between the clones)
+#define VSEL(m, a, b) ((v8d)(((v8l)(a) & (m)) | ((v8l)(b) & ~(m))))   // m ? a : b
+#define VMIN(a, b) VSEL((a) < (b), a, b)
+#define HMIN8(v, out) do {                                                   \
+    v8d h_ = (v);                                                            \
+    h_ = VMIN(h_, __builtin_shuffle(h_, (v8l){4, 5, 6, 7, 0, 1, 2, 3}));     \
+    h_ = VMIN(h_, __builtin_shuffle(h_, (v8l){2, 3, 0, 1, 6, 7, 4, 5}));     \
+    h_ = VMIN(h_, __builtin_shuffle(h_, (v8l){1, 0, 3, 2, 5, 4, 7, 6}));     \
+    (out) = h_[0];                                                           \
+} while (0)
 
 // ---- workspace ------------------------------------------------------------------------------
 typedef struct km {
@@ -102,9 +114,9 @@ typedef struct km {
     int have_xn;
     double ecoef;         // E = ecoef * (|x|^2 + max |c|^2): error bound of a kernel distance
     float *C, *Cn;        // (k, d) current / next centres (centred)
-    float *Cp;            // (k, ldc) C zero-padded for kmeans_dots()
-    int ldc;              // d rounded up to 16
+    float *Cp;            // (kmeans_pack_floats(k, d)) C packed for kmeans_dots()
     float *cn;            // (k) |c|^2
+    double *cnd;          // (kp) the same in double, zero-padded
     double cmax2;         // max |c|^2
     double *S, *cnt;      // (k, d) centre sums, (k) counts, in double; they follow the labels
     int32_t *labels;      // (n), -1 before the first pass
@@ -121,9 +133,9 @@ typedef struct km {
     double *cc;           // (k, kp) half the centre-centre distances, rounded down; cc[a, a] =
                           // +inf (centre a never competes with itself), padding 0
     double *hs;           // (k) min over j != a of cc[a, j]
-    float *tbuf;          // per thread: (KM_CHUNK, max(k, T)) distances, then kmeans_dots() scratch
+    float *tbuf;          // per thread: (KM_CHUNK, max(kp, T)) distances, then kmeans_dots() scratch
     size_t tstride, toff; // floats per thread in tbuf; offset of the scratch
-    double *ddbuf;        // per thread: (k) squared distances of one point
+    double *ddbuf;        // per thread: (kp) squared distances of one point
     int64_t big, nbig;    // row blocks (a multiple of KM_CHUNK rows, at most 64 blocks)
     double *part;         // (nbig, k, d) per-block sum changes, then (nbig, k) count changes
     uint8_t *touched;     // (nbig, k) 1: that block changed that cluster's sum
@@ -191,24 +203,42 @@ static inline __attribute__((always_inline)) int keeps_label(km *w, int64_t p, i
     return 1;
 }
 
-// Label and fresh bounds of point p from its kernel dot products Dp (k); dd: (k) scratch.
+// Label and fresh bounds of point p from its kernel dot products Dp (kp; lanes from k on are
+// ignored); dd: (kp) scratch. The label is the first minimum, as in sklearn.
 static inline __attribute__((always_inline)) int label_point(km *w, int64_t p, const float *Dp, double *dd) {
-    const int k = w->k;
-    const float *cn = w->cn;
+    const int k = w->k, kp = w->kp;
     const double xnp = w->xn[p], E = w->ecoef * (xnp + w->cmax2), *cum = w->cum;
-    #pragma omp simd
-    for (int j = 0; j < k; j++) dd[j] = xnp + cn[j] - 2.0 * Dp[j];
-    int best = 0;   // the first minimum
-    for (int j = 1; j < k; j++) if (dd[j] < dd[best]) best = j;
-    const double lim = dd[best] + 2 * E;
-    double sec = INFINITY;   // the nearest other centre
-    int near = 0;
-    for (int j = 0; j < k; j++) {
-        if (j == best) continue;
-        near |= dd[j] <= lim;
-        if (dd[j] < sec) sec = dd[j];
+    const v8d inf = (v8d){0} + INFINITY;
+    v8d mn = inf;
+    for (int j0 = 0; j0 < kp; j0 += 8) {
+        v8f df;
+        v8d cv;
+        memcpy(&df, Dp + j0, sizeof df);
+        memcpy(&cv, w->cnd + j0, sizeof cv);
+        v8d v = xnp + cv - 2.0 * __builtin_convertvector(df, v8d);
+        v = VSEL(j0 + IDX8 < k, v, inf);
+        memcpy(dd + j0, &v, sizeof v);
+        mn = VMIN(mn, v);
     }
-    if (near) {   // contenders within the kernel's error: decide in double
+    double bv, bi, sec;
+    HMIN8(mn, bv);
+    v8d iv = inf;   // the first lane holding the minimum
+    for (int j0 = 0; j0 < kp; j0 += 8) {
+        v8d v;
+        memcpy(&v, dd + j0, sizeof v);
+        iv = VMIN(iv, VSEL(v == bv, __builtin_convertvector(j0 + IDX8, v8d), inf));
+    }
+    HMIN8(iv, bi);
+    int best = (int)bi;
+    v8d sv = inf;   // the nearest other centre
+    for (int j0 = 0; j0 < kp; j0 += 8) {
+        v8d v;
+        memcpy(&v, dd + j0, sizeof v);
+        sv = VMIN(sv, VSEL(j0 + IDX8 == best, inf, v));
+    }
+    HMIN8(sv, sec);
+    const double lim = bv + 2 * E;
+    if (sec <= lim) {   // contenders within the kernel's error: decide in double
         const float *x = w->X + p * w->d;
         double be = INFINITY;
         for (int j = 0; j < k; j++) {
@@ -216,18 +246,16 @@ static inline __attribute__((always_inline)) int label_point(km *w, int64_t p, c
             double ex = kmeans_dist2(x, w->mean, w->C + (size_t)j * w->d, w->d);
             if (ex < be) { be = ex; best = j; }
         }
+        sec = INFINITY;   // the referee may have moved best
+        for (int j = 0; j < k; j++) if (j != best && dd[j] < sec) sec = dd[j];
     }
     w->ub[p] = sqrt(dd[best] + E) - cum[best];
-    float *lp = w->lb + p * w->kp;
+    float *lp = w->lb + p * kp;
     #pragma omp simd
-    for (int j = 0; j < k; j++) {
+    for (int j = 0; j < kp; j++) {
         double q = dd[j] - E;
         q = sqrt(q > 0 ? q : 0);
-        lp[j] = (float)((q + cum[j]) * KM_DOWN);
-    }
-    if (near) {   // the referee may have moved best: sec is then recomputed
-        sec = INFINITY;
-        for (int j = 0; j < k; j++) if (j != best && dd[j] < sec) sec = dd[j];
+        lp[j] = j < k ? (float)((q + cum[j]) * KM_DOWN) : INFINITY;
     }
     sec -= E;   // as a lower bound (sqrt is monotone: the min over j != best of the q above)
     w->lm[p] = (sqrt(sec > 0 ? sec : 0) + w->cummax) * KM_DOWN;
@@ -243,7 +271,7 @@ __attribute__((target_clones("avx512f", "default")))
 static int64_t assign_block(km *w, int64_t bl, int which, int fresh) {
     const int d = w->d, k = w->k, t = omp_get_thread_num();
     float *D = thread_buf(w, t);                  // (KM_CHUNK, k)
-    double *dd = w->ddbuf + (size_t)t * k;
+    double *dd = w->ddbuf + (size_t)t * w->kp;
     double *P = w->part + (size_t)bl * k * d, *pc = w->part + (size_t)w->nbig * k * d + (size_t)bl * k;
     uint8_t *tch = w->touched + (size_t)bl * k;
     int64_t changed = 0, b0 = bl * w->big, b1 = b0 + w->big < w->n ? b0 + w->big : w->n;
@@ -259,10 +287,10 @@ static int64_t assign_block(km *w, int64_t bl, int which, int fresh) {
                 xr[nr++] = w->X + (s + i) * d;
             }
         }
-        if (nr) kmeans_dots(xr, nr, w->mean, w->Cp, w->ldc, k, d, thread_scratch(w, t), D, k);
+        if (nr) kmeans_dots(xr, nr, w->mean, w->Cp, k, d, thread_scratch(w, t), D, w->kp);
         for (int q = 0; q < nr; q++) {
             int64_t p = s + ids[q];
-            int old = w->labels[p], lab = label_point(w, p, D + (size_t)q * k, dd);
+            int old = w->labels[p], lab = label_point(w, p, D + (size_t)q * w->kp, dd);
             if (lab == old) continue;
             w->labels[p] = lab;
             changed++;
@@ -335,16 +363,16 @@ static void centre_gaps(km *w) {
     }
 }
 
-// After the centres changed: their norms, gaps and padded copy.
+// After the centres changed: their norms, gaps and packed copy.
 static void centres_changed(km *w) {
-    for (int j = 0; j < w->k; j++)
-        memcpy(w->Cp + (size_t)j * w->ldc, w->C + (size_t)j * w->d, sizeof(float) * w->d);
+    kmeans_pack(w->C, w->d, w->k, w->d, w->Cp);
     centre_gaps(w);
     w->cmax2 = 0;
     for (int j = 0; j < w->k; j++) {
         double s = 0;
         for (int c = 0; c < w->d; c++) s += (double)w->C[(size_t)j * w->d + c] * w->C[(size_t)j * w->d + c];
         w->cn[j] = (float)s;
+        w->cnd[j] = w->cn[j];
         if (s > w->cmax2) w->cmax2 = s;
     }
 }
@@ -480,12 +508,13 @@ static int kmeanspp(km *w, km_rng *rng, float *centres, err *e) {
     double *closest = err_malloc(e, sizeof(double) * n, "k-means++ distances");
     double *cum = err_malloc(e, sizeof(double) * n, "k-means++ cumulative sums");
     double *cd = err_malloc(e, sizeof(double) * n * T, "k-means++ candidate distances"); // (T, n)
-    float *cand = err_calloc(e, (size_t)T * w->ldc, sizeof(float), "k-means++ candidates"); // (T, ldc)
+    float *cand = err_malloc(e, sizeof(float) * T * d, "k-means++ candidates"); // (T, d)
+    float *candp = alloc64(e, sizeof(float) * kmeans_pack_floats(T, d), "k-means++ candidates");
     double *candn = err_malloc(e, sizeof(double) * T, "k-means++ candidate norms");
     double *ppart = err_malloc(e, sizeof(double) * nch * T, "k-means++ partial sums");
     int64_t *cid = err_malloc(e, sizeof(int64_t) * T, "k-means++ candidate ids");
     int rc = -1;
-    if (!closest || !cum || !cd || !cand || !candn || !ppart || !cid) goto done;
+    if (!closest || !cum || !cd || !cand || !candp || !candn || !ppart || !cid) goto done;
 
     cid[0] = rng_below(rng, n);
     int nc = 1;
@@ -493,9 +522,10 @@ static int kmeanspp(km *w, km_rng *rng, float *centres, err *e) {
         // distances of every point to the nc candidates in cid[] (centred rows)
         for (int t = 0; t < nc; t++) {
             const float *x = w->X + cid[t] * d;
-            for (int q = 0; q < d; q++) cand[(size_t)t * w->ldc + q] = x[q] - w->mean[q];
+            for (int q = 0; q < d; q++) cand[(size_t)t * d + q] = x[q] - w->mean[q];
             candn[t] = c == 0 ? kmeans_row_norm2(x, w->mean, d) : w->xn[cid[t]];
         }
+        kmeans_pack(cand, d, nc, d, candp);
         #pragma omp parallel for schedule(static) num_threads(w->nthr) if (nch > 1)
         for (int64_t ch = 0; ch < nch; ch++) {
             float *D = thread_buf(w, omp_get_thread_num());   // (rows, nc): tstride >= KM_CHUNK * T
@@ -504,7 +534,7 @@ static int kmeanspp(km *w, km_rng *rng, float *centres, err *e) {
             const float *xr[KM_CHUNK];
             for (int i = 0; i < r; i++) xr[i] = w->X + (s + i) * d;
             chunk_norms(w, s, r);
-            kmeans_dots(xr, r, w->mean, cand, w->ldc, nc, d, thread_scratch(w, omp_get_thread_num()), D, nc);
+            kmeans_dots(xr, r, w->mean, candp, nc, d, thread_scratch(w, omp_get_thread_num()), D, nc);
             double acc[16] = {0};
             for (int i = 0; i < r; i++)
                 for (int t = 0; t < nc; t++) {
@@ -524,7 +554,7 @@ static int kmeanspp(km *w, km_rng *rng, float *centres, err *e) {
             for (int64_t ch = 0; ch < nch; ch++) pot += ppart[ch * T + t];
             if (pot < bestpot) { bestpot = pot; best = t; }
         }
-        memcpy(centres + (size_t)c * d, cand + (size_t)best * w->ldc, sizeof(float) * d);
+        memcpy(centres + (size_t)c * d, cand + (size_t)best * d, sizeof(float) * d);
         memcpy(closest, cd + (size_t)best * n, sizeof(double) * n);
         if (c + 1 == k) break;
         // next candidates: D^2 sampling by cumulative sums and a left searchsorted
@@ -540,7 +570,7 @@ static int kmeanspp(km *w, km_rng *rng, float *centres, err *e) {
     }
     rc = 0;
 done:
-    free(closest); free(cum); free(cd); free(cand); free(candn); free(ppart); free(cid);
+    free(closest); free(cum); free(cd); free(cand); free(candp); free(candn); free(ppart); free(cid);
     return rc;
 }
 
@@ -579,17 +609,19 @@ int kmeans_fit(const float *X, int64_t n, int d, const kmeans_params *p, const f
     km w = {0};
     w.n = n; w.d = d; w.k = k; w.exact = p->exact_lloyd;
     w.nthr = nn_get_threads();    // also pins BLAS to one thread
-    // twice the kernel's bound (ceil(d/16) + 4 roundings in a chain, plus those of |x|^2 and |c|^2)
-    w.ecoef = (double)((d + 15) / 16 + 4) * 0x1.0p-23;
+    // twice the kernel's bound (kmeans_dots_depth() roundings in a chain; this also covers the
+    // rounding of |c|^2 to float)
+    w.ecoef = (double)kmeans_dots_depth(k, d) * 0x1.0p-23;
     w.big = (n + 63) / 64;
     w.big = (w.big + KM_CHUNK - 1) / KM_CHUNK * KM_CHUNK;
     if (w.big < 512) w.big = 512;
     w.nbig = (n + w.big - 1) / w.big;
     const int64_t nch = (n + KM_CHUNK - 1) / KM_CHUNK;
     int T = 2 + (int)floor(log((double)k));
-    w.ldc = (d + 15) & ~15;
-    w.toff = ((size_t)KM_CHUNK * (k > T ? k : T) + 15) & ~(size_t)15;
-    size_t tsz = w.toff + ((kmeans_dots_scratch(k > T ? k : T) + 15) & ~(size_t)15);
+    w.kp = (k + 7) & ~7;
+    w.toff = ((size_t)KM_CHUNK * (w.kp > T ? w.kp : T) + 15) & ~(size_t)15;
+    size_t scr = kmeans_dots_scratch(k, d), scr_pp = kmeans_dots_scratch(T, d);
+    size_t tsz = w.toff + (((scr > scr_pp ? scr : scr_pp) + 15) & ~(size_t)15);
     double *xn = err_malloc(e, sizeof(double) * n, "k-means norms");
     double *mean = err_calloc(e, d, sizeof(double), "k-means means");
     float *meanf = err_malloc(e, sizeof(float) * d, "k-means means");
@@ -597,28 +629,28 @@ int kmeans_fit(const float *X, int64_t n, int d, const kmeans_params *p, const f
     w.Cn = err_malloc(e, sizeof(float) * k * d, "k-means centres");
     float *best_c = err_malloc(e, sizeof(float) * k * d, "k-means centres");
     w.cn = err_malloc(e, sizeof(float) * k, "k-means centre norms");
+    w.cnd = err_calloc(e, w.kp, sizeof(double), "k-means centre norms");
     w.S = err_malloc(e, sizeof(double) * k * d, "k-means sums");
     w.cnt = err_malloc(e, sizeof(double) * k, "k-means counts");
     w.labels = err_malloc(e, sizeof(int32_t) * n, "k-means labels");
     int32_t *best_l = err_malloc(e, sizeof(int32_t) * n, "k-means labels");
     w.ub = err_malloc(e, sizeof(double) * n, "k-means bounds");
-    w.kp = (k + 7) & ~7;
     w.lb = err_malloc(e, sizeof(float) * n * w.kp, "k-means bounds");
     w.lm = err_malloc(e, sizeof(double) * n, "k-means bounds");
     w.cum = err_calloc(e, w.kp, sizeof(double), "k-means shifts");
     w.hs = err_malloc(e, sizeof(double) * k, "k-means centre distances");
     w.cc = err_calloc(e, (size_t)k * w.kp, sizeof(double), "k-means centre distances");
     w.touched = err_calloc(e, (size_t)w.nbig * k, 1, "k-means flags");
-    w.ddbuf = err_malloc(e, sizeof(double) * k * w.nthr, "k-means thread buffers");
+    w.ddbuf = alloc64(e, sizeof(double) * w.kp * w.nthr, "k-means thread buffers");
     w.tstride = tsz;
     w.tbuf = alloc64(e, sizeof(float) * tsz * w.nthr, "k-means thread buffers");
-    w.Cp = err_calloc(e, (size_t)k * w.ldc, sizeof(float), "k-means centres");
+    w.Cp = alloc64(e, sizeof(float) * kmeans_pack_floats(k, d), "k-means centres");
     double *part = err_malloc(e, sizeof(double) * nch, "k-means partial sums");
     w.part = err_calloc(e, (size_t)w.nbig * k * (d + 1), sizeof(double), "k-means partial sums");
     double *shift = err_malloc(e, sizeof(double) * k, "k-means shifts");
     int rc = OODSEG_E_NOMEM;
     if (!xn || !mean || !meanf || !w.C || !w.Cn || !best_c || !w.cn || !w.S || !w.cnt ||
-        !w.labels || !best_l || !w.ub || !w.lb || !w.cc || !w.lm || !w.cum || !w.hs || !w.touched || !w.ddbuf || !w.tbuf || !w.Cp || !part || !shift || !w.part)
+        !w.labels || !best_l || !w.ub || !w.lb || !w.cc || !w.lm || !w.cum || !w.hs || !w.touched || !w.ddbuf || !w.cnd || !w.tbuf || !w.Cp || !part || !shift || !w.part)
         goto done;
 
     for (size_t i = 0; i < (size_t)n * w.kp; i++) w.lb[i] = INFINITY;
@@ -704,7 +736,7 @@ int kmeans_fit(const float *X, int64_t n, int d, const kmeans_params *p, const f
     best_l = NULL;
     rc = OODSEG_OK;
 done:
-    free(xn); free(mean); free(meanf); free(w.C); free(w.Cn); free(best_c); free(w.cn);
+    free(xn); free(mean); free(meanf); free(w.C); free(w.Cn); free(best_c); free(w.cn); free(w.cnd);
     free(w.S); free(w.cnt); free(w.labels); free(best_l); free(w.ub); free(w.lb); free(w.cc); free(w.lm); free(w.cum); free(w.hs); free(w.touched);
     free(w.ddbuf); free(w.tbuf); free(w.Cp); free(part); free(shift); free(w.part);
     return rc;

@@ -33,8 +33,6 @@ typedef int vi16 __attribute__((vector_size(64)));
 #define KT_R 8      // rows per register block (8 rows x 2 centres: 16 zmm accumulators)
 #define KT_DT 512   // columns per tile: the 8 centred rows of a tile (16 KB) stay in L1
 
-// Floats of scratch kmeans_dots() needs for m centres.
-size_t kmeans_dots_scratch(int m) { return (size_t)KT_R * KT_DT + (size_t)((m + 1) & ~1) * KT_R * 16; }
 
 // out[r * ldo + j] = sum_c (xr[r][c] - mean[c]) * Cp[j * ldc + c] for r < nr, j < m. Cp is
 // zero-padded to ldc >= d rounded up to 16. Per block of 8 rows and per column tile, the centred
@@ -45,8 +43,8 @@ size_t kmeans_dots_scratch(int m) { return (size_t)KT_R * KT_DT + (size_t)((m + 
 // dot at most ceil(d/16) + 4 roundings in a chain, so the error is at most
 // gamma_{ceil(d/16)+4} sum |v c| <= that times (|v|^2 + |c|^2) / 2 (E of the assignment: twice).
 __attribute__((target_clones("avx512f", "default"), optimize("fp-contract=fast")))
-void kmeans_dots(const float *const *xr, int nr, const float *mean, const float *Cp, int ldc, int m,
-                 int d, float *scratch, float *out, int ldo) {
+static void dots_pair(const float *const *xr, int nr, const float *mean, const float *Cp, int ldc, int m,
+                      int d, float *scratch, float *out, int ldo) {
     const int mp = (m + 1) & ~1;
     float *vt = scratch;                            // (KT_R, KT_DT) centred tile
     float *accs = scratch + KT_R * KT_DT;           // (mp / 2, 16, 16) accumulators between tiles
@@ -113,6 +111,126 @@ void kmeans_dots(const float *const *xr, int nr, const float *mean, const float 
             }
         }
     }
+}
+
+#define KB_R 4   // rows per register block of kmeans_dots_bc()
+#define KB_H 4   // interleaved accumulator chains per row (KB_R * KB_H = 16 zmm accumulators)
+
+// The lanes are 16 centres and each row value is broadcast: no horizontal sums. Per block of
+// KB_R rows the centred rows (x - mean in float) go to an L1 scratch, interleaved by KB_H
+// columns: the KB_R x KB_H values one column step needs share a 64-byte line at fixed offsets.
+// Each step loads KB_H centre vectors and runs KB_R x KB_H FMAs whose row operand is a broadcast
+// load; each row keeps KB_H chains (column c in chain c mod KB_H), so that 16 FMAs are in flight:
+// per dot at most dp / KB_H + 2 roundings in a chain. The rows of the next block are prefetched,
+// one line per column step.
+__attribute__((target_clones("avx512f", "default"), optimize("fp-contract=fast")))
+static void dots_bc(const float *const *xr, int nr, const float *mean, const float *P, int m, int d,
+                    float *scratch, float *out, int ldo) {
+    const int dp = (d + KB_H - 1) & ~(KB_H - 1), G = (m + 15) / 16;
+    const unsigned lines = (unsigned)(d + 15) / 16;
+    float *vt = scratch;   // (d rounded up to 16 / KB_H, KB_R, KB_H) centred rows, interleaved
+    // lanes of 4 blocks of 4: (a b) and (c d) give blocks (a0 a1 b0 b1), (a2 a3 b2 b3); then
+    // those give (a0 b0 c0 d0) ...: each row's KB_H columns side by side in 64-byte lines
+    const vi16 lo = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23},
+               hi = lo + 8,
+               ev = {0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27},
+               od = ev + 4;
+    for (int r0 = 0; r0 < nr; r0 += KB_R) {
+        const float *x[KB_R];
+        for (int i = 0; i < KB_R; i++) x[i] = xr[r0 + i < nr ? r0 + i : nr - 1];
+        for (int q0 = 0; q0 < d; q0 += 16) {
+            v16 r[KB_R], mv;
+            if (q0 + 16 <= d) {
+                LD16(mv, mean + q0);
+                _Pragma("GCC unroll 4") for (int i = 0; i < KB_R; i++) { LD16(r[i], x[i] + q0); r[i] -= mv; }
+            } else {   // the tail, zero-padded
+                float t[16] = {0};
+                for (int i = 0; i < KB_R; i++) {
+                    for (int q = q0; q < d; q++) t[q - q0] = x[i][q] - mean[q];
+                    LD16(r[i], t);
+                }
+            }
+            v16 t0 = __builtin_shuffle(r[0], r[1], lo), t1 = __builtin_shuffle(r[2], r[3], lo),
+                t2 = __builtin_shuffle(r[0], r[1], hi), t3 = __builtin_shuffle(r[2], r[3], hi);
+            v16 o[4] = {__builtin_shuffle(t0, t1, ev), __builtin_shuffle(t0, t1, od),
+                        __builtin_shuffle(t2, t3, ev), __builtin_shuffle(t2, t3, od)};
+            memcpy(vt + (size_t)q0 * KB_R, o, sizeof o);
+        }
+        const char *pf[KB_R];
+        unsigned npf = 0;
+        if (r0 + KB_R < nr) {
+            for (int i = 0; i < KB_R; i++) pf[i] = (const char *)xr[r0 + KB_R + i < nr ? r0 + KB_R + i : nr - 1];
+            npf = KB_R * lines;
+        }
+        for (int g = 0; g < G; g++) {
+            const float *pg = P + (size_t)g * dp * 16, *v = vt;
+            v16 a[KB_R][KB_H];
+            _Pragma("GCC unroll 4") for (int i = 0; i < KB_R; i++)
+                _Pragma("GCC unroll 4") for (int h = 0; h < KB_H; h++) a[i][h] = (v16){0};
+            unsigned L = g == 0 ? 0 : npf;   // the prefetches ride on the first group's steps
+            for (int c = 0; c < dp; c += KB_H, pg += 16 * KB_H, v += KB_R * KB_H) {
+                if (L < npf) { __builtin_prefetch(pf[L % KB_R] + (size_t)(L / KB_R) * 64); L++; }
+                v16 cv[KB_H];
+                _Pragma("GCC unroll 4") for (int h = 0; h < KB_H; h++) LD16(cv[h], pg + 16 * h);
+                _Pragma("GCC unroll 4") for (int i = 0; i < KB_R; i++)
+                    _Pragma("GCC unroll 4") for (int h = 0; h < KB_H; h++) a[i][h] += v[i * KB_H + h] * cv[h];
+            }
+            for (; L < npf; L++) __builtin_prefetch(pf[L % KB_R] + (size_t)(L / KB_R) * 64);
+            const int nl = m - 16 * g < 16 ? m - 16 * g : 16;
+            for (int i = 0; i < KB_R && r0 + i < nr; i++) {
+                v16 s = (a[i][0] + a[i][1]) + (a[i][2] + a[i][3]);
+                float *o = out + (size_t)(r0 + i) * ldo + 16 * g;
+                if (nl == 16) memcpy(o, &s, sizeof s);
+                else for (int l = 0; l < nl; l++) o[l] = s[l];
+            }
+        }
+    }
+}
+
+// The lanes-as-centres kernel needs no horizontal sums but wastes lanes below 16 centres; up to
+// 8 the pair kernel does fewer FMAs.
+static int use_bc(int m) { return m > 8; }
+
+static int dp_bc(int d) { return (d + KB_H - 1) & ~(KB_H - 1); }
+
+size_t kmeans_pack_floats(int m, int d) {
+    return use_bc(m) ? (size_t)((m + 15) / 16) * dp_bc(d) * 16 : (size_t)m * ((d + 15) & ~15);
+}
+
+// Pair kernel: (m, d rounded up to 16), zero-padded rows. Broadcast kernel: P[g][c][l] =
+// C[16 g + l][c], (ceil(m / 16), d rounded up to KB_H, 16), zero-padded.
+void kmeans_pack(const float *C, size_t ldC, int m, int d, float *P) {
+    memset(P, 0, sizeof(float) * kmeans_pack_floats(m, d));
+    if (!use_bc(m)) {
+        for (int j = 0; j < m; j++) memcpy(P + (size_t)j * ((d + 15) & ~15), C + (size_t)j * ldC, sizeof(float) * d);
+        return;
+    }
+    const int dp = dp_bc(d);
+    for (int j = 0; j < m; j++)
+        for (int c = 0; c < d; c++) P[((size_t)(j / 16) * dp + c) * 16 + j % 16] = C[(size_t)j * ldC + c];
+}
+
+size_t kmeans_dots_scratch(int m, int d) {
+    if (use_bc(m)) return (size_t)KB_R * ((d + 15) & ~15);
+    return (size_t)KT_R * KT_DT + (size_t)((m + 1) & ~1) * KT_R * 16;
+}
+
+// The longest chain of roundings behind one dot product (see the kernels), for the error bound
+// gamma_depth * sum |v c|. Without a fused multiply-add every step rounds twice.
+int kmeans_dots_depth(int m, int d) {
+#ifdef __FP_FAST_FMAF
+    const int per_step = 1;
+#else
+    const int per_step = 2;
+#endif
+    if (use_bc(m)) return per_step * dp_bc(d) / KB_H + 2;
+    return per_step * ((d + 15) / 16) + 4;
+}
+
+void kmeans_dots(const float *const *xr, int nr, const float *mean, const float *P, int m, int d,
+                 float *scratch, float *out, int ldo) {
+    if (use_bc(m)) dots_bc(xr, nr, mean, P, m, d, scratch, out, ldo);
+    else dots_pair(xr, nr, mean, P, (d + 15) & ~15, m, d, scratch, out, ldo);
 }
 
 // |x - mean|^2 in double.

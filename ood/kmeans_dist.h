@@ -4,15 +4,17 @@
 
 #include <stddef.h>
 
-// Floats of scratch kmeans_dots() needs for m centres.
-size_t kmeans_dots_scratch(int m);
+// Centres C (m, ldC) packed for kmeans_dots(): kmeans_pack_floats(m, d) floats, 64-byte aligned.
+size_t kmeans_pack_floats(int m, int d);
+void kmeans_pack(const float *C, size_t ldC, int m, int d, float *P);
 
-// out[r * ldo + j] = sum_c (xr[r][c] - mean[c]) * Cp[j * ldc + c] for r < nr, j < m, in float.
-// Cp: (m, ldc), zero-padded, ldc >= d rounded up to 16. Error per dot product at most
-// gamma_{ceil(d/16)+4} * (|x - mean|^2 + |c|^2) / 2. scratch: kmeans_dots_scratch(m) floats,
-// 64-byte aligned.
-void kmeans_dots(const float *const *xr, int nr, const float *mean, const float *Cp, int ldc, int m,
-                 int d, float *scratch, float *out, int ldo);
+// out[r * ldo + j] = sum_c (xr[r][c] - mean[c]) * C[j][c] for r < nr, j < m, in float, from the
+// packed centres P. Error per dot product at most gamma_n * (|x - mean|^2 + |c|^2) / 2 with
+// n = kmeans_dots_depth(m, d). scratch: kmeans_dots_scratch(m, d) floats, 64-byte aligned.
+void kmeans_dots(const float *const *xr, int nr, const float *mean, const float *P, int m, int d,
+                 float *scratch, float *out, int ldo);
+size_t kmeans_dots_scratch(int m, int d);
+int kmeans_dots_depth(int m, int d);
 
 // |x - mean|^2 and |(x - mean) - c|^2 in double.
 double kmeans_row_norm2(const float *x, const float *mean, int d);

@@ -322,35 +322,38 @@ TEST(errors) {
     CHECK(strstr(e.msg, "infinite"), "%s", e.msg);
 }
 
-// The distance kernel against double: every dot product within the error bound the bounds rely
-// on (gamma_{ceil(d/16)+4} (|v|^2 + |c|^2) / 2), for d with and without a tail, rows with a large
-// mean (centred in float by the kernel) and several centre counts; the exact norms and distances
-// against a plain double loop.
+// The distance kernels against double: every dot product within the error bound the bounds rely
+// on (gamma_n (|v|^2 + |c|^2) / 2, n = kmeans_dots_depth()), for d with and without a tail, rows
+// with a large mean (centred in float by the kernel), centre counts for both kernels (pair: up to
+// 8, lanes as centres: above, with a partial group of 16) and row counts that leave partial row
+// blocks; the exact norms and distances against a plain double loop.
 TEST(distance_kernel_error_bound) {
-    const int ds[] = {3, 16, 37, 160, 512, 1000, 1300}, ms[] = {1, 3, 16};
+    const int ds[] = {3, 16, 37, 160, 512, 1000, 1300}, ms[] = {1, 3, 8, 9, 16, 21};
     double worst = 0;
     for (size_t a = 0; a < sizeof ds / sizeof *ds; a++)
         for (size_t b = 0; b < sizeof ms / sizeof *ms; b++) {
-            const int d = ds[a], m = ms[b], nr = 21, ldc = (d + 15) & ~15;
+            const int d = ds[a], m = ms[b], nr = 21;
             rseed(100 + a * 7 + b);
             float *X = malloc(sizeof(float) * nr * d), *mean = malloc(sizeof(float) * d);
-            float *Cp = calloc((size_t)m * ldc, sizeof(float)), *out = malloc(sizeof(float) * nr * m);
-            float *scr = NULL;
-            REQUIRE(posix_memalign((void **)&scr, 64, sizeof(float) * kmeans_dots_scratch(m)) == 0);
+            float *C = malloc(sizeof(float) * m * d), *out = malloc(sizeof(float) * nr * m);
+            float *scr = NULL, *P = NULL;
+            REQUIRE(posix_memalign((void **)&scr, 64, sizeof(float) * kmeans_dots_scratch(m, d)) == 0);
+            REQUIRE(posix_memalign((void **)&P, 64, sizeof(float) * kmeans_pack_floats(m, d)) == 0);
             for (int q = 0; q < d; q++) mean[q] = (float)(3 * rnorm());
             for (int i = 0; i < nr * d; i++) X[i] = mean[i % d] + (float)rnorm();
-            for (int j = 0; j < m; j++)
-                for (int q = 0; q < d; q++) Cp[(size_t)j * ldc + q] = (float)rnorm();
+            for (int i = 0; i < m * d; i++) C[i] = (float)rnorm();
+            kmeans_pack(C, d, m, d, P);
             const float *xr[21];
             for (int i = 0; i < nr; i++) xr[i] = X + (size_t)i * d;
-            kmeans_dots(xr, nr, mean, Cp, ldc, m, d, scr, out, m);
-            const double gam = ((d + 15) / 16 + 4) * 0x1.0p-24 / (1 - ((d + 15) / 16 + 4) * 0x1.0p-24);
+            kmeans_dots(xr, nr, mean, P, m, d, scr, out, m);
+            const int n = kmeans_dots_depth(m, d);
+            const double gam = n * 0x1.0p-24 / (1 - n * 0x1.0p-24);
             for (int i = 0; i < nr; i++) {
                 double vn = 0, ref_n = kmeans_row_norm2(xr[i], mean, d);
                 for (int q = 0; q < d; q++) { float v = xr[i][q] - mean[q]; vn += (double)v * v; }
                 CHECK(fabs(ref_n - vn) <= 1e-12 * vn, "d %d row %d: norm %.17g vs %.17g", d, i, ref_n, vn);
                 for (int j = 0; j < m; j++) {
-                    const float *c = Cp + (size_t)j * ldc;
+                    const float *c = C + (size_t)j * d;
                     double dot = 0, cn = 0, d2 = 0;
                     for (int q = 0; q < d; q++) {
                         float v = xr[i][q] - mean[q];
@@ -366,7 +369,7 @@ TEST(distance_kernel_error_bound) {
                     CHECK(fabs(e2 - d2) <= 1e-12 * d2, "d %d: dist2 %.17g vs %.17g", d, e2, d2);
                 }
             }
-            free(X); free(mean); free(Cp); free(out); free(scr);
+            free(X); free(mean); free(C); free(out); free(scr); free(P);
         }
     fprintf(stderr, "  largest error / bound: %.3f\n", worst);
     CHECK(worst > 0, "the kernel matched double exactly everywhere: the test data cannot exercise the bound");
