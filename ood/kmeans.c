@@ -163,15 +163,26 @@ static inline void row_add(double *S, const float *x, const float *mean, int d, 
     for (int c = 0; c < d; c++) S[c] += sign * (double)(x[c] - mean[c]);
 }
 
-// The bounds prove that point p keeps label a: every other centre is strictly farther. First
-// Hamerly's test (one lower bound for all other centres, or half the distance to the nearest
-// other centre), then Elkan's per centre: j cannot win when u < max(l_j, |c_a - c_j| / 2). When
-// the per-centre test passes, the Hamerly bound is tightened for the next iteration.
+// Hamerly's test for the points s..s+r-1, vectorised across points: keep[i] = 1 when one
+// lower bound for all other centres (or half the distance to the nearest other centre) proves
+// that point s + i keeps its label. Points without a label (-1) fail.
+static inline __attribute__((always_inline)) void hamerly(km *w, int64_t s, int r, uint8_t *keep) {
+    const int32_t *lab = w->labels + s;
+    const double *ub = w->ub + s, *lm = w->lm + s, *cum = w->cum, *hs = w->hs, cummax = w->cummax;
+    #pragma omp simd
+    for (int i = 0; i < r; i++) {
+        int a = lab[i] < 0 ? 0 : lab[i];
+        double u = ub[i] + cum[a], L = lm[i] - cummax, h = hs[a];
+        L = L < h ? h : L;
+        keep[i] = lab[i] >= 0 && L > u;
+    }
+}
+
+// Elkan's test for point p with label a, after Hamerly's failed: j cannot win when
+// u < max(l_j, |c_a - c_j| / 2). When it passes, the Hamerly bound is tightened for the next
+// iteration.
 static inline __attribute__((always_inline)) int keeps_label(km *w, int64_t p, int a) {
     const double u = w->ub[p] + w->cum[a];
-    double L = w->lm[p] - w->cummax;
-    if (L < w->hs[a]) L = w->hs[a];
-    if (L > u) return 1;
     const float *lp = w->lb + p * w->kp;
     const double *cca = w->cc + (size_t)a * w->kp, *cum = w->cum;
     const v8d uv = (v8d){0} + u, inf = (v8d){0} + INFINITY;
@@ -184,20 +195,13 @@ static inline __attribute__((always_inline)) int keeps_label(km *w, int64_t p, i
         memcpy(&cv, cum + j0, sizeof cv);
         memcpy(&ccv, cca + j0, sizeof ccv);
         v8d l = __builtin_convertvector(lf, v8d) - cv;
-        v8l gt = l > ccv, self = (j0 + (v8l){0, 1, 2, 3, 4, 5, 6, 7}) == a;
-        v8d Lj = (v8d)(((v8l)l & gt) | ((v8l)ccv & ~gt));   // max(l, cc)
-        fail |= ~(Lj > uv);
-        v8d lo = (v8d)(((v8l)l & ~self) | ((v8l)inf & self));
-        v8l lt = lo < lmin;
-        lmin = (v8d)(((v8l)lo & lt) | ((v8l)lmin & ~lt));
+        fail |= ~(VSEL(l > ccv, l, ccv) > uv);   // max(l_j, cc_aj) > u, else j may win
+        lmin = VMIN(lmin, VSEL(j0 + IDX8 == a, inf, l));
     }
-    long long fl[8];
-    double lm8[8];
-    memcpy(fl, &fail, sizeof fl);
-    memcpy(lm8, &lmin, sizeof lm8);
-    for (int i = 0; i < 8; i++) if (fl[i]) return 0;
-    double lmn = lm8[0];
-    for (int i = 1; i < 8; i++) if (lm8[i] < lmn) lmn = lm8[i];
+    double anyfail, lmn;
+    HMIN8(VSEL(fail, (v8d){0} - 1.0, (v8d){0}), anyfail);
+    if (anyfail < 0) return 0;
+    HMIN8(lmin, lmn);
     double nl = (lmn + w->cummax) * KM_DOWN;
     if (nl > w->lm[p]) w->lm[p] = nl;
     return 1;
@@ -220,23 +224,25 @@ static inline __attribute__((always_inline)) int label_point(km *w, int64_t p, c
         memcpy(dd + j0, &v, sizeof v);
         mn = VMIN(mn, v);
     }
-    double bv, bi, sec;
+    // The first and the last lane holding the minimum, and the least value above it: the nearest
+    // other centre is the minimum again when those lanes differ. (Three independent reductions,
+    // not a chain.)
+    double bv, first, mlast, above;
     HMIN8(mn, bv);
-    v8d iv = inf;   // the first lane holding the minimum
+    v8d fv = inf, lv = inf, av = inf;
     for (int j0 = 0; j0 < kp; j0 += 8) {
-        v8d v;
+        v8d v, jv = __builtin_convertvector(j0 + IDX8, v8d);
         memcpy(&v, dd + j0, sizeof v);
-        iv = VMIN(iv, VSEL(v == bv, __builtin_convertvector(j0 + IDX8, v8d), inf));
+        v8l eq = v == bv;
+        fv = VMIN(fv, VSEL(eq, jv, inf));
+        lv = VMIN(lv, VSEL(eq, -jv, inf));
+        av = VMIN(av, VSEL(eq, inf, v));
     }
-    HMIN8(iv, bi);
-    int best = (int)bi;
-    v8d sv = inf;   // the nearest other centre
-    for (int j0 = 0; j0 < kp; j0 += 8) {
-        v8d v;
-        memcpy(&v, dd + j0, sizeof v);
-        sv = VMIN(sv, VSEL(j0 + IDX8 == best, inf, v));
-    }
-    HMIN8(sv, sec);
+    HMIN8(fv, first);
+    HMIN8(lv, mlast);
+    HMIN8(av, above);
+    int best = (int)first;
+    double sec = first != -mlast ? bv : above;
     const double lim = bv + 2 * E;
     if (sec <= lim) {   // contenders within the kernel's error: decide in double
         const float *x = w->X + p * w->d;
@@ -252,10 +258,10 @@ static inline __attribute__((always_inline)) int label_point(km *w, int64_t p, c
     w->ub[p] = sqrt(dd[best] + E) - cum[best];
     float *lp = w->lb + p * kp;
     #pragma omp simd
-    for (int j = 0; j < kp; j++) {
+    for (int j = 0; j < k; j++) {   // (the padding lanes keep their +inf)
         double q = dd[j] - E;
         q = sqrt(q > 0 ? q : 0);
-        lp[j] = j < k ? (float)((q + cum[j]) * KM_DOWN) : INFINITY;
+        lp[j] = (float)((q + cum[j]) * KM_DOWN);
     }
     sec -= E;   // as a lower bound (sqrt is monotone: the min over j != best of the q above)
     w->lm[p] = (sqrt(sec > 0 ? sec : 0) + w->cummax) * KM_DOWN;
@@ -280,7 +286,11 @@ static int64_t assign_block(km *w, int64_t bl, int which, int fresh) {
         int32_t ids[KM_CHUNK];
         const float *xr[KM_CHUNK];
         chunk_norms(w, s, r);
+        uint8_t keep[KM_CHUNK];
+        if (which == PASS_BOUNDED) hamerly(w, s, r, keep);
+        else memset(keep, 0, sizeof keep);
         for (int i = 0; i < r && which != PASS_NONE; i++) {
+            if (keep[i]) continue;
             int a = w->labels[s + i];
             if (which == PASS_ALL || a < 0 || !keeps_label(w, s + i, a)) {
                 ids[nr] = i;

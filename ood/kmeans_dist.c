@@ -33,7 +33,6 @@ typedef int vi16 __attribute__((vector_size(64)));
 #define KT_R 8      // rows per register block (8 rows x 2 centres: 16 zmm accumulators)
 #define KT_DT 512   // columns per tile: the 8 centred rows of a tile (16 KB) stay in L1
 
-
 // out[r * ldo + j] = sum_c (xr[r][c] - mean[c]) * Cp[j * ldc + c] for r < nr, j < m. Cp is
 // zero-padded to ldc >= d rounded up to 16. Per block of 8 rows and per column tile, the centred
 // rows are written once to an L1 scratch (x - mean in float: the values of sklearn's centred
@@ -113,8 +112,9 @@ static void dots_pair(const float *const *xr, int nr, const float *mean, const f
     }
 }
 
-#define KB_R 4   // rows per register block of kmeans_dots_bc()
+#define KB_R 4   // rows per register block of dots_bc()
 #define KB_H 4   // interleaved accumulator chains per row (KB_R * KB_H = 16 zmm accumulators)
+_Static_assert(KB_R == 4 && KB_H == 4, "the interleaving shuffles of dots_bc() are for 4 x 4");
 
 // The lanes are 16 centres and each row value is broadcast: no horizontal sums. Per block of
 // KB_R rows the centred rows (x - mean in float) go to an L1 scratch, interleaved by KB_H
