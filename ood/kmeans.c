@@ -244,6 +244,7 @@ static inline __attribute__((always_inline)) int label_point(km *w, int64_t p, c
     int best = (int)first;
     double sec = first != -mlast ? bv : above;
     const double lim = bv + 2 * E;
+    double dbest = bv;
     if (sec <= lim) {   // contenders within the kernel's error: decide in double
         const float *x = w->X + p * w->d;
         double be = INFINITY;
@@ -254,8 +255,9 @@ static inline __attribute__((always_inline)) int label_point(km *w, int64_t p, c
         }
         sec = INFINITY;   // the referee may have moved best
         for (int j = 0; j < k; j++) if (j != best && dd[j] < sec) sec = dd[j];
+        dbest = dd[best];
     }
-    w->ub[p] = sqrt(dd[best] + E) - cum[best];
+    w->ub[p] = sqrt(dbest + E) - cum[best];
     float *lp = w->lb + p * kp;
     #pragma omp simd
     for (int j = 0; j < k; j++) {   // (the padding lanes keep their +inf)
@@ -270,43 +272,75 @@ static inline __attribute__((always_inline)) int label_point(km *w, int64_t p, c
 
 enum { PASS_NONE = -1, PASS_BOUNDED = 0, PASS_ALL = 1 };
 
-// assign() for one row block: bound tests, distances of the points that need them (in chunks of
-// KM_CHUNK rows), labels, bounds, and the block's change of the centre sums. Returns the number
-// of changed labels.
+// The points of chunk s..s+r-1 whose bounds fail (all for PASS_ALL): their offsets in ids, their
+// rows in xr. Returns their number.
+static inline __attribute__((always_inline)) int chunk_list(km *w, int64_t s, int r, int which,
+                                                             int32_t *ids, const float **xr) {
+    if (which == PASS_NONE) return 0;
+    uint8_t keep[KM_CHUNK];
+    if (which == PASS_BOUNDED) hamerly(w, s, r, keep);
+    else memset(keep, 0, sizeof keep);
+    int nr = 0;
+    for (int i = 0; i < r; i++) {
+        if (keep[i]) continue;
+        int a = w->labels[s + i];
+        if (which == PASS_ALL || a < 0 || !keeps_label(w, s + i, a)) {
+            ids[nr] = i;
+            xr[nr++] = w->X + (s + i) * w->d;
+        }
+    }
+    return nr;
+}
+
+#define KM_PF_LINES 1024   // at most 64 KB of the next chunk's rows prefetched into L2
+
+// A walk over the lines of a list of rows, for prefetching them a few at a time.
+typedef struct { const float *const *xr; int lines, row, line, left; } pf_walk;
+
+static inline void pf_issue(pf_walk *c, int cnt) {
+    for (; cnt > 0 && c->left > 0; cnt--, c->left--) {
+        __builtin_prefetch((const char *)c->xr[c->row] + (size_t)64 * c->line, 0, 2);
+        if (++c->line == c->lines) { c->line = 0; c->row++; }
+    }
+}
+
+// assign() for one row block, chunk by chunk: bound tests, distances of the points that need
+// them, labels, bounds, and the block's change of the centre sums. The next chunk's list is made
+// before this chunk is labelled, and its rows are prefetched during the labelling, so that the
+// memory keeps streaming while the labels are computed. Returns the number of changed labels.
 __attribute__((target_clones("avx512f", "default")))
 static int64_t assign_block(km *w, int64_t bl, int which, int fresh) {
     const int d = w->d, k = w->k, t = omp_get_thread_num();
-    float *D = thread_buf(w, t);                  // (KM_CHUNK, k)
+    float *D = thread_buf(w, t);                  // (KM_CHUNK, kp)
     double *dd = w->ddbuf + (size_t)t * w->kp;
     double *P = w->part + (size_t)bl * k * d, *pc = w->part + (size_t)w->nbig * k * d + (size_t)bl * k;
     uint8_t *tch = w->touched + (size_t)bl * k;
     int64_t changed = 0, b0 = bl * w->big, b1 = b0 + w->big < w->n ? b0 + w->big : w->n;
-    for (int64_t s = b0; s < b1; s += KM_CHUNK) {
-        int r = (int)(s + KM_CHUNK < b1 ? KM_CHUNK : b1 - s), nr = 0;
-        int32_t ids[KM_CHUNK];
-        const float *xr[KM_CHUNK];
+    int32_t ids[2][KM_CHUNK];
+    const float *xr[2][KM_CHUNK];
+    int cur = 0, nr = chunk_list(w, b0, (int)(b0 + KM_CHUNK < b1 ? KM_CHUNK : b1 - b0), which, ids[0], xr[0]);
+    for (int64_t s = b0; s < b1; s += KM_CHUNK, cur ^= 1) {
+        const int r = (int)(s + KM_CHUNK < b1 ? KM_CHUNK : b1 - s);
         chunk_norms(w, s, r);
-        uint8_t keep[KM_CHUNK];
-        if (which == PASS_BOUNDED) hamerly(w, s, r, keep);
-        else memset(keep, 0, sizeof keep);
-        for (int i = 0; i < r && which != PASS_NONE; i++) {
-            if (keep[i]) continue;
-            int a = w->labels[s + i];
-            if (which == PASS_ALL || a < 0 || !keeps_label(w, s + i, a)) {
-                ids[nr] = i;
-                xr[nr++] = w->X + (s + i) * d;
-            }
+        if (nr) kmeans_dots(xr[cur], nr, w->mean, w->Cp, k, d, thread_scratch(w, t), D, w->kp);
+        int nn = 0;
+        pf_walk pf = {xr[cur ^ 1], (d * (int)sizeof(float) + 63) / 64, 0, 0, 0};
+        if (s + KM_CHUNK < b1) {
+            const int64_t sn = s + KM_CHUNK;
+            nn = chunk_list(w, sn, (int)(sn + KM_CHUNK < b1 ? KM_CHUNK : b1 - sn), which, ids[cur ^ 1], xr[cur ^ 1]);
+            pf.left = nn * pf.lines < KM_PF_LINES ? nn * pf.lines : KM_PF_LINES;
         }
-        if (nr) kmeans_dots(xr, nr, w->mean, w->Cp, k, d, thread_scratch(w, t), D, w->kp);
+        const int pf_step = nr ? (pf.left + nr - 1) / nr : 0;
         for (int q = 0; q < nr; q++) {
-            int64_t p = s + ids[q];
+            pf_issue(&pf, pf_step);
+            int64_t p = s + ids[cur][q];
             int old = w->labels[p], lab = label_point(w, p, D + (size_t)q * w->kp, dd);
             if (lab == old) continue;
             w->labels[p] = lab;
             changed++;
             if (fresh) continue;
-            if (old >= 0) { row_add(P + (size_t)old * d, xr[q], w->mean, d, -1.0); pc[old] -= 1; tch[old] = 1; }
-            row_add(P + (size_t)lab * d, xr[q], w->mean, d, 1.0);
+            if (old >= 0) { row_add(P + (size_t)old * d, xr[cur][q], w->mean, d, -1.0); pc[old] -= 1; tch[old] = 1; }
+            row_add(P + (size_t)lab * d, xr[cur][q], w->mean, d, 1.0);
             pc[lab] += 1;
             tch[lab] = 1;
         }
@@ -317,6 +351,7 @@ static int64_t assign_block(km *w, int64_t bl, int which, int fresh) {
                 pc[lab] += 1;
                 tch[lab] = 1;
             }
+        nr = nn;
     }
     return changed;
 }

@@ -116,25 +116,32 @@ static void dots_pair(const float *const *xr, int nr, const float *mean, const f
 #define KB_H 4   // interleaved accumulator chains per row (KB_R * KB_H = 16 zmm accumulators)
 _Static_assert(KB_R == 4 && KB_H == 4, "the interleaving shuffles of dots_bc() are for 4 x 4");
 
-// The lanes are 16 centres and each row value is broadcast: no horizontal sums. Per block of
-// KB_R rows the centred rows (x - mean in float) go to an L1 scratch, interleaved by KB_H
-// columns: the KB_R x KB_H values one column step needs share a 64-byte line at fixed offsets.
-// Each step loads KB_H centre vectors and runs KB_R x KB_H FMAs whose row operand is a broadcast
-// load; each row keeps KB_H chains (column c in chain c mod KB_H), so that 16 FMAs are in flight:
-// per dot at most dp / KB_H + 2 roundings in a chain. The rows of the next block are prefetched,
-// one line per column step.
-__attribute__((target_clones("avx512f", "default"), optimize("fp-contract=fast")))
-static void dots_bc(const float *const *xr, int nr, const float *mean, const float *P, int m, int d,
-                    float *scratch, float *out, int ldo) {
-    const int dp = (d + KB_H - 1) & ~(KB_H - 1), G = (m + 15) / 16;
+typedef long long vl8 __attribute__((vector_size(64)));
+
+// Columns per FMA lane group: the 16 lanes hold 16 / G centres x G consecutive columns, so that
+// 8 centres do not leave half the lanes idle.
+static int bc_cols(int m) { return m <= 8 ? 2 : 1; }
+
+// Columns of one step: KB_H chains of G columns.
+static int bc_dp(int d, int G) { return (d + KB_H * G - 1) / (KB_H * G) * (KB_H * G); }
+
+// The lanes are centres (times G columns) and each row value is broadcast: no horizontal sums
+// over the columns. Per block of KB_R rows the centred rows (x - mean in float) go to an L1
+// scratch, interleaved so that the KB_R x KB_H x G values of one step share 64 G bytes at fixed
+// offsets. Each step loads KB_H centre vectors and runs KB_R x KB_H FMAs whose row operand is a
+// broadcast load of G floats; each row keeps KB_H chains, so that 16 FMAs are in flight. Per dot
+// at most dp / (KB_H G) + 2 + log2 G roundings in a chain: the chain, the 4 chains, the G lanes.
+// The rows of the next block are prefetched, one line per step.
+static inline __attribute__((always_inline))
+void dots_bc_body(const float *const *xr, int nr, const float *mean, const float *P, int m, int d,
+                  float *scratch, float *out, int ldo, const int G) {
+    const int M = 16 / G, S = KB_H * G, dp = bc_dp(d, G), steps = dp / S, groups = (m + M - 1) / M;
     const unsigned lines = (unsigned)(d + 15) / 16;
-    float *vt = scratch;   // (d rounded up to 16 / KB_H, KB_R, KB_H) centred rows, interleaved
-    // lanes of 4 blocks of 4: (a b) and (c d) give blocks (a0 a1 b0 b1), (a2 a3 b2 b3); then
-    // those give (a0 b0 c0 d0) ...: each row's KB_H columns side by side in 64-byte lines
-    const vi16 lo = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23},
-               hi = lo + 8,
-               ev = {0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27},
-               od = ev + 4;
+    float *vt = scratch;   // (steps, KB_R, S) centred rows, interleaved; d rounded up to 16
+    // G = 1: lanes of 4 blocks of 4: (a b) and (c d) give blocks (a0 a1 b0 b1), (a2 a3 b2 b3);
+    // then those give (a0 b0 c0 d0) ...; G = 2: (a b) give (a0..7 b0..7)
+    const vi16 lo = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23}, hi = lo + 8,
+               ev = {0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27}, od = ev + 4;
     for (int r0 = 0; r0 < nr; r0 += KB_R) {
         const float *x[KB_R];
         for (int i = 0; i < KB_R; i++) x[i] = xr[r0 + i < nr ? r0 + i : nr - 1];
@@ -150,10 +157,15 @@ static void dots_bc(const float *const *xr, int nr, const float *mean, const flo
                     LD16(r[i], t);
                 }
             }
+            v16 o[4];
             v16 t0 = __builtin_shuffle(r[0], r[1], lo), t1 = __builtin_shuffle(r[2], r[3], lo),
                 t2 = __builtin_shuffle(r[0], r[1], hi), t3 = __builtin_shuffle(r[2], r[3], hi);
-            v16 o[4] = {__builtin_shuffle(t0, t1, ev), __builtin_shuffle(t0, t1, od),
-                        __builtin_shuffle(t2, t3, ev), __builtin_shuffle(t2, t3, od)};
+            if (G == 2) {
+                o[0] = t0; o[1] = t1; o[2] = t2; o[3] = t3;
+            } else {
+                o[0] = __builtin_shuffle(t0, t1, ev); o[1] = __builtin_shuffle(t0, t1, od);
+                o[2] = __builtin_shuffle(t2, t3, ev); o[3] = __builtin_shuffle(t2, t3, od);
+            }
             memcpy(vt + (size_t)q0 * KB_R, o, sizeof o);
         }
         const char *pf[KB_R];
@@ -162,52 +174,78 @@ static void dots_bc(const float *const *xr, int nr, const float *mean, const flo
             for (int i = 0; i < KB_R; i++) pf[i] = (const char *)xr[r0 + KB_R + i < nr ? r0 + KB_R + i : nr - 1];
             npf = KB_R * lines;
         }
-        for (int g = 0; g < G; g++) {
-            const float *pg = P + (size_t)g * dp * 16, *v = vt;
+        for (int g = 0; g < groups; g++) {
+            const float *pg = P + (size_t)g * dp * 16 / G, *v = vt;
             v16 a[KB_R][KB_H];
             _Pragma("GCC unroll 4") for (int i = 0; i < KB_R; i++)
                 _Pragma("GCC unroll 4") for (int h = 0; h < KB_H; h++) a[i][h] = (v16){0};
             unsigned L = g == 0 ? 0 : npf;   // the prefetches ride on the first group's steps
-            for (int c = 0; c < dp; c += KB_H, pg += 16 * KB_H, v += KB_R * KB_H) {
-                if (L < npf) { __builtin_prefetch(pf[L % KB_R] + (size_t)(L / KB_R) * 64); L++; }
+            for (int st = 0; st < steps; st++, pg += 16 * KB_H, v += KB_R * S) {
+                for (unsigned u = 0; u < (unsigned)G && L < npf; u++, L++)
+                    __builtin_prefetch(pf[L % KB_R] + (size_t)(L / KB_R) * 64);
                 v16 cv[KB_H];
                 _Pragma("GCC unroll 4") for (int h = 0; h < KB_H; h++) LD16(cv[h], pg + 16 * h);
                 _Pragma("GCC unroll 4") for (int i = 0; i < KB_R; i++)
-                    _Pragma("GCC unroll 4") for (int h = 0; h < KB_H; h++) a[i][h] += v[i * KB_H + h] * cv[h];
+                    _Pragma("GCC unroll 4") for (int h = 0; h < KB_H; h++) {
+                        const float *vp = v + i * S + h * G;
+                        if (G == 1) {
+                            a[i][h] += *vp * cv[h];
+                        } else {   // the two floats as one 64-bit broadcast
+                            long long t;
+                            memcpy(&t, vp, sizeof t);
+                            vl8 b = {t, t, t, t, t, t, t, t};
+                            a[i][h] += (v16)b * cv[h];
+                        }
+                    }
             }
             for (; L < npf; L++) __builtin_prefetch(pf[L % KB_R] + (size_t)(L / KB_R) * 64);
-            const int nl = m - 16 * g < 16 ? m - 16 * g : 16;
+            const int nc = m - M * g < M ? m - M * g : M;
             for (int i = 0; i < KB_R && r0 + i < nr; i++) {
                 v16 s = (a[i][0] + a[i][1]) + (a[i][2] + a[i][3]);
-                float *o = out + (size_t)(r0 + i) * ldo + 16 * g;
-                if (nl == 16) memcpy(o, &s, sizeof s);
-                else for (int l = 0; l < nl; l++) o[l] = s[l];
+                if (G == 2) s += __builtin_shuffle(s, (vi16){1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14});
+                float *o = out + (size_t)(r0 + i) * ldo + M * g;
+                if (G == 1 && nc == 16) memcpy(o, &s, sizeof s);
+                else for (int j = 0; j < nc; j++) o[j] = s[j * G];
             }
         }
     }
 }
 
-// The lanes-as-centres kernel needs no horizontal sums but wastes lanes below 16 centres; up to
-// 8 the pair kernel does fewer FMAs.
-static int use_bc(int m) { return m > 8; }
+#define DOTS_BC(G)                                                                                 \
+    __attribute__((target_clones("avx512f", "default"), optimize("fp-contract=fast")))             \
+    static void dots_bc##G(const float *const *xr, int nr, const float *mean, const float *P,     \
+                           int m, int d, float *scratch, float *out, int ldo) {                    \
+        dots_bc_body(xr, nr, mean, P, m, d, scratch, out, ldo, G);                                 \
+    }
+DOTS_BC(1)
+DOTS_BC(2)
 
-static int dp_bc(int d) { return (d + KB_H - 1) & ~(KB_H - 1); }
+// Up to 4 centres the pair kernel does fewer FMAs than 16 lanes of which 12 would idle (a lane
+// group of 4 columns would need a 128-bit broadcast, which GCC's vector extensions do not emit).
+static int use_bc(int m) { return m > 4; }
 
 size_t kmeans_pack_floats(int m, int d) {
-    return use_bc(m) ? (size_t)((m + 15) / 16) * dp_bc(d) * 16 : (size_t)m * ((d + 15) & ~15);
+    if (!use_bc(m)) return (size_t)m * ((d + 15) & ~15);
+    const int G = bc_cols(m), M = 16 / G;
+    return (size_t)((m + M - 1) / M) * bc_dp(d, G) * 16 / G;
 }
 
-// Pair kernel: (m, d rounded up to 16), zero-padded rows. Broadcast kernel: P[g][c][l] =
-// C[16 g + l][c], (ceil(m / 16), d rounded up to KB_H, 16), zero-padded.
+// Pair kernel: (m, d rounded up to 16), zero-padded rows. Broadcast kernel, G columns per lane
+// group and M = 16 / G centres per group: P[g][step][h][j G + q] = C[g M + j][step 4G + h G + q],
+// zero-padded.
 void kmeans_pack(const float *C, size_t ldC, int m, int d, float *P) {
     memset(P, 0, sizeof(float) * kmeans_pack_floats(m, d));
     if (!use_bc(m)) {
         for (int j = 0; j < m; j++) memcpy(P + (size_t)j * ((d + 15) & ~15), C + (size_t)j * ldC, sizeof(float) * d);
         return;
     }
-    const int dp = dp_bc(d);
+    const int G = bc_cols(m), M = 16 / G, S = KB_H * G;
+    const size_t gsz = (size_t)bc_dp(d, G) * 16 / G;
     for (int j = 0; j < m; j++)
-        for (int c = 0; c < d; c++) P[((size_t)(j / 16) * dp + c) * 16 + j % 16] = C[(size_t)j * ldC + c];
+        for (int c = 0; c < d; c++) {
+            const int st = c / S, h = c % S / G, q = c % G;
+            P[(size_t)(j / M) * gsz + ((size_t)st * KB_H + h) * 16 + (j % M) * G + q] = C[(size_t)j * ldC + c];
+        }
 }
 
 size_t kmeans_dots_scratch(int m, int d) {
@@ -223,14 +261,18 @@ int kmeans_dots_depth(int m, int d) {
 #else
     const int per_step = 2;
 #endif
-    if (use_bc(m)) return per_step * dp_bc(d) / KB_H + 2;
+    if (use_bc(m)) {
+        const int G = bc_cols(m);
+        return per_step * bc_dp(d, G) / (KB_H * G) + 2 + (G == 2);
+    }
     return per_step * ((d + 15) / 16) + 4;
 }
 
 void kmeans_dots(const float *const *xr, int nr, const float *mean, const float *P, int m, int d,
                  float *scratch, float *out, int ldo) {
-    if (use_bc(m)) dots_bc(xr, nr, mean, P, m, d, scratch, out, ldo);
-    else dots_pair(xr, nr, mean, P, (d + 15) & ~15, m, d, scratch, out, ldo);
+    if (!use_bc(m)) dots_pair(xr, nr, mean, P, (d + 15) & ~15, m, d, scratch, out, ldo);
+    else if (bc_cols(m) == 1) dots_bc1(xr, nr, mean, P, m, d, scratch, out, ldo);
+    else dots_bc2(xr, nr, mean, P, m, d, scratch, out, ldo);
 }
 
 // |x - mean|^2 in double.
