@@ -137,6 +137,8 @@ typedef struct km {
     size_t tstride, toff; // floats per thread in tbuf; offset of the scratch
     double *ddbuf;        // per thread: (kp) squared distances of one point
     int64_t big, nbig;    // row blocks (a multiple of KM_CHUNK rows, at most 64 blocks)
+    int chunk;            // rows per distance batch: at most KM_CHUNK, and about 256 KB of rows,
+                          // so that a batch is still in L2 when it is labelled and summed
     double *part;         // (nbig, k, d) per-block sum changes, then (nbig, k) count changes
     uint8_t *touched;     // (nbig, k) 1: that block changed that cluster's sum
 } km;
@@ -158,9 +160,19 @@ static void xn_done(km *w) {
 static float *thread_buf(km *w, int t) { return w->tbuf + (size_t)t * w->tstride; }
 static float *thread_scratch(km *w, int t) { return thread_buf(w, t) + w->toff; }
 
-static inline void row_add(double *S, const float *x, const float *mean, int d, double sign) {
+static inline void row_add(double *S, const float *x, const float *mean, int d) {
     #pragma omp simd
-    for (int c = 0; c < d; c++) S[c] += sign * (double)(x[c] - mean[c]);
+    for (int c = 0; c < d; c++) S[c] += (double)(x[c] - mean[c]);
+}
+
+// A point moves from cluster sums From to To.
+static inline void row_move(double *From, double *To, const float *x, const float *mean, int d) {
+    #pragma omp simd
+    for (int c = 0; c < d; c++) {
+        double v = (double)(x[c] - mean[c]);
+        From[c] -= v;
+        To[c] += v;
+    }
 }
 
 // Hamerly's test for the points s..s+r-1, vectorised across points: keep[i] = 1 when one
@@ -292,22 +304,9 @@ static inline __attribute__((always_inline)) int chunk_list(km *w, int64_t s, in
     return nr;
 }
 
-#define KM_PF_LINES 1024   // at most 64 KB of the next chunk's rows prefetched into L2
-
-// A walk over the lines of a list of rows, for prefetching them a few at a time.
-typedef struct { const float *const *xr; int lines, row, line, left; } pf_walk;
-
-static inline void pf_issue(pf_walk *c, int cnt) {
-    for (; cnt > 0 && c->left > 0; cnt--, c->left--) {
-        __builtin_prefetch((const char *)c->xr[c->row] + (size_t)64 * c->line, 0, 2);
-        if (++c->line == c->lines) { c->line = 0; c->row++; }
-    }
-}
-
 // assign() for one row block, chunk by chunk: bound tests, distances of the points that need
-// them, labels, bounds, and the block's change of the centre sums. The next chunk's list is made
-// before this chunk is labelled, and its rows are prefetched during the labelling, so that the
-// memory keeps streaming while the labels are computed. Returns the number of changed labels.
+// them, labels, bounds, and the block's change of the centre sums. Returns the number of changed
+// labels.
 __attribute__((target_clones("avx512f", "default")))
 static int64_t assign_block(km *w, int64_t bl, int which, int fresh) {
     const int d = w->d, k = w->k, t = omp_get_thread_num();
@@ -316,42 +315,35 @@ static int64_t assign_block(km *w, int64_t bl, int which, int fresh) {
     double *P = w->part + (size_t)bl * k * d, *pc = w->part + (size_t)w->nbig * k * d + (size_t)bl * k;
     uint8_t *tch = w->touched + (size_t)bl * k;
     int64_t changed = 0, b0 = bl * w->big, b1 = b0 + w->big < w->n ? b0 + w->big : w->n;
-    int32_t ids[2][KM_CHUNK];
-    const float *xr[2][KM_CHUNK];
-    int cur = 0, nr = chunk_list(w, b0, (int)(b0 + KM_CHUNK < b1 ? KM_CHUNK : b1 - b0), which, ids[0], xr[0]);
-    for (int64_t s = b0; s < b1; s += KM_CHUNK, cur ^= 1) {
-        const int r = (int)(s + KM_CHUNK < b1 ? KM_CHUNK : b1 - s);
+    int32_t ids[KM_CHUNK];
+    const float *xr[KM_CHUNK];
+    const int ch = w->chunk;
+    for (int64_t s = b0; s < b1; s += ch) {
+        const int r = (int)(s + ch < b1 ? ch : b1 - s);
         chunk_norms(w, s, r);
-        if (nr) kmeans_dots(xr[cur], nr, w->mean, w->Cp, k, d, thread_scratch(w, t), D, w->kp);
-        int nn = 0;
-        pf_walk pf = {xr[cur ^ 1], (d * (int)sizeof(float) + 63) / 64, 0, 0, 0};
-        if (s + KM_CHUNK < b1) {
-            const int64_t sn = s + KM_CHUNK;
-            nn = chunk_list(w, sn, (int)(sn + KM_CHUNK < b1 ? KM_CHUNK : b1 - sn), which, ids[cur ^ 1], xr[cur ^ 1]);
-            pf.left = nn * pf.lines < KM_PF_LINES ? nn * pf.lines : KM_PF_LINES;
-        }
-        const int pf_step = nr ? (pf.left + nr - 1) / nr : 0;
+        const int nr = chunk_list(w, s, r, which, ids, xr);
+        if (nr) kmeans_dots(xr, nr, w->mean, w->Cp, k, d, thread_scratch(w, t), D, w->kp);
+        const int fresh_here = fresh && nr == r;   // every row is in the list: summed while hot
         for (int q = 0; q < nr; q++) {
-            pf_issue(&pf, pf_step);
-            int64_t p = s + ids[cur][q];
+            int64_t p = s + ids[q];
             int old = w->labels[p], lab = label_point(w, p, D + (size_t)q * w->kp, dd);
+            if (fresh_here) { row_add(P + (size_t)lab * d, xr[q], w->mean, d); pc[lab] += 1; tch[lab] = 1; }
             if (lab == old) continue;
             w->labels[p] = lab;
             changed++;
             if (fresh) continue;
-            if (old >= 0) { row_add(P + (size_t)old * d, xr[cur][q], w->mean, d, -1.0); pc[old] -= 1; tch[old] = 1; }
-            row_add(P + (size_t)lab * d, xr[cur][q], w->mean, d, 1.0);
+            if (old >= 0) { row_move(P + (size_t)old * d, P + (size_t)lab * d, xr[q], w->mean, d); pc[old] -= 1; tch[old] = 1; }
+            else row_add(P + (size_t)lab * d, xr[q], w->mean, d);
             pc[lab] += 1;
             tch[lab] = 1;
         }
-        if (fresh)
+        if (fresh && !fresh_here)
             for (int i = 0; i < r; i++) {
                 int lab = w->labels[s + i];
-                row_add(P + (size_t)lab * d, w->X + (s + i) * d, w->mean, d, 1.0);
+                row_add(P + (size_t)lab * d, w->X + (s + i) * d, w->mean, d);
                 pc[lab] += 1;
                 tch[lab] = 1;
             }
-        nr = nn;
     }
     return changed;
 }
@@ -633,6 +625,27 @@ static int same_clustering(const int32_t *a, const int32_t *b, int64_t n, int k)
     return same;
 }
 
+// Column sums and sums of squares of rows s0..s1-1, added to P and Q (d), four rows per pass over
+// P and Q: the loop then waits on the data, not on its own loads and stores.
+__attribute__((target_clones("avx512f", "default")))
+static void col_sums(const float *X, int64_t s0, int64_t s1, int d, double *P, double *Q) {
+    int64_t i = s0;
+    for (; i + 4 <= s1; i += 4) {
+        const float *x = X + i * d;
+        #pragma omp simd
+        for (int c = 0; c < d; c++) {
+            double a = x[c], b = x[d + c], e = x[2 * d + c], f = x[3 * d + c];
+            P[c] += (a + b) + (e + f);
+            Q[c] += (a * a + b * b) + (e * e + f * f);
+        }
+    }
+    for (; i < s1; i++) {
+        const float *x = X + i * d;
+        #pragma omp simd
+        for (int c = 0; c < d; c++) { P[c] += x[c]; Q[c] += (double)x[c] * x[c]; }
+    }
+}
+
 int kmeans_fit(const float *X, int64_t n, int d, const kmeans_params *p, const float *init,
                kmeans_result *out, err *e) {
     memset(out, 0, sizeof *out);
@@ -659,6 +672,9 @@ int kmeans_fit(const float *X, int64_t n, int d, const kmeans_params *p, const f
     w.ecoef = (double)kmeans_dots_depth(k, d) * 0x1.0p-23;
     w.big = (n + 63) / 64;
     w.big = (w.big + KM_CHUNK - 1) / KM_CHUNK * KM_CHUNK;
+    w.chunk = (int)((256 << 10) / ((size_t)d * sizeof(float))) & ~7;
+    if (w.chunk < 8) w.chunk = 8;
+    if (w.chunk > KM_CHUNK) w.chunk = KM_CHUNK;
     if (w.big < 512) w.big = 512;
     w.nbig = (n + w.big - 1) / w.big;
     const int64_t nch = (n + KM_CHUNK - 1) / KM_CHUNK;
@@ -714,11 +730,7 @@ int kmeans_fit(const float *X, int64_t n, int d, const kmeans_params *p, const f
             int64_t s0 = b * w.big, s1 = s0 + w.big < n ? s0 + w.big : n;
             double *Pb = P + (size_t)b * d, *Qb = Q + (size_t)b * d;
             bad[b] = -1;
-            for (int64_t i = s0; i < s1; i++) {
-                const float *x = X + i * d;
-                #pragma omp simd
-                for (int c = 0; c < d; c++) { Pb[c] += x[c]; Qb[c] += (double)x[c] * x[c]; }
-            }
+            col_sums(X, s0, s1, d, Pb, Qb);
             double tot = 0;
             for (int c = 0; c < d; c++) tot += Qb[c];
             if (!isfinite(tot))
