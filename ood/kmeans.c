@@ -143,11 +143,14 @@ typedef struct km {
     uint8_t *touched;     // (nbig, k) 1: that block changed that cluster's sum
 } km;
 
-// The norms of rows s..s+r-1 on the first pass over the data, while the rows are on their way
-// into the cache anyway; xn_done() after that pass.
-static void chunk_norms(km *w, int64_t s, int r) {
-    if (w->have_xn) return;
+// Where the kernel is to write the norms of the r rows from s on, which it computes (all, in
+// order) on the first pass over the data: xn + s then, NULL after xn_done(). Should a first pass
+// ever leave rows out, their norms are computed here.
+static double *first_norms(km *w, int64_t s, int r, int nr) {
+    if (w->have_xn) return NULL;
+    if (nr == r) return w->xn + s;
     for (int i = 0; i < r; i++) w->xn[s + i] = kmeans_row_norm2(w->X + (s + i) * w->d, w->mean, w->d);
+    return NULL;
 }
 
 static void xn_done(km *w) {
@@ -320,9 +323,9 @@ static int64_t assign_block(km *w, int64_t bl, int which, int fresh) {
     const int ch = w->chunk;
     for (int64_t s = b0; s < b1; s += ch) {
         const int r = (int)(s + ch < b1 ? ch : b1 - s);
-        chunk_norms(w, s, r);
         const int nr = chunk_list(w, s, r, which, ids, xr);
-        if (nr) kmeans_dots(xr, nr, w->mean, w->Cp, k, d, thread_scratch(w, t), D, w->kp);
+        double *nrm = first_norms(w, s, r, nr);
+        if (nr) kmeans_dots(xr, nr, w->mean, w->Cp, k, d, thread_scratch(w, t), D, w->kp, nrm);
         const int fresh_here = fresh && nr == r;   // every row is in the list: summed while hot
         for (int q = 0; q < nr; q++) {
             int64_t p = s + ids[q];
@@ -570,8 +573,8 @@ static int kmeanspp(km *w, km_rng *rng, float *centres, err *e) {
             int r = (int)(e2 - s);
             const float *xr[KM_CHUNK];
             for (int i = 0; i < r; i++) xr[i] = w->X + (s + i) * d;
-            chunk_norms(w, s, r);
-            kmeans_dots(xr, r, w->mean, candp, nc, d, thread_scratch(w, omp_get_thread_num()), D, nc);
+            kmeans_dots(xr, r, w->mean, candp, nc, d, thread_scratch(w, omp_get_thread_num()), D, nc,
+                        first_norms(w, s, r, r));
             double acc[16] = {0};
             for (int i = 0; i < r; i++)
                 for (int t = 0; t < nc; t++) {

@@ -10,6 +10,7 @@ typedef float v16 __attribute__((vector_size(64)));
 #define LD16(v, p) memcpy(&(v), (p), sizeof(v16))
 
 typedef int vi16 __attribute__((vector_size(64)));
+typedef double v8d __attribute__((vector_size(64)));
 
 // The 16 lane sums of a[0..15], as lanes 0..15 of a[0], by a fixed tree (lane i + lane i+8, then
 // +4, +2, +1), two vectors at a time: 15 shuffle pairs instead of 16 scalar trees.
@@ -43,13 +44,14 @@ typedef int vi16 __attribute__((vector_size(64)));
 // gamma_{ceil(d/16)+4} sum |v c| <= that times (|v|^2 + |c|^2) / 2 (E of the assignment: twice).
 __attribute__((target_clones("avx512f", "default"), optimize("fp-contract=fast")))
 static void dots_pair(const float *const *xr, int nr, const float *mean, const float *Cp, int ldc, int m,
-                      int d, float *scratch, float *out, int ldo) {
+                      int d, float *scratch, float *out, int ldo, double *norms) {
     const int mp = (m + 1) & ~1;
     float *vt = scratch;                            // (KT_R, KT_DT) centred tile
     float *accs = scratch + KT_R * KT_DT;           // (mp / 2, 16, 16) accumulators between tiles
     for (int r0 = 0; r0 < nr; r0 += KT_R) {
         const float *x[KT_R];
         for (int i = 0; i < KT_R; i++) x[i] = xr[r0 + i < nr ? r0 + i : nr - 1];
+        double nrm[KT_R] = {0};
         for (int t0 = 0; t0 < d; t0 += KT_DT) {
             const int tl = d - t0 < KT_DT ? d - t0 : KT_DT, tlv = (tl + 15) & ~15;
             const int first = t0 == 0, last = t0 + KT_DT >= d;
@@ -72,6 +74,12 @@ static void dots_pair(const float *const *xr, int nr, const float *mean, const f
                 #pragma omp simd
                 for (int q = 0; q < tl; q++) vi[q] = xi[q] - mi[q];
                 for (int q = tl; q < tlv; q++) vi[q] = 0;
+                if (norms) {
+                    double sn = 0;
+                    #pragma omp simd reduction(+:sn)
+                    for (int q = 0; q < tl; q++) sn += (double)vi[q] * vi[q];
+                    nrm[i] += sn;
+                }
             }
             for (int j0 = 0; j0 < mp; j0 += 2) {
                 const float *c0 = Cp + (size_t)j0 * ldc + t0, *c1 = j0 + 1 < m ? c0 + ldc : c0;
@@ -109,6 +117,8 @@ static void dots_pair(const float *const *xr, int nr, const float *mean, const f
                 }
             }
         }
+        if (norms)
+            for (int i = 0; i < KT_R && r0 + i < nr; i++) norms[r0 + i] = nrm[i];
     }
 }
 
@@ -134,7 +144,7 @@ static int bc_dp(int d, int G) { return (d + KB_H * G - 1) / (KB_H * G) * (KB_H 
 // The rows of the next block are prefetched, one line per step.
 static inline __attribute__((always_inline))
 void dots_bc_body(const float *const *xr, int nr, const float *mean, const float *P, int m, int d,
-                  float *scratch, float *out, int ldo, const int G) {
+                  float *scratch, float *out, int ldo, double *norms, const int G) {
     const int M = 16 / G, S = KB_H * G, dp = bc_dp(d, G), steps = dp / S, groups = (m + M - 1) / M;
     const unsigned lines = (unsigned)(d + 15) / 16;
     float *vt = scratch;   // (steps, KB_R, S) centred rows, interleaved; d rounded up to 16
@@ -145,6 +155,8 @@ void dots_bc_body(const float *const *xr, int nr, const float *mean, const float
     for (int r0 = 0; r0 < nr; r0 += KB_R) {
         const float *x[KB_R];
         for (int i = 0; i < KB_R; i++) x[i] = xr[r0 + i < nr ? r0 + i : nr - 1];
+        v8d nacc[KB_R][2];   // squares of the centred rows, when norms are wanted
+        _Pragma("GCC unroll 4") for (int i = 0; i < KB_R; i++) nacc[i][0] = nacc[i][1] = (v8d){0};
         for (int q0 = 0; q0 < d; q0 += 16) {
             v16 r[KB_R], mv;
             if (q0 + 16 <= d) {
@@ -157,6 +169,13 @@ void dots_bc_body(const float *const *xr, int nr, const float *mean, const float
                     LD16(r[i], t);
                 }
             }
+            if (norms)
+                _Pragma("GCC unroll 4") for (int i = 0; i < KB_R; i++) {
+                    v8d a = __builtin_convertvector(__builtin_shufflevector(r[i], r[i], 0, 1, 2, 3, 4, 5, 6, 7), v8d),
+                        b = __builtin_convertvector(__builtin_shufflevector(r[i], r[i], 8, 9, 10, 11, 12, 13, 14, 15), v8d);
+                    nacc[i][0] += a * a;
+                    nacc[i][1] += b * b;
+                }
             v16 o[4];
             v16 t0 = __builtin_shuffle(r[0], r[1], lo), t1 = __builtin_shuffle(r[2], r[3], lo),
                 t2 = __builtin_shuffle(r[0], r[1], hi), t3 = __builtin_shuffle(r[2], r[3], hi);
@@ -168,6 +187,11 @@ void dots_bc_body(const float *const *xr, int nr, const float *mean, const float
             }
             memcpy(vt + (size_t)q0 * KB_R, o, sizeof o);
         }
+        if (norms)
+            for (int i = 0; i < KB_R && r0 + i < nr; i++) {
+                v8d a = nacc[i][0] + nacc[i][1];
+                norms[r0 + i] = ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
+            }
         const char *pf[KB_R];
         unsigned npf = 0;
         if (r0 + KB_R < nr) {
@@ -214,8 +238,8 @@ void dots_bc_body(const float *const *xr, int nr, const float *mean, const float
 #define DOTS_BC(G)                                                                                 \
     __attribute__((target_clones("avx512f", "default"), optimize("fp-contract=fast")))             \
     static void dots_bc##G(const float *const *xr, int nr, const float *mean, const float *P,     \
-                           int m, int d, float *scratch, float *out, int ldo) {                    \
-        dots_bc_body(xr, nr, mean, P, m, d, scratch, out, ldo, G);                                 \
+                           int m, int d, float *scratch, float *out, int ldo, double *norms) {     \
+        dots_bc_body(xr, nr, mean, P, m, d, scratch, out, ldo, norms, G);                          \
     }
 DOTS_BC(1)
 DOTS_BC(2)
@@ -269,34 +293,37 @@ int kmeans_dots_depth(int m, int d) {
 }
 
 void kmeans_dots(const float *const *xr, int nr, const float *mean, const float *P, int m, int d,
-                 float *scratch, float *out, int ldo) {
-    if (!use_bc(m)) dots_pair(xr, nr, mean, P, (d + 15) & ~15, m, d, scratch, out, ldo);
-    else if (bc_cols(m) == 1) dots_bc1(xr, nr, mean, P, m, d, scratch, out, ldo);
-    else dots_bc2(xr, nr, mean, P, m, d, scratch, out, ldo);
+                 float *scratch, float *out, int ldo, double *norms) {
+    if (!use_bc(m)) dots_pair(xr, nr, mean, P, (d + 15) & ~15, m, d, scratch, out, ldo, norms);
+    else if (bc_cols(m) == 1) dots_bc1(xr, nr, mean, P, m, d, scratch, out, ldo, norms);
+    else dots_bc2(xr, nr, mean, P, m, d, scratch, out, ldo, norms);
 }
+
+// Sums of squares in double over 32 lanes (four vectors of eight): one accumulator would make a
+// chain of d / 8 dependent adds, slower than the row arrives from memory.
+#define SUM32(expr) do {                                                       \
+    double acc_[32] = {0};                                                     \
+    int q = 0;                                                                 \
+    for (; q + 32 <= d; q += 32) {                                             \
+        _Pragma("omp simd")                                                    \
+        for (int l = 0; l < 32; l++) { const int c_ = q + l; acc_[l] += (expr); } \
+    }                                                                          \
+    for (int l = 0; q < d; q++, l++) { const int c_ = q; acc_[l] += (expr); }  \
+    for (int h = 16; h >= 1; h /= 2)                                           \
+        for (int l = 0; l < h; l++) acc_[l] += acc_[l + h];                    \
+    return acc_[0];                                                            \
+} while (0)
+
+static inline double sq(double t) { return t * t; }
 
 // |x - mean|^2 in double.
 __attribute__((target_clones("avx512f", "default")))
 double kmeans_row_norm2(const float *x, const float *mean, int d) {
-    double s = 0;
-    #pragma omp simd reduction(+:s)
-    for (int q = 0; q < d; q++) {
-        float v = x[q] - mean[q];
-        s += (double)v * v;
-    }
-    return s;
+    SUM32(sq((double)(x[c_] - mean[c_])));
 }
 
 // |(x - mean) - c|^2 in double: the referee for near ties.
 __attribute__((target_clones("avx512f", "default")))
 double kmeans_dist2(const float *x, const float *mean, const float *c, int d) {
-    double s = 0;
-    #pragma omp simd reduction(+:s)
-    for (int q = 0; q < d; q++) {
-        float v = x[q] - mean[q];
-        double t = (double)v - c[q];
-        s += t * t;
-    }
-    return s;
+    SUM32(sq((double)(x[c_] - mean[c_]) - c[c_]));
 }
-

@@ -326,7 +326,8 @@ TEST(errors) {
 // on (gamma_n (|v|^2 + |c|^2) / 2, n = kmeans_dots_depth()), for d with and without a tail, rows
 // with a large mean (centred in float by the kernel), centre counts for both kernels (pair: up to
 // 8, lanes as centres: above, with a partial group of 16) and row counts that leave partial row
-// blocks; the exact norms and distances against a plain double loop.
+// blocks; the exact norms (the kernel's and kmeans_row_norm2()) and distances against a plain
+// double loop.
 TEST(distance_kernel_error_bound) {
     const int ds[] = {3, 16, 37, 160, 512, 1000, 1300}, ms[] = {1, 3, 8, 9, 16, 21};
     double worst = 0;
@@ -345,13 +346,15 @@ TEST(distance_kernel_error_bound) {
             kmeans_pack(C, d, m, d, P);
             const float *xr[21];
             for (int i = 0; i < nr; i++) xr[i] = X + (size_t)i * d;
-            kmeans_dots(xr, nr, mean, P, m, d, scr, out, m);
+            double kn[21];
+            kmeans_dots(xr, nr, mean, P, m, d, scr, out, m, kn);
             const int n = kmeans_dots_depth(m, d);
             const double gam = n * 0x1.0p-24 / (1 - n * 0x1.0p-24);
             for (int i = 0; i < nr; i++) {
                 double vn = 0, ref_n = kmeans_row_norm2(xr[i], mean, d);
                 for (int q = 0; q < d; q++) { float v = xr[i][q] - mean[q]; vn += (double)v * v; }
                 CHECK(fabs(ref_n - vn) <= 1e-12 * vn, "d %d row %d: norm %.17g vs %.17g", d, i, ref_n, vn);
+                CHECK(fabs(kn[i] - vn) <= 1e-12 * vn, "d %d m %d row %d: kernel norm %.17g vs %.17g", d, m, i, kn[i], vn);
                 for (int j = 0; j < m; j++) {
                     const float *c = C + (size_t)j * d;
                     double dot = 0, cn = 0, d2 = 0;
