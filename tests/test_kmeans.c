@@ -167,6 +167,14 @@ TEST(same_init_blobs_l2_d160) {
     free(X); free(C);
 }
 
+// More than 16 centres: the lanes-as-centres kernel in two groups of 16, the second partial.
+TEST(same_init_many_centres) {
+    float *X = blobs(2400, 40, 24, 3.0, 0, 9);
+    float *C = rows_init(X, 2400, 40, 20, 4);
+    compare_same_init("many", X, 2400, 40, C, 20);
+    free(X); free(C);
+}
+
 TEST(same_init_uniform) {
     float *X = uniform(1500, 4, 3);
     float *C = rows_init(X, 1500, 4, 8, 1);
@@ -324,12 +332,12 @@ TEST(errors) {
 
 // The distance kernels against double: every dot product within the error bound the bounds rely
 // on (gamma_n (|v|^2 + |c|^2) / 2, n = kmeans_dots_depth()), for d with and without a tail, rows
-// with a large mean (centred in float by the kernel), centre counts for both kernels (pair: up to
-// 8, lanes as centres: above, with a partial group of 16) and row counts that leave partial row
-// blocks; the exact norms (the kernel's and kmeans_row_norm2()) and distances against a plain
+// with a large mean (centred in float by the kernel), centre counts for every kernel (pair: up to
+// 4; lanes as centres with two columns per lane pair: 5-8; one column: above, with partial
+// groups of 16) and row counts that leave partial row blocks; the exact norms (the kernel's and kmeans_row_norm2()) and distances against a plain
 // double loop.
 TEST(distance_kernel_error_bound) {
-    const int ds[] = {3, 16, 37, 160, 512, 1000, 1300}, ms[] = {1, 3, 8, 9, 16, 21};
+    const int ds[] = {3, 16, 37, 160, 512, 1000, 1300}, ms[] = {1, 3, 4, 5, 8, 9, 16, 21, 33};
     double worst = 0;
     for (size_t a = 0; a < sizeof ds / sizeof *ds; a++)
         for (size_t b = 0; b < sizeof ms / sizeof *ms; b++) {
@@ -383,6 +391,7 @@ int main(int argc, char **argv) {
     RUN(distance_kernel_error_bound);
     RUN(same_init_blobs);
     RUN(same_init_blobs_l2_d160);
+    RUN(same_init_many_centres);
     RUN(same_init_uniform);
     RUN(same_init_duplicates);
     RUN(same_init_empty_cluster);
