@@ -135,101 +135,132 @@ static int bc_cols(int m) { return m <= 8 ? 2 : 1; }
 // Columns of one step: KB_H chains of G columns.
 static int bc_dp(int d, int G) { return (d + KB_H * G - 1) / (KB_H * G) * (KB_H * G); }
 
+#define KB_T 256   // columns per tile: a tile's centre vectors (16 KB at G = 1) stay in L1
+#define KB_SB 64   // rows per super-block, whose accumulators wait in the scratch between tiles
+
 // The lanes are centres (times G columns) and each row value is broadcast: no horizontal sums
-// over the columns. Per block of KB_R rows the centred rows (x - mean in float) go to an L1
-// scratch, interleaved so that the KB_R x KB_H x G values of one step share 64 G bytes at fixed
-// offsets. Each step loads KB_H centre vectors and runs KB_R x KB_H FMAs whose row operand is a
-// broadcast load of G floats; each row keeps KB_H chains, so that 16 FMAs are in flight. Per dot
-// at most dp / (KB_H G) + 2 + log2 G roundings in a chain: the chain, the 4 chains, the G lanes.
-// The rows of the next block are prefetched, one line per step.
+// over the columns. Per block of KB_R rows and tile of KB_T columns the centred rows (x - mean in
+// float) go to an L1 scratch, interleaved so that the KB_R x KB_H x G values of one step share
+// 64 G bytes at fixed offsets. Each step loads KB_H centre vectors and runs KB_R x KB_H FMAs whose
+// row operand is a broadcast load of G floats; each row keeps KB_H chains, so that 16 FMAs are in
+// flight. Per dot at most dp / (KB_H G) + 2 + log2 G roundings in a chain: the chain (continued
+// exactly across tiles through the scratch), the 4 chains, the G lanes. The rows of the next
+// block are prefetched, G lines per step.
 static inline __attribute__((always_inline))
 void dots_bc_body(const float *const *xr, int nr, const float *mean, const float *P, int m, int d,
                   float *scratch, float *out, int ldo, double *norms, const int G) {
-    const int M = 16 / G, S = KB_H * G, dp = bc_dp(d, G), steps = dp / S, groups = (m + M - 1) / M;
-    const unsigned lines = (unsigned)(d + 15) / 16;
-    float *vt = scratch;   // (steps, KB_R, S) centred rows, interleaved; d rounded up to 16
+    const int M = 16 / G, S = KB_H * G, dp = bc_dp(d, G), groups = (m + M - 1) / M;
+    const size_t gsz = (size_t)dp * 16 / G;   // floats of one lane group in P
+    float *vt = scratch;                      // (KB_T / S, KB_R, S) a block's tile, interleaved
+    float *accs = scratch + KB_R * KB_T;      // (KB_SB / KB_R, groups, KB_R * KB_H, 16)
     // G = 1: lanes of 4 blocks of 4: (a b) and (c d) give blocks (a0 a1 b0 b1), (a2 a3 b2 b3);
     // then those give (a0 b0 c0 d0) ...; G = 2: (a b) give (a0..7 b0..7)
     const vi16 lo = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23}, hi = lo + 8,
                ev = {0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27}, od = ev + 4;
-    for (int r0 = 0; r0 < nr; r0 += KB_R) {
-        const float *x[KB_R];
-        for (int i = 0; i < KB_R; i++) x[i] = xr[r0 + i < nr ? r0 + i : nr - 1];
-        v8d nacc[KB_R][2];   // squares of the centred rows, when norms are wanted
-        _Pragma("GCC unroll 4") for (int i = 0; i < KB_R; i++) nacc[i][0] = nacc[i][1] = (v8d){0};
-        for (int q0 = 0; q0 < d; q0 += 16) {
-            v16 r[KB_R], mv;
-            if (q0 + 16 <= d) {
-                LD16(mv, mean + q0);
-                _Pragma("GCC unroll 4") for (int i = 0; i < KB_R; i++) { LD16(r[i], x[i] + q0); r[i] -= mv; }
-            } else {   // the tail, zero-padded
-                float t[16] = {0};
-                for (int i = 0; i < KB_R; i++) {
-                    for (int q = q0; q < d; q++) t[q - q0] = x[i][q] - mean[q];
-                    LD16(r[i], t);
-                }
-            }
-            if (norms)
-                _Pragma("GCC unroll 4") for (int i = 0; i < KB_R; i++) {
-                    v8d a = __builtin_convertvector(__builtin_shufflevector(r[i], r[i], 0, 1, 2, 3, 4, 5, 6, 7), v8d),
-                        b = __builtin_convertvector(__builtin_shufflevector(r[i], r[i], 8, 9, 10, 11, 12, 13, 14, 15), v8d);
-                    nacc[i][0] += a * a;
-                    nacc[i][1] += b * b;
-                }
-            v16 o[4];
-            v16 t0 = __builtin_shuffle(r[0], r[1], lo), t1 = __builtin_shuffle(r[2], r[3], lo),
-                t2 = __builtin_shuffle(r[0], r[1], hi), t3 = __builtin_shuffle(r[2], r[3], hi);
-            if (G == 2) {
-                o[0] = t0; o[1] = t1; o[2] = t2; o[3] = t3;
-            } else {
-                o[0] = __builtin_shuffle(t0, t1, ev); o[1] = __builtin_shuffle(t0, t1, od);
-                o[2] = __builtin_shuffle(t2, t3, ev); o[3] = __builtin_shuffle(t2, t3, od);
-            }
-            memcpy(vt + (size_t)q0 * KB_R, o, sizeof o);
-        }
-        if (norms)
-            for (int i = 0; i < KB_R && r0 + i < nr; i++) {
-                v8d a = nacc[i][0] + nacc[i][1];
-                norms[r0 + i] = ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
-            }
-        const char *pf[KB_R];
-        unsigned npf = 0;
-        if (r0 + KB_R < nr) {
-            for (int i = 0; i < KB_R; i++) pf[i] = (const char *)xr[r0 + KB_R + i < nr ? r0 + KB_R + i : nr - 1];
-            npf = KB_R * lines;
-        }
-        for (int g = 0; g < groups; g++) {
-            const float *pg = P + (size_t)g * dp * 16 / G, *v = vt;
-            v16 a[KB_R][KB_H];
-            _Pragma("GCC unroll 4") for (int i = 0; i < KB_R; i++)
-                _Pragma("GCC unroll 4") for (int h = 0; h < KB_H; h++) a[i][h] = (v16){0};
-            unsigned L = g == 0 ? 0 : npf;   // the prefetches ride on the first group's steps
-            for (int st = 0; st < steps; st++, pg += 16 * KB_H, v += KB_R * S) {
-                for (unsigned u = 0; u < (unsigned)G && L < npf; u++, L++)
-                    __builtin_prefetch(pf[L % KB_R] + (size_t)(L / KB_R) * 64);
-                v16 cv[KB_H];
-                _Pragma("GCC unroll 4") for (int h = 0; h < KB_H; h++) LD16(cv[h], pg + 16 * h);
-                _Pragma("GCC unroll 4") for (int i = 0; i < KB_R; i++)
-                    _Pragma("GCC unroll 4") for (int h = 0; h < KB_H; h++) {
-                        const float *vp = v + i * S + h * G;
-                        if (G == 1) {
-                            a[i][h] += *vp * cv[h];
-                        } else {   // the two floats as one 64-bit broadcast
-                            long long t;
-                            memcpy(&t, vp, sizeof t);
-                            vl8 b = {t, t, t, t, t, t, t, t};
-                            a[i][h] += (v16)b * cv[h];
+    for (int b0 = 0; b0 < nr; b0 += KB_SB) {
+        const int b1 = b0 + KB_SB < nr ? b0 + KB_SB : nr;
+        if (norms) for (int i = b0; i < b1; i++) norms[i] = 0;
+        for (int t0 = 0; t0 < dp; t0 += KB_T) {
+            const int tl = dp - t0 < KB_T ? dp - t0 : KB_T, first = t0 == 0, last = t0 + KB_T >= dp;
+            const int tend = t0 + tl < d ? t0 + tl : d;   // the tile's columns that hold data
+            for (int r0 = b0; r0 < b1; r0 += KB_R) {
+                const float *x[KB_R];
+                for (int i = 0; i < KB_R; i++) x[i] = xr[r0 + i < b1 ? r0 + i : b1 - 1];
+                v8d nacc[KB_R][2];   // squares of the centred rows, when norms are wanted
+                _Pragma("GCC unroll 4") for (int i = 0; i < KB_R; i++) nacc[i][0] = nacc[i][1] = (v8d){0};
+                for (int q0 = t0; q0 < tend; q0 += 16) {
+                    v16 r[KB_R], mv;
+                    if (q0 + 16 <= d) {
+                        LD16(mv, mean + q0);
+                        _Pragma("GCC unroll 4") for (int i = 0; i < KB_R; i++) { LD16(r[i], x[i] + q0); r[i] -= mv; }
+                    } else {   // the tail, zero-padded
+                        float t[16] = {0};
+                        for (int i = 0; i < KB_R; i++) {
+                            for (int q = q0; q < d; q++) t[q - q0] = x[i][q] - mean[q];
+                            LD16(r[i], t);
                         }
                     }
-            }
-            for (; L < npf; L++) __builtin_prefetch(pf[L % KB_R] + (size_t)(L / KB_R) * 64);
-            const int nc = m - M * g < M ? m - M * g : M;
-            for (int i = 0; i < KB_R && r0 + i < nr; i++) {
-                v16 s = (a[i][0] + a[i][1]) + (a[i][2] + a[i][3]);
-                if (G == 2) s += __builtin_shuffle(s, (vi16){1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14});
-                float *o = out + (size_t)(r0 + i) * ldo + M * g;
-                if (G == 1 && nc == 16) memcpy(o, &s, sizeof s);
-                else for (int j = 0; j < nc; j++) o[j] = s[j * G];
+                    if (norms)
+                        _Pragma("GCC unroll 4") for (int i = 0; i < KB_R; i++) {
+                            v8d a = __builtin_convertvector(__builtin_shufflevector(r[i], r[i], 0, 1, 2, 3, 4, 5, 6, 7), v8d),
+                                b = __builtin_convertvector(__builtin_shufflevector(r[i], r[i], 8, 9, 10, 11, 12, 13, 14, 15), v8d);
+                            nacc[i][0] += a * a;
+                            nacc[i][1] += b * b;
+                        }
+                    v16 o[4];
+                    v16 t0v = __builtin_shuffle(r[0], r[1], lo), t1v = __builtin_shuffle(r[2], r[3], lo),
+                        t2v = __builtin_shuffle(r[0], r[1], hi), t3v = __builtin_shuffle(r[2], r[3], hi);
+                    if (G == 2) {
+                        o[0] = t0v; o[1] = t1v; o[2] = t2v; o[3] = t3v;
+                    } else {
+                        o[0] = __builtin_shuffle(t0v, t1v, ev); o[1] = __builtin_shuffle(t0v, t1v, od);
+                        o[2] = __builtin_shuffle(t2v, t3v, ev); o[3] = __builtin_shuffle(t2v, t3v, od);
+                    }
+                    memcpy(vt + (size_t)(q0 - t0) * KB_R, o, sizeof o);
+                }
+                if (norms)
+                    for (int i = 0; i < KB_R && r0 + i < b1; i++) {
+                        v8d a = nacc[i][0] + nacc[i][1];
+                        norms[r0 + i] += ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
+                    }
+                // the next block of this tile, else the first block of the next tile or super-block
+                const char *pf[KB_R];
+                unsigned npf = 0;
+                int nb0 = r0 + KB_R, nt0 = t0;
+                if (nb0 >= b1) { nb0 = b0; nt0 = t0 + KB_T; }
+                if (nt0 >= dp) { nb0 = b1; nt0 = 0; }
+                if (nb0 < nr && nt0 < d) {
+                    const int ne = nb0 < b1 ? b1 : (nb0 + KB_SB < nr ? nb0 + KB_SB : nr);
+                    for (int i = 0; i < KB_R; i++)
+                        pf[i] = (const char *)(xr[nb0 + i < ne ? nb0 + i : ne - 1] + nt0);
+                    const int nl = (d - nt0 < KB_T ? d - nt0 : KB_T);
+                    npf = KB_R * (unsigned)((nl + 15) / 16);
+                }
+                for (int g = 0; g < groups; g++) {
+                    const float *pg = P + g * gsz + (size_t)(t0 / S) * KB_H * 16, *v = vt;
+                    float *ac = accs + ((size_t)(r0 - b0) / KB_R * groups + g) * KB_R * KB_H * 16;
+                    v16 a[KB_R][KB_H];
+                    if (first) {
+                        _Pragma("GCC unroll 4") for (int i = 0; i < KB_R; i++)
+                            _Pragma("GCC unroll 4") for (int h = 0; h < KB_H; h++) a[i][h] = (v16){0};
+                    } else {
+                        _Pragma("GCC unroll 4") for (int i = 0; i < KB_R; i++)
+                            _Pragma("GCC unroll 4") for (int h = 0; h < KB_H; h++) LD16(a[i][h], ac + 16 * (i * KB_H + h));
+                    }
+                    unsigned L = g == 0 ? 0 : npf;   // the prefetches ride on the first group's steps
+                    for (int c = 0; c < tl; c += S, pg += 16 * KB_H, v += KB_R * S) {
+                        for (unsigned u = 0; u < (unsigned)G && L < npf; u++, L++)
+                            __builtin_prefetch(pf[L % KB_R] + (size_t)(L / KB_R) * 64);
+                        v16 cv[KB_H];
+                        _Pragma("GCC unroll 4") for (int h = 0; h < KB_H; h++) LD16(cv[h], pg + 16 * h);
+                        _Pragma("GCC unroll 4") for (int i = 0; i < KB_R; i++)
+                            _Pragma("GCC unroll 4") for (int h = 0; h < KB_H; h++) {
+                                const float *vp = v + i * S + h * G;
+                                if (G == 1) {
+                                    a[i][h] += *vp * cv[h];
+                                } else {   // the two floats as one 64-bit broadcast
+                                    long long t;
+                                    memcpy(&t, vp, sizeof t);
+                                    vl8 b = {t, t, t, t, t, t, t, t};
+                                    a[i][h] += (v16)b * cv[h];
+                                }
+                            }
+                    }
+                    for (; L < npf; L++) __builtin_prefetch(pf[L % KB_R] + (size_t)(L / KB_R) * 64);
+                    if (!last) {
+                        _Pragma("GCC unroll 4") for (int i = 0; i < KB_R; i++)
+                            _Pragma("GCC unroll 4") for (int h = 0; h < KB_H; h++) memcpy(ac + 16 * (i * KB_H + h), &a[i][h], sizeof(v16));
+                        continue;
+                    }
+                    const int nc = m - M * g < M ? m - M * g : M;
+                    for (int i = 0; i < KB_R && r0 + i < b1; i++) {
+                        v16 s = (a[i][0] + a[i][1]) + (a[i][2] + a[i][3]);
+                        if (G == 2) s += __builtin_shuffle(s, (vi16){1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14});
+                        float *o = out + (size_t)(r0 + i) * ldo + M * g;
+                        if (G == 1 && nc == 16) memcpy(o, &s, sizeof s);
+                        else for (int j = 0; j < nc; j++) o[j] = s[j * G];
+                    }
+                }
             }
         }
     }
@@ -273,7 +304,11 @@ void kmeans_pack(const float *C, size_t ldC, int m, int d, float *P) {
 }
 
 size_t kmeans_dots_scratch(int m, int d) {
-    if (use_bc(m)) return (size_t)KB_R * ((d + 15) & ~15);
+    if (use_bc(m)) {
+        const int M = 16 / bc_cols(m);
+        (void)d;
+        return (size_t)KB_R * KB_T + (size_t)(KB_SB / KB_R) * ((m + M - 1) / M) * KB_R * KB_H * 16;
+    }
     return (size_t)KT_R * KT_DT + (size_t)((m + 1) & ~1) * KT_R * 16;
 }
 
