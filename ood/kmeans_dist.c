@@ -137,6 +137,7 @@ static int bc_dp(int d, int G) { return (d + KB_H * G - 1) / (KB_H * G) * (KB_H 
 
 #define KB_T 256   // columns per tile: a tile's centre vectors (16 KB at G = 1) stay in L1
 #define KB_SB 64   // rows per super-block, whose accumulators wait in the scratch between tiles
+#define KB_PF 2    // the rows of the block this many blocks ahead are prefetched (into L2)
 
 // The lanes are centres (times G columns) and each row value is broadcast: no horizontal sums
 // over the columns. Per block of KB_R rows and tile of KB_T columns the centred rows (x - mean in
@@ -144,8 +145,8 @@ static int bc_dp(int d, int G) { return (d + KB_H * G - 1) / (KB_H * G) * (KB_H 
 // 64 G bytes at fixed offsets. Each step loads KB_H centre vectors and runs KB_R x KB_H FMAs whose
 // row operand is a broadcast load of G floats; each row keeps KB_H chains, so that 16 FMAs are in
 // flight. Per dot at most dp / (KB_H G) + 2 + log2 G roundings in a chain: the chain (continued
-// exactly across tiles through the scratch), the 4 chains, the G lanes. The rows of the next
-// block are prefetched, G lines per step.
+// exactly across tiles through the scratch), the 4 chains, the G lanes. The rows of a block
+// ahead are prefetched, G lines per step: at D = 1280 the kernel waits on memory otherwise.
 static inline __attribute__((always_inline))
 void dots_bc_body(const float *const *xr, int nr, const float *mean, const float *P, int m, int d,
                   float *scratch, float *out, int ldo, double *norms, const int G) {
@@ -203,10 +204,11 @@ void dots_bc_body(const float *const *xr, int nr, const float *mean, const float
                         v8d a = nacc[i][0] + nacc[i][1];
                         norms[r0 + i] += ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
                     }
-                // the next block of this tile, else the first block of the next tile or super-block
+                // KB_PF blocks ahead in this tile, else the first block of the next tile or
+                // super-block; into L2, where they do not evict the tile's centre vectors
                 const char *pf[KB_R];
                 unsigned npf = 0;
-                int nb0 = r0 + KB_R, nt0 = t0;
+                int nb0 = r0 + KB_PF * KB_R, nt0 = t0;
                 if (nb0 >= b1) { nb0 = b0; nt0 = t0 + KB_T; }
                 if (nt0 >= dp) { nb0 = b1; nt0 = 0; }
                 if (nb0 < nr && nt0 < d) {
@@ -230,7 +232,7 @@ void dots_bc_body(const float *const *xr, int nr, const float *mean, const float
                     unsigned L = g == 0 ? 0 : npf;   // the prefetches ride on the first group's steps
                     for (int c = 0; c < tl; c += S, pg += 16 * KB_H, v += KB_R * S) {
                         for (unsigned u = 0; u < (unsigned)G && L < npf; u++, L++)
-                            __builtin_prefetch(pf[L % KB_R] + (size_t)(L / KB_R) * 64);
+                            __builtin_prefetch(pf[L % KB_R] + (size_t)(L / KB_R) * 64, 0, 2);
                         v16 cv[KB_H];
                         _Pragma("GCC unroll 4") for (int h = 0; h < KB_H; h++) LD16(cv[h], pg + 16 * h);
                         _Pragma("GCC unroll 4") for (int i = 0; i < KB_R; i++)
@@ -246,7 +248,7 @@ void dots_bc_body(const float *const *xr, int nr, const float *mean, const float
                                 }
                             }
                     }
-                    for (; L < npf; L++) __builtin_prefetch(pf[L % KB_R] + (size_t)(L / KB_R) * 64);
+                    for (; L < npf; L++) __builtin_prefetch(pf[L % KB_R] + (size_t)(L / KB_R) * 64, 0, 2);
                     if (!last) {
                         _Pragma("GCC unroll 4") for (int i = 0; i < KB_R; i++)
                             _Pragma("GCC unroll 4") for (int h = 0; h < KB_H; h++) memcpy(ac + 16 * (i * KB_H + h), &a[i][h], sizeof(v16));
