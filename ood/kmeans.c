@@ -9,12 +9,13 @@
 // loop ended without strict convergence.
 //
 // Which argmin: that of the exact distances to the float centres. The distances come from a float
-// kernel with a proven error bound E (see kmeans_dots() in kmeans_dist.c); when another centre is within 2E of the best,
-// the contenders are recomputed in double. sklearn's float32 GEMM picks the same centre except at
-// ties within its own rounding.
+// kernel with a proven error bound E (kmeans_dots() in kmeans_dist.c); when another centre is
+// within 2E of the best, the contenders are recomputed in double. sklearn's float32 GEMM picks the
+// same centre except at ties within its own rounding.
 //
-// Speed: Elkan bounds. Each point keeps an upper bound on the distance to its centre and a lower
-// bound on the distance to every other one (E folded in), moved by the centre shifts. A point's
+// Speed: Hamerly and Elkan bounds. Each point keeps an upper bound on the distance to its centre,
+// one lower bound for all other centres and one per centre (E folded in), moved by the centre
+// shifts. A point's
 // distances are computed only when the bounds cannot prove that its label stays. One parallel pass
 // per iteration does everything for a row block: the bound test, the distances of the points that
 // need them, labels, new bounds, and the change of the centre sums (double) caused by the label
