@@ -15,11 +15,10 @@
 //
 // Speed: Hamerly and Elkan bounds. Each point keeps an upper bound on the distance to its centre,
 // one lower bound for all other centres and one per centre (E folded in), moved by the centre
-// shifts. A point's
-// distances are computed only when the bounds cannot prove that its label stays. One parallel pass
-// per iteration does everything for a row block: the bound test, the distances of the points that
-// need them, labels, new bounds, and the change of the centre sums (double) caused by the label
-// changes, so the data are read at most once per iteration.
+// shifts. A point's distances are computed only when the bounds cannot prove that its label
+// stays. One parallel pass per iteration does everything for a row block: the bound test, the
+// distances of the points that need them, labels, new bounds, and the change of the centre sums
+// (double) caused by the label changes, so the data are read at most once per iteration.
 //
 // Determinism: row blocks depend on n only, never on the thread count; per-block sums are added in
 // block order; each point's arithmetic is fixed. Results are bit-identical for any --threads.
@@ -91,7 +90,6 @@ static int64_t rng_below(km_rng *r, int64_t n) {   // unbiased, n >= 1
 typedef double v8d __attribute__((vector_size(64)));
 typedef long long v8l __attribute__((vector_size(64)));
 typedef float v8f __attribute__((vector_size(32)));
-typedef int v8i __attribute__((vector_size(32)));
 #define IDX8 ((v8l){0, 1, 2, 3, 4, 5, 6, 7})
 // (macros: functions taking or returning these would change the ABI between the clones)
 #define VSEL(m, a, b) ((v8d)(((v8l)(a) & (m)) | ((v8l)(b) & ~(m))))   // m ? a : b
@@ -116,8 +114,7 @@ typedef struct km {
     double ecoef;         // E = ecoef * (|x|^2 + max |c|^2): error bound of a kernel distance
     float *C, *Cn;        // (k, d) current / next centres (centred)
     float *Cp;            // (kmeans_pack_floats(k, d)) C packed for kmeans_dots()
-    float *cn;            // (k) |c|^2
-    double *cnd;          // (kp) the same in double, zero-padded
+    double *cn;           // (kp) |c|^2 rounded to float (E covers that rounding), zero-padded
     double cmax2;         // max |c|^2
     double *S, *cnt;      // (k, d) centre sums, (k) counts, in double; they follow the labels
     int32_t *labels;      // (n), -1 before the first pass
@@ -234,7 +231,7 @@ static inline __attribute__((always_inline)) int label_point(km *w, int64_t p, c
         v8f df;
         v8d cv;
         memcpy(&df, Dp + j0, sizeof df);
-        memcpy(&cv, w->cnd + j0, sizeof cv);
+        memcpy(&cv, w->cn + j0, sizeof cv);
         v8d v = xnp + cv - 2.0 * __builtin_convertvector(df, v8d);
         v = VSEL(j0 + IDX8 < k, v, inf);
         memcpy(dd + j0, &v, sizeof v);
@@ -413,7 +410,6 @@ static void centres_changed(km *w) {
         double s = 0;
         for (int c = 0; c < w->d; c++) s += (double)w->C[(size_t)j * w->d + c] * w->C[(size_t)j * w->d + c];
         w->cn[j] = (float)s;
-        w->cnd[j] = w->cn[j];
         if (s > w->cmax2) w->cmax2 = s;
     }
 }
@@ -676,16 +672,16 @@ int kmeans_fit(const float *X, int64_t n, int d, const kmeans_params *p, const f
     w.ecoef = (double)kmeans_dots_depth(k, d) * 0x1.0p-23;
     w.big = (n + 63) / 64;
     w.big = (w.big + KM_CHUNK - 1) / KM_CHUNK * KM_CHUNK;
+    if (w.big < 512) w.big = 512;
+    w.nbig = (n + w.big - 1) / w.big;
     w.chunk = (int)((256 << 10) / ((size_t)d * sizeof(float))) & ~7;
     if (w.chunk < 8) w.chunk = 8;
     if (w.chunk > KM_CHUNK) w.chunk = KM_CHUNK;
-    if (w.big < 512) w.big = 512;
-    w.nbig = (n + w.big - 1) / w.big;
     const int64_t nch = (n + KM_CHUNK - 1) / KM_CHUNK;
     int T = 2 + (int)floor(log((double)k));
     w.kp = (k + 7) & ~7;
     w.toff = ((size_t)KM_CHUNK * (w.kp > T ? w.kp : T) + 15) & ~(size_t)15;
-    size_t scr = kmeans_dots_scratch(k, d), scr_pp = kmeans_dots_scratch(T, d);
+    size_t scr = kmeans_dots_scratch(k), scr_pp = kmeans_dots_scratch(T);
     size_t tsz = w.toff + (((scr > scr_pp ? scr : scr_pp) + 15) & ~(size_t)15);
     double *xn = err_malloc(e, sizeof(double) * n, "k-means norms");
     double *mean = err_calloc(e, d, sizeof(double), "k-means means");
@@ -693,8 +689,7 @@ int kmeans_fit(const float *X, int64_t n, int d, const kmeans_params *p, const f
     w.C = err_malloc(e, sizeof(float) * k * d, "k-means centres");
     w.Cn = err_malloc(e, sizeof(float) * k * d, "k-means centres");
     float *best_c = err_malloc(e, sizeof(float) * k * d, "k-means centres");
-    w.cn = err_malloc(e, sizeof(float) * k, "k-means centre norms");
-    w.cnd = err_calloc(e, w.kp, sizeof(double), "k-means centre norms");
+    w.cn = err_calloc(e, w.kp, sizeof(double), "k-means centre norms");
     w.S = err_malloc(e, sizeof(double) * k * d, "k-means sums");
     w.cnt = err_malloc(e, sizeof(double) * k, "k-means counts");
     w.labels = err_malloc(e, sizeof(int32_t) * n, "k-means labels");
@@ -715,7 +710,7 @@ int kmeans_fit(const float *X, int64_t n, int d, const kmeans_params *p, const f
     double *shift = err_malloc(e, sizeof(double) * k, "k-means shifts");
     int rc = OODSEG_E_NOMEM;
     if (!xn || !mean || !meanf || !w.C || !w.Cn || !best_c || !w.cn || !w.S || !w.cnt ||
-        !w.labels || !best_l || !w.ub || !w.lb || !w.cc || !w.lm || !w.cum || !w.hs || !w.touched || !w.ddbuf || !w.cnd || !w.tbuf || !w.Cp || !part || !shift || !w.part)
+        !w.labels || !best_l || !w.ub || !w.lb || !w.cc || !w.lm || !w.cum || !w.hs || !w.touched || !w.ddbuf || !w.tbuf || !w.Cp || !part || !shift || !w.part)
         goto done;
 
     for (size_t i = 0; i < (size_t)n * w.kp; i++) w.lb[i] = INFINITY;
@@ -797,7 +792,7 @@ int kmeans_fit(const float *X, int64_t n, int d, const kmeans_params *p, const f
     best_l = NULL;
     rc = OODSEG_OK;
 done:
-    free(xn); free(mean); free(meanf); free(w.C); free(w.Cn); free(best_c); free(w.cn); free(w.cnd);
+    free(xn); free(mean); free(meanf); free(w.C); free(w.Cn); free(best_c); free(w.cn);
     free(w.S); free(w.cnt); free(w.labels); free(best_l); free(w.ub); free(w.lb); free(w.cc); free(w.lm); free(w.cum); free(w.hs); free(w.touched);
     free(w.ddbuf); free(w.tbuf); free(w.Cp); free(part); free(shift); free(w.part);
     return rc;

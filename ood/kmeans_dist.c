@@ -305,10 +305,9 @@ void kmeans_pack(const float *C, size_t ldC, int m, int d, float *P) {
         }
 }
 
-size_t kmeans_dots_scratch(int m, int d) {
+size_t kmeans_dots_scratch(int m) {
     if (use_bc(m)) {
         const int M = 16 / bc_cols(m);
-        (void)d;
         return (size_t)KB_R * KB_T + (size_t)(KB_SB / KB_R) * ((m + M - 1) / M) * KB_R * KB_H * 16;
     }
     return (size_t)KT_R * KT_DT + (size_t)((m + 1) & ~1) * KT_R * 16;
@@ -336,31 +335,27 @@ void kmeans_dots(const float *const *xr, int nr, const float *mean, const float 
     else dots_bc2(xr, nr, mean, P, m, d, scratch, out, ldo, norms);
 }
 
-// Sums of squares in double over 32 lanes (four vectors of eight): one accumulator would make a
-// chain of d / 8 dependent adds, slower than the row arrives from memory.
-#define SUM32(expr) do {                                                       \
-    double acc_[32] = {0};                                                     \
-    int q = 0;                                                                 \
-    for (; q + 32 <= d; q += 32) {                                             \
-        _Pragma("omp simd")                                                    \
-        for (int l = 0; l < 32; l++) { const int c_ = q + l; acc_[l] += (expr); } \
-    }                                                                          \
-    for (int l = 0; q < d; q++, l++) { const int c_ = q; acc_[l] += (expr); }  \
-    for (int h = 16; h >= 1; h /= 2)                                           \
-        for (int l = 0; l < h; l++) acc_[l] += acc_[l + h];                    \
-    return acc_[0];                                                            \
-} while (0)
-
-static inline double sq(double t) { return t * t; }
-
 // |x - mean|^2 in double.
 __attribute__((target_clones("avx512f", "default")))
 double kmeans_row_norm2(const float *x, const float *mean, int d) {
-    SUM32(sq((double)(x[c_] - mean[c_])));
+    double s = 0;
+    #pragma omp simd reduction(+:s)
+    for (int q = 0; q < d; q++) {
+        float v = x[q] - mean[q];
+        s += (double)v * v;
+    }
+    return s;
 }
 
 // |(x - mean) - c|^2 in double: the referee for near ties.
 __attribute__((target_clones("avx512f", "default")))
 double kmeans_dist2(const float *x, const float *mean, const float *c, int d) {
-    SUM32(sq((double)(x[c_] - mean[c_]) - c[c_]));
+    double s = 0;
+    #pragma omp simd reduction(+:s)
+    for (int q = 0; q < d; q++) {
+        float v = x[q] - mean[q];
+        double t = (double)v - c[q];
+        s += t * t;
+    }
+    return s;
 }

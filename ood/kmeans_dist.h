@@ -10,12 +10,12 @@ void kmeans_pack(const float *C, size_t ldC, int m, int d, float *P);
 
 // out[r * ldo + j] = sum_c (xr[r][c] - mean[c]) * C[j][c] for r < nr, j < m, in float, from the
 // packed centres P. Error per dot product at most gamma_n * (|x - mean|^2 + |c|^2) / 2 with
-// n = kmeans_dots_depth(m, d). scratch: kmeans_dots_scratch(m, d) floats, 64-byte aligned.
+// n = kmeans_dots_depth(m, d). scratch: kmeans_dots_scratch(m) floats, 64-byte aligned.
 // norms: NULL, or (nr) |x - mean|^2 in double (x - mean in float), from the centred rows the
 // kernel forms anyway: the first pass then reads each row once.
 void kmeans_dots(const float *const *xr, int nr, const float *mean, const float *P, int m, int d,
                  float *scratch, float *out, int ldo, double *norms);
-size_t kmeans_dots_scratch(int m, int d);
+size_t kmeans_dots_scratch(int m);
 int kmeans_dots_depth(int m, int d);
 
 // |x - mean|^2 and |(x - mean) - c|^2 in double.

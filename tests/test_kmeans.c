@@ -346,7 +346,7 @@ TEST(distance_kernel_error_bound) {
             float *X = malloc(sizeof(float) * nr * d), *mean = malloc(sizeof(float) * d);
             float *C = malloc(sizeof(float) * m * d), *out = malloc(sizeof(float) * nr * m);
             float *scr = NULL, *P = NULL;
-            REQUIRE(posix_memalign((void **)&scr, 64, sizeof(float) * kmeans_dots_scratch(m, d)) == 0);
+            REQUIRE(posix_memalign((void **)&scr, 64, sizeof(float) * kmeans_dots_scratch(m)) == 0);
             REQUIRE(posix_memalign((void **)&P, 64, sizeof(float) * kmeans_pack_floats(m, d)) == 0);
             for (int q = 0; q < d; q++) mean[q] = (float)(3 * rnorm());
             for (int i = 0; i < nr * d; i++) X[i] = mean[i % d] + (float)rnorm();
