@@ -44,17 +44,17 @@ void sigmoid_inplace(float *x, int64_t n) {
 // no-trapping-math: under the default -ftrapping-math GCC will not execute a * v for v >= 0, so the
 // select stays a branch (scalar, mispredicted on random signs); as a blend it vectorises.
 __attribute__((optimize("no-trapping-math")))
-static void prelu_channel(float *xc, int64_t hw, float a) {
+void prelu_span(float *x, int64_t n, float a) {
     #pragma omp simd
-    for (int64_t i = 0; i < hw; i++) {
-        float v = xc[i];
-        xc[i] = v >= 0.0f ? v : a * v;
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        x[i] = v >= 0.0f ? v : a * v;
     }
 }
 
 void prelu_inplace(float *x, int c, int64_t hw, const float *slope) {
     #pragma omp parallel for schedule(static) num_threads(nn_get_threads()) if ((int64_t)c * hw >= ELEM_MIN_PARALLEL)
-    for (int ch = 0; ch < c; ch++) prelu_channel(x + (size_t)ch * hw, hw, slope[ch]);
+    for (int ch = 0; ch < c; ch++) prelu_span(x + (size_t)ch * hw, hw, slope[ch]);
 }
 
 double exp(double) __attribute__((simd("notinbranch")));

@@ -88,17 +88,6 @@ static void dw_channel(const float *x, int h, int w, const float *wk, float bias
     }
 }
 
-// The fused PReLU epilogue: exactly prelu_inplace's v >= 0 ? v : a*v on the stored values.
-// no-trapping-math lets GCC evaluate a * v on every lane and blend instead of branching.
-__attribute__((optimize("no-trapping-math")))
-static void prelu_span(float *r, int64_t n, float a) {
-    #pragma omp simd
-    for (int64_t j = 0; j < n; j++) {
-        float v = r[j];
-        r[j] = v >= 0.0f ? v : a * v;
-    }
-}
-
 static void conv_depthwise(const conv2d *c, const float *x, int h, int w, const float *slope,
                            float *y, int ho, int wo) {
     int kk = c->k * c->k;

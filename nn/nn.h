@@ -75,6 +75,8 @@ void gelu_inplace(float *x, int64_t n);                       // exact erf form
 void sigmoid_inplace(float *x, int64_t n);
 // PReLU on NCHW: slope per channel (c values).
 void prelu_inplace(float *x, int c, int64_t hw, const float *slope);
+// PReLU with one slope on n values (one channel; also conv2d's fused epilogue).
+void prelu_span(float *x, int64_t n, float a);
 // Softmax in place over consecutive groups of `group` values (rows x group).
 void softmax_rows_inplace(float *x, int64_t rows, int group);
 

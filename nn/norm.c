@@ -41,7 +41,7 @@ void batchnorm_inplace(float *x, int c, int64_t hw, const float *gamma, const fl
 
 // BN then PReLU in one pass over x (half the memory traffic of the two calls), with exactly the
 // float operations of batchnorm_inplace followed by prelu_inplace, so the results are identical.
-// no-trapping-math lets GCC evaluate a * v for every lane and blend (see prelu_channel).
+// no-trapping-math lets GCC evaluate a * v for every lane and blend (see prelu_span).
 __attribute__((optimize("no-trapping-math")))
 static void bn_prelu_channel(float *xc, int64_t hw, float s, float t, float a) {
     #pragma omp simd
