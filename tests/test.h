@@ -46,6 +46,9 @@ int t_python_has(const char *modules);
 // Runs a shell command; returns its exit status.
 int t_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+// The oodseg CLI built beside this test binary: <directory of argv0>/../oodseg (static buffer).
+const char *t_cli_path(const char *argv0);
+
 // A whole file, NUL-terminated (malloc; NULL when unreadable); *len gets its size.
 char *t_slurp(const char *path, size_t *len);
 

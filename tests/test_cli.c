@@ -194,10 +194,7 @@ TEST(score_tiny_internimage_end_to_end) {
 
 int main(int argc, char **argv) {
     (void)argc;
-    snprintf(bin, sizeof bin, "%s", argv[0]);
-    char *s = strrchr(bin, '/');
-    if (s) *s = 0; else snprintf(bin, sizeof bin, ".");
-    strncat(bin, "/../oodseg", sizeof bin - strlen(bin) - 1);
+    snprintf(bin, sizeof bin, "%s", t_cli_path(argv[0]));
     if (!exists(bin)) { fprintf(stderr, "the CLI %s is not built\n", bin); return 1; }
     RUN(forward_tiny_t_matches_golden);
     RUN(score_camvid_outputs_threads_determinism);

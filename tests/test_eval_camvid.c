@@ -86,10 +86,7 @@ TEST(camvid_ood_reference_values_and_reports) {
 
 int main(int argc, char **argv) {
     (void)argc;
-    snprintf(bin, sizeof bin, "%s", argv[0]);
-    char *s = strrchr(bin, '/');
-    if (s) *s = 0; else snprintf(bin, sizeof bin, ".");
-    strncat(bin, "/../oodseg", sizeof bin - strlen(bin) - 1);
+    snprintf(bin, sizeof bin, "%s", t_cli_path(argv[0]));
     RUN(camvid_ood_reference_values_and_reports);
     return t_finish(argv[0]);
 }

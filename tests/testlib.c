@@ -96,6 +96,15 @@ int t_sanitized(void) {
 #endif
 }
 
+const char *t_cli_path(const char *argv0) {
+    static char path[1024];
+    snprintf(path, sizeof path, "%s", argv0);
+    char *s = strrchr(path, '/');
+    if (s) *s = 0; else snprintf(path, sizeof path, ".");
+    strncat(path, "/../oodseg", sizeof path - strlen(path) - 1);
+    return path;
+}
+
 char *t_slurp(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
