@@ -104,6 +104,18 @@ static void brute(const float *s, const uint8_t *l, int64_t n, double *ap, doubl
     free(v);
 }
 
+// AP and AUROC of metrics_compute() against brute() to 1e-10.
+static void check_vs_brute(const float *s, const uint8_t *l, int64_t n, int want_curve) {
+    double ap, auc;
+    brute(s, l, n, &ap, &auc);
+    metrics_result r;
+    err e = {0};
+    REQUIRE(metrics_compute(s, l, n, FPR_FIRST_GE, want_curve, &r, &e) == 0, "%s", e.msg);
+    CHECK_NEAR(r.ap, ap, 1e-10);
+    CHECK_NEAR(r.auroc, auc, 1e-10);
+    metrics_result_free(&r);
+}
+
 static uint64_t rng = 88172645463325252ull;
 static double urand(void) { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return (rng >> 11) * (1.0 / 9007199254740992.0); }
 
@@ -126,13 +138,7 @@ TEST(random_vs_bruteforce_large) {
     uint8_t *l = malloc((size_t)n);
     for (int levels = 0; levels <= 64; levels += 64) {
         make_case(s, l, n, levels, 0.05, 0.1);
-        double ap, auc;
-        brute(s, l, n, &ap, &auc);
-        metrics_result r;
-        err e = {0};
-        REQUIRE(metrics_compute(s, l, n, FPR_FIRST_GE, 0, &r, &e) == 0, "%s", e.msg);
-        CHECK_NEAR(r.ap, ap, 1e-10);
-        CHECK_NEAR(r.auroc, auc, 1e-10);
+        check_vs_brute(s, l, n, 0);
     }
     free(s); free(l);
 }
@@ -153,14 +159,7 @@ TEST(skewed_scores_vs_bruteforce) {
         else s[i] = (float)(urand() * 10 - 5 + l[i]);
         if (l[i] == 1 && u < 0.7) s[i] += 1e-5f;
     }
-    double ap, auc;
-    brute(s, l, n, &ap, &auc);
-    metrics_result r;
-    err e = {0};
-    REQUIRE(metrics_compute(s, l, n, FPR_FIRST_GE, 1, &r, &e) == 0, "%s", e.msg);
-    CHECK_NEAR(r.ap, ap, 1e-10);
-    CHECK_NEAR(r.auroc, auc, 1e-10);
-    metrics_result_free(&r);
+    check_vs_brute(s, l, n, 1);
     free(s); free(l);
 }
 
