@@ -2,8 +2,8 @@
 // and writes exact pooled metrics, per-image metrics and reports (eval/report.h).
 #include "commands_eval.h"
 #include "cli.h"
-#include "pipeline.h"
-#include "pictures.h"
+#include "../api/pipeline.h"
+#include "../io/pictures.h"
 #include "../io/npy.h"
 #include <math.h>
 #include <omp.h>

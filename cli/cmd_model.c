@@ -1,7 +1,7 @@
 // `oodseg info` and `oodseg forward`: what the engine recognised, and what the network computes.
 #include "cli.h"
 #include "../nn/nn.h"
-#include "pipeline.h"
+#include "../api/pipeline.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -2,8 +2,8 @@
 // `oodseg calibrate`: statistics of in-distribution images for the centroid method and for a
 // calibrated tau.
 #include "cli.h"
-#include "pipeline.h"
-#include "pictures.h"
+#include "../api/pipeline.h"
+#include "../io/pictures.h"
 #include "../io/npy.h"
 #include <omp.h>
 #include <stdio.h>

@@ -6,8 +6,7 @@
 #include "../ood/ood.h"
 #include "../io/image.h"
 #include "../nn/nn.h"
-#include "../cli/pictures.h"
-#include "../cli/pictures.c"   // the CLI's pictures are not part of the library
+#include "../io/pictures.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -463,11 +462,11 @@ TEST(pictures_written_and_readable) {
         REQUIRE(image_load_rgb(path, &im, &e) == 0, "%s: %s", names[i], e.msg);
         CHECK(im.w == w && im.h == h && im.c == 3, "%s: %dx%dx%d", names[i], im.w, im.h, im.c);
         if (i == 0) {   // max score at x = 39: the top of inferno; min at x = 0: its bottom
-            CHECK(memcmp(im.px + 3 * 39, inferno[255], 3) == 0);
+            CHECK(memcmp(im.px + 3 * 39, pictures_inferno[255], 3) == 0);
             CHECK(memcmp(im.px, inferno[0], 3) == 0);
         }
         if (i == 2) CHECK(im.px[0] == 255 && im.px[3 + 1] == 255 && im.px[6 + 2] == 255);
-        if (i == 3) CHECK(memcmp(im.px + 3 * (5 * w + 5), tab20[0], 3) == 0);
+        if (i == 3) CHECK(memcmp(im.px + 3 * (5 * w + 5), pictures_tab20[0], 3) == 0);
         image_free(&im);
     }
     char tp[600];

@@ -9,7 +9,7 @@
 //   km-k8-p25-s1   | --method kmeans --k 8 --tau-mode percentile --tau 25 --score s1
 // Lines starting with '#' are ignored. Prints a Markdown table (AP / FPR95 / AUROC x100).
 #include "../cli/cli.h"
-#include "../cli/pipeline.h"
+#include "../api/pipeline.h"
 #include "../eval/datasets.h"
 #include "../eval/metrics.h"
 #include "../nn/nn.h"

@@ -2,8 +2,8 @@
 // image -> model preprocessing -> forward (logits + the taps the methods need) -> each OoD method
 // at logit resolution -> bilinear resize (align_corners=False) of each score map to the original
 // image size. The network runs once per image for all methods.
-#ifndef OODSEG_CLI_PIPELINE_H
-#define OODSEG_CLI_PIPELINE_H
+#ifndef OODSEG_API_PIPELINE_H
+#define OODSEG_API_PIPELINE_H
 
 #include "../models/model.h"
 #include "../ood/ood.h"

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const uint8_t inferno[256][3] = {
+const uint8_t pictures_inferno[256][3] = {
     {0,0,4}, {1,0,5}, {1,1,6}, {1,1,8}, {2,1,10}, {2,2,12}, {2,2,14}, {3,2,16},
     {4,3,18}, {4,3,20}, {5,4,23}, {6,4,25}, {7,5,27}, {8,5,29}, {9,6,31}, {10,7,34},
     {11,7,36}, {12,8,38}, {13,8,41}, {14,9,43}, {16,9,45}, {17,10,48}, {18,10,50}, {20,11,52},
@@ -41,7 +41,7 @@ static const uint8_t inferno[256][3] = {
     {243,246,138}, {244,248,142}, {245,249,146}, {246,250,150}, {248,251,154}, {249,252,157}, {250,253,161}, {252,255,164},
 };
 
-static const uint8_t tab20[20][3] = {
+const uint8_t pictures_tab20[20][3] = {
     {31,119,180}, {174,199,232}, {255,127,14}, {255,187,120}, {44,160,44}, {152,223,138}, {214,39,40}, {255,152,150}, {148,103,189}, {197,176,213},
     {140,86,75}, {196,156,148}, {227,119,194}, {247,182,210}, {127,127,127}, {199,199,199}, {188,189,34}, {219,219,141}, {23,190,207}, {158,218,229},
 };
@@ -76,7 +76,7 @@ int pictures_save(const char *dir, const char *stem, const char *suffix, const i
         for (int64_t p = 0; p < hw; p++) {
             double v = isfinite(score[p]) ? ((double)score[p] - lo) * scale : 0;
             int i = (int)lround(v < 0 ? 0 : v > 255 ? 255 : v);
-            memcpy(buf + p * 3, inferno[i], 3);
+            memcpy(buf + p * 3, pictures_inferno[i], 3);
         }
         char path[4096];
         snprintf(path, sizeof path, "%s/%s%s_heat.txt", dir, stem, suffix);
@@ -107,7 +107,7 @@ int pictures_save(const char *dir, const char *stem, const char *suffix, const i
                 int64_t p = (int64_t)y * w + x;
                 int c = clusters[p];
                 uint8_t *o = buf + p * 3;
-                memcpy(o, tab20[(c < 0 ? 0 : c) % 20], 3);
+                memcpy(o, pictures_tab20[(c < 0 ? 0 : c) % 20], 3);
                 int ood = ood_flag && c >= 0 && c < k && ood_flag[c];
                 // a border pixel: a 4-neighbour (within 2 px for OoD outlines) in another cluster
                 int r = ood ? 2 : 1, border = 0;

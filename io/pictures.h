@@ -1,11 +1,15 @@
 // Pictures of one scored image for people: heat map, heat over the image, predicted classes and
 // the kmeans method's clusters.
-#ifndef OODSEG_CLI_PICTURES_H
-#define OODSEG_CLI_PICTURES_H
+#ifndef OODSEG_IO_PICTURES_H
+#define OODSEG_IO_PICTURES_H
 
 #include <stdint.h>
 #include "../core/err.h"
 #include "../io/image.h"
+
+// The colormaps: inferno (scores) and tab20 (clusters), sampled from matplotlib 3.6.
+extern const uint8_t pictures_inferno[256][3];
+extern const uint8_t pictures_tab20[20][3];
 
 // Writes into dir, all at the image's size (img->w x img->h; score, pred and clusters are h*w):
 //   <stem><suffix>_heat.png     the score in the inferno colormap, min -> black, max -> yellow;
