@@ -463,7 +463,7 @@ TEST(pictures_written_and_readable) {
         CHECK(im.w == w && im.h == h && im.c == 3, "%s: %dx%dx%d", names[i], im.w, im.h, im.c);
         if (i == 0) {   // max score at x = 39: the top of inferno; min at x = 0: its bottom
             CHECK(memcmp(im.px + 3 * 39, pictures_inferno[255], 3) == 0);
-            CHECK(memcmp(im.px, inferno[0], 3) == 0);
+            CHECK(memcmp(im.px, pictures_inferno[0], 3) == 0);
         }
         if (i == 2) CHECK(im.px[0] == 255 && im.px[3 + 1] == 255 && im.px[6 + 2] == 255);
         if (i == 3) CHECK(memcmp(im.px + 3 * (5 * w + 5), pictures_tab20[0], 3) == 0);
