@@ -48,3 +48,22 @@ void pipeline_close(pipeline *p);
 const char *pipeline_default_model(err *e);
 
 #endif
+
+// ---- the job's configuration (api/config.c) -------------------------------------------------
+typedef struct pipeline_config {
+    char model[4096];        // "": the default model
+    char size[64];           // "": the model's own test resize; "native"; "WxH"
+    char id_channels[256];   // "": the model's default
+    double offset_scale;     // 0: the recognised default
+    int threads;             // 0: every core
+    char methods[256];       // comma list; "": maxlogit
+    ood_options oo;          // every method option
+} pipeline_config;
+
+void pipeline_config_default(pipeline_config *c);
+// One option by name, without dashes ("model", "size", "id-channels", "offset-scale", "threads",
+// "method"/"methods", and every method option). Returns 1 when the name is not an option (the
+// caller reports it), OODSEG_E_ARG for a bad value, else OODSEG_OK.
+int pipeline_config_set(pipeline_config *c, const char *key, const char *value, err *e);
+// The model options of c (pointers into c).
+void pipeline_config_model_options(const pipeline_config *c, model_options *mo);

@@ -1,22 +1,29 @@
 /* oodseg: training-free out-of-distribution segmentation.
  *
- * The public C API. Small on purpose: open a model from its checkpoint file, run it on an image
- * file, on RGB pixels or on an already preprocessed float tensor, read the named outputs, close.
+ * The public C API: everything the `oodseg` tool does, as a library. Open a model from its
+ * checkpoint file, run the network, score anomalies with one or more OoD methods, and evaluate
+ * score maps against labels with exact metrics. The tool itself is a thin shell over these calls.
  *
  *   oodseg_status st;
  *   oodseg_model *m;
- *   if (oodseg_model_open("espnet_p_2_q_8_camvid.pth", NULL, &m, &st)) { fprintf(stderr, "%s\n", st.message); ... }
- *   oodseg_result *r;
- *   if (oodseg_run_image(m, "frame.png", &r, &st) == OODSEG_OK) {
- *       oodseg_tensor logits;
- *       oodseg_result_get(r, "logits", &logits, &st);   // NCHW float32, N = 1
- *       oodseg_result_free(r);
- *   }
+ *   oodseg_scorer *s;
+ *   oodseg_maps *maps;
+ *   if (oodseg_model_open(NULL, NULL, &m, &st) ||                    // NULL: the default model
+ *       oodseg_scorer_open(m, "maxlogit,kmeans", NULL, &s, &st) ||   // NULL: default options
+ *       oodseg_score_image(s, "frame.png", &maps, &st)) { fprintf(stderr, "%s\n", st.message); ... }
+ *   // maps->score[i]: float32, maps->height x maps->width, higher = more anomalous
+ *   oodseg_maps_free(maps);
+ *   oodseg_scorer_close(s);
  *   oodseg_model_close(m);
  *
- * Errors come back as a status code plus a message in `oodseg_status`; the library never prints
- * and never exits. A model instance is not thread-safe, but separate instances may run in
- * separate threads at the same time. Link with `pkg-config --libs oodseg`.
+ * Errors: every function that can fail returns a status code (OODSEG_OK = 0) and, when `st` is not
+ * NULL, fills it with the code and a message saying what was wrong, where (file, tensor, pixel)
+ * and what to do. The library never prints, never exits and changes no process-wide setting (no
+ * OpenMP or BLAS thread counts, no malloc policy): threads and device belong to each model.
+ *
+ * Threads: an object (model, scorer, evaluator) must not be used from two threads at once, but
+ * separate objects may run in separate threads at the same time, each with its own thread count;
+ * results are bit-identical for any thread count. Link with `pkg-config --cflags --libs oodseg`.
  */
 #ifndef OODSEG_H
 #define OODSEG_H
@@ -64,8 +71,13 @@ typedef struct oodseg_tensor {
 } oodseg_tensor;
 
 /* Options for opening a model. Zero-initialise, then set what you need. */
+/* Where a model's tensors live and its ops run. The CPU is the only backend today; the field is
+ * the seam a GPU backend plugs into. */
+enum { OODSEG_DEVICE_CPU = 0 };
+
 typedef struct oodseg_options {
-    int threads;              /* OpenMP threads for this process; 0 keeps the current setting */
+    int threads;              /* threads of this model's work (network and methods); 0: every core */
+    int device;               /* OODSEG_DEVICE_CPU */
     const char *size;         /* NULL: the model's own test resize; "native"; or "WxH" */
     const char *id_channels;  /* NULL: the model's default; e.g. "0-18" or "0,1,2" */
     double offset_scale;      /* InternImage DCNv3 offset scale; 0: 1.0 for T/S/B, 2.0 for L/XL */
@@ -85,10 +97,16 @@ typedef struct oodseg_model_info {
 
 OODSEG_API const char *oodseg_version(void);
 
+/* Opens a checkpoint (.pth zip or legacy pickle, .safetensors) and recognises the architecture
+ * from its keys and shapes. checkpoint_path NULL: the default model (ESPNetv2 s=2.0 Cityscapes),
+ * found through $OODSEG_ASSETS or installed beside the library. opt NULL: defaults. */
 OODSEG_API int oodseg_model_open(const char *checkpoint_path, const oodseg_options *opt,
                                  oodseg_model **out, oodseg_status *st);
-OODSEG_API void oodseg_model_close(oodseg_model *m);
+OODSEG_API void oodseg_model_close(oodseg_model *m);                       /* NULL is a no-op */
 OODSEG_API void oodseg_model_get_info(const oodseg_model *m, oodseg_model_info *info);
+/* The path of the default model (what oodseg_model_open(NULL, ...) opens), or NULL with the list of
+ * places searched in st. The string is valid until the next call. */
+OODSEG_API const char *oodseg_default_model(oodseg_status *st);
 
 /* Runs preprocessing and the network. Outputs: "logits" (the model's output logits, all channels)
  * and the model's named feature taps. */
@@ -106,6 +124,156 @@ OODSEG_API int oodseg_result_at(const oodseg_result *r, int index, oodseg_tensor
 OODSEG_API int oodseg_result_get(const oodseg_result *r, const char *name, oodseg_tensor *t,
                                  oodseg_status *st);
 OODSEG_API void oodseg_result_free(oodseg_result *r);
+
+/* ---- scoring: the OoD methods over a model's outputs -------------------------------------- */
+
+#define OODSEG_MAX_METHODS 8
+
+/* The methods, by index: "msp", "maxlogit", "entropy", "energy", "kmeans" (the paper's),
+ * "centroid"; NULL past the last. */
+OODSEG_API const char *oodseg_method_name(int index);
+/* Every method option with its default, range and help, as `oodseg --help` prints it. */
+OODSEG_API const char *oodseg_method_options_help(void);
+
+typedef struct oodseg_scorer oodseg_scorer;
+
+/* A scorer runs the model once per image and every method asked for on its outputs.
+ *   methods: comma list, e.g. "maxlogit,kmeans" (at most OODSEG_MAX_METHODS); NULL: "maxlogit".
+ *   options: NULL, or a NULL-terminated list of name, value pairs: the method options of
+ *            `oodseg --help` without their dashes, e.g. {"k", "8", "tau", "30", NULL}.
+ * Options are checked here, and files they name (centroids, calibrated tau) are read once, here.
+ * The model must outlive the scorer; the scorer uses the model's threads and device. */
+OODSEG_API int oodseg_scorer_open(oodseg_model *m, const char *methods, const char *const *options,
+                                  oodseg_scorer **out, oodseg_status *st);
+OODSEG_API void oodseg_scorer_close(oodseg_scorer *s);              /* NULL is a no-op */
+/* The options as resolved (defaults included), as a JSON object: what a report should record.
+ * Valid until the scorer is closed. */
+OODSEG_API const char *oodseg_scorer_options_json(const oodseg_scorer *s);
+
+/* One image's maps, all at the image's size (height x width, row-major). The pointers belong to
+ * the maps and live until oodseg_maps_free. */
+typedef struct oodseg_maps {
+    int width, height;
+    int n_methods;
+    const char *method[OODSEG_MAX_METHODS];   /* in the order asked for */
+    const float *score[OODSEG_MAX_METHODS];   /* float32 anomaly scores, higher = more anomalous */
+    const uint8_t *seg;          /* predicted class: argmax over the in-distribution channels,
+                                    as an output channel index (255 and above saturate) */
+    const int32_t *clusters;     /* the kmeans method's cluster of each pixel, or NULL */
+    int num_clusters;            /* k of that clustering, else 0 */
+    const uint8_t *cluster_ood;  /* num_clusters flags: 1 where the cluster was marked OoD */
+    double tau;                  /* the max-logit threshold those flags used */
+    double seconds_forward;      /* preprocessing + network */
+    double seconds_methods;      /* every method + the resizes to image size */
+} oodseg_maps;
+
+/* Scores an image file (PNG, JPEG, WebP). */
+OODSEG_API int oodseg_score_image(oodseg_scorer *s, const char *image_path, oodseg_maps **out,
+                                  oodseg_status *st);
+/* rgb: height rows of width*3 bytes (R, G, B), row_stride bytes apart (0: width*3). */
+OODSEG_API int oodseg_score_rgb(oodseg_scorer *s, const uint8_t *rgb, int width, int height,
+                                int row_stride, oodseg_maps **out, oodseg_status *st);
+/* input: a preprocessed 1x3xHxW float32 tensor (NCHW) as the network sees it; the maps are at
+ * H x W. */
+OODSEG_API int oodseg_score_tensor(oodseg_scorer *s, const float *input, int height, int width,
+                                   oodseg_maps **out, oodseg_status *st);
+/* Writes what `oodseg score` writes for one image into dir (which must exist): for each method
+ * <stem>[_<method>]_score.npy and the pictures (_heat.png, _overlay.png, _clusters.png; <stem>_seg.png
+ * once). rgb: the image the maps belong to (width*3 bytes a row), as for oodseg_score_rgb. Every
+ * file is written to a temporary name and renamed. */
+OODSEG_API int oodseg_maps_save(const oodseg_scorer *s, const oodseg_maps *maps, const uint8_t *rgb,
+                                const char *dir, const char *stem, oodseg_status *st);
+OODSEG_API void oodseg_maps_free(oodseg_maps *maps);                 /* NULL is a no-op */
+
+/* ---- exact metrics -------------------------------------------------------------------------- */
+
+/* Pixel-level OoD metrics, equal to scikit-learn's (average_precision_score, roc_auc_score,
+ * roc_curve) on the valid pixels, with OoD as the positive class. Curve pointers belong to the
+ * object that filled the struct (see each function). */
+typedef struct oodseg_metrics {
+    int64_t n_pos, n_neg;        /* OoD and in-distribution pixels counted */
+    int defined;                 /* 0 when either count is 0: then the values are NaN */
+    double ap, auroc;
+    double fpr95;                /* FPR at 95 % TPR in the chosen convention */
+    double fpr95_threshold;
+    double best_f1, best_f1_threshold;   /* best pixel F1 over the thresholds (score >= thr) */
+    int curve_points;            /* decimated curves (at most about 1000 points), descending threshold */
+    const float *recall, *precision, *fpr, *tpr;
+    int has_components;          /* SegmentMeIfYouCan component metrics below are set */
+    double comp_threshold;       /* predicted = score > comp_threshold */
+    double siou, ppv, f1_mean;   /* mean sIoU over GT components, mean PPV, mean F1 over 11 deltas */
+} oodseg_metrics;
+
+/* One call over in-memory arrays: scores and labels of n pixels; a label equal to ood_value is
+ * OoD, ignore_value is left out, any other value is in-distribution. fpr_convention: NULL or
+ * "first-ge" (the first ROC point with TPR >= 0.95, SMIYC), "nearest" (ADE-OoD), "first-gt" (RbA).
+ * Call oodseg_metrics_release to free the curves. NaN scores are an error naming the pixel. */
+OODSEG_API int oodseg_metrics_compute(const float *scores, const uint8_t *labels, int64_t n,
+                                      int ood_value, int ignore_value, const char *fpr_convention,
+                                      oodseg_metrics *out, oodseg_status *st);
+OODSEG_API void oodseg_metrics_release(oodseg_metrics *m);
+
+/* An evaluator pools every image's pixels per method, exactly (no binning), and keeps per-image
+ * rows, like `oodseg eval`. */
+typedef struct oodseg_evaluator oodseg_evaluator;
+typedef struct oodseg_eval_options {
+    const char *convention;      /* the label convention: a dataset layout of `oodseg eval --help`
+                                    ("roadanomaly", "smiyc-anomaly", "smiyc-obstacle",
+                                    "fishyscapes-laf", "fishyscapes-static", "camvid-ood",
+                                    "ade-ood"), or NULL / "binary": 0 ID, 1 OoD, 255 ignore */
+    const char *fpr_convention;  /* NULL: "first-ge" */
+    int components;              /* SMIYC component metrics: 0 the convention's default (on for
+                                    smiyc-*), 1 on, -1 off */
+    int comp_threshold_set;      /* 1: use comp_threshold; 0: the best-F1 threshold of the pooled
+                                    curve, which needs every map again: the evaluator then keeps a
+                                    copy of each score map until it is closed */
+    double comp_threshold;
+} oodseg_eval_options;
+
+OODSEG_API int oodseg_evaluator_open(const char *const *methods, int n_methods,
+                                     const oodseg_eval_options *opt, oodseg_evaluator **out,
+                                     oodseg_status *st);
+/* One image: scores[i] is method i's height x width map; labels are raw values of the
+ * convention (e.g. 12 = OoD for camvid-ood); a value the convention does not define is an error
+ * naming the image, the value and the pixel. */
+OODSEG_API int oodseg_evaluator_add(oodseg_evaluator *ev, const char *image_name,
+                                    const float *const *scores, const uint8_t *labels, int width,
+                                    int height, oodseg_status *st);
+/* Computes the pooled metrics; more images may not be added afterwards. */
+OODSEG_API int oodseg_evaluator_finish(oodseg_evaluator *ev, oodseg_status *st);
+/* Method i's pooled metrics (after finish); curves valid until the evaluator is closed. */
+OODSEG_API int oodseg_evaluator_result(const oodseg_evaluator *ev, int method, oodseg_metrics *out,
+                                       oodseg_status *st);
+/* metrics.json, metrics.md, metrics.csv, per_image.csv, pr_curve.svg, roc_curve.svg into dir
+ * (created if missing). title: what was evaluated, for the reports (e.g. the model), may be NULL. */
+OODSEG_API int oodseg_evaluator_write_reports(oodseg_evaluator *ev, const char *dir,
+                                              const char *title, oodseg_status *st);
+/* The pooled state, to merge shards exactly with `oodseg metrics --merge`. */
+OODSEG_API int oodseg_evaluator_save_state(oodseg_evaluator *ev, const char *path, oodseg_status *st);
+OODSEG_API void oodseg_evaluator_close(oodseg_evaluator *ev);         /* NULL is a no-op */
+
+/* ---- datasets ------------------------------------------------------------------------------- */
+
+/* A benchmark's images and labels, listed and paired as `oodseg eval --dataset` does.
+ *   spec: "LAYOUT:PATH" (e.g. "roadanomaly:RoadAnomaly", "camvid-ood:data/camvid-ood"), or
+ *         "generic" with options {"images", DIR, "labels", DIR, "ood", "2", "ignore", "255", NULL}
+ *         (also "label-suffix" and "id"; see `oodseg eval --help`).
+ * Errors name the file: a missing list, an empty folder, an image without a label. */
+typedef struct oodseg_dataset oodseg_dataset;
+OODSEG_API int oodseg_dataset_open(const char *spec, const char *const *options,
+                                   oodseg_dataset **out, oodseg_status *st);
+OODSEG_API int oodseg_dataset_count(const oodseg_dataset *ds);
+OODSEG_API const char *oodseg_dataset_image(const oodseg_dataset *ds, int index);  /* its path */
+OODSEG_API const char *oodseg_dataset_name(const oodseg_dataset *ds, int index);   /* its stem */
+/* Item index's label map mapped to 0 ID, 1 OoD, 255 ignore (so an evaluator takes it with the
+ * "binary" convention). width, height > 0: the label must have that size. Free *labels with
+ * oodseg_free. */
+OODSEG_API int oodseg_dataset_label(const oodseg_dataset *ds, int index, int width, int height,
+                                    uint8_t **labels, int *label_width, int *label_height,
+                                    oodseg_status *st);
+OODSEG_API void oodseg_dataset_close(oodseg_dataset *ds);            /* NULL is a no-op */
+/* Frees memory the library handed over (labels). */
+OODSEG_API void oodseg_free(void *p);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,58 @@
+// The configuration of a scoring job from name/value options: the model options, the thread
+// count, the methods and every method option. One setter serves the CLI's flags, the public API's
+// option lists and the tools, so an option means the same wherever it is given.
+#include "pipeline.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void pipeline_config_default(pipeline_config *c) {
+    memset(c, 0, sizeof *c);
+    ood_options_default(&c->oo);
+}
+
+static int copy_value(const char *key, const char *v, char *dst, size_t cap, err *e) {
+    if (strlen(v) >= cap)
+        return err_set(e, OODSEG_E_ARG, "--%s: the value is too long (at most %zu characters)", key, cap - 1);
+    memcpy(dst, v, strlen(v) + 1);
+    return OODSEG_OK;
+}
+
+static int parse_threads(const char *v, int *out, err *e) {
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end || x < 0 || x > 1024)
+        return err_set(e, OODSEG_E_ARG, "--threads '%s': expected an integer in [0, 1024] (0: every core)", v);
+    *out = (int)x;
+    return OODSEG_OK;
+}
+
+static int parse_offset_scale(const char *v, double *out, err *e) {
+    char *end;
+    double x = strtod(v, &end);
+    if (end == v || *end || !(x > 0 && x <= 16))
+        return err_set(e, OODSEG_E_ARG, "--offset-scale '%s': expected a number in (0, 16]", v);
+    *out = x;
+    return OODSEG_OK;
+}
+
+int pipeline_config_set(pipeline_config *c, const char *key, const char *v, err *e) {
+    if (!key) return 1;
+    if (!v) return err_set(e, OODSEG_E_ARG, "--%s needs a value", key);
+    if (!strcmp(key, "model") || !strcmp(key, "m")) return copy_value(key, v, c->model, sizeof c->model, e);
+    if (!strcmp(key, "size")) return copy_value(key, v, c->size, sizeof c->size, e);
+    if (!strcmp(key, "id-channels")) return copy_value(key, v, c->id_channels, sizeof c->id_channels, e);
+    if (!strcmp(key, "offset-scale")) return parse_offset_scale(v, &c->offset_scale, e);
+    if (!strcmp(key, "threads") || !strcmp(key, "j")) return parse_threads(v, &c->threads, e);
+    if (!strcmp(key, "method") || !strcmp(key, "methods")) return copy_value(key, v, c->methods, sizeof c->methods, e);
+    return ood_options_set(&c->oo, key, v, e);
+}
+
+void pipeline_config_model_options(const pipeline_config *c, model_options *mo) {
+    memset(mo, 0, sizeof *mo);
+    mo->size = c->size[0] ? c->size : NULL;
+    mo->id_channels = c->id_channels[0] ? c->id_channels : NULL;
+    mo->offset_scale = c->offset_scale;
+}
