@@ -166,9 +166,9 @@ TEST(safetensors_tiny) {
         CHECK(ckpt_get(ck, c->name, 4, shape, &e) == NULL);
         CHECK(e.code == OODSEG_E_MODEL && strstr(e.msg, "key 'backbone.patch_embed.conv1.weight' has shape [8, 3, 3, 3] but the architecture needs [19, 3, 3, 3]"),
               "%s", e.msg);
-        CHECK(ckpt_getv(ck, &e, "nope.weight", 2, 3, 4) == NULL);
+        CHECK(ckpt_get(ck, "nope.weight", 2, (int64_t[]){ 3, 4 }, &e) == NULL);
         CHECK(e.code == OODSEG_E_MODEL && strstr(e.msg, "missing key 'nope.weight'"), "%s", e.msg);
-        CHECK(ckpt_getv(ck, &e, nb->name, 0) == NULL && e.code == OODSEG_E_MODEL, "integer tensor as float");
+        CHECK(ckpt_get(ck, nb->name, 0, NULL, &e) == NULL && e.code == OODSEG_E_MODEL, "integer tensor as float");
         const char *ign[] = { "num_batches_tracked", "auxiliary_head." };
         const ckpt_entry *u = ckpt_first_unused(ck, ign, 2);
         CHECK(u && strcmp(u->name, c->name) != 0 && !strstr(u->name, "auxiliary_head."));
@@ -252,7 +252,7 @@ TEST(safetensors_dtypes) {
     x = ckpt_find(ck, "u");
     CHECK(x->raw && ((const uint8_t *)x->raw)[1] == 200);
     CHECK(ckpt_num_float_params(ck) == 9);
-    CHECK(ckpt_getv(ck, &e, "h", 1, 5) != NULL, "%s", e.msg);
+    CHECK(ckpt_get(ck, "h", 1, (int64_t[]){ 5 }, &e) != NULL, "%s", e.msg);
     ckpt_close(ck);
 }
 
@@ -817,9 +817,9 @@ TEST(memory_checkpoint) {
     REQUIRE(ckpt_add(ck, "bn.num_batches_tracked", DT_I64, 0, NULL, (float[]){ 5 }, &e) == 0, "%s", e.msg);
     CHECK(strcmp(ck->format, "memory") == 0);
     CHECK(ckpt_find(ck, "conv.weight") != NULL, "module. prefix stripped");
-    const float *p = ckpt_getv(ck, &e, "conv.weight", 2, 2, 3);
+    const float *p = ckpt_get(ck, "conv.weight", 2, (int64_t[]){ 2, 3 }, &e);
     CHECK(p && p != w && p[5] == 6);
-    const float *b = ckpt_getv(ck, &e, "conv.bias", 1, 2);
+    const float *b = ckpt_get(ck, "conv.bias", 1, (int64_t[]){ 2 }, &e);
     CHECK(b && b[0] == 0 && b[1] == 0, "shapes-only entry gives zeros");
     const ckpt_entry *nb = ckpt_find(ck, "bn.num_batches_tracked");
     int64_t v;
