@@ -3,6 +3,7 @@
 #include "test.h"
 #include "../core/json.h"
 #include "../io/checkpoint.h"
+#include "../models/weights.h"
 #include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
@@ -833,6 +834,47 @@ TEST(memory_checkpoint) {
     ckpt_close(ck);
 }
 
+// The weight binder (models/weights.h): prefixes nest and unwind, a conv with its BN folds, a
+// names-only key binds to NULL and is counted, and the first error sticks.
+TEST(weight_binder) {
+    err e = { 0 };
+    ckpt *ck = ckpt_new_memory(&e);
+    REQUIRE(ck);
+    float w[2 * 3 * 3 * 3], one[2] = { 1, 1 }, zero[2] = { 0, 0 }, four[2] = { 4, 4 };
+    for (int i = 0; i < 54; i++) w[i] = (float)i;
+    REQUIRE(ckpt_add(ck, "enc.l1.conv.weight", DT_F32, 4, (int64_t[]){ 2, 3, 3, 3 }, w, &e) == 0, "%s", e.msg);
+    REQUIRE(ckpt_add(ck, "enc.l1.bn.weight", DT_F32, 1, (int64_t[]){ 2 }, one, &e) == 0, "%s", e.msg);
+    REQUIRE(ckpt_add(ck, "enc.l1.bn.bias", DT_F32, 1, (int64_t[]){ 2 }, one, &e) == 0, "%s", e.msg);
+    REQUIRE(ckpt_add(ck, "enc.l1.bn.running_mean", DT_F32, 1, (int64_t[]){ 2 }, zero, &e) == 0, "%s", e.msg);
+    REQUIRE(ckpt_add(ck, "enc.l1.bn.running_var", DT_F32, 1, (int64_t[]){ 2 }, four, &e) == 0, "%s", e.msg);
+    REQUIRE(ckpt_add(ck, "enc.l2.act.weight", DT_F32, 1, (int64_t[]){ 2 }, NULL, &e) == 0, "%s", e.msg);
+    REQUIRE(ckpt_add(ck, "head.fc.weight", DT_F32, 2, (int64_t[]){ 5, 2 }, NULL, &e) == 0, "%s", e.msg);
+    wbind b;
+    wb_init(&b, ck, &e);
+    conv2d cv;
+    wb_push(&b, "enc.");
+    wb_push(&b, "l%d.", 1);
+    wb_conv(&b, &cv, 3, 2, 3, 2, 1, 1, "conv");
+    CHECK(cv.pad == 1 && cv.stride == 2 && cv.weight && cv.weight[53] == 53.0f);
+    wb_conv_bn(&b, &cv, 0.0f, "bn");   // scale 1/sqrt(4) = 0.5, shift 1
+    CHECK(!e.code && cv.owned && cv.weight[53] == 26.5f && cv.bias && cv.bias[1] == 1.0f, "%s", e.msg);
+    wb_pop(&b);
+    CHECK(wb_prelu(&b, 2, "l2.act") == NULL && b.no_data == 1 && !e.code, "names-only: %s", e.msg);
+    wb_pop(&b);
+    CHECK(strcmp(b.prefix, "") == 0, "prefix '%s'", b.prefix);
+    const float *fw, *fb;
+    wb_linear(&b, &fw, &fb, 2, 4, "head.fc");
+    CHECK(e.code == OODSEG_E_MODEL && strstr(e.msg, "key 'head.fc.weight' has shape [5, 2] but the architecture needs [4, 2]"),
+          "%s", e.msg);
+    char first[sizeof e.msg];
+    snprintf(first, sizeof first, "%s", e.msg);
+    CHECK(wb_get(&b, SHAPE(7), "nope") == NULL && strcmp(e.msg, first) == 0, "the first error sticks: %s", e.msg);
+    int64_t s[8];
+    CHECK(wb_shape(ck, s, "head.%s.weight", "fc") == 2 && s[0] == 5 && wb_shape(ck, s, "nope") == 0);
+    conv2d_free(&cv);
+    ckpt_close(ck);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     RUN(json_basic);
@@ -843,6 +885,7 @@ int main(int argc, char **argv) {
     RUN(safetensors_dtypes);
     RUN(safetensors_bad);
     RUN(memory_checkpoint);
+    RUN(weight_binder);
     RUN(pth_tiny_same_as_safetensors);
     RUN(model_zoo_files_load);
     RUN(espnet_equals_golden);
