@@ -1,9 +1,9 @@
 // The format-independent part of checkpoints: opening (mmap + format sniffing), the entry list,
 // dtype conversion, and the lookups models use.
 #include "pickle.h"
+#include "../core/text.h"
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -284,13 +284,6 @@ int ckpt_entry_is_mapped(const ckpt *ck, const ckpt_entry *en) {
     return p && p >= m && p < m + im->map_len;
 }
 
-static void fmt_shape(char *o, size_t n, int ndim, const int64_t *shape) {
-    size_t w = (size_t)snprintf(o, n, "[");
-    for (int d = 0; d < ndim && w < n; d++)
-        w += (size_t)snprintf(o + w, n - w, "%s%lld", d ? ", " : "", (long long)shape[d]);
-    if (w < n) snprintf(o + w, n - w, "]");
-}
-
 const float *ckpt_get(ckpt *ck, const char *name, int ndim, const int64_t *shape, err *e) {
     char want[160], have[160];
     if (ndim < 0 || ndim > 8) { err_set(e, OODSEG_E_ARG, "ckpt_get('%s'): bad ndim %d", name, ndim); return NULL; }
@@ -324,16 +317,6 @@ const float *ckpt_get(ckpt *ck, const char *name, int ndim, const int64_t *shape
     }
     en->used = 1;
     return en->f32;
-}
-
-const float *ckpt_getv(ckpt *ck, err *e, const char *name, int ndim, ...) {
-    int64_t shape[8];
-    if (ndim < 0 || ndim > 8) { err_set(e, OODSEG_E_ARG, "ckpt_getv('%s'): bad ndim %d", name, ndim); return NULL; }
-    va_list ap;
-    va_start(ap, ndim);
-    for (int d = 0; d < ndim; d++) shape[d] = (int64_t)va_arg(ap, int);
-    va_end(ap);
-    return ckpt_get(ck, name, ndim, shape, e);
 }
 
 static int ignored(const char *name, const char *const *ignore, int n_ignore) {

@@ -53,10 +53,8 @@ const ckpt_entry *ckpt_find(const ckpt *ck, const char *name);
 int ckpt_entry_is_mapped(const ckpt *ck, const ckpt_entry *en);
 // The F32 data of `name` with exactly this shape, marked used. Otherwise NULL and OODSEG_E_MODEL
 // with a message naming the key and both shapes ("key 'x' has shape [3, 4] but the architecture
-// needs [3, 5]") or saying it is missing.
+// needs [3, 5]") or saying it is missing. Models bind through models/weights.h, which builds on it.
 const float *ckpt_get(ckpt *ck, const char *name, int ndim, const int64_t *shape, err *e);
-// The same with the shape given as arguments: ckpt_getv(ck, e, "a.weight", 2, 64, 3).
-const float *ckpt_getv(ckpt *ck, err *e, const char *name, int ndim, ...);
 // The first entry not marked used whose name matches none of `ignore` (suffix patterns such as
 // "num_batches_tracked" or prefixes ending in '.' such as "auxiliary_head."), or NULL.
 const ckpt_entry *ckpt_first_unused(const ckpt *ck, const char *const *ignore, int n_ignore);

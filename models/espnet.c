@@ -4,7 +4,7 @@
 //   ESPNet-C (pretrained/encoder/*.pth): encoder E1-E11 only, keys without the "encoder." prefix,
 //            logits at s8 resized bilinearly (align_corners=True) to the input size.
 //
-// Step names (E1.., D1..) and the golden tensor names follow /work/shared/specs/espnet-espnetv2.md.
+// Step names (E1.., D1..) and the golden tensor names follow docs/espnet-espnetv2.md.
 // p and q (ESP blocks at s4 and s8) and the class count C are read from the keys; the decoder wiring
 // of the last CBR is read from conv.conv.weight: [C, 16+C] = test/Model.py (Cityscapes, concat with
 // encoder.level1's output) or [C, 19+C] = train/Model.py (CamVid, concat with encoder.b1's output).
@@ -14,79 +14,13 @@
 // there a sum or a concat of several convs sits between conv and BN. Concat producers write straight
 // into their slice of the concat buffer. All BN eps = 1e-3.
 #include "model.h"
+#include "br.h"
 #include "../nn/nn.h"
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define ESP_EPS 1e-3f
-
-// ---- weight loading with a sticky error -----------------------------------------------------
-
-typedef struct loader {
-    ckpt *ck;
-    err *e;
-    char prefix[96];       // "encoder." for the full model's encoder, "" for ESPNet-C and the decoder
-} loader;
-
-// Checkpoint tensor prefix+suffix with the given shape, marked used. After the first failure every
-// later call returns NULL without touching the message, so creation checks e->code once at the end.
-static const float *ld(loader *L, const char *suffix, int ndim, int64_t a, int64_t b, int64_t c, int64_t d) {
-    if (L->e->code) return NULL;
-    char name[256];
-    snprintf(name, sizeof name, "%s%s", L->prefix, suffix);
-    int64_t s[4] = {a, b, c, d};
-    return ckpt_get(L->ck, name, ndim, s, L->e);
-}
-
-static const float *ld1(loader *L, int64_t c, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static const float *ld1(loader *L, int64_t c, const char *fmt, ...) {
-    char suffix[160];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(suffix, sizeof suffix, fmt, ap);
-    va_end(ap);
-    return ld(L, suffix, 1, c, 0, 0, 0);
-}
-
-// Conv2d without bias, "same" padding d*(k-1)/2; weight [c_out, c_in/groups, k, k] from `name`.
-static void ld_conv(loader *L, conv2d *cv, const char *name, int c_in, int c_out, int k, int stride,
-                    int dilation, int groups) {
-    memset(cv, 0, sizeof *cv);
-    cv->c_in = c_in; cv->c_out = c_out; cv->k = k; cv->stride = stride;
-    cv->dilation = dilation; cv->groups = groups; cv->pad = dilation * (k - 1) / 2;
-    cv->weight = (float *)ld(L, name, 4, c_out, c_in / groups, k, k);
-}
-
-// Folds the BatchNorm `bn` ("bn" -> bn.weight, bn.bias, bn.running_mean, bn.running_var) into cv.
-static void ld_fold_bn(loader *L, conv2d *cv, const char *bn, float eps) {
-    int c = cv->c_out;
-    const float *g = ld1(L, c, "%s.weight", bn), *b = ld1(L, c, "%s.bias", bn);
-    const float *m = ld1(L, c, "%s.running_mean", bn), *v = ld1(L, c, "%s.running_var", bn);
-    if (!L->e->code) conv2d_fold_bn(cv, g, b, m, v, eps, L->e);
-}
-
-// BR = BatchNorm(c) -> PReLU(c).
-typedef struct br {
-    int c;
-    const float *gamma, *beta, *mean, *var;   // [c] each
-    const float *slope;                        // [c] PReLU
-} br;
-
-static void ld_br(loader *L, br *r, const char *bn, const char *act, int c) {
-    r->c = c;
-    r->gamma = ld1(L, c, "%s.weight", bn);
-    r->beta = ld1(L, c, "%s.bias", bn);
-    r->mean = ld1(L, c, "%s.running_mean", bn);
-    r->var = ld1(L, c, "%s.running_var", bn);
-    r->slope = ld1(L, c, "%s.weight", act);
-}
-
-static void br_apply(const br *r, float *x, int64_t hw) {
-    batchnorm_inplace(x, r->c, hw, r->gamma, r->beta, r->mean, r->var, ESP_EPS);
-    prelu_inplace(x, r->c, hw, r->slope);
-}
 
 // ---- ESP block (DilatedParllelResidualBlockB) and strided ESP (DownSamplerB) ------------------
 
@@ -99,19 +33,16 @@ typedef struct esp {
     br bn;                   // BR(nOut) after the concat (+ residual)
 } esp;
 
-static void ld_esp(loader *L, esp *b, int n_in, int n_out, int down, int add) {
+// Under the binder's prefix "<block>.".
+static void ld_esp(wbind *L, esp *b, int n_in, int n_out, int down, int add) {
     static const char *dn[5] = {"d1", "d2", "d4", "d8", "d16"};
     b->n_in = n_in; b->n_out = n_out; b->down = down; b->add = add;
     b->n = n_out / 5;
     b->n1 = n_out - 4 * b->n;
-    ld_conv(L, &b->c1, "c1.conv.weight", n_in, b->n, down ? 3 : 1, down ? 2 : 1, 1, 1);
-    for (int i = 0; i < 5; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "%s.conv.weight", dn[i]);
-        ld_conv(L, &b->d[i], name, b->n, i == 0 ? b->n1 : b->n, 3, 1, 1 << i, 1);
-    }
-    if (down) ld_br(L, &b->bn, "bn", "act", n_out);
-    else ld_br(L, &b->bn, "bn.bn", "bn.act", n_out);
+    wb_conv(L, &b->c1, n_in, b->n, down ? 3 : 1, down ? 2 : 1, 1, 1, "c1.conv");
+    for (int i = 0; i < 5; i++) wb_conv(L, &b->d[i], b->n, i == 0 ? b->n1 : b->n, 3, 1, 1 << i, 1, "%s.conv", dn[i]);
+    if (down) br_bind(L, &b->bn, n_out, ESP_EPS, "bn", "act");
+    else br_bind(L, &b->bn, n_out, ESP_EPS, "bn.bn", "bn.act");
 }
 
 static void esp_free(esp *b) {
@@ -347,9 +278,8 @@ static void espnet_destroy(model *m) {
 // ---- recognition and creation -----------------------------------------------------------------
 
 static int has(const ckpt *ck, const char *pre, const char *name) {
-    char k[256];
-    snprintf(k, sizeof k, "%s%s", pre, name);
-    return ckpt_find(ck, k) != NULL;
+    int64_t s[8];
+    return wb_shape(ck, s, "%s%s", pre, name) != 0;
 }
 
 int espnet_detect(const ckpt *ck) {
@@ -366,57 +296,57 @@ int espnet_detect(const ckpt *ck) {
 
 static int count_blocks(const ckpt *ck, const char *pre, const char *level) {
     int k = 0;
-    char name[128];
-    for (;; k++) {
-        snprintf(name, sizeof name, "%s%s.%d.c1.conv.weight", pre, level, k);
-        if (!ckpt_find(ck, name)) return k;
-    }
+    int64_t s[8];
+    while (wb_shape(ck, s, "%s%s.%d.c1.conv.weight", pre, level, k)) k++;
+    return k;
 }
 
 // base: "encoder." (full ESPNet) or "" (ESPNet-C)
-static void ld_encoder(loader *L, espnet *n, const char *base) {
-    snprintf(L->prefix, sizeof L->prefix, "%s", base);
-    ld_conv(L, &n->level1, "level1.conv.weight", 3, 16, 3, 2, 1, 1);
-    ld_fold_bn(L, &n->level1, "level1.bn", ESP_EPS);
-    n->level1_act = ld1(L, 16, "level1.act.weight");
-    ld_br(L, &n->b1, "b1.bn", "b1.act", 19);
-    snprintf(L->prefix, sizeof L->prefix, "%slevel2_0.", base);
+static void ld_encoder(wbind *L, espnet *n, const char *base) {
+    wb_push(L, "%s", base);
+    wb_conv(L, &n->level1, 3, 16, 3, 2, 1, 1, "level1.conv");
+    wb_conv_bn(L, &n->level1, ESP_EPS, "level1.bn");
+    n->level1_act = wb_prelu(L, 16, "level1.act");
+    br_bind(L, &n->b1, 19, ESP_EPS, "b1.bn", "b1.act");
+    wb_push(L, "level2_0.");
     ld_esp(L, &n->level2_0, 19, 64, 1, 0);
+    wb_pop(L);
     for (int i = 0; i < n->p; i++) {
-        snprintf(L->prefix, sizeof L->prefix, "%slevel2.%d.", base, i);
+        wb_push(L, "level2.%d.", i);
         ld_esp(L, &n->level2[i], 64, 64, 0, 1);
+        wb_pop(L);
     }
-    snprintf(L->prefix, sizeof L->prefix, "%slevel3_0.", base);
+    wb_push(L, "level3_0.");
     ld_esp(L, &n->level3_0, 131, 128, 1, 0);
+    wb_pop(L);
     for (int i = 0; i < n->q; i++) {
-        snprintf(L->prefix, sizeof L->prefix, "%slevel3.%d.", base, i);
+        wb_push(L, "level3.%d.", i);
         ld_esp(L, &n->level3[i], 128, 128, 0, 1);
+        wb_pop(L);
     }
-    snprintf(L->prefix, sizeof L->prefix, "%s", base);
-    ld_br(L, &n->b2, "b2.bn", "b2.act", 131);
-    ld_br(L, &n->b3, "b3.bn", "b3.act", 256);
-    ld_conv(L, &n->enc_classifier, "classifier.conv.weight", 256, n->C, 1, 1, 1, 1);
+    br_bind(L, &n->b2, 131, ESP_EPS, "b2.bn", "b2.act");
+    br_bind(L, &n->b3, 256, ESP_EPS, "b3.bn", "b3.act");
+    wb_conv(L, &n->enc_classifier, 256, n->C, 1, 1, 1, 1, "classifier.conv");
+    wb_pop(L);
 }
 
-static void ld_decoder(loader *L, espnet *n) {
+static void ld_decoder(wbind *L, espnet *n) {
     int C = n->C;
-    L->prefix[0] = 0;
-    n->br_w = ld1(L, C, "br.weight");
-    n->br_b = ld1(L, C, "br.bias");
-    n->br_m = ld1(L, C, "br.running_mean");
-    n->br_v = ld1(L, C, "br.running_var");
-    n->up_l3 = ld(L, "up_l3.0.weight", 4, C, C, 2, 2);
-    ld_conv(L, &n->level3_C, "level3_C.conv.weight", 131, C, 1, 1, 1, 1);
-    ld_br(L, &n->combine_br, "combine_l2_l3.0.bn", "combine_l2_l3.0.act", 2 * C);
-    snprintf(L->prefix, sizeof L->prefix, "combine_l2_l3.1.");
+    bn_params br;
+    wb_bn(L, &br, C, "br");
+    n->br_w = br.gamma, n->br_b = br.beta, n->br_m = br.mean, n->br_v = br.var;
+    n->up_l3 = wb_get(L, SHAPE(C, C, 2, 2), "up_l3.0.weight");
+    wb_conv(L, &n->level3_C, 131, C, 1, 1, 1, 1, "level3_C.conv");
+    br_bind(L, &n->combine_br, 2 * C, ESP_EPS, "combine_l2_l3.0.bn", "combine_l2_l3.0.act");
+    wb_push(L, "combine_l2_l3.1.");
     ld_esp(L, &n->combine, 2 * C, C, 0, 0);
-    L->prefix[0] = 0;
-    n->up_l2 = ld(L, "up_l2.0.weight", 4, C, C, 2, 2);
-    ld_br(L, &n->up_l2_br, "up_l2.1.bn", "up_l2.1.act", C);
-    ld_conv(L, &n->conv, "conv.conv.weight", C + n->n_skip, C, 3, 1, 1, 1);
-    ld_fold_bn(L, &n->conv, "conv.bn", ESP_EPS);
-    n->conv_act = ld1(L, C, "conv.act.weight");
-    n->classifier = ld(L, "classifier.weight", 4, C, C, 2, 2);
+    wb_pop(L);
+    n->up_l2 = wb_get(L, SHAPE(C, C, 2, 2), "up_l2.0.weight");
+    br_bind(L, &n->up_l2_br, C, ESP_EPS, "up_l2.1.bn", "up_l2.1.act");
+    wb_conv(L, &n->conv, C + n->n_skip, C, 3, 1, 1, 1, "conv.conv");
+    wb_conv_bn(L, &n->conv, ESP_EPS, "conv.bn");
+    n->conv_act = wb_prelu(L, C, "conv.act");
+    n->classifier = wb_get(L, SHAPE(C, C, 2, 2), "classifier.weight");
 }
 
 static int fill_desc(model_desc *d, espnet *n, const ckpt *ck, err *e) {
@@ -490,6 +420,33 @@ static int fill_desc(model_desc *d, espnet *n, const ckpt *ck, err *e) {
     return OODSEG_OK;
 }
 
+// The variant (full or encoder-only), p, q, C and the decoder wiring, from the key names and shapes.
+static int recognise(const ckpt *ck, espnet *n, err *e) {
+    n->encoder_only = !ckpt_find(ck, "encoder.level1.conv.weight");
+    const char *pre = n->encoder_only ? "" : "encoder.";
+    n->p = count_blocks(ck, pre, "level2");
+    n->q = count_blocks(ck, pre, "level3");
+    char cls[64];
+    snprintf(cls, sizeof cls, "%sclassifier.conv.weight", pre);
+    const ckpt_entry *ce = ckpt_find(ck, cls);
+    if (n->p < 1 || n->q < 1 || !ce || ce->ndim != 4 || ce->shape[0] < 2 || ce->shape[0] > 20)
+        return err_set(e, OODSEG_E_MODEL, "%s: ESPNet keys found but p=%d, q=%d or '%s' is not [C, 256, 1, 1] "
+                       "with 2 <= C <= 20", ck->path, n->p, n->q, cls);
+    n->C = (int)ce->shape[0];
+    if (!n->encoder_only) {
+        const ckpt_entry *cv = ckpt_find(ck, "conv.conv.weight");
+        if (!cv || cv->ndim != 4)
+            return err_set(e, OODSEG_E_MODEL, "%s: ESPNet decoder key 'conv.conv.weight' is missing", ck->path);
+        int64_t extra = cv->shape[1] - n->C;
+        if (extra != 16 && extra != 19)
+            return err_set(e, OODSEG_E_MODEL, "%s: key 'conv.conv.weight' has %lld input channels; ESPNet's "
+                           "decoder needs C+16 = %d (test/Model.py) or C+19 = %d (train/Model.py)",
+                           ck->path, (long long)cv->shape[1], n->C + 16, n->C + 19);
+        n->n_skip = (int)extra;
+    }
+    return OODSEG_OK;
+}
+
 int espnet_create(ckpt *ck, const model_options *opt, model **out, err *e) {
     *out = NULL;
     err_clear(e);
@@ -500,41 +457,20 @@ int espnet_create(ckpt *ck, const model_options *opt, model **out, err *e) {
     m->forward = espnet_forward;
     m->destroy = espnet_destroy;
     n->ck = ck;
-    n->encoder_only = !ckpt_find(ck, "encoder.level1.conv.weight");
+    if (recognise(ck, n, e)) goto fail;
     const char *pre = n->encoder_only ? "" : "encoder.";
-    n->p = count_blocks(ck, pre, "level2");
-    n->q = count_blocks(ck, pre, "level3");
-    char cls[64];
-    snprintf(cls, sizeof cls, "%sclassifier.conv.weight", pre);
-    const ckpt_entry *ce = ckpt_find(ck, cls);
-    if (n->p < 1 || n->q < 1 || !ce || ce->ndim != 4 || ce->shape[0] < 2 || ce->shape[0] > 20) {
-        err_set(e, OODSEG_E_MODEL, "%s: ESPNet keys found but p=%d, q=%d or '%s' is not [C, 256, 1, 1] "
-                "with 2 <= C <= 20", ck->path, n->p, n->q, cls);
-        goto fail;
-    }
-    n->C = (int)ce->shape[0];
-    if (!n->encoder_only) {
-        const ckpt_entry *cv = ckpt_find(ck, "conv.conv.weight");
-        if (!cv || cv->ndim != 4) {
-            err_set(e, OODSEG_E_MODEL, "%s: ESPNet decoder key 'conv.conv.weight' is missing", ck->path);
-            goto fail;
-        }
-        int64_t extra = cv->shape[1] - n->C;
-        if (extra != 16 && extra != 19) {
-            err_set(e, OODSEG_E_MODEL, "%s: key 'conv.conv.weight' has %lld input channels; ESPNet's "
-                    "decoder needs C+16 = %d (test/Model.py) or C+19 = %d (train/Model.py)",
-                    ck->path, (long long)cv->shape[1], n->C + 16, n->C + 19);
-            goto fail;
-        }
-        n->n_skip = (int)extra;
-    }
     n->level2 = err_calloc(e, n->p, sizeof(esp), "ESPNet level2");
     n->level3 = err_calloc(e, n->q, sizeof(esp), "ESPNet level3");
     if (!n->level2 || !n->level3) goto fail;
-    loader L = {ck, e, ""};
+    wbind L;
+    wb_init(&L, ck, e);
     ld_encoder(&L, n, pre);
     if (!n->encoder_only) ld_decoder(&L, n);
     if (e->code) goto fail;
+    if (L.no_data) {
+        err_set(e, OODSEG_E_MODEL, "checkpoint '%s' has key names and shapes but no weights", ck->path);
+        goto fail;
+    }
     static const char *const ignore[] = {"num_batches_tracked"};
     const ckpt_entry *u = ckpt_first_unused(ck, ignore, 1);
     if (u) {

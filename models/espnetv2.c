@@ -3,85 +3,18 @@
 //
 // The width s (0.5, 1.0, 1.5, 2.0) is recognised from the backbone's channel counts; the decoder widths
 // and the pyramid projection P are read from the keys. Step names (V1..V20) and the golden tensor
-// names follow /work/shared/specs/espnet-espnetv2.md. Every conv directly followed by a BatchNorm (CBR,
+// names follow docs/espnet-espnetv2.md. Every conv directly followed by a BatchNorm (CBR,
 // CB) has the BN folded in at create time; BR blocks on concatenations and sums run as batchnorm +
 // PReLU. Concat producers write into their slice of the concat buffer. All BN eps = 1e-5.
 #include "model.h"
+#include "br.h"
 #include "../nn/nn.h"
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define V2_EPS 1e-5f
-
-// ---- weight loading with a sticky error (as in espnet.c) --------------------------------------
-
-typedef struct loader {
-    ckpt *ck;
-    err *e;
-    char prefix[96];
-} loader;
-
-static const float *ld(loader *L, int ndim, int64_t a, int64_t b, int64_t c, int64_t d, const char *fmt, ...)
-    __attribute__((format(printf, 7, 8)));
-static const float *ld(loader *L, int ndim, int64_t a, int64_t b, int64_t c, int64_t d, const char *fmt, ...) {
-    if (L->e->code) return NULL;
-    char suffix[160], name[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(suffix, sizeof suffix, fmt, ap);
-    va_end(ap);
-    snprintf(name, sizeof name, "%s%s", L->prefix, suffix);
-    int64_t s[4] = {a, b, c, d};
-    return ckpt_get(L->ck, name, ndim, s, L->e);
-}
-#define LD1(L, c, ...) ld(L, 1, c, 0, 0, 0, __VA_ARGS__)
-
-static void pre(loader *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void pre(loader *L, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(L->prefix, sizeof L->prefix, fmt, ap);
-    va_end(ap);
-}
-
-// Conv2d, pad d*(k-1)/2, weight [c_out, c_in/groups, k, k] from `name`, no bias.
-static void ld_conv(loader *L, conv2d *cv, const char *name, int c_in, int c_out, int k, int stride,
-                    int dilation, int groups) {
-    memset(cv, 0, sizeof *cv);
-    cv->c_in = c_in; cv->c_out = c_out; cv->k = k; cv->stride = stride;
-    cv->dilation = dilation; cv->groups = groups; cv->pad = dilation * (k - 1) / 2;
-    cv->weight = (float *)ld(L, 4, c_out, c_in / groups, k, k, "%s", name);
-}
-
-static void ld_fold_bn(loader *L, conv2d *cv, const char *bn) {
-    int c = cv->c_out;
-    const float *g = LD1(L, c, "%s.weight", bn), *b = LD1(L, c, "%s.bias", bn);
-    const float *m = LD1(L, c, "%s.running_mean", bn), *v = LD1(L, c, "%s.running_var", bn);
-    if (!L->e->code) conv2d_fold_bn(cv, g, b, m, v, V2_EPS, L->e);
-}
-
-// BR = BatchNorm(c) -> PReLU(c)
-typedef struct br {
-    int c;
-    const float *gamma, *beta, *mean, *var, *slope;   // [c] each
-} br;
-
-static void ld_br(loader *L, br *r, const char *bn, const char *act, int c) {
-    r->c = c;
-    r->gamma = LD1(L, c, "%s.weight", bn);
-    r->beta = LD1(L, c, "%s.bias", bn);
-    r->mean = LD1(L, c, "%s.running_mean", bn);
-    r->var = LD1(L, c, "%s.running_var", bn);
-    r->slope = LD1(L, c, "%s.weight", act);
-}
-
-static void br_apply(const br *r, float *x, int64_t hw) {
-    batchnorm_inplace(x, r->c, hw, r->gamma, r->beta, r->mean, r->var, V2_EPS);
-    prelu_inplace(x, r->c, hw, r->slope);
-}
 
 // ---- EESP (nn_layers/eesp.py) -----------------------------------------------------------------
 
@@ -95,26 +28,23 @@ typedef struct eesp {
     const float *module_act;      // [nOut] stride 1 only (the stride-2 EESP returns before it)
 } eesp;
 
-static void ld_eesp(loader *L, eesp *b, int n_in, int n_out, int stride, int r_lim) {
+// Under the binder's prefix "<block>.".
+static void ld_eesp(wbind *L, eesp *b, int n_in, int n_out, int stride, int r_lim) {
     b->n_in = n_in; b->n_out = n_out; b->stride = stride; b->n = n_out / 4;
     int n = b->n;
-    ld_conv(L, &b->proj, "proj_1x1.conv.weight", n_in, n, 1, 1, 1, 4);
-    ld_fold_bn(L, &b->proj, "proj_1x1.bn");
-    b->proj_act = LD1(L, n, "proj_1x1.act.weight");
+    wb_conv(L, &b->proj, n_in, n, 1, 1, 1, 4, "proj_1x1.conv");
+    wb_conv_bn(L, &b->proj, V2_EPS, "proj_1x1.bn");
+    b->proj_act = wb_prelu(L, n, "proj_1x1.act");
     // kernel 3 + 2i, replaced by 3 above r_lim, sorted; dilation (k-1)/2
     int ks[4];
     for (int i = 0; i < 4; i++) ks[i] = 3 + 2 * i > r_lim ? 3 : 3 + 2 * i;
     for (int i = 1; i < 4; i++)
         for (int j = i; j > 0 && ks[j] < ks[j - 1]; j--) { int t = ks[j]; ks[j] = ks[j - 1]; ks[j - 1] = t; }
-    for (int i = 0; i < 4; i++) {
-        char name[48];
-        snprintf(name, sizeof name, "spp_dw.%d.conv.weight", i);
-        ld_conv(L, &b->spp[i], name, n, n, 3, stride, (ks[i] - 1) / 2, n);
-    }
-    ld_br(L, &b->br_after_cat, "br_after_cat.bn", "br_after_cat.act", n_out);
-    ld_conv(L, &b->exp, "conv_1x1_exp.conv.weight", n_out, n_out, 1, 1, 1, 4);
-    ld_fold_bn(L, &b->exp, "conv_1x1_exp.bn");
-    b->module_act = stride == 1 ? LD1(L, n_out, "module_act.weight") : NULL;
+    for (int i = 0; i < 4; i++) wb_conv(L, &b->spp[i], n, n, 3, stride, (ks[i] - 1) / 2, n, "spp_dw.%d.conv", i);
+    br_bind(L, &b->br_after_cat, n_out, V2_EPS, "br_after_cat.bn", "br_after_cat.act");
+    wb_conv(L, &b->exp, n_out, n_out, 1, 1, 1, 4, "conv_1x1_exp.conv");
+    wb_conv_bn(L, &b->exp, V2_EPS, "conv_1x1_exp.bn");
+    b->module_act = stride == 1 ? wb_prelu(L, n_out, "module_act") : NULL;
 }
 
 static void eesp_free(eesp *b) {
@@ -161,17 +91,20 @@ typedef struct downsampler {
     const float *act;         // [nout]
 } downsampler;
 
-static void ld_down(loader *L, downsampler *d, const char *name, int nin, int nout, int r_lim) {
+// Under the binder's prefix "base_net.".
+static void ld_down(wbind *L, downsampler *d, const char *name, int nin, int nout, int r_lim) {
     d->nin = nin; d->nout = nout;
-    pre(L, "base_net.%s.eesp.", name);
+    wb_push(L, "%s.", name);
+    wb_push(L, "eesp.");
     ld_eesp(L, &d->eesp, nin, nout - nin, 2, r_lim);
-    pre(L, "base_net.%s.", name);
-    ld_conv(L, &d->reinf0, "inp_reinf.0.conv.weight", 3, 3, 3, 1, 1, 1);
-    ld_fold_bn(L, &d->reinf0, "inp_reinf.0.bn");
-    d->reinf0_act = LD1(L, 3, "inp_reinf.0.act.weight");
-    ld_conv(L, &d->reinf1, "inp_reinf.1.conv.weight", 3, nout, 1, 1, 1, 1);
-    ld_fold_bn(L, &d->reinf1, "inp_reinf.1.bn");
-    d->act = LD1(L, nout, "act.weight");
+    wb_pop(L);
+    wb_conv(L, &d->reinf0, 3, 3, 3, 1, 1, 1, "inp_reinf.0.conv");
+    wb_conv_bn(L, &d->reinf0, V2_EPS, "inp_reinf.0.bn");
+    d->reinf0_act = wb_prelu(L, 3, "inp_reinf.0.act");
+    wb_conv(L, &d->reinf1, 3, nout, 1, 1, 1, 1, "inp_reinf.1.conv");
+    wb_conv_bn(L, &d->reinf1, V2_EPS, "inp_reinf.1.bn");
+    d->act = wb_prelu(L, nout, "act");
+    wb_pop(L);
 }
 
 // x: (nin, h, w), img: the input image pooled down to (3, ho, wo) -> y: (nout, ho, wo)
@@ -215,28 +148,25 @@ typedef struct pyrpool {
     const float *br_act;      // br.br.1.weight [out], NULL for bu_dec_l4
 } pyrpool;
 
-static void ld_pyr(loader *L, pyrpool *p, const char *name, int in, int P, int out, int last_br) {
-    pre(L, "%s.", name);
+static void ld_pyr(wbind *L, pyrpool *p, const char *name, int in, int P, int out, int last_br) {
+    wb_push(L, "%s.", name);
     p->in = in; p->P = P; p->out = out;
-    ld_conv(L, &p->proj, "projection_layer.cbr.0.weight", in, P, 1, 1, 1, 1);
-    ld_fold_bn(L, &p->proj, "projection_layer.cbr.1");
-    p->proj_act = LD1(L, P, "projection_layer.cbr.2.weight");
-    for (int i = 0; i < 5; i++) {
-        char k[32];
-        snprintf(k, sizeof k, "stages.%d.weight", i);
-        ld_conv(L, &p->stages[i], k, P, P, 3, 1, 1, P);
-    }
-    ld_br(L, &p->merge_br, "merge_layer.0.br.0", "merge_layer.0.br.1", 5 * P);
-    ld_conv(L, &p->merge_conv, "merge_layer.2.cbr.0.weight", 5 * P, P, 3, 1, 1, P);
-    ld_fold_bn(L, &p->merge_conv, "merge_layer.2.cbr.1");
-    p->merge_act = LD1(L, P, "merge_layer.2.cbr.2.weight");
-    ld_conv(L, &p->last, "merge_layer.3.weight", P, out, 1, 1, 1, 1);
+    wb_conv(L, &p->proj, in, P, 1, 1, 1, 1, "projection_layer.cbr.0");
+    wb_conv_bn(L, &p->proj, V2_EPS, "projection_layer.cbr.1");
+    p->proj_act = wb_prelu(L, P, "projection_layer.cbr.2");
+    for (int i = 0; i < 5; i++) wb_conv(L, &p->stages[i], P, P, 3, 1, 1, P, "stages.%d", i);
+    br_bind(L, &p->merge_br, 5 * P, V2_EPS, "merge_layer.0.br.0", "merge_layer.0.br.1");
+    wb_conv(L, &p->merge_conv, 5 * P, P, 3, 1, 1, P, "merge_layer.2.cbr.0");
+    wb_conv_bn(L, &p->merge_conv, V2_EPS, "merge_layer.2.cbr.1");
+    p->merge_act = wb_prelu(L, P, "merge_layer.2.cbr.2");
+    wb_conv(L, &p->last, P, out, 1, 1, 1, 1, "merge_layer.3");
     if (last_br) {
-        ld_fold_bn(L, &p->last, "br.br.0");
-        p->br_act = LD1(L, out, "br.br.1.weight");
+        wb_conv_bn(L, &p->last, V2_EPS, "br.br.0");
+        p->br_act = wb_prelu(L, out, "br.br.1");
     } else {
-        p->last.bias = (float *)LD1(L, out, "merge_layer.3.bias");
+        wb_conv_bias(L, &p->last, "merge_layer.3");
     }
+    wb_pop(L);
 }
 
 static void pyr_free(pyrpool *p) {
@@ -299,13 +229,14 @@ typedef struct pwconv {
 
 static int gcd(int a, int b) { while (b) { int t = a % b; a = b; b = t; } return a; }
 
-static void ld_pw(loader *L, pwconv *p, const char *name, int nin, int nout) {
-    pre(L, "%s.", name);
+static void ld_pw(wbind *L, pwconv *p, const char *name, int nin, int nout) {
+    wb_push(L, "%s.", name);
     p->nin = nin; p->nout = nout;
-    ld_conv(L, &p->wt, "wt_layer.1.weight", nin, nout, 1, 1, 1, 1);
-    ld_conv(L, &p->expn, "expansion_layer.cbr.0.weight", nin, nout, 3, 1, 1, gcd(nin, nout));
-    ld_fold_bn(L, &p->expn, "expansion_layer.cbr.1");
-    p->expn_act = LD1(L, nout, "expansion_layer.cbr.2.weight");
+    wb_conv(L, &p->wt, nin, nout, 1, 1, 1, 1, "wt_layer.1");
+    wb_conv(L, &p->expn, nin, nout, 3, 1, 1, gcd(nin, nout), "expansion_layer.cbr.0");
+    wb_conv_bn(L, &p->expn, V2_EPS, "expansion_layer.cbr.1");
+    p->expn_act = wb_prelu(L, nout, "expansion_layer.cbr.2");
+    wb_pop(L);
 }
 
 // y = PReLU(BN(gconv3x3(x))) * sigmoid(conv1x1(mean_hw(x)))
@@ -483,22 +414,13 @@ int espnetv2_detect(const ckpt *ck) {
 
 // shape[dim] of a 4-d key, or -1
 static int64_t dim_of(const ckpt *ck, const char *name, int dim) {
-    const ckpt_entry *t = ckpt_find(ck, name);
-    return t && t->ndim == 4 ? t->shape[dim] : -1;
+    int64_t s[8];
+    return wb_shape(ck, s, "%s", name) == 4 ? s[dim] : -1;
 }
 
-int espnetv2_create(ckpt *ck, const model_options *opt, model **out, err *e) {
-    *out = NULL;
-    err_clear(e);
-    model *m = err_calloc(e, 1, sizeof *m, "ESPNetv2 model");
-    espnetv2 *n = err_calloc(e, 1, sizeof *n, "ESPNetv2 model");
-    if (!m || !n) { free(m); free(n); ckpt_close(ck); return e->code; }
-    m->impl = n;
-    m->forward = espnetv2_forward;
-    m->destroy = espnetv2_destroy;
-    n->ck = ck;
-
-    // s from the backbone widths (model/classification/espnetv2_config.py sc_ch_dict)
+// The width s from the backbone's channel counts; the decoder widths and P from the keys.
+static int recognise(const ckpt *ck, espnetv2 *n, err *e) {
+    // model/classification/espnetv2_config.py sc_ch_dict
     static const struct { double s; int ch[4]; } widths[4] = {
         {0.5, {16, 32, 64, 128}}, {1.0, {32, 64, 128, 256}}, {1.5, {32, 96, 192, 384}}, {2.0, {32, 128, 256, 512}}};
     int64_t got[4] = {dim_of(ck, "base_net.level1.conv.weight", 0),
@@ -511,70 +433,83 @@ int espnetv2_create(ckpt *ck, const model_options *opt, model **out, err *e) {
             n->s = widths[i].s;
             memcpy(n->ch, widths[i].ch, sizeof n->ch);
         }
-    if (!n->s) {
-        err_set(e, OODSEG_E_MODEL, "%s: ESPNetv2 backbone widths [%lld, %lld, %lld, %lld] (base_net.level1.conv.weight, "
-                "base_net.level{2,3,4}_0.inp_reinf.1.conv.weight) match no released width s = 0.5, 1.0, 1.5, 2.0",
-                ck->path, (long long)got[0], (long long)got[1], (long long)got[2], (long long)got[3]);
-        goto fail;
-    }
+    if (!n->s)
+        return err_set(e, OODSEG_E_MODEL, "%s: ESPNetv2 backbone widths [%lld, %lld, %lld, %lld] (base_net.level1.conv.weight, "
+                       "base_net.level{2,3,4}_0.inp_reinf.1.conv.weight) match no released width s = 0.5, 1.0, 1.5, 2.0",
+                       ck->path, (long long)got[0], (long long)got[1], (long long)got[2], (long long)got[3]);
     n->P = (int)dim_of(ck, "bu_dec_l1.projection_layer.cbr.0.weight", 0);
     n->dec[0] = (int)dim_of(ck, "bu_dec_l1.merge_layer.3.weight", 0);
     n->dec[1] = (int)dim_of(ck, "bu_dec_l2.merge_layer.3.weight", 0);
     n->dec[2] = (int)dim_of(ck, "bu_dec_l3.merge_layer.3.weight", 0);
     n->dec[3] = n->C = (int)dim_of(ck, "bu_dec_l4.merge_layer.3.weight", 0);
-    if (n->P < 1 || n->dec[0] < 1 || n->dec[1] < 1 || n->dec[2] < 1 || n->C != 20) {
-        err_set(e, OODSEG_E_MODEL, "%s: ESPNetv2 decoder keys bu_dec_l{1..4}.projection_layer.cbr.0.weight / "
-                "merge_layer.3.weight are missing or give %d classes; oodseg knows the 20-class Cityscapes "
-                "checkpoints", ck->path, n->C);
-        goto fail;
-    }
+    if (n->P < 1 || n->dec[0] < 1 || n->dec[1] < 1 || n->dec[2] < 1 || n->C != 20)
+        return err_set(e, OODSEG_E_MODEL, "%s: ESPNetv2 decoder keys bu_dec_l{1..4}.projection_layer.cbr.0.weight / "
+                       "merge_layer.3.weight are missing or give %d classes; oodseg knows the 20-class Cityscapes "
+                       "checkpoints", ck->path, n->C);
+    return OODSEG_OK;
+}
 
-    loader L = {ck, e, ""};
+static void ld_backbone(wbind *L, espnetv2 *n) {
     const int *ch = n->ch;
-    pre(&L, "base_net.");
-    ld_conv(&L, &n->level1, "level1.conv.weight", 3, ch[0], 3, 2, 1, 1);
-    ld_fold_bn(&L, &n->level1, "level1.bn");
-    n->level1_act = LD1(&L, ch[0], "level1.act.weight");
+    wb_push(L, "base_net.");
+    wb_conv(L, &n->level1, 3, ch[0], 3, 2, 1, 1, "level1.conv");
+    wb_conv_bn(L, &n->level1, V2_EPS, "level1.bn");
+    n->level1_act = wb_prelu(L, ch[0], "level1.act");
     // recept_limit [13, 11, 9, 7, 5]: level2_0 13, level3_0 11, level3.* 9, level4_0 9, level4.* 7
-    ld_down(&L, &n->level2_0, "level2_0", ch[0], ch[1], 13);
-    ld_down(&L, &n->level3_0, "level3_0", ch[1], ch[2], 11);
+    ld_down(L, &n->level2_0, "level2_0", ch[0], ch[1], 13);
+    ld_down(L, &n->level3_0, "level3_0", ch[1], ch[2], 11);
     for (int i = 0; i < 3; i++) {
-        pre(&L, "base_net.level3.%d.", i);
-        ld_eesp(&L, &n->level3[i], ch[2], ch[2], 1, 9);
+        wb_push(L, "level3.%d.", i);
+        ld_eesp(L, &n->level3[i], ch[2], ch[2], 1, 9);
+        wb_pop(L);
     }
-    ld_down(&L, &n->level4_0, "level4_0", ch[2], ch[3], 9);
+    ld_down(L, &n->level4_0, "level4_0", ch[2], ch[3], 9);
     for (int i = 0; i < 7; i++) {
-        pre(&L, "base_net.level4.%d.", i);
-        ld_eesp(&L, &n->level4[i], ch[3], ch[3], 1, 7);
+        wb_push(L, "level4.%d.", i);
+        ld_eesp(L, &n->level4[i], ch[3], ch[3], 1, 7);
+        wb_pop(L);
     }
-    const int *dec = n->dec;
-    ld_pyr(&L, &n->bu_dec[0], "bu_dec_l1", ch[3], n->P, dec[0], 1);
-    ld_pyr(&L, &n->bu_dec[1], "bu_dec_l2", dec[0], n->P, dec[1], 1);
-    ld_pyr(&L, &n->bu_dec[2], "bu_dec_l3", dec[1], n->P, dec[2], 1);
-    ld_pyr(&L, &n->bu_dec[3], "bu_dec_l4", dec[2], n->P, dec[3], 0);
+    wb_pop(L);
+}
+
+static void ld_decoder(wbind *L, espnetv2 *n) {
+    const int *ch = n->ch, *dec = n->dec;
+    ld_pyr(L, &n->bu_dec[0], "bu_dec_l1", ch[3], n->P, dec[0], 1);
+    ld_pyr(L, &n->bu_dec[1], "bu_dec_l2", dec[0], n->P, dec[1], 1);
+    ld_pyr(L, &n->bu_dec[2], "bu_dec_l3", dec[1], n->P, dec[2], 1);
+    ld_pyr(L, &n->bu_dec[3], "bu_dec_l4", dec[2], n->P, dec[3], 0);
     // merge_enc_dec_l2 on the s8 map, _l3 on s4, _l4 on s2
-    ld_pw(&L, &n->merge[0], "merge_enc_dec_l2", ch[2], dec[0]);
-    ld_pw(&L, &n->merge[1], "merge_enc_dec_l3", ch[1], dec[1]);
-    ld_pw(&L, &n->merge[2], "merge_enc_dec_l4", ch[0], dec[2]);
+    ld_pw(L, &n->merge[0], "merge_enc_dec_l2", ch[2], dec[0]);
+    ld_pw(L, &n->merge[1], "merge_enc_dec_l3", ch[1], dec[1]);
+    ld_pw(L, &n->merge[2], "merge_enc_dec_l4", ch[0], dec[2]);
     for (int j = 0; j < 3; j++) {
-        char bn[32], act[32];
-        snprintf(bn, sizeof bn, "bu_br_l%d.0", j + 2);
-        snprintf(act, sizeof act, "bu_br_l%d.1", j + 2);
-        pre(&L, "%s", "");
-        ld_br(&L, &n->bu_br[j], bn, act, dec[j]);
+        wb_push(L, "bu_br_l%d.", j + 2);
+        br_bind(L, &n->bu_br[j], dec[j], V2_EPS, "0", "1");
+        wb_pop(L);
     }
-    if (e->code) goto fail;
+}
+
+// Binds every key and checks that none is left over.
+static int bind(ckpt *ck, espnetv2 *n, err *e) {
+    wbind L;
+    wb_init(&L, ck, e);
+    ld_backbone(&L, n);
+    ld_decoder(&L, n);
+    if (e->code) return e->code;
+    if (L.no_data)
+        return err_set(e, OODSEG_E_MODEL, "checkpoint '%s' has key names and shapes but no weights", ck->path);
     // The stride-2 EESPs return before their activation: their module_act is in the file but unused.
     static const char *const ignore[] = {"num_batches_tracked", "base_net.level2_0.eesp.module_act.weight",
                                          "base_net.level3_0.eesp.module_act.weight",
                                          "base_net.level4_0.eesp.module_act.weight"};
     const ckpt_entry *u = ckpt_first_unused(ck, ignore, 4);
-    if (u) {
-        err_set(e, OODSEG_E_MODEL, "%s: unexpected key '%s' for ESPNetv2 (s=%.1f)", ck->path, u->name, n->s);
-        goto fail;
-    }
+    if (u) return err_set(e, OODSEG_E_MODEL, "%s: unexpected key '%s' for ESPNetv2 (s=%.1f)", ck->path, u->name, n->s);
+    return OODSEG_OK;
+}
 
-    model_desc *d = &m->desc;
+// Names, classes, the test pipeline of test_segmentation.py and the feature taps.
+static void fill_desc(model_desc *d, espnetv2 *n, const ckpt *ck) {
+    const int *ch = n->ch;
     snprintf(d->arch, sizeof d->arch, "espnetv2-s%.1f", n->s);
     snprintf(d->dataset, sizeof d->dataset, "cityscapes");
     snprintf(d->title, sizeof d->title, "ESPNetv2 (s=%.1f), Cityscapes", n->s);
@@ -617,7 +552,21 @@ int espnetv2_create(ckpt *ck, const model_options *opt, model **out, err *e) {
     // it would give K-Means 4x the points of s4.
     snprintf(d->default_taps, sizeof d->default_taps, "enc_l2_s4,enc_l3_out_s8,enc_l4_out_s16");
     d->logits_stride = 1;
-    if (opt && opt->id_channels && model_set_id_channels(d, opt->id_channels, e)) goto fail;
+}
+
+int espnetv2_create(ckpt *ck, const model_options *opt, model **out, err *e) {
+    *out = NULL;
+    err_clear(e);
+    model *m = err_calloc(e, 1, sizeof *m, "ESPNetv2 model");
+    espnetv2 *n = err_calloc(e, 1, sizeof *n, "ESPNetv2 model");
+    if (!m || !n) { free(m); free(n); ckpt_close(ck); return e->code; }
+    m->impl = n;
+    m->forward = espnetv2_forward;
+    m->destroy = espnetv2_destroy;
+    n->ck = ck;
+    if (recognise(ck, n, e) || bind(ck, n, e)) goto fail;
+    fill_desc(&m->desc, n, ck);
+    if (opt && opt->id_channels && model_set_id_channels(&m->desc, opt->id_channels, e)) goto fail;
     *out = m;
     return OODSEG_OK;
 fail:

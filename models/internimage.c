@@ -3,49 +3,13 @@
 // segmentation/mmseg_custom/models/backbones/intern_image.py computes it. Channels-last (H, W, C)
 // inside the stages, NCHW at the stem and downsampling convs and at the outputs.
 #include "internimage.h"
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define LN_EPS 1e-6f   // every LayerNorm in InternImage
 
-// ---- key binding ---------------------------------------------------------------------------
-
-int ii_get(ckpt *ck, err *e, const float **dst, const int64_t *shape, int ndim, const char *fmt, ...) {
-    char name[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    err_clear(e);
-    *dst = NULL;
-    // A names-and-shapes checkpoint (ckpt_add without data): check and mark the key without letting
-    // ckpt_get allocate zeros for it (a real-size model would be a gigabyte of them).
-    ckpt_entry *en = (ckpt_entry *)ckpt_find(ck, name);
-    if (en && !en->f32 && !en->raw && en->ndim == ndim && en->src_dtype <= DT_F64) {
-        int same = 1;
-        for (int d = 0; d < ndim; d++) same &= en->shape[d] == shape[d];
-        if (same) {
-            en->used = 1;
-            return OODSEG_OK;
-        }
-    }
-    *dst = ckpt_get(ck, name, ndim, shape, e);
-    return *dst ? OODSEG_OK : (e->code ? e->code : err_set(e, OODSEG_E_INTERNAL, "ckpt_get('%s') failed", name));
-}
-
-int ii_shape(const ckpt *ck, int64_t *shape, const char *fmt, ...) {
-    char name[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    const ckpt_entry *en = ckpt_find(ck, name);
-    if (!en) return 0;
-    for (int i = 0; i < en->ndim && i < 8; i++) shape[i] = en->shape[i];
-    return en->ndim > 0 ? en->ndim : -1;   // -1: a scalar
-}
+// ---- taps ----------------------------------------------------------------------------------
 
 int ii_tap(tensor_list *out, const char *name, const float *x, int c, int h, int w, err *e) {
     return tl_add_copy(out, name, 4, (int64_t[]){1, c, h, w}, x, e) ? OODSEG_OK : e->code;
@@ -75,17 +39,17 @@ static const struct {
 int internimage_recognise(const ckpt *ck, double offset_scale, internimage_arch *a, err *e) {
     memset(a, 0, sizeof *a);
     int64_t s[8];
-    if (ii_shape(ck, s, "backbone.patch_embed.conv2.weight") != 4 || s[0] < 2 || s[0] % 2 || s[0] > 1 << 16)
+    if (wb_shape(ck, s, "backbone.patch_embed.conv2.weight") != 4 || s[0] < 2 || s[0] % 2 || s[0] > 1 << 16)
         return err_set(e, OODSEG_E_MODEL, "InternImage: key 'backbone.patch_embed.conv2.weight' is missing "
                        "or not a (C, C/2, 3, 3) conv weight");
     a->channels = (int)s[0];
     for (int i = 0; i < 4; i++) {
-        while (ii_shape(ck, s, "backbone.levels.%d.blocks.%d.dcn.offset.weight", i, a->depths[i]))
+        while (wb_shape(ck, s, "backbone.levels.%d.blocks.%d.dcn.offset.weight", i, a->depths[i]))
             a->depths[i]++;
         if (a->depths[i] == 0)
             return err_set(e, OODSEG_E_MODEL, "InternImage: key 'backbone.levels.%d.blocks.0.dcn.offset.weight' "
                            "is missing (stage %d has no blocks)", i, i);
-        int nd = ii_shape(ck, s, "backbone.levels.%d.blocks.0.dcn.offset.weight", i);
+        int nd = wb_shape(ck, s, "backbone.levels.%d.blocks.0.dcn.offset.weight", i);
         if (nd != 2 || s[0] % 18 || s[0] == 0)
             return err_set(e, OODSEG_E_MODEL, "InternImage: key 'backbone.levels.%d.blocks.0.dcn.offset.weight' "
                            "should be (groups*18, C) with a 3x3 kernel; its first dimension is %lld",
@@ -95,98 +59,91 @@ int internimage_recognise(const ckpt *ck, double offset_scale, internimage_arch 
             return err_set(e, OODSEG_E_MODEL, "InternImage: stage %d has %d channels, not a multiple of its "
                            "%d DCNv3 groups", i, a->channels << i, a->groups[i]);
     }
-    a->post_norm = !ii_shape(ck, s, "backbone.levels.0.norm.0.weight");
-    a->layer_scale = ii_shape(ck, s, "backbone.levels.0.blocks.0.gamma1") != 0;
-    // The released size with these flags, else the nearest one (same norm placement, nearest width).
-    int best = -1, best_d = 1 << 30;
+    a->post_norm = !wb_shape(ck, s, "backbone.levels.0.norm.0.weight");
+    a->layer_scale = wb_shape(ck, s, "backbone.levels.0.blocks.0.gamma1") != 0;
+    // The released size with these flags; else, for a custom size, the nearest by width of the sizes
+    // with its norm placement and, when post-norm, with L/XL's offset_scale 2. The checkpoint does
+    // not store offset_scale, and post-norm alone does not tell S/B (1.0) from L/XL (2.0): a custom
+    // post-norm model is taken as L-like, as the golden tiny-l (L's config, shrunk) is.
+    int exact = -1, best = -1, best_d = 1 << 30;
     for (int k = 0; k < (int)(sizeof sizes / sizeof sizes[0]); k++) {
         if (sizes[k].post_norm != a->post_norm) continue;
         if (sizes[k].channels == a->channels && !memcmp(sizes[k].depths, a->depths, sizeof a->depths) &&
             !memcmp(sizes[k].groups, a->groups, sizeof a->groups))
-            a->size = sizes[k].size;
+            exact = k;
         int d = abs(sizes[k].channels - a->channels);
-        if (d < best_d) best_d = d, best = k;
+        if ((!a->post_norm || sizes[k].offset_scale == 2.0f) && d < best_d) best_d = d, best = k;
     }
+    if (exact >= 0) best = exact, a->size = sizes[exact].size;
     a->nearest = sizes[best].size;
-    a->offset_scale = offset_scale > 0 ? (float)offset_scale : sizes[best].offset_scale;
+    a->offset_scale = sizes[best].offset_scale;
+    if (offset_scale > 0) {
+        a->offset_scale = (float)offset_scale;
+        a->offset_scale_why = "--offset-scale";
+    } else if (!a->size) {
+        a->offset_scale_why = a->post_norm ? "as L/XL: custom post-norm size; S/B use 1" : "as T: custom pre-norm size";
+    }
     return OODSEG_OK;
 }
 
 // ---- binding -------------------------------------------------------------------------------
 
-static void conv_init(conv2d *c, int c_in, int c_out, int k, int stride, int groups) {
-    memset(c, 0, sizeof *c);
-    c->c_in = c_in, c->c_out = c_out, c->k = k, c->stride = stride, c->pad = k / 2;
-    c->dilation = 1, c->groups = groups;
-}
-
-#define GET(dst, shape, ...) do { if (ii_get(ck, e, (const float **)&(dst), shape, __VA_ARGS__)) return e->code; } while (0)
-
-static int bind_block(ii_block *b, ckpt *ck, int i, int j, int C, int G, int layer_scale, err *e) {
-    char p[64];
-    snprintf(p, sizeof p, "backbone.levels.%d.blocks.%d.", i, j);
+// Under the prefix "backbone.levels.i.blocks.j.".
+static void bind_block(wbind *w, ii_block *b, int C, int G, int layer_scale) {
     if (layer_scale) {
-        GET(b->gamma1, SHAPE(C), "%sgamma1", p);
-        GET(b->gamma2, SHAPE(C), "%sgamma2", p);
+        b->gamma1 = wb_get(w, SHAPE(C), "gamma1");
+        b->gamma2 = wb_get(w, SHAPE(C), "gamma2");
     }
-    GET(b->norm1_w, SHAPE(C), "%snorm1.0.weight", p);
-    GET(b->norm1_b, SHAPE(C), "%snorm1.0.bias", p);
-    conv_init(&b->dw_conv, C, C, 3, 1, C);
-    GET(b->dw_conv.weight, SHAPE(C, 1, 3, 3), "%sdcn.dw_conv.0.weight", p);
-    GET(b->dw_conv.bias, SHAPE(C), "%sdcn.dw_conv.0.bias", p);
-    GET(b->dw_norm_w, SHAPE(C), "%sdcn.dw_conv.1.1.weight", p);
-    GET(b->dw_norm_b, SHAPE(C), "%sdcn.dw_conv.1.1.bias", p);
-    GET(b->offset_w, SHAPE(G * 18, C), "%sdcn.offset.weight", p);
-    GET(b->offset_b, SHAPE(G * 18), "%sdcn.offset.bias", p);
-    GET(b->mask_w, SHAPE(G * 9, C), "%sdcn.mask.weight", p);
-    GET(b->mask_b, SHAPE(G * 9), "%sdcn.mask.bias", p);
-    GET(b->input_proj_w, SHAPE(C, C), "%sdcn.input_proj.weight", p);
-    GET(b->input_proj_b, SHAPE(C), "%sdcn.input_proj.bias", p);
-    GET(b->output_proj_w, SHAPE(C, C), "%sdcn.output_proj.weight", p);
-    GET(b->output_proj_b, SHAPE(C), "%sdcn.output_proj.bias", p);
-    GET(b->norm2_w, SHAPE(C), "%snorm2.0.weight", p);
-    GET(b->norm2_b, SHAPE(C), "%snorm2.0.bias", p);
-    GET(b->fc1_w, SHAPE(4 * C, C), "%smlp.fc1.weight", p);
-    GET(b->fc1_b, SHAPE(4 * C), "%smlp.fc1.bias", p);
-    GET(b->fc2_w, SHAPE(C, 4 * C), "%smlp.fc2.weight", p);
-    GET(b->fc2_b, SHAPE(C), "%smlp.fc2.bias", p);
-    return OODSEG_OK;
+    wb_norm(w, &b->norm1_w, &b->norm1_b, C, "norm1.0");
+    wb_conv(w, &b->dw_conv, C, C, 3, 1, 1, C, "dcn.dw_conv.0");
+    wb_conv_bias(w, &b->dw_conv, "dcn.dw_conv.0");
+    wb_norm(w, &b->dw_norm_w, &b->dw_norm_b, C, "dcn.dw_conv.1.1");
+    wb_linear(w, &b->offset_w, &b->offset_b, C, G * 18, "dcn.offset");
+    wb_linear(w, &b->mask_w, &b->mask_b, C, G * 9, "dcn.mask");
+    wb_linear(w, &b->input_proj_w, &b->input_proj_b, C, C, "dcn.input_proj");
+    wb_linear(w, &b->output_proj_w, &b->output_proj_b, C, C, "dcn.output_proj");
+    wb_norm(w, &b->norm2_w, &b->norm2_b, C, "norm2.0");
+    wb_linear(w, &b->fc1_w, &b->fc1_b, C, 4 * C, "mlp.fc1");
+    wb_linear(w, &b->fc2_w, &b->fc2_b, 4 * C, C, "mlp.fc2");
 }
 
-int internimage_bind(internimage *net, ckpt *ck, const internimage_arch *a, err *e) {
+// Under the prefix "backbone.levels.i.".
+static int bind_level(wbind *w, ii_level *L, int i, const internimage_arch *a) {
+    int Ci = a->channels << i;
+    L->channels = Ci, L->groups = a->groups[i], L->depth = a->depths[i];
+    L->blocks = err_calloc(w->e, (size_t)L->depth, sizeof *L->blocks, "InternImage blocks");
+    if (!L->blocks) return w->e->code;
+    for (int j = 0; j < L->depth; j++) {
+        wb_push(w, "blocks.%d.", j);
+        bind_block(w, &L->blocks[j], Ci, L->groups, a->layer_scale);
+        wb_pop(w);
+    }
+    if (!a->post_norm) wb_norm(w, &L->norm_w, &L->norm_b, Ci, "norm.0");
+    if (i < 3) {
+        wb_conv(w, &L->down, Ci, 2 * Ci, 3, 2, 1, 1, "downsample.conv");
+        wb_norm(w, &L->down_norm_w, &L->down_norm_b, 2 * Ci, "downsample.norm.1");
+    }
+    return w->e->code;
+}
+
+int internimage_bind(internimage *net, wbind *w, const internimage_arch *a) {
     memset(net, 0, sizeof *net);
     net->arch = *a;
     int C = a->channels;
-    conv_init(&net->conv1, 3, C / 2, 3, 2, 1);
-    GET(net->conv1.weight, SHAPE(C / 2, 3, 3, 3), "backbone.patch_embed.conv1.weight");
-    GET(net->conv1.bias, SHAPE(C / 2), "backbone.patch_embed.conv1.bias");
-    GET(net->norm1_w, SHAPE(C / 2), "backbone.patch_embed.norm1.1.weight");
-    GET(net->norm1_b, SHAPE(C / 2), "backbone.patch_embed.norm1.1.bias");
-    conv_init(&net->conv2, C / 2, C, 3, 2, 1);
-    GET(net->conv2.weight, SHAPE(C, C / 2, 3, 3), "backbone.patch_embed.conv2.weight");
-    GET(net->conv2.bias, SHAPE(C), "backbone.patch_embed.conv2.bias");
-    GET(net->norm2_w, SHAPE(C), "backbone.patch_embed.norm2.1.weight");
-    GET(net->norm2_b, SHAPE(C), "backbone.patch_embed.norm2.1.bias");
-    for (int i = 0; i < 4; i++) {
-        ii_level *L = &net->levels[i];
-        int Ci = C << i;
-        L->channels = Ci, L->groups = a->groups[i], L->depth = a->depths[i];
-        L->blocks = err_calloc(e, (size_t)L->depth, sizeof *L->blocks, "InternImage blocks");
-        if (!L->blocks) return e->code;
-        for (int j = 0; j < L->depth; j++)
-            if (bind_block(&L->blocks[j], ck, i, j, Ci, L->groups, a->layer_scale, e)) return e->code;
-        if (!a->post_norm) {
-            GET(L->norm_w, SHAPE(Ci), "backbone.levels.%d.norm.0.weight", i);
-            GET(L->norm_b, SHAPE(Ci), "backbone.levels.%d.norm.0.bias", i);
-        }
-        if (i < 3) {
-            conv_init(&L->down, Ci, 2 * Ci, 3, 2, 1);
-            GET(L->down.weight, SHAPE(2 * Ci, Ci, 3, 3), "backbone.levels.%d.downsample.conv.weight", i);
-            GET(L->down_norm_w, SHAPE(2 * Ci), "backbone.levels.%d.downsample.norm.1.weight", i);
-            GET(L->down_norm_b, SHAPE(2 * Ci), "backbone.levels.%d.downsample.norm.1.bias", i);
-        }
+    wb_push(w, "backbone.");
+    wb_conv(w, &net->conv1, 3, C / 2, 3, 2, 1, 1, "patch_embed.conv1");
+    wb_conv_bias(w, &net->conv1, "patch_embed.conv1");
+    wb_norm(w, &net->norm1_w, &net->norm1_b, C / 2, "patch_embed.norm1.1");
+    wb_conv(w, &net->conv2, C / 2, C, 3, 2, 1, 1, "patch_embed.conv2");
+    wb_conv_bias(w, &net->conv2, "patch_embed.conv2");
+    wb_norm(w, &net->norm2_w, &net->norm2_b, C, "patch_embed.norm2.1");
+    for (int i = 0; i < 4 && !w->e->code; i++) {
+        wb_push(w, "levels.%d.", i);
+        bind_level(w, &net->levels[i], i, a);
+        wb_pop(w);
     }
-    return OODSEG_OK;
+    wb_pop(w);
+    return w->e->code;
 }
 
 void internimage_free(internimage *net) {

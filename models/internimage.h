@@ -1,28 +1,18 @@
 // InternImage (DCNv3 backbone) + UperNet head, as released by OpenGVLab/InternImage on mmseg 0.27.
 // Internal header shared by internimage.c (backbone), upernet.c (decode and auxiliary heads) and
 // internimage_upernet.c (recognition, model_desc, forward wiring). The spec is
-// shared/specs/internimage-upernet.md; the names below are the checkpoint's own module names.
+// docs/internimage-upernet.md; the names below are the checkpoint's own module names.
 //
-// Weights point into the checkpoint (zero-copy) except the BN-folded UperNet convs, which own theirs.
-// A checkpoint built from names and shapes only (ckpt_add with NULL data) binds with NULL pointers:
-// recognition and key checking never read the data.
+// Weights are bound by models/weights.h: they point into the checkpoint (zero-copy) except the
+// BN-folded UperNet convs, which own theirs, and a names-and-shapes checkpoint binds with NULL
+// pointers (recognition and key checking never read the data).
 #ifndef OODSEG_MODELS_INTERNIMAGE_H
 #define OODSEG_MODELS_INTERNIMAGE_H
 
 #include <stdint.h>
 #include "model.h"
+#include "weights.h"
 #include "../nn/nn.h"
-
-// ---- key binding ---------------------------------------------------------------------------
-// Looks up the key printf(fmt, ...) with exactly `shape` via ckpt_get (which marks it used).
-// Returns OODSEG_OK and sets *dst (NULL for a shapes-only checkpoint), or OODSEG_E_MODEL naming the
-// key and both shapes.
-int ii_get(ckpt *ck, err *e, const float **dst, const int64_t *shape, int ndim, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
-#define II_NARGS(...) ((int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)))
-#define SHAPE(...) (const int64_t[]){__VA_ARGS__}, II_NARGS(__VA_ARGS__)
-// The shape of a key without marking it used; 0 when absent (recognition reads shapes only).
-int ii_shape(const ckpt *ck, int64_t *shape, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 // ---- backbone (internimage.c) --------------------------------------------------------------
 typedef struct internimage_arch {
@@ -31,14 +21,15 @@ typedef struct internimage_arch {
     int groups[4];         // DCNv3 groups per stage (channels per group is 16 in every release)
     int post_norm;         // 1 for S/B/L/XL: LN after DCN/MLP and no stage norm; 0 for T
     int layer_scale;       // 1 when gamma1/gamma2 exist (all released configs)
-    float offset_scale;    // 1.0 T/S/B, 2.0 L/XL
+    float offset_scale;    // 1.0 T/S/B, 2.0 L/XL (not stored in checkpoints)
+    const char *offset_scale_why;   // NULL for a released size's own, else where the value came from
     const char *size;      // "t", "s", "b", "l", "xl", or NULL for a custom size
-    const char *nearest;   // the released size with the nearest flags (custom sizes)
+    const char *nearest;   // the released size a custom size runs as: T (pre-norm), L or XL (post-norm)
 } internimage_arch;
 
 // Reads C, depths, groups, post_norm and layer_scale from key names and shapes; the size letter
-// when all of them match a released config. offset_scale: the size's default (1.0 for custom
-// sizes) unless `offset_scale` > 0.
+// when all of them match a released config. offset_scale: `offset_scale` when > 0, else the
+// released size's, else the nearest size's (a custom post-norm size gets L/XL's 2.0).
 int internimage_recognise(const ckpt *ck, double offset_scale, internimage_arch *a, err *e);
 
 typedef struct ii_block {           // levels.i.blocks.j (InternImageLayer), C channels, G groups
@@ -74,8 +65,8 @@ typedef struct internimage {
     ii_level levels[4];
 } internimage;
 
-// Binds every backbone.* key of the architecture (shape-checked).
-int internimage_bind(internimage *net, ckpt *ck, const internimage_arch *a, err *e);
+// Binds every backbone.* key of the architecture (shape-checked). Returns w's error code.
+int internimage_bind(internimage *net, wbind *w, const internimage_arch *a);
 // input: (3, h, w). feats[i]: stage outputs NCHW (C*2^i, fh[i], fw[i]), malloc'd, the caller frees.
 // Adds the taps "stem.out" and "l0.b0.*" that `want` names.
 int internimage_forward(const internimage *net, const float *input, int h, int w, const char *want,
@@ -85,7 +76,7 @@ void internimage_free(internimage *net);
 // ---- UperNet + auxiliary FCN head (upernet.c) ----------------------------------------------
 typedef struct conv_module {        // mmcv ConvModule: conv (no bias) -> BN (eps 1e-5) -> ReLU
     conv2d conv;                    // BN folded in by upernet_fold (then conv.bias is owned)
-    const float *bn_w, *bn_b, *bn_mean, *bn_var;   // (c_out) each
+    bn_params bn;                   // (c_out) each
 } conv_module;
 
 typedef struct upernet {
@@ -106,7 +97,8 @@ typedef struct upernet {
 } upernet;
 
 // Binds decode_head.* (and auxiliary_head.* when present); channels and classes from the shapes.
-int upernet_bind(upernet *u, ckpt *ck, const int in_channels[4], err *e);
+// Returns w's error code.
+int upernet_bind(upernet *u, wbind *w, const int in_channels[4]);
 int upernet_fold(upernet *u, err *e);     // folds every BN into its conv (needs the data)
 // feats: the four backbone outputs; each is freed (and set NULL) as soon as it is dead.
 // Writes "logits" (num_classes, h, w) and the "decode.*" / "aux.logits" taps `want` names.

@@ -6,9 +6,10 @@
 //  - a 150-channel head is taken as ADE20K; a Cityscapes checkpoint trained with the repository's
 //    num_classes=150 configs needs --id-channels 0-18 (any id list within 0..18 makes it Cityscapes);
 //  - offset_scale is not stored: the released sizes get theirs (1.0 T/S/B, 2.0 L/XL); a custom size
-//    gets the nearest released size's (the golden tiny-l, C=16 post-norm, gets S's 1.0 and needs
-//    --offset-scale 2 to be run as L).
+//    gets T's 1.0 when pre-norm and L/XL's 2.0 when post-norm (the golden tiny-l, C=16 post-norm,
+//    is L shrunk), which `info` says; an S/B-like custom model needs --offset-scale 1.
 #include "internimage.h"
+#include "../core/text.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,18 +20,50 @@ int internimage_upernet_detect(const ckpt *ck) {
            ckpt_find(ck, "decode_head.conv_seg.weight");
 }
 
-static void shape_str(char *o, size_t n, const ckpt_entry *en) {
-    size_t w = (size_t)snprintf(o, n, "[");
-    for (int d = 0; d < en->ndim && w < n; d++)
-        w += (size_t)snprintf(o + w, n - w, "%s%lld", d ? ", " : "", (long long)en->shape[d]);
-    if (w < n) snprintf(o + w, n - w, "]");
-}
-
 static void upper(char *s) {
     for (; *s; s++) if (*s >= 'a' && *s <= 'z') *s -= 32;
 }
 
-// Dataset, classes and the mmseg test pipeline (specs/internimage-upernet.md section 6).
+// d->arch and the backbone's part of the title into name: the size, or for a custom size its
+// dimensions and the released size it runs as, then the flags that decide the forward pass.
+static void backbone_name(model_desc *d, char *name, size_t n, const internimage_arch *a) {
+    if (a->size) {
+        snprintf(d->arch, sizeof d->arch, "internimage-%s+upernet", a->size);
+        snprintf(name, n, "InternImage-%s", a->size);
+        upper(name + 12);
+    } else {
+        snprintf(d->arch, sizeof d->arch, "internimage-custom(c%d)+upernet", a->channels);
+        char near[4];
+        snprintf(near, sizeof near, "%s", a->nearest);
+        upper(near);
+        snprintf(name, n, "InternImage (C=%d, depths %d-%d-%d-%d, %s-like flags)", a->channels,
+                 a->depths[0], a->depths[1], a->depths[2], a->depths[3], near);
+    }
+    // offset_scale above all, since it is not stored: where a value other than the released
+    // size's own came from
+    size_t nl = strlen(name);
+    snprintf(name + nl, n - nl, " [groups %d-%d-%d-%d, %s, offset_scale %g%s%s%s]", a->groups[0],
+             a->groups[1], a->groups[2], a->groups[3], a->post_norm ? "post-norm" : "pre-norm",
+             (double)a->offset_scale, a->offset_scale_why ? " (" : "",
+             a->offset_scale_why ? a->offset_scale_why : "", a->offset_scale_why ? ")" : "");
+}
+
+// mmseg test pipeline: RGB, imnormalize, keep-ratio resize with cv2 bilinear on uint8; the
+// Cityscapes and ADE20K (L/XL: larger) test sizes.
+static void test_pipeline(preprocess *p, int city, int big) {
+    const float mean[3] = {123.675f, 116.28f, 103.53f}, std[3] = {58.395f, 57.12f, 57.375f};
+    memcpy(p->mean, mean, sizeof mean);
+    memcpy(p->std, std, sizeof std);
+    p->bgr = 0;
+    p->scale_after = 1.0f;
+    p->order = PRE_RESIZE_THEN_NORMALISE;
+    p->interp = INTERP_CV_LINEAR_U8;
+    p->size_rule = SIZE_KEEP_RATIO;
+    if (city) p->size_w = 2048, p->size_h = 1024, p->size_divisor = 0;
+    else p->size_w = big ? 2560 : 2048, p->size_h = big ? 640 : 512, p->size_divisor = 32;
+}
+
+// Dataset, classes and the mmseg test pipeline (docs/internimage-upernet.md section 6).
 static int fill_desc(model_desc *d, const ckpt *ck, const internimage_arch *a, const upernet *u,
                      const model_options *opt, err *e) {
     memset(d, 0, sizeof *d);
@@ -49,26 +82,8 @@ static int fill_desc(model_desc *d, const ckpt *ck, const internimage_arch *a, c
     if (!city && NC != 150)
         return err_set(e, OODSEG_E_MODEL, "UperNet head with %d classes (decode_head.conv_seg.weight [%d, %d, 1, 1]): "
                        "oodseg knows the Cityscapes (19) and ADE20K (150) InternImage checkpoints", NC, NC, u->channels);
-    const char *size = a->size ? a->size : a->nearest;
-    int big = !strcmp(size, "l") || !strcmp(size, "xl");
     char name[160];
-    if (a->size) {
-        snprintf(d->arch, sizeof d->arch, "internimage-%s+upernet", a->size);
-        snprintf(name, sizeof name, "InternImage-%s", a->size);
-        upper(name + 12);
-    } else {
-        snprintf(d->arch, sizeof d->arch, "internimage-custom(c%d)+upernet", a->channels);
-        char near[4];
-        snprintf(near, sizeof near, "%s", a->nearest);
-        upper(near);
-        snprintf(name, sizeof name, "InternImage (C=%d, depths %d-%d-%d-%d, %s-like flags)", a->channels,
-                 a->depths[0], a->depths[1], a->depths[2], a->depths[3], near);
-    }
-    // what info shows: the flags that decide the forward pass, offset_scale above all (not stored)
-    size_t nl = strlen(name);
-    snprintf(name + nl, sizeof name - nl, " [groups %d-%d-%d-%d, %s, offset_scale %g]", a->groups[0],
-             a->groups[1], a->groups[2], a->groups[3], a->post_norm ? "post-norm" : "pre-norm",
-             (double)a->offset_scale);
+    backbone_name(d, name, sizeof name, a);
     if (city) {
         snprintf(d->dataset, sizeof d->dataset, "cityscapes");
         snprintf(d->title, sizeof d->title, "%s + UperNet, Cityscapes%s", name,
@@ -98,19 +113,8 @@ static int fill_desc(model_desc *d, const ckpt *ck, const internimage_arch *a, c
     for (int i = 0; i < d->num_id; i++) d->id_channels[i] = i;
     if (opt->id_channels && model_set_id_channels(d, opt->id_channels, e)) return e->code;
 
-    // mmseg test pipeline: RGB, imnormalize, keep-ratio resize with cv2 bilinear on uint8.
-    preprocess *p = &d->pre;
-    const float mean[3] = {123.675f, 116.28f, 103.53f}, std[3] = {58.395f, 57.12f, 57.375f};
-    memcpy(p->mean, mean, sizeof mean);
-    memcpy(p->std, std, sizeof std);
-    p->bgr = 0;
-    p->scale_after = 1.0f;
-    p->order = PRE_RESIZE_THEN_NORMALISE;
-    p->interp = INTERP_CV_LINEAR_U8;
-    p->size_rule = SIZE_KEEP_RATIO;
-    if (city) p->size_w = 2048, p->size_h = 1024, p->size_divisor = 0;
-    else p->size_w = big ? 2560 : 2048, p->size_h = big ? 640 : 512, p->size_divisor = 32;
-
+    const char *size = a->size ? a->size : a->nearest;
+    test_pipeline(&d->pre, city, !strcmp(size, "l") || !strcmp(size, "xl"));
     d->num_taps = 4;
     for (int i = 0; i < 4; i++) {
         snprintf(d->taps[i].name, sizeof d->taps[i].name, "backbone.out%d", i);
@@ -127,18 +131,20 @@ static int build(ckpt *ck, const model_options *opt, ii_model *m, model_desc *d,
                  err *e) {
     internimage_arch a;
     if (internimage_recognise(ck, opt->offset_scale, &a, e)) return e->code;
-    if (internimage_bind(&m->net, ck, &a, e)) return e->code;
+    wbind w;
+    wb_init(&w, ck, e);
+    if (internimage_bind(&m->net, &w, &a)) return e->code;
     int in_ch[4];
     for (int i = 0; i < 4; i++) in_ch[i] = a.channels << i;
-    if (upernet_bind(&m->head, ck, in_ch, e)) return e->code;
+    if (upernet_bind(&m->head, &w, in_ch)) return e->code;
     // The auxiliary head is training-only: extra or different auxiliary_head.* keys are tolerated.
     static const char *const ignore[] = {"num_batches_tracked", "auxiliary_head."};
     const ckpt_entry *extra = ckpt_first_unused(ck, ignore, 2);
     if (extra) {
         char s[160];
-        shape_str(s, sizeof s, extra);
         return err_set(e, OODSEG_E_MODEL, "unexpected key '%s' %s in checkpoint '%s': not part of "
-                       "InternImage (C=%d, depths %d-%d-%d-%d, %s) + UperNet", extra->name, s, ck->path,
+                       "InternImage (C=%d, depths %d-%d-%d-%d, %s) + UperNet", extra->name,
+                       fmt_shape(s, sizeof s, extra->ndim, extra->shape), ck->path,
                        a.channels, a.depths[0], a.depths[1], a.depths[2], a.depths[3],
                        a.post_norm ? "post-norm" : "pre-norm");
     }

@@ -12,77 +12,70 @@ static const int pool_scales[4] = {1, 2, 3, 6};
 
 // ---- binding -------------------------------------------------------------------------------
 
-static int bind_conv_module(conv_module *m, ckpt *ck, int c_in, int c_out, int k, const char *prefix, err *e) {
-    memset(m, 0, sizeof *m);
-    conv2d *c = &m->conv;
-    c->c_in = c_in, c->c_out = c_out, c->k = k, c->stride = 1, c->pad = k / 2, c->dilation = 1, c->groups = 1;
-    if (ii_get(ck, e, (const float **)&c->weight, SHAPE(c_out, c_in, k, k), "%s.conv.weight", prefix) ||
-        ii_get(ck, e, &m->bn_w, SHAPE(c_out), "%s.bn.weight", prefix) ||
-        ii_get(ck, e, &m->bn_b, SHAPE(c_out), "%s.bn.bias", prefix) ||
-        ii_get(ck, e, &m->bn_mean, SHAPE(c_out), "%s.bn.running_mean", prefix) ||
-        ii_get(ck, e, &m->bn_var, SHAPE(c_out), "%s.bn.running_var", prefix))
-        return e->code;
-    return OODSEG_OK;
+// A ConvModule under the prefix "<module>.": conv.weight (no bias), then bn.*.
+static void bind_conv_module(wbind *w, conv_module *m, int c_in, int c_out, int k) {
+    wb_conv(w, &m->conv, c_in, c_out, k, 1, 1, 1, "conv");
+    wb_bn(w, &m->bn, c_out, "bn");
 }
 
-static int bind_conv_seg(conv2d *c, ckpt *ck, int c_in, int classes, const char *prefix, err *e) {
-    memset(c, 0, sizeof *c);
-    c->c_in = c_in, c->c_out = classes, c->k = 1, c->stride = 1, c->dilation = 1, c->groups = 1;
-    if (ii_get(ck, e, (const float **)&c->weight, SHAPE(classes, c_in, 1, 1), "%s.conv_seg.weight", prefix) ||
-        ii_get(ck, e, (const float **)&c->bias, SHAPE(classes), "%s.conv_seg.bias", prefix))
-        return e->code;
-    return OODSEG_OK;
+// The same, under the prefix "<fmt>." (printf-style).
+#define BIND_CONV_MODULE(w, m, c_in, c_out, k, ...) \
+    do { wb_push(w, __VA_ARGS__); bind_conv_module(w, m, c_in, c_out, k); wb_pop(w); } while (0)
+
+// conv_seg under the head's prefix: (classes, c_in, 1, 1) + bias (classes).
+static void bind_conv_seg(wbind *w, conv2d *c, int c_in, int classes) {
+    wb_conv(w, c, c_in, classes, 1, 1, 1, 1, "conv_seg");
+    wb_conv_bias(w, c, "conv_seg");
 }
 
-int upernet_bind(upernet *u, ckpt *ck, const int in_channels[4], err *e) {
+static void bind_decode_head(wbind *w, upernet *u) {
+    int ch = u->channels, top = u->in_channels[3];
+    wb_push(w, "decode_head.");
+    for (int k = 0; k < 4; k++) BIND_CONV_MODULE(w, &u->psp[k], top, ch, 1, "psp_modules.%d.1.", k);
+    BIND_CONV_MODULE(w, &u->bottleneck, top + 4 * ch, ch, 3, "bottleneck.");
+    for (int l = 0; l < 3; l++) {
+        BIND_CONV_MODULE(w, &u->lateral[l], u->in_channels[l], ch, 1, "lateral_convs.%d.", l);
+        BIND_CONV_MODULE(w, &u->fpn[l], ch, ch, 3, "fpn_convs.%d.", l);
+    }
+    BIND_CONV_MODULE(w, &u->fpn_bottleneck, 4 * ch, ch, 3, "fpn_bottleneck.");
+    bind_conv_seg(w, &u->conv_seg, ch, u->num_classes);
+    wb_pop(w);
+}
+
+int upernet_bind(upernet *u, wbind *w, const int in_channels[4]) {
+    const ckpt *ck = w->ck;
     memset(u, 0, sizeof *u);
     memcpy(u->in_channels, in_channels, sizeof u->in_channels);
     // The head width and the class count are whatever the checkpoint says (512 / 19 or 150 in the
     // releases, 32 / 19 in the golden tiny models).
     int64_t s[8];
-    if (ii_shape(ck, s, "decode_head.conv_seg.weight") != 4 || s[0] < 1 || s[1] < 1 || s[0] > 4096 || s[1] > 1 << 16)
-        return err_set(e, OODSEG_E_MODEL, "UperNet: key 'decode_head.conv_seg.weight' is missing or not a "
+    if (wb_shape(ck, s, "decode_head.conv_seg.weight") != 4 || s[0] < 1 || s[1] < 1 || s[0] > 4096 || s[1] > 1 << 16)
+        return err_set(w->e, OODSEG_E_MODEL, "UperNet: key 'decode_head.conv_seg.weight' is missing or not a "
                        "(num_classes, channels, 1, 1) conv weight");
     u->num_classes = (int)s[0];
     u->channels = (int)s[1];
-    int ch = u->channels, top = in_channels[3];
-    char p[64];
-    for (int k = 0; k < 4; k++) {
-        snprintf(p, sizeof p, "decode_head.psp_modules.%d.1", k);
-        if (bind_conv_module(&u->psp[k], ck, top, ch, 1, p, e)) return e->code;
-    }
-    if (bind_conv_module(&u->bottleneck, ck, top + 4 * ch, ch, 3, "decode_head.bottleneck", e)) return e->code;
-    for (int l = 0; l < 3; l++) {
-        snprintf(p, sizeof p, "decode_head.lateral_convs.%d", l);
-        if (bind_conv_module(&u->lateral[l], ck, in_channels[l], ch, 1, p, e)) return e->code;
-        snprintf(p, sizeof p, "decode_head.fpn_convs.%d", l);
-        if (bind_conv_module(&u->fpn[l], ck, ch, ch, 3, p, e)) return e->code;
-    }
-    if (bind_conv_module(&u->fpn_bottleneck, ck, 4 * ch, ch, 3, "decode_head.fpn_bottleneck", e)) return e->code;
-    if (bind_conv_seg(&u->conv_seg, ck, ch, u->num_classes, "decode_head", e)) return e->code;
+    bind_decode_head(w, u);
 
     // The auxiliary FCN head of the configs (in_index 2, one 3x3 ConvModule, conv_seg) is parsed and
     // checked when the checkpoint has one. It is training-only, so a checkpoint without it, or with
     // another auxiliary head (its keys are then ignored), still loads; and its class count is its
     // own (issue OpenGVLab/InternImage#57: the Cityscapes heads' counts do not always agree).
     int64_t seg[8];
-    if (ii_shape(ck, s, "auxiliary_head.convs.0.conv.weight") == 4 &&
-        !ii_shape(ck, seg, "auxiliary_head.convs.1.conv.weight") &&
-        ii_shape(ck, seg, "auxiliary_head.conv_seg.weight") == 4 && seg[0] >= 1 && seg[0] <= 4096) {
+    if (wb_shape(ck, s, "auxiliary_head.convs.0.conv.weight") == 4 &&
+        !wb_shape(ck, seg, "auxiliary_head.convs.1.conv.weight") &&
+        wb_shape(ck, seg, "auxiliary_head.conv_seg.weight") == 4 && seg[0] >= 1 && seg[0] <= 4096) {
         u->has_aux = 1;
         u->aux_channels = (int)s[0];
         u->aux_classes = (int)seg[0];
-        if (bind_conv_module(&u->aux_conv, ck, in_channels[2], u->aux_channels, 3, "auxiliary_head.convs.0", e) ||
-            bind_conv_seg(&u->aux_seg, ck, u->aux_channels, u->aux_classes, "auxiliary_head", e))
-            return e->code;
+        wb_push(w, "auxiliary_head.");
+        BIND_CONV_MODULE(w, &u->aux_conv, in_channels[2], u->aux_channels, 3, "convs.0.");
+        bind_conv_seg(w, &u->aux_seg, u->aux_channels, u->aux_classes);
+        wb_pop(w);
     }
-    return OODSEG_OK;
+    return w->e->code;
 }
 
-static int fold(conv_module *m, err *e) {
-    if (!m->conv.weight || !m->bn_w) return OODSEG_OK;   // not bound
-    return conv2d_fold_bn(&m->conv, m->bn_w, m->bn_b, m->bn_mean, m->bn_var, BN_EPS, e);
-}
+static int fold(conv_module *m, err *e) { return bn_fold(&m->conv, &m->bn, BN_EPS, e); }
 
 int upernet_fold(upernet *u, err *e) {
     for (int k = 0; k < 4; k++) if (fold(&u->psp[k], e)) return e->code;

@@ -3,6 +3,7 @@
 #include "test.h"
 #include "../core/json.h"
 #include "../io/checkpoint.h"
+#include "../models/weights.h"
 #include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,9 +167,9 @@ TEST(safetensors_tiny) {
         CHECK(ckpt_get(ck, c->name, 4, shape, &e) == NULL);
         CHECK(e.code == OODSEG_E_MODEL && strstr(e.msg, "key 'backbone.patch_embed.conv1.weight' has shape [8, 3, 3, 3] but the architecture needs [19, 3, 3, 3]"),
               "%s", e.msg);
-        CHECK(ckpt_getv(ck, &e, "nope.weight", 2, 3, 4) == NULL);
+        CHECK(ckpt_get(ck, "nope.weight", 2, (int64_t[]){ 3, 4 }, &e) == NULL);
         CHECK(e.code == OODSEG_E_MODEL && strstr(e.msg, "missing key 'nope.weight'"), "%s", e.msg);
-        CHECK(ckpt_getv(ck, &e, nb->name, 0) == NULL && e.code == OODSEG_E_MODEL, "integer tensor as float");
+        CHECK(ckpt_get(ck, nb->name, 0, NULL, &e) == NULL && e.code == OODSEG_E_MODEL, "integer tensor as float");
         const char *ign[] = { "num_batches_tracked", "auxiliary_head." };
         const ckpt_entry *u = ckpt_first_unused(ck, ign, 2);
         CHECK(u && strcmp(u->name, c->name) != 0 && !strstr(u->name, "auxiliary_head."));
@@ -252,7 +253,7 @@ TEST(safetensors_dtypes) {
     x = ckpt_find(ck, "u");
     CHECK(x->raw && ((const uint8_t *)x->raw)[1] == 200);
     CHECK(ckpt_num_float_params(ck) == 9);
-    CHECK(ckpt_getv(ck, &e, "h", 1, 5) != NULL, "%s", e.msg);
+    CHECK(ckpt_get(ck, "h", 1, (int64_t[]){ 5 }, &e) != NULL, "%s", e.msg);
     ckpt_close(ck);
 }
 
@@ -817,9 +818,9 @@ TEST(memory_checkpoint) {
     REQUIRE(ckpt_add(ck, "bn.num_batches_tracked", DT_I64, 0, NULL, (float[]){ 5 }, &e) == 0, "%s", e.msg);
     CHECK(strcmp(ck->format, "memory") == 0);
     CHECK(ckpt_find(ck, "conv.weight") != NULL, "module. prefix stripped");
-    const float *p = ckpt_getv(ck, &e, "conv.weight", 2, 2, 3);
+    const float *p = ckpt_get(ck, "conv.weight", 2, (int64_t[]){ 2, 3 }, &e);
     CHECK(p && p != w && p[5] == 6);
-    const float *b = ckpt_getv(ck, &e, "conv.bias", 1, 2);
+    const float *b = ckpt_get(ck, "conv.bias", 1, (int64_t[]){ 2 }, &e);
     CHECK(b && b[0] == 0 && b[1] == 0, "shapes-only entry gives zeros");
     const ckpt_entry *nb = ckpt_find(ck, "bn.num_batches_tracked");
     int64_t v;
@@ -833,6 +834,47 @@ TEST(memory_checkpoint) {
     ckpt_close(ck);
 }
 
+// The weight binder (models/weights.h): prefixes nest and unwind, a conv with its BN folds, a
+// names-only key binds to NULL and is counted, and the first error sticks.
+TEST(weight_binder) {
+    err e = { 0 };
+    ckpt *ck = ckpt_new_memory(&e);
+    REQUIRE(ck);
+    float w[2 * 3 * 3 * 3], one[2] = { 1, 1 }, zero[2] = { 0, 0 }, four[2] = { 4, 4 };
+    for (int i = 0; i < 54; i++) w[i] = (float)i;
+    REQUIRE(ckpt_add(ck, "enc.l1.conv.weight", DT_F32, 4, (int64_t[]){ 2, 3, 3, 3 }, w, &e) == 0, "%s", e.msg);
+    REQUIRE(ckpt_add(ck, "enc.l1.bn.weight", DT_F32, 1, (int64_t[]){ 2 }, one, &e) == 0, "%s", e.msg);
+    REQUIRE(ckpt_add(ck, "enc.l1.bn.bias", DT_F32, 1, (int64_t[]){ 2 }, one, &e) == 0, "%s", e.msg);
+    REQUIRE(ckpt_add(ck, "enc.l1.bn.running_mean", DT_F32, 1, (int64_t[]){ 2 }, zero, &e) == 0, "%s", e.msg);
+    REQUIRE(ckpt_add(ck, "enc.l1.bn.running_var", DT_F32, 1, (int64_t[]){ 2 }, four, &e) == 0, "%s", e.msg);
+    REQUIRE(ckpt_add(ck, "enc.l2.act.weight", DT_F32, 1, (int64_t[]){ 2 }, NULL, &e) == 0, "%s", e.msg);
+    REQUIRE(ckpt_add(ck, "head.fc.weight", DT_F32, 2, (int64_t[]){ 5, 2 }, NULL, &e) == 0, "%s", e.msg);
+    wbind b;
+    wb_init(&b, ck, &e);
+    conv2d cv;
+    wb_push(&b, "enc.");
+    wb_push(&b, "l%d.", 1);
+    wb_conv(&b, &cv, 3, 2, 3, 2, 1, 1, "conv");
+    CHECK(cv.pad == 1 && cv.stride == 2 && cv.weight && cv.weight[53] == 53.0f);
+    wb_conv_bn(&b, &cv, 0.0f, "bn");   // scale 1/sqrt(4) = 0.5, shift 1
+    CHECK(!e.code && cv.owned && cv.weight[53] == 26.5f && cv.bias && cv.bias[1] == 1.0f, "%s", e.msg);
+    wb_pop(&b);
+    CHECK(wb_prelu(&b, 2, "l2.act") == NULL && b.no_data == 1 && !e.code, "names-only: %s", e.msg);
+    wb_pop(&b);
+    CHECK(strcmp(b.prefix, "") == 0, "prefix '%s'", b.prefix);
+    const float *fw, *fb;
+    wb_linear(&b, &fw, &fb, 2, 4, "head.fc");
+    CHECK(e.code == OODSEG_E_MODEL && strstr(e.msg, "key 'head.fc.weight' has shape [5, 2] but the architecture needs [4, 2]"),
+          "%s", e.msg);
+    char first[sizeof e.msg];
+    snprintf(first, sizeof first, "%s", e.msg);
+    CHECK(wb_get(&b, SHAPE(7), "nope") == NULL && strcmp(e.msg, first) == 0, "the first error sticks: %s", e.msg);
+    int64_t s[8];
+    CHECK(wb_shape(ck, s, "head.%s.weight", "fc") == 2 && s[0] == 5 && wb_shape(ck, s, "nope") == 0);
+    conv2d_free(&cv);
+    ckpt_close(ck);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     RUN(json_basic);
@@ -843,6 +885,7 @@ int main(int argc, char **argv) {
     RUN(safetensors_dtypes);
     RUN(safetensors_bad);
     RUN(memory_checkpoint);
+    RUN(weight_binder);
     RUN(pth_tiny_same_as_safetensors);
     RUN(model_zoo_files_load);
     RUN(espnet_equals_golden);

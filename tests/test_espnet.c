@@ -402,6 +402,34 @@ TEST(bad_keys_named) {
     ckpt_close(src);
 }
 
+// ESPNetv2 through the same binder: a mis-shaped conv weight names the key and both shapes, a
+// missing key inside a BR block is named, and a names-and-shapes copy is refused (no weights).
+TEST(bad_keys_named_espnetv2) {
+    ASSET_OR_SKIP(vp, V2_PTH);
+    err e = {0};
+    ckpt *src = NULL;
+    REQUIRE(ckpt_open(vp, &src, &e) == 0, "%s", e.msg);
+    model *m = NULL;
+    const char *k1 = "base_net.level3.1.spp_dw.2.conv.weight";   // (64, 1, 3, 3) at s=2.0
+    CHECK(mutated(src, NULL, k1, NULL, &m, &e) == OODSEG_E_MODEL && strstr(e.msg, k1) &&
+          strstr(e.msg, "has shape [575]") && strstr(e.msg, "needs [64, 1, 3, 3]"), "%s", e.msg);
+    fprintf(stderr, "  reshaped: %s\n", e.msg);
+    const char *k2 = "bu_br_l3.0.running_mean";
+    CHECK(mutated(src, k2, NULL, NULL, &m, &e) == OODSEG_E_MODEL && strstr(e.msg, k2) && strstr(e.msg, "missing"),
+          "%s", e.msg);
+    fprintf(stderr, "  removed: %s\n", e.msg);
+    CHECK(m == NULL);
+    ckpt *names = ckpt_new_memory(&e);
+    REQUIRE(names, "%s", e.msg);
+    for (int i = 0; i < src->n; i++)
+        CHECK(ckpt_add(names, src->e[i].name, src->e[i].src_dtype, src->e[i].ndim, src->e[i].shape, NULL, &e) == 0,
+              "%s", e.msg);
+    CHECK(model_from_ckpt(names, NULL, &m, &e) == OODSEG_E_MODEL && strstr(e.msg, "no weights"), "%s", e.msg);
+    fprintf(stderr, "  names only: %s\n", e.msg);
+    CHECK(m == NULL);
+    ckpt_close(src);
+}
+
 static void threads_same(const char *pth, int h, int w) {
     const char *p = t_asset(pth);
     if (!p) SKIP("missing asset %s/%s", t_assets(), pth);
@@ -515,6 +543,7 @@ int main(int argc, char **argv) {
     RUN(espnet_c_any_size);
     RUN(bad_sizes_clear_errors);
     RUN(bad_keys_named);
+    RUN(bad_keys_named_espnetv2);
     RUN(threads_invariant_espnet);
     RUN(threads_invariant_espnetv2);
     RUN(camvid_miou);

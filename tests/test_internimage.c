@@ -32,10 +32,8 @@ static void check_golden(const char *variant, const char *file, double tol, doub
     snprintf(rel, sizeof rel, "golden/%s/io.safetensors", variant);
     ASSET_OR_SKIP(iopath, rel);
     err e = {0};
-    // tiny-l carries L's flags, but a custom size cannot say so: offset_scale 2 is given explicitly.
-    model_options opt = {0};
-    if (!strcmp(variant, "tiny-l")) opt.offset_scale = 2.0;
-    model *m = open_model(mp, &opt, &e);
+    // tiny-l carries L's flags: as a custom post-norm size it gets offset_scale 2 without being told.
+    model *m = open_model(mp, NULL, &e);
     REQUIRE(m, "%s", e.msg);
     ckpt *io = NULL;
     if (ckpt_open(iopath, &io, &e)) { model_close(m); REQUIRE(0, "%s", e.msg); }
@@ -93,9 +91,7 @@ static void check_image_path(const char *variant, double tol) {
     snprintf(rel, sizeof rel, "golden/%s/image.png", variant);
     ASSET_OR_SKIP(ipath, rel);
     err e = {0};
-    model_options opt = {0};
-    if (!strcmp(variant, "tiny-l")) opt.offset_scale = 2.0;
-    model *m = open_model(mp, &opt, &e);
+    model *m = open_model(mp, NULL, &e);
     REQUIRE(m, "%s", e.msg);
     image img = {0};
     ckpt *io = NULL;
@@ -248,6 +244,16 @@ static void check_manifest(const char *file, const char *size, int channels, int
           strstr(e.msg, "[512, 512, 3, 3]"), "shape: %s", e.msg);
     fprintf(stderr, "    wrong shape -> %s\n", e.msg);
     ckpt_close(ck);
+    // The same for a backbone key: mlp.fc2 of stage 2 is (4C, 16C).
+    const char *bad2 = "backbone.levels.2.blocks.3.mlp.fc2.weight";
+    char have[48], need[48];
+    snprintf(have, sizeof have, "[%d, %d]", 4 * channels + 1, 16 * channels);
+    snprintf(need, sizeof need, "[%d, %d]", 4 * channels, 16 * channels);
+    ck = manifest_ckpt(&mf, NULL, bad2, NULL, 0, &e);
+    rc = ck ? internimage_upernet_describe(ck, NULL, &d, NULL, &e) : -1;
+    CHECK(rc == OODSEG_E_MODEL && strstr(e.msg, bad2) && strstr(e.msg, have) && strstr(e.msg, need), "shape: %s", e.msg);
+    fprintf(stderr, "    wrong shape -> %s\n", e.msg);
+    ckpt_close(ck);
 
     // The 150-class head of the repository's Cityscapes configs: ADE20K unless told otherwise.
     if (mf.alt && !strcmp(dataset, "cityscapes")) {
@@ -288,11 +294,16 @@ TEST(tiny_recognition) {
     ckpt_close(ck);
     ASSET_OR_SKIP(lpath, "golden/tiny-l/model.safetensors");
     REQUIRE(ckpt_open(lpath, &ck, &e) == OODSEG_OK, "%s", e.msg);
+    // tiny-l: a custom post-norm size runs as L (offset_scale 2), and info says why
     rc = internimage_upernet_describe(ck, NULL, &d, &a, &e);
-    CHECK(rc == OODSEG_OK && a.post_norm && a.offset_scale == 1.0f, "%s", e.msg);
-    model_options opt = {.offset_scale = 2.0};
+    CHECK(rc == OODSEG_OK && a.post_norm && !a.size && a.offset_scale == 2.0f && !strcmp(a.nearest, "l"), "%s", e.msg);
+    CHECK(strstr(d.title, "L-like flags") && strstr(d.title, "offset_scale 2 (as L/XL: custom post-norm size"),
+          "%s", d.title);
+    fprintf(stderr, "    tiny-l: %s\n", d.title);
+    // an explicit --offset-scale still wins
+    model_options opt = {.offset_scale = 1.0};
     rc = internimage_upernet_describe(ck, &opt, &d, &a, &e);
-    CHECK(rc == OODSEG_OK && a.offset_scale == 2.0f, "%s", e.msg);
+    CHECK(rc == OODSEG_OK && a.offset_scale == 1.0f && strstr(d.title, "offset_scale 1 (--offset-scale)"), "%s", d.title);
     ckpt_close(ck);
 }
 

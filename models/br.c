@@ -1,0 +1,13 @@
+// BR = BatchNorm -> PReLU (br.h).
+#include "br.h"
+
+void br_bind(wbind *b, br *r, int c, float eps, const char *bn, const char *act) {
+    r->c = c;
+    r->eps = eps;
+    wb_bn(b, &r->bn, c, "%s", bn);
+    r->slope = wb_prelu(b, c, "%s", act);
+}
+
+void br_apply(const br *r, float *x, int64_t hw) {
+    batchnorm_prelu_inplace(x, r->c, hw, r->bn.gamma, r->bn.beta, r->bn.mean, r->bn.var, r->eps, r->slope);
+}

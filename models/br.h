@@ -1,0 +1,21 @@
+// BR, ESPNet's and ESPNetv2's name for a BatchNorm followed by a PReLU (docs/espnet-espnetv2.md).
+// Both networks put one on every concatenation and residual sum, where a sum or a concat of
+// several convs sits between conv and BN, so the BN cannot be folded into a conv.
+#ifndef OODSEG_MODELS_BR_H
+#define OODSEG_MODELS_BR_H
+
+#include "weights.h"
+
+typedef struct br {
+    int c;
+    float eps;           // 1e-3 in ESPNet, 1e-5 in ESPNetv2
+    bn_params bn;        // (c) each
+    const float *slope;  // (c) PReLU
+} br;
+
+// The BatchNorm `bn` and the PReLU `act` (module names under the binder's prefix) of c channels.
+void br_bind(wbind *b, br *r, int c, float eps, const char *bn, const char *act);
+// x (c, hw) in place: BN with the running statistics, then PReLU.
+void br_apply(const br *r, float *x, int64_t hw);
+
+#endif
