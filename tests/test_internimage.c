@@ -22,6 +22,7 @@ static model *open_model(const char *path, const model_options *opt, err *e) {
         return NULL;
     }
     if (internimage_upernet_create(ck, opt, &m, e)) return NULL;
+    m->ctx = T;   // what model_from_ckpt does after create
     return m;
 }
 
@@ -395,6 +396,7 @@ TEST(without_auxiliary_head) {
     model *m = NULL;
     const ckpt_entry *in = ckpt_find(io, "input"), *gl = ckpt_find(io, "logits");
     if (!ck || internimage_upernet_create(ck, NULL, &m, &e)) { ckpt_close(io); REQUIRE(0, "%s", e.msg); }
+    m->ctx = T;
     tensor_list out = {0};
     int rc = m->forward(m, in->f32, (int)in->shape[2], (int)in->shape[3], "*", &out, &e);
     CHECK(rc == OODSEG_OK && !tl_get(&out, "aux.logits") && tl_get(&out, "logits"), "%s", e.msg);
