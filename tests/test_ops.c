@@ -12,6 +12,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 // The context every op and model of this program runs on (main sets its threads).
 static nn_ctx T;
@@ -557,6 +558,117 @@ TEST(layout_ops) {
     free(x); free(t); free(u); free(s); free(sc); free(gp);
 }
 
+// ---- ops the models use for what they once computed inline --------------------------------
+// A table of cases per op, each against a plain loop written here, bit for bit (the ops promise
+// the same float operations in the same order), on 1 and 2 threads.
+
+typedef struct { int n, c, gamma; } scaled_case;
+
+TEST(add_scaled_cl_matches_loop) {
+    static const scaled_case cases[] = {{1, 1, 1}, {7, 3, 0}, {300, 64, 1}, {4096, 16, 1}, {5000, 8, 0}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const scaled_case *t = &cases[k];
+        int64_t n = (int64_t)t->n * t->c;
+        float *x = rand_buf(n, 1.0f), *y = rand_buf(n, 1.0f), *g = t->gamma ? rand_buf(t->c, 1.0f) : NULL;
+        float *ref = malloc(sizeof(float) * n), *got = malloc(sizeof(float) * n);
+        for (int64_t i = 0; i < n; i++) ref[i] = x[i] + (g ? g[i % t->c] * y[i] : y[i]);
+        for (int th = 1; th <= 2; th++) {
+            T.threads = th;
+            memcpy(got, x, sizeof(float) * n);
+            add_scaled_cl(&T, got, y, g, t->n, t->c);
+            CHECK(memcmp(got, ref, sizeof(float) * n) == 0, "case %zu (n %d, c %d), %d threads", k, t->n, t->c, th);
+        }
+        free(x); free(y); free(g); free(ref); free(got);
+    }
+    nn_ctx_init(&T, 0);
+}
+
+typedef struct { int c, h, w, oh, ow; } crop_case;
+
+TEST(copy_and_crop_match_loop) {
+    static const crop_case cases[] = {{1, 1, 1, 1, 1}, {3, 8, 8, 7, 7}, {20, 512, 1024, 511, 1023},
+                                      {12, 360, 480, 359, 480}, {5, 9, 4, 2, 4}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const crop_case *t = &cases[k];
+        int64_t n = (int64_t)t->c * t->h * t->w, m = (int64_t)t->c * t->oh * t->ow;
+        float *x = rand_buf(n, 1.0f), *y = malloc(sizeof(float) * n), *ref = malloc(sizeof(float) * m);
+        for (int ch = 0; ch < t->c; ch++)
+            for (int r = 0; r < t->oh; r++)
+                for (int q = 0; q < t->ow; q++)
+                    ref[((int64_t)ch * t->oh + r) * t->ow + q] = x[((int64_t)ch * t->h + r) * t->w + q];
+        for (int th = 1; th <= 2; th++) {
+            T.threads = th;
+            memset(y, 0, sizeof(float) * n);
+            copy_f32(&T, y, x, n);
+            CHECK(memcmp(y, x, sizeof(float) * n) == 0, "copy case %zu, %d threads", k, th);
+            memset(y, 0, sizeof(float) * n);
+            crop_topleft(&T, x, t->c, t->h, t->w, y, t->oh, t->ow);
+            CHECK(memcmp(y, ref, sizeof(float) * m) == 0, "crop case %zu, %d threads", k, th);
+        }
+        free(x); free(y); free(ref);
+    }
+    nn_ctx_init(&T, 0);
+}
+
+typedef struct { int ci, co, hw; } acc_case;
+
+TEST(conv2d_1x1_accumulate_matches_loop) {
+    static const acc_case cases[] = {{1, 1, 1}, {3, 3, 17}, {3, 128, 32768}, {3, 512, 2048}, {5, 7, 100}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const acc_case *t = &cases[k];
+        int64_t n = (int64_t)t->co * t->hw;
+        float *x = rand_buf((int64_t)t->ci * t->hw, 1.0f), *wt = rand_buf((int64_t)t->co * t->ci, 0.5f);
+        float *b = rand_buf(t->co, 1.0f), *y0 = rand_buf(n, 1.0f);
+        float *ref = malloc(sizeof(float) * n), *got = malloc(sizeof(float) * n);
+        for (int o = 0; o < t->co; o++)
+            for (int64_t i = 0; i < t->hw; i++) {
+                float s = wt[o * t->ci] * x[i];
+                for (int c = 1; c < t->ci; c++) s += wt[o * t->ci + c] * x[c * t->hw + i];
+                ref[o * t->hw + i] = y0[o * t->hw + i] + (s + b[o]);
+            }
+        conv2d cv = {t->ci, t->co, 1, 1, 0, 1, 1, wt, b, 0};
+        for (int th = 1; th <= 2; th++) {
+            T.threads = th;
+            memcpy(got, y0, sizeof(float) * n);
+            conv2d_1x1_accumulate(&T, &cv, x, t->hw, got);
+            CHECK(memcmp(got, ref, sizeof(float) * n) == 0, "case %zu (%d -> %d, %d px), %d threads", k,
+                  t->ci, t->co, t->hw, th);
+        }
+        free(x); free(wt); free(b); free(y0); free(ref); free(got);
+    }
+    nn_ctx_init(&T, 0);
+}
+
+// ---- BLAS on the calling thread --------------------------------------------------------------
+
+static double thread_cpu(int who) {
+    struct rusage r;
+    getrusage(who, &r);
+    return r.ru_utime.tv_sec + 1e-6 * r.ru_utime.tv_usec + r.ru_stime.tv_sec + 1e-6 * r.ru_stime.tv_usec;
+}
+
+// A 1-thread context must run the sgemm of linear_forward on the calling thread alone (OpenBLAS
+// would otherwise fork its own team, since a 1-thread region is not "active"), and must leave the
+// host's OpenMP setting as it was. CPU time, not wall time: the machine may be shared.
+TEST(blas_runs_on_the_calling_thread) {
+    if (omp_get_num_procs() < 2) SKIP("one core: nothing to tell apart");
+    int host = omp_get_max_threads();
+    const int64_t n = 4096;
+    const int c = 512;
+    float *x = rand_buf(n * c, 1.0f), *W = rand_buf((int64_t)c * c, 0.1f), *y = malloc(sizeof(float) * n * c);
+    nn_ctx one;
+    nn_ctx_init(&one, 1);
+    linear_forward(&one, x, n, c, W, NULL, c, y);   // warm-up
+    double p0 = thread_cpu(RUSAGE_SELF), t0 = thread_cpu(RUSAGE_THREAD);
+    for (int r = 0; r < 3; r++) linear_forward(&one, x, n, c, W, NULL, c, y);
+    double all = thread_cpu(RUSAGE_SELF) - p0, mine = thread_cpu(RUSAGE_THREAD) - t0;
+    CHECK(mine >= 0.9 * all, "the calling thread did %.3f s of %.3f s CPU: BLAS ran threads of its own",
+          mine, all);
+    CHECK(omp_get_max_threads() == host, "the host's OpenMP thread count changed: %d -> %d", host,
+          omp_get_max_threads());
+    free(x); free(W); free(y);
+}
+
 // ---- thread-count invariance --------------------------------------------------------------------
 
 // Runs every threaded op with `threads` threads; out receives all outputs back to back.
@@ -630,6 +742,10 @@ int main(int argc, char **argv) {
     RUN(avgpool3x3s2_counts_padding);
     RUN(adaptive_avgpool_pytorch_bins);
     RUN(layout_ops);
+    RUN(add_scaled_cl_matches_loop);
+    RUN(copy_and_crop_match_loop);
+    RUN(conv2d_1x1_accumulate_matches_loop);
+    RUN(blas_runs_on_the_calling_thread);
     RUN(threads_bit_identical);
     return t_finish(argv[0]);
 }
