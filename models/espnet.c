@@ -4,7 +4,7 @@
 //   ESPNet-C (pretrained/encoder/*.pth): encoder E1-E11 only, keys without the "encoder." prefix,
 //            logits at s8 resized bilinearly (align_corners=True) to the input size.
 //
-// Step names (E1.., D1..) and the golden tensor names follow /work/shared/specs/espnet-espnetv2.md.
+// Step names (E1.., D1..) and the golden tensor names follow docs/espnet-espnetv2.md.
 // p and q (ESP blocks at s4 and s8) and the class count C are read from the keys; the decoder wiring
 // of the last CBR is read from conv.conv.weight: [C, 16+C] = test/Model.py (Cityscapes, concat with
 // encoder.level1's output) or [C, 19+C] = train/Model.py (CamVid, concat with encoder.b1's output).

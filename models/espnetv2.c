@@ -3,7 +3,7 @@
 //
 // The width s (0.5, 1.0, 1.5, 2.0) is recognised from the backbone's channel counts; the decoder widths
 // and the pyramid projection P are read from the keys. Step names (V1..V20) and the golden tensor
-// names follow /work/shared/specs/espnet-espnetv2.md. Every conv directly followed by a BatchNorm (CBR,
+// names follow docs/espnet-espnetv2.md. Every conv directly followed by a BatchNorm (CBR,
 // CB) has the BN folded in at create time; BR blocks on concatenations and sums run as batchnorm +
 // PReLU. Concat producers write into their slice of the concat buffer. All BN eps = 1e-5.
 #include "model.h"

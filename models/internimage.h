@@ -1,7 +1,7 @@
 // InternImage (DCNv3 backbone) + UperNet head, as released by OpenGVLab/InternImage on mmseg 0.27.
 // Internal header shared by internimage.c (backbone), upernet.c (decode and auxiliary heads) and
 // internimage_upernet.c (recognition, model_desc, forward wiring). The spec is
-// shared/specs/internimage-upernet.md; the names below are the checkpoint's own module names.
+// docs/internimage-upernet.md; the names below are the checkpoint's own module names.
 //
 // Weights point into the checkpoint (zero-copy) except the BN-folded UperNet convs, which own theirs.
 // A checkpoint built from names and shapes only (ckpt_add with NULL data) binds with NULL pointers:

@@ -30,7 +30,7 @@ static void upper(char *s) {
     for (; *s; s++) if (*s >= 'a' && *s <= 'z') *s -= 32;
 }
 
-// Dataset, classes and the mmseg test pipeline (specs/internimage-upernet.md section 6).
+// Dataset, classes and the mmseg test pipeline (docs/internimage-upernet.md section 6).
 static int fill_desc(model_desc *d, const ckpt *ck, const internimage_arch *a, const upernet *u,
                      const model_options *opt, err *e) {
     memset(d, 0, sizeof *d);
