@@ -1,5 +1,5 @@
-// The public API (include/oodseg.h) over the internal stages. Holds no global state besides the
-// OpenMP thread count, so separate model instances may run in separate threads.
+// The public API (include/oodseg.h) over the internal stages. Holds no global state: each model
+// runs on its own context (threads), so separate model instances may run in separate threads.
 #include "../include/oodseg.h"
 #include "../models/model.h"
 #include "../nn/nn.h"
@@ -35,7 +35,6 @@ int oodseg_model_open(const char *path, const oodseg_options *opt, oodseg_model 
     *out = NULL;
     oodseg_model *om = calloc(1, sizeof *om);
     if (!om) { err_set(&e, OODSEG_E_NOMEM, "out of memory"); return to_status(&e, st); }
-    if (opt->threads > 0) nn_set_threads(opt->threads);
     model_options mo = {0};
     if (opt->size) {
         snprintf(om->size, sizeof om->size, "%s", opt->size);
@@ -45,7 +44,9 @@ int oodseg_model_open(const char *path, const oodseg_options *opt, oodseg_model 
     mo.id_channels = opt->id_channels;
     mo.offset_scale = opt->offset_scale;
     om->want_all = opt->want_all;
-    if (model_open(path, &mo, &om->m, &e)) { free(om); return to_status(&e, st); }
+    nn_ctx ctx;
+    nn_ctx_init(&ctx, opt->threads);   // 0: every core
+    if (model_open(path, &ctx, &mo, &om->m, &e)) { free(om); return to_status(&e, st); }
     *out = om;
     err_clear(&e);
     return to_status(&e, st);

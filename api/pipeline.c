@@ -52,9 +52,10 @@ static int resolve_taps(const model_desc *d, const char *taps, int *strides, int
     return OODSEG_OK;
 }
 
-int pipeline_ood_input(const model_desc *d, const tensor_list *tl, const char *taps, ood_input *in,
+int pipeline_ood_input(const nn_ctx *ctx, const model_desc *d, const tensor_list *tl, const char *taps, ood_input *in,
                        const tensor **feats, int *strides, err *e) {
     memset(in, 0, sizeof *in);
+    in->ctx = ctx;
     const tensor *lg = tl_get(tl, "logits");
     if (!lg || lg->ndim != 4) return err_set(e, OODSEG_E_INTERNAL, "model %s returned no 4-D logits", d->arch);
     in->logits = lg->data;
@@ -74,7 +75,7 @@ int pipeline_ood_input(const model_desc *d, const tensor_list *tl, const char *t
     return OODSEG_OK;
 }
 
-int pipeline_open(pipeline *p, const char *model_path, const model_options *mo,
+int pipeline_open(pipeline *p, const nn_ctx *ctx, const char *model_path, const model_options *mo,
                   const char *methods_csv, const ood_options *opt, err *e) {
     memset(p, 0, sizeof *p);
     if (opt) p->opt = *opt;
@@ -92,7 +93,7 @@ int pipeline_open(pipeline *p, const char *model_path, const model_options *mo,
     }
     p->size_override = mo ? mo->size : NULL;
     if (!model_path && !(model_path = pipeline_default_model(e))) return e->code;
-    if (model_open(model_path, mo, &p->m, e)) return e->code;
+    if (model_open(model_path, ctx, mo, &p->m, e)) return e->code;
     int any_taps = 0;
     for (int i = 0; i < p->n_methods; i++) any_taps |= needs_taps(p->methods[i]);
     if (any_taps) {
@@ -129,7 +130,7 @@ int pipeline_run(pipeline *p, const image *img, pipeline_out *out, err *e) {
     ood_input in;
     const tensor *feats[16];
     int strides[16];
-    if (pipeline_ood_input(d, &tl, p->taps, &in, feats, strides, e)) { tl_free(&tl); return e->code; }
+    if (pipeline_ood_input(&m->ctx, d, &tl, p->taps, &in, feats, strides, e)) { tl_free(&tl); return e->code; }
     int H = in.h, W = in.w;
 
     out->w = img->w; out->h = img->h;
@@ -148,11 +149,11 @@ int pipeline_run(pipeline *p, const image *img, pipeline_out *out, err *e) {
         out->scores[i] = err_malloc(e, (size_t)n_img * sizeof(float), "a score map at image size");
         if (!out->scores[i]) { rc = e->code; break; }
         // The reference order: score at the logits' resolution, then bilinear to the image size.
-        resize_bilinear(score, 1, H, W, out->scores[i], img->h, img->w, 0);
+        resize_bilinear(&m->ctx, score, 1, H, W, out->scores[i], img->h, img->w, 0);
         if (cl) {
             out->clusters = err_malloc(e, (size_t)n_img * sizeof(int32_t), "the cluster map at image size");
             if (!out->clusters) { rc = e->code; break; }
-            resize_nearest_i32(cl, H, W, out->clusters, img->h, img->w);
+            resize_nearest_i32(&m->ctx, cl, H, W, out->clusters, img->h, img->w);
             out->k = aux.k;
             memcpy(out->ood_flag, aux.ood_flag, sizeof out->ood_flag);
             out->tau_used = aux.tau_used;
@@ -170,7 +171,7 @@ int pipeline_run(pipeline *p, const image *img, pipeline_out *out, err *e) {
         int32_t *po = err_malloc(e, (size_t)n_img * sizeof(int32_t), "the class map");
         if (ml && out->pred && pi && po && !(rc = ood_max_logit(&in, ml, pi, NULL, e))) {
             for (int64_t i = 0; i < n_lg; i++) pi[i] = d->id_channels[pi[i]];
-            resize_nearest_i32(pi, H, W, po, img->h, img->w);
+            resize_nearest_i32(&m->ctx, pi, H, W, po, img->h, img->w);
             for (int64_t i = 0; i < n_img; i++) out->pred[i] = (uint8_t)(po[i] > 255 ? 255 : po[i]);
         } else if (!rc) rc = e->code;
         free(ml); free(pi); free(po);

@@ -33,14 +33,15 @@ typedef struct pipeline_out {
 
 // methods_csv: "maxlogit,kmeans". opt: NULL for defaults. model_path NULL: the default model
 // (pipeline_default_model, with a clear error saying where to get it when missing).
-int pipeline_open(pipeline *p, const char *model_path, const model_options *mo,
+// The model runs on a copy of *ctx, the methods on the model's.
+int pipeline_open(pipeline *p, const nn_ctx *ctx, const char *model_path, const model_options *mo,
                   const char *methods_csv, const ood_options *opt, err *e);
 int pipeline_run(pipeline *p, const image *img, pipeline_out *out, err *e);
 void pipeline_out_free(pipeline_out *o);
 // The OoD methods' view of one forward pass's outputs: the logits, the model's ID channels, and the
 // taps of the comma list `taps` (may be empty) with their strides relative to the logits grid.
-// feats and strides are caller arrays of 16; they must outlive `in`.
-int pipeline_ood_input(const model_desc *d, const tensor_list *tl, const char *taps, ood_input *in,
+// feats and strides are caller arrays of 16; they must outlive `in`, and so must ctx.
+int pipeline_ood_input(const nn_ctx *ctx, const model_desc *d, const tensor_list *tl, const char *taps, ood_input *in,
                        const tensor **feats, int *strides, err *e);
 void pipeline_close(pipeline *p);
 // The best real Cityscapes model found under $OODSEG_ASSETS (ESPNetv2 s=2.0), or NULL with an

@@ -9,10 +9,14 @@
 // per-function split.
 #include "../models/model.h"
 #include "../nn/nn.h"
+#include <malloc.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+
+// The context every op and model of this program runs on (main sets its threads).
+static nn_ctx T;
 
 static double cpu_now(void) {
     struct timespec t;
@@ -26,6 +30,11 @@ static int cmp_d(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
+    nn_ctx_init(&T, 0);   // every core
+    // The CLI's malloc policy (cli/main.c), so that the times are those of `oodseg`: freed
+    // activations stay in the heap and the next forward reuses their pages.
+    mallopt(M_MMAP_THRESHOLD, 256 << 20);
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
     int runs = argc > 1 ? atoi(argv[1]) : 11, only = argc > 2 ? atoi(argv[2]) : 0;
     if (runs < 1) runs = 1;
     if (runs > 100) runs = 100;
@@ -47,14 +56,14 @@ int main(int argc, char **argv) {
         snprintf(path, sizeof path, "%s/%s", assets, nets[k].path);
         model *m = NULL;
         err e = {0};
-        if (model_open(path, NULL, &m, &e)) { printf("%s: %s\n", path, e.msg); continue; }
+        if (model_open(path, &T, NULL, &m, &e)) { printf("%s: %s\n", path, e.msg); continue; }
         int w = nets[k].w, h = nets[k].h;
         float *x = malloc(sizeof(float) * 3 * w * h);
         uint32_t s = 1;
         for (int i = 0; i < 3 * w * h; i++) { s = s * 1664525u + 1013904223u; x[i] = (float)(s >> 8) / 16777216.0f - 0.5f; }
         for (int th = 1; th <= 2; th++) {
             if (only && th != only) continue;
-            nn_set_threads(th);
+            m->ctx.threads = th;
             double t[100], c[100];
             for (int r = -1; r < runs; r++) {
                 tensor_list out = {0};

@@ -14,13 +14,15 @@
 // of activations and scratch; maxrss (getrusage) is the whole process including the weights.
 #include "../models/internimage.h"
 #include "../core/json.h"
-#include <cblas.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
 #include <sys/resource.h>
+
+// The context every op and model of this program runs on (main sets its threads).
+static nn_ctx T;
 
 static int cmp_d(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -36,9 +38,8 @@ static float urand(void) {   // uniform in [-0.5, 0.5)
 // Square sgemm of size n, each of `threads` threads running a single-threaded sgemm on its own
 // n x (n/threads) slice: how the ops use BLAS.
 static double sgemm_peak(int n, int threads) {
-    // BLAS single-threaded as in the ops: a 1-thread OpenMP region is inactive, so OpenBLAS would
-    // otherwise fork its own threads and the "1 thread" peak would be the 2-thread one.
-    nn_set_threads(threads);
+    // BLAS single-threaded as in the ops (nn_sgemm): a 1-thread OpenMP region is inactive, so
+    // OpenBLAS would otherwise fork its own threads and the "1 thread" peak would be the 2-thread one.
     float *a = malloc(sizeof(float) * n * n), *b = malloc(sizeof(float) * n * n), *c = malloc(sizeof(float) * n * n);
     for (int i = 0; i < n * n; i++) a[i] = urand(), b[i] = urand();
     int cols = n / threads;
@@ -47,8 +48,7 @@ static double sgemm_peak(int n, int threads) {
         double t0 = omp_get_wtime();
         #pragma omp parallel for num_threads(threads)
         for (int i = 0; i < threads; i++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, cols, n, 1.0f, a, n,
-                        b + (size_t)i * cols, n, 0.0f, c + (size_t)i * cols, n);
+            nn_sgemm(0, 0, n, cols, n, 1.0f, a, n, b + (size_t)i * cols, n, 0.0f, c + (size_t)i * cols, n);
         t[r] = omp_get_wtime() - t0;
     }
     free(a), free(b), free(c);
@@ -167,6 +167,7 @@ static int count_flops(const model *m, int h, int w, flop_row *rows) {
 }
 
 int main(int argc, char **argv) {
+    nn_ctx_init(&T, 0);   // every core
     const char *models = "t,l", *threads = "1,2";
     int runs_t = 3, runs_l = 1, w = 1024, h = 512;
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -213,7 +214,7 @@ int main(int argc, char **argv) {
             char tn[4];
             snprintf(tn, sizeof tn, "%d", th);
             if (!strstr(threads, tn)) continue;
-            nn_set_threads(th);
+            nn_ctx_init(&T, th);
             double t[50], tb[50];
             long act_kb = -1;
             for (int r = -warm; r < runs; r++) {
@@ -225,9 +226,9 @@ int main(int argc, char **argv) {
                 const ii_model *im = m->impl;
                 float *feats[4];
                 int fh[4], fw[4];
-                if (internimage_forward(&im->net, x, h, w, NULL, &out, feats, fh, fw, &e)) { printf("forward: %s\n", e.msg); return 1; }
+                if (internimage_forward(&T, &im->net, x, h, w, NULL, &out, feats, fh, fw, &e)) { printf("forward: %s\n", e.msg); return 1; }
                 double s1 = omp_get_wtime();
-                if (upernet_forward(&im->head, feats, fh, fw, h, w, NULL, &out, &e)) { printf("forward: %s\n", e.msg); return 1; }
+                if (upernet_forward(&T, &im->head, feats, fh, fw, h, w, NULL, &out, &e)) { printf("forward: %s\n", e.msg); return 1; }
                 if (r >= 0) t[r] = omp_get_wtime() - s0, tb[r] = s1 - s0;
                 long hwm = proc_status_kb("VmHWM:");
                 if (hwm_ok && hwm > 0 && rss0 > 0 && hwm - rss0 > act_kb) act_kb = hwm - rss0;

@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+// The context every op and model of this program runs on (main sets its threads).
+static nn_ctx T;
+
 static int cmp_d(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -36,8 +39,7 @@ static double sgemm_gflops(int n, int threads, int runs) {
         double t0 = omp_get_wtime();
         #pragma omp parallel for num_threads(threads)
         for (int i = 0; i < threads; i++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, cols, n, 1.0f, a, n,
-                        b + (size_t)i * cols, n, 0.0f, c + (size_t)i * cols, n);
+            nn_sgemm(0, 0, n, cols, n, 1.0f, a, n, b + (size_t)i * cols, n, 0.0f, c + (size_t)i * cols, n);
         t[r] = omp_get_wtime() - t0;
     }
     free(a); free(b); free(c);
@@ -91,10 +93,10 @@ static double time_conv(const shape *s, int runs, double *gf) {
     int ho = conv2d_out_size(s->h, s->k, s->s, s->p, s->d), wo = conv2d_out_size(s->w, s->k, s->s, s->p, s->d);
     float *y = malloc(sizeof(float) * (size_t)s->co * ho * wo);
     double t[32];
-    conv2d_forward(&c, x, s->h, s->w, y, &e);   // warm-up
+    conv2d_forward(&T, &c, x, s->h, s->w, y, &e);   // warm-up
     for (int r = 0; r < runs; r++) {
         double t0 = omp_get_wtime();
-        conv2d_forward(&c, x, s->h, s->w, y, &e);
+        conv2d_forward(&T, &c, x, s->h, s->w, y, &e);
         t[r] = omp_get_wtime() - t0;
     }
     *gf = 2.0 * s->co * cig * s->k * s->k * (double)ho * wo / 1e9;
@@ -109,10 +111,10 @@ static double time_convt(int c, int h, int w, int runs, double *gf) {
     err e = {0};
     float *x = rbuf((size_t)c * h * w), *wt = rbuf((size_t)c * c * 4), *y = rbuf((size_t)c * 4 * h * w);
     double t[32];
-    conv_transpose2x2_forward(wt, c, c, x, h, w, y, &e);
+    conv_transpose2x2_forward(&T, wt, c, c, x, h, w, y, &e);
     for (int r = 0; r < runs; r++) {
         double t0 = omp_get_wtime();
-        conv_transpose2x2_forward(wt, c, c, x, h, w, y, &e);
+        conv_transpose2x2_forward(&T, wt, c, c, x, h, w, y, &e);
         t[r] = omp_get_wtime() - t0;
     }
     *gf = 2.0 * c * c * 4 * (double)h * w / 1e9;
@@ -135,9 +137,9 @@ static void run_table(const char *title, const shape *tab, int n, int runs) {
         printf("  %-28s %5d %9.3f %9.3f %8.1f %9.2f", tab[i].name, tab[i].count, t * 1e3,
                tmin * 1e3, gf / t, t * tab[i].count * 1e3);
         if (g_compare) {
-            conv2d_set_direct(0);
+            T.conv_im2col = 1;
             double tg = time_conv(&tab[i], runs, &gf);
-            conv2d_set_direct(1);
+            T.conv_im2col = 0;
             tot_g += tg * tab[i].count;
             printf(" %9.3f", tg * 1e3);
         }
@@ -162,6 +164,7 @@ static void run_convt(int runs) {
 }
 
 int main(int argc, char **argv) {
+    nn_ctx_init(&T, 0);   // every core
     int only = argc > 1 ? atoi(argv[1]) : 0, runs = argc > 2 ? atoi(argv[2]) : 7;
     g_compare = argc > 3 ? atoi(argv[3]) : 0;
     if (runs < 1) runs = 1;
@@ -173,7 +176,7 @@ int main(int argc, char **argv) {
     printf("load average at start: %s", lbuf);
     for (int th = 1; th <= 2; th++) {
         if (only && th != only) continue;
-        nn_set_threads(th);
+        nn_ctx_init(&T, th);
         printf("threads %d\n", th);
         printf("  sgemm peak (n=1536, per-thread slices): %.1f GFLOP/s\n", sgemm_gflops(1536, th, runs));
         run_table("ESPNet 1024x512 convs", espnet, (int)(sizeof espnet / sizeof espnet[0]), runs);

@@ -67,7 +67,7 @@ int cli_parse(int argc, char **argv, int first, cli_common *c, cli_extra_fn extr
             if (r) return r;
         }
     }
-    nn_set_threads(c->threads);
+    nn_ctx_init(&c->ctx, c->threads);
     return OODSEG_OK;
 }
 

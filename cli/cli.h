@@ -11,6 +11,7 @@ typedef struct cli_common {
     const char *model;        // --model (NULL: the default model)
     model_options mo;         // --size, --id-channels, --offset-scale
     int threads;              // --threads (0: all cores)
+    nn_ctx ctx;               // the context for --threads, filled by cli_parse
     ood_options oo;           // method options (--k, --tau, ...)
     const char *methods;      // --method / --methods
     const char *out_dir;      // -o / --out

@@ -120,7 +120,7 @@ int cmd_eval(int argc, char **argv) {
     if ((rc = dataset_select(&ds, o.limit, o.shard_i, o.shard_n, &e))) goto done;
     if (ds.n == 0) { rc = err_set(&e, OODSEG_E_ARG, "--shard %d/%d selects no image of the %s dataset", o.shard_i, o.shard_n, ds.name); goto done; }
     if ((rc = cli_mkdir_p(c.out_dir, &e))) goto done;
-    if ((rc = pipeline_open(&p, c.model, &c.mo, methods, &c.oo, &e))) goto done;
+    if ((rc = pipeline_open(&p, &c.ctx, c.model, &c.mo, methods, &c.oo, &e))) goto done;
     const char *names[PIPE_MAX_METHODS];
     for (int k = 0; k < p.n_methods; k++) names[k] = ood_method_name(p.methods[k]);
     if (o.comp < 0) o.comp = ds.smiyc_track != 0;

@@ -32,7 +32,7 @@ int cmd_info(int argc, char **argv) {
     const char *path = c.model ? c.model : (c.n_pos ? c.pos[0] : NULL);
     if (!path) { cli_free(&c); err_set(&e, OODSEG_E_ARG, "info: give a checkpoint file (oodseg info MODEL)"); return cli_fail(&e); }
     model *m;
-    if (model_open(path, &c.mo, &m, &e)) { cli_free(&c); return cli_fail(&e); }
+    if (model_open(path, &c.ctx, &c.mo, &m, &e)) { cli_free(&c); return cli_fail(&e); }
     const model_desc *d = &m->desc;
     const preprocess *p = &d->pre;
     printf("file:            %s\n", path);
@@ -99,14 +99,14 @@ int cmd_forward(int argc, char **argv) {
     }
     const char *path = c.model;
     if (!path && !(path = pipeline_default_model(&e))) { rc = e.code; goto done; }
-    if ((rc = model_open(path, &c.mo, &m, &e))) goto done;
+    if ((rc = model_open(path, &c.ctx, &c.mo, &m, &e))) goto done;
     if ((rc = image_load_rgb(c.pos[0], &img, &e))) goto done;
     int iw, ih;
     if ((rc = preprocess_target_size(&m->desc.pre, img.w, img.h, c.mo.size, &iw, &ih, &e))) goto done;
     int64_t ishape[4] = {1, 3, ih, iw};
     tensor *in = tl_add(&tl, "input", 4, ishape, &e);
     if (!in) { rc = e.code; goto done; }
-    if ((rc = preprocess_image(&m->desc.pre, &img, iw, ih, in->data, &e))) goto done;
+    if ((rc = preprocess_image(&m->ctx, &m->desc.pre, &img, iw, ih, in->data, &e))) goto done;
     char want[2048] = "";
     if (x.all) snprintf(want, sizeof want, "*");
     else {

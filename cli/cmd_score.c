@@ -20,7 +20,7 @@ int cmd_score(int argc, char **argv) {
     if (!c.out_dir) { rc = err_set(&e, OODSEG_E_ARG, "score: give an output folder with -o DIR"); goto done; }
     if ((rc = cli_collect_images(c.pos, c.n_pos, &paths, &n_paths, &e))) goto done;
     if ((rc = cli_mkdir_p(c.out_dir, &e))) goto done;
-    if ((rc = pipeline_open(&p, c.model, &c.mo, c.methods, &c.oo, &e))) goto done;
+    if ((rc = pipeline_open(&p, &c.ctx, c.model, &c.mo, c.methods, &c.oo, &e))) goto done;
     double t0 = omp_get_wtime();
     for (int i = 0; i < n_paths && !rc; i++) {
         image img = {0};
@@ -66,7 +66,7 @@ static int run_stats(int argc, char **argv, const char *what) {
     if (!c.out_dir) { rc = err_set(&e, OODSEG_E_ARG, "%s: give the output file with -o FILE", what); goto done; }
     if ((rc = cli_collect_images(c.pos, c.n_pos, &paths, &n_paths, &e))) goto done;
     pipeline p;
-    if ((rc = pipeline_open(&p, c.model, &c.mo, "centroid", &c.oo, &e))) goto done;
+    if ((rc = pipeline_open(&p, &c.ctx, c.model, &c.mo, "centroid", &c.oo, &e))) goto done;
     m = p.m;
     if ((rc = ood_stats_new(&st, m->desc.num_id, c.oo.km.k, &e))) { pipeline_close(&p); goto done; }
     double t0 = omp_get_wtime();
@@ -78,7 +78,7 @@ static int run_stats(int argc, char **argv, const char *what) {
             ood_input in;
             const tensor *feats[16];
             int strides[16];
-            if (!(rc = pipeline_ood_input(&m->desc, &tl, p.taps, &in, feats, strides, &e)))
+            if (!(rc = pipeline_ood_input(&m->ctx, &m->desc, &tl, p.taps, &in, feats, strides, &e)))
                 rc = ood_stats_add(st, &in, &c.oo, &e);
         }
         if (rc) err_prefix(&e, "%s: ", paths[i]);

@@ -1,6 +1,7 @@
 // oodseg: the command-line tool. Each subcommand lives in its own file; this one dispatches.
 #include "cli.h"
 #include "commands_eval.h"
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -46,6 +47,11 @@ static const char *usage =
 "  7 dataset error, 8 internal error\n";
 
 int main(int argc, char **argv) {
+    // The process's malloc policy is the program's to set, not the library's: keep freed blocks up
+    // to 256 MiB in the heap so that each image's K-Means workspace and pictures reuse the pages
+    // of the previous image instead of being mapped and zero-filled again (up to 20 % of a fit).
+    mallopt(M_MMAP_THRESHOLD, 256 << 20);
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         printf(usage, ood_options_help());
         return argc < 2 ? OODSEG_E_ARG : 0;

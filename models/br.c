@@ -8,6 +8,6 @@ void br_bind(wbind *b, br *r, int c, float eps, const char *bn, const char *act)
     r->slope = wb_prelu(b, c, "%s", act);
 }
 
-void br_apply(const br *r, float *x, int64_t hw) {
-    batchnorm_prelu_inplace(x, r->c, hw, r->bn.gamma, r->bn.beta, r->bn.mean, r->bn.var, r->eps, r->slope);
+void br_apply(const nn_ctx *ctx, const br *r, float *x, int64_t hw) {
+    batchnorm_prelu_inplace(ctx, x, r->c, hw, r->bn.gamma, r->bn.beta, r->bn.mean, r->bn.var, r->eps, r->slope);
 }

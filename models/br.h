@@ -16,6 +16,6 @@ typedef struct br {
 // The BatchNorm `bn` and the PReLU `act` (module names under the binder's prefix) of c channels.
 void br_bind(wbind *b, br *r, int c, float eps, const char *bn, const char *act);
 // x (c, hw) in place: BN with the running statistics, then PReLU.
-void br_apply(const br *r, float *x, int64_t hw);
+void br_apply(const nn_ctx *ctx, const br *r, float *x, int64_t hw);
 
 #endif

@@ -53,22 +53,22 @@ static void esp_free(esp *b) {
 // x: (nIn, h, w) -> y: (nOut, ho, wo), ho = ceil(h/2) when down. y must not overlap x.
 // The five branches write into their slice of y = concat[d1, add1, add2, add3, add4]; the
 // hierarchical feature fusion then adds each slice to the next one in place.
-static int esp_forward(const esp *b, const float *x, int h, int w, float *y, err *e) {
+static int esp_forward(const nn_ctx *ctx, const esp *b, const float *x, int h, int w, float *y, err *e) {
     int ho = b->down ? (h + 1) / 2 : h, wo = b->down ? (w + 1) / 2 : w;
     int64_t hw = (int64_t)ho * wo;
     float *t = err_malloc(e, sizeof(float) * b->n * hw, "ESP c1 output");
     if (!t) return e->code;
-    if (conv2d_forward(&b->c1, x, h, w, t, e)) goto fail;
-    if (conv2d_forward(&b->d[0], t, ho, wo, y, e)) goto fail;
+    if (conv2d_forward(ctx, &b->c1, x, h, w, t, e)) goto fail;
+    if (conv2d_forward(ctx, &b->d[0], t, ho, wo, y, e)) goto fail;
     float *add = y + b->n1 * hw;   // add1 = d2, add_i = add_{i-1} + d_{2^i}
     for (int i = 1; i < 5; i++) {
         float *s = add + (int64_t)(i - 1) * b->n * hw;
-        if (conv2d_forward(&b->d[i], t, ho, wo, s, e)) goto fail;
-        if (i > 1) add_inplace(s, s - b->n * hw, b->n * hw);
+        if (conv2d_forward(ctx, &b->d[i], t, ho, wo, s, e)) goto fail;
+        if (i > 1) add_inplace(ctx, s, s - b->n * hw, b->n * hw);
     }
     free(t);
-    if (b->add) add_inplace(y, x, b->n_out * hw);
-    br_apply(&b->bn, y, hw);
+    if (b->add) add_inplace(ctx, y, x, b->n_out * hw);
+    br_apply(ctx, &b->bn, y, hw);
     return OODSEG_OK;
 fail:
     free(t);
@@ -109,7 +109,7 @@ typedef struct espnet {
 } espnet;
 
 // Runs ESP blocks blk[0..n) on x (c, h, w); the last writes into y. Intermediate results ping-pong.
-static int esp_chain(const esp *blk, int n, const float *x, int h, int w, float *y, err *e) {
+static int esp_chain(const nn_ctx *ctx, const esp *blk, int n, const float *x, int h, int w, float *y, err *e) {
     int64_t sz = (int64_t)blk[0].n_out * h * w;
     float *t[2] = {NULL, NULL};
     for (int i = 0; i < n; i++) {
@@ -118,7 +118,7 @@ static int esp_chain(const esp *blk, int n, const float *x, int h, int w, float 
             if (!t[i & 1] && !(t[i & 1] = err_malloc(e, sizeof(float) * sz, "ESP block output"))) break;
             dst = t[i & 1];
         }
-        if (esp_forward(&blk[i], x, h, w, dst, e)) break;
+        if (esp_forward(ctx, &blk[i], x, h, w, dst, e)) break;
         x = dst;
     }
     free(t[0]);
@@ -129,6 +129,7 @@ static int esp_chain(const esp *blk, int n, const float *x, int h, int w, float 
 static int espnet_run(model *m, const float *input, int h, int w, const char *want,
                       tensor_list *out, err *e) {
     const espnet *n = m->impl;
+    const nn_ctx *ctx = &m->ctx;
     err_clear(e);
     if (h < 1 || w < 1 ||
         (!n->encoder_only && (h % 8 != 0 && h % 8 != 7)) || (!n->encoder_only && (w % 8 != 0 && w % 8 != 7)))
@@ -155,37 +156,37 @@ static int espnet_run(model *m, const float *input, int h, int w, const char *wa
     if (b1_in_skip) b1 = skip + C * hw1;
     else if (!(b1 = err_malloc(e, sizeof(float) * 19 * hw1, "ESPNet enc_l1_out_s2"))) goto done;
     float *output0 = full ? skip + C * hw1 : b1;   // the test wiring keeps output0 (before b1) for D8
-    if (conv2d_forward(&n->level1, input, h, w, output0, e)) goto done;
-    prelu_inplace(output0, 16, hw1, n->level1_act);
-    if (output0 != b1) memcpy(b1, output0, sizeof(float) * 16 * hw1);
-    avgpool3x3s2_forward(input, 3, h, w, b1 + 16 * hw1);
+    if (conv2d_forward(ctx, &n->level1, input, h, w, output0, e)) goto done;
+    prelu_inplace(ctx, output0, 16, hw1, n->level1_act);
+    if (output0 != b1) copy_f32(ctx, b1, output0, 16 * hw1);
+    avgpool3x3s2_forward(ctx, input, 3, h, w, b1 + 16 * hw1);
     // inp2 = two poolings of x = one pooling of inp1; taken before b1's BR rewrites inp1
     if (!(b2 = err_malloc(e, sizeof(float) * 131 * hw2, "ESPNet enc_l2_out_s4"))) goto done;
-    avgpool3x3s2_forward(b1 + 16 * hw1, 3, H1, W1, b2 + 128 * hw2);
-    br_apply(&n->b1, b1, hw1);
+    avgpool3x3s2_forward(ctx, b1 + 16 * hw1, 3, H1, W1, b2 + 128 * hw2);
+    br_apply(ctx, &n->b1, b1, hw1);
     // in the train wiring b1 lives on inside the D8 concat, so it is copied; otherwise handed over below
     if (b1_in_skip && model_emit(out, want, "enc_l1_out_s2", b1, 19, H1, W1, e)) goto done;
 
     // E5-E7: level2_0 -> output1_0 (slice 64..127), level2.* -> output1 (slice 0..63), BR(131)
-    if (esp_forward(&n->level2_0, b1, H1, W1, b2 + 64 * hw2, e)) goto done;
+    if (esp_forward(ctx, &n->level2_0, b1, H1, W1, b2 + 64 * hw2, e)) goto done;
     if (!b1_in_skip && model_give(out, want, "enc_l1_out_s2", &b1, 19, H1, W1, e)) goto done;
-    if (esp_chain(n->level2, n->p, b2 + 64 * hw2, H2, W2, b2, e)) goto done;
-    br_apply(&n->b2, b2, hw2);
+    if (esp_chain(ctx, n->level2, n->p, b2 + 64 * hw2, H2, W2, b2, e)) goto done;
+    br_apply(ctx, &n->b2, b2, hw2);
 
     // E8: level3_0 -> output2_0 (slice 0..127); D3 (level3_C on enc_l2_out) right away so b2 dies early
     if (!(b3 = err_malloc(e, sizeof(float) * 256 * hw3, "ESPNet enc_l3_out_s8"))) goto done;
-    if (esp_forward(&n->level3_0, b2, H2, W2, b3, e)) goto done;
+    if (esp_forward(ctx, &n->level3_0, b2, H2, W2, b3, e)) goto done;
     if (full) {
         if (!(cat2 = err_malloc(e, sizeof(float) * 2 * C * hw2, "ESPNet combine concat"))) goto done;
-        if (conv2d_forward(&n->level3_C, b2, H2, W2, cat2, e)) goto done;
+        if (conv2d_forward(ctx, &n->level3_C, b2, H2, W2, cat2, e)) goto done;
         if (model_emit(out, want, "dec_l2_proj_s4", cat2, C, H2, W2, e)) goto done;
     }
     if (model_give(out, want, "enc_l2_out_s4", &b2, 131, H2, W2, e)) goto done;
     // E9-E11
-    if (esp_chain(n->level3, n->q, b3, H3, W3, b3 + 128 * hw3, e)) goto done;
-    br_apply(&n->b3, b3, hw3);
+    if (esp_chain(ctx, n->level3, n->q, b3, H3, W3, b3 + 128 * hw3, e)) goto done;
+    br_apply(ctx, &n->b3, b3, hw3);
     if (!(proj = err_malloc(e, sizeof(float) * C * hw3, "ESPNet classifier output"))) goto done;
-    if (conv2d_forward(&n->enc_classifier, b3, H3, W3, proj, e)) goto done;
+    if (conv2d_forward(ctx, &n->enc_classifier, b3, H3, W3, proj, e)) goto done;
     if (model_give(out, want, "enc_l3_out_s8", &b3, 256, H3, W3, e)) goto done;
     if (model_emit(out, want, "dec_l3_proj_s8", proj, C, H3, W3, e)) goto done;
 
@@ -193,44 +194,41 @@ static int espnet_run(model *m, const float *input, int h, int w, const char *wa
         // ESPNet-C: the s8 class map, up-sampled as VisualizeResults.py's nn.Upsample(8, bilinear)
         // did under the PyTorch 0.3 the repository was written for (corner-aligned).
         if (!(logits = err_malloc(e, sizeof(float) * C * h * w, "ESPNet logits"))) goto done;
-        resize_bilinear(proj, C, H3, W3, logits, h, w, 1);
+        resize_bilinear(ctx, proj, C, H3, W3, logits, h, w, 1);
         goto take;
     }
     // D1-D2: br (BN only) -> up_l3 into the second half of the combine concat
-    batchnorm_inplace(proj, C, hw3, n->br_w, n->br_b, n->br_m, n->br_v, ESP_EPS);
-    if (conv_transpose2x2_forward(n->up_l3, C, C, proj, H3, W3, cat2 + C * hw2, e)) goto done;
+    batchnorm_inplace(ctx, proj, C, hw3, n->br_w, n->br_b, n->br_m, n->br_v, ESP_EPS);
+    if (conv_transpose2x2_forward(ctx, n->up_l3, C, C, proj, H3, W3, cat2 + C * hw2, e)) goto done;
     free(proj); proj = NULL;
     if (model_emit(out, want, "dec_l3_up_s4", cat2 + C * hw2, C, H2, W2, e)) goto done;
     // D4-D5: BR(2C) -> ESP(2C, C, add=False)
-    br_apply(&n->combine_br, cat2, hw2);
+    br_apply(ctx, &n->combine_br, cat2, hw2);
     if (!(t = err_malloc(e, sizeof(float) * C * hw2, "ESPNet comb_l2_l3"))) goto done;
-    if (esp_forward(&n->combine, cat2, H2, W2, t, e)) goto done;
+    if (esp_forward(ctx, &n->combine, cat2, H2, W2, t, e)) goto done;
     free(cat2); cat2 = NULL;
     if (model_emit(out, want, "dec_l2_combine_s4", t, C, H2, W2, e)) goto done;
     // D6-D7: up_l2 = ConvTranspose -> BR(C), into the first C channels of the D8 concat
-    if (conv_transpose2x2_forward(n->up_l2, C, C, t, H2, W2, skip, e)) goto done;
+    if (conv_transpose2x2_forward(ctx, n->up_l2, C, C, t, H2, W2, skip, e)) goto done;
     free(t); t = NULL;
-    br_apply(&n->up_l2_br, skip, hw1);
+    br_apply(ctx, &n->up_l2_br, skip, hw1);
     if (model_emit(out, want, "dec_l2_up_s2", skip, C, H1, W1, e)) goto done;
     // D8: CBR(C + n_skip -> C, 3x3)
     if (!(t = err_malloc(e, sizeof(float) * C * hw1, "ESPNet dec_l1_conv_s2"))) goto done;
-    if (conv2d_forward(&n->conv, skip, H1, W1, t, e)) goto done;
-    prelu_inplace(t, C, hw1, n->conv_act);
+    if (conv2d_forward(ctx, &n->conv, skip, H1, W1, t, e)) goto done;
+    prelu_inplace(ctx, t, C, hw1, n->conv_act);
     free(skip); skip = NULL; b1 = NULL;
     if (model_emit(out, want, "dec_l1_conv_s2", t, C, H1, W1, e)) goto done;
     // D9: classifier ConvTranspose -> (C, 2*H1, 2*W1); one row/column more than the input when a
     // side is 7 mod 8, cropped so that the logits are always at input size.
     if (!(logits = err_malloc(e, sizeof(float) * C * h * w, "ESPNet logits"))) goto done;
     if (2 * H1 == h && 2 * W1 == w) {
-        if (conv_transpose2x2_forward(n->classifier, C, C, t, H1, W1, logits, e)) goto done;
+        if (conv_transpose2x2_forward(ctx, n->classifier, C, C, t, H1, W1, logits, e)) goto done;
     } else {
         float *big = err_malloc(e, sizeof(float) * C * 4 * hw1, "ESPNet logits before crop");
         if (!big) goto done;
-        if (conv_transpose2x2_forward(n->classifier, C, C, t, H1, W1, big, e)) { free(big); goto done; }
-        for (int c = 0; c < C; c++)
-            for (int y = 0; y < h; y++)
-                memcpy(logits + ((int64_t)c * h + y) * w, big + ((int64_t)c * 2 * H1 + y) * 2 * W1,
-                       sizeof(float) * w);
+        if (conv_transpose2x2_forward(ctx, n->classifier, C, C, t, H1, W1, big, e)) { free(big); goto done; }
+        crop_topleft(ctx, big, C, 2 * H1, 2 * W1, logits, h, w);
         free(big);
     }
 take:;
@@ -248,7 +246,7 @@ done:
 static int espnet_forward(model *m, const float *input, int h, int w, const char *want,
                           tensor_list *out, err *e) {
     nn_fpenv env;
-    nn_denormals_off(&env);
+    nn_denormals_off(&m->ctx, &env);
     int rc = espnet_run(m, input, h, w, want, out, e);
     nn_fpenv_restore(&env);
     return rc;

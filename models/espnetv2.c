@@ -54,25 +54,25 @@ static void eesp_free(eesp *b) {
 }
 
 // x: (nIn, h, w) -> y: (nOut, ho, wo); y must not overlap x.
-static int eesp_forward(const eesp *b, const float *x, int h, int w, float *y, err *e) {
+static int eesp_forward(const nn_ctx *ctx, const eesp *b, const float *x, int h, int w, float *y, err *e) {
     int ho = b->stride == 2 ? (h + 1) / 2 : h, wo = b->stride == 2 ? (w + 1) / 2 : w;
     int64_t hw = (int64_t)ho * wo, n = b->n;
     float *p = err_malloc(e, sizeof(float) * n * h * w, "EESP projection");
     float *cat = err_malloc(e, sizeof(float) * b->n_out * hw, "EESP concat");
     if (!p || !cat) goto done;
-    if (conv2d_forward(&b->proj, x, h, w, p, e)) goto done;
-    prelu_inplace(p, (int)n, (int64_t)h * w, b->proj_act);
+    if (conv2d_forward(ctx, &b->proj, x, h, w, p, e)) goto done;
+    prelu_inplace(ctx, p, (int)n, (int64_t)h * w, b->proj_act);
     // HFF: o_0 = spp_0(P), o_i = spp_i(P) + o_{i-1}, written as concat[o_0..o_3]
     for (int i = 0; i < 4; i++) {
-        if (conv2d_forward(&b->spp[i], p, h, w, cat + i * n * hw, e)) goto done;
-        if (i) add_inplace(cat + i * n * hw, cat + (i - 1) * n * hw, n * hw);
+        if (conv2d_forward(ctx, &b->spp[i], p, h, w, cat + i * n * hw, e)) goto done;
+        if (i) add_inplace(ctx, cat + i * n * hw, cat + (i - 1) * n * hw, n * hw);
     }
     free(p); p = NULL;
-    br_apply(&b->br_after_cat, cat, hw);
-    if (conv2d_forward(&b->exp, cat, ho, wo, y, e)) goto done;
+    br_apply(ctx, &b->br_after_cat, cat, hw);
+    if (conv2d_forward(ctx, &b->exp, cat, ho, wo, y, e)) goto done;
     if (b->stride == 1) {
-        add_inplace(y, x, b->n_out * hw);
-        prelu_inplace(y, b->n_out, hw, b->module_act);
+        add_inplace(ctx, y, x, b->n_out * hw);
+        prelu_inplace(ctx, y, b->n_out, hw, b->module_act);
     }
 done:
     free(p);
@@ -109,26 +109,20 @@ static void ld_down(wbind *L, downsampler *d, const char *name, int nin, int nou
 
 // x: (nin, h, w), img: the input image pooled down to (3, ho, wo) -> y: (nout, ho, wo)
 // y = PReLU(concat[avgpool(x), EESP(x)] + CB(CBR(img)))
-static int down_forward(const downsampler *d, const float *x, int h, int w, const float *img, float *y,
+static int down_forward(const nn_ctx *ctx, const downsampler *d, const float *x, int h, int w, const float *img, float *y,
                         err *e) {
     int ho = (h + 1) / 2, wo = (w + 1) / 2;
     int64_t hw = (int64_t)ho * wo;
-    avgpool3x3s2_forward(x, d->nin, h, w, y);
-    if (eesp_forward(&d->eesp, x, h, w, y + d->nin * hw, e)) return e->code;
+    avgpool3x3s2_forward(ctx, x, d->nin, h, w, y);
+    if (eesp_forward(ctx, &d->eesp, x, h, w, y + d->nin * hw, e)) return e->code;
     float *r = err_malloc(e, sizeof(float) * 3 * hw, "input reinforcement");
     if (!r) return e->code;
-    if (conv2d_forward(&d->reinf0, img, ho, wo, r, e)) { free(r); return e->code; }
-    prelu_inplace(r, 3, hw, d->reinf0_act);
+    if (conv2d_forward(ctx, &d->reinf0, img, ho, wo, r, e)) { free(r); return e->code; }
+    prelu_inplace(ctx, r, 3, hw, d->reinf0_act);
     // inp_reinf.1 (a 1x1 conv from 3 channels) added straight into y, no nout-channel temporary
-    const float *wt = d->reinf1.weight, *bs = d->reinf1.bias;
-    #pragma omp parallel for schedule(static)
-    for (int c = 0; c < d->nout; c++) {
-        float w0 = wt[c * 3], w1 = wt[c * 3 + 1], w2 = wt[c * 3 + 2], b = bs[c];
-        float *yc = y + c * hw;
-        for (int64_t i = 0; i < hw; i++) yc[i] += w0 * r[i] + w1 * r[hw + i] + w2 * r[2 * hw + i] + b;
-    }
+    conv2d_1x1_accumulate(ctx, &d->reinf1, r, hw, y);
     free(r);
-    prelu_inplace(y, d->nout, hw, d->act);
+    prelu_inplace(ctx, y, d->nout, hw, d->act);
     return OODSEG_OK;
 }
 
@@ -177,7 +171,7 @@ static void pyr_free(pyrpool *p) {
 }
 
 // x: (in, h, w) -> y: (out, h, w)
-static int pyr_forward(const pyrpool *p, const float *x, int h, int w, float *y, err *e) {
+static int pyr_forward(const nn_ctx *ctx, const pyrpool *p, const float *x, int h, int w, float *y, err *e) {
     int P = p->P, hs[5], ws[5];
     int64_t hw = (int64_t)h * w, most = 5 * P * hw;   // two scratch buffers for all branches and the shuffle
     for (int i = 0; i < 5; i++) {
@@ -192,29 +186,29 @@ static int pyr_forward(const pyrpool *p, const float *x, int h, int w, float *y,
     float *a = err_malloc(e, sizeof(float) * most, "pyramid branch");
     float *b = err_malloc(e, sizeof(float) * most, "pyramid branch");
     if (!Y || !cat || !a || !b) goto done;
-    if (conv2d_forward(&p->proj, x, h, w, Y, e)) goto done;
-    prelu_inplace(Y, P, hw, p->proj_act);
+    if (conv2d_forward(ctx, &p->proj, x, h, w, Y, e)) goto done;
+    prelu_inplace(ctx, Y, P, hw, p->proj_act);
     for (int i = 0; i < 5; i++) {
         float *slice = cat + i * P * hw;
         if (i == 2) {
-            if (conv2d_forward(&p->stages[2], Y, h, w, slice, e)) goto done;
+            if (conv2d_forward(ctx, &p->stages[2], Y, h, w, slice, e)) goto done;
         } else if (i < 2) {   // up: resize -> conv -> adaptive pool back
-            resize_bilinear(Y, P, h, w, a, hs[i], ws[i], 1);
-            if (conv2d_forward(&p->stages[i], a, hs[i], ws[i], b, e)) goto done;
-            adaptive_avgpool_forward(b, P, hs[i], ws[i], slice, h, w);
+            resize_bilinear(ctx, Y, P, h, w, a, hs[i], ws[i], 1);
+            if (conv2d_forward(ctx, &p->stages[i], a, hs[i], ws[i], b, e)) goto done;
+            adaptive_avgpool_forward(ctx, b, P, hs[i], ws[i], slice, h, w);
         } else {              // down: adaptive pool -> conv -> resize back
-            adaptive_avgpool_forward(Y, P, h, w, a, hs[i], ws[i]);
-            if (conv2d_forward(&p->stages[i], a, hs[i], ws[i], b, e)) goto done;
-            resize_bilinear(b, P, hs[i], ws[i], slice, h, w, 1);
+            adaptive_avgpool_forward(ctx, Y, P, h, w, a, hs[i], ws[i]);
+            if (conv2d_forward(ctx, &p->stages[i], a, hs[i], ws[i], b, e)) goto done;
+            resize_bilinear(ctx, b, P, hs[i], ws[i], slice, h, w, 1);
         }
     }
-    br_apply(&p->merge_br, cat, hw);
+    br_apply(ctx, &p->merge_br, cat, hw);
     // merge_layer.1: channel shuffle(5), so that the grouped 3x3 conv sees the 5 scales of each channel
-    channel_shuffle(cat, 5 * P, hw, 5, a);
-    if (conv2d_forward(&p->merge_conv, a, h, w, Y, e)) goto done;
-    prelu_inplace(Y, P, hw, p->merge_act);
-    if (conv2d_forward(&p->last, Y, h, w, y, e)) goto done;
-    if (p->br_act) prelu_inplace(y, p->out, hw, p->br_act);
+    channel_shuffle(ctx, cat, 5 * P, hw, 5, a);
+    if (conv2d_forward(ctx, &p->merge_conv, a, h, w, Y, e)) goto done;
+    prelu_inplace(ctx, Y, P, hw, p->merge_act);
+    if (conv2d_forward(ctx, &p->last, Y, h, w, y, e)) goto done;
+    if (p->br_act) prelu_inplace(ctx, y, p->out, hw, p->br_act);
 done:
     free(Y); free(cat); free(a); free(b);
     return e->code;
@@ -240,16 +234,16 @@ static void ld_pw(wbind *L, pwconv *p, const char *name, int nin, int nout) {
 }
 
 // y = PReLU(BN(gconv3x3(x))) * sigmoid(conv1x1(mean_hw(x)))
-static int pw_forward(const pwconv *p, const float *x, int h, int w, float *y, err *e) {
+static int pw_forward(const nn_ctx *ctx, const pwconv *p, const float *x, int h, int w, float *y, err *e) {
     int64_t hw = (int64_t)h * w;
     float *g = err_malloc(e, sizeof(float) * (p->nin + p->nout), "EfficientPWConv weights");
     if (!g) return e->code;
-    global_avgpool(x, p->nin, hw, g);
-    if (conv2d_forward(&p->wt, g, 1, 1, g + p->nin, e)) { free(g); return e->code; }
-    sigmoid_inplace(g + p->nin, p->nout);
-    if (conv2d_forward(&p->expn, x, h, w, y, e)) { free(g); return e->code; }
-    prelu_inplace(y, p->nout, hw, p->expn_act);
-    scale_channels_inplace(y, p->nout, hw, g + p->nin);
+    global_avgpool(ctx, x, p->nin, hw, g);
+    if (conv2d_forward(ctx, &p->wt, g, 1, 1, g + p->nin, e)) { free(g); return e->code; }
+    sigmoid_inplace(ctx, g + p->nin, p->nout);
+    if (conv2d_forward(ctx, &p->expn, x, h, w, y, e)) { free(g); return e->code; }
+    prelu_inplace(ctx, y, p->nout, hw, p->expn_act);
+    scale_channels_inplace(ctx, y, p->nout, hw, g + p->nin);
     free(g);
     return OODSEG_OK;
 }
@@ -276,7 +270,7 @@ typedef struct espnetv2 {
 } espnetv2;
 
 // n stride-1 EESP blocks on x (c, h, w), the last writing into y; intermediates ping-pong.
-static int eesp_chain(const eesp *blk, int n, const float *x, int h, int w, float *y, err *e) {
+static int eesp_chain(const nn_ctx *ctx, const eesp *blk, int n, const float *x, int h, int w, float *y, err *e) {
     int64_t sz = (int64_t)blk[0].n_out * h * w;
     float *t[2] = {NULL, NULL};
     for (int i = 0; i < n; i++) {
@@ -285,7 +279,7 @@ static int eesp_chain(const eesp *blk, int n, const float *x, int h, int w, floa
             if (!t[i & 1] && !(t[i & 1] = err_malloc(e, sizeof(float) * sz, "EESP block output"))) break;
             dst = t[i & 1];
         }
-        if (eesp_forward(&blk[i], x, h, w, dst, e)) break;
+        if (eesp_forward(ctx, &blk[i], x, h, w, dst, e)) break;
         x = dst;
     }
     free(t[0]);
@@ -296,6 +290,7 @@ static int eesp_chain(const eesp *blk, int n, const float *x, int h, int w, floa
 static int espnetv2_run(model *m, const float *input, int h, int w, const char *want,
                         tensor_list *out, err *e) {
     const espnetv2 *n = m->impl;
+    const nn_ctx *ctx = &m->ctx;
     err_clear(e);
     if (h < 1 || w < 1 || (h % 16 != 0 && h % 16 != 15) || (w % 16 != 0 && w % 16 != 15))
         return err_set(e, OODSEG_E_ARG,
@@ -313,29 +308,29 @@ static int espnetv2_run(model *m, const float *input, int h, int w, const char *
 
     for (int k = 1; k < 5; k++) {
         if (!(img[k] = err_malloc(e, sizeof(float) * 3 * hw[k], "pooled input"))) goto done;
-        avgpool3x3s2_forward(k == 1 ? input : img[k - 1], 3, H[k - 1], W[k - 1], img[k]);
+        avgpool3x3s2_forward(ctx, k == 1 ? input : img[k - 1], 3, H[k - 1], W[k - 1], img[k]);
     }
     // V1-V6: the backbone
     if (!(l1 = err_malloc(e, sizeof(float) * ch[0] * hw[1], "enc_l1_s2"))) goto done;
-    if (conv2d_forward(&n->level1, input, h, w, l1, e)) goto done;
-    prelu_inplace(l1, ch[0], hw[1], n->level1_act);
+    if (conv2d_forward(ctx, &n->level1, input, h, w, l1, e)) goto done;
+    prelu_inplace(ctx, l1, ch[0], hw[1], n->level1_act);
     if (!(l2 = err_malloc(e, sizeof(float) * ch[1] * hw[2], "enc_l2_s4"))) goto done;
-    if (down_forward(&n->level2_0, l1, H[1], W[1], img[2], l2, e)) goto done;
+    if (down_forward(ctx, &n->level2_0, l1, H[1], W[1], img[2], l2, e)) goto done;
     if (!(t = err_malloc(e, sizeof(float) * ch[2] * hw[3], "level3_0 output"))) goto done;
-    if (down_forward(&n->level3_0, l2, H[2], W[2], img[3], t, e)) goto done;
+    if (down_forward(ctx, &n->level3_0, l2, H[2], W[2], img[3], t, e)) goto done;
     if (!(l3 = err_malloc(e, sizeof(float) * ch[2] * hw[3], "enc_l3_out_s8"))) goto done;
-    if (eesp_chain(n->level3, 3, t, H[3], W[3], l3, e)) goto done;
+    if (eesp_chain(ctx, n->level3, 3, t, H[3], W[3], l3, e)) goto done;
     free(t); t = NULL;
     if (!(t = err_malloc(e, sizeof(float) * ch[3] * hw[4], "level4_0 output"))) goto done;
-    if (down_forward(&n->level4_0, l3, H[3], W[3], img[4], t, e)) goto done;
+    if (down_forward(ctx, &n->level4_0, l3, H[3], W[3], img[4], t, e)) goto done;
     if (!(l4 = err_malloc(e, sizeof(float) * ch[3] * hw[4], "enc_l4_out_s16"))) goto done;
-    if (eesp_chain(n->level4, 7, t, H[4], W[4], l4, e)) goto done;
+    if (eesp_chain(ctx, n->level4, 7, t, H[4], W[4], l4, e)) goto done;
     free(t); t = NULL;
     for (int k = 1; k < 5; k++) { free(img[k]); img[k] = NULL; }
 
     // V7: bu_dec_l1 at s16
     if (!(d = err_malloc(e, sizeof(float) * dec[0] * hw[4], "dec_l1_pyr_s16"))) goto done;
-    if (pyr_forward(&n->bu_dec[0], l4, H[4], W[4], d, e)) goto done;
+    if (pyr_forward(ctx, &n->bu_dec[0], l4, H[4], W[4], d, e)) goto done;
     // the encoder maps are read-only once made: each goes to the output list (no copy) when it dies
     if (model_give(out, want, "enc_l4_out_s16", &l4, ch[3], H[4], W[4], e)) goto done;
     if (model_emit(out, want, "dec_l1_pyr_s16", d, dec[0], H[4], W[4], e)) goto done;
@@ -348,23 +343,23 @@ static int espnetv2_run(model *m, const float *input, int h, int w, const char *
         float **enc = j == 0 ? &l3 : j == 1 ? &l2 : &l1;
         int c = dec[j];
         if (!(up = err_malloc(e, sizeof(float) * c * hw[lv], "decoder up-sample"))) goto done;
-        resize_bilinear(d, c, H[lv + 1], W[lv + 1], up, H[lv], W[lv], 1);
+        resize_bilinear(ctx, d, c, H[lv + 1], W[lv + 1], up, H[lv], W[lv], 1);
         free(d); d = NULL;
         if (!(t = err_malloc(e, sizeof(float) * c * hw[lv], "decoder skip"))) goto done;
-        if (pw_forward(&n->merge[j], *enc, H[lv], W[lv], t, e)) goto done;
+        if (pw_forward(ctx, &n->merge[j], *enc, H[lv], W[lv], t, e)) goto done;
         if (model_give(out, want, enc_names[j], enc, ch[2 - j], H[lv], W[lv], e)) goto done;
-        add_inplace(t, up, c * hw[lv]);
+        add_inplace(ctx, t, up, c * hw[lv]);
         free(up); up = NULL;
-        br_apply(&n->bu_br[j], t, hw[lv]);
+        br_apply(ctx, &n->bu_br[j], t, hw[lv]);
         if (model_emit(out, want, br_names[j], t, c, H[lv], W[lv], e)) goto done;
         if (!(d = err_malloc(e, sizeof(float) * dec[j + 1] * hw[lv], "decoder pyramid"))) goto done;
-        if (pyr_forward(&n->bu_dec[j + 1], t, H[lv], W[lv], d, e)) goto done;
+        if (pyr_forward(ctx, &n->bu_dec[j + 1], t, H[lv], W[lv], d, e)) goto done;
         free(t); t = NULL;
         if (model_emit(out, want, pyr_names[j], d, dec[j + 1], H[lv], W[lv], e)) goto done;
     }
     // V20: bilinear (align_corners=True) from s2 to the input size
     if (!(logits = err_malloc(e, sizeof(float) * n->C * hw[0], "ESPNetv2 logits"))) goto done;
-    resize_bilinear(d, n->C, H[1], W[1], logits, h, w, 1);
+    resize_bilinear(ctx, d, n->C, H[1], W[1], logits, h, w, 1);
     int64_t s[4] = {1, n->C, h, w};
     tl_add_take(out, "logits", 4, s, logits, e);   // frees logits on failure
     logits = NULL;
@@ -378,7 +373,7 @@ done:
 static int espnetv2_forward(model *m, const float *input, int h, int w, const char *want,
                             tensor_list *out, err *e) {
     nn_fpenv env;
-    nn_denormals_off(&env);
+    nn_denormals_off(&m->ctx, &env);
     int rc = espnetv2_run(m, input, h, w, want, out, e);
     nn_fpenv_restore(&env);
     return rc;

@@ -15,10 +15,10 @@ int ii_tap(tensor_list *out, const char *name, const float *x, int c, int h, int
     return tl_add_copy(out, name, 4, (int64_t[]){1, c, h, w}, x, e) ? OODSEG_OK : e->code;
 }
 
-int ii_tap_cl(tensor_list *out, const char *name, const float *x, int h, int w, int c, err *e) {
+int ii_tap_cl(const nn_ctx *ctx, tensor_list *out, const char *name, const float *x, int h, int w, int c, err *e) {
     tensor *t = tl_add(out, name, 4, (int64_t[]){1, c, h, w}, e);
     if (!t) return e->code;
-    nhwc_to_nchw(x, h, w, c, t->data);
+    nhwc_to_nchw(ctx, x, h, w, c, t->data);
     return OODSEG_OK;
 }
 
@@ -155,17 +155,6 @@ void internimage_free(internimage *net) {
 
 // ---- forward -------------------------------------------------------------------------------
 
-// x += gamma * y per channel (layer scale; gamma NULL = 1), channels-last, n pixels x c.
-static void add_scaled_cl(float *x, const float *y, const float *gamma, int64_t n, int c) {
-    #pragma omp parallel for num_threads(nn_get_threads()) schedule(static)
-    for (int64_t i = 0; i < n; i++) {
-        float *xr = x + i * c;
-        const float *yr = y + i * c;
-        if (gamma) for (int k = 0; k < c; k++) xr[k] += gamma[k] * yr[k];
-        else for (int k = 0; k < c; k++) xr[k] += yr[k];
-    }
-}
-
 // Per-stage scratch, channels-last, n = H*W pixels. The DCN intermediates live in `s` and are dead
 // by the time the MLP's hidden layer (n x 4C) reuses it.
 typedef struct ii_work {
@@ -175,7 +164,7 @@ typedef struct ii_work {
 } ii_work;
 
 // One InternImageLayer on x (H, W, C) in place. tap: 1 for levels.0.blocks.0 (the golden taps).
-static int block_forward(const ii_block *b, float *x, int H, int W, int C, int G, int post_norm,
+static int block_forward(const nn_ctx *ctx, const ii_block *b, float *x, int H, int W, int C, int G, int post_norm,
                          float offset_scale, ii_work *wk, int tap, const char *want, tensor_list *out,
                          err *e) {
     int64_t n = (int64_t)H * W;
@@ -185,51 +174,51 @@ static int block_forward(const ii_block *b, float *x, int H, int W, int C, int G
     float *mask = offset + n * G * 18;                 // (n, G*9)
     float *core = wk->s;                               // (n, C), reuses nchw once it is dead
     float *hidden = wk->s;                             // (n, 4C)
-#define TAP(nm, buf, c) do { if (tap && model_wants(want, nm) && ii_tap_cl(out, nm, buf, H, W, c, e)) return e->code; } while (0)
+#define TAP(nm, buf, c) do { if (tap && model_wants(want, nm) && ii_tap_cl(ctx, out, nm, buf, H, W, c, e)) return e->code; } while (0)
 
     // x = x + gamma1 * DCN(norm1(x))   or, post_norm,   x = x + gamma1 * norm1(DCN(x))
-    if (!post_norm) layernorm_cl(x, n, C, b->norm1_w, b->norm1_b, LN_EPS, in);
+    if (!post_norm) layernorm_cl(ctx, x, n, C, b->norm1_w, b->norm1_b, LN_EPS, in);
     TAP("l0.b0.dcn.in", in, C);
-    linear_forward(in, n, C, b->input_proj_w, b->input_proj_b, C, wk->v);
+    linear_forward(ctx, in, n, C, b->input_proj_w, b->input_proj_b, C, wk->v);
     TAP("l0.b0.dcn.input_proj", wk->v, C);
     // Offsets and masks come from a depthwise 3x3 conv of the DCN input, not of the values.
-    nhwc_to_nchw(in, H, W, C, nchw);
-    if (conv2d_forward(&b->dw_conv, nchw, H, W, dw, e)) return e->code;
+    nhwc_to_nchw(ctx, in, H, W, C, nchw);
+    if (conv2d_forward(ctx, &b->dw_conv, nchw, H, W, dw, e)) return e->code;
     float *x1 = nchw;
-    nchw_to_nhwc(dw, C, H, W, x1);
-    layernorm_cl(x1, n, C, b->dw_norm_w, b->dw_norm_b, LN_EPS, x1);
-    gelu_inplace(x1, n * C);
+    nchw_to_nhwc(ctx, dw, C, H, W, x1);
+    layernorm_cl(ctx, x1, n, C, b->dw_norm_w, b->dw_norm_b, LN_EPS, x1);
+    gelu_inplace(ctx, x1, n * C);
     TAP("l0.b0.dcn.dw_conv", x1, C);
-    linear_forward(x1, n, C, b->offset_w, b->offset_b, G * 18, offset);
-    linear_forward(x1, n, C, b->mask_w, b->mask_b, G * 9, mask);
-    softmax_rows_inplace(mask, n * G, 9);
+    linear_forward(ctx, x1, n, C, b->offset_w, b->offset_b, G * 18, offset);
+    linear_forward(ctx, x1, n, C, b->mask_w, b->mask_b, G * 9, mask);
+    softmax_rows_inplace(ctx, mask, n * G, 9);
     TAP("l0.b0.dcn.offset", offset, G * 18);
     TAP("l0.b0.dcn.mask", mask, G * 9);
-    dcnv3_core(wk->v, offset, mask, H, W, G, C / G, offset_scale, core);
+    dcnv3_core(ctx, wk->v, offset, mask, H, W, G, C / G, offset_scale, core);
     TAP("l0.b0.dcn.core", core, C);
-    linear_forward(core, n, C, b->output_proj_w, b->output_proj_b, C, wk->v);
+    linear_forward(ctx, core, n, C, b->output_proj_w, b->output_proj_b, C, wk->v);
     TAP("l0.b0.dcn.out", wk->v, C);
-    if (post_norm) layernorm_cl(wk->v, n, C, b->norm1_w, b->norm1_b, LN_EPS, wk->v);
-    add_scaled_cl(x, wk->v, b->gamma1, n, C);
+    if (post_norm) layernorm_cl(ctx, wk->v, n, C, b->norm1_w, b->norm1_b, LN_EPS, wk->v);
+    add_scaled_cl(ctx, x, wk->v, b->gamma1, n, C);
 
     // x = x + gamma2 * MLP(norm2(x))   or, post_norm,   x = x + gamma2 * norm2(MLP(x))
     const float *mlp_in = x;
     if (!post_norm) {
-        layernorm_cl(x, n, C, b->norm2_w, b->norm2_b, LN_EPS, wk->a);
+        layernorm_cl(ctx, x, n, C, b->norm2_w, b->norm2_b, LN_EPS, wk->a);
         mlp_in = wk->a;
     }
-    linear_forward(mlp_in, n, C, b->fc1_w, b->fc1_b, 4 * C, hidden);
-    gelu_inplace(hidden, n * 4 * C);
-    linear_forward(hidden, n, 4 * C, b->fc2_w, b->fc2_b, C, wk->v);
-    if (post_norm) layernorm_cl(wk->v, n, C, b->norm2_w, b->norm2_b, LN_EPS, wk->v);
-    add_scaled_cl(x, wk->v, b->gamma2, n, C);
+    linear_forward(ctx, mlp_in, n, C, b->fc1_w, b->fc1_b, 4 * C, hidden);
+    gelu_inplace(ctx, hidden, n * 4 * C);
+    linear_forward(ctx, hidden, n, 4 * C, b->fc2_w, b->fc2_b, C, wk->v);
+    if (post_norm) layernorm_cl(ctx, wk->v, n, C, b->norm2_w, b->norm2_b, LN_EPS, wk->v);
+    add_scaled_cl(ctx, x, wk->v, b->gamma2, n, C);
     TAP("l0.b0.out", x, C);
 #undef TAP
     return OODSEG_OK;
 }
 
 // patch_embed: conv s2 -> LN -> GELU -> conv s2 -> LN. Returns x (H, W, C) channels-last.
-static float *stem_forward(const internimage *net, const float *input, int h, int w, int *Ho, int *Wo,
+static float *stem_forward(const nn_ctx *ctx, const internimage *net, const float *input, int h, int w, int *Ho, int *Wo,
                            err *e) {
     int C = net->arch.channels;
     int h1 = conv2d_out_size(h, 3, 2, 1, 1), w1 = conv2d_out_size(w, 3, 2, 1, 1);
@@ -238,20 +227,20 @@ static float *stem_forward(const internimage *net, const float *input, int h, in
     float *x = NULL, *s1 = err_malloc(e, (size_t)(n1 * C / 2) * sizeof(float), "InternImage stem");
     float *s2 = s1 ? err_malloc(e, (size_t)(n1 * C / 2) * sizeof(float), "InternImage stem") : NULL;
     if (!s2) goto done;
-    if (conv2d_forward(&net->conv1, input, h, w, s1, e)) goto done;
-    nchw_to_nhwc(s1, C / 2, h1, w1, s2);
-    layernorm_cl(s2, n1, C / 2, net->norm1_w, net->norm1_b, LN_EPS, s2);
-    gelu_inplace(s2, n1 * C / 2);
-    nhwc_to_nchw(s2, h1, w1, C / 2, s1);
+    if (conv2d_forward(ctx, &net->conv1, input, h, w, s1, e)) goto done;
+    nchw_to_nhwc(ctx, s1, C / 2, h1, w1, s2);
+    layernorm_cl(ctx, s2, n1, C / 2, net->norm1_w, net->norm1_b, LN_EPS, s2);
+    gelu_inplace(ctx, s2, n1 * C / 2);
+    nhwc_to_nchw(ctx, s2, h1, w1, C / 2, s1);
     free(s2);
     s2 = err_malloc(e, (size_t)(n2 * C) * sizeof(float), "InternImage stem");
-    if (!s2 || conv2d_forward(&net->conv2, s1, h1, w1, s2, e)) goto done;
+    if (!s2 || conv2d_forward(ctx, &net->conv2, s1, h1, w1, s2, e)) goto done;
     free(s1);
     s1 = NULL;
     x = err_malloc(e, (size_t)(n2 * C) * sizeof(float), "InternImage stem");
     if (!x) goto done;
-    nchw_to_nhwc(s2, C, h2, w2, x);
-    layernorm_cl(x, n2, C, net->norm2_w, net->norm2_b, LN_EPS, x);
+    nchw_to_nhwc(ctx, s2, C, h2, w2, x);
+    layernorm_cl(ctx, x, n2, C, net->norm2_w, net->norm2_b, LN_EPS, x);
     *Ho = h2, *Wo = w2;
 done:
     free(s1);
@@ -259,16 +248,16 @@ done:
     return x;
 }
 
-int internimage_forward(const internimage *net, const float *input, int h, int w, const char *want,
+int internimage_forward(const nn_ctx *ctx, const internimage *net, const float *input, int h, int w, const char *want,
                         tensor_list *out, float *feats[4], int fh[4], int fw[4], err *e) {
     const internimage_arch *a = &net->arch;
     ii_work wk = {0};
     float *y = NULL;
     int H, W;
     for (int i = 0; i < 4; i++) feats[i] = NULL;
-    float *x = stem_forward(net, input, h, w, &H, &W, e);   // (H, W, C)
+    float *x = stem_forward(ctx, net, input, h, w, &H, &W, e);   // (H, W, C)
     if (!x) return e->code;
-    if (model_wants(want, "stem.out") && ii_tap_cl(out, "stem.out", x, H, W, a->channels, e)) goto fail;
+    if (model_wants(want, "stem.out") && ii_tap_cl(ctx, out, "stem.out", x, H, W, a->channels, e)) goto fail;
 
     for (int i = 0; i < 4; i++) {
         const ii_level *L = &net->levels[i];
@@ -282,15 +271,15 @@ int internimage_forward(const internimage *net, const float *input, int h, int w
         wk.s = wk.v ? err_malloc(e, (size_t)(n * per_px) * sizeof(float), "InternImage stage buffers") : NULL;
         if (!wk.s) goto fail;
         for (int j = 0; j < L->depth; j++)
-            if (block_forward(&L->blocks[j], x, H, W, C, G, a->post_norm, a->offset_scale, &wk,
+            if (block_forward(ctx, &L->blocks[j], x, H, W, C, G, a->post_norm, a->offset_scale, &wk,
                               i == 0 && j == 0, want, out, e)) goto fail;
         free(wk.a), free(wk.v), free(wk.s);
         wk = (ii_work){0};
-        if (L->norm_w) layernorm_cl(x, n, C, L->norm_w, L->norm_b, LN_EPS, x);
+        if (L->norm_w) layernorm_cl(ctx, x, n, C, L->norm_w, L->norm_b, LN_EPS, x);
         // The stage output (NCHW) is also the downsampling conv's input.
         feats[i] = err_malloc(e, (size_t)(n * C) * sizeof(float), "InternImage stage output");
         if (!feats[i]) goto fail;
-        nhwc_to_nchw(x, H, W, C, feats[i]);
+        nhwc_to_nchw(ctx, x, H, W, C, feats[i]);
         fh[i] = H, fw[i] = W;
         free(x);
         x = NULL;
@@ -298,13 +287,13 @@ int internimage_forward(const internimage *net, const float *input, int h, int w
         int H2 = conv2d_out_size(H, 3, 2, 1, 1), W2 = conv2d_out_size(W, 3, 2, 1, 1);
         int64_t n2 = (int64_t)H2 * W2;
         y = err_malloc(e, (size_t)(n2 * 2 * C) * sizeof(float), "InternImage downsample");
-        if (!y || conv2d_forward(&L->down, feats[i], H, W, y, e)) goto fail;
+        if (!y || conv2d_forward(ctx, &L->down, feats[i], H, W, y, e)) goto fail;
         x = err_malloc(e, (size_t)(n2 * 2 * C) * sizeof(float), "InternImage downsample");
         if (!x) goto fail;
-        nchw_to_nhwc(y, 2 * C, H2, W2, x);
+        nchw_to_nhwc(ctx, y, 2 * C, H2, W2, x);
         free(y);
         y = NULL;
-        layernorm_cl(x, n2, 2 * C, L->down_norm_w, L->down_norm_b, LN_EPS, x);
+        layernorm_cl(ctx, x, n2, 2 * C, L->down_norm_w, L->down_norm_b, LN_EPS, x);
         H = H2, W = W2;
     }
     return OODSEG_OK;

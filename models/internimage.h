@@ -69,7 +69,7 @@ typedef struct internimage {
 int internimage_bind(internimage *net, wbind *w, const internimage_arch *a);
 // input: (3, h, w). feats[i]: stage outputs NCHW (C*2^i, fh[i], fw[i]), malloc'd, the caller frees.
 // Adds the taps "stem.out" and "l0.b0.*" that `want` names.
-int internimage_forward(const internimage *net, const float *input, int h, int w, const char *want,
+int internimage_forward(const nn_ctx *ctx, const internimage *net, const float *input, int h, int w, const char *want,
                         tensor_list *out, float *feats[4], int fh[4], int fw[4], err *e);
 void internimage_free(internimage *net);
 
@@ -102,7 +102,7 @@ int upernet_bind(upernet *u, wbind *w, const int in_channels[4]);
 int upernet_fold(upernet *u, err *e);     // folds every BN into its conv (needs the data)
 // feats: the four backbone outputs; each is freed (and set NULL) as soon as it is dead.
 // Writes "logits" (num_classes, h, w) and the "decode.*" / "aux.logits" taps `want` names.
-int upernet_forward(const upernet *u, float *feats[4], const int fh[4], const int fw[4], int h,
+int upernet_forward(const nn_ctx *ctx, const upernet *u, float *feats[4], const int fh[4], const int fw[4], int h,
                     int w, const char *want, tensor_list *out, err *e);
 void upernet_free(upernet *u);
 
@@ -121,7 +121,7 @@ int internimage_upernet_describe(ckpt *ck, const model_options *opt, model_desc 
 
 // ---- shared helpers ------------------------------------------------------------------------
 // Appends an NCHW copy named `name` of a channels-last map (hw pixels x c) as (1, c, h, w).
-int ii_tap_cl(tensor_list *out, const char *name, const float *x, int h, int w, int c, err *e);
+int ii_tap_cl(const nn_ctx *ctx, tensor_list *out, const char *name, const float *x, int h, int w, int c, err *e);
 // Appends a copy of an NCHW map as (1, c, h, w).
 int ii_tap(tensor_list *out, const char *name, const float *x, int c, int h, int w, err *e);
 

@@ -166,11 +166,12 @@ int internimage_upernet_describe(ckpt *ck, const model_options *opt, model_desc 
 
 static int forward(model *mo, const float *input, int h, int w, const char *want, tensor_list *out, err *e) {
     ii_model *m = mo->impl;
+    const nn_ctx *ctx = &mo->ctx;
     if (h < 1 || w < 1 || !input)
         return err_set(e, OODSEG_E_ARG, "InternImage: bad input size %dx%d", w, h);
     float *feats[4];
     int fh[4], fw[4];
-    if (internimage_forward(&m->net, input, h, w, want, out, feats, fh, fw, e)) return e->code;
+    if (internimage_forward(ctx, &m->net, input, h, w, want, out, feats, fh, fw, e)) return e->code;
     for (int i = 0; i < 4; i++) {
         char name[32];
         snprintf(name, sizeof name, "backbone.out%d", i);
@@ -179,7 +180,7 @@ static int forward(model *mo, const float *input, int h, int w, const char *want
             return e->code;
         }
     }
-    return upernet_forward(&m->head, feats, fh, fw, h, w, want, out, e);
+    return upernet_forward(ctx, &m->head, feats, fh, fw, h, w, want, out, e);
 }
 
 static void destroy(model *mo) {

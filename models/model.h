@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include "../core/err.h"
 #include "../nn/tensor.h"
+#include "../nn/ctx.h"
 #include "../io/checkpoint.h"
 #include "../io/image.h"
 
@@ -59,7 +60,8 @@ int preprocess_target_size(const preprocess *p, int w, int h, const char *size_o
 // SIZE_KEEP_RATIO with a size_divisor resizes twice, as mmseg does (keep-ratio size, then the
 // multiple), when (ow, oh) is the recipe's own target; any other (ow, oh) is one resize.
 
-int preprocess_image(const preprocess *p, const image *img, int ow, int oh, float *input, err *e);
+int preprocess_image(const nn_ctx *ctx, const preprocess *p, const image *img, int ow, int oh,
+                     float *input, err *e);
 
 // ---- description ---------------------------------------------------------------------------
 #define MODEL_MAX_TAPS 32
@@ -98,6 +100,7 @@ typedef struct model_options {
 typedef struct model model;
 struct model {
     model_desc desc;
+    nn_ctx ctx;              // a copy of the context the model was opened with; forward runs on it
     void *impl;
     // input: (1, 3, h, w). Writes "logits" (num_outputs, at the model's output resolution: input
     // size for all current models) and each tap named in `want` (comma list; NULL or "" = none;
@@ -108,9 +111,11 @@ struct model {
     void (*destroy)(model *m);
 };
 
-// registry.c: opens the checkpoint, recognises the architecture, builds the model.
-int model_open(const char *path, const model_options *opt, model **out, err *e);
-int model_from_ckpt(ckpt *ck, const model_options *opt, model **out, err *e); // takes ownership of ck
+// registry.c: opens the checkpoint, recognises the architecture, builds the model, which keeps a
+// copy of *ctx (NULL: a default context, every core) for all its forwards.
+int model_open(const char *path, const nn_ctx *ctx, const model_options *opt, model **out, err *e);
+// Takes ownership of ck.
+int model_from_ckpt(ckpt *ck, const nn_ctx *ctx, const model_options *opt, model **out, err *e);
 void model_close(model *m);
 // The model's own preprocessing of img (size: NULL, "native" or "WxH") then forward: out gets
 // "logits" and the taps named in `want`. The input tensor is freed before returning.

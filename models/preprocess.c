@@ -122,7 +122,8 @@ static float normalise(const preprocess *p, int k, uint8_t px) {
     return (v - p->mean[k]) / p->std[k];
 }
 
-int preprocess_image(const preprocess *p, const image *img, int ow, int oh, float *input, err *e) {
+int preprocess_image(const nn_ctx *ctx, const preprocess *p, const image *img, int ow, int oh,
+                     float *input, err *e) {
     if (!img || !img->px || img->c != 3 || img->w < 1 || img->h < 1)
         return err_set(e, OODSEG_E_ARG, "preprocess: expected an RGB image (got %s%dx%d, %d channels)",
                        img && img->px ? "" : "no pixels, ", img ? img->w : 0, img ? img->h : 0,
@@ -148,7 +149,7 @@ int preprocess_image(const preprocess *p, const image *img, int ow, int oh, floa
         if (ow != w || oh != h) {
             r = err_malloc(e, sizeof(float) * 3 * plane, "the resized image");
             if (!r) { free(f); return e->code; }
-            resize_cv_linear_f32(f, h, w, 3, r, oh, ow);
+            resize_cv_linear_f32(ctx, f, h, w, 3, r, oh, ow);
         }
         for (size_t i = 0; i < plane; i++)
             for (int k = 0; k < 3; k++) input[k * plane + i] = after(p, r[i * 3 + k]);
@@ -175,8 +176,8 @@ int preprocess_image(const preprocess *p, const image *img, int ow, int oh, floa
         buf = err_malloc(e, (size_t)mw * mh * 3, "the resized image");
         if (!buf) return e->code;
         int rc;
-        if (p->interp == INTERP_PIL_BILINEAR) rc = resize_pil_bilinear_u8(px, h, w, 3, buf, mh, mw, e);
-        else if (p->interp == INTERP_CV_LINEAR_U8) rc = resize_cv_linear_u8(px, h, w, 3, buf, mh, mw, e);
+        if (p->interp == INTERP_PIL_BILINEAR) rc = resize_pil_bilinear_u8(ctx, px, h, w, 3, buf, mh, mw, e);
+        else if (p->interp == INTERP_CV_LINEAR_U8) rc = resize_cv_linear_u8(ctx, px, h, w, 3, buf, mh, mw, e);
         else {
             free(buf);
             return err_set(e, OODSEG_E_INTERNAL,
@@ -186,7 +187,7 @@ int preprocess_image(const preprocess *p, const image *img, int ow, int oh, floa
         if (two) {
             buf2 = err_malloc(e, plane * 3, "the resized image");
             if (!buf2) { free(buf); return e->code; }
-            if ((rc = resize_cv_linear_u8(buf, mh, mw, 3, buf2, oh, ow, e))) {
+            if ((rc = resize_cv_linear_u8(ctx, buf, mh, mw, 3, buf2, oh, ow, e))) {
                 free(buf); free(buf2);
                 return rc;
             }

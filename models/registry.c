@@ -6,10 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int model_from_ckpt(ckpt *ck, const model_options *opt, model **out, err *e) {
-    model_options none = {0};
-    if (!opt) opt = &none;
-    *out = NULL;
+static int create(ckpt *ck, const model_options *opt, model **out, err *e) {
     if (internimage_upernet_detect(ck)) return internimage_upernet_create(ck, opt, out, e);
     if (espnetv2_detect(ck)) return espnetv2_create(ck, opt, out, e);
     if (espnet_detect(ck)) return espnet_create(ck, opt, out, e);
@@ -21,12 +18,21 @@ int model_from_ckpt(ckpt *ck, const model_options *opt, model **out, err *e) {
     return e->code;
 }
 
-int model_open(const char *path, const model_options *opt, model **out, err *e) {
-    nn_get_threads();   // the runtime set-up (threads, BLAS, heap policy) before the first forward
+int model_from_ckpt(ckpt *ck, const nn_ctx *ctx, const model_options *opt, model **out, err *e) {
+    model_options none = {0};
+    if (!opt) opt = &none;
+    *out = NULL;
+    if (create(ck, opt, out, e)) return e->code;
+    if (ctx) (*out)->ctx = *ctx;
+    else nn_ctx_init(&(*out)->ctx, 0);
+    return OODSEG_OK;
+}
+
+int model_open(const char *path, const nn_ctx *ctx, const model_options *opt, model **out, err *e) {
     ckpt *ck = NULL;
     *out = NULL;
     if (ckpt_open(path, &ck, e)) return e->code;
-    if (model_from_ckpt(ck, opt, out, e)) {
+    if (model_from_ckpt(ck, ctx, opt, out, e)) {
         if (!strstr(e->msg, path)) err_prefix(e, "%s: ", path);
         return e->code;
     }
@@ -43,7 +49,7 @@ int model_forward_image(model *m, const image *img, const char *size, const char
     if (preprocess_target_size(&m->desc.pre, img->w, img->h, size, &iw, &ih, e)) return e->code;
     float *input = err_malloc(e, (size_t)3 * iw * ih * sizeof(float), "the network input");   // (1, 3, ih, iw)
     if (!input) return e->code;
-    int rc = preprocess_image(&m->desc.pre, img, iw, ih, input, e);
+    int rc = preprocess_image(&m->ctx, &m->desc.pre, img, iw, ih, input, e);
     if (!rc) rc = m->forward(m, input, ih, iw, want, out, e);
     free(input);
     return rc;

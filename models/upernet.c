@@ -101,19 +101,19 @@ static float *alloc_map(int64_t c, int64_t h, int64_t w, err *e) {
 }
 
 // conv (BN folded) -> ReLU into y (c_out, h, w); stride 1, so the size is kept.
-static int conv_module_forward(const conv_module *m, const float *x, int h, int w, float *y, err *e) {
-    if (conv2d_forward(&m->conv, x, h, w, y, e)) return e->code;
-    relu_inplace(y, (int64_t)m->conv.c_out * h * w);
+static int conv_module_forward(const nn_ctx *ctx, const conv_module *m, const float *x, int h, int w, float *y, err *e) {
+    if (conv2d_forward(ctx, &m->conv, x, h, w, y, e)) return e->code;
+    relu_inplace(ctx, y, (int64_t)m->conv.c_out * h * w);
     return OODSEG_OK;
 }
 
 // FCNHead on F3 (stride 16): 3x3 ConvModule -> conv_seg.
-static int aux_forward(const upernet *u, const float *f3, int h, int w, tensor_list *out, err *e) {
+static int aux_forward(const nn_ctx *ctx, const upernet *u, const float *f3, int h, int w, tensor_list *out, err *e) {
     float *t = alloc_map(u->aux_channels, h, w, e);
     if (!t) return e->code;
     tensor *o = tl_add(out, "aux.logits", 4, (int64_t[]){1, u->aux_classes, h, w}, e);
-    if (!o || conv_module_forward(&u->aux_conv, f3, h, w, t, e) ||
-        conv2d_forward(&u->aux_seg, t, h, w, o->data, e)) {
+    if (!o || conv_module_forward(ctx, &u->aux_conv, f3, h, w, t, e) ||
+        conv2d_forward(ctx, &u->aux_seg, t, h, w, o->data, e)) {
         free(t);
         return e->code;
     }
@@ -123,7 +123,7 @@ static int aux_forward(const upernet *u, const float *f3, int h, int w, tensor_l
 
 #define FREE(p) (free(p), (p) = NULL)
 
-int upernet_forward(const upernet *u, float *feats[4], const int fh[4], const int fw[4], int h, int w,
+int upernet_forward(const nn_ctx *ctx, const upernet *u, float *feats[4], const int fh[4], const int fw[4], int h, int w,
                     const char *want, tensor_list *out, err *e) {
     const int ch = u->channels, NC = u->num_classes, top = u->in_channels[3];
     float *lat[4] = {0};      // laterals l0..l3, (ch, fh[i], fw[i])
@@ -137,7 +137,7 @@ int upernet_forward(const upernet *u, float *feats[4], const int fh[4], const in
             err_set(e, OODSEG_E_ARG, "aux.logits: this checkpoint has no FCN auxiliary head");
             goto fail;
         }
-        if (u->has_aux && aux_forward(u, feats[2], fh[2], fw[2], out, e)) goto fail;
+        if (u->has_aux && aux_forward(ctx, u, feats[2], fh[2], fw[2], out, e)) goto fail;
     }
 
     // PPM on F4: cat[F4, up(conv(pool_1(F4))), ..., up(conv(pool_6(F4)))] -> 3x3 bottleneck = l3.
@@ -145,16 +145,16 @@ int upernet_forward(const upernet *u, float *feats[4], const int fh[4], const in
     pool = alloc_map(top, 6, 6, e);            // the largest pooled map
     tmp = alloc_map(ch, 6, 6, e);
     if (!cat || !pool || !tmp) goto fail;
-    memcpy(cat, feats[3], (size_t)(top * n3) * sizeof(float));
+    copy_f32(ctx, cat, feats[3], top * n3);
     for (int k = 0; k < 4; k++) {
         int s = pool_scales[k];
-        adaptive_avgpool_forward(feats[3], top, h3, w3, pool, s, s);
-        if (conv_module_forward(&u->psp[k], pool, s, s, tmp, e)) goto fail;
-        resize_bilinear(tmp, ch, s, s, cat + (top + (int64_t)k * ch) * n3, h3, w3, 0);
+        adaptive_avgpool_forward(ctx, feats[3], top, h3, w3, pool, s, s);
+        if (conv_module_forward(ctx, &u->psp[k], pool, s, s, tmp, e)) goto fail;
+        resize_bilinear(ctx, tmp, ch, s, s, cat + (top + (int64_t)k * ch) * n3, h3, w3, 0);
     }
     FREE(feats[3]), FREE(pool), FREE(tmp);
     lat[3] = alloc_map(ch, h3, w3, e);
-    if (!lat[3] || conv_module_forward(&u->bottleneck, cat, h3, w3, lat[3], e)) goto fail;
+    if (!lat[3] || conv_module_forward(ctx, &u->bottleneck, cat, h3, w3, lat[3], e)) goto fail;
     FREE(cat);
     if (model_wants(want, "decode.psp_bottleneck") &&
         ii_tap(out, "decode.psp_bottleneck", lat[3], ch, h3, w3, e)) goto fail;
@@ -162,14 +162,14 @@ int upernet_forward(const upernet *u, float *feats[4], const int fh[4], const in
     // Laterals of F1..F3, then the top-down pathway l_{i-1} += up(l_i).
     for (int l = 0; l < 3; l++) {
         lat[l] = alloc_map(ch, fh[l], fw[l], e);
-        if (!lat[l] || conv_module_forward(&u->lateral[l], feats[l], fh[l], fw[l], lat[l], e)) goto fail;
+        if (!lat[l] || conv_module_forward(ctx, &u->lateral[l], feats[l], fh[l], fw[l], lat[l], e)) goto fail;
         FREE(feats[l]);
     }
     tmp = alloc_map(ch, h0, w0, e);
     if (!tmp) goto fail;
     for (int i = 3; i >= 1; i--) {
-        resize_bilinear(lat[i], ch, fh[i], fw[i], tmp, fh[i - 1], fw[i - 1], 0);
-        add_inplace(lat[i - 1], tmp, (int64_t)ch * fh[i - 1] * fw[i - 1]);
+        resize_bilinear(ctx, lat[i], ch, fh[i], fw[i], tmp, fh[i - 1], fw[i - 1], 0);
+        add_inplace(ctx, lat[i - 1], tmp, (int64_t)ch * fh[i - 1] * fw[i - 1]);
     }
 
     // FPN outputs (3x3 ConvModules on l0..l2, l3 as is), all brought to stride 4 and concatenated.
@@ -179,27 +179,27 @@ int upernet_forward(const upernet *u, float *feats[4], const int fh[4], const in
         float *slot = cat + (int64_t)i * ch * n0;
         const float *src = lat[i];
         if (i < 3) {
-            if (conv_module_forward(&u->fpn[i], lat[i], fh[i], fw[i], i == 0 ? slot : tmp, e)) goto fail;
+            if (conv_module_forward(ctx, &u->fpn[i], lat[i], fh[i], fw[i], i == 0 ? slot : tmp, e)) goto fail;
             src = tmp;
         }
-        if (i > 0) resize_bilinear(src, ch, fh[i], fw[i], slot, h0, w0, 0);
+        if (i > 0) resize_bilinear(ctx, src, ch, fh[i], fw[i], slot, h0, w0, 0);
         FREE(lat[i]);
     }
     FREE(tmp);
     tmp = alloc_map(ch, h0, w0, e);
-    if (!tmp || conv_module_forward(&u->fpn_bottleneck, cat, h0, w0, tmp, e)) goto fail;
+    if (!tmp || conv_module_forward(ctx, &u->fpn_bottleneck, cat, h0, w0, tmp, e)) goto fail;
     FREE(cat);
     if (model_wants(want, "decode.fpn_bottleneck") &&
         ii_tap(out, "decode.fpn_bottleneck", tmp, ch, h0, w0, e)) goto fail;
 
     // conv_seg (dropout is the identity at test time), then mmseg's 'whole' resize to the input size.
     seg = alloc_map(NC, h0, w0, e);
-    if (!seg || conv2d_forward(&u->conv_seg, tmp, h0, w0, seg, e)) goto fail;
+    if (!seg || conv2d_forward(ctx, &u->conv_seg, tmp, h0, w0, seg, e)) goto fail;
     FREE(tmp);
     if (model_wants(want, "decode.logits") && ii_tap(out, "decode.logits", seg, NC, h0, w0, e)) goto fail;
     tensor *logits = tl_add(out, "logits", 4, (int64_t[]){1, NC, h, w}, e);
     if (!logits) goto fail;
-    resize_bilinear(seg, NC, h0, w0, logits->data, h, w, 0);
+    resize_bilinear(ctx, seg, NC, h0, w0, logits->data, h, w, 0);
     FREE(seg);
     return OODSEG_OK;
 

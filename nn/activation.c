@@ -5,8 +5,8 @@
 
 #define ELEM_MIN_PARALLEL 16384   // below this a parallel region costs more than it saves
 
-void relu_inplace(float *x, int64_t n) {
-    #pragma omp parallel for simd schedule(static) num_threads(nn_get_threads()) if (n >= ELEM_MIN_PARALLEL)
+void relu_inplace(const nn_ctx *ctx, float *x, int64_t n) {
+    #pragma omp parallel for simd schedule(static) num_threads(ctx->threads) if (n >= ELEM_MIN_PARALLEL)
     for (int64_t i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
@@ -27,17 +27,17 @@ static void gelu_block(float *x, int64_t n) {
     }
 }
 
-void gelu_inplace(float *x, int64_t n) {
+void gelu_inplace(const nn_ctx *ctx, float *x, int64_t n) {
     int64_t nb = (n + GELU_BLOCK - 1) / GELU_BLOCK;
-    #pragma omp parallel for schedule(static) num_threads(nn_get_threads()) if (n >= ELEM_MIN_PARALLEL)
+    #pragma omp parallel for schedule(static) num_threads(ctx->threads) if (n >= ELEM_MIN_PARALLEL)
     for (int64_t b = 0; b < nb; b++) {
         int64_t i0 = b * GELU_BLOCK;
         gelu_block(x + i0, n - i0 < GELU_BLOCK ? n - i0 : GELU_BLOCK);
     }
 }
 
-void sigmoid_inplace(float *x, int64_t n) {
-    #pragma omp parallel for schedule(static) num_threads(nn_get_threads()) if (n >= ELEM_MIN_PARALLEL)
+void sigmoid_inplace(const nn_ctx *ctx, float *x, int64_t n) {
+    #pragma omp parallel for schedule(static) num_threads(ctx->threads) if (n >= ELEM_MIN_PARALLEL)
     for (int64_t i = 0; i < n; i++) x[i] = 1.0f / (1.0f + expf(-x[i]));
 }
 
@@ -52,8 +52,8 @@ void prelu_span(float *x, int64_t n, float a) {
     }
 }
 
-void prelu_inplace(float *x, int c, int64_t hw, const float *slope) {
-    #pragma omp parallel for schedule(static) num_threads(nn_get_threads()) if ((int64_t)c * hw >= ELEM_MIN_PARALLEL)
+void prelu_inplace(const nn_ctx *ctx, float *x, int c, int64_t hw, const float *slope) {
+    #pragma omp parallel for schedule(static) num_threads(ctx->threads) if ((int64_t)c * hw >= ELEM_MIN_PARALLEL)
     for (int ch = 0; ch < c; ch++) prelu_span(x + (size_t)ch * hw, hw, slope[ch]);
 }
 
@@ -81,10 +81,10 @@ static void softmax_block(float *v, int64_t rows, int group) {
     }
 }
 
-void softmax_rows_inplace(float *x, int64_t rows, int group) {
+void softmax_rows_inplace(const nn_ctx *ctx, float *x, int64_t rows, int group) {
     int64_t br = SOFTMAX_BLOCK / group > 0 ? SOFTMAX_BLOCK / group : 1;   // rows per block
     int64_t nb = (rows + br - 1) / br;
-    #pragma omp parallel for schedule(static) num_threads(nn_get_threads()) if (rows * group >= ELEM_MIN_PARALLEL)
+    #pragma omp parallel for schedule(static) num_threads(ctx->threads) if (rows * group >= ELEM_MIN_PARALLEL)
     for (int64_t b = 0; b < nb; b++) {
         int64_t r0 = b * br;
         softmax_block(x + r0 * group, rows - r0 < br ? rows - r0 : br, group);

@@ -4,7 +4,7 @@
 //   1x1 GEMM        1x1 stride-1 convs: one sgemm per (group, pixel tile) on x in place;
 //   im2col GEMM     the rest (UperNet's 512-channel 3x3s): im2col of a pixel tile, then sgemm,
 //                   with the inner dimension chunked for wide convs;
-//   depthwise loop  k > 7 depthwise, or the direct kernel switched off (conv2d_set_direct).
+//   depthwise loop  k > 7 depthwise, or the direct kernel switched off (ctx->conv_im2col).
 // Every path can fuse a PReLU into its epilogue (conv2d_forward_prelu).
 //
 // Bit-identical results for any thread count: the work is cut into items (group x pixel tile, or
@@ -12,7 +12,6 @@
 // by one item, in an order fixed by the shapes, with single-threaded BLAS; items write disjoint
 // outputs.
 #include "nn.h"
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,10 +87,10 @@ static void dw_channel(const float *x, int h, int w, const float *wk, float bias
     }
 }
 
-static void conv_depthwise(const conv2d *c, const float *x, int h, int w, const float *slope,
+static void conv_depthwise(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w, const float *slope,
                            float *y, int ho, int wo) {
     int kk = c->k * c->k;
-    #pragma omp parallel for schedule(dynamic, 1) num_threads(nn_get_threads())
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(ctx->threads)
     for (int ch = 0; ch < c->c_out; ch++) {
         float *yc = y + (size_t)ch * ho * wo;
         dw_channel(x + (size_t)ch * h * w, h, w, c->weight + (size_t)ch * kk,
@@ -134,7 +133,7 @@ static void tile_epilogue(float *y, const float *bias, const float *slope, int c
 #define WIDE_TILE 1024
 #define COL_CHUNK_FLOATS 2097152   // 8 MiB
 
-static void conv_1x1(const conv2d *c, const float *x, int64_t hw, const float *slope, float *y) {
+static void conv_1x1(const nn_ctx *ctx, const conv2d *c, const float *x, int64_t hw, const float *slope, float *y) {
     int g = c->groups, ci_g = c->c_in / g, co_g = c->c_out / g;
     int64_t tile = pixel_tile(ci_g, hw);
     // Wide convs: tiles of at least 1024 pixels so the weights are packed less often (see
@@ -145,14 +144,13 @@ static void conv_1x1(const conv2d *c, const float *x, int64_t hw, const float *s
         if (tile < pixel_tile(ci_g, hw)) tile = pixel_tile(ci_g, hw);
     }
     int64_t ntiles = (hw + tile - 1) / tile, items = ntiles * g;
-    #pragma omp parallel for schedule(dynamic, 1) num_threads(nn_get_threads())
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(ctx->threads)
     for (int64_t it = 0; it < items; it++) {
         int gi = (int)(it / ntiles);
         int64_t p0 = (it % ntiles) * tile, nt = hw - p0 < tile ? hw - p0 : tile;
         float *yt = y + (size_t)gi * co_g * hw + p0;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, co_g, (int)nt, ci_g, 1.0f,
-                    c->weight + (size_t)gi * co_g * ci_g, ci_g,
-                    x + (size_t)gi * ci_g * hw + p0, (int)hw, 0.0f, yt, (int)hw);
+        nn_sgemm(0, 0, co_g, (int)nt, ci_g, 1.0f, c->weight + (size_t)gi * co_g * ci_g, ci_g,
+                 x + (size_t)gi * ci_g * hw + p0, (int)hw, 0.0f, yt, (int)hw);
         tile_epilogue(yt, c->bias, slope, gi * co_g, co_g, hw, nt);
     }
 }
@@ -203,7 +201,7 @@ static void im2col_tile(const float *x, int ci_g, int h, int w, int k, int s, in
 // So for co_g >= 128 the tiles are wide (WIDE_TILE pixels) and the inner dimension is split into
 // chunks of whole input channels, accumulated with beta = 1, keeping the col block near 8 MB.
 
-static int conv_im2col(const conv2d *c, const float *x, int h, int w, const float *slope, float *y,
+static int conv_im2col(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w, const float *slope, float *y,
                        int ho, int wo, err *e) {
     int g = c->groups, ci_g = c->c_in / g, co_g = c->c_out / g, k = c->k, kk = k * k;
     int kdim = ci_g * kk;
@@ -219,7 +217,7 @@ static int conv_im2col(const conv2d *c, const float *x, int h, int w, const floa
         cc = (int)((ci_g + nchunks - 1) / nchunks);
     }
     int64_t ntiles = (hwo + tile - 1) / tile, items = ntiles * g, csz = (int64_t)cc * kk * tile;
-    int nth = nn_get_threads();
+    int nth = ctx->threads;
     float *cols = err_malloc(e, sizeof(float) * (size_t)csz * nth, "im2col buffer");
     if (!cols) return OODSEG_E_NOMEM;
     #pragma omp parallel for schedule(dynamic, 1) num_threads(nth)
@@ -233,8 +231,8 @@ static int conv_im2col(const conv2d *c, const float *x, int h, int w, const floa
             int nc = ci_g - c0 < cc ? ci_g - c0 : cc;
             im2col_tile(x + ((size_t)gi * ci_g + c0) * h * w, nc, h, w, k, c->stride, c->pad,
                         c->dilation, wo, p0, nt, col);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, co_g, (int)nt, nc * kk, 1.0f,
-                        wg + (size_t)c0 * kk, kdim, col, (int)nt, c0 ? 1.0f : 0.0f, yt, (int)hwo);
+            nn_sgemm(0, 0, co_g, (int)nt, nc * kk, 1.0f, wg + (size_t)c0 * kk, kdim, col, (int)nt,
+                     c0 ? 1.0f : 0.0f, yt, (int)hwo);
         }
         tile_epilogue(yt, c->bias, slope, gi * co_g, co_g, hwo, nt);
     }
@@ -255,10 +253,8 @@ static int conv_im2col(const conv2d *c, const float *x, int h, int w, const floa
 // offset ox + (kx*d)/s, also for stride 2. Each lane does the same FMA sequence in every build of
 // the kernel, so the AVX-512 and AVX2 clones give identical results.
 
-static int g_direct = 1;
 #define DCONV_KMAX 7   // larger kernels take the im2col path
 #define DCONV_COB 6    // output channels per register block: 6 x 4 zmm accumulators + 4 inputs
-void conv2d_set_direct(int enable) { g_direct = enable; }
 
 typedef float v16 __attribute__((vector_size(64)));
 
@@ -363,9 +359,9 @@ static void dconv_row(const dconv_args *a, const float *w, int wstride, const fl
 // Measured (bench_ops, 1 thread): the direct kernel wins 1.3-1.6x on k = 3 convs with <= 32
 // output channels per group, strided ones included; OpenBLAS wins on 1x1 stride-1 convs (no im2col
 // there) unless the groups are tiny, and on wide convs.
-static int use_direct(const conv2d *c) {
+static int use_direct(const nn_ctx *ctx, const conv2d *c) {
     int cig = c->c_in / c->groups, cog = c->c_out / c->groups, kdim = cig * c->k * c->k;
-    if (!g_direct || cog > 32 || kdim > 1200 || c->k > DCONV_KMAX) return 0;
+    if (ctx->conv_im2col || cog > 32 || kdim > 1200 || c->k > DCONV_KMAX) return 0;
     if (c->k == 1 && c->stride == 1 && c->pad == 0) return cig * cog < 64;
     return 1;
 }
@@ -411,7 +407,7 @@ static void pack_row(const float *xr, int w, int pad, int s, int64_t lm, float *
 //   per image row rp (cig, nr, lm), stride 1 only: the nr = band + (k-1)*d input rows the band
 //                needs, each packed once and read by every output row of the band at base
 //                (oy - pad - iy0)*lm, kstride d*lm. Used when that packs fewer rows.
-static int conv_direct(const conv2d *c, const float *x, int h, int w, const float *slope, float *y,
+static int conv_direct(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w, const float *slope, float *y,
                        int ho, int wo, err *e) {
     int g = c->groups, cig = c->c_in / g, cog = c->c_out / g, k = c->k, s = c->stride;
     int d = c->dilation, pad = c->pad;
@@ -433,7 +429,7 @@ static int conv_direct(const conv2d *c, const float *x, int h, int w, const floa
     int64_t nbands = (ho + band - 1) / band;
     int64_t rp_sz = by_image ? cig * nr * lm : (int64_t)cig * k * s * lm, out_sz = (int64_t)cog * bw;
     int64_t hwo = (int64_t)ho * wo, hw = (int64_t)h * w, items = (int64_t)g * nbands;
-    int nth = nn_get_threads();
+    int nth = ctx->threads;
     int64_t per_th = rp_sz + out_sz;
     float *buf = err_malloc(e, sizeof(float) * (size_t)per_th * nth, "conv row pack");
     if (!buf) return OODSEG_E_NOMEM;
@@ -488,7 +484,7 @@ static int conv_direct(const conv2d *c, const float *x, int h, int w, const floa
     return OODSEG_OK;
 }
 
-static int conv_forward(const conv2d *c, const float *x, int h, int w, const float *slope,
+static int conv_forward(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w, const float *slope,
                         float *y, err *e) {
     if (c->groups <= 0 || c->c_in % c->groups || c->c_out % c->groups || c->k <= 0 ||
         c->stride <= 0 || c->dilation <= 0 || c->pad < 0)
@@ -500,25 +496,43 @@ static int conv_forward(const conv2d *c, const float *x, int h, int w, const flo
     if (ho <= 0 || wo <= 0)
         return err_set(e, OODSEG_E_INTERNAL, "conv2d: input %dx%d too small for k %d dilation %d "
                        "pad %d", h, w, c->k, c->dilation, c->pad);
-    if (use_direct(c)) return conv_direct(c, x, h, w, slope, y, ho, wo, e);
+    if (use_direct(ctx, c)) return conv_direct(ctx, c, x, h, w, slope, y, ho, wo, e);
     if (c->groups == c->c_in && c->groups == c->c_out) {
-        conv_depthwise(c, x, h, w, slope, y, ho, wo);
+        conv_depthwise(ctx, c, x, h, w, slope, y, ho, wo);
         return OODSEG_OK;
     }
     if (c->k == 1 && c->stride == 1 && c->pad == 0) {
-        conv_1x1(c, x, (int64_t)h * w, slope, y);
+        conv_1x1(ctx, c, x, (int64_t)h * w, slope, y);
         return OODSEG_OK;
     }
-    return conv_im2col(c, x, h, w, slope, y, ho, wo, e);
+    return conv_im2col(ctx, c, x, h, w, slope, y, ho, wo, e);
 }
 
-int conv2d_forward(const conv2d *c, const float *x, int h, int w, float *y, err *e) {
-    return conv_forward(c, x, h, w, NULL, y, e);
+int conv2d_forward(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w, float *y,
+                   err *e) {
+    return conv_forward(ctx, c, x, h, w, NULL, y, e);
 }
 
-int conv2d_forward_prelu(const conv2d *c, const float *x, int h, int w, const float *slope,
+int conv2d_forward_prelu(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w, const float *slope,
                          float *y, err *e) {
-    return conv_forward(c, x, h, w, slope, y, e);
+    return conv_forward(ctx, c, x, h, w, slope, y, e);
+}
+
+// Few input channels, so each output channel is one pass over the inputs, accumulated in input
+// order with the bias last (the order ESPNetv2's input reinforcement was written and checked in).
+void conv2d_1x1_accumulate(const nn_ctx *ctx, const conv2d *c, const float *x, int64_t hw, float *y) {
+    const int ci = c->c_in;
+    #pragma omp parallel for schedule(static) num_threads(ctx->threads)
+    for (int o = 0; o < c->c_out; o++) {
+        const float *wo = c->weight + (size_t)o * ci;
+        float b = c->bias[o], *yo = y + (size_t)o * hw;
+        #pragma omp simd
+        for (int64_t i = 0; i < hw; i++) {
+            float s = wo[0] * x[i];
+            for (int k = 1; k < ci; k++) s += wo[k] * x[(size_t)k * hw + i];
+            yo[i] += s + b;
+        }
+    }
 }
 
 // ---- ConvTranspose2d(k 2, s 2) ------------------------------------------------------------------
@@ -583,11 +597,11 @@ static void convt_row(const float *xrow, int64_t hw, const float *tail, int c_in
     }
 }
 
-int conv_transpose2x2_forward(const float *weight, int c_in, int c_out, const float *x, int h,
+int conv_transpose2x2_forward(const nn_ctx *ctx, const float *weight, int c_in, int c_out, const float *x, int h,
                               int w, float *y, err *e) {
     int full = w / 16 * 16, rem = w - full;
     int64_t hw = (int64_t)h * w, tsz = (int64_t)c_in * 16 + (int64_t)c_out * 64;
-    int nth = nn_get_threads();
+    int nth = ctx->threads;
     float *buf = err_malloc(e, sizeof(float) * (size_t)tsz * nth, "conv_transpose buffer");
     if (!buf) return OODSEG_E_NOMEM;
     int W2 = 2 * w;

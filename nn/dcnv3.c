@@ -9,7 +9,7 @@
 #include "nn.h"
 #include <math.h>
 
-void dcnv3_core(const float *value, const float *offset, const float *mask, int H, int W, int G,
+void dcnv3_core(const nn_ctx *ctx, const float *value, const float *offset, const float *mask, int H, int W, int G,
                 int D, float offset_scale, float *out) {
     const int C = G * D, P = 9;
     const float Hp = (float)(H + 2), Wp = (float)(W + 2);
@@ -22,7 +22,7 @@ void dcnv3_core(const float *value, const float *offset, const float *mask, int 
         gx[i] = ((float)(i - 1) / Wp) * offset_scale;
         gy[i] = ((float)(i - 1) / Hp) * offset_scale;
     }
-#pragma omp parallel for schedule(static) num_threads(nn_get_threads())
+#pragma omp parallel for schedule(static) num_threads(ctx->threads)
     for (int h = 0; h < H; h++) {
         // _get_reference_points: linspace(1.5, ...) is exact here (step 1), then / size.
         const float ref_y = ((float)h + 1.5f) / Hp;

@@ -10,8 +10,8 @@
 #define CSR_FTZ_DAZ 0x8040u
 #endif
 
-void nn_denormals_off(nn_fpenv *saved) {
-    int n = nn_get_threads();
+void nn_denormals_off(const nn_ctx *ctx, nn_fpenv *saved) {
+    int n = ctx->threads;
     if (n > NN_FPENV_MAX_THREADS) n = NN_FPENV_MAX_THREADS;
     saved->n = n;
 #if defined(__SSE__)

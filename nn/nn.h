@@ -2,21 +2,26 @@
 // layout.c. Batch is always 1. Unless a function says channels-last, a feature map is NCHW:
 // x[c*H*W + y*W + x].
 //
-// Threads: OpenMP at the op level. BLAS (OpenBLAS, OpenMP build) is always called single-threaded
-// from inside our parallel regions, on work chunks whose boundaries do not depend on the thread
-// count, so every op gives bit-identical results for any --threads. Functions that may allocate
-// scratch memory take an `err` and return OODSEG_OK or OODSEG_E_NOMEM.
+// Threads: OpenMP at the op level. Every op that runs parallel work takes the context first and runs
+// its regions with num_threads(ctx->threads); nothing reads or sets process-wide thread state. BLAS
+// (OpenBLAS, OpenMP build) is always called single-threaded from inside our parallel regions
+// (nn_sgemm), on work chunks whose boundaries do not depend on the thread count, so every op gives
+// bit-identical results for any thread count. Functions that may allocate scratch memory take an
+// `err` and return OODSEG_OK or OODSEG_E_NOMEM.
 #ifndef OODSEG_NN_H
 #define OODSEG_NN_H
 
 #include <stdint.h>
 #include "../core/err.h"
 #include "tensor.h"
+#include "ctx.h"
 
-// ---- threads (nn/threads.c) ----------------------------------------------------------------
-// Sets the OpenMP thread count used by every op (<= 0: all cores) and pins BLAS to one thread.
-void nn_set_threads(int n);
-int nn_get_threads(void);
+// ---- gemm.c --------------------------------------------------------------------------------
+// Row-major C = alpha * op(A) op(B) + beta * C (cblas_sgemm's arguments), on the calling thread
+// only. Meant for the body of an op's own parallel region; called outside any region it opens a
+// one-thread region itself, so it never runs BLAS threads and never changes process state.
+void nn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+              const float *b, int ldb, float beta, float *c, int ldc);
 
 // ---- conv.c --------------------------------------------------------------------------------
 // Conv2d with PyTorch semantics: zero padding `pad` on all sides, dilation, groups.
@@ -36,74 +41,79 @@ int conv2d_out_size(int in, int k, int stride, int pad, int dilation);
 int conv2d_fold_bn(conv2d *c, const float *gamma, const float *beta, const float *mean,
                    const float *var, float eps, err *e);
 // y: (c_out, Ho, Wo). x and y must not overlap.
-int conv2d_forward(const conv2d *c, const float *x, int h, int w, float *y, err *e);
+int conv2d_forward(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w, float *y, err *e);
 // conv2d_forward then prelu_inplace(y, c_out, Ho*Wo, slope) with the PReLU (slope: (c_out)) applied
 // while the output is still in registers or cache; bit-identical to the two calls.
-int conv2d_forward_prelu(const conv2d *c, const float *x, int h, int w, const float *slope,
+int conv2d_forward_prelu(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w, const float *slope,
                          float *y, err *e);
 void conv2d_free(conv2d *c);
-// Tests and benches only: 0 makes conv2d_forward run every non-depthwise conv as im2col + sgemm
-// (default 1: convs with few output channels per group use the direct kernel).
-void conv2d_set_direct(int enable);
+// ctx->conv_im2col (tests and benches) runs every non-depthwise conv as im2col + sgemm instead of
+// the direct kernel.
+
+// y += conv(x) for a 1x1 stride-1 conv with groups 1 (bias required): per output channel o,
+// y[o, p] += ((w[o,0]*x[0,p] + w[o,1]*x[1,p]) + ...) + b[o], the inputs summed in order, then the
+// bias. For convs from very few channels (ESPNetv2's input reinforcement from the 3-channel image)
+// added to an existing map without a c_out-channel temporary.
+void conv2d_1x1_accumulate(const nn_ctx *ctx, const conv2d *c, const float *x, int64_t hw, float *y);
 
 // ConvTranspose2d kernel 2, stride 2, pad 0, no bias. weight: (c_in, c_out, 2, 2) (PyTorch layout).
 // y[co, 2i+a, 2j+b] = sum_ci x[ci, i, j] * w[ci, co, a, b]; y: (c_out, 2h, 2w).
-int conv_transpose2x2_forward(const float *weight, int c_in, int c_out, const float *x, int h,
+int conv_transpose2x2_forward(const nn_ctx *ctx, const float *weight, int c_in, int c_out, const float *x, int h,
                               int w, float *y, err *e);
 
 // ---- linear.c ------------------------------------------------------------------------------
 // Channels-last linear layer: y[n, c_out] = x[n, c_in] @ W^T + b. W: (c_out, c_in) (PyTorch layout),
 // b: (c_out) or NULL. Chunked over rows for threads.
-void linear_forward(const float *x, int64_t n, int c_in, const float *W, const float *b,
+void linear_forward(const nn_ctx *ctx, const float *x, int64_t n, int c_in, const float *W, const float *b,
                     int c_out, float *y);
 
 // ---- norm.c --------------------------------------------------------------------------------
 // LayerNorm over the channel axis of a channels-last map (n pixels x c), biased variance, in place
 // allowed (y == x). eps is 1e-6 in InternImage.
-void layernorm_cl(const float *x, int64_t n, int c, const float *gamma, const float *beta,
+void layernorm_cl(const nn_ctx *ctx, const float *x, int64_t n, int c, const float *gamma, const float *beta,
                   float eps, float *y);
 // Inference BatchNorm on NCHW data in place, as scale/shift from the running statistics.
-void batchnorm_inplace(float *x, int c, int64_t hw, const float *gamma, const float *beta,
+void batchnorm_inplace(const nn_ctx *ctx, float *x, int c, int64_t hw, const float *gamma, const float *beta,
                        const float *mean, const float *var, float eps);
 // batchnorm_inplace then prelu_inplace (slope: (c)) in one pass; bit-identical to the two calls.
-void batchnorm_prelu_inplace(float *x, int c, int64_t hw, const float *gamma, const float *beta,
+void batchnorm_prelu_inplace(const nn_ctx *ctx, float *x, int c, int64_t hw, const float *gamma, const float *beta,
                              const float *mean, const float *var, float eps, const float *slope);
 
 // ---- activation.c ---------------------------------------------------------------------------
-void relu_inplace(float *x, int64_t n);
-void gelu_inplace(float *x, int64_t n);                       // exact erf form
-void sigmoid_inplace(float *x, int64_t n);
+void relu_inplace(const nn_ctx *ctx, float *x, int64_t n);
+void gelu_inplace(const nn_ctx *ctx, float *x, int64_t n);   // exact erf form
+void sigmoid_inplace(const nn_ctx *ctx, float *x, int64_t n);
 // PReLU on NCHW: slope per channel (c values).
-void prelu_inplace(float *x, int c, int64_t hw, const float *slope);
+void prelu_inplace(const nn_ctx *ctx, float *x, int c, int64_t hw, const float *slope);
 // PReLU with one slope on n values (one channel; also conv2d's fused epilogue).
 void prelu_span(float *x, int64_t n, float a);
 // Softmax in place over consecutive groups of `group` values (rows x group).
-void softmax_rows_inplace(float *x, int64_t rows, int group);
+void softmax_rows_inplace(const nn_ctx *ctx, float *x, int64_t rows, int group);
 
 // ---- pool.c --------------------------------------------------------------------------------
 // AvgPool2d(3, stride 2, pad 1), floor mode, count_include_pad = True (always divides by 9).
 // y: (c, ceil(h/2), ceil(w/2)).
-void avgpool3x3s2_forward(const float *x, int c, int h, int w, float *y);
+void avgpool3x3s2_forward(const nn_ctx *ctx, const float *x, int c, int h, int w, float *y);
 // adaptive_avg_pool2d with PyTorch bins: start = floor(i*H/oh), end = ceil((i+1)*H/oh).
-void adaptive_avgpool_forward(const float *x, int c, int h, int w, float *y, int oh, int ow);
+void adaptive_avgpool_forward(const nn_ctx *ctx, const float *x, int c, int h, int w, float *y, int oh, int ow);
 
 // ---- resize.c ------------------------------------------------------------------------------
 // Bilinear resize of an NCHW map, PyTorch F.interpolate semantics, no antialiasing.
 // align_corners = 0: src = max((o+0.5)*in/out - 0.5, 0); 1: src = o*(in-1)/(out-1) (0 when out == 1).
-void resize_bilinear(const float *x, int c, int h, int w, float *y, int oh, int ow,
+void resize_bilinear(const nn_ctx *ctx, const float *x, int c, int h, int w, float *y, int oh, int ow,
                      int align_corners);
 // Nearest resize of an int label map (cluster maps): src = floor(o*in/out) (PyTorch 'nearest').
-void resize_nearest_i32(const int32_t *x, int h, int w, int32_t *y, int oh, int ow);
+void resize_nearest_i32(const nn_ctx *ctx, const int32_t *x, int h, int w, int32_t *y, int oh, int ow);
 
 // Image resizes, interleaved channels (h, w, c), exactly as the reference libraries do them:
 // cv2.resize(..., INTER_LINEAR) on float32 data,
-void resize_cv_linear_f32(const float *src, int h, int w, int c, float *dst, int oh, int ow);
+void resize_cv_linear_f32(const nn_ctx *ctx, const float *src, int h, int w, int c, float *dst, int oh, int ow);
 // cv2.resize(..., INTER_LINEAR) on uint8 data (OpenCV's 11-bit fixed-point path, rounded),
-int resize_cv_linear_u8(const uint8_t *src, int h, int w, int c, uint8_t *dst, int oh, int ow,
+int resize_cv_linear_u8(const nn_ctx *ctx, const uint8_t *src, int h, int w, int c, uint8_t *dst, int oh, int ow,
                         err *e);
 // and PIL Image.resize(..., BILINEAR) on 8-bit images: separable, antialiased when shrinking
 // (the filter support widens by the scale), PIL's fixed-point rounding, horizontal pass first.
-int resize_pil_bilinear_u8(const uint8_t *src, int h, int w, int c, uint8_t *dst, int oh, int ow,
+int resize_pil_bilinear_u8(const nn_ctx *ctx, const uint8_t *src, int h, int w, int c, uint8_t *dst, int oh, int ow,
                            err *e);
 
 // ---- dcnv3.c -------------------------------------------------------------------------------
@@ -116,27 +126,32 @@ int resize_pil_bilinear_u8(const uint8_t *src, int h, int w, int c, uint8_t *dst
 //   offset: (H, W, G*9*2)    raw offsets, index (g*9 + p)*2 + {0: dx, 1: dy}
 //   mask:   (H, W, G*9)      already softmaxed over the 9 points of each group
 //   out:    (H, W, G*D)
-void dcnv3_core(const float *value, const float *offset, const float *mask, int H, int W, int G,
+void dcnv3_core(const nn_ctx *ctx, const float *value, const float *offset, const float *mask, int H, int W, int G,
                 int D, float offset_scale, float *out);
 
 // ---- layout.c ------------------------------------------------------------------------------
-void nchw_to_nhwc(const float *x, int c, int h, int w, float *y);   // y: (h, w, c)
-void nhwc_to_nchw(const float *x, int h, int w, int c, float *y);   // y: (c, h, w)
+void nchw_to_nhwc(const nn_ctx *ctx, const float *x, int c, int h, int w, float *y);   // y: (h, w, c)
+void nhwc_to_nchw(const nn_ctx *ctx, const float *x, int h, int w, int c, float *y);   // y: (c, h, w)
 // Channel shuffle (ShuffleNet): view (groups, c/groups), transpose, flatten. y[j*groups + i] = x[i*(c/groups) + j].
-void channel_shuffle(const float *x, int c, int64_t hw, int groups, float *y);
-void add_inplace(float *y, const float *x, int64_t n);                // y += x
+void channel_shuffle(const nn_ctx *ctx, const float *x, int c, int64_t hw, int groups, float *y);
+void add_inplace(const nn_ctx *ctx, float *y, const float *x, int64_t n);   // y += x
+// Channels-last layer scale: x[i, k] += gamma[k] * y[i, k] for n rows of c (gamma NULL: x += y).
+void add_scaled_cl(const nn_ctx *ctx, float *x, const float *y, const float *gamma, int64_t n, int c);
+void copy_f32(const nn_ctx *ctx, float *y, const float *x, int64_t n);       // y = x
+// The top-left (oh, ow) window of each channel of x (c, h, w): y (c, oh, ow), oh <= h, ow <= w.
+void crop_topleft(const nn_ctx *ctx, const float *x, int c, int h, int w, float *y, int oh, int ow);
 // y[c, :] *= s[c]
-void scale_channels_inplace(float *y, int c, int64_t hw, const float *s);
+void scale_channels_inplace(const nn_ctx *ctx, float *y, int c, int64_t hw, const float *s);
 // mean over H*W per channel: out (c)
-void global_avgpool(const float *x, int c, int64_t hw, float *out);
+void global_avgpool(const nn_ctx *ctx, const float *x, int c, int64_t hw, float *out);
 
 // ---- fpenv.c -------------------------------------------------------------------------------
-// Flush-to-zero and denormals-are-zero on the calling thread and the OpenMP threads the ops use
-// (x86; a no-op elsewhere), saving the previous state; nn_fpenv_restore puts it back. Denormal
+// Flush-to-zero and denormals-are-zero on the calling thread and the OpenMP threads that ctx's
+// regions run on (x86; a no-op elsewhere), saving the previous state; nn_fpenv_restore puts it back. Denormal
 // operands are ~100x slower on x86; flushing them changes results by < 1e-37.
 #define NN_FPENV_MAX_THREADS 256
 typedef struct nn_fpenv { int n; unsigned csr[NN_FPENV_MAX_THREADS]; } nn_fpenv;
-void nn_denormals_off(nn_fpenv *saved);
+void nn_denormals_off(const nn_ctx *ctx, nn_fpenv *saved);
 void nn_fpenv_restore(const nn_fpenv *saved);
 
 #endif

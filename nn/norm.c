@@ -20,16 +20,16 @@ static void layernorm_row(const float *xr, int c, const float *gamma, const floa
     for (int j = 0; j < c; j++) yr[j] = (xr[j] - m) * rstd * gamma[j] + beta[j];
 }
 
-void layernorm_cl(const float *x, int64_t n, int c, const float *gamma, const float *beta,
+void layernorm_cl(const nn_ctx *ctx, const float *x, int64_t n, int c, const float *gamma, const float *beta,
                   float eps, float *y) {
-    #pragma omp parallel for schedule(static) num_threads(nn_get_threads()) if (n * c >= 16384)
+    #pragma omp parallel for schedule(static) num_threads(ctx->threads) if (n * c >= 16384)
     for (int64_t i = 0; i < n; i++)
         layernorm_row(x + (size_t)i * c, c, gamma, beta, eps, y + (size_t)i * c);
 }
 
-void batchnorm_inplace(float *x, int c, int64_t hw, const float *gamma, const float *beta,
+void batchnorm_inplace(const nn_ctx *ctx, float *x, int c, int64_t hw, const float *gamma, const float *beta,
                        const float *mean, const float *var, float eps) {
-    #pragma omp parallel for schedule(static) num_threads(nn_get_threads())
+    #pragma omp parallel for schedule(static) num_threads(ctx->threads)
     for (int ch = 0; ch < c; ch++) {
         float s = (float)((double)gamma[ch] / sqrt((double)var[ch] + (double)eps));
         float t = (float)((double)beta[ch] - (double)mean[ch] * s);
@@ -51,9 +51,9 @@ static void bn_prelu_channel(float *xc, int64_t hw, float s, float t, float a) {
     }
 }
 
-void batchnorm_prelu_inplace(float *x, int c, int64_t hw, const float *gamma, const float *beta,
+void batchnorm_prelu_inplace(const nn_ctx *ctx, float *x, int c, int64_t hw, const float *gamma, const float *beta,
                              const float *mean, const float *var, float eps, const float *slope) {
-    #pragma omp parallel for schedule(static) num_threads(nn_get_threads()) if ((int64_t)c * hw >= 16384)
+    #pragma omp parallel for schedule(static) num_threads(ctx->threads) if ((int64_t)c * hw >= 16384)
     for (int ch = 0; ch < c; ch++) {
         float s = (float)((double)gamma[ch] / sqrt((double)var[ch] + (double)eps));
         float t = (float)((double)beta[ch] - (double)mean[ch] * s);

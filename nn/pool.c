@@ -28,9 +28,9 @@ static void avgpool_row(const float *xc, int h, int w, int oy, int wo, float *yr
     for (int ox = lo; ox <= hi; ox++) yr[ox] = yr[ox] / 9.0f;
 }
 
-void avgpool3x3s2_forward(const float *x, int c, int h, int w, float *y) {
+void avgpool3x3s2_forward(const nn_ctx *ctx, const float *x, int c, int h, int w, float *y) {
     int ho = (h - 1) / 2 + 1, wo = (w - 1) / 2 + 1;
-    #pragma omp parallel for schedule(static) num_threads(nn_get_threads()) if ((int64_t)c * h * w >= 16384)
+    #pragma omp parallel for schedule(static) num_threads(ctx->threads) if ((int64_t)c * h * w >= 16384)
     for (int64_t it = 0; it < (int64_t)c * ho; it++) {
         int ch = (int)(it / ho), oy = (int)(it % ho);
         avgpool_row(x + (size_t)ch * h * w, h, w, oy, wo, y + ((size_t)ch * ho + oy) * wo);
@@ -72,8 +72,8 @@ static void adaptive_channel(const float *xc, int h, int w, float *yc, int oh, i
     }
 }
 
-void adaptive_avgpool_forward(const float *x, int c, int h, int w, float *y, int oh, int ow) {
-    #pragma omp parallel for schedule(static) num_threads(nn_get_threads()) if ((int64_t)c * h * w >= 16384)
+void adaptive_avgpool_forward(const nn_ctx *ctx, const float *x, int c, int h, int w, float *y, int oh, int ow) {
+    #pragma omp parallel for schedule(static) num_threads(ctx->threads) if ((int64_t)c * h * w >= 16384)
     for (int ch = 0; ch < c; ch++)
         adaptive_channel(x + (size_t)ch * h * w, h, w, y + (size_t)ch * oh * ow, oh, ow);
 }

@@ -51,7 +51,7 @@ static void hrow(const float *p, const int *xi, const float *xl, int ow, float *
 
 #define RESIZE_ROWS 64   // output rows per work item: fixed, so results never depend on threads
 
-void resize_bilinear(const float *x, int c, int h, int w, float *y, int oh, int ow,
+void resize_bilinear(const nn_ctx *ctx, const float *x, int c, int h, int w, float *y, int oh, int ow,
                      int align_corners) {
     // Tables of the source columns/weights and of the source rows; each source row is
     // interpolated along x once per work item and reused by every output row that reads it
@@ -64,7 +64,7 @@ void resize_bilinear(const float *x, int c, int h, int w, float *y, int oh, int 
         // no memory for the tables (this function has no error path): the direct formula
         free(xi); free(xl); free(yi); free(yl);
         int64_t rows = (int64_t)c * oh;
-#pragma omp parallel for schedule(static) num_threads(nn_get_threads())
+#pragma omp parallel for schedule(static) num_threads(ctx->threads)
         for (int64_t r = 0; r < rows; r++) {
             int ch = (int)(r / oh), oy = (int)(r % oh), y0, y1, b0, b1;
             float a0, a1, w0, w1;
@@ -84,7 +84,7 @@ void resize_bilinear(const float *x, int c, int h, int w, float *y, int oh, int 
         torch_linear_at(h, oh, align_corners, oy, &yi[2 * oy], &yi[2 * oy + 1], &yl[2 * oy], &yl[2 * oy + 1]);
     int blocks = (oh + RESIZE_ROWS - 1) / RESIZE_ROWS;
     int64_t items = (int64_t)c * blocks;
-#pragma omp parallel num_threads(nn_get_threads())
+#pragma omp parallel num_threads(ctx->threads)
     {
         // two cached x-interpolated rows (ow floats each) and the source rows they hold
         float *buf = malloc(sizeof(float) * 2 * (size_t)ow);
@@ -128,9 +128,9 @@ void resize_bilinear(const float *x, int c, int h, int w, float *y, int oh, int 
     free(xi); free(xl); free(yi); free(yl);
 }
 
-void resize_nearest_i32(const int32_t *x, int h, int w, int32_t *y, int oh, int ow) {
+void resize_nearest_i32(const nn_ctx *ctx, const int32_t *x, int h, int w, int32_t *y, int oh, int ow) {
     float sy = (float)h / (float)oh, sx = (float)w / (float)ow;
-#pragma omp parallel for schedule(static) num_threads(nn_get_threads())
+#pragma omp parallel for schedule(static) num_threads(ctx->threads)
     for (int oy = 0; oy < oh; oy++) {
         int iy = (int)floorf((float)oy * sy);
         if (iy > h - 1) iy = h - 1;
@@ -180,10 +180,10 @@ static int cv_is_area2(int h, int w, int oh, int ow) {
     return sx == 2.0 && sy == 2.0;
 }
 
-static void cv_area2_f32(const float *src, int h, int w, int c, float *dst, int oh, int ow) {
+static void cv_area2_f32(const nn_ctx *ctx, const float *src, int h, int w, int c, float *dst, int oh, int ow) {
     (void)h;
     int wd = ow * c;
-#pragma omp parallel for schedule(static) num_threads(nn_get_threads())
+#pragma omp parallel for schedule(static) num_threads(ctx->threads)
     for (int dy = 0; dy < oh; dy++) {
         const float *S0 = src + (size_t)(2 * dy) * w * c, *S1 = S0 + (size_t)w * c;
         float *D = dst + (size_t)dy * wd;
@@ -204,10 +204,10 @@ static void cv_area2_f32(const float *src, int h, int w, int c, float *dst, int 
     }
 }
 
-static void cv_area2_u8(const uint8_t *src, int h, int w, int c, uint8_t *dst, int oh, int ow) {
+static void cv_area2_u8(const nn_ctx *ctx, const uint8_t *src, int h, int w, int c, uint8_t *dst, int oh, int ow) {
     (void)h;
     int wd = ow * c;
-#pragma omp parallel for schedule(static) num_threads(nn_get_threads())
+#pragma omp parallel for schedule(static) num_threads(ctx->threads)
     for (int dy = 0; dy < oh; dy++) {
         const uint8_t *S0 = src + (size_t)(2 * dy) * w * c, *S1 = S0 + (size_t)w * c;
         uint8_t *D = dst + (size_t)dy * wd;
@@ -220,13 +220,13 @@ static void cv_area2_u8(const uint8_t *src, int h, int w, int c, uint8_t *dst, i
     }
 }
 
-void resize_cv_linear_f32(const float *src, int h, int w, int c, float *dst, int oh, int ow) {
+void resize_cv_linear_f32(const nn_ctx *ctx, const float *src, int h, int w, int c, float *dst, int oh, int ow) {
     if (oh == h && ow == w) {   // cv::resize copies when the size is unchanged
         memcpy(dst, src, sizeof(float) * (size_t)h * w * c);
         return;
     }
-    if (cv_is_area2(h, w, oh, ow)) { cv_area2_f32(src, h, w, c, dst, oh, ow); return; }
-#pragma omp parallel for schedule(static) num_threads(nn_get_threads())
+    if (cv_is_area2(h, w, oh, ow)) { cv_area2_f32(ctx, src, h, w, c, dst, oh, ow); return; }
+#pragma omp parallel for schedule(static) num_threads(ctx->threads)
     for (int dy = 0; dy < oh; dy++) {
         cv_axis ay = cv_coord(dy, h, oh, 0);
         float b0 = 1.f - ay.f, b1 = ay.f;
@@ -254,17 +254,17 @@ void resize_cv_linear_f32(const float *src, int h, int w, int c, float *dst, int
     }
 }
 
-int resize_cv_linear_u8(const uint8_t *src, int h, int w, int c, uint8_t *dst, int oh, int ow,
+int resize_cv_linear_u8(const nn_ctx *ctx, const uint8_t *src, int h, int w, int c, uint8_t *dst, int oh, int ow,
                         err *e) {
     if (oh == h && ow == w) {
         memcpy(dst, src, (size_t)h * w * c);
         return OODSEG_OK;
     }
-    if (cv_is_area2(h, w, oh, ow)) { cv_area2_u8(src, h, w, c, dst, oh, ow); return OODSEG_OK; }
+    if (cv_is_area2(h, w, oh, ow)) { cv_area2_u8(ctx, src, h, w, c, dst, oh, ow); return OODSEG_OK; }
     int wd = ow * c;
     int *xofs = err_malloc(e, sizeof(int) * (size_t)ow, "resize x offsets");
     short *alpha = err_malloc(e, sizeof(short) * 2 * (size_t)ow, "resize x weights");
-    int nth = nn_get_threads();
+    int nth = ctx->threads;
     int *rows = err_malloc(e, sizeof(int) * 2 * (size_t)wd * nth, "resize row buffers");
     if (!xofs || !alpha || !rows) {
         free(xofs); free(alpha); free(rows);
@@ -370,9 +370,9 @@ static uint8_t pil_clip8(int v) {
 }
 
 // Horizontal pass over rows [y0, y0 + nrows) of src (w wide) into out (ow wide, nrows rows).
-static void pil_horizontal(const uint8_t *src, int w, int c, int y0, int nrows, uint8_t *out,
+static void pil_horizontal(const nn_ctx *ctx, const uint8_t *src, int w, int c, int y0, int nrows, uint8_t *out,
                            int ow, int ksize, const int *bounds, const int *kk) {
-#pragma omp parallel for schedule(static) num_threads(nn_get_threads())
+#pragma omp parallel for schedule(static) num_threads(ctx->threads)
     for (int yy = 0; yy < nrows; yy++) {
         const uint8_t *S = src + (size_t)(yy + y0) * w * c;
         uint8_t *D = out + (size_t)yy * ow * c;
@@ -388,9 +388,9 @@ static void pil_horizontal(const uint8_t *src, int w, int c, int y0, int nrows, 
     }
 }
 
-static void pil_vertical(const uint8_t *src, int w, int c, uint8_t *out, int oh, int ksize,
+static void pil_vertical(const nn_ctx *ctx, const uint8_t *src, int w, int c, uint8_t *out, int oh, int ksize,
                          const int *bounds, const int *kk) {
-#pragma omp parallel for schedule(static) num_threads(nn_get_threads())
+#pragma omp parallel for schedule(static) num_threads(ctx->threads)
     for (int yy = 0; yy < oh; yy++) {
         int ymin = bounds[2 * yy], ymax = bounds[2 * yy + 1];
         const int *k = kk + (size_t)yy * ksize;
@@ -403,7 +403,7 @@ static void pil_vertical(const uint8_t *src, int w, int c, uint8_t *out, int oh,
     }
 }
 
-int resize_pil_bilinear_u8(const uint8_t *src, int h, int w, int c, uint8_t *dst, int oh, int ow,
+int resize_pil_bilinear_u8(const nn_ctx *ctx, const uint8_t *src, int h, int w, int c, uint8_t *dst, int oh, int ow,
                            err *e) {
     int need_h = ow != w, need_v = oh != h;
     if (!need_h && !need_v) {   // Image.resize returns a copy
@@ -421,12 +421,12 @@ int resize_pil_bilinear_u8(const uint8_t *src, int h, int w, int c, uint8_t *dst
         for (int i = 0; i < oh; i++) bv[2 * i] -= first;
         tmp = err_malloc(e, (size_t)(last - first) * ow * c, "resize intermediate image");
         if (!tmp) goto done;
-        pil_horizontal(src, w, c, first, last - first, tmp, ow, kszh, bh, kh);
-        pil_vertical(tmp, ow, c, dst, oh, kszv, bv, kv);
+        pil_horizontal(ctx, src, w, c, first, last - first, tmp, ow, kszh, bh, kh);
+        pil_vertical(ctx, tmp, ow, c, dst, oh, kszv, bv, kv);
     } else if (need_h) {
-        pil_horizontal(src, w, c, 0, h, dst, ow, kszh, bh, kh);
+        pil_horizontal(ctx, src, w, c, 0, h, dst, ow, kszh, bh, kh);
     } else {
-        pil_vertical(src, w, c, dst, oh, kszv, bv, kv);
+        pil_vertical(ctx, src, w, c, dst, oh, kszv, bv, kv);
     }
     rc = OODSEG_OK;
 done:

@@ -7,12 +7,14 @@
 
 #include <stdint.h>
 #include "../core/err.h"
+#include "ctx.h"
 
 typedef struct tensor {
     char name[64];
     int ndim;            // 1..4
     int64_t shape[4];
     float *data;         // numel floats
+    nn_device device;    // where data lives; lists handed to callers hold CPU tensors only
     int owned;           // 1: freed with the list
 } tensor;
 

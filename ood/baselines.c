@@ -14,7 +14,7 @@ int ood_max_logit(const ood_input *in, float *ml, int32_t *pred, float *conf, er
     const int64_t hw = (int64_t)in->h * in->w;
     const int nid = in->num_id;
     int64_t badpix = -1;
-    #pragma omp parallel for schedule(static) num_threads(nn_get_threads())
+    #pragma omp parallel for schedule(static) num_threads(in->ctx->threads)
     for (int64_t p = 0; p < hw; p++) {
         double m = -INFINITY;
         int arg = 0, ok = 1;
@@ -47,7 +47,7 @@ int ood_baseline(ood_method method, const ood_input *in, double T, float *score,
     const int64_t hw = (int64_t)in->h * in->w;
     const int nid = in->num_id;
     int64_t badpix = -1;
-    #pragma omp parallel for schedule(static) num_threads(nn_get_threads())
+    #pragma omp parallel for schedule(static) num_threads(in->ctx->threads)
     for (int64_t p = 0; p < hw; p++) {
         double m = -INFINITY;
         int ok = 1;

@@ -33,7 +33,6 @@
 #include "../core/outfile.h"
 #include "ood.h"
 #include "../nn/nn.h"
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +52,7 @@ struct ood_stats {
     float *mlv;                      // (ML_CAP) max-logit reservoir
     int64_t ml_seen, ml_kept;
     uint64_t rng;
+    nn_ctx ctx;                      // of the last image added: the class K-Means fits run on it
 };
 
 static uint64_t next_rng(uint64_t *s) {   // splitmix64
@@ -102,6 +102,7 @@ int ood_stats_add(ood_stats *s, const ood_input *in, const ood_options *o, err *
     if (!o) { ood_options_default(&def); o = &def; }
     int rc = ood_check_input(in, s->kpc > 0, e);
     if (rc) return rc;
+    s->ctx = *in->ctx;
     if (in->num_id != s->num_id)
         return err_set(e, OODSEG_E_ARG, "ID statistics: the input has %d in-distribution channels, the statistics %d",
                        in->num_id, s->num_id);
@@ -192,7 +193,7 @@ int ood_stats_save(ood_stats *s, const char *path, err *e) {
         p.k = s->kpc;
         p.n_init = 3;
         kmeans_result r;
-        if ((rc = kmeans_fit(s->vec[c], s->kept[c], s->dim, &p, NULL, &r, e))) {
+        if ((rc = kmeans_fit(&s->ctx, s->vec[c], s->kept[c], s->dim, &p, NULL, &r, e))) {
             err_prefix(e, "centroids of class %d: ", c);
             outfile_abort(&of);
             return rc;
@@ -327,8 +328,8 @@ int ood_centroid_score(const ood_input *in, const ood_options *o, float *score, 
         cn[j] = (float)q;
     }
     if (c.total > 0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, c.total, D, 1.0f, X, D, c.C, D, 0.0f, G, T);
-    #pragma omp parallel for schedule(static) num_threads(nn_get_threads())
+        nn_sgemm(0, 1, (int)n, c.total, D, 1.0f, X, D, c.C, D, 0.0f, G, T);
+    #pragma omp parallel for schedule(static) num_threads(in->ctx->threads)
     for (int64_t i = 0; i < n; i++) {
         double xn = 0;
         for (int t = 0; t < D; t++) xn += (double)X[i * D + t] * X[i * D + t];

@@ -28,8 +28,8 @@ static void bil_coord(int o, int in, int out, int *i0, int *i1, float *l1) {
     *l1 = src - (float)a;
 }
 
-static void l2rows(float *X, int64_t n, int d, int ld) {
-    #pragma omp parallel for schedule(static) num_threads(nn_get_threads()) if (n * d > (1 << 16))
+static void l2rows(const nn_ctx *ctx, float *X, int64_t n, int d, int ld) {
+    #pragma omp parallel for schedule(static) num_threads(ctx->threads) if (n * d > (1 << 16))
     for (int64_t i = 0; i < n; i++) {
         double s = 0;
         for (int c = 0; c < d; c++) s += (double)X[i * ld + c] * X[i * ld + c];
@@ -70,7 +70,7 @@ int ood_fuse_features(const ood_input *in, const ood_options *o, float **Xout, i
             tmp = err_malloc(e, sizeof(float) * c * hw, "feature normalisation");
             if (!tmp) { free(X); return e ? e->code : OODSEG_E_NOMEM; }
             // blocks of pixels, channels in order inside (contiguous reads, deterministic sums)
-            #pragma omp parallel for schedule(static) num_threads(nn_get_threads()) if (c * hw > (1 << 16))
+            #pragma omp parallel for schedule(static) num_threads(in->ctx->threads) if (c * hw > (1 << 16))
             for (int64_t p0 = 0; p0 < hw; p0 += 256) {
                 double s[256] = {0};
                 int np = (int)(hw - p0 < 256 ? hw - p0 : 256);
@@ -86,12 +86,12 @@ int ood_fuse_features(const ood_input *in, const ood_options *o, float **Xout, i
             tmp2 = err_malloc(e, sizeof(float) * c * n, "feature resize");
             if (!tmp2) { free(tmp); free(X); return e ? e->code : OODSEG_E_NOMEM; }
             // coarser grid: average the cells (adaptive pooling bins); finer: interpolate
-            if (h >= gh && w >= gw) adaptive_avgpool_forward(src, c, h, w, tmp2, gh, gw);
-            else resize_bilinear(src, c, h, w, tmp2, gh, gw, 0);
+            if (h >= gh && w >= gw) adaptive_avgpool_forward(in->ctx, src, c, h, w, tmp2, gh, gw);
+            else resize_bilinear(in->ctx, src, c, h, w, tmp2, gh, gw, 0);
             src = tmp2;
         }
         // (c, n) -> rows of X: blocks of 64 rows, so that the rows being filled stay in cache
-        #pragma omp parallel for schedule(static) num_threads(nn_get_threads()) if (c * n > (1 << 16))
+        #pragma omp parallel for schedule(static) num_threads(in->ctx->threads) if (c * n > (1 << 16))
         for (int64_t p0 = 0; p0 < n; p0 += 64) {
             int64_t p1 = p0 + 64 < n ? p0 + 64 : n;
             for (int ch = 0; ch < c; ch++)
@@ -101,7 +101,7 @@ int ood_fuse_features(const ood_input *in, const ood_options *o, float **Xout, i
         free(tmp2);
         off += c;
     }
-    if (o->l2norm == 2) l2rows(X, n, D, D);
+    if (o->l2norm == 2) l2rows(in->ctx, X, n, D, D);
     *Xout = X;
     *gh_out = gh;
     *gw_out = gw;
@@ -149,7 +149,7 @@ int ood_percentile(const float *v, int64_t n, double pct, double *out, err *e) {
 }
 
 // Cluster map (gh, gw) -> logit grid (h, w).
-static void upsample_labels(const int32_t *lab, int gh, int gw, int32_t *out, int h, int w,
+static void upsample_labels(const nn_ctx *ctx, const int32_t *lab, int gh, int gw, int32_t *out, int h, int w,
                             ood_upsample mode, int k) {
     if (mode == UPS_NEAREST) {
         for (int y = 0; y < h; y++) {
@@ -159,7 +159,7 @@ static void upsample_labels(const int32_t *lab, int gh, int gw, int32_t *out, in
         return;
     }
     (void)k;
-    #pragma omp parallel for schedule(static) num_threads(nn_get_threads())
+    #pragma omp parallel for schedule(static) num_threads(ctx->threads)
     for (int y = 0; y < h; y++) {
         int a0, a1;
         float ly;
@@ -200,11 +200,11 @@ int ood_cluster_score(const ood_input *in, const ood_options *o, float *score, o
                      gw, gh, fs);
         goto done;
     }
-    if ((rc = kmeans_fit(X, (int64_t)gh * gw, D, &o->km, NULL, &km, e))) {
+    if ((rc = kmeans_fit(in->ctx, X, (int64_t)gh * gw, D, &o->km, NULL, &km, e))) {
         err_prefix(e, "kmeans method: ");
         goto done;
     }
-    upsample_labels(km.labels, gh, gw, cl, h, w, o->upsample, k);
+    upsample_labels(in->ctx, km.labels, gh, gw, cl, h, w, o->upsample, k);
 
     // tau
     double tau = o->tau;

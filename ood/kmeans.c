@@ -646,7 +646,7 @@ static void col_sums(const float *X, int64_t s0, int64_t s1, int d, double *P, d
     }
 }
 
-int kmeans_fit(const float *X, int64_t n, int d, const kmeans_params *p, const float *init,
+int kmeans_fit(const nn_ctx *ctx, const float *X, int64_t n, int d, const kmeans_params *p, const float *init,
                kmeans_result *out, err *e) {
     memset(out, 0, sizeof *out);
     if (!p) return err_set(e, OODSEG_E_ARG, "k-means: no parameters");
@@ -666,7 +666,7 @@ int kmeans_fit(const float *X, int64_t n, int d, const kmeans_params *p, const f
 
     km w = {0};
     w.n = n; w.d = d; w.k = k; w.exact = p->exact_lloyd;
-    w.nthr = nn_get_threads();    // also pins BLAS to one thread
+    w.nthr = ctx->threads;
     // twice the kernel's bound (kmeans_dots_depth() roundings in a chain; this also covers the
     // rounding of |c|^2 to float)
     w.ecoef = (double)kmeans_dots_depth(k, d) * 0x1.0p-23;

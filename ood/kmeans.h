@@ -12,6 +12,7 @@
 
 #include <stdint.h>
 #include "../core/err.h"
+#include "../nn/ctx.h"
 
 typedef struct kmeans_params {
     int k;              // clusters (default 8)
@@ -33,9 +34,9 @@ typedef struct kmeans_result {
     int n_iter;
 } kmeans_result;
 
-// X: (n, d) row-major. init: (k, d) starting centres, or NULL for k-means++ (then n_init restarts).
+// X: (n, d) row-major, the fit runs on ctx->threads threads. init: (k, d) starting centres, or NULL for k-means++ (then n_init restarts).
 // Errors: k < 1 or k > n (names both), NaN/Inf in X (names the row), out of memory.
-int kmeans_fit(const float *X, int64_t n, int d, const kmeans_params *p, const float *init,
+int kmeans_fit(const nn_ctx *ctx, const float *X, int64_t n, int d, const kmeans_params *p, const float *init,
                kmeans_result *out, err *e);
 void kmeans_result_free(kmeans_result *r);
 

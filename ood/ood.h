@@ -7,9 +7,11 @@
 #include <stdint.h>
 #include "../core/err.h"
 #include "../nn/tensor.h"
+#include "../nn/ctx.h"
 #include "kmeans.h"
 
 typedef struct ood_input {
+    const nn_ctx *ctx;          // threads (and device) the method runs with
     const float *logits;        // (num_outputs, h, w)
     int num_outputs, h, w;
     const int *id_channels;     // the in-distribution channels; all others are ignored

@@ -7,11 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+// The context every op and model of this program runs on (main sets its threads).
+static nn_ctx T;
+
 // NCHW (1, C, H, W) -> channels-last (H, W, C)
 static float *to_cl(const ckpt_entry *t) {
     int C = (int)t->shape[1], H = (int)t->shape[2], W = (int)t->shape[3];
     float *y = malloc(sizeof(float) * (size_t)C * H * W);
-    nchw_to_nhwc(t->f32, C, H, W, y);
+    nchw_to_nhwc(&T, t->f32, C, H, W, y);
     return y;
 }
 
@@ -33,7 +36,7 @@ static void golden(const char *rel, float offset_scale) {
           C, (long long)o->shape[1], (long long)m->shape[1]);
     float *vv = to_cl(v), *oo = to_cl(o), *mm = to_cl(m), *ref = to_cl(c);
     float *out = malloc(sizeof(float) * (size_t)H * W * C);
-    dcnv3_core(vv, oo, mm, H, W, G, D, offset_scale, out);
+    dcnv3_core(&T, vv, oo, mm, H, W, G, D, offset_scale, out);
     double d = t_max_abs_diff(out, ref, (int64_t)H * W * C);
     // Reached: 0 for both (bit-exact); the limit is the spec's 1e-5 for l0.b0.*.
     CHECK(d <= 1e-5, "%s: max abs diff %g > 1e-5 (G=%d, D=%d, offset_scale %g)", rel, d, G, D,
@@ -88,7 +91,7 @@ TEST(synthetic_outside_points) {
     off[2] = 1.0f; off[3] = 0.5f;                       // point 1: loc (0, 0.5)
     for (int k = 0; k < 2; k++) {
         float s = k ? 2.0f : 1.0f;
-        dcnv3_core(val, off, msk, H, W, G, D, s, out);
+        dcnv3_core(&T, val, off, msk, H, W, G, D, s, out);
         double m = 0;
         for (int h = 0; h < H; h++)
             for (int w = 0; w < W; w++)
@@ -100,7 +103,7 @@ TEST(synthetic_outside_points) {
     }
     // All points far outside: the output is exactly zero.
     for (int i = 0; i < H * W * G * 18; i++) off[i] = 100.0f;
-    dcnv3_core(val, off, msk, H, W, G, D, 1.0f, out);
+    dcnv3_core(&T, val, off, msk, H, W, G, D, 1.0f, out);
     int nz = 0;
     for (int i = 0; i < H * W * C; i++) nz += out[i] != 0.0f;
     CHECK(nz == 0, "%d outputs non-zero with every point outside the map", nz);
@@ -108,6 +111,7 @@ TEST(synthetic_outside_points) {
 }
 
 int main(int argc, char **argv) {
+    nn_ctx_init(&T, 0);   // every core
     (void)argc;
     RUN(golden_tiny_t);
     RUN(golden_tiny_l);

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+// The context every op and model of this program runs on (main sets its threads).
+static nn_ctx T;
+
 #define CITY_PTH "models/espnet/pretrained/decoder/espnet_p_2_q_8.pth"
 #define CAMVID_PTH "models/espnet/pretrained/decoder/espnet_p_2_q_8_camvid.pth"
 #define V2_PTH "models/espnetv2/espnetv2_s_2.0_city_1024x512.pth"
@@ -16,7 +19,7 @@
 static model *open_model(const char *path) {
     model *m = NULL;
     err e = {0};
-    if (model_open(path, NULL, &m, &e)) fprintf(stderr, "  model_open: %s\n", e.msg);
+    if (model_open(path, &T, NULL, &m, &e)) fprintf(stderr, "  model_open: %s\n", e.msg);
     return m;
 }
 
@@ -108,7 +111,7 @@ static void golden_working(const char *pth, const char *io, double tol_in, doubl
         goto done;
     }
     input = malloc(sizeof(float) * 3 * ow * oh);
-    if (preprocess_image(&m->desc.pre, &img, ow, oh, input, &e)) { CHECK(0, "%s", e.msg); goto done; }
+    if (preprocess_image(&T, &m->desc.pre, &img, ow, oh, input, &e)) { CHECK(0, "%s", e.msg); goto done; }
     const ckpt_entry *gin = ckpt_find(g, "input");
     REQUIRE(gin && gin->shape[2] == oh && gin->shape[3] == ow, "input size %dx%d", ow, oh);
     double din = t_max_abs_diff(input, gin->f32, gin->numel);
@@ -237,7 +240,7 @@ static uint8_t *city_pred(const char *rel, const image *img, int64_t *n) {
     uint8_t *pred = NULL;
     float *x = NULL;
     if (!preprocess_target_size(&m->desc.pre, img->w, img->h, NULL, &ow, &oh, &e) &&
-        (x = malloc(sizeof(float) * 3 * ow * oh)) && !preprocess_image(&m->desc.pre, img, ow, oh, x, &e) &&
+        (x = malloc(sizeof(float) * 3 * ow * oh)) && !preprocess_image(&T, &m->desc.pre, img, ow, oh, x, &e) &&
         !m->forward(m, x, oh, ow, "", &out, &e)) {
         const tensor *lg = tl_get(&out, "logits");
         int64_t hw = (int64_t)oh * ow;
@@ -376,7 +379,7 @@ static int mutated(const ckpt *src, const char *drop, const char *reshape, const
         float z[4] = {0};
         if (ckpt_add(ck, extra, DT_F32, 1, &s, z, e)) { ckpt_close(ck); return e->code; }
     }
-    return model_from_ckpt(ck, NULL, m, e);
+    return model_from_ckpt(ck, &T, NULL, m, e);
 }
 
 TEST(bad_keys_named) {
@@ -424,7 +427,7 @@ TEST(bad_keys_named_espnetv2) {
     for (int i = 0; i < src->n; i++)
         CHECK(ckpt_add(names, src->e[i].name, src->e[i].src_dtype, src->e[i].ndim, src->e[i].shape, NULL, &e) == 0,
               "%s", e.msg);
-    CHECK(model_from_ckpt(names, NULL, &m, &e) == OODSEG_E_MODEL && strstr(e.msg, "no weights"), "%s", e.msg);
+    CHECK(model_from_ckpt(names, NULL, NULL, &m, &e) == OODSEG_E_MODEL && strstr(e.msg, "no weights"), "%s", e.msg);
     fprintf(stderr, "  names only: %s\n", e.msg);
     CHECK(m == NULL);
     ckpt_close(src);
@@ -437,14 +440,12 @@ static void threads_same(const char *pth, int h, int w) {
     REQUIRE(m);
     float *x = malloc(sizeof(float) * 3 * h * w);
     for (int i = 0; i < 3 * h * w; i++) x[i] = (float)(((unsigned)i * 104729u) % 511u) / 255.0f - 1.0f;
-    int saved = nn_get_threads();
     tensor_list a = {0}, b = {0};
     err e = {0};
-    nn_set_threads(1);
+    m->ctx.threads = 1;
     CHECK(m->forward(m, x, h, w, "*", &a, &e) == 0, "%s", e.msg);
-    nn_set_threads(2);
+    m->ctx.threads = 2;
     CHECK(m->forward(m, x, h, w, "*", &b, &e) == 0, "%s", e.msg);
-    nn_set_threads(saved);
     CHECK(a.n == b.n && a.n > 3);
     for (int i = 0; i < a.n && i < b.n; i++) {
         double d = t_max_abs_diff(a.t[i].data, b.t[i].data, tensor_numel(&a.t[i]));
@@ -477,8 +478,7 @@ TEST(camvid_miou) {
     err e = {0};
     // One thread: the work around each forward (PNG decoding, the arg-max) is serial, and on a
     // shared machine a second OpenMP thread mostly spins. The accuracy does not depend on it.
-    int saved_threads = nn_get_threads();
-    nn_set_threads(1);
+    m->ctx.threads = 1;
     while (fscanf(f, "%511s %511s", a, b) == 2) {
         if (n++ % step) continue;
         char pa[600], pb[600];
@@ -492,7 +492,7 @@ TEST(camvid_miou) {
         float *x = NULL;
         if (image_load_rgb(ia, &img, &e) || image_load_label(ib, &lab, &e) ||
             preprocess_target_size(&m->desc.pre, img.w, img.h, NULL, &ow, &oh, &e) ||
-            !(x = malloc(sizeof(float) * 3 * ow * oh)) || preprocess_image(&m->desc.pre, &img, ow, oh, x, &e) ||
+            !(x = malloc(sizeof(float) * 3 * ow * oh)) || preprocess_image(&T, &m->desc.pre, &img, ow, oh, x, &e) ||
             m->forward(m, x, oh, ow, "", &out, &e)) {
             CHECK(0, "%s: %s", a, e.msg);
             free(x); image_free(&img); image_free(&lab); tl_free(&out);
@@ -517,7 +517,6 @@ TEST(camvid_miou) {
     }
     fclose(f);
     model_close(m);
-    nn_set_threads(saved_threads);
     double miou[2] = {0, 0};
     for (int v = 0; v < 2; v++) {
         for (int c = 0; c < 11; c++) miou[v] += uni[v][c] ? (double)inter[v][c] / uni[v][c] : 0;
@@ -531,6 +530,7 @@ TEST(camvid_miou) {
 }
 
 int main(int argc, char **argv) {
+    nn_ctx_init(&T, 0);   // every core
     (void)argc;
     RUN(golden_small_espnet_city);
     RUN(golden_small_espnet_camvid);

@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+// The context every op and model of this program runs on (main sets its threads).
+static nn_ctx T;
+
 static model *open_model(const char *path, const model_options *opt, err *e) {
     ckpt *ck = NULL;
     model *m = NULL;
@@ -19,6 +22,7 @@ static model *open_model(const char *path, const model_options *opt, err *e) {
         return NULL;
     }
     if (internimage_upernet_create(ck, opt, &m, e)) return NULL;
+    m->ctx = T;   // what model_from_ckpt does after create
     return m;
 }
 
@@ -102,7 +106,7 @@ static void check_image_path(const char *variant, double tol) {
     if (preprocess_target_size(&m->desc.pre, img.w, img.h, "native", &ow, &oh, &e)) { CHECK(0, "%s", e.msg); goto done; }
     CHECK(ow == img.w && oh == img.h);
     x = malloc((size_t)3 * ow * oh * sizeof(float));
-    if (!x || preprocess_image(&m->desc.pre, &img, ow, oh, x, &e)) { CHECK(0, "%s", e.msg); goto done; }
+    if (!x || preprocess_image(&T, &m->desc.pre, &img, ow, oh, x, &e)) { CHECK(0, "%s", e.msg); goto done; }
     const ckpt_entry *gin = ckpt_find(io, "input"), *glog = ckpt_find(io, "logits");
     if (!gin || !glog || gin->numel != 3LL * ow * oh) { CHECK(0, "golden input/logits"); goto done; }
     double din = t_max_abs_diff(x, gin->f32, gin->numel);
@@ -352,12 +356,10 @@ TEST(thread_invariance) {
     if (!m) { ckpt_close(io); REQUIRE(0, "%s", e.msg); }
     const ckpt_entry *in = ckpt_find(io, "input");
     tensor_list a = {0}, b = {0};
-    int before = nn_get_threads();
-    nn_set_threads(1);
+    m->ctx.threads = 1;
     int rc = m->forward(m, in->f32, (int)in->shape[2], (int)in->shape[3], NULL, &a, &e);
-    nn_set_threads(2);
+    m->ctx.threads = 2;
     rc |= m->forward(m, in->f32, (int)in->shape[2], (int)in->shape[3], NULL, &b, &e);
-    nn_set_threads(before);
     CHECK(rc == OODSEG_OK, "%s", e.msg);
     if (rc == OODSEG_OK) {
         tensor *x = tl_get(&a, "logits"), *y = tl_get(&b, "logits");
@@ -405,6 +407,7 @@ TEST(without_auxiliary_head) {
     model *m = NULL;
     const ckpt_entry *in = ckpt_find(io, "input"), *gl = ckpt_find(io, "logits");
     if (!ck || internimage_upernet_create(ck, NULL, &m, &e)) { ckpt_close(io); REQUIRE(0, "%s", e.msg); }
+    m->ctx = T;
     tensor_list out = {0};
     int rc = m->forward(m, in->f32, (int)in->shape[2], (int)in->shape[3], "*", &out, &e);
     CHECK(rc == OODSEG_OK && !tl_get(&out, "aux.logits") && tl_get(&out, "logits"), "%s", e.msg);
@@ -423,7 +426,7 @@ TEST(registry_opens_tiny) {
     err e = {0};
     model *m = NULL;
     model_options opt = {.id_channels = "0,1,13"};
-    REQUIRE(model_open(path, &opt, &m, &e) == OODSEG_OK, "%s", e.msg);
+    REQUIRE(model_open(path, &T, &opt, &m, &e) == OODSEG_OK, "%s", e.msg);
     const model_desc *d = &m->desc;
     CHECK(!strcmp(d->arch, "internimage-custom(c16)+upernet") && d->num_outputs == 19, "%s", d->arch);
     CHECK(d->num_id == 3 && d->id_channels[2] == 13);
@@ -452,6 +455,7 @@ TEST(allocation_failure_is_an_error) {
 }
 
 int main(int argc, char **argv) {
+    nn_ctx_init(&T, 0);   // every core
     (void)argc;
     RUN(golden_tiny_t_safetensors);
     RUN(golden_tiny_t_pth);

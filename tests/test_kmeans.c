@@ -11,6 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
+// The context every op and model of this program runs on (main sets its threads).
+static nn_ctx T;
+
 // ---- synthetic data -------------------------------------------------------------------------
 static uint64_t rs = 88172645463325252ull;
 static void rseed(uint64_t s) { rs = s * 2654435761ull + 88172645463325252ull; }
@@ -136,7 +139,7 @@ static void compare_same_init(const char *tag, const float *X, int64_t n, int d,
         p.exact_lloyd = exact;
         kmeans_result res;
         err e = {0};
-        REQUIRE(kmeans_fit(X, n, d, &p, init, &res, &e) == OODSEG_OK, "%s", e.msg);
+        REQUIRE(kmeans_fit(&T, X, n, d, &p, init, &res, &e) == OODSEG_OK, "%s", e.msg);
         int64_t diff = 0, first = -1;
         for (int64_t i = 0; i < n; i++)
             if (res.labels[i] != r.labels[i]) { diff++; if (first < 0) first = i; }
@@ -217,7 +220,7 @@ TEST(kmeanspp_mean_inertia_vs_sklearn) {
         p.seed = (uint64_t)s;
         kmeans_result r;
         err e = {0};
-        REQUIRE(kmeans_fit(X, n, d, &p, NULL, &r, &e) == OODSEG_OK, "%s", e.msg);
+        REQUIRE(kmeans_fit(&T, X, n, d, &p, NULL, &r, &e) == OODSEG_OK, "%s", e.msg);
         mine += r.inertia / seeds;
         kmeans_result_free(&r);
     }
@@ -229,9 +232,10 @@ TEST(kmeanspp_mean_inertia_vs_sklearn) {
 
 static void fit_threads(const float *X, int64_t n, int d, const kmeans_params *p, int threads,
                         kmeans_result *r) {
-    nn_set_threads(threads);
+    nn_ctx c;
+    nn_ctx_init(&c, threads);
     err e = {0};
-    int rc = kmeans_fit(X, n, d, p, NULL, r, &e);
+    int rc = kmeans_fit(&c, X, n, d, p, NULL, r, &e);
     if (rc) fprintf(stderr, "  %s\n", e.msg);
 }
 
@@ -248,7 +252,6 @@ TEST(thread_invariance_and_determinism) {
     fit_threads(X, n, d, &p, 1, &a);
     fit_threads(X, n, d, &p, 2, &b);
     fit_threads(X, n, d, &p, 3, &c);
-    nn_set_threads(0);
     REQUIRE(a.labels && b.labels && c.labels);
     CHECK(memcmp(a.labels, b.labels, sizeof(int32_t) * n) == 0, "labels differ 1 vs 2 threads");
     CHECK(memcmp(a.labels, c.labels, sizeof(int32_t) * n) == 0, "labels differ 1 vs 3 threads");
@@ -280,9 +283,9 @@ TEST(n_init_keeps_best) {
     p.seed = 3;
     kmeans_result one, five;
     err e = {0};
-    REQUIRE(kmeans_fit(X, n, 6, &p, NULL, &one, &e) == 0, "%s", e.msg);
+    REQUIRE(kmeans_fit(&T, X, n, 6, &p, NULL, &one, &e) == 0, "%s", e.msg);
     p.n_init = 5;
-    REQUIRE(kmeans_fit(X, n, 6, &p, NULL, &five, &e) == 0, "%s", e.msg);
+    REQUIRE(kmeans_fit(&T, X, n, 6, &p, NULL, &five, &e) == 0, "%s", e.msg);
     CHECK(five.inertia <= one.inertia, "%g > %g", five.inertia, one.inertia);
     kmeans_result_free(&one); kmeans_result_free(&five);
     free(X);
@@ -295,13 +298,13 @@ TEST(edge_cases_k1_and_k_equals_n) {
     p.k = 1;
     kmeans_result r;
     err e = {0};
-    REQUIRE(kmeans_fit(X, 5, 2, &p, NULL, &r, &e) == 0, "%s", e.msg);
+    REQUIRE(kmeans_fit(&T, X, 5, 2, &p, NULL, &r, &e) == 0, "%s", e.msg);
     CHECK_NEAR(r.centers[0], 1.0, 1e-6);
     CHECK_NEAR(r.centers[1], 1.0, 1e-6);
     CHECK_NEAR(r.inertia, 2 + 1 + 1 + 0 + 8, 1e-9);
     kmeans_result_free(&r);
     p.k = 5;
-    REQUIRE(kmeans_fit(X, 5, 2, &p, NULL, &r, &e) == 0, "%s", e.msg);
+    REQUIRE(kmeans_fit(&T, X, 5, 2, &p, NULL, &r, &e) == 0, "%s", e.msg);
     CHECK_NEAR(r.inertia, 0, 1e-12);
     int seen[5] = {0};
     for (int i = 0; i < 5; i++) seen[r.labels[i]]++;
@@ -316,17 +319,17 @@ TEST(errors) {
     kmeans_result r;
     err e = {0};
     p.k = 0;
-    CHECK(kmeans_fit(X, 4, 3, &p, NULL, &r, &e) == OODSEG_E_ARG);
+    CHECK(kmeans_fit(&T, X, 4, 3, &p, NULL, &r, &e) == OODSEG_E_ARG);
     p.k = 5;
-    CHECK(kmeans_fit(X, 4, 3, &p, NULL, &r, &e) == OODSEG_E_ARG);
+    CHECK(kmeans_fit(&T, X, 4, 3, &p, NULL, &r, &e) == OODSEG_E_ARG);
     CHECK(strstr(e.msg, "k = 5") && strstr(e.msg, "n = 4"), "%s", e.msg);
     p.k = 2;
-    CHECK(kmeans_fit(X, 4, 0, &p, NULL, &r, &e) == OODSEG_E_ARG);
+    CHECK(kmeans_fit(&T, X, 4, 0, &p, NULL, &r, &e) == OODSEG_E_ARG);
     X[2 * 3 + 1] = NAN;
-    CHECK(kmeans_fit(X, 4, 3, &p, NULL, &r, &e) == OODSEG_E_ARG);
+    CHECK(kmeans_fit(&T, X, 4, 3, &p, NULL, &r, &e) == OODSEG_E_ARG);
     CHECK(strstr(e.msg, "sample 2") && strstr(e.msg, "feature 1") && strstr(e.msg, "NaN"), "%s", e.msg);
     X[2 * 3 + 1] = INFINITY;
-    CHECK(kmeans_fit(X, 4, 3, &p, NULL, &r, &e) == OODSEG_E_ARG);
+    CHECK(kmeans_fit(&T, X, 4, 3, &p, NULL, &r, &e) == OODSEG_E_ARG);
     CHECK(strstr(e.msg, "infinite"), "%s", e.msg);
 }
 
@@ -387,6 +390,7 @@ TEST(distance_kernel_error_bound) {
 }
 
 int main(int argc, char **argv) {
+    nn_ctx_init(&T, 0);   // every core
     (void)argc;
     RUN(distance_kernel_error_bound);
     RUN(same_init_blobs);

@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+// The context every op and model of this program runs on (main sets its threads).
+static nn_ctx T;
+
 static uint64_t rs = 1;
 static double runi(void) {
     rs ^= rs << 13; rs ^= rs >> 7; rs ^= rs << 17;
@@ -49,7 +52,7 @@ static float *synth_tap(synth *s, const char *name, int C, int stride) {
 }
 
 static const ood_input *synth_in(synth *s) {
-    s->in = (ood_input){s->logits, s->nout, s->H, s->W, s->id, s->nid, s->tp, s->strides, s->ntaps};
+    s->in = (ood_input){&T, s->logits, s->nout, s->H, s->W, s->id, s->nid, s->tp, s->strides, s->ntaps};
     return &s->in;
 }
 
@@ -219,9 +222,9 @@ TEST(kmeans_bilinear_upsample_and_determinism) {
     int inter = 0, uni = 0;
     for (int64_t p = 0; p < 1024; p++) { int f = cl[p] == c0, g = in_square(p); inter += f && g; uni += f || g; }
     CHECK(inter >= 0.6 * uni, "bilinear cluster map far from the square: IoU %d/%d", inter, uni);
-    nn_set_threads(1);
+    T.threads = 1;
     REQUIRE(ood_score(OOD_KMEANS, synth_in(&s), &o, b, &aux2, &e) == OODSEG_OK, "%s", e.msg);
-    nn_set_threads(0);
+    nn_ctx_init(&T, 0);
     CHECK(memcmp(a, b, sizeof a) == 0 && memcmp(cl, cl2, sizeof cl) == 0, "not deterministic across threads");
     synth_free(&s);
 }
@@ -481,6 +484,7 @@ TEST(pictures_written_and_readable) {
 }
 
 int main(int argc, char **argv) {
+    nn_ctx_init(&T, 0);   // every core
     (void)argc;
     RUN(baselines_match_double_formulas_and_skip_background);
     RUN(kmeans_finds_planted_cluster_and_s1_ranks_it_first);

@@ -12,6 +12,10 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+
+// The context every op and model of this program runs on (main sets its threads).
+static nn_ctx T;
 
 static uint64_t rng_state = 88172645463325252ull;
 static float frand(void) {   // uniform in [-1, 1)
@@ -97,7 +101,7 @@ static int run_conv_case(const conv_case *c, double *worst) {
     size_t n = (size_t)c->co * ho * wo;
     float *y = malloc(sizeof(float) * n);
     double *ref = malloc(sizeof(double) * n), *mag = malloc(sizeof(double) * n);
-    int ok = conv2d_forward(&cv, x, c->h, c->w, y, &e) == OODSEG_OK;
+    int ok = conv2d_forward(&T, &cv, x, c->h, c->w, y, &e) == OODSEG_OK;
     conv_ref(c, x, wt, b, ref, mag, ho, wo);
     double wr = 0.0;
     for (size_t i = 0; ok && i < n; i++) {
@@ -113,9 +117,9 @@ static int run_conv_case(const conv_case *c, double *worst) {
 // Every case through the default paths (direct kernel for few output channels per group) and again
 // with the direct kernel off (im2col + sgemm, 1x1 GEMM, depthwise loop).
 TEST(conv2d_matches_reference) {
-    nn_set_threads(2);
+    nn_ctx_init(&T, 2);
     for (int direct = 1; direct >= 0; direct--) {
-        conv2d_set_direct(direct);
+        T.conv_im2col = !direct;
         for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i++) {
             const conv_case *c = &conv_cases[i];
             double worst;
@@ -124,15 +128,15 @@ TEST(conv2d_matches_reference) {
                   c->s, c->p, c->d, c->g, c->h, c->w, worst);
         }
     }
-    conv2d_set_direct(1);
+    T.conv_im2col = 0;
 }
 
 // The fused PReLU epilogue equals conv2d_forward then prelu_inplace bit for bit, on every path.
 TEST(conv2d_forward_prelu_equals_two_calls) {
-    nn_set_threads(2);
+    nn_ctx_init(&T, 2);
     err e = {0};
     for (int direct = 1; direct >= 0; direct--) {
-        conv2d_set_direct(direct);
+        T.conv_im2col = !direct;
         for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i++) {
             const conv_case *c = &conv_cases[i];
             int cig = c->ci / c->g;
@@ -143,20 +147,20 @@ TEST(conv2d_forward_prelu_equals_two_calls) {
             int ho = conv2d_out_size(c->h, c->k, c->s, c->p, c->d), wo = conv2d_out_size(c->w, c->k, c->s, c->p, c->d);
             size_t n = (size_t)c->co * ho * wo;
             float *y1 = malloc(sizeof(float) * n), *y2 = malloc(sizeof(float) * n);
-            REQUIRE(conv2d_forward(&cv, x, c->h, c->w, y1, &e) == OODSEG_OK);
-            prelu_inplace(y1, c->co, (int64_t)ho * wo, sl);
-            REQUIRE(conv2d_forward_prelu(&cv, x, c->h, c->w, sl, y2, &e) == OODSEG_OK);
+            REQUIRE(conv2d_forward(&T, &cv, x, c->h, c->w, y1, &e) == OODSEG_OK);
+            prelu_inplace(&T, y1, c->co, (int64_t)ho * wo, sl);
+            REQUIRE(conv2d_forward_prelu(&T, &cv, x, c->h, c->w, sl, y2, &e) == OODSEG_OK);
             CHECK(memcmp(y1, y2, sizeof(float) * n) == 0, "direct %d case %zu differs", direct, i);
             free(x); free(wt); free(b); free(sl); free(y1); free(y2);
         }
     }
-    conv2d_set_direct(1);
+    T.conv_im2col = 0;
 }
 
 // A wide conv (co_g >= 128) whose inner dimension is split into two chunks (kdim * tile > 8 MB):
 // against one sgemm on a full im2col built here, with |W| x |col| as the magnitude.
 TEST(conv2d_wide_chunked_matches_gemm) {
-    nn_set_threads(2);
+    nn_ctx_init(&T, 2);
     err e = {0};
     int ci = 232, co = 128, h = 64, w = 64, kd = ci * 9, P = h * w;
     float *x = rand_buf((int64_t)ci * P, 1.0f), *wt = rand_buf((int64_t)co * kd, 0.5f);
@@ -177,7 +181,7 @@ TEST(conv2d_wide_chunked_matches_gemm) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, co, P, kd, 1.0f, wt, kd, col, P, 0.0f, ref, P);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, co, P, kd, 1.0f, aw, kd, acol, P, 0.0f, mag, P);
     conv2d cv = {ci, co, 3, 1, 1, 1, 1, wt, NULL, 0};
-    REQUIRE(conv2d_forward(&cv, x, h, w, y, &e) == OODSEG_OK, "%s", e.msg);
+    REQUIRE(conv2d_forward(&T, &cv, x, h, w, y, &e) == OODSEG_OK, "%s", e.msg);
     int bad = 0;
     for (size_t i = 0; i < (size_t)co * P; i++) bad += fabsf(y[i] - ref[i]) > 2e-5f * mag[i] + 1e-30f;
     CHECK(bad == 0, "%d outputs differ", bad);
@@ -188,9 +192,9 @@ TEST(conv2d_out_size_floors) {
     err e = {0};
     float x[4] = {0}, y[4], wt[9] = {0};
     conv2d bad = {3, 4, 3, 1, 1, 1, 2, wt, NULL, 0};   // 3 input channels in 2 groups
-    CHECK(conv2d_forward(&bad, x, 2, 2, y, &e) == OODSEG_E_INTERNAL && e.msg[0], "%s", e.msg);
+    CHECK(conv2d_forward(&T, &bad, x, 2, 2, y, &e) == OODSEG_E_INTERNAL && e.msg[0], "%s", e.msg);
     conv2d small = {1, 1, 3, 1, 0, 2, 1, wt, NULL, 0};   // 2x2 input, dilated 3x3, no padding
-    CHECK(conv2d_forward(&small, x, 2, 2, y, &e) == OODSEG_E_INTERNAL, "%s", e.msg);
+    CHECK(conv2d_forward(&T, &small, x, 2, 2, y, &e) == OODSEG_E_INTERNAL, "%s", e.msg);
     CHECK(conv2d_out_size(17, 3, 2, 1, 1) == 9);
     CHECK(conv2d_out_size(16, 3, 2, 1, 1) == 8);
     CHECK(conv2d_out_size(10, 3, 1, 16, 16) == 10);
@@ -199,7 +203,7 @@ TEST(conv2d_out_size_floors) {
 }
 
 TEST(conv2d_fold_bn_equals_conv_then_bn) {
-    nn_set_threads(2);
+    nn_ctx_init(&T, 2);
     err e = {0};
     int ci = 12, co = 10, h = 13, w = 11;
     float *x = rand_buf(ci * h * w, 1.0f), *wt = rand_buf(co * ci * 9, 0.5f), *b = rand_buf(co, 1.0f);
@@ -217,7 +221,7 @@ TEST(conv2d_fold_bn_equals_conv_then_bn) {
           "fold wrote the input arrays");
     float *y = malloc(sizeof(float) * co * h * w);
     double *ref = malloc(sizeof(double) * co * h * w), *mag = malloc(sizeof(double) * co * h * w);
-    REQUIRE(conv2d_forward(&cv, x, h, w, y, &e) == OODSEG_OK);
+    REQUIRE(conv2d_forward(&T, &cv, x, h, w, y, &e) == OODSEG_OK);
     conv_ref(&cc, x, wt, b, ref, mag, h, w);
     int bad = 0;
     for (int o = 0; o < co; o++) {
@@ -243,7 +247,7 @@ static int check_convT(int ci, int co, int h, int w) {
     err e = {0};
     float *x = rand_buf((int64_t)ci * h * w, 1.0f), *wt = rand_buf(ci * co * 4, 0.5f);
     float *y = malloc(sizeof(float) * (size_t)co * 4 * h * w);
-    int ok = conv_transpose2x2_forward(wt, ci, co, x, h, w, y, &e) == OODSEG_OK;
+    int ok = conv_transpose2x2_forward(&T, wt, ci, co, x, h, w, y, &e) == OODSEG_OK;
     for (int o = 0; ok && o < co; o++)
         for (int yy = 0; yy < 2 * h; yy++)
             for (int xx = 0; xx < 2 * w; xx++) {
@@ -260,7 +264,7 @@ static int check_convT(int ci, int co, int h, int w) {
 }
 
 TEST(conv_transpose2x2_matches_formula) {
-    nn_set_threads(2);
+    nn_ctx_init(&T, 2);
     CHECK(check_convT(7, 5, 9, 13));
     CHECK(check_convT(20, 20, 64, 40));   // several row bands
     CHECK(check_convT(3, 2, 3, 2100));    // rows wider than a band
@@ -271,7 +275,7 @@ TEST(conv_transpose2x2_matches_formula) {
 static int check_linear(int64_t n, int ci, int co, int bias) {
     float *x = rand_buf(n * ci, 1.0f), *W = rand_buf((int64_t)co * ci, 0.5f);
     float *b = bias ? rand_buf(co, 1.0f) : NULL, *y = malloc(sizeof(float) * (size_t)(n * co));
-    linear_forward(x, n, ci, W, b, co, y);
+    linear_forward(&T, x, n, ci, W, b, co, y);
     int ok = 1;
     for (int64_t r = 0; r < n; r++)
         for (int o = 0; o < co; o++) {
@@ -284,7 +288,7 @@ static int check_linear(int64_t n, int ci, int co, int bias) {
 }
 
 TEST(linear_matches_reference) {
-    nn_set_threads(2);
+    nn_ctx_init(&T, 2);
     CHECK(check_linear(1, 3, 4, 1));
     CHECK(check_linear(600, 37, 19, 1));
     CHECK(check_linear(513, 64, 256, 0));
@@ -293,7 +297,7 @@ TEST(linear_matches_reference) {
 // ---- norms --------------------------------------------------------------------------------------
 
 TEST(layernorm_cl_matches_reference) {
-    nn_set_threads(2);
+    nn_ctx_init(&T, 2);
     int64_t n = 301;
     int c = 96;
     float *x = rand_buf(n * c, 0.01f), *g = rand_buf(c, 1.0f), *b = rand_buf(c, 1.0f);
@@ -301,8 +305,8 @@ TEST(layernorm_cl_matches_reference) {
     for (int64_t i = 0; i < n * c; i++) x[i] += 100.0f;
     float *y = malloc(sizeof(float) * n * c), *xi = malloc(sizeof(float) * n * c);
     memcpy(xi, x, sizeof(float) * n * c);
-    layernorm_cl(x, n, c, g, b, 1e-6f, y);
-    layernorm_cl(xi, n, c, g, b, 1e-6f, xi);   // in place
+    layernorm_cl(&T, x, n, c, g, b, 1e-6f, y);
+    layernorm_cl(&T, xi, n, c, g, b, 1e-6f, xi);   // in place
     double worst = 0.0;
     for (int64_t r = 0; r < n; r++) {
         double m = 0.0, v = 0.0;
@@ -322,7 +326,7 @@ TEST(layernorm_cl_matches_reference) {
     CHECK(memcmp(xi, y, sizeof(float) * n * c) == 0, "in-place result differs");
     // Ordinary data: 1e-5.
     float *x2 = rand_buf(n * c, 3.0f);
-    layernorm_cl(x2, n, c, g, b, 1e-6f, y);
+    layernorm_cl(&T, x2, n, c, g, b, 1e-6f, y);
     worst = 0.0;
     for (int64_t r = 0; r < n; r++) {
         double m = 0.0, v = 0.0;
@@ -346,7 +350,7 @@ TEST(batchnorm_matches_reference) {
     float *v = rand_buf(c, 1.0f), *y = malloc(sizeof(float) * c * hw);
     for (int i = 0; i < c; i++) v[i] = fabsf(v[i]) + 0.01f;
     memcpy(y, x, sizeof(float) * c * hw);
-    batchnorm_inplace(y, c, hw, g, b, m, v, 1e-5f);
+    batchnorm_inplace(&T, y, c, hw, g, b, m, v, 1e-5f);
     double worst = 0.0;
     for (int ch = 0; ch < c; ch++)
         for (int64_t i = 0; i < hw; i++) {
@@ -360,9 +364,9 @@ TEST(batchnorm_matches_reference) {
     float *f = malloc(sizeof(float) * c * hw);
     memcpy(f, x, sizeof(float) * c * hw);
     memcpy(y, x, sizeof(float) * c * hw);
-    batchnorm_inplace(y, c, hw, g, b, m, v, 1e-5f);
-    prelu_inplace(y, c, hw, slope);
-    batchnorm_prelu_inplace(f, c, hw, g, b, m, v, 1e-5f, slope);
+    batchnorm_inplace(&T, y, c, hw, g, b, m, v, 1e-5f);
+    prelu_inplace(&T, y, c, hw, slope);
+    batchnorm_prelu_inplace(&T, f, c, hw, g, b, m, v, 1e-5f, slope);
     CHECK(memcmp(f, y, sizeof(float) * c * hw) == 0, "fused BN + PReLU differs from the two calls");
     free(f);
     free(x); free(g); free(b); free(m); free(v); free(y);
@@ -375,7 +379,7 @@ TEST(activations_match_reference) {
     float *x = rand_buf(n, 6.0f), *y = malloc(sizeof(float) * n);
     double wg = 0.0, ws = 0.0;
     memcpy(y, x, sizeof(float) * n);
-    gelu_inplace(y, n);
+    gelu_inplace(&T, y, n);
     for (int64_t i = 0; i < n; i++) {
         double r = 0.5 * x[i] * (1.0 + erf(x[i] / sqrt(2.0)));
         // Absolute below 1: for x << 0 both PyTorch and we lose 1 + erf(x) to cancellation.
@@ -384,24 +388,24 @@ TEST(activations_match_reference) {
     }
     CHECK(wg < 2e-7, "gelu worst error / (1 + |gelu|) %.3g", wg);
     memcpy(y, x, sizeof(float) * n);
-    sigmoid_inplace(y, n);
+    sigmoid_inplace(&T, y, n);
     for (int64_t i = 0; i < n; i++) {
         double d = fabs(y[i] - 1.0 / (1.0 + exp(-(double)x[i])));
         if (d > ws) ws = d;
     }
     CHECK(ws < 1e-6, "sigmoid worst %.3g", ws);
     memcpy(y, x, sizeof(float) * n);
-    relu_inplace(y, n);
+    relu_inplace(&T, y, n);
     int bad = 0;
     for (int64_t i = 0; i < n; i++) bad += y[i] != (x[i] > 0 ? x[i] : 0.0f);
     CHECK(bad == 0);
     float big[2] = {-1e30f, 1e30f};
-    sigmoid_inplace(big, 2);
+    sigmoid_inplace(&T, big, 2);
     CHECK(big[0] == 0.0f && big[1] == 1.0f);
     // PReLU: 4 channels, per-channel slope.
     float slope[4] = {0.25f, -0.5f, 0.0f, 2.0f};
     memcpy(y, x, sizeof(float) * n);
-    prelu_inplace(y, 4, n / 4, slope);
+    prelu_inplace(&T, y, 4, n / 4, slope);
     bad = 0;
     for (int64_t i = 0; i < n; i++) {
         float a = slope[i / (n / 4)];
@@ -417,7 +421,7 @@ TEST(softmax_rows_stable_and_correct) {
     float *x = rand_buf(rows * group, 5.0f), *y = malloc(sizeof(float) * rows * group);
     for (int j = 0; j < group; j++) x[j] = 1000.0f + j;   // would overflow without the max shift
     memcpy(y, x, sizeof(float) * rows * group);
-    softmax_rows_inplace(y, rows, group);
+    softmax_rows_inplace(&T, y, rows, group);
     double worst = 0.0;
     for (int64_t r = 0; r < rows; r++) {
         double m = -INFINITY, s = 0.0;
@@ -438,7 +442,7 @@ static int check_avgpool(int c, int h, int w) {
     float *x = rand_buf(c * h * w, 1.0f);
     int ho = (h + 1) / 2, wo = (w + 1) / 2, ok = 1;
     float *y = malloc(sizeof(float) * c * ho * wo);
-    avgpool3x3s2_forward(x, c, h, w, y);
+    avgpool3x3s2_forward(&T, x, c, h, w, y);
     for (int ch = 0; ch < c; ch++)
         for (int i = 0; i < ho; i++)
             for (int j = 0; j < wo; j++) {
@@ -469,14 +473,14 @@ TEST(avgpool3x3s2_counts_padding) {
     CHECK(check_avgpool(2, 3, 2));
     CHECK(check_avgpool(3, 64, 129));
     float one[4] = {9, 9, 9, 9}, out[1];
-    avgpool3x3s2_forward(one, 1, 2, 2, out);
+    avgpool3x3s2_forward(&T, one, 1, 2, 2, out);
     CHECK(out[0] == 4.0f, "corner divides by 9 not 4: %g", out[0]);   // (9*4)/9
 }
 
 static int check_adaptive(int c, int h, int w, int oh, int ow) {
     float *x = rand_buf(c * h * w, 1.0f), *y = malloc(sizeof(float) * c * oh * ow);
     int ok = 1;
-    adaptive_avgpool_forward(x, c, h, w, y, oh, ow);
+    adaptive_avgpool_forward(&T, x, c, h, w, y, oh, ow);
     for (int ch = 0; ch < c; ch++)
         for (int i = 0; i < oh; i++)
             for (int j = 0; j < ow; j++) {
@@ -507,7 +511,7 @@ TEST(adaptive_avgpool_pytorch_bins) {
     CHECK(check_adaptive(2, 30, 60, 5, 6));    // exact ratios 6 and 10
     CHECK(check_adaptive(2, 24, 48, 16, 32));  // 1.5x: overlapping windows
     float x[3] = {1, 2, 4}, y[2];
-    adaptive_avgpool_forward(x, 1, 1, 3, y, 1, 2);   // bins [0,2) and [1,3)
+    adaptive_avgpool_forward(&T, x, 1, 1, 3, y, 1, 2);   // bins [0,2) and [1,3)
     CHECK(y[0] == 1.5f && y[1] == 3.0f, "%g %g", y[0], y[1]);
 }
 
@@ -517,33 +521,33 @@ TEST(layout_ops) {
     int c = 37, h = 19, w = 41;
     int64_t hw = (int64_t)h * w, n = c * hw;
     float *x = rand_buf(n, 1.0f), *t = malloc(sizeof(float) * n), *u = malloc(sizeof(float) * n);
-    nchw_to_nhwc(x, c, h, w, t);
+    nchw_to_nhwc(&T, x, c, h, w, t);
     int bad = 0;
     for (int ch = 0; ch < c; ch++)
         for (int64_t p = 0; p < hw; p++) bad += t[p * c + ch] != x[ch * hw + p];
     CHECK(bad == 0);
-    nhwc_to_nchw(t, h, w, c, u);
+    nhwc_to_nchw(&T, t, h, w, c, u);
     CHECK(memcmp(u, x, sizeof(float) * n) == 0);
     // channel shuffle, 10 channels in 5 groups: y[j*5 + i] = x[i*2 + j]
     float *s = malloc(sizeof(float) * 10 * hw);
-    channel_shuffle(x, 10, hw, 5, s);
+    channel_shuffle(&T, x, 10, hw, 5, s);
     bad = 0;
     for (int i = 0; i < 5; i++)
         for (int j = 0; j < 2; j++) bad += memcmp(s + (j * 5 + i) * hw, x + (i * 2 + j) * hw, sizeof(float) * hw) != 0;
     CHECK(bad == 0);
     memcpy(u, x, sizeof(float) * n);
-    add_inplace(u, t, n);
+    add_inplace(&T, u, t, n);
     bad = 0;
     for (int64_t i = 0; i < n; i++) bad += u[i] != x[i] + t[i];
     CHECK(bad == 0);
     float *sc = rand_buf(c, 2.0f);
     memcpy(u, x, sizeof(float) * n);
-    scale_channels_inplace(u, c, hw, sc);
+    scale_channels_inplace(&T, u, c, hw, sc);
     bad = 0;
     for (int64_t i = 0; i < n; i++) bad += u[i] != x[i] * sc[i / hw];
     CHECK(bad == 0);
     float *gp = malloc(sizeof(float) * c);
-    global_avgpool(x, c, hw, gp);
+    global_avgpool(&T, x, c, hw, gp);
     double worst = 0.0;
     for (int ch = 0; ch < c; ch++) {
         double m = 0.0;
@@ -554,12 +558,123 @@ TEST(layout_ops) {
     free(x); free(t); free(u); free(s); free(sc); free(gp);
 }
 
+// ---- ops the models use for what they once computed inline --------------------------------
+// A table of cases per op, each against a plain loop written here, bit for bit (the ops promise
+// the same float operations in the same order), on 1 and 2 threads.
+
+typedef struct { int n, c, gamma; } scaled_case;
+
+TEST(add_scaled_cl_matches_loop) {
+    static const scaled_case cases[] = {{1, 1, 1}, {7, 3, 0}, {300, 64, 1}, {4096, 16, 1}, {5000, 8, 0}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const scaled_case *t = &cases[k];
+        int64_t n = (int64_t)t->n * t->c;
+        float *x = rand_buf(n, 1.0f), *y = rand_buf(n, 1.0f), *g = t->gamma ? rand_buf(t->c, 1.0f) : NULL;
+        float *ref = malloc(sizeof(float) * n), *got = malloc(sizeof(float) * n);
+        for (int64_t i = 0; i < n; i++) ref[i] = x[i] + (g ? g[i % t->c] * y[i] : y[i]);
+        for (int th = 1; th <= 2; th++) {
+            T.threads = th;
+            memcpy(got, x, sizeof(float) * n);
+            add_scaled_cl(&T, got, y, g, t->n, t->c);
+            CHECK(memcmp(got, ref, sizeof(float) * n) == 0, "case %zu (n %d, c %d), %d threads", k, t->n, t->c, th);
+        }
+        free(x); free(y); free(g); free(ref); free(got);
+    }
+    nn_ctx_init(&T, 0);
+}
+
+typedef struct { int c, h, w, oh, ow; } crop_case;
+
+TEST(copy_and_crop_match_loop) {
+    static const crop_case cases[] = {{1, 1, 1, 1, 1}, {3, 8, 8, 7, 7}, {20, 512, 1024, 511, 1023},
+                                      {12, 360, 480, 359, 480}, {5, 9, 4, 2, 4}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const crop_case *t = &cases[k];
+        int64_t n = (int64_t)t->c * t->h * t->w, m = (int64_t)t->c * t->oh * t->ow;
+        float *x = rand_buf(n, 1.0f), *y = malloc(sizeof(float) * n), *ref = malloc(sizeof(float) * m);
+        for (int ch = 0; ch < t->c; ch++)
+            for (int r = 0; r < t->oh; r++)
+                for (int q = 0; q < t->ow; q++)
+                    ref[((int64_t)ch * t->oh + r) * t->ow + q] = x[((int64_t)ch * t->h + r) * t->w + q];
+        for (int th = 1; th <= 2; th++) {
+            T.threads = th;
+            memset(y, 0, sizeof(float) * n);
+            copy_f32(&T, y, x, n);
+            CHECK(memcmp(y, x, sizeof(float) * n) == 0, "copy case %zu, %d threads", k, th);
+            memset(y, 0, sizeof(float) * n);
+            crop_topleft(&T, x, t->c, t->h, t->w, y, t->oh, t->ow);
+            CHECK(memcmp(y, ref, sizeof(float) * m) == 0, "crop case %zu, %d threads", k, th);
+        }
+        free(x); free(y); free(ref);
+    }
+    nn_ctx_init(&T, 0);
+}
+
+typedef struct { int ci, co, hw; } acc_case;
+
+TEST(conv2d_1x1_accumulate_matches_loop) {
+    static const acc_case cases[] = {{1, 1, 1}, {3, 3, 17}, {3, 128, 32768}, {3, 512, 2048}, {5, 7, 100}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const acc_case *t = &cases[k];
+        int64_t n = (int64_t)t->co * t->hw;
+        float *x = rand_buf((int64_t)t->ci * t->hw, 1.0f), *wt = rand_buf((int64_t)t->co * t->ci, 0.5f);
+        float *b = rand_buf(t->co, 1.0f), *y0 = rand_buf(n, 1.0f);
+        float *ref = malloc(sizeof(float) * n), *got = malloc(sizeof(float) * n);
+        for (int o = 0; o < t->co; o++)
+            for (int64_t i = 0; i < t->hw; i++) {
+                float s = wt[o * t->ci] * x[i];
+                for (int c = 1; c < t->ci; c++) s += wt[o * t->ci + c] * x[c * t->hw + i];
+                ref[o * t->hw + i] = y0[o * t->hw + i] + (s + b[o]);
+            }
+        conv2d cv = {t->ci, t->co, 1, 1, 0, 1, 1, wt, b, 0};
+        for (int th = 1; th <= 2; th++) {
+            T.threads = th;
+            memcpy(got, y0, sizeof(float) * n);
+            conv2d_1x1_accumulate(&T, &cv, x, t->hw, got);
+            CHECK(memcmp(got, ref, sizeof(float) * n) == 0, "case %zu (%d -> %d, %d px), %d threads", k,
+                  t->ci, t->co, t->hw, th);
+        }
+        free(x); free(wt); free(b); free(y0); free(ref); free(got);
+    }
+    nn_ctx_init(&T, 0);
+}
+
+// ---- BLAS on the calling thread --------------------------------------------------------------
+
+static double thread_cpu(int who) {
+    struct rusage r;
+    getrusage(who, &r);
+    return r.ru_utime.tv_sec + 1e-6 * r.ru_utime.tv_usec + r.ru_stime.tv_sec + 1e-6 * r.ru_stime.tv_usec;
+}
+
+// A 1-thread context must run the sgemm of linear_forward on the calling thread alone (OpenBLAS
+// would otherwise fork its own team, since a 1-thread region is not "active"), and must leave the
+// host's OpenMP setting as it was. CPU time, not wall time: the machine may be shared.
+TEST(blas_runs_on_the_calling_thread) {
+    if (omp_get_num_procs() < 2) SKIP("one core: nothing to tell apart");
+    int host = omp_get_max_threads();
+    const int64_t n = 4096;
+    const int c = 512;
+    float *x = rand_buf(n * c, 1.0f), *W = rand_buf((int64_t)c * c, 0.1f), *y = malloc(sizeof(float) * n * c);
+    nn_ctx one;
+    nn_ctx_init(&one, 1);
+    linear_forward(&one, x, n, c, W, NULL, c, y);   // warm-up
+    double p0 = thread_cpu(RUSAGE_SELF), t0 = thread_cpu(RUSAGE_THREAD);
+    for (int r = 0; r < 3; r++) linear_forward(&one, x, n, c, W, NULL, c, y);
+    double all = thread_cpu(RUSAGE_SELF) - p0, mine = thread_cpu(RUSAGE_THREAD) - t0;
+    CHECK(mine >= 0.9 * all, "the calling thread did %.3f s of %.3f s CPU: BLAS ran threads of its own",
+          mine, all);
+    CHECK(omp_get_max_threads() == host, "the host's OpenMP thread count changed: %d -> %d", host,
+          omp_get_max_threads());
+    free(x); free(W); free(y);
+}
+
 // ---- thread-count invariance --------------------------------------------------------------------
 
 // Runs every threaded op with `threads` threads; out receives all outputs back to back.
 static void run_all(int threads, float *out, const float *x, const float *wt) {
     err e = {0};
-    nn_set_threads(threads);
+    T.threads = threads;
     float *o = out;
     static const conv_case cs[] = {
         {24, 24, 3, 1, 2, 2, 1, 66, 70, 1},   // im2col, several tiles
@@ -571,22 +686,22 @@ static void run_all(int threads, float *out, const float *x, const float *wt) {
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
         const conv_case *c = &cs[i];
         conv2d cv = {c->ci, c->co, c->k, c->s, c->p, c->d, c->g, (float *)wt, c->bias ? (float *)wt + 7 : NULL, 0};
-        conv2d_forward(&cv, x, c->h, c->w, o, &e);
+        conv2d_forward(&T, &cv, x, c->h, c->w, o, &e);
         o += (size_t)c->co * conv2d_out_size(c->h, c->k, c->s, c->p, c->d) * conv2d_out_size(c->w, c->k, c->s, c->p, c->d);
     }
-    conv_transpose2x2_forward(wt, 20, 20, x, 66, 70, o, &e);
+    conv_transpose2x2_forward(&T, wt, 20, 20, x, 66, 70, o, &e);
     o += 20 * 4 * 66 * 70;
-    linear_forward(x, 1000, 64, wt, wt + 3, 96, o);
+    linear_forward(&T, x, 1000, 64, wt, wt + 3, 96, o);
     o += 1000 * 96;
-    layernorm_cl(x, 2000, 64, wt, wt + 1, 1e-6f, o);
+    layernorm_cl(&T, x, 2000, 64, wt, wt + 1, 1e-6f, o);
     o += 2000 * 64;
     memcpy(o, x, sizeof(float) * 100000);
-    gelu_inplace(o, 100000);
+    gelu_inplace(&T, o, 100000);
     o += 100000;
     memcpy(o, x, sizeof(float) * 100000);
-    softmax_rows_inplace(o, 100000 / 9, 9);
+    softmax_rows_inplace(&T, o, 100000 / 9, 9);
     o += 100000;
-    global_avgpool(x, 64, 4620, o);
+    global_avgpool(&T, x, 64, 4620, o);
     o += 64;
 }
 
@@ -595,23 +710,23 @@ TEST(threads_bit_identical) {
     float *x = rand_buf(64 * 66 * 70, 1.0f), *wt = rand_buf(64 * 64 * 9, 0.2f);
     float *a = calloc(n, sizeof(float)), *b = calloc(n, sizeof(float)), *c = calloc(n, sizeof(float));
     for (int direct = 1; direct >= 0; direct--) {
-        conv2d_set_direct(direct);
+        T.conv_im2col = !direct;
         run_all(1, a, x, wt);
         run_all(2, b, x, wt);
         run_all(3, c, x, wt);
         CHECK(memcmp(a, b, sizeof(float) * n) == 0, "direct %d: 1 vs 2 threads differ", direct);
         CHECK(memcmp(a, c, sizeof(float) * n) == 0, "direct %d: 1 vs 3 threads differ", direct);
     }
-    conv2d_set_direct(1);
-    CHECK(nn_get_threads() == 3);
-    nn_set_threads(0);   // <= 0: all cores
-    CHECK(nn_get_threads() == omp_get_num_procs(), "%d threads for %d cores", nn_get_threads(),
+    T.conv_im2col = 0;
+    nn_ctx_init(&T, 0);   // <= 0: all cores
+    CHECK(T.threads == omp_get_num_procs(), "%d threads for %d cores", T.threads,
           omp_get_num_procs());
-    nn_set_threads(2);
+    nn_ctx_init(&T, 2);
     free(x); free(wt); free(a); free(b); free(c);
 }
 
 int main(int argc, char **argv) {
+    nn_ctx_init(&T, 0);   // every core
     (void)argc;
     RUN(conv2d_out_size_floors);
     RUN(conv2d_matches_reference);
@@ -627,6 +742,10 @@ int main(int argc, char **argv) {
     RUN(avgpool3x3s2_counts_padding);
     RUN(adaptive_avgpool_pytorch_bins);
     RUN(layout_ops);
+    RUN(add_scaled_cl_matches_loop);
+    RUN(copy_and_crop_match_loop);
+    RUN(conv2d_1x1_accumulate_matches_loop);
+    RUN(blas_runs_on_the_calling_thread);
     RUN(threads_bit_identical);
     return t_finish(argv[0]);
 }

@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+// The context every op and model of this program runs on (main sets its threads).
+static nn_ctx T;
+
 static const char *CAMVID_IMG = "data/camvid-ood/test_ood/0001TP_008550.png";
 
 static preprocess espnet_recipe(int city) {
@@ -91,7 +94,7 @@ static void against_golden(const preprocess *p, const char *img_rel, const char 
     CHECK(ow == gw && oh == gh, "target %dx%d, golden %dx%d", ow, oh, gw, gh);
     if (rc == 0 && ow == gw && oh == gh) {
         float *x = malloc(sizeof(float) * 3 * (size_t)ow * oh);
-        rc = preprocess_image(p, &img, ow, oh, x, &e);
+        rc = preprocess_image(&T, p, &img, ow, oh, x, &e);
         CHECK(rc == 0, "%s", e.msg);
         double d = t_max_abs_diff(x, in->f32, 3 * (int64_t)ow * oh);
         CHECK(d <= 1e-6, "%s: max abs diff %g", golden_rel, d);
@@ -208,7 +211,7 @@ TEST(mmseg_resizes_match_opencv) {
         CHECK(r.numel == 3 * (int64_t)w * h, "%s: %lld values for %dx%d", out, (long long)r.numel, w, h);
         if (r.numel == 3 * (int64_t)w * h) {
             float *x = malloc(sizeof(float) * 3 * (size_t)w * h);
-            CHECK(preprocess_image(&p, &img, w, h, x, &e) == 0, "%s", e.msg);
+            CHECK(preprocess_image(&T, &p, &img, w, h, x, &e) == 0, "%s", e.msg);
             double d = t_max_abs_diff(x, r.data, r.numel);
             CHECK(d == 0, "%s %dx%d: max abs diff %g", ade ? "ADE20K" : "Cityscapes", w, h, d);
             free(x);
@@ -219,6 +222,7 @@ TEST(mmseg_resizes_match_opencv) {
 }
 
 int main(int argc, char **argv) {
+    nn_ctx_init(&T, 0);   // every core
     (void)argc;
     RUN(espnet_city_working);
     RUN(espnet_city_small);

@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+// The context every op and model of this program runs on (main sets its threads).
+static nn_ctx T;
+
 static uint32_t rng_state = 12345;
 static uint32_t rnd(void) {
     rng_state = rng_state * 1664525u + 1013904223u;
@@ -37,7 +40,7 @@ static void ref_axis(int in, int out, int ac, int o, int *i0, int *i1, double *l
 static double check_bilinear(int c, int h, int w, int oh, int ow, int ac) {
     float *x = malloc(sizeof(float) * c * h * w), *y = malloc(sizeof(float) * c * oh * ow);
     for (int i = 0; i < c * h * w; i++) x[i] = frand();
-    resize_bilinear(x, c, h, w, y, oh, ow, ac);
+    resize_bilinear(&T, x, c, h, w, y, oh, ow, ac);
     double m = 0;
     for (int ch = 0; ch < c; ch++)
         for (int oy = 0; oy < oh; oy++)
@@ -73,10 +76,10 @@ TEST(bilinear_matches_formula) {
 TEST(bilinear_constants) {
     // A 1x1 map becomes a constant; align_corners=True keeps the corners exactly.
     float one = 3.25f, y[12];
-    resize_bilinear(&one, 1, 1, 1, y, 3, 4, 0);
+    resize_bilinear(&T, &one, 1, 1, 1, y, 3, 4, 0);
     for (int i = 0; i < 12; i++) CHECK(y[i] == 3.25f, "y[%d] = %g", i, y[i]);
     float x[6] = {1, 2, 3, 4, 5, 6}, z[5 * 7];
-    resize_bilinear(x, 1, 2, 3, z, 5, 7, 1);
+    resize_bilinear(&T, x, 1, 2, 3, z, 5, 7, 1);
     CHECK(z[0] == 1 && z[6] == 3 && z[28] == 4 && z[34] == 6, "corners %g %g %g %g", z[0], z[6], z[28], z[34]);
 }
 
@@ -95,7 +98,7 @@ static void golden_resize(const char *rel, const char *src, const char *dst, int
     int c = (int)x->shape[1], h = (int)x->shape[2], w = (int)x->shape[3];
     int oh = (int)y->shape[2], ow = (int)y->shape[3];
     float *o = malloc(sizeof(float) * (size_t)c * oh * ow);
-    resize_bilinear(x->f32, c, h, w, o, oh, ow, ac);
+    resize_bilinear(&T, x->f32, c, h, w, o, oh, ow, ac);
     double d = t_max_abs_diff(o, y->f32, (int64_t)c * oh * ow);
     fprintf(stderr, "  %s: %s %dx%d -> %dx%d: max abs diff %g\n", rel, src, h, w, oh, ow, d);
     CHECK(d <= tol, "%s: max abs diff %g > %g", rel, d, tol);
@@ -119,12 +122,12 @@ TEST(golden_espnetv2_logits) {
 
 TEST(nearest_i32) {
     int32_t x[2 * 3] = {1, 2, 3, 4, 5, 6}, y[4 * 5];
-    resize_nearest_i32(x, 2, 3, y, 4, 5);
+    resize_nearest_i32(&T, x, 2, 3, y, 4, 5);
     // src = floor(o * in / out): rows 0,0,1,1; columns 0,0,1,1,2
     static const int32_t want[20] = {1, 1, 2, 2, 3, 1, 1, 2, 2, 3, 4, 4, 5, 5, 6, 4, 4, 5, 5, 6};
     for (int i = 0; i < 20; i++) CHECK(y[i] == want[i], "y[%d] = %d, want %d", i, y[i], want[i]);
     int32_t z[2];
-    resize_nearest_i32(x, 2, 3, z, 1, 2);
+    resize_nearest_i32(&T, x, 2, 3, z, 1, 2);
     CHECK(z[0] == 1 && z[1] == 2, "shrink: %d %d", z[0], z[1]);
 }
 
@@ -237,15 +240,15 @@ static void compare_lib(const char *mode, int is_float) {
         if (b.numel == (int64_t)n) {
             if (is_float) {
                 float *y = malloc(n * sizeof(float));
-                resize_cv_linear_f32(a.data, q->h, q->w, q->c, y, q->oh, q->ow);
+                resize_cv_linear_f32(&T, a.data, q->h, q->w, q->c, y, q->oh, q->ow);
                 double d = t_max_abs_diff(y, b.data, (int64_t)n);
                 CHECK(d <= 1e-6, "cv f32 %dx%dx%d -> %dx%d: max diff %g", q->h, q->w, q->c, q->oh, q->ow, d);
                 free(y);
             } else {
                 uint8_t *y = malloc(n);
                 int rc = !strcmp(mode, "pil")
-                    ? resize_pil_bilinear_u8(a.data, q->h, q->w, q->c, y, q->oh, q->ow, &e)
-                    : resize_cv_linear_u8(a.data, q->h, q->w, q->c, y, q->oh, q->ow, &e);
+                    ? resize_pil_bilinear_u8(&T, a.data, q->h, q->w, q->c, y, q->oh, q->ow, &e)
+                    : resize_cv_linear_u8(&T, a.data, q->h, q->w, q->c, y, q->oh, q->ow, &e);
                 CHECK(rc == 0, "%s", e.msg);
                 size_t bad = 0, first = 0;
                 int maxd = 0;
@@ -274,6 +277,7 @@ TEST(cv_linear_f32_matches_opencv) { compare_lib("cv", 1); }
 TEST(pil_bilinear_matches_pillow) { compare_lib("pil", 0); }
 
 int main(int argc, char **argv) {
+    nn_ctx_init(&T, 0);   // every core
     (void)argc;
     RUN(bilinear_matches_formula);
     RUN(bilinear_constants);

@@ -54,7 +54,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     model *m;
-    if (model_open(c.model, &c.mo, &m, &e)) return die(&e);
+    if (model_open(c.model, &c.ctx, &c.mo, &m, &e)) return die(&e);
     dataset ds;
     if (dataset_open(sa.dataset, NULL, &ds, &e) || dataset_select(&ds, sa.limit, 0, 0, &e)) return die(&e);
     char want[1024] = "";
@@ -103,14 +103,14 @@ int main(int argc, char **argv) {
             ood_input in;
             const tensor *feats[16];
             int strides[16];
-            if (pipeline_ood_input(&m->desc, &cache[i].tl, meth == OOD_KMEANS || meth == OOD_CENTROID ? taps : "",
+            if (pipeline_ood_input(&m->ctx, &m->desc, &cache[i].tl, meth == OOD_KMEANS || meth == OOD_CENTROID ? taps : "",
                                    &in, feats, strides, &e)) return die(&e);
             int H = in.h, W = in.w;
             float *score = malloc((size_t)H * W * sizeof(float));
             const image *lab = &cache[i].label;
             float *big = malloc((size_t)lab->w * lab->h * sizeof(float));
             if (ood_score(meth, &in, &cc.oo, score, NULL, &e)) return die(&e);
-            resize_bilinear(score, 1, H, W, big, lab->h, lab->w, 0);
+            resize_bilinear(&m->ctx, score, 1, H, W, big, lab->h, lab->w, 0);
             if (macc_add(acc, big, lab->px, (int64_t)lab->w * lab->h, &e)) return die(&e);
             free(score);
             free(big);
