@@ -143,7 +143,9 @@ int main(int argc, char **argv) {
                         if (npy_read(lp, &arr, &e) == 0) { sk_lab = npy_to_f32(&arr, &e); npy_free(&arr); }
                     }
                 }
-                nn_set_threads(Ts[t]);
+                nn_set_threads(Ts[t]);   // (the process set-up of the CLI: heap policy, BLAS threads)
+                nn_ctx ctx;
+                nn_ctx_init(&ctx, Ts[t]);
                 kmeans_params p;
                 kmeans_params_default(&p);
                 p.k = k;
@@ -154,7 +156,7 @@ int main(int argc, char **argv) {
                 for (int q = 0; q < rr; q++) {
                     kmeans_result_free(&r);
                     double t0 = omp_get_wtime(), c0 = cpu_now();
-                    if (kmeans_fit(X, n, d, &p, C, &r, &e)) { fprintf(stderr, "%s\n", e.msg); return 1; }
+                    if (kmeans_fit(&ctx, X, n, d, &p, C, &r, &e)) { fprintf(stderr, "%s\n", e.msg); return 1; }
                     ms[q] = (omp_get_wtime() - t0) * 1e3;
                     cms[q] = (cpu_now() - c0) * 1e3;
                 }

@@ -12,6 +12,7 @@
 
 #include <stdint.h>
 #include "../core/err.h"
+#include "../nn/ctx.h"
 
 typedef struct kmeans_params {
     int k;              // clusters (default 8)
@@ -34,9 +35,10 @@ typedef struct kmeans_result {
 } kmeans_result;
 
 // X: (n, d) row-major. init: (k, d) starting centres, or NULL for k-means++ (then n_init restarts).
+// ctx: the team size of every parallel region (the result does not depend on it).
 // Errors: k < 1 or k > n (names both), NaN/Inf in X (names the row), out of memory.
-int kmeans_fit(const float *X, int64_t n, int d, const kmeans_params *p, const float *init,
-               kmeans_result *out, err *e);
+int kmeans_fit(const nn_ctx *ctx, const float *X, int64_t n, int d, const kmeans_params *p,
+               const float *init, kmeans_result *out, err *e);
 void kmeans_result_free(kmeans_result *r);
 
 #endif
