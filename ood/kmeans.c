@@ -161,9 +161,10 @@ typedef struct km {
                           // so that a batch is still in L2 when it is labelled and summed
     double *part;         // (nbig, k, d) per-block sum changes, then (nbig, k) count changes
     uint8_t *touched;     // (nbig, k) 1: that block changed that cluster's sum
-    float *meanf;         // (d) the column means (mean points here)
-    double *shift, *ipart;// (k) centre shifts of one iteration, (chunks) inertia partial sums
-    km_owner own;         // every array above
+    float *meanf;         // (d) the column means, written once (mean is the same array)
+    double *shift;        // (k) the centre shifts of one iteration
+    double *ipart;        // (chunks) inertia partial sums
+    km_owner own;         // owns every array above except X (the caller's)
 } km;
 
 // Where the kernel is to write the norms of the r rows from s on, which it computes (all, in
@@ -671,7 +672,6 @@ static void col_sums(const float *X, int64_t s0, int64_t s1, int d, double *P, d
         for (int c = 0; c < d; c++) { P[c] += x[c]; Q[c] += (double)x[c] * x[c]; }
     }
 }
-
 
 static int check_args(const nn_ctx *ctx, int64_t n, int d, const kmeans_params *p, const float *init, err *e) {
     if (!ctx || ctx->threads < 1) return err_set(e, OODSEG_E_ARG, "k-means: no execution context (threads >= 1)");
