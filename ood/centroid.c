@@ -30,7 +30,7 @@ static void centroid_release(void *state) {
 static int centroid_prepare(const ood_options *o, void **state, err *e) {
     *state = NULL;
     if (!o->centroids_file[0])
-        return err_set(e, OODSEG_E_ARG, "method centroid needs --centroids FILE (written by `oodseg fit-centroids`)");
+        return err_set(e, OODSEG_E_ARG, "needs --centroids FILE (written by `oodseg fit-centroids`)");
     centroid_state *s = err_calloc(e, 1, sizeof *s, "centroid method");
     if (!s) return OODSEG_E_NOMEM;
     int rc = ood_centroids_load(o->centroids_file, &s->c, e);
