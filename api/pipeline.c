@@ -23,8 +23,6 @@ const char *pipeline_default_model(err *e) {
     return NULL;
 }
 
-static int needs_taps(ood_method m) { return m == OOD_KMEANS || m == OOD_CENTROID; }
-
 // Checks every tap in the comma list against what the model offers; fills strides (relative to
 // the logits grid) in list order.
 static int resolve_taps(const model_desc *d, const char *taps, int *strides, int *n, err *e) {
@@ -54,8 +52,8 @@ static int resolve_taps(const model_desc *d, const char *taps, int *strides, int
 
 int pipeline_ood_input(const nn_ctx *ctx, const model_desc *d, const tensor_list *tl, const char *taps, ood_input *in,
                        const tensor **feats, int *strides, err *e) {
+    (void)ctx;
     memset(in, 0, sizeof *in);
-    in->ctx = ctx;
     const tensor *lg = tl_get(tl, "logits");
     if (!lg || lg->ndim != 4) return err_set(e, OODSEG_E_INTERNAL, "model %s returned no 4-D logits", d->arch);
     in->logits = lg->data;
@@ -85,17 +83,22 @@ int pipeline_open(pipeline *p, const nn_ctx *ctx, const char *model_path, const 
     for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         if (p->n_methods == PIPE_MAX_METHODS)
             return err_set(e, OODSEG_E_ARG, "--method: at most %d methods at once", PIPE_MAX_METHODS);
-        ood_method m;
-        if (ood_method_parse(t, &m, e)) return e->code;
+        const ood_method_def *def = ood_method_find(t, e);
+        if (!def) { pipeline_close(p); return e->code; }
         for (int i = 0; i < p->n_methods; i++)
-            if (p->methods[i] == m) return err_set(e, OODSEG_E_ARG, "--method: '%s' given twice", t);
-        p->methods[p->n_methods++] = m;
+            if (ood_method_def_of(p->methods[i]) == def) {
+                pipeline_close(p);
+                return err_set(e, OODSEG_E_ARG, "--method: '%s' given twice", t);
+            }
+        if (ood_method_open(t, &p->opt, &p->methods[p->n_methods], e)) { pipeline_close(p); return e->code; }
+        p->n_methods++;
     }
+    p->ctx = *ctx;
     p->size_override = mo ? mo->size : NULL;
-    if (!model_path && !(model_path = pipeline_default_model(e))) return e->code;
-    if (model_open(model_path, ctx, mo, &p->m, e)) return e->code;
+    if (!model_path && !(model_path = pipeline_default_model(e))) { pipeline_close(p); return e->code; }
+    if (model_open(model_path, ctx, mo, &p->m, e)) { pipeline_close(p); return e->code; }
     int any_taps = 0;
-    for (int i = 0; i < p->n_methods; i++) any_taps |= needs_taps(p->methods[i]);
+    for (int i = 0; i < p->n_methods; i++) any_taps |= (ood_method_def_of(p->methods[i])->flags & OOD_NEEDS_TAPS) != 0;
     if (any_taps) {
         snprintf(p->taps, sizeof p->taps, "%s", p->opt.taps[0] ? p->opt.taps : p->m->desc.default_taps);
         int strides[16], n;
@@ -107,6 +110,8 @@ int pipeline_open(pipeline *p, const nn_ctx *ctx, const char *model_path, const 
 void pipeline_close(pipeline *p) {
     if (p->m) model_close(p->m);
     p->m = NULL;
+    for (int i = 0; i < p->n_methods; i++) ood_method_close(p->methods[i]);
+    p->n_methods = 0;
 }
 
 void pipeline_out_free(pipeline_out *o) {
@@ -130,7 +135,7 @@ int pipeline_run(pipeline *p, const image *img, pipeline_out *out, err *e) {
     ood_input in;
     const tensor *feats[16];
     int strides[16];
-    if (pipeline_ood_input(&m->ctx, d, &tl, p->taps, &in, feats, strides, e)) { tl_free(&tl); return e->code; }
+    if (pipeline_ood_input(&p->ctx, d, &tl, p->taps, &in, feats, strides, e)) { tl_free(&tl); return e->code; }
     int H = in.h, W = in.w;
 
     out->w = img->w; out->h = img->h;
@@ -140,20 +145,21 @@ int pipeline_run(pipeline *p, const image *img, pipeline_out *out, err *e) {
     if (!score) { tl_free(&tl); return e->code; }
     for (int i = 0; i < p->n_methods && !rc; i++) {
         ood_aux aux = {0};
-        if (p->methods[i] == OOD_KMEANS) {
+        int makes_clusters = (ood_method_def_of(p->methods[i])->flags & OOD_MAKES_CLUSTERS) != 0;
+        if (makes_clusters) {
             cl = err_malloc(e, (size_t)n_lg * sizeof(int32_t), "the cluster map");
             if (!cl) { rc = e->code; break; }
             aux.clusters = cl;
         }
-        if ((rc = ood_score(p->methods[i], &in, &p->opt, score, p->methods[i] == OOD_KMEANS ? &aux : NULL, e))) break;
+        if ((rc = ood_method_score(p->methods[i], &p->ctx, &in, score, makes_clusters ? &aux : NULL, e))) break;
         out->scores[i] = err_malloc(e, (size_t)n_img * sizeof(float), "a score map at image size");
         if (!out->scores[i]) { rc = e->code; break; }
         // The reference order: score at the logits' resolution, then bilinear to the image size.
-        resize_bilinear(&m->ctx, score, 1, H, W, out->scores[i], img->h, img->w, 0);
+        resize_bilinear(&p->ctx, score, 1, H, W, out->scores[i], img->h, img->w, 0);
         if (cl) {
             out->clusters = err_malloc(e, (size_t)n_img * sizeof(int32_t), "the cluster map at image size");
             if (!out->clusters) { rc = e->code; break; }
-            resize_nearest_i32(&m->ctx, cl, H, W, out->clusters, img->h, img->w);
+            resize_nearest_i32(&p->ctx, cl, H, W, out->clusters, img->h, img->w);
             out->k = aux.k;
             memcpy(out->ood_flag, aux.ood_flag, sizeof out->ood_flag);
             out->tau_used = aux.tau_used;
@@ -169,9 +175,9 @@ int pipeline_run(pipeline *p, const image *img, pipeline_out *out, err *e) {
         out->pred = err_malloc(e, (size_t)n_img, "the class map at image size");
         int32_t *pi = err_malloc(e, (size_t)n_lg * sizeof(int32_t), "the class map");
         int32_t *po = err_malloc(e, (size_t)n_img * sizeof(int32_t), "the class map");
-        if (ml && out->pred && pi && po && !(rc = ood_max_logit(&in, ml, pi, NULL, e))) {
+        if (ml && out->pred && pi && po && !(rc = ood_max_logit(&p->ctx, &in, ml, pi, NULL, e))) {
             for (int64_t i = 0; i < n_lg; i++) pi[i] = d->id_channels[pi[i]];
-            resize_nearest_i32(&m->ctx, pi, H, W, po, img->h, img->w);
+            resize_nearest_i32(&p->ctx, pi, H, W, po, img->h, img->w);
             for (int64_t i = 0; i < n_img; i++) out->pred[i] = (uint8_t)(po[i] > 255 ? 255 : po[i]);
         } else if (!rc) rc = e->code;
         free(ml); free(pi); free(po);

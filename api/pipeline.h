@@ -6,7 +6,7 @@
 #define OODSEG_API_PIPELINE_H
 
 #include "../models/model.h"
-#include "../ood/ood.h"
+#include "../ood/method.h"
 #include "../io/image.h"
 
 #define PIPE_MAX_METHODS 8
@@ -14,8 +14,9 @@
 typedef struct pipeline {
     model *m;
     int n_methods;
-    ood_method methods[PIPE_MAX_METHODS];
+    ood_method *methods[PIPE_MAX_METHODS];   // opened with the options, closed by pipeline_close
     ood_options opt;
+    nn_ctx ctx;              // what the methods run with
     char taps[256];          // the feature taps the kmeans/centroid methods cluster (resolved)
     const char *size_override; // NULL, "native" or "WxH" (the --size option)
 } pipeline;

@@ -122,7 +122,7 @@ int cmd_eval(int argc, char **argv) {
     if ((rc = cli_mkdir_p(c.out_dir, &e))) goto done;
     if ((rc = pipeline_open(&p, &c.ctx, c.model, &c.mo, methods, &c.oo, &e))) goto done;
     const char *names[PIPE_MAX_METHODS];
-    for (int k = 0; k < p.n_methods; k++) names[k] = ood_method_name(p.methods[k]);
+    for (int k = 0; k < p.n_methods; k++) names[k] = ood_method_def_of(p.methods[k])->name;
     if (o.comp < 0) o.comp = ds.smiyc_track != 0;
     comp_params cp;
     comp_params_default(&cp, ds.smiyc_track == 2);
@@ -166,7 +166,7 @@ int cmd_eval(int argc, char **argv) {
         for (int k = 0; k < p.n_methods && !rc && o.save_maps; k++) {
             char suffix[64] = "";
             if (p.n_methods > 1) snprintf(suffix, sizeof suffix, "_%s", names[k]);
-            int km = p.methods[k] == OOD_KMEANS;
+            int km = (ood_method_def_of(p.methods[k])->flags & OOD_MAKES_CLUSTERS) != 0;
             rc = pictures_save(maps, it->stem, suffix, &img, po.scores[k], k == 0 ? po.pred : NULL,
                                p.m->desc.palette, p.m->desc.num_outputs, km ? po.clusters : NULL,
                                km ? po.k : 0, km ? po.ood_flag : NULL, &e);

@@ -31,11 +31,11 @@ int cmd_score(int argc, char **argv) {
         if ((rc = pipeline_run(&p, &img, &o, &e))) { err_prefix(&e, "%s: ", paths[i]); image_free(&img); break; }
         for (int k = 0; k < p.n_methods && !rc; k++) {
             char suffix[64] = "";
-            if (p.n_methods > 1) snprintf(suffix, sizeof suffix, "_%s", ood_method_name(p.methods[k]));
+            if (p.n_methods > 1) snprintf(suffix, sizeof suffix, "_%s", ood_method_def_of(p.methods[k])->name);
             snprintf(path, sizeof path, "%s/%s%s_score.npy", c.out_dir, stem, suffix);
             int64_t shape[2] = {img.h, img.w};
             if ((rc = npy_write_f32(path, o.scores[k], 2, shape, &e))) break;
-            int is_km = p.methods[k] == OOD_KMEANS;
+            int is_km = (ood_method_def_of(p.methods[k])->flags & OOD_MAKES_CLUSTERS) != 0;
             rc = pictures_save(c.out_dir, stem, suffix, &img, o.scores[k],
                                k == 0 ? o.pred : NULL, p.m->desc.palette, p.m->desc.num_outputs,
                                is_km ? o.clusters : NULL, is_km ? o.k : 0, is_km ? o.ood_flag : NULL, &e);
@@ -66,8 +66,10 @@ static int run_stats(int argc, char **argv, const char *what) {
     if (!c.out_dir) { rc = err_set(&e, OODSEG_E_ARG, "%s: give the output file with -o FILE", what); goto done; }
     if ((rc = cli_collect_images(c.pos, c.n_pos, &paths, &n_paths, &e))) goto done;
     pipeline p;
-    if ((rc = pipeline_open(&p, &c.ctx, c.model, &c.mo, "centroid", &c.oo, &e))) goto done;
+    // (no method to open: the statistics are what the centroid method will read, not the method)
+    if ((rc = pipeline_open(&p, &c.ctx, c.model, &c.mo, "maxlogit", &c.oo, &e))) goto done;
     m = p.m;
+    snprintf(p.taps, sizeof p.taps, "%s", c.oo.taps[0] ? c.oo.taps : m->desc.default_taps);
     if ((rc = ood_stats_new(&st, m->desc.num_id, c.oo.km.k, &e))) { pipeline_close(&p); goto done; }
     double t0 = omp_get_wtime();
     for (int i = 0; i < n_paths && !rc; i++) {
@@ -78,15 +80,15 @@ static int run_stats(int argc, char **argv, const char *what) {
             ood_input in;
             const tensor *feats[16];
             int strides[16];
-            if (!(rc = pipeline_ood_input(&m->ctx, &m->desc, &tl, p.taps, &in, feats, strides, &e)))
-                rc = ood_stats_add(st, &in, &c.oo, &e);
+            if (!(rc = pipeline_ood_input(&p.ctx, &m->desc, &tl, p.taps, &in, feats, strides, &e)))
+                rc = ood_stats_add(st, &p.ctx, &in, &c.oo, &e);
         }
         if (rc) err_prefix(&e, "%s: ", paths[i]);
         tl_free(&tl);
         image_free(&img);
         cli_progress(what, i + 1, n_paths, t0);
     }
-    if (!rc) rc = ood_stats_save(st, c.out_dir, &e);
+    if (!rc) rc = ood_stats_save(st, &p.ctx, c.out_dir, &e);
     if (!rc) fprintf(stderr, "%s: %d images -> %s\n", what, n_paths, c.out_dir);
     pipeline_close(&p);
 done:

@@ -1,360 +1,122 @@
-// ID statistics and the ID-centroid distance method (the variant of the public InternImage-OOD
-// pipeline), plus the calibrated tau of the kmeans method.
+// The ID-centroid distance method (the variant of the public InternImage-OOD pipeline). Its
+// centres come from a statistics file of `oodseg fit-centroids` (stats.c), loaded once by prepare.
 //
-// Fitting (`oodseg fit-centroids`, `oodseg calibrate`): over in-distribution images,
-//  - every logit pixel's max-logit (over the ID channels) goes into a reservoir sample of 2^20
-//    values; the saved tau is its percentile o->tau (TAU_PERCENTILE / TAU_CALIBRATED options; 5
-//    when o->tau is not a percentile), with a table of other percentiles for reference;
-//  - with k_per_class > 0, the fused features (ood_fuse_features: the same taps, stride and
-//    normalisation as the kmeans method) of each feature cell whose centre pixel is predicted as
-//    class c with softmax confidence >= OOD_FIT_CONF go into class c's reservoir (at most ~256 MB
-//    in all). At save, K-Means (k_per_class centres, k-means++, 3 restarts, seed 0) per class, and
-//    the class's mean Euclidean distance of its samples to their nearest centre. A class with
-//    fewer samples than k_per_class gets no centres.
-//
-// The file (text, one record per line):
-//   oodseg-stats 1
-//   num_id <N> k_per_class <K> dim <D>
-//   fuse taps <list or -> fuse_stride <S> l2norm <M>
-//   tau <value> percentile <p> pixels <count of max-logit values seen>
-//   pct <p1> <v1> <p2> <v2> ...          (percentiles of the ID max-logit)
-//   class <c> k <kc> samples <n> mean_dist <m>     (c = index into the ID channels)
-//   <D floats>                            (kc lines: the centres)
-//   end
-// `oodseg calibrate` writes it with k_per_class 0 (no class records); --tau-file reads the tau line.
-//
-// Test time (method centroid): for a logit pixel predicted as class c with softmax confidence
-// conf (among the ID channels) and nearest feature cell f (PyTorch 'nearest' mapping), let
-// ratio = min over c's centres |f - centre| / mean_dist(c) (1 for a class without centres). The
-// pixel is OoD when conf < centroid_conf and ratio > centroid_factor. The score is continuous so
-// that AP and FPR95 are defined: ratio for low-confidence pixels (>= 0; OoD exactly when the
-// score exceeds centroid_factor), and -conf (in [-1, -centroid_conf]) for confident pixels, which
-// therefore rank below every examined pixel, ordered by their softmax confidence.
-#include "../core/outfile.h"
-#include "ood.h"
+// For a logit pixel predicted as class c with softmax confidence conf (among the ID channels) and
+// nearest feature cell f (PyTorch 'nearest' mapping), let ratio = min over c's centres
+// |f - centre| / mean_dist(c) (1 for a class without centres). The pixel is OoD when
+// conf < centroid_conf and ratio > centroid_factor. The score is continuous so that AP and FPR95
+// are defined: ratio for low-confidence pixels (>= 0; OoD exactly when the score exceeds
+// centroid_factor), and -conf (in [-1, -centroid_conf]) for confident pixels, which therefore
+// rank below every examined pixel, ordered by their softmax confidence.
+#include "method.h"
 #include "../nn/nn.h"
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define ML_CAP (1 << 20)
-#define FEAT_BYTES ((int64_t)256 << 20)
+typedef struct centroid_state {
+    ood_centroids c;
+    float *cn;           // (max(total, 1)) |centre|^2, rounded to float
+} centroid_state;
 
-struct ood_stats {
-    int num_id, kpc, dim;            // dim: 0 until the first image with centroids
-    char taps[256];
-    int fuse_stride, l2norm;
-    double tau_pct;
-    int64_t cap;                     // feature vectors kept per class
-    float **vec;                     // num_id buffers (cap, dim), allocated on first use
-    int64_t *seen, *kept;
-    float *mlv;                      // (ML_CAP) max-logit reservoir
-    int64_t ml_seen, ml_kept;
-    uint64_t rng;
-    nn_ctx ctx;                      // of the last image added: the class K-Means fits run on it
-};
-
-static uint64_t next_rng(uint64_t *s) {   // splitmix64
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-int ood_stats_new(ood_stats **out, int num_id, int k_per_class, err *e) {
-    *out = NULL;
-    if (num_id < 1 || num_id > 256)
-        return err_set(e, OODSEG_E_ARG, "ID statistics: %d in-distribution classes, expected 1..256", num_id);
-    if (k_per_class < 0 || k_per_class > 256)
-        return err_set(e, OODSEG_E_ARG, "--k-per-class %d: expected an integer in [0, 256]", k_per_class);
-    ood_stats *s = err_calloc(e, 1, sizeof *s, "ID statistics");
-    if (!s) return OODSEG_E_NOMEM;
-    s->num_id = num_id;
-    s->kpc = k_per_class;
-    s->tau_pct = 5;
-    s->rng = 0x5EED;
-    s->vec = err_calloc(e, num_id, sizeof(float *), "ID statistics");
-    s->seen = err_calloc(e, num_id, sizeof(int64_t), "ID statistics");
-    s->kept = err_calloc(e, num_id, sizeof(int64_t), "ID statistics");
-    s->mlv = err_malloc(e, sizeof(float) * ML_CAP, "max-logit sample");
-    if (!s->vec || !s->seen || !s->kept || !s->mlv) { ood_stats_free(s); return OODSEG_E_NOMEM; }
-    *out = s;
-    return OODSEG_OK;
-}
-
-void ood_stats_free(ood_stats *s) {
+static void centroid_release(void *state) {
+    centroid_state *s = state;
     if (!s) return;
-    if (s->vec) for (int c = 0; c < s->num_id; c++) free(s->vec[c]);
-    free(s->vec); free(s->seen); free(s->kept); free(s->mlv);
+    ood_centroids_free(&s->c);
+    free(s->cn);
     free(s);
 }
 
-// Reservoir sampling (Algorithm R): slot for the item number `seen` (0-based), or -1 to drop it.
-static int64_t reservoir_slot(uint64_t *rng, int64_t seen, int64_t cap) {
-    if (seen < cap) return seen;
-    int64_t j = (int64_t)(next_rng(rng) % (uint64_t)(seen + 1));
-    return j < cap ? j : -1;
-}
-
-int ood_stats_add(ood_stats *s, const ood_input *in, const ood_options *o, err *e) {
-    ood_options def;
-    if (!o) { ood_options_default(&def); o = &def; }
-    int rc = ood_check_input(in, s->kpc > 0, e);
-    if (rc) return rc;
-    s->ctx = *in->ctx;
-    if (in->num_id != s->num_id)
-        return err_set(e, OODSEG_E_ARG, "ID statistics: the input has %d in-distribution channels, the statistics %d",
-                       in->num_id, s->num_id);
-    const int h = in->h, w = in->w;
-    const int64_t hw = (int64_t)h * w;
-    float *ml = err_malloc(e, sizeof(float) * hw, "max-logit map");
-    float *conf = err_malloc(e, sizeof(float) * hw, "confidence map");
-    int32_t *pred = err_malloc(e, sizeof(int32_t) * hw, "prediction map");
-    float *X = NULL;
-    rc = OODSEG_E_NOMEM;
-    if (!ml || !conf || !pred) goto done;
-    if ((rc = ood_max_logit(in, ml, pred, conf, e))) goto done;
-    if (o->tau_mode != TAU_ABSOLUTE && o->tau >= 0 && o->tau <= 100) s->tau_pct = o->tau;
-    for (int64_t p = 0; p < hw; p++) {
-        int64_t j = reservoir_slot(&s->rng, s->ml_seen++, ML_CAP);
-        if (j >= 0) s->mlv[j] = ml[p];
+static int centroid_prepare(const ood_options *o, void **state, err *e) {
+    *state = NULL;
+    if (!o->centroids_file[0])
+        return err_set(e, OODSEG_E_ARG, "needs --centroids FILE (written by `oodseg fit-centroids`)");
+    centroid_state *s = err_calloc(e, 1, sizeof *s, "centroid method");
+    if (!s) return OODSEG_E_NOMEM;
+    int rc = ood_centroids_load(o->centroids_file, &s->c, e);
+    if (rc) { free(s); return rc; }
+    const ood_centroids *c = &s->c;
+    if (!(s->cn = err_malloc(e, sizeof(float) * (c->total > 0 ? c->total : 1), "centre norms"))) {
+        centroid_release(s);
+        return OODSEG_E_NOMEM;
     }
-    s->ml_kept = s->ml_seen < ML_CAP ? s->ml_seen : ML_CAP;
-    if (s->kpc > 0) {
-        int gh, gw, D, fs;
-        if ((rc = ood_fuse_features(in, o, &X, &gh, &gw, &D, &fs, e))) goto done;
-        if (s->dim == 0) {
-            s->dim = D;
-            s->taps[0] = '\0';   // the taps actually given, as a comma list
-            for (int t = 0; t < in->num_feats; t++) {
-                size_t l = strlen(s->taps);
-                snprintf(s->taps + l, sizeof s->taps - l, "%s%s", t ? "," : "", in->feats[t]->name);
-            }
-            if (!s->taps[0]) snprintf(s->taps, sizeof s->taps, "-");
-            s->fuse_stride = o->fuse_stride;
-            s->l2norm = o->l2norm;
-            s->cap = FEAT_BYTES / ((int64_t)s->num_id * D * (int64_t)sizeof(float));
-            if (s->cap < 256) s->cap = 256;
-            if (s->cap > 8192) s->cap = 8192;
-        } else if (s->dim != D) {
-            rc = err_set(e, OODSEG_E_ARG, "ID statistics: feature dimension %d differs from the first image's %d",
-                         D, s->dim);
-            goto done;
-        }
-        for (int gy = 0; gy < gh; gy++)
-            for (int gx = 0; gx < gw; gx++) {
-                int y = (int)(((double)gy + 0.5) * h / gh), x = (int)(((double)gx + 0.5) * w / gw);
-                if (y > h - 1) y = h - 1;
-                if (x > w - 1) x = w - 1;
-                int64_t p = (int64_t)y * w + x;
-                if (conf[p] < OOD_FIT_CONF) continue;
-                int c = pred[p];
-                if (!s->vec[c]) {
-                    s->vec[c] = err_malloc(e, sizeof(float) * s->cap * D, "class feature sample");
-                    if (!s->vec[c]) { rc = OODSEG_E_NOMEM; goto done; }
-                }
-                int64_t j = reservoir_slot(&s->rng, s->seen[c]++, s->cap);
-                if (j >= 0) memcpy(s->vec[c] + j * D, X + ((int64_t)gy * gw + gx) * D, sizeof(float) * D);
-                if (s->kept[c] < s->cap) s->kept[c]++;
-            }
+    for (int j = 0; j < c->total; j++) {
+        double q = 0;
+        for (int t = 0; t < c->dim; t++) q += (double)c->C[(int64_t)j * c->dim + t] * c->C[(int64_t)j * c->dim + t];
+        s->cn[j] = (float)q;
     }
-    rc = OODSEG_OK;
-done:
-    free(ml); free(conf); free(pred); free(X);
-    return rc;
-}
-
-int ood_stats_save(ood_stats *s, const char *path, err *e) {
-    if (s->ml_kept == 0) return err_set(e, OODSEG_E_ARG, "ID statistics: no image was added");
-    outfile of;
-    if (outfile_open(&of, path, e)) return e->code;
-    FILE *f = of.f;
-    double tau;
-    int rc = ood_percentile(s->mlv, s->ml_kept, s->tau_pct, &tau, e);
-    if (rc) { outfile_abort(&of); return rc; }
-    fprintf(f, "oodseg-stats 1\nnum_id %d k_per_class %d dim %d\n", s->num_id, s->kpc, s->dim);
-    fprintf(f, "fuse taps %s fuse_stride %d l2norm %d\n", s->taps[0] ? s->taps : "-", s->fuse_stride, s->l2norm);
-    fprintf(f, "tau %.9g percentile %g pixels %lld\npct", tau, s->tau_pct, (long long)s->ml_seen);
-    static const double pcts[] = {0.5, 1, 2, 5, 10, 15, 20, 25, 30, 40, 50, 75, 90, 95, 99};
-    for (size_t i = 0; i < sizeof pcts / sizeof pcts[0]; i++) {
-        double v;
-        if ((rc = ood_percentile(s->mlv, s->ml_kept, pcts[i], &v, e))) { outfile_abort(&of); return rc; }
-        fprintf(f, " %g %.9g", pcts[i], v);
-    }
-    fprintf(f, "\n");
-    for (int c = 0; c < s->num_id && s->kpc > 0; c++) {
-        if (s->kept[c] < s->kpc) {
-            fprintf(f, "class %d k 0 samples %lld mean_dist 0\n", c, (long long)s->kept[c]);
-            continue;
-        }
-        kmeans_params p;
-        kmeans_params_default(&p);
-        p.k = s->kpc;
-        p.n_init = 3;
-        kmeans_result r;
-        if ((rc = kmeans_fit(&s->ctx, s->vec[c], s->kept[c], s->dim, &p, NULL, &r, e))) {
-            err_prefix(e, "centroids of class %d: ", c);
-            outfile_abort(&of);
-            return rc;
-        }
-        double md = 0;
-        for (int64_t i = 0; i < s->kept[c]; i++) {
-            const float *x = s->vec[c] + i * s->dim, *ce = r.centers + (int64_t)r.labels[i] * s->dim;
-            double q = 0;
-            for (int t = 0; t < s->dim; t++) { double v = (double)x[t] - ce[t]; q += v * v; }
-            md += sqrt(q);
-        }
-        md /= (double)s->kept[c];
-        fprintf(f, "class %d k %d samples %lld mean_dist %.9g\n", c, s->kpc, (long long)s->kept[c], md);
-        for (int j = 0; j < s->kpc; j++) {
-            for (int t = 0; t < s->dim; t++) fprintf(f, t ? " %.9g" : "%.9g", r.centers[(int64_t)j * s->dim + t]);
-            fprintf(f, "\n");
-        }
-        kmeans_result_free(&r);
-    }
-    fprintf(f, "end\n");
-    return outfile_commit(&of, 1, e);
-}
-
-int ood_read_tau(const char *path, double *tau, err *e) {
-    FILE *f = fopen(path, "r");
-    if (!f) return err_set(e, OODSEG_E_IO, "cannot open the tau file %s (write it with `oodseg calibrate`)", path);
-    char line[512];
-    int ok = 0;
-    if (!fgets(line, sizeof line, f) || strncmp(line, "oodseg-stats 1", 14) != 0) {
-        fclose(f);
-        return err_set(e, OODSEG_E_FORMAT, "%s is not an oodseg statistics file (no 'oodseg-stats 1' header)", path);
-    }
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "tau %lf", tau) == 1) { ok = isfinite(*tau); break; }
-    fclose(f);
-    if (!ok) return err_set(e, OODSEG_E_FORMAT, "%s: no valid 'tau' line", path);
+    *state = s;
     return OODSEG_OK;
 }
 
-// ---- the centroid method -----------------------------------------------------------------------
-typedef struct cents {
-    int num_id, dim, total;
-    int *k, *first;      // per class: centre count and index of its first centre
-    double *mean_dist;   // per class
-    float *C;            // (total, dim)
-} cents;
-
-static void cents_free(cents *c) { free(c->k); free(c->first); free(c->mean_dist); free(c->C); }
-
-static int cents_load(const char *path, cents *c, err *e) {
-    memset(c, 0, sizeof *c);
-    FILE *f = fopen(path, "r");
-    if (!f) return err_set(e, OODSEG_E_IO, "cannot open the centroid file %s (write it with `oodseg fit-centroids`)", path);
-    int ver = 0, kpc = 0, rc = OODSEG_E_FORMAT;
-    if (fscanf(f, "oodseg-stats %d num_id %d k_per_class %d dim %d", &ver, &c->num_id, &kpc, &c->dim) != 4 ||
-        ver != 1 || c->num_id < 1 || c->num_id > 256 || kpc < 1 || c->dim < 1) {
-        fclose(f);
-        return err_set(e, OODSEG_E_FORMAT, "%s: not a centroid file (needs the header of `oodseg fit-centroids` with "
-                       "k_per_class >= 1)", path);
-    }
-    c->k = calloc(c->num_id, sizeof(int));
-    c->first = calloc(c->num_id, sizeof(int));
-    c->mean_dist = calloc(c->num_id, sizeof(double));
-    c->C = malloc(sizeof(float) * (size_t)c->num_id * kpc * c->dim);
-    if (!c->k || !c->first || !c->mean_dist || !c->C) { rc = err_set(e, OODSEG_E_NOMEM, "centroid file %s: out of memory", path); goto fail; }
-    char word[64];
-    while (fscanf(f, "%63s", word) == 1) {
-        if (!strcmp(word, "end")) { fclose(f); return OODSEG_OK; }
-        if (strcmp(word, "class")) continue;   // other records: skip word by word
-        int cls, kc;
-        long long ns;
-        double md;
-        if (fscanf(f, "%d k %d samples %lld mean_dist %lf", &cls, &kc, &ns, &md) != 4 || cls < 0 ||
-            cls >= c->num_id || kc < 0 || kc > kpc || !(md >= 0)) {
-            rc = err_set(e, OODSEG_E_FORMAT, "%s: bad class record", path);
-            goto fail;
-        }
-        c->k[cls] = kc;
-        c->first[cls] = c->total;
-        c->mean_dist[cls] = md;
-        for (int64_t q = 0; q < (int64_t)kc * c->dim; q++) {
-            if (fscanf(f, "%f", &c->C[(int64_t)c->total * c->dim + q]) != 1) {
-                rc = err_set(e, OODSEG_E_FORMAT, "%s: class %d: truncated centre values", path, cls);
-                goto fail;
+// dist (n, num_id): per feature vector of X (n, D) and class, the distance ratio to the class's
+// nearest centre; G (n, max(total, 1)) scratch.
+static void ratios(const nn_ctx *ctx, const centroid_state *s, const float *X, int64_t n, float *G, float *dist) {
+    const ood_centroids *c = &s->c;
+    const int D = c->dim, T = c->total > 0 ? c->total : 1;
+    if (c->total > 0)
+        nn_sgemm(0, 1, (int)n, c->total, D, 1.0f, X, D, c->C, D, 0.0f, G, T);
+    #pragma omp parallel for schedule(static) num_threads(ctx->threads)
+    for (int64_t i = 0; i < n; i++) {
+        double xn = 0;
+        for (int t = 0; t < D; t++) xn += (double)X[i * D + t] * X[i * D + t];
+        for (int cl = 0; cl < c->num_id; cl++) {
+            double best = INFINITY;
+            for (int j = c->first[cl]; j < c->first[cl] + c->k[cl]; j++) {
+                double d2 = xn + s->cn[j] - 2.0 * G[i * T + j];
+                if (d2 < best) best = d2;
             }
+            double ratio = 1.0;
+            if (c->k[cl] > 0) ratio = sqrt(best > 0 ? best : 0) / fmax(c->mean_dist[cl], 1e-12);
+            dist[i * c->num_id + cl] = (float)ratio;
         }
-        c->total += kc;
     }
-    rc = err_set(e, OODSEG_E_FORMAT, "%s: truncated (no 'end' line)", path);
-fail:
-    fclose(f);
-    cents_free(c);
-    return rc;
 }
 
-int ood_centroid_score(const ood_input *in, const ood_options *o, float *score, err *e) {
-    cents c;
-    int rc = cents_load(o->centroids_file, &c, e);
-    if (rc) return rc;
+static int centroid_score(const nn_ctx *ctx, const void *state, const ood_options *o, const ood_input *in,
+                          float *score, ood_aux *aux, err *e) {
+    (void)aux;
+    const centroid_state *s = state;
+    const ood_centroids *c = &s->c;
     const int h = in->h, w = in->w;
     const int64_t hw = (int64_t)h * w;
+    if (c->num_id != in->num_id)
+        return err_set(e, OODSEG_E_ARG, "centroid file %s has %d classes, the model %d in-distribution channels",
+                       o->centroids_file, c->num_id, in->num_id);
     float *ml = err_malloc(e, sizeof(float) * hw, "max-logit map");
     float *conf = err_malloc(e, sizeof(float) * hw, "confidence map");
     int32_t *pred = err_malloc(e, sizeof(int32_t) * hw, "prediction map");
     float *X = NULL, *G = NULL, *dist = NULL;
-    rc = OODSEG_E_NOMEM;
+    int rc = OODSEG_E_NOMEM, gh, gw, D, fs;
     if (!ml || !conf || !pred) goto done;
-    if (c.num_id != in->num_id) {
-        rc = err_set(e, OODSEG_E_ARG, "centroid file %s has %d classes, the model %d in-distribution channels",
-                     o->centroids_file, c.num_id, in->num_id);
-        goto done;
-    }
-    if ((rc = ood_max_logit(in, ml, pred, conf, e))) goto done;
-    int gh, gw, D, fs;
-    if ((rc = ood_fuse_features(in, o, &X, &gh, &gw, &D, &fs, e))) goto done;
-    if (D != c.dim) {
+    if ((rc = ood_max_logit(ctx, in, ml, pred, conf, e))) goto done;
+    if ((rc = ood_fuse_features(ctx, in, o, &X, &gh, &gw, &D, &fs, e))) goto done;
+    if (D != c->dim) {
         rc = err_set(e, OODSEG_E_ARG, "centroid file %s has %d-dimensional centres, the fused features are %d-"
                      "dimensional: use the same --taps/--fuse-stride as `oodseg fit-centroids`", o->centroids_file,
-                     c.dim, D);
+                     c->dim, D);
         goto done;
     }
     const int64_t n = (int64_t)gh * gw;
-    const int T = c.total > 0 ? c.total : 1;
-    G = err_malloc(e, sizeof(float) * n * T, "centroid distances");           // (n, total)
-    dist = err_malloc(e, sizeof(float) * n * c.num_id, "centroid distances");  // (n, num_id)
+    G = err_malloc(e, sizeof(float) * n * (c->total > 0 ? c->total : 1), "centroid distances");   // (n, total)
+    dist = err_malloc(e, sizeof(float) * n * c->num_id, "centroid distances");                  // (n, num_id)
     if (!G || !dist) { rc = OODSEG_E_NOMEM; goto done; }
-    float *cn = err_malloc(e, sizeof(float) * T, "centre norms");
-    if (!cn) { rc = OODSEG_E_NOMEM; goto done; }
-    for (int j = 0; j < c.total; j++) {
-        double q = 0;
-        for (int t = 0; t < D; t++) q += (double)c.C[(int64_t)j * D + t] * c.C[(int64_t)j * D + t];
-        cn[j] = (float)q;
-    }
-    if (c.total > 0)
-        nn_sgemm(0, 1, (int)n, c.total, D, 1.0f, X, D, c.C, D, 0.0f, G, T);
-    #pragma omp parallel for schedule(static) num_threads(in->ctx->threads)
-    for (int64_t i = 0; i < n; i++) {
-        double xn = 0;
-        for (int t = 0; t < D; t++) xn += (double)X[i * D + t] * X[i * D + t];
-        for (int cl = 0; cl < c.num_id; cl++) {
-            double best = INFINITY;
-            for (int j = c.first[cl]; j < c.first[cl] + c.k[cl]; j++) {
-                double d2 = xn + cn[j] - 2.0 * G[i * T + j];
-                if (d2 < best) best = d2;
-            }
-            double ratio = 1.0;
-            if (c.k[cl] > 0) ratio = sqrt(best > 0 ? best : 0) / fmax(c.mean_dist[cl], 1e-12);
-            dist[i * c.num_id + cl] = (float)ratio;
-        }
-    }
+    ratios(ctx, s, X, n, G, dist);
     for (int y = 0; y < h; y++) {
         int64_t gy = (int64_t)y * gh / h;
         for (int x = 0; x < w; x++) {
             int64_t p = (int64_t)y * w + x, cell = gy * gw + (int64_t)x * gw / w;
-            score[p] = conf[p] < o->centroid_conf ? dist[cell * c.num_id + pred[p]] : -conf[p];
+            score[p] = conf[p] < o->centroid_conf ? dist[cell * c->num_id + pred[p]] : -conf[p];
         }
     }
-    free(cn);
     rc = OODSEG_OK;
 done:
-    cents_free(&c);
     free(ml); free(conf); free(pred); free(X); free(G); free(dist);
     return rc;
 }
+
+const ood_method_def ood_def_centroid = {
+    "centroid", "distance to the in-distribution class centroids of `oodseg fit-centroids`", OOD_NEEDS_TAPS,
+    "taps,fuse-stride,l2norm,centroids,centroid-conf,centroid-factor",
+    centroid_prepare, centroid_score, centroid_release,
+};

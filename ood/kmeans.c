@@ -24,7 +24,6 @@
 // block order; each point's arithmetic is fixed. Results are bit-identical for any --threads.
 #include "kmeans.h"
 #include "kmeans_dist.h"
-#include "../nn/nn.h"
 #include <omp.h>
 #include <math.h>
 #include <stdlib.h>
@@ -51,14 +50,36 @@ void kmeans_result_free(kmeans_result *r) {
     r->labels = NULL;
 }
 
-// On a cache-line boundary (the kernel's scratch rows are whole lines); free() releases it.
-static void *alloc64(err *e, size_t bytes, const char *what) {
+// ---- scratch ownership ------------------------------------------------------------------------
+// Every scratch array of a fit (or of one k-means++ run) is taken from an owner that remembers
+// it, so that one call frees them all, on success and on every error path alike.
+enum { OWN_MALLOC, OWN_ZERO, OWN_ALIGN64 };   // OWN_ALIGN64: a cache-line boundary (the kernel's
+                                               // scratch rows are whole lines)
+typedef struct km_owner {
+    void *blk[32];
+    int n, failed;        // failed: an allocation failed (e is set); later ones return NULL
+} km_owner;
+
+static void *own(km_owner *ow, err *e, size_t bytes, int how, const char *what) {
     void *p = NULL;
-    if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0 || !p) {
-        err_set(e, OODSEG_E_NOMEM, "out of memory: %s (%zu bytes)", what, bytes);
-        return NULL;
+    if (ow->failed) return NULL;
+    if (ow->n == (int)(sizeof ow->blk / sizeof ow->blk[0])) {
+        err_set(e, OODSEG_E_INTERNAL, "k-means: more scratch arrays than the owner holds (%s)", what);
+    } else if (how == OWN_ALIGN64) {
+        if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0) p = NULL;
+        if (!p) err_set(e, OODSEG_E_NOMEM, "out of memory: %s (%zu bytes)", what, bytes);
+    } else {
+        p = how == OWN_ZERO ? err_calloc(e, bytes ? bytes : 1, 1, what) : err_malloc(e, bytes ? bytes : 1, what);
     }
+    if (!p) { ow->failed = 1; return NULL; }
+    ow->blk[ow->n++] = p;
     return p;
+}
+
+static void own_free(km_owner *ow) {
+    for (int i = 0; i < ow->n; i++) free(ow->blk[i]);
+    ow->n = 0;
+    ow->failed = 0;
 }
 
 // ---- RNG: xoshiro256** seeded by splitmix64 -------------------------------------------------
@@ -107,7 +128,8 @@ typedef struct km {
     const float *X;       // (n, d) the caller's data, centred on the fly
     const float *mean;    // (d) float column means
     int64_t n;
-    int d, k, nthr, exact;
+    int d, k, exact;
+    int nthr;             // the context's thread count: the team size and per-thread buffers
     double *xn;           // (n) |x - mean|^2, filled by the first pass over the data (have_xn)
     double xnsum;         // sum of xn
     int have_xn;
@@ -139,6 +161,10 @@ typedef struct km {
                           // so that a batch is still in L2 when it is labelled and summed
     double *part;         // (nbig, k, d) per-block sum changes, then (nbig, k) count changes
     uint8_t *touched;     // (nbig, k) 1: that block changed that cluster's sum
+    float *meanf;         // (d) the column means, written once (mean is the same array)
+    double *shift;        // (k) the centre shifts of one iteration
+    double *ipart;        // (chunks) inertia partial sums
+    km_owner own;         // owns every array above except X (the caller's)
 } km;
 
 // Where the kernel is to write the norms of the r rows from s on, which it computes (all, in
@@ -421,9 +447,10 @@ static int relocate_empty(km *w, err *e) {
     int n_empty = 0;
     for (int j = 0; j < k; j++) n_empty += w->cnt[j] == 0;
     if (!n_empty) return 0;
-    double *dist = err_malloc(e, sizeof(double) * w->n, "k-means relocation distances");
-    int64_t *far = err_malloc(e, sizeof(int64_t) * n_empty, "k-means relocation indices");
-    if (!dist || !far) { free(dist); free(far); return -1; }
+    km_owner ow = {0};
+    double *dist = own(&ow, e, sizeof(double) * w->n, OWN_MALLOC, "k-means relocation distances");
+    int64_t *far = own(&ow, e, sizeof(int64_t) * n_empty, OWN_MALLOC, "k-means relocation indices");
+    if (ow.failed) { own_free(&ow); return -1; }
     #pragma omp parallel for schedule(static) num_threads(w->nthr)
     for (int64_t i = 0; i < w->n; i++)
         dist[i] = kmeans_dist2(w->X + i * d, w->mean, w->C + (size_t)w->labels[i] * d, d);
@@ -451,8 +478,7 @@ static int relocate_empty(km *w, err *e) {
         w->cnt[j] = 1;
         w->cnt[old] -= 1;
     }
-    free(dist);
-    free(far);
+    own_free(&ow);
     return 1;
 }
 
@@ -542,16 +568,17 @@ static int kmeanspp(km *w, km_rng *rng, float *centres, err *e) {
     const int d = w->d, k = w->k;
     const int64_t n = w->n, nch = (n + KM_CHUNK - 1) / KM_CHUNK;
     const int T = 2 + (int)floor(log((double)k));
-    double *closest = err_malloc(e, sizeof(double) * n, "k-means++ distances");
-    double *cum = err_malloc(e, sizeof(double) * n, "k-means++ cumulative sums");
-    double *cd = err_malloc(e, sizeof(double) * n * T, "k-means++ candidate distances"); // (T, n)
-    float *cand = err_malloc(e, sizeof(float) * T * d, "k-means++ candidates"); // (T, d)
-    float *candp = alloc64(e, sizeof(float) * kmeans_pack_floats(T, d), "k-means++ candidates");
-    double *candn = err_malloc(e, sizeof(double) * T, "k-means++ candidate norms");
-    double *ppart = err_malloc(e, sizeof(double) * nch * T, "k-means++ partial sums");
-    int64_t *cid = err_malloc(e, sizeof(int64_t) * T, "k-means++ candidate ids");
+    km_owner ow = {0};
+    double *closest = own(&ow, e, sizeof(double) * n, OWN_MALLOC, "k-means++ distances");
+    double *cum = own(&ow, e, sizeof(double) * n, OWN_MALLOC, "k-means++ cumulative sums");
+    double *cd = own(&ow, e, sizeof(double) * n * T, OWN_MALLOC, "k-means++ candidate distances"); // (T, n)
+    float *cand = own(&ow, e, sizeof(float) * T * d, OWN_MALLOC, "k-means++ candidates"); // (T, d)
+    float *candp = own(&ow, e, sizeof(float) * kmeans_pack_floats(T, d), OWN_ALIGN64, "k-means++ candidates");
+    double *candn = own(&ow, e, sizeof(double) * T, OWN_MALLOC, "k-means++ candidate norms");
+    double *ppart = own(&ow, e, sizeof(double) * nch * T, OWN_MALLOC, "k-means++ partial sums");
+    int64_t *cid = own(&ow, e, sizeof(int64_t) * T, OWN_MALLOC, "k-means++ candidate ids");
     int rc = -1;
-    if (!closest || !cum || !cd || !cand || !candp || !candn || !ppart || !cid) goto done;
+    if (ow.failed) goto done;
 
     cid[0] = rng_below(rng, n);
     int nc = 1;
@@ -607,7 +634,7 @@ static int kmeanspp(km *w, km_rng *rng, float *centres, err *e) {
     }
     rc = 0;
 done:
-    free(closest); free(cum); free(cd); free(cand); free(candp); free(candn); free(ppart); free(cid);
+    own_free(&ow);
     return rc;
 }
 
@@ -646,9 +673,8 @@ static void col_sums(const float *X, int64_t s0, int64_t s1, int d, double *P, d
     }
 }
 
-int kmeans_fit(const nn_ctx *ctx, const float *X, int64_t n, int d, const kmeans_params *p, const float *init,
-               kmeans_result *out, err *e) {
-    memset(out, 0, sizeof *out);
+static int check_args(const nn_ctx *ctx, int64_t n, int d, const kmeans_params *p, const float *init, err *e) {
+    if (!ctx || ctx->threads < 1) return err_set(e, OODSEG_E_ARG, "k-means: no execution context (threads >= 1)");
     if (!p) return err_set(e, OODSEG_E_ARG, "k-means: no parameters");
     const int k = p->k;
     if (d < 1) return err_set(e, OODSEG_E_ARG, "k-means: feature dimension d = %d, must be >= 1", d);
@@ -663,104 +689,114 @@ int kmeans_fit(const nn_ctx *ctx, const float *X, int64_t n, int d, const kmeans
             if (!isfinite(init[i]))
                 return err_set(e, OODSEG_E_ARG, "k-means: initial centre %lld, feature %lld is not finite",
                                (long long)(i / d), (long long)(i % d));
+    return OODSEG_OK;
+}
 
-    km w = {0};
-    w.n = n; w.d = d; w.k = k; w.exact = p->exact_lloyd;
-    w.nthr = ctx->threads;
+// The workspace of a fit: the sizes that depend on n, d, k (never on the thread count, except the
+// per-thread buffers) and every array, from w->own.
+static int km_init(km *w, const nn_ctx *ctx, const float *X, int64_t n, int d, const kmeans_params *p, err *e) {
+    const int k = p->k;
+    memset(w, 0, sizeof *w);
+    w->X = X; w->n = n; w->d = d; w->k = k; w->exact = p->exact_lloyd;
+    w->nthr = ctx->threads;
     // twice the kernel's bound (kmeans_dots_depth() roundings in a chain; this also covers the
     // rounding of |c|^2 to float)
-    w.ecoef = (double)kmeans_dots_depth(k, d) * 0x1.0p-23;
-    w.big = (n + 63) / 64;
-    w.big = (w.big + KM_CHUNK - 1) / KM_CHUNK * KM_CHUNK;
-    if (w.big < 512) w.big = 512;
-    w.nbig = (n + w.big - 1) / w.big;
-    w.chunk = (int)((256 << 10) / ((size_t)d * sizeof(float))) & ~7;
-    if (w.chunk < 8) w.chunk = 8;
-    if (w.chunk > KM_CHUNK) w.chunk = KM_CHUNK;
+    w->ecoef = (double)kmeans_dots_depth(k, d) * 0x1.0p-23;
+    w->big = (n + 63) / 64;
+    w->big = (w->big + KM_CHUNK - 1) / KM_CHUNK * KM_CHUNK;
+    if (w->big < 512) w->big = 512;
+    w->nbig = (n + w->big - 1) / w->big;
+    w->chunk = (int)((256 << 10) / ((size_t)d * sizeof(float))) & ~7;
+    if (w->chunk < 8) w->chunk = 8;
+    if (w->chunk > KM_CHUNK) w->chunk = KM_CHUNK;
     const int64_t nch = (n + KM_CHUNK - 1) / KM_CHUNK;
     int T = 2 + (int)floor(log((double)k));
-    w.kp = (k + 7) & ~7;
-    w.toff = ((size_t)KM_CHUNK * (w.kp > T ? w.kp : T) + 15) & ~(size_t)15;
+    w->kp = (k + 7) & ~7;
+    w->toff = ((size_t)KM_CHUNK * (w->kp > T ? w->kp : T) + 15) & ~(size_t)15;
     size_t scr = kmeans_dots_scratch(k), scr_pp = kmeans_dots_scratch(T);
-    size_t tsz = w.toff + (((scr > scr_pp ? scr : scr_pp) + 15) & ~(size_t)15);
-    double *xn = err_malloc(e, sizeof(double) * n, "k-means norms");
-    double *mean = err_calloc(e, d, sizeof(double), "k-means means");
-    float *meanf = err_malloc(e, sizeof(float) * d, "k-means means");
-    w.C = err_malloc(e, sizeof(float) * k * d, "k-means centres");
-    w.Cn = err_malloc(e, sizeof(float) * k * d, "k-means centres");
-    float *best_c = err_malloc(e, sizeof(float) * k * d, "k-means centres");
-    w.cn = err_calloc(e, w.kp, sizeof(double), "k-means centre norms");
-    w.S = err_malloc(e, sizeof(double) * k * d, "k-means sums");
-    w.cnt = err_malloc(e, sizeof(double) * k, "k-means counts");
-    w.labels = err_malloc(e, sizeof(int32_t) * n, "k-means labels");
-    int32_t *best_l = err_malloc(e, sizeof(int32_t) * n, "k-means labels");
-    w.ub = err_malloc(e, sizeof(double) * n, "k-means bounds");
-    w.lb = err_malloc(e, sizeof(float) * n * w.kp, "k-means bounds");
-    w.lm = err_malloc(e, sizeof(double) * n, "k-means bounds");
-    w.cum = err_calloc(e, w.kp, sizeof(double), "k-means shifts");
-    w.hs = err_malloc(e, sizeof(double) * k, "k-means centre distances");
-    w.cc = err_calloc(e, (size_t)k * w.kp, sizeof(double), "k-means centre distances");
-    w.touched = err_calloc(e, (size_t)w.nbig * k, 1, "k-means flags");
-    w.ddbuf = alloc64(e, sizeof(double) * w.kp * w.nthr, "k-means thread buffers");
-    w.tstride = tsz;
-    w.tbuf = alloc64(e, sizeof(float) * tsz * w.nthr, "k-means thread buffers");
-    w.Cp = alloc64(e, sizeof(float) * kmeans_pack_floats(k, d), "k-means centres");
-    double *part = err_malloc(e, sizeof(double) * nch, "k-means partial sums");
-    w.part = err_calloc(e, (size_t)w.nbig * k * (d + 1), sizeof(double), "k-means partial sums");
-    double *shift = err_malloc(e, sizeof(double) * k, "k-means shifts");
-    int rc = OODSEG_E_NOMEM;
-    if (!xn || !mean || !meanf || !w.C || !w.Cn || !best_c || !w.cn || !w.S || !w.cnt ||
-        !w.labels || !best_l || !w.ub || !w.lb || !w.cc || !w.lm || !w.cum || !w.hs || !w.touched || !w.ddbuf || !w.tbuf || !w.Cp || !part || !shift || !w.part)
-        goto done;
+    w->tstride = w->toff + (((scr > scr_pp ? scr : scr_pp) + 15) & ~(size_t)15);
+    km_owner *o = &w->own;
+    w->xn = own(o, e, sizeof(double) * n, OWN_MALLOC, "k-means norms");
+    w->meanf = own(o, e, sizeof(float) * d, OWN_MALLOC, "k-means means");
+    w->C = own(o, e, sizeof(float) * k * d, OWN_MALLOC, "k-means centres");
+    w->Cn = own(o, e, sizeof(float) * k * d, OWN_MALLOC, "k-means centres");
+    w->cn = own(o, e, sizeof(double) * w->kp, OWN_ZERO, "k-means centre norms");
+    w->S = own(o, e, sizeof(double) * k * d, OWN_MALLOC, "k-means sums");
+    w->cnt = own(o, e, sizeof(double) * k, OWN_MALLOC, "k-means counts");
+    w->labels = own(o, e, sizeof(int32_t) * n, OWN_MALLOC, "k-means labels");
+    w->ub = own(o, e, sizeof(double) * n, OWN_MALLOC, "k-means bounds");
+    w->lb = own(o, e, sizeof(float) * n * w->kp, OWN_MALLOC, "k-means bounds");
+    w->lm = own(o, e, sizeof(double) * n, OWN_MALLOC, "k-means bounds");
+    w->cum = own(o, e, sizeof(double) * w->kp, OWN_ZERO, "k-means shifts");
+    w->hs = own(o, e, sizeof(double) * k, OWN_MALLOC, "k-means centre distances");
+    w->cc = own(o, e, sizeof(double) * k * w->kp, OWN_ZERO, "k-means centre distances");
+    w->touched = own(o, e, (size_t)w->nbig * k, OWN_ZERO, "k-means flags");
+    w->ddbuf = own(o, e, sizeof(double) * w->kp * w->nthr, OWN_ALIGN64, "k-means thread buffers");
+    w->tbuf = own(o, e, sizeof(float) * w->tstride * w->nthr, OWN_ALIGN64, "k-means thread buffers");
+    w->Cp = own(o, e, sizeof(float) * kmeans_pack_floats(k, d), OWN_ALIGN64, "k-means centres");
+    w->ipart = own(o, e, sizeof(double) * nch, OWN_MALLOC, "k-means partial sums");
+    w->part = own(o, e, sizeof(double) * w->nbig * k * (d + 1), OWN_ZERO, "k-means partial sums");
+    w->shift = own(o, e, sizeof(double) * k, OWN_MALLOC, "k-means shifts");
+    if (o->failed) return e ? e->code : OODSEG_E_NOMEM;
+    for (size_t i = 0; i < (size_t)n * w->kp; i++) w->lb[i] = INFINITY;
+    w->mean = w->meanf;
+    return OODSEG_OK;
+}
 
-    for (size_t i = 0; i < (size_t)n * w.kp; i++) w.lb[i] = INFINITY;
-    // Column means and variances in double, in one pass: partial sums over big row blocks (fixed
-    // by n, not by the thread count) added in block order; also finds the first non-finite value.
-    // (The variance as E[x^2] - E[x]^2 only sets tol; it loses digits only when a column's mean
-    // is ~1e6 times its spread.)
-    double varsum = 0;
-    {
-        double *P = err_calloc(e, (size_t)w.nbig * d, sizeof(double), "k-means column sums");
-        double *Q = err_calloc(e, (size_t)w.nbig * d, sizeof(double), "k-means column sums");
-        int64_t *bad = err_malloc(e, sizeof(int64_t) * w.nbig, "k-means checks");
-        if (!P || !Q || !bad) { free(P); free(Q); free(bad); goto done; }
-        #pragma omp parallel for schedule(dynamic, 1) num_threads(w.nthr)
-        for (int64_t b = 0; b < w.nbig; b++) {
-            int64_t s0 = b * w.big, s1 = s0 + w.big < n ? s0 + w.big : n;
-            double *Pb = P + (size_t)b * d, *Qb = Q + (size_t)b * d;
-            bad[b] = -1;
-            col_sums(X, s0, s1, d, Pb, Qb);
-            double tot = 0;
-            for (int c = 0; c < d; c++) tot += Qb[c];
-            if (!isfinite(tot))
-                for (int64_t i = s0; i < s1 && bad[b] < 0; i++)
-                    for (int c = 0; c < d; c++)
-                        if (!isfinite(X[i * d + c])) { bad[b] = i * d + c; break; }
-        }
-        for (int64_t b = 0; b < w.nbig; b++)
-            if (bad[b] >= 0) {
-                int64_t i = bad[b] / d, c = bad[b] % d;
-                float v = X[bad[b]];
-                free(P); free(Q); free(bad);
-                rc = err_set(e, OODSEG_E_ARG, "k-means: sample %lld, feature %lld is %s; inputs must be finite",
-                             (long long)i, (long long)c, isnan(v) ? "NaN" : "infinite");
-                goto done;
-            }
-        for (int c = 0; c < d; c++) {
-            double m1 = 0, m2 = 0;
-            for (int64_t b = 0; b < w.nbig; b++) { m1 += P[(size_t)b * d + c]; m2 += Q[(size_t)b * d + c]; }
-            mean[c] = m1 / (double)n;
-            meanf[c] = (float)mean[c];
-            double v = m2 / (double)n - mean[c] * mean[c];
-            varsum += v > 0 ? v : 0;
-        }
-        free(P); free(Q); free(bad);
+// Column means (w->meanf) and the summed column variances, in double and in one pass: partial
+// sums over big row blocks (fixed by n, not by the thread count) added in block order; also finds
+// the first non-finite value. (The variance as E[x^2] - E[x]^2 only sets tol; it loses digits
+// only when a column's mean is ~1e6 times its spread.)
+static int column_stats(km *w, double *varsum, err *e) {
+    const float *X = w->X;
+    const int64_t n = w->n;
+    const int d = w->d;
+    km_owner ow = {0};
+    double *P = own(&ow, e, sizeof(double) * w->nbig * d, OWN_ZERO, "k-means column sums");
+    double *Q = own(&ow, e, sizeof(double) * w->nbig * d, OWN_ZERO, "k-means column sums");
+    int64_t *bad = own(&ow, e, sizeof(int64_t) * w->nbig, OWN_MALLOC, "k-means checks");
+    if (ow.failed) { own_free(&ow); return e ? e->code : OODSEG_E_NOMEM; }
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(w->nthr)
+    for (int64_t b = 0; b < w->nbig; b++) {
+        int64_t s0 = b * w->big, s1 = s0 + w->big < n ? s0 + w->big : n;
+        double *Pb = P + (size_t)b * d, *Qb = Q + (size_t)b * d;
+        bad[b] = -1;
+        col_sums(X, s0, s1, d, Pb, Qb);
+        double tot = 0;
+        for (int c = 0; c < d; c++) tot += Qb[c];
+        if (!isfinite(tot))
+            for (int64_t i = s0; i < s1 && bad[b] < 0; i++)
+                for (int c = 0; c < d; c++)
+                    if (!isfinite(X[i * d + c])) { bad[b] = i * d + c; break; }
     }
-    const double tol = p->tol * varsum / d;
-    w.X = X;
-    w.mean = meanf;
-    w.xn = xn;
+    int rc = OODSEG_OK;
+    for (int64_t b = 0; b < w->nbig && !rc; b++)
+        if (bad[b] >= 0) {
+            float v = X[bad[b]];
+            rc = err_set(e, OODSEG_E_ARG, "k-means: sample %lld, feature %lld is %s; inputs must be finite",
+                         (long long)(bad[b] / d), (long long)(bad[b] % d), isnan(v) ? "NaN" : "infinite");
+        }
+    *varsum = 0;
+    for (int c = 0; c < d && !rc; c++) {
+        double m1 = 0, m2 = 0;
+        for (int64_t b = 0; b < w->nbig; b++) { m1 += P[(size_t)b * d + c]; m2 += Q[(size_t)b * d + c]; }
+        double mean = m1 / (double)n;
+        w->meanf[c] = (float)mean;
+        double v = m2 / (double)n - mean * mean;
+        *varsum += v > 0 ? v : 0;
+    }
+    own_free(&ow);
+    return rc;
+}
 
+// n_init runs (one from init when given), the best by inertia kept in out; sklearn keeps a later
+// run only when it is better and not the same clustering.
+static int best_of_runs(km *w, const kmeans_params *p, const float *init, double tol, kmeans_result *out, err *e) {
+    const int k = w->k, d = w->d;
+    const int64_t n = w->n;
+    float *best_c = err_malloc(e, sizeof(float) * k * d, "k-means centres");
+    int32_t *best_l = err_malloc(e, sizeof(int32_t) * n, "k-means labels");
+    if (!best_c || !best_l) { free(best_c); free(best_l); return OODSEG_E_NOMEM; }
     km_rng rng;
     rng_seed(&rng, p->seed);
     int n_init = init ? 1 : (p->n_init < 1 ? 1 : p->n_init);
@@ -768,32 +804,37 @@ int kmeans_fit(const nn_ctx *ctx, const float *X, int64_t n, int d, const kmeans
     int best_it = 0, have = 0;
     for (int run = 0; run < n_init; run++) {
         if (init) {
-            for (int64_t i = 0; i < (int64_t)k * d; i++) w.C[i] = init[i] - meanf[i % d];
-        } else if (kmeanspp(&w, &rng, w.C, e)) goto done;
-        int it = lloyd(&w, p->max_iter, tol, shift, e);
-        if (it < 0) goto done;
-        double in = inertia(&w, part);
-        if (!have || (in < best_in && !same_clustering(w.labels, best_l, n, k))) {
+            for (int64_t i = 0; i < (int64_t)k * d; i++) w->C[i] = init[i] - w->meanf[i % d];
+        } else if (kmeanspp(w, &rng, w->C, e)) goto fail;
+        int it = lloyd(w, p->max_iter, tol, w->shift, e);
+        if (it < 0) goto fail;
+        double in = inertia(w, w->ipart);
+        if (!have || (in < best_in && !same_clustering(w->labels, best_l, n, k))) {
             have = 1;
             best_in = in;
             best_it = it;
-            memcpy(best_c, w.C, sizeof(float) * k * d);
-            memcpy(best_l, w.labels, sizeof(int32_t) * n);
+            memcpy(best_c, w->C, sizeof(float) * k * d);
+            memcpy(best_l, w->labels, sizeof(int32_t) * n);
         }
     }
-    for (int64_t i = 0; i < (int64_t)k * d; i++) best_c[i] += meanf[i % d];
-    out->k = k;
-    out->d = d;
-    out->centers = best_c;
-    out->labels = best_l;
-    out->inertia = best_in;
-    out->n_iter = best_it;
-    best_c = NULL;
-    best_l = NULL;
-    rc = OODSEG_OK;
-done:
-    free(xn); free(mean); free(meanf); free(w.C); free(w.Cn); free(best_c); free(w.cn);
-    free(w.S); free(w.cnt); free(w.labels); free(best_l); free(w.ub); free(w.lb); free(w.cc); free(w.lm); free(w.cum); free(w.hs); free(w.touched);
-    free(w.ddbuf); free(w.tbuf); free(w.Cp); free(part); free(shift); free(w.part);
+    for (int64_t i = 0; i < (int64_t)k * d; i++) best_c[i] += w->meanf[i % d];
+    *out = (kmeans_result){.k = k, .d = d, .centers = best_c, .labels = best_l, .inertia = best_in, .n_iter = best_it};
+    return OODSEG_OK;
+fail:
+    free(best_c);
+    free(best_l);
+    return e ? e->code : OODSEG_E_NOMEM;
+}
+
+int kmeans_fit(const nn_ctx *ctx, const float *X, int64_t n, int d, const kmeans_params *p, const float *init,
+               kmeans_result *out, err *e) {
+    memset(out, 0, sizeof *out);
+    int rc = check_args(ctx, n, d, p, init, e);
+    if (rc) return rc;
+    km w;
+    double varsum = 0;
+    if (!(rc = km_init(&w, ctx, X, n, d, p, e)) && !(rc = column_stats(&w, &varsum, e)))
+        rc = best_of_runs(&w, p, init, p->tol * varsum / d, out, e);
+    own_free(&w.own);
     return rc;
 }

@@ -34,10 +34,11 @@ typedef struct kmeans_result {
     int n_iter;
 } kmeans_result;
 
-// X: (n, d) row-major, the fit runs on ctx->threads threads. init: (k, d) starting centres, or NULL for k-means++ (then n_init restarts).
+// X: (n, d) row-major. init: (k, d) starting centres, or NULL for k-means++ (then n_init restarts).
+// ctx: the team size of every parallel region (the result does not depend on it).
 // Errors: k < 1 or k > n (names both), NaN/Inf in X (names the row), out of memory.
-int kmeans_fit(const nn_ctx *ctx, const float *X, int64_t n, int d, const kmeans_params *p, const float *init,
-               kmeans_result *out, err *e);
+int kmeans_fit(const nn_ctx *ctx, const float *X, int64_t n, int d, const kmeans_params *p,
+               const float *init, kmeans_result *out, err *e);
 void kmeans_result_free(kmeans_result *r);
 
 #endif

@@ -42,6 +42,8 @@ typedef double v8d __attribute__((vector_size(64)));
 // scratch (exact). Each lane sums its columns in order, then the 16 lanes add in a fixed tree: per
 // dot at most ceil(d/16) + 4 roundings in a chain, so the error is at most
 // gamma_{ceil(d/16)+4} sum |v c| <= that times (|v|^2 + |c|^2) / 2 (E of the assignment: twice).
+// (About 80 lines as one function for the same reason as dots_bc_body below: register-resident
+// accumulators across the tile loop.)
 __attribute__((target_clones("avx512f", "default"), optimize("fp-contract=fast")))
 static void dots_pair(const float *const *xr, int nr, const float *mean, const float *Cp, int ldc, int m,
                       int d, float *scratch, float *out, int ldo, double *norms) {
@@ -147,6 +149,9 @@ static int bc_dp(int d, int G) { return (d + KB_H * G - 1) / (KB_H * G) * (KB_H 
 // flight. Per dot at most dp / (KB_H G) + 2 + log2 G roundings in a chain: the chain (continued
 // exactly across tiles through the scratch), the 4 chains, the G lanes. The rows of a block
 // ahead are prefetched, G lines per step: at D = 1280 the kernel waits on memory otherwise.
+// One body of ~120 lines on purpose: the 16 accumulator chains and the interleaving shuffles live
+// in registers across the tile loop, and a call boundary inside it would send them through memory;
+// the steps are commented where they happen.
 static inline __attribute__((always_inline))
 void dots_bc_body(const float *const *xr, int nr, const float *mean, const float *P, int m, int d,
                   float *scratch, float *out, int ldo, double *norms, const int G) {

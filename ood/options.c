@@ -1,5 +1,6 @@
-// Method options: the one place the defaults live, the command-line parser with range checks, the
-// method names, and the ood_score dispatch.
+// Method options: one table, each option once (name, type, default, range, help), which drives the
+// defaults, the command-line parser, the whole-set check, the help lines and the report JSON. The
+// defaults are the frozen ones of METHOD.md; change them here and nowhere else.
 #include "ood.h"
 #include <errno.h>
 #include <math.h>
@@ -7,274 +8,273 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include "../core/text.h"
 
-// The defaults. The kmeans ones are placeholders until the sweep on the development set fixes
-// them (METHOD.md); change them here and nowhere else.
+#define OFF(field) offsetof(ood_options, field), sizeof(((ood_options *)0)->field)
+#define BIG 1e30   // "any finite number" bounds, as numbers so that set and check share them
+
+// Order: the JSON order of earlier reports (k first), options outside the JSON where they belong.
+static const ood_option_spec specs[] = {
+    {"k", "k", OOD_OPT_INT, OFF(km.k), 16, 1, 256, 0, 0, NULL, NULL, "N", "clusters per image"},
+    {"n-init", "n_init", OOD_OPT_INT, OFF(km.n_init), 3, 1, 1000, 0, 0, NULL, NULL, "N",
+     "k-means restarts, the best inertia kept"},
+    {"max-iter", "max_iter", OOD_OPT_INT, OFF(km.max_iter), 300, 1, 100000, 0, 0, NULL, NULL, "N",
+     "k-means iterations at most"},
+    {"tol", "tol", OOD_OPT_DOUBLE, OFF(km.tol), 1e-4, 0, 1, 0, 0, NULL, NULL, "X",
+     "k-means tolerance relative to the mean feature variance"},
+    {"seed", "seed", OOD_OPT_U64, OFF(km.seed), 0, 0, 0, 0, 0, NULL, NULL, "N", "k-means++ seed"},
+    {"taps", "taps", OOD_OPT_STRING, OFF(taps), 0, 0, 0, 0, 0, NULL, NULL, "LIST",
+     "comma list of the feature taps to cluster, empty: the model's (METHOD.md)"},
+    {"fuse-stride", "fuse_stride", OOD_OPT_INT, OFF(fuse_stride), 0, 0, 1024, 0, 0, NULL, NULL, "S",
+     "stride the taps are pooled or resized to, 0: the coarsest tap's"},
+    {"l2norm", "l2norm", OOD_OPT_INT, OFF(l2norm), 1, 0, 2, 0, 0, NULL, NULL, "M",
+     "0 none, 1 L2-normalise each tap before fusing, 2 only the fused vector"},
+    {"upsample", "upsample", OOD_OPT_ENUM, OFF(upsample), UPS_NEAREST, 0, 0, 0, 0, "nearest,bilinear", NULL,
+     "M", "cluster map to the logit grid"},
+    {"stat", "stat", OOD_OPT_ENUM, OFF(stat), STAT_MEAN, 0, 0, 0, 0, "mean,fraction", NULL, "M",
+     "cluster confidence: mean (mean max-logit < tau) or fraction (of its pixels below tau > rho)"},
+    {"rho", "rho", OOD_OPT_DOUBLE, OFF(rho), 0.5, 0, 1, 0, 0, NULL, NULL, "X", "fraction threshold of --stat fraction"},
+    {"tau-mode", "tau_mode", OOD_OPT_ENUM, OFF(tau_mode), TAU_PERCENTILE, 0, 0, 0, 0,
+     "absolute,percentile,calibrated", NULL, "M",
+     "tau is a max-logit value, a percentile of this image's max-logit, or from --tau-file"},
+    {"tau", "tau", OOD_OPT_DOUBLE, OFF(tau), 25, -BIG, BIG, 0, 0, NULL, NULL, "X",
+     "max-logit threshold, or the percentile in [0, 100]; used by s1 and the cluster picture's OoD flags"},
+    {"tau-file", NULL, OOD_OPT_STRING, OFF(tau_file), 0, 0, 0, 0, 0, NULL, "tau-mode=calibrated", "F",
+     "calibrated tau from `oodseg calibrate`"},
+    {"score", "score", OOD_OPT_ENUM, OFF(score), SCORE_S2, 0, 0, 0, 0, "s1,s2", NULL, "M",
+     "s1: -maxlogit + B in OoD clusters; s2: the cluster's mean -maxlogit, no tau"},
+    {"big-b", "big_b", OOD_OPT_DOUBLE, OFF(big_b), 0, 0, BIG, 0, 0, NULL, NULL, "X",
+     "S1 offset B, 0: automatic (the max-logit range + 1)"},
+    {"T", "energy_T", OOD_OPT_DOUBLE, OFF(energy_T), 1, 0, 1e6, 1, 0, NULL, NULL, "X", "energy temperature"},
+    {"centroids", NULL, OOD_OPT_STRING, OFF(centroids_file), 0, 0, 0, 0, 0, NULL, NULL, "F",
+     "centroid file from `oodseg fit-centroids` (required)"},
+    {"centroid-conf", "centroid_conf", OOD_OPT_DOUBLE, OFF(centroid_conf), 0.5, 0, 1, 1, 0, NULL, NULL, "X",
+     "softmax confidence below which a pixel is examined"},
+    {"centroid-factor", "centroid_factor", OOD_OPT_DOUBLE, OFF(centroid_factor), 1.1, 0, 1e6, 1, 0, NULL, NULL,
+     "X", "OoD when the distance exceeds this times the class mean distance"},
+};
+enum { NUM_SPECS = (int)(sizeof specs / sizeof specs[0]) };
+
+// Enum options are stored through an int.
+_Static_assert(sizeof(ood_upsample) == sizeof(int) && sizeof(ood_stat) == sizeof(int) &&
+               sizeof(ood_tau_mode) == sizeof(int) && sizeof(ood_score_kind) == sizeof(int),
+               "enum options are stored as int");
+
+int ood_option_count(void) { return NUM_SPECS; }
+const ood_option_spec *ood_option_at(int i) { return i >= 0 && i < NUM_SPECS ? &specs[i] : NULL; }
+
+const ood_option_spec *ood_option_find(const char *name) {
+    for (int i = 0; name && i < NUM_SPECS; i++)
+        if (!strcmp(specs[i].name, name)) return &specs[i];
+    return NULL;
+}
+
+static void *field(ood_options *o, const ood_option_spec *s) { return (char *)o + s->offset; }
+static const void *cfield(const ood_options *o, const ood_option_spec *s) { return (const char *)o + s->offset; }
+
+// Choice number i of a comma list, into buf; returns 0 when there is none.
+static int choice(const char *list, int i, char *buf, size_t n) {
+    for (const char *p = list; p; i--) {
+        const char *q = strchr(p, ',');
+        size_t l = q ? (size_t)(q - p) : strlen(p);
+        if (i == 0) {
+            snprintf(buf, n, "%.*s", (int)(l < n ? l : n - 1), p);
+            return 1;
+        }
+        p = q ? q + 1 : NULL;
+    }
+    return 0;
+}
+
+static int num_choices(const char *list) {
+    int n = 1;
+    for (const char *p = list; *p; p++) n += *p == ',';
+    return n;
+}
+
+// What a value must be, for messages and help: "an integer in [1, 256]", "nearest or bilinear".
+static void range_text(const ood_option_spec *s, char *buf, size_t n) {
+    switch (s->type) {
+    case OOD_OPT_INT:
+        snprintf(buf, n, "an integer in [%.0f, %.0f]", s->lo, s->hi);
+        break;
+    case OOD_OPT_U64:
+        snprintf(buf, n, "an integer in [0, 2^64 - 1]");
+        break;
+    case OOD_OPT_DOUBLE:
+        snprintf(buf, n, "a number in %c%g, %g%c", s->lo_open ? '(' : '[', s->lo, s->hi, s->hi_open ? ')' : ']');
+        break;
+    case OOD_OPT_ENUM: {
+        int k = num_choices(s->choices);
+        size_t l = 0;
+        buf[0] = '\0';
+        for (int i = 0; i < k && l < n; i++) {
+            char c[32];
+            choice(s->choices, i, c, sizeof c);
+            l += (size_t)snprintf(buf + l, n - l, "%s%s", i == 0 ? "" : i == k - 1 ? " or " : ", ", c);
+        }
+        break;
+    }
+    default:
+        snprintf(buf, n, "a text of at most %zu characters", s->size - 1);
+    }
+}
+
+static int in_range(const ood_option_spec *s, double x) {
+    return isfinite(x) && (s->lo_open ? x > s->lo : x >= s->lo) && (s->hi_open ? x < s->hi : x <= s->hi);
+}
+
+static int bad(const ood_option_spec *s, const char *value, err *e) {
+    char r[160];
+    range_text(s, r, sizeof r);
+    return err_set(e, OODSEG_E_ARG, "--%s %s: expected %s", s->name, value ? value : "(missing)", r);
+}
+
 void ood_options_default(ood_options *o) {
     memset(o, 0, sizeof *o);
-    o->energy_T = 1.0;
-    o->taps[0] = '\0';
-    o->fuse_stride = 0;
-    o->l2norm = 1;
-    // The frozen defaults of the kmeans method: chosen on CamVid-OOD, see METHOD.md for the sweep.
-    kmeans_params_default(&o->km);
-    o->km.k = 16;
-    o->km.n_init = 3;
-    o->km.max_iter = 300;
-    o->km.tol = 1e-4;
-    o->km.seed = 0;
-    o->upsample = UPS_NEAREST;
-    o->stat = STAT_MEAN;
-    o->rho = 0.5;
-    o->tau_mode = TAU_PERCENTILE;
-    o->tau = 25.0;
-    o->tau_file[0] = '\0';
-    o->score = SCORE_S2;
-    o->big_b = 0.0;
-    o->centroids_file[0] = '\0';
-    o->centroid_conf = 0.5;
-    o->centroid_factor = 1.1;
-}
-
-static const char *const method_names[OOD_NUM_METHODS] = {
-    "msp", "maxlogit", "entropy", "energy", "kmeans", "centroid"};
-
-const char *ood_method_name(ood_method m) {
-    return (m >= 0 && m < OOD_NUM_METHODS) ? method_names[m] : "unknown";
-}
-
-int ood_method_parse(const char *name, ood_method *m, err *e) {
-    for (int i = 0; i < OOD_NUM_METHODS; i++)
-        if (name && strcasecmp(name, method_names[i]) == 0) { *m = (ood_method)i; return OODSEG_OK; }
-    return err_set(e, OODSEG_E_ARG, "unknown method '%s'; methods: msp, maxlogit, entropy, energy, "
-                   "kmeans, centroid", name ? name : "(null)");
-}
-
-const char *ood_options_help(void) {
-    return
-        "Method options (kmeans: the paper's per-image clustering; see METHOD.md):\n"
-        "  --k N              clusters per image, 1..256 (default 16)\n"
-        "  --taps LIST        comma list of feature taps to cluster (default: the model's)\n"
-        "  --fuse-stride S    stride the taps are pooled/resized to, 0 = the coarsest tap's (default 0)\n"
-        "  --l2norm M         0 none, 1 L2-normalise each tap before fusing, 2 only the fused vector (default 1)\n"
-        "  --n-init N         k-means restarts, best inertia kept, 1..1000 (default 3)\n"
-        "  --max-iter N       k-means iterations, 1..100000 (default 300)\n"
-        "  --tol X            k-means tolerance relative to the mean feature variance, 0..1 (default 1e-4)\n"
-        "  --seed N           k-means++ seed (default 0)\n"
-        "  --upsample M       cluster map to the logit grid: nearest | bilinear (default nearest)\n"
-        "  --stat M           cluster confidence: mean (mean max-logit < tau) | fraction\n"
-        "                     (fraction of pixels with max-logit < tau > rho) (default mean)\n"
-        "  --rho X            fraction threshold for --stat fraction, 0..1 (default 0.5)\n"
-        "  --tau-mode M       absolute | percentile (of this image's max-logit) | calibrated (default percentile)\n"
-        "  --tau X            max-logit threshold, or the percentile 0..100 (default 25; s1 and the OoD flags of the cluster picture)\n"
-        "  --tau-file F       calibrated tau from `oodseg calibrate` (implies --tau-mode calibrated)\n"
-        "  --score M          s1 (-maxlogit + B in OoD clusters) | s2 (cluster mean -maxlogit, no tau) (default s2)\n"
-        "  --big-b X          S1 offset B >= 0, 0 = automatic: max-logit range + 1 (default 0)\n"
-        "  --T X              energy temperature, > 0 (default 1)\n"
-        "  --centroids F      centroid file from `oodseg fit-centroids` (method centroid)\n"
-        "  --centroid-conf X  softmax confidence below which a pixel is examined, 0..1 (default 0.5)\n"
-        "  --centroid-factor X  OoD when the distance exceeds X times the class mean, > 0 (default 1.1)\n";
-}
-
-static int bad(err *e, const char *key, const char *value, const char *range) {
-    return err_set(e, OODSEG_E_ARG, "--%s %s: %s", key, value ? value : "(missing)", range);
-}
-
-static int get_int(const char *key, const char *v, long lo, long hi, int *out, err *e) {
-    char range[96];
-    snprintf(range, sizeof range, "expected an integer in [%ld, %ld]", lo, hi);
-    if (!v || !*v) return bad(e, key, v, range);
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || *end || x < lo || x > hi) return bad(e, key, v, range);
-    *out = (int)x;
-    return OODSEG_OK;
-}
-
-// lo_open/hi_open: the bound itself is excluded.
-static int get_dbl(const char *key, const char *v, double lo, int lo_open, double hi, int hi_open,
-                   double *out, err *e) {
-    char range[128];
-    snprintf(range, sizeof range, "expected a number in %c%g, %g%c", lo_open ? '(' : '[', lo, hi,
-             hi_open ? ')' : ']');
-    if (!v || !*v) return bad(e, key, v, range);
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (errno || *end || !isfinite(x) || x < lo || x > hi || (lo_open && x == lo) ||
-        (hi_open && x == hi))
-        return bad(e, key, v, range);
-    *out = x;
-    return OODSEG_OK;
-}
-
-static int get_str(const char *key, const char *v, char *dst, size_t cap, err *e) {
-    if (!v) return bad(e, key, v, "expected a value");
-    if (strlen(v) >= cap) {
-        char range[64];
-        snprintf(range, sizeof range, "too long (at most %zu characters)", cap - 1);
-        return bad(e, key, v, range);
-    }
-    memcpy(dst, v, strlen(v) + 1);
-    return OODSEG_OK;
-}
-
-int ood_options_set(ood_options *o, const char *key, const char *v, err *e) {
-    if (!key) return 1;
-    if (!strcmp(key, "k")) return get_int(key, v, 1, 256, &o->km.k, e);
-    if (!strcmp(key, "n-init")) return get_int(key, v, 1, 1000, &o->km.n_init, e);
-    if (!strcmp(key, "max-iter")) return get_int(key, v, 1, 100000, &o->km.max_iter, e);
-    if (!strcmp(key, "tol")) return get_dbl(key, v, 0, 0, 1, 0, &o->km.tol, e);
-    if (!strcmp(key, "seed")) {
-        char *end;
-        errno = 0;
-        if (!v || !*v || *v == '-') return bad(e, key, v, "expected an integer in [0, 2^64 - 1]");
-        unsigned long long s = strtoull(v, &end, 10);
-        if (errno || *end) return bad(e, key, v, "expected an integer in [0, 2^64 - 1]");
-        o->km.seed = (uint64_t)s;
-        return OODSEG_OK;
-    }
-    if (!strcmp(key, "taps")) return get_str(key, v, o->taps, sizeof o->taps, e);
-    if (!strcmp(key, "fuse-stride")) return get_int(key, v, 0, 1024, &o->fuse_stride, e);
-    if (!strcmp(key, "l2norm")) return get_int(key, v, 0, 2, &o->l2norm, e);
-    if (!strcmp(key, "upsample")) {
-        if (v && !strcasecmp(v, "nearest")) { o->upsample = UPS_NEAREST; return OODSEG_OK; }
-        if (v && !strcasecmp(v, "bilinear")) { o->upsample = UPS_BILINEAR; return OODSEG_OK; }
-        return bad(e, key, v, "expected nearest or bilinear");
-    }
-    if (!strcmp(key, "stat")) {
-        if (v && !strcasecmp(v, "mean")) { o->stat = STAT_MEAN; return OODSEG_OK; }
-        if (v && !strcasecmp(v, "fraction")) { o->stat = STAT_FRACTION; return OODSEG_OK; }
-        return bad(e, key, v, "expected mean or fraction");
-    }
-    if (!strcmp(key, "rho")) return get_dbl(key, v, 0, 0, 1, 0, &o->rho, e);
-    if (!strcmp(key, "tau-mode")) {
-        if (v && !strcasecmp(v, "absolute")) { o->tau_mode = TAU_ABSOLUTE; return OODSEG_OK; }
-        if (v && !strcasecmp(v, "percentile")) { o->tau_mode = TAU_PERCENTILE; return OODSEG_OK; }
-        if (v && !strcasecmp(v, "calibrated")) { o->tau_mode = TAU_CALIBRATED; return OODSEG_OK; }
-        return bad(e, key, v, "expected absolute, percentile or calibrated");
-    }
-    if (!strcmp(key, "tau")) return get_dbl(key, v, -1e30, 0, 1e30, 0, &o->tau, e);
-    if (!strcmp(key, "tau-file")) {
-        int rc = get_str(key, v, o->tau_file, sizeof o->tau_file, e);
-        if (!rc) o->tau_mode = TAU_CALIBRATED;
-        return rc;
-    }
-    if (!strcmp(key, "score")) {
-        if (v && !strcasecmp(v, "s1")) { o->score = SCORE_S1; return OODSEG_OK; }
-        if (v && !strcasecmp(v, "s2")) { o->score = SCORE_S2; return OODSEG_OK; }
-        return bad(e, key, v, "expected s1 or s2");
-    }
-    if (!strcmp(key, "big-b")) return get_dbl(key, v, 0, 0, 1e30, 0, &o->big_b, e);
-    if (!strcmp(key, "T")) return get_dbl(key, v, 0, 1, 1e6, 0, &o->energy_T, e);
-    if (!strcmp(key, "centroids")) return get_str(key, v, o->centroids_file, sizeof o->centroids_file, e);
-    if (!strcmp(key, "centroid-conf")) return get_dbl(key, v, 0, 0, 1, 0, &o->centroid_conf, e);
-    if (!strcmp(key, "centroid-factor")) return get_dbl(key, v, 0, 1, 1e6, 0, &o->centroid_factor, e);
-    return 1;
-}
-
-// Checks a whole option set before a method runs (options may also be filled by hand, not only
-// through ood_options_set): the message names the option and its range.
-int ood_options_check(const ood_options *o, ood_method m, err *e) {
-    if (m == OOD_ENERGY && !(o->energy_T > 0 && isfinite(o->energy_T)))
-        return err_set(e, OODSEG_E_ARG, "--T %g: the energy temperature must be > 0", o->energy_T);
-    if (m == OOD_KMEANS || m == OOD_CENTROID) {
-        if (o->fuse_stride < 0)
-            return err_set(e, OODSEG_E_ARG, "--fuse-stride %d: expected an integer >= 0", o->fuse_stride);
-        if (o->l2norm < 0 || o->l2norm > 2)
-            return err_set(e, OODSEG_E_ARG, "--l2norm %d: expected 0, 1 or 2", o->l2norm);
-    }
-    if (m == OOD_KMEANS) {
-        if (o->km.k < 1 || o->km.k > 256)
-            return err_set(e, OODSEG_E_ARG, "--k %d: expected an integer in [1, 256]", o->km.k);
-        if (o->km.n_init < 1)
-            return err_set(e, OODSEG_E_ARG, "--n-init %d: expected an integer >= 1", o->km.n_init);
-        if (o->km.max_iter < 1)
-            return err_set(e, OODSEG_E_ARG, "--max-iter %d: expected an integer >= 1", o->km.max_iter);
-        if (!(o->km.tol >= 0 && o->km.tol <= 1))
-            return err_set(e, OODSEG_E_ARG, "--tol %g: expected a number in [0, 1]", o->km.tol);
-        if (o->stat == STAT_FRACTION && !(o->rho >= 0 && o->rho <= 1))
-            return err_set(e, OODSEG_E_ARG, "--rho %g: expected a number in [0, 1]", o->rho);
-        if (o->tau_mode == TAU_PERCENTILE && !(o->tau >= 0 && o->tau <= 100))
-            return err_set(e, OODSEG_E_ARG, "--tau %g: with --tau-mode percentile, tau is a percentile in [0, 100]",
-                           o->tau);
-        if (o->tau_mode == TAU_ABSOLUTE && !isfinite(o->tau))
-            return err_set(e, OODSEG_E_ARG, "--tau %g: expected a finite number", o->tau);
-        if (o->tau_mode == TAU_CALIBRATED && !o->tau_file[0])
-            return err_set(e, OODSEG_E_ARG, "--tau-mode calibrated needs --tau-file (written by `oodseg calibrate`)");
-        if (!(o->big_b >= 0 && isfinite(o->big_b)))
-            return err_set(e, OODSEG_E_ARG, "--big-b %g: expected a number >= 0 (0 = automatic)", o->big_b);
-    }
-    if (m == OOD_CENTROID) {
-        if (!o->centroids_file[0])
-            return err_set(e, OODSEG_E_ARG, "method centroid needs --centroids FILE (written by `oodseg fit-centroids`)");
-        if (!(o->centroid_conf > 0 && o->centroid_conf <= 1))
-            return err_set(e, OODSEG_E_ARG, "--centroid-conf %g: expected a number in (0, 1]", o->centroid_conf);
-        if (!(o->centroid_factor > 0 && isfinite(o->centroid_factor)))
-            return err_set(e, OODSEG_E_ARG, "--centroid-factor %g: expected a number > 0", o->centroid_factor);
-    }
-    return OODSEG_OK;
-}
-
-int ood_check_input(const ood_input *in, int need_feats, err *e) {
-    if (!in || !in->logits || in->h < 1 || in->w < 1 || in->num_outputs < 1)
-        return err_set(e, OODSEG_E_ARG, "OoD scoring: no logits");
-    if (in->num_id < 1 || !in->id_channels)
-        return err_set(e, OODSEG_E_ARG, "OoD scoring: no in-distribution channels");
-    for (int i = 0; i < in->num_id; i++)
-        if (in->id_channels[i] < 0 || in->id_channels[i] >= in->num_outputs)
-            return err_set(e, OODSEG_E_ARG, "OoD scoring: in-distribution channel %d outside the %d logit channels",
-                           in->id_channels[i], in->num_outputs);
-    if (need_feats) {
-        if (in->num_feats < 1 || !in->feats)
-            return err_set(e, OODSEG_E_ARG, "OoD scoring: the method needs at least one feature tap, none given");
-        for (int t = 0; t < in->num_feats; t++) {
-            const tensor *f = in->feats[t];
-            if (!f || !f->data || f->ndim != 4 || f->shape[0] != 1 || f->shape[1] < 1 ||
-                f->shape[2] < 1 || f->shape[3] < 1)
-                return err_set(e, OODSEG_E_ARG, "OoD scoring: feature tap %d ('%s') is not a (1, C, h, w) tensor",
-                               t, f ? f->name : "(null)");
-            if (!in->feat_strides || in->feat_strides[t] < 1)
-                return err_set(e, OODSEG_E_ARG, "OoD scoring: feature tap %d ('%s') has no stride >= 1",
-                               t, f->name);
+    kmeans_params_default(&o->km);   // the fields the table does not cover (exact_lloyd)
+    for (int i = 0; i < NUM_SPECS; i++) {
+        const ood_option_spec *s = &specs[i];
+        void *f = field(o, s);
+        switch (s->type) {
+        case OOD_OPT_INT: case OOD_OPT_ENUM: *(int *)f = (int)s->def; break;
+        case OOD_OPT_U64: *(uint64_t *)f = (uint64_t)s->def; break;
+        case OOD_OPT_DOUBLE: *(double *)f = s->def; break;
+        default: ((char *)f)[0] = '\0';
         }
     }
-    return OODSEG_OK;
 }
 
-int ood_score(ood_method m, const ood_input *in, const ood_options *o, float *score,
-              ood_aux *aux, err *e) {
-    ood_options def;
-    if (!o) { ood_options_default(&def); o = &def; }
-    if (m < 0 || m >= OOD_NUM_METHODS)
-        return err_set(e, OODSEG_E_ARG, "unknown OoD method number %d", (int)m);
-    int rc = ood_options_check(o, m, e);
-    if (rc) return rc;
-    rc = ood_check_input(in, m == OOD_KMEANS || m == OOD_CENTROID, e);
-    if (rc) return rc;
-    switch (m) {
-    case OOD_MSP: case OOD_MAXLOGIT: case OOD_ENTROPY: case OOD_ENERGY:
-        return ood_baseline(m, in, o->energy_T, score, e);
-    case OOD_KMEANS:
-        return ood_cluster_score(in, o, score, aux, e);
-    case OOD_CENTROID:
-        return ood_centroid_score(in, o, score, e);
-    default:
-        return err_set(e, OODSEG_E_ARG, "unknown OoD method number %d", (int)m);
+static int parse_value(ood_options *o, const ood_option_spec *s, const char *v, err *e) {
+    void *f = field(o, s);
+    char *end;
+    if (!v || (s->type != OOD_OPT_STRING && !*v)) return bad(s, v, e);
+    switch (s->type) {
+    case OOD_OPT_INT: {
+        errno = 0;
+        long x = strtol(v, &end, 10);
+        if (errno || *end || !in_range(s, (double)x)) return bad(s, v, e);
+        *(int *)f = (int)x;
+        return OODSEG_OK;
     }
+    case OOD_OPT_U64: {
+        errno = 0;
+        unsigned long long x = strtoull(v, &end, 10);
+        if (*v == '-' || errno || *end) return bad(s, v, e);
+        *(uint64_t *)f = (uint64_t)x;
+        return OODSEG_OK;
+    }
+    case OOD_OPT_DOUBLE: {
+        // (no errno test: an underflow to a subnormal is a valid value, an overflow is infinite)
+        double x = strtod(v, &end);
+        if (*end || !in_range(s, x)) return bad(s, v, e);
+        *(double *)f = x;
+        return OODSEG_OK;
+    }
+    case OOD_OPT_ENUM:
+        for (int i = 0, k = num_choices(s->choices); i < k; i++) {
+            char c[32];
+            choice(s->choices, i, c, sizeof c);
+            if (!strcasecmp(v, c)) { *(int *)f = i; return OODSEG_OK; }
+        }
+        return bad(s, v, e);
+    default:
+        if (strlen(v) >= s->size) return bad(s, v, e);
+        memcpy(f, v, strlen(v) + 1);
+        return OODSEG_OK;
+    }
+}
+
+int ood_options_set(ood_options *o, const char *key, const char *value, err *e) {
+    const ood_option_spec *s = ood_option_find(key);
+    if (!s) return 1;
+    int rc = parse_value(o, s, value, e);
+    if (rc || !s->implies) return rc;
+    char k[64];
+    const char *eq = strchr(s->implies, '=');
+    snprintf(k, sizeof k, "%.*s", (int)(eq - s->implies), s->implies);
+    return ood_options_set(o, k, eq + 1, e);
+}
+
+// The stored value as the text ood_options_set reads back.
+static void value_text(const ood_options *o, const ood_option_spec *s, char *buf, size_t n) {
+    const void *f = cfield(o, s);
+    switch (s->type) {
+    case OOD_OPT_INT: snprintf(buf, n, "%d", *(const int *)f); break;
+    case OOD_OPT_U64: snprintf(buf, n, "%llu", (unsigned long long)*(const uint64_t *)f); break;
+    case OOD_OPT_DOUBLE: snprintf(buf, n, "%g", *(const double *)f); break;
+    case OOD_OPT_ENUM:
+        if (!choice(s->choices, *(const int *)f, buf, n)) snprintf(buf, n, "%d", *(const int *)f);
+        break;
+    default: snprintf(buf, n, "%.*s", (int)strnlen((const char *)f, s->size), (const char *)f);
+    }
+}
+
+static int check_one(const ood_options *o, const ood_option_spec *s, err *e) {
+    const void *f = cfield(o, s);
+    int ok = 1;
+    switch (s->type) {
+    case OOD_OPT_INT: ok = in_range(s, *(const int *)f); break;
+    case OOD_OPT_U64: break;
+    case OOD_OPT_DOUBLE: ok = in_range(s, *(const double *)f); break;
+    case OOD_OPT_ENUM: ok = *(const int *)f >= 0 && *(const int *)f < num_choices(s->choices); break;
+    default: ok = memchr(f, '\0', s->size) != NULL;
+    }
+    if (ok) return OODSEG_OK;
+    char v[64];
+    value_text(o, s, v, sizeof v);
+    return bad(s, v, e);
+}
+
+int ood_options_check(const ood_options *o, const char *names, err *e) {
+    if (!names) {
+        for (int i = 0; i < NUM_SPECS; i++)
+            if (check_one(o, &specs[i], e)) return e ? e->code : OODSEG_E_ARG;
+        return OODSEG_OK;
+    }
+    for (const char *p = names; *p;) {
+        size_t l = strcspn(p, ",");
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)(l < sizeof name ? l : sizeof name - 1), p);
+        const ood_option_spec *s = ood_option_find(name);
+        if (!s) return err_set(e, OODSEG_E_INTERNAL, "method option list names '%s', which is not an option", name);
+        if (check_one(o, s, e)) return e ? e->code : OODSEG_E_ARG;
+        p += l + (p[l] == ',');
+    }
+    return OODSEG_OK;
 }
 
 int ood_options_json(const ood_options *o, char *buf, size_t n) {
-    static const char *const ups[] = {"nearest", "bilinear"}, *const stats[] = {"mean", "fraction"},
-                             *const taus[] = {"absolute", "percentile", "calibrated"}, *const sc[] = {"s1", "s2"};
-    return snprintf(buf, n,
-                    "{\"k\": %d, \"n_init\": %d, \"max_iter\": %d, \"tol\": %g, \"seed\": %llu, "
-                    "\"taps\": \"%s\", \"fuse_stride\": %d, \"l2norm\": %d, \"upsample\": \"%s\", "
-                    "\"stat\": \"%s\", \"rho\": %g, \"tau_mode\": \"%s\", \"tau\": %g, \"score\": \"%s\", "
-                    "\"big_b\": %g, \"energy_T\": %g, \"centroid_conf\": %g, \"centroid_factor\": %g}",
-                    o->km.k, o->km.n_init, o->km.max_iter, o->km.tol, (unsigned long long)o->km.seed,
-                    o->taps[0] ? o->taps : "(model default)", o->fuse_stride, o->l2norm, ups[o->upsample & 1],
-                    stats[o->stat & 1], o->rho, taus[o->tau_mode % 3], o->tau, sc[o->score & 1], o->big_b,
-                    o->energy_T, o->centroid_conf, o->centroid_factor);
+    // Built in a local buffer so that the return value is what snprintf of the whole would give.
+    char out[4096] = "{";
+    for (int i = 0; i < NUM_SPECS; i++) {
+        const ood_option_spec *s = &specs[i];
+        if (!s->json) continue;
+        char v[1100];
+        size_t l = strlen(out);
+        value_text(o, s, v, sizeof v);
+        snprintf(out + l, sizeof out - l, "%s\"%s\": ", l > 1 ? ", " : "", s->json);
+        if (s->type == OOD_OPT_STRING || s->type == OOD_OPT_ENUM)
+            json_append_str(out, sizeof out, s->type == OOD_OPT_STRING && !v[0] ? "(model default)" : v);
+        else
+            snprintf(out + strlen(out), sizeof out - strlen(out), "%s", v);
+    }
+    return snprintf(buf, n, "%s}", out);
+}
+
+// One --help line: "  --k N   clusters per image (an integer in [1, 256], default 16)". A text
+// option's line says only what it is for: its help says what empty means.
+int ood_option_help_line(const ood_option_spec *s, char *buf, size_t n) {
+    ood_options d;
+    ood_options_default(&d);
+    char flag[48], r[160] = "", v[64], imp[96] = "";
+    snprintf(flag, sizeof flag, "--%s %s", s->name, s->arg);
+    if (s->implies) {
+        const char *eq = strchr(s->implies, '=');
+        snprintf(imp, sizeof imp, " (implies --%.*s %s)", (int)(eq - s->implies), s->implies, eq + 1);
+    }
+    if (s->type == OOD_OPT_STRING) return snprintf(buf, n, "  %-20s %s%s\n", flag, s->help, imp);
+    range_text(s, r, sizeof r);
+    value_text(&d, s, v, sizeof v);
+    return snprintf(buf, n, "  %-20s %s (%s, default %s)%s\n", flag, s->help, r, v, imp);
 }

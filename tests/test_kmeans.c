@@ -6,13 +6,12 @@
 #include "../ood/kmeans.h"
 #include "../ood/kmeans_dist.h"
 #include "../io/npy.h"
-#include "../nn/nn.h"
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-// The context every op and model of this program runs on (main sets its threads).
-static nn_ctx T;
+static const nn_ctx ctx2 = {2, NN_DEVICE_CPU, 0};
 
 // ---- synthetic data -------------------------------------------------------------------------
 static uint64_t rs = 88172645463325252ull;
@@ -139,7 +138,7 @@ static void compare_same_init(const char *tag, const float *X, int64_t n, int d,
         p.exact_lloyd = exact;
         kmeans_result res;
         err e = {0};
-        REQUIRE(kmeans_fit(&T, X, n, d, &p, init, &res, &e) == OODSEG_OK, "%s", e.msg);
+        REQUIRE(kmeans_fit(&ctx2, X, n, d, &p, init, &res, &e) == OODSEG_OK, "%s", e.msg);
         int64_t diff = 0, first = -1;
         for (int64_t i = 0; i < n; i++)
             if (res.labels[i] != r.labels[i]) { diff++; if (first < 0) first = i; }
@@ -220,7 +219,7 @@ TEST(kmeanspp_mean_inertia_vs_sklearn) {
         p.seed = (uint64_t)s;
         kmeans_result r;
         err e = {0};
-        REQUIRE(kmeans_fit(&T, X, n, d, &p, NULL, &r, &e) == OODSEG_OK, "%s", e.msg);
+        REQUIRE(kmeans_fit(&ctx2, X, n, d, &p, NULL, &r, &e) == OODSEG_OK, "%s", e.msg);
         mine += r.inertia / seeds;
         kmeans_result_free(&r);
     }
@@ -232,10 +231,10 @@ TEST(kmeanspp_mean_inertia_vs_sklearn) {
 
 static void fit_threads(const float *X, int64_t n, int d, const kmeans_params *p, int threads,
                         kmeans_result *r) {
-    nn_ctx c;
-    nn_ctx_init(&c, threads);
+    nn_ctx ctx;
+    nn_ctx_init(&ctx, threads);
     err e = {0};
-    int rc = kmeans_fit(&c, X, n, d, p, NULL, r, &e);
+    int rc = kmeans_fit(&ctx, X, n, d, p, NULL, r, &e);
     if (rc) fprintf(stderr, "  %s\n", e.msg);
 }
 
@@ -283,9 +282,9 @@ TEST(n_init_keeps_best) {
     p.seed = 3;
     kmeans_result one, five;
     err e = {0};
-    REQUIRE(kmeans_fit(&T, X, n, 6, &p, NULL, &one, &e) == 0, "%s", e.msg);
+    REQUIRE(kmeans_fit(&ctx2, X, n, 6, &p, NULL, &one, &e) == 0, "%s", e.msg);
     p.n_init = 5;
-    REQUIRE(kmeans_fit(&T, X, n, 6, &p, NULL, &five, &e) == 0, "%s", e.msg);
+    REQUIRE(kmeans_fit(&ctx2, X, n, 6, &p, NULL, &five, &e) == 0, "%s", e.msg);
     CHECK(five.inertia <= one.inertia, "%g > %g", five.inertia, one.inertia);
     kmeans_result_free(&one); kmeans_result_free(&five);
     free(X);
@@ -298,13 +297,13 @@ TEST(edge_cases_k1_and_k_equals_n) {
     p.k = 1;
     kmeans_result r;
     err e = {0};
-    REQUIRE(kmeans_fit(&T, X, 5, 2, &p, NULL, &r, &e) == 0, "%s", e.msg);
+    REQUIRE(kmeans_fit(&ctx2, X, 5, 2, &p, NULL, &r, &e) == 0, "%s", e.msg);
     CHECK_NEAR(r.centers[0], 1.0, 1e-6);
     CHECK_NEAR(r.centers[1], 1.0, 1e-6);
     CHECK_NEAR(r.inertia, 2 + 1 + 1 + 0 + 8, 1e-9);
     kmeans_result_free(&r);
     p.k = 5;
-    REQUIRE(kmeans_fit(&T, X, 5, 2, &p, NULL, &r, &e) == 0, "%s", e.msg);
+    REQUIRE(kmeans_fit(&ctx2, X, 5, 2, &p, NULL, &r, &e) == 0, "%s", e.msg);
     CHECK_NEAR(r.inertia, 0, 1e-12);
     int seen[5] = {0};
     for (int i = 0; i < 5; i++) seen[r.labels[i]]++;
@@ -319,18 +318,62 @@ TEST(errors) {
     kmeans_result r;
     err e = {0};
     p.k = 0;
-    CHECK(kmeans_fit(&T, X, 4, 3, &p, NULL, &r, &e) == OODSEG_E_ARG);
+    CHECK(kmeans_fit(&ctx2, X, 4, 3, &p, NULL, &r, &e) == OODSEG_E_ARG);
     p.k = 5;
-    CHECK(kmeans_fit(&T, X, 4, 3, &p, NULL, &r, &e) == OODSEG_E_ARG);
+    CHECK(kmeans_fit(&ctx2, X, 4, 3, &p, NULL, &r, &e) == OODSEG_E_ARG);
     CHECK(strstr(e.msg, "k = 5") && strstr(e.msg, "n = 4"), "%s", e.msg);
     p.k = 2;
-    CHECK(kmeans_fit(&T, X, 4, 0, &p, NULL, &r, &e) == OODSEG_E_ARG);
+    CHECK(kmeans_fit(&ctx2, X, 4, 0, &p, NULL, &r, &e) == OODSEG_E_ARG);
     X[2 * 3 + 1] = NAN;
-    CHECK(kmeans_fit(&T, X, 4, 3, &p, NULL, &r, &e) == OODSEG_E_ARG);
+    CHECK(kmeans_fit(&ctx2, X, 4, 3, &p, NULL, &r, &e) == OODSEG_E_ARG);
     CHECK(strstr(e.msg, "sample 2") && strstr(e.msg, "feature 1") && strstr(e.msg, "NaN"), "%s", e.msg);
     X[2 * 3 + 1] = INFINITY;
-    CHECK(kmeans_fit(&T, X, 4, 3, &p, NULL, &r, &e) == OODSEG_E_ARG);
+    CHECK(kmeans_fit(&ctx2, X, 4, 3, &p, NULL, &r, &e) == OODSEG_E_ARG);
     CHECK(strstr(e.msg, "infinite"), "%s", e.msg);
+    X[2 * 3 + 1] = 7;
+    CHECK(kmeans_fit(NULL, X, 4, 3, &p, NULL, &r, &e) == OODSEG_E_ARG && strstr(e.msg, "context"), "%s", e.msg);
+}
+
+// Two fits with different thread counts in two host threads at once: each gives the bits it gives
+// alone (the thread count travels in the context, nothing is process-wide).
+typedef struct fit_job {
+    const float *X;
+    int64_t n;
+    int d, threads;
+    const kmeans_params *p;
+    kmeans_result r;
+} fit_job;
+
+static void *fit_job_run(void *arg) {
+    fit_job *j = arg;
+    fit_threads(j->X, j->n, j->d, j->p, j->threads, &j->r);
+    return NULL;
+}
+
+TEST(two_contexts_in_two_host_threads) {
+    const int64_t n = 4000;
+    const int d = 24;
+    float *X = blobs(n, d, 8, 1.0, 1, 21);
+    kmeans_params p;
+    kmeans_params_default(&p);
+    p.k = 8;
+    p.n_init = 2;
+    kmeans_result alone;
+    fit_threads(X, n, d, &p, 1, &alone);
+    REQUIRE(alone.labels);
+    fit_job jobs[2] = {{X, n, d, 1, &p, {0}}, {X, n, d, 2, &p, {0}}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) REQUIRE(pthread_create(&th[i], NULL, fit_job_run, &jobs[i]) == 0);
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 2; i++) {
+        REQUIRE(jobs[i].r.labels);
+        CHECK(memcmp(jobs[i].r.labels, alone.labels, sizeof(int32_t) * n) == 0, "labels differ (%d threads)", jobs[i].threads);
+        CHECK(memcmp(jobs[i].r.centers, alone.centers, sizeof(float) * p.k * d) == 0, "centres differ");
+        CHECK(jobs[i].r.inertia == alone.inertia);
+        kmeans_result_free(&jobs[i].r);
+    }
+    kmeans_result_free(&alone);
+    free(X);
 }
 
 // The distance kernels against double: every dot product within the error bound the bounds rely
@@ -390,7 +433,6 @@ TEST(distance_kernel_error_bound) {
 }
 
 int main(int argc, char **argv) {
-    nn_ctx_init(&T, 0);   // every core
     (void)argc;
     RUN(distance_kernel_error_bound);
     RUN(same_init_blobs);
@@ -402,6 +444,7 @@ int main(int argc, char **argv) {
     RUN(kmeanspp_mean_inertia_vs_sklearn);
     RUN(thread_invariance_and_determinism);
     RUN(n_init_keeps_best);
+    RUN(two_contexts_in_two_host_threads);
     RUN(edge_cases_k1_and_k_equals_n);
     RUN(errors);
     return t_finish(argv[0]);

@@ -1,17 +1,13 @@
 // The OoD methods: baselines against double formulas, the kmeans method on synthetic feature maps
 // (a planted low-confidence cluster must be found and ranked first; none flagged without one),
-// S2, bilinear upsampling, fused taps, determinism, errors, the centroid method, calibrated tau and
-// the pictures.
+// S2, bilinear upsampling, fused taps, determinism, errors, the centroid method, calibrated tau
+// (files read once, when the method is opened), the method and option tables, and the pictures.
 #include "test.h"
-#include "../ood/ood.h"
+#include "../ood/method.h"
 #include "../io/image.h"
-#include "../nn/nn.h"
 #include "../io/pictures.h"
 #include <stdlib.h>
 #include <string.h>
-
-// The context every op and model of this program runs on (main sets its threads).
-static nn_ctx T;
 
 static uint64_t rs = 1;
 static double runi(void) {
@@ -52,13 +48,30 @@ static float *synth_tap(synth *s, const char *name, int C, int stride) {
 }
 
 static const ood_input *synth_in(synth *s) {
-    s->in = (ood_input){&T, s->logits, s->nout, s->H, s->W, s->id, s->nid, s->tp, s->strides, s->ntaps};
+    s->in = (ood_input){s->logits, s->nout, s->H, s->W, s->id, s->nid, s->tp, s->strides, s->ntaps};
     return &s->in;
 }
 
 static void synth_free(synth *s) {
     free(s->logits);
     for (int i = 0; i < s->ntaps; i++) free(s->taps[i].data);
+}
+
+static nn_ctx ctx2 = {2, NN_DEVICE_CPU, 0};   // two threads unless a test says otherwise
+
+// Opens the method `name` with o, scores one input with ctx, closes it.
+static int score_ctx(const nn_ctx *ctx, const char *name, const ood_input *in, const ood_options *o, float *sc,
+                     ood_aux *aux, err *e) {
+    ood_method *m;
+    int rc = ood_method_open(name, o, &m, e);
+    if (rc) return rc;
+    rc = ood_method_score(m, ctx, in, sc, aux, e);
+    ood_method_close(m);
+    return rc;
+}
+
+static int score_with(const char *name, const ood_input *in, const ood_options *o, float *sc, ood_aux *aux, err *e) {
+    return score_ctx(&ctx2, name, in, o, sc, aux, e);
 }
 
 // ---- baselines ------------------------------------------------------------------------------
@@ -70,12 +83,14 @@ TEST(baselines_match_double_formulas_and_skip_background) {
     const ood_input *in = synth_in(&s);
     float sc[4];
     err e = {0};
-    for (int m = OOD_MSP; m <= OOD_ENERGY; m++) {
-        double T = m == OOD_ENERGY ? 2.0 : 1.0;
+    enum { MSP, MAXLOGIT, ENTROPY, ENERGY };
+    const char *names[] = {"msp", "maxlogit", "entropy", "energy"};
+    for (int m = MSP; m <= ENERGY; m++) {
+        double T = m == ENERGY ? 2.0 : 1.0;
         ood_options o;
         ood_options_default(&o);
         o.energy_T = T;
-        REQUIRE(ood_score((ood_method)m, in, &o, sc, NULL, &e) == OODSEG_OK, "%s", e.msg);
+        REQUIRE(score_with(names[m], in, &o, sc, NULL, &e) == OODSEG_OK, "%s", e.msg);
         for (int p = 0; p < 4; p++) {
             double mx = -1e300;
             for (int j = 0; j < 3; j++) if (z[j][p] > mx) mx = z[j][p];
@@ -83,7 +98,7 @@ TEST(baselines_match_double_formulas_and_skip_background) {
             for (int j = 0; j < 3; j++) S += exp(z[j][p] - mx);
             for (int j = 0; j < 3; j++) { double q = exp(z[j][p] - mx) / S; if (q > 0) H -= q * log(q); }
             for (int j = 0; j < 3; j++) ST += exp((z[j][p] - mx) / T);
-            double want = m == OOD_MSP ? 1 - 1 / S : m == OOD_MAXLOGIT ? -mx : m == OOD_ENTROPY ? H
+            double want = m == MSP ? 1 - 1 / S : m == MAXLOGIT ? -mx : m == ENTROPY ? H
                         : -(mx + T * log(ST));
             CHECK_NEAR(sc[p], want, 1e-5 * (1 + fabs(want)));
         }
@@ -91,18 +106,18 @@ TEST(baselines_match_double_formulas_and_skip_background) {
     // by hand: pixel 1 has three equal logits: MSP 2/3, entropy ln 3, energy -(0 + ln 3), maxlogit 0
     ood_options o;
     ood_options_default(&o);
-    REQUIRE(ood_score(OOD_MSP, in, &o, sc, NULL, &e) == 0);
+    REQUIRE(score_with("msp", in, &o, sc, NULL, &e) == 0);
     CHECK_NEAR(sc[1], 2.0 / 3.0, 1e-7);
-    REQUIRE(ood_score(OOD_ENTROPY, in, &o, sc, NULL, &e) == 0);
+    REQUIRE(score_with("entropy", in, &o, sc, NULL, &e) == 0);
     CHECK_NEAR(sc[1], log(3.0), 1e-6);
-    REQUIRE(ood_score(OOD_ENERGY, in, &o, sc, NULL, &e) == 0);
+    REQUIRE(score_with("energy", in, &o, sc, NULL, &e) == 0);
     CHECK_NEAR(sc[1], -log(3.0), 1e-6);
     CHECK(isfinite(sc[2]), "energy overflowed on logits near 1000");
-    REQUIRE(ood_score(OOD_MAXLOGIT, in, &o, sc, NULL, &e) == 0);
+    REQUIRE(score_with("maxlogit", in, &o, sc, NULL, &e) == 0);
     CHECK(sc[0] == -2.0f && sc[3] == -5.0f, "%g %g (the background channel must be ignored)", sc[0], sc[3]);
     // NaN logits are an error naming the pixel
     s.logits[1 * 4 + 2] = NAN;
-    CHECK(ood_score(OOD_MSP, in, &o, sc, NULL, &e) == OODSEG_E_ARG);
+    CHECK(score_with("msp", in, &o, sc, NULL, &e) == OODSEG_E_ARG);
     CHECK(strstr(e.msg, "x 2") != NULL, "%s", e.msg);
     synth_free(&s);
 }
@@ -147,7 +162,7 @@ TEST(kmeans_finds_planted_cluster_and_s1_ranks_it_first) {
     int32_t cl[1024];
     ood_aux aux = {.clusters = cl};
     err e = {0};
-    REQUIRE(ood_score(OOD_KMEANS, synth_in(&s), &o, sc, &aux, &e) == OODSEG_OK, "%s", e.msg);
+    REQUIRE(score_with("kmeans", synth_in(&s), &o, sc, &aux, &e) == OODSEG_OK, "%s", e.msg);
     CHECK(aux.k == 4);
     int c0 = cl[10 * 32 + 22];
     CHECK(aux.ood_flag[c0], "the planted cluster is not flagged (tau %g)", aux.tau_used);
@@ -165,7 +180,7 @@ TEST(kmeans_finds_planted_cluster_and_s1_ranks_it_first) {
     // S2: the cluster mean of -maxlogit, constant per cluster
     o.score = SCORE_S2;
     float s2[1024];
-    REQUIRE(ood_score(OOD_KMEANS, synth_in(&s), &o, s2, &aux, &e) == OODSEG_OK, "%s", e.msg);
+    REQUIRE(score_with("kmeans", synth_in(&s), &o, s2, &aux, &e) == OODSEG_OK, "%s", e.msg);
     double m = 0;
     int nm = 0;
     for (int64_t p = 0; p < 1024; p++) if (cl[p] == c0) { m -= s.logits[p]; nm++; }
@@ -175,12 +190,12 @@ TEST(kmeans_finds_planted_cluster_and_s1_ranks_it_first) {
     o.score = SCORE_S1;
     o.tau_mode = TAU_ABSOLUTE;
     o.tau = 5;
-    REQUIRE(ood_score(OOD_KMEANS, synth_in(&s), &o, sc, &aux, &e) == OODSEG_OK, "%s", e.msg);
+    REQUIRE(score_with("kmeans", synth_in(&s), &o, sc, &aux, &e) == OODSEG_OK, "%s", e.msg);
     CHECK(aux.ood_flag[cl[10 * 32 + 22]] && aux.tau_used == 5);
     // fraction statistic
     o.stat = STAT_FRACTION;
     o.rho = 0.5;
-    REQUIRE(ood_score(OOD_KMEANS, synth_in(&s), &o, sc, &aux, &e) == OODSEG_OK, "%s", e.msg);
+    REQUIRE(score_with("kmeans", synth_in(&s), &o, sc, &aux, &e) == OODSEG_OK, "%s", e.msg);
     nflag = 0;
     for (int c = 0; c < 4; c++) nflag += aux.ood_flag[c];
     CHECK(aux.ood_flag[cl[10 * 32 + 22]] && nflag == 1, "fraction: %d flagged", nflag);
@@ -199,7 +214,7 @@ TEST(kmeans_flags_nothing_without_planted_cluster) {
     float sc[1024];
     ood_aux aux = {0};
     err e = {0};
-    REQUIRE(ood_score(OOD_KMEANS, synth_in(&s), &o, sc, &aux, &e) == OODSEG_OK, "%s", e.msg);
+    REQUIRE(score_with("kmeans", synth_in(&s), &o, sc, &aux, &e) == OODSEG_OK, "%s", e.msg);
     for (int c = 0; c < 4; c++) CHECK(!aux.ood_flag[c], "cluster %d flagged", c);
     for (int64_t p = 0; p < 1024; p++) CHECK_NEAR(sc[p], -s.logits[p], 1e-5);
     synth_free(&s);
@@ -216,15 +231,14 @@ TEST(kmeans_bilinear_upsample_and_determinism) {
     int32_t cl[1024], cl2[1024];
     ood_aux aux = {.clusters = cl}, aux2 = {.clusters = cl2};
     err e = {0};
-    REQUIRE(ood_score(OOD_KMEANS, synth_in(&s), &o, a, &aux, &e) == OODSEG_OK, "%s", e.msg);
+    REQUIRE(score_with("kmeans", synth_in(&s), &o, a, &aux, &e) == OODSEG_OK, "%s", e.msg);
     int c0 = cl[11 * 32 + 23];
     CHECK(aux.ood_flag[c0]);
     int inter = 0, uni = 0;
     for (int64_t p = 0; p < 1024; p++) { int f = cl[p] == c0, g = in_square(p); inter += f && g; uni += f || g; }
     CHECK(inter >= 0.6 * uni, "bilinear cluster map far from the square: IoU %d/%d", inter, uni);
-    T.threads = 1;
-    REQUIRE(ood_score(OOD_KMEANS, synth_in(&s), &o, b, &aux2, &e) == OODSEG_OK, "%s", e.msg);
-    nn_ctx_init(&T, 0);
+    nn_ctx ctx1 = {1, NN_DEVICE_CPU, 0};
+    REQUIRE(score_ctx(&ctx1, "kmeans", synth_in(&s), &o, b, &aux2, &e) == OODSEG_OK, "%s", e.msg);
     CHECK(memcmp(a, b, sizeof a) == 0 && memcmp(cl, cl2, sizeof cl) == 0, "not deterministic across threads");
     synth_free(&s);
 }
@@ -241,7 +255,7 @@ TEST(fused_taps_of_different_strides) {
     float *X;
     int gh, gw, D, fs;
     err e = {0};
-    REQUIRE(ood_fuse_features(synth_in(&s), &o, &X, &gh, &gw, &D, &fs, &e) == 0, "%s", e.msg);
+    REQUIRE(ood_fuse_features(&ctx2, synth_in(&s), &o, &X, &gh, &gw, &D, &fs, &e) == 0, "%s", e.msg);
     CHECK(gh == 4 && gw == 4 && D == 11 && fs == 8, "%d x %d x %d stride %d", gh, gw, D, fs);
     // the stride-4 tap average-pooled 2x2
     const float *f = s.taps[0].data;
@@ -250,7 +264,7 @@ TEST(fused_taps_of_different_strides) {
     CHECK_NEAR(X[5 * D + 8 + 2], 2 + 5, 1e-6);
     free(X);
     o.fuse_stride = 4;   // finer: the stride-8 tap bilinearly upsampled
-    REQUIRE(ood_fuse_features(synth_in(&s), &o, &X, &gh, &gw, &D, &fs, &e) == 0, "%s", e.msg);
+    REQUIRE(ood_fuse_features(&ctx2, synth_in(&s), &o, &X, &gh, &gw, &D, &fs, &e) == 0, "%s", e.msg);
     CHECK(gh == 8 && gw == 8 && fs == 4);
     CHECK_NEAR(X[0 * D + 8], 0, 1e-6);          // corner: value of cell 0
     CHECK_NEAR(X[(0 * 8 + 1) * D + 8], 0.25, 1e-6); // src x = 0.25
@@ -258,7 +272,7 @@ TEST(fused_taps_of_different_strides) {
     // per-tap L2: each tap's part has unit norm (on the coarsest grid no tap is interpolated)
     o.l2norm = 1;
     o.fuse_stride = 0;
-    REQUIRE(ood_fuse_features(synth_in(&s), &o, &X, &gh, &gw, &D, &fs, &e) == 0, "%s", e.msg);
+    REQUIRE(ood_fuse_features(&ctx2, synth_in(&s), &o, &X, &gh, &gw, &D, &fs, &e) == 0, "%s", e.msg);
     double n2 = 0;
     for (int c = 8; c < 11; c++) n2 += X[3 * D + c] * X[3 * D + c];
     CHECK_NEAR(n2, 1.0, 1e-5);
@@ -268,7 +282,7 @@ TEST(fused_taps_of_different_strides) {
     float sc[1024];
     int32_t cl[1024];
     ood_aux aux = {.clusters = cl};
-    REQUIRE(ood_score(OOD_KMEANS, synth_in(&s), &o, sc, &aux, &e) == OODSEG_OK, "%s", e.msg);
+    REQUIRE(score_with("kmeans", synth_in(&s), &o, sc, &aux, &e) == OODSEG_OK, "%s", e.msg);
     CHECK(aux.ood_flag[cl[10 * 32 + 22]], "planted cluster not found with fused taps");
     synth_free(&s);
 }
@@ -281,17 +295,20 @@ TEST(errors_are_clear) {
     float sc[1024];
     err e = {0};
     o.km.k = 100;   // 64 feature vectors
-    CHECK(ood_score(OOD_KMEANS, synth_in(&s), &o, sc, NULL, &e) == OODSEG_E_ARG);
+    CHECK(score_with("kmeans", synth_in(&s), &o, sc, NULL, &e) == OODSEG_E_ARG);
     CHECK(strstr(e.msg, "--k 100") && strstr(e.msg, "64"), "%s", e.msg);
     o.km.k = 4;
     s.taps[0].data[77] = NAN;
-    CHECK(ood_score(OOD_KMEANS, synth_in(&s), &o, sc, NULL, &e) == OODSEG_E_ARG);
+    CHECK(score_with("kmeans", synth_in(&s), &o, sc, NULL, &e) == OODSEG_E_ARG);
     CHECK(strstr(e.msg, "backbone.out3") && strstr(e.msg, "NaN"), "%s", e.msg);
-    ood_method m;
-    CHECK(ood_method_parse("kmeans", &m, &e) == 0 && m == OOD_KMEANS);
-    CHECK(ood_method_parse("MaxLogit", &m, &e) == 0 && m == OOD_MAXLOGIT);
-    CHECK(ood_method_parse("foo", &m, &e) == OODSEG_E_ARG && strstr(e.msg, "foo"), "%s", e.msg);
-    CHECK(strcmp(ood_method_name(OOD_CENTROID), "centroid") == 0);
+    const ood_method_def *d = ood_method_find("kmeans", &e);
+    CHECK(d && !strcmp(d->name, "kmeans"));
+    CHECK((d = ood_method_find("MaxLogit", &e)) && !strcmp(d->name, "maxlogit"));
+    CHECK(!ood_method_find("foo", &e) && e.code == OODSEG_E_ARG && strstr(e.msg, "foo"), "%s", e.msg);
+    for (int i = 0; i < ood_method_count(); i++)   // the error lists every method
+        CHECK(strstr(e.msg, ood_method_at(i)->name), "%s missing from: %s", ood_method_at(i)->name, e.msg);
+    ood_method *om;
+    CHECK(ood_method_open("foo", NULL, &om, &e) == OODSEG_E_ARG && !om);
     CHECK(ood_options_set(&o, "k", "0", &e) == OODSEG_E_ARG);
     CHECK(strstr(e.msg, "--k 0") && strstr(e.msg, "[1, 256]"), "%s", e.msg);
     CHECK(ood_options_set(&o, "k", "12x", &e) == OODSEG_E_ARG);
@@ -306,15 +323,15 @@ TEST(errors_are_clear) {
     CHECK(strstr(ood_options_help(), "--tau-mode") != NULL);
     ood_options_default(&o);
     o.tau = 150;   // percentile mode
-    CHECK(ood_score(OOD_KMEANS, synth_in(&s), &o, sc, NULL, &e) == OODSEG_E_ARG);
+    CHECK(score_with("kmeans", synth_in(&s), &o, sc, NULL, &e) == OODSEG_E_ARG);
     CHECK(strstr(e.msg, "--tau 150") && strstr(e.msg, "[0, 100]"), "%s", e.msg);
     ood_options_default(&o);
     o.tau_mode = TAU_CALIBRATED;
-    CHECK(ood_score(OOD_KMEANS, synth_in(&s), &o, sc, NULL, &e) == OODSEG_E_ARG && strstr(e.msg, "--tau-file"), "%s", e.msg);
+    CHECK(score_with("kmeans", synth_in(&s), &o, sc, NULL, &e) == OODSEG_E_ARG && strstr(e.msg, "--tau-file"), "%s", e.msg);
     ood_options_default(&o);
-    CHECK(ood_score(OOD_CENTROID, synth_in(&s), &o, sc, NULL, &e) == OODSEG_E_ARG && strstr(e.msg, "--centroids"), "%s", e.msg);
+    CHECK(score_with("centroid", synth_in(&s), &o, sc, NULL, &e) == OODSEG_E_ARG && strstr(e.msg, "--centroids"), "%s", e.msg);
     s.ntaps = 0;
-    CHECK(ood_score(OOD_KMEANS, synth_in(&s), &o, sc, NULL, &e) == OODSEG_E_ARG);
+    CHECK(score_with("kmeans", synth_in(&s), &o, sc, NULL, &e) == OODSEG_E_ARG);
     s.ntaps = 1;
     synth_free(&s);
 }
@@ -353,19 +370,20 @@ TEST(centroid_method_and_calibrated_tau) {
     for (int i = 0; i < 4; i++) {
         synth s;
         make_id(&s, 0, 100 + i);
-        REQUIRE(ood_stats_add(st, synth_in(&s), &o, &e) == 0, "%s", e.msg);
+        REQUIRE(ood_stats_add(st, &ctx2, synth_in(&s), &o, &e) == 0, "%s", e.msg);
         synth_free(&s);
     }
     char path[512];
     snprintf(path, sizeof path, "%s/centroids.txt", t_tmpdir());
-    REQUIRE(ood_stats_save(st, path, &e) == 0, "%s", e.msg);
+    REQUIRE(ood_stats_save(st, &ctx2, path, &e) == 0, "%s", e.msg);
     ood_stats_free(st);
     synth s;
     make_id(&s, 1, 7);
     snprintf(o.centroids_file, sizeof o.centroids_file, "%s", path);
     o.centroid_conf = 0.6;   // the planted pixels have softmax confidence 0.525
-    float sc[1024];
-    REQUIRE(ood_score(OOD_CENTROID, synth_in(&s), &o, sc, NULL, &e) == 0, "%s", e.msg);
+    float sc[1024], csc[1024];
+    REQUIRE(score_with("centroid", synth_in(&s), &o, sc, NULL, &e) == 0, "%s", e.msg);
+    memcpy(csc, sc, sizeof sc);
     float minin = INFINITY, maxout = -INFINITY;
     for (int64_t p = 0; p < 1024; p++) {
         if (in_square(p)) { if (sc[p] < minin) minin = sc[p]; }
@@ -376,7 +394,7 @@ TEST(centroid_method_and_calibrated_tau) {
     CHECK(minin > maxout);
     // a wrong feature size is an error that says so
     s.taps[0].shape[1] = 4;
-    CHECK(ood_score(OOD_CENTROID, synth_in(&s), &o, sc, NULL, &e) == OODSEG_E_ARG && strstr(e.msg, "dimensional"), "%s", e.msg);
+    CHECK(score_with("centroid", synth_in(&s), &o, sc, NULL, &e) == OODSEG_E_ARG && strstr(e.msg, "dimensional"), "%s", e.msg);
     s.taps[0].shape[1] = 8;
     // calibrated tau: the 5th percentile of the ID max-logit (values 8..9 on the ID images)
     double tau;
@@ -387,11 +405,26 @@ TEST(centroid_method_and_calibrated_tau) {
     o.km.k = 4;
     int32_t cl[1024];
     ood_aux aux = {.clusters = cl};
-    REQUIRE(ood_score(OOD_KMEANS, synth_in(&s), &o, sc, &aux, &e) == 0, "%s", e.msg);
+    REQUIRE(score_with("kmeans", synth_in(&s), &o, sc, &aux, &e) == 0, "%s", e.msg);
     CHECK(aux.tau_used == tau);
     CHECK(aux.ood_flag[cl[10 * 32 + 22]]);
+    // the files are read when a method is opened, never per image: gone afterwards, same scores
+    ood_method *mc, *mk;
+    REQUIRE(ood_method_open("centroid", &o, &mc, &e) == 0, "%s", e.msg);
+    REQUIRE(ood_method_open("kmeans", &o, &mk, &e) == 0, "%s", e.msg);
+    REQUIRE(remove(path) == 0);
+    for (int rep = 0; rep < 2; rep++) {
+        REQUIRE(ood_method_score(mc, &ctx2, synth_in(&s), sc, NULL, &e) == 0, "%s", e.msg);
+        CHECK(memcmp(sc, csc, sizeof sc) == 0, "centroid scores changed after its file was removed");
+        aux.tau_used = 0;
+        REQUIRE(ood_method_score(mk, &ctx2, synth_in(&s), sc, &aux, &e) == 0, "%s", e.msg);
+        CHECK(aux.tau_used == tau);
+    }
+    ood_method_close(mc);
+    ood_method_close(mk);
+    CHECK(ood_method_open("centroid", &o, &mc, &e) == OODSEG_E_IO && strstr(e.msg, "centroids.txt"), "%s", e.msg);
     snprintf(o.tau_file, sizeof o.tau_file, "%s/missing.txt", t_tmpdir());
-    CHECK(ood_score(OOD_KMEANS, synth_in(&s), &o, sc, &aux, &e) == OODSEG_E_IO);
+    CHECK(score_with("kmeans", synth_in(&s), &o, sc, &aux, &e) == OODSEG_E_IO);
     synth_free(&s);
 }
 
@@ -417,10 +450,10 @@ TEST(percentile_like_numpy_and_calibration_only_stats) {
     ood_options o;
     ood_options_default(&o);
     o.tau = 50;
-    REQUIRE(ood_stats_add(st, synth_in(&s), &o, &e) == 0, "%s", e.msg);
+    REQUIRE(ood_stats_add(st, &ctx2, synth_in(&s), &o, &e) == 0, "%s", e.msg);
     char path[512];
     snprintf(path, sizeof path, "%s/tau.txt", t_tmpdir());
-    REQUIRE(ood_stats_save(st, path, &e) == 0, "%s", e.msg);
+    REQUIRE(ood_stats_save(st, &ctx2, path, &e) == 0, "%s", e.msg);
     ood_stats_free(st);
     double tau;
     REQUIRE(ood_read_tau(path, &tau, &e) == 0, "%s", e.msg);
@@ -433,9 +466,183 @@ TEST(percentile_like_numpy_and_calibration_only_stats) {
     s.ntaps = 1;
     snprintf(o.centroids_file, sizeof o.centroids_file, "%s", path);
     float sc[1024];
-    CHECK(ood_score(OOD_CENTROID, synth_in(&s), &o, sc, NULL, &e) == OODSEG_E_FORMAT, "%s", e.msg);
+    CHECK(score_with("centroid", synth_in(&s), &o, sc, NULL, &e) == OODSEG_E_FORMAT, "%s", e.msg);
     CHECK(ood_stats_new(&st, 2, -1, &e) == OODSEG_E_ARG);
     synth_free(&s);
+}
+
+// ---- the method and option tables --------------------------------------------------------------
+TEST(method_table_entries) {
+    err e = {0};
+    ood_options d;
+    ood_options_default(&d);
+    const char *help = ood_options_help();
+    REQUIRE(ood_method_count() >= 6);
+    for (int i = 0; i < ood_method_count(); i++) {
+        const ood_method_def *m = ood_method_at(i);
+        CHECK(m->name && m->summary && m->summary[0] && m->options && m->score, "method %d incomplete", i);
+        CHECK(ood_method_find(m->name, &e) == m);
+        CHECK(strstr(help, m->name), "--help lacks method %s", m->name);
+        // every option it lists is in the option table (the check says so otherwise)
+        CHECK(ood_options_check(&d, m->options, &e) == 0, "%s: %s", m->name, e.msg);
+    }
+    CHECK(!ood_method_at(ood_method_count()) && !ood_method_at(-1));
+    CHECK(ood_method_find("kmeans", &e)->flags == (OOD_NEEDS_TAPS | OOD_MAKES_CLUSTERS));
+    CHECK(ood_method_find("centroid", &e)->flags == OOD_NEEDS_TAPS);
+    CHECK(ood_method_find("energy", &e)->flags == 0 && !strcmp(ood_method_find("energy", &e)->options, "T"));
+    CHECK(ood_options_check(&d, "k,no-such", &e) == OODSEG_E_INTERNAL && strstr(e.msg, "no-such"), "%s", e.msg);
+    // an opened method keeps its own copy of the options, checked against its list only
+    ood_options o = d;
+    o.km.k = 5;
+    o.energy_T = -1;   // not read by kmeans
+    ood_method *m;
+    REQUIRE(ood_method_open("KMeans", &o, &m, &e) == 0, "%s", e.msg);
+    o.km.k = 7;
+    CHECK(ood_method_options(m)->km.k == 5 && ood_method_def_of(m) == ood_method_find("kmeans", &e));
+    float sc[4];
+    CHECK(ood_method_score(m, NULL, NULL, sc, NULL, &e) == OODSEG_E_ARG);
+    ood_method_close(m);
+    ood_method_close(NULL);
+    CHECK(ood_method_open("energy", &o, &m, &e) == OODSEG_E_ARG && strstr(e.msg, "--T -1"), "%s", e.msg);
+    REQUIRE(ood_method_open("maxlogit", NULL, &m, &e) == 0, "%s", e.msg);
+    CHECK(ood_method_options(m)->km.k == 16);
+    ood_method_close(m);
+}
+
+// The field of spec s in o, as bytes.
+static void *fieldp(ood_options *o, const ood_option_spec *s) { return (char *)o + s->offset; }
+
+// The value of key in the JSON text (quotes removed), or NULL.
+static const char *json_value(const char *json, const char *key, char *out, size_t n) {
+    char k[80];
+    snprintf(k, sizeof k, "\"%s\": ", key);
+    const char *at = strstr(json, k);
+    if (!at) return NULL;
+    at += strlen(k);
+    size_t l = *at == '"' ? strcspn(at + 1, "\"") : strcspn(at, ",}");
+    snprintf(out, n, "%.*s", (int)l, *at == '"' ? at + 1 : at);
+    return out;
+}
+
+TEST(option_table_defaults_round_trip) {
+    err e = {0};
+    ood_options d;
+    ood_options_default(&d);
+    // the frozen defaults (METHOD.md), unchanged by the table
+    CHECK(d.km.k == 16 && d.km.n_init == 3 && d.km.max_iter == 300 && d.km.tol == 1e-4 && d.km.seed == 0);
+    CHECK(d.upsample == UPS_NEAREST && d.stat == STAT_MEAN && d.rho == 0.5 && d.tau_mode == TAU_PERCENTILE);
+    CHECK(d.tau == 25 && d.score == SCORE_S2 && d.big_b == 0 && d.energy_T == 1 && d.centroid_conf == 0.5);
+    CHECK(d.centroid_factor == 1.1 && d.l2norm == 1 && d.fuse_stride == 0 && d.km.exact_lloyd == 0);
+    CHECK(!d.taps[0] && !d.tau_file[0] && !d.centroids_file[0]);
+    CHECK(ood_options_check(&d, NULL, &e) == 0, "%s", e.msg);
+    char json[4096];
+    REQUIRE(ood_options_json(&d, json, sizeof json) < (int)sizeof json);
+    CHECK(!strncmp(json, "{\"k\": 16, \"n_init\": 3, \"max_iter\": 300, \"tol\": 0.0001", 50), "%s", json);
+    const char *help = ood_options_help();
+    for (int i = 0; i < ood_option_count(); i++) {
+        const ood_option_spec *s = ood_option_at(i);
+        char flag[64], val[1100] = "";
+        snprintf(flag, sizeof flag, "--%s ", s->name);
+        CHECK(strstr(help, flag), "--help lacks %s", flag);
+        CHECK(ood_option_find(s->name) == s);
+        if (s->json) {
+            REQUIRE(json_value(json, s->json, val, sizeof val), "%s not in %s", s->json, json);
+            if (s->type == OOD_OPT_STRING && !strcmp(val, "(model default)")) val[0] = '\0';
+        } else {
+            CHECK(s->type == OOD_OPT_STRING, "%s: only file paths stay out of the JSON", s->name);
+        }
+        ood_options o = d;
+        memset(fieldp(&o, s), 0x5a, s->size);   // set must write every byte that matters
+        REQUIRE(ood_options_set(&o, s->name, val, &e) == 0, "--%s %s: %s", s->name, val, e.msg);
+        if (s->type == OOD_OPT_STRING) CHECK(!strcmp(fieldp(&o, s), fieldp(&d, s)), "%s", s->name);
+        else CHECK(!memcmp(fieldp(&o, s), fieldp(&d, s), s->size), "%s: %s does not give the default", s->name, val);
+        CHECK(ood_options_check(&o, s->name, &e) == 0, "%s: %s", s->name, e.msg);
+    }
+    CHECK(ood_option_find("no-such") == NULL && ood_options_set(&d, "no-such", "1", &e) == 1);
+    ood_options o = d;   // an implied option
+    CHECK(ood_options_set(&o, "tau-file", "t.txt", &e) == 0 && o.tau_mode == TAU_CALIBRATED && !strcmp(o.tau_file, "t.txt"));
+}
+
+// Stores x into the numeric field of s.
+static void store(ood_options *o, const ood_option_spec *s, double x) {
+    if (s->type == OOD_OPT_INT) *(int *)fieldp(o, s) = (int)x;
+    else *(double *)fieldp(o, s) = x;
+}
+
+TEST(option_set_and_check_agree_on_every_bound) {
+    err e = {0};
+    ood_options d;
+    ood_options_default(&d);
+    int tried = 0;
+    for (int i = 0; i < ood_option_count(); i++) {
+        const ood_option_spec *s = ood_option_at(i);
+        if (s->type == OOD_OPT_INT || s->type == OOD_OPT_DOUBLE) {
+            for (int b = 0; b < 2; b++) {
+                double bound = b ? s->hi : s->lo, out = b ? 1 : -1;   // out: the outward direction
+                int open = b ? s->hi_open : s->lo_open;
+                double v[3] = {bound, s->type == OOD_OPT_INT ? bound - out : nextafter(bound, -out * INFINITY),
+                               s->type == OOD_OPT_INT ? bound + out : nextafter(bound, out * INFINITY)};
+                int want[3] = {!open, 1, 0};
+                for (int q = 0; q < 3; q++, tried++) {
+                    char txt[64];
+                    snprintf(txt, sizeof txt, s->type == OOD_OPT_INT ? "%.0f" : "%.17g", v[q]);
+                    ood_options a = d, c = d;
+                    int rs = ood_options_set(&a, s->name, txt, &e);
+                    CHECK((rs == 0) == want[q], "set --%s %s: %d, expected %s", s->name, txt, rs, want[q] ? "ok" : "an error");
+                    if (rs) CHECK(strstr(e.msg, s->name) && strstr(e.msg, txt), "%s", e.msg);
+                    store(&c, s, v[q]);
+                    int rc = ood_options_check(&c, s->name, &e);
+                    CHECK((rc == 0) == want[q], "check --%s %s: %d, expected %s", s->name, txt, rc, want[q] ? "ok" : "an error");
+                    if (!rs) CHECK(!memcmp(fieldp(&a, s), fieldp(&c, s), s->size), "--%s %s stored otherwise", s->name, txt);
+                }
+            }
+            ood_options c = d;
+            if (s->type == OOD_OPT_DOUBLE) {
+                store(&c, s, NAN);
+                CHECK(ood_options_check(&c, s->name, &e) == OODSEG_E_ARG, "%s NaN", s->name);
+            }
+            CHECK(ood_options_set(&c, s->name, "nan", &e) == OODSEG_E_ARG && ood_options_set(&c, s->name, "", &e) == OODSEG_E_ARG);
+        } else if (s->type == OOD_OPT_ENUM) {
+            ood_options c = d;
+            *(int *)fieldp(&c, s) = -1;
+            CHECK(ood_options_check(&c, s->name, &e) == OODSEG_E_ARG, "%s", s->name);
+            int n = 0;
+            for (const char *p = s->choices; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL, n++) {
+                char ch[32];
+                snprintf(ch, sizeof ch, "%.*s", (int)strcspn(p, ","), p);
+                ood_options a = d;
+                CHECK(ood_options_set(&a, s->name, ch, &e) == 0 && *(int *)fieldp(&a, s) == n, "--%s %s", s->name, ch);
+                CHECK(ood_options_check(&a, s->name, &e) == 0);
+            }
+            *(int *)fieldp(&c, s) = n;
+            CHECK(ood_options_check(&c, s->name, &e) == OODSEG_E_ARG, "%s %d", s->name, n);
+            CHECK(ood_options_set(&c, s->name, "neither", &e) == OODSEG_E_ARG && strstr(e.msg, "neither"));
+        } else if (s->type == OOD_OPT_STRING) {
+            ood_options c = d;
+            char *big = malloc(s->size + 1);
+            memset(big, 'a', s->size);
+            big[s->size] = '\0';
+            CHECK(ood_options_set(&c, s->name, big, &e) == OODSEG_E_ARG, "%s", s->name);
+            big[s->size - 1] = '\0';
+            CHECK(ood_options_set(&c, s->name, big, &e) == 0 && ood_options_check(&c, s->name, &e) == 0);
+            memset(fieldp(&c, s), 'a', s->size);
+            CHECK(ood_options_check(&c, s->name, &e) == OODSEG_E_ARG, "%s", s->name);
+            free(big);
+        } else {   // OOD_OPT_U64
+            ood_options c = d;
+            CHECK(ood_options_set(&c, s->name, "-1", &e) == OODSEG_E_ARG);
+            CHECK(ood_options_set(&c, s->name, "18446744073709551616", &e) == OODSEG_E_ARG);
+            CHECK(ood_options_set(&c, s->name, "18446744073709551615", &e) == 0 && ood_options_check(&c, s->name, &e) == 0);
+        }
+    }
+    CHECK(tried >= 6 * 11, "only %d bound values tried", tried);
+    // the two upper limits that set and check once disagreed on
+    ood_options c = d;
+    c.km.n_init = 1001;
+    CHECK(ood_options_check(&c, "n-init", &e) == OODSEG_E_ARG);
+    c = d;
+    c.km.max_iter = 100001;
+    CHECK(ood_options_check(&c, "max-iter", &e) == OODSEG_E_ARG);
 }
 
 // ---- pictures -------------------------------------------------------------------------------
@@ -484,7 +691,6 @@ TEST(pictures_written_and_readable) {
 }
 
 int main(int argc, char **argv) {
-    nn_ctx_init(&T, 0);   // every core
     (void)argc;
     RUN(baselines_match_double_formulas_and_skip_background);
     RUN(kmeans_finds_planted_cluster_and_s1_ranks_it_first);
@@ -494,6 +700,9 @@ int main(int argc, char **argv) {
     RUN(errors_are_clear);
     RUN(centroid_method_and_calibrated_tau);
     RUN(percentile_like_numpy_and_calibration_only_stats);
+    RUN(method_table_entries);
+    RUN(option_table_defaults_round_trip);
+    RUN(option_set_and_check_agree_on_every_bound);
     RUN(pictures_written_and_readable);
     return t_finish(argv[0]);
 }

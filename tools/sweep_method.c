@@ -93,8 +93,10 @@ int main(int argc, char **argv) {
         w[0] = "sweep";
         cli_common cc;
         if (cli_parse(nw + 1, w, 1, &cc, NULL, NULL, &e)) return die(&e);
-        ood_method meth = OOD_MAXLOGIT;
-        if (cc.methods && ood_method_parse(cc.methods, &meth, &e)) return die(&e);
+        ood_method *meth;
+        if (ood_method_open(cc.methods ? cc.methods : "maxlogit", &cc.oo, &meth, &e)) return die(&e);
+        nn_ctx ctx;
+        nn_ctx_init(&ctx, cc.threads);
         const char *taps = cc.oo.taps[0] ? cc.oo.taps : m->desc.default_taps;
         macc *acc;
         if (macc_new(&acc, &e)) return die(&e);
@@ -103,13 +105,13 @@ int main(int argc, char **argv) {
             ood_input in;
             const tensor *feats[16];
             int strides[16];
-            if (pipeline_ood_input(&m->ctx, &m->desc, &cache[i].tl, meth == OOD_KMEANS || meth == OOD_CENTROID ? taps : "",
+            if (pipeline_ood_input(&m->ctx, &m->desc, &cache[i].tl, ood_method_def_of(meth)->flags & OOD_NEEDS_TAPS ? taps : "",
                                    &in, feats, strides, &e)) return die(&e);
             int H = in.h, W = in.w;
             float *score = malloc((size_t)H * W * sizeof(float));
             const image *lab = &cache[i].label;
             float *big = malloc((size_t)lab->w * lab->h * sizeof(float));
-            if (ood_score(meth, &in, &cc.oo, score, NULL, &e)) return die(&e);
+            if (ood_method_score(meth, &ctx, &in, score, NULL, &e)) return die(&e);
             resize_bilinear(&m->ctx, score, 1, H, W, big, lab->h, lab->w, 0);
             if (macc_add(acc, big, lab->px, (int64_t)lab->w * lab->h, &e)) return die(&e);
             free(score);
@@ -122,6 +124,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s: %.1f s\n", name, omp_get_wtime() - t1);
         metrics_result_free(&r);
         macc_free(acc);
+        ood_method_close(meth);
         cli_free(&cc);
     }
     fclose(f);
