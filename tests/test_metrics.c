@@ -2,6 +2,8 @@
 // shard merging, per-image helper, errors, and the SMIYC component metrics on hand-made masks.
 #include "test.h"
 #include "../eval/metrics.h"
+#include "../eval/mstate.h"
+#include "../eval/components.h"
 #include "../eval/report.h"
 #include "../io/npy.h"
 #include "../io/image.h"
