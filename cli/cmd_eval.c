@@ -81,6 +81,52 @@ static int eval_extra(void *ctx, int argc, char **argv, int i, err *e) {
     return rc ? -1 : 2;
 }
 
+// OUT/scores/<method>/ for each method (sdirs[k] allocated, freed by the caller).
+static int make_score_dirs(const char *out_dir, int n, const char *const *names, char **sdirs, err *e) {
+    for (int k = 0; k < n; k++) {
+        size_t l = strlen(out_dir) + strlen(names[k]) + 16;
+        if (!(sdirs[k] = malloc(l))) return err_set(e, OODSEG_E_NOMEM, "out of memory");
+        snprintf(sdirs[k], l, "%s/scores/%s", out_dir, names[k]);
+        if (cli_mkdir_p(sdirs[k], e)) return e->code;
+    }
+    return OODSEG_OK;
+}
+
+static int open_evaluator(const eval_opts *o, const dataset *ds, int n_methods, const char *const *names,
+                          evaluator **ev, err *e) {
+    evaluator_opts eo;
+    evaluator_opts_default(&eo, ds->smiyc_track);
+    eo.conv = o->conv;
+    if (o->comp >= 0) eo.components = o->comp;
+    eo.comp.connectivity = o->conn;
+    eo.comp.threshold = o->comp_thr;
+    return evaluator_new(ev, n_methods, names, &eo, e);
+}
+
+// After the last image: the pooled metrics (and the component pass over the saved score maps),
+// the shard state if asked for, and the reports.
+static int finish_eval(evaluator *ev, const eval_opts *o, const cli_common *c, const dataset *ds, const char *arch,
+                       const char *const *sdirs, double t0, err *e) {
+    score_dirs sd = {sdirs, ds};
+    if (evaluator_finish(ev, score_dirs_map, &sd, e)) return e->code;
+    eval_info info = {.dataset = o->spec, .layout = ds->name, .labels_doc = ds->labels_doc,
+                      .model = c->model ? c->model : "(default)", .model_arch = arch,
+                      .options_json = o->options_json, .n_images = ds->n};
+    if (o->save_state) {
+        char meta[8192];
+        if (eval_meta_json(&info, o->shard_i, o->shard_n, meta, sizeof meta, e) ||
+            evaluator_save_state(ev, o->save_state, meta, e)) return e->code;
+        fprintf(stderr, "state saved to %s (merge shards with: oodseg metrics --merge STATE...)\n", o->save_state);
+    }
+    char note[96] = "";
+    if (o->shard_n > 1) snprintf(note, sizeof note, "shard %d/%d of the dataset only", o->shard_i, o->shard_n);
+    fprintf(stderr, "evaluated %d image%s with %s in %.1f s\n", ds->n, ds->n == 1 ? "" : "s", arch, omp_get_wtime() - t0);
+    info.model = c->model ? c->model : "(default model)";
+    info.note = note[0] ? note : NULL;
+    return cli_eval_report(ev, &info, c->out_dir, e);
+}
+
+// The per-image loop stays here until scoring an image is a library call (issue 10's pipeline).
 int cmd_eval(int argc, char **argv) {
     cli_common c = {0};
     err e = {0};
@@ -115,25 +161,13 @@ int cmd_eval(int argc, char **argv) {
     if ((rc = pipeline_open(&p, c.model, &c.mo, methods, &c.oo, &e))) goto done;
     const char *names[PIPE_MAX_METHODS];
     for (int k = 0; k < p.n_methods; k++) names[k] = ood_method_name(p.methods[k]);
-    evaluator_opts eo;
-    evaluator_opts_default(&eo, ds.smiyc_track);
-    eo.conv = o.conv;
-    if (o.comp >= 0) eo.components = o.comp;
-    eo.comp.connectivity = o.conn;
-    eo.comp.threshold = o.comp_thr;
-    if ((rc = evaluator_new(&ev, p.n_methods, names, &eo, &e))) goto done;
+    if ((rc = open_evaluator(&o, &ds, p.n_methods, names, &ev, &e))) goto done;
     // The default component threshold comes from the pooled curve, so a second pass reads the maps.
     if (evaluator_needs_maps(ev) && !o.save_scores) {
         o.save_scores = 1;
         fprintf(stderr, "eval: component metrics need a second pass over the score maps; saving them in %s/scores/\n", c.out_dir);
     }
-    if (o.save_scores)
-        for (int k = 0; k < p.n_methods; k++) {
-            size_t n = strlen(c.out_dir) + strlen(names[k]) + 16;
-            if (!(sdirs[k] = malloc(n))) { rc = err_set(&e, OODSEG_E_NOMEM, "out of memory"); goto done; }
-            snprintf(sdirs[k], n, "%s/scores/%s", c.out_dir, names[k]);
-            if ((rc = cli_mkdir_p(sdirs[k], &e))) goto done;
-        }
+    if (o.save_scores && (rc = make_score_dirs(c.out_dir, p.n_methods, names, sdirs, &e))) goto done;
     char maps[4200];
     snprintf(maps, sizeof maps, "%s/maps", c.out_dir);
     if (o.save_maps && (rc = cli_mkdir_p(maps, &e))) goto done;
@@ -169,23 +203,7 @@ int cmd_eval(int argc, char **argv) {
         image_free(&lab);
         cli_progress("eval", i + 1, ds.n, t0);
     }
-    score_dirs sd = {(const char *const *)sdirs, &ds};
-    if (rc || (rc = evaluator_finish(ev, score_dirs_map, &sd, &e))) goto done;
-    eval_info info = {.dataset = o.spec, .layout = ds.name, .labels_doc = ds.labels_doc,
-                      .model = c.model ? c.model : "(default)", .model_arch = p.m->desc.arch,
-                      .options_json = o.options_json, .n_images = ds.n};
-    if (o.save_state) {
-        char meta[8192];
-        if ((rc = eval_meta_json(&info, o.shard_i, o.shard_n, meta, sizeof meta, &e)) ||
-            (rc = evaluator_save_state(ev, o.save_state, meta, &e))) goto done;
-        fprintf(stderr, "state saved to %s (merge shards with: oodseg metrics --merge STATE...)\n", o.save_state);
-    }
-    char note[96] = "";
-    if (o.shard_n > 1) snprintf(note, sizeof note, "shard %d/%d of the dataset only", o.shard_i, o.shard_n);
-    fprintf(stderr, "evaluated %d image%s with %s in %.1f s\n", ds.n, ds.n == 1 ? "" : "s", p.m->desc.arch, omp_get_wtime() - t0);
-    info.model = c.model ? c.model : "(default model)";
-    info.note = note[0] ? note : NULL;
-    rc = cli_eval_report(ev, &info, c.out_dir, &e);
+    if (!rc) rc = finish_eval(ev, &o, &c, &ds, p.m->desc.arch, (const char *const *)sdirs, t0, &e);
 done:
     for (int k = 0; k < PIPE_MAX_METHODS; k++) free(sdirs[k]);
     evaluator_free(ev);

@@ -826,6 +826,15 @@ TEST(cli_metrics_shards_and_errors) {
         double x = json_file_num(a, "m", keys[k]), y = json_file_num(b, "m", keys[k]);
         CHECK(x == y && x == x, "%s: single pass %.17g, merged shards %.17g", keys[k], x, y);
     }
+    // components at the pooled threshold: the second pass reads the maps back from the folder
+    REQUIRE(t_sh("%s metrics %s --components -o %s/g/comp >/dev/null 2>&1", cli_bin, ds, T) == 0);
+    snprintf(a, sizeof a, "%s/g/comp/metrics.json", T);
+    char *txt = t_slurp(a, NULL);
+    REQUIRE(txt);
+    json *j = json_parse(txt, strlen(txt), a, &e);
+    const json *cj = json_get(json_get(json_get(j, "methods"), "m"), "components");
+    CHECK(cj && isfinite(jnum(cj, "threshold")) && jnum(cj, "n_gt_components") >= 0, "%s", txt);
+    json_free(j); free(txt);
     // a wrong-shaped map and a missing map: exit status 7 (dataset error)
     t_sh("rm %s/g/sc/f3.npy", T);
     CHECK(t_sh("%s metrics %s >/dev/null 2>&1", cli_bin, ds) == OODSEG_E_DATA);
