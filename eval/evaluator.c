@@ -229,6 +229,15 @@ void evaluator_report(const evaluator *ev, const eval_info *info, report *r) {
         r->model = info->model; r->model_arch = info->model_arch; r->options_json = info->options_json;
         r->note = info->note; r->n_images = info->n_images;
     }
+    if (!info && ev->merged) {   // what the states said
+        const eval_info *mi = &ev->meta.info;
+        r->dataset = mi->dataset; r->layout = mi->layout; r->labels_doc = mi->labels_doc;
+        r->model = mi->model; r->model_arch = mi->model_arch; r->note = mi->note;
+    }
+    if (!r->dataset) r->dataset = "";
+    if (!r->layout) r->layout = "";
+    if (!r->labels_doc) r->labels_doc = "";
+    if (!r->model) r->model = "";
     if (!r->n_images) r->n_images = evaluator_n_images(ev);
     r->conv = ev->o.conv;
     r->n_methods = ev->n_methods;

@@ -64,7 +64,7 @@ int evaluator_n_images(const evaluator *ev);
 // Supplies method m's score map of image i (in the order added; stem as added) into dst, w x h.
 typedef int (*evaluator_map_fn)(void *ctx, int image, const char *stem, int method, float *dst,
                                 int w, int h, err *e);
-// 1 when evaluator_finish needs the maps again (components with the pooled default threshold).
+// 1 when evaluator_finish will need the maps again (components at the pooled default threshold).
 int evaluator_needs_maps(const evaluator *ev);
 // Pooled metrics with curves; then, where component thresholds come from the pooled curve, sets
 // them and runs the component pass through maps (which may be NULL when not needed). Once only.
@@ -81,8 +81,8 @@ const comp_params *evaluator_comp_params(const evaluator *ev, int m);   // the t
 const report_row *evaluator_rows(const evaluator *ev, int *n);
 
 // ---- reports ------------------------------------------------------------------------------------
-// A report of the results (pointers into ev and info; valid while both live). info->n_images 0:
-// the images added.
+// A report of the results (pointers into ev and info; valid while both live). info NULL: a merged
+// evaluator's own metadata, else empty strings; info->n_images 0: the images added.
 void evaluator_report(const evaluator *ev, const eval_info *info, report *r);
 // Writes metrics.json, metrics.md, metrics.csv, per_image.csv (when there are rows),
 // pr_curve.svg and roc_curve.svg into dir (its parent must exist).
