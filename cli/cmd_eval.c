@@ -5,6 +5,7 @@
 #include "../api/pipeline.h"
 #include "../io/pictures.h"
 #include "../io/npy.h"
+#include "../eval/scoremap.h"
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -56,16 +57,8 @@ static int eval_extra(void *ctx, int argc, char **argv, int i, err *e) {
     for (size_t j = 0; j < sizeof valued / sizeof *valued; j++) if (!strcmp(k, valued[j])) mine = 1;
     if (!mine) {
         // Record model and method options for the report, then let cli_parse handle them.
-        if (k[0] == '-' && strcmp(k, "-o") && strcmp(k, "--out") && i + 1 < argc) {
-            const char *key = k + (k[1] == '-' ? 2 : 1);
-            size_t l = strlen(o->options_json);
-            if (l + 8 < sizeof o->options_json) {
-                strcat(o->options_json, l > 1 ? ", " : "");
-                json_append_str(o->options_json, sizeof o->options_json, key);
-                strcat(o->options_json, ": ");
-                json_append_str(o->options_json, sizeof o->options_json, argv[i + 1]);
-            }
-        }
+        if (k[0] == '-' && strcmp(k, "-o") && strcmp(k, "--out") && i + 1 < argc)   // dropped if it does not fit
+            eval_json_member(o->options_json, sizeof o->options_json, k + (k[1] == '-' ? 2 : 1), argv[i + 1], NULL);
         return 0;
     }
     if (flag_value(argc, argv, i, e) < 0) return -1;
@@ -88,12 +81,58 @@ static int eval_extra(void *ctx, int argc, char **argv, int i, err *e) {
     return rc ? -1 : 2;
 }
 
+// OUT/scores/<method>/ for each method (sdirs[k] allocated, freed by the caller).
+static int make_score_dirs(const char *out_dir, int n, const char *const *names, char **sdirs, err *e) {
+    for (int k = 0; k < n; k++) {
+        size_t l = strlen(out_dir) + strlen(names[k]) + 16;
+        if (!(sdirs[k] = malloc(l))) return err_set(e, OODSEG_E_NOMEM, "out of memory");
+        snprintf(sdirs[k], l, "%s/scores/%s", out_dir, names[k]);
+        if (cli_mkdir_p(sdirs[k], e)) return e->code;
+    }
+    return OODSEG_OK;
+}
+
+static int open_evaluator(const eval_opts *o, const dataset *ds, int n_methods, const char *const *names,
+                          evaluator **ev, err *e) {
+    evaluator_opts eo;
+    evaluator_opts_default(&eo, ds->smiyc_track);
+    eo.conv = o->conv;
+    if (o->comp >= 0) eo.components = o->comp;
+    eo.comp.connectivity = o->conn;
+    eo.comp.threshold = o->comp_thr;
+    return evaluator_new(ev, n_methods, names, &eo, e);
+}
+
+// After the last image: the pooled metrics (and the component pass over the saved score maps),
+// the shard state if asked for, and the reports.
+static int finish_eval(evaluator *ev, const eval_opts *o, const cli_common *c, const dataset *ds, const char *arch,
+                       const char *const *sdirs, double t0, err *e) {
+    score_dirs sd = {sdirs, ds};
+    if (evaluator_finish(ev, score_dirs_map, &sd, e)) return e->code;
+    eval_info info = {.dataset = o->spec, .layout = ds->name, .labels_doc = ds->labels_doc,
+                      .model = c->model ? c->model : "(default)", .model_arch = arch,
+                      .options_json = o->options_json, .n_images = ds->n};
+    if (o->save_state) {
+        char meta[8192];
+        if (eval_meta_json(&info, o->shard_i, o->shard_n, meta, sizeof meta, e) ||
+            evaluator_save_state(ev, o->save_state, meta, e)) return e->code;
+        fprintf(stderr, "state saved to %s (merge shards with: oodseg metrics --merge STATE...)\n", o->save_state);
+    }
+    char note[96] = "";
+    if (o->shard_n > 1) snprintf(note, sizeof note, "shard %d/%d of the dataset only", o->shard_i, o->shard_n);
+    fprintf(stderr, "evaluated %d image%s with %s in %.1f s\n", ds->n, ds->n == 1 ? "" : "s", arch, omp_get_wtime() - t0);
+    info.model = c->model ? c->model : "(default model)";
+    info.note = note[0] ? note : NULL;
+    return cli_eval_report(ev, &info, c->out_dir, e);
+}
+
+// The per-image loop stays here until scoring an image is a library call (issue 10's pipeline).
 int cmd_eval(int argc, char **argv) {
     cli_common c = {0};
     err e = {0};
     pipeline p = {0};
     dataset ds = {0};
-    eval_acc a = {0};
+    evaluator *ev = NULL;
     eval_opts o = {0};
     char *sdirs[PIPE_MAX_METHODS] = {0};
     int rc;
@@ -101,7 +140,7 @@ int cmd_eval(int argc, char **argv) {
     o.conn = 8;
     o.comp_thr = NAN;
     o.conv = FPR_FIRST_GE;
-    strcpy(o.options_json, "{");
+    strcpy(o.options_json, "{}");
     if ((rc = cli_parse(argc, argv, 2, &c, eval_extra, &o, &e))) {
         if (e.code == HELP_SENTINEL) { cli_free(&c); return 0; }
         goto done;
@@ -109,8 +148,7 @@ int cmd_eval(int argc, char **argv) {
     {   // the resolved method options, defaults included, so a report says exactly what ran
         char res[1024];
         ood_options_json(&c.oo, res, sizeof res);
-        size_t l = strlen(o.options_json);
-        snprintf(o.options_json + l, sizeof o.options_json - l, "%s\"resolved\": %s}", l > 1 ? ", " : "", res);
+        eval_json_member(o.options_json, sizeof o.options_json, "resolved", NULL, res);
     }
     if (!o.spec) { rc = err_set(&e, OODSEG_E_ARG, "eval: --dataset NAME:PATH is required\n%s", eval_usage); goto done; }
     if (!c.out_dir) { rc = err_set(&e, OODSEG_E_ARG, "eval: give an output folder with -o DIR\n%s", eval_usage); goto done; }
@@ -123,24 +161,13 @@ int cmd_eval(int argc, char **argv) {
     if ((rc = pipeline_open(&p, &c.ctx, c.model, &c.mo, methods, &c.oo, &e))) goto done;
     const char *names[PIPE_MAX_METHODS];
     for (int k = 0; k < p.n_methods; k++) names[k] = ood_method_def_of(p.methods[k])->name;
-    if (o.comp < 0) o.comp = ds.smiyc_track != 0;
-    comp_params cp;
-    comp_params_default(&cp, ds.smiyc_track == 2);
-    cp.connectivity = o.conn;
-    cp.threshold = o.comp_thr;
+    if ((rc = open_evaluator(&o, &ds, p.n_methods, names, &ev, &e))) goto done;
     // The default component threshold comes from the pooled curve, so a second pass reads the maps.
-    if (o.comp && cp.threshold != cp.threshold && !o.save_scores) {
+    if (evaluator_needs_maps(ev) && !o.save_scores) {
         o.save_scores = 1;
         fprintf(stderr, "eval: component metrics need a second pass over the score maps; saving them in %s/scores/\n", c.out_dir);
     }
-    if ((rc = evacc_init(&a, p.n_methods, names, o.conv, o.comp, &cp, &e))) goto done;
-    if (o.save_scores)
-        for (int k = 0; k < p.n_methods; k++) {
-            size_t n = strlen(c.out_dir) + strlen(names[k]) + 16;
-            if (!(sdirs[k] = malloc(n))) { rc = err_set(&e, OODSEG_E_NOMEM, "out of memory"); goto done; }
-            snprintf(sdirs[k], n, "%s/scores/%s", c.out_dir, names[k]);
-            if ((rc = cli_mkdir_p(sdirs[k], &e))) goto done;
-        }
+    if (o.save_scores && (rc = make_score_dirs(c.out_dir, p.n_methods, names, sdirs, &e))) goto done;
     char maps[4200];
     snprintf(maps, sizeof maps, "%s/maps", c.out_dir);
     if (o.save_maps && (rc = cli_mkdir_p(maps, &e))) goto done;
@@ -156,7 +183,7 @@ int cmd_eval(int argc, char **argv) {
             err_prefix(&e, "%s: ", it->image);
         if (!rc && (po.w != lab.w || po.h != lab.h))
             rc = err_set(&e, OODSEG_E_DATA, "%s: score maps are %dx%d but the label %s is %dx%d", it->image, po.w, po.h, it->label, lab.w, lab.h);
-        if (!rc) rc = evacc_add(&a, it->stem, (const float *const *)po.scores, lab.px, lab.w, lab.h, omp_get_wtime() - ti, &e);
+        if (!rc) rc = evaluator_add(ev, it->stem, (const float *const *)po.scores, lab.px, lab.w, lab.h, omp_get_wtime() - ti, &e);
         for (int k = 0; k < p.n_methods && !rc && o.save_scores; k++) {
             char path[4400];
             snprintf(path, sizeof path, "%s/%s.npy", sdirs[k], it->stem);
@@ -176,34 +203,10 @@ int cmd_eval(int argc, char **argv) {
         image_free(&lab);
         cli_progress("eval", i + 1, ds.n, t0);
     }
-    if (rc || (rc = evacc_compute(&a, &e))) goto done;
-    if (o.comp && o.comp_thr != o.comp_thr && (rc = evacc_comp_pass(&a, &ds, (const char *const *)sdirs, &e))) goto done;
-    char meta[8192] = "{\"dataset\": ", note[96] = "";
-    json_append_str(meta, sizeof meta, o.spec);
-    strcat(meta, ", \"layout\": "); json_append_str(meta, sizeof meta, ds.name);
-    strcat(meta, ", \"labels\": "); json_append_str(meta, sizeof meta, ds.labels_doc);
-    strcat(meta, ", \"model\": "); json_append_str(meta, sizeof meta, c.model ? c.model : "(default)");
-    strcat(meta, ", \"model_arch\": "); json_append_str(meta, sizeof meta, p.m->desc.arch);
-    size_t ml = strlen(meta);
-    snprintf(meta + ml, sizeof meta - ml, ", \"images\": %d, \"shard\": \"%d/%d\", \"options\": %s}", ds.n, o.shard_i,
-             o.shard_n ? o.shard_n : 1, o.options_json);
-    if (o.save_state) {
-        macc *accs[REPORT_MAX_METHODS];
-        for (int k = 0; k < a.n_methods; k++) accs[k] = a.acc[k];
-        const char *nm[REPORT_MAX_METHODS];
-        for (int k = 0; k < a.n_methods; k++) nm[k] = a.names[k];
-        if ((rc = mstate_save(o.save_state, meta, a.n_methods, nm, accs, &e))) goto done;
-        fprintf(stderr, "state saved to %s (merge shards with: oodseg metrics --merge STATE...)\n", o.save_state);
-    }
-    if (o.shard_n > 1) snprintf(note, sizeof note, "shard %d/%d of the dataset only", o.shard_i, o.shard_n);
-    fprintf(stderr, "evaluated %d image%s with %s in %.1f s\n", ds.n, ds.n == 1 ? "" : "s", p.m->desc.arch, omp_get_wtime() - t0);
-    report r = {.dataset = o.spec, .layout = ds.name, .labels_doc = ds.labels_doc,
-                .model = c.model ? c.model : "(default model)", .model_arch = p.m->desc.arch,
-                .options_json = o.options_json, .note = note[0] ? note : NULL, .n_images = ds.n};
-    rc = eval_finish_report(&a, &r, c.out_dir, &e);
+    if (!rc) rc = finish_eval(ev, &o, &c, &ds, p.m->desc.arch, (const char *const *)sdirs, t0, &e);
 done:
     for (int k = 0; k < PIPE_MAX_METHODS; k++) free(sdirs[k]);
-    evacc_free(&a);
+    evaluator_free(ev);
     pipeline_close(&p);
     dataset_free(&ds);
     cli_free(&c);

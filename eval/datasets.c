@@ -154,6 +154,46 @@ static int parse_values(const char *list, uint8_t *map, uint8_t val, const char 
 }
 
 // ---- layouts ---------------------------------------------------------------------------------
+// The layout named by spec up to its ':' (or all of it), or NULL.
+static const layout *find_layout(const char *spec) {
+    const char *colon = strchr(spec, ':');
+    size_t ln = colon ? (size_t)(colon - spec) : strlen(spec);
+    for (int i = 0; i < N_LAYOUTS; i++)
+        if (strlen(layouts[i].name) == ln && strncmp(layouts[i].name, spec, ln) == 0) return &layouts[i];
+    return NULL;
+}
+
+// A layout's raw value -> 0/1/255/DS_BAD table and its description; generic takes the value
+// lists of g (without an ID list every other value is in-distribution).
+static int convention_of(const layout *L, const ds_generic *g, uint8_t map[256], char *doc, size_t n, err *e) {
+    int rc;
+    if (L->kind == K_GENERIC) {
+        if (!g || !g->ood) return err_set(e, OODSEG_E_ARG, "--dataset generic needs --ood V,.. (the label values of OoD pixels)");
+        memset(map, g->id ? DS_BAD : 0, 256);
+        if ((rc = parse_values(g->id, map, 0, "--id", e)) || (rc = parse_values(g->ignore, map, 255, "--ignore", e)) ||
+            (rc = parse_values(g->ood, map, 1, "--ood", e))) return rc;
+        snprintf(doc, n, "OoD %.30s; ignore %.30s; ID %.20s", g->ood, g->ignore ? g->ignore : "none", g->id ? g->id : "the rest");
+        return OODSEG_OK;
+    }
+    memset(map, DS_BAD, 256);
+    if ((rc = parse_values(L->id, map, 0, "id", e)) || (rc = parse_values(L->ignore, map, 255, "ignore", e)) ||
+        (rc = parse_values(L->ood, map, 1, "ood", e))) return rc;
+    snprintf(doc, n, "%s", L->doc);
+    return OODSEG_OK;
+}
+
+int dataset_convention(const char *layout_name, const ds_generic *g, uint8_t map[256], char *labels_doc, size_t n,
+                       int *smiyc_track, err *e) {
+    const layout *L = layout_name ? find_layout(layout_name) : NULL;
+    if (!L) return err_set(e, OODSEG_E_ARG, "unknown dataset layout '%s'\n%s", layout_name ? layout_name : "(null)", dataset_help());
+    char doc[128];
+    int rc = convention_of(L, g, map, doc, sizeof doc, e);
+    if (rc) return rc;
+    if (labels_doc && n) snprintf(labels_doc, n, "%s", doc);
+    if (smiyc_track) *smiyc_track = L->smiyc_track;
+    return OODSEG_OK;
+}
+
 static int open_roadanomaly(dataset *ds, const layout *L, err *e) {
     char *lp = join(ds->root, "frame_list.json", NULL);
     FILE *f = lp ? fopen(lp, "rb") : NULL;
@@ -275,9 +315,7 @@ int dataset_open(const char *spec, const ds_generic *g, dataset *ds, err *e) {
     if (!spec || !*spec) return err_set(e, OODSEG_E_ARG, "--dataset: expected NAME:PATH\n%s", dataset_help());
     const char *colon = strchr(spec, ':');
     size_t ln = colon ? (size_t)(colon - spec) : strlen(spec);
-    const layout *L = NULL;
-    for (int i = 0; i < N_LAYOUTS; i++)
-        if (strlen(layouts[i].name) == ln && strncmp(layouts[i].name, spec, ln) == 0) L = &layouts[i];
+    const layout *L = find_layout(spec);
     if (!L) return err_set(e, OODSEG_E_ARG, "--dataset '%s': unknown dataset layout '%.*s'\n%s", spec, (int)ln, spec, dataset_help());
     snprintf(ds->name, sizeof ds->name, "%s", L->name);
     snprintf(ds->root, sizeof ds->root, "%s", colon ? colon + 1 : "");
@@ -287,17 +325,11 @@ int dataset_open(const char *spec, const ds_generic *g, dataset *ds, err *e) {
         if (!colon || !ds->root[0]) return err_set(e, OODSEG_E_ARG, "--dataset %s: expected %s:PATH", spec, L->name);
         if (!is_dir(ds->root)) return err_set(e, OODSEG_E_DATA, "%s: dataset folder not found", ds->root);
     }
-    snprintf(ds->labels_doc, sizeof ds->labels_doc, "%s", L->doc);
     ds->smiyc_track = L->smiyc_track;
     int rc;
     if (L->kind == K_GENERIC) {
         if (!g || !g->images || !g->labels) return err_set(e, OODSEG_E_ARG, "--dataset generic needs --images DIR and --labels DIR");
-        if (!g->ood) return err_set(e, OODSEG_E_ARG, "--dataset generic needs --ood V,.. (the label values of OoD pixels)");
-        memset(ds->map, g->id ? DS_BAD : 0, sizeof ds->map);
-        if ((rc = parse_values(g->id, ds->map, 0, "--id", e)) || (rc = parse_values(g->ignore, ds->map, 255, "--ignore", e)) ||
-            (rc = parse_values(g->ood, ds->map, 1, "--ood", e))) return rc;
-        snprintf(ds->labels_doc, sizeof ds->labels_doc, "OoD %.30s; ignore %.30s; ID %.20s", g->ood,
-                 g->ignore ? g->ignore : "none", g->id ? g->id : "the rest");
+        if ((rc = convention_of(L, g, ds->map, ds->labels_doc, sizeof ds->labels_doc, e))) return rc;
         const char *suf[1] = {g->label_suffix ? g->label_suffix : ""};
         char sufpng[256];
         snprintf(sufpng, sizeof sufpng, "%s.png", suf[0]);
@@ -305,9 +337,7 @@ int dataset_open(const char *spec, const ds_generic *g, dataset *ds, err *e) {
         if (!ds->root[0]) snprintf(ds->root, sizeof ds->root, "%s", g->images);
         rc = open_dirs(ds, g->images, L->img_ext, g->labels, sp, 1, e);
     } else {
-        memset(ds->map, DS_BAD, sizeof ds->map);
-        if ((rc = parse_values(L->id, ds->map, 0, "id", e)) || (rc = parse_values(L->ignore, ds->map, 255, "ignore", e)) ||
-            (rc = parse_values(L->ood, ds->map, 1, "ood", e))) return rc;
+        if ((rc = convention_of(L, g, ds->map, ds->labels_doc, sizeof ds->labels_doc, e))) return rc;
         if (L->kind == K_ROADANOMALY) rc = open_roadanomaly(ds, L, e);
         else if (L->kind == K_CAMVID) rc = open_camvid(ds, e);
         else {

@@ -19,6 +19,7 @@
 #ifndef OODSEG_EVAL_DATASETS_H
 #define OODSEG_EVAL_DATASETS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "../core/err.h"
 #include "../io/image.h"
@@ -56,6 +57,12 @@ int dataset_select(dataset *ds, int limit, int shard_i, int shard_n, err *e);
 // that size (else OODSEG_E_DATA naming both files). Unknown values: OODSEG_E_DATA naming the file,
 // the value and the pixel.
 int dataset_load_label(const dataset *ds, int i, int img_w, int img_h, image *out, err *e);
+// A layout's label convention without opening a folder: map[v] is 0 (ID), 1 (OoD), 255 (ignore)
+// or DS_BAD for each raw label value v; labels_doc (n bytes, or NULL) receives its description,
+// smiyc_track (or NULL) 0, 1 or 2 as in `dataset`. layout: a name of the table above (a
+// NAME:PATH spec also works; the path is not looked at). "generic" takes g's ood/ignore/id lists.
+int dataset_convention(const char *layout, const ds_generic *g, uint8_t map[256], char *labels_doc, size_t n,
+                       int *smiyc_track, err *e);
 // Parses "I/N" (0 <= I < N).
 int dataset_parse_shard(const char *s, int *i, int *n, err *e);
 // The table above, for --help.

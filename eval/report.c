@@ -1,6 +1,7 @@
 // Report writers (see report.h).
 #include "report.h"
 #include "../core/outfile.h"
+#include "../core/text.h"
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -14,17 +15,6 @@ typedef outfile outf;
 static int out_open(outf *o, const char *path, err *e) { return outfile_open(o, path, e); }
 static int out_close(outf *o, err *e) { return outfile_commit(o, 1, e); }
 
-// JSON string with escapes.
-static void jstr(FILE *f, const char *s) {
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
-        else if (*p == '\n') fputs("\\n", f);
-        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-        else fputc(*p, f);
-    }
-    fputc('"', f);
-}
 static void jnum(FILE *f, double v) {
     if (isfinite(v)) fprintf(f, "%.17g", v);
     else fputs("null", f);
@@ -43,22 +33,22 @@ int report_write_json(const report *r, const char *path, err *e) {
     if (out_open(&o, path, e)) return e->code;
     FILE *f = o.f;
     fprintf(f, "{\n \"tool\": \"oodseg\",\n \"version\": ");
-    jstr(f, OODSEG_VERSION);
-    fprintf(f, ",\n \"dataset\": {\"spec\": "); jstr(f, r->dataset);
-    fprintf(f, ", \"layout\": "); jstr(f, r->layout);
-    fprintf(f, ", \"labels\": "); jstr(f, r->labels_doc);
-    fprintf(f, ", \"images\": %d},\n \"model\": ", r->n_images); jstr(f, r->model);
-    fprintf(f, ",\n \"model_arch\": "); if (r->model_arch) jstr(f, r->model_arch); else fputs("null", f);
+    json_write_str(f, OODSEG_VERSION);
+    fprintf(f, ",\n \"dataset\": {\"spec\": "); json_write_str(f, r->dataset);
+    fprintf(f, ", \"layout\": "); json_write_str(f, r->layout);
+    fprintf(f, ", \"labels\": "); json_write_str(f, r->labels_doc);
+    fprintf(f, ", \"images\": %d},\n \"model\": ", r->n_images); json_write_str(f, r->model);
+    fprintf(f, ",\n \"model_arch\": "); if (r->model_arch) json_write_str(f, r->model_arch); else fputs("null", f);
     fprintf(f, ",\n \"options\": %s", r->options_json && *r->options_json ? r->options_json : "{}");
-    fprintf(f, ",\n \"note\": "); if (r->note) jstr(f, r->note); else fputs("null", f);
-    fprintf(f, ",\n \"metrics\": "); jstr(f, metric_doc);
-    fprintf(f, ",\n \"fpr95_convention\": "); jstr(f, fpr_conv_name(r->conv));
-    fprintf(f, ",\n \"fpr95_convention_description\": "); jstr(f, fpr_conv_describe(r->conv));
+    fprintf(f, ",\n \"note\": "); if (r->note) json_write_str(f, r->note); else fputs("null", f);
+    fprintf(f, ",\n \"metrics\": "); json_write_str(f, metric_doc);
+    fprintf(f, ",\n \"fpr95_convention\": "); json_write_str(f, fpr_conv_name(r->conv));
+    fprintf(f, ",\n \"fpr95_convention_description\": "); json_write_str(f, fpr_conv_describe(r->conv));
     fprintf(f, ",\n \"methods\": {");
     for (int m = 0; m < r->n_methods; m++) {
         const metrics_result *x = r->res[m];
         fprintf(f, "%s\n  ", m ? "," : "");
-        jstr(f, r->methods[m]);
+        json_write_str(f, r->methods[m]);
         fprintf(f, ": {\"AP\": "); jnum(f, x->ap);
         fprintf(f, ", \"AUROC\": "); jnum(f, x->auroc);
         fprintf(f, ", \"FPR95\": "); jnum(f, x->fpr95);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include "../core/err.h"
 #include "metrics.h"
+#include "components.h"
 
 #define REPORT_MAX_METHODS 16
 

@@ -219,6 +219,34 @@ TEST(generic_layout) {
     CHECK(dataset_parse_shard("1", &i, &n, &e) == OODSEG_E_ARG);
 }
 
+// dataset_convention gives, without a folder, the convention dataset_open gives with one.
+TEST(convention_without_a_folder) {
+    const char *r = fresh("conv");
+    mk(r, "images"); mk(r, "labels_masks");
+    uint8_t v[2] = {1, 255};
+    REQUIRE(png(r, "images/a.png", 2, 1, 3, NULL, 0) == 0 && png(r, "labels_masks/a_labels_semantic.png", 2, 1, 1, v, 2) == 0);
+    static const char *names[] = {"smiyc-anomaly", "smiyc-obstacle"};
+    err e = {0};
+    for (int k = 0; k < 2; k++) {
+        char sp[1200];
+        snprintf(sp, sizeof sp, "%s:%s", names[k], r);
+        dataset ds;
+        REQUIRE(dataset_open(sp, NULL, &ds, &e) == 0, "%s", e.msg);
+        uint8_t map[256];
+        char doc[128];
+        int track = -1;
+        REQUIRE(dataset_convention(names[k], NULL, map, doc, sizeof doc, &track, &e) == 0, "%s", e.msg);
+        CHECK(!memcmp(map, ds.map, 256) && !strcmp(doc, ds.labels_doc) && track == ds.smiyc_track && track == k + 1);
+        dataset_free(&ds);
+    }
+    ds_generic g = {.ood = "5", .ignore = "9", .id = "0-4"};
+    uint8_t map[256];
+    char doc[128];
+    REQUIRE(dataset_convention("generic", &g, map, doc, sizeof doc, NULL, &e) == 0, "%s", e.msg);
+    CHECK(map[5] == 1 && map[9] == 255 && map[3] == 0 && map[7] == DS_BAD && strstr(doc, "OoD 5"), "%s", doc);
+    CHECK(dataset_convention("nope", NULL, map, doc, sizeof doc, NULL, &e) == OODSEG_E_ARG && strstr(e.msg, "'nope'"), "%s", e.msg);
+}
+
 TEST(real_camvid_ood) {
     ASSET_OR_SKIP(root, "data/camvid-ood/test_ood.txt");
     char r[1024];
@@ -250,6 +278,7 @@ int main(int argc, char **argv) {
     RUN(smiyc_replica);
     RUN(fishyscapes_and_ade_replicas);
     RUN(generic_layout);
+    RUN(convention_without_a_folder);
     RUN(real_camvid_ood);
     return t_finish(argv[0]);
 }

@@ -1,7 +1,12 @@
 // Exact metrics: the golden scikit-learn values, randomised comparisons against Debian's sklearn,
-// shard merging, per-image helper, errors, and the SMIYC component metrics on hand-made masks.
+// shard merging, per-image helper, errors, the SMIYC component metrics on hand-made masks, and
+// the evaluator (pooled = one accumulator, raw labels, states, the component pass).
 #include "test.h"
 #include "../eval/metrics.h"
+#include "../eval/mstate.h"
+#include "../eval/components.h"
+#include "../eval/evaluator.h"
+#include "../eval/datasets.h"
 #include "../eval/report.h"
 #include "../io/npy.h"
 #include "../io/image.h"
@@ -517,6 +522,271 @@ static double json_file_num(const char *path, const char *method, const char *ke
     return v;
 }
 
+// ---- the evaluator -----------------------------------------------------------------------------
+// A small synthetic dataset: image i is W_i x H_i with an OoD rectangle (label 1), a void band
+// (255), and two methods' scores (the second a noisier, rescaled copy), quantised so that ties occur.
+enum { EV_N = 9, EV_M = 2 };
+typedef struct ev_data {
+    int w[EV_N], h[EV_N];
+    float *s[EV_N][EV_M];
+    uint8_t *l[EV_N];
+    char stem[EV_N][16];
+} ev_data;
+
+static void ev_data_make(ev_data *d) {
+    for (int i = 0; i < EV_N; i++) {
+        int w = d->w[i] = 40 + (int)(urand() * 30), h = d->h[i] = 30 + (int)(urand() * 20);
+        snprintf(d->stem[i], sizeof d->stem[i], "img%d", i);
+        d->l[i] = malloc((size_t)w * h);
+        for (int m = 0; m < EV_M; m++) d->s[i][m] = malloc((size_t)w * h * sizeof(float));
+        int x0 = (int)(urand() * w / 2), y0 = (int)(urand() * h / 2), bw = 4 + (int)(urand() * w / 3), bh = 4 + (int)(urand() * h / 3);
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                int k = y * w + x, in = x >= x0 && x < x0 + bw && y >= y0 && y < y0 + bh;
+                d->l[i][k] = y >= h - 3 ? 255 : (uint8_t)in;
+                double v = urand() + (in ? 0.6 : 0);
+                d->s[i][0][k] = (float)(floor(v * 64) / 64);
+                d->s[i][1][k] = (float)(-2.0 * v + 0.5 * urand());
+            }
+    }
+}
+
+static void ev_data_free(ev_data *d) {
+    for (int i = 0; i < EV_N; i++) { free(d->l[i]); for (int m = 0; m < EV_M; m++) free(d->s[i][m]); }
+}
+
+// Images a..b of d into ev.
+static int ev_add_range(evaluator *ev, const ev_data *d, int a, int b, err *e) {
+    for (int i = a; i < b; i++) {
+        const float *sc[EV_M] = {d->s[i][0], d->s[i][1]};
+        if (evaluator_add(ev, d->stem[i], sc, d->l[i], d->w[i], d->h[i], 0.5 * i, e)) return e->code;
+    }
+    return OODSEG_OK;
+}
+
+static const char *ev_names[EV_M] = {"maxlogit", "energy"};
+
+TEST(evaluator_pooled_equals_one_accumulator) {
+    ev_data d;
+    ev_data_make(&d);
+    err e = {0};
+    evaluator_opts o;
+    evaluator_opts_default(&o, 0);
+    o.conv = FPR_NEAREST;
+    evaluator *ev;
+    REQUIRE(evaluator_new(&ev, EV_M, ev_names, &o, &e) == 0, "%s", e.msg);
+    CHECK(!evaluator_needs_maps(ev) && evaluator_result(ev, 0) == NULL);
+    REQUIRE(ev_add_range(ev, &d, 0, EV_N, &e) == 0, "%s", e.msg);
+    REQUIRE(evaluator_finish(ev, NULL, NULL, &e) == 0, "%s", e.msg);
+    CHECK(evaluator_finish(ev, NULL, NULL, &e) == OODSEG_E_ARG);   // once only
+    CHECK(evaluator_n_images(ev) == EV_N && evaluator_n_methods(ev) == EV_M && !strcmp(evaluator_method(ev, 1), "energy"));
+    for (int m = 0; m < EV_M; m++) {
+        macc *a;
+        REQUIRE(macc_new(&a, &e) == 0);
+        for (int i = 0; i < EV_N; i++) REQUIRE(macc_add(a, d.s[i][m], d.l[i], (int64_t)d.w[i] * d.h[i], &e) == 0);
+        metrics_result ref;
+        REQUIRE(macc_compute(a, FPR_NEAREST, 1, &ref, &e) == 0);
+        const metrics_result *got = evaluator_result(ev, m);
+        REQUIRE(got);
+        CHECK(same_result(&ref, got) && got->conv == FPR_NEAREST && got->curve.n == ref.curve.n, "method %d: AP %.17g vs %.17g", m, got->ap, ref.ap);
+        CHECK(evaluator_comp_result(ev, m) == NULL);
+        metrics_result_free(&ref);
+        macc_free(a);
+    }
+    // per-image rows: each image's own metrics
+    int n;
+    const report_row *rows = evaluator_rows(ev, &n);
+    REQUIRE(rows && n == EV_N);
+    for (int i = 0; i < EV_N; i++) {
+        metrics_result r;
+        REQUIRE(metrics_compute(d.s[i][1], d.l[i], (int64_t)d.w[i] * d.h[i], FPR_NEAREST, 0, &r, &e) == 0);
+        CHECK(!strcmp(rows[i].stem, d.stem[i]) && rows[i].ap[1] == r.ap && rows[i].fpr95[1] == r.fpr95 &&
+              rows[i].n_valid == r.n_pos + r.n_neg && rows[i].n_ood == r.n_pos && rows[i].seconds == 0.5 * i, "row %d", i);
+    }
+    // reports from the evaluator: metrics.json holds the pooled values, per_image.csv a row an image
+    char dir[512], p[600];
+    snprintf(dir, sizeof dir, "%s/ev_report", t_tmpdir());
+    eval_info info = {.dataset = "generic", .layout = "generic", .labels_doc = "0 ID, 1 OoD", .model = "synthetic"};
+    REQUIRE(evaluator_write_reports(ev, &info, dir, &e) == 0, "%s", e.msg);
+    snprintf(p, sizeof p, "%s/metrics.json", dir);
+    CHECK(json_file_num(p, "energy", "AP") == evaluator_result(ev, 1)->ap);
+    snprintf(p, sizeof p, "%s/per_image.csv", dir);
+    CHECK(t_sh("test $(wc -l < %s) -eq %d", p, EV_N + 1) == 0);
+    char *t = evaluator_table_md(ev);
+    CHECK(t && strstr(t, "| maxlogit | ") && strstr(t, "| energy | "), "%s", t ? t : "(null)");
+    free(t);
+    // errors: a bad label names the image, the method and the pixel; the evaluator then refuses more
+    evaluator *bad;
+    REQUIRE(evaluator_new(&bad, EV_M, ev_names, NULL, &e) == 0);
+    uint8_t keep = d.l[2][5];
+    d.l[2][5] = 7;
+    CHECK(ev_add_range(bad, &d, 0, 3, &e) == OODSEG_E_DATA && strstr(e.msg, "img2 (maxlogit)") && strstr(e.msg, "pixel 5"), "%s", e.msg);
+    d.l[2][5] = keep;
+    CHECK(ev_add_range(bad, &d, 3, 4, &e) == OODSEG_E_ARG);
+    evaluator_free(bad);
+    CHECK(evaluator_new(&bad, 0, ev_names, NULL, &e) == OODSEG_E_ARG && bad == NULL);
+    evaluator_free(ev);
+    ev_data_free(&d);
+}
+
+TEST(evaluator_raw_labels_through_a_convention) {
+    err e = {0};
+    uint8_t map[256];
+    char doc[128];
+    int track = -1;
+    REQUIRE(dataset_convention("camvid-ood", NULL, map, doc, sizeof doc, &track, &e) == 0, "%s", e.msg);
+    CHECK(map[0] == 0 && map[10] == 0 && map[11] == 255 && map[12] == 1 && map[13] == DS_BAD && track == 0 && strstr(doc, "12 OoD"));
+    enum { W = 31, H = 23 };
+    float s[W * H];
+    uint8_t raw[W * H], mapped[W * H];
+    for (int i = 0; i < W * H; i++) {
+        raw[i] = (uint8_t)(urand() < 0.15 ? 12 : urand() < 0.1 ? 11 : (int)(urand() * 11));
+        mapped[i] = map[raw[i]];
+        s[i] = (float)(urand() + (raw[i] == 12 ? 0.5 : 0));
+    }
+    const float *sc[1] = {s};
+    const char *nm[1] = {"m"};
+    evaluator *a, *b;
+    REQUIRE(evaluator_new(&a, 1, nm, NULL, &e) == 0 && evaluator_new(&b, 1, nm, NULL, &e) == 0);
+    REQUIRE(evaluator_add_raw(a, "x", sc, raw, map, W, H, 0, &e) == 0, "%s", e.msg);
+    REQUIRE(evaluator_add(b, "x", sc, mapped, W, H, 0, &e) == 0, "%s", e.msg);
+    REQUIRE(evaluator_finish(a, NULL, NULL, &e) == 0 && evaluator_finish(b, NULL, NULL, &e) == 0);
+    CHECK(same_result(evaluator_result(a, 0), evaluator_result(b, 0)) && evaluator_result(a, 0)->n_pos > 0);
+    evaluator_free(a); evaluator_free(b);
+    // a value the convention does not define names the value and the pixel
+    REQUIRE(evaluator_new(&a, 1, nm, NULL, &e) == 0);
+    raw[2 * W + 3] = 40;
+    CHECK(evaluator_add_raw(a, "x", sc, raw, map, W, H, 0, &e) == OODSEG_E_DATA && strstr(e.msg, "value 40") &&
+          strstr(e.msg, "(x 3, y 2)"), "%s", e.msg);
+    evaluator_free(a);
+    // generic: the value lists; SMIYC obstacle: track 2; an unknown layout is an argument error
+    ds_generic g = {.ood = "3", .ignore = "9,250-255"};
+    REQUIRE(dataset_convention("generic", &g, map, doc, sizeof doc, &track, &e) == 0, "%s", e.msg);
+    CHECK(map[3] == 1 && map[9] == 255 && map[252] == 255 && map[0] == 0 && map[100] == 0);
+    REQUIRE(dataset_convention("smiyc-obstacle:/nowhere", NULL, map, NULL, 0, &track, &e) == 0, "%s", e.msg);
+    CHECK(track == 2 && map[1] == 1 && map[2] == DS_BAD);
+    CHECK(dataset_convention("cityscapes", NULL, map, doc, sizeof doc, &track, &e) == OODSEG_E_ARG && strstr(e.msg, "cityscapes"));
+    CHECK(dataset_convention("generic", NULL, map, doc, sizeof doc, &track, &e) == OODSEG_E_ARG && strstr(e.msg, "--ood"));
+}
+
+TEST(evaluator_states_merge_to_one_pass) {
+    ev_data d;
+    ev_data_make(&d);
+    err e = {0};
+    evaluator *all, *sh;
+    REQUIRE(evaluator_new(&all, EV_M, ev_names, NULL, &e) == 0);
+    REQUIRE(ev_add_range(all, &d, 0, EV_N, &e) == 0 && evaluator_finish(all, NULL, NULL, &e) == 0, "%s", e.msg);
+    int cut[4] = {0, 2, 7, EV_N};
+    char paths[3][512];
+    const char *pp[3];
+    for (int k = 0; k < 3; k++) {
+        REQUIRE(evaluator_new(&sh, EV_M, ev_names, NULL, &e) == 0);
+        REQUIRE(ev_add_range(sh, &d, cut[k], cut[k + 1], &e) == 0, "%s", e.msg);
+        eval_info info = {.dataset = "generic:/data/x", .layout = "generic", .labels_doc = "0 ID, 1 OoD",
+                          .model = "m \"quoted\".pth", .model_arch = "espnet-p2-q8", .options_json = "{\"k\": \"8\"}",
+                          .n_images = cut[k + 1] - cut[k]};
+        char meta[1024];
+        REQUIRE(eval_meta_json(&info, k, 3, meta, sizeof meta, &e) == 0, "%s", e.msg);
+        json *j = json_parse(meta, strlen(meta), "meta", &e);
+        REQUIRE(j, "%s: %s", meta, e.msg);
+        const json *sv = json_get(j, "shard"), *mv = json_get(j, "model");
+        CHECK(sv && !strcmp(sv->str, k == 0 ? "0/3" : k == 1 ? "1/3" : "2/3") && mv && !strcmp(mv->str, "m \"quoted\".pth") &&
+              jnum(j, "images") == info.n_images && json_get(json_get(j, "options"), "k"), "%s", meta);
+        json_free(j);
+        char tiny[40];
+        CHECK(eval_meta_json(&info, k, 3, tiny, sizeof tiny, &e) == OODSEG_E_ARG && tiny[0] == 0);
+        snprintf(paths[k], sizeof paths[k], "%s/ev_shard%d.state", t_tmpdir(), k);
+        pp[k] = paths[k];
+        REQUIRE(evaluator_save_state(sh, paths[k], meta, &e) == 0, "%s", e.msg);
+        evaluator_free(sh);
+    }
+    evaluator *mg;
+    char merged[512];
+    snprintf(merged, sizeof merged, "%s/ev_merged.state", t_tmpdir());
+    REQUIRE(evaluator_merge(&mg, pp, 3, FPR_FIRST_GE, merged, &e) == 0, "%s", e.msg);
+    CHECK(evaluator_n_methods(mg) == EV_M && !strcmp(evaluator_method(mg, 0), "maxlogit"));
+    for (int m = 0; m < EV_M; m++) CHECK(same_result(evaluator_result(all, m), evaluator_result(mg, m)), "method %d", m);
+    const eval_info *mi = evaluator_info(mg);
+    REQUIRE(mi);
+    CHECK(mi->n_images == EV_N && !strcmp(mi->dataset, "generic:/data/x") && !strcmp(mi->model_arch, "espnet-p2-q8") &&
+          strstr(mi->note, "3 shard states") && evaluator_n_images(mg) == EV_N);
+    int n = -1;
+    CHECK(evaluator_rows(mg, &n) == NULL && n == 0 && evaluator_info(all) == NULL);
+    evaluator_free(mg);
+    // the merged state keeps the metadata and merges to the same values again
+    const char *one[1] = {merged};
+    REQUIRE(evaluator_merge(&mg, one, 1, FPR_FIRST_GE, NULL, &e) == 0, "%s", e.msg);
+    for (int m = 0; m < EV_M; m++) CHECK(same_result(evaluator_result(all, m), evaluator_result(mg, m)));
+    CHECK(!strcmp(evaluator_info(mg)->layout, "generic"));
+    evaluator_free(mg);
+    evaluator_free(all);
+    ev_data_free(&d);
+}
+
+// The component pass gets the maps from memory here (from .npy folders in the CLI test).
+typedef struct map_src { const ev_data *d; int calls; int bad_order; } map_src;
+static int maps_from_memory(void *ctx, int image, const char *stem, int method, float *dst, int w, int h, err *e) {
+    map_src *m = ctx;
+    if (strcmp(stem, m->d->stem[image]) || w != m->d->w[image] || h != m->d->h[image]) m->bad_order = 1;
+    memcpy(dst, m->d->s[image][method], (size_t)w * h * sizeof *dst);
+    m->calls++;
+    (void)e;
+    return OODSEG_OK;
+}
+
+TEST(evaluator_component_pass) {
+    ev_data d;
+    ev_data_make(&d);
+    err e = {0};
+    evaluator_opts o;
+    evaluator_opts_default(&o, 1);
+    CHECK(o.components && o.comp.min_pred_size == 500 && isnan(o.comp.threshold));
+    o.comp.min_pred_size = 8; o.comp.min_gt_size = 4;   // the synthetic images are small
+    evaluator *ev;
+    REQUIRE(evaluator_new(&ev, EV_M, ev_names, &o, &e) == 0);
+    REQUIRE(ev_add_range(ev, &d, 0, EV_N, &e) == 0, "%s", e.msg);
+    CHECK(evaluator_needs_maps(ev));
+    CHECK(evaluator_finish(ev, NULL, NULL, &e) == OODSEG_E_ARG && strstr(e.msg, "callback"), "%s", e.msg);
+    map_src src = {&d, 0, 0};
+    REQUIRE(evaluator_finish(ev, maps_from_memory, &src, &e) == 0, "%s", e.msg);
+    CHECK(src.calls == EV_N * EV_M && !src.bad_order, "%d calls", src.calls);
+    for (int m = 0; m < EV_M; m++) {
+        comp_params p = o.comp;
+        p.threshold = comp_default_threshold(evaluator_result(ev, m));
+        comp_acc a = {0};
+        for (int i = 0; i < EV_N; i++) REQUIRE(comp_add(&a, d.s[i][m], d.l[i], d.w[i], d.h[i], &p, &e) == 0);
+        comp_result want;
+        comp_finish(&a, &want);
+        const comp_result *got = evaluator_comp_result(ev, m);
+        REQUIRE(got);
+        CHECK(evaluator_comp_params(ev, m)->threshold == p.threshold && got->n_gt == want.n_gt && got->n_pred == want.n_pred &&
+              got->f1_mean == want.f1_mean && got->siou_gt == want.siou_gt && want.n_gt >= EV_N, "method %d", m);
+    }
+    evaluator_free(ev);
+    // a threshold given: no second pass, the components are counted as the images come
+    o.comp.threshold = 0.75;
+    REQUIRE(evaluator_new(&ev, EV_M, ev_names, &o, &e) == 0);
+    REQUIRE(ev_add_range(ev, &d, 0, EV_N, &e) == 0, "%s", e.msg);
+    CHECK(!evaluator_needs_maps(ev));
+    REQUIRE(evaluator_finish(ev, NULL, NULL, &e) == 0, "%s", e.msg);
+    comp_acc a = {0};
+    for (int i = 0; i < EV_N; i++) REQUIRE(comp_add(&a, d.s[i][0], d.l[i], d.w[i], d.h[i], &o.comp, &e) == 0);
+    comp_result want;
+    comp_finish(&a, &want);
+    CHECK(evaluator_comp_result(ev, 0)->f1_mean == want.f1_mean && evaluator_comp_result(ev, 0)->n_pred == want.n_pred);
+    evaluator_free(ev);
+    ev_data_free(&d);
+}
+
+TEST(eval_json_member_keeps_an_object) {
+    char o[48] = "{}";
+    CHECK(eval_json_member(o, sizeof o, "k", "v\"1", NULL) == 0 && !strcmp(o, "{\"k\": \"v\\\"1\"}"), "%s", o);
+    CHECK(eval_json_member(o, sizeof o, "r", NULL, "{\"a\": 1}") == 0 && !strcmp(o, "{\"k\": \"v\\\"1\", \"r\": {\"a\": 1}}"), "%s", o);
+    char before[48];
+    strcpy(before, o);
+    CHECK(eval_json_member(o, sizeof o, "long", "a value that does not fit", NULL) == -1 && !strcmp(o, before), "%s", o);
+}
+
 TEST(cli_metrics_shards_and_errors) {
     FILE *f = fopen(cli_bin, "rb");
     if (!f) SKIP("%s not built (make cli)", cli_bin);
@@ -556,6 +826,15 @@ TEST(cli_metrics_shards_and_errors) {
         double x = json_file_num(a, "m", keys[k]), y = json_file_num(b, "m", keys[k]);
         CHECK(x == y && x == x, "%s: single pass %.17g, merged shards %.17g", keys[k], x, y);
     }
+    // components at the pooled threshold: the second pass reads the maps back from the folder
+    REQUIRE(t_sh("%s metrics %s --components -o %s/g/comp >/dev/null 2>&1", cli_bin, ds, T) == 0);
+    snprintf(a, sizeof a, "%s/g/comp/metrics.json", T);
+    char *txt = t_slurp(a, NULL);
+    REQUIRE(txt);
+    json *j = json_parse(txt, strlen(txt), a, &e);
+    const json *cj = json_get(json_get(json_get(j, "methods"), "m"), "components");
+    CHECK(cj && isfinite(jnum(cj, "threshold")) && jnum(cj, "n_gt_components") >= 0, "%s", txt);
+    json_free(j); free(txt);
     // a wrong-shaped map and a missing map: exit status 7 (dataset error)
     t_sh("rm %s/g/sc/f3.npy", T);
     CHECK(t_sh("%s metrics %s >/dev/null 2>&1", cli_bin, ds) == OODSEG_E_DATA);
@@ -585,6 +864,11 @@ int main(int argc, char **argv) {
     RUN(components_adjustment_void_connectivity);
     RUN(components_vs_flood_fill);
     RUN(report_files);
+    RUN(evaluator_pooled_equals_one_accumulator);
+    RUN(evaluator_raw_labels_through_a_convention);
+    RUN(evaluator_states_merge_to_one_pass);
+    RUN(evaluator_component_pass);
+    RUN(eval_json_member_keeps_an_object);
     // the CLI next to this build's tests: <build>/tests/test_metrics -> <build>/oodseg
     snprintf(cli_bin, sizeof cli_bin, "%s", argv[0]);
     char *slash = strrchr(cli_bin, '/');
