@@ -198,11 +198,12 @@ TEST(error_paths) {
     free(b);
 
     // Pixel limit: refused from the header, before decoding.
-    image_set_max_pixels(1000);
-    CHECK(image_load_rgb(tmp("full.png"), &a, &e) == OODSEG_E_NOMEM, "64x48 accepted under a 1000-pixel limit");
-    CHECK(strstr(e.msg, "full.png") && strstr(e.msg, "64x48"), "message: %s", e.msg);
-    image_set_max_pixels(0);
-    CHECK(image_load_rgb(tmp("full.png"), &a, &e) == 0, "default limit restored: %s", e.msg);
+    CHECK(image_load_rgb_max(tmp("full.png"), 1000, &a, &e) == OODSEG_E_NOMEM, "64x48 accepted under a 1000-pixel limit");
+    CHECK(strstr(e.msg, "full.png") && strstr(e.msg, "64x48") && strstr(e.msg, "limit of 1000 pixels"), "message: %s", e.msg);
+    CHECK(image_load_label_max(tmp("full.png"), 3071, &a, &e) == OODSEG_E_NOMEM, "64x48 label accepted under a 3071-pixel limit");
+    CHECK(image_load_rgb_max(tmp("full.png"), 3072, &a, &e) == 0, "64x48 refused under a 3072-pixel limit: %s", e.msg);
+    image_free(&a);
+    CHECK(image_load_rgb(tmp("full.png"), &a, &e) == 0, "default limit: %s", e.msg);
     image_free(&a);
     image_free(&big);
 }
