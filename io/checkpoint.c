@@ -1,6 +1,7 @@
 // The format-independent part of checkpoints: opening (mmap + format sniffing), the entry list,
 // dtype conversion, and the lookups models use.
 #include "pickle.h"
+#include "../core/text.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -282,13 +283,6 @@ int ckpt_entry_is_mapped(const ckpt *ck, const ckpt_entry *en) {
     if (!im || !im->map || !en) return 0;
     const char *p = en->f32 ? (const char *)en->f32 : (const char *)en->raw, *m = im->map;
     return p && p >= m && p < m + im->map_len;
-}
-
-static void fmt_shape(char *o, size_t n, int ndim, const int64_t *shape) {
-    size_t w = (size_t)snprintf(o, n, "[");
-    for (int d = 0; d < ndim && w < n; d++)
-        w += (size_t)snprintf(o + w, n - w, "%s%lld", d ? ", " : "", (long long)shape[d]);
-    if (w < n) snprintf(o + w, n - w, "]");
 }
 
 const float *ckpt_get(ckpt *ck, const char *name, int ndim, const int64_t *shape, err *e) {

@@ -2,6 +2,7 @@
 // Both are a pickle (see pickle.c) whose tensors refer to storages by key; the containers differ
 // only in where a key's bytes are. Everything is checked against the file size before use.
 #include "pickle.h"
+#include "../core/text.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,12 +13,6 @@ static uint64_t le(const unsigned char *p, int n) {
     uint64_t v = 0;
     for (int k = n - 1; k >= 0; k--) v = (v << 8) | p[k];
     return v;
-}
-
-static void fmt_dims(char *o, size_t n, int nd, const int64_t *v) {
-    size_t w = (size_t)snprintf(o, n, "[");
-    for (int d = 0; d < nd && w < n; d++) w += (size_t)snprintf(o + w, n - w, "%s%lld", d ? ", " : "", (long long)v[d]);
-    if (w < n) snprintf(o + w, n - w, "]");
 }
 
 typedef int (*resolve_fn)(void *ctx, const pk_value *storage, stor *out, err *e);
@@ -40,8 +35,8 @@ static int emit_tensor(ckpt *ck, const char *name, const pk_value *t, const stor
     }
     if (overflow || (numel > 0 && (uint64_t)last >= cap)) {
         char sz[200], sd[200];
-        fmt_dims(sz, sizeof sz, t->ndim, t->size);
-        fmt_dims(sd, sizeof sd, t->ndim, t->stride);
+        fmt_shape(sz, sizeof sz, t->ndim, t->size);
+        fmt_shape(sd, sizeof sd, t->ndim, t->stride);
         return err_set(e, OODSEG_E_FORMAT,
                        "%s: tensor '%s' (size %s, stride %s, storage offset %lld) needs storage elements up to "
                        "%lld but storage '%s' (%s) holds only %llu %s elements: truncated or corrupt file",

@@ -3,6 +3,7 @@
 #include "../core/outfile.h"
 #include "pickle.h"
 #include "../core/json.h"
+#include "../core/text.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,36 +109,37 @@ done:
     return rc;
 }
 
-// Appends s to the growing buffer as a JSON string.
+// The growing header text, always NUL-terminated once anything is in it.
 typedef struct sbuf { char *p; size_t n, cap; int oom; } sbuf;
 
-static void sb_put(sbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
+// Makes room for n more bytes and the NUL.
+static int sb_reserve(sbuf *b, size_t n) {
+    if (b->oom) return 0;
     if (b->n + n + 1 > b->cap) {
         size_t nc = b->cap ? b->cap * 2 : 4096;
         while (nc < b->n + n + 1) nc *= 2;
         char *np = realloc(b->p, nc);
-        if (!np) { b->oom = 1; return; }
+        if (!np) { b->oom = 1; return 0; }
         b->p = np;
         b->cap = nc;
     }
+    return 1;
+}
+
+static void sb_str(sbuf *b, const char *s) {
+    size_t n = strlen(s);
+    if (!sb_reserve(b, n)) return;
     memcpy(b->p + b->n, s, n);
     b->n += n;
     b->p[b->n] = 0;
 }
 
-static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
-
+// s as a JSON string literal, through the project's one JSON string writer.
 static void sb_jstr(sbuf *b, const char *s) {
-    sb_put(b, "\"", 1);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        char esc[8];
-        if (c == '"' || c == '\\') { esc[0] = '\\'; esc[1] = (char)c; sb_put(b, esc, 2); }
-        else if (c < 0x20) { snprintf(esc, sizeof esc, "\\u%04x", c); sb_put(b, esc, 6); }
-        else sb_put(b, (const char *)&c, 1);
-    }
-    sb_put(b, "\"", 1);
+    if (!sb_reserve(b, 6 * strlen(s) + 2)) return;   // an escape is at most 6 bytes
+    b->p[b->n] = 0;
+    if (json_append_str(b->p + b->n, b->cap - b->n, s) != 0) { b->oom = 1; return; }
+    b->n += strlen(b->p + b->n);
 }
 
 int safetensors_write(const char *path, const st_tensor *t, int n, const char *const *meta_kv,
