@@ -24,6 +24,50 @@ static int parse_dtype(const char *s, dtype *t) {
     return 0;
 }
 
+// One tensor's header entry {"dtype", "shape", "data_offsets"}, checked against the data block
+// of dlen bytes; its data are data[*beg, *end).
+static int parse_entry(const ckpt *ck, const char *name, const json *v, uint64_t dlen, dtype *t,
+                       int *ndim, int64_t *shape, uint64_t *beg, uint64_t *end, err *e) {
+    const char *p = ck->path;
+    const json *jt = json_get(v, "dtype"), *js = json_get(v, "shape"), *jo = json_get(v, "data_offsets");
+    if (!jt || jt->type != JSON_STRING || !js || js->type != JSON_ARRAY || !jo || jo->type != JSON_ARRAY
+        || jo->n != 2)
+        return err_set(e, OODSEG_E_FORMAT, "%s: safetensors tensor '%s' needs \"dtype\", \"shape\" and a "
+                       "2-element \"data_offsets\" in the header", p, name);
+    if (!parse_dtype(jt->str, t))
+        return err_set(e, OODSEG_E_FORMAT, "%s: safetensors tensor '%s' has unsupported dtype '%s'", p, name, jt->str);
+    if (js->n > 8)
+        return err_set(e, OODSEG_E_FORMAT, "%s: safetensors tensor '%s' has %d dimensions (at most 8)", p, name, js->n);
+    uint64_t numel = 1;
+    for (int d = 0; d < js->n; d++) {
+        const json *x = &js->items[d];
+        if (x->type != JSON_NUMBER || x->i64 < 0 || (double)x->i64 != x->num
+            || (x->i64 && numel > (UINT64_MAX / 16) / (uint64_t)x->i64))
+            return err_set(e, OODSEG_E_FORMAT, "%s: safetensors tensor '%s' has a bad shape entry %d", p, name, d);
+        shape[d] = x->i64;
+        numel *= (uint64_t)x->i64;
+    }
+    *ndim = js->n;
+    const json *b0 = &jo->items[0], *b1 = &jo->items[1];
+    if (b0->type != JSON_NUMBER || b1->type != JSON_NUMBER || b0->i64 < 0 || b1->i64 < b0->i64
+        || (double)b0->i64 != b0->num || (double)b1->i64 != b1->num)
+        return err_set(e, OODSEG_E_FORMAT, "%s: safetensors tensor '%s' has bad data_offsets", p, name);
+    *beg = (uint64_t)b0->i64;
+    *end = (uint64_t)b1->i64;
+    if (*end > dlen)
+        return err_set(e, OODSEG_E_FORMAT,
+                       "%s: safetensors tensor '%s' has data_offsets [%llu, %llu] past the end of the data "
+                       "(%llu bytes after the header): truncated file?",
+                       p, name, (unsigned long long)*beg, (unsigned long long)*end, (unsigned long long)dlen);
+    if (*end - *beg != numel * dtype_size(*t))
+        return err_set(e, OODSEG_E_FORMAT,
+                       "%s: safetensors tensor '%s' has data_offsets [%llu, %llu] (%llu bytes) but %s x %llu "
+                       "elements need %llu bytes", p, name, (unsigned long long)*beg, (unsigned long long)*end,
+                       (unsigned long long)(*end - *beg), dtype_name(*t), (unsigned long long)numel,
+                       (unsigned long long)(numel * dtype_size(*t)));
+    return OODSEG_OK;
+}
+
 int safetensors_load(ckpt *ck, const unsigned char *buf, size_t len, err *e) {
     const char *p = ck->path;
     if (len < 8) return err_set(e, OODSEG_E_FORMAT, "%s: truncated safetensors file (%zu bytes, no header length)", p, len);
@@ -43,68 +87,17 @@ int safetensors_load(ckpt *ck, const unsigned char *buf, size_t len, err *e) {
     int rc = OODSEG_OK;
     const unsigned char *data = buf + 8 + hl;
     uint64_t dlen = len - 8 - hl;
-    if (h->type != JSON_OBJECT) {
-        rc = err_set(e, OODSEG_E_FORMAT, "%s: safetensors header is not a JSON object", p);
-        goto done;
-    }
+    if (h->type != JSON_OBJECT) rc = err_set(e, OODSEG_E_FORMAT, "%s: safetensors header is not a JSON object", p);
     for (int k = 0; k < h->n && !rc; k++) {
         const char *name = h->keys[k];
-        const json *v = &h->items[k];
         if (strcmp(name, "__metadata__") == 0) continue;
-        const json *jt = json_get(v, "dtype"), *js = json_get(v, "shape"), *jo = json_get(v, "data_offsets");
-        dtype t;
-        if (!jt || jt->type != JSON_STRING || !js || js->type != JSON_ARRAY || !jo || jo->type != JSON_ARRAY
-            || jo->n != 2) {
-            rc = err_set(e, OODSEG_E_FORMAT, "%s: safetensors tensor '%s' needs \"dtype\", \"shape\" and a "
-                         "2-element \"data_offsets\" in the header", p, name);
-            break;
-        }
-        if (!parse_dtype(jt->str, &t)) {
-            rc = err_set(e, OODSEG_E_FORMAT, "%s: safetensors tensor '%s' has unsupported dtype '%s'", p, name, jt->str);
-            break;
-        }
-        if (js->n > 8) {
-            rc = err_set(e, OODSEG_E_FORMAT, "%s: safetensors tensor '%s' has %d dimensions (at most 8)", p, name, js->n);
-            break;
-        }
+        dtype t = DT_F32;
+        int ndim = 0;
         int64_t shape[8];
-        uint64_t numel = 1;
-        for (int d = 0; d < js->n; d++) {
-            const json *x = &js->items[d];
-            if (x->type != JSON_NUMBER || x->i64 < 0 || (double)x->i64 != x->num
-                || (x->i64 && numel > (UINT64_MAX / 16) / (uint64_t)x->i64)) {
-                rc = err_set(e, OODSEG_E_FORMAT, "%s: safetensors tensor '%s' has a bad shape entry %d", p, name, d);
-                break;
-            }
-            shape[d] = x->i64;
-            numel *= (uint64_t)x->i64;
-        }
-        if (rc) break;
-        const json *b0 = &jo->items[0], *b1 = &jo->items[1];
-        if (b0->type != JSON_NUMBER || b1->type != JSON_NUMBER || b0->i64 < 0 || b1->i64 < b0->i64
-            || (double)b0->i64 != b0->num || (double)b1->i64 != b1->num) {
-            rc = err_set(e, OODSEG_E_FORMAT, "%s: safetensors tensor '%s' has bad data_offsets", p, name);
-            break;
-        }
-        uint64_t beg = (uint64_t)b0->i64, end = (uint64_t)b1->i64;
-        if (end > dlen) {
-            rc = err_set(e, OODSEG_E_FORMAT,
-                         "%s: safetensors tensor '%s' has data_offsets [%llu, %llu] past the end of the data "
-                         "(%llu bytes after the header): truncated file?",
-                         p, name, (unsigned long long)beg, (unsigned long long)end, (unsigned long long)dlen);
-            break;
-        }
-        if (end - beg != numel * dtype_size(t)) {
-            rc = err_set(e, OODSEG_E_FORMAT,
-                         "%s: safetensors tensor '%s' has data_offsets [%llu, %llu] (%llu bytes) but %s x %llu "
-                         "elements need %llu bytes", p, name, (unsigned long long)beg, (unsigned long long)end,
-                         (unsigned long long)(end - beg), dtype_name(t), (unsigned long long)numel,
-                         (unsigned long long)(numel * dtype_size(t)));
-            break;
-        }
-        rc = ck_push(ck, name, t, js->n, shape, numel ? data + beg : NULL, e);
+        uint64_t beg = 0, end = 0;
+        rc = parse_entry(ck, name, &h->items[k], dlen, &t, &ndim, shape, &beg, &end, e);
+        if (!rc) rc = ck_push(ck, name, t, ndim, shape, end > beg ? data + beg : NULL, e);
     }
-done:
     json_free(h);
     return rc;
 }
