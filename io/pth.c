@@ -156,7 +156,9 @@ static int zip_end_record(zip *z, uint64_t *count, uint64_t *cdoff, uint64_t *cd
         if (eocd < 20 || memcmp(b + eocd - 20, "PK\x06\x07", 4) != 0)
             return err_set(e, OODSEG_E_FORMAT, "%s: zip64 locator missing before byte %zu", p, eocd);
         uint64_t z64 = le(b + eocd - 20 + 8, 8);
-        if (z64 > len - 56 || memcmp(b + z64, "PK\x06\x06", 4) != 0)
+        // The 64-bit record is 56 bytes; a file shorter than that cannot hold it (and `len - 56`
+        // would wrap around).
+        if (len < 56 || z64 > len - 56 || memcmp(b + z64, "PK\x06\x06", 4) != 0)
             return err_set(e, OODSEG_E_FORMAT, "%s: zip64 end record at byte %llu is missing or past the end", p, (unsigned long long)z64);
         *count = le(b + z64 + 32, 8);
         *cdsize = le(b + z64 + 40, 8);

@@ -658,6 +658,32 @@ TEST(zip64_end_record) {
     free(b);
 }
 
+// A zip64 file of 46-55 bytes: local-header magic, zero padding, a zip64 locator and a saturated
+// end record. The locator points at byte z64; a zip64 end record needs 56 bytes, more than the
+// file has, so every variant is refused (once a crash: `len - 56` wrapped around).
+TEST(zip64_tiny_files) {
+    static const uint64_t targets[] = { (uint64_t)1 << 40, 4, 20, 0 };
+    for (size_t len = 46; len <= 55; len++) {
+        for (size_t t = 0; t < sizeof targets / sizeof targets[0]; t++) {
+            unsigned char b[64] = { 'P', 'K', 3, 4 };
+            if (len >= 50) memcpy(b + 4, "PK\x06\x06", 4);   // a record magic the locator may point at
+            unsigned char *loc = b + len - 42, *eo = b + len - 22;
+            memcpy(loc, "PK\x06\x07", 4);
+            for (int i = 0; i < 8; i++) loc[8 + i] = (unsigned char)(targets[t] >> (8 * i));
+            memcpy(eo, "PK\x05\x06", 4);
+            memset(eo + 8, 0xFF, 12);
+            const char *p = tmp_path("tiny64.pth");
+            REQUIRE(write_file(p, b, len) == 0);
+            err e = { 0 };
+            ckpt *ck = NULL;
+            int rc = ckpt_open(p, &ck, &e);
+            CHECK(rc == OODSEG_E_FORMAT && !ck && strstr(e.msg, "tiny64.pth") && strstr(e.msg, "zip64 end record"),
+                  "%zu bytes, record at %llu: rc %d: %s", len, (unsigned long long)targets[t], rc, e.msg);
+            ckpt_close(ck);
+        }
+    }
+}
+
 // A string literal and its length (pickles contain NUL bytes).
 #define PKS(lit) lit, sizeof(lit) - 1
 
@@ -850,6 +876,7 @@ int main(int argc, char **argv) {
     RUN(crafted_zip_errors);
     RUN(zip_entry_past_eof);
     RUN(zip64_end_record);
+    RUN(zip64_tiny_files);
     RUN(forbidden_globals);
     RUN(unknown_opcode_and_bad_pickles);
     RUN(truncated_files);
