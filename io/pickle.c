@@ -201,11 +201,13 @@ static int pop_mark(rs *r, int *base) {
     return 0;
 }
 
-static pk_value *make_seq(rs *r, pk_kind k, pk_value **items, int n) {
+// A new sequence of the n stack items from index `from`. Indices, not a pointer into the stack:
+// the stack is still NULL when a MARK was the first opcode, and NULL + 0 is undefined.
+static pk_value *make_seq(rs *r, pk_kind k, int from, int n) {
     pk_value *v = newv(r, k);
     if (!v) return NULL;
     for (int i = 0; i < n; i++)
-        if (add_item(r, v, NULL, items[i])) return NULL;
+        if (add_item(r, v, NULL, r->st[from + i])) return NULL;
     return v;
 }
 
@@ -631,13 +633,13 @@ static int op_make(rs *r, unsigned op) {
         int k = (int)(op - OP_TUPLE1) + 1;
         base = r->n_marks ? r->marks[r->n_marks - 1] : 0;
         if (r->n - base < k) return fail(r, "stack underflow (corrupt pickle)");
-        v = make_seq(r, PK_TUPLE, r->st + r->n - k, k);
+        v = make_seq(r, PK_TUPLE, r->n - k, k);
         r->n -= k;
         return push(r, v);
     }
     case OP_TUPLE: case OP_LIST: case OP_FROZENSET:
         if ((rc = pop_mark(r, &base))) return rc;
-        v = make_seq(r, op == OP_TUPLE ? PK_TUPLE : op == OP_LIST ? PK_LIST : PK_SET, r->st + base, r->n - base);
+        v = make_seq(r, op == OP_TUPLE ? PK_TUPLE : op == OP_LIST ? PK_LIST : PK_SET, base, r->n - base);
         r->n = base;
         return push(r, v);
     case OP_DICT:
@@ -721,7 +723,7 @@ static int op_call(rs *r, unsigned op) {
         return push_call(r, c, a);
     case OP_INST:                     // class from text lines, args from the mark
         if ((rc = read_line(r, &m, &ml)) || (rc = read_line(r, &n, &nl)) || (rc = pop_mark(r, &base))) return rc;
-        a = make_seq(r, PK_TUPLE, r->st + base, r->n - base);
+        a = make_seq(r, PK_TUPLE, base, r->n - base);
         r->n = base;
         c = new_global(r, m, ml, n, nl);
         if (!a || !c) return OODSEG_E_NOMEM;
@@ -730,7 +732,7 @@ static int op_call(rs *r, unsigned op) {
         if ((rc = pop_mark(r, &base))) return rc;
         if (r->n - base < 1) return fail(r, "OBJ without a class");
         c = r->st[base];
-        a = make_seq(r, PK_TUPLE, r->st + base + 1, r->n - base - 1);
+        a = make_seq(r, PK_TUPLE, base + 1, r->n - base - 1);
         r->n = base;
         if (!a) return OODSEG_E_NOMEM;
         return push_call(r, c, a);

@@ -761,6 +761,27 @@ TEST(unknown_opcode_and_bad_pickles) {
     CHECK(ckpt_open(p, &ck, &e) == OODSEG_E_FORMAT && strstr(e.msg, "bad magic number"), "%s", e.msg);
 }
 
+// MARK and then an opcode that collects the items above it, with nothing on the stack: an empty
+// container, never arithmetic on the stack's NULL pointer (UBSan once flagged `NULL + 0`).
+TEST(empty_stack_after_mark) {
+    static const struct { const char *pk; size_t n; const char *msg; } cases[] = {
+        { PKS("\x80\x02(t."), "the saved object is a tuple" },
+        { PKS("\x80\x02(l."), "the saved object is a list" },
+        { PKS("\x80\x02(\x91."), "the saved object is a set" },
+        { PKS("(ifoo\nBar\n."), "made by 'foo.Bar'" },
+        { PKS("\x80\x02(cfoo\nBar\no."), "made by 'foo.Bar'" },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const char *p = tmp_path("empty-mark.pth");
+        REQUIRE(write_legacy(p, cases[c].pk, cases[c].n, 2) == 0);
+        err e = { 0 };
+        ckpt *ck = NULL;
+        int rc = ckpt_open(p, &ck, &e);
+        CHECK(rc == OODSEG_E_FORMAT && !ck && strstr(e.msg, "empty-mark.pth") && strstr(e.msg, cases[c].msg),
+              "case %zu: %s", c, e.msg);
+    }
+}
+
 // Cutting a real file anywhere must give a format error naming it, never a crash or success.
 static void truncate_at_many_points(const char *rel) {
     ASSET_OR_SKIP(src, rel);
@@ -879,6 +900,7 @@ int main(int argc, char **argv) {
     RUN(zip64_tiny_files);
     RUN(forbidden_globals);
     RUN(unknown_opcode_and_bad_pickles);
+    RUN(empty_stack_after_mark);
     RUN(truncated_files);
     RUN(mutated_pickles);
     return t_finish(argv[0]);
