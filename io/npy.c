@@ -3,11 +3,13 @@
 // a fixed layout, because numpy versions differ in spacing and key order.
 #include "../core/outfile.h"
 #include "npy.h"
+#include "../core/text.h"
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char NPY_MAGIC[6] = { '\x93', 'N', 'U', 'M', 'P', 'Y' };
@@ -135,7 +137,24 @@ int npy_read(const char *path, npy_array *out, err *e) {
     int rc = parse_header(path, hdr, out, e);
     free(hdr);
     if (rc) { fclose(fp); return rc; }
+    // The declared size is checked against the file before anything that size is allocated: a
+    // 100-byte header may declare terabytes.
     size_t esz = (size_t)dtype_size(out->dtype), bytes = esz * (size_t)out->numel;
+    long at = ftell(fp);
+    struct stat st;
+    if (at < 0 || fstat(fileno(fp), &st) != 0) {
+        fclose(fp);
+        return err_set(e, OODSEG_E_IO, "cannot read %s: %s", path, strerror(errno));
+    }
+    if ((uint64_t)st.st_size < (uint64_t)at || bytes > (uint64_t)st.st_size - (uint64_t)at) {
+        char shp[200];
+        fclose(fp);
+        return err_set(e, OODSEG_E_FORMAT,
+                       "%s: truncated .npy data: the header declares shape %s of '%s' (%zu bytes from byte "
+                       "%ld) but the file has only %lld bytes", path,
+                       fmt_shape(shp, sizeof shp, out->ndim, out->shape), out->dtype, bytes, at,
+                       (long long)st.st_size);
+    }
     out->data = err_malloc(e, bytes, "the .npy data");
     if (!out->data) { fclose(fp); return e->code; }
     if (fread(out->data, 1, bytes, fp) != bytes) {

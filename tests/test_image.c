@@ -367,6 +367,13 @@ TEST(npy_round_trip_and_errors) {
     REQUIRE(write_bytes(tmp("cut.npy"), b, n - 4), "write");
     free(b);
     CHECK(npy_read(tmp("cut.npy"), &a, &e) == OODSEG_E_FORMAT && strstr(e.msg, "truncated"), "cut: %s", e.msg);
+    // A header declaring 160 GB over a few bytes of data: refused from the file's size, before
+    // anything is allocated, naming the file, the declared shape and the file's size.
+    static const char huge[] = "\x93NUMPY\x01\x00\x46\x00{'descr': '<f4', 'fortran_order': False, "
+                               "'shape': (200000, 200000), }\n" "abcd";
+    REQUIRE(write_bytes(tmp("huge.npy"), huge, sizeof huge - 1), "write");
+    CHECK(npy_read(tmp("huge.npy"), &a, &e) == OODSEG_E_FORMAT && strstr(e.msg, "huge.npy")
+          && strstr(e.msg, "[200000, 200000]") && strstr(e.msg, "has only 84 bytes"), "huge: %s", e.msg);
     CHECK(npy_read(tmp("text.png"), &a, &e) == OODSEG_E_FORMAT, "text file read as npy");
     CHECK(npy_read(tmp("none.npy"), &a, &e) == OODSEG_E_IO && strstr(e.msg, "none.npy"), "missing: %s", e.msg);
 }
