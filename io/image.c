@@ -6,6 +6,7 @@
 // buffer is allocated.
 #include "../core/outfile.h"
 #include "image.h"
+#include "file.h"
 #include <errno.h>
 #include <setjmp.h>
 #include <stdio.h>
@@ -47,25 +48,20 @@ static int check_size(const load_req *q, const char *fmt, int64_t w, int64_t h, 
 static int read_file(const char *path, uint8_t **buf, size_t *n, err *e) {
     *buf = NULL;
     *n = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return err_set(e, OODSEG_E_IO, "cannot open %s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return err_set(e, OODSEG_E_IO, "%s is not a regular file", path);
-    }
-    if (st.st_size == 0) {
+    int64_t size = 0;
+    FILE *f = io_fopen_regular(path, "image", &size, e);
+    if (!f) return OODSEG_E_IO;
+    if (size == 0) {
         fclose(f);
         return err_set(e, OODSEG_E_FORMAT, "%s is an empty file, not an image", path);
     }
-    uint8_t *b = err_malloc(e, (size_t)st.st_size, "the image file");
-    if (!b) { fclose(f); return e->code; }
-    size_t got = fread(b, 1, (size_t)st.st_size, f);
+    uint8_t *b = err_malloc(e, (size_t)size, "the image file");
+    if (!b) { fclose(f); return OODSEG_E_NOMEM; }
+    size_t got = fread(b, 1, (size_t)size, f);
     fclose(f);
-    if (got != (size_t)st.st_size) {
+    if (got != (size_t)size) {
         free(b);
-        return err_set(e, OODSEG_E_IO, "reading %s failed (%zu of %lld bytes)", path, got,
-                       (long long)st.st_size);
+        return err_set(e, OODSEG_E_IO, "reading %s failed (%zu of %lld bytes)", path, got, (long long)size);
     }
     *buf = b;
     *n = got;

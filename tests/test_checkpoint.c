@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 // ---------------------------------------------------------------- helpers
 
@@ -852,6 +853,23 @@ TEST(mutated_pickles) {
     }
 }
 
+// A named pipe, a device or a directory given as a checkpoint: refused at once, naming the path
+// and what it is (a FIFO used to block in open; the alarm turns a hang into a failure).
+TEST(special_files_refused) {
+    const char *fifo = tmp_path("pipe.pth"), *dir = tmp_path("dir.safetensors");
+    REQUIRE(mkfifo(fifo, 0600) == 0 && mkdir(dir, 0700) == 0);
+    static const char *kinds[] = { "named pipe", "character device", "directory" };
+    const char *paths[] = { fifo, "/dev/zero", dir };
+    alarm(30);
+    for (int k = 0; k < 3; k++) {
+        err e = { 0 };
+        ckpt *ck = NULL;
+        CHECK(ckpt_open(paths[k], &ck, &e) == OODSEG_E_IO && !ck && strstr(e.msg, paths[k]) && strstr(e.msg, kinds[k]),
+              "%s: %s", kinds[k], e.msg);
+    }
+    alarm(0);
+}
+
 // ---------------------------------------------------------------- memory checkpoints
 
 TEST(memory_checkpoint) {
@@ -903,5 +921,6 @@ int main(int argc, char **argv) {
     RUN(empty_stack_after_mark);
     RUN(truncated_files);
     RUN(mutated_pickles);
+    RUN(special_files_refused);
     return t_finish(argv[0]);
 }

@@ -8,6 +8,10 @@
 #include <png.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 static char *tmp(const char *name) {
     static char ring[8][512];
@@ -378,6 +382,34 @@ TEST(npy_round_trip_and_errors) {
     CHECK(npy_read(tmp("none.npy"), &a, &e) == OODSEG_E_IO && strstr(e.msg, "none.npy"), "missing: %s", e.msg);
 }
 
+// A named pipe, a device, a directory or a socket where an image or .npy file belongs: refused at
+// once with a message naming the path and what it is. (Opening a FIFO used to wait forever for a
+// writer; the alarm turns such a hang into a failure.)
+TEST(special_files_refused) {
+    const char *fifo = tmp("pipe.png"), *dir = tmp("dir.png"), *sock = tmp("sock.png");
+    REQUIRE(mkfifo(fifo, 0600) == 0, "mkfifo");
+    REQUIRE(mkdir(dir, 0700) == 0, "mkdir");
+    int sfd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock);
+    REQUIRE(sfd >= 0 && bind(sfd, (struct sockaddr *)&sa, sizeof sa) == 0, "socket");
+    static const char *kinds[] = { "named pipe", "character device", "directory", "socket" };
+    const char *paths[] = { fifo, "/dev/null", dir, sock };
+    alarm(30);
+    for (int k = 0; k < 4; k++) {
+        err e = {0};
+        image a;
+        npy_array n;
+        CHECK(image_load_rgb(paths[k], &a, &e) == OODSEG_E_IO && strstr(e.msg, paths[k]) && strstr(e.msg, kinds[k]),
+              "image from %s: %s", kinds[k], e.msg);
+        CHECK(image_load_label(paths[k], &a, &e) == OODSEG_E_IO && strstr(e.msg, kinds[k]), "label from %s: %s", kinds[k], e.msg);
+        CHECK(npy_read(paths[k], &n, &e) == OODSEG_E_IO && strstr(e.msg, paths[k]) && strstr(e.msg, kinds[k]),
+              ".npy from %s: %s", kinds[k], e.msg);
+    }
+    alarm(0);
+    close(sfd);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     RUN(png_round_trip);
@@ -388,5 +420,6 @@ int main(int argc, char **argv) {
     RUN(jpeg_and_webp_match_pil);
     RUN(npy_golden_metrics);
     RUN(npy_round_trip_and_errors);
+    RUN(special_files_refused);
     return t_finish(argv[0]);
 }
