@@ -13,19 +13,6 @@
 #include <sys/stat.h>
 
 // ---- shared helpers --------------------------------------------------------------------------
-void json_append_str(char *buf, size_t cap, const char *s) {
-    size_t n = strlen(buf);
-    if (n + 2 >= cap) return;
-    buf[n++] = '"';
-    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p && n + 8 < cap; p++) {
-        if (*p == '"' || *p == '\\') { buf[n++] = '\\'; buf[n++] = (char)*p; }
-        else if (*p < 0x20) n += (size_t)snprintf(buf + n, cap - n, "\\u%04x", *p);
-        else buf[n++] = (char)*p;
-    }
-    buf[n++] = '"';
-    buf[n] = 0;
-}
-
 int evacc_init(eval_acc *a, int n_methods, const char *const *names, fpr_conv conv, int comp_on,
                const comp_params *cp, err *e) {
     memset(a, 0, sizeof *a);

@@ -6,6 +6,7 @@
 #include "../eval/metrics.h"
 #include "../eval/datasets.h"
 #include "../eval/report.h"
+#include "../core/text.h"   // json_append_str
 
 int cmd_eval(int argc, char **argv);
 int cmd_metrics(int argc, char **argv);
@@ -43,7 +44,5 @@ int load_score_map(const char *dir, const char *stem, int w, int h, const char *
                    float **out, err *e);
 // Writes the report files into out_dir (if not NULL) and prints the Markdown table on stdout.
 int eval_finish_report(eval_acc *a, report *r, const char *out_dir, err *e);
-// Appends a JSON string literal (escaped) to buf.
-void json_append_str(char *buf, size_t cap, const char *s);
 
 #endif
