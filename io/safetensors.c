@@ -68,6 +68,65 @@ static int parse_entry(const ckpt *ck, const char *name, const json *v, uint64_t
     return OODSEG_OK;
 }
 
+// A tensor's bytes in the data block, for the layout check.
+typedef struct span { uint64_t beg, end; const char *name; } span;
+
+static int by_offset(const void *a, const void *b) {
+    const span *x = a, *y = b;
+    return x->beg != y->beg ? (x->beg < y->beg ? -1 : 1) : x->end != y->end ? (x->end < y->end ? -1 : 1) : 0;
+}
+
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+// No name twice and no two tensors sharing a byte: either means a crafted or corrupt file (the
+// format's own reader refuses both), and loading it would alias or silently drop a tensor.
+// Sorting makes both checks one pass: overlapping spans sorted by offset overlap a neighbour.
+static int check_layout(const ckpt *ck, char **names, int n_names, span *sp, int n_sp, err *e) {
+    const char *p = ck->path;
+    qsort(names, (size_t)n_names, sizeof *names, by_name);
+    for (int k = 1; k < n_names; k++)
+        if (strcmp(names[k - 1], names[k]) == 0)
+            return err_set(e, OODSEG_E_FORMAT, "%s: the safetensors header names '%s' twice: a corrupt or crafted "
+                           "file; re-save it with one entry per tensor", p, names[k]);
+    qsort(sp, (size_t)n_sp, sizeof *sp, by_offset);
+    for (int k = 1; k < n_sp; k++)
+        if (sp[k - 1].end > sp[k].beg)
+            return err_set(e, OODSEG_E_FORMAT, "%s: safetensors tensors '%s' (data_offsets [%llu, %llu]) and '%s' "
+                           "([%llu, %llu]) overlap: a corrupt or crafted file; re-save it", p, sp[k - 1].name,
+                           (unsigned long long)sp[k - 1].beg, (unsigned long long)sp[k - 1].end, sp[k].name,
+                           (unsigned long long)sp[k].beg, (unsigned long long)sp[k].end);
+    return OODSEG_OK;
+}
+
+// One parsed header entry.
+typedef struct st_ent { const char *name; dtype t; int ndim; int64_t shape[8]; uint64_t beg, end; } st_ent;
+
+// Every entry is parsed and the layout checked before the first tensor is added.
+static int load_entries(ckpt *ck, const json *h, const unsigned char *data, uint64_t dlen, err *e) {
+    st_ent *ent = calloc((size_t)h->n + 1, sizeof *ent);
+    span *sp = calloc((size_t)h->n + 1, sizeof *sp);
+    char **names = calloc((size_t)h->n + 1, sizeof *names);
+    int n_ent = 0, n_sp = 0, rc = OODSEG_OK;
+    if (!ent || !sp || !names) rc = err_set(e, OODSEG_E_NOMEM, "%s: out of memory for the safetensors header", ck->path);
+    for (int k = 0; k < h->n && !rc; k++) {
+        names[k] = h->keys[k];
+        if (strcmp(h->keys[k], "__metadata__") == 0) continue;
+        st_ent *t = &ent[n_ent++];
+        t->name = h->keys[k];
+        rc = parse_entry(ck, t->name, &h->items[k], dlen, &t->t, &t->ndim, t->shape, &t->beg, &t->end, e);
+        if (!rc && t->end > t->beg) sp[n_sp++] = (span){ t->beg, t->end, t->name };
+    }
+    if (!rc) rc = check_layout(ck, names, h->n, sp, n_sp, e);
+    for (int k = 0; k < n_ent && !rc; k++) {
+        const st_ent *t = &ent[k];
+        rc = ck_push(ck, t->name, t->t, t->ndim, t->shape, t->end > t->beg ? data + t->beg : NULL, e);
+    }
+    free(ent);
+    free(sp);
+    free(names);
+    return rc;
+}
+
 int safetensors_load(ckpt *ck, const unsigned char *buf, size_t len, err *e) {
     const char *p = ck->path;
     if (len < 8) return err_set(e, OODSEG_E_FORMAT, "%s: truncated safetensors file (%zu bytes, no header length)", p, len);
@@ -88,16 +147,7 @@ int safetensors_load(ckpt *ck, const unsigned char *buf, size_t len, err *e) {
     const unsigned char *data = buf + 8 + hl;
     uint64_t dlen = len - 8 - hl;
     if (h->type != JSON_OBJECT) rc = err_set(e, OODSEG_E_FORMAT, "%s: safetensors header is not a JSON object", p);
-    for (int k = 0; k < h->n && !rc; k++) {
-        const char *name = h->keys[k];
-        if (strcmp(name, "__metadata__") == 0) continue;
-        dtype t = DT_F32;
-        int ndim = 0;
-        int64_t shape[8];
-        uint64_t beg = 0, end = 0;
-        rc = parse_entry(ck, name, &h->items[k], dlen, &t, &ndim, shape, &beg, &end, e);
-        if (!rc) rc = ck_push(ck, name, t, ndim, shape, end > beg ? data + beg : NULL, e);
-    }
+    else rc = load_entries(ck, h, data, dlen, e);
     json_free(h);
     return rc;
 }

@@ -268,6 +268,14 @@ TEST(safetensors_bad) {
         { "{\"a\":{\"dtype\":\"F32\",\"shape\":[4]}}", 16, "data_offsets" },
         { "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]", 16, "bad JSON at byte" },
         { "[1,2]", 0, "not a JSON object" },
+        { "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},\"b\":{\"dtype\":\"F32\",\"shape\":[2],"
+          "\"data_offsets\":[8,16]}}", 16, "tensors 'a' (data_offsets [0, 16]) and 'b' ([8, 16]) overlap" },
+        { "{\"b\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[2,6]},\"a\":{\"dtype\":\"F32\",\"shape\":[1],"
+          "\"data_offsets\":[0,4]}}", 16, "tensors 'a' (data_offsets [0, 4]) and 'b' ([2, 6]) overlap" },
+        { "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},\"b\":{\"dtype\":\"F32\",\"shape\":[2],"
+          "\"data_offsets\":[0,8]}}", 16, "'a' (data_offsets [0, 8]) and 'b' ([0, 8]) overlap" },
+        { "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},\"a\":{\"dtype\":\"F32\",\"shape\":[2],"
+          "\"data_offsets\":[8,16]}}", 16, "names 'a' twice" },
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         const char *p = tmp_path("bad.safetensors");
@@ -279,9 +287,17 @@ TEST(safetensors_bad) {
               "case %zu: rc %d: %s", k, rc, e.msg);
         ckpt_close(ck);
     }
-    // Missing file, garbage, empty file, header length past EOF.
+    // Adjacent tensors, and empty ones anywhere, share no byte: accepted.
     err e = { 0 };
     ckpt *ck = NULL;
+    const char *ok = tmp_path("ok.safetensors");
+    REQUIRE(write_st(ok, "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},\"e\":{\"dtype\":\"F32\","
+                     "\"shape\":[0],\"data_offsets\":[4,4]},\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
+                     z, 16) == 0);
+    CHECK(ckpt_open(ok, &ck, &e) == OODSEG_OK && ck->n == 3, "%s", e.msg);
+    ckpt_close(ck);
+    ck = NULL;
+    // Missing file, garbage, empty file, header length past EOF.
     CHECK(ckpt_open(tmp_path("does-not-exist.pth"), &ck, &e) == OODSEG_E_IO && strstr(e.msg, "does-not-exist.pth"), "%s", e.msg);
     const char *g = tmp_path("garbage.bin");
     write_file(g, "hello world, not a model at all", 31);
