@@ -8,8 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-// A pickle of real data needs far fewer objects; the cap bounds memory on hostile input
-// (each value is ~260 bytes).
+// Depth caps for the stack and the MARKs (their memory also counts against the file's budget).
 #define PK_MAX_VALUES (4 << 20)
 
 // The opcodes of pickle protocols 0-5, with the names of CPython's Lib/pickle.py.
@@ -50,7 +49,7 @@ typedef struct pk_run_state {
     pk_value **memo;
     size_t n_memo, memo_count;   // slots allocated; entries set (MEMOIZE's next index)
     size_t start;
-    int64_t n_values;
+    size_t transient;            // budget held by the stack, marks and memo, returned at the end
     pk_value *out;               // STOP's result
     int done;
 } rs;
@@ -61,9 +60,11 @@ const char *pk_kind_name(pk_kind k) {
     return (unsigned)k < sizeof n / sizeof n[0] ? n[k] : "?";
 }
 
-void pk_init(pk_vm *vm, const char *file) {
+void pk_init(pk_vm *vm, const char *file, size_t file_len) {
     memset(vm, 0, sizeof *vm);
     vm->file = file;
+    vm->budget = file_len > (SIZE_MAX - PK_BUDGET_BASE) / PK_BUDGET_PER_BYTE
+                     ? SIZE_MAX : PK_BUDGET_BASE + PK_BUDGET_PER_BYTE * file_len;
 }
 
 void pk_release(pk_vm *vm) {
@@ -97,8 +98,28 @@ static int oom(rs *r) {
     return err_set(r->e, OODSEG_E_NOMEM, "%s: out of memory reading pickle %s", r->vm->file, r->where);
 }
 
+// Counts n more bytes against the file's budget, before they are allocated.
+static int charge(rs *r, size_t n) {
+    pk_vm *vm = r->vm;
+    if (n > vm->budget - vm->used)
+        return fail(r, "the file's pickles need more than %zu MiB (%lld objects so far), over the budget of a "
+                    "%zu-byte checkpoint (%zu MiB + %d bytes per byte of file): a crafted file, not a checkpoint",
+                    vm->budget >> 20, (long long)vm->n_values, (vm->budget - PK_BUDGET_BASE) / PK_BUDGET_PER_BYTE,
+                    PK_BUDGET_BASE >> 20, PK_BUDGET_PER_BYTE);
+    vm->used += n;
+    return 0;
+}
+
+// The same for the run's own arrays, which are freed when the run ends.
+static int charge_transient(rs *r, size_t n) {
+    int rc = charge(r, n);
+    if (!rc) r->transient += n;
+    return rc;
+}
+
 static pk_value *newv(rs *r, pk_kind k) {
-    if (++r->n_values > PK_MAX_VALUES) { fail(r, "more than %d objects: not a checkpoint pickle", PK_MAX_VALUES); return NULL; }
+    if (charge(r, sizeof(pk_value))) return NULL;
+    r->vm->n_values++;
     pk_value *v = calloc(1, sizeof *v);
     if (!v) { oom(r); return NULL; }
     v->kind = k;
@@ -109,7 +130,7 @@ static pk_value *newv(rs *r, pk_kind k) {
 
 static pk_value *new_bytes(rs *r, pk_kind k, const void *s, size_t n) {
     pk_value *v = newv(r, k);
-    if (!v) return NULL;
+    if (!v || charge(r, n + 1)) return NULL;
     v->s = malloc(n + 1);
     if (!v->s) { oom(r); return NULL; }
     if (n) memcpy(v->s, s, n);
@@ -122,7 +143,8 @@ static int push(rs *r, pk_value *v) {
     if (!v) return r->e ? r->e->code : OODSEG_E_NOMEM;
     if (r->n >= 4 * PK_MAX_VALUES) return fail(r, "stack deeper than %d: not a checkpoint pickle", 4 * PK_MAX_VALUES);
     if (r->n == r->cap) {
-        int nc = r->cap ? r->cap * 2 : 64;
+        int nc = r->cap ? r->cap * 2 : 64, rc = charge_transient(r, (size_t)(nc - r->cap) * sizeof *r->st);
+        if (rc) return rc;
         pk_value **ns = realloc(r->st, (size_t)nc * sizeof *ns);
         if (!ns) return oom(r);
         r->st = ns;
@@ -135,6 +157,8 @@ static int push(rs *r, pk_value *v) {
 static int add_item(rs *r, pk_value *c, pk_value *k, pk_value *v) {
     if (c->n == c->cap) {
         int nc = c->cap ? c->cap * 2 : 8;
+        int rc = charge(r, (size_t)(nc - c->cap) * sizeof *c->items * (c->kind == PK_DICT ? 2 : 1));
+        if (rc) return rc;
         pk_value **ni = realloc(c->items, (size_t)nc * sizeof *ni);
         if (!ni) return oom(r);
         c->items = ni;
@@ -217,6 +241,8 @@ static int memo_put(rs *r, uint64_t idx, pk_value *v) {
     if (idx >= r->n_memo) {
         size_t nn = r->n_memo ? r->n_memo : 64;
         while (nn <= idx) nn *= 2;
+        int rc = charge_transient(r, (nn - r->n_memo) * sizeof *r->memo);
+        if (rc) return rc;
         pk_value **nm = realloc(r->memo, nn * sizeof *nm);
         if (!nm) return oom(r);
         memset(nm + r->n_memo, 0, (nn - r->n_memo) * sizeof *nm);
@@ -283,6 +309,7 @@ static pk_value *opaque_from(rs *r, const pk_value *callee) {
     if (!v) return NULL;
     const char *m = "", *n = "";
     if (callee && (callee->kind == PK_GLOBAL || callee->kind == PK_OPAQUE) && callee->mod) { m = callee->mod; n = callee->name; }
+    if (charge(r, strlen(m) + strlen(n) + 2)) return NULL;
     v->mod = strdup(m);
     v->name = strdup(n);
     if (!v->mod || !v->name) { oom(r); return NULL; }
@@ -403,6 +430,7 @@ static pk_value *persistent_load(rs *r, const pk_value *pid) {
     s->i = vm->n_storages;   // its index in vm->storages, so readers can keep per-storage data
     if (vm->n_storages == vm->cap_storages) {
         int nc = vm->cap_storages ? vm->cap_storages * 2 : 64;
+        if (charge(r, (size_t)(nc - vm->cap_storages) * sizeof *vm->storages)) return NULL;
         pk_value **ns = realloc(vm->storages, (size_t)nc * sizeof *ns);
         if (!ns) { oom(r); return NULL; }
         vm->storages = ns;
@@ -426,6 +454,7 @@ static int read_line(rs *r, const char **s, size_t *n) {
 static pk_value *new_global(rs *r, const char *m, size_t ml, const char *n, size_t nl) {
     pk_value *v = newv(r, PK_GLOBAL);
     if (!v) return NULL;
+    if (charge(r, ml + nl + 2)) return NULL;
     v->mod = strndup(m, ml);
     v->name = strndup(n, nl);
     if (!v->mod || !v->name) { oom(r); return NULL; }
@@ -524,6 +553,7 @@ static int op_stack(rs *r, unsigned op) {
         if (r->n_marks >= PK_MAX_VALUES) return fail(r, "more than %d nested MARKs", PK_MAX_VALUES);
         if (r->n_marks == r->cap_marks) {
             int nc = r->cap_marks ? r->cap_marks * 2 : 16;
+            if ((rc = charge_transient(r, (size_t)(nc - r->cap_marks) * sizeof *r->marks))) return rc;
             int *nm = realloc(r->marks, (size_t)nc * sizeof *nm);
             if (!nm) return oom(r);
             r->marks = nm;
@@ -829,6 +859,7 @@ int pk_run(pk_vm *vm, const unsigned char *buf, size_t len, size_t start, const 
     free(r->st);
     free(r->marks);
     free(r->memo);
+    vm->used -= r->transient;
     return rc;
 }
 

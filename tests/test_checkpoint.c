@@ -799,6 +799,52 @@ TEST(empty_stack_after_mark) {
     }
 }
 
+// Appends a pickle of a list of n Nones (one opcode byte and one ~250-byte object each) to b.
+static size_t list_of_nones(unsigned char *b, size_t n) {
+    memcpy(b, "\x80\x02](", 4);
+    memset(b + 4, 'N', n);
+    memcpy(b + 4 + n, "e.", 2);
+    return n + 6;
+}
+
+// Pickles of many small objects are refused once the objects of ALL of a file's pickles pass
+// a budget proportional to the file's size (64 MiB + 16 bytes per byte). Without it a 4 MB file
+// cost 1.15 GB, and a per-pickle cap let each of a legacy file's five pickles start afresh.
+TEST(pickle_memory_budget) {
+    const size_t big = 1 << 20, half = 200000;
+    unsigned char *b = malloc(LEGACY_HEAD_LEN + 2 * (big + 6) + 16);
+    REQUIRE(b);
+    // One pickle of 1M objects in a 1 MB file: ~270 MB of objects against an 80 MB budget.
+    memcpy(b, LEGACY_HEAD, LEGACY_HEAD_LEN);
+    size_t w = LEGACY_HEAD_LEN;
+    w += list_of_nones(b + w, big);
+    const char *p = tmp_path("many-objects.pth");
+    REQUIRE(write_file(p, b, w) == 0);
+    err e = { 0 };
+    ckpt *ck = NULL;
+    CHECK(ckpt_open(p, &ck, &e) == OODSEG_E_FORMAT && !ck && strstr(e.msg, "many-objects.pth")
+          && strstr(e.msg, "pickle 4 (the saved object)") && strstr(e.msg, "over the budget"), "%s", e.msg);
+    // Two pickles of 200,000 objects each (~55 MB each, so each alone fits a ~71 MB budget): the
+    // second one passes the budget, because the budget is the file's, not the pickle's.
+    w = LEGACY_HEAD_LEN;
+    w += list_of_nones(b + w, half);
+    w += list_of_nones(b + w, half);
+    p = tmp_path("split-objects.pth");
+    REQUIRE(write_file(p, b, w) == 0);
+    CHECK(ckpt_open(p, &ck, &e) == OODSEG_E_FORMAT && !ck && strstr(e.msg, "pickle 5 (storage keys)")
+          && strstr(e.msg, "over the budget"), "%s", e.msg);
+    // The same objects in one pickle and a small key list: within the budget, so the file gets as
+    // far as its (missing) tensors.
+    w = LEGACY_HEAD_LEN;
+    w += list_of_nones(b + w, half);
+    memcpy(b + w, "\x80\x02].", 4);
+    w += 4;
+    p = tmp_path("fits.pth");
+    REQUIRE(write_file(p, b, w) == 0);
+    CHECK(ckpt_open(p, &ck, &e) == OODSEG_E_FORMAT && !ck && strstr(e.msg, "not a dict of tensors"), "%s", e.msg);
+    free(b);
+}
+
 // Cutting a real file anywhere must give a format error naming it, never a crash or success.
 static void truncate_at_many_points(const char *rel) {
     ASSET_OR_SKIP(src, rel);
@@ -935,6 +981,7 @@ int main(int argc, char **argv) {
     RUN(forbidden_globals);
     RUN(unknown_opcode_and_bad_pickles);
     RUN(empty_stack_after_mark);
+    RUN(pickle_memory_budget);
     RUN(truncated_files);
     RUN(mutated_pickles);
     RUN(special_files_refused);
