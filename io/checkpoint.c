@@ -2,14 +2,14 @@
 // dtype conversion, and the lookups models use.
 #include "pickle.h"
 #include "../core/text.h"
+#include "file.h"
 #include <errno.h>
-#include <fcntl.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct ck_impl {
@@ -168,14 +168,10 @@ int ck_push(ckpt *ck, const char *name, dtype t, int ndim, const int64_t *shape,
 
 int ckpt_open(const char *path, ckpt **out, err *e) {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return err_set(e, OODSEG_E_IO, "cannot open checkpoint '%s': %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return err_set(e, OODSEG_E_IO, "checkpoint '%s' is not a regular file", path);
-    }
-    size_t len = (size_t)st.st_size;
+    int64_t size = 0;
+    int fd = io_open_regular(path, "checkpoint", &size, e);
+    if (fd < 0) return OODSEG_E_IO;
+    size_t len = (size_t)size;
     if (len == 0) { close(fd); return err_set(e, OODSEG_E_FORMAT, "checkpoint '%s' is empty", path); }
     void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
     int mmap_errno = errno;

@@ -6,6 +6,7 @@
 // buffer is allocated.
 #include "../core/outfile.h"
 #include "image.h"
+#include "file.h"
 #include <errno.h>
 #include <setjmp.h>
 #include <stdio.h>
@@ -18,10 +19,12 @@
 #include <jerror.h>
 #include <webp/decode.h>
 
-#define DEFAULT_MAX_PIXELS ((int64_t)1 << 28)
-static int64_t g_max_pixels = DEFAULT_MAX_PIXELS;
-
-void image_set_max_pixels(int64_t n) { g_max_pixels = n > 0 ? n : DEFAULT_MAX_PIXELS; }
+// What one load needs besides the file's bytes.
+typedef struct load_req {
+    const char *path;
+    int label;            // 0: 8-bit RGB; 1: one raw 8-bit channel (palette indices, gray values)
+    int64_t max_pixels;
+} load_req;
 
 void image_free(image *img) {
     if (!img) return;
@@ -30,40 +33,35 @@ void image_free(image *img) {
     img->w = img->h = img->c = 0;
 }
 
-static int check_size(const char *path, const char *fmt, int64_t w, int64_t h, err *e) {
+static int check_size(const load_req *q, const char *fmt, int64_t w, int64_t h, err *e) {
     if (w < 1 || h < 1)
-        return err_set(e, OODSEG_E_FORMAT, "%s: %s header gives an empty image (%lldx%lld)", path,
+        return err_set(e, OODSEG_E_FORMAT, "%s: %s header gives an empty image (%lldx%lld)", q->path,
                        fmt, (long long)w, (long long)h);
-    if (w * h > g_max_pixels)
+    if (w * h > q->max_pixels)
         return err_set(e, OODSEG_E_NOMEM,
                        "%s: the %s image is %lldx%lld = %lld pixels, above the limit of %lld pixels; "
-                       "downscale it first", path, fmt, (long long)w, (long long)h,
-                       (long long)(w * h), (long long)g_max_pixels);
+                       "downscale it first", q->path, fmt, (long long)w, (long long)h,
+                       (long long)(w * h), (long long)q->max_pixels);
     return OODSEG_OK;
 }
 
 static int read_file(const char *path, uint8_t **buf, size_t *n, err *e) {
     *buf = NULL;
     *n = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return err_set(e, OODSEG_E_IO, "cannot open %s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return err_set(e, OODSEG_E_IO, "%s is not a regular file", path);
-    }
-    if (st.st_size == 0) {
+    int64_t size = 0;
+    FILE *f = io_fopen_regular(path, "image", &size, e);
+    if (!f) return OODSEG_E_IO;
+    if (size == 0) {
         fclose(f);
         return err_set(e, OODSEG_E_FORMAT, "%s is an empty file, not an image", path);
     }
-    uint8_t *b = err_malloc(e, (size_t)st.st_size, "the image file");
-    if (!b) { fclose(f); return e->code; }
-    size_t got = fread(b, 1, (size_t)st.st_size, f);
+    uint8_t *b = err_malloc(e, (size_t)size, "the image file");
+    if (!b) { fclose(f); return OODSEG_E_NOMEM; }
+    size_t got = fread(b, 1, (size_t)size, f);
     fclose(f);
-    if (got != (size_t)st.st_size) {
+    if (got != (size_t)size) {
         free(b);
-        return err_set(e, OODSEG_E_IO, "reading %s failed (%zu of %lld bytes)", path, got,
-                       (long long)st.st_size);
+        return err_set(e, OODSEG_E_IO, "reading %s failed (%zu of %lld bytes)", path, got, (long long)size);
     }
     *buf = b;
     *n = got;
@@ -94,8 +92,45 @@ static void png_read_fn(png_structp png, png_bytep out, png_size_t len) {
     c->pos += len;
 }
 
-// label = 0: 8-bit RGB; label = 1: one raw 8-bit channel (palette indices, gray values).
-static int load_png(const char *path, const uint8_t *data, size_t n, int label, image *out, err *e) {
+// The decoder's output: one raw channel for labels, else 8-bit RGB.
+static int png_choose_output(const load_req *q, png_structp png, int ct, int depth, err *e) {
+    if (q->label) {
+        if (ct == PNG_COLOR_TYPE_RGB || ct == PNG_COLOR_TYPE_RGB_ALPHA)
+            return err_set(e, OODSEG_E_DATA,
+                           "%s: a label mask must have one channel (gray or palette PNG), but this "
+                           "is an %s PNG; save the class indices as an 8-bit gray or palette image",
+                           q->path, ct == PNG_COLOR_TYPE_RGB ? "RGB" : "RGBA");
+        // Palette indices and gray values stay raw: no palette expansion, no gray rescaling.
+        if (depth < 8) png_set_packing(png);
+        if (ct == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_strip_alpha(png);
+        if (depth == 16) png_set_swap(png);   // little-endian 16-bit words, narrowed afterwards
+        return OODSEG_OK;
+    }
+    // As cv2.imread / PIL convert('RGB'): palette and low-depth gray expanded, transparency
+    // dropped, 16-bit reduced to the high byte (png_set_strip_16, what OpenCV does).
+    png_set_expand(png);
+    png_set_strip_16(png);
+    png_set_strip_alpha(png);
+    if (ct == PNG_COLOR_TYPE_GRAY || ct == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_gray_to_rgb(png);
+    return OODSEG_OK;
+}
+
+// 16-bit label values (little-endian words in px) to 8 bits in place: they must fit, to be class
+// indices.
+static int narrow_16bit_labels(const char *path, uint8_t *px, size_t w, size_t h, err *e) {
+    for (size_t i = 0; i < w * h; i++) {
+        unsigned v = px[2 * i] | (unsigned)px[2 * i + 1] << 8;
+        if (v > 255)
+            return err_set(e, OODSEG_E_DATA,
+                           "%s: 16-bit label value %u at pixel (x=%zu, y=%zu) does not fit in "
+                           "8 bits", path, v, i % w, i / w);
+        px[i] = (uint8_t)v;
+    }
+    return OODSEG_OK;
+}
+
+static int load_png(const load_req *q, const uint8_t *data, size_t n, image *out, err *e) {
+    const char *path = q->path;
     png_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
     ctx.data = data;
@@ -119,35 +154,13 @@ static int load_png(const char *path, const uint8_t *data, size_t n, int label, 
     png_set_read_fn(png, &ctx, png_read_fn);
     png_read_info(png, info);
     png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
-    int ct = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
-    if ((rc = check_size(path, "PNG", w, h, e))) longjmp(ctx.jb, 1);
-    int c;
-    if (label) {
-        if (ct == PNG_COLOR_TYPE_RGB || ct == PNG_COLOR_TYPE_RGB_ALPHA) {
-            rc = err_set(e, OODSEG_E_DATA,
-                         "%s: a label mask must have one channel (gray or palette PNG), but this "
-                         "is an %s PNG; save the class indices as an 8-bit gray or palette image",
-                         path, ct == PNG_COLOR_TYPE_RGB ? "RGB" : "RGBA");
-            longjmp(ctx.jb, 1);
-        }
-        // Palette indices and gray values stay raw: no palette expansion, no gray rescaling.
-        if (depth < 8) png_set_packing(png);
-        if (ct == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_strip_alpha(png);
-        if (depth == 16) png_set_swap(png);   // little-endian 16-bit words, checked below
-        c = 1;
-    } else {
-        // As cv2.imread / PIL convert('RGB'): palette and low-depth gray expanded, transparency
-        // dropped, 16-bit reduced to the high byte (png_set_strip_16, what OpenCV does).
-        png_set_expand(png);
-        png_set_strip_16(png);
-        png_set_strip_alpha(png);
-        if (ct == PNG_COLOR_TYPE_GRAY || ct == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_gray_to_rgb(png);
-        c = 3;
-    }
+    int ct = png_get_color_type(png, info), depth = png_get_bit_depth(png, info), c = q->label ? 1 : 3;
+    if ((rc = check_size(q, "PNG", w, h, e))) longjmp(ctx.jb, 1);
+    if ((rc = png_choose_output(q, png, ct, depth, e))) longjmp(ctx.jb, 1);
     png_set_interlace_handling(png);
     png_read_update_info(png, info);
     size_t rowbytes = png_get_rowbytes(png, info);
-    int wide = label && depth == 16;
+    int wide = q->label && depth == 16;
     if (rowbytes != (size_t)w * c * (wide ? 2 : 1)) {
         rc = err_set(e, OODSEG_E_FORMAT, "%s: unsupported PNG layout (colour type %d, depth %d)",
                      path, ct, depth);
@@ -162,20 +175,7 @@ static int load_png(const char *path, const uint8_t *data, size_t n, int label, 
     for (png_uint_32 y = 0; y < h; y++) rows[y] = px + y * rowbytes;
     png_read_image(png, rows);
     png_read_end(png, NULL);
-    if (wide) {
-        // 16-bit label values must fit in 8 bits to be class indices.
-        uint8_t *p = px;
-        for (size_t i = 0; i < (size_t)w * h; i++) {
-            unsigned v = p[2 * i] | (unsigned)p[2 * i + 1] << 8;
-            if (v > 255) {
-                rc = err_set(e, OODSEG_E_DATA,
-                             "%s: 16-bit label value %u at pixel (x=%zu, y=%zu) does not fit in "
-                             "8 bits", path, v, i % w, i / w);
-                longjmp(ctx.jb, 1);
-            }
-            p[i] = (uint8_t)v;
-        }
-    }
+    if (wide && (rc = narrow_16bit_labels(path, px, w, h, e))) longjmp(ctx.jb, 1);
     png_destroy_read_struct(&png, &info, NULL);
     free(rows);
     out->w = (int)w;
@@ -205,7 +205,9 @@ static void jpg_emit(j_common_ptr cinfo, int level) {
     if (level == -1 && cinfo->err->msg_code == JWRN_JPEG_EOF) jpg_error_exit(cinfo);
 }
 
-static int load_jpeg(const char *path, const uint8_t *data, size_t n, int label, image *out, err *e) {
+static int load_jpeg(const load_req *q, const uint8_t *data, size_t n, image *out, err *e) {
+    const char *path = q->path;
+    int label = q->label;
     struct jpeg_decompress_struct cinfo;
     jpg_err je;
     cinfo.err = jpeg_std_error(&je.pub);
@@ -223,7 +225,7 @@ static int load_jpeg(const char *path, const uint8_t *data, size_t n, int label,
     jpeg_create_decompress(&cinfo);
     jpeg_mem_src(&cinfo, data, (unsigned long)n);
     jpeg_read_header(&cinfo, TRUE);
-    if ((rc = check_size(path, "JPEG", cinfo.image_width, cinfo.image_height, e))) longjmp(je.jb, 1);
+    if ((rc = check_size(q, "JPEG", cinfo.image_width, cinfo.image_height, e))) longjmp(je.jb, 1);
     if (label && cinfo.num_components != 1) {
         rc = err_set(e, OODSEG_E_DATA,
                      "%s: a label mask must have one channel, but this is a colour JPEG (and JPEG's "
@@ -259,13 +261,14 @@ static int load_jpeg(const char *path, const uint8_t *data, size_t n, int label,
 
 // ---- WebP ---------------------------------------------------------------------------------------
 
-static int load_webp(const char *path, const uint8_t *data, size_t n, int label, image *out, err *e) {
+static int load_webp(const load_req *q, const uint8_t *data, size_t n, image *out, err *e) {
+    const char *path = q->path;
     int w, h;
     if (!WebPGetInfo(data, n, &w, &h))
         return err_set(e, OODSEG_E_FORMAT, "%s: corrupt or truncated WebP header", path);
-    int rc = check_size(path, "WebP", w, h, e);
+    int rc = check_size(q, "WebP", w, h, e);
     if (rc) return rc;
-    if (label)
+    if (q->label)
         return err_set(e, OODSEG_E_DATA,
                        "%s: WebP label masks are not supported (WebP decodes to colour); use an "
                        "8-bit gray or palette PNG", path);
@@ -284,27 +287,37 @@ static int load_webp(const char *path, const uint8_t *data, size_t n, int label,
 
 // ---- dispatch -----------------------------------------------------------------------------------
 
-static int load_any(const char *path, int label, image *out, err *e) {
+static int load_any(const load_req *q, image *out, err *e) {
     memset(out, 0, sizeof *out);
     uint8_t *data;
     size_t n;
-    int rc = read_file(path, &data, &n, e);
+    int rc = read_file(q->path, &data, &n, e);
     if (rc) return rc;
     static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    if (n >= 8 && !memcmp(data, png_sig, 8)) rc = load_png(path, data, n, label, out, e);
+    if (n >= 8 && !memcmp(data, png_sig, 8)) rc = load_png(q, data, n, out, e);
     else if (n >= 3 && data[0] == 0xff && data[1] == 0xd8 && data[2] == 0xff)
-        rc = load_jpeg(path, data, n, label, out, e);
+        rc = load_jpeg(q, data, n, out, e);
     else if (n >= 12 && !memcmp(data, "RIFF", 4) && !memcmp(data + 8, "WEBP", 4))
-        rc = load_webp(path, data, n, label, out, e);
+        rc = load_webp(q, data, n, out, e);
     else
         rc = err_set(e, OODSEG_E_FORMAT,
-                     "%s is not a PNG, JPEG or WebP image (unrecognised first bytes)", path);
+                     "%s is not a PNG, JPEG or WebP image (unrecognised first bytes)", q->path);
     free(data);
     return rc;
 }
 
-int image_load_rgb(const char *path, image *out, err *e) { return load_any(path, 0, out, e); }
-int image_load_label(const char *path, image *out, err *e) { return load_any(path, 1, out, e); }
+int image_load_rgb_max(const char *path, int64_t max_pixels, image *out, err *e) {
+    load_req q = { path, 0, max_pixels > 0 ? max_pixels : IMAGE_DEFAULT_MAX_PIXELS };
+    return load_any(&q, out, e);
+}
+
+int image_load_label_max(const char *path, int64_t max_pixels, image *out, err *e) {
+    load_req q = { path, 1, max_pixels > 0 ? max_pixels : IMAGE_DEFAULT_MAX_PIXELS };
+    return load_any(&q, out, e);
+}
+
+int image_load_rgb(const char *path, image *out, err *e) { return image_load_rgb_max(path, 0, out, e); }
+int image_load_label(const char *path, image *out, err *e) { return image_load_label_max(path, 0, out, e); }
 
 // ---- PNG writer ---------------------------------------------------------------------------------
 

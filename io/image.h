@@ -10,15 +10,18 @@ typedef struct image {
     uint8_t *px;     // h*w*c bytes, row-major
 } image;
 
-// Pixel limit above which loading refuses an image before allocating (OODSEG_E_NOMEM, naming
-// the file and its size). Default 2^28 pixels; 0 restores the default.
-void image_set_max_pixels(int64_t n);
+// The pixel limit of image_load_rgb and image_load_label: above it an image is refused from its
+// header, before any pixel buffer is allocated (OODSEG_E_NOMEM, naming the file and its size).
+#define IMAGE_DEFAULT_MAX_PIXELS ((int64_t)1 << 28)
 
 // Loads as 8-bit RGB (palette expanded, alpha dropped, gray replicated, 16-bit scaled down).
 int image_load_rgb(const char *path, image *out, err *e);
 // Loads a label mask as one 8-bit channel of raw values: gray values as stored, palette PNGs as
 // their indices (never expanded). An RGB label file is an error that says so.
 int image_load_label(const char *path, image *out, err *e);
+// The same with the caller's pixel limit (max_pixels <= 0: IMAGE_DEFAULT_MAX_PIXELS).
+int image_load_rgb_max(const char *path, int64_t max_pixels, image *out, err *e);
+int image_load_label_max(const char *path, int64_t max_pixels, image *out, err *e);
 // PNG writer, c = 1 or 3; temporary name + rename.
 int image_save_png(const char *path, const image *img, err *e);
 void image_free(image *img);

@@ -3,6 +3,8 @@
 // a fixed layout, because numpy versions differ in spacing and key order.
 #include "../core/outfile.h"
 #include "npy.h"
+#include "file.h"
+#include "../core/text.h"
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -99,45 +101,59 @@ static int parse_header(const char *path, const char *hdr, npy_array *out, err *
     return OODSEG_OK;
 }
 
-int npy_read(const char *path, npy_array *out, err *e) {
-    memset(out, 0, sizeof *out);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return err_set(e, OODSEG_E_IO, "cannot open %s: %s", path, strerror(errno));
+// The preamble (magic, version, header length) and the header dict; leaves fp at the data.
+static int read_header(const char *path, FILE *fp, npy_array *out, err *e) {
     unsigned char pre[10];
     size_t got = fread(pre, 1, 10, fp);
-    if (got < 10 || memcmp(pre, NPY_MAGIC, 6)) {
-        fclose(fp);
+    if (got < 10 || memcmp(pre, NPY_MAGIC, 6))
         return err_set(e, OODSEG_E_FORMAT, "%s: not a .npy file (%s)", path,
                        got == 0 ? "empty file" : "bad magic bytes");
-    }
     int major = pre[6];
     size_t hlen;
     if (major == 1) hlen = pre[8] | (size_t)pre[9] << 8;
     else if (major == 2 || major == 3) {
         unsigned char b[2];
-        if (fread(b, 1, 2, fp) != 2) { fclose(fp); return err_set(e, OODSEG_E_FORMAT, "%s: truncated .npy header", path); }
+        if (fread(b, 1, 2, fp) != 2) return err_set(e, OODSEG_E_FORMAT, "%s: truncated .npy header", path);
         hlen = pre[8] | (size_t)pre[9] << 8 | (size_t)b[0] << 16 | (size_t)b[1] << 24;
     } else {
-        fclose(fp);
         return err_set(e, OODSEG_E_FORMAT, "%s: unsupported .npy format version %d.%d", path, major, pre[7]);
     }
-    if (hlen > (1u << 20)) {
-        fclose(fp);
+    if (hlen > (1u << 20))
         return err_set(e, OODSEG_E_FORMAT, "%s: .npy header length %zu is implausible", path, hlen);
-    }
     char *hdr = err_malloc(e, hlen + 1, "the .npy header");
-    if (!hdr) { fclose(fp); return e->code; }
+    if (!hdr) return OODSEG_E_NOMEM;
     if (fread(hdr, 1, hlen, fp) != hlen) {
-        free(hdr); fclose(fp);
+        free(hdr);
         return err_set(e, OODSEG_E_FORMAT, "%s: truncated .npy header", path);
     }
     hdr[hlen] = 0;
     int rc = parse_header(path, hdr, out, e);
     free(hdr);
+    return rc;
+}
+
+int npy_read(const char *path, npy_array *out, err *e) {
+    memset(out, 0, sizeof *out);
+    int64_t fsize = 0;
+    FILE *fp = io_fopen_regular(path, ".npy file", &fsize, e);
+    if (!fp) return OODSEG_E_IO;
+    int rc = read_header(path, fp, out, e);
     if (rc) { fclose(fp); return rc; }
+    // The declared size is checked against the file before anything that size is allocated: a
+    // 100-byte header may declare terabytes.
     size_t esz = (size_t)dtype_size(out->dtype), bytes = esz * (size_t)out->numel;
+    long at = ftell(fp);
+    if (at < 0 || (uint64_t)fsize < (uint64_t)at || bytes > (uint64_t)fsize - (uint64_t)at) {
+        char shp[200];
+        fclose(fp);
+        return err_set(e, OODSEG_E_FORMAT,
+                       "%s: truncated .npy data: the header declares shape %s of '%s' (%zu bytes from byte "
+                       "%ld) but the file has only %lld bytes", path,
+                       fmt_shape(shp, sizeof shp, out->ndim, out->shape), out->dtype, bytes, at,
+                       (long long)fsize);
+    }
     out->data = err_malloc(e, bytes, "the .npy data");
-    if (!out->data) { fclose(fp); return e->code; }
+    if (!out->data) { fclose(fp); return OODSEG_E_NOMEM; }
     if (fread(out->data, 1, bytes, fp) != bytes) {
         fclose(fp);
         npy_free(out);

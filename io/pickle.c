@@ -8,9 +8,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-// A pickle of real data needs far fewer objects; the cap bounds memory on hostile input
-// (each value is ~260 bytes).
+// Depth caps for the stack and the MARKs (their memory also counts against the file's budget).
 #define PK_MAX_VALUES (4 << 20)
+
+// The opcodes of pickle protocols 0-5, with the names of CPython's Lib/pickle.py.
+enum {
+    // protocols 0 and 1
+    OP_MARK = '(', OP_STOP = '.', OP_POP = '0', OP_POP_MARK = '1', OP_DUP = '2', OP_FLOAT = 'F',
+    OP_INT = 'I', OP_BININT = 'J', OP_BININT1 = 'K', OP_LONG = 'L', OP_BININT2 = 'M', OP_NONE = 'N',
+    OP_PERSID = 'P', OP_BINPERSID = 'Q', OP_REDUCE = 'R', OP_STRING = 'S', OP_BINSTRING = 'T',
+    OP_SHORT_BINSTRING = 'U', OP_UNICODE = 'V', OP_BINUNICODE = 'X', OP_APPEND = 'a',
+    OP_BUILD = 'b', OP_GLOBAL = 'c', OP_DICT = 'd', OP_EMPTY_DICT = '}', OP_APPENDS = 'e',
+    OP_GET = 'g', OP_BINGET = 'h', OP_INST = 'i', OP_LONG_BINGET = 'j', OP_LIST = 'l',
+    OP_EMPTY_LIST = ']', OP_OBJ = 'o', OP_PUT = 'p', OP_BINPUT = 'q', OP_LONG_BINPUT = 'r',
+    OP_SETITEM = 's', OP_TUPLE = 't', OP_EMPTY_TUPLE = ')', OP_SETITEMS = 'u', OP_BINFLOAT = 'G',
+    // protocol 2
+    OP_PROTO = 0x80, OP_NEWOBJ = 0x81, OP_EXT1 = 0x82, OP_EXT2 = 0x83, OP_EXT4 = 0x84,
+    OP_TUPLE1 = 0x85, OP_TUPLE2 = 0x86, OP_TUPLE3 = 0x87, OP_NEWTRUE = 0x88, OP_NEWFALSE = 0x89,
+    OP_LONG1 = 0x8a, OP_LONG4 = 0x8b,
+    // protocol 3
+    OP_BINBYTES = 'B', OP_SHORT_BINBYTES = 'C',
+    // protocol 4
+    OP_SHORT_BINUNICODE = 0x8c, OP_BINUNICODE8 = 0x8d, OP_BINBYTES8 = 0x8e, OP_EMPTY_SET = 0x8f,
+    OP_ADDITEMS = 0x90, OP_FROZENSET = 0x91, OP_NEWOBJ_EX = 0x92, OP_STACK_GLOBAL = 0x93,
+    OP_MEMOIZE = 0x94, OP_FRAME = 0x95,
+    // protocol 5
+    OP_BYTEARRAY8 = 0x96, OP_NEXT_BUFFER = 0x97, OP_READONLY_BUFFER = 0x98,
+};
 
 typedef struct pk_run_state {
     pk_vm *vm;
@@ -25,7 +49,9 @@ typedef struct pk_run_state {
     pk_value **memo;
     size_t n_memo, memo_count;   // slots allocated; entries set (MEMOIZE's next index)
     size_t start;
-    int64_t n_values;
+    size_t transient;            // budget held by the stack, marks and memo, returned at the end
+    pk_value *out;               // STOP's result
+    int done;
 } rs;
 
 const char *pk_kind_name(pk_kind k) {
@@ -34,9 +60,11 @@ const char *pk_kind_name(pk_kind k) {
     return (unsigned)k < sizeof n / sizeof n[0] ? n[k] : "?";
 }
 
-void pk_init(pk_vm *vm, const char *file) {
+void pk_init(pk_vm *vm, const char *file, size_t file_len) {
     memset(vm, 0, sizeof *vm);
     vm->file = file;
+    vm->budget = file_len > (SIZE_MAX - PK_BUDGET_BASE) / PK_BUDGET_PER_BYTE
+                     ? SIZE_MAX : PK_BUDGET_BASE + PK_BUDGET_PER_BYTE * file_len;
 }
 
 void pk_release(pk_vm *vm) {
@@ -70,8 +98,28 @@ static int oom(rs *r) {
     return err_set(r->e, OODSEG_E_NOMEM, "%s: out of memory reading pickle %s", r->vm->file, r->where);
 }
 
+// Counts n more bytes against the file's budget, before they are allocated.
+static int charge(rs *r, size_t n) {
+    pk_vm *vm = r->vm;
+    if (n > vm->budget - vm->used)
+        return fail(r, "the file's pickles need more than %zu MiB (%lld objects so far), over the budget of a "
+                    "%zu-byte checkpoint (%zu MiB + %d bytes per byte of file): a crafted file, not a checkpoint",
+                    vm->budget >> 20, (long long)vm->n_values, (vm->budget - PK_BUDGET_BASE) / PK_BUDGET_PER_BYTE,
+                    PK_BUDGET_BASE >> 20, PK_BUDGET_PER_BYTE);
+    vm->used += n;
+    return 0;
+}
+
+// The same for the run's own arrays, which are freed when the run ends.
+static int charge_transient(rs *r, size_t n) {
+    int rc = charge(r, n);
+    if (!rc) r->transient += n;
+    return rc;
+}
+
 static pk_value *newv(rs *r, pk_kind k) {
-    if (++r->n_values > PK_MAX_VALUES) { fail(r, "more than %d objects: not a checkpoint pickle", PK_MAX_VALUES); return NULL; }
+    if (charge(r, sizeof(pk_value))) return NULL;
+    r->vm->n_values++;
     pk_value *v = calloc(1, sizeof *v);
     if (!v) { oom(r); return NULL; }
     v->kind = k;
@@ -82,7 +130,7 @@ static pk_value *newv(rs *r, pk_kind k) {
 
 static pk_value *new_bytes(rs *r, pk_kind k, const void *s, size_t n) {
     pk_value *v = newv(r, k);
-    if (!v) return NULL;
+    if (!v || charge(r, n + 1)) return NULL;
     v->s = malloc(n + 1);
     if (!v->s) { oom(r); return NULL; }
     if (n) memcpy(v->s, s, n);
@@ -95,7 +143,8 @@ static int push(rs *r, pk_value *v) {
     if (!v) return r->e ? r->e->code : OODSEG_E_NOMEM;
     if (r->n >= 4 * PK_MAX_VALUES) return fail(r, "stack deeper than %d: not a checkpoint pickle", 4 * PK_MAX_VALUES);
     if (r->n == r->cap) {
-        int nc = r->cap ? r->cap * 2 : 64;
+        int nc = r->cap ? r->cap * 2 : 64, rc = charge_transient(r, (size_t)(nc - r->cap) * sizeof *r->st);
+        if (rc) return rc;
         pk_value **ns = realloc(r->st, (size_t)nc * sizeof *ns);
         if (!ns) return oom(r);
         r->st = ns;
@@ -108,6 +157,8 @@ static int push(rs *r, pk_value *v) {
 static int add_item(rs *r, pk_value *c, pk_value *k, pk_value *v) {
     if (c->n == c->cap) {
         int nc = c->cap ? c->cap * 2 : 8;
+        int rc = charge(r, (size_t)(nc - c->cap) * sizeof *c->items * (c->kind == PK_DICT ? 2 : 1));
+        if (rc) return rc;
         pk_value **ni = realloc(c->items, (size_t)nc * sizeof *ni);
         if (!ni) return oom(r);
         c->items = ni;
@@ -174,11 +225,13 @@ static int pop_mark(rs *r, int *base) {
     return 0;
 }
 
-static pk_value *make_seq(rs *r, pk_kind k, pk_value **items, int n) {
+// A new sequence of the n stack items from index `from`. Indices, not a pointer into the stack:
+// the stack is still NULL when a MARK was the first opcode, and NULL + 0 is undefined.
+static pk_value *make_seq(rs *r, pk_kind k, int from, int n) {
     pk_value *v = newv(r, k);
     if (!v) return NULL;
     for (int i = 0; i < n; i++)
-        if (add_item(r, v, NULL, items[i])) return NULL;
+        if (add_item(r, v, NULL, r->st[from + i])) return NULL;
     return v;
 }
 
@@ -188,6 +241,8 @@ static int memo_put(rs *r, uint64_t idx, pk_value *v) {
     if (idx >= r->n_memo) {
         size_t nn = r->n_memo ? r->n_memo : 64;
         while (nn <= idx) nn *= 2;
+        int rc = charge_transient(r, (nn - r->n_memo) * sizeof *r->memo);
+        if (rc) return rc;
         pk_value **nm = realloc(r->memo, nn * sizeof *nm);
         if (!nm) return oom(r);
         memset(nm + r->n_memo, 0, (nn - r->n_memo) * sizeof *nm);
@@ -254,6 +309,7 @@ static pk_value *opaque_from(rs *r, const pk_value *callee) {
     if (!v) return NULL;
     const char *m = "", *n = "";
     if (callee && (callee->kind == PK_GLOBAL || callee->kind == PK_OPAQUE) && callee->mod) { m = callee->mod; n = callee->name; }
+    if (charge(r, strlen(m) + strlen(n) + 2)) return NULL;
     v->mod = strdup(m);
     v->name = strdup(n);
     if (!v->mod || !v->name) { oom(r); return NULL; }
@@ -374,6 +430,7 @@ static pk_value *persistent_load(rs *r, const pk_value *pid) {
     s->i = vm->n_storages;   // its index in vm->storages, so readers can keep per-storage data
     if (vm->n_storages == vm->cap_storages) {
         int nc = vm->cap_storages ? vm->cap_storages * 2 : 64;
+        if (charge(r, (size_t)(nc - vm->cap_storages) * sizeof *vm->storages)) return NULL;
         pk_value **ns = realloc(vm->storages, (size_t)nc * sizeof *ns);
         if (!ns) { oom(r); return NULL; }
         vm->storages = ns;
@@ -397,6 +454,7 @@ static int read_line(rs *r, const char **s, size_t *n) {
 static pk_value *new_global(rs *r, const char *m, size_t ml, const char *n, size_t nl) {
     pk_value *v = newv(r, PK_GLOBAL);
     if (!v) return NULL;
+    if (charge(r, ml + nl + 2)) return NULL;
     v->mod = strndup(m, ml);
     v->name = strndup(n, nl);
     if (!v->mod || !v->name) { oom(r); return NULL; }
@@ -450,241 +508,358 @@ static pk_value *text_string(rs *r, const char *s, size_t n, int quoted) {
     return v;
 }
 
+// ---- the opcode handlers, one per family; OPS[] below maps every opcode to its family ----
+
+static int unknown_op(rs *r, unsigned op) { return fail(r, "unknown opcode 0x%02x", op); }
+
+// A little-endian unsigned argument of w bytes.
+static int arg_le(rs *r, int w, uint64_t *v) {
+    int rc = need(r, (size_t)w);
+    if (rc) return rc;
+    *v = rd_le(r->b + r->pos, w);
+    r->pos += (size_t)w;
+    return 0;
+}
+
+// The n bytes of an argument whose length came before it.
+static int arg_bytes(rs *r, uint64_t n, const unsigned char **p) {
+    int rc = need(r, n);
+    if (rc) return rc;
+    *p = r->b + r->pos;
+    r->pos += n;
+    return 0;
+}
+
+// PROTO, FRAME (frames only group opcodes for buffered reading), STOP, READONLY_BUFFER.
+static int op_control(rs *r, unsigned op) {
+    uint64_t skip;
+    switch (op) {
+    case OP_PROTO: return arg_le(r, 1, &skip);
+    case OP_FRAME: return arg_le(r, 8, &skip);
+    case OP_READONLY_BUFFER: return 0;
+    case OP_STOP:
+        if (!(r->out = pop(r))) return OODSEG_E_FORMAT;
+        r->done = 1;
+        return 0;
+    default: return unknown_op(r, op);
+    }
+}
+
+static int op_stack(rs *r, unsigned op) {
+    int base = 0, rc;
+    pk_value *v;
+    switch (op) {
+    case OP_MARK:
+        if (r->n_marks >= PK_MAX_VALUES) return fail(r, "more than %d nested MARKs", PK_MAX_VALUES);
+        if (r->n_marks == r->cap_marks) {
+            int nc = r->cap_marks ? r->cap_marks * 2 : 16;
+            if ((rc = charge_transient(r, (size_t)(nc - r->cap_marks) * sizeof *r->marks))) return rc;
+            int *nm = realloc(r->marks, (size_t)nc * sizeof *nm);
+            if (!nm) return oom(r);
+            r->marks = nm;
+            r->cap_marks = nc;
+        }
+        r->marks[r->n_marks++] = r->n;
+        return 0;
+    case OP_POP:
+        // POP right after MARK drops the mark, as CPython's unpickler does.
+        if (r->n_marks && r->n == r->marks[r->n_marks - 1]) { r->n_marks--; return 0; }
+        return pop(r) ? 0 : OODSEG_E_FORMAT;
+    case OP_POP_MARK:
+        if (!(rc = pop_mark(r, &base))) r->n = base;
+        return rc;
+    case OP_DUP: return (v = top(r)) ? push(r, v) : OODSEG_E_FORMAT;
+    default: return unknown_op(r, op);
+    }
+}
+
+// None, booleans and the binary numbers.
+static int op_number(rs *r, unsigned op) {
+    pk_value *v;
+    uint64_t n;
+    const unsigned char *p;
+    int rc;
+    switch (op) {
+    case OP_NONE: return push(r, newv(r, PK_NONE));
+    case OP_NEWTRUE: case OP_NEWFALSE:
+        if ((v = newv(r, PK_BOOL))) v->i = op == OP_NEWTRUE;
+        return push(r, v);
+    case OP_BININT1: return (rc = arg_le(r, 1, &n)) ? rc : push(r, new_int(r, (int64_t)n));
+    case OP_BININT2: return (rc = arg_le(r, 2, &n)) ? rc : push(r, new_int(r, (int64_t)n));
+    case OP_BININT: return (rc = arg_le(r, 4, &n)) ? rc : push(r, new_int(r, (int32_t)(uint32_t)n));
+    case OP_LONG1: case OP_LONG4:
+        if ((rc = arg_le(r, op == OP_LONG1 ? 1 : 4, &n))) return rc;
+        if (op == OP_LONG4 && (n & 0x80000000u)) return fail(r, "negative LONG4 length");
+        if ((rc = arg_bytes(r, n, &p))) return rc;
+        return push(r, new_long(r, p, n));
+    case OP_BINFLOAT:   // big-endian, unlike every other argument
+        if ((rc = arg_bytes(r, 8, &p))) return rc;
+        n = 0;
+        for (int k = 0; k < 8; k++) n = (n << 8) | p[k];
+        if ((v = newv(r, PK_FLOAT))) memcpy(&v->f, &n, 8);
+        return push(r, v);
+    default: return unknown_op(r, op);
+    }
+}
+
+// INT, LONG and FLOAT: decimal text lines (protocol 0). "I00"/"I01" are protocol 0's booleans.
+static int op_text_number(rs *r, unsigned op) {
+    const char *ls;
+    size_t ln;
+    char t[64], *ep;
+    pk_value *v;
+    int rc = read_line(r, &ls, &ln);
+    if (rc) return rc;
+    if (op == OP_FLOAT) {
+        if (ln >= sizeof t) return fail(r, "float literal too long");
+        memcpy(t, ls, ln);
+        t[ln] = 0;
+        if ((v = newv(r, PK_FLOAT))) v->f = strtod(t, NULL);
+        return push(r, v);
+    }
+    if (ln >= 32) return fail(r, "integer literal too long");
+    memcpy(t, ls, ln);
+    t[ln] = 0;
+    if (op == OP_INT && (strcmp(t, "00") == 0 || strcmp(t, "01") == 0)) {
+        if ((v = newv(r, PK_BOOL))) v->i = t[1] == '1';
+        return push(r, v);
+    }
+    long long x = strtoll(t, &ep, 10);
+    if (ep == t || (*ep && *ep != 'L')) return fail(r, "bad integer literal '%s'", t);
+    return push(r, new_int(r, x));
+}
+
+// Text (str) and binary (bytes) strings: length-prefixed, or a text line for STRING/UNICODE.
+static int op_string(rs *r, unsigned op) {
+    const char *ls;
+    size_t ln;
+    uint64_t n;
+    const unsigned char *p;
+    int rc;
+    if (op == OP_STRING || op == OP_UNICODE) {
+        if ((rc = read_line(r, &ls, &ln))) return rc;
+        return push(r, text_string(r, ls, ln, op == OP_STRING));
+    }
+    int w = (op == OP_SHORT_BINUNICODE || op == OP_SHORT_BINSTRING || op == OP_SHORT_BINBYTES) ? 1
+            : (op == OP_BINUNICODE8 || op == OP_BINBYTES8 || op == OP_BYTEARRAY8) ? 8 : 4;
+    if ((rc = arg_le(r, w, &n))) return rc;
+    if (op == OP_BINSTRING && (n & 0x80000000u)) return fail(r, "negative BINSTRING length");
+    if ((rc = arg_bytes(r, n, &p))) return rc;
+    int is_str = op == OP_BINUNICODE || op == OP_SHORT_BINUNICODE || op == OP_BINUNICODE8
+                 || op == OP_BINSTRING || op == OP_SHORT_BINSTRING;
+    return push(r, new_bytes(r, is_str ? PK_STR : PK_BYTES, p, n));
+}
+
+// Containers made new: empty ones, and those built from the items on the stack.
+static int op_make(rs *r, unsigned op) {
+    int base = 0, rc = 0;
+    pk_value *v;
+    switch (op) {
+    case OP_EMPTY_TUPLE: return push(r, newv(r, PK_TUPLE));
+    case OP_EMPTY_LIST: return push(r, newv(r, PK_LIST));
+    case OP_EMPTY_DICT: return push(r, newv(r, PK_DICT));
+    case OP_EMPTY_SET: return push(r, newv(r, PK_SET));
+    case OP_TUPLE1: case OP_TUPLE2: case OP_TUPLE3: {
+        int k = (int)(op - OP_TUPLE1) + 1;
+        base = r->n_marks ? r->marks[r->n_marks - 1] : 0;
+        if (r->n - base < k) return fail(r, "stack underflow (corrupt pickle)");
+        v = make_seq(r, PK_TUPLE, r->n - k, k);
+        r->n -= k;
+        return push(r, v);
+    }
+    case OP_TUPLE: case OP_LIST: case OP_FROZENSET:
+        if ((rc = pop_mark(r, &base))) return rc;
+        v = make_seq(r, op == OP_TUPLE ? PK_TUPLE : op == OP_LIST ? PK_LIST : PK_SET, base, r->n - base);
+        r->n = base;
+        return push(r, v);
+    case OP_DICT:
+        if ((rc = pop_mark(r, &base))) return rc;
+        if ((r->n - base) % 2) return fail(r, "odd number of items for DICT");
+        if (!(v = newv(r, PK_DICT))) return OODSEG_E_NOMEM;
+        for (int k = base; k < r->n && !rc; k += 2) rc = dict_set(r, v, r->st[k], r->st[k + 1]);
+        r->n = base;
+        return rc ? rc : push(r, v);
+    default: return unknown_op(r, op);
+    }
+}
+
+// Items added to a container already on the stack. Additions to an opaque object are dropped.
+static int op_fill(rs *r, unsigned op) {
+    int base = 0, rc = 0;
+    pk_value *a, *b, *c;
+    switch (op) {
+    case OP_APPEND:
+        if (!(a = pop(r)) || !(c = top(r))) return OODSEG_E_FORMAT;
+        if (c->kind == PK_LIST) return add_item(r, c, NULL, a);
+        return c->kind == PK_OPAQUE ? 0 : fail(r, "APPEND to a %s", pk_kind_name(c->kind));
+    case OP_APPENDS: case OP_ADDITEMS:
+        if ((rc = pop_mark(r, &base))) return rc;
+        if (!(c = below_mark(r, base))) return OODSEG_E_FORMAT;
+        if (c->kind == (op == OP_APPENDS ? PK_LIST : PK_SET))
+            for (int k = base; k < r->n && !rc; k++) rc = add_item(r, c, NULL, r->st[k]);
+        else if (c->kind != PK_OPAQUE)
+            rc = fail(r, "%s to a %s", op == OP_APPENDS ? "APPENDS" : "ADDITEMS", pk_kind_name(c->kind));
+        r->n = base;
+        return rc;
+    case OP_SETITEM:
+        if (!(b = pop(r)) || !(a = pop(r)) || !(c = top(r))) return OODSEG_E_FORMAT;
+        if (c->kind == PK_DICT) return dict_set(r, c, a, b);
+        return c->kind == PK_OPAQUE ? 0 : fail(r, "SETITEM on a %s", pk_kind_name(c->kind));
+    case OP_SETITEMS:
+        if ((rc = pop_mark(r, &base))) return rc;
+        if ((r->n - base) % 2) return fail(r, "odd number of items for SETITEMS");
+        if (!(c = below_mark(r, base))) return OODSEG_E_FORMAT;
+        if (c->kind == PK_DICT)
+            for (int k = base; k < r->n && !rc; k += 2) rc = dict_set(r, c, r->st[k], r->st[k + 1]);
+        else if (c->kind != PK_OPAQUE) rc = fail(r, "SETITEMS on a %s", pk_kind_name(c->kind));
+        r->n = base;
+        return rc;
+    default: return unknown_op(r, op);
+    }
+}
+
+// GLOBAL (module and name on text lines) and STACK_GLOBAL (two strings from the stack).
+static int op_global(rs *r, unsigned op) {
+    const char *m, *n;
+    size_t ml, nl;
+    pk_value *a, *b;
+    int rc;
+    if (op == OP_GLOBAL) {
+        if ((rc = read_line(r, &m, &ml)) || (rc = read_line(r, &n, &nl))) return rc;
+        return push(r, new_global(r, m, ml, n, nl));
+    }
+    if (!(b = pop(r)) || !(a = pop(r))) return OODSEG_E_FORMAT;
+    if (a->kind != PK_STR || b->kind != PK_STR) return fail(r, "STACK_GLOBAL needs two strings");
+    return push(r, new_global(r, a->s, a->slen, b->s, b->slen));
+}
+
+static int push_call(rs *r, pk_value *callee, pk_value *args) {
+    pk_value *v = call(r, callee, args);
+    return v ? push(r, v) : (r->e ? r->e->code : OODSEG_E_FORMAT);
+}
+
+// The opcodes that would call something: each goes through call(), which builds data or refuses.
+static int op_call(rs *r, unsigned op) {
+    int base = 0, rc;
+    pk_value *a, *c;
+    const char *m, *n;
+    size_t ml, nl;
+    switch (op) {
+    case OP_REDUCE: case OP_NEWOBJ:   // callee, args
+        if (!(a = pop(r)) || !(c = pop(r))) return OODSEG_E_FORMAT;
+        return push_call(r, c, a);
+    case OP_NEWOBJ_EX:                // cls, args, kwargs
+        if (!pop(r) || !(a = pop(r)) || !(c = pop(r))) return OODSEG_E_FORMAT;
+        return push_call(r, c, a);
+    case OP_INST:                     // class from text lines, args from the mark
+        if ((rc = read_line(r, &m, &ml)) || (rc = read_line(r, &n, &nl)) || (rc = pop_mark(r, &base))) return rc;
+        a = make_seq(r, PK_TUPLE, base, r->n - base);
+        r->n = base;
+        c = new_global(r, m, ml, n, nl);
+        if (!a || !c) return OODSEG_E_NOMEM;
+        return push_call(r, c, a);
+    case OP_OBJ:                      // mark, class, args...
+        if ((rc = pop_mark(r, &base))) return rc;
+        if (r->n - base < 1) return fail(r, "OBJ without a class");
+        c = r->st[base];
+        a = make_seq(r, PK_TUPLE, base + 1, r->n - base - 1);
+        r->n = base;
+        if (!a) return OODSEG_E_NOMEM;
+        return push_call(r, c, a);
+    case OP_BUILD:                    // obj.__setstate__(state): only ever ignored, never executed
+        if (!(a = pop(r)) || !(c = top(r))) return OODSEG_E_FORMAT;
+        if (c->kind == PK_GLOBAL && is_dangerous(c)) return refuse(r, c, "BUILD");
+        if (a->kind == PK_GLOBAL && is_dangerous(a)) return refuse(r, a, "BUILD with");
+        return 0;
+    case OP_BINPERSID:
+        if (!(a = pop(r))) return OODSEG_E_FORMAT;
+        c = persistent_load(r, a);
+        return c ? push(r, c) : (r->e ? r->e->code : OODSEG_E_FORMAT);
+    default: return unknown_op(r, op);
+    }
+}
+
+// The memo: PUT/GET with a decimal text index, BINPUT/BINGET with 1 byte, LONG_* with 4, and
+// MEMOIZE with the next free index.
+static int op_memo(rs *r, unsigned op) {
+    pk_value *v;
+    uint64_t idx = 0;
+    const char *ls;
+    size_t ln;
+    char t[32], *ep;
+    int rc;
+    if (op == OP_MEMOIZE) return (v = top(r)) ? memo_put(r, r->memo_count, v) : OODSEG_E_FORMAT;
+    if (op == OP_PUT || op == OP_GET) {
+        if ((rc = read_line(r, &ls, &ln))) return rc;
+        if (ln >= sizeof t) return fail(r, "memo index too long");
+        memcpy(t, ls, ln);
+        t[ln] = 0;
+        idx = strtoull(t, &ep, 10);
+        if (ep == t) return fail(r, "bad memo index '%s'", t);
+    } else if ((rc = arg_le(r, op == OP_BINPUT || op == OP_BINGET ? 1 : 4, &idx))) {
+        return rc;
+    }
+    if (op == OP_GET || op == OP_BINGET || op == OP_LONG_BINGET) return memo_get(r, idx);
+    return (v = top(r)) ? memo_put(r, idx, v) : OODSEG_E_FORMAT;
+}
+
+static int op_unsupported(rs *r, unsigned op) {
+    if (op == OP_PERSID) return fail(r, "text persistent ids (PERSID) are not torch storages");
+    if (op == OP_NEXT_BUFFER) return fail(r, "out-of-band buffers (NEXT_BUFFER) are not supported");
+    return fail(r, "extension registry opcodes (EXT1/2/4) are not supported");
+}
+
+typedef int (*op_fn)(rs *r, unsigned op);
+
+// Every opcode of protocols 0-5; a byte missing here is an unknown opcode.
+static const op_fn OPS[256] = {
+    [OP_PROTO] = op_control, [OP_FRAME] = op_control, [OP_STOP] = op_control,
+    [OP_READONLY_BUFFER] = op_control,
+    [OP_MARK] = op_stack, [OP_POP] = op_stack, [OP_POP_MARK] = op_stack, [OP_DUP] = op_stack,
+    [OP_NONE] = op_number, [OP_NEWTRUE] = op_number, [OP_NEWFALSE] = op_number,
+    [OP_BININT1] = op_number, [OP_BININT2] = op_number, [OP_BININT] = op_number,
+    [OP_LONG1] = op_number, [OP_LONG4] = op_number, [OP_BINFLOAT] = op_number,
+    [OP_INT] = op_text_number, [OP_LONG] = op_text_number, [OP_FLOAT] = op_text_number,
+    [OP_STRING] = op_string, [OP_UNICODE] = op_string, [OP_BINSTRING] = op_string,
+    [OP_SHORT_BINSTRING] = op_string, [OP_BINUNICODE] = op_string,
+    [OP_SHORT_BINUNICODE] = op_string, [OP_BINUNICODE8] = op_string, [OP_BINBYTES] = op_string,
+    [OP_SHORT_BINBYTES] = op_string, [OP_BINBYTES8] = op_string, [OP_BYTEARRAY8] = op_string,
+    [OP_EMPTY_TUPLE] = op_make, [OP_EMPTY_LIST] = op_make, [OP_EMPTY_DICT] = op_make,
+    [OP_EMPTY_SET] = op_make, [OP_TUPLE1] = op_make, [OP_TUPLE2] = op_make, [OP_TUPLE3] = op_make,
+    [OP_TUPLE] = op_make, [OP_LIST] = op_make, [OP_FROZENSET] = op_make, [OP_DICT] = op_make,
+    [OP_APPEND] = op_fill, [OP_APPENDS] = op_fill, [OP_ADDITEMS] = op_fill,
+    [OP_SETITEM] = op_fill, [OP_SETITEMS] = op_fill,
+    [OP_GLOBAL] = op_global, [OP_STACK_GLOBAL] = op_global,
+    [OP_REDUCE] = op_call, [OP_NEWOBJ] = op_call, [OP_NEWOBJ_EX] = op_call, [OP_INST] = op_call,
+    [OP_OBJ] = op_call, [OP_BUILD] = op_call, [OP_BINPERSID] = op_call,
+    [OP_PUT] = op_memo, [OP_GET] = op_memo, [OP_BINPUT] = op_memo, [OP_BINGET] = op_memo,
+    [OP_LONG_BINPUT] = op_memo, [OP_LONG_BINGET] = op_memo, [OP_MEMOIZE] = op_memo,
+    [OP_PERSID] = op_unsupported, [OP_EXT1] = op_unsupported, [OP_EXT2] = op_unsupported,
+    [OP_EXT4] = op_unsupported, [OP_NEXT_BUFFER] = op_unsupported,
+};
+
 int pk_run(pk_vm *vm, const unsigned char *buf, size_t len, size_t start, const char *where,
            pk_value **out, size_t *end, err *e) {
     rs R;
     memset(&R, 0, sizeof R);
     rs *r = &R;
     r->vm = vm; r->b = buf; r->len = len; r->pos = start; r->start = start; r->where = where; r->e = e;
-    int rc = 0, done = 0, base = 0;
-    pk_value *v, *a, *b, *c;
-    const char *ls = NULL, *ls2 = NULL;
-    size_t ln = 0, ln2 = 0;
-    uint64_t n;
+    int rc = 0;
     *out = NULL;
-    while (!rc && !done) {
+    while (!rc && !r->done) {
         r->op_at = r->pos;
         if (r->pos >= len) { rc = fail(r, "truncated: the pickle ends before its STOP opcode"); break; }
         unsigned op = buf[r->pos++];
-        switch (op) {
-        case 0x80: /* PROTO */ if (!(rc = need(r, 1))) r->pos++; break;
-        case 0x95: /* FRAME */ if (!(rc = need(r, 8))) r->pos += 8; break;
-        case '.': /* STOP */
-            if (!(v = pop(r))) { rc = OODSEG_E_FORMAT; break; }
-            *out = v; done = 1; break;
-        case '(': /* MARK */
-            if (r->n_marks >= PK_MAX_VALUES) { rc = fail(r, "more than %d nested MARKs", PK_MAX_VALUES); break; }
-            if (r->n_marks == r->cap_marks) {
-                int nc = r->cap_marks ? r->cap_marks * 2 : 16;
-                int *nm = realloc(r->marks, (size_t)nc * sizeof *nm);
-                if (!nm) { rc = oom(r); break; }
-                r->marks = nm; r->cap_marks = nc;
-            }
-            r->marks[r->n_marks++] = r->n; break;
-        case '0': /* POP */
-            if (r->n_marks && r->n == r->marks[r->n_marks - 1]) r->n_marks--;
-            else if (!pop(r)) rc = OODSEG_E_FORMAT;
-            break;
-        case '1': /* POP_MARK */ if (!(rc = pop_mark(r, &base))) r->n = base; break;
-        case '2': /* DUP */ rc = (v = top(r)) ? push(r, v) : OODSEG_E_FORMAT; break;
-        case 'N': rc = push(r, newv(r, PK_NONE)); break;
-        case 0x88: case 0x89: /* NEWTRUE, NEWFALSE */
-            if ((v = newv(r, PK_BOOL))) v->i = op == 0x88;
-            rc = push(r, v); break;
-        case 'K': if (!(rc = need(r, 1))) { rc = push(r, new_int(r, buf[r->pos])); r->pos += 1; } break;
-        case 'M': if (!(rc = need(r, 2))) { rc = push(r, new_int(r, (int64_t)rd_le(buf + r->pos, 2))); r->pos += 2; } break;
-        case 'J': if (!(rc = need(r, 4))) { rc = push(r, new_int(r, (int32_t)(uint32_t)rd_le(buf + r->pos, 4))); r->pos += 4; } break;
-        case 0x8a: case 0x8b: /* LONG1, LONG4 */ {
-            int w = op == 0x8a ? 1 : 4;
-            if ((rc = need(r, (size_t)w))) break;
-            n = rd_le(buf + r->pos, w);
-            if (w == 4 && (n & 0x80000000u)) { rc = fail(r, "negative LONG4 length"); break; }
-            r->pos += (size_t)w;
-            if ((rc = need(r, n))) break;
-            rc = push(r, new_long(r, buf + r->pos, n));
-            r->pos += n;
-            break;
-        }
-        case 'I': case 'L': /* INT, LONG (text) */ {
-            if ((rc = read_line(r, &ls, &ln))) break;
-            char t[32];
-            if (ln >= sizeof t) { rc = fail(r, "integer literal too long"); break; }
-            memcpy(t, ls, ln); t[ln] = 0;
-            if (op == 'I' && (strcmp(t, "00") == 0 || strcmp(t, "01") == 0)) {
-                if ((v = newv(r, PK_BOOL))) v->i = t[1] == '1';
-                rc = push(r, v); break;
-            }
-            char *ep;
-            long long x = strtoll(t, &ep, 10);
-            if (ep == t || (*ep && *ep != 'L')) { rc = fail(r, "bad integer literal '%s'", t); break; }
-            rc = push(r, new_int(r, x));
-            break;
-        }
-        case 'F': {
-            if ((rc = read_line(r, &ls, &ln))) break;
-            char t[64];
-            if (ln >= sizeof t) { rc = fail(r, "float literal too long"); break; }
-            memcpy(t, ls, ln); t[ln] = 0;
-            if ((v = newv(r, PK_FLOAT))) v->f = strtod(t, NULL);
-            rc = push(r, v); break;
-        }
-        case 'G': /* BINFLOAT, big-endian */
-            if ((rc = need(r, 8))) break;
-            n = 0;
-            for (int k = 0; k < 8; k++) n = (n << 8) | buf[r->pos + k];
-            r->pos += 8;
-            if ((v = newv(r, PK_FLOAT))) memcpy(&v->f, &n, 8);
-            rc = push(r, v); break;
-        case 'X': case 0x8c: case 0x8d: /* BINUNICODE, SHORT_BINUNICODE, BINUNICODE8 */
-        case 'T': case 'U': /* BINSTRING, SHORT_BINSTRING */
-        case 'B': case 'C': case 0x8e: case 0x96: /* BINBYTES, SHORT_BINBYTES, BINBYTES8, BYTEARRAY8 */ {
-            int w = (op == 0x8c || op == 'U' || op == 'C') ? 1 : (op == 0x8d || op == 0x8e || op == 0x96) ? 8 : 4;
-            if ((rc = need(r, (size_t)w))) break;
-            n = rd_le(buf + r->pos, w);
-            if (op == 'T' && (n & 0x80000000u)) { rc = fail(r, "negative BINSTRING length"); break; }
-            r->pos += (size_t)w;
-            if ((rc = need(r, n))) break;
-            int is_str = op == 'X' || op == 0x8c || op == 0x8d || op == 'T' || op == 'U';
-            rc = push(r, new_bytes(r, is_str ? PK_STR : PK_BYTES, buf + r->pos, n));
-            r->pos += n;
-            break;
-        }
-        case 'S': case 'V': /* STRING, UNICODE (text) */
-            if ((rc = read_line(r, &ls, &ln))) break;
-            rc = push(r, text_string(r, ls, ln, op == 'S'));
-            break;
-        case ')': rc = push(r, newv(r, PK_TUPLE)); break;
-        case ']': rc = push(r, newv(r, PK_LIST)); break;
-        case '}': rc = push(r, newv(r, PK_DICT)); break;
-        case 0x8f: rc = push(r, newv(r, PK_SET)); break;
-        case 0x85: case 0x86: case 0x87: /* TUPLE1..3 */ {
-            int k = (int)op - 0x84;
-            base = r->n_marks ? r->marks[r->n_marks - 1] : 0;
-            if (r->n - base < k) { rc = fail(r, "stack underflow (corrupt pickle)"); break; }
-            v = make_seq(r, PK_TUPLE, r->st + r->n - k, k);
-            r->n -= k;
-            rc = push(r, v); break;
-        }
-        case 't': case 'l': case 0x91: /* TUPLE, LIST, FROZENSET */
-            if ((rc = pop_mark(r, &base))) break;
-            v = make_seq(r, op == 't' ? PK_TUPLE : op == 'l' ? PK_LIST : PK_SET, r->st + base, r->n - base);
-            r->n = base;
-            rc = push(r, v); break;
-        case 'd': /* DICT */
-            if ((rc = pop_mark(r, &base))) break;
-            if ((r->n - base) % 2) { rc = fail(r, "odd number of items for DICT"); break; }
-            if (!(v = newv(r, PK_DICT))) { rc = OODSEG_E_NOMEM; break; }
-            for (int k = base; k < r->n && !rc; k += 2) rc = dict_set(r, v, r->st[k], r->st[k + 1]);
-            r->n = base;
-            if (!rc) rc = push(r, v);
-            break;
-        case 'a': /* APPEND */
-            if (!(a = pop(r)) || !(c = top(r))) { rc = OODSEG_E_FORMAT; break; }
-            if (c->kind == PK_LIST) rc = add_item(r, c, NULL, a);
-            else if (c->kind != PK_OPAQUE) rc = fail(r, "APPEND to a %s", pk_kind_name(c->kind));
-            break;
-        case 'e': case 0x90: /* APPENDS, ADDITEMS */
-            if ((rc = pop_mark(r, &base))) break;
-            if (!(c = below_mark(r, base))) { rc = OODSEG_E_FORMAT; break; }
-            if (c->kind == (op == 'e' ? PK_LIST : PK_SET))
-                for (int k = base; k < r->n && !rc; k++) rc = add_item(r, c, NULL, r->st[k]);
-            else if (c->kind != PK_OPAQUE) rc = fail(r, "%s to a %s", op == 'e' ? "APPENDS" : "ADDITEMS", pk_kind_name(c->kind));
-            r->n = base;
-            break;
-        case 's': /* SETITEM */
-            if (!(b = pop(r)) || !(a = pop(r)) || !(c = top(r))) { rc = OODSEG_E_FORMAT; break; }
-            if (c->kind == PK_DICT) rc = dict_set(r, c, a, b);
-            else if (c->kind != PK_OPAQUE) rc = fail(r, "SETITEM on a %s", pk_kind_name(c->kind));
-            break;
-        case 'u': /* SETITEMS */
-            if ((rc = pop_mark(r, &base))) break;
-            if ((r->n - base) % 2) { rc = fail(r, "odd number of items for SETITEMS"); break; }
-            if (!(c = below_mark(r, base))) { rc = OODSEG_E_FORMAT; break; }
-            if (c->kind == PK_DICT)
-                for (int k = base; k < r->n && !rc; k += 2) rc = dict_set(r, c, r->st[k], r->st[k + 1]);
-            else if (c->kind != PK_OPAQUE) rc = fail(r, "SETITEMS on a %s", pk_kind_name(c->kind));
-            r->n = base;
-            break;
-        case 'c': /* GLOBAL */
-            if ((rc = read_line(r, &ls, &ln)) || (rc = read_line(r, &ls2, &ln2))) break;
-            rc = push(r, new_global(r, ls, ln, ls2, ln2));
-            break;
-        case 0x93: /* STACK_GLOBAL */
-            if (!(b = pop(r)) || !(a = pop(r))) { rc = OODSEG_E_FORMAT; break; }
-            if (a->kind != PK_STR || b->kind != PK_STR) { rc = fail(r, "STACK_GLOBAL needs two strings"); break; }
-            rc = push(r, new_global(r, a->s, a->slen, b->s, b->slen));
-            break;
-        case 'R': case 0x81: /* REDUCE, NEWOBJ: callee, args */
-            if (!(a = pop(r)) || !(c = pop(r))) { rc = OODSEG_E_FORMAT; break; }
-            v = call(r, c, a);
-            rc = v ? push(r, v) : (e ? e->code : OODSEG_E_FORMAT);
-            break;
-        case 0x92: /* NEWOBJ_EX: cls, args, kwargs */
-            if (!pop(r) || !(a = pop(r)) || !(c = pop(r))) { rc = OODSEG_E_FORMAT; break; }
-            v = call(r, c, a);
-            rc = v ? push(r, v) : (e ? e->code : OODSEG_E_FORMAT);
-            break;
-        case 'i': /* INST: class from text lines, args from the mark */
-            if ((rc = read_line(r, &ls, &ln)) || (rc = read_line(r, &ls2, &ln2)) || (rc = pop_mark(r, &base))) break;
-            a = make_seq(r, PK_TUPLE, r->st + base, r->n - base);
-            r->n = base;
-            c = new_global(r, ls, ln, ls2, ln2);
-            if (!a || !c) { rc = OODSEG_E_NOMEM; break; }
-            v = call(r, c, a);
-            rc = v ? push(r, v) : (e ? e->code : OODSEG_E_FORMAT);
-            break;
-        case 'o': /* OBJ: mark, class, args... */
-            if ((rc = pop_mark(r, &base))) break;
-            if (r->n - base < 1) { rc = fail(r, "OBJ without a class"); break; }
-            c = r->st[base];
-            a = make_seq(r, PK_TUPLE, r->st + base + 1, r->n - base - 1);
-            r->n = base;
-            if (!a) { rc = OODSEG_E_NOMEM; break; }
-            v = call(r, c, a);
-            rc = v ? push(r, v) : (e ? e->code : OODSEG_E_FORMAT);
-            break;
-        case 'b': /* BUILD: obj.__setstate__(state); only ever ignored, never executed */
-            if (!(a = pop(r)) || !(c = top(r))) { rc = OODSEG_E_FORMAT; break; }
-            if (c->kind == PK_GLOBAL && is_dangerous(c)) rc = refuse(r, c, "BUILD");
-            else if (a->kind == PK_GLOBAL && is_dangerous(a)) rc = refuse(r, a, "BUILD with");
-            break;
-        case 'Q': /* BINPERSID */
-            if (!(a = pop(r))) { rc = OODSEG_E_FORMAT; break; }
-            v = persistent_load(r, a);
-            rc = v ? push(r, v) : (e ? e->code : OODSEG_E_FORMAT);
-            break;
-        case 'P': rc = fail(r, "text persistent ids (PERSID) are not torch storages"); break;
-        case 'p': case 'g': { /* PUT, GET (text) */
-            if ((rc = read_line(r, &ls, &ln))) break;
-            char t[32], *ep;
-            if (ln >= sizeof t) { rc = fail(r, "memo index too long"); break; }
-            memcpy(t, ls, ln); t[ln] = 0;
-            unsigned long long idx = strtoull(t, &ep, 10);
-            if (ep == t) { rc = fail(r, "bad memo index '%s'", t); break; }
-            if (op == 'g') rc = memo_get(r, idx);
-            else rc = (v = top(r)) ? memo_put(r, idx, v) : OODSEG_E_FORMAT;
-            break;
-        }
-        case 'q': case 'r': case 'h': case 'j': { /* BINPUT, LONG_BINPUT, BINGET, LONG_BINGET */
-            int w = (op == 'q' || op == 'h') ? 1 : 4;
-            if ((rc = need(r, (size_t)w))) break;
-            n = rd_le(buf + r->pos, w);
-            r->pos += (size_t)w;
-            if (op == 'h' || op == 'j') rc = memo_get(r, n);
-            else rc = (v = top(r)) ? memo_put(r, n, v) : OODSEG_E_FORMAT;
-            break;
-        }
-        case 0x94: /* MEMOIZE */ rc = (v = top(r)) ? memo_put(r, r->memo_count, v) : OODSEG_E_FORMAT; break;
-        case 0x82: case 0x83: case 0x84: rc = fail(r, "extension registry opcodes (EXT1/2/4) are not supported"); break;
-        case 0x97: rc = fail(r, "out-of-band buffers (NEXT_BUFFER) are not supported"); break;
-        case 0x98: /* READONLY_BUFFER */ break;
-        default: rc = fail(r, "unknown opcode 0x%02x", op); break;
-        }
+        rc = OPS[op] ? OPS[op](r, op) : unknown_op(r, op);
     }
-    if (!rc) *end = r->pos;
+    if (!rc) {
+        *out = r->out;
+        *end = r->pos;
+    }
     free(r->st);
     free(r->marks);
     free(r->memo);
+    vm->used -= r->transient;
     return rc;
 }
 

@@ -62,9 +62,19 @@ typedef struct pk_vm {
     pk_value *all;
     pk_value **storages;   // every distinct storage a persistent id named, in first-use order
     int n_storages, cap_storages;
+    // The memory budget of all the file's pickles together (see pk_init), what they hold now,
+    // and how many objects they made.
+    size_t budget, used;
+    int64_t n_values;
 } pk_vm;
 
-void pk_init(pk_vm *vm, const char *file);
+// A machine for the pickles of one file of file_len bytes. All its pickles share one memory
+// budget, PK_BUDGET_BASE + PK_BUDGET_PER_BYTE x file_len: real checkpoints need a small part of
+// that, while a pickle of many small objects (each a ~250-byte pk_value from one opcode byte)
+// would otherwise amplify a file 250-fold.
+#define PK_BUDGET_BASE ((size_t)64 << 20)
+#define PK_BUDGET_PER_BYTE 16
+void pk_init(pk_vm *vm, const char *file, size_t file_len);
 void pk_release(pk_vm *vm);
 // Runs one pickle starting at buf[start] (buf holds len bytes; offsets in messages are into buf,
 // so pass the whole file). `where` says which pickle it is ("entry 'model/data.pkl'").

@@ -2,6 +2,7 @@
 // Both are a pickle (see pickle.c) whose tensors refer to storages by key; the containers differ
 // only in where a key's bytes are. Everything is checked against the file size before use.
 #include "pickle.h"
+#include "../core/text.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,12 +13,6 @@ static uint64_t le(const unsigned char *p, int n) {
     uint64_t v = 0;
     for (int k = n - 1; k >= 0; k--) v = (v << 8) | p[k];
     return v;
-}
-
-static void fmt_dims(char *o, size_t n, int nd, const int64_t *v) {
-    size_t w = (size_t)snprintf(o, n, "[");
-    for (int d = 0; d < nd && w < n; d++) w += (size_t)snprintf(o + w, n - w, "%s%lld", d ? ", " : "", (long long)v[d]);
-    if (w < n) snprintf(o + w, n - w, "]");
 }
 
 typedef int (*resolve_fn)(void *ctx, const pk_value *storage, stor *out, err *e);
@@ -40,8 +35,8 @@ static int emit_tensor(ckpt *ck, const char *name, const pk_value *t, const stor
     }
     if (overflow || (numel > 0 && (uint64_t)last >= cap)) {
         char sz[200], sd[200];
-        fmt_dims(sz, sizeof sz, t->ndim, t->size);
-        fmt_dims(sd, sizeof sd, t->ndim, t->stride);
+        fmt_shape(sz, sizeof sz, t->ndim, t->size);
+        fmt_shape(sd, sizeof sd, t->ndim, t->stride);
         return err_set(e, OODSEG_E_FORMAT,
                        "%s: tensor '%s' (size %s, stride %s, storage offset %lld) needs storage elements up to "
                        "%lld but storage '%s' (%s) holds only %llu %s elements: truncated or corrupt file",
@@ -142,7 +137,8 @@ static int zip_resolve(void *ctx, const pk_value *s, stor *out, err *e) {
     return 0;
 }
 
-static int zip_dir(zip *z, err *e) {
+// The central directory's place and entry count, from the end record (zip64 when saturated).
+static int zip_end_record(zip *z, uint64_t *count, uint64_t *cdoff, uint64_t *cdsize, err *e) {
     const unsigned char *b = z->b;
     size_t len = z->len;
     const char *p = z->ck->path;
@@ -152,68 +148,88 @@ static int zip_dir(zip *z, err *e) {
         if (b[k] == 'P' && b[k + 1] == 'K' && b[k + 2] == 5 && b[k + 3] == 6) { eocd = k; break; }
     if (eocd == (size_t)-1)
         return err_set(e, OODSEG_E_FORMAT, "%s: no zip end-of-central-directory record: the file is truncated or not a zip", p);
-    uint64_t count = le(b + eocd + 10, 2), cdsize = le(b + eocd + 12, 4), cdoff = le(b + eocd + 16, 4);
-    if (count == 0xFFFF || cdsize == 0xFFFFFFFFu || cdoff == 0xFFFFFFFFu) {
+    *count = le(b + eocd + 10, 2);
+    *cdsize = le(b + eocd + 12, 4);
+    *cdoff = le(b + eocd + 16, 4);
+    if (*count == 0xFFFF || *cdsize == 0xFFFFFFFFu || *cdoff == 0xFFFFFFFFu) {
         // zip64: a locator just before the record points at the 64-bit record.
         if (eocd < 20 || memcmp(b + eocd - 20, "PK\x06\x07", 4) != 0)
             return err_set(e, OODSEG_E_FORMAT, "%s: zip64 locator missing before byte %zu", p, eocd);
         uint64_t z64 = le(b + eocd - 20 + 8, 8);
-        if (z64 > len - 56 || memcmp(b + z64, "PK\x06\x06", 4) != 0)
+        // The 64-bit record is 56 bytes; a file shorter than that cannot hold it (and `len - 56`
+        // would wrap around).
+        if (len < 56 || z64 > len - 56 || memcmp(b + z64, "PK\x06\x06", 4) != 0)
             return err_set(e, OODSEG_E_FORMAT, "%s: zip64 end record at byte %llu is missing or past the end", p, (unsigned long long)z64);
-        count = le(b + z64 + 32, 8);
-        cdsize = le(b + z64 + 40, 8);
-        cdoff = le(b + z64 + 48, 8);
+        *count = le(b + z64 + 32, 8);
+        *cdsize = le(b + z64 + 40, 8);
+        *cdoff = le(b + z64 + 48, 8);
     }
-    if (cdoff > len || cdsize > len - cdoff)
+    if (*cdoff > len || *cdsize > len - *cdoff)
         return err_set(e, OODSEG_E_FORMAT, "%s: zip central directory (byte %llu, %llu bytes) lies past the end of the "
-                       "file (%zu bytes): truncated?", p, (unsigned long long)cdoff, (unsigned long long)cdsize, len);
-    if (count > cdsize / 46) return err_set(e, OODSEG_E_FORMAT, "%s: zip claims %llu entries in a %llu-byte directory", p,
-                                            (unsigned long long)count, (unsigned long long)cdsize);
+                       "file (%zu bytes): truncated?", p, (unsigned long long)*cdoff, (unsigned long long)*cdsize, len);
+    if (*count > *cdsize / 46) return err_set(e, OODSEG_E_FORMAT, "%s: zip claims %llu entries in a %llu-byte directory", p,
+                                              (unsigned long long)*count, (unsigned long long)*cdsize);
+    return 0;
+}
+
+// Central directory entry k at byte *pos (the directory ends at cdend): checked against the file
+// and appended to z->ent; *pos moves to the next entry.
+static int zip_entry(zip *z, uint64_t k, uint64_t *pos, uint64_t cdend, err *e) {
+    const unsigned char *b = z->b;
+    size_t len = z->len;
+    const char *p = z->ck->path;
+    if (cdend - *pos < 46 || memcmp(b + *pos, "PK\x01\x02", 4) != 0)
+        return err_set(e, OODSEG_E_FORMAT, "%s: bad zip central directory entry %llu at byte %llu", p,
+                       (unsigned long long)k, (unsigned long long)*pos);
+    const unsigned char *c = b + *pos;
+    unsigned method = (unsigned)le(c + 10, 2), flags = (unsigned)le(c + 8, 2);
+    uint64_t csize = le(c + 20, 4), usize = le(c + 24, 4), nlen = le(c + 28, 2), xlen = le(c + 30, 2),
+             clen = le(c + 32, 2), lho = le(c + 42, 4);
+    if (cdend - *pos - 46 < nlen + xlen + clen)
+        return err_set(e, OODSEG_E_FORMAT, "%s: zip central directory entry %llu at byte %llu runs past the directory", p,
+                       (unsigned long long)k, (unsigned long long)*pos);
+    const char *name = (const char *)c + 46;
+    // zip64 extra field: the 64-bit values of whichever fields are saturated, in this order.
+    for (uint64_t x = 0; x + 4 <= xlen;) {
+        const unsigned char *f = c + 46 + nlen + x;
+        uint64_t id = le(f, 2), fl = le(f + 2, 2), q = 4;
+        if (x + 4 + fl > xlen) break;
+        if (id == 1) {
+            if (usize == 0xFFFFFFFFu && q + 8 <= 4 + fl) { usize = le(f + q, 8); q += 8; }
+            if (csize == 0xFFFFFFFFu && q + 8 <= 4 + fl) { csize = le(f + q, 8); q += 8; }
+            if (lho == 0xFFFFFFFFu && q + 8 <= 4 + fl) { lho = le(f + q, 8); q += 8; }
+        }
+        x += 4 + fl;
+    }
+    int nl = nlen > 1000 ? 1000 : (int)nlen;
+    if (lho > len || len - lho < 30 || memcmp(b + lho, "PK\x03\x04", 4) != 0)
+        return err_set(e, OODSEG_E_FORMAT, "%s: zip entry '%.*s' has its local header at byte %llu, %s", p, nl, name,
+                       (unsigned long long)lho, lho > len || len - lho < 30 ? "past the end of the file" : "but no header is there");
+    if (flags & 1)
+        return err_set(e, OODSEG_E_FORMAT, "%s: zip entry '%.*s' is encrypted", p, nl, name);
+    uint64_t data = lho + 30 + le(b + lho + 26, 2) + le(b + lho + 28, 2);
+    if (method == 0 && csize != usize)
+        return err_set(e, OODSEG_E_FORMAT, "%s: stored zip entry '%.*s' has different sizes (%llu, %llu)", p, nl, name,
+                       (unsigned long long)csize, (unsigned long long)usize);
+    if (data > len || csize > len - data)
+        return err_set(e, OODSEG_E_FORMAT, "%s: zip entry '%.*s' (data at byte %llu, %llu bytes) extends past the end of "
+                       "the file (%zu bytes): truncated?", p, nl, name, (unsigned long long)data,
+                       (unsigned long long)csize, len);
+    z->ent[z->n++] = (zent){ name, (size_t)nlen, data, method == 0 ? usize : csize, method };
+    *pos += 46 + nlen + xlen + clen;
+    return 0;
+}
+
+static int zip_dir(zip *z, err *e) {
+    const char *p = z->ck->path;
+    uint64_t count = 0, cdoff = 0, cdsize = 0;
+    int rc = zip_end_record(z, &count, &cdoff, &cdsize, e);
+    if (rc) return rc;
     z->ent = calloc((size_t)(count ? count : 1), sizeof *z->ent);
     if (!z->ent) return err_set(e, OODSEG_E_NOMEM, "%s: out of memory for the zip directory", p);
-    uint64_t pos = cdoff, cdend = cdoff + cdsize;
-    for (uint64_t k = 0; k < count; k++) {
-        if (cdend - pos < 46 || memcmp(b + pos, "PK\x01\x02", 4) != 0)
-            return err_set(e, OODSEG_E_FORMAT, "%s: bad zip central directory entry %llu at byte %llu", p,
-                           (unsigned long long)k, (unsigned long long)pos);
-        const unsigned char *c = b + pos;
-        unsigned method = (unsigned)le(c + 10, 2), flags = (unsigned)le(c + 8, 2);
-        uint64_t csize = le(c + 20, 4), usize = le(c + 24, 4), nlen = le(c + 28, 2), xlen = le(c + 30, 2),
-                 clen = le(c + 32, 2), lho = le(c + 42, 4);
-        if (cdend - pos - 46 < nlen + xlen + clen)
-            return err_set(e, OODSEG_E_FORMAT, "%s: zip central directory entry %llu at byte %llu runs past the directory", p,
-                           (unsigned long long)k, (unsigned long long)pos);
-        const char *name = (const char *)c + 46;
-        // zip64 extra field: the 64-bit values of whichever fields are saturated, in this order.
-        for (uint64_t x = 0; x + 4 <= xlen;) {
-            const unsigned char *f = c + 46 + nlen + x;
-            uint64_t id = le(f, 2), fl = le(f + 2, 2), q = 4;
-            if (x + 4 + fl > xlen) break;
-            if (id == 1) {
-                if (usize == 0xFFFFFFFFu && q + 8 <= 4 + fl) { usize = le(f + q, 8); q += 8; }
-                if (csize == 0xFFFFFFFFu && q + 8 <= 4 + fl) { csize = le(f + q, 8); q += 8; }
-                if (lho == 0xFFFFFFFFu && q + 8 <= 4 + fl) { lho = le(f + q, 8); q += 8; }
-            }
-            x += 4 + fl;
-        }
-        int nl = nlen > 1000 ? 1000 : (int)nlen;
-        if (lho > len || len - lho < 30 || memcmp(b + lho, "PK\x03\x04", 4) != 0)
-            return err_set(e, OODSEG_E_FORMAT, "%s: zip entry '%.*s' has its local header at byte %llu, %s", p, nl, name,
-                           (unsigned long long)lho, lho > len || len - lho < 30 ? "past the end of the file" : "but no header is there");
-        if (flags & 1)
-            return err_set(e, OODSEG_E_FORMAT, "%s: zip entry '%.*s' is encrypted", p, nl, name);
-        uint64_t data = lho + 30 + le(b + lho + 26, 2) + le(b + lho + 28, 2);
-        if (method == 0 && csize != usize)
-            return err_set(e, OODSEG_E_FORMAT, "%s: stored zip entry '%.*s' has different sizes (%llu, %llu)", p, nl, name,
-                           (unsigned long long)csize, (unsigned long long)usize);
-        if (data > len || csize > len - data)
-            return err_set(e, OODSEG_E_FORMAT, "%s: zip entry '%.*s' (data at byte %llu, %llu bytes) extends past the end of "
-                           "the file (%zu bytes): truncated?", p, nl, name, (unsigned long long)data,
-                           (unsigned long long)csize, len);
-        z->ent[k] = (zent){ name, (size_t)nlen, data, method == 0 ? usize : csize, method };
-        z->n++;
-        pos += 46 + nlen + xlen + clen;
-    }
+    uint64_t pos = cdoff;
+    for (uint64_t k = 0; k < count; k++)
+        if ((rc = zip_entry(z, k, &pos, cdoff + cdsize, e))) return rc;
     if (z->n == 0) return err_set(e, OODSEG_E_FORMAT, "%s: the zip file has no entries", p);
     const char *slash = memchr(z->ent[0].name, '/', z->ent[0].nlen);
     if (!slash || (size_t)(slash - z->ent[0].name) + 1 >= sizeof z->root)
@@ -228,7 +244,7 @@ static int zip_dir(zip *z, err *e) {
 int pth_zip_load(ckpt *ck, const unsigned char *buf, size_t len, err *e) {
     zip z = { ck, buf, len, NULL, 0, "", 0 };
     pk_vm vm;
-    pk_init(&vm, ck->path);
+    pk_init(&vm, ck->path, len);
     int rc = zip_dir(&z, e);
     const zent *pk = NULL;
     if (!rc && !(pk = zip_find(&z, "data.pkl")))
@@ -269,7 +285,7 @@ int pth_legacy_load(ckpt *ck, const unsigned char *buf, size_t len, err *e) {
     static const unsigned char magic[10] = { 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19 };
     const char *p = ck->path;
     pk_vm vm;
-    pk_init(&vm, p);
+    pk_init(&vm, p, len);
     pk_value *v[5] = { 0 };
     static const char *const what[5] = { "1 (magic number)", "2 (protocol version)", "3 (system info)",
                                          "4 (the saved object)", "5 (storage keys)" };

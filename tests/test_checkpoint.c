@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 // ---------------------------------------------------------------- helpers
 
@@ -268,6 +269,14 @@ TEST(safetensors_bad) {
         { "{\"a\":{\"dtype\":\"F32\",\"shape\":[4]}}", 16, "data_offsets" },
         { "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]", 16, "bad JSON at byte" },
         { "[1,2]", 0, "not a JSON object" },
+        { "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},\"b\":{\"dtype\":\"F32\",\"shape\":[2],"
+          "\"data_offsets\":[8,16]}}", 16, "tensors 'a' (data_offsets [0, 16]) and 'b' ([8, 16]) overlap" },
+        { "{\"b\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[2,6]},\"a\":{\"dtype\":\"F32\",\"shape\":[1],"
+          "\"data_offsets\":[0,4]}}", 16, "tensors 'a' (data_offsets [0, 4]) and 'b' ([2, 6]) overlap" },
+        { "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},\"b\":{\"dtype\":\"F32\",\"shape\":[2],"
+          "\"data_offsets\":[0,8]}}", 16, "'a' (data_offsets [0, 8]) and 'b' ([0, 8]) overlap" },
+        { "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},\"a\":{\"dtype\":\"F32\",\"shape\":[2],"
+          "\"data_offsets\":[8,16]}}", 16, "names 'a' twice" },
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         const char *p = tmp_path("bad.safetensors");
@@ -279,9 +288,17 @@ TEST(safetensors_bad) {
               "case %zu: rc %d: %s", k, rc, e.msg);
         ckpt_close(ck);
     }
-    // Missing file, garbage, empty file, header length past EOF.
+    // Adjacent tensors, and empty ones anywhere, share no byte: accepted.
     err e = { 0 };
     ckpt *ck = NULL;
+    const char *ok = tmp_path("ok.safetensors");
+    REQUIRE(write_st(ok, "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},\"e\":{\"dtype\":\"F32\","
+                     "\"shape\":[0],\"data_offsets\":[4,4]},\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
+                     z, 16) == 0);
+    CHECK(ckpt_open(ok, &ck, &e) == OODSEG_OK && ck->n == 3, "%s", e.msg);
+    ckpt_close(ck);
+    ck = NULL;
+    // Missing file, garbage, empty file, header length past EOF.
     CHECK(ckpt_open(tmp_path("does-not-exist.pth"), &ck, &e) == OODSEG_E_IO && strstr(e.msg, "does-not-exist.pth"), "%s", e.msg);
     const char *g = tmp_path("garbage.bin");
     write_file(g, "hello world, not a model at all", 31);
@@ -659,6 +676,32 @@ TEST(zip64_end_record) {
     free(b);
 }
 
+// A zip64 file of 46-55 bytes: local-header magic, zero padding, a zip64 locator and a saturated
+// end record. The locator points at byte z64; a zip64 end record needs 56 bytes, more than the
+// file has, so every variant is refused (once a crash: `len - 56` wrapped around).
+TEST(zip64_tiny_files) {
+    static const uint64_t targets[] = { (uint64_t)1 << 40, 4, 20, 0 };
+    for (size_t len = 46; len <= 55; len++) {
+        for (size_t t = 0; t < sizeof targets / sizeof targets[0]; t++) {
+            unsigned char b[64] = { 'P', 'K', 3, 4 };
+            if (len >= 50) memcpy(b + 4, "PK\x06\x06", 4);   // a record magic the locator may point at
+            unsigned char *loc = b + len - 42, *eo = b + len - 22;
+            memcpy(loc, "PK\x06\x07", 4);
+            for (int i = 0; i < 8; i++) loc[8 + i] = (unsigned char)(targets[t] >> (8 * i));
+            memcpy(eo, "PK\x05\x06", 4);
+            memset(eo + 8, 0xFF, 12);
+            const char *p = tmp_path("tiny64.pth");
+            REQUIRE(write_file(p, b, len) == 0);
+            err e = { 0 };
+            ckpt *ck = NULL;
+            int rc = ckpt_open(p, &ck, &e);
+            CHECK(rc == OODSEG_E_FORMAT && !ck && strstr(e.msg, "tiny64.pth") && strstr(e.msg, "zip64 end record"),
+                  "%zu bytes, record at %llu: rc %d: %s", len, (unsigned long long)targets[t], rc, e.msg);
+            ckpt_close(ck);
+        }
+    }
+}
+
 // A string literal and its length (pickles contain NUL bytes).
 #define PKS(lit) lit, sizeof(lit) - 1
 
@@ -736,6 +779,73 @@ TEST(unknown_opcode_and_bad_pickles) {
     CHECK(ckpt_open(p, &ck, &e) == OODSEG_E_FORMAT && strstr(e.msg, "bad magic number"), "%s", e.msg);
 }
 
+// MARK and then an opcode that collects the items above it, with nothing on the stack: an empty
+// container, never arithmetic on the stack's NULL pointer (UBSan once flagged `NULL + 0`).
+TEST(empty_stack_after_mark) {
+    static const struct { const char *pk; size_t n; const char *msg; } cases[] = {
+        { PKS("\x80\x02(t."), "the saved object is a tuple" },
+        { PKS("\x80\x02(l."), "the saved object is a list" },
+        { PKS("\x80\x02(\x91."), "the saved object is a set" },
+        { PKS("(ifoo\nBar\n."), "made by 'foo.Bar'" },
+        { PKS("\x80\x02(cfoo\nBar\no."), "made by 'foo.Bar'" },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const char *p = tmp_path("empty-mark.pth");
+        REQUIRE(write_legacy(p, cases[c].pk, cases[c].n, 2) == 0);
+        err e = { 0 };
+        ckpt *ck = NULL;
+        int rc = ckpt_open(p, &ck, &e);
+        CHECK(rc == OODSEG_E_FORMAT && !ck && strstr(e.msg, "empty-mark.pth") && strstr(e.msg, cases[c].msg),
+              "case %zu: %s", c, e.msg);
+    }
+}
+
+// Appends a pickle of a list of n Nones (one opcode byte and one ~250-byte object each) to b.
+static size_t list_of_nones(unsigned char *b, size_t n) {
+    memcpy(b, "\x80\x02](", 4);
+    memset(b + 4, 'N', n);
+    memcpy(b + 4 + n, "e.", 2);
+    return n + 6;
+}
+
+// Pickles of many small objects are refused once the objects of ALL of a file's pickles pass
+// a budget proportional to the file's size (64 MiB + 16 bytes per byte). Without it a 4 MB file
+// cost 1.15 GB, and a per-pickle cap let each of a legacy file's five pickles start afresh.
+TEST(pickle_memory_budget) {
+    const size_t big = 1 << 20, half = 200000;
+    unsigned char *b = malloc(LEGACY_HEAD_LEN + 2 * (big + 6) + 16);
+    REQUIRE(b);
+    // One pickle of 1M objects in a 1 MB file: ~270 MB of objects against an 80 MB budget.
+    memcpy(b, LEGACY_HEAD, LEGACY_HEAD_LEN);
+    size_t w = LEGACY_HEAD_LEN;
+    w += list_of_nones(b + w, big);
+    const char *p = tmp_path("many-objects.pth");
+    REQUIRE(write_file(p, b, w) == 0);
+    err e = { 0 };
+    ckpt *ck = NULL;
+    CHECK(ckpt_open(p, &ck, &e) == OODSEG_E_FORMAT && !ck && strstr(e.msg, "many-objects.pth")
+          && strstr(e.msg, "pickle 4 (the saved object)") && strstr(e.msg, "over the budget"), "%s", e.msg);
+    // Two pickles of 200,000 objects each (~55 MB each, so each alone fits a ~71 MB budget): the
+    // second one passes the budget, because the budget is the file's, not the pickle's.
+    w = LEGACY_HEAD_LEN;
+    w += list_of_nones(b + w, half);
+    w += list_of_nones(b + w, half);
+    p = tmp_path("split-objects.pth");
+    REQUIRE(write_file(p, b, w) == 0);
+    CHECK(ckpt_open(p, &ck, &e) == OODSEG_E_FORMAT && !ck && strstr(e.msg, "pickle 5 (storage keys)")
+          && strstr(e.msg, "over the budget"), "%s", e.msg);
+    // The same objects in one pickle and a small key list: within the budget, so the file gets as
+    // far as its (missing) tensors.
+    w = LEGACY_HEAD_LEN;
+    w += list_of_nones(b + w, half);
+    memcpy(b + w, "\x80\x02].", 4);
+    w += 4;
+    p = tmp_path("fits.pth");
+    REQUIRE(write_file(p, b, w) == 0);
+    CHECK(ckpt_open(p, &ck, &e) == OODSEG_E_FORMAT && !ck && strstr(e.msg, "not a dict of tensors"), "%s", e.msg);
+    free(b);
+}
+
 // Cutting a real file anywhere must give a format error naming it, never a crash or success.
 static void truncate_at_many_points(const char *rel) {
     ASSET_OR_SKIP(src, rel);
@@ -804,6 +914,23 @@ TEST(mutated_pickles) {
         fprintf(stderr, "  %s: %d loaded, %d refused\n", files[f], n_ok, n_err);
         free(b);
     }
+}
+
+// A named pipe, a device or a directory given as a checkpoint: refused at once, naming the path
+// and what it is (a FIFO used to block in open; the alarm turns a hang into a failure).
+TEST(special_files_refused) {
+    const char *fifo = tmp_path("pipe.pth"), *dir = tmp_path("dir.safetensors");
+    REQUIRE(mkfifo(fifo, 0600) == 0 && mkdir(dir, 0700) == 0);
+    static const char *kinds[] = { "named pipe", "character device", "directory" };
+    const char *paths[] = { fifo, "/dev/zero", dir };
+    alarm(30);
+    for (int k = 0; k < 3; k++) {
+        err e = { 0 };
+        ckpt *ck = NULL;
+        CHECK(ckpt_open(paths[k], &ck, &e) == OODSEG_E_IO && !ck && strstr(e.msg, paths[k]) && strstr(e.msg, kinds[k]),
+              "%s: %s", kinds[k], e.msg);
+    }
+    alarm(0);
 }
 
 // ---------------------------------------------------------------- memory checkpoints
@@ -893,9 +1020,13 @@ int main(int argc, char **argv) {
     RUN(crafted_zip_errors);
     RUN(zip_entry_past_eof);
     RUN(zip64_end_record);
+    RUN(zip64_tiny_files);
     RUN(forbidden_globals);
     RUN(unknown_opcode_and_bad_pickles);
+    RUN(empty_stack_after_mark);
+    RUN(pickle_memory_budget);
     RUN(truncated_files);
     RUN(mutated_pickles);
+    RUN(special_files_refused);
     return t_finish(argv[0]);
 }

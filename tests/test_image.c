@@ -8,6 +8,10 @@
 #include <png.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 static char *tmp(const char *name) {
     static char ring[8][512];
@@ -198,11 +202,12 @@ TEST(error_paths) {
     free(b);
 
     // Pixel limit: refused from the header, before decoding.
-    image_set_max_pixels(1000);
-    CHECK(image_load_rgb(tmp("full.png"), &a, &e) == OODSEG_E_NOMEM, "64x48 accepted under a 1000-pixel limit");
-    CHECK(strstr(e.msg, "full.png") && strstr(e.msg, "64x48"), "message: %s", e.msg);
-    image_set_max_pixels(0);
-    CHECK(image_load_rgb(tmp("full.png"), &a, &e) == 0, "default limit restored: %s", e.msg);
+    CHECK(image_load_rgb_max(tmp("full.png"), 1000, &a, &e) == OODSEG_E_NOMEM, "64x48 accepted under a 1000-pixel limit");
+    CHECK(strstr(e.msg, "full.png") && strstr(e.msg, "64x48") && strstr(e.msg, "limit of 1000 pixels"), "message: %s", e.msg);
+    CHECK(image_load_label_max(tmp("full.png"), 3071, &a, &e) == OODSEG_E_NOMEM, "64x48 label accepted under a 3071-pixel limit");
+    CHECK(image_load_rgb_max(tmp("full.png"), 3072, &a, &e) == 0, "64x48 refused under a 3072-pixel limit: %s", e.msg);
+    image_free(&a);
+    CHECK(image_load_rgb(tmp("full.png"), &a, &e) == 0, "default limit: %s", e.msg);
     image_free(&a);
     image_free(&big);
 }
@@ -366,8 +371,43 @@ TEST(npy_round_trip_and_errors) {
     REQUIRE(write_bytes(tmp("cut.npy"), b, n - 4), "write");
     free(b);
     CHECK(npy_read(tmp("cut.npy"), &a, &e) == OODSEG_E_FORMAT && strstr(e.msg, "truncated"), "cut: %s", e.msg);
+    // A header declaring 160 GB over a few bytes of data: refused from the file's size, before
+    // anything is allocated, naming the file, the declared shape and the file's size.
+    static const char huge[] = "\x93NUMPY\x01\x00\x46\x00{'descr': '<f4', 'fortran_order': False, "
+                               "'shape': (200000, 200000), }\n" "abcd";
+    REQUIRE(write_bytes(tmp("huge.npy"), huge, sizeof huge - 1), "write");
+    CHECK(npy_read(tmp("huge.npy"), &a, &e) == OODSEG_E_FORMAT && strstr(e.msg, "huge.npy")
+          && strstr(e.msg, "[200000, 200000]") && strstr(e.msg, "has only 84 bytes"), "huge: %s", e.msg);
     CHECK(npy_read(tmp("text.png"), &a, &e) == OODSEG_E_FORMAT, "text file read as npy");
     CHECK(npy_read(tmp("none.npy"), &a, &e) == OODSEG_E_IO && strstr(e.msg, "none.npy"), "missing: %s", e.msg);
+}
+
+// A named pipe, a device, a directory or a socket where an image or .npy file belongs: refused at
+// once with a message naming the path and what it is. (Opening a FIFO used to wait forever for a
+// writer; the alarm turns such a hang into a failure.)
+TEST(special_files_refused) {
+    const char *fifo = tmp("pipe.png"), *dir = tmp("dir.png"), *sock = tmp("sock.png");
+    REQUIRE(mkfifo(fifo, 0600) == 0, "mkfifo");
+    REQUIRE(mkdir(dir, 0700) == 0, "mkdir");
+    int sfd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock);
+    REQUIRE(sfd >= 0 && bind(sfd, (struct sockaddr *)&sa, sizeof sa) == 0, "socket");
+    static const char *kinds[] = { "named pipe", "character device", "directory", "socket" };
+    const char *paths[] = { fifo, "/dev/null", dir, sock };
+    alarm(30);
+    for (int k = 0; k < 4; k++) {
+        err e = {0};
+        image a;
+        npy_array n;
+        CHECK(image_load_rgb(paths[k], &a, &e) == OODSEG_E_IO && strstr(e.msg, paths[k]) && strstr(e.msg, kinds[k]),
+              "image from %s: %s", kinds[k], e.msg);
+        CHECK(image_load_label(paths[k], &a, &e) == OODSEG_E_IO && strstr(e.msg, kinds[k]), "label from %s: %s", kinds[k], e.msg);
+        CHECK(npy_read(paths[k], &n, &e) == OODSEG_E_IO && strstr(e.msg, paths[k]) && strstr(e.msg, kinds[k]),
+              ".npy from %s: %s", kinds[k], e.msg);
+    }
+    alarm(0);
+    close(sfd);
 }
 
 int main(int argc, char **argv) {
@@ -380,5 +420,6 @@ int main(int argc, char **argv) {
     RUN(jpeg_and_webp_match_pil);
     RUN(npy_golden_metrics);
     RUN(npy_round_trip_and_errors);
+    RUN(special_files_refused);
     return t_finish(argv[0]);
 }
