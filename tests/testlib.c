@@ -40,13 +40,19 @@ const char *t_assets(void) {
     return (a && *a) ? a : "../shared";
 }
 
+// The full assets first, so a test reads the same file whether or not a fixture copy exists;
+// then the repository's small copies (tests run from the repository root).
 const char *t_asset(const char *rel) {
     static char ring[8][1024];
     static int k;
     char *p = ring[k++ & 7];
-    snprintf(p, 1024, "%s/%s", t_assets(), rel);
+    const char *roots[] = {t_assets(), "tests/fixtures"};
     struct stat st;
-    return stat(p, &st) == 0 ? p : NULL;
+    for (int r = 0; r < 2; r++) {
+        snprintf(p, 1024, "%s/%s", roots[r], rel);
+        if (stat(p, &st) == 0) return p;
+    }
+    return NULL;
 }
 
 const char *t_tmpdir(void) {
