@@ -86,17 +86,20 @@ $(B)/examples/%: examples/%.c $(B)/liboodseg.a
 deps:
 	@tools/install-deps.sh
 
-# Release tests, then the same tests under ASan + UBSan.
+# Release tests, the same tests under ASan + UBSan, then the checks that the install and the
+# repository stand alone (tools/check-*.sh, on the release build).
+CHECKS = tools/check-install.sh tools/check-standalone.sh
 test: deps
 	$(MAKE) all
 	$(MAKE) B=build-san OPT="$(SAN_FLAGS)" all
-	tools/run-tests.sh build build-san
+	tools/run-tests.sh build build-san $(CHECKS)
 
 test-release: all
-	tools/run-tests.sh build
+	tools/run-tests.sh build $(CHECKS)
 
+# Only the CLI: the demo needs nothing else, and a fresh clone gets there sooner.
 demo: deps
-	$(MAKE) all
+	$(MAKE) cli
 	tools/demo.sh
 
 bench: all benches

@@ -41,17 +41,18 @@ const char *t_assets(void) {
 }
 
 // The full assets first, so a test reads the same file whether or not a fixture copy exists;
-// then the repository's small copies (tests run from the repository root).
+// then the repository's small copies (tests run from the repository root). Only files come from
+// the fixtures: a test that asks for a folder (e.g. every checkpoint under models/) wants the
+// full assets, and the fixtures' folders hold a few files each.
 const char *t_asset(const char *rel) {
     static char ring[8][1024];
     static int k;
     char *p = ring[k++ & 7];
-    const char *roots[] = {t_assets(), "tests/fixtures"};
     struct stat st;
-    for (int r = 0; r < 2; r++) {
-        snprintf(p, 1024, "%s/%s", roots[r], rel);
-        if (stat(p, &st) == 0) return p;
-    }
+    snprintf(p, 1024, "%s/%s", t_assets(), rel);
+    if (stat(p, &st) == 0) return p;
+    snprintf(p, 1024, "tests/fixtures/%s", rel);
+    if (stat(p, &st) == 0 && S_ISREG(st.st_mode)) return p;
     return NULL;
 }
 
