@@ -18,6 +18,7 @@ TEST_SRC = $(wildcard tests/test_*.c)
 TEST_SUPPORT = tests/testlib.c
 BENCH_SRC = $(wildcard bench/bench_*.c)
 TOOL_SRC = $(wildcard tools/*.c)
+EXAMPLE_SRC = $(wildcard examples/*.c)
 
 B ?= build
 LIB_OBJ  = $(LIB_SRC:%.c=$(B)/obj/%.o)
@@ -25,10 +26,12 @@ CLI_OBJ  = $(CLI_SRC:%.c=$(B)/obj/%.o)
 TESTS    = $(TEST_SRC:tests/%.c=$(B)/tests/%)
 BENCHES  = $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 TOOLS    = $(TOOL_SRC:tools/%.c=$(B)/tools/%)
+EXAMPLES = $(EXAMPLE_SRC:examples/%.c=$(B)/examples/%)
 CLI_LIB_OBJ = $(filter-out $(B)/obj/cli/main.o,$(CLI_OBJ))
 PREFIX  ?= /usr/local
+DEFAULT_MODEL = assets/models/espnetv2/espnetv2_s_2.0_city_1024x512.pth
 
-.PHONY: all lib cli tests benches tools deps demo test test-release test-san clean install valgrind bench
+.PHONY: all lib cli tests benches tools examples deps demo test test-release test-san clean install valgrind bench FORCE
 
 all: lib cli tests examples
 
@@ -37,7 +40,7 @@ cli: $(B)/oodseg
 tests: $(TESTS)
 benches: $(BENCHES)
 tools: $(TOOLS)
-examples: $(B)/examples/run_model
+examples: $(EXAMPLES)
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -47,11 +50,17 @@ $(B)/liboodseg.a: $(LIB_OBJ)
 	@mkdir -p $(B)
 	rm -f $@ && ar rcs $@ $^
 
-$(B)/liboodseg.so: $(LIB_OBJ)
-	$(CC) -shared $(OPT) $(EXTRA_CFLAGS) -o $@ $^ $(LDLIBS)
+# The version script keeps every symbol but the public oodseg_* API local.
+$(B)/liboodseg.so: $(LIB_OBJ) tools/liboodseg.map
+	$(CC) -shared $(OPT) $(EXTRA_CFLAGS) -Wl,--version-script=tools/liboodseg.map -o $@ $(LIB_OBJ) $(LDLIBS)
 
-$(B)/oodseg.pc: tools/oodseg.pc.in
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@BLAS_LIB@|$(BLAS_LIB)|' $< > $@
+# Rewritten on every make (FORCE), so it always says the PREFIX of this run; `install` writes its
+# own copy for the PREFIX it installs to. Every @NAME@ is replaced (g), and a leftover fails.
+PC_SED = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@BLAS_LIB@|$(BLAS_LIB)|g'
+$(B)/oodseg.pc: tools/oodseg.pc.in FORCE
+	@mkdir -p $(B)
+	$(PC_SED) $< > $@
+	@! grep -n '@[A-Z_]*@' $@ || { echo "$@: placeholder left" >&2; rm -f $@; exit 1; }
 
 $(B)/oodseg: $(CLI_OBJ) $(B)/liboodseg.a
 	$(CC) $(OPT) $(EXTRA_CFLAGS) -o $@ $(CLI_OBJ) $(B)/liboodseg.a $(LDLIBS)
@@ -69,24 +78,28 @@ $(B)/tools/%: tools/%.c $(CLI_LIB_OBJ) $(B)/liboodseg.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(OPT) $(EXTRA_CFLAGS) -o $@ $< $(CLI_LIB_OBJ) $(B)/liboodseg.a $(LDLIBS)
 
-$(B)/examples/run_model: examples/run_model.c $(B)/liboodseg.a
+# Every examples/*.c is one program built against the public header only.
+$(B)/examples/%: examples/%.c $(B)/liboodseg.a
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -Wall -Wextra -Werror -Iinclude $(OPT) $(EXTRA_CFLAGS) -o $@ $< $(B)/liboodseg.a $(LDLIBS)
 
 deps:
 	@tools/install-deps.sh
 
-# Release tests, then the same tests under ASan + UBSan.
+# Release tests, the same tests under ASan + UBSan, then the checks that the install and the
+# repository stand alone (tools/check-*.sh, on the release build).
+CHECKS = tools/check-install.sh tools/check-standalone.sh
 test: deps
 	$(MAKE) all
 	$(MAKE) B=build-san OPT="$(SAN_FLAGS)" all
-	tools/run-tests.sh build build-san
+	tools/run-tests.sh build build-san $(CHECKS)
 
 test-release: all
-	tools/run-tests.sh build
+	tools/run-tests.sh build $(CHECKS)
 
+# Only the CLI: the demo needs nothing else, and a fresh clone gets there sooner.
 demo: deps
-	$(MAKE) all
+	$(MAKE) cli
 	tools/demo.sh
 
 bench: all benches
@@ -95,12 +108,15 @@ bench: all benches
 valgrind: all
 	tools/valgrind-check.sh
 
+# The default model goes to P/share/oodseg/models/ (the assets layout), where core/paths.c looks.
 install: lib cli
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \
+	    $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/oodseg/models/espnetv2
 	install -m 644 $(B)/liboodseg.a $(B)/liboodseg.so $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 include/oodseg.h $(DESTDIR)$(PREFIX)/include/
 	install -m 755 $(B)/oodseg $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 $(B)/oodseg.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	$(PC_SED) tools/oodseg.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/oodseg.pc
+	install -m 644 $(DEFAULT_MODEL) assets/models/espnetv2/LICENSE $(DESTDIR)$(PREFIX)/share/oodseg/models/espnetv2/
 
 clean:
 	rm -rf build build-san

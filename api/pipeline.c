@@ -1,26 +1,15 @@
 #include "pipeline.h"
 #include "../nn/nn.h"
+#include "../core/paths.h"
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#define DEFAULT_MODEL_REL "models/espnetv2/espnetv2_s_2.0_city_1024x512.pth"
-#define DEFAULT_MODEL_URL "https://github.com/sacmehta/EdgeNets/raw/master/model/segmentation/model_zoo/espnetv2/espnetv2_s_2.0_city_1024x512.pth"
-#define DEFAULT_MODEL_SHA256 "a72d59699801c7ce8e8b89a53af9097eaaa60dc12180ecde86fd700ba1222fe8"
-
 const char *pipeline_default_model(err *e) {
-    static char path[1200];
-    const char *a = getenv("OODSEG_ASSETS");
-    snprintf(path, sizeof path, "%s/%s", (a && *a) ? a : "../shared", DEFAULT_MODEL_REL);
-    struct stat st;
-    if (stat(path, &st) == 0) return path;
-    err_set(e, OODSEG_E_IO,
-            "no --model given and the default model is missing: %s. Download it from %s "
-            "(SHA-256 %s) into $OODSEG_ASSETS/%s, or pass --model FILE",
-            path, DEFAULT_MODEL_URL, DEFAULT_MODEL_SHA256, DEFAULT_MODEL_REL);
-    return NULL;
+    static char path[4096];
+    return paths_default_model(path, sizeof path, e);
 }
 
 // Checks every tap in the comma list against what the model offers; fills strides (relative to

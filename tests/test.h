@@ -2,7 +2,8 @@
 // in main() with RUN(name). It prints one line per test and a final
 // "RESULT <binary>: N passed, N failed, N skipped" line that tools/run-tests.sh adds up.
 //
-// Assets come from $OODSEG_ASSETS (default ../shared). A test whose asset is missing calls
+// Assets come from $OODSEG_ASSETS (default ../shared), then from the repository's small copies in
+// tests/fixtures/ (same layout; see its README). A test whose asset is in neither place calls
 // SKIP("missing asset %s", path): it is counted and printed, never silently passed.
 #ifndef OODSEG_TEST_H
 #define OODSEG_TEST_H
@@ -32,8 +33,8 @@ int t_finish(const char *binary);   // prints RESULT, returns exit status
 #define CHECK_NEAR(a, b, tol) do { double _a = (a), _b = (b); CHECK(fabs(_a - _b) <= (tol), \
     "%s = %.12g, %s = %.12g, |diff| %.3g > %.3g", #a, _a, #b, _b, fabs(_a - _b), (double)(tol)); } while (0)
 
-// The assets folder ($OODSEG_ASSETS or ../shared), and a path inside it; NULL when the file is
-// missing (then SKIP naming it).
+// The assets folder ($OODSEG_ASSETS or ../shared), and a path inside it, or else a file inside
+// tests/fixtures/; NULL when it is in neither (then SKIP naming it).
 const char *t_assets(void);
 const char *t_asset(const char *rel);      // static buffer ring (8 entries)
 #define ASSET_OR_SKIP(var, rel) const char *var = t_asset(rel); \

@@ -40,13 +40,20 @@ const char *t_assets(void) {
     return (a && *a) ? a : "../shared";
 }
 
+// The full assets first, so a test reads the same file whether or not a fixture copy exists;
+// then the repository's small copies (tests run from the repository root). Only files come from
+// the fixtures: a test that asks for a folder (e.g. every checkpoint under models/) wants the
+// full assets, and the fixtures' folders hold a few files each.
 const char *t_asset(const char *rel) {
     static char ring[8][1024];
     static int k;
     char *p = ring[k++ & 7];
-    snprintf(p, 1024, "%s/%s", t_assets(), rel);
     struct stat st;
-    return stat(p, &st) == 0 ? p : NULL;
+    snprintf(p, 1024, "%s/%s", t_assets(), rel);
+    if (stat(p, &st) == 0) return p;
+    snprintf(p, 1024, "tests/fixtures/%s", rel);
+    if (stat(p, &st) == 0 && S_ISREG(st.st_mode)) return p;
+    return NULL;
 }
 
 const char *t_tmpdir(void) {

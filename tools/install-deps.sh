@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages oodseg needs, skipping those already present.
-#   build: gcc, make, OpenBLAS (OpenMP build), libpng, libjpeg-turbo, libwebp, zlib
+#   build: gcc, make, pkg-config (the install check), OpenBLAS (OpenMP build), libpng, libjpeg-turbo, libwebp, zlib
 #   tests: python3-numpy, python3-sklearn, python3-opencv, python3-pil (reference values computed
 #          at test time by the reference libraries themselves)
 set -euo pipefail
-pkgs=(gcc make libopenblas-openmp-dev libpng-dev libjpeg62-turbo-dev libwebp-dev zlib1g-dev
+pkgs=(gcc make pkg-config libopenblas-openmp-dev libpng-dev libjpeg62-turbo-dev libwebp-dev zlib1g-dev
       python3-numpy python3-sklearn python3-opencv python3-pil)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# Valgrind (memcheck) on one small end-to-end run: the tiny golden InternImage forward pass from
-# its zip checkpoint, and a score run with the ESPNet CamVid model on one image at a small size.
+# Valgrind (memcheck) on one small end-to-end run: the tiny golden InternImage forward pass, and a
+# score run with MaxLogit and K-Means on one CamVid-OOD frame at a small size (the ESPNet CamVid
+# model from $OODSEG_ASSETS when present, else the default model in assets/).
 # One thread, so the OpenMP runtime's own pools do not show up as leaks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 A="${OODSEG_ASSETS:-../shared}"
+# A file of the full assets, else its copy in the repository (tests/fixtures/ has the same layout).
+asset() { if [ -f "$A/$1" ]; then echo "$A/$1"; else echo "tests/fixtures/$1"; fi; }
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 vg=(valgrind --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite,indirect --quiet)
-"${vg[@]}" build/oodseg forward --threads 1 --size native --model "$A/golden/tiny-t/model.pth" \
-    --save "$out/t.safetensors" "$A/golden/tiny-t/image.png"
-"${vg[@]}" build/oodseg score --threads 1 --size 240x176 --method maxlogit,kmeans \
-    --model "$A/models/espnet/pretrained/decoder/espnet_p_2_q_8_camvid.pth" -o "$out/s" \
-    "$A/data/camvid-ood/test_ood/0001TP_008550.png"
+tiny=$A/golden/tiny-t/model.pth; [ -f "$tiny" ] || tiny=$(asset golden/tiny-t/model.safetensors)
+"${vg[@]}" build/oodseg forward --threads 1 --size native --model "$tiny" \
+    --save "$out/t.safetensors" "$(asset golden/tiny-t/image.png)"
+model=$A/models/espnet/pretrained/decoder/espnet_p_2_q_8_camvid.pth; size=240x176
+[ -f "$model" ] || { model=assets/models/espnetv2/espnetv2_s_2.0_city_1024x512.pth; size=256x128; }
+"${vg[@]}" build/oodseg score --threads 1 --size "$size" --method maxlogit,kmeans \
+    --model "$model" -o "$out/s" assets/demo/test_ood/0001TP_008550.png
 echo "valgrind: clean"
