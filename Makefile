@@ -27,7 +27,6 @@ TESTS    = $(TEST_SRC:tests/%.c=$(B)/tests/%)
 BENCHES  = $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 TOOLS    = $(TOOL_SRC:tools/%.c=$(B)/tools/%)
 EXAMPLES = $(EXAMPLE_SRC:examples/%.c=$(B)/examples/%)
-CLI_LIB_OBJ = $(filter-out $(B)/obj/cli/main.o,$(CLI_OBJ))
 PREFIX  ?= /usr/local
 DEFAULT_MODEL = assets/models/espnetv2/espnetv2_s_2.0_city_1024x512.pth
 
@@ -73,10 +72,10 @@ $(B)/bench/%: bench/%.c $(B)/liboodseg.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(OPT) $(EXTRA_CFLAGS) -o $@ $< $(B)/liboodseg.a $(LDLIBS)
 
-# Tools link the CLI's shared pieces (pipeline, option parsing) without its main().
-$(B)/tools/%: tools/%.c $(CLI_LIB_OBJ) $(B)/liboodseg.a
+# Tools link the library alone, like any program built on it.
+$(B)/tools/%: tools/%.c $(B)/liboodseg.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) $(OPT) $(EXTRA_CFLAGS) -o $@ $< $(CLI_LIB_OBJ) $(B)/liboodseg.a $(LDLIBS)
+	$(CC) $(CFLAGS_BASE) $(OPT) $(EXTRA_CFLAGS) -o $@ $< $(B)/liboodseg.a $(LDLIBS)
 
 # Every examples/*.c is one program built against the public header only.
 $(B)/examples/%: examples/%.c $(B)/liboodseg.a

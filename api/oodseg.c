@@ -1,23 +1,17 @@
 // The public API (include/oodseg.h) over the internal stages. Holds no global state: each model
 // runs on its own context (threads), so separate model instances may run in separate threads.
-#include "../include/oodseg.h"
-#include "../models/model.h"
+#include "api.h"
+#include "../core/paths.h"
 #include "../nn/nn.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct oodseg_model {
-    model *m;
-    char size[64];
-    int has_size, want_all;
-};
-
 struct oodseg_result {
     tensor_list tl;
 };
 
-static int to_status(const err *e, oodseg_status *st) {
+int api_status(const err *e, oodseg_status *st) {
     if (st) {
         st->code = e->code;
         snprintf(st->message, sizeof st->message, "%s", e->msg);
@@ -27,14 +21,29 @@ static int to_status(const err *e, oodseg_status *st) {
 
 const char *oodseg_version(void) { return OODSEG_VERSION; }
 
+const char *oodseg_default_model(oodseg_status *st) {
+    static _Thread_local char path[4096];   // per thread: a caller's string is never rewritten by another
+    err e = {0};
+    const char *p = paths_default_model(path, sizeof path, &e);
+    api_status(&e, st);
+    return p;
+}
+
 int oodseg_model_open(const char *path, const oodseg_options *opt, oodseg_model **out, oodseg_status *st) {
     err e = {0};
     oodseg_options none = {0};
     if (!opt) opt = &none;
-    if (!path || !out) { err_set(&e, OODSEG_E_ARG, "oodseg_model_open: path and out must not be NULL"); return to_status(&e, st); }
+    if (!out) { err_set(&e, OODSEG_E_ARG, "oodseg_model_open: out must not be NULL"); return api_status(&e, st); }
     *out = NULL;
+    if (opt->device != OODSEG_DEVICE_CPU) {
+        err_set(&e, OODSEG_E_ARG, "oodseg_model_open: device %d is not available; this build has the CPU "
+                "(OODSEG_DEVICE_CPU) only", opt->device);
+        return api_status(&e, st);
+    }
+    char dflt[4096];
+    if (!path && !(path = paths_default_model(dflt, sizeof dflt, &e))) return api_status(&e, st);
     oodseg_model *om = calloc(1, sizeof *om);
-    if (!om) { err_set(&e, OODSEG_E_NOMEM, "out of memory"); return to_status(&e, st); }
+    if (!om) { err_set(&e, OODSEG_E_NOMEM, "out of memory"); return api_status(&e, st); }
     model_options mo = {0};
     if (opt->size) {
         snprintf(om->size, sizeof om->size, "%s", opt->size);
@@ -46,10 +55,10 @@ int oodseg_model_open(const char *path, const oodseg_options *opt, oodseg_model 
     om->want_all = opt->want_all;
     nn_ctx ctx;
     nn_ctx_init(&ctx, opt->threads);   // 0: every core
-    if (model_open(path, &ctx, &mo, &om->m, &e)) { free(om); return to_status(&e, st); }
+    if (model_open(path, &ctx, &mo, &om->m, &e)) { free(om); return api_status(&e, st); }
     *out = om;
     err_clear(&e);
-    return to_status(&e, st);
+    return api_status(&e, st);
 }
 
 void oodseg_model_close(oodseg_model *m) {
@@ -83,43 +92,43 @@ int oodseg_run_tensor(oodseg_model *om, const float *input, int h, int w, oodseg
     err e = {0};
     if (!om || !input || !out || h <= 0 || w <= 0) {
         err_set(&e, OODSEG_E_ARG, "oodseg_run_tensor: bad arguments (model, input and out must be set, size %dx%d)", w, h);
-        return to_status(&e, st);
+        return api_status(&e, st);
     }
     *out = NULL;
     oodseg_result *r = calloc(1, sizeof *r);
-    if (!r) { err_set(&e, OODSEG_E_NOMEM, "out of memory"); return to_status(&e, st); }
+    if (!r) { err_set(&e, OODSEG_E_NOMEM, "out of memory"); return api_status(&e, st); }
     char want[2048];
     want_list(om, want, sizeof want);
-    if (om->m->forward(om->m, input, h, w, want, &r->tl, &e)) { oodseg_result_free(r); return to_status(&e, st); }
+    if (om->m->forward(om->m, input, h, w, want, &r->tl, &e)) { oodseg_result_free(r); return api_status(&e, st); }
     *out = r;
-    return to_status(&e, st);
+    return api_status(&e, st);
 }
 
 int oodseg_run_rgb(oodseg_model *om, const uint8_t *rgb, int width, int height, oodseg_result **out, oodseg_status *st) {
     err e = {0};
     if (!om || !rgb || !out || width <= 0 || height <= 0) {
         err_set(&e, OODSEG_E_ARG, "oodseg_run_rgb: bad arguments (size %dx%d)", width, height);
-        return to_status(&e, st);
+        return api_status(&e, st);
     }
     *out = NULL;
     image img = {width, height, 3, (uint8_t *)rgb};
     oodseg_result *r = calloc(1, sizeof *r);
-    if (!r) { err_set(&e, OODSEG_E_NOMEM, "out of memory"); return to_status(&e, st); }
+    if (!r) { err_set(&e, OODSEG_E_NOMEM, "out of memory"); return api_status(&e, st); }
     char want[2048];
     want_list(om, want, sizeof want);
     if (model_forward_image(om->m, &img, om->has_size ? om->size : NULL, want, &r->tl, &e)) {
         oodseg_result_free(r);
-        return to_status(&e, st);
+        return api_status(&e, st);
     }
     *out = r;
-    return to_status(&e, st);
+    return api_status(&e, st);
 }
 
 int oodseg_run_image(oodseg_model *om, const char *path, oodseg_result **out, oodseg_status *st) {
     err e = {0};
     image img = {0};
-    if (!om || !path || !out) { err_set(&e, OODSEG_E_ARG, "oodseg_run_image: bad arguments"); return to_status(&e, st); }
-    if (image_load_rgb(path, &img, &e)) return to_status(&e, st);
+    if (!om || !path || !out) { err_set(&e, OODSEG_E_ARG, "oodseg_run_image: bad arguments"); return api_status(&e, st); }
+    if (image_load_rgb(path, &img, &e)) return api_status(&e, st);
     int rc = oodseg_run_rgb(om, img.px, img.w, img.h, out, st);
     image_free(&img);
     return rc;
@@ -150,10 +159,10 @@ int oodseg_result_get(const oodseg_result *r, const char *name, oodseg_tensor *t
             strncat(names, r->tl.t[i].name, sizeof names - strlen(names) - 1);
         }
         err_set(&e, OODSEG_E_ARG, "no output named '%s' (outputs: %s)", name ? name : "(null)", names);
-        return to_status(&e, st);
+        return api_status(&e, st);
     }
     view(x, t);
-    return to_status(&e, st);
+    return api_status(&e, st);
 }
 
 void oodseg_result_free(oodseg_result *r) {

@@ -1,16 +1,12 @@
 #include "pipeline.h"
-#include "../nn/nn.h"
 #include "../core/paths.h"
+#include "../io/npy.h"
+#include "../io/pictures.h"
+#include "../nn/nn.h"
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-
-const char *pipeline_default_model(err *e) {
-    static char path[4096];
-    return paths_default_model(path, sizeof path, e);
-}
 
 // Checks every tap in the comma list against what the model offers; fills strides (relative to
 // the logits grid) in list order.
@@ -39,9 +35,9 @@ static int resolve_taps(const model_desc *d, const char *taps, int *strides, int
     return OODSEG_OK;
 }
 
-int pipeline_ood_input(const nn_ctx *ctx, const model_desc *d, const tensor_list *tl, const char *taps, ood_input *in,
+int pipeline_ood_input(const model *m, const tensor_list *tl, const char *taps, ood_input *in,
                        const tensor **feats, int *strides, err *e) {
-    (void)ctx;
+    const model_desc *d = &m->desc;
     memset(in, 0, sizeof *in);
     const tensor *lg = tl_get(tl, "logits");
     if (!lg || lg->ndim != 4) return err_set(e, OODSEG_E_INTERNAL, "model %s returned no 4-D logits", d->arch);
@@ -62,45 +58,69 @@ int pipeline_ood_input(const nn_ctx *ctx, const model_desc *d, const tensor_list
     return OODSEG_OK;
 }
 
-int pipeline_open(pipeline *p, const nn_ctx *ctx, const char *model_path, const model_options *mo,
-                  const char *methods_csv, const ood_options *opt, err *e) {
-    memset(p, 0, sizeof *p);
-    if (opt) p->opt = *opt;
-    else ood_options_default(&p->opt);
+const char *pipeline_method_name(const pipeline *p, int i) {
+    return ood_method_def_of(p->methods[i])->name;
+}
+
+// Opens each method of the comma list once (options checked, files read), refusing repeats.
+static int open_methods(pipeline *p, const char *methods, err *e) {
     char buf[256];
-    snprintf(buf, sizeof buf, "%s", methods_csv && *methods_csv ? methods_csv : "maxlogit");
+    snprintf(buf, sizeof buf, "%s", methods && *methods ? methods : "maxlogit");
     for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         if (p->n_methods == PIPE_MAX_METHODS)
             return err_set(e, OODSEG_E_ARG, "--method: at most %d methods at once", PIPE_MAX_METHODS);
         const ood_method_def *def = ood_method_find(t, e);
-        if (!def) { pipeline_close(p); return e->code; }
+        if (!def) return e->code;
         for (int i = 0; i < p->n_methods; i++)
-            if (ood_method_def_of(p->methods[i]) == def) {
-                pipeline_close(p);
-                return err_set(e, OODSEG_E_ARG, "--method: '%s' given twice", t);
-            }
-        if (ood_method_open(t, &p->opt, &p->methods[p->n_methods], e)) { pipeline_close(p); return e->code; }
+            if (ood_method_def_of(p->methods[i]) == def) return err_set(e, OODSEG_E_ARG, "--method: '%s' given twice", t);
+        if (ood_method_open(def->name, &p->opt, &p->methods[p->n_methods], e)) return e->code;
         p->n_methods++;
-    }
-    p->ctx = *ctx;
-    p->size_override = mo ? mo->size : NULL;
-    if (!model_path && !(model_path = pipeline_default_model(e))) { pipeline_close(p); return e->code; }
-    if (model_open(model_path, ctx, mo, &p->m, e)) { pipeline_close(p); return e->code; }
-    int any_taps = 0;
-    for (int i = 0; i < p->n_methods; i++) any_taps |= (ood_method_def_of(p->methods[i])->flags & OOD_NEEDS_TAPS) != 0;
-    if (any_taps) {
-        snprintf(p->taps, sizeof p->taps, "%s", p->opt.taps[0] ? p->opt.taps : p->m->desc.default_taps);
-        int strides[16], n;
-        if (resolve_taps(&p->m->desc, p->taps, strides, &n, e)) { pipeline_close(p); return e->code; }
     }
     return OODSEG_OK;
 }
 
+// The taps to compute: --taps, or the model's default taps, checked against what it offers.
+static int use_taps(pipeline *p, err *e) {
+    snprintf(p->taps, sizeof p->taps, "%s", p->opt.taps[0] ? p->opt.taps : p->m->desc.default_taps);
+    int strides[16], n;
+    return resolve_taps(&p->m->desc, p->taps, strides, &n, e);
+}
+
+int pipeline_attach(pipeline *p, model *m, const char *size, const char *methods, const ood_options *o,
+                    err *e) {
+    memset(p, 0, sizeof *p);
+    if (o) p->opt = *o;
+    else ood_options_default(&p->opt);
+    p->m = m;
+    if (size && strlen(size) >= sizeof p->size) return err_set(e, OODSEG_E_ARG, "--size '%s': too long", size);
+    snprintf(p->size, sizeof p->size, "%s", size ? size : "");
+    int rc = open_methods(p, methods, e), any_taps = 0;
+    for (int i = 0; !rc && i < p->n_methods; i++) any_taps |= ood_method_def_of(p->methods[i])->flags & OOD_NEEDS_TAPS;
+    if (!rc && any_taps) rc = use_taps(p, e);
+    if (rc) { p->m = NULL; pipeline_close(p); }
+    return rc;
+}
+
+int pipeline_open(pipeline *p, const pipeline_config *c, err *e) {
+    memset(p, 0, sizeof *p);
+    char path[4096];
+    const char *mp = c->model[0] ? c->model : paths_default_model(path, sizeof path, e);
+    if (!mp) return e->code;
+    model_options mo;
+    pipeline_config_model_options(c, &mo);
+    nn_ctx ctx;
+    nn_ctx_init(&ctx, c->threads);
+    model *m;
+    if (model_open(mp, &ctx, &mo, &m, e)) return e->code;
+    if (pipeline_attach(p, m, c->size, c->methods, &c->oo, e)) { model_close(m); return e->code; }
+    p->owns_model = 1;
+    return OODSEG_OK;
+}
+
 void pipeline_close(pipeline *p) {
-    if (p->m) model_close(p->m);
-    p->m = NULL;
     for (int i = 0; i < p->n_methods; i++) ood_method_close(p->methods[i]);
-    p->n_methods = 0;
+    if (p->owns_model && p->m) model_close(p->m);
+    memset(p, 0, sizeof *p);
 }
 
 void pipeline_out_free(pipeline_out *o) {
@@ -110,70 +130,126 @@ void pipeline_out_free(pipeline_out *o) {
     memset(o, 0, sizeof *o);
 }
 
-int pipeline_run(pipeline *p, const image *img, pipeline_out *out, err *e) {
-    memset(out, 0, sizeof *out);
-    model *m = p->m;
-    const model_desc *d = &m->desc;
-    double t0 = omp_get_wtime();
-    tensor_list tl = {0};
-    int rc = model_forward_image(m, img, p->size_override, p->taps, &tl, e);
-    if (rc) { tl_free(&tl); return rc; }
-    out->seconds_forward = omp_get_wtime() - t0;
-    t0 = omp_get_wtime();
+// Method i at logit resolution into `score` (and the cluster map into cl when it makes one), then
+// bilinear to the image size: the reference order.
+static int score_method(pipeline *p, int i, const ood_input *in, float *score, int32_t *cl,
+                        pipeline_out *out, err *e) {
+    int64_t n_img = (int64_t)out->w * out->h;
+    ood_aux aux = {0};
+    int makes = ood_method_def_of(p->methods[i])->flags & OOD_MAKES_CLUSTERS;
+    aux.clusters = makes ? cl : NULL;
+    if (ood_method_score(p->methods[i], &p->m->ctx, in, score, makes ? &aux : NULL, e)) return e->code;
+    if (!(out->scores[i] = err_malloc(e, (size_t)n_img * sizeof(float), "a score map at image size"))) return e->code;
+    resize_bilinear(&p->m->ctx, score, 1, in->h, in->w, out->scores[i], out->h, out->w, 0);
+    if (!makes || out->clusters) return OODSEG_OK;   // the first clustering method's map is kept
+    if (!(out->clusters = err_malloc(e, (size_t)n_img * sizeof(int32_t), "the cluster map at image size"))) return e->code;
+    resize_nearest_i32(&p->m->ctx, cl, in->h, in->w, out->clusters, out->h, out->w);
+    out->k = aux.k;
+    memcpy(out->ood_flag, aux.ood_flag, sizeof out->ood_flag);
+    out->tau_used = aux.tau_used;
+    return OODSEG_OK;
+}
 
+// The predicted class: the argmax over the ID channels (ood_max_logit's, an index into
+// id_channels), mapped to the output channel and brought to the image size.
+static int predict_classes(pipeline *p, const ood_input *in, pipeline_out *out, err *e) {
+    int64_t n_lg = (int64_t)in->h * in->w, n_img = (int64_t)out->w * out->h;
+    float *ml = err_malloc(e, (size_t)n_lg * sizeof(float), "the max-logit map");
+    int32_t *pi = err_malloc(e, (size_t)n_lg * sizeof(int32_t), "the class map");
+    int32_t *po = err_malloc(e, (size_t)n_img * sizeof(int32_t), "the class map");
+    out->pred = err_malloc(e, (size_t)n_img, "the class map at image size");
+    int rc = ml && pi && po && out->pred ? ood_max_logit(&p->m->ctx, in, ml, pi, NULL, e) : e->code;
+    if (!rc) {
+        for (int64_t i = 0; i < n_lg; i++) pi[i] = p->m->desc.id_channels[pi[i]];
+        resize_nearest_i32(&p->m->ctx, pi, in->h, in->w, po, out->h, out->w);
+        for (int64_t i = 0; i < n_img; i++) out->pred[i] = (uint8_t)(po[i] > 255 ? 255 : po[i]);
+    }
+    free(ml); free(pi); free(po);
+    return rc;
+}
+
+// Every method and the class map from one forward pass's outputs, at out->w x out->h.
+static int score_outputs(pipeline *p, const tensor_list *tl, pipeline_out *out, err *e) {
+    double t0 = omp_get_wtime();
     ood_input in;
     const tensor *feats[16];
     int strides[16];
-    if (pipeline_ood_input(&p->ctx, d, &tl, p->taps, &in, feats, strides, e)) { tl_free(&tl); return e->code; }
-    int H = in.h, W = in.w;
-
-    out->w = img->w; out->h = img->h;
-    int64_t n_img = (int64_t)img->w * img->h, n_lg = (int64_t)H * W;
+    if (pipeline_ood_input(p->m, tl, p->taps, &in, feats, strides, e)) return e->code;
+    int64_t n_lg = (int64_t)in.h * in.w;
     float *score = err_malloc(e, (size_t)n_lg * sizeof(float), "a score map");
-    int32_t *cl = NULL;
-    if (!score) { tl_free(&tl); return e->code; }
-    for (int i = 0; i < p->n_methods && !rc; i++) {
-        ood_aux aux = {0};
-        int makes_clusters = (ood_method_def_of(p->methods[i])->flags & OOD_MAKES_CLUSTERS) != 0;
-        if (makes_clusters) {
-            cl = err_malloc(e, (size_t)n_lg * sizeof(int32_t), "the cluster map");
-            if (!cl) { rc = e->code; break; }
-            aux.clusters = cl;
-        }
-        if ((rc = ood_method_score(p->methods[i], &p->ctx, &in, score, makes_clusters ? &aux : NULL, e))) break;
-        out->scores[i] = err_malloc(e, (size_t)n_img * sizeof(float), "a score map at image size");
-        if (!out->scores[i]) { rc = e->code; break; }
-        // The reference order: score at the logits' resolution, then bilinear to the image size.
-        resize_bilinear(&p->ctx, score, 1, H, W, out->scores[i], img->h, img->w, 0);
-        if (cl) {
-            out->clusters = err_malloc(e, (size_t)n_img * sizeof(int32_t), "the cluster map at image size");
-            if (!out->clusters) { rc = e->code; break; }
-            resize_nearest_i32(&p->ctx, cl, H, W, out->clusters, img->h, img->w);
-            out->k = aux.k;
-            memcpy(out->ood_flag, aux.ood_flag, sizeof out->ood_flag);
-            out->tau_used = aux.tau_used;
-            free(cl);
-            cl = NULL;
-        }
-    }
-    free(cl);
-    if (!rc) {
-        // The predicted class: the argmax over the ID channels (ood_max_logit's, an index into
-        // id_channels), mapped to the output channel and brought to the image size.
-        float *ml = err_malloc(e, (size_t)n_lg * sizeof(float), "the max-logit map");
-        out->pred = err_malloc(e, (size_t)n_img, "the class map at image size");
-        int32_t *pi = err_malloc(e, (size_t)n_lg * sizeof(int32_t), "the class map");
-        int32_t *po = err_malloc(e, (size_t)n_img * sizeof(int32_t), "the class map");
-        if (ml && out->pred && pi && po && !(rc = ood_max_logit(&p->ctx, &in, ml, pi, NULL, e))) {
-            for (int64_t i = 0; i < n_lg; i++) pi[i] = d->id_channels[pi[i]];
-            resize_nearest_i32(&p->ctx, pi, H, W, po, img->h, img->w);
-            for (int64_t i = 0; i < n_img; i++) out->pred[i] = (uint8_t)(po[i] > 255 ? 255 : po[i]);
-        } else if (!rc) rc = e->code;
-        free(ml); free(pi); free(po);
-    }
+    int32_t *cl = err_malloc(e, (size_t)n_lg * sizeof(int32_t), "the cluster map");
+    int rc = score && cl ? OODSEG_OK : e->code;
+    for (int i = 0; i < p->n_methods && !rc; i++) rc = score_method(p, i, &in, score, cl, out, e);
+    if (!rc) rc = predict_classes(p, &in, out, e);
     free(score);
-    tl_free(&tl);
+    free(cl);
     out->seconds_methods = omp_get_wtime() - t0;
+    return rc;
+}
+
+int pipeline_run(pipeline *p, const image *img, pipeline_out *out, err *e) {
+    memset(out, 0, sizeof *out);
+    double t0 = omp_get_wtime();
+    tensor_list tl = {0};
+    int rc = model_forward_image(p->m, img, p->size[0] ? p->size : NULL, p->taps, &tl, e);
+    out->seconds_forward = omp_get_wtime() - t0;
+    out->w = img->w; out->h = img->h;
+    if (!rc) rc = score_outputs(p, &tl, out, e);
+    tl_free(&tl);
     if (rc) pipeline_out_free(out);
+    return rc;
+}
+
+int pipeline_run_tensor(pipeline *p, const float *input, int h, int w, pipeline_out *out, err *e) {
+    memset(out, 0, sizeof *out);
+    double t0 = omp_get_wtime();
+    tensor_list tl = {0};
+    int rc = p->m->forward(p->m, input, h, w, p->taps, &tl, e);
+    out->seconds_forward = omp_get_wtime() - t0;
+    out->w = w; out->h = h;
+    if (!rc) rc = score_outputs(p, &tl, out, e);
+    tl_free(&tl);
+    if (rc) pipeline_out_free(out);
+    return rc;
+}
+
+int pipeline_save_pictures(const pipeline *p, const image *img, const pipeline_out *o, const char *dir,
+                           const char *stem, err *e) {
+    for (int k = 0; k < p->n_methods; k++) {
+        char suffix[64] = "";
+        if (p->n_methods > 1) snprintf(suffix, sizeof suffix, "_%s", pipeline_method_name(p, k));
+        int cl = (ood_method_def_of(p->methods[k])->flags & OOD_MAKES_CLUSTERS) && o->clusters;
+        if (pictures_save(dir, stem, suffix, img, o->scores[k], k == 0 ? o->pred : NULL,
+                          p->m->desc.palette, p->m->desc.num_outputs, cl ? o->clusters : NULL,
+                          cl ? o->k : 0, cl ? o->ood_flag : NULL, e))
+            return e->code;
+    }
+    return OODSEG_OK;
+}
+
+int pipeline_save(const pipeline *p, const image *img, const pipeline_out *o, const char *dir,
+                  const char *stem, err *e) {
+    for (int k = 0; k < p->n_methods; k++) {
+        char path[4400];
+        if (p->n_methods > 1) snprintf(path, sizeof path, "%s/%s_%s_score.npy", dir, stem, pipeline_method_name(p, k));
+        else snprintf(path, sizeof path, "%s/%s_score.npy", dir, stem);
+        int64_t shape[2] = {o->h, o->w};
+        if (npy_write_f32(path, o->scores[k], 2, shape, e)) return e->code;
+    }
+    return pipeline_save_pictures(p, img, o, dir, stem, e);
+}
+
+int pipeline_stats_add(pipeline *p, const image *img, ood_stats *st, err *e) {
+    if (!p->taps[0] && use_taps(p, e)) return e->code;
+    tensor_list tl = {0};
+    int rc = model_forward_image(p->m, img, p->size[0] ? p->size : NULL, p->taps, &tl, e);
+    if (!rc) {
+        ood_input in;
+        const tensor *feats[16];
+        int strides[16];
+        if (!(rc = pipeline_ood_input(p->m, &tl, p->taps, &in, feats, strides, e)))
+            rc = ood_stats_add(st, &p->m->ctx, &in, &p->opt, e);
+    }
+    tl_free(&tl);
     return rc;
 }

@@ -1,55 +1,38 @@
-// The journey of one image, shared by `oodseg score`, `oodseg eval` and the API:
-// image -> model preprocessing -> forward (logits + the taps the methods need) -> each OoD method
-// at logit resolution -> bilinear resize (align_corners=False) of each score map to the original
-// image size. The network runs once per image for all methods.
+// The journey of one image, shared by `oodseg score`, `oodseg eval`, the tools and the public API:
+// image -> the model's preprocessing -> forward (logits + the taps the methods need) -> each OoD
+// method at logit resolution -> bilinear resize (align_corners=False) of each score map to the
+// image size. The network runs once per image for all methods. Library code: it never prints.
 #ifndef OODSEG_API_PIPELINE_H
 #define OODSEG_API_PIPELINE_H
 
 #include "../models/model.h"
 #include "../ood/method.h"
 #include "../io/image.h"
+#include "../eval/datasets.h"
+#include "../eval/evaluator.h"
 
 #define PIPE_MAX_METHODS 8
 
 typedef struct pipeline {
     model *m;
+    int owns_model;                       // 1: opened by pipeline_open, closed by pipeline_close
     int n_methods;
-    ood_method *methods[PIPE_MAX_METHODS];   // opened with the options, closed by pipeline_close
+    ood_method *methods[PIPE_MAX_METHODS];
     ood_options opt;
-    nn_ctx ctx;              // what the methods run with
-    char taps[256];          // the feature taps the kmeans/centroid methods cluster (resolved)
-    const char *size_override; // NULL, "native" or "WxH" (the --size option)
+    char taps[256];                       // the feature taps the tap-reading methods use (resolved)
+    char size[64];                        // "" : the model's own test resize; "native"; "WxH"
 } pipeline;
 
 typedef struct pipeline_out {
     int w, h;                          // original image size
     float *scores[PIPE_MAX_METHODS];   // h*w each, same order as pipeline.methods
     uint8_t *pred;                     // h*w predicted class (argmax over the in-distribution channels)
-    int32_t *clusters;                 // h*w cluster id at image size (kmeans only), else NULL
+    int32_t *clusters;                 // h*w cluster id at image size (a clustering method), else NULL
     int k;
-    uint8_t ood_flag[256];             // per cluster (kmeans only)
+    uint8_t ood_flag[256];             // per cluster
     double tau_used;
     double seconds_forward, seconds_methods;
 } pipeline_out;
-
-// methods_csv: "maxlogit,kmeans". opt: NULL for defaults. model_path NULL: the default model
-// (pipeline_default_model, with a clear error saying where to get it when missing).
-// The model runs on a copy of *ctx, the methods on the model's.
-int pipeline_open(pipeline *p, const nn_ctx *ctx, const char *model_path, const model_options *mo,
-                  const char *methods_csv, const ood_options *opt, err *e);
-int pipeline_run(pipeline *p, const image *img, pipeline_out *out, err *e);
-void pipeline_out_free(pipeline_out *o);
-// The OoD methods' view of one forward pass's outputs: the logits, the model's ID channels, and the
-// taps of the comma list `taps` (may be empty) with their strides relative to the logits grid.
-// feats and strides are caller arrays of 16; they must outlive `in`, and so must ctx.
-int pipeline_ood_input(const nn_ctx *ctx, const model_desc *d, const tensor_list *tl, const char *taps, ood_input *in,
-                       const tensor **feats, int *strides, err *e);
-void pipeline_close(pipeline *p);
-// The best real Cityscapes model found under $OODSEG_ASSETS (ESPNetv2 s=2.0), or NULL with an
-// error that gives the upstream URL and SHA-256.
-const char *pipeline_default_model(err *e);
-
-#endif
 
 // ---- the job's configuration (api/config.c) -------------------------------------------------
 typedef struct pipeline_config {
@@ -69,3 +52,53 @@ void pipeline_config_default(pipeline_config *c);
 int pipeline_config_set(pipeline_config *c, const char *key, const char *value, err *e);
 // The model options of c (pointers into c).
 void pipeline_config_model_options(const pipeline_config *c, model_options *mo);
+
+// ---- running it (api/pipeline.c) -------------------------------------------------------------
+// Opens c's model (the default model when c->model is "") with a context of c->threads, and the
+// methods.
+int pipeline_open(pipeline *p, const pipeline_config *c, err *e);
+// The methods over a model the caller keeps open. size: NULL, "native" or "WxH"; methods NULL or
+// "": maxlogit; o NULL: defaults.
+int pipeline_attach(pipeline *p, model *m, const char *size, const char *methods,
+                    const ood_options *o, err *e);
+int pipeline_run(pipeline *p, const image *img, pipeline_out *out, err *e);
+// input: (1, 3, h, w) as the network sees it; the maps are at h x w.
+int pipeline_run_tensor(pipeline *p, const float *input, int h, int w, pipeline_out *out, err *e);
+// `oodseg score`'s files for one image into dir: each method's score map, <stem>_score.npy (one
+// method) or <stem>_<method>_score.npy (several), float32 (h, w), then its pictures.
+int pipeline_save(const pipeline *p, const image *img, const pipeline_out *o, const char *dir,
+                  const char *stem, err *e);
+// The pictures alone (io/pictures.h): each method's heat map and overlay, the cluster picture of
+// a clustering method, the class picture once.
+int pipeline_save_pictures(const pipeline *p, const image *img, const pipeline_out *o,
+                           const char *dir, const char *stem, err *e);
+// `oodseg fit-centroids` / `calibrate`: one in-distribution image's forward pass with the taps
+// the statistics need, added to st.
+int pipeline_stats_add(pipeline *p, const image *img, ood_stats *st, err *e);
+void pipeline_out_free(pipeline_out *o);
+void pipeline_close(pipeline *p);
+
+// ---- `oodseg forward` (api/forward.c) ---------------------------------------------------------
+// img through m's preprocessing (size: NULL, "native" or "WxH") and forward pass; tl receives
+// "input", then "logits" and the feature taps (all: every named intermediate), and the whole list
+// is written to path as safetensors (NCHW float32), with image_name in its metadata.
+int forward_save(model *m, const image *img, const char *image_name, const char *size, int all,
+                 const char *path, tensor_list *tl, err *e);
+
+// ---- a benchmark image into an evaluator (api/run_eval.c) -----------------------------------
+typedef struct eval_save {
+    const char *const *score_dirs;   // NULL, or one folder per method: <dir>/<stem>.npy
+    const char *maps_dir;            // NULL, or the folder of the pictures
+} eval_save;
+// Loads item i's image and label (checked to have the image's size), scores it with every method
+// and adds the maps to ev (method order = the pipeline's); save may be NULL.
+int pipeline_eval_item(pipeline *p, const dataset *ds, int i, evaluator *ev, const eval_save *save,
+                       err *e);
+const char *pipeline_method_name(const pipeline *p, int i);
+// The OoD methods' view of one forward pass's outputs: the logits, the model's ID channels, and the
+// taps of the comma list `taps` (may be empty) with their strides relative to the logits grid.
+// feats and strides are caller arrays of 16; they must outlive `in`.
+int pipeline_ood_input(const model *m, const tensor_list *tl, const char *taps, ood_input *in,
+                       const tensor **feats, int *strides, err *e);
+
+#endif

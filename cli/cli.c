@@ -1,4 +1,5 @@
 #include "cli.h"
+#include "../core/paths.h"
 #include "../nn/nn.h"
 #include <dirent.h>
 #include <errno.h>
@@ -14,18 +15,9 @@ int cli_fail(const err *e) {
     return e->code ? e->code : OODSEG_E_INTERNAL;
 }
 
-static int parse_int(const char *flag, const char *v, int lo, int hi, int *out, err *e) {
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (end == v || *end || x < lo || x > hi)
-        return err_set(e, OODSEG_E_ARG, "%s '%s': expected an integer in [%d, %d]", flag, v, lo, hi);
-    *out = (int)x;
-    return OODSEG_OK;
-}
-
 int cli_parse(int argc, char **argv, int first, cli_common *c, cli_extra_fn extra, void *ctx, err *e) {
     memset(c, 0, sizeof *c);
-    ood_options_default(&c->oo);
+    pipeline_config_default(&c->cfg);
     c->pos = calloc((size_t)argc + 1, sizeof(char *));
     if (!c->pos) return err_set(e, OODSEG_E_NOMEM, "out of memory parsing arguments");
     for (int i = first; i < argc; i++) {
@@ -49,26 +41,23 @@ int cli_parse(int argc, char **argv, int first, cli_common *c, cli_extra_fn extr
             if (i + 1 >= argc) return err_set(e, OODSEG_E_ARG, "%s needs a value", a);
             val = argv[++i];
         }
-        if (!strcmp(key, "model") || !strcmp(key, "m")) c->model = val;
-        else if (!strcmp(key, "size")) c->mo.size = val;
-        else if (!strcmp(key, "id-channels")) c->mo.id_channels = val;
-        else if (!strcmp(key, "offset-scale")) {
-            char *end;
-            c->mo.offset_scale = strtod(val, &end);
-            if (end == val || *end || !(c->mo.offset_scale > 0 && c->mo.offset_scale <= 16))
-                return err_set(e, OODSEG_E_ARG, "--offset-scale '%s': expected a number in (0, 16]", val);
-        } else if (!strcmp(key, "threads") || !strcmp(key, "j")) {
-            if (parse_int("--threads", val, 0, 1024, &c->threads, e)) return e->code;
-        } else if (!strcmp(key, "method") || !strcmp(key, "methods")) c->methods = val;
-        else if (!strcmp(key, "o") || !strcmp(key, "out")) c->out_dir = val;
-        else {
-            int r = ood_options_set(&c->oo, key, val, e);
-            if (r == 1) return err_set(e, OODSEG_E_ARG, "unknown option %s (see oodseg --help)", a);
-            if (r) return r;
-        }
+        if (!strcmp(key, "o") || !strcmp(key, "out")) { c->out_dir = val; continue; }
+        int r = pipeline_config_set(&c->cfg, key, val, e);
+        if (r == 1) return err_set(e, OODSEG_E_ARG, "unknown option %s (see oodseg --help)", a);
+        if (r) return r;
     }
-    nn_ctx_init(&c->ctx, c->threads);
     return OODSEG_OK;
+}
+
+int cli_open_model(const cli_common *c, const char *path, model **m, err *e) {
+    char buf[4096];
+    if (!path) path = c->cfg.model[0] ? c->cfg.model : paths_default_model(buf, sizeof buf, e);
+    if (!path) return e->code;
+    model_options mo;
+    pipeline_config_model_options(&c->cfg, &mo);
+    nn_ctx ctx;
+    nn_ctx_init(&ctx, c->cfg.threads);
+    return model_open(path, &ctx, &mo, m, e);
 }
 
 void cli_free(cli_common *c) { free(c->pos); c->pos = NULL; }

@@ -5,21 +5,20 @@
 #include "../core/err.h"
 #include "../models/model.h"
 #include "../ood/ood.h"
+#include "../api/pipeline.h"
 
-// Options every model-running command accepts.
+// Options every model-running command accepts: the job's configuration (the model, its options,
+// --threads, the methods and every method option; api/config.c gives them their meaning), the
+// output and the positional arguments.
 typedef struct cli_common {
-    const char *model;        // --model (NULL: the default model)
-    model_options mo;         // --size, --id-channels, --offset-scale
-    int threads;              // --threads (0: all cores)
-    nn_ctx ctx;               // the context for --threads, filled by cli_parse
-    ood_options oo;           // method options (--k, --tau, ...)
-    const char *methods;      // --method / --methods
+    pipeline_config cfg;
     const char *out_dir;      // -o / --out
     int n_pos;                // positional arguments
     char **pos;
 } cli_common;
 
-// Parses argv[first..argc): common options, then method options through ood_options_set; `extra`
+// Parses argv[first..argc): -o and positional arguments here, every other "--name value" through
+// pipeline_config_set; `extra`
 // (may be NULL) gets first pick of each "--flag": it returns the number of argv entries it used
 // (0: not its flag, -1: error already in e).
 typedef int (*cli_extra_fn)(void *ctx, int argc, char **argv, int i, err *e);
@@ -37,6 +36,9 @@ void cli_free_list(char **paths, int n);
 // "dir/name.ext" -> "name"
 void cli_stem(const char *path, char *stem, size_t n);
 int cli_mkdir_p(const char *dir, err *e);
+// The model of c (--model, else the default model) opened with c's options and a context of its
+// --threads.
+int cli_open_model(const cli_common *c, const char *path, model **m, err *e);
 
 int cmd_info(int argc, char **argv);
 int cmd_forward(int argc, char **argv);

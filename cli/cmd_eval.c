@@ -3,8 +3,6 @@
 #include "commands_eval.h"
 #include "cli.h"
 #include "../api/pipeline.h"
-#include "../io/pictures.h"
-#include "../io/npy.h"
 #include "../eval/scoremap.h"
 #include <math.h>
 #include <omp.h>
@@ -81,6 +79,13 @@ static int eval_extra(void *ctx, int argc, char **argv, int i, err *e) {
     return rc ? -1 : 2;
 }
 
+static int check_args(const eval_opts *o, const cli_common *c, err *e) {
+    if (!o->spec) return err_set(e, OODSEG_E_ARG, "eval: --dataset NAME:PATH is required\n%s", eval_usage);
+    if (!c->out_dir) return err_set(e, OODSEG_E_ARG, "eval: give an output folder with -o DIR\n%s", eval_usage);
+    if (c->n_pos) return err_set(e, OODSEG_E_ARG, "eval: unexpected argument '%s'\n%s", c->pos[0], eval_usage);
+    return OODSEG_OK;
+}
+
 // OUT/scores/<method>/ for each method (sdirs[k] allocated, freed by the caller).
 static int make_score_dirs(const char *out_dir, int n, const char *const *names, char **sdirs, err *e) {
     for (int k = 0; k < n; k++) {
@@ -107,10 +112,11 @@ static int open_evaluator(const eval_opts *o, const dataset *ds, int n_methods, 
 // the shard state if asked for, and the reports.
 static int finish_eval(evaluator *ev, const eval_opts *o, const cli_common *c, const dataset *ds, const char *arch,
                        const char *const *sdirs, double t0, err *e) {
+    const char *model = c->cfg.model[0] ? c->cfg.model : NULL;
     score_dirs sd = {sdirs, ds};
     if (evaluator_finish(ev, score_dirs_map, &sd, e)) return e->code;
     eval_info info = {.dataset = o->spec, .layout = ds->name, .labels_doc = ds->labels_doc,
-                      .model = c->model ? c->model : "(default)", .model_arch = arch,
+                      .model = model ? model : "(default)", .model_arch = arch,
                       .options_json = o->options_json, .n_images = ds->n};
     if (o->save_state) {
         char meta[8192];
@@ -121,46 +127,40 @@ static int finish_eval(evaluator *ev, const eval_opts *o, const cli_common *c, c
     char note[96] = "";
     if (o->shard_n > 1) snprintf(note, sizeof note, "shard %d/%d of the dataset only", o->shard_i, o->shard_n);
     fprintf(stderr, "evaluated %d image%s with %s in %.1f s\n", ds->n, ds->n == 1 ? "" : "s", arch, omp_get_wtime() - t0);
-    info.model = c->model ? c->model : "(default model)";
+    info.model = model ? model : "(default model)";
     info.note = note[0] ? note : NULL;
     return cli_eval_report(ev, &info, c->out_dir, e);
 }
 
-// The per-image loop stays here until scoring an image is a library call (issue 10's pipeline).
+// Parses, opens the dataset, the pipeline and the evaluator, then one library call per image.
 int cmd_eval(int argc, char **argv) {
     cli_common c = {0};
     err e = {0};
     pipeline p = {0};
     dataset ds = {0};
     evaluator *ev = NULL;
-    eval_opts o = {0};
-    char *sdirs[PIPE_MAX_METHODS] = {0};
+    eval_opts o = {.comp = -1, .conn = 8, .comp_thr = NAN, .conv = FPR_FIRST_GE};
+    char *sdirs[PIPE_MAX_METHODS] = {0}, maps[4200];
     int rc;
-    o.comp = -1;
-    o.conn = 8;
-    o.comp_thr = NAN;
-    o.conv = FPR_FIRST_GE;
     strcpy(o.options_json, "{}");
     if ((rc = cli_parse(argc, argv, 2, &c, eval_extra, &o, &e))) {
         if (e.code == HELP_SENTINEL) { cli_free(&c); return 0; }
         goto done;
     }
-    {   // the resolved method options, defaults included, so a report says exactly what ran
-        char res[1024];
-        ood_options_json(&c.oo, res, sizeof res);
-        eval_json_member(o.options_json, sizeof o.options_json, "resolved", NULL, res);
-    }
-    if (!o.spec) { rc = err_set(&e, OODSEG_E_ARG, "eval: --dataset NAME:PATH is required\n%s", eval_usage); goto done; }
-    if (!c.out_dir) { rc = err_set(&e, OODSEG_E_ARG, "eval: give an output folder with -o DIR\n%s", eval_usage); goto done; }
-    if (c.n_pos) { rc = err_set(&e, OODSEG_E_ARG, "eval: unexpected argument '%s'\n%s", c.pos[0], eval_usage); goto done; }
-    const char *methods = c.methods ? c.methods : "maxlogit,msp,entropy,energy,kmeans";
+    if (!c.cfg.methods[0]) snprintf(c.cfg.methods, sizeof c.cfg.methods, "maxlogit,msp,entropy,energy,kmeans");
+    if ((rc = check_args(&o, &c, &e))) goto done;
     if ((rc = dataset_open(o.spec, &o.g, &ds, &e))) goto done;
     if ((rc = dataset_select(&ds, o.limit, o.shard_i, o.shard_n, &e))) goto done;
     if (ds.n == 0) { rc = err_set(&e, OODSEG_E_ARG, "--shard %d/%d selects no image of the %s dataset", o.shard_i, o.shard_n, ds.name); goto done; }
     if ((rc = cli_mkdir_p(c.out_dir, &e))) goto done;
-    if ((rc = pipeline_open(&p, &c.ctx, c.model, &c.mo, methods, &c.oo, &e))) goto done;
+    if ((rc = pipeline_open(&p, &c.cfg, &e))) goto done;
+    {   // the resolved method options, defaults included, so a report says exactly what ran
+        char res[1024];
+        ood_options_json(&p.opt, res, sizeof res);
+        eval_json_member(o.options_json, sizeof o.options_json, "resolved", NULL, res);
+    }
     const char *names[PIPE_MAX_METHODS];
-    for (int k = 0; k < p.n_methods; k++) names[k] = ood_method_def_of(p.methods[k])->name;
+    for (int k = 0; k < p.n_methods; k++) names[k] = pipeline_method_name(&p, k);
     if ((rc = open_evaluator(&o, &ds, p.n_methods, names, &ev, &e))) goto done;
     // The default component threshold comes from the pooled curve, so a second pass reads the maps.
     if (evaluator_needs_maps(ev) && !o.save_scores) {
@@ -168,39 +168,12 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "eval: component metrics need a second pass over the score maps; saving them in %s/scores/\n", c.out_dir);
     }
     if (o.save_scores && (rc = make_score_dirs(c.out_dir, p.n_methods, names, sdirs, &e))) goto done;
-    char maps[4200];
     snprintf(maps, sizeof maps, "%s/maps", c.out_dir);
     if (o.save_maps && (rc = cli_mkdir_p(maps, &e))) goto done;
+    eval_save save = {o.save_scores ? (const char *const *)sdirs : NULL, o.save_maps ? maps : NULL};
     double t0 = omp_get_wtime();
     for (int i = 0; i < ds.n && !rc; i++) {
-        const ds_item *it = &ds.items[i];
-        image img = {0}, lab = {0};
-        pipeline_out po = {0};
-        double ti = omp_get_wtime();
-        if ((rc = image_load_rgb(it->image, &img, &e))) break;
-        if (!(rc = dataset_load_label(&ds, i, img.w, img.h, &lab, &e)) &&
-            (rc = pipeline_run(&p, &img, &po, &e)))
-            err_prefix(&e, "%s: ", it->image);
-        if (!rc && (po.w != lab.w || po.h != lab.h))
-            rc = err_set(&e, OODSEG_E_DATA, "%s: score maps are %dx%d but the label %s is %dx%d", it->image, po.w, po.h, it->label, lab.w, lab.h);
-        if (!rc) rc = evaluator_add(ev, it->stem, (const float *const *)po.scores, lab.px, lab.w, lab.h, omp_get_wtime() - ti, &e);
-        for (int k = 0; k < p.n_methods && !rc && o.save_scores; k++) {
-            char path[4400];
-            snprintf(path, sizeof path, "%s/%s.npy", sdirs[k], it->stem);
-            int64_t shape[2] = {po.h, po.w};
-            rc = npy_write_f32(path, po.scores[k], 2, shape, &e);
-        }
-        for (int k = 0; k < p.n_methods && !rc && o.save_maps; k++) {
-            char suffix[64] = "";
-            if (p.n_methods > 1) snprintf(suffix, sizeof suffix, "_%s", names[k]);
-            int km = (ood_method_def_of(p.methods[k])->flags & OOD_MAKES_CLUSTERS) != 0;
-            rc = pictures_save(maps, it->stem, suffix, &img, po.scores[k], k == 0 ? po.pred : NULL,
-                               p.m->desc.palette, p.m->desc.num_outputs, km ? po.clusters : NULL,
-                               km ? po.k : 0, km ? po.ood_flag : NULL, &e);
-        }
-        pipeline_out_free(&po);
-        image_free(&img);
-        image_free(&lab);
+        rc = pipeline_eval_item(&p, &ds, i, ev, &save, &e);
         cli_progress("eval", i + 1, ds.n, t0);
     }
     if (!rc) rc = finish_eval(ev, &o, &c, &ds, p.m->desc.arch, (const char *const *)sdirs, t0, &e);

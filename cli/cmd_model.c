@@ -29,10 +29,10 @@ int cmd_info(int argc, char **argv) {
     cli_common c;
     err e = {0};
     if (cli_parse(argc, argv, 2, &c, NULL, NULL, &e)) { cli_free(&c); return cli_fail(&e); }
-    const char *path = c.model ? c.model : (c.n_pos ? c.pos[0] : NULL);
+    const char *path = c.cfg.model[0] ? c.cfg.model : (c.n_pos ? c.pos[0] : NULL);
     if (!path) { cli_free(&c); err_set(&e, OODSEG_E_ARG, "info: give a checkpoint file (oodseg info MODEL)"); return cli_fail(&e); }
     model *m;
-    if (model_open(path, &c.ctx, &c.mo, &m, &e)) { cli_free(&c); return cli_fail(&e); }
+    if (cli_open_model(&c, path, &m, &e)) { cli_free(&c); return cli_fail(&e); }
     const model_desc *d = &m->desc;
     const preprocess *p = &d->pre;
     printf("file:            %s\n", path);
@@ -89,7 +89,6 @@ int cmd_forward(int argc, char **argv) {
     err e = {0};
     model *m = NULL;
     image img = {0};
-    float *input = NULL;
     tensor_list tl = {0};
     int rc = OODSEG_OK;
     if ((rc = cli_parse(argc, argv, 2, &c, fwd_flags, &x, &e))) goto done;
@@ -97,45 +96,15 @@ int cmd_forward(int argc, char **argv) {
         rc = err_set(&e, OODSEG_E_ARG, "forward: usage: oodseg forward --model M [--size S] [--threads N] [--all] --save OUT.safetensors IMAGE");
         goto done;
     }
-    const char *path = c.model;
-    if (!path && !(path = pipeline_default_model(&e))) { rc = e.code; goto done; }
-    if ((rc = model_open(path, &c.ctx, &c.mo, &m, &e))) goto done;
+    if ((rc = cli_open_model(&c, NULL, &m, &e))) goto done;
     if ((rc = image_load_rgb(c.pos[0], &img, &e))) goto done;
-    int iw, ih;
-    if ((rc = preprocess_target_size(&m->desc.pre, img.w, img.h, c.mo.size, &iw, &ih, &e))) goto done;
-    int64_t ishape[4] = {1, 3, ih, iw};
-    tensor *in = tl_add(&tl, "input", 4, ishape, &e);
-    if (!in) { rc = e.code; goto done; }
-    if ((rc = preprocess_image(&m->ctx, &m->desc.pre, &img, iw, ih, in->data, &e))) goto done;
-    char want[2048] = "";
-    if (x.all) snprintf(want, sizeof want, "*");
-    else {
-        // The named feature taps plus the decoder's own logits where the model has them.
-        for (int i = 0; i < m->desc.num_taps; i++) {
-            strncat(want, i ? "," : "", sizeof want - strlen(want) - 1);
-            strncat(want, m->desc.taps[i].name, sizeof want - strlen(want) - 1);
-        }
-        strncat(want, ",decode.logits", sizeof want - strlen(want) - 1);
-    }
-    // forward appends to the list after "input"
-    if ((rc = m->forward(m, in->data, ih, iw, want, &tl, &e))) goto done;
-    st_tensor *st = calloc((size_t)tl.n, sizeof *st);
-    if (!st) { rc = err_set(&e, OODSEG_E_NOMEM, "out of memory"); goto done; }
-    for (int i = 0; i < tl.n; i++) {
-        st[i].name = tl.t[i].name; st[i].ndim = tl.t[i].ndim;
-        st[i].shape = tl.t[i].shape; st[i].data = tl.t[i].data;
-    }
-    const char *meta[] = {"format", "pt", "oodseg_version", OODSEG_VERSION, "model", m->desc.arch, "image", c.pos[0]};
-    rc = safetensors_write(x.save, st, tl.n, meta, 4, &e);
-    free(st);
-    if (!rc) {
-        fprintf(stderr, "wrote %d tensors to %s (input %dx%d):", tl.n, x.save, iw, ih);
-        for (int i = 0; i < tl.n; i++) fprintf(stderr, " %s", tl.t[i].name);
-        fprintf(stderr, "\n");
-    }
+    if ((rc = forward_save(m, &img, c.pos[0], c.cfg.size[0] ? c.cfg.size : NULL, x.all, x.save, &tl, &e))) goto done;
+    fprintf(stderr, "wrote %d tensors to %s (input %lldx%lld):", tl.n, x.save, (long long)tl.t[0].shape[3],
+            (long long)tl.t[0].shape[2]);
+    for (int i = 0; i < tl.n; i++) fprintf(stderr, " %s", tl.t[i].name);
+    fprintf(stderr, "\n");
 done:
     tl_free(&tl);
-    free(input);
     image_free(&img);
     if (m) model_close(m);
     cli_free(&c);

@@ -80,7 +80,8 @@ typedef struct oodseg_options {
     int device;               /* OODSEG_DEVICE_CPU */
     const char *size;         /* NULL: the model's own test resize; "native"; or "WxH" */
     const char *id_channels;  /* NULL: the model's default; e.g. "0-18" or "0,1,2" */
-    double offset_scale;      /* InternImage DCNv3 offset scale; 0: 1.0 for T/S/B, 2.0 for L/XL */
+    double offset_scale;      /* InternImage DCNv3 offset scale; 0: 1.0 for T/S/B, 2.0 for L/XL
+                                 (custom sizes: 1.0 pre-norm, 2.0 post-norm) */
     int want_all;             /* 1: also return every intermediate tensor the model names */
 } oodseg_options;
 

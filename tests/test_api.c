@@ -43,7 +43,10 @@ TEST(errors_are_status_codes) {
     oodseg_model *m = (oodseg_model *)1;
     CHECK(oodseg_model_open("/nonexistent/model.pth", NULL, &m, &st) == OODSEG_E_IO && m == NULL);
     CHECK(strstr(st.message, "/nonexistent/model.pth") != NULL, "%s", st.message);
-    CHECK(oodseg_model_open(NULL, NULL, &m, &st) == OODSEG_E_ARG);
+    CHECK(oodseg_model_open("model.pth", NULL, NULL, &st) == OODSEG_E_ARG);   // no out
+    oodseg_options gpu = {0};
+    gpu.device = 1;
+    CHECK(oodseg_model_open(NULL, &gpu, &m, &st) == OODSEG_E_ARG && m == NULL && strstr(st.message, "CPU"), "%s", st.message);
     ASSET_OR_SKIP(model, "models/espnet/pretrained/decoder/espnet_p_2_q_8_camvid.pth");
     REQUIRE(oodseg_model_open(model, NULL, &m, &st) == OODSEG_OK, "%s", st.message);
     oodseg_result *r = NULL;

@@ -126,8 +126,10 @@ TEST(user_errors_have_their_own_exit_codes) {
     CHECK(tool("score --model %s -o %s %s", model, out, trunc) == 4 && err_has("cut.png"));
     // ESPNet needs H, W % 8 in {0, 7}
     CHECK(tool("score --model %s --size 483x360 -o %s %s", model, out, img) == 2 && err_has("483"));
-    // no --model and no default model under $OODSEG_ASSETS: where to get it, with its checksum
-    CHECK(t_sh("OODSEG_ASSETS=%s/no-assets %s score -o %s %s 2>%s/err.txt", t_tmpdir(), bin, out, img, t_tmpdir()) == 3 &&
+    // no --model, no default model under $OODSEG_ASSETS and none beside the program (a copy of it
+    // in a bare folder): where to get it, with its checksum
+    REQUIRE(t_sh("mkdir -p '%s/bare/bin' && cp '%s' '%s/bare/bin/oodseg'", t_tmpdir(), bin, t_tmpdir()) == 0);
+    CHECK(t_sh("OODSEG_ASSETS=%s/no-assets %s/bare/bin/oodseg score -o %s %s 2>%s/err.txt", t_tmpdir(), t_tmpdir(), out, img, t_tmpdir()) == 3 &&
           err_has("EdgeNets") && err_has("a72d59699801c7ce8e8b89a53af9097eaaa60dc12180ecde86fd700ba1222fe8"));
     // an empty folder
     char empty[512];

@@ -1,6 +1,7 @@
 // Sweeps OoD method options on a dataset with the network run once per image: the logits, the
 // feature taps and the labels of every image are kept in memory, then each configuration is
 // scored and evaluated exactly (eval/metrics). This is how METHOD.md's defaults were chosen.
+// It links liboodseg alone: options mean what they mean everywhere (api/config.c).
 //
 //   build/tools/sweep_method --model M --dataset camvid-ood:PATH [--limit N] [--threads N] CONFIGS
 //
@@ -8,8 +9,8 @@
 //   maxlogit       | --method maxlogit
 //   km-k8-p25-s1   | --method kmeans --k 8 --tau-mode percentile --tau 25 --score s1
 // Lines starting with '#' are ignored. Prints a Markdown table (AP / FPR95 / AUROC x100).
-#include "../cli/cli.h"
 #include "../api/pipeline.h"
+#include "../core/paths.h"
 #include "../eval/datasets.h"
 #include "../eval/metrics.h"
 #include "../nn/nn.h"
@@ -23,115 +24,139 @@ typedef struct cached {
     image label;        // 0/1/255 at image size
 } cached;
 
+typedef struct sweep {
+    pipeline_config cfg;
+    const char *dataset, *configs;
+    int limit;
+    model *m;
+    dataset ds;
+    cached *cache;
+} sweep;
+
 static int die(const err *e) { fprintf(stderr, "sweep: %s\n", e->msg); return e->code ? e->code : 1; }
 
-typedef struct sweep_args { const char *dataset; int limit; } sweep_args;
-
-static int sweep_flags(void *ctx, int argc, char **argv, int i, err *e) {
-    sweep_args *a = ctx;
-    if (i + 1 >= argc) return 0;
-    if (!strcmp(argv[i], "--dataset")) { a->dataset = argv[i + 1]; return 2; }
-    if (!strcmp(argv[i], "--limit")) { a->limit = atoi(argv[i + 1]); return 2; }
-    (void)e;
-    return 0;
-}
-
-// Splits "a b  c" into argv-style words in place.
-static int split_words(char *s, char **w, int max) {
-    int n = 0;
-    for (char *save = NULL, *t = strtok_r(s, " \t\r\n", &save); t && n < max; t = strtok_r(NULL, " \t\r\n", &save))
-        w[n++] = t;
-    return n;
-}
-
-int main(int argc, char **argv) {
-    cli_common c;
-    sweep_args sa = {0};
-    err e = {0};
-    if (cli_parse(argc, argv, 1, &c, sweep_flags, &sa, &e)) return die(&e);
-    if (!sa.dataset || c.n_pos != 1) {
-        fprintf(stderr, "usage: sweep_method --model M --dataset NAME:PATH [--limit N] [--threads N] CONFIGS\n");
-        return 2;
+// "--name value" pairs into cfg (a configuration line's options, or the command line's);
+// the sweep's own flags (when s is given) and one positional argument (*pos) besides.
+static int parse(sweep *s, pipeline_config *cfg, int argc, char **argv, const char **pos, err *e) {
+    for (int i = 0; i < argc; i++) {
+        if (argv[i][0] != '-') {
+            if (!pos || *pos) return err_set(e, OODSEG_E_ARG, "unexpected argument '%s'", argv[i]);
+            *pos = argv[i];
+            continue;
+        }
+        if (i + 1 >= argc) return err_set(e, OODSEG_E_ARG, "%s needs a value", argv[i]);
+        const char *k = argv[i] + (argv[i][1] == '-' ? 2 : 1), *v = argv[++i];
+        if (s && !strcmp(k, "dataset")) { s->dataset = v; continue; }
+        if (s && !strcmp(k, "limit")) { s->limit = atoi(v); continue; }
+        int rc = pipeline_config_set(cfg, k, v, e);
+        if (rc == 1) return err_set(e, OODSEG_E_ARG, "unknown option --%s", k);
+        if (rc) return rc;
     }
-    model *m;
-    if (model_open(c.model, &c.ctx, &c.mo, &m, &e)) return die(&e);
-    dataset ds;
-    if (dataset_open(sa.dataset, NULL, &ds, &e) || dataset_select(&ds, sa.limit, 0, 0, &e)) return die(&e);
+    return OODSEG_OK;
+}
+
+// Every image's forward pass (all taps) and label, kept.
+static int cache_all(sweep *s, err *e) {
     char want[1024] = "";
-    for (int i = 0; i < m->desc.num_taps; i++) {
+    for (int i = 0; i < s->m->desc.num_taps; i++) {
         strncat(want, i ? "," : "", sizeof want - strlen(want) - 1);
-        strncat(want, m->desc.taps[i].name, sizeof want - strlen(want) - 1);
+        strncat(want, s->m->desc.taps[i].name, sizeof want - strlen(want) - 1);
     }
-    cached *cache = calloc((size_t)ds.n, sizeof *cache);
+    if (!(s->cache = err_calloc(e, (size_t)s->ds.n, sizeof *s->cache, "the cache"))) return e->code;
     double t0 = omp_get_wtime();
-    for (int i = 0; i < ds.n; i++) {
+    for (int i = 0; i < s->ds.n; i++) {
         image img = {0};
-        if (image_load_rgb(ds.items[i].image, &img, &e) ||
-            model_forward_image(m, &img, c.mo.size, want, &cache[i].tl, &e) ||
-            dataset_load_label(&ds, i, img.w, img.h, &cache[i].label, &e)) return die(&e);
+        int rc = image_load_rgb(s->ds.items[i].image, &img, e);
+        if (!rc) rc = model_forward_image(s->m, &img, s->cfg.size[0] ? s->cfg.size : NULL, want, &s->cache[i].tl, e);
+        if (!rc) rc = dataset_load_label(&s->ds, i, img.w, img.h, &s->cache[i].label, e);
         image_free(&img);
-        cli_progress("forward", i + 1, ds.n, t0);
+        if (rc) return rc;
     }
-    fprintf(stderr, "forward passes: %.1f s for %d images\n", omp_get_wtime() - t0, ds.n);
+    fprintf(stderr, "forward passes: %.1f s for %d images\n", omp_get_wtime() - t0, s->ds.n);
+    return OODSEG_OK;
+}
 
-    FILE *f = fopen(c.pos[0], "r");
-    if (!f) { fprintf(stderr, "sweep: cannot open %s\n", c.pos[0]); return 3; }
+// One configuration over the cached images: its pooled metrics.
+static int run_config(sweep *s, const pipeline_config *cc, metrics_result *r, err *e) {
+    pipeline p;
+    macc *acc = NULL;
+    int rc = pipeline_attach(&p, s->m, NULL, cc->methods, &cc->oo, e);
+    if (!rc) rc = macc_new(&acc, e);
+    for (int i = 0; i < s->ds.n && !rc; i++) {
+        ood_input in;
+        const tensor *feats[16];
+        int strides[16];
+        const image *lab = &s->cache[i].label;
+        if ((rc = pipeline_ood_input(s->m, &s->cache[i].tl, p.taps, &in, feats, strides, e))) break;
+        float *score = err_malloc(e, (size_t)in.h * in.w * sizeof(float), "a score map");
+        float *big = err_malloc(e, (size_t)lab->w * lab->h * sizeof(float), "a score map");
+        rc = score && big ? ood_method_score(p.methods[0], &s->m->ctx, &in, score, NULL, e) : e->code;
+        if (!rc) resize_bilinear(&s->m->ctx, score, 1, in.h, in.w, big, lab->h, lab->w, 0);
+        if (!rc) rc = macc_add(acc, big, lab->px, (int64_t)lab->w * lab->h, e);
+        free(score);
+        free(big);
+    }
+    if (!rc) rc = macc_compute(acc, FPR_FIRST_GE, 0, r, e);
+    macc_free(acc);
+    pipeline_close(&p);
+    return rc;
+}
+
+// Each "name | options" line of the configurations file: one table row.
+static int run_configs(sweep *s, err *e) {
+    FILE *f = fopen(s->configs, "r");
+    if (!f) return err_set(e, OODSEG_E_IO, "cannot open %s", s->configs);
     printf("| configuration | options | AP | FPR95 | AUROC |\n|---|---|---|---|---|\n");
     char line[2048];
-    while (fgets(line, sizeof line, f)) {
-        if (line[0] == '#' || !strchr(line, '|')) continue;
+    int rc = OODSEG_OK;
+    while (!rc && fgets(line, sizeof line, f)) {
         char *bar = strchr(line, '|');
+        if (line[0] == '#' || !bar) continue;
         *bar = 0;
-        char name[128], opts[2048];
+        char name[128] = "", opts[2048], words[2048], *w[64];
         sscanf(line, " %127s", name);
         snprintf(opts, sizeof opts, "%s", bar + 1);
         opts[strcspn(opts, "\r\n")] = 0;
-        char optcopy[2048];
-        snprintf(optcopy, sizeof optcopy, "%s", opts);
-        char *w[64];
-        int nw = split_words(optcopy, w + 1, 62);
-        w[0] = "sweep";
-        cli_common cc;
-        if (cli_parse(nw + 1, w, 1, &cc, NULL, NULL, &e)) return die(&e);
-        ood_method *meth;
-        if (ood_method_open(cc.methods ? cc.methods : "maxlogit", &cc.oo, &meth, &e)) return die(&e);
-        nn_ctx ctx;
-        nn_ctx_init(&ctx, cc.threads);
-        const char *taps = cc.oo.taps[0] ? cc.oo.taps : m->desc.default_taps;
-        macc *acc;
-        if (macc_new(&acc, &e)) return die(&e);
-        double t1 = omp_get_wtime();
-        for (int i = 0; i < ds.n; i++) {
-            ood_input in;
-            const tensor *feats[16];
-            int strides[16];
-            if (pipeline_ood_input(&m->ctx, &m->desc, &cache[i].tl, ood_method_def_of(meth)->flags & OOD_NEEDS_TAPS ? taps : "",
-                                   &in, feats, strides, &e)) return die(&e);
-            int H = in.h, W = in.w;
-            float *score = malloc((size_t)H * W * sizeof(float));
-            const image *lab = &cache[i].label;
-            float *big = malloc((size_t)lab->w * lab->h * sizeof(float));
-            if (ood_method_score(meth, &ctx, &in, score, NULL, &e)) return die(&e);
-            resize_bilinear(&m->ctx, score, 1, H, W, big, lab->h, lab->w, 0);
-            if (macc_add(acc, big, lab->px, (int64_t)lab->w * lab->h, &e)) return die(&e);
-            free(score);
-            free(big);
-        }
+        snprintf(words, sizeof words, "%s", opts);
+        int nw = 0;
+        for (char *sv = NULL, *t = strtok_r(words, " \t", &sv); t && nw < 64; t = strtok_r(NULL, " \t", &sv)) w[nw++] = t;
+        pipeline_config cc;
+        pipeline_config_default(&cc);
         metrics_result r;
-        if (macc_compute(acc, FPR_FIRST_GE, 0, &r, &e)) return die(&e);
+        double t1 = omp_get_wtime();
+        if ((rc = parse(NULL, &cc, nw, w, NULL, e)) || (rc = run_config(s, &cc, &r, e))) break;
         printf("| %s | `%s` | %.2f | %.2f | %.2f |\n", name, opts + strspn(opts, " "), 100 * r.ap, 100 * r.fpr95, 100 * r.auroc);
         fflush(stdout);
         fprintf(stderr, "%s: %.1f s\n", name, omp_get_wtime() - t1);
         metrics_result_free(&r);
-        macc_free(acc);
-        ood_method_close(meth);
-        cli_free(&cc);
     }
     fclose(f);
-    for (int i = 0; i < ds.n; i++) { tl_free(&cache[i].tl); image_free(&cache[i].label); }
-    free(cache);
-    dataset_free(&ds);
-    model_close(m);
-    cli_free(&c);
-    return 0;
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    sweep s = {0};
+    err e = {0};
+    pipeline_config_default(&s.cfg);
+    if (parse(&s, &s.cfg, argc - 1, argv + 1, &s.configs, &e)) return die(&e);
+    if (!s.dataset || !s.configs) {
+        fprintf(stderr, "usage: sweep_method --model M --dataset NAME:PATH [--limit N] [--threads N] CONFIGS\n");
+        return 2;
+    }
+    char path[4096];
+    const char *mp = s.cfg.model[0] ? s.cfg.model : paths_default_model(path, sizeof path, &e);
+    model_options mo;
+    pipeline_config_model_options(&s.cfg, &mo);
+    nn_ctx ctx;
+    nn_ctx_init(&ctx, s.cfg.threads);
+    int rc = mp ? model_open(mp, &ctx, &mo, &s.m, &e) : e.code;
+    if (!rc) rc = dataset_open(s.dataset, NULL, &s.ds, &e);
+    if (!rc) rc = dataset_select(&s.ds, s.limit, 0, 0, &e);
+    if (!rc) rc = cache_all(&s, &e);
+    if (!rc) rc = run_configs(&s, &e);
+    for (int i = 0; s.cache && i < s.ds.n; i++) { tl_free(&s.cache[i].tl); image_free(&s.cache[i].label); }
+    free(s.cache);
+    dataset_free(&s.ds);
+    model_close(s.m);
+    return rc ? die(&e) : 0;
 }
