@@ -18,6 +18,12 @@ struct oodseg_scorer {
     char options_json[2048];
 };
 
+// The evaluator object's core, and a public object around a finished (merged) core: accessors for
+// api/python_support.c, which cannot see the struct of api/evaluate.c.
+struct evaluator;
+struct evaluator *api_evaluator_core(const oodseg_evaluator *x);
+int api_evaluator_wrap(struct evaluator *ev, const char *convention, oodseg_evaluator **out, err *e);
+
 // Copies e into st (when st is not NULL) and returns e->code.
 int api_status(const err *e, oodseg_status *st);
 

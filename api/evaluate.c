@@ -211,6 +211,20 @@ void oodseg_evaluator_close(oodseg_evaluator *x) {
     free(x);
 }
 
+evaluator *api_evaluator_core(const oodseg_evaluator *x) { return x ? x->ev : NULL; }
+
+int api_evaluator_wrap(evaluator *ev, const char *convention, oodseg_evaluator **out, err *e) {
+    oodseg_evaluator *x = err_calloc(e, 1, sizeof *x, "an evaluator");
+    if (!x) return e->code;
+    memset(x->map, DS_BAD, sizeof x->map);   // nothing may be added to a finished evaluator
+    snprintf(x->convention, sizeof x->convention, "%s", convention);
+    x->ev = ev;
+    x->n_methods = evaluator_n_methods(ev);
+    x->finished = 1;
+    *out = x;
+    return OODSEG_OK;
+}
+
 // ---- datasets --------------------------------------------------------------------------------
 struct oodseg_dataset { dataset ds; };
 

@@ -276,6 +276,48 @@ OODSEG_API void oodseg_dataset_close(oodseg_dataset *ds);            /* NULL is 
 /* Frees memory the library handed over (labels). */
 OODSEG_API void oodseg_free(void *p);
 
+/* ---- for bindings: full curves, merged states, evaluator names (api/python_support.c) -------- */
+
+/* What the Python package (python/oodseg/) needs beyond the calls above; general enough for any
+ * caller that wants scikit-learn's exact curves or merges shard states in-process. */
+
+/* The dtype of a scores array. */
+enum { OODSEG_FLOAT32 = 1, OODSEG_FLOAT64 = 2 };
+
+/* An exact ROC curve: one point per distinct score, highest first. tp[i] and fp[i] count the
+ * positives and negatives with score >= threshold[i] (whole numbers, exact in double); they are
+ * scikit-learn's _binary_clf_curve (tps, fps, thresholds). The arrays belong to the struct. */
+typedef struct oodseg_curve {
+    int64_t n;                  /* points */
+    int64_t n_pos, n_neg;       /* OoD and in-distribution samples counted */
+    double *threshold, *tp, *fp;
+} oodseg_curve;
+
+/* The curve of n scores (dtype OODSEG_FLOAT32: const float *, OODSEG_FLOAT64: const double *)
+ * against labels: a label equal to ood_value is positive, ignore_value (-1: none) is left out,
+ * any other value is negative. drop_intermediate 1 keeps the points scikit-learn's
+ * roc_curve(drop_intermediate=True) keeps (the first, the last, and where the curve bends);
+ * 0 keeps every distinct score (precision_recall_curve, average_precision_score). Tied scores are
+ * one point; -0.0 is 0.0; a NaN score is an error naming the sample. Free with
+ * oodseg_curve_release. */
+OODSEG_API int oodseg_curve_compute(const void *scores, int dtype, const uint8_t *labels, int64_t n,
+                                    int ood_value, int ignore_value, int drop_intermediate,
+                                    oodseg_curve *out, oodseg_status *st);
+OODSEG_API void oodseg_curve_release(oodseg_curve *c);               /* NULL is a no-op */
+
+/* Merges state files written by oodseg_evaluator_save_state (or `oodseg eval --save-state`) into a
+ * finished evaluator, exactly like `oodseg metrics --merge`: its metrics equal those of one pass
+ * over every state's pixels (no per-image rows, no component metrics). The states must hold the
+ * same methods. fpr_convention: NULL or "first-ge", "nearest", "first-gt". save_path (or NULL)
+ * receives the merged state, to merge again later. */
+OODSEG_API int oodseg_evaluator_merge(const char *const *paths, int n_paths, const char *fpr_convention,
+                                      const char *save_path, oodseg_evaluator **out, oodseg_status *st);
+/* The evaluator's methods (as opened, or as read from merged states); NULL past the last. */
+OODSEG_API int oodseg_evaluator_method_count(const oodseg_evaluator *ev);
+OODSEG_API const char *oodseg_evaluator_method(const oodseg_evaluator *ev, int method);
+/* The images added (for a merged evaluator: summed over its states). */
+OODSEG_API int oodseg_evaluator_image_count(const oodseg_evaluator *ev);
+
 #ifdef __cplusplus
 }
 #endif
