@@ -30,7 +30,7 @@ EXAMPLES = $(EXAMPLE_SRC:examples/%.c=$(B)/examples/%)
 PREFIX  ?= /usr/local
 DEFAULT_MODEL = assets/models/espnetv2/espnetv2_s_2.0_city_1024x512.pth
 
-.PHONY: all lib cli tests benches tools examples deps demo test test-release test-san clean install valgrind bench FORCE
+.PHONY: all lib cli tests benches tools examples deps demo test test-release test-san clean install valgrind bench python FORCE
 
 all: lib cli tests examples
 
@@ -82,19 +82,29 @@ $(B)/examples/%: examples/%.c $(B)/liboodseg.a
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -Wall -Wextra -Werror -Iinclude $(OPT) $(EXTRA_CFLAGS) -o $@ $< $(B)/liboodseg.a $(LDLIBS)
 
+# The Python package with the library inside it: PYTHONPATH=$(B)/python python3 -c "import oodseg".
+# share/oodseg/models links the repository's assets/models, where the library looks beside itself
+# for the default model (core/paths.h).
+python: lib
+	@mkdir -p $(B)/python/oodseg $(B)/python/share/oodseg
+	cp python/oodseg/*.py $(B)/liboodseg.so $(B)/python/oodseg/
+	ln -sfn ../../../../assets/models $(B)/python/share/oodseg/models
+
 deps:
 	@tools/install-deps.sh
 
 # Release tests, the same tests under ASan + UBSan, then the checks that the install and the
 # repository stand alone (tools/check-*.sh, on the release build).
 CHECKS = tools/check-install.sh tools/check-standalone.sh
+# The Python package's pytest suite, on the release build (tools/run-pytest.sh prints its RESULT line).
+PYTESTS = tools/run-pytest.sh
 test: deps
-	$(MAKE) all
+	$(MAKE) all python
 	$(MAKE) B=build-san OPT="$(SAN_FLAGS)" all
-	tools/run-tests.sh build build-san $(CHECKS)
+	tools/run-tests.sh build build-san $(CHECKS) $(PYTESTS)
 
-test-release: all
-	tools/run-tests.sh build $(CHECKS)
+test-release: all python
+	tools/run-tests.sh build $(CHECKS) $(PYTESTS)
 
 # Only the CLI: the demo needs nothing else, and a fresh clone gets there sooner.
 demo: deps

@@ -2,7 +2,8 @@
 # Runs every test binary of each build folder given (default: build), and each check script given
 # (tools/check-*.sh), and adds up their RESULT lines ("RESULT name: N passed, N failed, N skipped").
 # Prints the closing line "tests: N passed, N failed, N skipped"; exits 1 when anything failed.
-#   tools/run-tests.sh build build-san tools/check-install.sh
+# tools/run-pytest.sh runs the Python package's pytest suite as one such script.
+#   tools/run-tests.sh build build-san tools/check-install.sh tools/run-pytest.sh
 set -u
 cd "$(dirname "$0")/.."
 export OODSEG_ASSETS="${OODSEG_ASSETS:-../shared}"
