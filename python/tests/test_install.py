@@ -47,8 +47,11 @@ def test_venv_offline_pip_install(tmp_path):
     if r.returncode and "No module named pip" in r.stderr:
         pytest.skip("pip is not available in the venv (python3-pip missing)")
     assert r.returncode == 0, r.stderr
-    env = dict(os.environ, OODSEG_LIBRARY=os.path.join(BUILD, "liboodseg.so"))
+    # where `make install PREFIX="$VIRTUAL_ENV"` puts the library
+    subprocess.run(["cp", os.path.join(BUILD, "liboodseg.so"), str(v / "lib")], check=True)
+    env = dict(os.environ)
     env.pop("PYTHONPATH", None)
-    out = subprocess.run([py, "-c", CHECK + "; print(oodseg.__file__)"], env=env, cwd="/", capture_output=True,
-                         text=True, check=True).stdout.split()
-    assert out[0] == "0.1.0" and out[1].startswith(str(v))
+    env.pop("OODSEG_LIBRARY", None)
+    out = subprocess.run([py, "-c", CHECK + "; import oodseg._lib as l; print(oodseg.__file__, l.lib._name)"],
+                         env=env, cwd="/", capture_output=True, text=True, check=True).stdout.split()
+    assert out[0] == "0.1.0" and out[1].startswith(str(v)) and out[2] == str(v / "lib" / "liboodseg.so")
