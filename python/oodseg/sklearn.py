@@ -6,8 +6,10 @@ on liboodseg's exact radix-sorted curves instead of an argsort.
 The binary case is computed here: y_true of two values (or one), y_score float or integer. What
 it is not (sample weights, multiclass or multilabel targets, max_fpr, average over columns) is
 passed to scikit-learn itself when it is installed, so a replaced import never changes an answer.
-The curves are built the way scikit-learn 1.2 builds them (_binary_clf_curve, then the same numpy
-formulas), so the values agree to the last bits.
+roc_curve and float64 scores that float32 cannot hold go through the full curve, built the way
+scikit-learn 1.2 builds it (_binary_clf_curve, then the same numpy formulas), so the values agree to
+the last bits; AP and AUROC of float32-exact scores come from the library's one-pass sweep (equal
+to scikit-learn's to 1e-9, without the curve arrays).
 """
 from __future__ import annotations
 
@@ -72,16 +74,20 @@ def _classes(t: np.ndarray) -> list:
     return [lo.item()] if lo == hi else [lo.item(), hi.item()]
 
 
-def _curve(t: np.ndarray, s: np.ndarray, pos_label, drop: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """scikit-learn's _binary_clf_curve (fps, tps, thresholds), dropped like roc_curve when drop."""
+def _prepare(t: np.ndarray, s: np.ndarray, pos_label) -> tuple[np.ndarray, np.ndarray, int]:
+    """The positives as 0/1 bytes, and the scores as the library takes them."""
     pos = np.ascontiguousarray(t == pos_label).view(np.uint8)
     if s.dtype == np.float32:
-        sc, dtype = np.ascontiguousarray(s), _lib.FLOAT32
-    else:
-        sc = np.ascontiguousarray(s, dtype=np.float64)
-        s32 = sc.astype(np.float32)
-        # exactly float32 values take the parallel float32 sort (the same ties, the same curve)
-        sc, dtype = (s32, _lib.FLOAT32) if np.array_equal(s32, sc) else (sc, _lib.FLOAT64)
+        return pos, np.ascontiguousarray(s), _lib.FLOAT32
+    sc = np.ascontiguousarray(s, dtype=np.float64)
+    s32 = sc.astype(np.float32)
+    # exactly float32 values take the parallel float32 sort (the same ties, the same curve)
+    return (pos, s32, _lib.FLOAT32) if np.array_equal(s32, sc) else (pos, sc, _lib.FLOAT64)
+
+
+def _curve(t: np.ndarray, s: np.ndarray, pos_label, drop: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """scikit-learn's _binary_clf_curve (fps, tps, thresholds), dropped like roc_curve when drop."""
+    pos, sc, dtype = _prepare(t, s, pos_label)
     st, c = _lib.Status(), _lib.Curve()
     check(lib.oodseg_curve_compute(sc.ctypes.data, dtype, pos.ctypes.data, pos.size, 1, -1, int(drop),
                                    ctypes.byref(c), st), st)
@@ -92,6 +98,19 @@ def _curve(t: np.ndarray, s: np.ndarray, pos_label, drop: bool) -> tuple[np.ndar
     finally:
         lib.oodseg_curve_release(ctypes.byref(c))
     return fps, tps, thr.astype(s.dtype, copy=False)
+
+
+def _pooled(t: np.ndarray, s: np.ndarray, pos_label) -> tuple[float, float] | None:
+    """(AP, AUROC) by the library's sweep (equal to scikit-learn's to 1e-9, no curve arrays) for
+    float32-exact scores with both classes present; None otherwise."""
+    pos, sc, dtype = _prepare(t, s, pos_label)
+    if dtype != _lib.FLOAT32:
+        return None
+    st, m = _lib.Status(), _lib.Metrics()
+    check(lib.oodseg_metrics_compute(sc.ctypes.data, pos.ctypes.data, pos.size, 1, 255, None,
+                                     ctypes.byref(m), st), st)
+    lib.oodseg_metrics_release(ctypes.byref(m))
+    return (m.ap, m.auroc) if m.defined else None
 
 
 def _roc(t, s, pos_label, drop):
@@ -149,7 +168,10 @@ def roc_auc_score(y_true, y_score, *, average="macro", sample_weight=None, max_f
                         max_fpr=max_fpr, multi_class=multi_class, labels=labels)
     if len(classes) != 2:
         raise ValueError("Only one class present in y_true. ROC AUC score is not defined in that case.")
-    fpr, tpr, _ = _roc(t, s, classes[1], True)   # label_binarize: the larger class is positive
+    fast = _pooled(t, s, classes[1])             # label_binarize: the larger class is positive
+    if fast is not None:
+        return float(fast[1])
+    fpr, tpr, _ = _roc(t, s, classes[1], True)
     return float(np.trapz(tpr, fpr))
 
 
@@ -166,6 +188,9 @@ def average_precision_score(y_true, y_score, *, average="macro", pos_label=1, sa
                         pos_label=pos_label, sample_weight=sample_weight)
     if len(classes) == 2 and pos_label not in classes:
         raise ValueError(f"pos_label={pos_label} is not a valid label. It should be one of {classes}")
+    fast = _pooled(t, s, pos_label)
+    if fast is not None:
+        return float(fast[0])
     fps, tps, _ = _curve(t, s, pos_label, False)
     if fps.size == 0:
         return float("nan")
