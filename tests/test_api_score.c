@@ -188,6 +188,62 @@ TEST(metrics_and_evaluator) {
     CHECK(oodseg_metrics_compute(s, l, N, 1, 255, NULL, &whole, &st) != OODSEG_OK && strstr(st.message, "NaN"), "%s", st.message);
 }
 
+// The bindings' calls: the exact curve gives the one-call AUROC by trapezoids, float64 scores
+// that are float32 values give the same curve, and merged states equal one pass.
+TEST(curves_and_merged_states) {
+    enum { N = 2000 };
+    float s[N];
+    double d[N];
+    uint8_t l[N];
+    make_data(s, l, N, 11);
+    for (int i = 0; i < N; i++) d[i] = s[i];
+    oodseg_status st;
+    oodseg_curve c32, c64, all;
+    REQUIRE(oodseg_curve_compute(s, OODSEG_FLOAT32, l, N, 1, 255, 1, &c32, &st) == OODSEG_OK, "%s", st.message);
+    REQUIRE(oodseg_curve_compute(d, OODSEG_FLOAT64, l, N, 1, 255, 1, &c64, &st) == OODSEG_OK, "%s", st.message);
+    REQUIRE(oodseg_curve_compute(s, OODSEG_FLOAT32, l, N, 1, 255, 0, &all, &st) == OODSEG_OK, "%s", st.message);
+    CHECK(c32.n == c64.n && c32.n >= 2 && all.n >= c32.n);
+    int same = c32.n == c64.n;
+    for (int64_t i = 0; same && i < c32.n; i++)
+        same = c32.threshold[i] == c64.threshold[i] && c32.tp[i] == c64.tp[i] && c32.fp[i] == c64.fp[i];
+    CHECK(same, "float32 and float64 curves differ");
+    oodseg_metrics m;
+    REQUIRE(oodseg_metrics_compute(s, l, N, 1, 255, NULL, &m, &st) == OODSEG_OK, "%s", st.message);
+    double auc = 0, px = 0, py = 0;   // trapezoids over the points, from (0, 0)
+    for (int64_t i = 0; i < all.n; i++) {
+        double x = all.fp[i] / all.n_neg, y = all.tp[i] / all.n_pos;
+        auc += (x - px) * (y + py) / 2;
+        px = x; py = y;
+    }
+    CHECK_NEAR(auc, m.auroc, 1e-12);
+    CHECK(all.n_pos == m.n_pos && all.n_neg == m.n_neg);
+    oodseg_metrics_release(&m);
+    oodseg_curve_release(&c32); oodseg_curve_release(&c64); oodseg_curve_release(&all);
+    d[5] = NAN;
+    CHECK(oodseg_curve_compute(d, OODSEG_FLOAT64, l, N, 1, 255, 1, &c64, &st) != OODSEG_OK && strstr(st.message, "5"), "%s", st.message);
+    // two shards saved and merged equal one evaluator over both
+    const char *names[] = {"a"};
+    char p0[4200], p1[4200];
+    snprintf(p0, sizeof p0, "%s/s0.state", t_tmpdir());
+    snprintf(p1, sizeof p1, "%s/s1.state", t_tmpdir());
+    oodseg_evaluator *one, *e0, *e1, *merged;
+    REQUIRE(oodseg_evaluator_open(names, 1, NULL, &one, &st) == OODSEG_OK, "%s", st.message);
+    REQUIRE(oodseg_evaluator_open(names, 1, NULL, &e0, &st) == OODSEG_OK && oodseg_evaluator_open(names, 1, NULL, &e1, &st) == OODSEG_OK);
+    const float *a[1] = {s}, *b[1] = {s + 1000};
+    CHECK(oodseg_evaluator_add(one, "x", a, l, 50, 20, &st) == OODSEG_OK && oodseg_evaluator_add(one, "y", b, l + 1000, 50, 20, &st) == OODSEG_OK);
+    CHECK(oodseg_evaluator_add(e0, "x", a, l, 50, 20, &st) == OODSEG_OK && oodseg_evaluator_add(e1, "y", b, l + 1000, 50, 20, &st) == OODSEG_OK);
+    CHECK(oodseg_evaluator_save_state(e0, p0, &st) == OODSEG_OK && oodseg_evaluator_save_state(e1, p1, &st) == OODSEG_OK, "%s", st.message);
+    const char *paths[] = {p0, p1};
+    REQUIRE(oodseg_evaluator_merge(paths, 2, NULL, NULL, &merged, &st) == OODSEG_OK, "%s", st.message);
+    oodseg_metrics r1, r2;
+    REQUIRE(oodseg_evaluator_finish(one, &st) == OODSEG_OK);
+    REQUIRE(oodseg_evaluator_result(one, 0, &r1, &st) == OODSEG_OK && oodseg_evaluator_result(merged, 0, &r2, &st) == OODSEG_OK, "%s", st.message);
+    CHECK(r1.ap == r2.ap && r1.auroc == r2.auroc && r1.fpr95 == r2.fpr95);
+    CHECK(oodseg_evaluator_method_count(merged) == 1 && !strcmp(oodseg_evaluator_method(merged, 0), "a"));
+    CHECK(oodseg_evaluator_image_count(merged) == 2, "%d images", oodseg_evaluator_image_count(merged));
+    oodseg_evaluator_close(one); oodseg_evaluator_close(e0); oodseg_evaluator_close(e1); oodseg_evaluator_close(merged);
+}
+
 TEST(datasets_and_errors) {
     oodseg_status st;
     oodseg_dataset *ds;
@@ -235,6 +291,7 @@ int main(int argc, char **argv) {
     RUN(score_matches_cli_for_every_method);
     RUN(two_scorers_two_thread_counts_two_host_threads);
     RUN(metrics_and_evaluator);
+    RUN(curves_and_merged_states);
     RUN(datasets_and_errors);
     return t_finish(argv[0]);
 }
