@@ -10,6 +10,8 @@ missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# tests, best effort: Debian's chromium for the HTML report's browser test (which skips, saying so, without it)
+command -v chromium >/dev/null || { s=""; [ "$(id -u)" -ne 0 ] && s=sudo; DEBIAN_FRONTEND=noninteractive $s apt-get install -y -qq --no-install-recommends chromium || echo "chromium could not be installed: the browser test will skip"; }
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "installing: ${missing[*]}"
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
