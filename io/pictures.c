@@ -266,9 +266,9 @@ int pictures_clusters(const pictures_in *in, image *out, err *e) {
         for (int xx = 2 * sc; xx < s - 2 * sc; xx++)
             if (((xx + yy) % (5 * sc)) < sc) fill_rect(out, sx + xx, sy + yy, 1, 1, white);
     char t[256];
-    snprintf(t, sizeof t, "hatched, magenta outline: OoD-flagged cluster (%d of k = %d)", flagged, in->k);
+    snprintf(t, sizeof t, "OoD-flagged: hatched, magenta outline (%d of k = %d); borders dark", flagged, in->k);
     draw_fit(out, sx + s + 4 * sc, sy + 2 * sc, t, sc, w - sx - s - 5 * sc - m);
-    snprintf(t, sizeof t, "%s; dark lines: cluster borders", lower_or(in->cluster_rule, "OoD threshold not given"));
+    snprintf(t, sizeof t, "%s", lower_or(in->cluster_rule, "OoD threshold not given"));
     draw_fit(out, sx, sy + line + 2 * sc, t, sc, w - 2 * m);
     return OODSEG_OK;
 }
