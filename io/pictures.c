@@ -77,7 +77,7 @@ static void draw_fit(image *im, int x, int y, const char *s, int sc, int max_w) 
     font_draw(im, x, y, buf, sc, ink);
 }
 
-static const char *lower_or(const char *s, const char *dflt) { return s && *s ? s : dflt; }
+static const char *or_default(const char *s, const char *dflt) { return s && *s ? s : dflt; }
 
 // The colour bar strip: the score's name, the bar, the range at its ends and middle, the scale.
 static int bar_height(int sc) { return sc * (4 + FONT_CELL_H + 3 + 10 + 3 + FONT_CELL_H + 2); }
@@ -86,7 +86,7 @@ static void draw_bar(image *im, int y0, const pictures_in *in, double lo, double
     const int w = im->w, sc = text_scale(w), m = 4 * sc;
     const char *note = in->scale.note ? in->scale.note : in->scale.fixed ? "fixed scale" : "per-image min..max";
     char line[512];
-    snprintf(line, sizeof line, "%s; %s", lower_or(in->score_label, "score"), note);
+    snprintf(line, sizeof line, "%s; %s", or_default(in->score_label, "score"), note);
     draw_fit(im, m, y0 + m, line, sc, w - 2 * m);
     int by = y0 + m + (FONT_CELL_H + 3) * sc, bw = w - 2 * m, bh = 10 * sc;
     for (int x = 0; x < bw; x++) {
@@ -268,7 +268,7 @@ int pictures_clusters(const pictures_in *in, image *out, err *e) {
     char t[256];
     snprintf(t, sizeof t, "OoD-flagged: hatched, magenta outline (%d of k = %d); borders dark", flagged, in->k);
     draw_fit(out, sx + s + 4 * sc, sy + 2 * sc, t, sc, w - sx - s - 5 * sc - m);
-    snprintf(t, sizeof t, "%s", lower_or(in->cluster_rule, "OoD threshold not given"));
+    snprintf(t, sizeof t, "%s", or_default(in->cluster_rule, "OoD threshold not given"));
     draw_fit(out, sx, sy + line + 2 * sc, t, sc, w - 2 * m);
     return OODSEG_OK;
 }

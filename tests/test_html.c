@@ -36,14 +36,14 @@ TEST(eval_page_with_thumbnails_in_a_browser) {
     char out[600], page[700], cmd[3000];
     snprintf(out, sizeof out, "%s/eval", t_tmpdir());
     snprintf(page, sizeof page, "%s/index.html", out);
-    REQUIRE(t_sh("%s eval --dataset camvid-ood:%s --methods maxlogit,energy -o %s >/dev/null 2>%s/err.txt", bin, demo, out,
+    REQUIRE(t_sh("%s eval --size 256x192 --dataset camvid-ood:%s --methods maxlogit,energy -o %s >/dev/null 2>%s/err.txt", bin, demo, out,
                  t_tmpdir()) == 0);
     REQUIRE(exists(page));
     page_stands_alone(page, "model: espnetv2-s2.0");
     size_t n;
     char *s = t_slurp(page, &n);
     REQUIRE(s);
-    CHECK(strstr(s, "loading=\"lazy\"") && strstr(s, "oodseg eval --dataset"), "lazy thumbnails and the command line");
+    CHECK(strstr(s, "loading=\"lazy\"") && strstr(s, "oodseg eval --size 256x192 --dataset"), "lazy thumbnails and the command line");
     CHECK(strstr(s, "&quot;resolved&quot;"), "the methods' resolved options are in the header");
     free(s);
     // thumbnails: per image the image and its label, per method a heat map and an overlay
@@ -73,7 +73,7 @@ TEST(metrics_page_without_pictures_in_a_browser) {
     snprintf(s, sizeof s, "%s/scores", t_tmpdir());
     snprintf(out, sizeof out, "%s/metrics", t_tmpdir());
     snprintf(page, sizeof page, "%s/index.html", out);
-    REQUIRE(t_sh("%s score --method maxlogit,entropy -o %s %s/test_ood 2>/dev/null", bin, s, demo) == 0);
+    REQUIRE(t_sh("%s score --size 256x192 --method maxlogit,entropy -o %s %s/test_ood 2>/dev/null", bin, s, demo) == 0);
     REQUIRE(t_sh("%s metrics --dataset camvid-ood:%s --scores %s -o %s >/dev/null 2>&1", bin, demo, s, out) == 0);
     REQUIRE(exists(page));
     page_stands_alone(page, "model: score maps in");
