@@ -1,7 +1,5 @@
 #include "pipeline.h"
 #include "../core/paths.h"
-#include "../io/npy.h"
-#include "../io/pictures.h"
 #include "../nn/nn.h"
 #include <omp.h>
 #include <stdio.h>
@@ -211,32 +209,6 @@ int pipeline_run_tensor(pipeline *p, const float *input, int h, int w, pipeline_
     tl_free(&tl);
     if (rc) pipeline_out_free(out);
     return rc;
-}
-
-int pipeline_save_pictures(const pipeline *p, const image *img, const pipeline_out *o, const char *dir,
-                           const char *stem, err *e) {
-    for (int k = 0; k < p->n_methods; k++) {
-        char suffix[64] = "";
-        if (p->n_methods > 1) snprintf(suffix, sizeof suffix, "_%s", pipeline_method_name(p, k));
-        int cl = (ood_method_def_of(p->methods[k])->flags & OOD_MAKES_CLUSTERS) && o->clusters;
-        if (pictures_save(dir, stem, suffix, img, o->scores[k], k == 0 ? o->pred : NULL,
-                          p->m->desc.palette, p->m->desc.num_outputs, cl ? o->clusters : NULL,
-                          cl ? o->k : 0, cl ? o->ood_flag : NULL, e))
-            return e->code;
-    }
-    return OODSEG_OK;
-}
-
-int pipeline_save(const pipeline *p, const image *img, const pipeline_out *o, const char *dir,
-                  const char *stem, err *e) {
-    for (int k = 0; k < p->n_methods; k++) {
-        char path[4400];
-        if (p->n_methods > 1) snprintf(path, sizeof path, "%s/%s_%s_score.npy", dir, stem, pipeline_method_name(p, k));
-        else snprintf(path, sizeof path, "%s/%s_score.npy", dir, stem);
-        int64_t shape[2] = {o->h, o->w};
-        if (npy_write_f32(path, o->scores[k], 2, shape, e)) return e->code;
-    }
-    return pipeline_save_pictures(p, img, o, dir, stem, e);
 }
 
 int pipeline_stats_add(pipeline *p, const image *img, ood_stats *st, err *e) {

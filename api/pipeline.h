@@ -10,6 +10,7 @@
 #include "../io/image.h"
 #include "../eval/datasets.h"
 #include "../eval/evaluator.h"
+#include "../io/pictures.h"
 
 #define PIPE_MAX_METHODS 8
 
@@ -21,6 +22,9 @@ typedef struct pipeline {
     ood_options opt;
     char taps[256];                       // the feature taps the tap-reading methods use (resolved)
     char size[64];                        // "" : the model's own test resize; "native"; "WxH"
+    pictures_scale scale;                 // the heat maps' colours; zero: each image's min..max
+    int scale_logits_only;                // 1: scale applies to the methods scored in logit units
+    char scale_note[192];                 // what the colour bar says of a set scale
 } pipeline;
 
 typedef struct pipeline_out {
@@ -64,14 +68,29 @@ int pipeline_attach(pipeline *p, model *m, const char *size, const char *methods
 int pipeline_run(pipeline *p, const image *img, pipeline_out *out, err *e);
 // input: (1, 3, h, w) as the network sees it; the maps are at h x w.
 int pipeline_run_tensor(pipeline *p, const float *input, int h, int w, pipeline_out *out, err *e);
-// `oodseg score`'s files for one image into dir: each method's score map, <stem>_score.npy (one
-// method) or <stem>_<method>_score.npy (several), float32 (h, w), then its pictures.
+// `oodseg score`'s files for one image into dir, one naming rule whatever the number of methods:
+// <stem>_<method>_score.npy (float32 (h, w)) for each method, then the pictures.
 int pipeline_save(const pipeline *p, const image *img, const pipeline_out *o, const char *dir,
                   const char *stem, err *e);
-// The pictures alone (io/pictures.h): each method's heat map and overlay, the cluster picture of
-// a clustering method, the class picture once.
+// The pictures alone (io/pictures.h): <stem>_<method>_heat.png and _overlay.png for each method,
+// <stem>_<method>_clusters.png for a clustering method, <stem>_seg.png once.
 int pipeline_save_pictures(const pipeline *p, const image *img, const pipeline_out *o,
                            const char *dir, const char *stem, err *e);
+// 1 when a file pipeline_save would write for stem exists in dir (its path in first), else 0.
+int pipeline_outputs_exist(const pipeline *p, const char *dir, const char *stem, char *first, size_t n);
+// 1 when a file name (no folder) is one this tool writes (score maps, pictures), whatever the
+// stem: inputs named so are the tool's own outputs, never read back as images.
+int pipeline_is_output_name(const char *name);
+// The heat maps' colour scale from --scale (after the pipeline is open): "image" (each image's
+// min..max, the default), "fixed:LO,HI", or "calibrated:FILE" (the max-logit percentiles of
+// `oodseg calibrate`: -max logit from its 99th to its 0.5th percentile over the ID images, for
+// the methods scored in logit units; the others keep their per-image scale).
+int pipeline_set_scale(pipeline *p, const char *spec, err *e);
+// The report's thumbnails of one benchmark image into dir (eval/html.h names them): the image,
+// its 0/1/255 labels (w x h, or NULL), and each method's heat map and overlay, at most
+// HTML_THUMB_W pixels wide, JPEG.
+int pipeline_save_thumbs(const pipeline *p, const image *img, const uint8_t *labels,
+                         const pipeline_out *o, const char *dir, const char *stem, err *e);
 // `oodseg fit-centroids` / `calibrate`: one in-distribution image's forward pass with the taps
 // the statistics need, added to st.
 int pipeline_stats_add(pipeline *p, const image *img, ood_stats *st, err *e);
@@ -89,6 +108,7 @@ int forward_save(model *m, const image *img, const char *image_name, const char 
 typedef struct eval_save {
     const char *const *score_dirs;   // NULL, or one folder per method: <dir>/<stem>.npy
     const char *maps_dir;            // NULL, or the folder of the pictures
+    const char *thumbs_dir;          // NULL, or the folder of the HTML report's thumbnails
 } eval_save;
 // Loads item i's image and label (checked to have the image's size), scores it with every method
 // and adds the maps to ev (method order = the pipeline's); save may be NULL.

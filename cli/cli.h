@@ -17,21 +17,35 @@ typedef struct cli_common {
     char **pos;
 } cli_common;
 
-// Parses argv[first..argc): -o and positional arguments here, every other "--name value" through
-// pipeline_config_set; `extra`
-// (may be NULL) gets first pick of each "--flag": it returns the number of argv entries it used
-// (0: not its flag, -1: error already in e).
+// Not a status code: --help was printed; the command exits 0.
+#define CLI_HELP 99
+
+// Parses argv[first..argc) of subcommand cmd: --help / -h prints cmd's help and returns CLI_HELP;
+// -o and positional arguments here, every other "--name value" through pipeline_config_set;
+// `extra` (may be NULL) gets first pick of each "--flag": it returns the number of argv entries it
+// used (0: not its flag, -1: error already in e).
 typedef int (*cli_extra_fn)(void *ctx, int argc, char **argv, int i, err *e);
-int cli_parse(int argc, char **argv, int first, cli_common *c, cli_extra_fn extra, void *ctx, err *e);
+int cli_parse(int argc, char **argv, int first, const char *cmd, cli_common *c, cli_extra_fn extra,
+              void *ctx, err *e);
 void cli_free(cli_common *c);
 
-// Prints "oodseg: <message>" and returns the exit status for e->code.
+// Prints "oodseg: <message>" and returns the exit status for e->code (0 for CLI_HELP).
 int cli_fail(const err *e);
-// A progress bar with ETA on stderr when it is a terminal; silent otherwise.
+// Help (cli/help.c): one subcommand's (OODSEG_E_ARG for an unknown one), or every command's.
+int cli_help(const char *cmd);
+void cli_help_all(void);
+// Progress on stderr: a bar with ETA redrawn in place on a terminal; otherwise one line per image,
+// or per total/20 images on long runs (logs stay readable).
 void cli_progress(const char *what, int done, int total, double started);
 
-// Expands files and folders (images: .png .jpg .jpeg .webp, sorted) into a list of paths.
-int cli_collect_images(char **args, int n, char ***paths, int *n_paths, err *e);
+// Expands files and folders (images: .png .jpg .jpeg .webp, sorted) into a list of paths. Files
+// named like the tool's own outputs (pipeline_is_output_name) are left out and counted on stderr.
+// *any_folder (may be NULL): 1 when a folder was given.
+int cli_collect_images(char **args, int n, char ***paths, int *n_paths, int *any_folder, err *e);
+// OODSEG_E_ARG naming the first two inputs whose outputs would have the same stem.
+int cli_check_stems(char **paths, int n, err *e);
+// The command line, each argument shell-quoted where it needs it (for reports).
+void cli_command_line(int argc, char **argv, char *buf, size_t n);
 void cli_free_list(char **paths, int n);
 // "dir/name.ext" -> "name"
 void cli_stem(const char *path, char *stem, size_t n);

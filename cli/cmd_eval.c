@@ -10,20 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *eval_usage =
-    "usage: oodseg eval --model M --dataset NAME:PATH [--methods maxlogit,msp,entropy,energy,kmeans]\n"
-    "                   [method options] [--threads N] [--limit N] [--shard I/N] [--save-state FILE]\n"
-    "                   [--save-maps] [--save-scores] [--fpr-convention first-ge|nearest|first-gt]\n"
-    "                   [--components | --no-components] [--comp-threshold T] [--connectivity 4|8] -o DIR\n"
-    "Writes DIR/metrics.json, metrics.md, metrics.csv, per_image.csv, pr_curve.svg, roc_curve.svg;\n"
-    "--save-scores: DIR/scores/<method>/<stem>.npy (inputs of `oodseg metrics`);\n"
-    "--save-maps: DIR/maps/, the pictures of `oodseg score`.\n";
-
-#define HELP_SENTINEL 99   // not a status code: --help was printed, exit 0
-
 typedef struct eval_opts {
     const char *spec, *save_state;
-    int limit, shard_i, shard_n, save_maps, save_scores, comp, conn;
+    const char *scale;
+    int limit, shard_i, shard_n, save_maps, save_scores, comp, conn, no_html;
     double comp_thr;
     fpr_conv conv;
     ds_generic g;
@@ -43,12 +33,8 @@ static int eval_extra(void *ctx, int argc, char **argv, int i, err *e) {
     if (!strcmp(k, "--save-scores")) { o->save_scores = 1; return 1; }
     if (!strcmp(k, "--components")) { o->comp = 1; return 1; }
     if (!strcmp(k, "--no-components")) { o->comp = 0; return 1; }
-    if (!strcmp(k, "--help") || !strcmp(k, "-h")) {
-        printf("%s\n%s", eval_usage, dataset_help());
-        err_set(e, HELP_SENTINEL, "help");
-        return -1;
-    }
-    static const char *valued[] = {"--dataset", "--limit", "--shard", "--save-state", "--fpr-convention",
+    if (!strcmp(k, "--no-html")) { o->no_html = 1; return 1; }
+    static const char *valued[] = {"--dataset", "--limit", "--shard", "--save-state", "--fpr-convention", "--scale",
                                    "--comp-threshold", "--connectivity", "--images", "--labels",
                                    "--label-suffix", "--ood", "--ignore", "--id"};
     int mine = 0;
@@ -64,7 +50,8 @@ static int eval_extra(void *ctx, int argc, char **argv, int i, err *e) {
     int rc = OODSEG_OK;
     char *end;
     if (!strcmp(k, "--dataset")) o->spec = v;
-    else if (!strcmp(k, "--limit")) { o->limit = (int)strtol(v, &end, 10); if (*end || end == v || o->limit < 0) rc = err_set(e, OODSEG_E_ARG, "--limit '%s': expected a count >= 0", v); }
+    else if (!strcmp(k, "--limit")) { o->limit = (int)strtol(v, &end, 10); if (*end || end == v || o->limit < 1) rc = err_set(e, OODSEG_E_ARG, "--limit '%s': expected a count of images >= 1 (leave it out for all)", v); }
+    else if (!strcmp(k, "--scale")) o->scale = v;
     else if (!strcmp(k, "--shard")) rc = dataset_parse_shard(v, &o->shard_i, &o->shard_n, e);
     else if (!strcmp(k, "--save-state")) o->save_state = v;
     else if (!strcmp(k, "--fpr-convention")) rc = fpr_conv_parse(v, &o->conv, e);
@@ -80,9 +67,9 @@ static int eval_extra(void *ctx, int argc, char **argv, int i, err *e) {
 }
 
 static int check_args(const eval_opts *o, const cli_common *c, err *e) {
-    if (!o->spec) return err_set(e, OODSEG_E_ARG, "eval: --dataset NAME:PATH is required\n%s", eval_usage);
-    if (!c->out_dir) return err_set(e, OODSEG_E_ARG, "eval: give an output folder with -o DIR\n%s", eval_usage);
-    if (c->n_pos) return err_set(e, OODSEG_E_ARG, "eval: unexpected argument '%s'\n%s", c->pos[0], eval_usage);
+    if (!o->spec) return err_set(e, OODSEG_E_ARG, "eval: --dataset NAME:PATH is required (see oodseg eval --help)");
+    if (!c->out_dir) return err_set(e, OODSEG_E_ARG, "eval: give an output folder with -o DIR (see oodseg eval --help)");
+    if (c->n_pos) return err_set(e, OODSEG_E_ARG, "eval: unexpected argument '%s' (see oodseg eval --help)", c->pos[0]);
     return OODSEG_OK;
 }
 
@@ -111,9 +98,9 @@ static int open_evaluator(const eval_opts *o, const dataset *ds, int n_methods, 
 // After the last image: the pooled metrics (and the component pass over the saved score maps),
 // the shard state if asked for, and the reports.
 static int finish_eval(evaluator *ev, const eval_opts *o, const cli_common *c, const dataset *ds, const char *arch,
-                       const char *const *sdirs, double t0, err *e) {
+                       const char *const *sdirs, const html_opts *html, double t0, err *e) {
     const char *model = c->cfg.model[0] ? c->cfg.model : NULL;
-    score_dirs sd = {sdirs, ds};
+    score_dirs sd = {sdirs, ds, NULL};
     if (evaluator_finish(ev, score_dirs_map, &sd, e)) return e->code;
     eval_info info = {.dataset = o->spec, .layout = ds->name, .labels_doc = ds->labels_doc,
                       .model = model ? model : "(default)", .model_arch = arch,
@@ -129,7 +116,7 @@ static int finish_eval(evaluator *ev, const eval_opts *o, const cli_common *c, c
     fprintf(stderr, "evaluated %d image%s with %s in %.1f s\n", ds->n, ds->n == 1 ? "" : "s", arch, omp_get_wtime() - t0);
     info.model = model ? model : "(default model)";
     info.note = note[0] ? note : NULL;
-    return cli_eval_report(ev, &info, c->out_dir, e);
+    return cli_eval_report(ev, &info, c->out_dir, html, e);
 }
 
 // Parses, opens the dataset, the pipeline and the evaluator, then one library call per image.
@@ -140,13 +127,10 @@ int cmd_eval(int argc, char **argv) {
     dataset ds = {0};
     evaluator *ev = NULL;
     eval_opts o = {.comp = -1, .conn = 8, .comp_thr = NAN, .conv = FPR_FIRST_GE};
-    char *sdirs[PIPE_MAX_METHODS] = {0}, maps[4200];
+    char *sdirs[PIPE_MAX_METHODS] = {0}, maps[4200], thumbs[4200], cmdline[8192];
     int rc;
     strcpy(o.options_json, "{}");
-    if ((rc = cli_parse(argc, argv, 2, &c, eval_extra, &o, &e))) {
-        if (e.code == HELP_SENTINEL) { cli_free(&c); return 0; }
-        goto done;
-    }
+    if ((rc = cli_parse(argc, argv, 2, "eval", &c, eval_extra, &o, &e))) goto done;
     if (!c.cfg.methods[0]) snprintf(c.cfg.methods, sizeof c.cfg.methods, "maxlogit,msp,entropy,energy,kmeans");
     if ((rc = check_args(&o, &c, &e))) goto done;
     if ((rc = dataset_open(o.spec, &o.g, &ds, &e))) goto done;
@@ -154,6 +138,7 @@ int cmd_eval(int argc, char **argv) {
     if (ds.n == 0) { rc = err_set(&e, OODSEG_E_ARG, "--shard %d/%d selects no image of the %s dataset", o.shard_i, o.shard_n, ds.name); goto done; }
     if ((rc = cli_mkdir_p(c.out_dir, &e))) goto done;
     if ((rc = pipeline_open(&p, &c.cfg, &e))) goto done;
+    if ((rc = pipeline_set_scale(&p, o.scale, &e))) goto done;
     {   // the resolved method options, defaults included, so a report says exactly what ran
         char res[1024];
         ood_options_json(&p.opt, res, sizeof res);
@@ -170,13 +155,18 @@ int cmd_eval(int argc, char **argv) {
     if (o.save_scores && (rc = make_score_dirs(c.out_dir, p.n_methods, names, sdirs, &e))) goto done;
     snprintf(maps, sizeof maps, "%s/maps", c.out_dir);
     if (o.save_maps && (rc = cli_mkdir_p(maps, &e))) goto done;
-    eval_save save = {o.save_scores ? (const char *const *)sdirs : NULL, o.save_maps ? maps : NULL};
+    snprintf(thumbs, sizeof thumbs, "%s/" HTML_THUMBS, c.out_dir);
+    if (!o.no_html && (rc = cli_mkdir_p(thumbs, &e))) goto done;
+    eval_save save = {o.save_scores ? (const char *const *)sdirs : NULL, o.save_maps ? maps : NULL,
+                      o.no_html ? NULL : thumbs};
+    cli_command_line(argc, argv, cmdline, sizeof cmdline);
+    html_opts html = {.command_line = cmdline, .thumbs = 1};
     double t0 = omp_get_wtime();
     for (int i = 0; i < ds.n && !rc; i++) {
         rc = pipeline_eval_item(&p, &ds, i, ev, &save, &e);
         cli_progress("eval", i + 1, ds.n, t0);
     }
-    if (!rc) rc = finish_eval(ev, &o, &c, &ds, p.m->desc.arch, (const char *const *)sdirs, t0, &e);
+    if (!rc) rc = finish_eval(ev, &o, &c, &ds, p.m->desc.arch, (const char *const *)sdirs, o.no_html ? NULL : &html, t0, &e);
 done:
     for (int k = 0; k < PIPE_MAX_METHODS; k++) free(sdirs[k]);
     evaluator_free(ev);

@@ -10,44 +10,37 @@
 #include <stdlib.h>
 #include <string.h>
 
-int cli_eval_report(const evaluator *ev, const eval_info *info, const char *out_dir, err *e) {
+int cli_eval_report(const evaluator *ev, const eval_info *info, const char *out_dir, const html_opts *html, err *e) {
     if (out_dir && (cli_mkdir_p(out_dir, e) || evaluator_write_reports(ev, info, out_dir, e))) return e->code;
     report r;
     evaluator_report(ev, info, &r);
+    if (out_dir && html && report_write_html(&r, html, out_dir, e)) return e->code;
     char *t = evaluator_table_md(ev);
     if (t) {
         printf("%s (%d images), FPR95 convention %s\n\n%s", r.dataset, r.n_images, fpr_conv_name(r.conv), t);
         free(t);
     }
-    if (out_dir) fprintf(stderr, "reports written to %s/ (metrics.json, metrics.md, metrics.csv%s, pr_curve.svg, roc_curve.svg)\n",
-                         out_dir, r.rows ? ", per_image.csv" : "");
+    if (out_dir) fprintf(stderr, "reports written to %s/ (%smetrics.json, metrics.md, metrics.csv%s, pr_curve.svg, roc_curve.svg)\n",
+                         out_dir, out_dir && html ? "index.html, " : "", r.rows ? ", per_image.csv" : "");
     return OODSEG_OK;
 }
 
 // ---- the command -----------------------------------------------------------------------------
-static const char *metrics_usage =
-    "usage: oodseg metrics --dataset NAME:PATH --scores [NAME=]DIR [--scores ...] [-o DIR]\n"
-    "                      [--shard I/N] [--limit N] [--save-state FILE] [--fpr-convention first-ge|nearest|first-gt]\n"
-    "                      [--components | --no-components] [--comp-threshold T] [--connectivity 4|8]\n"
-    "       oodseg metrics --merge STATE... [-o DIR] [--save-state FILE] [--fpr-convention C]\n"
-    "Score maps: DIR/<stem>.npy (or <stem>_score.npy), float32, at label size, higher = more anomalous.\n"
-    "Component metrics (SegmentMeIfYouCan) are on by default for smiyc-* datasets.\n";
-
-static int merge_states(char **paths, int n, const char *out_dir, const char *save, fpr_conv conv, err *e) {
+static int merge_states(char **paths, int n, const char *out_dir, const char *save, fpr_conv conv,
+                        const html_opts *html, err *e) {
     evaluator *ev;
     int rc = evaluator_merge(&ev, (const char *const *)paths, n, conv, save, e);
-    if (!rc) rc = cli_eval_report(ev, evaluator_info(ev), out_dir, e);
+    if (!rc) rc = cli_eval_report(ev, evaluator_info(ev), out_dir, html, e);
     evaluator_free(ev);
     return rc;
 }
 
-#define HELP_SENTINEL 99   // not a status code: --help was printed, exit 0
-
 typedef struct metrics_args {
-    const char *spec, *out_dir, *save;
+    const char *spec, *out_dir, *save, *method;
     const char *sdir[EVALUATOR_MAX_METHODS], *sname[EVALUATOR_MAX_METHODS];
+    const char *smethod[EVALUATOR_MAX_METHODS];   // NAME of <stem>_NAME_score.npy, or NULL
     char namebuf[EVALUATOR_MAX_METHODS][EVALUATOR_NAME];
-    int ns, limit, shard_i, shard_n, comp, merge, n_merge, conn;
+    int ns, limit, shard_i, shard_n, comp, merge, n_merge, conn, partial, no_html;
     char **merge_paths;   // argc entries
     fpr_conv conv;
     double comp_thr;
@@ -79,7 +72,8 @@ static int parse_valued(metrics_args *a, const char *k, const char *v, err *e) {
     else if (!strcmp(k, "-o") || !strcmp(k, "--out")) a->out_dir = v;
     else if (!strcmp(k, "--save-state")) a->save = v;
     else if (!strcmp(k, "--shard")) return dataset_parse_shard(v, &a->shard_i, &a->shard_n, e);
-    else if (!strcmp(k, "--limit")) { a->limit = (int)strtol(v, &end, 10); if (*end || a->limit < 0) return err_set(e, OODSEG_E_ARG, "--limit '%s': expected a count >= 0", v); }
+    else if (!strcmp(k, "--limit")) { a->limit = (int)strtol(v, &end, 10); if (*end || end == v || a->limit < 1) return err_set(e, OODSEG_E_ARG, "--limit '%s': expected a count of images >= 1 (leave it out for all)", v); }
+    else if (!strcmp(k, "--method") || !strcmp(k, "--methods")) a->method = v;
     else if (!strcmp(k, "--fpr-convention")) return fpr_conv_parse(v, &a->conv, e);
     else if (!strcmp(k, "--comp-threshold")) { a->comp_thr = strtod(v, &end); if (*end || end == v) return err_set(e, OODSEG_E_ARG, "--comp-threshold '%s': expected a number", v); }
     else if (!strcmp(k, "--connectivity")) { a->conn = atoi(v); if (a->conn != 4 && a->conn != 8) return err_set(e, OODSEG_E_ARG, "--connectivity '%s': use 4 or 8", v); }
@@ -92,7 +86,7 @@ static int parse_valued(metrics_args *a, const char *k, const char *v, err *e) {
     else if (!strcmp(k, "--scores")) {
         if (a->ns == EVALUATOR_MAX_METHODS) return err_set(e, OODSEG_E_ARG, "at most %d --scores", EVALUATOR_MAX_METHODS);
         add_scores(a, v);
-    } else return err_set(e, OODSEG_E_ARG, "metrics: unknown option %s\n%s", k, metrics_usage);
+    } else return err_set(e, OODSEG_E_ARG, "metrics: unknown option %s (see oodseg metrics --help)", k);
     return OODSEG_OK;
 }
 
@@ -100,26 +94,70 @@ static int parse_args(int argc, char **argv, metrics_args *a, err *e) {
     for (int i = 2; i < argc; i++) {
         const char *k = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(k, "--help") || !strcmp(k, "-h")) {
-            printf("%s\n%s", metrics_usage, dataset_help());
-            return HELP_SENTINEL;
-        }
+        if (!strcmp(k, "--help") || !strcmp(k, "-h")) { cli_help("metrics"); return err_set(e, CLI_HELP, "help"); }
         if (!strcmp(k, "--merge")) { a->merge = 1; continue; }
+        if (!strcmp(k, "--partial")) { a->partial = 1; continue; }
+        if (!strcmp(k, "--no-html")) { a->no_html = 1; continue; }
         if (!strcmp(k, "--components")) { a->comp = 1; continue; }
         if (!strcmp(k, "--no-components")) { a->comp = 0; continue; }
         if (k[0] != '-') {
             if (a->merge) { a->merge_paths[a->n_merge++] = argv[i]; continue; }
-            return err_set(e, OODSEG_E_ARG, "metrics: unexpected argument '%s'\n%s", k, metrics_usage);
+            return err_set(e, OODSEG_E_ARG, "metrics: unexpected argument '%s' (see oodseg metrics --help)", k);
         }
-        if (!v) return err_set(e, OODSEG_E_ARG, "%s needs a value\n%s", k, metrics_usage);
+        if (!v) return err_set(e, OODSEG_E_ARG, "%s needs a value (see oodseg metrics --help)", k);
         i++;
         if (parse_valued(a, k, v, e)) return e->code;
     }
     return OODSEG_OK;
 }
 
-// The score maps of ds through the evaluator, then the state (if asked) and the reports.
-static int run_metrics(const metrics_args *a, dataset *ds, err *e) {
+// Expands the --scores folders into one entry per method: with --method LIST, each folder's
+// <stem>_<m>_score.npy for every m; without it, a folder with <stem>.npy (or <stem>_score.npy) for
+// the first image is one method named after the folder, else every method whose
+// <stem>_<m>_score.npy is there for the first image (the naming rule of `oodseg score`).
+static int resolve_methods(metrics_args *a, const char *stem0, char *mbuf, size_t mcap, err *e) {
+    const char *dir[EVALUATOR_MAX_METHODS], *name[EVALUATOR_MAX_METHODS];
+    int given = a->ns, n = 0;
+    memcpy(dir, a->sdir, sizeof dir);
+    memcpy(name, a->sname, sizeof name);
+    snprintf(mbuf, mcap, "%s", a->method ? a->method : "");
+    const char *listed[EVALUATOR_MAX_METHODS];
+    int nl = 0;
+    for (char *sv = NULL, *t = strtok_r(mbuf, ",", &sv); t && nl < EVALUATOR_MAX_METHODS; t = strtok_r(NULL, ",", &sv)) listed[nl++] = t;
+    for (int d = 0; d < given; d++) {
+        char path[4400];
+        int found = 0;
+        if (!nl && score_map_find(dir[d], stem0, NULL, path, sizeof path)) {
+            a->sdir[n] = dir[d]; a->sname[n] = name[d]; a->smethod[n++] = NULL;
+            continue;
+        }
+        for (int i = 0; i < (nl ? nl : ood_method_count()); i++) {
+            const char *m = nl ? listed[i] : ood_method_at(i)->name;
+            if (!nl && !score_map_find(dir[d], stem0, m, path, sizeof path)) continue;
+            if (n == EVALUATOR_MAX_METHODS) return err_set(e, OODSEG_E_ARG, "metrics: at most %d methods at once", EVALUATOR_MAX_METHODS);
+            a->sdir[n] = dir[d]; a->sname[n] = m; a->smethod[n++] = m;
+            found++;
+        }
+        if (!found)
+            return err_set(e, OODSEG_E_DATA, "%s: no score map for the first image '%s' (looked for %s.npy, %s_score.npy and "
+                           "%s_<method>_score.npy); give the folder oodseg score or eval --save-scores wrote", dir[d], stem0,
+                           stem0, stem0, stem0);
+    }
+    a->ns = n;
+    return OODSEG_OK;
+}
+
+// 1 when every method of a has image stem's score map.
+static int has_all_maps(const metrics_args *a, const char *stem) {
+    char path[4400];
+    for (int m = 0; m < a->ns; m++)
+        if (!score_map_find(a->sdir[m], stem, a->smethod[m], path, sizeof path)) return 0;
+    return 1;
+}
+
+// The score maps of ds through the evaluator (images without maps skipped with --partial), then
+// the state (if asked) and the reports.
+static int run_metrics(const metrics_args *a, dataset *ds, const html_opts *html, err *e) {
     evaluator_opts eo;
     evaluator_opts_default(&eo, ds->smiyc_track);
     eo.conv = a->conv;
@@ -127,36 +165,42 @@ static int run_metrics(const metrics_args *a, dataset *ds, err *e) {
     eo.comp.connectivity = a->conn;
     eo.comp.threshold = a->comp_thr;
     evaluator *ev;
-    int rc = evaluator_new(&ev, a->ns, a->sname, &eo, e);
+    int rc = evaluator_new(&ev, a->ns, a->sname, &eo, e), skipped = 0;
     if (rc) return rc;
     double t0 = omp_get_wtime();
     for (int i = 0; i < ds->n && !rc; i++) {
         image lab;
         float *s[EVALUATOR_MAX_METHODS] = {0};
+        if (a->partial && !has_all_maps(a, ds->items[i].stem)) { skipped++; continue; }
         if ((rc = dataset_load_label(ds, i, 0, 0, &lab, e))) break;
         for (int m = 0; m < a->ns && !rc; m++)
-            rc = load_score_map(a->sdir[m], ds->items[i].stem, lab.w, lab.h, ds->items[i].label, &s[m], e);
+            rc = load_score_map(a->sdir[m], ds->items[i].stem, a->smethod[m], lab.w, lab.h, ds->items[i].label, &s[m], e);
         if (!rc) rc = evaluator_add(ev, ds->items[i].stem, (const float *const *)s, lab.px, lab.w, lab.h, 0, e);
         for (int m = 0; m < a->ns; m++) free(s[m]);
         image_free(&lab);
         cli_progress("metrics", i + 1, ds->n, t0);
     }
-    score_dirs sd = {a->sdir, ds};
+    if (!rc && skipped == ds->n) rc = err_set(e, OODSEG_E_DATA, "metrics --partial: no image of the %s dataset has score maps", ds->name);
+    if (!rc && skipped) fprintf(stderr, "metrics: --partial: evaluated %d images, skipped %d without score maps\n", ds->n - skipped, skipped);
+    // the component pass names each map's label only when the images are the dataset's, in order
+    score_dirs sd = {a->sdir, skipped ? NULL : ds, a->smethod};
     if (!rc) rc = evaluator_finish(ev, score_dirs_map, &sd, e);
     eval_info info = {.dataset = a->spec, .layout = ds->name, .labels_doc = ds->labels_doc, .model = "score maps",
-                      .n_images = ds->n};
+                      .n_images = ds->n - skipped};
     if (!rc && a->save) {
         char meta[8192];
         if (!(rc = eval_meta_json(&info, a->shard_i, a->shard_n, meta, sizeof meta, e)) &&
             !(rc = evaluator_save_state(ev, a->save, meta, e)))
             fprintf(stderr, "state saved to %s (merge shards with: oodseg metrics --merge STATE...)\n", a->save);
     }
-    char note[96] = "", model[1200];
+    char note[160] = "", model[1200];
     if (a->shard_n > 1) snprintf(note, sizeof note, "shard %d/%d of the dataset only", a->shard_i, a->shard_n);
+    if (skipped) snprintf(note + strlen(note), sizeof note - strlen(note), "%s%d of %d images without score maps skipped (--partial)",
+                          note[0] ? "; " : "", skipped, ds->n);
     snprintf(model, sizeof model, "score maps in %s", a->sdir[0]);
     info.model = model;
     info.note = note[0] ? note : NULL;
-    if (!rc) rc = cli_eval_report(ev, &info, a->out_dir, e);
+    if (!rc) rc = cli_eval_report(ev, &info, a->out_dir, html, e);
     evaluator_free(ev);
     return rc;
 }
@@ -165,21 +209,25 @@ int cmd_metrics(int argc, char **argv) {
     err e = {0};
     metrics_args a = {.comp = -1, .conn = 8, .comp_thr = NAN, .conv = FPR_FIRST_GE};
     dataset ds = {0};
+    char mbuf[512], cmdline[8192];
     if (!(a.merge_paths = calloc((size_t)argc + 1, sizeof(char *)))) return cli_fail(&(err){OODSEG_E_NOMEM, "out of memory"});
     int rc = parse_args(argc, argv, &a, &e);
-    if (rc == HELP_SENTINEL) { free(a.merge_paths); return 0; }
     if (rc) goto done;
+    cli_command_line(argc, argv, cmdline, sizeof cmdline);
+    html_opts html = {.command_line = cmdline, .thumbs = 0};
+    const html_opts *hp = a.no_html ? NULL : &html;
     if (a.merge) {
-        if (!a.n_merge) { rc = err_set(&e, OODSEG_E_ARG, "metrics --merge: give the state files\n%s", metrics_usage); goto done; }
-        rc = merge_states(a.merge_paths, a.n_merge, a.out_dir, a.save, a.conv, &e);
+        if (!a.n_merge) { rc = err_set(&e, OODSEG_E_ARG, "metrics --merge: give the state files (see oodseg metrics --help)"); goto done; }
+        rc = merge_states(a.merge_paths, a.n_merge, a.out_dir, a.save, a.conv, hp, &e);
         goto done;
     }
-    if (!a.spec) { rc = err_set(&e, OODSEG_E_ARG, "metrics: --dataset NAME:PATH is required\n%s", metrics_usage); goto done; }
-    if (!a.ns) { rc = err_set(&e, OODSEG_E_ARG, "metrics: --scores DIR is required\n%s", metrics_usage); goto done; }
+    if (!a.spec) { rc = err_set(&e, OODSEG_E_ARG, "metrics: --dataset NAME:PATH is required (see oodseg metrics --help)"); goto done; }
+    if (!a.ns) { rc = err_set(&e, OODSEG_E_ARG, "metrics: --scores DIR is required (see oodseg metrics --help)"); goto done; }
     if ((rc = dataset_open(a.spec, &a.g, &ds, &e))) goto done;
     if ((rc = dataset_select(&ds, a.limit, a.shard_i, a.shard_n, &e))) goto done;
     if (ds.n == 0) { rc = err_set(&e, OODSEG_E_ARG, "--shard %d/%d selects no image of the %s dataset", a.shard_i, a.shard_n, ds.name); goto done; }
-    rc = run_metrics(&a, &ds, &e);
+    if ((rc = resolve_methods(&a, ds.items[0].stem, mbuf, sizeof mbuf, &e))) goto done;
+    rc = run_metrics(&a, &ds, hp, &e);
 done:
     dataset_free(&ds);
     free(a.merge_paths);

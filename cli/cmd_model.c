@@ -28,7 +28,7 @@ static void print_size_rule(const preprocess *p) {
 int cmd_info(int argc, char **argv) {
     cli_common c;
     err e = {0};
-    if (cli_parse(argc, argv, 2, &c, NULL, NULL, &e)) { cli_free(&c); return cli_fail(&e); }
+    if (cli_parse(argc, argv, 2, "info", &c, NULL, NULL, &e)) { cli_free(&c); return cli_fail(&e); }
     const char *path = c.cfg.model[0] ? c.cfg.model : (c.n_pos ? c.pos[0] : NULL);
     if (!path) { cli_free(&c); err_set(&e, OODSEG_E_ARG, "info: give a checkpoint file (oodseg info MODEL)"); return cli_fail(&e); }
     model *m;
@@ -91,7 +91,7 @@ int cmd_forward(int argc, char **argv) {
     image img = {0};
     tensor_list tl = {0};
     int rc = OODSEG_OK;
-    if ((rc = cli_parse(argc, argv, 2, &c, fwd_flags, &x, &e))) goto done;
+    if ((rc = cli_parse(argc, argv, 2, "forward", &c, fwd_flags, &x, &e))) goto done;
     if (!x.save || c.n_pos != 1) {
         rc = err_set(&e, OODSEG_E_ARG, "forward: usage: oodseg forward --model M [--size S] [--threads N] [--all] --save OUT.safetensors IMAGE");
         goto done;

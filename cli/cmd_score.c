@@ -7,37 +7,90 @@
 #include <stdlib.h>
 #include <string.h>
 
+typedef struct score_flags {
+    int keep_going;        // -1: the default (on when a folder is given)
+    int no_clobber;
+    const char *scale;
+} score_flags;
+
+static int score_extra(void *ctx, int argc, char **argv, int i, err *e) {
+    score_flags *f = ctx;
+    const char *k = argv[i];
+    if (!strcmp(k, "--keep-going")) { f->keep_going = 1; return 1; }
+    if (!strcmp(k, "--fail-fast")) { f->keep_going = 0; return 1; }
+    if (!strcmp(k, "--no-clobber")) { f->no_clobber = 1; return 1; }
+    if (!strcmp(k, "--scale")) {
+        if (i + 1 >= argc) { err_set(e, OODSEG_E_ARG, "--scale needs a value: image, fixed:LO,HI or calibrated:FILE"); return -1; }
+        f->scale = argv[i + 1];
+        return 2;
+    }
+    return 0;
+}
+
+// Before anything is written: no two inputs with one stem, and with --no-clobber no output there.
+static int check_outputs(const pipeline *p, char **paths, int n, const char *dir, int no_clobber, err *e) {
+    if (cli_check_stems(paths, n, e)) return e->code;
+    for (int i = 0; no_clobber && i < n; i++) {
+        char stem[512], first[4400];
+        cli_stem(paths[i], stem, sizeof stem);
+        if (pipeline_outputs_exist(p, dir, stem, first, sizeof first))
+            return err_set(e, OODSEG_E_IO, "--no-clobber: %s exists (output of %s); nothing was written", first, paths[i]);
+    }
+    return OODSEG_OK;
+}
+
+// One image: load, score, save. The error names the image.
+static int score_one(pipeline *p, const char *path, const char *dir, err *e) {
+    image img = {0};
+    pipeline_out o = {0};
+    char stem[512];
+    cli_stem(path, stem, sizeof stem);
+    int rc = image_load_rgb(path, &img, e);
+    if (!rc && (rc = pipeline_run(p, &img, &o, e))) err_prefix(e, "%s: ", path);
+    if (!rc) rc = pipeline_save(p, &img, &o, dir, stem, e);
+    pipeline_out_free(&o);
+    image_free(&img);
+    return rc;
+}
+
 int cmd_score(int argc, char **argv) {
     cli_common c;
     err e = {0};
     pipeline p = {0};
+    score_flags fl = {-1, 0, NULL};
     char **paths = NULL;
-    int n_paths = 0, rc;
-    if ((rc = cli_parse(argc, argv, 2, &c, NULL, NULL, &e))) goto done;
-    if (!c.out_dir) { rc = err_set(&e, OODSEG_E_ARG, "score: give an output folder with -o DIR"); goto done; }
-    if ((rc = cli_collect_images(c.pos, c.n_pos, &paths, &n_paths, &e))) goto done;
-    if ((rc = cli_mkdir_p(c.out_dir, &e))) goto done;
+    int n_paths = 0, rc, any_folder = 0, failed = 0;
+    err first = {0};
+    if ((rc = cli_parse(argc, argv, 2, "score", &c, score_extra, &fl, &e))) goto done;
+    if (!c.out_dir) { rc = err_set(&e, OODSEG_E_ARG, "score: give an output folder with -o DIR (see oodseg score --help)"); goto done; }
+    if (!c.cfg.methods[0]) snprintf(c.cfg.methods, sizeof c.cfg.methods, "kmeans");   // the paper's method
+    if ((rc = cli_collect_images(c.pos, c.n_pos, &paths, &n_paths, &any_folder, &e))) goto done;
     if ((rc = pipeline_open(&p, &c.cfg, &e))) goto done;
+    if ((rc = pipeline_set_scale(&p, fl.scale, &e))) goto done;
+    if ((rc = check_outputs(&p, paths, n_paths, c.out_dir, fl.no_clobber, &e))) goto done;
+    if ((rc = cli_mkdir_p(c.out_dir, &e))) goto done;
+    int keep_going = fl.keep_going >= 0 ? fl.keep_going : any_folder;
     double t0 = omp_get_wtime();
-    for (int i = 0; i < n_paths && !rc; i++) {
-        image img = {0};
-        pipeline_out o = {0};
-        char stem[512];
-        cli_stem(paths[i], stem, sizeof stem);
-        if ((rc = image_load_rgb(paths[i], &img, &e))) break;
-        if ((rc = pipeline_run(&p, &img, &o, &e))) err_prefix(&e, "%s: ", paths[i]);
-        else rc = pipeline_save(&p, &img, &o, c.out_dir, stem, &e);
-        pipeline_out_free(&o);
-        image_free(&img);
+    for (int i = 0; i < n_paths; i++) {
+        err ei = {0};
+        if (score_one(&p, paths[i], c.out_dir, &ei)) {
+            if (!failed++) first = ei;
+            if (!keep_going) { e = ei; rc = ei.code; break; }
+            fprintf(stderr, "oodseg: %s (skipped; going on)\n", ei.msg);
+        }
         cli_progress("score", i + 1, n_paths, t0);
     }
-    if (!rc) fprintf(stderr, "scored %d image%s with %s into %s (%.2f s)\n", n_paths, n_paths == 1 ? "" : "s",
-                     p.m->desc.arch, c.out_dir, omp_get_wtime() - t0);
+    if (rc) goto done;
+    fprintf(stderr, "scored %d of %d image%s with %s (%s) into %s (%.2f s)", n_paths - failed, n_paths,
+            n_paths == 1 ? "" : "s", p.m->desc.arch, c.cfg.methods, c.out_dir, omp_get_wtime() - t0);
+    if (failed) fprintf(stderr, "; %d FAILED (first: %s)\n", failed, first.msg);
+    else fprintf(stderr, "\n");
 done:
     pipeline_close(&p);
     cli_free_list(paths, n_paths);
     cli_free(&c);
-    return rc ? cli_fail(&e) : 0;
+    if (rc) return cli_fail(&e);
+    return failed ? (first.code ? first.code : OODSEG_E_INTERNAL) : 0;   // some inputs failed (--keep-going)
 }
 
 // fit-centroids and calibrate run the network over in-distribution images and accumulate
@@ -49,9 +102,9 @@ static int run_stats(int argc, char **argv, const char *what) {
     int n_paths = 0, rc;
     pipeline p = {0};
     ood_stats *st = NULL;
-    if ((rc = cli_parse(argc, argv, 2, &c, NULL, NULL, &e))) goto done;
-    if (!c.out_dir) { rc = err_set(&e, OODSEG_E_ARG, "%s: give the output file with -o FILE", what); goto done; }
-    if ((rc = cli_collect_images(c.pos, c.n_pos, &paths, &n_paths, &e))) goto done;
+    if ((rc = cli_parse(argc, argv, 2, what, &c, NULL, NULL, &e))) goto done;
+    if (!c.out_dir) { rc = err_set(&e, OODSEG_E_ARG, "%s: give the output file with -o FILE (see oodseg %s --help)", what, what); goto done; }
+    if ((rc = cli_collect_images(c.pos, c.n_pos, &paths, &n_paths, NULL, &e))) goto done;
     // The statistics need the taps and the logits, not a method: the plainest one is opened.
     snprintf(c.cfg.methods, sizeof c.cfg.methods, "maxlogit");
     if ((rc = pipeline_open(&p, &c.cfg, &e))) goto done;

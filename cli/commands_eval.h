@@ -6,12 +6,14 @@
 
 #include "../eval/evaluator.h"
 #include "../eval/datasets.h"
+#include "../eval/html.h"
 
 int cmd_eval(int argc, char **argv);
 int cmd_metrics(int argc, char **argv);
 
 // Shared by both (cmd_metrics.c): writes the reports into out_dir (if not NULL, created with its
-// parents), prints the Markdown table on stdout and where the reports went on stderr.
-int cli_eval_report(const evaluator *ev, const eval_info *info, const char *out_dir, err *e);
+// parents) and, when html is not NULL, the page out_dir/index.html; prints the Markdown table on
+// stdout and where the reports went on stderr.
+int cli_eval_report(const evaluator *ev, const eval_info *info, const char *out_dir, const html_opts *html, err *e);
 
 #endif

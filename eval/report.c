@@ -168,7 +168,7 @@ int report_write_per_image(const report *r, const char *path, err *e) {
 // ---- SVG -------------------------------------------------------------------------------------
 static const char *colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"};
 
-static void xml_text(FILE *f, const char *s) {
+void report_xml_text(FILE *f, const char *s) {
     for (; *s; s++) {
         if (*s == '<') fputs("&lt;", f);
         else if (*s == '>') fputs("&gt;", f);
@@ -178,20 +178,34 @@ static void xml_text(FILE *f, const char *s) {
     }
 }
 
-int report_write_svg(const report *r, int roc, const char *path, err *e) {
-    outf o;
-    if (out_open(&o, path, e)) return e->code;
-    FILE *f = o.f;
-    const double W = 640, H = 520, L = 70, R = 20, T = 40, B = 60;   // plot area margins
+// Method m's line: lines drawn first are wider and each has its own dash pattern, so a curve that
+// lies on another (max-logit under energy) still shows as a coloured border or through the gaps.
+static double line_width(const report *r, int m) {
+    double w = 2.2 + 0.9 * (r->n_methods - 1 - m);
+    return w > 6 ? 6 : w;
+}
+static const char *dashes[] = {"none", "10 4", "3 3", "14 4 3 4", "6 2 2 2", "7 3 1 3", "18 5", "5 2"};
+
+void report_svg(FILE *f, const report *r, int roc) {
+    const double W = 640, H = 540, L = 70, R = 20, T = 60, B = 60;   // plot area margins
     const double pw = W - L - R, ph = H - T - B;
-    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-               "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
                "font-family=\"DejaVu Sans, Arial, sans-serif\" font-size=\"13\">\n", W, H, W, H);
     fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
-    fprintf(f, "<text x=\"%.1f\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">", L + pw / 2);
+    // title: what was measured, on which dataset, with which model
+    fprintf(f, "<text x=\"%.1f\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">", L + pw / 2);
     fputs(roc ? "ROC curve: " : "Precision-recall curve: ", f);
-    xml_text(f, r->layout ? r->layout : "");
+    report_xml_text(f, r->layout && *r->layout ? r->layout : r->dataset ? r->dataset : "");
     fprintf(f, " (%d images)</text>\n", r->n_images);
+    fprintf(f, "<text x=\"%.1f\" y=\"42\" text-anchor=\"middle\" font-size=\"12\" fill=\"#333\">model: ", L + pw / 2);
+    report_xml_text(f, r->model_arch && *r->model_arch ? r->model_arch : r->model ? r->model : "?");
+    if (r->model_arch && *r->model_arch && r->model && *r->model && *r->model != '(') {
+        const char *b = strrchr(r->model, '/');
+        fputs(" (", f);
+        report_xml_text(f, b ? b + 1 : r->model);
+        fputs(")", f);
+    }
+    fputs("</text>\n", f);
     // grid, ticks, axis labels
     for (int k = 0; k <= 5; k++) {
         double v = k / 5.0, x = L + v * pw, y = T + ph - v * ph;
@@ -209,11 +223,12 @@ int report_write_svg(const report *r, int roc, const char *path, err *e) {
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#999\" stroke-dasharray=\"4 4\"/>\n",
                 L, T + ph, L + pw, T);
     // curves, decimated to points at least half a pixel apart
-    fprintf(f, "<g fill=\"none\" stroke-width=\"2\">\n");
+    fprintf(f, "<g fill=\"none\" stroke-linejoin=\"round\">\n");
     for (int m = 0; m < r->n_methods; m++) {
         const metrics_curve *c = &r->res[m]->curve;
         if (c->n < 1) continue;
-        fprintf(f, "<polyline stroke=\"%s\" points=\"", colors[m % 8]);
+        fprintf(f, "<polyline stroke=\"%s\" stroke-width=\"%.1f\" stroke-dasharray=\"%s\" points=\"", colors[m % 8],
+                line_width(r, m), dashes[m % 8]);
         double lx = -1e9, ly = -1e9;
         for (int i = 0; i < c->n; i++) {
             double xv = roc ? c->fpr[i] : c->recall[i], yv = roc ? c->tpr[i] : c->precision[i];
@@ -235,14 +250,21 @@ int report_write_svg(const report *r, int roc, const char *path, err *e) {
             lx0, ly0, lw, 20.0 * r->n_methods + 8);
     for (int m = 0; m < r->n_methods; m++) {
         double y = ly0 + 16 + 20.0 * m;
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"3\"/>\n",
-                lx0 + 8, y - 4, lx0 + 36, y - 4, colors[m % 8]);
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"%.1f\" stroke-dasharray=\"%s\"/>\n",
+                lx0 + 8, y - 4, lx0 + 36, y - 4, colors[m % 8], line_width(r, m) < 3 ? 3 : line_width(r, m), dashes[m % 8]);
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">", lx0 + 44, y);
-        xml_text(f, r->methods[m]);
+        report_xml_text(f, r->methods[m]);
         if (roc) fprintf(f, " (AUROC %.2f, FPR95 %.2f)</text>\n", 100 * r->res[m]->auroc, 100 * r->res[m]->fpr95);
         else fprintf(f, " (AP %.2f)</text>\n", 100 * r->res[m]->ap);
     }
     fprintf(f, "</svg>\n");
+}
+
+int report_write_svg(const report *r, int roc, const char *path, err *e) {
+    outf o;
+    if (out_open(&o, path, e)) return e->code;
+    fprintf(o.f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    report_svg(o.f, r, roc);
     return out_close(&o, e);
 }
 

@@ -6,6 +6,7 @@
 #define OODSEG_EVAL_REPORT_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include "../core/err.h"
 #include "metrics.h"
 #include "components.h"
@@ -46,6 +47,11 @@ int report_write_md(const report *r, const char *path, err *e);
 int report_write_csv(const report *r, const char *path, err *e);
 int report_write_per_image(const report *r, const char *path, err *e);
 int report_write_svg(const report *r, int roc, const char *path, err *e);   // roc 0: PR curve
+// The curve as an <svg> element (no XML prolog), for a file or inline in the HTML page. The title
+// names the dataset and the model; each method has its own colour, width and dash pattern.
+void report_svg(FILE *f, const report *r, int roc);
+// s with <, >, & and " escaped, for XML and HTML text and attribute values.
+void report_xml_text(FILE *f, const char *s);
 // The Markdown table alone, for printing on the terminal (caller frees).
 char *report_table_md(const report *r);
 void report_rows_free(report_row *rows, int n);

@@ -7,19 +7,28 @@
 #include <string.h>
 #include <sys/stat.h>
 
-int load_score_map(const char *dir, const char *stem, int w, int h, const char *label_path,
+int score_map_find(const char *dir, const char *stem, const char *method, char *path, size_t n) {
+    struct stat st;
+    if (method) {
+        snprintf(path, n, "%s/%s_%s_score.npy", dir, stem, method);
+        return stat(path, &st) == 0;
+    }
+    char alt[4200];
+    snprintf(alt, sizeof alt, "%s/%s_score.npy", dir, stem);
+    snprintf(path, n, "%s/%s.npy", dir, stem);
+    if (stat(path, &st) == 0) return 1;
+    if (stat(alt, &st) != 0) return 0;
+    snprintf(path, n, "%s", alt);
+    return 1;
+}
+
+int load_score_map(const char *dir, const char *stem, const char *method, int w, int h, const char *label_path,
                    float **out, err *e) {
     char p[4200];
-    struct stat st;
-    snprintf(p, sizeof p, "%s/%s.npy", dir, stem);
-    if (stat(p, &st) != 0) {
-        char q[4200];
-        snprintf(q, sizeof q, "%s/%s_score.npy", dir, stem);
-        if (stat(q, &st) != 0)
-            return err_set(e, OODSEG_E_DATA, "%s: missing score map for image '%s' (expected <stem>.npy, float32, %dx%d as (%d, %d))",
-                           p, stem, w, h, h, w);
-        snprintf(p, sizeof p, "%s", q);
-    }
+    if (!score_map_find(dir, stem, method, p, sizeof p))
+        return err_set(e, OODSEG_E_DATA, "%s: missing score map for image '%s' (expected %s, float32, %dx%d as (%d, %d); "
+                       "--partial evaluates the images that have one)", p, stem,
+                       method ? "<stem>_<method>_score.npy" : "<stem>.npy", w, h, h, w);
     npy_array a;
     if (npy_read(p, &a, e)) return e->code;
     int ok = (a.ndim == 2 && a.shape[0] == h && a.shape[1] == w) ||
@@ -42,7 +51,7 @@ int score_dirs_map(void *ctx, int image, const char *stem, int method, float *ds
     const score_dirs *sd = ctx;
     const char *label = sd->ds && image < sd->ds->n ? sd->ds->items[image].label : stem;
     float *s = NULL;
-    if (load_score_map(sd->dirs[method], stem, w, h, label, &s, e)) return e->code;
+    if (load_score_map(sd->dirs[method], stem, sd->methods ? sd->methods[method] : NULL, w, h, label, &s, e)) return e->code;
     memcpy(dst, s, (size_t)w * h * sizeof *dst);
     free(s);
     return OODSEG_OK;

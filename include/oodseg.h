@@ -179,7 +179,7 @@ OODSEG_API int oodseg_score_rgb(oodseg_scorer *s, const uint8_t *rgb, int width,
 OODSEG_API int oodseg_score_tensor(oodseg_scorer *s, const float *input, int height, int width,
                                    oodseg_maps **out, oodseg_status *st);
 /* Writes what `oodseg score` writes for one image into dir (which must exist): for each method
- * <stem>[_<method>]_score.npy and the pictures (_heat.png, _overlay.png, _clusters.png; <stem>_seg.png
+ * <stem>_<method>_score.npy and the pictures (_heat.png, _overlay.png, _clusters.png; <stem>_seg.png
  * once). rgb: the image the maps belong to (width*3 bytes a row), as for oodseg_score_rgb. Every
  * file is written to a temporary name and renamed. */
 OODSEG_API int oodseg_maps_save(const oodseg_scorer *s, const oodseg_maps *maps, const uint8_t *rgb,

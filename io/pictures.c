@@ -1,6 +1,7 @@
 // Pictures of one scored image (see pictures.h). The colormaps are tables: inferno (perceptually
 // uniform, readable in grey) for scores, tab20 for clusters, both sampled from matplotlib 3.6.
 #include "pictures.h"
+#include "font.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,85 +47,257 @@ const uint8_t pictures_tab20[20][3] = {
     {140,86,75}, {196,156,148}, {227,119,194}, {247,182,210}, {127,127,127}, {199,199,199}, {188,189,34}, {219,219,141}, {23,190,207}, {158,218,229},
 };
 
-static int save(const char *dir, const char *stem, const char *suffix, const char *what,
-                const image *im, err *e) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s%s_%s.png", dir, stem, suffix, what);
-    int rc = image_save_png(path, im, e);
-    if (rc) err_prefix(e, "writing %s: ", path);
+// ---- the strip below a picture ---------------------------------------------------------------
+static const uint8_t ink[3] = {0, 0, 0}, paper = 255;
+
+// The font scale for a picture w pixels wide: text stays readable on large frames.
+static int text_scale(int w) { return w >= 1000 ? 2 + (w >= 2000) : 1; }
+
+// A picture w x (h + strip) with src's pixels on top (src: 3 channels, w x h) and white below.
+static int with_strip(const uint8_t *src, int w, int h, int strip, image *out, err *e) {
+    out->w = w; out->h = h + strip; out->c = 3;
+    if (!(out->px = err_malloc(e, (size_t)w * out->h * 3, "a picture"))) return e->code;
+    memcpy(out->px, src, (size_t)w * h * 3);
+    memset(out->px + (size_t)w * h * 3, paper, (size_t)w * strip * 3);
+    return OODSEG_OK;
+}
+
+static void fill_rect(image *im, int x0, int y0, int w, int h, const uint8_t rgb[3]) {
+    for (int y = y0 < 0 ? 0 : y0; y < y0 + h && y < im->h; y++)
+        for (int x = x0 < 0 ? 0 : x0; x < x0 + w && x < im->w; x++) memcpy(im->px + ((int64_t)y * im->w + x) * 3, rgb, 3);
+}
+
+// Text cut to fit max_w pixels (an ellipsis marks the cut).
+static void draw_fit(image *im, int x, int y, const char *s, int sc, int max_w) {
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", s);
+    int room = max_w / (FONT_CELL_W * sc);
+    if (room < 4) return;
+    if ((int)strlen(buf) > room) { buf[room - 3] = 0; strcat(buf, "..."); }
+    font_draw(im, x, y, buf, sc, ink);
+}
+
+static const char *or_default(const char *s, const char *dflt) { return s && *s ? s : dflt; }
+
+// The colour bar strip: the score's name, the bar, the range at its ends and middle, the scale.
+static int bar_height(int sc) { return sc * (4 + FONT_CELL_H + 3 + 10 + 3 + FONT_CELL_H + 2); }
+
+static void draw_bar(image *im, int y0, const pictures_in *in, double lo, double hi) {
+    const int w = im->w, sc = text_scale(w), m = 4 * sc;
+    const char *note = in->scale.note ? in->scale.note : in->scale.fixed ? "fixed scale" : "per-image min..max";
+    char line[512];
+    snprintf(line, sizeof line, "%s; %s", or_default(in->score_label, "score"), note);
+    draw_fit(im, m, y0 + m, line, sc, w - 2 * m);
+    int by = y0 + m + (FONT_CELL_H + 3) * sc, bw = w - 2 * m, bh = 10 * sc;
+    for (int x = 0; x < bw; x++) {
+        int i = bw > 1 ? (int)lround(255.0 * x / (bw - 1)) : 0;
+        fill_rect(im, m + x, by, 1, bh, pictures_inferno[i]);
+    }
+    char t[3][32];
+    snprintf(t[0], 32, "%.4g", lo);
+    snprintf(t[1], 32, "%.4g", (lo + hi) / 2);
+    snprintf(t[2], 32, "%.4g", hi);
+    int ty = by + bh + 3 * sc;
+    for (int k = 0; k < 3; k++) {
+        int cx = m + (bw - 1) * k / 2, tw = font_width(t[k], sc) - sc;
+        fill_rect(im, cx - (sc > 1) , by + bh, sc, 2 * sc, ink);   // tick
+        int tx = k == 0 ? m : k == 2 ? m + bw - tw : cx - tw / 2;
+        font_draw(im, tx, ty, t[k], sc, ink);
+    }
+}
+
+void pictures_range(const pictures_in *in, int64_t n, double *lo, double *hi) {
+    if (in->scale.fixed) { *lo = in->scale.lo; *hi = in->scale.hi; return; }
+    float a = INFINITY, b = -INFINITY;
+    for (int64_t p = 0; p < n; p++)
+        if (isfinite(in->score[p])) { if (in->score[p] < a) a = in->score[p]; if (in->score[p] > b) b = in->score[p]; }
+    if (!(a <= b)) a = b = 0;
+    *lo = a; *hi = b;
+}
+
+static int check_in(const pictures_in *in, err *e) {
+    const image *img = in->img;
+    if (!img || !img->px || img->w < 1 || img->h < 1 || (img->c != 3 && img->c != 1))
+        return err_set(e, OODSEG_E_ARG, "pictures: no image");
+    return OODSEG_OK;
+}
+
+int pictures_heat(const pictures_in *in, image *heat, image *overlay, err *e) {
+    memset(heat, 0, sizeof *heat);
+    memset(overlay, 0, sizeof *overlay);
+    if (check_in(in, e)) return e->code;
+    const image *img = in->img;
+    const int w = img->w, h = img->h, sc = text_scale(w);
+    const int64_t hw = (int64_t)w * h;
+    double lo, hi;
+    pictures_range(in, hw, &lo, &hi);
+    double scale = hi > lo ? 255.0 / (hi - lo) : 0;
+    uint8_t *buf = err_malloc(e, (size_t)hw * 3, "a picture");   // (h, w, 3)
+    if (!buf) return e->code;
+    for (int64_t p = 0; p < hw; p++) {
+        double v = isfinite(in->score[p]) ? ((double)in->score[p] - lo) * scale : 0;
+        int i = (int)lround(v < 0 ? 0 : v > 255 ? 255 : v);
+        memcpy(buf + p * 3, pictures_inferno[i], 3);
+    }
+    int rc = with_strip(buf, w, h, bar_height(sc), heat, e);
+    if (!rc) draw_bar(heat, h, in, lo, hi);
+    for (int64_t p = 0; p < hw; p++)   // the overlay: 55 % heat over the image
+        for (int c = 0; c < 3; c++) {
+            int src = img->px[p * img->c + (img->c == 3 ? c : 0)];
+            buf[p * 3 + c] = (uint8_t)((45 * src + 55 * buf[p * 3 + c] + 50) / 100);
+        }
+    if (!rc && !(rc = with_strip(buf, w, h, bar_height(sc), overlay, e))) draw_bar(overlay, h, in, lo, hi);
+    free(buf);
+    if (rc) { image_free(heat); image_free(overlay); }
     return rc;
 }
 
-int pictures_save(const char *dir, const char *stem, const char *suffix, const image *img,
-                  const float *score, const uint8_t *pred, const uint8_t (*palette)[3],
-                  int n_classes, const int32_t *clusters, int k, const uint8_t *ood_flag, err *e) {
-    if (!img || !img->px || img->w < 1 || img->h < 1 || (img->c != 3 && img->c != 1))
-        return err_set(e, OODSEG_E_ARG, "pictures: no image");
-    if (!suffix) suffix = "";
-    const int w = img->w, h = img->h;
-    const int64_t hw = (int64_t)w * h;
-    uint8_t *buf = err_malloc(e, (size_t)hw * 3, "picture");   // (h, w, 3)
-    if (!buf) return OODSEG_E_NOMEM;
-    image out = {w, h, 3, buf};
-    int rc = OODSEG_OK;
-    if (score) {
-        float lo = INFINITY, hi = -INFINITY;
-        for (int64_t p = 0; p < hw; p++)
-            if (isfinite(score[p])) { if (score[p] < lo) lo = score[p]; if (score[p] > hi) hi = score[p]; }
-        if (!(lo <= hi)) lo = hi = 0;
-        double scale = hi > lo ? 255.0 / ((double)hi - lo) : 0;
-        for (int64_t p = 0; p < hw; p++) {
-            double v = isfinite(score[p]) ? ((double)score[p] - lo) * scale : 0;
-            int i = (int)lround(v < 0 ? 0 : v > 255 ? 255 : v);
-            memcpy(buf + p * 3, pictures_inferno[i], 3);
+// ---- classes ---------------------------------------------------------------------------------
+// The legend: a swatch and a name per class present, largest first, in rows that fill the width.
+typedef struct legend_entry { int cls; int64_t count; } legend_entry;
+
+static int cmp_entry(const void *a, const void *b) {
+    const legend_entry *x = a, *y = b;
+    return x->count != y->count ? (x->count < y->count ? 1 : -1) : x->cls - y->cls;
+}
+
+static void entry_name(const pictures_in *in, int cls, char *buf, size_t n) {
+    if (cls >= in->n_classes) snprintf(buf, n, "other");
+    else if (in->class_names && in->class_names[cls]) snprintf(buf, n, "%s", in->class_names[cls]);
+    else snprintf(buf, n, "class %d", cls);
+}
+
+// Lays the entries out from y0 (draw 0: only measures); returns the strip height.
+static int legend_layout(image *im, const pictures_in *in, const legend_entry *ent, int n, int y0, int draw) {
+    const int w = in->img->w, sc = text_scale(w), m = 4 * sc, row_h = (FONT_CELL_H + 4) * sc;
+    int x = m, y = y0 + m;
+    if (draw) font_draw(im, x, y + 2 * sc, "classes:", sc, ink);
+    x += font_width("classes: ", sc);
+    for (int i = 0; i < n; i++) {
+        char name[64];
+        entry_name(in, ent[i].cls, name, sizeof name);
+        int ew = 9 * sc + 3 * sc + font_width(name, sc) + 6 * sc;
+        if (x + ew > w - m && x > m) { x = m; y += row_h; }
+        if (draw) {
+            static const uint8_t black[3] = {0, 0, 0};
+            const uint8_t *col = ent[i].cls < in->n_classes ? in->palette[ent[i].cls] : black;
+            fill_rect(im, x, y + sc, 9 * sc, 9 * sc, ink);
+            fill_rect(im, x + sc, y + 2 * sc, 7 * sc, 7 * sc, col);
+            font_draw(im, x + 12 * sc, y + 2 * sc, name, sc, ink);
         }
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s%s_heat.txt", dir, stem, suffix);
-        FILE *f = fopen(path, "w");
-        if (!f || fprintf(f, "colormap inferno min %.9g max %.9g\n", lo, hi) < 0 || fclose(f) != 0) {
-            if (f) fclose(f);
-            rc = err_set(e, OODSEG_E_IO, "cannot write %s", path);
-            goto done;
-        }
-        if ((rc = save(dir, stem, suffix, "heat", &out, e))) goto done;
-        for (int64_t p = 0; p < hw; p++)
-            for (int c = 0; c < 3; c++) {
-                int src = img->px[p * img->c + (img->c == 3 ? c : 0)];
-                buf[p * 3 + c] = (uint8_t)((45 * src + 55 * buf[p * 3 + c] + 50) / 100);
-            }
-        if ((rc = save(dir, stem, suffix, "overlay", &out, e))) goto done;
+        x += ew;
     }
-    if (pred && palette && n_classes > 0) {
+    return y + row_h + m - y0;
+}
+
+int pictures_seg(const pictures_in *in, image *out, err *e) {
+    memset(out, 0, sizeof *out);
+    if (check_in(in, e)) return e->code;
+    const int w = in->img->w, h = in->img->h;
+    const int64_t hw = (int64_t)w * h;
+    uint8_t *buf = err_malloc(e, (size_t)hw * 3, "a picture");
+    legend_entry *ent = err_malloc(e, 256 * sizeof *ent, "the legend");
+    int rc = buf && ent ? OODSEG_OK : e->code, n = 0;
+    if (!rc) {
+        int64_t count[256] = {0};
         for (int64_t p = 0; p < hw; p++) {
-            if (pred[p] < n_classes) memcpy(buf + p * 3, palette[pred[p]], 3);
+            int c = in->pred[p];
+            count[c]++;
+            if (c < in->n_classes) memcpy(buf + p * 3, in->palette[c], 3);
             else memset(buf + p * 3, 0, 3);
         }
-        if ((rc = save(dir, stem, "", "seg", &out, e))) goto done;
+        int64_t other = 0;
+        for (int c = 0; c < 256; c++) {
+            if (c >= in->n_classes) other += count[c];
+            else if (count[c]) ent[n++] = (legend_entry){c, count[c]};
+        }
+        if (other) ent[n++] = (legend_entry){in->n_classes, other};
+        qsort(ent, (size_t)n, sizeof *ent, cmp_entry);
+        int strip = legend_layout(NULL, in, ent, n, 0, 0);
+        if (!(rc = with_strip(buf, w, h, strip, out, e))) legend_layout(out, in, ent, n, h, 1);
     }
-    if (clusters && k > 0) {
-        for (int y = 0; y < h; y++)
-            for (int x = 0; x < w; x++) {
-                int64_t p = (int64_t)y * w + x;
-                int c = clusters[p];
-                uint8_t *o = buf + p * 3;
-                memcpy(o, pictures_tab20[(c < 0 ? 0 : c) % 20], 3);
-                int ood = ood_flag && c >= 0 && c < k && ood_flag[c];
-                // a border pixel: a 4-neighbour (within 2 px for OoD outlines) in another cluster
-                int r = ood ? 2 : 1, border = 0;
-                for (int d = 1; d <= r && !border; d++)
-                    border = (x >= d && clusters[p - d] != c) || (x + d < w && clusters[p + d] != c) ||
-                             (y >= d && clusters[p - (int64_t)d * w] != c) ||
-                             (y + d < h && clusters[p + (int64_t)d * w] != c);
-                if (border) {
-                    if (ood) { o[0] = 255; o[1] = 0; o[2] = 255; }
-                    else { o[0] = o[1] = o[2] = 40; }
-                } else if (ood && ((x + y) % 10) < 2) {
-                    o[0] = o[1] = o[2] = 255;
-                }
-            }
-        if ((rc = save(dir, stem, suffix, "clusters", &out, e))) goto done;
-    }
-done:
     free(buf);
+    free(ent);
+    return rc;
+}
+
+// ---- clusters --------------------------------------------------------------------------------
+static const uint8_t magenta[3] = {255, 0, 255}, white[3] = {255, 255, 255}, dark[3] = {40, 40, 40};
+
+// Each cluster a tab20 colour; borders dark, OoD clusters hatched in white, outlined in magenta.
+static void paint_clusters(const pictures_in *in, uint8_t *buf) {
+    const int w = in->img->w, h = in->img->h, k = in->k;
+    const int32_t *cl = in->clusters;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            int64_t p = (int64_t)y * w + x;
+            int c = cl[p];
+            uint8_t *o = buf + p * 3;
+            memcpy(o, pictures_tab20[(c < 0 ? 0 : c) % 20], 3);
+            int ood = in->ood_flag && c >= 0 && c < k && in->ood_flag[c];
+            // a border pixel: a 4-neighbour (within 2 px for OoD outlines) in another cluster
+            int r = ood ? 2 : 1, border = 0;
+            for (int d = 1; d <= r && !border; d++)
+                border = (x >= d && cl[p - d] != c) || (x + d < w && cl[p + d] != c) ||
+                         (y >= d && cl[p - (int64_t)d * w] != c) || (y + d < h && cl[p + (int64_t)d * w] != c);
+            if (border) memcpy(o, ood ? magenta : dark, 3);
+            else if (ood && ((x + y) % 10) < 2) memcpy(o, white, 3);
+        }
+}
+
+int pictures_clusters(const pictures_in *in, image *out, err *e) {
+    memset(out, 0, sizeof *out);
+    if (check_in(in, e)) return e->code;
+    const int w = in->img->w, h = in->img->h, sc = text_scale(w), m = 4 * sc;
+    uint8_t *buf = err_malloc(e, (size_t)w * h * 3, "a picture");
+    if (!buf) return e->code;
+    paint_clusters(in, buf);
+    int flagged = 0;
+    for (int c = 0; c < in->k && in->ood_flag; c++) flagged += in->ood_flag[c] != 0;
+    const int line = (FONT_CELL_H + 4) * sc;
+    int rc = with_strip(buf, w, h, 2 * m + 2 * line, out, e);
+    free(buf);
+    if (rc) return rc;
+    // the swatch: a hatched patch outlined in magenta, as OoD clusters are drawn
+    int sx = m, sy = h + m, s = 11 * sc;
+    fill_rect(out, sx, sy, s, s, magenta);
+    fill_rect(out, sx + 2 * sc, sy + 2 * sc, s - 4 * sc, s - 4 * sc, pictures_tab20[0]);
+    for (int yy = 2 * sc; yy < s - 2 * sc; yy++)
+        for (int xx = 2 * sc; xx < s - 2 * sc; xx++)
+            if (((xx + yy) % (5 * sc)) < sc) fill_rect(out, sx + xx, sy + yy, 1, 1, white);
+    char t[256];
+    snprintf(t, sizeof t, "OoD-flagged: hatched, magenta outline (%d of k = %d); borders dark", flagged, in->k);
+    draw_fit(out, sx + s + 4 * sc, sy + 2 * sc, t, sc, w - sx - s - 5 * sc - m);
+    snprintf(t, sizeof t, "%s", or_default(in->cluster_rule, "OoD threshold not given"));
+    draw_fit(out, sx, sy + line + 2 * sc, t, sc, w - 2 * m);
+    return OODSEG_OK;
+}
+
+// ---- files -----------------------------------------------------------------------------------
+static int save(const char *dir, const char *stem, const char *method, const char *what, image *im, err *e) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s%s%s_%s.png", dir, stem, method ? "_" : "", method ? method : "", what);
+    int rc = image_save_png(path, im, e);
+    if (rc) err_prefix(e, "writing %s: ", path);
+    image_free(im);
+    return rc;
+}
+
+int pictures_save(const char *dir, const char *stem, const char *method, const pictures_in *in,
+                  int with_seg, err *e) {
+    image a = {0}, b = {0};
+    int rc = OODSEG_OK;
+    if (in->score) {
+        rc = pictures_heat(in, &a, &b, e);
+        if (!rc) rc = save(dir, stem, method, "heat", &a, e);
+        if (!rc) rc = save(dir, stem, method, "overlay", &b, e);
+        image_free(&a);
+        image_free(&b);
+    }
+    if (!rc && with_seg && in->pred && in->palette && in->n_classes > 0 && !(rc = pictures_seg(in, &a, e)))
+        rc = save(dir, stem, NULL, "seg", &a, e);
+    if (!rc && in->clusters && in->k > 0 && !(rc = pictures_clusters(in, &a, e)))
+        rc = save(dir, stem, method, "clusters", &a, e);
+    image_free(&a);
     return rc;
 }

@@ -1,5 +1,10 @@
-// Pictures of one scored image for people: heat map, heat over the image, predicted classes and
-// the kmeans method's clusters.
+// Pictures of one scored image for people, each explaining itself with a strip below the picture
+// (the image part keeps the image's size, at the top):
+//   heat map and overlay: a colour bar with the score's name and unit, its range and whether that
+//     range is this image's own min..max or a fixed one (comparable across images);
+//   classes (_seg): a legend of the classes present, largest first, with their colours and names;
+//   clusters: a key for the OoD-flagged clusters (hatched, magenta outline) and the threshold used.
+// Text is drawn with the built-in bitmap font (io/font.h).
 #ifndef OODSEG_IO_PICTURES_H
 #define OODSEG_IO_PICTURES_H
 
@@ -11,17 +16,39 @@
 extern const uint8_t pictures_inferno[256][3];
 extern const uint8_t pictures_tab20[20][3];
 
-// Writes into dir, all at the image's size (img->w x img->h; score, pred and clusters are h*w):
-//   <stem><suffix>_heat.png     the score in the inferno colormap, min -> black, max -> yellow;
-//   <stem><suffix>_heat.txt     the scale: "colormap inferno min <score> max <score>";
-//   <stem><suffix>_overlay.png  the heat blended over the image (55 % heat);
-//   <stem>_seg.png              the predicted classes in the palette (when pred and palette are given);
-//   <stem><suffix>_clusters.png each cluster a colour (tab20), cluster borders dark, OoD clusters
-//                               hatched in white and outlined in magenta (when clusters is given).
-// suffix: "" for one method, "_maxlogit" etc. when several methods are written side by side.
-// ood_flag: k flags (may be NULL: none marked). Non-finite scores are drawn as the minimum.
-int pictures_save(const char *dir, const char *stem, const char *suffix, const image *img,
-                  const float *score, const uint8_t *pred, const uint8_t (*palette)[3],
-                  int n_classes, const int32_t *clusters, int k, const uint8_t *ood_flag, err *e);
+// How scores map to colours: lo -> the bottom of inferno, hi -> its top.
+typedef struct pictures_scale {
+    int fixed;          // 0: each picture's own min..max of the finite scores; 1: lo..hi
+    double lo, hi;
+    const char *note;   // said on the bar; NULL: "per-image min..max" or "fixed scale"
+} pictures_scale;
+
+typedef struct pictures_in {
+    const image *img;                 // the scored image, w x h (RGB or gray)
+    const float *score;               // h*w, or NULL; non-finite scores are drawn as lo
+    const char *score_label;          // the score's name and unit, e.g. "maxlogit = -max logit (logits)"
+    pictures_scale scale;
+    const uint8_t *pred;              // h*w class indices, or NULL
+    const uint8_t (*palette)[3];      // n_classes colours
+    const char *const *class_names;   // n_classes names, or NULL ("class N")
+    int n_classes;
+    const int32_t *clusters;          // h*w cluster ids, or NULL
+    int k;
+    const uint8_t *ood_flag;          // k flags (NULL: none marked)
+    const char *cluster_rule;         // the key's threshold line, e.g. "OoD: mean max-logit < tau = 3.2"
+} pictures_in;
+
+// The range the heat map of in uses (in->scale, or the finite min..max of in->score; 0..0 when
+// there is none).
+void pictures_range(const pictures_in *in, int64_t n, double *lo, double *hi);
+// Each makes a new picture (free with image_free): w x (h + its strip).
+int pictures_heat(const pictures_in *in, image *heat, image *overlay, err *e);
+int pictures_seg(const pictures_in *in, image *out, err *e);
+int pictures_clusters(const pictures_in *in, image *out, err *e);
+
+// Writes into dir: <stem>_<method>_heat.png and _overlay.png (when in->score), <stem>_seg.png
+// (when with_seg and in->pred, in->palette), <stem>_<method>_clusters.png (when in->clusters).
+int pictures_save(const char *dir, const char *stem, const char *method, const pictures_in *in,
+                  int with_seg, err *e);
 
 #endif

@@ -83,7 +83,7 @@ TEST(score_camvid_outputs_threads_determinism) {
         if (strstr(p, ".png") && exists(p)) {
             image im = {0};
             err e = {0};
-            CHECK(image_load_rgb(p, &im, &e) == 0 && im.w == 480 && im.h == 360, "%s: %s", p, e.msg);
+            CHECK(image_load_rgb(p, &im, &e) == 0 && im.w == 480 && im.h > 360, "%s: %s", p, e.msg);   // + its strip
             image_free(&im);
         }
     }
@@ -183,7 +183,7 @@ TEST(score_tiny_internimage_end_to_end) {
             snprintf(p, sizeof p, "%s/image_%s_%s.png", d1, m[k], pics[q]);
             image im = {0};
             err e = {0};
-            CHECK(image_load_rgb(p, &im, &e) == 0 && im.w == 160 && im.h == 96, "%s: %s", p, e.msg);
+            CHECK(image_load_rgb(p, &im, &e) == 0 && im.w == 160 && im.h > 96, "%s: %s", p, e.msg);   // + its colour bar
             image_free(&im);
         }
     }

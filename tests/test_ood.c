@@ -659,34 +659,45 @@ TEST(pictures_written_and_readable) {
         cl[i] = (i % w) < 20 ? 0 : 1;
     }
     static const uint8_t pal[3][3] = {{255, 0, 0}, {0, 255, 0}, {0, 0, 255}};
+    static const char *names3[3] = {"road", "sky", "car"};
     uint8_t flag[2] = {0, 1};
     image img = {w, h, 3, px};
     err e = {0};
     const char *dir = t_tmpdir();
-    REQUIRE(pictures_save(dir, "img", "_kmeans", &img, score, pred, pal, 3, cl, 2, flag, &e) == 0, "%s", e.msg);
+    pictures_in in = {.img = &img, .score = score, .score_label = "test score (units)", .pred = pred, .palette = pal,
+                      .class_names = names3, .n_classes = 3, .clusters = cl, .k = 2, .ood_flag = flag,
+                      .cluster_rule = "OoD: tau = 1"};
+    REQUIRE(pictures_save(dir, "img", "kmeans", &in, 1, &e) == 0, "%s", e.msg);
     const char *names[] = {"img_kmeans_heat.png", "img_kmeans_overlay.png", "img_seg.png", "img_kmeans_clusters.png"};
     for (int i = 0; i < 4; i++) {
         char path[600];
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         image im = {0};
         REQUIRE(image_load_rgb(path, &im, &e) == 0, "%s: %s", names[i], e.msg);
-        CHECK(im.w == w && im.h == h && im.c == 3, "%s: %dx%dx%d", names[i], im.w, im.h, im.c);
+        // the picture keeps the image's size on top; its strip (bar, legend, key) is below
+        CHECK(im.w == w && im.h > h && im.c == 3, "%s: %dx%dx%d", names[i], im.w, im.h, im.c);
         if (i == 0) {   // max score at x = 39: the top of inferno; min at x = 0: its bottom
             CHECK(memcmp(im.px + 3 * 39, pictures_inferno[255], 3) == 0);
             CHECK(memcmp(im.px, pictures_inferno[0], 3) == 0);
+            // the colour bar runs from the bottom of inferno to its top somewhere in the strip
+            int found = 0;
+            for (int y = h; y < im.h && !found; y++)
+                found = memcmp(im.px + ((size_t)y * w + 4) * 3, pictures_inferno[0], 3) == 0 &&
+                        memcmp(im.px + ((size_t)y * w + w - 5) * 3, pictures_inferno[255], 3) == 0;
+            CHECK(found, "no colour bar below the heat map");
         }
         if (i == 2) CHECK(im.px[0] == 255 && im.px[3 + 1] == 255 && im.px[6 + 2] == 255);
         if (i == 3) CHECK(memcmp(im.px + 3 * (5 * w + 5), pictures_tab20[0], 3) == 0);
         image_free(&im);
     }
-    char tp[600];
-    snprintf(tp, sizeof tp, "%s/img_kmeans_heat.txt", dir);
-    FILE *f = fopen(tp, "r");
-    double lo = 0, hi = 0;
-    CHECK(f && fscanf(f, "colormap inferno min %lf max %lf", &lo, &hi) == 2);
-    if (f) fclose(f);
-    CHECK_NEAR(lo, -1, 1e-6);
-    CHECK_NEAR(hi, 2.9, 1e-6);
+    // a fixed scale: colours follow lo..hi, not the image's own range
+    in.scale = (pictures_scale){1, -1, 3.9, NULL};
+    image heat, over;
+    REQUIRE(pictures_heat(&in, &heat, &over, &e) == 0, "%s", e.msg);
+    CHECK(memcmp(heat.px + 3 * 39, pictures_inferno[203], 3) == 0, "score 2.9 on -1..3.9 is index 203");
+    CHECK(memcmp(heat.px, pictures_inferno[0], 3) == 0);
+    image_free(&heat);
+    image_free(&over);
     free(px); free(score); free(pred); free(cl);
 }
 

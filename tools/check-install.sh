@@ -52,7 +52,7 @@ score_elsewhere() {
   mkdir -p "$tmp/elsewhere" && cp "$IMAGE" "$tmp/elsewhere/img.png" && cd "$tmp/elsewhere" || return 1
   "$P/bin/oodseg" score -o out img.png || return 1
   ls out
-  [ -s out/img_score.npy ] || { echo "no out/img_score.npy"; return 1; }
+  [ -s out/img_kmeans_score.npy ] || { echo "no out/img_kmeans_score.npy"; return 1; }
 }
 
 exports_api_only() {

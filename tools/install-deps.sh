@@ -3,12 +3,13 @@
 #   build: gcc, make, pkg-config (the install check), OpenBLAS (OpenMP build), libpng, libjpeg-turbo, libwebp, zlib
 #   tests: python3-numpy, python3-sklearn, python3-opencv, python3-pil (reference values computed
 #          at test time by the reference libraries themselves), python3-pytest (the Python package's
-#          tests), python3-venv and python3-pip (its offline `pip install ./python` test)
+#          tests), python3-venv and python3-pip (its offline `pip install ./python` test),
+#          chromium (the HTML report's browser test)
 set -euo pipefail
 pkgs=(gcc make pkg-config libopenblas-openmp-dev libpng-dev libjpeg62-turbo-dev libwebp-dev zlib1g-dev
       python3-numpy python3-sklearn python3-opencv python3-pil python3-pytest)
-# Optional: without them the pip test skips, saying why.
-optional=(python3-venv python3-pip)
+# Optional: without them the pip test and the browser test skip, saying why.
+optional=(python3-venv python3-pip chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -23,4 +24,4 @@ SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
 $SUDO apt-get update -qq
 [ ${#missing[@]} -eq 0 ] || DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 [ ${#opt_missing[@]} -eq 0 ] || DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${opt_missing[@]}" ||
-  echo "could not install ${opt_missing[*]}: the Python install test will skip"
+  echo "could not install ${opt_missing[*]}: the tests that need them will skip, saying so"

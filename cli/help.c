@@ -1,0 +1,132 @@
+// Every subcommand's help, in one place: `oodseg COMMAND --help` prints its own entry (with the
+// option groups it takes), `oodseg --help` prints them all, so the two never disagree.
+#include "cli.h"
+#include "../eval/datasets.h"
+#include <stdio.h>
+#include <string.h>
+
+enum { H_MODEL = 1, H_METHODS = 2, H_DATASETS = 4 };
+
+typedef struct cmd_help {
+    const char *name;
+    const char *summary;   // one line for the command list
+    const char *usage;     // the synopsis and the command's own options
+    unsigned groups;       // option groups it also takes
+} cmd_help;
+
+static const cmd_help cmds[] = {
+    {"info", "what was recognised in a checkpoint",
+     "usage: oodseg info MODEL [model options]\n"
+     "  Prints the architecture, size, classes, parameters, file format and dtype, preprocessing and\n"
+     "  feature taps recognised in MODEL.\n", H_MODEL},
+    {"forward", "run the network; save the input, logits and feature taps",
+     "usage: oodseg forward [--model M] --save OUT.safetensors [--all] [model options] IMAGE\n"
+     "  --save FILE         write the input, the logits and the feature taps (NCHW float32)\n"
+     "  --all               also every intermediate tensor the model names\n", H_MODEL},
+    {"score", "anomaly maps and pictures for images or folders",
+     "usage: oodseg score [--model M] [--method m1,m2] [method options] -o DIR IMAGE|FOLDER...\n"
+     "  Writes into DIR, for each image and method (one naming rule, whatever the number of methods):\n"
+     "    <stem>_<method>_score.npy     float32 (h, w) at image size, higher = more anomalous\n"
+     "    <stem>_<method>_heat.png      the score in colour, with a colour bar (name, unit, range)\n"
+     "    <stem>_<method>_overlay.png   the heat map over the image, with the same bar\n"
+     "    <stem>_<method>_clusters.png  kmeans: its clusters, with a key (OoD flags, threshold)\n"
+     "    <stem>_seg.png                the predicted classes, with a legend (once per image)\n"
+     "  --method LIST       comma list of methods (default for score: kmeans, the paper's method)\n"
+     "  -o, --out DIR       output folder (created with its parents)\n"
+     "  --scale S           heat-map colours: image (each image's own min..max; the default),\n"
+     "                      fixed:LO,HI (the same colours for every image), or calibrated:FILE\n"
+     "                      (the ID max-logit range of `oodseg calibrate`, for methods in logit units)\n"
+     "  --keep-going        report a bad input and go on; the summary counts the failures and the\n"
+     "                      exit status is the first failure's (default when a FOLDER is given)\n"
+     "  --fail-fast         stop at the first bad input (default when only files are given)\n"
+     "  --no-clobber        refuse to run, before writing anything, when an output exists\n"
+     "  Folders give their .png .jpg .jpeg .webp files, sorted; files named like this tool's outputs\n"
+     "  (*_heat.png, *_overlay.png, *_clusters.png, *_seg.png) are never read as inputs. Two inputs\n"
+     "  with the same stem (a/x.png, b/x.jpg) are refused before anything is written.\n",
+     H_MODEL | H_METHODS},
+    {"eval", "benchmark metrics (AP, AUROC, FPR95), reports and an HTML page",
+     "usage: oodseg eval [--model M] --dataset NAME:PATH [--methods m1,m2] [method options] -o DIR\n"
+     "  Writes DIR/index.html (open it in a browser: header, metrics, curves, hardest frames, a\n"
+     "  sortable per-image table with thumbnails in DIR/thumbs/), metrics.json, metrics.md,\n"
+     "  metrics.csv, per_image.csv, pr_curve.svg, roc_curve.svg.\n"
+     "  --methods LIST      comma list (default for eval: maxlogit,msp,entropy,energy,kmeans)\n"
+     "  --limit N           the first N images only (N >= 1)\n"
+     "  --shard I/N         the I-th of N equal slices of the dataset (1 <= I <= N)\n"
+     "  --save-state FILE   the pooled state, to merge shards with `oodseg metrics --merge`\n"
+     "  --save-scores       DIR/scores/<method>/<stem>.npy (inputs of `oodseg metrics`)\n"
+     "  --save-maps         DIR/maps/: the pictures of `oodseg score`\n"
+     "  --no-html           no index.html and no thumbnails\n"
+     "  --scale S           heat-map colours of the pictures and thumbnails (see score)\n"
+     "  --fpr-convention C  first-ge (default, SMIYC), nearest (ADE-OoD) or first-gt (RbA)\n"
+     "  --components, --no-components   SegmentMeIfYouCan component metrics (default: on for smiyc-*)\n"
+     "  --comp-threshold T  components: predicted = score > T (default: the best-F1 threshold)\n"
+     "  --connectivity 4|8  components' pixel connectivity (default 8)\n",
+     H_MODEL | H_METHODS | H_DATASETS},
+    {"metrics", "exact metrics of saved score maps; merging shard states",
+     "usage: oodseg metrics --dataset NAME:PATH --scores [NAME=]DIR [--scores ...] [-o DIR]\n"
+     "       oodseg metrics --merge STATE... [-o DIR] [--save-state FILE] [--fpr-convention C]\n"
+     "  Score maps: DIR/<stem>.npy (or <stem>_score.npy), or DIR/<stem>_<method>_score.npy as\n"
+     "  `oodseg score` writes them: without --method, every method found for the first image is\n"
+     "  evaluated. float32, at label size, higher = more anomalous.\n"
+     "  --scores [NAME=]DIR a folder of score maps (NAME: the method's name in the reports)\n"
+     "  --method LIST       read DIR/<stem>_<method>_score.npy for these methods\n"
+     "  --partial           evaluate the images that have score maps, and say how many were skipped\n"
+     "  -o, --out DIR       reports and index.html (without pictures: metrics has none)\n"
+     "  --no-html           no index.html\n"
+     "  --limit N, --shard I/N, --save-state FILE, --fpr-convention C, --components,\n"
+     "  --no-components, --comp-threshold T, --connectivity 4|8   as for eval\n"
+     "  --merge STATE...    merge shard states exactly (saved with --save-state)\n",
+     H_DATASETS},
+    {"fit-centroids", "per-class feature centroids of in-distribution images",
+     "usage: oodseg fit-centroids [--model M] [model options] [--k N] [--taps LIST] -o FILE IMAGE|FOLDER...\n"
+     "  FILE is the input of --method centroid --centroids FILE.\n", H_MODEL | H_METHODS},
+    {"calibrate", "max-logit percentiles of in-distribution images",
+     "usage: oodseg calibrate [--model M] [model options] [--tau P] -o FILE IMAGE|FOLDER...\n"
+     "  FILE is the input of --tau-mode calibrated --tau-file FILE, and of --scale calibrated:FILE.\n",
+     H_MODEL | H_METHODS},
+};
+#define N_CMDS (int)(sizeof cmds / sizeof *cmds)
+
+static const char *model_opts =
+    "model options (info, forward, score, eval, fit-centroids, calibrate):\n"
+    "  --model FILE        .pth (zip or legacy), .safetensors; default: ESPNetv2 s=2.0 Cityscapes,\n"
+    "                      from $OODSEG_ASSETS/models/, else installed beside oodseg (share/oodseg/)\n"
+    "  --size native|WxH   override the model's test resize\n"
+    "  --id-channels LIST  in-distribution output channels, e.g. 0-18\n"
+    "  --offset-scale S    InternImage DCNv3 offset scale (default 1.0 T/S/B, 2.0 L/XL;\n"
+    "                      custom sizes: 1.0 pre-norm, 2.0 post-norm)\n"
+    "  --threads N         threads (default: all cores); results do not depend on it\n";
+
+static const char *exit_status =
+    "exit status: 0 ok, 2 bad argument, 3 i/o error, 4 corrupt or unsupported file,\n"
+    "  5 checkpoint does not fit the architecture, 6 out of memory / input too large,\n"
+    "  7 dataset error, 8 internal error; score --keep-going: the first failed input's status\n";
+
+static void groups(unsigned g) {
+    if (g & H_MODEL) printf("\n%s", model_opts);
+    if (g & H_METHODS)
+        printf("\nmethods (--method m1,m2; score's default: kmeans, eval's: maxlogit,msp,entropy,energy,kmeans)\n"
+               "and their options (score, eval, fit-centroids, calibrate; the defaults are frozen in METHOD.md):\n%s",
+               ood_options_help());
+    if (g & H_DATASETS) printf("\n%s", dataset_help());
+}
+
+int cli_help(const char *cmd) {
+    for (int i = 0; i < N_CMDS; i++)
+        if (!strcmp(cmds[i].name, cmd)) {
+            printf("%s", cmds[i].usage);
+            groups(cmds[i].groups);
+            printf("\n%s", exit_status);
+            return 0;
+        }
+    return OODSEG_E_ARG;
+}
+
+void cli_help_all(void) {
+    printf("oodseg " OODSEG_VERSION ": training-free out-of-distribution segmentation\n\n"
+           "usage: oodseg COMMAND [options]      (oodseg COMMAND --help: that command's options alone)\n\ncommands:\n");
+    for (int i = 0; i < N_CMDS; i++) printf("  %-15s %s\n", cmds[i].name, cmds[i].summary);
+    for (int i = 0; i < N_CMDS; i++) printf("\n%s", cmds[i].usage);
+    groups(H_MODEL | H_METHODS | H_DATASETS);
+    printf("\n%s", exit_status);
+}
