@@ -249,7 +249,7 @@ static int decoder(espnet_run *r, err *e) {
 // the logits are always at input size.
 static int logits_out(espnet_run *r, err *e) {
     const int C = r->n->C, h = r->h, w = r->w;
-    tensor *lg = tl_add(r->out, "logits", 4, (int64_t[]){1, C, h, w}, e);
+    tensor *lg = tl_add_uninit(r->out, "logits", 4, (int64_t[]){1, C, h, w}, e);
     if (!lg) return e->code;
     if (r->n->encoder_only) {
         resize_bilinear(r->ctx, r->proj, C, r->H3, r->W3, lg->data, h, w, 1);

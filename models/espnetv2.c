@@ -394,7 +394,7 @@ static int v2_decoder(v2_run *r, err *e) {
     for (int j = 0; j < 3; j++)
         if (v2_decoder_step(r, j, e)) return e->code;
     // V20: bilinear (align_corners=True) from s2 to the input size, into the output list's memory
-    tensor *lg = tl_add(r->out, "logits", 4, (int64_t[]){1, n->C, r->H[0], r->W[0]}, e);
+    tensor *lg = tl_add_uninit(r->out, "logits", 4, (int64_t[]){1, n->C, r->H[0], r->W[0]}, e);
     if (!lg) return e->code;
     resize_bilinear(r->ctx, r->d, n->C, r->H[1], r->W[1], lg->data, r->H[0], r->W[0], 1);
     return OODSEG_OK;

@@ -112,7 +112,7 @@ static int aux_forward(const nn_ctx *ctx, nn_arena *A, const upernet *u, const f
                        tensor_list *out, err *e) {
     float *t = alloc_map(A, u->aux_channels, h, w, e);
     if (!t) return e->code;
-    tensor *o = tl_add(out, "aux.logits", 4, (int64_t[]){1, u->aux_classes, h, w}, e);
+    tensor *o = tl_add_uninit(out, "aux.logits", 4, (int64_t[]){1, u->aux_classes, h, w}, e);
     if (o && !conv_module_forward(ctx, &u->aux_conv, f3, h, w, t, e))
         conv2d_forward(ctx, &u->aux_seg, t, h, w, o->data, e);
     arena_release(A, t);
@@ -210,7 +210,7 @@ static int seg_head(uper_run *r, int h, int w, err *e) {
     if (!seg || conv2d_forward(r->ctx, &u->conv_seg, t, h0, w0, seg, e)) goto done;
     RELEASE(r, t);
     if (model_wants(r->want, "decode.logits") && ii_tap(r->out, "decode.logits", seg, NC, h0, w0, e)) goto done;
-    tensor *logits = tl_add(r->out, "logits", 4, (int64_t[]){1, NC, h, w}, e);
+    tensor *logits = tl_add_uninit(r->out, "logits", 4, (int64_t[]){1, NC, h, w}, e);
     if (logits) resize_bilinear(r->ctx, seg, NC, h0, w0, logits->data, h, w, 0);
 done:
     arena_release(r->A, t), arena_release(r->A, seg);

@@ -110,8 +110,11 @@ static int make(nn_arena *a, int i, size_t bytes, const char *what, err *e) {
 
 void *arena_alloc(nn_arena *a, size_t bytes, const char *what, err *e) {
     bytes = bytes < ARENA_ALIGN ? ARENA_ALIGN : (bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+    // The previous forward's slot for this request: free and large enough whenever this forward
+    // has so far placed every request as that one did (the same blocks are handed out, and a
+    // slot's size only grows), even where the 2x rule would now refuse it.
     int i = a->seq < a->nplan ? a->plan[a->seq] : -1, grow = 0;
-    if (i < 0 || i >= a->n || !fits(&a->b[i], bytes)) i = choose(a, bytes, &grow);
+    if (i < 0 || i >= a->n || !a->b[i].p || a->b[i].used || a->b[i].size < bytes) i = choose(a, bytes, &grow);
     if (i < 0 || grow || !a->b[i].p) i = make(a, i, bytes, what, e);
     if (i < 0) return NULL;
     if (remember(a, i, e)) return NULL;

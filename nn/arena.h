@@ -8,8 +8,9 @@
 //
 // Policy, in order:
 //   1. the block the same request (by its position in the forward) got in the previous forward,
-//      when it is free and fits: a forward of the same input size and outputs replays the previous
-//      one's placement exactly and allocates nothing;
+//      when it is free and large enough: a forward with the same requests and releases as the
+//      previous one (same input size, same outputs) replays its placement exactly and allocates
+//      nothing, even where best fit alone would now choose differently;
 //   2. else the smallest free block that fits and is at most twice the request (best fit; a small
 //      activation never pins a large block that a later large one would then have to duplicate);
 //   3. else the largest free block smaller than the request is grown (freed and allocated again
