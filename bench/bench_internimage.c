@@ -12,8 +12,8 @@
 // first-touch page faults. Peak memory: the process's VmHWM, reset before each forward
 // (/proc/self/clear_refs), minus the resident size before it = the forward's own high-water mark
 // of activations and scratch (pages the model's arena already holds from an earlier forward are
-// in the resident size before it); arena MB is the most the arena has held; maxrss (getrusage)
-// is the whole process including the weights.
+// in the resident size before it); arena MB is the planned slab (the most activation bytes alive
+// at once); maxrss (getrusage) is the whole process including the weights.
 #include "../models/internimage.h"
 #include "../core/json.h"
 #include <omp.h>
@@ -200,6 +200,7 @@ static int time_runs(model *m, const bench_opts *o, int th, int runs, int warm, 
             printf("forward: %s\n", e.msg);
             return 1;
         }
+        arena_end(m->arena);
         if (r >= 0) t[r] = omp_get_wtime() - s0, tb[r] = s1 - s0;
         long hwm = proc_status_kb("VmHWM:");
         if (hwm_ok && hwm > 0 && rss0 > 0 && hwm - rss0 > act_kb) act_kb = hwm - rss0;
@@ -216,7 +217,7 @@ static int time_runs(model *m, const bench_opts *o, int th, int runs, int warm, 
     arena_stats(m->arena, &st);
     snprintf(row, cap, "| %s | %dx%d | %d | %d | %.2f | %.2f | %.2f / %.2f | %.1f | %.1f | %.1f | %.0f%% | %.0f | %.0f | %.0f |",
              m->desc.arch, o->w, o->h, th, runs, med, t[0], bb, med - bb, total, total / med, o->peak[th],
-             100 * total / med / o->peak[th], act_kb / 1024.0, st.peak_reserved / 1048576.0, ru.ru_maxrss / 1024.0);
+             100 * total / med / o->peak[th], act_kb / 1024.0, st.slab / 1048576.0, ru.ru_maxrss / 1024.0);
     return 0;
 }
 

@@ -284,6 +284,7 @@ static int espnet_run_all(model *m, const float *input, int h, int w, const char
     if (!encoder_level1(&r, input, e) && !encoder_levels23(&r, e) && (n->encoder_only || !decoder(&r, e)))
         logits_out(&r, e);
     run_release(&r);
+    arena_end(m->arena);
     return e->code;
 }
 

@@ -414,6 +414,7 @@ static int espnetv2_run(model *m, const float *input, int h, int w, const char *
     arena_reset(m->arena);
     if (!v2_backbone(&r, input, e)) v2_decoder(&r, e);
     v2_release(&r);
+    arena_end(m->arena);
     return e->code;
 }
 

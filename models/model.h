@@ -103,7 +103,7 @@ struct model {
     model_desc desc;
     nn_ctx ctx;              // a copy of the context the model was opened with; forward runs on it
     nn_arena *arena;         // every activation of a forward comes from here (nn/arena.h); made by
-                             // create on ctx.device, reset by each forward, freed by destroy
+                             // create on ctx.device, reset and ended by each forward, freed by destroy
     void *impl;
     // input: (1, 3, h, w). Writes "logits" (num_outputs, at the model's output resolution: input
     // size for all current models) and each tap named in `want` (comma list; NULL or "" = none;

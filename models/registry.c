@@ -119,16 +119,18 @@ int model_emit(tensor_list *out, const char *want, const char *name, const float
 }
 
 // Detach rather than copy: the caller's tensor needs fresh memory of its own either way (it
-// outlives the next forward), so a copy would add a full read and write of the map to the same
-// allocation, while a detached block only leaves a gap that the next forward fills with one new
-// block. Blocks are at most twice the request (arena.h), which bounds what the caller holds.
+// outlives the next forward), so a copy would add a full read and write of the map to that same
+// allocation. The arena's plan serves requests that were detached last time from system blocks of
+// their own (arena.h), so handing one over costs nothing more than the allocation.
 int model_give(nn_arena *a, tensor_list *out, const char *want, const char *name, float **buf, int c,
                int h, int w, err *e) {
     float *p = *buf;
     *buf = NULL;
     if (!model_wants(want, name)) { arena_release(a, p); return OODSEG_OK; }
     int64_t s[4] = {1, c, h, w};
-    return tl_add_take(out, name, 4, s, arena_detach(a, p), e) ? OODSEG_OK : e->code;   // frees p on failure
+    float *mine = arena_detach(a, p, e);
+    if (!mine) return e->code;
+    return tl_add_take(out, name, 4, s, mine, e) ? OODSEG_OK : e->code;   // frees it on failure
 }
 
 int model_arena_open(model *m, err *e) {

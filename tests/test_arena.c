@@ -1,7 +1,7 @@
-// The activation arena (nn/arena.h): reuse of released blocks, best fit, growth, reset,
-// alignment, peak accounting, detach, the previous forward's placement replayed; and every model
-// forwarded twice gives the same bits, leaves nothing handed out, and allocates no block the
-// second time.
+// The activation arena (nn/arena.h): the plan reuses released bytes and its slab is the live
+// peak, another sequence falls back and replans, reset after a failed forward, alignment, peak
+// accounting, detach; and every model forwarded twice gives the same bits, leaves nothing handed
+// out, runs the second time from a slab no larger than the live peak, and allocates no block then.
 #include "test.h"
 #include "../nn/arena.h"
 #include "../models/model.h"
@@ -21,64 +21,91 @@ static nn_arena_stats stats(const nn_arena *a) {
     return s;
 }
 
-TEST(released_block_is_reused) {
-    nn_arena *a = fresh();
-    REQUIRE(a != NULL);
-    err e = {0};
-    void *p = arena_alloc(a, 1000, "p", &e);
-    REQUIRE(p != NULL, "%s", e.msg);
-    memset(p, 1, 1000);
-    void *q = arena_alloc(a, 1000, "q", &e);   // p is live: a second block
-    CHECK(q != p && stats(a).blocks == 2);
-    arena_release(a, p);
-    void *r = arena_alloc(a, 900, "r", &e);    // fits p's block
-    CHECK(r == p, "a released block of the right size was not reused");
-    CHECK(stats(a).blocks_made == 2, "%lld blocks made", (long long)stats(a).blocks_made);
-    CHECK(arena_device(a) == NN_DEVICE_CPU);
-    arena_free(a);
+// Fills p with a pattern of its own (checked later: nothing alive at the same time may overlap).
+static void fill(void *p, size_t n, unsigned char v) { memset(p, v, n); }
+static int intact(const void *p, size_t n, unsigned char v) {
+    for (size_t i = 0; i < n; i++)
+        if (((const unsigned char *)p)[i] != v) return 0;
+    return 1;
 }
 
-TEST(best_fit_and_no_pinning) {
-    nn_arena *a = fresh();
-    REQUIRE(a != NULL);
+// The pattern of slab_is_the_live_peak: a (4096) and b (2048) alive; a dies, c (3072) is made; b
+// dies, d (1024) is made. The most alive at once is a + b = 6144.
+static void pattern(nn_arena *a, void *out[4], int check) {
     err e = {0};
-    void *big = arena_alloc(a, 4096, "big", &e), *small = arena_alloc(a, 2048, "small", &e);
-    void *mid = arena_alloc(a, 3072, "mid", &e);
-    REQUIRE(big && small && mid);
-    arena_release(a, big), arena_release(a, small), arena_release(a, mid);
-    CHECK(arena_alloc(a, 2000, "x", &e) == small, "2000 bytes did not get the 2048-byte block");
-    CHECK(arena_alloc(a, 2100, "y", &e) == mid, "2100 bytes did not get the 3072-byte block");
-    // only the 4096-byte block is free: more than twice 1024, so a small block is made instead
-    void *z = arena_alloc(a, 1024, "z", &e);
-    CHECK(z && z != big && stats(a).blocks == 4);
-    arena_free(a);
+    arena_reset(a);
+    void *pa = arena_alloc(a, 4096, "a", &e), *pb = arena_alloc(a, 2048, "b", &e);
+    fill(pa, 4096, 1), fill(pb, 2048, 2);
+    arena_release(a, pa);
+    void *pc = arena_alloc(a, 3072, "c", &e);
+    fill(pc, 3072, 3);
+    if (check) CHECK(intact(pb, 2048, 2), "c overwrote b, alive at the same time");
+    arena_release(a, pb);
+    void *pd = arena_alloc(a, 1000, "d", &e);
+    fill(pd, 1000, 4);
+    if (check) CHECK(intact(pc, 3072, 3), "d overwrote c, alive at the same time");
+    arena_release(a, pc), arena_release(a, pd);
+    arena_end(a);
+    out[0] = pa, out[1] = pb, out[2] = pc, out[3] = pd;
 }
 
-TEST(too_small_free_block_grows) {
+TEST(slab_is_the_live_peak) {
     nn_arena *a = fresh();
     REQUIRE(a != NULL);
-    err e = {0};
-    arena_release(a, arena_alloc(a, 1000, "p", &e));
-    void *q = arena_alloc(a, 100000, "q", &e);
-    REQUIRE(q != NULL);
-    memset(q, 2, 100000);
+    void *p[4];
+    pattern(a, p, 1);   // recorded: one system block per request
     nn_arena_stats s = stats(a);
-    CHECK(s.blocks == 1 && s.blocks_made == 2 && s.reserved == 100032, "blocks %d, made %lld, reserved %zu",
-          s.blocks, (long long)s.blocks_made, s.reserved);
+    CHECK(s.planned && s.slab == 6144 && s.peak == 6144, "planned %d, slab %zu, peak %zu", s.planned, s.slab, s.peak);
+    CHECK(s.blocks_made == 5, "%lld", (long long)s.blocks_made);   // four blocks and the slab
+    pattern(a, p, 1);   // replayed from the slab
+    CHECK(stats(a).blocks_made == 5, "the replay made %lld blocks", (long long)(stats(a).blocks_made - 5));
+    CHECK(p[2] == p[0], "c did not reuse a's bytes, dead by then");
+    CHECK((char *)p[1] == (char *)p[0] + 4096 && (char *)p[3] == (char *)p[0] + 3072, "b at +%td, d at +%td",
+          (char *)p[1] - (char *)p[0], (char *)p[3] - (char *)p[0]);
+    CHECK(stats(a).reserved == 6144 && stats(a).in_use == 0);
     arena_free(a);
 }
 
-TEST(reset_frees_every_block) {
+TEST(another_sequence_falls_back_and_replans) {
     nn_arena *a = fresh();
     REQUIRE(a != NULL);
     err e = {0};
-    void *p = arena_alloc(a, 512, "p", &e), *q = arena_alloc(a, 777, "q", &e);
-    REQUIRE(p && q);
-    arena_reset(a);   // as after a forward that stopped on an error
-    CHECK(stats(a).in_use == 0);
-    void *p2 = arena_alloc(a, 512, "p", &e), *q2 = arena_alloc(a, 777, "q", &e);
-    CHECK(p2 == p && q2 == q, "the same requests after a reset got other blocks");
-    CHECK(stats(a).blocks_made == 2);
+    void *p[4];
+    pattern(a, p, 1);
+    for (int pass = 0; pass < 3; pass++) {   // 0: off the plan after the first request; 1, 2: replanned
+        arena_reset(a);
+        void *x = arena_alloc(a, 4096, "x", &e), *y = arena_alloc(a, 8192, "y", &e);
+        REQUIRE(x && y, "%s", e.msg);
+        fill(x, 4096, 5), fill(y, 8192, 6);
+        void *z = arena_alloc(a, 100, "z", &e);
+        fill(z, 100, 7);
+        CHECK(intact(x, 4096, 5) && intact(y, 8192, 6), "pass %d: overlapping blocks", pass);
+        arena_release(a, x), arena_release(a, y), arena_release(a, z);
+        int64_t before = stats(a).blocks_made;
+        arena_end(a);
+        if (pass == 0) CHECK(stats(a).blocks_made == before + 1 && stats(a).slab == 4096 + 8192 + 128);
+        else CHECK(stats(a).blocks_made == before, "pass %d made blocks", pass);
+    }
+    arena_free(a);
+}
+
+TEST(reset_after_a_failed_forward) {
+    nn_arena *a = fresh();
+    REQUIRE(a != NULL);
+    err e = {0};
+    arena_reset(a);
+    void *p = arena_alloc(a, 512, "p", &e);
+    REQUIRE(arena_alloc(a, 777, "q", &e) != NULL);   // never released, as after an error
+    arena_release(a, p);
+    arena_end(a);
+    CHECK(!stats(a).planned, "a forward that left a block handed out was planned from");
+    arena_reset(a);   // frees q (the sanitizer and valgrind builds check)
+    CHECK(stats(a).in_use == 0 && stats(a).reserved == 0);
+    void *r = arena_alloc(a, 512, "r", &e);
+    CHECK(r != NULL);
+    arena_release(a, r);
+    arena_end(a);
+    CHECK(stats(a).planned && stats(a).slab == 512);
     arena_free(a);
 }
 
@@ -87,12 +114,21 @@ TEST(alignment) {
     REQUIRE(a != NULL);
     err e = {0};
     static const size_t sizes[] = {0, 1, 3, 63, 64, 65, 1000, 12345, 1 << 20};
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        unsigned char *p = arena_alloc(a, sizes[i], "p", &e);
-        REQUIRE(p != NULL, "%s", e.msg);
-        CHECK((uintptr_t)p % ARENA_ALIGN == 0, "%zu bytes at %p", sizes[i], (void *)p);
-        memset(p, 0xab, sizes[i] < 64 ? 64 : sizes[i]);   // the whole rounded block is usable
+    enum { N = sizeof sizes / sizeof sizes[0] };
+    for (int pass = 0; pass < 2; pass++) {   // system blocks, then slab slices
+        arena_reset(a);
+        unsigned char *p[N];
+        for (int i = 0; i < N; i++) {
+            p[i] = arena_alloc(a, sizes[i], "p", &e);
+            REQUIRE(p[i] != NULL, "%s", e.msg);
+            CHECK((uintptr_t)p[i] % ARENA_ALIGN == 0, "pass %d: %zu bytes at %p", pass, sizes[i], (void *)p[i]);
+            memset(p[i], 0xab, sizes[i] < 64 ? 64 : sizes[i]);   // the whole rounded block is usable
+            if (i % 2) arena_release(a, p[i]);
+        }
+        for (int i = 0; i < N; i += 2) arena_release(a, p[i]);
+        arena_end(a);
     }
+    CHECK(stats(a).planned);
     arena_free(a);
 }
 
@@ -100,18 +136,22 @@ TEST(peak_accounting) {
     nn_arena *a = fresh();
     REQUIRE(a != NULL);
     err e = {0};
+    arena_reset(a);
     void *p = arena_alloc(a, 100, "p", &e), *q = arena_alloc(a, 256, "q", &e);   // 128 + 256
     nn_arena_stats s = stats(a);
     CHECK(s.in_use == 384 && s.peak == 384 && s.reserved == 384, "in use %zu, peak %zu, reserved %zu", s.in_use,
           s.peak, s.reserved);
     arena_release(a, p);
-    void *r = arena_alloc(a, 64, "r", &e);   // into p's 128-byte block: 64 in use there
+    void *r = arena_alloc(a, 64, "r", &e);
     s = stats(a);
-    CHECK(s.in_use == 320 && s.peak == 384 && s.reserved == 384, "in use %zu, peak %zu", s.in_use, s.peak);
+    CHECK(s.in_use == 320 && s.peak == 384 && s.reserved == 320, "in use %zu, peak %zu", s.in_use, s.peak);
     arena_release(a, q), arena_release(a, r);
     arena_release(a, NULL);
+    arena_end(a);
     s = stats(a);
-    CHECK(s.in_use == 0 && s.peak == 384 && s.peak_reserved == 384);
+    CHECK(s.in_use == 0 && s.peak == 384 && s.slab == 384 && s.reserved == 384 && s.peak_reserved == 384,
+          "slab %zu, reserved %zu, peak reserved %zu", s.slab, s.reserved, s.peak_reserved);
+    CHECK(arena_device(a) == NN_DEVICE_CPU);
     arena_free(a);
 }
 
@@ -119,46 +159,34 @@ TEST(detached_block_belongs_to_the_caller) {
     nn_arena *a = fresh();
     REQUIRE(a != NULL);
     err e = {0};
-    float *p = arena_floats(a, 1000, "p", &e);
-    REQUIRE(p != NULL);
-    p[999] = 1.0f;
-    CHECK(arena_detach(a, p) == p);
-    nn_arena_stats s = stats(a);
-    CHECK(s.blocks == 0 && s.reserved == 0 && s.in_use == 0);
-    float *q = arena_floats(a, 1000, "q", &e);   // the detached block is not offered again
-    CHECK(q && q != p && stats(a).blocks_made == 2);
-    arena_free(a);
-    CHECK(p[999] == 1.0f);   // still the caller's after the arena is gone
-    free(p);
-}
-
-// A pattern where best fit alone places differently in the second pass and makes a block. The
-// first pass: r0 and r1 get X and Z (1024 bytes each); r0 dies and X grows to 3008 for r2; r1
-// dies and r3 gets Z. A second pass by best fit alone gives r0 the exact-size Z, and r1 then finds
-// only X, more than twice its size: a new block. The replay gives r0 X again, so the later
-// passes make no block.
-TEST(previous_placement_is_replayed) {
-    nn_arena *a = fresh();
-    REQUIRE(a != NULL);
-    err e = {0};
-    int64_t made = 0;
+    float *mine[3];
     for (int pass = 0; pass < 3; pass++) {
         arena_reset(a);
-        void *r0 = arena_alloc(a, 1000, "r0", &e), *r1 = arena_alloc(a, 1000, "r1", &e);
-        arena_release(a, r0);
-        void *r2 = arena_alloc(a, 3000, "r2", &e);
-        arena_release(a, r1);
-        void *r3 = arena_alloc(a, 1000, "r3", &e);
-        REQUIRE(r0 && r1 && r2 && r3, "%s", e.msg);
-        CHECK(r0 != r1 && r2 != r3);
-        arena_release(a, r2), arena_release(a, r3);
-        CHECK(stats(a).in_use == 0 && stats(a).blocks == 2, "pass %d: %d blocks", pass, stats(a).blocks);
-        if (pass == 0) made = stats(a).blocks_made;
-        else CHECK(stats(a).blocks_made == made, "pass %d made %lld blocks more", pass,
-                   (long long)(stats(a).blocks_made - made));
+        float *t = arena_floats(a, 1000, "t", &e), *p = arena_floats(a, 1000, "p", &e);
+        REQUIRE(t && p, "%s", e.msg);
+        p[999] = (float)pass;
+        arena_release(a, t);
+        // pass 0 records; passes 1 and 2 replay, where the plan gives p a system block of its own
+        mine[pass] = arena_detach(a, p, &e);
+        CHECK(mine[pass] == p, "pass %d: a detached system block was copied", pass);
+        arena_end(a);
+        CHECK(stats(a).slab == 4032 && stats(a).reserved == 4032, "pass %d: slab %zu", pass, stats(a).slab);
     }
-    CHECK(made == 3, "%lld", (long long)made);   // X, Z, X grown
+    // a slab slice detached off the plan (the plan has p released, this pass detaches t) is copied
+    arena_reset(a);
+    float *t = arena_floats(a, 1000, "t", &e), *p = arena_floats(a, 1000, "p", &e);
+    REQUIRE(t && p);
+    t[7] = 42.0f;
+    float *c = arena_detach(a, t, &e);
+    CHECK(c && c != t && c[7] == 42.0f);
+    arena_release(a, p);
+    arena_end(a);
     arena_free(a);
+    for (int pass = 0; pass < 3; pass++) {
+        CHECK(mine[pass][999] == (float)pass);   // still the caller's after the arena is gone
+        free(mine[pass]);
+    }
+    free(c);
 }
 
 // ---- models ------------------------------------------------------------------------------------
@@ -194,7 +222,9 @@ static void forward_twice(const char *rel, int h, int w, const char *want) {
                   "%s: %s differs between two forwards", rel, a.t[i].name);
         CHECK(s1.in_use == 0 && s2.in_use == 0, "%s: %zu / %zu bytes still handed out after a forward", rel,
               s1.in_use, s2.in_use);
-        CHECK(s1.peak > 0 && s1.peak <= s1.peak_reserved);
+        // greedy by size reaches the live peak on these networks; a few % over would still do
+        CHECK(s1.planned && s1.peak > 0 && s1.slab <= s1.peak + s1.peak / 20, "%s: slab %zu for a live peak of %zu",
+              rel, s1.slab, s1.peak);
         if (!want || !*want)
             CHECK(s2.blocks_made == s1.blocks_made, "%s: the second forward made %lld blocks", rel,
                   (long long)(s2.blocks_made - s1.blocks_made));
@@ -224,14 +254,12 @@ TEST(internimage_forward_twice) {
 
 int main(int argc, char **argv) {
     (void)argc;
-    RUN(released_block_is_reused);
-    RUN(best_fit_and_no_pinning);
-    RUN(too_small_free_block_grows);
-    RUN(reset_frees_every_block);
+    RUN(slab_is_the_live_peak);
+    RUN(another_sequence_falls_back_and_replans);
+    RUN(reset_after_a_failed_forward);
     RUN(alignment);
     RUN(peak_accounting);
     RUN(detached_block_belongs_to_the_caller);
-    RUN(previous_placement_is_replayed);
     RUN(espnetv2_forward_twice);
     RUN(espnet_forward_twice);
     RUN(internimage_forward_twice);
