@@ -33,7 +33,7 @@ struct nn_arena {
     event *ev;           // this forward's events, in order
     int nev, evcap;
     int diverged;        // this forward left the plan
-    int lost;            // an event could not be recorded (no memory): no plan from this forward
+    int lost;            // an event or a request went unrecorded (no memory): no plan from this forward
     plan pl;
     int planned;
     char *slab;
@@ -124,6 +124,7 @@ void *arena_alloc(nn_arena *a, size_t bytes, const char *what, err *e) {
         q->p = a->slab + off;
         q->in_slab = 1;
     } else if (!(q->p = sys_block(a, bytes, what, e))) {
+        a->lost = 1;   // the event is recorded but the request is not: no plan from this forward
         return NULL;
     }
     a->nr++;
