@@ -11,7 +11,9 @@
 // T runs one warm-up forward first; L (about 2.5x T's FLOPs) does not, so its single run includes
 // first-touch page faults. Peak memory: the process's VmHWM, reset before each forward
 // (/proc/self/clear_refs), minus the resident size before it = the forward's own high-water mark
-// of activations and scratch; maxrss (getrusage) is the whole process including the weights.
+// of activations and scratch (pages the model's arena already holds from an earlier forward are
+// in the resident size before it); arena MB is the planned slab (the most activation bytes alive
+// at once); maxrss (getrusage) is the whole process including the weights.
 #include "../models/internimage.h"
 #include "../core/json.h"
 #include <omp.h>
@@ -166,93 +168,119 @@ static int count_flops(const model *m, int h, int w, flop_row *rows) {
     return n;
 }
 
-int main(int argc, char **argv) {
-    nn_ctx_init(&T, 0);   // every core
-    const char *models = "t,l", *threads = "1,2";
-    int runs_t = 3, runs_l = 1, w = 1024, h = 512;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--models")) models = argv[i + 1];
-        else if (!strcmp(argv[i], "--threads")) threads = argv[i + 1];
-        else if (!strcmp(argv[i], "--runs-t")) runs_t = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--runs-l")) runs_l = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--size") && sscanf(argv[i + 1], "%dx%d", &w, &h) == 2) {}
-        else { fprintf(stderr, "unknown option %s\n", argv[i]); return 2; }
+typedef struct bench_opts {
+    const char *models, *threads;
+    int runs_t, runs_l, w, h;
+    double peak[3];          // sgemm GFLOP/s on 1 and 2 threads
+    const float *x;          // the input (3, h, w)
+} bench_opts;
+
+// `runs` forwards of m on `th` threads (after `warm` warm-ups); one Markdown row into row.
+// Each forward is model->forward's two halves (on the model's own arena), timed apart.
+static int time_runs(model *m, const bench_opts *o, int th, int runs, int warm, double total, char *row, size_t cap) {
+    double t[50], tb[50];
+    long act_kb = -1;
+    const ii_model *im = m->impl;
+    err e = {0};
+    nn_ctx_init(&T, th);
+    for (int r = -warm; r < runs; r++) {
+        tensor_list out = {0};
+        long rss0 = proc_status_kb("VmRSS:");
+        int hwm_ok = reset_hwm();
+        double s0 = omp_get_wtime();
+        float *feats[4];
+        int fh[4], fw[4];
+        arena_reset(m->arena);
+        if (internimage_forward(&T, m->arena, &im->net, o->x, o->h, o->w, NULL, &out, feats, fh, fw, &e)) {
+            printf("forward: %s\n", e.msg);
+            return 1;
+        }
+        double s1 = omp_get_wtime();
+        if (upernet_forward(&T, m->arena, &im->head, feats, fh, fw, o->h, o->w, NULL, &out, &e)) {
+            printf("forward: %s\n", e.msg);
+            return 1;
+        }
+        arena_end(m->arena);
+        if (r >= 0) t[r] = omp_get_wtime() - s0, tb[r] = s1 - s0;
+        long hwm = proc_status_kb("VmHWM:");
+        if (hwm_ok && hwm > 0 && rss0 > 0 && hwm - rss0 > act_kb) act_kb = hwm - rss0;
+        tl_free(&out);
     }
+    double unsorted[50];
+    memcpy(unsorted, t, sizeof t);
+    qsort(t, runs, sizeof t[0], cmp_d);
+    double med = t[runs / 2], bb = tb[0];
+    for (int r = 0; r < runs; r++) if (unsorted[r] == med) bb = tb[r];   // the median run's split
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    nn_arena_stats st;
+    arena_stats(m->arena, &st);
+    snprintf(row, cap, "| %s | %dx%d | %d | %d | %.2f | %.2f | %.2f / %.2f | %.1f | %.1f | %.1f | %.0f%% | %.0f | %.0f | %.0f |",
+             m->desc.arch, o->w, o->h, th, runs, med, t[0], bb, med - bb, total, total / med, o->peak[th],
+             100 * total / med / o->peak[th], act_kb / 1024.0, st.slab / 1048576.0, ru.ru_maxrss / 1024.0);
+    return 0;
+}
+
+// Size `sz` ("t" or "l"): random weights, the FLOP table, then one row per thread count.
+static int bench_size(const char *sz, const bench_opts *o, char results[][240], int *nres) {
     const char *assets = getenv("OODSEG_ASSETS");
     if (!assets || !*assets) assets = "../shared";
-    double peak[3] = {0};
-    for (int th = 1; th <= 2; th++) peak[th] = sgemm_peak(1536, th);
-    printf("sgemm peak (n=1536, single-threaded BLAS per OpenMP thread): 1 thread %.1f GFLOP/s, 2 threads %.1f GFLOP/s\n\n",
-           peak[1], peak[2]);
-    float *x = malloc(sizeof(float) * 3 * (size_t)w * h);
-    for (size_t i = 0; i < 3 * (size_t)w * h; i++) x[i] = 4.0f * urand();
-    char results[8][200];
-    int nres = 0;
-
-    for (const char *sz = "t"; sz; sz = strcmp(sz, "t") ? NULL : "l") {
-        if (!strstr(models, sz)) continue;
-        char path[1024];
-        snprintf(path, sizeof path, "%s/golden/manifest-internimage-%s-upernet-cityscapes.json", assets, sz);
-        err e = {0};
-        double t0 = omp_get_wtime();
-        ckpt *ck = random_ckpt(path, &e);
-        model *m = NULL;
-        if (!ck || internimage_upernet_create(ck, NULL, &m, &e)) { printf("%s: %s\n", path, e.msg); continue; }
-        printf("%s: random weights built in %.1f s\n\n", m->desc.title, omp_get_wtime() - t0);
-        flop_row rows[40];
-        int nr = count_flops(m, h, w, rows);
-        double total = 0;
-        for (int i = 0; i < nr; i++) total += rows[i].gflop;
-        printf("| %s, %dx%d | GFLOP | share |\n|---|---:|---:|\n", m->desc.arch, w, h);
-        for (int i = 0; i < nr; i++) printf("| %s | %.2f | %.1f%% |\n", rows[i].name, rows[i].gflop, 100 * rows[i].gflop / total);
-        printf("| **total** | **%.1f** | |\n\n", total);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/golden/manifest-internimage-%s-upernet-cityscapes.json", assets, sz);
+    err e = {0};
+    double t0 = omp_get_wtime();
+    ckpt *ck = random_ckpt(path, &e);
+    model *m = NULL;
+    if (!ck || internimage_upernet_create(ck, NULL, &m, &e)) { printf("%s: %s\n", path, e.msg); return 0; }
+    printf("%s: random weights built in %.1f s\n\n", m->desc.title, omp_get_wtime() - t0);
+    flop_row rows[40];
+    int nr = count_flops(m, o->h, o->w, rows);
+    double total = 0;
+    for (int i = 0; i < nr; i++) total += rows[i].gflop;
+    printf("| %s, %dx%d | GFLOP | share |\n|---|---:|---:|\n", m->desc.arch, o->w, o->h);
+    for (int i = 0; i < nr; i++) printf("| %s | %.2f | %.1f%% |\n", rows[i].name, rows[i].gflop, 100 * rows[i].gflop / total);
+    printf("| **total** | **%.1f** | |\n\n", total);
+    fflush(stdout);
+    int runs = !strcmp(sz, "t") ? o->runs_t : o->runs_l, warm = !strcmp(sz, "t");
+    if (runs < 1) runs = 1;
+    if (runs > 50) runs = 50;
+    for (int th = 1; th <= 2; th++) {
+        char tn[4];
+        snprintf(tn, sizeof tn, "%d", th);
+        if (!strstr(o->threads, tn)) continue;
+        if (time_runs(m, o, th, runs, warm, total, results[*nres], sizeof results[0])) { model_close(m); return 1; }
+        printf("  %s\n", results[(*nres)++]);
         fflush(stdout);
-        int runs = !strcmp(sz, "t") ? runs_t : runs_l, warm = !strcmp(sz, "t");
-        if (runs < 1) runs = 1;
-        if (runs > 50) runs = 50;
-        for (int th = 1; th <= 2; th++) {
-            char tn[4];
-            snprintf(tn, sizeof tn, "%d", th);
-            if (!strstr(threads, tn)) continue;
-            nn_ctx_init(&T, th);
-            double t[50], tb[50];
-            long act_kb = -1;
-            for (int r = -warm; r < runs; r++) {
-                tensor_list out = {0};
-                long rss0 = proc_status_kb("VmRSS:");
-                int hwm_ok = reset_hwm();
-                double s0 = omp_get_wtime();
-                // model->forward, in its two halves to time the backbone apart from the head.
-                const ii_model *im = m->impl;
-                float *feats[4];
-                int fh[4], fw[4];
-                if (internimage_forward(&T, &im->net, x, h, w, NULL, &out, feats, fh, fw, &e)) { printf("forward: %s\n", e.msg); return 1; }
-                double s1 = omp_get_wtime();
-                if (upernet_forward(&T, &im->head, feats, fh, fw, h, w, NULL, &out, &e)) { printf("forward: %s\n", e.msg); return 1; }
-                if (r >= 0) t[r] = omp_get_wtime() - s0, tb[r] = s1 - s0;
-                long hwm = proc_status_kb("VmHWM:");
-                if (hwm_ok && hwm > 0 && rss0 > 0 && hwm - rss0 > act_kb) act_kb = hwm - rss0;
-                tl_free(&out);
-            }
-            double unsorted[50];
-            memcpy(unsorted, t, sizeof t);
-            qsort(t, runs, sizeof t[0], cmp_d);
-            double med = t[runs / 2], bb = tb[0];
-            for (int r = 0; r < runs; r++) if (unsorted[r] == med) bb = tb[r];   // the median run's split
-            struct rusage ru;
-            getrusage(RUSAGE_SELF, &ru);
-            snprintf(results[nres++], sizeof results[0],
-                     "| %s | %dx%d | %d | %d | %.2f | %.2f | %.2f / %.2f | %.1f | %.1f | %.1f | %.0f%% | %.0f | %.0f |",
-                     m->desc.arch, w, h, th, runs, med, t[0], bb, med - bb, total, total / med, peak[th],
-                     100 * total / med / peak[th], act_kb / 1024.0, ru.ru_maxrss / 1024.0);
-            printf("  %s\n", results[nres - 1]);
-            fflush(stdout);
-        }
-        model_close(m);
-        printf("\n");
     }
+    model_close(m);
+    printf("\n");
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    nn_ctx_init(&T, 0);   // every core
+    bench_opts o = {.models = "t,l", .threads = "1,2", .runs_t = 3, .runs_l = 1, .w = 1024, .h = 512};
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--models")) o.models = argv[i + 1];
+        else if (!strcmp(argv[i], "--threads")) o.threads = argv[i + 1];
+        else if (!strcmp(argv[i], "--runs-t")) o.runs_t = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--runs-l")) o.runs_l = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--size") && sscanf(argv[i + 1], "%dx%d", &o.w, &o.h) == 2) {}
+        else { fprintf(stderr, "unknown option %s\n", argv[i]); return 2; }
+    }
+    for (int th = 1; th <= 2; th++) o.peak[th] = sgemm_peak(1536, th);
+    printf("sgemm peak (n=1536, single-threaded BLAS per OpenMP thread): 1 thread %.1f GFLOP/s, 2 threads %.1f GFLOP/s\n\n",
+           o.peak[1], o.peak[2]);
+    float *x = malloc(sizeof(float) * 3 * (size_t)o.w * o.h);
+    for (size_t i = 0; i < 3 * (size_t)o.w * o.h; i++) x[i] = 4.0f * urand();
+    o.x = x;
+    char results[8][240];
+    int nres = 0;
+    for (const char *sz = "t"; sz; sz = strcmp(sz, "t") ? NULL : "l")
+        if (strstr(o.models, sz) && bench_size(sz, &o, results, &nres)) return 1;
     printf("| model | input | threads | runs | median s | min s | backbone / head s | GFLOP | GFLOP/s | sgemm peak | "
-           "of peak | forward peak MB | maxrss MB |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+           "of peak | forward peak MB | arena MB | maxrss MB |\n"
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (int i = 0; i < nres; i++) printf("%s\n", results[i]);
     free(x);
     return 0;

@@ -53,10 +53,11 @@ static void esp_free(esp *b) {
 // x: (nIn, h, w) -> y: (nOut, ho, wo), ho = ceil(h/2) when down. y must not overlap x.
 // The five branches write into their slice of y = concat[d1, add1, add2, add3, add4]; the
 // hierarchical feature fusion then adds each slice to the next one in place.
-static int esp_forward(const nn_ctx *ctx, const esp *b, const float *x, int h, int w, float *y, err *e) {
+static int esp_forward(const nn_ctx *ctx, nn_arena *A, const esp *b, const float *x, int h, int w, float *y,
+                       err *e) {
     int ho = b->down ? (h + 1) / 2 : h, wo = b->down ? (w + 1) / 2 : w;
     int64_t hw = (int64_t)ho * wo;
-    float *t = err_malloc(e, sizeof(float) * b->n * hw, "ESP c1 output");
+    float *t = arena_floats(A, b->n * hw, "ESP c1 output", e);   // (n, ho, wo)
     if (!t) return e->code;
     if (conv2d_forward(ctx, &b->c1, x, h, w, t, e)) goto fail;
     if (conv2d_forward(ctx, &b->d[0], t, ho, wo, y, e)) goto fail;
@@ -66,12 +67,12 @@ static int esp_forward(const nn_ctx *ctx, const esp *b, const float *x, int h, i
         if (conv2d_forward(ctx, &b->d[i], t, ho, wo, s, e)) goto fail;
         if (i > 1) add_inplace(ctx, s, s - b->n * hw, b->n * hw);
     }
-    free(t);
+    arena_release(A, t);
     if (b->add) add_inplace(ctx, y, x, b->n_out * hw);
     br_apply(ctx, &b->bn, y, hw);
     return OODSEG_OK;
 fail:
-    free(t);
+    arena_release(A, t);
     return e->code;
 }
 
@@ -109,27 +110,164 @@ typedef struct espnet {
 } espnet;
 
 // Runs ESP blocks blk[0..n) on x (c, h, w); the last writes into y. Intermediate results ping-pong.
-static int esp_chain(const nn_ctx *ctx, const esp *blk, int n, const float *x, int h, int w, float *y, err *e) {
+static int esp_chain(const nn_ctx *ctx, nn_arena *A, const esp *blk, int n, const float *x, int h, int w, float *y,
+                     err *e) {
     int64_t sz = (int64_t)blk[0].n_out * h * w;
     float *t[2] = {NULL, NULL};
     for (int i = 0; i < n; i++) {
         float *dst = y;
         if (i < n - 1) {
-            if (!t[i & 1] && !(t[i & 1] = err_malloc(e, sizeof(float) * sz, "ESP block output"))) break;
+            if (!t[i & 1] && !(t[i & 1] = arena_floats(A, sz, "ESP block output", e))) break;
             dst = t[i & 1];
         }
-        if (esp_forward(ctx, &blk[i], x, h, w, dst, e)) break;
+        if (esp_forward(ctx, A, &blk[i], x, h, w, dst, e)) break;
         x = dst;
     }
-    free(t[0]);
-    free(t[1]);
+    arena_release(A, t[0]);
+    arena_release(A, t[1]);
     return e->code;
 }
 
-static int espnet_run(model *m, const float *input, int h, int w, const char *want,
-                      tensor_list *out, err *e) {
+// One forward's activations, all arena blocks (or slices of one), NULL once dead. The steps are
+// docs/espnet-espnetv2.md's E1..E11 and D1..D9.
+typedef struct espnet_run {
+    const espnet *n;
+    const nn_ctx *ctx;
+    nn_arena *A;
+    const char *want;
+    tensor_list *out;
+    int h, w, H1, W1, H2, W2, H3, W3;
+    int64_t hw1, hw2, hw3;
+    int b1_in_skip;         // the train wiring: b1 is the tail of skip, not a block of its own
+    float *skip;            // (C + n_skip, H1, W1): the D8 concat [comb_l2_l3, encoder skip]
+    float *b1;              // (19, H1, W1) enc_l1_out_s2; inside skip for the train wiring
+    float *b2;              // (131, H2, W2) enc_l2_out_s4 = [output1, output1_0, inp2]
+    float *b3;              // (256, H3, W3) enc_l3_out_s8 = [output2_0, output2]
+    float *cat2;            // (2C, H2, W2) [output1_C, output2_c]
+    float *proj;            // (C, H3, W3) encoder.classifier output
+    float *t;               // one decoder intermediate at a time
+} espnet_run;
+
+static void run_release(espnet_run *r) {
+    float **all[] = {&r->skip, &r->b2, &r->b3, &r->cat2, &r->proj, &r->t};
+    if (!r->b1_in_skip) arena_release(r->A, r->b1);
+    r->b1 = NULL;
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) arena_release(r->A, *all[i]), *all[i] = NULL;
+}
+
+// E1-E4: level1 -> [output0 (16), inp1 (3)] -> BR(19) = b1; also inp2 into b2's last 3 channels.
+static int encoder_level1(espnet_run *r, const float *input, err *e) {
+    const espnet *n = r->n;
+    const nn_ctx *ctx = r->ctx;
+    const int C = n->C, full = !n->encoder_only;
+    const int64_t hw1 = r->hw1, hw2 = r->hw2;
+    if (full && !(r->skip = arena_floats(r->A, (C + n->n_skip) * hw1, "ESPNet decoder concat", e))) return e->code;
+    if (r->b1_in_skip) r->b1 = r->skip + C * hw1;
+    else if (!(r->b1 = arena_floats(r->A, 19 * hw1, "ESPNet enc_l1_out_s2", e))) return e->code;
+    float *b1 = r->b1;
+    float *output0 = full ? r->skip + C * hw1 : b1;   // the test wiring keeps output0 (before b1) for D8
+    if (conv2d_forward(ctx, &n->level1, input, r->h, r->w, output0, e)) return e->code;
+    prelu_inplace(ctx, output0, 16, hw1, n->level1_act);
+    if (output0 != b1) copy_f32(ctx, b1, output0, 16 * hw1);
+    avgpool3x3s2_forward(ctx, input, 3, r->h, r->w, b1 + 16 * hw1);
+    // inp2 = two poolings of x = one pooling of inp1; taken before b1's BR rewrites inp1
+    if (!(r->b2 = arena_floats(r->A, 131 * hw2, "ESPNet enc_l2_out_s4", e))) return e->code;
+    avgpool3x3s2_forward(ctx, b1 + 16 * hw1, 3, r->H1, r->W1, r->b2 + 128 * hw2);
+    br_apply(ctx, &n->b1, b1, hw1);
+    // in the train wiring b1 lives on inside the D8 concat, so it is copied; otherwise handed over later
+    if (r->b1_in_skip) return model_emit(r->out, r->want, "enc_l1_out_s2", b1, 19, r->H1, r->W1, e);
+    return OODSEG_OK;
+}
+
+// E5-E11 (and D3, level3_C on enc_l2_out, right away so that b2 dies early): b2, then b3 and proj.
+static int encoder_levels23(espnet_run *r, err *e) {
+    const espnet *n = r->n;
+    const nn_ctx *ctx = r->ctx;
+    nn_arena *A = r->A;
+    const int C = n->C;
+    const int64_t hw2 = r->hw2, hw3 = r->hw3;
+    // E5-E7: level2_0 -> output1_0 (slice 64..127), level2.* -> output1 (slice 0..63), BR(131)
+    if (esp_forward(ctx, A, &n->level2_0, r->b1, r->H1, r->W1, r->b2 + 64 * hw2, e)) return e->code;
+    if (!r->b1_in_skip && model_give(A, r->out, r->want, "enc_l1_out_s2", &r->b1, 19, r->H1, r->W1, e))
+        return e->code;
+    if (esp_chain(ctx, A, n->level2, n->p, r->b2 + 64 * hw2, r->H2, r->W2, r->b2, e)) return e->code;
+    br_apply(ctx, &n->b2, r->b2, hw2);
+    // E8: level3_0 -> output2_0 (slice 0..127); D3
+    if (!(r->b3 = arena_floats(A, 256 * hw3, "ESPNet enc_l3_out_s8", e))) return e->code;
+    if (esp_forward(ctx, A, &n->level3_0, r->b2, r->H2, r->W2, r->b3, e)) return e->code;
+    if (!n->encoder_only) {
+        if (!(r->cat2 = arena_floats(A, 2 * C * hw2, "ESPNet combine concat", e))) return e->code;
+        if (conv2d_forward(ctx, &n->level3_C, r->b2, r->H2, r->W2, r->cat2, e)) return e->code;
+        if (model_emit(r->out, r->want, "dec_l2_proj_s4", r->cat2, C, r->H2, r->W2, e)) return e->code;
+    }
+    if (model_give(A, r->out, r->want, "enc_l2_out_s4", &r->b2, 131, r->H2, r->W2, e)) return e->code;
+    // E9-E11
+    if (esp_chain(ctx, A, n->level3, n->q, r->b3, r->H3, r->W3, r->b3 + 128 * hw3, e)) return e->code;
+    br_apply(ctx, &n->b3, r->b3, hw3);
+    if (!(r->proj = arena_floats(A, C * hw3, "ESPNet classifier output", e))) return e->code;
+    if (conv2d_forward(ctx, &n->enc_classifier, r->b3, r->H3, r->W3, r->proj, e)) return e->code;
+    if (model_give(A, r->out, r->want, "enc_l3_out_s8", &r->b3, 256, r->H3, r->W3, e)) return e->code;
+    return model_emit(r->out, r->want, "dec_l3_proj_s8", r->proj, C, r->H3, r->W3, e);
+}
+
+// D1-D8: from proj and cat2's first half to r->t = dec_l1_conv_s2 (C, H1, W1).
+static int decoder(espnet_run *r, err *e) {
+    const espnet *n = r->n;
+    const nn_ctx *ctx = r->ctx;
+    nn_arena *A = r->A;
+    const int C = n->C, H1 = r->H1, W1 = r->W1, H2 = r->H2, W2 = r->W2;
+    const int64_t hw1 = r->hw1, hw2 = r->hw2;
+    // D1-D2: br (BN only) -> up_l3 into the second half of the combine concat
+    batchnorm_inplace(ctx, r->proj, C, r->hw3, n->br_w, n->br_b, n->br_m, n->br_v, ESP_EPS);
+    if (conv_transpose2x2_forward(ctx, n->up_l3, C, C, r->proj, r->H3, r->W3, r->cat2 + C * hw2, e)) return e->code;
+    arena_release(A, r->proj), r->proj = NULL;
+    if (model_emit(r->out, r->want, "dec_l3_up_s4", r->cat2 + C * hw2, C, H2, W2, e)) return e->code;
+    // D4-D5: BR(2C) -> ESP(2C, C, add=False)
+    br_apply(ctx, &n->combine_br, r->cat2, hw2);
+    if (!(r->t = arena_floats(A, C * hw2, "ESPNet comb_l2_l3", e))) return e->code;
+    if (esp_forward(ctx, A, &n->combine, r->cat2, H2, W2, r->t, e)) return e->code;
+    arena_release(A, r->cat2), r->cat2 = NULL;
+    if (model_emit(r->out, r->want, "dec_l2_combine_s4", r->t, C, H2, W2, e)) return e->code;
+    // D6-D7: up_l2 = ConvTranspose -> BR(C), into the first C channels of the D8 concat
+    if (conv_transpose2x2_forward(ctx, n->up_l2, C, C, r->t, H2, W2, r->skip, e)) return e->code;
+    arena_release(A, r->t), r->t = NULL;
+    br_apply(ctx, &n->up_l2_br, r->skip, hw1);
+    if (model_emit(r->out, r->want, "dec_l2_up_s2", r->skip, C, H1, W1, e)) return e->code;
+    // D8: CBR(C + n_skip -> C, 3x3)
+    if (!(r->t = arena_floats(A, C * hw1, "ESPNet dec_l1_conv_s2", e))) return e->code;
+    if (conv2d_forward(ctx, &n->conv, r->skip, H1, W1, r->t, e)) return e->code;
+    prelu_inplace(ctx, r->t, C, hw1, n->conv_act);
+    arena_release(A, r->skip), r->skip = NULL;
+    if (r->b1_in_skip) r->b1 = NULL;
+    return model_emit(r->out, r->want, "dec_l1_conv_s2", r->t, C, H1, W1, e);
+}
+
+// The logits (C, h, w), written straight into the output list's own memory. ESPNet-C: the s8
+// class map up-sampled as VisualizeResults.py's nn.Upsample(8, bilinear) did under the PyTorch 0.3
+// the repository was written for (corner-aligned). Full ESPNet, D9: the classifier ConvTranspose
+// -> (C, 2*H1, 2*W1); one row/column more than the input when a side is 7 mod 8, cropped so that
+// the logits are always at input size.
+static int logits_out(espnet_run *r, err *e) {
+    const int C = r->n->C, h = r->h, w = r->w;
+    tensor *lg = tl_add_uninit(r->out, "logits", 4, (int64_t[]){1, C, h, w}, e);
+    if (!lg) return e->code;
+    if (r->n->encoder_only) {
+        resize_bilinear(r->ctx, r->proj, C, r->H3, r->W3, lg->data, h, w, 1);
+        return OODSEG_OK;
+    }
+    if (2 * r->H1 == h && 2 * r->W1 == w)
+        return conv_transpose2x2_forward(r->ctx, r->n->classifier, C, C, r->t, r->H1, r->W1, lg->data, e);
+    float *big = arena_floats(r->A, C * 4 * r->hw1, "ESPNet logits before crop", e);
+    if (!big) return e->code;
+    if (!conv_transpose2x2_forward(r->ctx, r->n->classifier, C, C, r->t, r->H1, r->W1, big, e))
+        crop_topleft(r->ctx, big, C, 2 * r->H1, 2 * r->W1, lg->data, h, w);
+    arena_release(r->A, big);
+    return e->code;
+}
+
+static int espnet_run_all(model *m, const float *input, int h, int w, const char *want,
+                          tensor_list *out, err *e) {
     const espnet *n = m->impl;
-    const nn_ctx *ctx = &m->ctx;
     err_clear(e);
     if (h < 1 || w < 1 ||
         (!n->encoder_only && (h % 8 != 0 && h % 8 != 7)) || (!n->encoder_only && (w % 8 != 0 && w % 8 != 7)))
@@ -137,108 +275,16 @@ static int espnet_run(model *m, const float *input, int h, int w, const char *wa
                        "ESPNet input %dx%d (WxH): width and height must be multiples of 8 (or 7 mod 8), "
                        "since the decoder concatenates up-sampled s8 and s4 maps with s4 and s2 maps; "
                        "e.g. %dx%d", w, h, (w + 7) / 8 * 8, (h + 7) / 8 * 8);
-    const int C = n->C, full = !n->encoder_only;
-    const int H1 = (h + 1) / 2, W1 = (w + 1) / 2, H2 = (H1 + 1) / 2, W2 = (W1 + 1) / 2;
-    const int H3 = (H2 + 1) / 2, W3 = (W2 + 1) / 2;
-    const int64_t hw1 = (int64_t)H1 * W1, hw2 = (int64_t)H2 * W2, hw3 = (int64_t)H3 * W3;
-    float *skip = NULL;     // (C + n_skip, H1, W1): the D8 concat [comb_l2_l3, encoder skip]
-    float *b1 = NULL;       // (19, H1, W1) enc_l1_out_s2; inside skip for the train wiring
-    float *b2 = NULL;       // (131, H2, W2) enc_l2_out_s4 = [output1, output1_0, inp2]
-    float *b3 = NULL;       // (256, H3, W3) enc_l3_out_s8 = [output2_0, output2]
-    float *cat2 = NULL;     // (2C, H2, W2) [output1_C, output2_c]
-    float *proj = NULL;     // (C, H3, W3) encoder.classifier output
-    float *t = NULL;        // one decoder intermediate at a time
-    float *logits = NULL;
-    int b1_in_skip = full && n->n_skip == 19;
-
-    // E1-E4: level1 -> [output0 (16), inp1 (3)] -> BR(19)
-    if (full && !(skip = err_malloc(e, sizeof(float) * (C + n->n_skip) * hw1, "ESPNet decoder concat"))) goto done;
-    if (b1_in_skip) b1 = skip + C * hw1;
-    else if (!(b1 = err_malloc(e, sizeof(float) * 19 * hw1, "ESPNet enc_l1_out_s2"))) goto done;
-    float *output0 = full ? skip + C * hw1 : b1;   // the test wiring keeps output0 (before b1) for D8
-    if (conv2d_forward(ctx, &n->level1, input, h, w, output0, e)) goto done;
-    prelu_inplace(ctx, output0, 16, hw1, n->level1_act);
-    if (output0 != b1) copy_f32(ctx, b1, output0, 16 * hw1);
-    avgpool3x3s2_forward(ctx, input, 3, h, w, b1 + 16 * hw1);
-    // inp2 = two poolings of x = one pooling of inp1; taken before b1's BR rewrites inp1
-    if (!(b2 = err_malloc(e, sizeof(float) * 131 * hw2, "ESPNet enc_l2_out_s4"))) goto done;
-    avgpool3x3s2_forward(ctx, b1 + 16 * hw1, 3, H1, W1, b2 + 128 * hw2);
-    br_apply(ctx, &n->b1, b1, hw1);
-    // in the train wiring b1 lives on inside the D8 concat, so it is copied; otherwise handed over below
-    if (b1_in_skip && model_emit(out, want, "enc_l1_out_s2", b1, 19, H1, W1, e)) goto done;
-
-    // E5-E7: level2_0 -> output1_0 (slice 64..127), level2.* -> output1 (slice 0..63), BR(131)
-    if (esp_forward(ctx, &n->level2_0, b1, H1, W1, b2 + 64 * hw2, e)) goto done;
-    if (!b1_in_skip && model_give(out, want, "enc_l1_out_s2", &b1, 19, H1, W1, e)) goto done;
-    if (esp_chain(ctx, n->level2, n->p, b2 + 64 * hw2, H2, W2, b2, e)) goto done;
-    br_apply(ctx, &n->b2, b2, hw2);
-
-    // E8: level3_0 -> output2_0 (slice 0..127); D3 (level3_C on enc_l2_out) right away so b2 dies early
-    if (!(b3 = err_malloc(e, sizeof(float) * 256 * hw3, "ESPNet enc_l3_out_s8"))) goto done;
-    if (esp_forward(ctx, &n->level3_0, b2, H2, W2, b3, e)) goto done;
-    if (full) {
-        if (!(cat2 = err_malloc(e, sizeof(float) * 2 * C * hw2, "ESPNet combine concat"))) goto done;
-        if (conv2d_forward(ctx, &n->level3_C, b2, H2, W2, cat2, e)) goto done;
-        if (model_emit(out, want, "dec_l2_proj_s4", cat2, C, H2, W2, e)) goto done;
-    }
-    if (model_give(out, want, "enc_l2_out_s4", &b2, 131, H2, W2, e)) goto done;
-    // E9-E11
-    if (esp_chain(ctx, n->level3, n->q, b3, H3, W3, b3 + 128 * hw3, e)) goto done;
-    br_apply(ctx, &n->b3, b3, hw3);
-    if (!(proj = err_malloc(e, sizeof(float) * C * hw3, "ESPNet classifier output"))) goto done;
-    if (conv2d_forward(ctx, &n->enc_classifier, b3, H3, W3, proj, e)) goto done;
-    if (model_give(out, want, "enc_l3_out_s8", &b3, 256, H3, W3, e)) goto done;
-    if (model_emit(out, want, "dec_l3_proj_s8", proj, C, H3, W3, e)) goto done;
-
-    if (!full) {
-        // ESPNet-C: the s8 class map, up-sampled as VisualizeResults.py's nn.Upsample(8, bilinear)
-        // did under the PyTorch 0.3 the repository was written for (corner-aligned).
-        if (!(logits = err_malloc(e, sizeof(float) * C * h * w, "ESPNet logits"))) goto done;
-        resize_bilinear(ctx, proj, C, H3, W3, logits, h, w, 1);
-        goto take;
-    }
-    // D1-D2: br (BN only) -> up_l3 into the second half of the combine concat
-    batchnorm_inplace(ctx, proj, C, hw3, n->br_w, n->br_b, n->br_m, n->br_v, ESP_EPS);
-    if (conv_transpose2x2_forward(ctx, n->up_l3, C, C, proj, H3, W3, cat2 + C * hw2, e)) goto done;
-    free(proj); proj = NULL;
-    if (model_emit(out, want, "dec_l3_up_s4", cat2 + C * hw2, C, H2, W2, e)) goto done;
-    // D4-D5: BR(2C) -> ESP(2C, C, add=False)
-    br_apply(ctx, &n->combine_br, cat2, hw2);
-    if (!(t = err_malloc(e, sizeof(float) * C * hw2, "ESPNet comb_l2_l3"))) goto done;
-    if (esp_forward(ctx, &n->combine, cat2, H2, W2, t, e)) goto done;
-    free(cat2); cat2 = NULL;
-    if (model_emit(out, want, "dec_l2_combine_s4", t, C, H2, W2, e)) goto done;
-    // D6-D7: up_l2 = ConvTranspose -> BR(C), into the first C channels of the D8 concat
-    if (conv_transpose2x2_forward(ctx, n->up_l2, C, C, t, H2, W2, skip, e)) goto done;
-    free(t); t = NULL;
-    br_apply(ctx, &n->up_l2_br, skip, hw1);
-    if (model_emit(out, want, "dec_l2_up_s2", skip, C, H1, W1, e)) goto done;
-    // D8: CBR(C + n_skip -> C, 3x3)
-    if (!(t = err_malloc(e, sizeof(float) * C * hw1, "ESPNet dec_l1_conv_s2"))) goto done;
-    if (conv2d_forward(ctx, &n->conv, skip, H1, W1, t, e)) goto done;
-    prelu_inplace(ctx, t, C, hw1, n->conv_act);
-    free(skip); skip = NULL; b1 = NULL;
-    if (model_emit(out, want, "dec_l1_conv_s2", t, C, H1, W1, e)) goto done;
-    // D9: classifier ConvTranspose -> (C, 2*H1, 2*W1); one row/column more than the input when a
-    // side is 7 mod 8, cropped so that the logits are always at input size.
-    if (!(logits = err_malloc(e, sizeof(float) * C * h * w, "ESPNet logits"))) goto done;
-    if (2 * H1 == h && 2 * W1 == w) {
-        if (conv_transpose2x2_forward(ctx, n->classifier, C, C, t, H1, W1, logits, e)) goto done;
-    } else {
-        float *big = err_malloc(e, sizeof(float) * C * 4 * hw1, "ESPNet logits before crop");
-        if (!big) goto done;
-        if (conv_transpose2x2_forward(ctx, n->classifier, C, C, t, H1, W1, big, e)) { free(big); goto done; }
-        crop_topleft(ctx, big, C, 2 * H1, 2 * W1, logits, h, w);
-        free(big);
-    }
-take:;
-    int64_t s[4] = {1, C, h, w};
-    tl_add_take(out, "logits", 4, s, logits, e);   // frees logits on failure
-    logits = NULL;
-done:
-    free(skip);
-    if (!b1_in_skip) free(b1);
-    free(b2); free(b3); free(cat2); free(proj); free(t); free(logits);
+    espnet_run r = {.n = n, .ctx = &m->ctx, .A = m->arena, .want = want, .out = out, .h = h, .w = w};
+    r.H1 = (h + 1) / 2, r.W1 = (w + 1) / 2, r.H2 = (r.H1 + 1) / 2, r.W2 = (r.W1 + 1) / 2;
+    r.H3 = (r.H2 + 1) / 2, r.W3 = (r.W2 + 1) / 2;
+    r.hw1 = (int64_t)r.H1 * r.W1, r.hw2 = (int64_t)r.H2 * r.W2, r.hw3 = (int64_t)r.H3 * r.W3;
+    r.b1_in_skip = !n->encoder_only && n->n_skip == 19;
+    arena_reset(m->arena);
+    if (!encoder_level1(&r, input, e) && !encoder_levels23(&r, e) && (n->encoder_only || !decoder(&r, e)))
+        logits_out(&r, e);
+    run_release(&r);
+    arena_end(m->arena);
     return e->code;
 }
 
@@ -247,7 +293,7 @@ static int espnet_forward(model *m, const float *input, int h, int w, const char
                           tensor_list *out, err *e) {
     nn_fpenv env;
     nn_denormals_off(&m->ctx, &env);
-    int rc = espnet_run(m, input, h, w, want, out, e);
+    int rc = espnet_run_all(m, input, h, w, want, out, e);
     nn_fpenv_restore(&env);
     return rc;
 }
@@ -270,6 +316,7 @@ static void espnet_destroy(model *m) {
         ckpt_close(n->ck);
         free(n);
     }
+    arena_free(m->arena);
     free(m);
 }
 
@@ -455,6 +502,7 @@ int espnet_create(ckpt *ck, const model_options *opt, model **out, err *e) {
     m->forward = espnet_forward;
     m->destroy = espnet_destroy;
     n->ck = ck;
+    if (model_arena_open(m, e)) goto fail;
     if (recognise(ck, n, e)) goto fail;
     const char *pre = n->encoder_only ? "" : "encoder.";
     n->level2 = err_calloc(e, n->p, sizeof(esp), "ESPNet level2");

@@ -54,11 +54,12 @@ static void eesp_free(eesp *b) {
 }
 
 // x: (nIn, h, w) -> y: (nOut, ho, wo); y must not overlap x.
-static int eesp_forward(const nn_ctx *ctx, const eesp *b, const float *x, int h, int w, float *y, err *e) {
+static int eesp_forward(const nn_ctx *ctx, nn_arena *A, const eesp *b, const float *x, int h, int w, float *y,
+                        err *e) {
     int ho = b->stride == 2 ? (h + 1) / 2 : h, wo = b->stride == 2 ? (w + 1) / 2 : w;
     int64_t hw = (int64_t)ho * wo, n = b->n;
-    float *p = err_malloc(e, sizeof(float) * n * h * w, "EESP projection");
-    float *cat = err_malloc(e, sizeof(float) * b->n_out * hw, "EESP concat");
+    float *p = arena_floats(A, n * h * w, "EESP projection", e);          // (n, h, w)
+    float *cat = p ? arena_floats(A, b->n_out * hw, "EESP concat", e) : NULL;   // (nOut, ho, wo)
     if (!p || !cat) goto done;
     if (conv2d_forward(ctx, &b->proj, x, h, w, p, e)) goto done;
     prelu_inplace(ctx, p, (int)n, (int64_t)h * w, b->proj_act);
@@ -67,7 +68,7 @@ static int eesp_forward(const nn_ctx *ctx, const eesp *b, const float *x, int h,
         if (conv2d_forward(ctx, &b->spp[i], p, h, w, cat + i * n * hw, e)) goto done;
         if (i) add_inplace(ctx, cat + i * n * hw, cat + (i - 1) * n * hw, n * hw);
     }
-    free(p); p = NULL;
+    arena_release(A, p), p = NULL;
     br_apply(ctx, &b->br_after_cat, cat, hw);
     if (conv2d_forward(ctx, &b->exp, cat, ho, wo, y, e)) goto done;
     if (b->stride == 1) {
@@ -75,8 +76,8 @@ static int eesp_forward(const nn_ctx *ctx, const eesp *b, const float *x, int h,
         prelu_inplace(ctx, y, b->n_out, hw, b->module_act);
     }
 done:
-    free(p);
-    free(cat);
+    arena_release(A, p);
+    arena_release(A, cat);
     return e->code;
 }
 
@@ -109,19 +110,19 @@ static void ld_down(wbind *L, downsampler *d, const char *name, int nin, int nou
 
 // x: (nin, h, w), img: the input image pooled down to (3, ho, wo) -> y: (nout, ho, wo)
 // y = PReLU(concat[avgpool(x), EESP(x)] + CB(CBR(img)))
-static int down_forward(const nn_ctx *ctx, const downsampler *d, const float *x, int h, int w, const float *img, float *y,
-                        err *e) {
+static int down_forward(const nn_ctx *ctx, nn_arena *A, const downsampler *d, const float *x, int h, int w,
+                        const float *img, float *y, err *e) {
     int ho = (h + 1) / 2, wo = (w + 1) / 2;
     int64_t hw = (int64_t)ho * wo;
     avgpool3x3s2_forward(ctx, x, d->nin, h, w, y);
-    if (eesp_forward(ctx, &d->eesp, x, h, w, y + d->nin * hw, e)) return e->code;
-    float *r = err_malloc(e, sizeof(float) * 3 * hw, "input reinforcement");
+    if (eesp_forward(ctx, A, &d->eesp, x, h, w, y + d->nin * hw, e)) return e->code;
+    float *r = arena_floats(A, 3 * hw, "input reinforcement", e);   // (3, ho, wo)
     if (!r) return e->code;
-    if (conv2d_forward(ctx, &d->reinf0, img, ho, wo, r, e)) { free(r); return e->code; }
+    if (conv2d_forward(ctx, &d->reinf0, img, ho, wo, r, e)) { arena_release(A, r); return e->code; }
     prelu_inplace(ctx, r, 3, hw, d->reinf0_act);
     // inp_reinf.1 (a 1x1 conv from 3 channels) added straight into y, no nout-channel temporary
     conv2d_1x1_accumulate(ctx, &d->reinf1, r, hw, y);
-    free(r);
+    arena_release(A, r);
     prelu_inplace(ctx, y, d->nout, hw, d->act);
     return OODSEG_OK;
 }
@@ -171,7 +172,8 @@ static void pyr_free(pyrpool *p) {
 }
 
 // x: (in, h, w) -> y: (out, h, w)
-static int pyr_forward(const nn_ctx *ctx, const pyrpool *p, const float *x, int h, int w, float *y, err *e) {
+static int pyr_forward(const nn_ctx *ctx, nn_arena *A, const pyrpool *p, const float *x, int h, int w, float *y,
+                       err *e) {
     int P = p->P, hs[5], ws[5];
     int64_t hw = (int64_t)h * w, most = 5 * P * hw;   // two scratch buffers for all branches and the shuffle
     for (int i = 0; i < 5; i++) {
@@ -181,11 +183,11 @@ static int pyr_forward(const nn_ctx *ctx, const pyrpool *p, const float *x, int 
         if (ws[i] < 5) ws[i] = 5;
         if ((int64_t)P * hs[i] * ws[i] > most) most = (int64_t)P * hs[i] * ws[i];
     }
-    float *Y = err_malloc(e, sizeof(float) * P * hw, "pyramid projection");
-    float *cat = err_malloc(e, sizeof(float) * 5 * P * hw, "pyramid concat");
-    float *a = err_malloc(e, sizeof(float) * most, "pyramid branch");
-    float *b = err_malloc(e, sizeof(float) * most, "pyramid branch");
-    if (!Y || !cat || !a || !b) goto done;
+    float *Y = arena_floats(A, P * hw, "pyramid projection", e);   // (P, h, w)
+    float *cat = Y ? arena_floats(A, 5 * P * hw, "pyramid concat", e) : NULL;   // (5P, h, w)
+    float *a = cat ? arena_floats(A, most, "pyramid branch", e) : NULL;
+    float *b = a ? arena_floats(A, most, "pyramid branch", e) : NULL;
+    if (!b) goto done;
     if (conv2d_forward(ctx, &p->proj, x, h, w, Y, e)) goto done;
     prelu_inplace(ctx, Y, P, hw, p->proj_act);
     for (int i = 0; i < 5; i++) {
@@ -210,7 +212,7 @@ static int pyr_forward(const nn_ctx *ctx, const pyrpool *p, const float *x, int 
     if (conv2d_forward(ctx, &p->last, Y, h, w, y, e)) goto done;
     if (p->br_act) prelu_inplace(ctx, y, p->out, hw, p->br_act);
 done:
-    free(Y); free(cat); free(a); free(b);
+    arena_release(A, Y), arena_release(A, cat), arena_release(A, a), arena_release(A, b);
     return e->code;
 }
 
@@ -234,17 +236,18 @@ static void ld_pw(wbind *L, pwconv *p, const char *name, int nin, int nout) {
 }
 
 // y = PReLU(BN(gconv3x3(x))) * sigmoid(conv1x1(mean_hw(x)))
-static int pw_forward(const nn_ctx *ctx, const pwconv *p, const float *x, int h, int w, float *y, err *e) {
+static int pw_forward(const nn_ctx *ctx, nn_arena *A, const pwconv *p, const float *x, int h, int w, float *y,
+                      err *e) {
     int64_t hw = (int64_t)h * w;
-    float *g = err_malloc(e, sizeof(float) * (p->nin + p->nout), "EfficientPWConv weights");
+    float *g = arena_floats(A, p->nin + p->nout, "EfficientPWConv weights", e);   // [mean (nin), weights (nout)]
     if (!g) return e->code;
     global_avgpool(ctx, x, p->nin, hw, g);
-    if (conv2d_forward(ctx, &p->wt, g, 1, 1, g + p->nin, e)) { free(g); return e->code; }
+    if (conv2d_forward(ctx, &p->wt, g, 1, 1, g + p->nin, e)) { arena_release(A, g); return e->code; }
     sigmoid_inplace(ctx, g + p->nin, p->nout);
-    if (conv2d_forward(ctx, &p->expn, x, h, w, y, e)) { free(g); return e->code; }
+    if (conv2d_forward(ctx, &p->expn, x, h, w, y, e)) { arena_release(A, g); return e->code; }
     prelu_inplace(ctx, y, p->nout, hw, p->expn_act);
     scale_channels_inplace(ctx, y, p->nout, hw, g + p->nin);
-    free(g);
+    arena_release(A, g);
     return OODSEG_OK;
 }
 
@@ -270,102 +273,148 @@ typedef struct espnetv2 {
 } espnetv2;
 
 // n stride-1 EESP blocks on x (c, h, w), the last writing into y; intermediates ping-pong.
-static int eesp_chain(const nn_ctx *ctx, const eesp *blk, int n, const float *x, int h, int w, float *y, err *e) {
+static int eesp_chain(const nn_ctx *ctx, nn_arena *A, const eesp *blk, int n, const float *x, int h, int w, float *y,
+                      err *e) {
     int64_t sz = (int64_t)blk[0].n_out * h * w;
     float *t[2] = {NULL, NULL};
     for (int i = 0; i < n; i++) {
         float *dst = y;
         if (i < n - 1) {
-            if (!t[i & 1] && !(t[i & 1] = err_malloc(e, sizeof(float) * sz, "EESP block output"))) break;
+            if (!t[i & 1] && !(t[i & 1] = arena_floats(A, sz, "EESP block output", e))) break;
             dst = t[i & 1];
         }
-        if (eesp_forward(ctx, &blk[i], x, h, w, dst, e)) break;
+        if (eesp_forward(ctx, A, &blk[i], x, h, w, dst, e)) break;
         x = dst;
     }
-    free(t[0]);
-    free(t[1]);
+    arena_release(A, t[0]);
+    arena_release(A, t[1]);
     return e->code;
+}
+
+// One forward's activations, all arena blocks, NULL once dead. The steps are
+// docs/espnet-espnetv2.md's V1..V20; level k is at stride 2^k, (H[k], W[k]).
+typedef struct v2_run {
+    const espnetv2 *n;
+    const nn_ctx *ctx;
+    nn_arena *A;
+    const char *want;
+    tensor_list *out;
+    int H[5], W[5];
+    int64_t hw[5];
+    float *img[5];          // img[k]: the input pooled k times (3, H[k], W[k]); img[0] unused
+    float *l[5];            // l[k]: the encoder's output at level k (ch[k-1], H[k], W[k]), k = 1..4
+    float *d;               // the decoder's current map
+} v2_run;
+
+static void v2_release(v2_run *r) {
+    for (int k = 0; k < 5; k++) {
+        arena_release(r->A, r->img[k]), r->img[k] = NULL;
+        arena_release(r->A, r->l[k]), r->l[k] = NULL;
+    }
+    arena_release(r->A, r->d), r->d = NULL;
+}
+
+// V1-V6: the backbone, l[1..4], with the pooled inputs its down-samplers reinforce from.
+static int v2_backbone(v2_run *r, const float *input, err *e) {
+    const espnetv2 *n = r->n;
+    const nn_ctx *ctx = r->ctx;
+    nn_arena *A = r->A;
+    const int *ch = n->ch, *H = r->H, *W = r->W;
+    const int64_t *hw = r->hw;
+    for (int k = 1; k < 5; k++) {
+        if (!(r->img[k] = arena_floats(A, 3 * hw[k], "pooled input", e))) return e->code;
+        avgpool3x3s2_forward(ctx, k == 1 ? input : r->img[k - 1], 3, H[k - 1], W[k - 1], r->img[k]);
+    }
+    if (!(r->l[1] = arena_floats(A, ch[0] * hw[1], "enc_l1_s2", e))) return e->code;
+    if (conv2d_forward(ctx, &n->level1, input, H[0], W[0], r->l[1], e)) return e->code;
+    prelu_inplace(ctx, r->l[1], ch[0], hw[1], n->level1_act);
+    if (!(r->l[2] = arena_floats(A, ch[1] * hw[2], "enc_l2_s4", e))) return e->code;
+    if (down_forward(ctx, A, &n->level2_0, r->l[1], H[1], W[1], r->img[2], r->l[2], e)) return e->code;
+    // levels 3 and 4: a down-sampler into t, then the EESP chain from t into l[k]
+    const downsampler *down[2] = {&n->level3_0, &n->level4_0};
+    const eesp *chain[2] = {n->level3, n->level4};
+    static const int depth[2] = {3, 7};
+    static const char *names[2][2] = {{"level3_0 output", "enc_l3_out_s8"}, {"level4_0 output", "enc_l4_out_s16"}};
+    for (int j = 0; j < 2; j++) {
+        int k = 3 + j;
+        float *t = arena_floats(A, ch[k - 1] * hw[k], names[j][0], e);
+        if (!t) return e->code;
+        if (down_forward(ctx, A, down[j], r->l[k - 1], H[k - 1], W[k - 1], r->img[k], t, e) ||
+            !(r->l[k] = arena_floats(A, ch[k - 1] * hw[k], names[j][1], e)) ||
+            eesp_chain(ctx, A, chain[j], depth[j], t, H[k], W[k], r->l[k], e)) {
+            arena_release(A, t);
+            return e->code;
+        }
+        arena_release(A, t);
+    }
+    for (int k = 1; k < 5; k++) arena_release(A, r->img[k]), r->img[k] = NULL;
+    return OODSEG_OK;
+}
+
+// V8-V19, step j = 0..2 (to s8, s4, s2): x2 up-sample d, add the EfficientPWConv of the encoder
+// map, BR, pyramid into a new d. The encoder map dies here and goes to the output list.
+static int v2_decoder_step(v2_run *r, int j, err *e) {
+    static const char *br_names[3] = {"dec_l2_br_s8", "dec_l3_br_s4", "dec_l4_br_s2"};
+    static const char *enc_names[3] = {"enc_l3_out_s8", "enc_l2_s4", "enc_l1_s2"};
+    static const char *pyr_names[3] = {"dec_l2_pyr_s8", "dec_l3_pyr_s4", "dec_l4_pyr_s2_prelogits"};
+    const espnetv2 *n = r->n;
+    const nn_ctx *ctx = r->ctx;
+    nn_arena *A = r->A;
+    const int lv = 3 - j, c = n->dec[j], H = r->H[lv], W = r->W[lv];   // target level: s8, s4, s2
+    const int64_t hw = r->hw[lv];
+    float *up = NULL, *t = NULL;
+    if (!(up = arena_floats(A, c * hw, "decoder up-sample", e))) goto done;
+    resize_bilinear(ctx, r->d, c, r->H[lv + 1], r->W[lv + 1], up, H, W, 1);
+    arena_release(A, r->d), r->d = NULL;
+    if (!(t = arena_floats(A, c * hw, "decoder skip", e))) goto done;
+    if (pw_forward(ctx, A, &n->merge[j], r->l[lv], H, W, t, e)) goto done;
+    if (model_give(A, r->out, r->want, enc_names[j], &r->l[lv], n->ch[lv - 1], H, W, e)) goto done;
+    add_inplace(ctx, t, up, c * hw);
+    arena_release(A, up), up = NULL;
+    br_apply(ctx, &n->bu_br[j], t, hw);
+    if (model_emit(r->out, r->want, br_names[j], t, c, H, W, e)) goto done;
+    if (!(r->d = arena_floats(A, n->dec[j + 1] * hw, "decoder pyramid", e))) goto done;
+    if (pyr_forward(ctx, A, &n->bu_dec[j + 1], t, H, W, r->d, e)) goto done;
+    arena_release(A, t), t = NULL;
+    model_emit(r->out, r->want, pyr_names[j], r->d, n->dec[j + 1], H, W, e);
+done:
+    arena_release(A, up);
+    arena_release(A, t);
+    return e->code;
+}
+
+static int v2_decoder(v2_run *r, err *e) {
+    const espnetv2 *n = r->n;
+    // V7: bu_dec_l1 at s16
+    if (!(r->d = arena_floats(r->A, n->dec[0] * r->hw[4], "dec_l1_pyr_s16", e))) return e->code;
+    if (pyr_forward(r->ctx, r->A, &n->bu_dec[0], r->l[4], r->H[4], r->W[4], r->d, e)) return e->code;
+    // the encoder maps are read-only once made: each goes to the output list (no copy) when it dies
+    if (model_give(r->A, r->out, r->want, "enc_l4_out_s16", &r->l[4], n->ch[3], r->H[4], r->W[4], e)) return e->code;
+    if (model_emit(r->out, r->want, "dec_l1_pyr_s16", r->d, n->dec[0], r->H[4], r->W[4], e)) return e->code;
+    for (int j = 0; j < 3; j++)
+        if (v2_decoder_step(r, j, e)) return e->code;
+    // V20: bilinear (align_corners=True) from s2 to the input size, into the output list's memory
+    tensor *lg = tl_add_uninit(r->out, "logits", 4, (int64_t[]){1, n->C, r->H[0], r->W[0]}, e);
+    if (!lg) return e->code;
+    resize_bilinear(r->ctx, r->d, n->C, r->H[1], r->W[1], lg->data, r->H[0], r->W[0], 1);
+    return OODSEG_OK;
 }
 
 static int espnetv2_run(model *m, const float *input, int h, int w, const char *want,
                         tensor_list *out, err *e) {
-    const espnetv2 *n = m->impl;
-    const nn_ctx *ctx = &m->ctx;
     err_clear(e);
     if (h < 1 || w < 1 || (h % 16 != 0 && h % 16 != 15) || (w % 16 != 0 && w % 16 != 15))
         return err_set(e, OODSEG_E_ARG,
                        "ESPNetv2 input %dx%d (WxH): width and height must be multiples of 16 (or 15 mod 16), "
                        "since the decoder adds x2 up-sampled maps to the encoder's s8, s4 and s2 maps; e.g. %dx%d",
                        w, h, (w + 15) / 16 * 16, (h + 15) / 16 * 16);
-    int H[5] = {h}, W[5] = {w};
-    int64_t hw[5];
-    for (int i = 1; i < 5; i++) { H[i] = (H[i - 1] + 1) / 2; W[i] = (W[i - 1] + 1) / 2; }
-    for (int i = 0; i < 5; i++) hw[i] = (int64_t)H[i] * W[i];
-    const int *ch = n->ch, *dec = n->dec;
-    float *img[5] = {NULL};   // img[k]: the input pooled k times (3, H[k], W[k]); img[0] = input
-    float *l1 = NULL, *l2 = NULL, *l3 = NULL, *l4 = NULL, *t = NULL, *d = NULL, *up = NULL;
-    float *logits = NULL;
-
-    for (int k = 1; k < 5; k++) {
-        if (!(img[k] = err_malloc(e, sizeof(float) * 3 * hw[k], "pooled input"))) goto done;
-        avgpool3x3s2_forward(ctx, k == 1 ? input : img[k - 1], 3, H[k - 1], W[k - 1], img[k]);
-    }
-    // V1-V6: the backbone
-    if (!(l1 = err_malloc(e, sizeof(float) * ch[0] * hw[1], "enc_l1_s2"))) goto done;
-    if (conv2d_forward(ctx, &n->level1, input, h, w, l1, e)) goto done;
-    prelu_inplace(ctx, l1, ch[0], hw[1], n->level1_act);
-    if (!(l2 = err_malloc(e, sizeof(float) * ch[1] * hw[2], "enc_l2_s4"))) goto done;
-    if (down_forward(ctx, &n->level2_0, l1, H[1], W[1], img[2], l2, e)) goto done;
-    if (!(t = err_malloc(e, sizeof(float) * ch[2] * hw[3], "level3_0 output"))) goto done;
-    if (down_forward(ctx, &n->level3_0, l2, H[2], W[2], img[3], t, e)) goto done;
-    if (!(l3 = err_malloc(e, sizeof(float) * ch[2] * hw[3], "enc_l3_out_s8"))) goto done;
-    if (eesp_chain(ctx, n->level3, 3, t, H[3], W[3], l3, e)) goto done;
-    free(t); t = NULL;
-    if (!(t = err_malloc(e, sizeof(float) * ch[3] * hw[4], "level4_0 output"))) goto done;
-    if (down_forward(ctx, &n->level4_0, l3, H[3], W[3], img[4], t, e)) goto done;
-    if (!(l4 = err_malloc(e, sizeof(float) * ch[3] * hw[4], "enc_l4_out_s16"))) goto done;
-    if (eesp_chain(ctx, n->level4, 7, t, H[4], W[4], l4, e)) goto done;
-    free(t); t = NULL;
-    for (int k = 1; k < 5; k++) { free(img[k]); img[k] = NULL; }
-
-    // V7: bu_dec_l1 at s16
-    if (!(d = err_malloc(e, sizeof(float) * dec[0] * hw[4], "dec_l1_pyr_s16"))) goto done;
-    if (pyr_forward(ctx, &n->bu_dec[0], l4, H[4], W[4], d, e)) goto done;
-    // the encoder maps are read-only once made: each goes to the output list (no copy) when it dies
-    if (model_give(out, want, "enc_l4_out_s16", &l4, ch[3], H[4], W[4], e)) goto done;
-    if (model_emit(out, want, "dec_l1_pyr_s16", d, dec[0], H[4], W[4], e)) goto done;
-    // V8-V19: three times: x2 up-sample, add the EfficientPWConv of the encoder map, BR, pyramid
-    static const char *br_names[3] = {"dec_l2_br_s8", "dec_l3_br_s4", "dec_l4_br_s2"};
-    static const char *enc_names[3] = {"enc_l3_out_s8", "enc_l2_s4", "enc_l1_s2"};
-    static const char *pyr_names[3] = {"dec_l2_pyr_s8", "dec_l3_pyr_s4", "dec_l4_pyr_s2_prelogits"};
-    for (int j = 0; j < 3; j++) {
-        int lv = 3 - j;                      // target level: s8, s4, s2
-        float **enc = j == 0 ? &l3 : j == 1 ? &l2 : &l1;
-        int c = dec[j];
-        if (!(up = err_malloc(e, sizeof(float) * c * hw[lv], "decoder up-sample"))) goto done;
-        resize_bilinear(ctx, d, c, H[lv + 1], W[lv + 1], up, H[lv], W[lv], 1);
-        free(d); d = NULL;
-        if (!(t = err_malloc(e, sizeof(float) * c * hw[lv], "decoder skip"))) goto done;
-        if (pw_forward(ctx, &n->merge[j], *enc, H[lv], W[lv], t, e)) goto done;
-        if (model_give(out, want, enc_names[j], enc, ch[2 - j], H[lv], W[lv], e)) goto done;
-        add_inplace(ctx, t, up, c * hw[lv]);
-        free(up); up = NULL;
-        br_apply(ctx, &n->bu_br[j], t, hw[lv]);
-        if (model_emit(out, want, br_names[j], t, c, H[lv], W[lv], e)) goto done;
-        if (!(d = err_malloc(e, sizeof(float) * dec[j + 1] * hw[lv], "decoder pyramid"))) goto done;
-        if (pyr_forward(ctx, &n->bu_dec[j + 1], t, H[lv], W[lv], d, e)) goto done;
-        free(t); t = NULL;
-        if (model_emit(out, want, pyr_names[j], d, dec[j + 1], H[lv], W[lv], e)) goto done;
-    }
-    // V20: bilinear (align_corners=True) from s2 to the input size
-    if (!(logits = err_malloc(e, sizeof(float) * n->C * hw[0], "ESPNetv2 logits"))) goto done;
-    resize_bilinear(ctx, d, n->C, H[1], W[1], logits, h, w, 1);
-    int64_t s[4] = {1, n->C, h, w};
-    tl_add_take(out, "logits", 4, s, logits, e);   // frees logits on failure
-    logits = NULL;
-done:
-    for (int k = 1; k < 5; k++) free(img[k]);
-    free(l1); free(l2); free(l3); free(l4); free(t); free(d); free(up); free(logits);
+    v2_run r = {.n = m->impl, .ctx = &m->ctx, .A = m->arena, .want = want, .out = out, .H = {h}, .W = {w}};
+    for (int i = 1; i < 5; i++) { r.H[i] = (r.H[i - 1] + 1) / 2; r.W[i] = (r.W[i - 1] + 1) / 2; }
+    for (int i = 0; i < 5; i++) r.hw[i] = (int64_t)r.H[i] * r.W[i];
+    arena_reset(m->arena);
+    if (!v2_backbone(&r, input, e)) v2_decoder(&r, e);
+    v2_release(&r);
+    arena_end(m->arena);
     return e->code;
 }
 
@@ -397,6 +446,7 @@ static void espnetv2_destroy(model *m) {
         ckpt_close(n->ck);
         free(n);
     }
+    arena_free(m->arena);
     free(m);
 }
 
@@ -559,7 +609,7 @@ int espnetv2_create(ckpt *ck, const model_options *opt, model **out, err *e) {
     m->forward = espnetv2_forward;
     m->destroy = espnetv2_destroy;
     n->ck = ck;
-    if (recognise(ck, n, e) || bind(ck, n, e)) goto fail;
+    if (model_arena_open(m, e) || recognise(ck, n, e) || bind(ck, n, e)) goto fail;
     fill_desc(&m->desc, n, ck);
     if (opt && opt->id_channels && model_set_id_channels(&m->desc, opt->id_channels, e)) goto fail;
     *out = m;

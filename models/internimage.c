@@ -218,87 +218,105 @@ static int block_forward(const nn_ctx *ctx, const ii_block *b, float *x, int H, 
 }
 
 // patch_embed: conv s2 -> LN -> GELU -> conv s2 -> LN. Returns x (H, W, C) channels-last.
-static float *stem_forward(const nn_ctx *ctx, const internimage *net, const float *input, int h, int w, int *Ho, int *Wo,
-                           err *e) {
+static float *stem_forward(const nn_ctx *ctx, nn_arena *A, const internimage *net, const float *input, int h, int w,
+                           int *Ho, int *Wo, err *e) {
     int C = net->arch.channels;
     int h1 = conv2d_out_size(h, 3, 2, 1, 1), w1 = conv2d_out_size(w, 3, 2, 1, 1);
     int h2 = conv2d_out_size(h1, 3, 2, 1, 1), w2 = conv2d_out_size(w1, 3, 2, 1, 1);
     int64_t n1 = (int64_t)h1 * w1, n2 = (int64_t)h2 * w2;
-    float *x = NULL, *s1 = err_malloc(e, (size_t)(n1 * C / 2) * sizeof(float), "InternImage stem");
-    float *s2 = s1 ? err_malloc(e, (size_t)(n1 * C / 2) * sizeof(float), "InternImage stem") : NULL;
+    float *x = NULL, *s1 = arena_floats(A, n1 * C / 2, "InternImage stem", e);
+    float *s2 = s1 ? arena_floats(A, n1 * C / 2, "InternImage stem", e) : NULL;
     if (!s2) goto done;
     if (conv2d_forward(ctx, &net->conv1, input, h, w, s1, e)) goto done;
     nchw_to_nhwc(ctx, s1, C / 2, h1, w1, s2);
     layernorm_cl(ctx, s2, n1, C / 2, net->norm1_w, net->norm1_b, LN_EPS, s2);
     gelu_inplace(ctx, s2, n1 * C / 2);
     nhwc_to_nchw(ctx, s2, h1, w1, C / 2, s1);
-    free(s2);
-    s2 = err_malloc(e, (size_t)(n2 * C) * sizeof(float), "InternImage stem");
+    arena_release(A, s2);
+    s2 = arena_floats(A, n2 * C, "InternImage stem", e);
     if (!s2 || conv2d_forward(ctx, &net->conv2, s1, h1, w1, s2, e)) goto done;
-    free(s1);
+    arena_release(A, s1);
     s1 = NULL;
-    x = err_malloc(e, (size_t)(n2 * C) * sizeof(float), "InternImage stem");
+    x = arena_floats(A, n2 * C, "InternImage stem", e);
     if (!x) goto done;
     nchw_to_nhwc(ctx, s2, C, h2, w2, x);
     layernorm_cl(ctx, x, n2, C, net->norm2_w, net->norm2_b, LN_EPS, x);
     *Ho = h2, *Wo = w2;
 done:
-    free(s1);
-    free(s2);
+    arena_release(A, s1);
+    arena_release(A, s2);
     return x;
 }
 
-int internimage_forward(const nn_ctx *ctx, const internimage *net, const float *input, int h, int w, const char *want,
-                        tensor_list *out, float *feats[4], int fh[4], int fw[4], err *e) {
+// Stage i's blocks (and its norm) on x (H, W, C) in place, with the stage's scratch from A.
+static int stage_blocks(const nn_ctx *ctx, nn_arena *A, const internimage *net, int i, float *x, int H, int W,
+                        const char *want, tensor_list *out, err *e) {
     const internimage_arch *a = &net->arch;
+    const ii_level *L = &net->levels[i];
+    int C = L->channels, G = L->groups;
+    int64_t n = (int64_t)H * W;
+    int64_t per_px = 4 * C > 2 * C + 27 * G ? 4 * C : 2 * C + 27 * G;
     ii_work wk = {0};
-    float *y = NULL;
+    // Post-norm blocks normalise the branch outputs in place and need no `a`.
+    if (!a->post_norm && !(wk.a = arena_floats(A, n * C, "InternImage stage buffers", e))) goto done;
+    wk.v = arena_floats(A, n * C, "InternImage stage buffers", e);
+    wk.s = wk.v ? arena_floats(A, n * per_px, "InternImage stage buffers", e) : NULL;
+    if (!wk.s) goto done;
+    for (int j = 0; j < L->depth; j++)
+        if (block_forward(ctx, &L->blocks[j], x, H, W, C, G, a->post_norm, a->offset_scale, &wk,
+                          i == 0 && j == 0, want, out, e)) goto done;
+    if (L->norm_w) layernorm_cl(ctx, x, n, C, L->norm_w, L->norm_b, LN_EPS, x);
+done:
+    arena_release(A, wk.a), arena_release(A, wk.v), arena_release(A, wk.s);
+    return e->code;
+}
+
+// levels.i.downsample: conv 3x3 s2 on the stage output f (C, H, W) NCHW, then LN, into a new
+// channels-last x (H2, W2, 2C).
+static float *downsample(const nn_ctx *ctx, nn_arena *A, const ii_level *L, const float *f, int H, int W, int H2,
+                         int W2, err *e) {
+    int C = L->channels;
+    int64_t n2 = (int64_t)H2 * W2;
+    float *y = arena_floats(A, n2 * 2 * C, "InternImage downsample", e);
+    float *x = y ? arena_floats(A, n2 * 2 * C, "InternImage downsample", e) : NULL;
+    if (!x || conv2d_forward(ctx, &L->down, f, H, W, y, e)) {
+        arena_release(A, y), arena_release(A, x);
+        return NULL;
+    }
+    nchw_to_nhwc(ctx, y, 2 * C, H2, W2, x);
+    arena_release(A, y);
+    layernorm_cl(ctx, x, n2, 2 * C, L->down_norm_w, L->down_norm_b, LN_EPS, x);
+    return x;
+}
+
+int internimage_forward(const nn_ctx *ctx, nn_arena *A, const internimage *net, const float *input, int h, int w,
+                        const char *want, tensor_list *out, float *feats[4], int fh[4], int fw[4], err *e) {
+    const internimage_arch *a = &net->arch;
     int H, W;
     for (int i = 0; i < 4; i++) feats[i] = NULL;
-    float *x = stem_forward(ctx, net, input, h, w, &H, &W, e);   // (H, W, C)
+    float *x = stem_forward(ctx, A, net, input, h, w, &H, &W, e);   // (H, W, C)
     if (!x) return e->code;
     if (model_wants(want, "stem.out") && ii_tap_cl(ctx, out, "stem.out", x, H, W, a->channels, e)) goto fail;
 
     for (int i = 0; i < 4; i++) {
         const ii_level *L = &net->levels[i];
-        int C = L->channels, G = L->groups;
-        int64_t n = (int64_t)H * W;
-        int64_t per_px = 4 * C > 2 * C + 27 * G ? 4 * C : 2 * C + 27 * G;
-        // Post-norm blocks normalise the branch outputs in place and need no `a`.
-        if (!a->post_norm && !(wk.a = err_malloc(e, (size_t)(n * C) * sizeof(float), "InternImage stage buffers")))
-            goto fail;
-        wk.v = err_malloc(e, (size_t)(n * C) * sizeof(float), "InternImage stage buffers");
-        wk.s = wk.v ? err_malloc(e, (size_t)(n * per_px) * sizeof(float), "InternImage stage buffers") : NULL;
-        if (!wk.s) goto fail;
-        for (int j = 0; j < L->depth; j++)
-            if (block_forward(ctx, &L->blocks[j], x, H, W, C, G, a->post_norm, a->offset_scale, &wk,
-                              i == 0 && j == 0, want, out, e)) goto fail;
-        free(wk.a), free(wk.v), free(wk.s);
-        wk = (ii_work){0};
-        if (L->norm_w) layernorm_cl(ctx, x, n, C, L->norm_w, L->norm_b, LN_EPS, x);
+        int C = L->channels;
+        if (stage_blocks(ctx, A, net, i, x, H, W, want, out, e)) goto fail;
         // The stage output (NCHW) is also the downsampling conv's input.
-        feats[i] = err_malloc(e, (size_t)(n * C) * sizeof(float), "InternImage stage output");
+        feats[i] = arena_floats(A, (int64_t)H * W * C, "InternImage stage output", e);
         if (!feats[i]) goto fail;
         nhwc_to_nchw(ctx, x, H, W, C, feats[i]);
         fh[i] = H, fw[i] = W;
-        free(x);
+        arena_release(A, x);
         x = NULL;
         if (i == 3) break;
         int H2 = conv2d_out_size(H, 3, 2, 1, 1), W2 = conv2d_out_size(W, 3, 2, 1, 1);
-        int64_t n2 = (int64_t)H2 * W2;
-        y = err_malloc(e, (size_t)(n2 * 2 * C) * sizeof(float), "InternImage downsample");
-        if (!y || conv2d_forward(ctx, &L->down, feats[i], H, W, y, e)) goto fail;
-        x = err_malloc(e, (size_t)(n2 * 2 * C) * sizeof(float), "InternImage downsample");
-        if (!x) goto fail;
-        nchw_to_nhwc(ctx, y, 2 * C, H2, W2, x);
-        free(y);
-        y = NULL;
-        layernorm_cl(ctx, x, n2, 2 * C, L->down_norm_w, L->down_norm_b, LN_EPS, x);
+        if (!(x = downsample(ctx, A, L, feats[i], H, W, H2, W2, e))) goto fail;
         H = H2, W = W2;
     }
     return OODSEG_OK;
 fail:
-    free(x), free(y), free(wk.a), free(wk.v), free(wk.s);
-    for (int i = 0; i < 4; i++) free(feats[i]), feats[i] = NULL;
+    arena_release(A, x);
+    for (int i = 0; i < 4; i++) arena_release(A, feats[i]), feats[i] = NULL;
     return e->code ? e->code : err_set(e, OODSEG_E_INTERNAL, "InternImage forward failed");
 }

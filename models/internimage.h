@@ -67,10 +67,11 @@ typedef struct internimage {
 
 // Binds every backbone.* key of the architecture (shape-checked). Returns w's error code.
 int internimage_bind(internimage *net, wbind *w, const internimage_arch *a);
-// input: (3, h, w). feats[i]: stage outputs NCHW (C*2^i, fh[i], fw[i]), malloc'd, the caller frees.
-// Adds the taps "stem.out" and "l0.b0.*" that `want` names.
-int internimage_forward(const nn_ctx *ctx, const internimage *net, const float *input, int h, int w, const char *want,
-                        tensor_list *out, float *feats[4], int fh[4], int fw[4], err *e);
+// input: (3, h, w). feats[i]: stage outputs NCHW (C*2^i, fh[i], fw[i]), blocks of A that the
+// caller releases (upernet_forward does). Every activation comes from A. Adds the taps "stem.out"
+// and "l0.b0.*" that `want` names.
+int internimage_forward(const nn_ctx *ctx, nn_arena *A, const internimage *net, const float *input, int h, int w,
+                        const char *want, tensor_list *out, float *feats[4], int fh[4], int fw[4], err *e);
 void internimage_free(internimage *net);
 
 // ---- UperNet + auxiliary FCN head (upernet.c) ----------------------------------------------
@@ -100,10 +101,11 @@ typedef struct upernet {
 // Returns w's error code.
 int upernet_bind(upernet *u, wbind *w, const int in_channels[4]);
 int upernet_fold(upernet *u, err *e);     // folds every BN into its conv (needs the data)
-// feats: the four backbone outputs; each is freed (and set NULL) as soon as it is dead.
-// Writes "logits" (num_classes, h, w) and the "decode.*" / "aux.logits" taps `want` names.
-int upernet_forward(const nn_ctx *ctx, const upernet *u, float *feats[4], const int fh[4], const int fw[4], int h,
-                    int w, const char *want, tensor_list *out, err *e);
+// feats: the four backbone outputs, blocks of A; each is released (and set NULL) as soon as it is
+// dead, also on failure. Every activation comes from A. Writes "logits" (num_classes, h, w) and the
+// "decode.*" / "aux.logits" taps `want` names.
+int upernet_forward(const nn_ctx *ctx, nn_arena *A, const upernet *u, float *feats[4], const int fh[4],
+                    const int fw[4], int h, int w, const char *want, tensor_list *out, err *e);
 void upernet_free(upernet *u);
 
 // ---- the whole model (internimage_upernet.c) -----------------------------------------------

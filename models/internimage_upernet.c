@@ -167,20 +167,23 @@ int internimage_upernet_describe(ckpt *ck, const model_options *opt, model_desc 
 static int forward(model *mo, const float *input, int h, int w, const char *want, tensor_list *out, err *e) {
     ii_model *m = mo->impl;
     const nn_ctx *ctx = &mo->ctx;
+    err_clear(e);
     if (h < 1 || w < 1 || !input)
         return err_set(e, OODSEG_E_ARG, "InternImage: bad input size %dx%d", w, h);
     float *feats[4];
     int fh[4], fw[4];
-    if (internimage_forward(ctx, &m->net, input, h, w, want, out, feats, fh, fw, e)) return e->code;
-    for (int i = 0; i < 4; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "backbone.out%d", i);
-        if (model_wants(want, name) && ii_tap(out, name, feats[i], m->net.levels[i].channels, fh[i], fw[i], e)) {
-            for (int k = 0; k < 4; k++) free(feats[k]);
-            return e->code;
+    arena_reset(mo->arena);
+    if (!internimage_forward(ctx, mo->arena, &m->net, input, h, w, want, out, feats, fh, fw, e)) {
+        for (int i = 0; i < 4 && !e->code; i++) {
+            char name[32];
+            snprintf(name, sizeof name, "backbone.out%d", i);
+            if (model_wants(want, name)) ii_tap(out, name, feats[i], m->net.levels[i].channels, fh[i], fw[i], e);
         }
+        if (e->code) for (int k = 0; k < 4; k++) arena_release(mo->arena, feats[k]);
+        else upernet_forward(ctx, mo->arena, &m->head, feats, fh, fw, h, w, want, out, e);
     }
-    return upernet_forward(ctx, &m->head, feats, fh, fw, h, w, want, out, e);
+    arena_end(mo->arena);
+    return e->code;
 }
 
 static void destroy(model *mo) {
@@ -192,6 +195,7 @@ static void destroy(model *mo) {
         ckpt_close(m->ck);
         free(m);
     }
+    arena_free(mo->arena);
     free(mo);
 }
 
@@ -210,7 +214,7 @@ int internimage_upernet_create(ckpt *ck, const model_options *opt, model **out, 
     mo->forward = forward;
     mo->destroy = destroy;
     m->ck = ck;
-    if (build(ck, opt, m, &mo->desc, NULL, e)) goto fail;
+    if (model_arena_open(mo, e) || build(ck, opt, m, &mo->desc, NULL, e)) goto fail;
     if (!m->net.conv1.weight) {
         err_set(e, OODSEG_E_MODEL, "checkpoint '%s' has key names and shapes but no weights", ck->path);
         goto fail;

@@ -11,6 +11,7 @@
 #include "../core/err.h"
 #include "../nn/tensor.h"
 #include "../nn/ctx.h"
+#include "../nn/arena.h"
 #include "../io/checkpoint.h"
 #include "../io/image.h"
 
@@ -101,11 +102,15 @@ typedef struct model model;
 struct model {
     model_desc desc;
     nn_ctx ctx;              // a copy of the context the model was opened with; forward runs on it
+    nn_arena *arena;         // every activation of a forward comes from here (nn/arena.h); made by
+                             // create on ctx.device, reset and ended by each forward, freed by destroy
     void *impl;
     // input: (1, 3, h, w). Writes "logits" (num_outputs, at the model's output resolution: input
     // size for all current models) and each tap named in `want` (comma list; NULL or "" = none;
     // "*" = every named tensor the model can produce, including the golden intermediates).
-    // Only what is asked for is kept; every other activation is freed as soon as it is dead.
+    // Only what is asked for is kept; every other activation goes back to the arena as soon as it
+    // is dead. The tensors in `out` are ordinary malloc'd memory owned by the list: they outlive
+    // the model's next forward and the model itself.
     int (*forward)(model *m, const float *input, int h, int w, const char *want,
                    tensor_list *out, err *e);
     void (*destroy)(model *m);
@@ -128,10 +133,13 @@ int model_wants(const char *want, const char *name);
 // Appends a copy of x (c, h, w) as the output `name` (shape (1, c, h, w)) when `want` asks for it.
 int model_emit(tensor_list *out, const char *want, const char *name, const float *x, int c, int h,
                int w, err *e);
-// Hands a buffer that is dead from here on to the output list when `want` asks for `name` (no
-// copy), otherwise frees it. *buf is NULL afterwards either way.
-int model_give(tensor_list *out, const char *want, const char *name, float **buf, int c, int h,
-               int w, err *e);
+// Hands an arena block that is dead from here on to the output list when `want` asks for `name`
+// (detached from the arena, no copy), otherwise releases it to the arena. *buf is NULL afterwards
+// either way.
+int model_give(nn_arena *a, tensor_list *out, const char *want, const char *name, float **buf, int c,
+               int h, int w, err *e);
+// The arena of a model being created (on its context's device); destroy frees it with arena_free.
+int model_arena_open(model *m, err *e);
 
 // Architecture files. detect: 1 when the key layout is this family. create takes the checkpoint
 // (the model keeps it open for zero-copy weights; destroy closes it).

@@ -25,6 +25,12 @@ int model_from_ckpt(ckpt *ck, const nn_ctx *ctx, const model_options *opt, model
     if (create(ck, opt, out, e)) return e->code;
     if (ctx) (*out)->ctx = *ctx;
     else nn_ctx_init(&(*out)->ctx, 0);
+    if (arena_device((*out)->arena) != (*out)->ctx.device) {
+        model_close(*out);
+        *out = NULL;
+        return err_set(e, OODSEG_E_ARG, "device %d: the activation arena exists for the CPU only",
+                       (int)ctx->device);
+    }
     return OODSEG_OK;
 }
 
@@ -112,11 +118,21 @@ int model_emit(tensor_list *out, const char *want, const char *name, const float
     return tl_add_copy(out, name, 4, s, x, e) ? OODSEG_OK : e->code;
 }
 
-int model_give(tensor_list *out, const char *want, const char *name, float **buf, int c, int h,
-               int w, err *e) {
+// Detach rather than copy: the caller's tensor needs fresh memory of its own either way (it
+// outlives the next forward), so a copy would add a full read and write of the map to that same
+// allocation. The arena's plan serves requests that were detached last time from system blocks of
+// their own (arena.h), so handing one over costs nothing more than the allocation.
+int model_give(nn_arena *a, tensor_list *out, const char *want, const char *name, float **buf, int c,
+               int h, int w, err *e) {
     float *p = *buf;
     *buf = NULL;
-    if (!model_wants(want, name)) { free(p); return OODSEG_OK; }
+    if (!model_wants(want, name)) { arena_release(a, p); return OODSEG_OK; }
     int64_t s[4] = {1, c, h, w};
-    return tl_add_take(out, name, 4, s, p, e) ? OODSEG_OK : e->code;   // frees p on failure
+    float *mine = arena_detach(a, p, e);
+    if (!mine) return e->code;
+    return tl_add_take(out, name, 4, s, mine, e) ? OODSEG_OK : e->code;   // frees it on failure
+}
+
+int model_arena_open(model *m, err *e) {
+    return arena_create(&m->arena, m->ctx.device, e);
 }

@@ -96,8 +96,8 @@ void upernet_free(upernet *u) {
 
 // ---- forward -------------------------------------------------------------------------------
 
-static float *alloc_map(int64_t c, int64_t h, int64_t w, err *e) {
-    return err_malloc(e, (size_t)(c * h * w) * sizeof(float), "UperNet feature map");
+static float *alloc_map(nn_arena *A, int64_t c, int64_t h, int64_t w, err *e) {
+    return arena_floats(A, c * h * w, "UperNet feature map", e);
 }
 
 // conv (BN folded) -> ReLU into y (c_out, h, w); stride 1, so the size is kept.
@@ -107,104 +107,128 @@ static int conv_module_forward(const nn_ctx *ctx, const conv_module *m, const fl
     return OODSEG_OK;
 }
 
-// FCNHead on F3 (stride 16): 3x3 ConvModule -> conv_seg.
-static int aux_forward(const nn_ctx *ctx, const upernet *u, const float *f3, int h, int w, tensor_list *out, err *e) {
-    float *t = alloc_map(u->aux_channels, h, w, e);
+// FCNHead on F3 (stride 16): 3x3 ConvModule -> conv_seg, into the output list's own memory.
+static int aux_forward(const nn_ctx *ctx, nn_arena *A, const upernet *u, const float *f3, int h, int w,
+                       tensor_list *out, err *e) {
+    float *t = alloc_map(A, u->aux_channels, h, w, e);
     if (!t) return e->code;
-    tensor *o = tl_add(out, "aux.logits", 4, (int64_t[]){1, u->aux_classes, h, w}, e);
-    if (!o || conv_module_forward(ctx, &u->aux_conv, f3, h, w, t, e) ||
-        conv2d_forward(ctx, &u->aux_seg, t, h, w, o->data, e)) {
-        free(t);
-        return e->code;
-    }
-    free(t);
-    return OODSEG_OK;
+    tensor *o = tl_add_uninit(out, "aux.logits", 4, (int64_t[]){1, u->aux_classes, h, w}, e);
+    if (o && !conv_module_forward(ctx, &u->aux_conv, f3, h, w, t, e))
+        conv2d_forward(ctx, &u->aux_seg, t, h, w, o->data, e);
+    arena_release(A, t);
+    return e->code;
 }
 
-#define FREE(p) (free(p), (p) = NULL)
+// One forward of the head: the backbone's maps (taken over from the caller), the laterals, and the
+// current stride-4 map, all arena blocks, NULL once dead.
+typedef struct uper_run {
+    const nn_ctx *ctx;
+    nn_arena *A;
+    const upernet *u;
+    float **feats;            // F1..F4, (in_channels[i], fh[i], fw[i])
+    const int *fh, *fw;
+    float *lat[4];            // laterals l0..l3, (ch, fh[i], fw[i])
+    float *map;               // the current stride-4 map (the FPN concat, then fpn_bottleneck's output)
+    const char *want;
+    tensor_list *out;
+} uper_run;
 
-int upernet_forward(const nn_ctx *ctx, const upernet *u, float *feats[4], const int fh[4], const int fw[4], int h, int w,
-                    const char *want, tensor_list *out, err *e) {
-    const int ch = u->channels, NC = u->num_classes, top = u->in_channels[3];
-    float *lat[4] = {0};      // laterals l0..l3, (ch, fh[i], fw[i])
-    float *cat = NULL, *pool = NULL, *tmp = NULL, *seg = NULL;
-    const int h0 = fh[0], w0 = fw[0], h3 = fh[3], w3 = fw[3];
-    const int64_t n3 = (int64_t)h3 * w3, n0 = (int64_t)h0 * w0;
+#define RELEASE(r, p) (arena_release((r)->A, p), (p) = NULL)
 
-    if (model_wants(want, "aux.logits")) {
-        // With want "*" a checkpoint without the (standard) auxiliary head simply has no aux.logits.
-        if (!u->has_aux && strcmp(want, "*")) {
-            err_set(e, OODSEG_E_ARG, "aux.logits: this checkpoint has no FCN auxiliary head");
-            goto fail;
-        }
-        if (u->has_aux && aux_forward(ctx, u, feats[2], fh[2], fw[2], out, e)) goto fail;
-    }
-
-    // PPM on F4: cat[F4, up(conv(pool_1(F4))), ..., up(conv(pool_6(F4)))] -> 3x3 bottleneck = l3.
-    cat = alloc_map(top + 4 * ch, h3, w3, e);
-    pool = alloc_map(top, 6, 6, e);            // the largest pooled map
-    tmp = alloc_map(ch, 6, 6, e);
-    if (!cat || !pool || !tmp) goto fail;
-    copy_f32(ctx, cat, feats[3], top * n3);
+// PPM on F4: cat[F4, up(conv(pool_1(F4))), ..., up(conv(pool_6(F4)))] -> 3x3 bottleneck = l3.
+static int ppm(uper_run *r, err *e) {
+    const upernet *u = r->u;
+    const int ch = u->channels, top = u->in_channels[3], h3 = r->fh[3], w3 = r->fw[3];
+    const int64_t n3 = (int64_t)h3 * w3;
+    float *cat = alloc_map(r->A, top + 4 * ch, h3, w3, e);
+    float *pool = cat ? alloc_map(r->A, top, 6, 6, e) : NULL;   // the largest pooled map
+    float *tmp = pool ? alloc_map(r->A, ch, 6, 6, e) : NULL;
+    if (!tmp) goto done;
+    copy_f32(r->ctx, cat, r->feats[3], top * n3);
     for (int k = 0; k < 4; k++) {
         int s = pool_scales[k];
-        adaptive_avgpool_forward(ctx, feats[3], top, h3, w3, pool, s, s);
-        if (conv_module_forward(ctx, &u->psp[k], pool, s, s, tmp, e)) goto fail;
-        resize_bilinear(ctx, tmp, ch, s, s, cat + (top + (int64_t)k * ch) * n3, h3, w3, 0);
+        adaptive_avgpool_forward(r->ctx, r->feats[3], top, h3, w3, pool, s, s);
+        if (conv_module_forward(r->ctx, &u->psp[k], pool, s, s, tmp, e)) goto done;
+        resize_bilinear(r->ctx, tmp, ch, s, s, cat + (top + (int64_t)k * ch) * n3, h3, w3, 0);
     }
-    FREE(feats[3]), FREE(pool), FREE(tmp);
-    lat[3] = alloc_map(ch, h3, w3, e);
-    if (!lat[3] || conv_module_forward(ctx, &u->bottleneck, cat, h3, w3, lat[3], e)) goto fail;
-    FREE(cat);
-    if (model_wants(want, "decode.psp_bottleneck") &&
-        ii_tap(out, "decode.psp_bottleneck", lat[3], ch, h3, w3, e)) goto fail;
+    RELEASE(r, r->feats[3]), RELEASE(r, pool), RELEASE(r, tmp);
+    r->lat[3] = alloc_map(r->A, ch, h3, w3, e);
+    if (!r->lat[3] || conv_module_forward(r->ctx, &u->bottleneck, cat, h3, w3, r->lat[3], e)) goto done;
+    RELEASE(r, cat);
+    if (model_wants(r->want, "decode.psp_bottleneck"))
+        ii_tap(r->out, "decode.psp_bottleneck", r->lat[3], ch, h3, w3, e);
+done:
+    arena_release(r->A, cat), arena_release(r->A, pool), arena_release(r->A, tmp);
+    return e->code;
+}
 
-    // Laterals of F1..F3, then the top-down pathway l_{i-1} += up(l_i).
+// Laterals of F1..F3, the top-down pathway l_{i-1} += up(l_i), then the FPN outputs (3x3
+// ConvModules on l0..l2, l3 as is), all brought to stride 4 and concatenated into r->map.
+static int fpn(uper_run *r, err *e) {
+    const upernet *u = r->u;
+    const int ch = u->channels, *fh = r->fh, *fw = r->fw;
+    const int64_t n0 = (int64_t)fh[0] * fw[0];
+    float *tmp = NULL;
     for (int l = 0; l < 3; l++) {
-        lat[l] = alloc_map(ch, fh[l], fw[l], e);
-        if (!lat[l] || conv_module_forward(ctx, &u->lateral[l], feats[l], fh[l], fw[l], lat[l], e)) goto fail;
-        FREE(feats[l]);
+        r->lat[l] = alloc_map(r->A, ch, fh[l], fw[l], e);
+        if (!r->lat[l] || conv_module_forward(r->ctx, &u->lateral[l], r->feats[l], fh[l], fw[l], r->lat[l], e))
+            return e->code;
+        RELEASE(r, r->feats[l]);
     }
-    tmp = alloc_map(ch, h0, w0, e);
-    if (!tmp) goto fail;
+    if (!(tmp = alloc_map(r->A, ch, fh[0], fw[0], e))) return e->code;
     for (int i = 3; i >= 1; i--) {
-        resize_bilinear(ctx, lat[i], ch, fh[i], fw[i], tmp, fh[i - 1], fw[i - 1], 0);
-        add_inplace(ctx, lat[i - 1], tmp, (int64_t)ch * fh[i - 1] * fw[i - 1]);
+        resize_bilinear(r->ctx, r->lat[i], ch, fh[i], fw[i], tmp, fh[i - 1], fw[i - 1], 0);
+        add_inplace(r->ctx, r->lat[i - 1], tmp, (int64_t)ch * fh[i - 1] * fw[i - 1]);
     }
-
-    // FPN outputs (3x3 ConvModules on l0..l2, l3 as is), all brought to stride 4 and concatenated.
-    cat = alloc_map(4 * ch, h0, w0, e);
-    if (!cat) goto fail;
+    if (!(r->map = alloc_map(r->A, 4 * ch, fh[0], fw[0], e))) goto done;
     for (int i = 0; i < 4; i++) {
-        float *slot = cat + (int64_t)i * ch * n0;
-        const float *src = lat[i];
+        float *slot = r->map + (int64_t)i * ch * n0;
+        const float *src = r->lat[i];
         if (i < 3) {
-            if (conv_module_forward(ctx, &u->fpn[i], lat[i], fh[i], fw[i], i == 0 ? slot : tmp, e)) goto fail;
+            if (conv_module_forward(r->ctx, &u->fpn[i], r->lat[i], fh[i], fw[i], i == 0 ? slot : tmp, e)) goto done;
             src = tmp;
         }
-        if (i > 0) resize_bilinear(ctx, src, ch, fh[i], fw[i], slot, h0, w0, 0);
-        FREE(lat[i]);
+        if (i > 0) resize_bilinear(r->ctx, src, ch, fh[i], fw[i], slot, fh[0], fw[0], 0);
+        RELEASE(r, r->lat[i]);
     }
-    FREE(tmp);
-    tmp = alloc_map(ch, h0, w0, e);
-    if (!tmp || conv_module_forward(ctx, &u->fpn_bottleneck, cat, h0, w0, tmp, e)) goto fail;
-    FREE(cat);
-    if (model_wants(want, "decode.fpn_bottleneck") &&
-        ii_tap(out, "decode.fpn_bottleneck", tmp, ch, h0, w0, e)) goto fail;
+done:
+    arena_release(r->A, tmp);
+    return e->code;
+}
 
-    // conv_seg (dropout is the identity at test time), then mmseg's 'whole' resize to the input size.
-    seg = alloc_map(NC, h0, w0, e);
-    if (!seg || conv2d_forward(ctx, &u->conv_seg, tmp, h0, w0, seg, e)) goto fail;
-    FREE(tmp);
-    if (model_wants(want, "decode.logits") && ii_tap(out, "decode.logits", seg, NC, h0, w0, e)) goto fail;
-    tensor *logits = tl_add(out, "logits", 4, (int64_t[]){1, NC, h, w}, e);
-    if (!logits) goto fail;
-    resize_bilinear(ctx, seg, NC, h0, w0, logits->data, h, w, 0);
-    FREE(seg);
-    return OODSEG_OK;
+// fpn_bottleneck on the concat, conv_seg (dropout is the identity at test time), then mmseg's
+// 'whole' resize to the input size (h, w) into the output list's own memory.
+static int seg_head(uper_run *r, int h, int w, err *e) {
+    const upernet *u = r->u;
+    const int ch = u->channels, NC = u->num_classes, h0 = r->fh[0], w0 = r->fw[0];
+    float *seg = NULL, *t = alloc_map(r->A, ch, h0, w0, e);
+    if (!t || conv_module_forward(r->ctx, &u->fpn_bottleneck, r->map, h0, w0, t, e)) goto done;
+    RELEASE(r, r->map);
+    if (model_wants(r->want, "decode.fpn_bottleneck") && ii_tap(r->out, "decode.fpn_bottleneck", t, ch, h0, w0, e))
+        goto done;
+    seg = alloc_map(r->A, NC, h0, w0, e);
+    if (!seg || conv2d_forward(r->ctx, &u->conv_seg, t, h0, w0, seg, e)) goto done;
+    RELEASE(r, t);
+    if (model_wants(r->want, "decode.logits") && ii_tap(r->out, "decode.logits", seg, NC, h0, w0, e)) goto done;
+    tensor *logits = tl_add_uninit(r->out, "logits", 4, (int64_t[]){1, NC, h, w}, e);
+    if (logits) resize_bilinear(r->ctx, seg, NC, h0, w0, logits->data, h, w, 0);
+done:
+    arena_release(r->A, t), arena_release(r->A, seg);
+    return e->code;
+}
 
-fail:
-    for (int i = 0; i < 4; i++) FREE(feats[i]), FREE(lat[i]);
-    free(cat), free(pool), free(tmp), free(seg);
-    return e->code ? e->code : err_set(e, OODSEG_E_INTERNAL, "UperNet forward failed");
+int upernet_forward(const nn_ctx *ctx, nn_arena *A, const upernet *u, float *feats[4], const int fh[4],
+                    const int fw[4], int h, int w, const char *want, tensor_list *out, err *e) {
+    uper_run r = {.ctx = ctx, .A = A, .u = u, .feats = feats, .fh = fh, .fw = fw, .want = want, .out = out};
+    if (model_wants(want, "aux.logits")) {
+        // With want "*" a checkpoint without the (standard) auxiliary head simply has no aux.logits.
+        if (!u->has_aux && strcmp(want, "*"))
+            err_set(e, OODSEG_E_ARG, "aux.logits: this checkpoint has no FCN auxiliary head");
+        else if (u->has_aux)
+            aux_forward(ctx, A, u, feats[2], fh[2], fw[2], out, e);
+    }
+    if (!e->code && !ppm(&r, e) && !fpn(&r, e)) seg_head(&r, h, w, e);
+    for (int i = 0; i < 4; i++) RELEASE(&r, feats[i]), RELEASE(&r, r.lat[i]);
+    RELEASE(&r, r.map);
+    return e->code;
 }

@@ -35,6 +35,16 @@ tensor *tl_add(tensor_list *l, const char *name, int ndim, const int64_t *shape,
     return t;
 }
 
+tensor *tl_add_uninit(tensor_list *l, const char *name, int ndim, const int64_t *shape, err *e) {
+    tensor *t = push(l, name, ndim, shape, e);
+    if (!t) return NULL;
+    t->data = err_malloc(e, (size_t)tensor_numel(t) * sizeof(float), name);
+    if (!t->data) return NULL;
+    t->owned = 1;
+    l->n++;
+    return t;
+}
+
 tensor *tl_add_copy(tensor_list *l, const char *name, int ndim, const int64_t *shape, const float *data, err *e) {
     tensor *t = push(l, name, ndim, shape, e);
     if (!t) return NULL;

@@ -26,6 +26,9 @@ typedef struct tensor_list {
 int64_t tensor_numel(const tensor *t);
 // Appends a zero-filled owned tensor; returns NULL and sets e on failure (OODSEG_E_NOMEM).
 tensor *tl_add(tensor_list *l, const char *name, int ndim, const int64_t *shape, err *e);
+// Appends an owned tensor that is not zeroed: for an op's output that writes every value (a
+// model's logits), where zeroing would be a wasted pass over memory that is overwritten anyway.
+tensor *tl_add_uninit(tensor_list *l, const char *name, int ndim, const int64_t *shape, err *e);
 // Appends an owned copy of data.
 tensor *tl_add_copy(tensor_list *l, const char *name, int ndim, const int64_t *shape,
                     const float *data, err *e);

@@ -22,6 +22,20 @@ TEST(tensor_list_add_get_remove) {
     tl_free(&l);
 }
 
+TEST(tensor_list_add_uninit) {
+    tensor_list l = {0};
+    err e = {0};
+    int64_t s[4] = {1, 2, 3, 5};
+    tensor *t = tl_add_uninit(&l, "logits", 4, s, &e);
+    REQUIRE(t != NULL, "%s", e.msg);
+    CHECK(tensor_numel(t) == 30 && t->owned && t->device == NN_DEVICE_CPU && l.n == 1);
+    for (int i = 0; i < 30; i++) t->data[i] = (float)i;   // the whole tensor is writable
+    CHECK(tl_get(&l, "logits")->data[29] == 29.0f);
+    int64_t bad[1] = {1};
+    CHECK(tl_add_uninit(&l, "x", 0, bad, &e) == NULL && e.code == OODSEG_E_INTERNAL && l.n == 1);
+    tl_free(&l);
+}
+
 TEST(err_prefix_keeps_message) {
     err e = {0};
     err_set(&e, OODSEG_E_FORMAT, "truncated at byte %d", 12);
@@ -33,6 +47,7 @@ TEST(err_prefix_keeps_message) {
 int main(int argc, char **argv) {
     (void)argc;
     RUN(tensor_list_add_get_remove);
+    RUN(tensor_list_add_uninit);
     RUN(err_prefix_keeps_message);
     return t_finish(argv[0]);
 }
