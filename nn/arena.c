@@ -3,6 +3,12 @@
 #include "arena.h"
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+
+// System blocks of at least this size are mappings of their own, returned to the system when
+// released: the first forward's blocks then leave nothing resident behind when the plan's slab
+// (a mapping too) takes over, whatever the host's malloc policy keeps in its heap.
+#define ARENA_MAP_MIN ((size_t)1 << 20)
 
 enum { EV_ALLOC, EV_RELEASE, EV_DETACH };
 
@@ -16,6 +22,7 @@ typedef struct request {
     int born, died;      // event indices; died = -1 while handed out
     int detached;
     int in_slab;
+    int mapped;          // a mapping of its own (sys_block), else malloc memory
     void *p;
 } request;
 
@@ -38,6 +45,7 @@ struct nn_arena {
     int planned;
     char *slab;
     size_t slab_size;
+    int slab_mapped;
     size_t in_use, peak, reserved, peak_reserved;
     int64_t made;
 };
@@ -49,9 +57,14 @@ int arena_create(nn_arena **out, nn_device device, err *e) {
     return OODSEG_OK;
 }
 
+static void sys_free(void *p, size_t bytes, int mapped) {
+    if (mapped) munmap(p, bytes);
+    else free(p);
+}
+
 static void drop_live(nn_arena *a) {
     for (int i = 0; i < a->nr; i++)
-        if (a->r[i].died < 0 && !a->r[i].in_slab) free(a->r[i].p);
+        if (a->r[i].died < 0 && !a->r[i].in_slab) sys_free(a->r[i].p, a->r[i].size, a->r[i].mapped);
 }
 
 void arena_free(nn_arena *a) {
@@ -61,7 +74,7 @@ void arena_free(nn_arena *a) {
     free(a->ev);
     free(a->pl.ev);
     free(a->pl.off);
-    free(a->slab);
+    if (a->slab) sys_free(a->slab, a->slab_size, a->slab_mapped);
     free(a);
 }
 
@@ -95,9 +108,18 @@ static int follow(nn_arena *a, int kind, size_t arg, err *e) {
     return !a->diverged;
 }
 
-static void *sys_block(nn_arena *a, size_t bytes, const char *what, err *e) {
+// map: a large block may be a mapping of its own (*mapped says whether it is); a block the caller
+// will own (a detached output, freed with free()) is malloc memory.
+static void *sys_block(nn_arena *a, size_t bytes, int map, int *mapped, const char *what, err *e) {
     void *p = NULL;
-    if (posix_memalign(&p, ARENA_ALIGN, bytes)) {
+    *mapped = map && bytes >= ARENA_MAP_MIN;
+    if (*mapped) {
+        p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) p = NULL;
+    } else if (posix_memalign(&p, ARENA_ALIGN, bytes)) {
+        p = NULL;
+    }
+    if (!p) {
         err_set(e, OODSEG_E_NOMEM, "out of memory allocating %zu bytes for %s", bytes, what);
         return NULL;
     }
@@ -123,7 +145,7 @@ void *arena_alloc(nn_arena *a, size_t bytes, const char *what, err *e) {
     if (off != SIZE_MAX) {
         q->p = a->slab + off;
         q->in_slab = 1;
-    } else if (!(q->p = sys_block(a, bytes, what, e))) {
+    } else if (!(q->p = sys_block(a, bytes, !on_plan, &q->mapped, what, e))) {   // on the plan: detached last time
         a->lost = 1;   // the event is recorded but the request is not: no plan from this forward
         return NULL;
     }
@@ -157,7 +179,7 @@ void arena_release(nn_arena *a, void *p) {
     int i = p ? find(a, p) : -1;
     if (i < 0) return;
     retire(a, i, EV_RELEASE);
-    if (!a->r[i].in_slab) free(p);
+    if (!a->r[i].in_slab) sys_free(p, a->r[i].size, a->r[i].mapped);
 }
 
 void *arena_detach(nn_arena *a, void *p, err *e) {
@@ -166,13 +188,16 @@ void *arena_detach(nn_arena *a, void *p, err *e) {
     request *q = &a->r[i];
     q->detached = 1;
     retire(a, i, EV_DETACH);
-    if (!q->in_slab) return p;
-    void *c = malloc(q->size);   // only off the plan: the plan puts detached requests outside the slab
+    if (!q->in_slab && !q->mapped) return p;
+    // Only off the plan (the plan gives detached requests malloc blocks outside the slab): a copy
+    // into memory the caller frees with free().
+    void *c = malloc(q->size);
     if (!c) {
         err_set(e, OODSEG_E_NOMEM, "out of memory copying a %zu-byte output out of the activation arena", q->size);
         return NULL;
     }
     memcpy(c, p, q->size);
+    if (q->mapped) sys_free(p, q->size, 1);
     return c;
 }
 
@@ -226,11 +251,11 @@ void arena_end(nn_arena *a) {
     size_t need = place(a->r, a->nr, off, order);
     free(order);
     if (need > a->slab_size) {
-        free(a->slab);
+        if (a->slab) sys_free(a->slab, a->slab_size, a->slab_mapped);
         a->reserved -= a->slab_size;
         a->slab = NULL, a->slab_size = 0;
         err ignore = {0};
-        if (!(a->slab = sys_block(a, need, "the activation arena's slab", &ignore))) {
+        if (!(a->slab = sys_block(a, need, 1, &a->slab_mapped, "the activation arena's slab", &ignore))) {
             free(off), free(ev);
             return;
         }
