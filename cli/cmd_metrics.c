@@ -17,7 +17,7 @@ int cli_eval_report(const evaluator *ev, const eval_info *info, const char *out_
     if (out_dir && html && report_write_html(&r, html, out_dir, e)) return e->code;
     char *t = evaluator_table_md(ev);
     if (t) {
-        printf("%s (%d images), FPR95 convention %s\n\n%s", r.dataset, r.n_images, fpr_conv_name(r.conv), t);
+        printf("%s (%d images), FPR95 convention %s\n\n%s", r.info.dataset, r.info.n_images, fpr_conv_name(r.conv), t);
         free(t);
     }
     if (out_dir) fprintf(stderr, "reports written to %s/ (%smetrics.json, metrics.md, metrics.csv%s, pr_curve.svg, roc_curve.svg)\n",

@@ -224,21 +224,16 @@ const eval_info *evaluator_info(const evaluator *ev) { return ev->merged ? &ev->
 // ---- reports ------------------------------------------------------------------------------------
 void evaluator_report(const evaluator *ev, const eval_info *info, report *r) {
     memset(r, 0, sizeof *r);
-    if (info) {
-        r->dataset = info->dataset; r->layout = info->layout; r->labels_doc = info->labels_doc;
-        r->model = info->model; r->model_arch = info->model_arch; r->options_json = info->options_json;
-        r->note = info->note; r->n_images = info->n_images;
+    if (info) r->info = *info;
+    if (!info && ev->merged) {   // what the states said, without their options
+        r->info = ev->meta.info;
+        r->info.options_json = NULL;
     }
-    if (!info && ev->merged) {   // what the states said
-        const eval_info *mi = &ev->meta.info;
-        r->dataset = mi->dataset; r->layout = mi->layout; r->labels_doc = mi->labels_doc;
-        r->model = mi->model; r->model_arch = mi->model_arch; r->note = mi->note;
-    }
-    if (!r->dataset) r->dataset = "";
-    if (!r->layout) r->layout = "";
-    if (!r->labels_doc) r->labels_doc = "";
-    if (!r->model) r->model = "";
-    if (!r->n_images) r->n_images = evaluator_n_images(ev);
+    if (!r->info.dataset) r->info.dataset = "";
+    if (!r->info.layout) r->info.layout = "";
+    if (!r->info.labels_doc) r->info.labels_doc = "";
+    if (!r->info.model) r->info.model = "";
+    if (!r->info.n_images) r->info.n_images = evaluator_n_images(ev);
     r->conv = ev->o.conv;
     r->n_methods = ev->n_methods;
     for (int m = 0; m < ev->n_methods; m++) {

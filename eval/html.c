@@ -80,22 +80,22 @@ static void header(FILE *f, const report *r, const html_opts *o) {
         strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S %z", &tm);
     }
     fputs("<table class=\"meta\">\n<tr><th>model</th><td>", f);
-    if (r->model_arch) { esc(f, r->model_arch); fputs(" &mdash; ", f); }
-    esc(f, r->model ? r->model : "");
+    if (r->info.model_arch) { esc(f, r->info.model_arch); fputs(" &mdash; ", f); }
+    esc(f, r->info.model ? r->info.model : "");
     fputs("</td></tr>\n<tr><th>dataset</th><td>", f);
-    esc(f, r->dataset ? r->dataset : "");
-    fprintf(f, " (%d images; labels: ", r->n_images);
-    esc(f, r->labels_doc ? r->labels_doc : "");
+    esc(f, r->info.dataset ? r->info.dataset : "");
+    fprintf(f, " (%d images; labels: ", r->info.n_images);
+    esc(f, r->info.labels_doc ? r->info.labels_doc : "");
     fputs(")</td></tr>\n<tr><th>methods</th><td>", f);
     for (int m = 0; m < r->n_methods; m++) { if (m) fputs(", ", f); esc(f, r->methods[m]); }
     fputs("</td></tr>\n<tr><th>options</th><td><code>", f);
-    esc(f, r->options_json && *r->options_json ? r->options_json : "{}");
+    esc(f, r->info.options_json && *r->info.options_json ? r->info.options_json : "{}");
     fputs("</code></td></tr>\n<tr><th>FPR95 convention</th><td>", f);
     esc(f, fpr_conv_name(r->conv));
     fputs(": ", f);
     esc(f, fpr_conv_describe(r->conv));
     fputs("</td></tr>\n", f);
-    if (r->note) { fputs("<tr><th>note</th><td>", f); esc(f, r->note); fputs("</td></tr>\n", f); }
+    if (r->info.note) { fputs("<tr><th>note</th><td>", f); esc(f, r->info.note); fputs("</td></tr>\n", f); }
     fputs("<tr><th>date</th><td>", f);
     esc(f, date);
     fputs("</td></tr>\n<tr><th>command</th><td><code>", f);
@@ -223,9 +223,9 @@ int report_write_html(const report *r, const html_opts *o, const char *dir, err 
     if (outfile_open(&of, path, e)) return e->code;
     FILE *f = of.f;
     fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>oodseg: ", f);
-    esc(f, r->layout && *r->layout ? r->layout : r->dataset ? r->dataset : "");
+    esc(f, r->info.layout && *r->info.layout ? r->info.layout : r->info.dataset ? r->info.dataset : "");
     fputs(", ", f);
-    esc(f, r->model_arch ? r->model_arch : r->model ? r->model : "");
+    esc(f, r->info.model_arch ? r->info.model_arch : r->info.model ? r->info.model : "");
     fprintf(f, "</title>\n<style>%s</style>\n</head><body>\n<h1>OoD segmentation report</h1>\n", style);
     header(f, r, o);
     metrics_table(f, r);

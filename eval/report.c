@@ -34,13 +34,13 @@ int report_write_json(const report *r, const char *path, err *e) {
     FILE *f = o.f;
     fprintf(f, "{\n \"tool\": \"oodseg\",\n \"version\": ");
     json_write_str(f, OODSEG_VERSION);
-    fprintf(f, ",\n \"dataset\": {\"spec\": "); json_write_str(f, r->dataset);
-    fprintf(f, ", \"layout\": "); json_write_str(f, r->layout);
-    fprintf(f, ", \"labels\": "); json_write_str(f, r->labels_doc);
-    fprintf(f, ", \"images\": %d},\n \"model\": ", r->n_images); json_write_str(f, r->model);
-    fprintf(f, ",\n \"model_arch\": "); if (r->model_arch) json_write_str(f, r->model_arch); else fputs("null", f);
-    fprintf(f, ",\n \"options\": %s", r->options_json && *r->options_json ? r->options_json : "{}");
-    fprintf(f, ",\n \"note\": "); if (r->note) json_write_str(f, r->note); else fputs("null", f);
+    fprintf(f, ",\n \"dataset\": {\"spec\": "); json_write_str(f, r->info.dataset);
+    fprintf(f, ", \"layout\": "); json_write_str(f, r->info.layout);
+    fprintf(f, ", \"labels\": "); json_write_str(f, r->info.labels_doc);
+    fprintf(f, ", \"images\": %d},\n \"model\": ", r->info.n_images); json_write_str(f, r->info.model);
+    fprintf(f, ",\n \"model_arch\": "); if (r->info.model_arch) json_write_str(f, r->info.model_arch); else fputs("null", f);
+    fprintf(f, ",\n \"options\": %s", r->info.options_json && *r->info.options_json ? r->info.options_json : "{}");
+    fprintf(f, ",\n \"note\": "); if (r->info.note) json_write_str(f, r->info.note); else fputs("null", f);
     fprintf(f, ",\n \"metrics\": "); json_write_str(f, metric_doc);
     fprintf(f, ",\n \"fpr95_convention\": "); json_write_str(f, fpr_conv_name(r->conv));
     fprintf(f, ",\n \"fpr95_convention_description\": "); json_write_str(f, fpr_conv_describe(r->conv));
@@ -101,10 +101,10 @@ int report_write_md(const report *r, const char *path, err *e) {
     if (out_open(&o, path, e)) return e->code;
     FILE *f = o.f;
     fprintf(f, "# OoD segmentation metrics\n\n");
-    fprintf(f, "- Dataset: `%s` (%s, %d images; labels %s)\n", r->dataset, r->layout, r->n_images, r->labels_doc);
-    fprintf(f, "- Model: `%s`%s%s%s\n", r->model, r->model_arch ? " (" : "", r->model_arch ? r->model_arch : "", r->model_arch ? ")" : "");
-    if (r->options_json && *r->options_json) fprintf(f, "- Method options: `%s`\n", r->options_json);
-    if (r->note) fprintf(f, "- Note: %s\n", r->note);
+    fprintf(f, "- Dataset: `%s` (%s, %d images; labels %s)\n", r->info.dataset, r->info.layout, r->info.n_images, r->info.labels_doc);
+    fprintf(f, "- Model: `%s`%s%s%s\n", r->info.model, r->info.model_arch ? " (" : "", r->info.model_arch ? r->info.model_arch : "", r->info.model_arch ? ")" : "");
+    if (r->info.options_json && *r->info.options_json) fprintf(f, "- Method options: `%s`\n", r->info.options_json);
+    if (r->info.note) fprintf(f, "- Note: %s\n", r->info.note);
     fprintf(f, "- FPR95 convention: **%s**: %s\n", fpr_conv_name(r->conv), fpr_conv_describe(r->conv));
     fprintf(f, "- Metrics: %s Values x100.\n- oodseg %s\n\n", metric_doc, OODSEG_VERSION);
     char *t = report_table_md(r);
@@ -195,14 +195,14 @@ void report_svg(FILE *f, const report *r, int roc) {
     // title: what was measured, on which dataset, with which model
     fprintf(f, "<text x=\"%.1f\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">", L + pw / 2);
     fputs(roc ? "ROC curve: " : "Precision-recall curve: ", f);
-    report_xml_text(f, r->layout && *r->layout ? r->layout : r->dataset ? r->dataset : "");
-    fprintf(f, " (%d images)</text>\n", r->n_images);
+    report_xml_text(f, r->info.layout && *r->info.layout ? r->info.layout : r->info.dataset ? r->info.dataset : "");
+    fprintf(f, " (%d images)</text>\n", r->info.n_images);
     fprintf(f, "<text x=\"%.1f\" y=\"42\" text-anchor=\"middle\" font-size=\"12\" fill=\"#333\">model: ", L + pw / 2);
-    report_xml_text(f, r->model_arch && *r->model_arch ? r->model_arch : r->model ? r->model : "?");
-    if (r->model_arch && *r->model_arch && r->model && *r->model && *r->model != '(') {
-        const char *b = strrchr(r->model, '/');
+    report_xml_text(f, r->info.model_arch && *r->info.model_arch ? r->info.model_arch : r->info.model ? r->info.model : "?");
+    if (r->info.model_arch && *r->info.model_arch && r->info.model && *r->info.model && *r->info.model != '(') {
+        const char *b = strrchr(r->info.model, '/');
         fputs(" (", f);
-        report_xml_text(f, b ? b + 1 : r->model);
+        report_xml_text(f, b ? b + 1 : r->info.model);
         fputs(")", f);
     }
     fputs("</text>\n", f);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include "../core/err.h"
 #include "metrics.h"
+#include "evalmeta.h"
 #include "components.h"
 
 #define REPORT_MAX_METHODS 16
@@ -21,14 +22,7 @@ typedef struct report_row {      // one image of per_image.csv
 } report_row;
 
 typedef struct report {
-    const char *dataset;         // as given, e.g. "camvid-ood:/data/CamVid"
-    const char *layout;          // "camvid-ood"
-    const char *labels_doc;      // "0..10 ID, 11 void, 12 OoD"
-    const char *model;           // checkpoint path, or "score maps in DIR"
-    const char *model_arch;      // or NULL
-    const char *options_json;    // the method options as a JSON object text, or NULL
-    const char *note;            // free text (shard, merge), or NULL
-    int n_images;
+    eval_info info;              // what was evaluated: dataset, model, options, images
     fpr_conv conv;
     int n_methods;
     const char *methods[REPORT_MAX_METHODS];

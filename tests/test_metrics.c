@@ -394,8 +394,8 @@ TEST(report_files) {
     REQUIRE(metrics_compute(s, l, n, FPR_NEAREST, 1, &r[0], &e) == 0 && metrics_compute(s2, l, n, FPR_NEAREST, 1, &r[1], &e) == 0);
     report_row rows[2] = {{.stem = "a,b\"quoted\"", .n_valid = 10, .n_ood = 2}, {.stem = "img2", .n_valid = 5}};
     for (int m = 0; m < 2; m++) { rows[0].ap[m] = 0.5; rows[0].auroc[m] = 0.75; rows[0].fpr95[m] = 0.25; rows[1].ap[m] = rows[1].auroc[m] = rows[1].fpr95[m] = NAN; }
-    report rp = {.dataset = "camvid-ood:/x", .layout = "camvid-ood", .labels_doc = "0..10 ID, 11 void, 12 OoD",
-                 .model = "m.pth", .model_arch = "espnet-p2-q8", .options_json = "{\"k\": \"8\"}", .n_images = 2,
+    report rp = {.info = {.dataset = "camvid-ood:/x", .layout = "camvid-ood", .labels_doc = "0..10 ID, 11 void, 12 OoD",
+                          .model = "m.pth", .model_arch = "espnet-p2-q8", .options_json = "{\"k\": \"8\"}", .n_images = 2},
                  .conv = FPR_NEAREST, .n_methods = 2, .methods = {"maxlogit", "a<b&c"}, .res = {&r[0], &r[1]},
                  .has_comp = 1, .n_rows = 2, .rows = rows};
     comp_params_default(&rp.comp_p[0], 0);
