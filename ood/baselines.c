@@ -41,14 +41,8 @@ static int baseline_score(const nn_ctx *ctx, baseline b, const ood_input *in, do
     int64_t badpix = -1;
     #pragma omp parallel for schedule(static) num_threads(ctx->threads)
     for (int64_t p = 0; p < hw; p++) {
-        double m = -INFINITY;
-        int ok = 1;
-        for (int j = 0; j < nid; j++) {
-            double z = in->logits[(int64_t)in->id_channels[j] * hw + p];
-            if (!isfinite(z)) ok = 0;
-            if (z > m) m = z;
-        }
-        if (!ok) {
+        double m;
+        if (!ood_pixel_max(in, p, hw, &m, NULL)) {
             #pragma omp critical(ood_badpix2)
             if (badpix < 0 || p < badpix) badpix = p;
             score[p] = 0;
@@ -56,10 +50,7 @@ static int baseline_score(const nn_ctx *ctx, baseline b, const ood_input *in, do
         }
         score[p] = (float)pixel_score(b, in->logits + p, in->id_channels, nid, hw, m, T);
     }
-    if (badpix >= 0)
-        return err_set(e, OODSEG_E_ARG, "logits at pixel (x %lld, y %lld) are not finite (NaN or Inf)",
-                       (long long)(badpix % in->w), (long long)(badpix / in->w));
-    return OODSEG_OK;
+    return badpix >= 0 ? ood_bad_logits(in, badpix, e) : OODSEG_OK;
 }
 
 #define BASELINE(fn, kind)                                                                            \

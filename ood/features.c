@@ -13,14 +13,9 @@ int ood_max_logit(const nn_ctx *ctx, const ood_input *in, float *ml, int32_t *pr
     int64_t badpix = -1;
     #pragma omp parallel for schedule(static) num_threads(ctx->threads)
     for (int64_t p = 0; p < hw; p++) {
-        double m = -INFINITY;
-        int arg = 0, ok = 1;
-        for (int j = 0; j < nid; j++) {
-            double z = in->logits[(int64_t)in->id_channels[j] * hw + p];
-            if (!isfinite(z)) ok = 0;
-            if (z > m) { m = z; arg = j; }
-        }
-        if (!ok) {
+        double m;
+        int arg;
+        if (!ood_pixel_max(in, p, hw, &m, &arg)) {
             #pragma omp critical(ood_badpix)
             if (badpix < 0 || p < badpix) badpix = p;
             ml[p] = 0;
@@ -34,10 +29,12 @@ int ood_max_logit(const nn_ctx *ctx, const ood_input *in, float *ml, int32_t *pr
             conf[p] = (float)(1.0 / s);
         }
     }
-    if (badpix >= 0)
-        return err_set(e, OODSEG_E_ARG, "logits at pixel (x %lld, y %lld) are not finite (NaN or Inf)",
-                       (long long)(badpix % in->w), (long long)(badpix / in->w));
-    return OODSEG_OK;
+    return badpix >= 0 ? ood_bad_logits(in, badpix, e) : OODSEG_OK;
+}
+
+int ood_bad_logits(const ood_input *in, int64_t pixel, err *e) {
+    return err_set(e, OODSEG_E_ARG, "logits at pixel (x %lld, y %lld) are not finite (NaN or Inf)",
+                   (long long)(pixel % in->w), (long long)(pixel / in->w));
 }
 
 // ---- fused features ----------------------------------------------------------------------------

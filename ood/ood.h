@@ -10,6 +10,7 @@
 #define OODSEG_OOD_OOD_H
 
 #include <stddef.h>
+#include <math.h>
 #include <stdint.h>
 #include "../core/err.h"
 #include "../nn/ctx.h"
@@ -103,6 +104,24 @@ const ood_option_spec *ood_option_at(int i);
 const ood_option_spec *ood_option_find(const char *name);   // NULL when not an option
 // The option's --help line (range, default), as snprintf.
 int ood_option_help_line(const ood_option_spec *s, char *buf, size_t n);
+
+// The max over pixel p's in-distribution logits (hw = h*w) and its index in id_channels; 0 when
+// one of them is NaN or Inf. The first step of every max-logit-based score.
+static inline int ood_pixel_max(const ood_input *in, int64_t p, int64_t hw, double *m, int *arg) {
+    int ok = 1, a = 0;
+    double mx = -INFINITY;
+    for (int j = 0; j < in->num_id; j++) {
+        double z = in->logits[(int64_t)in->id_channels[j] * hw + p];
+        if (!isfinite(z)) ok = 0;
+        if (z > mx) { mx = z; a = j; }
+    }
+    *m = mx;
+    if (arg) *arg = a;
+    return ok;
+}
+// The error for the first pixel whose logits are not finite.
+int ood_bad_logits(const ood_input *in, int64_t pixel, err *e);
+
 
 // ---- building blocks (features.c, methods.c) ------------------------------------------------
 // Shape and channel checks of an input; need_feats: at least one (1, C, h, w) tap with a stride.
