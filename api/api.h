@@ -4,6 +4,7 @@
 #define OODSEG_API_API_H
 
 #include "../include/oodseg.h"
+#include <stdatomic.h>
 #include "../models/model.h"
 #include "pipeline.h"
 
@@ -11,9 +12,11 @@ struct oodseg_model {
     model *m;
     char size[64];
     int has_size, want_all;
+    atomic_int busy;           // 1 while a call runs the model (api_enter / api_leave)
 };
 
 struct oodseg_scorer {
+    oodseg_model *om;
     pipeline p;                // borrows the model
     char options_json[2048];
 };
@@ -26,5 +29,9 @@ int api_evaluator_wrap(struct evaluator *ev, const char *convention, oodseg_eval
 
 // Copies e into st (when st is not NULL) and returns e->code.
 int api_status(const err *e, oodseg_status *st);
+// A model (its arena, its scratch) serves one call at a time: a second thread entering while a
+// call runs gets OODSEG_E_ARG saying so, never a race. api_leave ends the call.
+int api_enter(oodseg_model *om, err *e);
+void api_leave(oodseg_model *om);
 
 #endif

@@ -21,6 +21,14 @@ int api_status(const err *e, oodseg_status *st) {
 
 const char *oodseg_version(void) { return OODSEG_VERSION; }
 
+int api_enter(oodseg_model *om, err *e) {
+    if (!atomic_exchange(&om->busy, 1)) return OODSEG_OK;
+    return err_set(e, OODSEG_E_ARG, "the model %s is in use by another thread: a model and its scorers serve one call "
+                   "at a time (open one model per thread; they run side by side)", om->m->desc.arch);
+}
+
+void api_leave(oodseg_model *om) { atomic_store(&om->busy, 0); }
+
 const char *oodseg_default_model(oodseg_status *st) {
     static _Thread_local char path[4096];   // per thread: a caller's string is never rewritten by another
     err e = {0};
@@ -43,6 +51,7 @@ int oodseg_model_open(const char *path, const oodseg_options *opt, oodseg_model 
     char dflt[4096];
     if (!path && !(path = paths_default_model(dflt, sizeof dflt, &e))) return api_status(&e, st);
     oodseg_model *om = calloc(1, sizeof *om);
+    if (om) atomic_init(&om->busy, 0);
     if (!om) { err_set(&e, OODSEG_E_NOMEM, "out of memory"); return api_status(&e, st); }
     model_options mo = {0};
     if (opt->size) {
@@ -99,7 +108,10 @@ int oodseg_run_tensor(oodseg_model *om, const float *input, int h, int w, oodseg
     if (!r) { err_set(&e, OODSEG_E_NOMEM, "out of memory"); return api_status(&e, st); }
     char want[2048];
     want_list(om, want, sizeof want);
-    if (om->m->forward(om->m, input, h, w, want, &r->tl, &e)) { oodseg_result_free(r); return api_status(&e, st); }
+    if (api_enter(om, &e)) { oodseg_result_free(r); return api_status(&e, st); }
+    int rc = om->m->forward(om->m, input, h, w, want, &r->tl, &e);
+    api_leave(om);
+    if (rc) { oodseg_result_free(r); return api_status(&e, st); }
     *out = r;
     return api_status(&e, st);
 }
@@ -116,7 +128,12 @@ int oodseg_run_rgb(oodseg_model *om, const uint8_t *rgb, int width, int height, 
     if (!r) { err_set(&e, OODSEG_E_NOMEM, "out of memory"); return api_status(&e, st); }
     char want[2048];
     want_list(om, want, sizeof want);
-    if (model_forward_image(om->m, &img, om->has_size ? om->size : NULL, want, &r->tl, &e)) {
+    int rc = api_enter(om, &e);
+    if (!rc) {
+        rc = model_forward_image(om->m, &img, om->has_size ? om->size : NULL, want, &r->tl, &e);
+        api_leave(om);
+    }
+    if (rc) {
         oodseg_result_free(r);
         return api_status(&e, st);
     }

@@ -42,6 +42,7 @@ int oodseg_scorer_open(oodseg_model *om, const char *methods, const char *const 
         return api_status(&e, st);
     }
     ood_options_json(&s->p.opt, s->options_json, sizeof s->options_json);
+    s->om = om;
     *out = s;
     return api_status(&e, st);
 }
@@ -78,6 +79,14 @@ static int hand_over(const pipeline *p, pipeline_out *o, oodseg_maps **out, err 
     return OODSEG_OK;
 }
 
+// pipeline_run with the model entered for the call.
+static int run_image(oodseg_scorer *s, const image *img, pipeline_out *o, err *e) {
+    if (api_enter(s->om, e)) return e->code;
+    int rc = pipeline_run(&s->p, img, o, e);
+    api_leave(s->om);
+    return rc;
+}
+
 int oodseg_score_rgb(oodseg_scorer *s, const uint8_t *rgb, int width, int height, int row_stride,
                      oodseg_maps **out, oodseg_status *st) {
     err e = {0};
@@ -96,7 +105,7 @@ int oodseg_score_rgb(oodseg_scorer *s, const uint8_t *rgb, int width, int height
         img.px = packed;
     }
     pipeline_out o;
-    if (!pipeline_run(&s->p, &img, &o, &e)) hand_over(&s->p, &o, out, &e);
+    if (!run_image(s, &img, &o, &e)) hand_over(&s->p, &o, out, &e);
     free(packed);
     return api_status(&e, st);
 }
@@ -108,7 +117,7 @@ int oodseg_score_image(oodseg_scorer *s, const char *path, oodseg_maps **out, oo
     image img = {0};
     if (image_load_rgb(path, &img, &e)) return api_status(&e, st);
     pipeline_out o;
-    if (pipeline_run(&s->p, &img, &o, &e)) err_prefix(&e, "%s: ", path);
+    if (run_image(s, &img, &o, &e)) err_prefix(&e, "%s: ", path);
     else hand_over(&s->p, &o, out, &e);
     image_free(&img);
     return api_status(&e, st);
@@ -123,7 +132,12 @@ int oodseg_score_tensor(oodseg_scorer *s, const float *input, int height, int wi
     }
     *out = NULL;
     pipeline_out o;
-    if (!pipeline_run_tensor(&s->p, input, height, width, &o, &e)) hand_over(&s->p, &o, out, &e);
+    int rc = api_enter(s->om, &e);
+    if (!rc) {
+        rc = pipeline_run_tensor(&s->p, input, height, width, &o, &e);
+        api_leave(s->om);
+    }
+    if (!rc) hand_over(&s->p, &o, out, &e);
     return api_status(&e, st);
 }
 

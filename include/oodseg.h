@@ -21,9 +21,11 @@
  * and what to do. The library never prints, never exits and changes no process-wide setting (no
  * OpenMP or BLAS thread counts, no malloc policy): threads and device belong to each model.
  *
- * Threads: an object (model, scorer, evaluator) must not be used from two threads at once, but
- * separate objects may run in separate threads at the same time, each with its own thread count;
- * results are bit-identical for any thread count. Link with `pkg-config --cflags --libs oodseg`.
+ * Threads: separate objects may run in separate threads at the same time, each with its own
+ * thread count; results are bit-identical for any thread count. A model (and the scorers over it)
+ * serves one call at a time: a call made while another thread's call runs on the same model
+ * returns OODSEG_E_ARG saying so, never a race. An evaluator or a dataset must not be used from
+ * two threads at once. Link with `pkg-config --cflags --libs oodseg`.
  */
 #ifndef OODSEG_H
 #define OODSEG_H

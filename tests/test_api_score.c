@@ -131,6 +131,56 @@ TEST(two_scorers_two_thread_counts_two_host_threads) {
     free(a.out); free(b.out); free(alone.out);
 }
 
+typedef struct shared_job { oodseg_scorer *s; const char *image; int ok, busy, other; float *ref; int64_t n; } shared_job;
+
+static void *shared_score(void *p) {
+    shared_job *j = p;
+    for (int it = 0; it < 12; it++) {
+        oodseg_status st;
+        oodseg_maps *maps;
+        int rc = oodseg_score_image(j->s, j->image, &maps, &st);
+        if (rc == OODSEG_OK) {
+            j->ok++;
+            if (memcmp(maps->score[0], j->ref, (size_t)j->n * 4)) j->other++;
+            oodseg_maps_free(maps);
+        } else if (rc == OODSEG_E_ARG && strstr(st.message, "in use by another thread")) j->busy++;
+        else j->other++;
+    }
+    return NULL;
+}
+
+// One model from two threads is a documented error for the second caller, never a race.
+TEST(one_model_two_threads_is_an_error) {
+    const char *model = default_model_or_null();
+    if (!model) SKIP("no default model (oodseg_default_model found none)");
+    char mpath[4096];
+    snprintf(mpath, sizeof mpath, "%s", model);
+    ASSET_OR_SKIP(img, DEMO_IMAGE);
+    oodseg_status st;
+    oodseg_model *m;
+    oodseg_scorer *s;
+    oodseg_maps *ref;
+    oodseg_options o = {0};
+    o.threads = 1;
+    o.size = "480x352";
+    REQUIRE(oodseg_model_open(mpath, &o, &m, &st) == OODSEG_OK, "%s", st.message);
+    REQUIRE(oodseg_scorer_open(m, "maxlogit", NULL, &s, &st) == OODSEG_OK, "%s", st.message);
+    REQUIRE(oodseg_score_image(s, img, &ref, &st) == OODSEG_OK, "%s", st.message);
+    shared_job a = {s, img, 0, 0, 0, (float *)ref->score[0], (int64_t)ref->width * ref->height};
+    shared_job b = a;
+    pthread_t ta, tb;
+    pthread_create(&ta, NULL, shared_score, &a);
+    pthread_create(&tb, NULL, shared_score, &b);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    CHECK(a.other == 0 && b.other == 0, "wrong maps or unexpected errors: %d, %d", a.other, b.other);
+    CHECK(a.ok + b.ok >= 12, "%d calls succeeded", a.ok + b.ok);
+    CHECK(a.busy + b.busy > 0, "no call met another (%d + %d succeeded)", a.ok, b.ok);
+    oodseg_maps_free(ref);
+    oodseg_scorer_close(s);
+    oodseg_model_close(m);
+}
+
 // Scores with ties, labels 0 ID / 1 OoD / 255 ignore, deterministic.
 static void make_data(float *s, uint8_t *l, int64_t n, unsigned seed) {
     for (int64_t i = 0; i < n; i++) {
@@ -290,6 +340,7 @@ int main(int argc, char **argv) {
     snprintf(g_cli, sizeof g_cli, "%s", t_cli_path(argv[0]));
     RUN(score_matches_cli_for_every_method);
     RUN(two_scorers_two_thread_counts_two_host_threads);
+    RUN(one_model_two_threads_is_an_error);
     RUN(metrics_and_evaluator);
     RUN(curves_and_merged_states);
     RUN(datasets_and_errors);
