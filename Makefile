@@ -104,12 +104,13 @@ deps:
 
 # Release tests, the same tests under ASan + UBSan, then the checks that the install and the
 # repository stand alone (tools/check-*.sh, on the release build).
-CHECKS = tools/check-install.sh tools/check-standalone.sh
+CHECKS = tools/check-install.sh tools/check-standalone.sh tools/check-fleet.sh
 # The Python package's pytest suite, on the release build (tools/run-pytest.sh prints its RESULT line).
 PYTESTS = tools/run-pytest.sh
 test: deps
 	$(MAKE) all python
 	$(MAKE) B=build-san OPT="$(SAN_FLAGS)" all
+	$(MAKE) MPI=1 cli
 	tools/run-tests.sh build build-san $(CHECKS) $(PYTESTS)
 
 test-release: all python

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int video_is_video_name(const char *path) {
@@ -230,6 +231,9 @@ static int write_packets(video_writer *vw, err *e) {
         int r = avcodec_receive_packet(vw->enc, vw->pkt);
         if (r == AVERROR(EAGAIN) || r == AVERROR_EOF) return OODSEG_OK;
         if (r < 0) return err_set(e, OODSEG_E_IO, "%s: encoding failed (%s)", vw->path, av_msg(r, m, sizeof m));
+        // One frame long (the encoder's time base is one frame): without a duration the muxer's
+        // edit list would end at the last frame's start and cut that frame off.
+        if (vw->pkt->duration <= 0) vw->pkt->duration = 1;
         av_packet_rescale_ts(vw->pkt, vw->enc->time_base, vw->st->time_base);
         vw->pkt->stream_index = vw->st->index;
         r = av_interleaved_write_frame(vw->oc, vw->pkt);
@@ -251,6 +255,9 @@ static int open_encoder(video_writer *vw, double fps, err *e) {
     vw->enc->time_base = av_inv_q(rate);
     vw->enc->framerate = rate;
     vw->enc->thread_count = 1;
+    // No B-frames: every frame's timestamp follows the one before, so the mp4 needs no edit list
+    // (with one, some readers lose the last frame) and a cut copy keeps every frame before the cut.
+    vw->enc->max_b_frames = 0;
     if (c->id == AV_CODEC_ID_MPEG4) vw->enc->bit_rate = 4000000;
     else { av_opt_set(vw->enc->priv_data, "preset", "veryfast", 0); av_opt_set(vw->enc->priv_data, "crf", "20", 0); }
     if (vw->oc->oformat->flags & AVFMT_GLOBALHEADER) vw->enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
@@ -285,6 +292,7 @@ int video_writer_open(const char *path, int w, int h, double fps, video_writer *
     av_log_set_level(AV_LOG_QUIET);
     int fd = mkstemp(vw->tmp), rc = OODSEG_OK, r;
     if (fd < 0) { rc = err_set(e, OODSEG_E_IO, "cannot write %s: %s", path, strerror(errno)); vw->tmp[0] = 0; goto fail; }
+    (void)fchmod(fd, 0644);   // mkstemp makes it 0600; an output is readable like any other file
     close(fd);
     if ((r = avformat_alloc_output_context2(&vw->oc, NULL, "mp4", vw->tmp)) < 0 || !vw->oc)
         { rc = err_set(e, OODSEG_E_FORMAT, "%s: cannot make an mp4 (%s)", path, av_msg(r, m, sizeof m)); goto fail; }
