@@ -97,9 +97,9 @@ int cmd_score(int argc, char **argv) {
     failed = ss.failed;
     first = ss.first_failure;
     if (rc) goto done;
-    fprintf(stderr, "scored %d of %d frame%s with %s (%s) into %s (%.2f s; decoding %.2f s on its own thread)", ss.done,
-            ss.done + failed, ss.done + failed == 1 ? "" : "s", p.m->desc.arch, c.cfg.methods, c.out_dir,
-            omp_get_wtime() - t0, ss.seconds_decode);
+    fprintf(stderr, "scored %d of %d %s%s with %s (%s) into %s (%.2f s; decoding %.2f s on its own thread)", ss.done,
+            ss.done + failed, sp.videos ? "frame" : "image", ss.done + failed == 1 ? "" : "s", p.m->desc.arch,
+            c.cfg.methods, c.out_dir, omp_get_wtime() - t0, ss.seconds_decode);
     if (failed) fprintf(stderr, "; %d FAILED (first: %s)\n", failed, first.msg);
     else fprintf(stderr, "\n");
 done:
