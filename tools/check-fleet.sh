@@ -4,7 +4,8 @@
 # over ranks by frame ranges and ranks it the same. Prints "RESULT check-fleet: ...".
 #   tools/check-fleet.sh [BUILD [MPI_BUILD]]     (defaults: build, build-mpi)
 # MPI runs use --oversubscribe on loopback only; they skip, saying why, without Open MPI's mpirun
-# or without the MPI build (make MPI=1).
+# or without the MPI build (make MPI=1). Give two builds made with the same OPT: results are
+# bit-identical across ranks and threads, not across compiler flags.
 set -u
 cd "$(dirname "$0")/.."
 export OODSEG_ASSETS="${OODSEG_ASSETS:-../shared}"
