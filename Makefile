@@ -1,14 +1,23 @@
 # oodseg: `make demo` and `make test` install the Debian packages they need, build, then run.
 # Build outputs go to build/ (release) and build-san/ (ASan + UBSan).
+# `make MPI=1`: the same oodseg built with MPI (mpicc, Debian's libopenmpi-dev), in build-mpi/.
+MPI     ?= 0
+ifeq ($(MPI),1)
+CC       = mpicc
+B       ?= build-mpi
+MPI_CFLAGS = -DOODSEG_MPI
+endif
 CC      ?= cc
 BLAS_INC = /usr/include/x86_64-linux-gnu/openblas-openmp
 BLAS_LIB = /usr/lib/x86_64-linux-gnu/openblas-openmp
 # -fno-math-errno: nothing reads errno after a math function, so sqrt is an instruction and the
 # loops that call it vectorise (results are the same: sqrt is correctly rounded either way).
 CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fopenmp -fPIC -I. -Iinclude -I$(BLAS_INC) \
-              -fvisibility=hidden -fno-math-errno -MMD -MP
+              -fvisibility=hidden -fno-math-errno -MMD -MP $(MPI_CFLAGS)
 OPT     ?= -O2 -march=x86-64-v3 -g
-LDLIBS  = -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lpng -ljpeg -lwebp -lz -lm -fopenmp
+# Video (io/video.c): Debian's FFmpeg libraries, a required dependency like libpng (install-deps.sh).
+FFMPEG_LIBS = -lavformat -lavcodec -lswscale -lavutil
+LDLIBS  = -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lpng -ljpeg -lwebp -lz $(FFMPEG_LIBS) -lm -fopenmp -pthread
 SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 
 LIB_DIRS = core io nn models ood eval api
@@ -95,12 +104,13 @@ deps:
 
 # Release tests, the same tests under ASan + UBSan, then the checks that the install and the
 # repository stand alone (tools/check-*.sh, on the release build).
-CHECKS = tools/check-install.sh tools/check-standalone.sh
+CHECKS = tools/check-install.sh tools/check-standalone.sh tools/check-fleet.sh
 # The Python package's pytest suite, on the release build (tools/run-pytest.sh prints its RESULT line).
 PYTESTS = tools/run-pytest.sh
 test: deps
 	$(MAKE) all python
 	$(MAKE) B=build-san OPT="$(SAN_FLAGS)" all
+	$(MAKE) MPI=1 cli
 	tools/run-tests.sh build build-san $(CHECKS) $(PYTESTS)
 
 test-release: all python
@@ -128,6 +138,6 @@ install: lib cli
 	install -m 644 $(DEFAULT_MODEL) assets/models/espnetv2/LICENSE $(DESTDIR)$(PREFIX)/share/oodseg/models/espnetv2/
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-mpi
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

@@ -76,6 +76,11 @@ int pipeline_save(const pipeline *p, const image *img, const pipeline_out *o, co
 // <stem>_<method>_clusters.png for a clustering method, <stem>_seg.png once.
 int pipeline_save_pictures(const pipeline *p, const image *img, const pipeline_out *o,
                            const char *dir, const char *stem, err *e);
+// Method k's pictures_in as pipeline_save_pictures draws it (its score label, the scale, the
+// clusters and their key): for pictures made in memory (`oodseg mine`, overlay videos). rule: a
+// buffer of n bytes that in may point to.
+void pipeline_pictures_in(const pipeline *p, const image *img, const pipeline_out *o, int k, pictures_in *in,
+                          char *rule, size_t n);
 // 1 when a file pipeline_save would write for stem exists in dir (its path in first), else 0.
 int pipeline_outputs_exist(const pipeline *p, const char *dir, const char *stem, char *first, size_t n);
 // 1 when a file name (no folder) is one this tool writes (score maps, pictures), whatever the

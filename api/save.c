@@ -234,3 +234,8 @@ done:
     free(ts);
     return rc;
 }
+
+void pipeline_pictures_in(const pipeline *p, const image *img, const pipeline_out *o, int k, pictures_in *in,
+                          char *rule, size_t n) {
+    picture_input(p, img, o, k, in, rule, n);
+}

@@ -1,6 +1,7 @@
 #include "cli.h"
 #include "../core/paths.h"
 #include "../nn/nn.h"
+#include "../io/video.h"
 #include <dirent.h>
 #include <errno.h>
 #include <omp.h>
@@ -90,6 +91,19 @@ static int is_image_name(const char *n) {
     return !strcasecmp(d, ".png") || !strcasecmp(d, ".jpg") || !strcasecmp(d, ".jpeg") || !strcasecmp(d, ".webp");
 }
 
+static dist the_dist = {0, 1, 0};
+int cli_dist_init(int *argc, char ***argv, err *e) { return dist_init(argc, argv, &the_dist, e); }
+const dist *cli_dist(void) { return &the_dist; }
+void cli_dist_finalize(void) { dist_finalize(&the_dist); }
+
+void cli_rank_threads(pipeline_config *cfg) {
+    if (the_dist.size <= 1 || cfg->threads > 0) return;
+    const char *l = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    if (!l) l = getenv("SLURM_NTASKS_PER_NODE");
+    int local = l ? atoi(l) : 1, n = omp_get_num_procs() / (local > 0 ? local : 1);
+    cfg->threads = n > 0 ? n : 1;
+}
+
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 static int push(char ***v, int *n, int *cap, const char *s, err *e) {
@@ -109,7 +123,39 @@ static const char *base_name(const char *p) {
     return b ? b + 1 : p;
 }
 
+// A file list: one path a line (relative paths from the list's folder), blank lines and # comments
+// skipped.
+static int read_list(const char *list, char ***v, int *cnt, int *cap, err *e) {
+    FILE *f = fopen(list, "r");
+    if (!f) return err_set(e, OODSEG_E_IO, "%s: %s", list, strerror(errno));
+    char line[4096], dir[4096];
+    snprintf(dir, sizeof dir, "%s", list);
+    char *sl = strrchr(dir, '/');
+    if (sl) sl[1] = 0; else dir[0] = 0;
+    int rc = OODSEG_OK, before = *cnt;
+    while (!rc && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = 0;
+        if (!line[0] || line[0] == '#') continue;
+        char p[8200];
+        snprintf(p, sizeof p, "%s%s", line[0] == '/' ? "" : dir, line);
+        rc = push(v, cnt, cap, p, e);
+    }
+    fclose(f);
+    if (!rc && *cnt == before) rc = err_set(e, OODSEG_E_ARG, "%s: the list names no file", list);
+    return rc;
+}
+
+static int collect(char **args, int n, int videos, int lists, char ***paths, int *n_paths, int *any_folder, err *e);
+
 int cli_collect_images(char **args, int n, char ***paths, int *n_paths, int *any_folder, err *e) {
+    return collect(args, n, 0, 0, paths, n_paths, any_folder, e);
+}
+
+int cli_collect_inputs(char **args, int n, int lists, char ***paths, int *n_paths, int *any_folder, err *e) {
+    return collect(args, n, 1, lists, paths, n_paths, any_folder, e);
+}
+
+static int collect(char **args, int n, int videos, int lists, char ***paths, int *n_paths, int *any_folder, err *e) {
     char **v = NULL;
     int cnt = 0, cap = 0, own = 0;
     if (any_folder) *any_folder = 0;
@@ -118,6 +164,11 @@ int cli_collect_images(char **args, int n, char ***paths, int *n_paths, int *any
         if (stat(args[i], &st) != 0) {
             err_set(e, OODSEG_E_IO, "%s: %s", args[i], strerror(errno));
             goto fail;
+        }
+        const char *ext = strrchr(args[i], '.');
+        if (lists && S_ISREG(st.st_mode) && ext && !strcasecmp(ext, ".txt")) {
+            if (read_list(args[i], &v, &cnt, &cap, e)) goto fail;
+            continue;
         }
         if (!S_ISDIR(st.st_mode)) {
             if (pipeline_is_output_name(base_name(args[i]))) {
@@ -133,7 +184,7 @@ int cli_collect_images(char **args, int n, char ***paths, int *n_paths, int *any
         if (!d) { err_set(e, OODSEG_E_IO, "%s: %s", args[i], strerror(errno)); goto fail; }
         int before = cnt, own_here = 0;
         for (struct dirent *de; (de = readdir(d));) {
-            if (de->d_name[0] == '.' || !is_image_name(de->d_name)) continue;
+            if (de->d_name[0] == '.' || !(is_image_name(de->d_name) || (videos && video_is_video_name(de->d_name)))) continue;
             if (pipeline_is_output_name(de->d_name)) { own_here++; continue; }
             char p[4096];
             snprintf(p, sizeof p, "%s/%s", args[i], de->d_name);

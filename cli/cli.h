@@ -6,6 +6,7 @@
 #include "../models/model.h"
 #include "../ood/ood.h"
 #include "../api/pipeline.h"
+#include "../api/distributed.h"
 
 // Options every model-running command accepts: the job's configuration (the model, its options,
 // --threads, the methods and every method option; api/config.c gives them their meaning), the
@@ -54,7 +55,19 @@ int cli_mkdir_p(const char *dir, err *e);
 // --threads.
 int cli_open_model(const cli_common *c, const char *path, model **m, err *e);
 
+// The MPI ranks of this run (api/distributed.h): one rank unless started by mpirun or srun.
+int cli_dist_init(int *argc, char ***argv, err *e);
+const dist *cli_dist(void);
+void cli_dist_finalize(void);
+// --threads is per rank: without it, the ranks on one machine share its cores (Open MPI's and
+// Slurm's local rank counts say how many there are).
+void cli_rank_threads(pipeline_config *cfg);
+// Like cli_collect_images, and also videos (.mp4 .mkv .avi .mov) and, with lists 1, file lists
+// (a .txt file: one image or video path a line, relative to the list's folder; # comments).
+int cli_collect_inputs(char **args, int n, int lists, char ***paths, int *n_paths, int *any_folder, err *e);
+
 int cmd_info(int argc, char **argv);
+int cmd_mine(int argc, char **argv);
 int cmd_forward(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_fit_centroids(int argc, char **argv);

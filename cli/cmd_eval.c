@@ -4,6 +4,7 @@
 #include "cli.h"
 #include "../api/pipeline.h"
 #include "../eval/scoremap.h"
+#include "../api/disteval.h"
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -13,7 +14,7 @@
 typedef struct eval_opts {
     const char *spec, *save_state;
     const char *scale;
-    int limit, shard_i, shard_n, save_maps, save_scores, comp, conn, no_html;
+    int limit, shard_i, shard_n, save_maps, save_scores, comp, conn, no_html, resume, chunk;
     double comp_thr;
     fpr_conv conv;
     ds_generic g;
@@ -34,9 +35,10 @@ static int eval_extra(void *ctx, int argc, char **argv, int i, err *e) {
     if (!strcmp(k, "--components")) { o->comp = 1; return 1; }
     if (!strcmp(k, "--no-components")) { o->comp = 0; return 1; }
     if (!strcmp(k, "--no-html")) { o->no_html = 1; return 1; }
+    if (!strcmp(k, "--resume")) { o->resume = 1; return 1; }
     static const char *valued[] = {"--dataset", "--limit", "--shard", "--save-state", "--fpr-convention", "--scale",
                                    "--comp-threshold", "--connectivity", "--images", "--labels",
-                                   "--label-suffix", "--ood", "--ignore", "--id"};
+                                   "--label-suffix", "--ood", "--ignore", "--id", "--checkpoint-every"};
     int mine = 0;
     for (size_t j = 0; j < sizeof valued / sizeof *valued; j++) if (!strcmp(k, valued[j])) mine = 1;
     if (!mine) {
@@ -63,6 +65,7 @@ static int eval_extra(void *ctx, int argc, char **argv, int i, err *e) {
     else if (!strcmp(k, "--ood")) o->g.ood = v;
     else if (!strcmp(k, "--ignore")) o->g.ignore = v;
     else if (!strcmp(k, "--id")) o->g.id = v;
+    else if (!strcmp(k, "--checkpoint-every")) { o->chunk = (int)strtol(v, &end, 10); if (*end || end == v || o->chunk < 1) rc = err_set(e, OODSEG_E_ARG, "--checkpoint-every '%s': expected a count of images >= 1", v); }
     return rc ? -1 : 2;
 }
 
@@ -119,6 +122,54 @@ static int finish_eval(evaluator *ev, const eval_opts *o, const cli_common *c, c
     return cli_eval_report(ev, &info, c->out_dir, html, e);
 }
 
+static void dist_fail(void *ctx, const char *stem, const err *e) {
+    (void)ctx;
+    fprintf(stderr, "oodseg: %s (image %s skipped; going on)\n", e->msg, stem);
+}
+
+static void dist_image(void *ctx, int done, int total) {
+    const double *t0 = ctx;
+    cli_progress("eval", done, total, *t0);
+}
+
+// Under mpirun (or with --resume): every rank its share of the images in chunks kept on disk
+// (api/disteval.h), then rank 0 merges them exactly and writes the same reports as one process.
+static int eval_distributed(pipeline *p, const dataset *ds, const eval_opts *o, const cli_common *c,
+                            const eval_save *save, const html_opts *html, err *e) {
+    const dist *d = cli_dist();
+    if (o->comp == 1 || (o->comp < 0 && ds->smiyc_track) || o->save_state)
+        return err_set(e, OODSEG_E_ARG, "eval: component metrics and --save-state are not available with several ranks or "
+                       "--resume yet; use --no-components, or --shard and oodseg metrics --merge");
+    double t0 = omp_get_wtime();
+    char run_dir[4200];
+    snprintf(run_dir, sizeof run_dir, "%s/chunks", c->out_dir);
+    dist_eval_opts dopts = {run_dir, o->chunk, o->resume, o->conv, save, dist_fail, d->rank == 0 ? dist_image : NULL, &t0};
+    dist_eval_result r;
+    if (dist_eval_run(d, p, ds, &dopts, &r, e)) return e->code;
+    int rc = OODSEG_OK;
+    if (d->rank == 0) {
+        const char *model = c->cfg.model[0] ? c->cfg.model : NULL;
+        char note[96] = "";
+        if (o->shard_n > 1) snprintf(note, sizeof note, "shard %d/%d of the dataset only", o->shard_i, o->shard_n);
+        eval_info info = {.dataset = o->spec, .layout = ds->name, .labels_doc = ds->labels_doc,
+                          .model = model ? model : "(default model)", .model_arch = p->m->desc.arch,
+                          .options_json = o->options_json, .note = note[0] ? note : NULL, .n_images = r.n_rows};
+        report rep;
+        dist_eval_report(&r, &info, &rep);
+        fprintf(stderr, "evaluated %d image%s with %s on %d rank%s in %.1f s%s\n", r.n_rows, r.n_rows == 1 ? "" : "s",
+                p->m->desc.arch, d->size, d->size == 1 ? "" : "s", omp_get_wtime() - t0, r.n_failed ? "" : "");
+        if (r.n_failed) fprintf(stderr, "eval: %d image%s FAILED and were skipped (see above)\n", r.n_failed, r.n_failed == 1 ? "" : "s");
+        if (!(rc = report_write_all(&rep, c->out_dir, e)) && html) rc = report_write_html(&rep, html, c->out_dir, e);
+        char *t = rc ? NULL : report_table_md(&rep);
+        if (t) { printf("%s (%d images), FPR95 convention %s\n\n%s", rep.dataset, rep.n_images, fpr_conv_name(rep.conv), t); free(t); }
+        if (!rc) fprintf(stderr, "reports written to %s/\n", c->out_dir);
+    }
+    if (r.n_resumed) fprintf(stderr, "eval: rank %d resumed %d images done before\n", d->rank, r.n_resumed);
+    if (!rc && r.n_failed) { *e = r.first_failure; rc = e->code ? e->code : OODSEG_E_DATA; }
+    dist_eval_result_free(&r);
+    return rc;
+}
+
 // Parses, opens the dataset, the pipeline and the evaluator, then one library call per image.
 int cmd_eval(int argc, char **argv) {
     cli_common c = {0};
@@ -137,6 +188,7 @@ int cmd_eval(int argc, char **argv) {
     if ((rc = dataset_select(&ds, o.limit, o.shard_i, o.shard_n, &e))) goto done;
     if (ds.n == 0) { rc = err_set(&e, OODSEG_E_ARG, "--shard %d/%d selects no image of the %s dataset", o.shard_i, o.shard_n, ds.name); goto done; }
     if ((rc = cli_mkdir_p(c.out_dir, &e))) goto done;
+    cli_rank_threads(&c.cfg);
     if ((rc = pipeline_open(&p, &c.cfg, &e))) goto done;
     if ((rc = pipeline_set_scale(&p, o.scale, &e))) goto done;
     {   // the resolved method options, defaults included, so a report says exactly what ran
@@ -146,9 +198,10 @@ int cmd_eval(int argc, char **argv) {
     }
     const char *names[PIPE_MAX_METHODS];
     for (int k = 0; k < p.n_methods; k++) names[k] = pipeline_method_name(&p, k);
-    if ((rc = open_evaluator(&o, &ds, p.n_methods, names, &ev, &e))) goto done;
+    int distributed = cli_dist()->size > 1 || o.resume;
+    if (!distributed && (rc = open_evaluator(&o, &ds, p.n_methods, names, &ev, &e))) goto done;
     // The default component threshold comes from the pooled curve, so a second pass reads the maps.
-    if (evaluator_needs_maps(ev) && !o.save_scores) {
+    if (!distributed && evaluator_needs_maps(ev) && !o.save_scores) {
         o.save_scores = 1;
         fprintf(stderr, "eval: component metrics need a second pass over the score maps; saving them in %s/scores/\n", c.out_dir);
     }
@@ -161,6 +214,7 @@ int cmd_eval(int argc, char **argv) {
                       o.no_html ? NULL : thumbs};
     cli_command_line(argc, argv, cmdline, sizeof cmdline);
     html_opts html = {.command_line = cmdline, .thumbs = 1};
+    if (distributed) { rc = eval_distributed(&p, &ds, &o, &c, &save, o.no_html ? NULL : &html, &e); goto done; }
     double t0 = omp_get_wtime();
     for (int i = 0; i < ds.n && !rc; i++) {
         rc = pipeline_eval_item(&p, &ds, i, ev, &save, &e);
@@ -173,5 +227,6 @@ done:
     pipeline_close(&p);
     dataset_free(&ds);
     cli_free(&c);
+    if (rc && cli_dist()->size > 1 && e.code) fprintf(stderr, "oodseg: rank %d: ", cli_dist()->rank);
     return rc ? cli_fail(&e) : 0;
 }

@@ -40,6 +40,11 @@ static const cmd_help cmds[] = {
      "                      exit status is the first failure's (default when a FOLDER is given)\n"
      "  --fail-fast         stop at the first bad input (default when only files are given)\n"
      "  --no-clobber        refuse to run, before writing anything, when an output exists\n"
+     "  Videos (.mp4 .mkv .avi .mov, through FFmpeg) give one output per frame, named\n"
+     "  <video-stem>_f<frame-index> (six digits); a damaged video keeps the frames before the damage.\n"
+     "  --every N           videos: every Nth frame (by frame index)\n"
+     "  --start S, --end S  videos: the frames from S to before E seconds\n"
+     "  --video-out         videos: also <video-stem>_overlay.mp4, the first method's overlay as a video\n"
      "  Folders give their .png .jpg .jpeg .webp files, sorted; files named like this tool's outputs\n"
      "  (*_heat.png, *_overlay.png, *_clusters.png, *_seg.png) are never read as inputs. Two inputs\n"
      "  with the same stem (a/x.png, b/x.jpg) are refused before anything is written.\n",
@@ -60,8 +65,32 @@ static const cmd_help cmds[] = {
      "  --fpr-convention C  first-ge (default, SMIYC), nearest (ADE-OoD) or first-gt (RbA)\n"
      "  --components, --no-components   SegmentMeIfYouCan component metrics (default: on for smiyc-*)\n"
      "  --comp-threshold T  components: predicted = score > T (default: the best-F1 threshold)\n"
-     "  --connectivity 4|8  components' pixel connectivity (default 8)\n",
+     "  --connectivity 4|8  components' pixel connectivity (default 8)\n"
+     "  --resume            keep finished chunks of images in DIR/chunks/ and, when started again\n"
+     "                      after a kill, continue from them (always on under mpirun)\n"
+     "  --checkpoint-every N  images per chunk on disk (default 8)\n"
+     "  Under mpirun -n N / srun -n N (make MPI=1): each rank evaluates its contiguous block of images,\n"
+     "  rank 0 merges the exact states and writes the same reports as one process; --threads is\n"
+     "  per rank; DIR must be a folder every rank sees.\n",
      H_MODEL | H_METHODS | H_DATASETS},
+    {"mine", "the most anomalous frames of long footage (folders, lists, videos)",
+     "usage: oodseg mine [--model M] [--method kmeans] --top K [options] -o DIR INPUT...\n"
+     "  INPUT: images, folders (their images and videos), videos (.mp4 .mkv .avi .mov), and .txt\n"
+     "  lists (one path a line). Writes DIR/ranking.csv (the K best, with their scores and the boxes\n"
+     "  of their anomalous regions), DIR/index.html (a gallery), DIR/top/ (each kept frame's .npy\n"
+     "  map, overlay with boxes, and the frame), DIR/frames.tsv (every frame's scores, as they come).\n"
+     "  --top K             frames kept (default 20)\n"
+     "  --rank-by S         area (default: share of anomalous pixels), region (largest connected\n"
+     "                      anomalous region), percentile (the map's --percentile P, default 99)\n"
+     "  --calibration FILE  anomalous = score above the ID max-logit 0.5th percentile of\n"
+     "                      `oodseg calibrate` (also fixes the overlay colours); else kmeans' OoD clusters\n"
+     "  --threshold T       anomalous = score > T\n"
+     "  --min-region F      boxes for regions of at least F of the frame (default 0.001)\n"
+     "  --every N, --start S, --end S   videos, as for score\n"
+     "  --resume            continue a killed run from DIR/frames.tsv (same options and inputs)\n"
+     "  Under mpirun / srun each rank takes its share (a video by frame ranges); the ranking is the\n"
+     "  same as one process's. Frames that fail are reported, skipped and counted.\n",
+     H_MODEL | H_METHODS},
     {"metrics", "exact metrics of saved score maps; merging shard states",
      "usage: oodseg metrics --dataset NAME:PATH --scores [NAME=]DIR [--scores ...] [-o DIR]\n"
      "       oodseg metrics --merge STATE... [-o DIR] [--save-state FILE] [--fpr-convention C]\n"

@@ -17,6 +17,13 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "--version")) { printf("oodseg %s\n", OODSEG_VERSION); return 0; }
     const char *c = argv[1];
+    if (!strcmp(c, "eval") || !strcmp(c, "mine")) {   // the commands that spread over MPI ranks
+        err e = {0};
+        if (cli_dist_init(&argc, &argv, &e)) return cli_fail(&e);
+        int rc = !strcmp(c, "eval") ? cmd_eval(argc, argv) : cmd_mine(argc, argv);
+        cli_dist_finalize();
+        return rc;
+    }
     if (!strcmp(c, "info")) return cmd_info(argc, argv);
     if (!strcmp(c, "forward")) return cmd_forward(argc, argv);
     if (!strcmp(c, "score")) return cmd_score(argc, argv);

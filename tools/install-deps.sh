@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages oodseg needs, skipping those already present.
-#   build: gcc, make, pkg-config (the install check), OpenBLAS (OpenMP build), libpng, libjpeg-turbo, libwebp, zlib
+#   build: gcc, make, pkg-config (the install check), OpenBLAS (OpenMP build), libpng, libjpeg-turbo, libwebp, zlib,
+#          FFmpeg's libraries (video input and output: libavformat, libavcodec, libswscale)
+#   MPI (make MPI=1, and the MPI tests of tools/check-fleet.sh): Open MPI (libopenmpi-dev, openmpi-bin)
 #   tests: python3-numpy, python3-sklearn, python3-opencv, python3-pil (reference values computed
 #          at test time by the reference libraries themselves), python3-pytest (the Python package's
 #          tests), python3-venv and python3-pip (its offline `pip install ./python` test),
-#          chromium (the HTML report's browser test)
+#          chromium (the HTML report's browser test), ffmpeg (a test video made with the ffmpeg tool)
 set -euo pipefail
 pkgs=(gcc make pkg-config libopenblas-openmp-dev libpng-dev libjpeg62-turbo-dev libwebp-dev zlib1g-dev
+      libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libopenmpi-dev openmpi-bin ffmpeg
       python3-numpy python3-sklearn python3-opencv python3-pil python3-pytest)
 # Optional: without them the pip test and the browser test skip, saying why.
 optional=(python3-venv python3-pip chromium)
