@@ -12,12 +12,9 @@
 #include <string.h>
 
 typedef struct eval_opts {
-    const char *spec, *save_state;
+    cli_eval_flags f;          // shared with `oodseg metrics`
     const char *scale;
-    int limit, shard_i, shard_n, save_maps, save_scores, comp, conn, no_html, resume, chunk;
-    double comp_thr;
-    fpr_conv conv;
-    ds_generic g;
+    int save_maps, save_scores, resume, chunk;
     char options_json[4096];   // every option given, for metrics.json
 } eval_opts;
 
@@ -32,9 +29,7 @@ static int eval_extra(void *ctx, int argc, char **argv, int i, err *e) {
     const char *k = argv[i];
     if (!strcmp(k, "--save-maps")) { o->save_maps = 1; return 1; }
     if (!strcmp(k, "--save-scores")) { o->save_scores = 1; return 1; }
-    if (!strcmp(k, "--components")) { o->comp = 1; return 1; }
-    if (!strcmp(k, "--no-components")) { o->comp = 0; return 1; }
-    if (!strcmp(k, "--no-html")) { o->no_html = 1; return 1; }
+    if (cli_eval_switch(&o->f, k)) return 1;
     if (!strcmp(k, "--resume")) { o->resume = 1; return 1; }
     static const char *valued[] = {"--dataset", "--limit", "--shard", "--save-state", "--fpr-convention", "--scale",
                                    "--comp-threshold", "--connectivity", "--images", "--labels",
@@ -49,28 +44,16 @@ static int eval_extra(void *ctx, int argc, char **argv, int i, err *e) {
     }
     if (flag_value(argc, argv, i, e) < 0) return -1;
     const char *v = argv[i + 1];
-    int rc = OODSEG_OK;
+    int rc = OODSEG_OK, taken = cli_eval_flag(&o->f, k, v, e);
     char *end;
-    if (!strcmp(k, "--dataset")) o->spec = v;
-    else if (!strcmp(k, "--limit")) { o->limit = (int)strtol(v, &end, 10); if (*end || end == v || o->limit < 1) rc = err_set(e, OODSEG_E_ARG, "--limit '%s': expected a count of images >= 1 (leave it out for all)", v); }
-    else if (!strcmp(k, "--scale")) o->scale = v;
-    else if (!strcmp(k, "--shard")) rc = dataset_parse_shard(v, &o->shard_i, &o->shard_n, e);
-    else if (!strcmp(k, "--save-state")) o->save_state = v;
-    else if (!strcmp(k, "--fpr-convention")) rc = fpr_conv_parse(v, &o->conv, e);
-    else if (!strcmp(k, "--comp-threshold")) { o->comp_thr = strtod(v, &end); if (*end || end == v) rc = err_set(e, OODSEG_E_ARG, "--comp-threshold '%s': expected a number", v); }
-    else if (!strcmp(k, "--connectivity")) { o->conn = atoi(v); if (o->conn != 4 && o->conn != 8) rc = err_set(e, OODSEG_E_ARG, "--connectivity '%s': use 4 or 8", v); }
-    else if (!strcmp(k, "--images")) o->g.images = v;
-    else if (!strcmp(k, "--labels")) o->g.labels = v;
-    else if (!strcmp(k, "--label-suffix")) o->g.label_suffix = v;
-    else if (!strcmp(k, "--ood")) o->g.ood = v;
-    else if (!strcmp(k, "--ignore")) o->g.ignore = v;
-    else if (!strcmp(k, "--id")) o->g.id = v;
+    if (taken) return taken < 0 ? -1 : 2;
+    if (!strcmp(k, "--scale")) o->scale = v;
     else if (!strcmp(k, "--checkpoint-every")) { o->chunk = (int)strtol(v, &end, 10); if (*end || end == v || o->chunk < 1) rc = err_set(e, OODSEG_E_ARG, "--checkpoint-every '%s': expected a count of images >= 1", v); }
     return rc ? -1 : 2;
 }
 
 static int check_args(const eval_opts *o, const cli_common *c, err *e) {
-    if (!o->spec) return err_set(e, OODSEG_E_ARG, "eval: --dataset NAME:PATH is required (see oodseg eval --help)");
+    if (!o->f.spec) return err_set(e, OODSEG_E_ARG, "eval: --dataset NAME:PATH is required (see oodseg eval --help)");
     if (!c->out_dir) return err_set(e, OODSEG_E_ARG, "eval: give an output folder with -o DIR (see oodseg eval --help)");
     if (c->n_pos) return err_set(e, OODSEG_E_ARG, "eval: unexpected argument '%s' (see oodseg eval --help)", c->pos[0]);
     return OODSEG_OK;
@@ -90,11 +73,7 @@ static int make_score_dirs(const char *out_dir, int n, const char *const *names,
 static int open_evaluator(const eval_opts *o, const dataset *ds, int n_methods, const char *const *names,
                           evaluator **ev, err *e) {
     evaluator_opts eo;
-    evaluator_opts_default(&eo, ds->smiyc_track);
-    eo.conv = o->conv;
-    if (o->comp >= 0) eo.components = o->comp;
-    eo.comp.connectivity = o->conn;
-    eo.comp.threshold = o->comp_thr;
+    cli_eval_opts(&o->f, ds->smiyc_track, &eo);
     return evaluator_new(ev, n_methods, names, &eo, e);
 }
 
@@ -105,17 +84,17 @@ static int finish_eval(evaluator *ev, const eval_opts *o, const cli_common *c, c
     const char *model = c->cfg.model[0] ? c->cfg.model : NULL;
     score_dirs sd = {sdirs, ds, NULL};
     if (evaluator_finish(ev, score_dirs_map, &sd, e)) return e->code;
-    eval_info info = {.dataset = o->spec, .layout = ds->name, .labels_doc = ds->labels_doc,
+    eval_info info = {.dataset = o->f.spec, .layout = ds->name, .labels_doc = ds->labels_doc,
                       .model = model ? model : "(default)", .model_arch = arch,
                       .options_json = o->options_json, .n_images = ds->n};
-    if (o->save_state) {
+    if (o->f.save_state) {
         char meta[8192];
-        if (eval_meta_json(&info, o->shard_i, o->shard_n, meta, sizeof meta, e) ||
-            evaluator_save_state(ev, o->save_state, meta, e)) return e->code;
-        fprintf(stderr, "state saved to %s (merge shards with: oodseg metrics --merge STATE...)\n", o->save_state);
+        if (eval_meta_json(&info, o->f.shard_i, o->f.shard_n, meta, sizeof meta, e) ||
+            evaluator_save_state(ev, o->f.save_state, meta, e)) return e->code;
+        fprintf(stderr, "state saved to %s (merge shards with: oodseg metrics --merge STATE...)\n", o->f.save_state);
     }
     char note[96] = "";
-    if (o->shard_n > 1) snprintf(note, sizeof note, "shard %d/%d of the dataset only", o->shard_i, o->shard_n);
+    if (o->f.shard_n > 1) snprintf(note, sizeof note, "shard %d/%d of the dataset only", o->f.shard_i, o->f.shard_n);
     fprintf(stderr, "evaluated %d image%s with %s in %.1f s\n", ds->n, ds->n == 1 ? "" : "s", arch, omp_get_wtime() - t0);
     info.model = model ? model : "(default model)";
     info.note = note[0] ? note : NULL;
@@ -137,21 +116,21 @@ static void dist_image(void *ctx, int done, int total) {
 static int eval_distributed(pipeline *p, const dataset *ds, const eval_opts *o, const cli_common *c,
                             const eval_save *save, const html_opts *html, err *e) {
     const dist *d = cli_dist();
-    if (o->comp == 1 || (o->comp < 0 && ds->smiyc_track) || o->save_state)
+    if (o->f.comp == 1 || (o->f.comp < 0 && ds->smiyc_track) || o->f.save_state)
         return err_set(e, OODSEG_E_ARG, "eval: component metrics and --save-state are not available with several ranks or "
                        "--resume yet; use --no-components, or --shard and oodseg metrics --merge");
     double t0 = omp_get_wtime();
     char run_dir[4200];
     snprintf(run_dir, sizeof run_dir, "%s/chunks", c->out_dir);
-    dist_eval_opts dopts = {run_dir, o->chunk, o->resume, o->conv, save, dist_fail, d->rank == 0 ? dist_image : NULL, &t0};
+    dist_eval_opts dopts = {run_dir, o->chunk, o->resume, o->f.conv, save, dist_fail, d->rank == 0 ? dist_image : NULL, &t0};
     dist_eval_result r;
     if (dist_eval_run(d, p, ds, &dopts, &r, e)) return e->code;
     int rc = OODSEG_OK;
     if (d->rank == 0) {
         const char *model = c->cfg.model[0] ? c->cfg.model : NULL;
         char note[96] = "";
-        if (o->shard_n > 1) snprintf(note, sizeof note, "shard %d/%d of the dataset only", o->shard_i, o->shard_n);
-        eval_info info = {.dataset = o->spec, .layout = ds->name, .labels_doc = ds->labels_doc,
+        if (o->f.shard_n > 1) snprintf(note, sizeof note, "shard %d/%d of the dataset only", o->f.shard_i, o->f.shard_n);
+        eval_info info = {.dataset = o->f.spec, .layout = ds->name, .labels_doc = ds->labels_doc,
                           .model = model ? model : "(default model)", .model_arch = p->m->desc.arch,
                           .options_json = o->options_json, .note = note[0] ? note : NULL, .n_images = r.n_rows};
         report rep;
@@ -161,7 +140,7 @@ static int eval_distributed(pipeline *p, const dataset *ds, const eval_opts *o, 
         if (r.n_failed) fprintf(stderr, "eval: %d image%s FAILED and were skipped (see above)\n", r.n_failed, r.n_failed == 1 ? "" : "s");
         if (!(rc = report_write_all(&rep, c->out_dir, e)) && html) rc = report_write_html(&rep, html, c->out_dir, e);
         char *t = rc ? NULL : report_table_md(&rep);
-        if (t) { printf("%s (%d images), FPR95 convention %s\n\n%s", rep.dataset, rep.n_images, fpr_conv_name(rep.conv), t); free(t); }
+        if (t) { printf("%s (%d images), FPR95 convention %s\n\n%s", rep.info.dataset, rep.info.n_images, fpr_conv_name(rep.conv), t); free(t); }
         if (!rc) fprintf(stderr, "reports written to %s/\n", c->out_dir);
     }
     if (r.n_resumed) fprintf(stderr, "eval: rank %d resumed %d images done before\n", d->rank, r.n_resumed);
@@ -177,16 +156,15 @@ int cmd_eval(int argc, char **argv) {
     pipeline p = {0};
     dataset ds = {0};
     evaluator *ev = NULL;
-    eval_opts o = {.comp = -1, .conn = 8, .comp_thr = NAN, .conv = FPR_FIRST_GE};
+    eval_opts o = {0};
+    cli_eval_flags_init(&o.f);
     char *sdirs[PIPE_MAX_METHODS] = {0}, maps[4200], thumbs[4200], cmdline[8192];
     int rc;
     strcpy(o.options_json, "{}");
     if ((rc = cli_parse(argc, argv, 2, "eval", &c, eval_extra, &o, &e))) goto done;
     if (!c.cfg.methods[0]) snprintf(c.cfg.methods, sizeof c.cfg.methods, "maxlogit,msp,entropy,energy,kmeans");
     if ((rc = check_args(&o, &c, &e))) goto done;
-    if ((rc = dataset_open(o.spec, &o.g, &ds, &e))) goto done;
-    if ((rc = dataset_select(&ds, o.limit, o.shard_i, o.shard_n, &e))) goto done;
-    if (ds.n == 0) { rc = err_set(&e, OODSEG_E_ARG, "--shard %d/%d selects no image of the %s dataset", o.shard_i, o.shard_n, ds.name); goto done; }
+    if ((rc = cli_open_dataset(&o.f, &ds, &e))) goto done;
     if ((rc = cli_mkdir_p(c.out_dir, &e))) goto done;
     cli_rank_threads(&c.cfg);
     if ((rc = pipeline_open(&p, &c.cfg, &e))) goto done;
@@ -209,18 +187,18 @@ int cmd_eval(int argc, char **argv) {
     snprintf(maps, sizeof maps, "%s/maps", c.out_dir);
     if (o.save_maps && (rc = cli_mkdir_p(maps, &e))) goto done;
     snprintf(thumbs, sizeof thumbs, "%s/" HTML_THUMBS, c.out_dir);
-    if (!o.no_html && (rc = cli_mkdir_p(thumbs, &e))) goto done;
+    if (!o.f.no_html && (rc = cli_mkdir_p(thumbs, &e))) goto done;
     eval_save save = {o.save_scores ? (const char *const *)sdirs : NULL, o.save_maps ? maps : NULL,
-                      o.no_html ? NULL : thumbs};
+                      o.f.no_html ? NULL : thumbs};
     cli_command_line(argc, argv, cmdline, sizeof cmdline);
     html_opts html = {.command_line = cmdline, .thumbs = 1};
-    if (distributed) { rc = eval_distributed(&p, &ds, &o, &c, &save, o.no_html ? NULL : &html, &e); goto done; }
+    if (distributed) { rc = eval_distributed(&p, &ds, &o, &c, &save, o.f.no_html ? NULL : &html, &e); goto done; }
     double t0 = omp_get_wtime();
     for (int i = 0; i < ds.n && !rc; i++) {
         rc = pipeline_eval_item(&p, &ds, i, ev, &save, &e);
         cli_progress("eval", i + 1, ds.n, t0);
     }
-    if (!rc) rc = finish_eval(ev, &o, &c, &ds, p.m->desc.arch, (const char *const *)sdirs, o.no_html ? NULL : &html, t0, &e);
+    if (!rc) rc = finish_eval(ev, &o, &c, &ds, p.m->desc.arch, (const char *const *)sdirs, o.f.no_html ? NULL : &html, t0, &e);
 done:
     for (int k = 0; k < PIPE_MAX_METHODS; k++) free(sdirs[k]);
     evaluator_free(ev);

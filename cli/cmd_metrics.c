@@ -36,15 +36,13 @@ static int merge_states(char **paths, int n, const char *out_dir, const char *sa
 }
 
 typedef struct metrics_args {
-    const char *spec, *out_dir, *save, *method;
+    cli_eval_flags f;          // shared with `oodseg eval`
+    const char *out_dir, *method;
     const char *sdir[EVALUATOR_MAX_METHODS], *sname[EVALUATOR_MAX_METHODS];
     const char *smethod[EVALUATOR_MAX_METHODS];   // NAME of <stem>_NAME_score.npy, or NULL
     char namebuf[EVALUATOR_MAX_METHODS][EVALUATOR_NAME];
-    int ns, limit, shard_i, shard_n, comp, merge, n_merge, conn, partial, no_html;
+    int ns, merge, n_merge, partial;
     char **merge_paths;   // argc entries
-    fpr_conv conv;
-    double comp_thr;
-    ds_generic g;
 } metrics_args;
 
 // --scores [NAME=]DIR: the method is NAME, or the folder's last component (cut to 31 bytes).
@@ -67,22 +65,10 @@ static void add_scores(metrics_args *a, const char *v) {
 
 // One option with its value v; OODSEG_E_ARG for an unknown one.
 static int parse_valued(metrics_args *a, const char *k, const char *v, err *e) {
-    char *end;
-    if (!strcmp(k, "--dataset")) a->spec = v;
-    else if (!strcmp(k, "-o") || !strcmp(k, "--out")) a->out_dir = v;
-    else if (!strcmp(k, "--save-state")) a->save = v;
-    else if (!strcmp(k, "--shard")) return dataset_parse_shard(v, &a->shard_i, &a->shard_n, e);
-    else if (!strcmp(k, "--limit")) { a->limit = (int)strtol(v, &end, 10); if (*end || end == v || a->limit < 1) return err_set(e, OODSEG_E_ARG, "--limit '%s': expected a count of images >= 1 (leave it out for all)", v); }
+    int taken = cli_eval_flag(&a->f, k, v, e);
+    if (taken) return taken < 0 ? e->code : OODSEG_OK;
+    if (!strcmp(k, "-o") || !strcmp(k, "--out")) a->out_dir = v;
     else if (!strcmp(k, "--method") || !strcmp(k, "--methods")) a->method = v;
-    else if (!strcmp(k, "--fpr-convention")) return fpr_conv_parse(v, &a->conv, e);
-    else if (!strcmp(k, "--comp-threshold")) { a->comp_thr = strtod(v, &end); if (*end || end == v) return err_set(e, OODSEG_E_ARG, "--comp-threshold '%s': expected a number", v); }
-    else if (!strcmp(k, "--connectivity")) { a->conn = atoi(v); if (a->conn != 4 && a->conn != 8) return err_set(e, OODSEG_E_ARG, "--connectivity '%s': use 4 or 8", v); }
-    else if (!strcmp(k, "--images")) a->g.images = v;
-    else if (!strcmp(k, "--labels")) a->g.labels = v;
-    else if (!strcmp(k, "--label-suffix")) a->g.label_suffix = v;
-    else if (!strcmp(k, "--ood")) a->g.ood = v;
-    else if (!strcmp(k, "--ignore")) a->g.ignore = v;
-    else if (!strcmp(k, "--id")) a->g.id = v;
     else if (!strcmp(k, "--scores")) {
         if (a->ns == EVALUATOR_MAX_METHODS) return err_set(e, OODSEG_E_ARG, "at most %d --scores", EVALUATOR_MAX_METHODS);
         add_scores(a, v);
@@ -97,9 +83,7 @@ static int parse_args(int argc, char **argv, metrics_args *a, err *e) {
         if (!strcmp(k, "--help") || !strcmp(k, "-h")) { cli_help("metrics"); return err_set(e, CLI_HELP, "help"); }
         if (!strcmp(k, "--merge")) { a->merge = 1; continue; }
         if (!strcmp(k, "--partial")) { a->partial = 1; continue; }
-        if (!strcmp(k, "--no-html")) { a->no_html = 1; continue; }
-        if (!strcmp(k, "--components")) { a->comp = 1; continue; }
-        if (!strcmp(k, "--no-components")) { a->comp = 0; continue; }
+        if (cli_eval_switch(&a->f, k)) continue;
         if (k[0] != '-') {
             if (a->merge) { a->merge_paths[a->n_merge++] = argv[i]; continue; }
             return err_set(e, OODSEG_E_ARG, "metrics: unexpected argument '%s' (see oodseg metrics --help)", k);
@@ -159,11 +143,7 @@ static int has_all_maps(const metrics_args *a, const char *stem) {
 // the state (if asked) and the reports.
 static int run_metrics(const metrics_args *a, dataset *ds, const html_opts *html, err *e) {
     evaluator_opts eo;
-    evaluator_opts_default(&eo, ds->smiyc_track);
-    eo.conv = a->conv;
-    if (a->comp >= 0) eo.components = a->comp;
-    eo.comp.connectivity = a->conn;
-    eo.comp.threshold = a->comp_thr;
+    cli_eval_opts(&a->f, ds->smiyc_track, &eo);
     evaluator *ev;
     int rc = evaluator_new(&ev, a->ns, a->sname, &eo, e), skipped = 0;
     if (rc) return rc;
@@ -185,16 +165,16 @@ static int run_metrics(const metrics_args *a, dataset *ds, const html_opts *html
     // the component pass names each map's label only when the images are the dataset's, in order
     score_dirs sd = {a->sdir, skipped ? NULL : ds, a->smethod};
     if (!rc) rc = evaluator_finish(ev, score_dirs_map, &sd, e);
-    eval_info info = {.dataset = a->spec, .layout = ds->name, .labels_doc = ds->labels_doc, .model = "score maps",
+    eval_info info = {.dataset = a->f.spec, .layout = ds->name, .labels_doc = ds->labels_doc, .model = "score maps",
                       .n_images = ds->n - skipped};
-    if (!rc && a->save) {
+    if (!rc && a->f.save_state) {
         char meta[8192];
-        if (!(rc = eval_meta_json(&info, a->shard_i, a->shard_n, meta, sizeof meta, e)) &&
-            !(rc = evaluator_save_state(ev, a->save, meta, e)))
-            fprintf(stderr, "state saved to %s (merge shards with: oodseg metrics --merge STATE...)\n", a->save);
+        if (!(rc = eval_meta_json(&info, a->f.shard_i, a->f.shard_n, meta, sizeof meta, e)) &&
+            !(rc = evaluator_save_state(ev, a->f.save_state, meta, e)))
+            fprintf(stderr, "state saved to %s (merge shards with: oodseg metrics --merge STATE...)\n", a->f.save_state);
     }
     char note[160] = "", model[1200];
-    if (a->shard_n > 1) snprintf(note, sizeof note, "shard %d/%d of the dataset only", a->shard_i, a->shard_n);
+    if (a->f.shard_n > 1) snprintf(note, sizeof note, "shard %d/%d of the dataset only", a->f.shard_i, a->f.shard_n);
     if (skipped) snprintf(note + strlen(note), sizeof note - strlen(note), "%s%d of %d images without score maps skipped (--partial)",
                           note[0] ? "; " : "", skipped, ds->n);
     snprintf(model, sizeof model, "score maps in %s", a->sdir[0]);
@@ -207,7 +187,8 @@ static int run_metrics(const metrics_args *a, dataset *ds, const html_opts *html
 
 int cmd_metrics(int argc, char **argv) {
     err e = {0};
-    metrics_args a = {.comp = -1, .conn = 8, .comp_thr = NAN, .conv = FPR_FIRST_GE};
+    metrics_args a = {0};
+    cli_eval_flags_init(&a.f);
     dataset ds = {0};
     char mbuf[512], cmdline[8192];
     if (!(a.merge_paths = calloc((size_t)argc + 1, sizeof(char *)))) return cli_fail(&(err){OODSEG_E_NOMEM, "out of memory"});
@@ -215,17 +196,15 @@ int cmd_metrics(int argc, char **argv) {
     if (rc) goto done;
     cli_command_line(argc, argv, cmdline, sizeof cmdline);
     html_opts html = {.command_line = cmdline, .thumbs = 0};
-    const html_opts *hp = a.no_html ? NULL : &html;
+    const html_opts *hp = a.f.no_html ? NULL : &html;
     if (a.merge) {
         if (!a.n_merge) { rc = err_set(&e, OODSEG_E_ARG, "metrics --merge: give the state files (see oodseg metrics --help)"); goto done; }
-        rc = merge_states(a.merge_paths, a.n_merge, a.out_dir, a.save, a.conv, hp, &e);
+        rc = merge_states(a.merge_paths, a.n_merge, a.out_dir, a.f.save_state, a.f.conv, hp, &e);
         goto done;
     }
-    if (!a.spec) { rc = err_set(&e, OODSEG_E_ARG, "metrics: --dataset NAME:PATH is required (see oodseg metrics --help)"); goto done; }
+    if (!a.f.spec) { rc = err_set(&e, OODSEG_E_ARG, "metrics: --dataset NAME:PATH is required (see oodseg metrics --help)"); goto done; }
     if (!a.ns) { rc = err_set(&e, OODSEG_E_ARG, "metrics: --scores DIR is required (see oodseg metrics --help)"); goto done; }
-    if ((rc = dataset_open(a.spec, &a.g, &ds, &e))) goto done;
-    if ((rc = dataset_select(&ds, a.limit, a.shard_i, a.shard_n, &e))) goto done;
-    if (ds.n == 0) { rc = err_set(&e, OODSEG_E_ARG, "--shard %d/%d selects no image of the %s dataset", a.shard_i, a.shard_n, ds.name); goto done; }
+    if ((rc = cli_open_dataset(&a.f, &ds, &e))) goto done;
     if ((rc = resolve_methods(&a, ds.items[0].stem, mbuf, sizeof mbuf, &e))) goto done;
     rc = run_metrics(&a, &ds, hp, &e);
 done:

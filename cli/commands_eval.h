@@ -8,6 +8,25 @@
 #include "../eval/datasets.h"
 #include "../eval/html.h"
 
+// ---- the options eval and metrics share (cli/eval_flags.c) -----------------------------------
+typedef struct cli_eval_flags {
+    const char *spec, *save_state;     // --dataset NAME:PATH, --save-state FILE
+    int limit, shard_i, shard_n;       // --limit N, --shard I/N
+    int comp, conn, no_html;           // --components / --no-components (-1: the layout's default), --connectivity, --no-html
+    double comp_thr;                   // --comp-threshold (NaN: the SMIYC default)
+    fpr_conv conv;                     // --fpr-convention
+    ds_generic g;                      // --images --labels --label-suffix --ood --ignore --id
+} cli_eval_flags;
+void cli_eval_flags_init(cli_eval_flags *f);
+// A switch of the set: 1 when k is one, else 0.
+int cli_eval_switch(cli_eval_flags *f, const char *k);
+// A flag of the set with its value: 1 when taken, 0 when k is not one, -1 on a bad value (in e).
+int cli_eval_flag(cli_eval_flags *f, const char *k, const char *v, err *e);
+// The evaluator's options for a dataset of that SMIYC track.
+void cli_eval_opts(const cli_eval_flags *f, int smiyc_track, evaluator_opts *eo);
+// --dataset, then --limit and --shard; an empty selection is an error.
+int cli_open_dataset(const cli_eval_flags *f, dataset *ds, err *e);
+
 int cmd_eval(int argc, char **argv);
 int cmd_metrics(int argc, char **argv);
 
