@@ -55,22 +55,7 @@ static void cb_finish(curve_builder *b) {
     if (b->drop && b->nwin == 2) cb_emit(b, b->win[1]);
 }
 
-// ---- float64 scores: order-preserving 64-bit keys and an LSD radix sort of them --------------
-static inline uint64_t dkey(double d) {
-    uint64_t u;
-    if (d == 0.0) d = 0.0;   // -0.0 ties with 0.0, as in sklearn
-    memcpy(&u, &d, 8);
-    return (u & 0x8000000000000000ull) ? ~u : (u | 0x8000000000000000ull);
-}
-
-static inline double dkey_value(uint64_t k) {
-    uint64_t u = (k & 0x8000000000000000ull) ? (k & 0x7fffffffffffffffull) : ~k;
-    double d;
-    memcpy(&d, &u, 8);
-    return d;
-}
-
-// Four passes of 16 bits; a pass whose digit is the same for every key is skipped.
+// ---- float64 scores: an LSD radix sort of their order-preserving 64-bit keys (eval/radix.h) ---
 static int dkey_sort(uint64_t *a, int64_t n, err *e) {
     if (n < 2) return OODSEG_OK;
     uint64_t *tmp = err_malloc(e, (size_t)n * sizeof *tmp, "the sort buffer of the float64 scores");
@@ -105,7 +90,7 @@ static int curve_f64(const double *s, const uint8_t *labels, int64_t n, int ood,
     if (!k[1]) { free(k[0]); return e->code; }
     int64_t j[2] = {0, 0};
     for (int64_t i = 0; i < n; i++)
-        if (labels[i] != ignore) { int c = labels[i] == ood; k[c][j[c]++] = dkey(s[i]); }
+        if (labels[i] != ignore) { int c = labels[i] == ood; k[c][j[c]++] = score64_to_key(s[i]); }
     int rc = dkey_sort(k[0], cnt[0], e);
     if (!rc) rc = dkey_sort(k[1], cnt[1], e);
     // the runs of equal keys, highest first, from the ends of the two sorted arrays
@@ -116,7 +101,7 @@ static int curve_f64(const double *s, const uint8_t *labels, int64_t n, int ood,
         int64_t j0 = i0, j1 = i1;
         while (j0 > 0 && k[0][j0 - 1] == key) j0--;
         while (j1 > 0 && k[1][j1 - 1] == key) j1--;
-        cb_push(b, dkey_value(key), (uint64_t)(i1 - j1), (uint64_t)(i0 - j0));
+        cb_push(b, key_to_score64(key), (uint64_t)(i1 - j1), (uint64_t)(i0 - j0));
         i0 = j0; i1 = j1;
     }
     b->c->n_pos = cnt[1]; b->c->n_neg = cnt[0];

@@ -24,6 +24,21 @@ static inline float key_to_score(uint32_t k) {
     return f;
 }
 
+// The same for float64 scores (the Python bindings' curves), 64-bit keys.
+static inline uint64_t score64_to_key(double d) {
+    uint64_t u;
+    if (d == 0.0) d = 0.0;   // -0.0 ties with 0.0, as in sklearn
+    memcpy(&u, &d, 8);
+    return (u & 0x8000000000000000ull) ? ~u : (u | 0x8000000000000000ull);
+}
+
+static inline double key_to_score64(uint64_t k) {
+    uint64_t u = (k & 0x8000000000000000ull) ? (k & 0x7fffffffffffffffull) : ~k;
+    double d;
+    memcpy(&d, &u, 8);
+    return d;
+}
+
 // Sorts a[0..n) ascending, in place: memory is one copy of the keys plus a few MB of per-thread
 // scratch. Parallel (OpenMP) for large n; the result does not depend on the thread count.
 void key_sort(uint32_t *a, size_t n);

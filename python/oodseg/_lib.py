@@ -17,6 +17,25 @@ FLOAT32, FLOAT64 = 1, 2
 MAX_METHODS = 8
 
 
+class Owned:
+    """A library object held through ``self._h``: ``close()`` frees it (subclasses define it), and
+    ``with`` or garbage collection close it too."""
+    _h = None
+
+    def close(self) -> None:   # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        if getattr(self, "_h", None):
+            self.close()
+
+
 class Error(Exception):
     """An error of the library (or of the arguments given to it): ``code`` is the status code of
     include/oodseg.h (also the CLI's exit status), ``message`` what was wrong, where, and what to do."""

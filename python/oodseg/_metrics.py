@@ -69,7 +69,7 @@ def metrics(scores: np.ndarray, labels: np.ndarray, *, ood: int = 1, ignore: int
         lib.oodseg_metrics_release(ctypes.byref(m))
 
 
-class Evaluator:
+class Evaluator(_lib.Owned):
     """Pools score maps image by image, exactly (no binning), like ``oodseg eval``.
 
     convention: how label maps are read: "binary" (0 ID, 1 OoD, 255 ignore) or a dataset layout
@@ -126,16 +126,6 @@ class Evaluator:
         if self._h:
             lib.oodseg_evaluator_close(self._h)
         self._h = None
-
-    def __enter__(self) -> "Evaluator":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self):
-        if getattr(self, "_h", None):
-            self.close()
 
     def _handle(self):
         if not self._h:

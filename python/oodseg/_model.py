@@ -57,7 +57,7 @@ def _option_list(options: Mapping[str, Any]) -> Any:
     return arr
 
 
-class Model:
+class Model(_lib.Owned):
     """A model opened from its checkpoint (.pth or .safetensors); ``path=None`` opens the default
     model (ESPNetv2 s=2.0 Cityscapes). Use it in a ``with`` block, or call ``close()``.
 
@@ -101,16 +101,6 @@ class Model:
             if self._h:
                 lib.oodseg_model_close(self._h)
             self._h = None
-
-    def __enter__(self) -> "Model":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self):
-        if getattr(self, "_h", None):
-            self.close()
 
     def __repr__(self) -> str:
         return f"oodseg.Model({self.info.path!r}, arch={self.info.arch!r})" if self._h else "oodseg.Model(closed)"
