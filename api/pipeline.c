@@ -63,7 +63,7 @@ const char *pipeline_method_name(const pipeline *p, int i) {
 // Opens each method of the comma list once (options checked, files read), refusing repeats.
 static int open_methods(pipeline *p, const char *methods, err *e) {
     char buf[256];
-    snprintf(buf, sizeof buf, "%s", methods && *methods ? methods : "maxlogit");
+    snprintf(buf, sizeof buf, "%s", methods && *methods ? methods : "kmeans");
     for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         if (p->n_methods == PIPE_MAX_METHODS)
             return err_set(e, OODSEG_E_ARG, "--method: at most %d methods at once", PIPE_MAX_METHODS);

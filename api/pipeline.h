@@ -45,7 +45,7 @@ typedef struct pipeline_config {
     char id_channels[256];   // "": the model's default
     double offset_scale;     // 0: the recognised default
     int threads;             // 0: every core
-    char methods[256];       // comma list; "": maxlogit
+    char methods[256];       // comma list; "": kmeans (the paper's method)
     ood_options oo;          // every method option
 } pipeline_config;
 
@@ -62,7 +62,7 @@ void pipeline_config_model_options(const pipeline_config *c, model_options *mo);
 // methods.
 int pipeline_open(pipeline *p, const pipeline_config *c, err *e);
 // The methods over a model the caller keeps open. size: NULL, "native" or "WxH"; methods NULL or
-// "": maxlogit; o NULL: defaults.
+// "": kmeans; o NULL: defaults.
 int pipeline_attach(pipeline *p, model *m, const char *size, const char *methods,
                     const ood_options *o, err *e);
 int pipeline_run(pipeline *p, const image *img, pipeline_out *out, err *e);

@@ -141,7 +141,7 @@ OODSEG_API const char *oodseg_method_options_help(void);
 typedef struct oodseg_scorer oodseg_scorer;
 
 /* A scorer runs the model once per image and every method asked for on its outputs.
- *   methods: comma list, e.g. "maxlogit,kmeans" (at most OODSEG_MAX_METHODS); NULL: "maxlogit".
+ *   methods: comma list, e.g. "maxlogit,kmeans" (at most OODSEG_MAX_METHODS); NULL: "kmeans", the paper's.
  *   options: NULL, or a NULL-terminated list of name, value pairs: the method options of
  *            `oodseg --help` without their dashes, e.g. {"k", "8", "tau", "30", NULL}.
  * Options are checked here, and files they name (centroids, calibrated tau) are read once, here.
