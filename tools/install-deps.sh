@@ -3,9 +3,13 @@
 #   build: gcc, make, pkg-config (the install check), OpenBLAS (OpenMP build), libpng, libjpeg-turbo, libwebp, zlib
 #   tests: python3-numpy, python3-sklearn, python3-opencv, python3-pil (reference values computed
 #          at test time by the reference libraries themselves)
+#   `install-deps.sh fuzz` (make fuzz only): clang and its libFuzzer runtime, and the build
+#          libraries and python3-numpy/python3-pil that fuzz/make-seeds.py writes seeds with
 set -euo pipefail
 pkgs=(gcc make pkg-config libopenblas-openmp-dev libpng-dev libjpeg62-turbo-dev libwebp-dev zlib1g-dev
       python3-numpy python3-sklearn python3-opencv python3-pil)
+[ "${1:-}" = fuzz ] && pkgs=(clang libclang-rt-dev libomp-dev make libopenblas-openmp-dev libpng-dev
+      libjpeg62-turbo-dev libwebp-dev zlib1g-dev python3-numpy python3-pil)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
