@@ -360,12 +360,12 @@ static int open_camvid(dataset *ds, err *e) {
 // Images in img_dir paired by stem with lab_dir/<stem><suffix>; labels without an image are an error.
 static int open_dirs(dataset *ds, const char *img_dir, const char *exts, const char *lab_dir,
                      const char *const *suffixes, int n_suffix, err *e) {
-    if (!is_dir(img_dir)) return err_set(e, OODSEG_E_DATA, "%s: image folder missing (layout %s)", img_dir, ds->name);
-    if (!is_dir(lab_dir)) return err_set(e, OODSEG_E_DATA, "%s: label folder missing (layout %s)", lab_dir, ds->name);
+    if (!is_dir(img_dir)) return err_set(e, OODSEG_E_DATA, "%s: image folder missing (layout %s); check the dataset PATH and the layout name", img_dir, ds->name);
+    if (!is_dir(lab_dir)) return err_set(e, OODSEG_E_DATA, "%s: label folder missing (layout %s); check the dataset PATH and the layout name", lab_dir, ds->name);
     char **imgs, **labs;
     int ni, nl, rc, cap = 0;
     if ((rc = list_dir(img_dir, exts, &imgs, &ni, e))) return rc;
-    if (ni == 0) { free_list(imgs, ni); return err_set(e, OODSEG_E_DATA, "%s: empty folder, no images (.%s)", img_dir, exts); }
+    if (ni == 0) { free_list(imgs, ni); return err_set(e, OODSEG_E_DATA, "%s: empty folder, no images (.%s); put the images there or check the dataset PATH", img_dir, exts); }
     if ((rc = list_dir(lab_dir, NULL, &labs, &nl, e))) { free_list(imgs, ni); return rc; }
     uint8_t *used = calloc((size_t)nl + 1, 1);
     for (int i = 0; !rc && i < ni; i++) {
