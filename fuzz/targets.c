@@ -277,8 +277,8 @@ static int t_datasets(const uint8_t *d, size_t n) {
 }
 
 // ---- metric shard states ----------------------------------------------------------------------
-// The input as one state, then merged with itself (the k-way merge of two sources), with the
-// merged state written (the writer's path), then its metadata alone.
+// The input as one state; when it is a valid one, also merged with itself (the k-way merge of two
+// sources) with the merged state written (the writer's path). Then its metadata alone.
 static int t_mstate(const uint8_t *d, size_t n) {
     char p[320], q[320];
     write_bytes(tmp_file("fuzz.state", p, sizeof p), d, n);
@@ -289,7 +289,7 @@ static int t_mstate(const uint8_t *d, size_t n) {
     metrics_result res[MSTATE_MAX_SECTIONS];
     const char *paths[2] = { p, p };
     int rc = OODSEG_OK;
-    for (int k = 1; k <= 2; k++) {
+    for (int k = 1; k <= 2 && !rc; k++) {
         int r = mstate_merge(paths, k, (fpr_conv)(n % 3), 1, k == 2 ? q : NULL, &ns, names, res, meta, sizeof meta, &e);
         if (!r) for (int s = 0; s < ns; s++) metrics_result_free(&res[s]);
         if (k == 1) rc = r;
