@@ -10,6 +10,7 @@
 #include "../eval/datasets.h"
 #include "../eval/metrics.h"
 #include "../eval/scoremap.h"
+#include "../eval/mstate.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -382,6 +383,31 @@ TEST(dataset_folder_cases) {
     expect("a folder where an image belongs", image_load_rgb(r, &im, &e), OODSEG_E_IO, &e, "dsf", "a directory", NULL);
 }
 
+// ---- metric shard states ----------------------------------------------------------------------
+static int merge_one(const char *p, err *e) {
+    const char *paths[1] = { p };
+    int ns = 0;
+    char names[MSTATE_MAX_SECTIONS][MSTATE_NAME], meta[64];
+    metrics_result r[MSTATE_MAX_SECTIONS];
+    int rc = mstate_merge(paths, 1, FPR_FIRST_GE, 0, NULL, &ns, names, r, meta, sizeof meta, e);
+    for (int s = 0; !rc && s < ns; s++) metrics_result_free(&r[s]);
+    return rc;
+}
+
+TEST(state_cases) {
+    err e = {0};
+    expect("not a state file", merge_one(wfile("notes.state", "hello", 5), &e), OODSEG_E_FORMAT, &e, "notes.state", "--save-state", NULL);
+    // a header, one section of 2 runs declared, cut inside the first run
+    unsigned char b[128] = "OODSEGMS\x02\0\0\0\x01\0\0\0\0\0\0\0a";
+    size_t n = 20 + 32;
+    b[n] = 1; b[n + 8] = 1; b[n + 16] = 2;
+    n += 24;
+    b[n++] = 5;
+    expect("a state cut inside a run", merge_one(wfile("cut.state", b, n), &e), OODSEG_E_FORMAT, &e, "cut.state", "truncated", "re-run that shard");
+    t_sh("rm -f '%s' && mkfifo '%s'", tpath("fifo.state"), tpath("fifo.state"));
+    expect("a named pipe as a state", merge_one(tpath("fifo.state"), &e), OODSEG_E_IO, &e, "fifo.state", "named pipe", NULL);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     RUN(safetensors_cases);
@@ -392,6 +418,7 @@ int main(int argc, char **argv) {
     RUN(image_cases);
     RUN(label_and_score_map_cases);
     RUN(dataset_folder_cases);
+    RUN(state_cases);
     printf("  %d catalogue cases\n", n_cases);
     return t_finish(argv[0]);
 }
