@@ -123,8 +123,10 @@ install: lib cli
 	install -m 644 $(DEFAULT_MODEL) assets/models/espnetv2/LICENSE $(DESTDIR)$(PREFIX)/share/oodseg/models/espnetv2/
 
 # libFuzzer targets (fuzz/targets.c), built with clang under ASan + UBSan into build-fuzz/ from the
-# parsers' folders alone (core, io, eval), then each run for FUZZ_SECONDS (tools/fuzz.sh).
+# parsers' folders alone (core, io, eval), then each run for FUZZ_SECONDS (tools/fuzz.sh); FUZZ_B
+# names the build folder, which keeps the corpus between runs.
 FUZZ_SECONDS ?= 60
+FUZZ_B ?= build-fuzz
 FUZZ_TARGETS = pickle pth_legacy zip safetensors npy json image datasets mstate
 FUZZ_FLAGS = -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_LIB_OBJ = $(filter $(B)/obj/core/% $(B)/obj/io/% $(B)/obj/eval/%,$(LIB_OBJ))
@@ -132,8 +134,8 @@ FUZZ_BINS = $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
 
 fuzz:
 	@tools/install-deps.sh fuzz
-	$(MAKE) B=build-fuzz CC=clang OPT="$(FUZZ_FLAGS)" fuzz-bins
-	tools/fuzz.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+	$(MAKE) B=$(FUZZ_B) CC=clang OPT="$(FUZZ_FLAGS)" fuzz-bins
+	tools/fuzz.sh $(FUZZ_B) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 fuzz-bins: $(FUZZ_BINS)
 
