@@ -20,7 +20,8 @@ for t in "$@"; do
   [ -d "fuzz/regressions/$t" ] && dirs+=("fuzz/regressions/$t")
   log="$B/fuzz-$t.log"
   # -rss_limit_mb: a parser that needs far more than its input is a finding (memory amplification).
-  "$B/fuzz/fuzz_$t" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+  # -max_len: the 100 KB regression inputs would otherwise make every mutation that long.
+  "$B/fuzz/fuzz_$t" -max_total_time="$SECONDS_EACH" -max_len=8192 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
       -artifact_prefix="$B/findings/$t/" "${dirs[@]}" >"$log" 2>&1
   rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
