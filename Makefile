@@ -39,7 +39,7 @@ EXAMPLES = $(EXAMPLE_SRC:examples/%.c=$(B)/examples/%)
 PREFIX  ?= /usr/local
 DEFAULT_MODEL = assets/models/espnetv2/espnetv2_s_2.0_city_1024x512.pth
 
-.PHONY: all lib cli tests benches tools examples deps demo test test-release test-san clean install valgrind bench python FORCE
+.PHONY: all lib cli tests benches tools examples deps demo test test-release test-san clean install valgrind bench python fuzz fuzz-bins FORCE
 
 all: lib cli tests examples
 
@@ -76,6 +76,11 @@ $(B)/oodseg: $(CLI_OBJ) $(B)/liboodseg.a
 $(B)/tests/%: tests/%.c $(TEST_SUPPORT) tests/test.h $(B)/liboodseg.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(OPT) $(EXTRA_CFLAGS) -o $@ $< $(TEST_SUPPORT) $(B)/liboodseg.a $(LDLIBS)
+
+# The fuzz-target table links into the replay of fuzz/regressions/ (tests/test_fuzz_regressions.c).
+$(B)/tests/test_fuzz_regressions: tests/test_fuzz_regressions.c fuzz/targets.c fuzz/targets.h $(TEST_SUPPORT) tests/test.h $(B)/liboodseg.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(OPT) $(EXTRA_CFLAGS) -o $@ $< fuzz/targets.c $(TEST_SUPPORT) $(B)/liboodseg.a $(LDLIBS)
 
 $(B)/bench/%: bench/%.c $(B)/liboodseg.a
 	@mkdir -p $(dir $@)
@@ -137,7 +142,32 @@ install: lib cli
 	$(PC_SED) tools/oodseg.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/oodseg.pc
 	install -m 644 $(DEFAULT_MODEL) assets/models/espnetv2/LICENSE $(DESTDIR)$(PREFIX)/share/oodseg/models/espnetv2/
 
+# libFuzzer targets (fuzz/targets.c), built with clang under ASan + UBSan into build-fuzz/ from the
+# parsers' folders alone (core, io, eval), then each run for FUZZ_SECONDS (tools/fuzz.sh); FUZZ_B
+# names the build folder, which keeps the corpus between runs.
+FUZZ_SECONDS ?= 60
+FUZZ_B ?= build-fuzz
+FUZZ_TARGETS = pickle pth_legacy zip safetensors npy json image datasets mstate
+FUZZ_FLAGS = -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_LIB_OBJ = $(filter $(B)/obj/core/% $(B)/obj/io/% $(B)/obj/eval/%,$(LIB_OBJ))
+FUZZ_BINS = $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
+
+fuzz:
+	@tools/install-deps.sh fuzz
+	$(MAKE) B=$(FUZZ_B) CC=clang OPT="$(FUZZ_FLAGS)" fuzz-bins
+	tools/fuzz.sh $(FUZZ_B) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-bins: $(FUZZ_BINS)
+
+$(B)/libparsers.a: $(FUZZ_LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/fuzz/fuzz_%: fuzz/fuzz_main.c fuzz/targets.c fuzz/targets.h $(B)/libparsers.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(OPT) -fsanitize=fuzzer -DFUZZ_TARGET='"$*"' -o $@ fuzz/fuzz_main.c fuzz/targets.c \
+	    $(B)/libparsers.a $(LDLIBS)
+
 clean:
-	rm -rf build build-san build-mpi
+	rm -rf build build-san build-mpi build-fuzz
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

@@ -1,12 +1,14 @@
 // Dataset layouts (see datasets.h): listing, pairing, validation and label mapping.
 #include "datasets.h"
 #include "../core/json.h"
+#include "../io/file.h"
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 typedef enum { K_ROADANOMALY, K_DIRS, K_CAMVID, K_GENERIC } layout_kind;
 
@@ -93,6 +95,73 @@ static char *stem_of(const char *path) {
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+// A list file's path must stay inside the dataset folder: relative, and no component "..". (A
+// symbolic link inside the folder is the dataset owner's choice and is followed.)
+static int escapes_root(const char *rel) {
+    if (rel[0] == '/') return 1;
+    for (const char *p = rel; *p;) {
+        size_t l = strcspn(p, "/");
+        if (l == 2 && p[0] == '.' && p[1] == '.') return 1;
+        p += l;
+        while (*p == '/') p++;
+    }
+    return 0;
+}
+
+// A list's entries must name distinct items: outputs are named by stem, and an entry listed twice
+// would count its pixels twice in the metrics. where[i] is item i's place in the list (a line or
+// an entry number), for the message.
+typedef struct stem_at { const char *stem; int where; } stem_at;
+static int cmp_stem_at(const void *a, const void *b) {
+    const stem_at *x = a, *y = b;
+    int c = strcmp(x->stem, y->stem);
+    return c ? c : (x->where > y->where) - (x->where < y->where);
+}
+static int check_unique(const dataset *ds, const int *where, const char *list, const char *unit, err *e) {
+    if (ds->n < 2) return OODSEG_OK;
+    stem_at *v = malloc((size_t)ds->n * sizeof *v);
+    if (!v) return err_set(e, OODSEG_E_NOMEM, "%s: out of memory", list);
+    for (int i = 0; i < ds->n; i++) v[i] = (stem_at){ ds->items[i].stem, where[i] };
+    qsort(v, (size_t)ds->n, sizeof *v, cmp_stem_at);
+    int rc = OODSEG_OK;
+    for (int i = 1; i < ds->n && !rc; i++)
+        if (!strcmp(v[i - 1].stem, v[i].stem))
+            rc = err_set(e, OODSEG_E_DATA, "%s: %s %d and %s %d both name the image '%s'; an image must be listed "
+                         "once (it would count twice in the metrics and its outputs would overwrite each other): "
+                         "remove the duplicate", list, unit, v[i - 1].where, unit, v[i].where, v[i].stem);
+    free(v);
+    return rc;
+}
+
+// Reads a whole list file (a regular file, at most 64 MiB), NUL-terminated.
+#define DS_MAX_LIST ((int64_t)64 << 20)
+static char *read_list(const char *lp, const char *layout, size_t *n, err *e) {
+    int64_t size = 0;
+    FILE *f = io_fopen_regular(lp, "dataset list", &size, e);
+    if (!f) {
+        if (access(lp, F_OK) != 0)
+            err_set(e, OODSEG_E_DATA, "%s: missing list file (%s)", lp, layout);
+        return NULL;
+    }
+    if (size > DS_MAX_LIST) {
+        fclose(f);
+        err_set(e, OODSEG_E_DATA, "%s: a list file of %lld bytes, above the %lld-byte limit of a dataset list; "
+                "is this the right file?", lp, (long long)size, (long long)DS_MAX_LIST);
+        return NULL;
+    }
+    char *txt = malloc((size_t)size + 1);
+    size_t got = txt ? fread(txt, 1, (size_t)size, f) : 0;
+    fclose(f);
+    if (!txt || got != (size_t)size) {
+        free(txt);
+        err_set(e, txt ? OODSEG_E_IO : OODSEG_E_NOMEM, "%s: cannot read the list file", lp);
+        return NULL;
+    }
+    txt[size] = 0;
+    *n = (size_t)size;
+    return txt;
+}
 
 // Sorted regular-file names of dir (optionally filtered by extension list).
 static int list_dir(const char *dir, const char *exts, char ***out, int *n, err *e) {
@@ -196,24 +265,25 @@ int dataset_convention(const char *layout_name, const ds_generic *g, uint8_t map
 
 static int open_roadanomaly(dataset *ds, const layout *L, err *e) {
     char *lp = join(ds->root, "frame_list.json", NULL);
-    FILE *f = lp ? fopen(lp, "rb") : NULL;
-    if (!f) { err_set(e, OODSEG_E_DATA, "%s: missing list file (roadanomaly expects frame_list.json beside frames/)", lp ? lp : ds->root); free(lp); return e->code; }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *txt = malloc((size_t)n + 1);
-    int ok = txt && fread(txt, 1, (size_t)n, f) == (size_t)n;
-    fclose(f);
-    json *j = ok ? json_parse(txt, (size_t)n, lp, e) : NULL;
+    if (!lp) return err_set(e, OODSEG_E_NOMEM, "dataset: out of memory");
+    size_t n = 0;
+    char *txt = read_list(lp, "roadanomaly expects frame_list.json beside frames/", &n, e);
+    json *j = txt ? json_parse(txt, n, lp, e) : NULL;
     free(txt);
     int rc = OODSEG_OK, cap = 0;
-    if (!ok) rc = err_set(e, OODSEG_E_IO, "%s: cannot read", lp);
-    else if (!j) rc = e->code;
+    int *where = NULL;
+    if (!j) rc = e->code;
     else if (j->type != JSON_ARRAY) rc = err_set(e, OODSEG_E_DATA, "%s: expected a JSON array of image file names", lp);
     else if (j->n == 0) rc = err_set(e, OODSEG_E_DATA, "%s: the list is empty", lp);
+    else if (!(where = malloc((size_t)j->n * sizeof *where))) rc = err_set(e, OODSEG_E_NOMEM, "%s: out of memory", lp);
     for (int i = 0; !rc && j && i < j->n; i++) {
         const json *it = &j->items[i];
         if (it->type != JSON_STRING || !*it->str) { rc = err_set(e, OODSEG_E_DATA, "%s: entry %d is not a file name", lp, i); break; }
+        if (escapes_root(it->str)) {
+            rc = err_set(e, OODSEG_E_DATA, "%s: entry %d '%s' points outside the dataset folder; entries are file names "
+                         "inside %s/%s", lp, i, it->str, ds->root, L->img_dirs[0]);
+            break;
+        }
         char *img = join(ds->root, L->img_dirs[0], NULL);
         char *img2 = img ? join(img, it->str, NULL) : NULL;
         free(img);
@@ -223,32 +293,66 @@ static int open_roadanomaly(dataset *ds, const layout *L, err *e) {
         free(fr);
         if (img2 && !is_file(img2)) { rc = err_set(e, OODSEG_E_DATA, "%s: listed in %s but missing", img2, lp); free(img2); free(stem); free(lab); break; }
         if (lab && !is_file(lab)) { rc = err_set(e, OODSEG_E_DATA, "%s: unpaired image, its label %s is missing", img2, lab); free(img2); free(stem); free(lab); break; }
+        where[ds->n] = i;
         rc = add_item(ds, &cap, stem, img2, lab, e);
     }
+    if (!rc) rc = check_unique(ds, where, lp, "entry", e);
+    free(where);
     json_free(j);
     free(lp);
     return rc;
 }
 
+// One line of test_ood.txt: two paths relative to the dataset folder.
+static int camvid_line(dataset *ds, const char *lp, int ln, const char *line, int *cap, err *e) {
+    char a[2048], b[2048], extra[8];
+    if (strlen(line) > 4000) return err_set(e, OODSEG_E_DATA, "%s line %d: a line of %zu characters; is this the list file?", lp, ln, strlen(line));
+    int k = sscanf(line, "%2047s %2047s %7s", a, b, extra);
+    if (k <= 0) return OODSEG_OK;   // blank line
+    if (k != 2) return err_set(e, OODSEG_E_DATA, "%s line %d: expected 'test_ood/<stem>.png testannot_ood/<stem>.png'", lp, ln);
+    for (int c = 0; c < 2; c++)
+        if (escapes_root(c ? b : a))
+            return err_set(e, OODSEG_E_DATA, "%s line %d: '%s' points outside the dataset folder %s; list paths must be "
+                           "relative to it, without '..'", lp, ln, c ? b : a, ds->root);
+    char *img = join(ds->root, a, NULL), *lab = join(ds->root, b, NULL);
+    int rc = OODSEG_OK;
+    if (img && !is_file(img)) rc = err_set(e, OODSEG_E_DATA, "%s: listed in %s line %d but missing", img, lp, ln);
+    else if (lab && !is_file(lab)) rc = err_set(e, OODSEG_E_DATA, "%s: unpaired image, its label %s (line %d) is missing", img, lab, ln);
+    if (rc) { free(img); free(lab); return rc; }
+    return add_item(ds, cap, stem_of(a), img, lab, e);
+}
+
 static int open_camvid(dataset *ds, err *e) {
     char *lp = join(ds->root, "test_ood.txt", NULL);
-    FILE *f = lp ? fopen(lp, "r") : NULL;
-    if (!f) { err_set(e, OODSEG_E_DATA, "%s: missing list file (camvid-ood expects test_ood.txt)", lp ? lp : ds->root); free(lp); return e->code; }
-    char line[4096];
-    int rc = OODSEG_OK, cap = 0, ln = 0;
-    while (!rc && fgets(line, sizeof line, f)) {
+    if (!lp) return err_set(e, OODSEG_E_NOMEM, "dataset: out of memory");
+    size_t n = 0;
+    char *txt = read_list(lp, "camvid-ood expects test_ood.txt", &n, e);
+    if (!txt) { free(lp); return e->code; }
+    int rc = OODSEG_OK, cap = 0, ln = 0, cap_where = 0;
+    int *where = NULL;
+    for (char *line = txt; !rc && line < txt + n;) {
+        char *nl = memchr(line, '\n', (size_t)(txt + n - line));
+        char *next = nl ? nl + 1 : txt + n;
+        if (nl) *nl = 0;
         ln++;
-        char a[2048], b[2048], extra[8];
-        int k = sscanf(line, "%2047s %2047s %7s", a, b, extra);
-        if (k <= 0) continue;   // blank line
-        if (k != 2) { rc = err_set(e, OODSEG_E_DATA, "%s line %d: expected 'test_ood/<stem>.png testannot_ood/<stem>.png'", lp, ln); break; }
-        char *img = join(ds->root, a, NULL), *lab = join(ds->root, b, NULL);
-        if (img && !is_file(img)) { rc = err_set(e, OODSEG_E_DATA, "%s: listed in %s line %d but missing", img, lp, ln); free(img); free(lab); break; }
-        if (lab && !is_file(lab)) { rc = err_set(e, OODSEG_E_DATA, "%s: unpaired image, its label %s (line %d) is missing", img, lab, ln); free(img); free(lab); break; }
-        rc = add_item(ds, &cap, stem_of(a), img, lab, e);
+        if (memchr(line, 0, (size_t)(next - line) - (nl ? 1 : 0))) {
+            rc = err_set(e, OODSEG_E_DATA, "%s line %d: a NUL byte; is this a text file?", lp, ln);
+            break;
+        }
+        if (ds->n == cap_where) {
+            cap_where = cap_where ? 2 * cap_where : 64;
+            int *nw = realloc(where, (size_t)cap_where * sizeof *nw);
+            if (!nw) { rc = err_set(e, OODSEG_E_NOMEM, "%s: out of memory", lp); break; }
+            where = nw;
+        }
+        where[ds->n] = ln;
+        rc = camvid_line(ds, lp, ln, line, &cap, e);
+        line = next;
     }
-    fclose(f);
+    free(txt);
     if (!rc && ds->n == 0) rc = err_set(e, OODSEG_E_DATA, "%s: the list is empty", lp);
+    if (!rc) rc = check_unique(ds, where, lp, "line", e);
+    free(where);
     free(lp);
     return rc;
 }
@@ -256,12 +360,12 @@ static int open_camvid(dataset *ds, err *e) {
 // Images in img_dir paired by stem with lab_dir/<stem><suffix>; labels without an image are an error.
 static int open_dirs(dataset *ds, const char *img_dir, const char *exts, const char *lab_dir,
                      const char *const *suffixes, int n_suffix, err *e) {
-    if (!is_dir(img_dir)) return err_set(e, OODSEG_E_DATA, "%s: image folder missing (layout %s)", img_dir, ds->name);
-    if (!is_dir(lab_dir)) return err_set(e, OODSEG_E_DATA, "%s: label folder missing (layout %s)", lab_dir, ds->name);
+    if (!is_dir(img_dir)) return err_set(e, OODSEG_E_DATA, "%s: image folder missing (layout %s); check the dataset PATH and the layout name", img_dir, ds->name);
+    if (!is_dir(lab_dir)) return err_set(e, OODSEG_E_DATA, "%s: label folder missing (layout %s); check the dataset PATH and the layout name", lab_dir, ds->name);
     char **imgs, **labs;
     int ni, nl, rc, cap = 0;
     if ((rc = list_dir(img_dir, exts, &imgs, &ni, e))) return rc;
-    if (ni == 0) { free_list(imgs, ni); return err_set(e, OODSEG_E_DATA, "%s: empty folder, no images (.%s)", img_dir, exts); }
+    if (ni == 0) { free_list(imgs, ni); return err_set(e, OODSEG_E_DATA, "%s: empty folder, no images (.%s); put the images there or check the dataset PATH", img_dir, exts); }
     if ((rc = list_dir(lab_dir, NULL, &labs, &nl, e))) { free_list(imgs, ni); return rc; }
     uint8_t *used = calloc((size_t)nl + 1, 1);
     for (int i = 0; !rc && i < ni; i++) {

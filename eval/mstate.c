@@ -3,6 +3,7 @@
 #include "radix.h"
 #include "sweep.h"
 #include "../core/outfile.h"
+#include "../io/file.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,8 +140,7 @@ static int src_next(src *s, err *e) {
 static int read_header(src *s, int *n_sections, char *meta, size_t meta_cap, err *e) {
     char mg[8];
     uint32_t ver, ns, ml;
-    if (r_bytes(&s->r, mg, 8, e)) return e->code;
-    if (memcmp(mg, MSTATE_MAGIC, 8))
+    if (fread(mg, 1, 8, s->r.f) != 8 || memcmp(mg, MSTATE_MAGIC, 8))
         return err_set(e, OODSEG_E_FORMAT, "%s: not an oodseg metrics state file (write one with --save-state)", s->r.path);
     if (r_u32(&s->r, &ver, e) || r_u32(&s->r, &ns, e) || r_u32(&s->r, &ml, e)) return e->code;
     if (ver != MSTATE_VERSION)
@@ -160,8 +160,8 @@ static int read_header(src *s, int *n_sections, char *meta, size_t meta_cap, err
 int mstate_read_meta(const char *path, char *meta, size_t meta_cap, err *e) {
     src s = {0};
     s.r.path = path;
-    s.r.f = fopen(path, "rb");
-    if (!s.r.f) return err_set(e, OODSEG_E_IO, "%s: cannot open state file (%s)", path, strerror(errno));
+    s.r.f = io_fopen_regular(path, "metrics state", NULL, e);
+    if (!s.r.f) return e->code;
     int ns = 0, rc = read_header(&s, &ns, meta, meta_cap, e);
     fclose(s.r.f);
     return rc;
@@ -171,8 +171,8 @@ int mstate_read_meta(const char *path, char *meta, size_t meta_cap, err *e) {
 static int open_sources(src *S, const char *const *paths, int n_paths, int *ns0, char *meta, size_t meta_cap, err *e) {
     for (int i = 0; i < n_paths; i++) {
         S[i].r.path = paths[i];
-        S[i].r.f = fopen(paths[i], "rb");
-        if (!S[i].r.f) return err_set(e, OODSEG_E_IO, "%s: cannot open state file (%s)", paths[i], strerror(errno));
+        S[i].r.f = io_fopen_regular(paths[i], "metrics state", NULL, e);
+        if (!S[i].r.f) return e->code;
         setvbuf(S[i].r.f, NULL, _IOFBF, n_paths > 16 ? 1 << 16 : 1 << 20);   // many shards: smaller buffers
         int ns = 0;
         if (read_header(&S[i], &ns, i == 0 ? meta : NULL, meta_cap, e)) return e->code;

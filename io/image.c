@@ -149,7 +149,7 @@ static int load_png(const load_req *q, const uint8_t *data, size_t n, image *out
         free(rows);
         png_destroy_read_struct(&png, &info, NULL);
         if (rc) return rc;   // our own error, already set
-        return err_set(e, OODSEG_E_FORMAT, "%s: corrupt or truncated PNG (libpng: %s)", path, ctx.msg);
+        return err_set(e, OODSEG_E_FORMAT, "%s: corrupt or truncated PNG (libpng: %s); re-download or re-save the image", path, ctx.msg);
     }
     png_set_read_fn(png, &ctx, png_read_fn);
     png_read_info(png, info);
@@ -220,7 +220,7 @@ static int load_jpeg(const load_req *q, const uint8_t *data, size_t n, image *ou
         jpeg_destroy_decompress(&cinfo);
         free(px);
         if (rc) return rc;
-        return err_set(e, OODSEG_E_FORMAT, "%s: corrupt or truncated JPEG (libjpeg: %s)", path, je.msg);
+        return err_set(e, OODSEG_E_FORMAT, "%s: corrupt or truncated JPEG (libjpeg: %s); re-download or re-save the image", path, je.msg);
     }
     jpeg_create_decompress(&cinfo);
     jpeg_mem_src(&cinfo, data, (unsigned long)n);
@@ -265,7 +265,7 @@ static int load_webp(const load_req *q, const uint8_t *data, size_t n, image *ou
     const char *path = q->path;
     int w, h;
     if (!WebPGetInfo(data, n, &w, &h))
-        return err_set(e, OODSEG_E_FORMAT, "%s: corrupt or truncated WebP header", path);
+        return err_set(e, OODSEG_E_FORMAT, "%s: corrupt or truncated WebP header; re-download or re-save the image", path);
     int rc = check_size(q, "WebP", w, h, e);
     if (rc) return rc;
     if (q->label)
@@ -276,7 +276,7 @@ static int load_webp(const load_req *q, const uint8_t *data, size_t n, image *ou
     if (!px) return e->code;
     if (!WebPDecodeRGBInto(data, n, px, (size_t)w * h * 3, w * 3)) {
         free(px);
-        return err_set(e, OODSEG_E_FORMAT, "%s: corrupt or truncated WebP image", path);
+        return err_set(e, OODSEG_E_FORMAT, "%s: corrupt or truncated WebP image; re-download or re-save the image", path);
     }
     out->w = w;
     out->h = h;

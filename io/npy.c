@@ -119,7 +119,7 @@ static int read_header(const char *path, FILE *fp, npy_array *out, err *e) {
         return err_set(e, OODSEG_E_FORMAT, "%s: unsupported .npy format version %d.%d", path, major, pre[7]);
     }
     if (hlen > (1u << 20))
-        return err_set(e, OODSEG_E_FORMAT, "%s: .npy header length %zu is implausible", path, hlen);
+        return err_set(e, OODSEG_E_FORMAT, "%s: .npy header length %zu is implausible: a corrupt file; save it again with numpy.save", path, hlen);
     char *hdr = err_malloc(e, hlen + 1, "the .npy header");
     if (!hdr) return OODSEG_E_NOMEM;
     if (fread(hdr, 1, hlen, fp) != hlen) {

@@ -159,7 +159,7 @@ static int zip_end_record(zip *z, uint64_t *count, uint64_t *cdoff, uint64_t *cd
         // The 64-bit record is 56 bytes; a file shorter than that cannot hold it (and `len - 56`
         // would wrap around).
         if (len < 56 || z64 > len - 56 || memcmp(b + z64, "PK\x06\x06", 4) != 0)
-            return err_set(e, OODSEG_E_FORMAT, "%s: zip64 end record at byte %llu is missing or past the end", p, (unsigned long long)z64);
+            return err_set(e, OODSEG_E_FORMAT, "%s: zip64 end record at byte %llu is missing or past the end: a truncated or corrupt checkpoint; download it again", p, (unsigned long long)z64);
         *count = le(b + z64 + 32, 8);
         *cdsize = le(b + z64 + 40, 8);
         *cdoff = le(b + z64 + 48, 8);

@@ -35,7 +35,7 @@ static int parse_entry(const ckpt *ck, const char *name, const json *v, uint64_t
         return err_set(e, OODSEG_E_FORMAT, "%s: safetensors tensor '%s' needs \"dtype\", \"shape\" and a "
                        "2-element \"data_offsets\" in the header", p, name);
     if (!parse_dtype(jt->str, t))
-        return err_set(e, OODSEG_E_FORMAT, "%s: safetensors tensor '%s' has unsupported dtype '%s'", p, name, jt->str);
+        return err_set(e, OODSEG_E_FORMAT, "%s: safetensors tensor '%s' has unsupported dtype '%s' (supported: F32 F16 BF16 F64 I64 I32 I16 I8 U8 BOOL); convert it before saving", p, name, jt->str);
     if (js->n > 8)
         return err_set(e, OODSEG_E_FORMAT, "%s: safetensors tensor '%s' has %d dimensions (at most 8)", p, name, js->n);
     uint64_t numel = 1;
@@ -43,7 +43,7 @@ static int parse_entry(const ckpt *ck, const char *name, const json *v, uint64_t
         const json *x = &js->items[d];
         if (x->type != JSON_NUMBER || x->i64 < 0 || (double)x->i64 != x->num
             || (x->i64 && numel > (UINT64_MAX / 16) / (uint64_t)x->i64))
-            return err_set(e, OODSEG_E_FORMAT, "%s: safetensors tensor '%s' has a bad shape entry %d", p, name, d);
+            return err_set(e, OODSEG_E_FORMAT, "%s: safetensors tensor '%s' has a bad shape entry %d (not a non-negative integer, or a size too large): a corrupt or crafted file; re-save it", p, name, d);
         shape[d] = x->i64;
         numel *= (uint64_t)x->i64;
     }

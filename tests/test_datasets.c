@@ -271,6 +271,58 @@ TEST(real_camvid_ood) {
     dataset_free(&ds);
 }
 
+// A list line may not leave the dataset folder (absolute paths, '..'), an image may not be listed
+// twice (it would count twice in the metrics), and a list file that is a named pipe is refused at
+// once (it hung before).
+TEST(list_containment_duplicates_and_fifo) {
+    const char *r = fresh("contain");
+    mk(r, "test_ood"); mk(r, "testannot_ood"); mk(r, "frames/a.labels");
+    uint8_t v[1] = {0};
+    REQUIRE(png(r, "test_ood/f1.png", 2, 2, 3, NULL, 0) == 0 && png(r, "testannot_ood/f1.png", 2, 2, 1, v, 1) == 0);
+    REQUIRE(png(r, "frames/a.jpg", 2, 2, 3, NULL, 0) == 0 && png(r, "frames/a.labels/labels_semantic.png", 2, 2, 1, v, 1) == 0);
+    // a file outside the folder that exists, so that only containment can refuse it
+    char outside[1200];
+    snprintf(outside, sizeof outside, "%s/outside.png", t_tmpdir());
+    REQUIRE(png(t_tmpdir(), "outside.png", 2, 2, 3, NULL, 0) == 0);
+    dataset ds;
+    err e = {0};
+    const char *escapes[] = { "../outside.png testannot_ood/f1.png\n", "test_ood/f1.png test_ood/../../outside.png\n",
+                              NULL };
+    for (int k = 0; escapes[k]; k++) {
+        write_text(r, "test_ood.txt", escapes[k]);
+        CHECK(dataset_open(spec("camvid-ood", r), NULL, &ds, &e) == OODSEG_E_DATA && strstr(e.msg, "test_ood.txt line 1")
+              && strstr(e.msg, "outside the dataset folder") && strstr(e.msg, ".."), "%s", e.msg);
+    }
+    char abs_line[2600];
+    snprintf(abs_line, sizeof abs_line, "%s testannot_ood/f1.png\n", outside);
+    write_text(r, "test_ood.txt", abs_line);
+    CHECK(dataset_open(spec("camvid-ood", r), NULL, &ds, &e) == OODSEG_E_DATA && strstr(e.msg, "outside the dataset folder")
+          && strstr(e.msg, outside), "%s", e.msg);
+    write_text(r, "frame_list.json", "[\"../../outside.png\"]");
+    CHECK(dataset_open(spec("roadanomaly", r), NULL, &ds, &e) == OODSEG_E_DATA && strstr(e.msg, "entry 0")
+          && strstr(e.msg, "outside the dataset folder"), "%s", e.msg);
+    // duplicates: both places are named
+    write_text(r, "test_ood.txt", "test_ood/f1.png testannot_ood/f1.png\n\ntest_ood/f1.png testannot_ood/f1.png\n");
+    CHECK(dataset_open(spec("camvid-ood", r), NULL, &ds, &e) == OODSEG_E_DATA && strstr(e.msg, "line 1 and line 3")
+          && strstr(e.msg, "'f1'") && strstr(e.msg, "remove the duplicate"), "%s", e.msg);
+    write_text(r, "frame_list.json", "[\"a.jpg\", \"./a.jpg\"]");
+    CHECK(dataset_open(spec("roadanomaly", r), NULL, &ds, &e) == OODSEG_E_DATA && strstr(e.msg, "entry 0 and entry 1"),
+          "%s", e.msg);
+    // still fine once each is listed once ("./" stays inside)
+    write_text(r, "frame_list.json", "[\"./a.jpg\"]");
+    CHECK(dataset_open(spec("roadanomaly", r), NULL, &ds, &e) == OODSEG_OK && ds.n == 1, "%s", e.msg);
+    dataset_free(&ds);
+    // a FIFO as the list file: refused at once, never waited on
+    t_sh("rm -f '%s/frame_list.json' && mkfifo '%s/frame_list.json'", r, r);
+    CHECK(dataset_open(spec("roadanomaly", r), NULL, &ds, &e) == OODSEG_E_IO && strstr(e.msg, "named pipe")
+          && strstr(e.msg, "frame_list.json"), "%s", e.msg);
+    t_sh("rm -f '%s/test_ood.txt' && mkfifo '%s/test_ood.txt'", r, r);
+    CHECK(dataset_open(spec("camvid-ood", r), NULL, &ds, &e) == OODSEG_E_IO && strstr(e.msg, "named pipe"), "%s", e.msg);
+    // a directory where the list file belongs
+    t_sh("rm -f '%s/test_ood.txt' && mkdir '%s/test_ood.txt'", r, r);
+    CHECK(dataset_open(spec("camvid-ood", r), NULL, &ds, &e) == OODSEG_E_IO && strstr(e.msg, "a directory"), "%s", e.msg);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     RUN(camvid_replica_and_errors);
@@ -280,5 +332,6 @@ int main(int argc, char **argv) {
     RUN(generic_layout);
     RUN(convention_without_a_folder);
     RUN(real_camvid_ood);
+    RUN(list_containment_duplicates_and_fifo);
     return t_finish(argv[0]);
 }

@@ -7,12 +7,19 @@
 #          at test time by the reference libraries themselves), python3-pytest (the Python package's
 #          tests), python3-venv and python3-pip (its offline `pip install ./python` test),
 #          chromium (the HTML report's browser test), ffmpeg (a test video made with the ffmpeg tool)
+#   `install-deps.sh fuzz` (make fuzz only): clang and its libFuzzer runtime, and the build
+#          libraries and python3-numpy/python3-pil that fuzz/make-seeds.py writes seeds with
 set -euo pipefail
 pkgs=(gcc make pkg-config libopenblas-openmp-dev libpng-dev libjpeg62-turbo-dev libwebp-dev zlib1g-dev
       libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libopenmpi-dev openmpi-bin ffmpeg
       python3-numpy python3-sklearn python3-opencv python3-pil python3-pytest)
 # Optional: without them the pip test and the browser test skip, saying why.
 optional=(python3-venv python3-pip chromium)
+if [ "${1:-}" = fuzz ]; then
+  pkgs=(clang libclang-rt-dev libomp-dev make libopenblas-openmp-dev libpng-dev libjpeg62-turbo-dev libwebp-dev
+        zlib1g-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev python3-numpy python3-pil)
+  optional=()
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
