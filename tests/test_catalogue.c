@@ -335,7 +335,7 @@ TEST(label_and_score_map_cases) {
         { "f", "f.npy", "Fortran", OODSEG_E_FORMAT },
     };
     for (size_t k = 0; k < sizeof c / sizeof *c; k++) {
-        int rc = load_score_map(t_tmpdir(), c[k].stem, 48, 32, "lab.png", &s, &e);
+        int rc = load_score_map(t_tmpdir(), c[k].stem, NULL, 48, 32, "lab.png", &s, &e);
         expect(c[k].stem, rc, c[k].code, &e, c[k].m1, c[k].m2, NULL);
         if (!rc) free(s);
         s = NULL;
@@ -344,7 +344,7 @@ TEST(label_and_score_map_cases) {
     labels[0] = 1;
     static const char *const nonfinite[] = { "nan", "inf" };
     for (int k = 0; k < 2; k++) {
-        int rc = load_score_map(t_tmpdir(), nonfinite[k], 48, 32, "lab.png", &s, &e);
+        int rc = load_score_map(t_tmpdir(), nonfinite[k], NULL, 48, 32, "lab.png", &s, &e);
         metrics_result r;
         memset(&r, 0, sizeof r);
         if (!rc) rc = metrics_compute(s, labels, 48 * 32, FPR_FIRST_GE, 0, &r, &e);
