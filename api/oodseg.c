@@ -52,6 +52,9 @@ int oodseg_model_open(const char *path, const oodseg_options *opt, oodseg_model 
     }
     mo.id_channels = opt->id_channels;
     mo.offset_scale = opt->offset_scale;
+    mo.mode = opt->mode;
+    mo.crop = opt->crop;
+    mo.stride = opt->stride;
     om->want_all = opt->want_all;
     nn_ctx ctx;
     nn_ctx_init(&ctx, opt->threads);   // 0: every core
@@ -99,7 +102,7 @@ int oodseg_run_tensor(oodseg_model *om, const float *input, int h, int w, oodseg
     if (!r) { err_set(&e, OODSEG_E_NOMEM, "out of memory"); return api_status(&e, st); }
     char want[2048];
     want_list(om, want, sizeof want);
-    if (om->m->forward(om->m, input, h, w, want, &r->tl, &e)) { oodseg_result_free(r); return api_status(&e, st); }
+    if (model_forward(om->m, input, h, w, want, &r->tl, &e)) { oodseg_result_free(r); return api_status(&e, st); }
     *out = r;
     return api_status(&e, st);
 }
