@@ -10,6 +10,8 @@
 #include "../io/image.h"
 #include "../io/npy.h"
 #include "../nn/nn.h"
+#include "../api/pipeline.h"
+#include "oodseg.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -450,6 +452,46 @@ TEST(threads_invariance) {
     model_close(m);
 }
 
+// The public API's options and the job configuration reach the model: oodseg_run_tensor in slide
+// mode gives the golden slide logits; pipeline_config_set checks --mode.
+TEST(public_api_slide) {
+    ASSET_OR_SKIP(mp0, "golden/segformer-tiny-b0/model.pth");
+    char mp[1024];
+    snprintf(mp, sizeof mp, "%s", mp0);
+    ASSET_OR_SKIP(iop, "golden/segformer-tiny-b0/io.safetensors");
+    err e = {0};
+    ckpt *io = NULL;
+    REQUIRE(ckpt_open(iop, &io, &e) == OODSEG_OK, "%s", e.msg);
+    const ckpt_entry *in = ckpt_find(io, "input"), *g = ckpt_find(io, "slide.logits_input_res");
+    oodseg_options o = {.threads = 1, .mode = "slide", .crop = "32", .stride = "24x24"};
+    oodseg_model *om = NULL;
+    oodseg_result *r = NULL;
+    oodseg_status st = {0};
+    oodseg_tensor t = {0};
+    int rc = oodseg_model_open(mp, &o, &om, &st);
+    CHECK(rc == 0, "%s", st.message);
+    if (!rc) rc = oodseg_run_tensor(om, in->f32, (int)in->shape[2], (int)in->shape[3], &r, &st);
+    if (!rc) rc = oodseg_result_get(r, "logits", &t, &st);
+    CHECK(rc == 0, "%s", st.message);
+    if (!rc) {
+        double d = t_max_abs_diff(t.data, g->f32, g->numel);
+        CHECK(t.shape[2] == 64 && t.shape[3] == 85 && d <= TOL, "slide logits through the API: %g", d);
+    }
+    oodseg_result_free(r);
+    oodseg_model_close(om);
+    o.stride = "33";
+    CHECK(oodseg_model_open(mp, &o, &om, &st) != 0 && strstr(st.message, "--stride"), "%s", st.message);
+    ckpt_close(io);
+    pipeline_config c;
+    pipeline_config_default(&c);
+    CHECK(pipeline_config_set(&c, "mode", "tiles", &e) == OODSEG_E_ARG && strstr(e.msg, "tiles"), "%s", e.msg);
+    CHECK(pipeline_config_set(&c, "mode", "slide", &e) == OODSEG_OK && pipeline_config_set(&c, "crop", "512", &e) == OODSEG_OK &&
+          pipeline_config_set(&c, "stride", "341x341", &e) == OODSEG_OK);
+    model_options mo;
+    pipeline_config_model_options(&c, &mo);
+    CHECK(mo.mode && !strcmp(mo.mode, "slide") && !strcmp(mo.crop, "512") && !strcmp(mo.stride, "341x341"));
+}
+
 // ---- the command-line tool, end to end ---------------------------------------------------------
 
 static int npy_equal(const char *p1, const char *p2, int h, int w) {
@@ -529,6 +571,7 @@ int main(int argc, char **argv) {
     RUN(slide_fake_model_against_direct);
     RUN(slide_options);
     RUN(threads_invariance);
+    RUN(public_api_slide);
     RUN(cli_score_and_eval);
     return t_finish("test_segformer");
 }
