@@ -365,7 +365,7 @@ TEST(slide_fake_model_against_direct) {
         double *sum = calloc((size_t)5 * h * w, sizeof(double)), *cnt = calloc((size_t)h * w, sizeof(double));
         REQUIRE(win && x && sum && cnt);
         slide_windows(h, w, &m.desc.infer, win, n);
-        for (int i = 0; i < 3 * h * w; i++) x[i] = (float)((i * 7919) % 255) / 32.0f - 4.0f;
+        for (int i = 0; i < 3 * h * w; i++) x[i] = (float)(((int64_t)i * 7919) % 255) / 32.0f - 4.0f;
         for (int i = 0; i < n; i++) {
             const slide_window *s = &win[i];
             CHECK(s->y1 >= 0 && s->x1 >= 0 && s->y2 <= h && s->x2 <= w && s->y2 - s->y1 == (h < cases[ci].ch ? h : cases[ci].ch),
