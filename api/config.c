@@ -44,6 +44,13 @@ int pipeline_config_set(pipeline_config *c, const char *key, const char *v, err 
     if (!strcmp(key, "model") || !strcmp(key, "m")) return copy_value(key, v, c->model, sizeof c->model, e);
     if (!strcmp(key, "size")) return copy_value(key, v, c->size, sizeof c->size, e);
     if (!strcmp(key, "id-channels")) return copy_value(key, v, c->id_channels, sizeof c->id_channels, e);
+    if (!strcmp(key, "mode")) {
+        if (strcmp(v, "whole") && strcmp(v, "slide"))
+            return err_set(e, OODSEG_E_ARG, "--mode '%s': expected whole or slide", v);
+        return copy_value(key, v, c->mode, sizeof c->mode, e);
+    }
+    if (!strcmp(key, "crop")) return copy_value(key, v, c->crop, sizeof c->crop, e);
+    if (!strcmp(key, "stride")) return copy_value(key, v, c->stride, sizeof c->stride, e);
     if (!strcmp(key, "offset-scale")) return parse_offset_scale(v, &c->offset_scale, e);
     if (!strcmp(key, "threads") || !strcmp(key, "j")) return parse_threads(v, &c->threads, e);
     if (!strcmp(key, "method") || !strcmp(key, "methods")) return copy_value(key, v, c->methods, sizeof c->methods, e);
@@ -55,4 +62,7 @@ void pipeline_config_model_options(const pipeline_config *c, model_options *mo) 
     mo->size = c->size[0] ? c->size : NULL;
     mo->id_channels = c->id_channels[0] ? c->id_channels : NULL;
     mo->offset_scale = c->offset_scale;
+    mo->mode = c->mode[0] ? c->mode : NULL;
+    mo->crop = c->crop[0] ? c->crop : NULL;
+    mo->stride = c->stride[0] ? c->stride : NULL;
 }

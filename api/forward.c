@@ -26,7 +26,7 @@ int forward_save(model *m, const image *img, const char *image_name, const char 
     if (preprocess_image(&m->ctx, &m->desc.pre, img, iw, ih, in->data, e)) return e->code;
     char want[2048];
     forward_want(m, all, want, sizeof want);
-    if (m->forward(m, in->data, ih, iw, want, tl, e)) return e->code;   // appends after "input"
+    if (model_forward(m, in->data, ih, iw, want, tl, e)) return e->code;   // appends after "input"
     st_tensor *st = err_calloc(e, (size_t)tl->n, sizeof *st, "the tensor table");
     if (!st) return e->code;
     for (int i = 0; i < tl->n; i++) {

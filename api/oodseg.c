@@ -61,6 +61,9 @@ int oodseg_model_open(const char *path, const oodseg_options *opt, oodseg_model 
     }
     mo.id_channels = opt->id_channels;
     mo.offset_scale = opt->offset_scale;
+    mo.mode = opt->mode;
+    mo.crop = opt->crop;
+    mo.stride = opt->stride;
     om->want_all = opt->want_all;
     nn_ctx ctx;
     nn_ctx_init(&ctx, opt->threads);   // 0: every core
@@ -109,7 +112,7 @@ int oodseg_run_tensor(oodseg_model *om, const float *input, int h, int w, oodseg
     char want[2048];
     want_list(om, want, sizeof want);
     if (api_enter(om, &e)) { oodseg_result_free(r); return api_status(&e, st); }
-    int rc = om->m->forward(om->m, input, h, w, want, &r->tl, &e);
+    int rc = model_forward(om->m, input, h, w, want, &r->tl, &e);
     api_leave(om);
     if (rc) { oodseg_result_free(r); return api_status(&e, st); }
     *out = r;

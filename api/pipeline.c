@@ -202,7 +202,7 @@ int pipeline_run_tensor(pipeline *p, const float *input, int h, int w, pipeline_
     memset(out, 0, sizeof *out);
     double t0 = omp_get_wtime();
     tensor_list tl = {0};
-    int rc = p->m->forward(p->m, input, h, w, p->taps, &tl, e);
+    int rc = model_forward(p->m, input, h, w, p->taps, &tl, e);
     out->seconds_forward = omp_get_wtime() - t0;
     out->w = w; out->h = h;
     if (!rc) rc = score_outputs(p, &tl, out, e);

@@ -44,13 +44,16 @@ typedef struct pipeline_config {
     char size[64];           // "": the model's own test resize; "native"; "WxH"
     char id_channels[256];   // "": the model's default
     double offset_scale;     // 0: the recognised default
+    char mode[16];           // "": the model's official test mode; "whole" or "slide"
+    char crop[32], stride[32];   // "": the model's; "HxW" or "S": the slide window and step
     int threads;             // 0: every core
     char methods[256];       // comma list; "": kmeans (the paper's method)
     ood_options oo;          // every method option
 } pipeline_config;
 
 void pipeline_config_default(pipeline_config *c);
-// One option by name, without dashes ("model", "size", "id-channels", "offset-scale", "threads",
+// One option by name, without dashes ("model", "size", "id-channels", "offset-scale", "mode",
+// "crop", "stride", "threads",
 // "method"/"methods", and every method option). Returns 1 when the name is not an option (the
 // caller reports it), OODSEG_E_ARG for a bad value, else OODSEG_OK.
 int pipeline_config_set(pipeline_config *c, const char *key, const char *value, err *e);

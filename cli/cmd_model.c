@@ -60,6 +60,10 @@ int cmd_info(int argc, char **argv) {
     if (p->div_after > 0) printf(", then /%g", p->div_after);
     else if (p->scale_after != 1.0f && p->scale_after != 0.0f) printf(", then x%g", p->scale_after);
     printf("\n");
+    if (d->infer.mode == INFER_SLIDE)
+        printf("inference:       slide, crop %dx%d, stride %dx%d (HxW)\n", d->infer.crop_h, d->infer.crop_w,
+               d->infer.stride_h, d->infer.stride_w);
+    else printf("inference:       whole image\n");
     if (p->h_mod) printf("input sizes:     height and width %% %d must be 0 or %d\n", p->h_mod, p->h_mod - 1);
     printf("feature taps:   ");
     for (int i = 0; i < d->num_taps; i++)

@@ -122,6 +122,10 @@ static const char *model_opts =
     "                      from $OODSEG_ASSETS/models/, else installed beside oodseg (share/oodseg/)\n"
     "  --size native|WxH   override the model's test resize\n"
     "  --id-channels LIST  in-distribution output channels, e.g. 0-18\n"
+    "  --mode whole|slide  the network on the whole input, or on overlapping windows whose\n"
+    "                      outputs are averaged (default: the model's official test mode)\n"
+    "  --crop HxW          slide window, height x width (or one size S); default: the model's\n"
+    "  --stride HxW        step between windows, at most the crop; default: the model's\n"
     "  --offset-scale S    InternImage DCNv3 offset scale (default 1.0 T/S/B, 2.0 L/XL;\n"
     "                      custom sizes: 1.0 pre-norm, 2.0 post-norm)\n"
     "  --threads N         threads (default: all cores); results do not depend on it\n";

@@ -85,6 +85,12 @@ typedef struct oodseg_options {
     double offset_scale;      /* InternImage DCNv3 offset scale; 0: 1.0 for T/S/B, 2.0 for L/XL
                                  (custom sizes: 1.0 pre-norm, 2.0 post-norm) */
     int want_all;             /* 1: also return every intermediate tensor the model names */
+    /* How the network covers its input (README "Sliding-window inference"). NULL: the model's
+     * official test mode (slide for SegFormer on Cityscapes, whole for the others). */
+    const char *mode;         /* NULL, "whole", or "slide": overlapping windows, summed and divided
+                                 by the number of windows covering each pixel (mmseg's slide_inference) */
+    const char *crop;         /* NULL: the model's; "HxW" (height x width) or "S": the slide window */
+    const char *stride;       /* NULL: the model's; "HxW" or "S": the step between windows, <= crop */
 } oodseg_options;
 
 /* What was recognised from the checkpoint. Strings live as long as the model. */

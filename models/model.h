@@ -67,6 +67,16 @@ int preprocess_image(const nn_ctx *ctx, const preprocess *p, const image *img, i
 // ---- description ---------------------------------------------------------------------------
 #define MODEL_MAX_TAPS 32
 
+// How a forward pass covers the network input (docs/segformer.md "Slide inference"): the whole
+// input at once, or mmseg's slide_inference, overlapping crop_h x crop_w windows stride_h, stride_w
+// apart whose outputs are summed and divided by the number of windows covering each pixel.
+typedef enum { INFER_WHOLE = 0, INFER_SLIDE = 1 } infer_mode;
+typedef struct infer_cfg {
+    infer_mode mode;
+    int crop_h, crop_w;      // INFER_SLIDE: the window (mmseg crop_size, (h, w))
+    int stride_h, stride_w;  // INFER_SLIDE: the step between windows (mmseg stride)
+} infer_cfg;
+
 typedef struct tap_info {
     char name[48];          // as `forward --save` writes it, e.g. "backbone.out3", "enc_l3_out_s8"
     int stride;             // relative to the network input
@@ -90,12 +100,17 @@ typedef struct model_desc {
     tap_info taps[MODEL_MAX_TAPS];       // every feature tap the model can return
     char default_taps[128];              // comma list the K-Means method clusters by default
     int logits_stride;                   // 1 when "logits" is at input size
+    infer_cfg infer;                     // whole (zero) or slide: the official config's test_cfg,
+                                         // or what --mode/--crop/--stride set
 } model_desc;
 
 typedef struct model_options {
     const char *size;        // NULL, "native" or "WxH"
     const char *id_channels; // NULL or "0-18" / "0,1,5"
     double offset_scale;     // 0: recognised default
+    const char *mode;        // NULL: the model's official test mode; "whole" or "slide"
+    const char *crop;        // NULL or "HxW" (or "S" for S x S): the slide window
+    const char *stride;      // NULL or "HxW" (or "S"): the step between slide windows
 } model_options;
 
 typedef struct model model;
@@ -122,7 +137,10 @@ int model_open(const char *path, const nn_ctx *ctx, const model_options *opt, mo
 // Takes ownership of ck.
 int model_from_ckpt(ckpt *ck, const nn_ctx *ctx, const model_options *opt, model **out, err *e);
 void model_close(model *m);
-// The model's own preprocessing of img (size: NULL, "native" or "WxH") then forward: out gets
+// The model's forward in its inference mode (desc.infer): m->forward on the whole input, or the
+// slide windows stitched (models/slide.c). Same contract as m->forward.
+int model_forward(model *m, const float *input, int h, int w, const char *want, tensor_list *out, err *e);
+// The model's own preprocessing of img (size: NULL, "native" or "WxH") then model_forward: out gets
 // "logits" and the taps named in `want`. The input tensor is freed before returning.
 int model_forward_image(model *m, const image *img, const char *size, const char *want,
                         tensor_list *out, err *e);
@@ -149,6 +167,8 @@ int espnet_detect(const ckpt *ck);
 int espnet_create(ckpt *ck, const model_options *opt, model **out, err *e);
 int espnetv2_detect(const ckpt *ck);
 int espnetv2_create(ckpt *ck, const model_options *opt, model **out, err *e);
+int segformer_detect(const ckpt *ck);   // mmseg naming, and the NVlabs naming it refuses with a message
+int segformer_create(ckpt *ck, const model_options *opt, model **out, err *e);
 
 // Shared class tables (models/classes.c).
 extern const char *const cityscapes_classes[19];

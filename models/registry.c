@@ -1,6 +1,7 @@
 // Architecture recognition in one place: open a checkpoint, ask each architecture whether the key
 // layout is its own, and build the model. Also the small helpers every architecture shares.
 #include "model.h"
+#include "slide.h"
 #include "../nn/nn.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,12 +9,13 @@
 
 static int create(ckpt *ck, const model_options *opt, model **out, err *e) {
     if (internimage_upernet_detect(ck)) return internimage_upernet_create(ck, opt, out, e);
+    if (segformer_detect(ck)) return segformer_create(ck, opt, out, e);
     if (espnetv2_detect(ck)) return espnetv2_create(ck, opt, out, e);
     if (espnet_detect(ck)) return espnet_create(ck, opt, out, e);
     const char *first = ck->n ? ck->e[0].name : "(no tensors)";
     err_set(e, OODSEG_E_MODEL,
             "%s: not a known architecture (first key '%s', %d tensors); oodseg reads InternImage+UperNet "
-            "(mmseg), ESPNet and ESPNetv2 checkpoints", ck->path, first, ck->n);
+            "(mmseg), SegFormer (mmseg), ESPNet and ESPNetv2 checkpoints", ck->path, first, ck->n);
     ckpt_close(ck);
     return e->code;
 }
@@ -25,6 +27,11 @@ int model_from_ckpt(ckpt *ck, const nn_ctx *ctx, const model_options *opt, model
     if (create(ck, opt, out, e)) return e->code;
     if (ctx) (*out)->ctx = *ctx;
     else nn_ctx_init(&(*out)->ctx, 0);
+    if (slide_configure(&(*out)->desc.infer, opt, (*out)->desc.arch, e)) {
+        model_close(*out);
+        *out = NULL;
+        return e->code;
+    }
     if (arena_device((*out)->arena) != (*out)->ctx.device) {
         model_close(*out);
         *out = NULL;
@@ -56,9 +63,14 @@ int model_forward_image(model *m, const image *img, const char *size, const char
     float *input = err_malloc(e, (size_t)3 * iw * ih * sizeof(float), "the network input");   // (1, 3, ih, iw)
     if (!input) return e->code;
     int rc = preprocess_image(&m->ctx, &m->desc.pre, img, iw, ih, input, e);
-    if (!rc) rc = m->forward(m, input, ih, iw, want, out, e);
+    if (!rc) rc = model_forward(m, input, ih, iw, want, out, e);
     free(input);
     return rc;
+}
+
+int model_forward(model *m, const float *input, int h, int w, const char *want, tensor_list *out, err *e) {
+    if (m->desc.infer.mode == INFER_SLIDE) return slide_forward(m, input, h, w, want, out, e);
+    return m->forward(m, input, h, w, want, out, e);
 }
 
 int model_set_id_channels(model_desc *d, const char *spec, err *e) {

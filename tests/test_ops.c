@@ -8,6 +8,7 @@
 // relative to the magnitude of the terms, which is what float32 accumulation can promise.
 #include "test.h"
 #include "../nn/nn.h"
+#include "../nn/window.h"
 #include <cblas.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -610,6 +611,51 @@ TEST(copy_and_crop_match_loop) {
     nn_ctx_init(&T, 0);
 }
 
+// Sliding-window inference's ops (nn/window.h) against plain loops: a window cut out, summed back
+// at an offset, counted, and the division by the counts; 1 and 2 threads give the same bits.
+TEST(window_ops_match_loops) {
+    static const struct { int c, h, w, y0, x0, oh, ow; } cases[] = {
+        {1, 1, 1, 0, 0, 1, 1}, {3, 64, 85, 24, 53, 32, 32}, {19, 200, 300, 100, 37, 100, 263}, {2, 9, 5, 8, 0, 1, 5}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        int c = cases[k].c, h = cases[k].h, w = cases[k].w, y0 = cases[k].y0, x0 = cases[k].x0;
+        int oh = cases[k].oh, ow = cases[k].ow;
+        int64_t n = (int64_t)c * h * w, m = (int64_t)c * oh * ow;
+        float *x = rand_buf(n, 1.0f), *win = rand_buf(m, 1.0f), *y = malloc(sizeof(float) * n);
+        float *ref = malloc(sizeof(float) * n), *cut = malloc(sizeof(float) * m);
+        float *cnt = calloc((size_t)h * w, sizeof(float)), *rcnt = calloc((size_t)h * w, sizeof(float));
+        window_count(cnt, h, w, y0, x0, oh, ow);
+        window_count(cnt, h, w, 0, 0, 1, 1);
+        for (int r = 0; r < oh; r++)
+            for (int q = 0; q < ow; q++) rcnt[(y0 + r) * w + x0 + q] += 1;
+        rcnt[0] += 1;
+        CHECK(memcmp(cnt, rcnt, sizeof(float) * h * w) == 0, "count case %zu", k);
+        for (int64_t i = 0; i < (int64_t)h * w; i++) rcnt[i] = rcnt[i] > 0 ? rcnt[i] : 1;
+        for (int th = 1; th <= 2; th++) {
+            T.threads = th;
+            window_crop(&T, x, c, h, w, y0, x0, cut, oh, ow);
+            int ok = 1;
+            for (int ch = 0; ch < c; ch++)
+                for (int r = 0; r < oh; r++)
+                    for (int q = 0; q < ow; q++)
+                        ok &= cut[((int64_t)ch * oh + r) * ow + q] == x[((int64_t)ch * h + y0 + r) * w + x0 + q];
+            CHECK(ok, "crop case %zu, %d threads", k, th);
+            memcpy(y, x, sizeof(float) * n);
+            memcpy(ref, x, sizeof(float) * n);
+            window_add(&T, y, c, h, w, y0, x0, win, oh, ow);
+            for (int ch = 0; ch < c; ch++)
+                for (int r = 0; r < oh; r++)
+                    for (int q = 0; q < ow; q++)
+                        ref[((int64_t)ch * h + y0 + r) * w + x0 + q] += win[((int64_t)ch * oh + r) * ow + q];
+            CHECK(memcmp(y, ref, sizeof(float) * n) == 0, "add case %zu, %d threads", k, th);
+            divide_by_count(&T, y, c, (int64_t)h * w, rcnt);
+            for (int64_t i = 0; i < n; i++) ref[i] /= rcnt[i % ((int64_t)h * w)];
+            CHECK(memcmp(y, ref, sizeof(float) * n) == 0, "divide case %zu, %d threads", k, th);
+        }
+        free(x); free(win); free(y); free(ref); free(cut); free(cnt); free(rcnt);
+    }
+    nn_ctx_init(&T, 0);
+}
+
 typedef struct { int ci, co, hw; } acc_case;
 
 TEST(conv2d_1x1_accumulate_matches_loop) {
@@ -744,6 +790,7 @@ int main(int argc, char **argv) {
     RUN(layout_ops);
     RUN(add_scaled_cl_matches_loop);
     RUN(copy_and_crop_match_loop);
+    RUN(window_ops_match_loops);
     RUN(conv2d_1x1_accumulate_matches_loop);
     RUN(blas_runs_on_the_calling_thread);
     RUN(threads_bit_identical);
