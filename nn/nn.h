@@ -1,5 +1,5 @@
 // The ops, one family per file: conv.c, linear.c, norm.c, activation.c, pool.c, resize.c, dcnv3.c,
-// layout.c. Batch is always 1. Unless a function says channels-last, a feature map is NCHW:
+// layout.c, attention.c. Batch is always 1. Unless a function says channels-last, a feature map is NCHW:
 // x[c*H*W + y*W + x].
 //
 // Threads: OpenMP at the op level. Every op that runs parallel work takes the context first and runs
@@ -144,6 +144,15 @@ void crop_topleft(const nn_ctx *ctx, const float *x, int c, int h, int w, float 
 void scale_channels_inplace(const nn_ctx *ctx, float *y, int c, int64_t hw, const float *s);
 // mean over H*W per channel: out (c)
 void global_avgpool(const nn_ctx *ctx, const float *x, int c, int64_t hw, float *out);
+
+// ---- attention.c ---------------------------------------------------------------------------
+// Multi-head scaled dot-product attention, token-major (channels-last): q (n_q, heads*d), k and v
+// (n_kv, heads*d), out (n_q, heads*d), head h in columns h*d .. h*d+d-1 of each row;
+// out_h = softmax(q_h k_h^T * scale) v_h. Blocked with an online softmax: at most one
+// (64, 256) block of scores per thread exists at a time. out must not overlap q, k or v.
+// OODSEG_E_ARG for a non-positive size, OODSEG_E_NOMEM when the scratch cannot be allocated.
+int attention_forward(const nn_ctx *ctx, const float *q, const float *k, const float *v, int n_q, int n_kv,
+                      int heads, int d, float scale, float *out, err *e);
 
 // ---- fpenv.c -------------------------------------------------------------------------------
 // Flush-to-zero and denormals-are-zero on the calling thread and the OpenMP threads that ctx's
