@@ -52,6 +52,7 @@ int oodseg_model_open(const char *path, const oodseg_options *opt, oodseg_model 
     }
     mo.id_channels = opt->id_channels;
     mo.offset_scale = opt->offset_scale;
+    mo.backbone = opt->backbone;
     om->want_all = opt->want_all;
     nn_ctx ctx;
     nn_ctx_init(&ctx, opt->threads);   // 0: every core

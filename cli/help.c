@@ -93,6 +93,8 @@ static const char *model_opts =
     "                      from $OODSEG_ASSETS/models/, else installed beside oodseg (share/oodseg/)\n"
     "  --size native|WxH   override the model's test resize\n"
     "  --id-channels LIST  in-distribution output channels, e.g. 0-18\n"
+    "  --backbone FILE     the backbone of a two-file model (DINOv2: --model is the head file,\n"
+    "                      FILE dinov2_<arch>_pretrain.pth)\n"
     "  --offset-scale S    InternImage DCNv3 offset scale (default 1.0 T/S/B, 2.0 L/XL;\n"
     "                      custom sizes: 1.0 pre-norm, 2.0 post-norm)\n"
     "  --threads N         threads (default: all cores); results do not depend on it\n";

@@ -83,6 +83,8 @@ typedef struct oodseg_options {
     double offset_scale;      /* InternImage DCNv3 offset scale; 0: 1.0 for T/S/B, 2.0 for L/XL
                                  (custom sizes: 1.0 pre-norm, 2.0 post-norm) */
     int want_all;             /* 1: also return every intermediate tensor the model names */
+    const char *backbone;     /* NULL, or the backbone file of a two-file model: DINOv2's head file is
+                                 the model path, dinov2_<arch>_pretrain.pth the backbone */
 } oodseg_options;
 
 /* What was recognised from the checkpoint. Strings live as long as the model. */

@@ -96,6 +96,8 @@ typedef struct model_options {
     const char *size;        // NULL, "native" or "WxH"
     const char *id_channels; // NULL or "0-18" / "0,1,5"
     double offset_scale;     // 0: recognised default
+    const char *backbone;    // NULL, or the backbone file of a two-file model (DINOv2: the head file
+                             // is the model, dinov2_<arch>_pretrain.pth the backbone)
 } model_options;
 
 typedef struct model model;
@@ -149,6 +151,10 @@ int espnet_detect(const ckpt *ck);
 int espnet_create(ckpt *ck, const model_options *opt, model **out, err *e);
 int espnetv2_detect(const ckpt *ck);
 int espnetv2_create(ckpt *ck, const model_options *opt, model **out, err *e);
+// DINOv2 (models/dinov2.c): ck is a BNHead file (its backbone from opt->backbone) or one file with
+// both key sets; a backbone alone is refused with what to pass instead.
+int dinov2_detect(const ckpt *ck);
+int dinov2_create(ckpt *ck, const model_options *opt, model **out, err *e);
 
 // Shared class tables (models/classes.c).
 extern const char *const cityscapes_classes[19];
