@@ -109,6 +109,31 @@ TEST(linear_whole_from_safetensors) { check_whole(0, 0); }
 TEST(ms_whole_from_pth_pair) { check_whole(1, 1); }
 TEST(ms_whole_from_safetensors) { check_whole(1, 0); }
 
+// The forward gives the same bits on 1 and 3 threads (every op is thread-count invariant), on an
+// input whose grid is not the stored 37 x 37 (the interpolation runs) and crosses attention blocks.
+TEST(threads_bit_identical) {
+    err e = {0};
+    model *m = open_variant(1, 0, &e);
+    if (!m && !e.code) SKIP("missing asset golden/%s/model.safetensors", variants[1]);
+    REQUIRE(m, "%s", e.msg);
+    int h = 150, w = 200;   // 11 x 15 patches: 166 tokens, three 64-row query blocks
+    float *x = malloc(sizeof(float) * 3 * h * w);
+    for (int i = 0; i < 3 * h * w; i++) x[i] = (float)sin(0.013 * i) * 2.0f;
+    tensor_list a = {0}, b = {0};
+    nn_ctx_init(&m->ctx, 1);
+    REQUIRE(m->forward(m, x, h, w, "logits,backbone.feat3", &a, &e) == OODSEG_OK, "%s", e.msg);
+    nn_ctx_init(&m->ctx, 3);
+    REQUIRE(m->forward(m, x, h, w, "logits,backbone.feat3", &b, &e) == OODSEG_OK, "%s", e.msg);
+    for (int i = 0; i < 2; i++)
+        CHECK(a.t[i].data && tensor_numel(&a.t[i]) == tensor_numel(&b.t[i]) &&
+              !memcmp(a.t[i].data, b.t[i].data, sizeof(float) * (size_t)tensor_numel(&a.t[i])), "%s differs", a.t[i].name);
+    CHECK(tl_get(&a, "logits")->shape[2] == h && tl_get(&a, "backbone.feat3")->shape[3] == 15, "shapes");
+    tl_free(&a);
+    tl_free(&b);
+    free(x);
+    model_close(m);
+}
+
 // The slide forward and the 'ms' TTA golden need the engine's sliding-window mode.
 TEST(linear_slide_golden) {
     SKIP("the engine has no slide mode yet (--mode slide comes with the SegFormer branch); the lead enables this");
@@ -377,6 +402,7 @@ int main(int argc, char **argv) {
     RUN(linear_whole_from_safetensors);
     RUN(ms_whole_from_pth_pair);
     RUN(ms_whole_from_safetensors);
+    RUN(threads_bit_identical);
     RUN(linear_slide_golden);
     RUN(ms_tta_golden);
     RUN(pos_embed_up_and_down_and_skip);
