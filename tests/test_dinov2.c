@@ -134,7 +134,50 @@ TEST(threads_bit_identical) {
     model_close(m);
 }
 
-// The slide forward and the 'ms' TTA golden need the engine's sliding-window mode.
+// The first slide window (rows 0..31, columns 0..31 of the input) is a whole forward of that crop:
+// padded to 42 x 42 (3 x 3 patches, the position embedding interpolated 37 -> 3), its taps, head and
+// logits at crop size. Needs no slide mode.
+static void check_first_window(int v) {
+    char rel[160];
+    snprintf(rel, sizeof rel, "golden/%s/io.safetensors", variants[v]);
+    ASSET_OR_SKIP(io_path, rel);
+    err e = {0};
+    model *m = open_variant(v, 1, &e);
+    REQUIRE(m, "%s", e.code ? e.msg : "missing asset");
+    ckpt *io = NULL;
+    REQUIRE(ckpt_open(io_path, &io, &e) == OODSEG_OK, "%s", e.msg);
+    const ckpt_entry *in = ckpt_find(io, "input"), *win = ckpt_find(io, "slide.windows");
+    REQUIRE(in && in->f32 && win && win->raw, "no input or window list");
+    const int64_t *w0 = win->raw;   // y1, y2, x1, x2
+    int h = (int)in->shape[2], w = (int)in->shape[3], ch = (int)(w0[1] - w0[0]), cw = (int)(w0[3] - w0[2]);
+    REQUIRE(w0[0] == 0 && w0[2] == 0, "the first window starts at the origin");
+    float *crop = malloc(sizeof(float) * 3 * ch * cw);
+    crop_topleft(&T, in->f32, 3, h, w, crop, ch, cw);
+    tensor_list out = {0};
+    REQUIRE(m->forward(m, crop, ch, cw, "padded,backbone.feat3,head.logits,logits", &out, &e) == OODSEG_OK, "%s", e.msg);
+    static const struct { const char *golden, *ours; } wn[] = {
+        {"slide.w0.padded", "padded"}, {"slide.w0.feat3", "backbone.feat3"},
+        {"slide.w0.head.logits", "head.logits"}, {"slide.w0.logits_crop", "logits"},
+    };
+    for (int i = 0; i < 4; i++) {
+        const ckpt_entry *g = ckpt_find(io, wn[i].golden);
+        const tensor *t = tl_get(&out, wn[i].ours);
+        CHECK(g && t && tensor_numel(t) == g->numel, "%s: missing or another size", wn[i].golden);
+        if (g && t && tensor_numel(t) == g->numel) {
+            double d = t_max_abs_diff(t->data, g->f32, g->numel);
+            CHECK(d <= 2e-5, "%s: max |diff| %.3g", wn[i].golden, d);
+        }
+    }
+    free(crop);
+    tl_free(&out);
+    ckpt_close(io);
+    model_close(m);
+}
+
+TEST(linear_first_slide_window) { check_first_window(0); }
+TEST(ms_first_slide_window) { check_first_window(1); }
+
+// The stitched slide forward and the 'ms' TTA golden need the engine's sliding-window mode.
 TEST(linear_slide_golden) {
     SKIP("the engine has no slide mode yet (--mode slide comes with the SegFormer branch); the lead enables this");
 }
@@ -403,6 +446,8 @@ int main(int argc, char **argv) {
     RUN(ms_whole_from_pth_pair);
     RUN(ms_whole_from_safetensors);
     RUN(threads_bit_identical);
+    RUN(linear_first_slide_window);
+    RUN(ms_first_slide_window);
     RUN(linear_slide_golden);
     RUN(ms_tta_golden);
     RUN(pos_embed_up_and_down_and_skip);
