@@ -36,7 +36,7 @@ class Status(Structure):
 
 class Options(Structure):
     _fields_ = [("threads", c_int), ("device", c_int), ("size", c_char_p), ("id_channels", c_char_p),
-                ("offset_scale", c_double), ("want_all", c_int)]
+                ("offset_scale", c_double), ("want_all", c_int), ("backbone", c_char_p)]
 
 
 class ModelInfo_(Structure):
