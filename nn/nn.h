@@ -1,5 +1,5 @@
 // The ops, one family per file: conv.c, linear.c, norm.c, activation.c, pool.c, resize.c, dcnv3.c,
-// layout.c, attention.c, resize_bicubic.c, swiglu.c, pad.c. Batch is always 1. Unless a function says channels-last, a feature map is NCHW:
+// layout.c, attention.c, resize_bicubic.c, swiglu.c, pad.c, flip.c. Batch is always 1. Unless a function says channels-last, a feature map is NCHW:
 // x[c*H*W + y*W + x].
 //
 // Threads: OpenMP at the op level. Every op that runs parallel work takes the context first and runs
@@ -170,6 +170,10 @@ void silu_mul_inplace(const nn_ctx *ctx, float *x1, const float *x2, int64_t n);
 // y (c, oh, ow) = x (c, h, w) placed at (top, left) in zeros; top + h <= oh, left + w <= ow.
 void pad_zero(const nn_ctx *ctx, const float *x, int c, int h, int w, float *y, int top, int left, int oh,
               int ow);
+
+// ---- flip.c --------------------------------------------------------------------------------
+// Channels-last (h, w, c): acc[y, q, :] += x[y, w-1-q, :] when flip, else x[y, q, :].
+void add_flipped_w_cl(const nn_ctx *ctx, float *acc, const float *x, int h, int w, int c, int flip);
 
 // ---- fpenv.c -------------------------------------------------------------------------------
 // Flush-to-zero and denormals-are-zero on the calling thread and the OpenMP threads that ctx's

@@ -9,6 +9,7 @@
 #include "test.h"
 #include "../models/vit.h"
 #include "../models/dinov2.h"
+#include "../models/tta.h"
 #include "../core/json.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -232,10 +233,38 @@ TEST(ms_slide_from_safetensors) { SKIP("this build has no slide mode (models/sli
 #endif
 
 // The 'ms' heads' test-time augmentation: mean softmax over (ratio 1.0, 1.32) x (no flip, flip) of
-// slide forwards, at the original size.
+// slide forwards (crop 32, stride 21), at the original 60 x 80; the golden's keep-ratio scale is
+// (99999999, 48), standing for 512.
+#if __has_include("../models/slide.h")
 TEST(ms_tta_golden) {
-    SKIP("--tta is not implemented yet: it runs the engine's slide mode per augmentation (after the merge)");
+    ASSET_OR_SKIP(io_path, "golden/dinov2-tiny-ms/io.safetensors");
+    err e = {0};
+    model *m = open_variant(1, 1, &e);
+    REQUIRE(m, "%s", e.code ? e.msg : "missing asset");
+    ckpt *io = NULL;
+    REQUIRE(ckpt_open(io_path, &io, &e) == OODSEG_OK, "%s", e.msg);
+    const ckpt_entry *im = ckpt_find(io, "image"), *gp = ckpt_find(io, "tta.probs");
+    REQUIRE(im && im->raw && gp, "no image or tta.probs");
+    int H = (int)im->shape[2], W = (int)im->shape[3];
+    image img = {W, H, 3, malloc((size_t)3 * H * W)};
+    const uint8_t *px = im->raw;   // (1, 3, H, W) planes -> interleaved RGB
+    for (int c = 0; c < 3; c++)
+        for (int i = 0; i < H * W; i++) img.px[i * 3 + c] = px[(size_t)c * H * W + i];
+    m->desc.pre.size_h = 48;
+    m->desc.infer = (infer_cfg){INFER_SLIDE, 32, 32, 21, 21};
+    const float ratios[2] = {1.0f, 1.32f};
+    float *probs = NULL;
+    REQUIRE(model_tta_probs(m, &img, ratios, 2, 1, slide_forward, &probs, &e) == OODSEG_OK, "%s", e.msg);
+    double d = t_max_abs_diff(probs, gp->f32, gp->numel);
+    CHECK(d <= 2e-5, "tta.probs: max |diff| %.3g", d);
+    free(probs);
+    free(img.px);
+    ckpt_close(io);
+    model_close(m);
 }
+#else
+TEST(ms_tta_golden) { SKIP("this build has no slide mode (models/slide.h): the TTA golden runs slide forwards"); }
+#endif
 
 // ---- position embedding -------------------------------------------------------------------------
 
