@@ -701,6 +701,23 @@ TEST(resize_bicubic_cl_matches_reference) {
     }
 }
 
+TEST(add_flipped_w_cl_matches_loop) {
+    nn_ctx_init(&T, 2);
+    int h = 7, w = 9, c = 5;
+    float *x = rand_buf(h * w * c, 1.0f), *a = rand_buf(h * w * c, 1.0f), *b = malloc(sizeof(float) * h * w * c);
+    for (int flip = 0; flip < 2; flip++) {
+        memcpy(b, a, sizeof(float) * h * w * c);
+        add_flipped_w_cl(&T, b, x, h, w, c, flip);
+        int bad = 0;
+        for (int y = 0; y < h; y++)
+            for (int q = 0; q < w; q++)
+                for (int k = 0; k < c; k++)
+                    bad += b[(y * w + q) * c + k] != a[(y * w + q) * c + k] + x[(y * w + (flip ? w - 1 - q : q)) * c + k];
+        CHECK(bad == 0, "flip %d: %d values wrong", flip, bad);
+    }
+    free(x); free(a); free(b);
+}
+
 TEST(silu_mul_matches_reference) {
     nn_ctx_init(&T, 2);
     int n = 100003;
@@ -824,6 +841,7 @@ int main(int argc, char **argv) {
     RUN(conv2d_1x1_accumulate_matches_loop);
     RUN(pad_zero_places_the_map);
     RUN(resize_bicubic_cl_matches_reference);
+    RUN(add_flipped_w_cl_matches_loop);
     RUN(silu_mul_matches_reference);
     RUN(blas_runs_on_the_calling_thread);
     RUN(threads_bit_identical);
