@@ -42,6 +42,7 @@ int pipeline_config_set(pipeline_config *c, const char *key, const char *v, err 
     if (!key) return 1;
     if (!v) return err_set(e, OODSEG_E_ARG, "--%s needs a value", key);
     if (!strcmp(key, "model") || !strcmp(key, "m")) return copy_value(key, v, c->model, sizeof c->model, e);
+    if (!strcmp(key, "backbone")) return copy_value(key, v, c->backbone, sizeof c->backbone, e);
     if (!strcmp(key, "size")) return copy_value(key, v, c->size, sizeof c->size, e);
     if (!strcmp(key, "id-channels")) return copy_value(key, v, c->id_channels, sizeof c->id_channels, e);
     if (!strcmp(key, "mode")) {
@@ -65,4 +66,5 @@ void pipeline_config_model_options(const pipeline_config *c, model_options *mo) 
     mo->mode = c->mode[0] ? c->mode : NULL;
     mo->crop = c->crop[0] ? c->crop : NULL;
     mo->stride = c->stride[0] ? c->stride : NULL;
+    mo->backbone = c->backbone[0] ? c->backbone : NULL;
 }

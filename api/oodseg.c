@@ -64,6 +64,7 @@ int oodseg_model_open(const char *path, const oodseg_options *opt, oodseg_model 
     mo.mode = opt->mode;
     mo.crop = opt->crop;
     mo.stride = opt->stride;
+    mo.backbone = opt->backbone;
     om->want_all = opt->want_all;
     nn_ctx ctx;
     nn_ctx_init(&ctx, opt->threads);   // 0: every core

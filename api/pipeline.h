@@ -41,6 +41,7 @@ typedef struct pipeline_out {
 // ---- the job's configuration (api/config.c) -------------------------------------------------
 typedef struct pipeline_config {
     char model[4096];        // "": the default model
+    char backbone[4096];     // "": none; the backbone file of a two-file model (DINOv2)
     char size[64];           // "": the model's own test resize; "native"; "WxH"
     char id_channels[256];   // "": the model's default
     double offset_scale;     // 0: the recognised default
@@ -52,8 +53,8 @@ typedef struct pipeline_config {
 } pipeline_config;
 
 void pipeline_config_default(pipeline_config *c);
-// One option by name, without dashes ("model", "size", "id-channels", "offset-scale", "mode",
-// "crop", "stride", "threads",
+// One option by name, without dashes ("model", "backbone", "size", "id-channels", "offset-scale",
+// "mode", "crop", "stride", "threads",
 // "method"/"methods", and every method option). Returns 1 when the name is not an option (the
 // caller reports it), OODSEG_E_ARG for a bad value, else OODSEG_OK.
 int pipeline_config_set(pipeline_config *c, const char *key, const char *value, err *e);

@@ -126,6 +126,8 @@ static const char *model_opts =
     "                      outputs are averaged (default: the model's official test mode)\n"
     "  --crop HxW          slide window, height x width (or one size S); default: the model's\n"
     "  --stride HxW        step between windows, at most the crop; default: the model's\n"
+    "  --backbone FILE     the backbone of a two-file model (DINOv2: --model is the head file,\n"
+    "                      FILE dinov2_<arch>_pretrain.pth)\n"
     "  --offset-scale S    InternImage DCNv3 offset scale (default 1.0 T/S/B, 2.0 L/XL;\n"
     "                      custom sizes: 1.0 pre-norm, 2.0 post-norm)\n"
     "  --threads N         threads (default: all cores); results do not depend on it\n";

@@ -91,6 +91,8 @@ typedef struct oodseg_options {
                                  by the number of windows covering each pixel (mmseg's slide_inference) */
     const char *crop;         /* NULL: the model's; "HxW" (height x width) or "S": the slide window */
     const char *stride;       /* NULL: the model's; "HxW" or "S": the step between windows, <= crop */
+    const char *backbone;     /* NULL, or the backbone file of a two-file model: DINOv2's head file is
+                                 the model path, dinov2_<arch>_pretrain.pth the backbone */
 } oodseg_options;
 
 /* What was recognised from the checkpoint. Strings live as long as the model. */

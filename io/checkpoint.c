@@ -182,8 +182,11 @@ int ckpt_open(const char *path, ckpt **out, err *e) {
     const char *fmt = NULL;
     int (*load)(ckpt *, const unsigned char *, size_t, err *) = NULL;
     if (len >= 4 && b[0] == 'P' && b[1] == 'K' && b[2] == 3 && b[3] == 4) { fmt = "torch-zip"; load = pth_zip_load; }
+    // safetensors before the legacy pickle's 0x80: a header length of 128 + 256k starts with 0x80 too
+    // (a legacy file's byte 8 is inside the magic number 0x1950a86a20f9469cfc6c, never '{').
+    else if (len >= 9 && b[8] == '{') { fmt = "safetensors"; load = safetensors_load; }
     else if (len >= 2 && b[0] == 0x80) { fmt = "torch-legacy"; load = pth_legacy_load; }
-    else if ((len >= 9 && b[8] == '{') || (len >= 8 && b[6] == 0 && b[7] == 0)) { fmt = "safetensors"; load = safetensors_load; }
+    else if (len >= 8 && b[6] == 0 && b[7] == 0) { fmt = "safetensors"; load = safetensors_load; }
     if (!load && len < 9) {
         munmap(map, len);
         return err_set(e, OODSEG_E_FORMAT, "checkpoint '%s' is only %zu bytes long: truncated or not a checkpoint",

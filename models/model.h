@@ -111,6 +111,8 @@ typedef struct model_options {
     const char *mode;        // NULL: the model's official test mode; "whole" or "slide"
     const char *crop;        // NULL or "HxW" (or "S" for S x S): the slide window
     const char *stride;      // NULL or "HxW" (or "S"): the step between slide windows
+    const char *backbone;    // NULL, or the backbone file of a two-file model (DINOv2: the head file
+                             // is the model, dinov2_<arch>_pretrain.pth the backbone)
 } model_options;
 
 typedef struct model model;
@@ -169,6 +171,10 @@ int espnetv2_detect(const ckpt *ck);
 int espnetv2_create(ckpt *ck, const model_options *opt, model **out, err *e);
 int segformer_detect(const ckpt *ck);   // mmseg naming, and the NVlabs naming it refuses with a message
 int segformer_create(ckpt *ck, const model_options *opt, model **out, err *e);
+// DINOv2 (models/dinov2.c): ck is a BNHead file (its backbone from opt->backbone) or one file with
+// both key sets; a backbone alone is refused with what to pass instead.
+int dinov2_detect(const ckpt *ck);
+int dinov2_create(ckpt *ck, const model_options *opt, model **out, err *e);
 
 // Shared class tables (models/classes.c).
 extern const char *const cityscapes_classes[19];

@@ -8,14 +8,21 @@
 #include <string.h>
 
 static int create(ckpt *ck, const model_options *opt, model **out, err *e) {
+    if (opt->backbone && !dinov2_detect(ck)) {
+        err_set(e, OODSEG_E_ARG, "--backbone %s: only DINOv2 models come as two files, and %s is no DINOv2 head",
+                opt->backbone, ck->path);
+        ckpt_close(ck);
+        return e->code;
+    }
     if (internimage_upernet_detect(ck)) return internimage_upernet_create(ck, opt, out, e);
     if (segformer_detect(ck)) return segformer_create(ck, opt, out, e);
     if (espnetv2_detect(ck)) return espnetv2_create(ck, opt, out, e);
     if (espnet_detect(ck)) return espnet_create(ck, opt, out, e);
+    if (dinov2_detect(ck)) return dinov2_create(ck, opt, out, e);
     const char *first = ck->n ? ck->e[0].name : "(no tensors)";
     err_set(e, OODSEG_E_MODEL,
             "%s: not a known architecture (first key '%s', %d tensors); oodseg reads InternImage+UperNet "
-            "(mmseg), SegFormer (mmseg), ESPNet and ESPNetv2 checkpoints", ck->path, first, ck->n);
+            "(mmseg), SegFormer (mmseg), ESPNet, ESPNetv2 and DINOv2 (backbone + BNHead) checkpoints", ck->path, first, ck->n);
     ckpt_close(ck);
     return e->code;
 }

@@ -23,9 +23,10 @@
 // the exponent bits. x < -87 (including -inf) gives 0: such a weight is below 1e-38 of the row's
 // largest, invisible in a float sum. libm's expf would be exact to the same ulp but does not
 // vectorise without -ffast-math, and this exp runs n_q * n_kv * heads times per layer.
-static inline float exp_nonpos(float x) {
+__attribute__((always_inline)) static inline float exp_nonpos(float x) {
     float xc = x < -87.0f ? -87.0f : x;
-    float n = floorf(xc * 1.44269504088896341f + 0.5f);
+    // n = round-to-nearest(x / ln2) by the 1.5 * 2^23 trick (floorf blocks GCC's vectoriser)
+    float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     float r = xc - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
     float p = 1.9875691500e-4f;
@@ -35,26 +36,27 @@ static inline float exp_nonpos(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    union { int32_t i; float f; } s;
-    s.i = ((int32_t)n + 127) << 23;
-    return x < -87.0f ? 0.0f : p * s.f;
+    int32_t bits = ((int32_t)n + 127) << 23;   // 2^n in the exponent field (n >= -126 here)
+    union { int32_t i; float f; } two_n = {.i = bits};
+    return p * two_n.f * (float)(x >= -87.0f);   // branch-free, so the loop vectorises
 }
 
 // One (bq, bk) block of scores already multiplied by scale: updates m, l and acc (bq, d) of the
 // item and overwrites the scores with their weights exp(s - m_new).
-__attribute__((target_clones("avx512f", "default")))
+// no-trapping-math: lets GCC evaluate both sides of exp_nonpos's clamp for every lane and blend
+// (the AVX2 build keeps a branch otherwise); no value changes.
+__attribute__((target_clones("avx512f", "default"), optimize("no-trapping-math")))
 static void online_softmax_block(float *s, int bq, int bk, float *m, float *l, float *acc, int d) {
     for (int i = 0; i < bq; i++) {
         float *si = s + (size_t)i * bk;
         float mx = m[i];
+        #pragma omp simd reduction(max : mx)
         for (int j = 0; j < bk; j++) mx = si[j] > mx ? si[j] : mx;
+        #pragma omp simd
+        for (int j = 0; j < bk; j++) si[j] = exp_nonpos(si[j] - mx);
         float sum = 0.0f;
         #pragma omp simd reduction(+ : sum)
-        for (int j = 0; j < bk; j++) {
-            float p = exp_nonpos(si[j] - mx);
-            si[j] = p;
-            sum += p;
-        }
+        for (int j = 0; j < bk; j++) sum += si[j];
         if (mx != m[i]) {   // the running maximum grew: earlier weights shrink by exp(m_old - m_new)
             float c = exp_nonpos(m[i] - mx);
             l[i] *= c;

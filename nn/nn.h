@@ -1,5 +1,5 @@
 // The ops, one family per file: conv.c, linear.c, norm.c, activation.c, pool.c, resize.c, dcnv3.c,
-// layout.c, attention.c. Batch is always 1. Unless a function says channels-last, a feature map is NCHW:
+// layout.c, attention.c, resize_bicubic.c, swiglu.c, pad.c, flip.c. Batch is always 1. Unless a function says channels-last, a feature map is NCHW:
 // x[c*H*W + y*W + x].
 //
 // Threads: OpenMP at the op level. Every op that runs parallel work takes the context first and runs
@@ -153,6 +153,27 @@ void global_avgpool(const nn_ctx *ctx, const float *x, int c, int64_t hw, float 
 // OODSEG_E_ARG for a non-positive size, OODSEG_E_NOMEM when the scratch cannot be allocated.
 int attention_forward(const nn_ctx *ctx, const float *q, const float *k, const float *v, int n_q, int n_kv,
                       int heads, int d, float scale, float *out, err *e);
+
+// ---- resize_bicubic.c ----------------------------------------------------------------------
+// Bicubic resize of a channels-last map x (h, w, c) to y (oh, ow, c) as PyTorch's
+// F.interpolate(mode='bicubic', align_corners=False) called with scale_factor=(scale_h, scale_w):
+// src = (o + 0.5)/scale - 0.5 (the given factor, not in/out), cubic convolution with A = -0.75,
+// taps clamped to the border. oh, ow are the caller's floor(in * scale).
+void resize_bicubic_cl(const nn_ctx *ctx, const float *x, int h, int w, int c, float *y, int oh, int ow,
+                       double scale_h, double scale_w);
+
+// ---- swiglu.c ------------------------------------------------------------------------------
+// x1[i] = SiLU(x1[i]) * x2[i] (SwiGLU's gate), n values.
+void silu_mul_inplace(const nn_ctx *ctx, float *x1, const float *x2, int64_t n);
+
+// ---- pad.c ---------------------------------------------------------------------------------
+// y (c, oh, ow) = x (c, h, w) placed at (top, left) in zeros; top + h <= oh, left + w <= ow.
+void pad_zero(const nn_ctx *ctx, const float *x, int c, int h, int w, float *y, int top, int left, int oh,
+              int ow);
+
+// ---- flip.c --------------------------------------------------------------------------------
+// Channels-last (h, w, c): acc[y, q, :] += x[y, w-1-q, :] when flip, else x[y, q, :].
+void add_flipped_w_cl(const nn_ctx *ctx, float *acc, const float *x, int h, int w, int c, int flip);
 
 // ---- fpenv.c -------------------------------------------------------------------------------
 // Flush-to-zero and denormals-are-zero on the calling thread and the OpenMP threads that ctx's

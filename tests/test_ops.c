@@ -685,6 +685,100 @@ TEST(conv2d_1x1_accumulate_matches_loop) {
     nn_ctx_init(&T, 0);
 }
 
+// ---- ViT ops: zero padding, bicubic resize with a scale factor, the SwiGLU gate -----------------
+
+TEST(pad_zero_places_the_map) {
+    nn_ctx_init(&T, 2);
+    int c = 3, h = 5, w = 7, oh = 14, ow = 14, top = 4, left = 3;
+    float *x = rand_buf(c * h * w, 1.0f), *y = malloc(sizeof(float) * c * oh * ow);
+    for (int i = 0; i < c * oh * ow; i++) y[i] = 99.0f;
+    pad_zero(&T, x, c, h, w, y, top, left, oh, ow);
+    int bad = 0;
+    for (int ch = 0; ch < c; ch++)
+        for (int r = 0; r < oh; r++)
+            for (int q = 0; q < ow; q++) {
+                int sr = r - top, sq = q - left;
+                float want = sr >= 0 && sr < h && sq >= 0 && sq < w ? x[(ch * h + sr) * w + sq] : 0.0f;
+                bad += y[(ch * oh + r) * ow + q] != want;
+            }
+    CHECK(bad == 0, "%d values wrong", bad);
+    free(x); free(y);
+}
+
+// PyTorch's bicubic (A = -0.75, taps clamped) with src = (o + 0.5)/scale - 0.5, in double.
+static void bicubic_ref_taps(int o, int in, double scale, int idx[4], double w[4]) {
+    double src = (o + 0.5) / scale - 0.5, f = floor(src), t = src - f, A = -0.75;
+    double d[4] = {t + 1, t, 1 - t, 2 - t};
+    for (int k = 0; k < 4; k++) {
+        double a = d[k];
+        w[k] = a <= 1 ? ((A + 2) * a - (A + 3)) * a * a + 1 : ((A * a - 5 * A) * a + 8 * A) * a - 4 * A;
+        int i = (int)f - 1 + k;
+        idx[k] = i < 0 ? 0 : i >= in ? in - 1 : i;
+    }
+}
+
+TEST(resize_bicubic_cl_matches_reference) {
+    nn_ctx_init(&T, 2);
+    static const int cs[][4] = {{37, 37, 4, 5}, {37, 37, 52, 70}, {6, 9, 6, 9}, {10, 3, 1, 7}};
+    int c = 5;
+    for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++) {
+        int h = cs[k][0], w = cs[k][1], oh = cs[k][2], ow = cs[k][3];
+        double sh = (oh + 0.1) / h, sw = (ow + 0.1) / w;
+        float *x = rand_buf(h * w * c, 1.0f), *y = malloc(sizeof(float) * oh * ow * c);
+        resize_bicubic_cl(&T, x, h, w, c, y, oh, ow, sh, sw);
+        double worst = 0.0;
+        for (int oy = 0; oy < oh; oy++)
+            for (int ox = 0; ox < ow; ox++) {
+                int iy[4], ix[4];
+                double wy[4], wx[4];
+                bicubic_ref_taps(oy, h, sh, iy, wy);
+                bicubic_ref_taps(ox, w, sw, ix, wx);
+                for (int ch = 0; ch < c; ch++) {
+                    double r = 0.0;
+                    for (int a = 0; a < 4; a++)
+                        for (int b = 0; b < 4; b++) r += wy[a] * wx[b] * x[(iy[a] * w + ix[b]) * c + ch];
+                    worst = fmax(worst, fabs(y[(oy * ow + ox) * c + ch] - r));
+                }
+            }
+        // 1e-5: the op computes the source coordinate in float32 as PyTorch does (its ulp near 37 is
+        // 3.8e-6, which moves the weights by about as much); the reference uses double.
+        CHECK(worst < 1e-5, "%dx%d -> %dx%d: worst %.3g", h, w, oh, ow, worst);
+        free(x); free(y);
+    }
+}
+
+TEST(add_flipped_w_cl_matches_loop) {
+    nn_ctx_init(&T, 2);
+    int h = 7, w = 9, c = 5;
+    float *x = rand_buf(h * w * c, 1.0f), *a = rand_buf(h * w * c, 1.0f), *b = malloc(sizeof(float) * h * w * c);
+    for (int flip = 0; flip < 2; flip++) {
+        memcpy(b, a, sizeof(float) * h * w * c);
+        add_flipped_w_cl(&T, b, x, h, w, c, flip);
+        int bad = 0;
+        for (int y = 0; y < h; y++)
+            for (int q = 0; q < w; q++)
+                for (int k = 0; k < c; k++)
+                    bad += b[(y * w + q) * c + k] != a[(y * w + q) * c + k] + x[(y * w + (flip ? w - 1 - q : q)) * c + k];
+        CHECK(bad == 0, "flip %d: %d values wrong", flip, bad);
+    }
+    free(x); free(a); free(b);
+}
+
+TEST(silu_mul_matches_reference) {
+    nn_ctx_init(&T, 2);
+    int n = 100003;
+    float *a = rand_buf(n, 12.0f), *b = rand_buf(n, 2.0f), *y = malloc(sizeof(float) * n);
+    memcpy(y, a, sizeof(float) * n);
+    silu_mul_inplace(&T, y, b, n);
+    double worst = 0.0;
+    for (int i = 0; i < n; i++) {
+        double r = a[i] / (1.0 + exp(-(double)a[i])) * b[i];
+        worst = fmax(worst, fabs(y[i] - r) / (fabs(r) + 1e-30));
+    }
+    CHECK(worst < 1e-6, "worst relative error %.3g", worst);
+    free(a); free(b); free(y);
+}
+
 // ---- BLAS on the calling thread --------------------------------------------------------------
 
 static double thread_cpu(int who) {
@@ -792,6 +886,10 @@ int main(int argc, char **argv) {
     RUN(copy_and_crop_match_loop);
     RUN(window_ops_match_loops);
     RUN(conv2d_1x1_accumulate_matches_loop);
+    RUN(pad_zero_places_the_map);
+    RUN(resize_bicubic_cl_matches_reference);
+    RUN(add_flipped_w_cl_matches_loop);
+    RUN(silu_mul_matches_reference);
     RUN(blas_runs_on_the_calling_thread);
     RUN(threads_bit_identical);
     return t_finish(argv[0]);

@@ -63,20 +63,22 @@ class Model(_lib.Owned):
 
     ``threads``: the threads of this model's work, 0 every core (results do not depend on it).
     ``size``: None for the model's own test resize, "native", or "WxH". ``id_channels``: None for
-    the model's default in-distribution channels, or e.g. "0-18".
+    the model's default in-distribution channels, or e.g. "0-18". ``backbone``: the backbone file
+    of a two-file model (DINOv2: ``path`` is the head file, this dinov2_<arch>_pretrain.pth).
 
     One model serves one thread at a time (calls from several threads wait their turn); open one
     model per thread to score in parallel. The GIL is released while the library works.
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, threads: int = 0,
-                 size: str | None = None, id_channels: str | None = None):
+                 size: str | None = None, id_channels: str | None = None,
+                 backbone: str | os.PathLike[str] | None = None):
         self._h = None
         self._scorers: dict = {}
         self._lock = threading.Lock()
         if not isinstance(threads, int) or threads < 0:
             raise Error(E_ARG, f"threads: {threads!r}, expected an integer >= 0 (0: every core)")
-        opt = _lib.Options(threads=threads, size=b(size), id_channels=b(id_channels))
+        opt = _lib.Options(threads=threads, size=b(size), id_channels=b(id_channels), backbone=b(backbone))
         st, h = _lib.Status(), ctypes.c_void_p()
         if path is not None and not isinstance(path, (str, bytes, os.PathLike)):
             raise Error(E_ARG, f"path: expected a checkpoint path or None, got {type(path).__name__}")
