@@ -54,6 +54,12 @@ int pipeline_config_set(pipeline_config *c, const char *key, const char *v, err 
     if (!strcmp(key, "stride")) return copy_value(key, v, c->stride, sizeof c->stride, e);
     if (!strcmp(key, "offset-scale")) return parse_offset_scale(v, &c->offset_scale, e);
     if (!strcmp(key, "threads") || !strcmp(key, "j")) return parse_threads(v, &c->threads, e);
+    if (!strcmp(key, "tta")) {
+        if (strcmp(v, "1") && strcmp(v, "0") && strcmp(v, "on") && strcmp(v, "off"))
+            return err_set(e, OODSEG_E_ARG, "--tta '%s': expected on or off (the CLI's --tta alone means on)", v);
+        c->tta = !strcmp(v, "1") || !strcmp(v, "on");
+        return OODSEG_OK;
+    }
     if (!strcmp(key, "method") || !strcmp(key, "methods")) return copy_value(key, v, c->methods, sizeof c->methods, e);
     return ood_options_set(&c->oo, key, v, e);
 }

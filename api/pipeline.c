@@ -1,6 +1,7 @@
 #include "pipeline.h"
 #include "../core/paths.h"
 #include "../nn/nn.h"
+#include "../models/tta.h"
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,6 +113,7 @@ int pipeline_open(pipeline *p, const pipeline_config *c, err *e) {
     if (model_open(mp, &ctx, &mo, &m, e)) return e->code;
     if (pipeline_attach(p, m, c->size, c->methods, &c->oo, e)) { model_close(m); return e->code; }
     p->owns_model = 1;
+    if (c->tta && pipeline_use_tta(p, e)) { pipeline_close(p); return e->code; }
     return OODSEG_OK;
 }
 
@@ -185,11 +187,37 @@ static int score_outputs(pipeline *p, const tensor_list *tl, pipeline_out *out, 
     return rc;
 }
 
+int pipeline_use_tta(pipeline *p, err *e) {
+    for (int i = 0; i < p->n_methods; i++)
+        if (ood_method_def_of(p->methods[i])->flags & OOD_NEEDS_TAPS)
+            return err_set(e, OODSEG_E_ARG, "--tta: the method %s reads feature taps, and the averaged map of the "
+                           "augmentations has no features of its own; use --tta with msp, maxlogit, entropy or energy",
+                           pipeline_method_name(p, i));
+    if (p->m->desc.pre.size_rule != SIZE_KEEP_RATIO)
+        return err_set(e, OODSEG_E_ARG, "--tta: the model %s has a fixed input size; multi-scale test-time "
+                       "augmentation needs a keep-ratio test resize (InternImage, SegFormer, DINOv2)", p->m->desc.arch);
+    p->tta = 1;
+    return OODSEG_OK;
+}
+
+// The augmented forward: log of the mean softmax over the ratios of the 'ms' configs, with and
+// without a flip (docs/dinov2-segformer.md A.6), as "logits" at the image's size.
+static int tta_logits(pipeline *p, const image *img, tensor_list *tl, err *e) {
+    static const float ratios[] = {1.0f, 1.32f, 1.73f, 2.28f, 3.0f};
+    float *probs = NULL;
+    if (model_tta_probs(p->m, img, ratios, 5, 1, model_forward, &probs, e)) return e->code;
+    int64_t n = (int64_t)p->m->desc.num_outputs * img->h * img->w;
+    log_floor_inplace(&p->m->ctx, probs, n);
+    int64_t shape[4] = {1, p->m->desc.num_outputs, img->h, img->w};
+    return tl_add_take(tl, "logits", 4, shape, probs, e) ? OODSEG_OK : e->code;
+}
+
 int pipeline_run(pipeline *p, const image *img, pipeline_out *out, err *e) {
     memset(out, 0, sizeof *out);
     double t0 = omp_get_wtime();
     tensor_list tl = {0};
-    int rc = model_forward_image(p->m, img, p->size[0] ? p->size : NULL, p->taps, &tl, e);
+    int rc = p->tta ? tta_logits(p, img, &tl, e)
+                    : model_forward_image(p->m, img, p->size[0] ? p->size : NULL, p->taps, &tl, e);
     out->seconds_forward = omp_get_wtime() - t0;
     out->w = img->w; out->h = img->h;
     if (!rc) rc = score_outputs(p, &tl, out, e);
@@ -200,6 +228,9 @@ int pipeline_run(pipeline *p, const image *img, pipeline_out *out, err *e) {
 
 int pipeline_run_tensor(pipeline *p, const float *input, int h, int w, pipeline_out *out, err *e) {
     memset(out, 0, sizeof *out);
+    if (p->tta)
+        return err_set(e, OODSEG_E_ARG, "--tta resizes the image itself at several scales: score an image or RGB "
+                       "pixels, not a preprocessed tensor");
     double t0 = omp_get_wtime();
     tensor_list tl = {0};
     int rc = model_forward(p->m, input, h, w, p->taps, &tl, e);

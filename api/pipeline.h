@@ -25,6 +25,7 @@ typedef struct pipeline {
     pictures_scale scale;                 // the heat maps' colours; zero: each image's min..max
     int scale_logits_only;                // 1: scale applies to the methods scored in logit units
     char scale_note[192];                 // what the colour bar says of a set scale
+    int tta;                              // 1: multi-scale + flip test-time augmentation (--tta)
 } pipeline;
 
 typedef struct pipeline_out {
@@ -48,6 +49,7 @@ typedef struct pipeline_config {
     char mode[16];           // "": the model's official test mode; "whole" or "slide"
     char crop[32], stride[32];   // "": the model's; "HxW" or "S": the slide window and step
     int threads;             // 0: every core
+    int tta;                 // --tta: the methods score the mean softmax of multi-scale + flip runs
     char methods[256];       // comma list; "": kmeans (the paper's method)
     ood_options oo;          // every method option
 } pipeline_config;
@@ -69,6 +71,11 @@ int pipeline_open(pipeline *p, const pipeline_config *c, err *e);
 // "": kmeans; o NULL: defaults.
 int pipeline_attach(pipeline *p, model *m, const char *size, const char *methods,
                     const ood_options *o, err *e);
+// Test-time augmentation from now on (the 'ms' heads' multi-scale + flip, models/tta.h): the
+// methods then see log(mean softmax) as their logits, so MSP and entropy are those of the averaged
+// probabilities and max-logit is log MSP; methods that read feature taps are refused, since no
+// single forward's features match the averaged map.
+int pipeline_use_tta(pipeline *p, err *e);
 int pipeline_run(pipeline *p, const image *img, pipeline_out *out, err *e);
 // input: (1, 3, h, w) as the network sees it; the maps are at h x w.
 int pipeline_run_tensor(pipeline *p, const float *input, int h, int w, pipeline_out *out, err *e);

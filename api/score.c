@@ -16,10 +16,17 @@ const char *oodseg_method_name(int index) {
 
 const char *oodseg_method_options_help(void) { return ood_options_help(); }
 
-// The name/value list of the public API into method options.
-static int set_options(ood_options *o, const char *const *kv, err *e) {
+// The name/value list of the public API into method options (and "tta": on or off).
+static int set_options(ood_options *o, const char *const *kv, int *tta, err *e) {
     for (int i = 0; kv && kv[i]; i += 2) {
         if (!kv[i + 1]) return err_set(e, OODSEG_E_ARG, "method option '%s' has no value (the list is name, value, ..., NULL)", kv[i]);
+        if (!strcmp(kv[i], "tta")) {
+            pipeline_config c;
+            pipeline_config_default(&c);
+            if (pipeline_config_set(&c, "tta", kv[i + 1], e)) return e->code;
+            *tta = c.tta;
+            continue;
+        }
         int rc = ood_options_set(o, kv[i], kv[i + 1], e);
         if (rc == 1) return err_set(e, OODSEG_E_ARG, "unknown method option '%s' (see oodseg_method_options_help())", kv[i]);
         if (rc) return rc;
@@ -34,10 +41,16 @@ int oodseg_scorer_open(oodseg_model *om, const char *methods, const char *const 
     *out = NULL;
     ood_options o;
     ood_options_default(&o);
-    if (set_options(&o, options, &e)) return api_status(&e, st);
+    int tta = 0;
+    if (set_options(&o, options, &tta, &e)) return api_status(&e, st);
     oodseg_scorer *s = calloc(1, sizeof *s);
     if (!s) { err_set(&e, OODSEG_E_NOMEM, "out of memory"); return api_status(&e, st); }
     if (pipeline_attach(&s->p, om->m, om->has_size ? om->size : NULL, methods, &o, &e)) {
+        free(s);
+        return api_status(&e, st);
+    }
+    if (tta && pipeline_use_tta(&s->p, &e)) {
+        pipeline_close(&s->p);
         free(s);
         return api_status(&e, st);
     }

@@ -33,6 +33,7 @@ int cli_parse(int argc, char **argv, int first, const char *cmd, cli_common *c, 
             if (used < 0) return e->code;
             if (used > 0) { i += used - 1; continue; }
         }
+        if (!strcmp(a, "--tta")) { pipeline_config_set(&c->cfg, "tta", "on", e); continue; }   // a switch
         const char *key = a + (a[1] == '-' ? 2 : 1);
         const char *val = NULL;
         char keybuf[64];

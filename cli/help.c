@@ -130,7 +130,10 @@ static const char *model_opts =
     "                      FILE dinov2_<arch>_pretrain.pth)\n"
     "  --offset-scale S    InternImage DCNv3 offset scale (default 1.0 T/S/B, 2.0 L/XL;\n"
     "                      custom sizes: 1.0 pre-norm, 2.0 post-norm)\n"
-    "  --threads N         threads (default: all cores); results do not depend on it\n";
+    "  --threads N         threads (default: all cores); results do not depend on it\n"
+    "  --tta               multi-scale (1, 1.32, 1.73, 2.28, 3) + flip test-time augmentation, as the\n"
+    "                      DINOv2 'ms' configs: the methods score log(mean softmax); keep-ratio\n"
+    "                      models only, not with kmeans or centroid (off by default: 10x the cost)\n";
 
 static const char *exit_status =
     "exit status: 0 ok, 2 bad argument, 3 i/o error, 4 corrupt or unsupported file,\n"

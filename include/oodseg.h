@@ -151,7 +151,9 @@ typedef struct oodseg_scorer oodseg_scorer;
 /* A scorer runs the model once per image and every method asked for on its outputs.
  *   methods: comma list, e.g. "maxlogit,kmeans" (at most OODSEG_MAX_METHODS); NULL: "kmeans", the paper's.
  *   options: NULL, or a NULL-terminated list of name, value pairs: the method options of
- *            `oodseg --help` without their dashes, e.g. {"k", "8", "tau", "30", NULL}.
+ *            `oodseg --help` without their dashes, e.g. {"k", "8", "tau", "30", NULL}, and
+ *            {"tta", "on"}: multi-scale + flip test-time augmentation (`--tta`; the methods then
+ *            score log(mean softmax); keep-ratio models, methods without feature taps).
  * Options are checked here, and files they name (centroids, calibrated tau) are read once, here.
  * The model must outlive the scorer; the scorer uses the model's threads and device. */
 OODSEG_API int oodseg_scorer_open(oodseg_model *m, const char *methods, const char *const *options,

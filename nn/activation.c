@@ -1,6 +1,7 @@
 // Elementwise activations and the row softmax. Elementwise loops are split statically; each element
 // is computed the same way whatever thread does it, so results do not depend on the thread count.
 #include "nn.h"
+#include <float.h>
 #include <math.h>
 
 #define ELEM_MIN_PARALLEL 16384   // below this a parallel region costs more than it saves
@@ -34,6 +35,11 @@ void gelu_inplace(const nn_ctx *ctx, float *x, int64_t n) {
         int64_t i0 = b * GELU_BLOCK;
         gelu_block(x + i0, n - i0 < GELU_BLOCK ? n - i0 : GELU_BLOCK);
     }
+}
+
+void log_floor_inplace(const nn_ctx *ctx, float *x, int64_t n) {
+    #pragma omp parallel for schedule(static) num_threads(ctx->threads) if (n >= ELEM_MIN_PARALLEL)
+    for (int64_t i = 0; i < n; i++) x[i] = logf(x[i] > FLT_MIN ? x[i] : FLT_MIN);
 }
 
 void sigmoid_inplace(const nn_ctx *ctx, float *x, int64_t n) {

@@ -83,6 +83,9 @@ void batchnorm_prelu_inplace(const nn_ctx *ctx, float *x, int c, int64_t hw, con
 void relu_inplace(const nn_ctx *ctx, float *x, int64_t n);
 void gelu_inplace(const nn_ctx *ctx, float *x, int64_t n);   // exact erf form
 void sigmoid_inplace(const nn_ctx *ctx, float *x, int64_t n);
+// x = log(max(x, FLT_MIN)): probabilities to log-probabilities that stay finite where a
+// probability underflowed to 0 (the logits of test-time augmentation, api/pipeline.c).
+void log_floor_inplace(const nn_ctx *ctx, float *x, int64_t n);
 // PReLU on NCHW: slope per channel (c values).
 void prelu_inplace(const nn_ctx *ctx, float *x, int c, int64_t hw, const float *slope);
 // PReLU with one slope on n values (one channel; also conv2d's fused epilogue).

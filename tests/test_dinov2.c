@@ -10,6 +10,7 @@
 #include "../models/vit.h"
 #include "../models/dinov2.h"
 #include "../models/tta.h"
+#include "../api/pipeline.h"
 #include "../core/json.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -257,6 +258,29 @@ TEST(ms_tta_golden) {
     REQUIRE(model_tta_probs(m, &img, ratios, 2, 1, slide_forward, &probs, &e) == OODSEG_OK, "%s", e.msg);
     double d = t_max_abs_diff(probs, gp->f32, gp->numel);
     CHECK(d <= 2e-5, "tta.probs: max |diff| %.3g", d);
+    free(probs);
+    // The pipeline's --tta: the methods see log(mean softmax) over the configs' five ratios with
+    // flips, so MSP is 1 - the largest mean probability; methods reading taps are refused.
+    const float five[5] = {1.0f, 1.32f, 1.73f, 2.28f, 3.0f};
+    REQUIRE(model_tta_probs(m, &img, five, 5, 1, model_forward, &probs, &e) == OODSEG_OK, "%s", e.msg);
+    pipeline p;
+    pipeline_out po;
+    REQUIRE(pipeline_attach(&p, m, NULL, "msp", NULL, &e) == OODSEG_OK, "%s", e.msg);
+    REQUIRE(pipeline_use_tta(&p, &e) == OODSEG_OK, "%s", e.msg);
+    REQUIRE(pipeline_run(&p, &img, &po, &e) == OODSEG_OK, "%s", e.msg);
+    double worst = 0;
+    int C = m->desc.num_outputs;
+    for (int i = 0; i < H * W; i++) {
+        double mx = 0;
+        for (int c = 0; c < C; c++) mx = fmax(mx, probs[(size_t)c * H * W + i]);
+        worst = fmax(worst, fabs(po.scores[0][i] - (1 - mx)));
+    }
+    CHECK(worst <= 1e-5, "--tta msp vs 1 - max mean probability: max |diff| %.3g", worst);
+    pipeline_out_free(&po);
+    pipeline_close(&p);
+    REQUIRE(pipeline_attach(&p, m, NULL, "kmeans", NULL, &e) == OODSEG_OK, "%s", e.msg);
+    CHECK(pipeline_use_tta(&p, &e) == OODSEG_E_ARG && strstr(e.msg, "kmeans"), "%s", e.msg);
+    pipeline_close(&p);
     free(probs);
     free(img.px);
     ckpt_close(io);
