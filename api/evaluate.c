@@ -3,6 +3,7 @@
 #include "../eval/datasets.h"
 #include "../eval/metrics.h"
 #include "../eval/evaluator.h"
+#include "../io/video.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -256,6 +257,23 @@ int oodseg_dataset_count(const oodseg_dataset *d) { return d ? d->ds.n : 0; }
 
 const char *oodseg_dataset_image(const oodseg_dataset *d, int i) {
     return d && i >= 0 && i < d->ds.n ? d->ds.items[i].image : NULL;
+}
+
+int oodseg_dataset_rgb(const oodseg_dataset *d, int i, uint8_t **rgb, int *w, int *h, oodseg_status *st) {
+    err e = {0};
+    if (!d || !rgb || !w || !h || i < 0 || i >= d->ds.n) {
+        err_set(&e, OODSEG_E_ARG, "oodseg_dataset_rgb: bad arguments (item %d of %d)", i, d ? d->ds.n : 0);
+        return api_status(&e, st);
+    }
+    const ds_item *it = &d->ds.items[i];
+    image img = {0};
+    *rgb = NULL;
+    if (!(it->frame >= 0 ? video_read_frame(it->image, it->frame, &img, &e) : image_load_rgb(it->image, &img, &e))) {
+        *rgb = img.px;
+        *w = img.w;
+        *h = img.h;
+    }
+    return api_status(&e, st);
 }
 
 const char *oodseg_dataset_name(const oodseg_dataset *d, int i) {

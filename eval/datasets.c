@@ -1,5 +1,6 @@
 // Dataset layouts (see datasets.h): listing, pairing, validation and label mapping.
 #include "datasets.h"
+#include "../io/video.h"
 #include "../core/json.h"
 #include "../io/file.h"
 #include <dirent.h>
@@ -52,7 +53,8 @@ const char *dataset_help(void) {
            "  fishyscapes-static:P  same layout as fishyscapes-laf\n"
            "  camvid-ood:P          P/test_ood.txt lines 'test_ood/<stem>.png testannot_ood/<stem>.png' (0..10 ID, 11 void, 12 OoD)\n"
            "  ade-ood:P             P/images/<stem>.jpg, P/annotations/<stem>_mask.png (0 ID, 1 OoD, 255 ignore)\n"
-           "  generic               --images DIR --labels DIR [--label-suffix S] --ood V,.. [--ignore V,..] [--id V,..]\n";
+           "  generic               --images DIR --labels DIR [--label-suffix S] --ood V,.. [--ignore V,..] [--id V,..]\n"
+           "                        (--images VIDEO: the frames with a label <video-stem>_f<index>S.png in --labels)\n";
 }
 
 // ---- small helpers ---------------------------------------------------------------------------
@@ -200,7 +202,7 @@ static int add_item(dataset *ds, int *cap, char *stem, char *img, char *lab, err
         if (!ni) { free(stem); free(img); free(lab); return err_set(e, OODSEG_E_NOMEM, "dataset: out of memory"); }
         ds->items = ni;
     }
-    ds->items[ds->n++] = (ds_item){stem, img, lab};
+    ds->items[ds->n++] = (ds_item){stem, img, lab, -1};
     return OODSEG_OK;
 }
 
@@ -358,6 +360,46 @@ static int open_camvid(dataset *ds, err *e) {
 }
 
 // Images in img_dir paired by stem with lab_dir/<stem><suffix>; labels without an image are an error.
+static int cmp_frame(const void *a, const void *b) {
+    int64_t x = ((const ds_item *)a)->frame, y = ((const ds_item *)b)->frame;
+    return (x > y) - (x < y);
+}
+
+// --images VIDEO: the frames that have a label <video-stem>_f<index><suffix> in lab_dir (a
+// video's annotated frames are a sparse few), in frame order; their stems are <video-stem>_f%06d,
+// the frame names of every output.
+static int open_video_frames(dataset *ds, const char *video, const char *lab_dir, const char *suffix, err *e) {
+    if (!is_dir(lab_dir)) return err_set(e, OODSEG_E_DATA, "%s: label folder missing (layout %s)", lab_dir, ds->name);
+    char *vstem = stem_of(video), **labs;
+    int nl, cap = 0, rc;
+    if (!vstem) return err_set(e, OODSEG_E_NOMEM, "dataset: out of memory");
+    if ((rc = list_dir(lab_dir, NULL, &labs, &nl, e))) { free(vstem); return rc; }
+    size_t vl = strlen(vstem), sl = strlen(suffix);
+    for (int k = 0; !rc && k < nl; k++) {
+        const char *f = labs[k];
+        size_t fl = strlen(f);
+        if (fl <= vl + 2 + sl || strncmp(f, vstem, vl) || strncmp(f + vl, "_f", 2) || strcmp(f + fl - sl, suffix)) continue;
+        char *end;
+        long long idx = strtoll(f + vl + 2, &end, 10);
+        if (end != f + fl - sl || idx < 0 || end == f + vl + 2) continue;
+        char stem[600];
+        snprintf(stem, sizeof stem, "%.480s_f%06lld", vstem, idx);
+        if ((rc = add_item(ds, &cap, strdup(stem), strdup(video), join(lab_dir, f, NULL), e))) break;
+        ds->items[ds->n - 1].frame = idx;
+    }
+    free_list(labs, nl);
+    if (!rc && ds->n == 0)
+        rc = err_set(e, OODSEG_E_DATA, "%s: no label of its frames in %s (expected %s_f<frame index>%s, e.g. %s_f000042%s)",
+                     video, lab_dir, vstem, suffix, vstem, suffix);
+    free(vstem);
+    if (!rc) qsort(ds->items, (size_t)ds->n, sizeof *ds->items, cmp_frame);
+    for (int i = 1; !rc && i < ds->n; i++)
+        if (ds->items[i].frame == ds->items[i - 1].frame)
+            rc = err_set(e, OODSEG_E_DATA, "%s and %s: two labels of frame %lld of %s; keep one", ds->items[i - 1].label,
+                         ds->items[i].label, (long long)ds->items[i].frame, video);
+    return rc;
+}
+
 static int open_dirs(dataset *ds, const char *img_dir, const char *exts, const char *lab_dir,
                      const char *const *suffixes, int n_suffix, err *e) {
     if (!is_dir(img_dir)) return err_set(e, OODSEG_E_DATA, "%s: image folder missing (layout %s); check the dataset PATH and the layout name", img_dir, ds->name);
@@ -439,7 +481,8 @@ int dataset_open(const char *spec, const ds_generic *g, dataset *ds, err *e) {
         snprintf(sufpng, sizeof sufpng, "%s.png", suf[0]);
         const char *sp[1] = {sufpng};
         if (!ds->root[0]) snprintf(ds->root, sizeof ds->root, "%s", g->images);
-        rc = open_dirs(ds, g->images, L->img_ext, g->labels, sp, 1, e);
+        if (video_is_video_name(g->images) && is_file(g->images)) rc = open_video_frames(ds, g->images, g->labels, sufpng, e);
+        else rc = open_dirs(ds, g->images, L->img_ext, g->labels, sp, 1, e);
     } else {
         if ((rc = convention_of(L, g, ds->map, ds->labels_doc, sizeof ds->labels_doc, e))) return rc;
         if (L->kind == K_ROADANOMALY) rc = open_roadanomaly(ds, L, e);

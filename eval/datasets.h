@@ -13,7 +13,8 @@
 //   camvid-ood          test_ood.txt: "test_ood/<stem>.png testannot_ood/<stem>.png" a line,
 //                       relative to PATH                                       0..10 ID, 11 void, 12 OoD
 //   ade-ood             images/<stem>.jpg, annotations/<stem>_mask.png         0 ID, 1 OoD, 255 ignore
-//   generic             --images DIR --labels DIR [--label-suffix S]: label DIR/<stem>S.png
+//   generic             --images DIR --labels DIR [--label-suffix S]: label DIR/<stem>S.png;
+//                       --images VIDEO: the frames with a label <video-stem>_f<index>S.png
 //                       (S default ""), values --ood V,.. --ignore V,.. [--id V,..]; without --id
 //                       every other value is in-distribution
 #ifndef OODSEG_EVAL_DATASETS_H
@@ -28,8 +29,9 @@
 
 typedef struct ds_item {
     char *stem;      // file name without folder and extension; the name of score maps and reports
-    char *image;     // paths
+    char *image;     // paths (a video file when frame >= 0)
     char *label;
+    int64_t frame;   // -1: a still image; else this frame of the video (generic layout, --images VIDEO)
 } ds_item;
 
 typedef struct dataset {

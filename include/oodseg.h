@@ -276,7 +276,12 @@ typedef struct oodseg_dataset oodseg_dataset;
 OODSEG_API int oodseg_dataset_open(const char *spec, const char *const *options,
                                    oodseg_dataset **out, oodseg_status *st);
 OODSEG_API int oodseg_dataset_count(const oodseg_dataset *ds);
-OODSEG_API const char *oodseg_dataset_image(const oodseg_dataset *ds, int index);  /* its path */
+OODSEG_API const char *oodseg_dataset_image(const oodseg_dataset *ds, int index);  /* its path (a
+                                                               video's for its frames) */
+/* Item index's pixels, RGB (width*3 bytes a row), from its image file or its video frame ("generic"
+ * with "images" a video: the frames that have labels). Free *rgb with oodseg_free. */
+OODSEG_API int oodseg_dataset_rgb(const oodseg_dataset *ds, int index, uint8_t **rgb, int *width,
+                                  int *height, oodseg_status *st);
 OODSEG_API const char *oodseg_dataset_name(const oodseg_dataset *ds, int index);   /* its stem */
 /* Item index's label map mapped to 0 ID, 1 OoD, 255 ignore (so an evaluator takes it with the
  * "binary" convention). width, height > 0: the label must have that size. Free *labels with

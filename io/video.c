@@ -352,3 +352,20 @@ int video_writer_close(video_writer *vw, int ok, err *e) {
     writer_free(vw);
     return rc;
 }
+
+int video_read_frame(const char *path, int64_t index, image *out, err *e) {
+    video_opts o = {.first = index, .last = index + 1};
+    video *v;
+    int64_t got = -1;
+    int eof = 0;
+    if (video_open(path, &o, &v, e)) return e->code;
+    int rc = video_next(v, out, &got, &eof, e);
+    video_close(v);
+    if (rc) return rc;
+    if (eof || got != index) {
+        if (!eof) image_free(out);
+        return err_set(e, OODSEG_E_DATA, "%s: the video has no frame %lld (its label names it); check the label's "
+                       "frame index", path, (long long)index);
+    }
+    return OODSEG_OK;
+}

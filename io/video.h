@@ -37,6 +37,9 @@ int video_next(video *v, image *out, int64_t *index, int *eof, err *e);
 // Packets that failed to decode so far, and the first one's frame index (-1: none).
 int video_skipped(const video *v, int64_t *first_index);
 void video_close(video *v);
+// Frame `index` of the video at path alone (a labelled frame of an evaluation): opened, sought,
+// decoded, closed. OODSEG_E_DATA naming the file when the video has no such frame.
+int video_read_frame(const char *path, int64_t index, image *out, err *e);
 
 // ---- writing ---------------------------------------------------------------------------------
 typedef struct video_writer video_writer;

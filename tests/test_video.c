@@ -9,6 +9,9 @@
 #include "../api/frames.h"
 #include "../api/score_stream.h"
 #include "../api/mine.h"
+#include "../api/pipeline.h"
+#include "../eval/datasets.h"
+#include "../eval/evaluator.h"
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -203,12 +206,63 @@ TEST(mine_on_the_video_scores_its_frames_as_on_the_decoded_frames) {
     pipeline_close(&p);
 }
 
+// eval's generic layout with --images VIDEO: the frames that have labels clip_f<index>.png are
+// evaluated, each decoded from the video, with the same metrics as the same frames saved as PNGs.
+static int eval_generic(pipeline *p, const char *images, const char *labels, double *ap, int *n, err *e) {
+    ds_generic g = {.images = images, .labels = labels, .ood = "12", .ignore = "11"};
+    dataset ds = {0};
+    evaluator *ev = NULL;
+    evaluator_opts eo;
+    evaluator_opts_default(&eo, 0);
+    const char *names[1] = {"kmeans"};
+    int rc = dataset_open("generic", &g, &ds, e);
+    if (!rc) rc = evaluator_new(&ev, 1, names, &eo, e);
+    for (int i = 0; !rc && i < ds.n; i++) rc = pipeline_eval_item(p, &ds, i, ev, NULL, e);
+    if (!rc) rc = evaluator_finish(ev, NULL, NULL, e);
+    if (!rc) { *ap = evaluator_result(ev, 0)->ap; *n = ds.n; }
+    evaluator_free(ev);
+    dataset_free(&ds);
+    return rc;
+}
+
+TEST(eval_generic_on_the_video_equals_eval_on_its_decoded_frames) {
+    REQUIRE(decoded[0].px, "no video");
+    pipeline p;
+    err e = {0};
+    if (open_pipe(&p, &e)) SKIP("no default model: %s", e.msg);
+    const char *annot[3] = {"assets/demo/testannot_ood/0001TP_008550.png", "assets/demo/testannot_ood/0001TP_008610.png",
+                            "assets/demo/testannot_ood/0001TP_008670.png"};
+    char labs[1100], pngs[1100], path[1300];
+    snprintf(labs, sizeof labs, "%s/vlabels", t_tmpdir());
+    snprintf(pngs, sizeof pngs, "%s/vframes", t_tmpdir());
+    mkdir(labs, 0777);
+    mkdir(pngs, 0777);
+    const int keep[3] = {1, 3, 4};   // a sparse few frames are annotated
+    for (int k = 0; k < 3; k++) {
+        REQUIRE(t_sh("cp '%s' '%s/clip_f%06d.png'", annot[keep[k] % 3], labs, keep[k]) == 0);
+        snprintf(path, sizeof path, "%s/clip_f%06d.png", pngs, keep[k]);
+        REQUIRE(image_save_png(path, &decoded[keep[k]], &e) == 0, "%s", e.msg);
+    }
+    double ap_video = -1, ap_png = -2;
+    int nv = 0, np = 0;
+    REQUIRE(eval_generic(&p, video_path, labs, &ap_video, &nv, &e) == 0, "%s", e.msg);
+    REQUIRE(eval_generic(&p, pngs, labs, &ap_png, &np, &e) == 0, "%s", e.msg);
+    CHECK(nv == 3 && np == 3, "%d video frames, %d images", nv, np);
+    CHECK(ap_video == ap_png, "AP %.17g on the video, %.17g on its frames", ap_video, ap_png);
+    // a label naming a frame the video does not have is an error naming the file and the frame
+    REQUIRE(t_sh("cp '%s' '%s/clip_f000099.png'", annot[0], labs) == 0);
+    CHECK(eval_generic(&p, video_path, labs, &ap_video, &nv, &e) == OODSEG_E_DATA && strstr(e.msg, "99") &&
+          strstr(e.msg, "clip"), "%s", e.msg);
+    pipeline_close(&p);
+}
+
 int main(void) {
     RUN(an_mp4_made_with_the_libraries_decodes_to_its_frames);
     RUN(every_start_end_and_a_seek_keep_the_frames_asked_for);
     RUN(a_truncated_copy_keeps_the_frames_before_the_cut_and_names_file_and_frame);
     RUN(score_on_the_video_equals_score_on_its_decoded_frames);
     RUN(mine_on_the_video_scores_its_frames_as_on_the_decoded_frames);
+    RUN(eval_generic_on_the_video_equals_eval_on_its_decoded_frames);
     for (int i = 0; i < NF; i++) image_free(&decoded[i]);
     return t_finish("test_video");
 }
