@@ -25,6 +25,7 @@
 // `oodseg calibrate` writes it with k_per_class 0 (no class records); --tau-file reads the tau line.
 #include "../core/outfile.h"
 #include "ood.h"
+#include "../io/file.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,9 +208,20 @@ int ood_stats_save(ood_stats *s, const nn_ctx *ctx, const char *path, err *e) {
     return outfile_commit(&of, 1, e);
 }
 
+// A statistics file opened for reading: a regular file only (a FIFO never blocks), the message
+// saying which command writes it.
+static FILE *open_stats(const char *path, const char *what, const char *command, err *e) {
+    FILE *f = io_fopen_regular(path, what, NULL, e);
+    if (!f) {
+        size_t l = strlen(e->msg);
+        snprintf(e->msg + l, sizeof e->msg - l, " (write it with `oodseg %s`)", command);
+    }
+    return f;
+}
+
 int ood_read_tau(const char *path, double *tau, err *e) {
-    FILE *f = fopen(path, "r");
-    if (!f) return err_set(e, OODSEG_E_IO, "cannot open the tau file %s (write it with `oodseg calibrate`)", path);
+    FILE *f = open_stats(path, "tau file", "calibrate", e);
+    if (!f) return e->code;
     char line[512];
     int ok = 0;
     if (!fgets(line, sizeof line, f) || strncmp(line, "oodseg-stats 1", 14) != 0) {
@@ -231,8 +243,8 @@ void ood_centroids_free(ood_centroids *c) {
 
 int ood_centroids_load(const char *path, ood_centroids *c, err *e) {
     memset(c, 0, sizeof *c);
-    FILE *f = fopen(path, "r");
-    if (!f) return err_set(e, OODSEG_E_IO, "cannot open the centroid file %s (write it with `oodseg fit-centroids`)", path);
+    FILE *f = open_stats(path, "centroid file", "fit-centroids", e);
+    if (!f) return e->code;
     int ver = 0, kpc = 0, rc = OODSEG_E_FORMAT;
     if (fscanf(f, "oodseg-stats %d num_id %d k_per_class %d dim %d", &ver, &c->num_id, &kpc, &c->dim) != 4 ||
         ver != 1 || c->num_id < 1 || c->num_id > 256 || kpc < 1 || c->dim < 1) {

@@ -9,6 +9,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static char g_cli[4096];
 #define DEMO_IMAGE "data/camvid-ood/test_ood/0001TP_008550.png"
@@ -315,6 +317,15 @@ TEST(datasets_and_errors) {
         CHECK(oodseg_scorer_open(m, "kmeans", unknown, &s, &st) == OODSEG_E_ARG && strstr(st.message, "nosuch-option"), "%s", st.message);
         const char *cent[] = {"centroids", "/nonexistent/c.txt", NULL};
         CHECK(oodseg_scorer_open(m, "centroid", cent, &s, &st) == OODSEG_E_IO && strstr(st.message, "/nonexistent/c.txt"), "%s", st.message);
+        // a named pipe as the centroid or tau file is refused at once, never waited on
+        char fifo[4200];
+        snprintf(fifo, sizeof fifo, "%s/stats.fifo", t_tmpdir());
+        REQUIRE(mkfifo(fifo, 0600) == 0);
+        alarm(30);   // a hang would end the test binary, counted as a failure
+        const char *cf[] = {"centroids", fifo, NULL}, *tf[] = {"tau-file", fifo, NULL};
+        CHECK(oodseg_scorer_open(m, "centroid", cf, &s, &st) == OODSEG_E_IO && strstr(st.message, "fit-centroids"), "%s", st.message);
+        CHECK(oodseg_scorer_open(m, "kmeans", tf, &s, &st) == OODSEG_E_IO && strstr(st.message, "calibrate"), "%s", st.message);
+        alarm(0);
         oodseg_model_close(m);
     }
     for (int i = 0; oodseg_method_name(i); i++) CHECK(strlen(oodseg_method_name(i)) > 1);
