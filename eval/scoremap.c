@@ -44,6 +44,14 @@ int load_score_map(const char *dir, const char *stem, const char *method, int w,
     if (!strcmp(a.dtype, "f4")) { *out = a.data; a.data = NULL; }
     else if (!(*out = npy_to_f32(&a, e))) { npy_free(&a); return err_prefix(e, "%s: ", p); }
     npy_free(&a);
+    for (int64_t i = 0; i < (int64_t)w * h; i++)   // named here, where the file is known
+        if ((*out)[i] != (*out)[i]) {
+            free(*out);
+            *out = NULL;
+            return err_set(e, OODSEG_E_DATA, "%s: the score map is NaN at pixel (x %lld, y %lld); a score map must be "
+                           "finite or +-inf where the method saturates, never NaN: fix the tool that wrote it",
+                           p, (long long)(i % w), (long long)(i / w));
+        }
     return OODSEG_OK;
 }
 

@@ -352,7 +352,7 @@ TEST(label_and_score_map_cases) {
         free(s);
         s = NULL;
         // NaN is refused naming the pixel; +inf is a valid (maximal) score
-        if (k == 0) expect("score map with NaN", rc, OODSEG_E_DATA, &e, "NaN", "pixel", NULL);
+        if (k == 0) expect("score map with NaN", rc, OODSEG_E_DATA, &e, "NaN", "pixel", "nan");   // the file named
         else expect("score map with inf", rc, OODSEG_OK, &e, NULL, NULL, NULL);
     }
     free(labels);
