@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -240,6 +241,17 @@ static int take_frame(share_state *st, pipeline *p, frame_item *it, long long do
     return ferror(st->log) ? err_set(&it->e, OODSEG_E_IO, "writing the per-frame log failed") : OODSEG_OK;
 }
 
+
+// The per-frame log, appended to on --resume. Opened without following a symbolic link (O_NOFOLLOW):
+// whatever the output folder holds, nothing is written outside it.
+static FILE *open_log(const char *path, int append) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | (append ? O_APPEND : O_TRUNC), 0644);
+    if (fd < 0) return NULL;
+    FILE *f = fdopen(fd, append ? "a" : "w");
+    if (!f) close(fd);
+    return f;
+}
+
 static int run_share(const dist *d, pipeline *p, char *const *inputs, int n_inputs, const mine_opts *o,
                      mine_summary *s, err *e) {
     share_state st = {p, o, {0}, NULL, s};
@@ -250,7 +262,7 @@ static int run_share(const dist *d, pipeline *p, char *const *inputs, int n_inpu
     if (!(st.top.e = err_calloc(e, (size_t)o->top, sizeof *st.top.e, "the K best frames"))) return e->code;
     long long skip = 0, failed_before = 0;
     int rc = o->resume ? read_log(path, header, o->by, &st.top, &skip, &failed_before, e) : OODSEG_OK;
-    if (!rc && !(st.log = fopen(path, skip ? "a" : "w")))
+    if (!rc && !(st.log = open_log(path, skip)))
         rc = err_set(e, OODSEG_E_IO, "cannot write %s: %s", path, strerror(errno));
     if (!rc && !skip) { fputs(header, st.log); fflush(st.log); }
     s->resumed = skip;

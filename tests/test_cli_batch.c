@@ -121,6 +121,28 @@ TEST(no_clobber_refuses_before_writing) {
     CHECK(tool(args) == 0);
 }
 
+// Outputs stay inside -o DIR: a symbolic link in the output folder named like an output, pointing
+// outside, is replaced by the output (written to a temporary name and renamed), never written through.
+TEST(outputs_never_escape_the_output_folder) {
+    char d[600], out[600], outside[700], args[4000];
+    snprintf(d, sizeof d, "%s/esc_in", t_tmpdir());
+    snprintf(out, sizeof out, "%s/esc_out", t_tmpdir());
+    snprintf(outside, sizeof outside, "%s/outside.txt", t_tmpdir());
+    demo_folder(d);
+    REQUIRE(t_sh("mkdir -p %s && echo precious > %s && ln -s %s %s/0001TP_008550_maxlogit_score.npy && "
+                 "ln -s %s %s/0001TP_008550_maxlogit_heat.png", out, outside, outside, out, outside, out) == 0);
+    snprintf(args, sizeof args, "score --size 256x192 --method maxlogit -o %s %s", out, d);
+    CHECK(tool(args) == 0);
+    CHECK(t_sh("grep -qx precious %s", outside) == 0, "a file outside -o was written through a link");
+    CHECK(t_sh("test -f %s/0001TP_008550_maxlogit_score.npy && test ! -L %s/0001TP_008550_maxlogit_score.npy", out, out) == 0,
+          "the output is not a regular file of its own");
+    // mine's per-frame log too
+    REQUIRE(t_sh("mkdir -p %s/mine && ln -s %s %s/mine/frames.tsv", out, outside, out) == 0);
+    snprintf(args, sizeof args, "mine --size 256x192 --method maxlogit --rank-by percentile --top 2 -o %s/mine %s", out, d);
+    CHECK(tool(args) == 3 && has("err.txt", "frames.tsv"), "mine refuses the link, naming the file");
+    CHECK(t_sh("grep -qx precious %s", outside) == 0, "mine wrote through a link in its output folder");
+}
+
 TEST(every_subcommand_answers_help_and_the_global_help_lists_every_option) {
     const char *cmds[] = {"info", "forward", "score", "eval", "metrics", "fit-centroids", "calibrate"};
     const char *own[] = {"MODEL", "--save", "--keep-going", "--no-html", "--partial", "-o FILE", "--tau-file"};
@@ -188,6 +210,7 @@ int main(int argc, char **argv) {
     RUN(two_inputs_with_one_stem_are_refused_before_writing);
     RUN(rerun_into_the_input_folder_never_reads_its_outputs);
     RUN(no_clobber_refuses_before_writing);
+    RUN(outputs_never_escape_the_output_folder);
     RUN(every_subcommand_answers_help_and_the_global_help_lists_every_option);
     RUN(limit_zero_is_an_error);
     RUN(metrics_reads_the_naming_rule_and_equals_eval);
