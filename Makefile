@@ -82,9 +82,9 @@ $(B)/tests/test_fuzz_regressions: tests/test_fuzz_regressions.c fuzz/targets.c f
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(OPT) $(EXTRA_CFLAGS) -o $@ $< fuzz/targets.c $(TEST_SUPPORT) $(B)/liboodseg.a $(LDLIBS)
 
-$(B)/bench/%: bench/%.c $(B)/liboodseg.a
+$(B)/bench/%: bench/%.c bench/common.c bench/common.h $(B)/liboodseg.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) $(OPT) $(EXTRA_CFLAGS) -o $@ $< $(B)/liboodseg.a $(LDLIBS)
+	$(CC) $(CFLAGS_BASE) $(OPT) $(EXTRA_CFLAGS) -o $@ $< bench/common.c $(B)/liboodseg.a $(LDLIBS)
 
 # Tools link the library alone, like any program built on it.
 $(B)/tools/%: tools/%.c $(B)/liboodseg.a

@@ -9,22 +9,14 @@
 // Compare with bench/bench_dinov2.py (the official PyTorch code, same shapes) run in the same sitting.
 #include "../models/dinov2.h"
 #include "../models/weights.h"
+#include "common.h"
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
 
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
-static uint32_t rng = 12345;
-static float urand(void) {   // uniform in [-0.5, 0.5)
-    rng = rng * 1664525u + 1013904223u;
-    return (float)(rng >> 8) / 16777216.0f - 0.5f;
-}
 
 // One tensor of random values: `fill` >= 0 gives fill + 0.1 * noise (norm scales, variances),
 // else fan-in scaled noise.
@@ -34,7 +26,7 @@ static int add(ckpt *ck, const char *name, int nd, const int64_t *s, float fill,
     float *x = malloc(sizeof(float) * (size_t)n);
     if (!x) return err_set(e, OODSEG_E_NOMEM, "bench weights");
     float sc = nd >= 2 ? 2.0f / sqrtf((float)(n / s[0])) : 0.2f;
-    for (int64_t i = 0; i < n; i++) x[i] = fill >= 0 ? fill + 0.1f * urand() : sc * urand();
+    for (int64_t i = 0; i < n; i++) x[i] = fill >= 0 ? fill + 0.1f * bench_urand() : sc * bench_urand();
     int rc = ckpt_add(ck, name, DT_F32, nd, s, x, e);
     free(x);
     return rc;
@@ -69,7 +61,7 @@ static int vits14(ckpt **bb, ckpt **head, err *e) {
 }
 
 static double median(double *t, int n) {
-    qsort(t, (size_t)n, sizeof *t, cmp_d);
+    qsort(t, (size_t)n, sizeof *t, bench_cmp_d);
     return t[n / 2];
 }
 
@@ -90,11 +82,11 @@ int main(int argc, char **argv) {
         return 1;
     }
     float *x = malloc(sizeof(float) * 3 * size * size);
-    for (int i = 0; i < 3 * size * size; i++) x[i] = 2.0f * urand();
+    for (int i = 0; i < 3 * size * size; i++) x[i] = 2.0f * bench_urand();
     int tokens = 1 + ((size + 13) / 14) * ((size + 13) / 14), D = 384, heads = 6, hd = 64;
     float *q = malloc(sizeof(float) * (size_t)tokens * D), *k = malloc(sizeof(float) * (size_t)tokens * D);
     float *v = malloc(sizeof(float) * (size_t)tokens * D), *o = malloc(sizeof(float) * (size_t)tokens * D);
-    for (int i = 0; i < tokens * D; i++) q[i] = urand(), k[i] = urand(), v[i] = urand();
+    for (int i = 0; i < tokens * D; i++) q[i] = bench_urand(), k[i] = bench_urand(), v[i] = bench_urand();
     printf("%s: %s, input %dx%d (%d tokens), %d runs (median)\n\n", argv[0], m->desc.title, size, size, tokens, runs);
     printf("| threads | forward s | attention s (12 calls) | attention share |\n|---:|---:|---:|---:|\n");
     char buf[64];

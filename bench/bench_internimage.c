@@ -16,6 +16,7 @@
 // at once); maxrss (getrusage) is the whole process including the weights.
 #include "../models/internimage.h"
 #include "../core/json.h"
+#include "common.h"
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,16 +27,7 @@
 // The context every op and model of this program runs on (main sets its threads).
 static nn_ctx T;
 
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
-static uint32_t rng = 12345;
-static float urand(void) {   // uniform in [-0.5, 0.5)
-    rng = rng * 1664525u + 1013904223u;
-    return (float)(rng >> 8) / 16777216.0f - 0.5f;
-}
 
 // Square sgemm of size n, each of `threads` threads running a single-threaded sgemm on its own
 // n x (n/threads) slice: how the ops use BLAS.
@@ -43,7 +35,7 @@ static double sgemm_peak(int n, int threads) {
     // BLAS single-threaded as in the ops (nn_sgemm): a 1-thread OpenMP region is inactive, so
     // OpenBLAS would otherwise fork its own threads and the "1 thread" peak would be the 2-thread one.
     float *a = malloc(sizeof(float) * n * n), *b = malloc(sizeof(float) * n * n), *c = malloc(sizeof(float) * n * n);
-    for (int i = 0; i < n * n; i++) a[i] = urand(), b[i] = urand();
+    for (int i = 0; i < n * n; i++) a[i] = bench_urand(), b[i] = bench_urand();
     int cols = n / threads;
     double t[5];
     for (int r = 0; r < 5; r++) {
@@ -54,7 +46,7 @@ static double sgemm_peak(int n, int threads) {
         t[r] = omp_get_wtime() - t0;
     }
     free(a), free(b), free(c);
-    qsort(t, 5, sizeof t[0], cmp_d);
+    qsort(t, 5, sizeof t[0], bench_cmp_d);
     return 2.0 * n * n * (double)cols * threads / t[2] / 1e9;
 }
 
@@ -76,51 +68,6 @@ static int reset_hwm(void) {
     return fclose(f) == 0 && ok;
 }
 
-// The manifest's keys with random weights of sensible scale (so activations stay finite and
-// normal: LN/BN scales near 1, positive variances, fan-in scaled conv and linear weights).
-static ckpt *random_ckpt(const char *path, err *e) {
-    FILE *f = fopen(path, "rb");
-    if (!f) { err_set(e, OODSEG_E_IO, "cannot open %s", path); return NULL; }
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *text = malloc((size_t)len);
-    size_t got = text ? fread(text, 1, (size_t)len, f) : 0;
-    fclose(f);
-    json *j = got == (size_t)len ? json_parse(text, (size_t)len, path, e) : NULL;
-    free(text);
-    if (!j) return NULL;
-    const json *keys = json_get(j, "keys");
-    ckpt *ck = keys ? ckpt_new_memory(e) : NULL;
-    float *buf = NULL;
-    for (int k = 0; ck && k < keys->n; k++) {
-        const char *name = json_get(&keys->items[k], "name")->str;
-        const json *sh = json_get(&keys->items[k], "shape");
-        int64_t shape[8], numel = 1, fan_in = 1;
-        for (int d = 0; d < sh->n; d++) {
-            shape[d] = sh->items[d].i64, numel *= shape[d];
-            if (d > 0) fan_in *= shape[d];
-        }
-        int is_int = !strcmp(json_get(&keys->items[k], "dtype")->str, "I64");
-        free(buf);
-        buf = malloc(sizeof(float) * (size_t)(numel ? numel : 1));
-        if (!buf) { err_set(e, OODSEG_E_NOMEM, "random weights"); ckpt_close(ck); ck = NULL; break; }
-        size_t ln = strlen(name);
-        // value = base + scale * U(-0.5, 0.5), by the kind of tensor
-        float base = 0, scale = 2.0f * sqrtf(3.0f / (float)fan_in);       // conv / linear weights
-        if (is_int) base = 160000, scale = 0;                             // num_batches_tracked
-        else if (strstr(name, "running_var")) base = 1, scale = 0.2f;
-        else if (strstr(name, "running_mean")) scale = 0.1f;
-        else if (strstr(name, "gamma")) base = 0.5f, scale = 0.2f;
-        else if (sh->n == 1 && ln > 7 && !strcmp(name + ln - 7, ".weight")) base = 1, scale = 0.2f;  // LN, BN
-        else if (sh->n == 1) scale = 0.05f;                               // biases
-        for (int64_t i = 0; i < numel; i++) buf[i] = base + scale * urand();
-        if (ckpt_add(ck, name, is_int ? DT_I64 : DT_F32, sh->n, shape, buf, e)) { ckpt_close(ck); ck = NULL; }
-    }
-    free(buf);
-    json_free(j);
-    return ck;
-}
 
 // ---- analytic FLOPs (one multiply-add = 2) ---------------------------------------------------
 typedef struct { char name[48]; double gflop; } flop_row;
@@ -208,7 +155,7 @@ static int time_runs(model *m, const bench_opts *o, int th, int runs, int warm, 
     }
     double unsorted[50];
     memcpy(unsorted, t, sizeof t);
-    qsort(t, runs, sizeof t[0], cmp_d);
+    qsort(t, runs, sizeof t[0], bench_cmp_d);
     double med = t[runs / 2], bb = tb[0];
     for (int r = 0; r < runs; r++) if (unsorted[r] == med) bb = tb[r];   // the median run's split
     struct rusage ru;
@@ -229,7 +176,7 @@ static int bench_size(const char *sz, const bench_opts *o, char results[][240], 
     snprintf(path, sizeof path, "%s/golden/manifest-internimage-%s-upernet-cityscapes.json", assets, sz);
     err e = {0};
     double t0 = omp_get_wtime();
-    ckpt *ck = random_ckpt(path, &e);
+    ckpt *ck = bench_random_ckpt(path, &e);
     model *m = NULL;
     if (!ck || internimage_upernet_create(ck, NULL, &m, &e)) { printf("%s: %s\n", path, e.msg); return 0; }
     printf("%s: random weights built in %.1f s\n\n", m->desc.title, omp_get_wtime() - t0);
@@ -272,7 +219,7 @@ int main(int argc, char **argv) {
     printf("sgemm peak (n=1536, single-threaded BLAS per OpenMP thread): 1 thread %.1f GFLOP/s, 2 threads %.1f GFLOP/s\n\n",
            o.peak[1], o.peak[2]);
     float *x = malloc(sizeof(float) * 3 * (size_t)o.w * o.h);
-    for (size_t i = 0; i < 3 * (size_t)o.w * o.h; i++) x[i] = 4.0f * urand();
+    for (size_t i = 0; i < 3 * (size_t)o.w * o.h; i++) x[i] = 4.0f * bench_urand();
     o.x = x;
     char results[8][240];
     int nres = 0;

@@ -9,65 +9,15 @@
 #include "../models/segformer.h"
 #include "../core/json.h"
 #include "../nn/nn.h"
+#include "common.h"
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
 
-static uint32_t rng = 12345;
-static float urand(void) {   // uniform in [-0.5, 0.5)
-    rng = rng * 1664525u + 1013904223u;
-    return (float)(rng >> 8) / 16777216.0f - 0.5f;
-}
 
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
-// The manifest's keys with random weights of sensible scale: LN/BN scales near 1, positive
-// variances, fan-in scaled conv and linear weights, small biases.
-static ckpt *random_ckpt(const char *path, err *e) {
-    size_t len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) { err_set(e, OODSEG_E_IO, "cannot open %s (set OODSEG_ASSETS)", path); return NULL; }
-    fseek(f, 0, SEEK_END);
-    len = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *text = malloc(len);
-    size_t got = text ? fread(text, 1, len, f) : 0;
-    fclose(f);
-    json *j = got == len ? json_parse(text, len, path, e) : NULL;
-    free(text);
-    if (!j) return NULL;
-    const json *keys = json_get(j, "keys");
-    ckpt *ck = keys ? ckpt_new_memory(e) : NULL;
-    for (int k = 0; ck && k < keys->n; k++) {
-        const char *name = json_get(&keys->items[k], "name")->str;
-        const json *sh = json_get(&keys->items[k], "shape");
-        int64_t shape[8], numel = 1, fan_in = 1;
-        for (int d = 0; d < sh->n; d++) {
-            shape[d] = sh->items[d].i64, numel *= shape[d];
-            if (d > 0) fan_in *= shape[d];
-        }
-        int is_int = !strcmp(json_get(&keys->items[k], "dtype")->str, "I64");
-        float *buf = malloc(sizeof(float) * (size_t)(numel ? numel : 1));
-        if (!buf) { err_set(e, OODSEG_E_NOMEM, "random weights"); ckpt_close(ck); ck = NULL; break; }
-        size_t ln = strlen(name);
-        float base = 0, scale = 2.0f * sqrtf(3.0f / (float)fan_in);
-        if (is_int) base = 160000, scale = 0;
-        else if (strstr(name, "running_var")) base = 1, scale = 0.2f;
-        else if (strstr(name, "running_mean")) scale = 0.1f;
-        else if (sh->n == 1 && ln > 7 && !strcmp(name + ln - 7, ".weight")) base = 1, scale = 0.2f;
-        else if (sh->n == 1) scale = 0.05f;
-        for (int64_t i = 0; i < numel; i++) buf[i] = base + scale * urand();
-        if (ckpt_add(ck, name, is_int ? DT_I64 : DT_F32, sh->n, shape, buf, e)) { ckpt_close(ck); ck = NULL; }
-        free(buf);
-    }
-    json_free(j);
-    return ck;
-}
 
 // Median of `runs` calls of attention_forward on every encoder layer's shapes, summed over layers.
 static double attention_seconds(const nn_ctx *ctx, const segformer_arch *a, int h, int w, int runs) {
@@ -77,8 +27,8 @@ static double attention_seconds(const nn_ctx *ctx, const segformer_arch *a, int 
         int C = a->dims[i], N = ph * pw, Nr = (ph / a->sr[i]) * (pw / a->sr[i]);
         float *q = malloc(sizeof(float) * (size_t)N * C), *k = malloc(sizeof(float) * (size_t)Nr * C);
         float *v = malloc(sizeof(float) * (size_t)Nr * C), *o = malloc(sizeof(float) * (size_t)N * C);
-        for (int64_t x = 0; x < (int64_t)N * C; x++) q[x] = urand();
-        for (int64_t x = 0; x < (int64_t)Nr * C; x++) k[x] = urand(), v[x] = urand();
+        for (int64_t x = 0; x < (int64_t)N * C; x++) q[x] = bench_urand();
+        for (int64_t x = 0; x < (int64_t)Nr * C; x++) k[x] = bench_urand(), v[x] = bench_urand();
         double t[16];
         err e = {0};
         for (int r = 0; r < runs; r++) {
@@ -86,7 +36,7 @@ static double attention_seconds(const nn_ctx *ctx, const segformer_arch *a, int 
             attention_forward(ctx, q, k, v, N, Nr, a->heads[i], C / a->heads[i], 0.125f, o, &e);
             t[r] = omp_get_wtime() - t0;
         }
-        qsort(t, (size_t)runs, sizeof t[0], cmp_d);
+        qsort(t, (size_t)runs, sizeof t[0], bench_cmp_d);
         total += t[runs / 2] * a->depths[i];
         free(q), free(k), free(v), free(o);
     }
@@ -111,7 +61,7 @@ int main(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/golden/manifest-segformer-mit-%s.json", assets, which);
     printf("`bench_segformer --model %s --size %dx%d --runs %d`\n\n", which, w, h, runs);
     err e = {0};
-    ckpt *ck = random_ckpt(path, &e);
+    ckpt *ck = bench_random_ckpt(path, &e);
     segformer_arch a;
     model_desc d;
     model *m = NULL;
@@ -120,7 +70,7 @@ int main(int argc, char **argv) {
     nn_ctx_init(&ctx, 1);
     if (model_from_ckpt(ck, &ctx, NULL, &m, &e)) { fprintf(stderr, "%s\n", e.msg); return 1; }
     float *x = malloc(sizeof(float) * 3 * (size_t)h * w);
-    for (int64_t i = 0; i < 3LL * h * w; i++) x[i] = 2.0f * urand();
+    for (int64_t i = 0; i < 3LL * h * w; i++) x[i] = 2.0f * bench_urand();
     printf("%s, %lld parameters, random weights, input %dx%d (WxH), whole mode\n\n", d.title,
            (long long)d.num_params, w, h);
     printf("| threads | forward (median of %d) | attention core | attention share |\n|---|---|---|---|\n", runs);
@@ -134,7 +84,7 @@ int main(int argc, char **argv) {
             if (r >= 0) s[r] = omp_get_wtime() - t0;
             tl_free(&out);
         }
-        qsort(s, (size_t)runs, sizeof s[0], cmp_d);
+        qsort(s, (size_t)runs, sizeof s[0], bench_cmp_d);
         double att = attention_seconds(&m->ctx, &a, h, w, runs);
         printf("| %d | %.1f ms | %.1f ms | %.0f %% |\n", th[t], 1e3 * s[runs / 2], 1e3 * att, 100 * att / s[runs / 2]);
     }

@@ -342,3 +342,15 @@ int64_t ckpt_num_float_params(const ckpt *ck) {
         if (is_float_dtype(ck->e[k].src_dtype)) s += ck->e[k].numel;
     return s;
 }
+
+int64_t ckpt_num_learnable_params(const ckpt *ck) {
+    int64_t n = 0;
+    for (int k = 0; ck && k < ck->n; k++) {
+        const ckpt_entry *en = &ck->e[k];
+        size_t ln = strlen(en->name);
+        int stat = (ln > 13 && !strcmp(en->name + ln - 13, ".running_mean")) ||
+                   (ln > 12 && !strcmp(en->name + ln - 12, ".running_var"));
+        if (is_float_dtype(en->src_dtype) && !stat) n += en->numel;
+    }
+    return n;
+}

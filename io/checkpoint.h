@@ -59,6 +59,9 @@ const float *ckpt_get(ckpt *ck, const char *name, int ndim, const int64_t *shape
 // "num_batches_tracked" or prefixes ending in '.' such as "auxiliary_head."), or NULL.
 const ckpt_entry *ckpt_first_unused(const ckpt *ck, const char *const *ignore, int n_ignore);
 int64_t ckpt_num_float_params(const ckpt *ck);
+// Learnable parameters as the model zoos and manifests count them: every float tensor except the
+// BatchNorm running statistics (buffers).
+int64_t ckpt_num_learnable_params(const ckpt *ck);
 
 // safetensors writer: F32 tensors (NCHW as given), optional string metadata pairs (may be NULL).
 // Writes to a temporary name and renames, so a failure never leaves a partial file.

@@ -115,18 +115,6 @@ static void test_pipeline(preprocess *p) {
     p->size_w = 99999999, p->size_h = 512;
 }
 
-static int64_t learnable(const ckpt *ck) {
-    int64_t n = 0;
-    for (int k = 0; k < ck->n; k++) {
-        const ckpt_entry *en = &ck->e[k];
-        size_t ln = strlen(en->name);
-        int stat = (ln > 13 && !strcmp(en->name + ln - 13, ".running_mean")) ||
-                   (ln > 12 && !strcmp(en->name + ln - 12, ".running_var"));
-        if (en->src_dtype <= DT_F64 && !stat) n += en->numel;
-    }
-    return n;
-}
-
 static int fill_desc(model_desc *d, const ckpt *head_ck, const ckpt *bb_ck, const vit_arch *a, const bnhead *h,
                      const model_options *opt, err *e) {
     memset(d, 0, sizeof *d);
@@ -149,7 +137,7 @@ static int fill_desc(model_desc *d, const ckpt *head_ck, const ckpt *bb_ck, cons
     snprintf(d->source_format, sizeof d->source_format, "%s", bb_ck->format);
     const ckpt_entry *w0 = ckpt_find(bb_ck, "patch_embed.proj.weight");
     snprintf(d->source_dtype, sizeof d->source_dtype, "%s", dtype_name(w0 ? w0->src_dtype : DT_F32));
-    d->num_params = learnable(bb_ck) + (head_ck != bb_ck ? learnable(head_ck) : 0);
+    d->num_params = ckpt_num_learnable_params(bb_ck) + (head_ck != bb_ck ? ckpt_num_learnable_params(head_ck) : 0);
     d->num_id = h->num_classes;
     for (int i = 0; i < d->num_id; i++) d->id_channels[i] = i;
     if (opt->id_channels && model_set_id_channels(d, opt->id_channels, e)) return e->code;

@@ -99,15 +99,7 @@ static int fill_desc(model_desc *d, const ckpt *ck, const internimage_arch *a, c
     snprintf(d->source_format, sizeof d->source_format, "%s", ck->format);
     const ckpt_entry *w0 = ckpt_find(ck, "backbone.patch_embed.conv1.weight");
     snprintf(d->source_dtype, sizeof d->source_dtype, "%s", dtype_name(w0 ? w0->src_dtype : DT_F32));
-    // Learnable parameters, as the paper and the manifests count them: every float tensor except
-    // the BN running statistics (the auxiliary head is included: it is in the checkpoint).
-    for (int k = 0; k < ck->n; k++) {
-        const ckpt_entry *en = &ck->e[k];
-        size_t ln = strlen(en->name);
-        int stat = (ln > 13 && !strcmp(en->name + ln - 13, ".running_mean")) ||
-                   (ln > 12 && !strcmp(en->name + ln - 12, ".running_var"));
-        if (en->src_dtype <= DT_F64 && !stat) d->num_params += en->numel;
-    }
+    d->num_params = ckpt_num_learnable_params(ck);   // the auxiliary head included where the file has it
     // In-distribution channels: the trainIds (Cityscapes) or all 150 (ADE20K), unless given.
     d->num_id = city ? 19 : NC;
     for (int i = 0; i < d->num_id; i++) d->id_channels[i] = i;

@@ -438,14 +438,7 @@ static void fill_desc(model_desc *d, const ckpt *ck, const segformer_arch *a) {
     snprintf(d->source_format, sizeof d->source_format, "%s", ck->format);
     const ckpt_entry *w0 = ckpt_find(ck, MMSEG_FIRST);
     snprintf(d->source_dtype, sizeof d->source_dtype, "%s", dtype_name(w0 ? w0->src_dtype : DT_F32));
-    // Learnable parameters, as the manifests count them: the BN running statistics are buffers.
-    for (int k = 0; k < ck->n; k++) {
-        const ckpt_entry *en = &ck->e[k];
-        size_t ln = strlen(en->name);
-        int stat = (ln > 13 && !strcmp(en->name + ln - 13, ".running_mean")) ||
-                   (ln > 12 && !strcmp(en->name + ln - 12, ".running_var"));
-        if (en->src_dtype <= DT_F64 && !stat) d->num_params += en->numel;
-    }
+    d->num_params = ckpt_num_learnable_params(ck);
     d->num_outputs = d->num_id = a->num_classes;
     for (int i = 0; i < d->num_id; i++) d->id_channels[i] = i;
     d->class_names = city ? cityscapes_classes : ade20k_classes;
