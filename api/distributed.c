@@ -6,14 +6,6 @@
 #include <mpi.h>
 #endif
 
-int dist_available(void) {
-#ifdef OODSEG_MPI
-    return 1;
-#else
-    return 0;
-#endif
-}
-
 // A launcher leaves its mark in the environment: Open MPI's mpirun, PMI (srun --mpi=pmi2, MPICH)
 // or PMIx (srun --mpi=pmix, Open MPI 4+). Without one, MPI is not touched at all, so the MPI
 // build started by hand behaves exactly as the plain one.
@@ -64,25 +56,4 @@ int dist_agree(const dist *d, int code, int *who) {
     }
 #endif
     return code;
-}
-
-void dist_barrier(const dist *d) {
-#ifdef OODSEG_MPI
-    if (d->mpi && d->size > 1) MPI_Barrier(MPI_COMM_WORLD);
-#else
-    (void)d;
-#endif
-}
-
-long long dist_sum(const dist *d, long long v) {
-#ifdef OODSEG_MPI
-    if (d->mpi && d->size > 1) {
-        long long s;
-        MPI_Allreduce(&v, &s, 1, MPI_LONG_LONG, MPI_SUM, MPI_COMM_WORLD);
-        return s;
-    }
-#else
-    (void)d;
-#endif
-    return v;
 }

@@ -1,6 +1,5 @@
 // Running one job over the ranks of an MPI launch (`mpirun -n N oodseg ...`, `srun -n N oodseg ...`):
-// who this process is, and the few collective steps the jobs need (agreeing on a status, waiting
-// for every rank). Built with MPI when compiled with -DOODSEG_MPI (`make MPI=1`); otherwise, and in
+// who this process is, and the one collective step the jobs need (agreeing on a status). Built with MPI when compiled with -DOODSEG_MPI (`make MPI=1`); otherwise, and in
 // an MPI build started without a launcher, there is one rank and every call is local.
 //
 // The work itself is split by a fixed assignment (api/disteval.c, api/mine.c): rank r of n takes
@@ -21,13 +20,8 @@ typedef struct dist {
 // PMIx, i.e. srun), else one rank. Call once, from the program (MPI state is process-wide).
 int dist_init(int *argc, char ***argv, dist *d, err *e);
 void dist_finalize(dist *d);
-// 1 when this build can run on several ranks.
-int dist_available(void);
 // Every rank's status code; returns the first non-zero one in rank order (0 when all are 0), and
 // *who the rank that had it.
 int dist_agree(const dist *d, int code, int *who);
-void dist_barrier(const dist *d);
-// The sum over the ranks of v.
-long long dist_sum(const dist *d, long long v);
 
 #endif
