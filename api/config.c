@@ -2,6 +2,7 @@
 // count, the methods and every method option. One setter serves the CLI's flags, the public API's
 // option lists and the tools, so an option means the same wherever it is given.
 #include "pipeline.h"
+#include "../core/paths.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,4 +74,15 @@ void pipeline_config_model_options(const pipeline_config *c, model_options *mo) 
     mo->crop = c->crop[0] ? c->crop : NULL;
     mo->stride = c->stride[0] ? c->stride : NULL;
     mo->backbone = c->backbone[0] ? c->backbone : NULL;
+}
+
+int pipeline_config_open_model(const pipeline_config *c, const char *path, model **m, err *e) {
+    char dflt[4096];
+    if (!path) path = c->model[0] ? c->model : paths_default_model(dflt, sizeof dflt, e);
+    if (!path) return e->code;
+    model_options mo;
+    pipeline_config_model_options(c, &mo);
+    nn_ctx ctx;
+    nn_ctx_init(&ctx, c->threads);
+    return model_open(path, &ctx, &mo, m, e);
 }

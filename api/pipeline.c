@@ -1,5 +1,4 @@
 #include "pipeline.h"
-#include "../core/paths.h"
 #include "../nn/nn.h"
 #include "../models/tta.h"
 #include <omp.h>
@@ -102,15 +101,8 @@ int pipeline_attach(pipeline *p, model *m, const char *size, const char *methods
 
 int pipeline_open(pipeline *p, const pipeline_config *c, err *e) {
     memset(p, 0, sizeof *p);
-    char path[4096];
-    const char *mp = c->model[0] ? c->model : paths_default_model(path, sizeof path, e);
-    if (!mp) return e->code;
-    model_options mo;
-    pipeline_config_model_options(c, &mo);
-    nn_ctx ctx;
-    nn_ctx_init(&ctx, c->threads);
     model *m;
-    if (model_open(mp, &ctx, &mo, &m, e)) return e->code;
+    if (pipeline_config_open_model(c, NULL, &m, e)) return e->code;
     if (pipeline_attach(p, m, c->size, c->methods, &c->oo, e)) { model_close(m); return e->code; }
     p->owns_model = 1;
     if (c->tta && pipeline_use_tta(p, e)) { pipeline_close(p); return e->code; }

@@ -62,6 +62,9 @@ void pipeline_config_default(pipeline_config *c);
 int pipeline_config_set(pipeline_config *c, const char *key, const char *value, err *e);
 // The model options of c (pointers into c).
 void pipeline_config_model_options(const pipeline_config *c, model_options *mo);
+// Opens path (NULL: c's --model, else the default model) with c's model options and a context
+// of c's threads.
+int pipeline_config_open_model(const pipeline_config *c, const char *path, model **m, err *e);
 
 // ---- running it (api/pipeline.c) -------------------------------------------------------------
 // Opens c's model (the default model when c->model is "") with a context of c->threads, and the

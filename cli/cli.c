@@ -1,5 +1,4 @@
 #include "cli.h"
-#include "../core/paths.h"
 #include "../nn/nn.h"
 #include "../io/video.h"
 #include <dirent.h>
@@ -52,17 +51,6 @@ int cli_parse(int argc, char **argv, int first, const char *cmd, cli_common *c, 
         if (r) return r;
     }
     return OODSEG_OK;
-}
-
-int cli_open_model(const cli_common *c, const char *path, model **m, err *e) {
-    char buf[4096];
-    if (!path) path = c->cfg.model[0] ? c->cfg.model : paths_default_model(buf, sizeof buf, e);
-    if (!path) return e->code;
-    model_options mo;
-    pipeline_config_model_options(&c->cfg, &mo);
-    nn_ctx ctx;
-    nn_ctx_init(&ctx, c->cfg.threads);
-    return model_open(path, &ctx, &mo, m, e);
 }
 
 void cli_free(cli_common *c) { free(c->pos); c->pos = NULL; }

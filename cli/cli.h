@@ -51,9 +51,6 @@ void cli_free_list(char **paths, int n);
 // "dir/name.ext" -> "name"
 void cli_stem(const char *path, char *stem, size_t n);
 int cli_mkdir_p(const char *dir, err *e);
-// The model of c (--model, else the default model) opened with c's options and a context of its
-// --threads.
-int cli_open_model(const cli_common *c, const char *path, model **m, err *e);
 
 // The MPI ranks of this run (api/distributed.h): one rank unless started by mpirun or srun.
 int cli_dist_init(int *argc, char ***argv, err *e);

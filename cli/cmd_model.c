@@ -32,7 +32,7 @@ int cmd_info(int argc, char **argv) {
     const char *path = c.cfg.model[0] ? c.cfg.model : (c.n_pos ? c.pos[0] : NULL);
     if (!path) { cli_free(&c); err_set(&e, OODSEG_E_ARG, "info: give a checkpoint file (oodseg info MODEL)"); return cli_fail(&e); }
     model *m;
-    if (cli_open_model(&c, path, &m, &e)) { cli_free(&c); return cli_fail(&e); }
+    if (pipeline_config_open_model(&c.cfg, path, &m, &e)) { cli_free(&c); return cli_fail(&e); }
     const model_desc *d = &m->desc;
     const preprocess *p = &d->pre;
     printf("file:            %s\n", path);
@@ -100,7 +100,7 @@ int cmd_forward(int argc, char **argv) {
         rc = err_set(&e, OODSEG_E_ARG, "forward: usage: oodseg forward --model M [--size S] [--threads N] [--all] --save OUT.safetensors IMAGE");
         goto done;
     }
-    if ((rc = cli_open_model(&c, NULL, &m, &e))) goto done;
+    if ((rc = pipeline_config_open_model(&c.cfg, NULL, &m, &e))) goto done;
     if ((rc = image_load_rgb(c.pos[0], &img, &e))) goto done;
     if ((rc = forward_save(m, &img, c.pos[0], c.cfg.size[0] ? c.cfg.size : NULL, x.all, x.save, &tl, &e))) goto done;
     fprintf(stderr, "wrote %d tensors to %s (input %lldx%lld):", tl.n, x.save, (long long)tl.t[0].shape[3],

@@ -10,7 +10,6 @@
 //   km-k8-p25-s1   | --method kmeans --k 8 --tau-mode percentile --tau 25 --score s1
 // Lines starting with '#' are ignored. Prints a Markdown table (AP / FPR95 / AUROC x100).
 #include "../api/pipeline.h"
-#include "../core/paths.h"
 #include "../eval/datasets.h"
 #include "../eval/metrics.h"
 #include "../nn/nn.h"
@@ -143,13 +142,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: sweep_method --model M --dataset NAME:PATH [--limit N] [--threads N] CONFIGS\n");
         return 2;
     }
-    char path[4096];
-    const char *mp = s.cfg.model[0] ? s.cfg.model : paths_default_model(path, sizeof path, &e);
-    model_options mo;
-    pipeline_config_model_options(&s.cfg, &mo);
-    nn_ctx ctx;
-    nn_ctx_init(&ctx, s.cfg.threads);
-    int rc = mp ? model_open(mp, &ctx, &mo, &s.m, &e) : e.code;
+    int rc = pipeline_config_open_model(&s.cfg, NULL, &s.m, &e);
     if (!rc) rc = dataset_open(s.dataset, NULL, &s.ds, &e);
     if (!rc) rc = dataset_select(&s.ds, s.limit, 0, 0, &e);
     if (!rc) rc = cache_all(&s, &e);
