@@ -3,7 +3,6 @@
 #include "../eval/datasets.h"
 #include "../eval/metrics.h"
 #include "../eval/evaluator.h"
-#include "../io/video.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -265,10 +264,9 @@ int oodseg_dataset_rgb(const oodseg_dataset *d, int i, uint8_t **rgb, int *w, in
         err_set(&e, OODSEG_E_ARG, "oodseg_dataset_rgb: bad arguments (item %d of %d)", i, d ? d->ds.n : 0);
         return api_status(&e, st);
     }
-    const ds_item *it = &d->ds.items[i];
     image img = {0};
     *rgb = NULL;
-    if (!(it->frame >= 0 ? video_read_frame(it->image, it->frame, &img, &e) : image_load_rgb(it->image, &img, &e))) {
+    if (!dataset_load_image(&d->ds, i, &img, &e)) {
         *rgb = img.px;
         *w = img.w;
         *h = img.h;

@@ -65,6 +65,8 @@ int dataset_load_label(const dataset *ds, int i, int img_w, int img_h, image *ou
 // NAME:PATH spec also works; the path is not looked at). "generic" takes g's ood/ignore/id lists.
 int dataset_convention(const char *layout, const ds_generic *g, uint8_t map[256], char *labels_doc, size_t n,
                        int *smiyc_track, err *e);
+// Loads item i's pixels as RGB: its image file, or its frame of the video (frame >= 0).
+int dataset_load_image(const dataset *ds, int i, image *out, err *e);
 // Parses "I/N" (0 <= I < N).
 int dataset_parse_shard(const char *s, int *i, int *n, err *e);
 // The table above, for --help.
