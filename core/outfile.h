@@ -10,6 +10,7 @@ typedef struct outfile {
     FILE *f;             // write here
     char tmp[4200];
     char path[4096];
+    int slot;            // this temporary name's entry in core/interrupt.c's record, or -1
 } outfile;
 
 // Creates the temporary file (mode 0644). OODSEG_E_IO naming path on failure.

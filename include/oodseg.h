@@ -53,7 +53,9 @@ enum {
     OODSEG_E_MODEL = 5,      /* a checkpoint does not fit the architecture (key missing, unexpected, mis-shaped) */
     OODSEG_E_NOMEM = 6,      /* out of memory, or an input too large for the memory limit */
     OODSEG_E_DATA = 7,       /* a dataset problem: unpaired file, wrong label size, unknown label value */
-    OODSEG_E_INTERNAL = 8    /* a bug: please report it */
+    OODSEG_E_INTERNAL = 8,   /* a bug: please report it */
+    OODSEG_E_INTERRUPTED = 9 /* stopped by its cancel flag (the CLI: SIGINT or SIGTERM, exit 130 or 143);
+                                the finished part is saved and --resume continues it */
 };
 
 typedef struct oodseg_status {

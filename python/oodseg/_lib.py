@@ -12,7 +12,7 @@ import sys
 from ctypes import (POINTER, Structure, c_char, c_char_p, c_double, c_float, c_int, c_int32,
                     c_int64, c_uint8, c_void_p)
 
-OK, E_ARG, E_IO, E_FORMAT, E_MODEL, E_NOMEM, E_DATA, E_INTERNAL = 0, 2, 3, 4, 5, 6, 7, 8
+OK, E_ARG, E_IO, E_FORMAT, E_MODEL, E_NOMEM, E_DATA, E_INTERNAL, E_INTERRUPTED = 0, 2, 3, 4, 5, 6, 7, 8, 9
 FLOAT32, FLOAT64 = 1, 2
 MAX_METHODS = 8
 
