@@ -110,7 +110,15 @@ static void input_tiles(const float *p, int64_t rs, int n, float *v, int64_t vs)
             r[4][l] = 2.0f * (d1 - d3) + (d4 - d2);
             r[5][l] = 4.0f * d1 - 5.0f * d3 + d5;
         }
-        for (int s = 0; s < 6; s++) memcpy(v + (k * 6 + s) * vs, r[s], sizeof(float) * (size_t)n);
+        for (int s = 0; s < 6; s++) {
+            float *dst = v + (k * 6 + s) * vs;
+            if (n == WL) {   // the common case: one vector store per row
+                #pragma omp simd
+                for (int l = 0; l < WL; l++) dst[l] = r[s][l];
+            } else {
+                for (int l = 0; l < n; l++) dst[l] = r[s][l];
+            }
+        }
     }
 }
 
@@ -231,17 +239,19 @@ static void transform_outputs(const float *m, const wg_plan *p, int co0, int nco
                 src = &mt[0][0], ms = WL;
             }
             output_tiles(src, ms, out);
+            if (bias)
+                for (int q = 0; q < 16; q++)
+                    for (int l = 0; l < WL; l++) out[q][l] += b;
+            if (slope)
+                for (int q = 0; q < 16; q++)
+                    for (int l = 0; l < WL; l++) out[q][l] = out[q][l] >= 0.0f ? out[q][l] : a * out[q][l];
             for (int l = 0; l < n; l++) {
                 int64_t t = t0 + l0 + l;
                 int oy0 = (int)(t / p->ntx) * 4, ox0 = (int)(t % p->ntx) * 4;
-                for (int r = 0; r < 4 && oy0 + r < p->ho; r++) {
+                int nr = p->ho - oy0 < 4 ? p->ho - oy0 : 4, nj = p->wo - ox0 < 4 ? p->wo - ox0 : 4;
+                for (int r = 0; r < nr; r++) {
                     float *yr = yo + (size_t)(oy0 + r) * p->wo + ox0;
-                    for (int j = 0; j < 4 && ox0 + j < p->wo; j++) {
-                        float v = out[r * 4 + j][l];
-                        if (bias) v += b;
-                        if (slope) v = v >= 0.0f ? v : a * v;
-                        yr[j] = v;
-                    }
+                    for (int j = 0; j < nj; j++) yr[j] = out[r * 4 + j][l];
                 }
             }
         }
