@@ -79,16 +79,19 @@ int conv2d_winograd_prepare(conv2d *c, err *e) {
     return OODSEG_OK;
 }
 
-// V = B^T d B for WL horizontally adjacent tiles: tile l's 6x6 window starts at column 4*l of the
-// six padded rows p (rs floats apart). Writes the first n lanes of row xi at v + xi*vs.
+// V = B^T d B for WL horizontally adjacent tiles, from the six input rows split into column
+// phases (see pad_rows): column j of tile l's window is phase j % 4 at index l + j / 4, so every
+// load is a contiguous vector. Writes the first n lanes of row xi at v + xi*vs.
 __attribute__((target_clones("avx512f", "default")))
-static void input_tiles(const float *p, int64_t rs, int n, float *v, int64_t vs) {
+static void input_tiles(const float *p, int64_t pl, int n, float *v, int64_t vs) {
     float t[36][WL];   // B^T d: t[k*6 + j] is row k of B^T d, column j
     for (int j = 0; j < 6; j++) {
+        const float *q = p + (j & 3) * pl + (j >> 2);
+        const int64_t rs = 4 * pl;
         #pragma omp simd
         for (int l = 0; l < WL; l++) {
-            const float *q = p + 4 * l + j;
-            float d0 = q[0], d1 = q[rs], d2 = q[2 * rs], d3 = q[3 * rs], d4 = q[4 * rs], d5 = q[5 * rs];
+            float d0 = q[l], d1 = q[rs + l], d2 = q[2 * rs + l], d3 = q[3 * rs + l], d4 = q[4 * rs + l],
+                  d5 = q[5 * rs + l];
             t[0 * 6 + j][l] = 4.0f * d0 - 5.0f * d2 + d4;
             t[1 * 6 + j][l] = -4.0f * (d1 + d2) + (d3 + d4);
             t[2 * 6 + j][l] = 4.0f * (d1 - d2) + (d4 - d3);
@@ -158,8 +161,8 @@ typedef struct wg_plan {
     int h, w, ho, wo, ntx, nty, pad;
     int64_t ntiles, tb, nblocks;   // tb tiles per block
     int cc, cos, nslices;          // input channels per chunk, output channels per slice
-    int64_t prs;                   // padded row length: 4*(ntx + WL) + 2, so a vector pass of WL
-                                   // tiles from any tile of the row stays inside
+    int64_t pl, prs;               // phase length ntx + WL + 1 (a vector pass of WL tiles from
+                                   // any tile of the row stays inside), padded row length 4*pl
     int64_t v_sz, m_sz, p_sz;      // per-thread scratch, floats
 } wg_plan;
 
@@ -179,24 +182,33 @@ static void make_plan(const conv2d *c, int h, int w, int ho, int wo, wg_plan *p)
     p->cos = (c->c_out + ns - 1) / ns;
     if (ns > 1) p->cos = (p->cos + 15) / 16 * 16;
     p->nslices = (c->c_out + p->cos - 1) / p->cos;
-    p->prs = 4 * ((int64_t)p->ntx + WL) + 2;
+    p->pl = (int64_t)p->ntx + WL + 1;
+    p->prs = 4 * p->pl;
     p->v_sz = 36 * (int64_t)p->cc * p->tb;
     p->m_sz = 36 * (int64_t)p->cos * p->tb;
-    p->p_sz = 6 * p->prs;
+    p->p_sz = p->prs + 6 * p->prs;   // one padded row, then the phases of six
 }
 
-// Rows iy0 .. iy0+5 of one input channel xc (h, w), zero-padded, into p (6, prs): p[r][m] is
-// x[iy0 + r][m - pad], so tile tx's window starts at column 4*tx.
-static void pad_rows(const float *xc, const wg_plan *p, int iy0, float *dst) {
+// Rows iy0 .. iy0+5 of one input channel xc (h, w), zero-padded (line: one padded row, prs), then
+// split into 4 column phases: dst (6, 4, pl), dst[r][f][m] = x[iy0 + r][4*m + f - pad], so tile
+// tx's window starts at index tx of each phase.
+static void pad_rows(const float *xc, const wg_plan *p, int iy0, float *line, float *dst) {
     int64_t a = p->pad < p->prs ? p->pad : p->prs;                   // image columns: [a, b)
     int64_t b = (int64_t)p->pad + p->w < p->prs ? (int64_t)p->pad + p->w : p->prs;
     for (int r = 0; r < 6; r++) {
         float *d = dst + r * p->prs;
         int iy = iy0 + r;
         if (iy < 0 || iy >= p->h || b <= a) { memset(d, 0, sizeof(float) * (size_t)p->prs); continue; }
-        memset(d, 0, sizeof(float) * (size_t)a);
-        memcpy(d + a, xc + (size_t)iy * p->w, sizeof(float) * (size_t)(b - a));
-        memset(d + b, 0, sizeof(float) * (size_t)(p->prs - b));
+        memset(line, 0, sizeof(float) * (size_t)a);
+        memcpy(line + a, xc + (size_t)iy * p->w, sizeof(float) * (size_t)(b - a));
+        memset(line + b, 0, sizeof(float) * (size_t)(p->prs - b));
+        float *f0 = d, *f1 = d + p->pl, *f2 = d + 2 * p->pl, *f3 = d + 3 * p->pl;
+        for (int64_t m = 0; m < p->pl; m++) {   // an interleaved group of 4: vectorised as permutes
+            f0[m] = line[4 * m];
+            f1[m] = line[4 * m + 1];
+            f2[m] = line[4 * m + 2];
+            f3[m] = line[4 * m + 3];
+        }
     }
 }
 
@@ -209,9 +221,9 @@ static void transform_inputs(const float *x, const wg_plan *p, int nc, int64_t t
         while (t < t0 + nt) {   // one run of tiles within a tile row at a time
             int ty = (int)(t / p->ntx), tx = (int)(t % p->ntx);
             int64_t run = p->ntx - tx < t0 + nt - t ? p->ntx - tx : t0 + nt - t;
-            pad_rows(x + (size_t)ci * hw, p, 4 * ty - p->pad, prow);
+            pad_rows(x + (size_t)ci * hw, p, 4 * ty - p->pad, prow, prow + p->prs);
             for (int64_t l = 0; l < run; l += WL)
-                input_tiles(prow + 4 * (tx + l), p->prs, (int)(run - l < WL ? run - l : WL),
+                input_tiles(prow + p->prs + tx + l, p->pl, (int)(run - l < WL ? run - l : WL),
                             v + (size_t)ci * nt + (t - t0) + l, vs);
             t += run;
         }
@@ -295,7 +307,7 @@ int conv2d_winograd_forward(const nn_ctx *ctx, const conv2d *c, const float *x, 
     for (int64_t it = 0; it < items; it++) {
         float *v = buf + (size_t)omp_get_thread_num() * per_th;   // (36, cc, tb)
         float *m = v + p.v_sz;                                    // (36, cos, tb)
-        float *prow = m + p.m_sz;                                 // (6, prs)
+        float *prow = m + p.m_sz;                                 // (prs) + (6, 4, pl)
         int64_t b = it / p.nslices, t0 = b * p.tb;
         int co0 = (int)(it % p.nslices) * p.cos;
         int nco = c->c_out - co0 < p.cos ? c->c_out - co0 : p.cos;
