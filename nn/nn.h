@@ -54,7 +54,7 @@ void conv2d_free(conv2d *c);
 
 // ---- winograd.c ----------------------------------------------------------------------------
 // Winograd F(4x4, 3x3) for 3x3, stride 1, dilation 1, groups 1 convs (any pad): conv2d_forward
-// takes it for wide ones (see conv.c) unless ctx->conv_winograd is 0. Error: within ~1e-6 of
+// takes it for wide ones (see conv.c) unless ctx->conv_winograd is 0. Error: a few 1e-6 of
 // sum|w||x| per output (tests/test_winograd.c), about 10x the im2col path's.
 int conv2d_winograd_shape(const conv2d *c);
 // Caches U = G g G^T in c->winograd_u (replacing an older one); for a conv without that shape, or

@@ -5,16 +5,17 @@
 // through Winograd.
 //
 // Error bound (stated in nn/winograd.c): per output, |y - y_exact| <= WG_BOUND * sum_i |w_i x_i|.
-// Measured worst ratio on these cases: ~1.5e-6 (im2col: ~1e-7); one wrong entry of B^T, G or A^T
-// gives > 1e-2. The RMS of the error is also held below WG_RMS_BOUND times the RMS of the output.
+// Measured worst ratio on these cases: 2.6e-6 (im2col: 2e-7); one wrong entry of B^T, G or A^T
+// gives 1.4e-3 .. 5e-2 (checked by hand: 1/24 -> 1/25, 5 -> 4, 8 -> 7). The RMS of the error is
+// also held below WG_RMS_BOUND times the RMS of the output (measured <= 4.1e-6).
 #include "test.h"
 #include "../nn/nn.h"
 #include "../models/internimage.h"
 #include <stdlib.h>
 #include <string.h>
 
-#define WG_BOUND 2e-5
-#define WG_RMS_BOUND 1e-5
+#define WG_BOUND 1e-5
+#define WG_RMS_BOUND 2e-5
 
 static nn_ctx T;
 
