@@ -1,8 +1,9 @@
 // Winograd F(4,3) (nn/winograd.c) against im2col + sgemm on UperNet's 3x3 convs at InternImage-T's
 // 512x1024 input (strides 4..32: 128x256 .. 16x32), and on narrower 3x3s that decide the dispatch
 // threshold (WINOGRAD_MIN_CH in nn/conv.c). Per conv: median ms with Winograd off (the path the
-// conv takes otherwise: im2col + sgemm, or the direct kernel below 33 output channels) and on, the effective
-// GFLOP/s (direct-conv FLOPs 2*c_out*c_in*9*H*W over the time) and the speed-up; and the sgemm peak
+// conv takes otherwise: im2col + sgemm, or the direct kernel below 33 output channels) and on,
+// the effective GFLOP/s (direct-conv FLOPs 2*c_out*c_in*9*H*W over the time) and the speed-up;
+// and the sgemm peak
 // measured in the same run (per-thread slices, as the ops use BLAS). Winograd runs with its
 // weights prepared once, as the models do. Wall-clock timings: run on an otherwise idle machine.
 //   usage: bench_winograd [threads (0: 1 and 2)] [runs (default 3)] [skip the 128x256 maps: 1]
