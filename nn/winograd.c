@@ -54,27 +54,34 @@ int conv2d_winograd_shape(const conv2d *c) {
            c->c_in > 0 && c->c_out > 0;
 }
 
-// U (36, c_out, c_in) = G g G^T for the rows o in [o0, o1), in double then rounded once.
+// U (36, c_out, c_in) = G g G^T for the rows o in [o0, o1), in double then rounded once. Input
+// channels go in runs of WT_RUN so every store of U is a contiguous vector (36 planes apart).
+#define WT_RUN 64
 static void weight_transform(const conv2d *c, int o0, int o1, float *u) {
     static const double G[6][3] = {{1.0 / 4, 0, 0},          {-1.0 / 6, -1.0 / 6, -1.0 / 6},
                                    {-1.0 / 6, 1.0 / 6, -1.0 / 6}, {1.0 / 24, 1.0 / 12, 1.0 / 6},
                                    {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
     size_t plane = (size_t)c->c_out * c->c_in;
+    double t[6][3][WT_RUN];   // G g of each input channel of the run
     for (int o = o0; o < o1; o++)
-        for (int i = 0; i < c->c_in; i++) {
-            const float *g = c->weight + ((size_t)o * c->c_in + i) * 9;   // (3, 3)
-            double t[6][3];                                                // G g
+        for (int i0 = 0; i0 < c->c_in; i0 += WT_RUN) {
+            int n = c->c_in - i0 < WT_RUN ? c->c_in - i0 : WT_RUN;
+            const float *g = c->weight + ((size_t)o * c->c_in + i0) * 9;   // (n, 3, 3)
             for (int r = 0; r < 6; r++)
                 for (int j = 0; j < 3; j++)
-                    t[r][j] = G[r][0] * g[j] + G[r][1] * g[3 + j] + G[r][2] * g[6 + j];
+                    for (int i = 0; i < n; i++)
+                        t[r][j][i] = G[r][0] * g[i * 9 + j] + G[r][1] * g[i * 9 + 3 + j] +
+                                     G[r][2] * g[i * 9 + 6 + j];
             for (int r = 0; r < 6; r++)
-                for (int s = 0; s < 6; s++)
-                    u[(r * 6 + s) * plane + (size_t)o * c->c_in + i] =
-                        (float)(t[r][0] * G[s][0] + t[r][1] * G[s][1] + t[r][2] * G[s][2]);
+                for (int s = 0; s < 6; s++) {
+                    float *dst = u + (r * 6 + s) * plane + (size_t)o * c->c_in + i0;
+                    for (int i = 0; i < n; i++)
+                        dst[i] = (float)(t[r][0][i] * G[s][0] + t[r][1][i] * G[s][1] + t[r][2][i] * G[s][2]);
+                }
         }
 }
 
-// At model load there is no context yet, so one thread: ~0.3 s for InternImage-T's head.
+// At model load there is no context yet, so one thread.
 int conv2d_winograd_prepare(conv2d *c, err *e) {
     if (!conv2d_winograd_shape(c) || !c->weight) return OODSEG_OK;
     free(c->winograd_u);
