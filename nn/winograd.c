@@ -26,9 +26,9 @@
 // tiny maps, against <= 2e-7 for the fp32 im2col path: ~10x. The test asserts 1e-5 (and an RMS
 // bound); one wrong matrix entry (1/24 -> 1/25 in G, 5 -> 4 in B^T, 8 -> 7 in A^T) gives 1.4e-3 to
 // 5e-2. The tiny InternImage goldens with every 3x3 through Winograd stay within their 1e-4 /
-// 5e-4. F(6,3) needs points such as +-1/2 and +-3 with larger transform entries and is reported
-// an order of magnitude less accurate (Barabasz et al., "Error analysis and improving the accuracy
-// of Winograd convolution for DNNs", 2020), so it is not used.
+// 5e-4. F(6,3) needs more points (such as +-1/2) and larger transform entries, and the error
+// grows quickly with the tile size (Barabasz et al., "Error analysis and improving the accuracy of
+// Winograd convolution for deep neural networks", 2020); it is not used.
 //
 // Blocking and threads: a work item is (block of up to WG_TILES tiles in raster order, slice of
 // output channels); its inputs are transformed chunk by chunk of input channels into V
