@@ -7,6 +7,7 @@
 // test hook (OODSEG_TEST_INTERRUPT_AFTER=N: the cancel flag raised once image N is done); the
 // real-signal cases use a copy of the frames under 16 names and wait generously for the files.
 #include "test.h"
+#include "../core/json.h"
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -99,6 +100,47 @@ TEST(a_fresh_run_ignores_stale_pieces) {
     CHECK(t_sh("cmp %s/metrics.json %s/metrics.json", ref, out) == 0, "metrics.json differs");
 }
 
+static json *load_json(const char *path) {
+    size_t n;
+    char *s = t_slurp(path, &n);
+    err e = {0};
+    json *j = s ? json_parse(s, n, path, &e) : NULL;
+    free(s);
+    return j;
+}
+
+// eval's components (rank 0's pass over the saved maps after the merge) against `oodseg metrics`
+// on those maps, which runs the in-memory evaluator of one process (evaluator_add, then
+// evaluator_finish's component pass): the same numbers, exactly.
+TEST(components_equal_the_in_memory_evaluator) {
+    char ref[700], m[700], p[1400];
+    snprintf(ref, sizeof ref, "%s/ref", t_tmpdir());
+    reference(demo, ref);
+    snprintf(p, sizeof p, "%s/metrics.json", ref);
+    json *a = load_json(p);
+    REQUIRE(a, "no metrics.json from eval");
+    const char *methods[] = {"maxlogit", "kmeans"};
+    const char *keys[] = {"threshold", "sIoU_gt", "PPV", "F1_mean", "n_gt_components", "n_pred_components"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(m, sizeof m, "%s/mem_%s", t_tmpdir(), methods[k]);
+        CHECK(t_sh("%s metrics --dataset camvid-ood:%s --scores %s/scores/%s --components -o %s > /dev/null 2>&1",
+                   bin, demo, ref, methods[k], m) == 0, "oodseg metrics failed");
+        snprintf(p, sizeof p, "%s/metrics.json", m);
+        json *b = load_json(p);
+        if (!b) { CHECK(b, "no metrics.json from oodseg metrics"); continue; }
+        const json *ca = json_get(json_get(json_get(a, "methods"), methods[k]), "components");
+        const json *cb = json_get(json_get(json_get(b, "methods"), methods[k]), "components");
+        CHECK(ca && cb, "%s: no components", methods[k]);
+        for (int i = 0; ca && cb && i < 6; i++) {
+            const json *x = json_get(ca, keys[i]), *y = json_get(cb, keys[i]);
+            CHECK(x && y && x->type == JSON_NUMBER && y->type == JSON_NUMBER && x->num == y->num,
+                  "%s %s: eval %.17g, in memory %.17g", methods[k], keys[i], x ? x->num : NAN, y ? y->num : NAN);
+        }
+        json_free(b);
+    }
+    json_free(a);
+}
+
 // ---- real signals -----------------------------------------------------------------------------
 // 16 frames (the 3 demo ones under other names), so that a run lasts long enough to be signalled.
 static const char *many_frames(void) {
@@ -172,6 +214,7 @@ int main(int argc, char **argv) {
     RUN(interrupt_after_the_first_chunk_then_resume_is_bit_identical);
     RUN(interrupt_inside_a_chunk_saves_the_images_done);
     RUN(a_fresh_run_ignores_stale_pieces);
+    RUN(components_equal_the_in_memory_evaluator);
     RUN(sigint_then_resume);
     RUN(sigterm_exits_143_then_resume);
     RUN(a_second_sigint_stops_at_once);
