@@ -213,11 +213,13 @@ static int read_pieces(const char *dir, int a, int b, int n_methods, int cap, ch
 
 // Component metrics over the merged evaluator (see disteval.h): the rows' images, found in the
 // dataset by stem (rows are in dataset order), their labels and saved score maps.
-typedef struct comp_src { const dataset *ds; const int *idx; score_dirs sd; } comp_src;
+typedef struct comp_src { const dataset *ds; const int *idx; score_dirs sd; const volatile sig_atomic_t *cancel; } comp_src;
 static int comp_labels(void *ctx, int i, const char *stem, uint8_t **labels, int *w, int *h, err *e) {
     const comp_src *s = ctx;
     image lab = {0};
     (void)stem;
+    if (s->cancel && *s->cancel)   // the pass is redone by --resume (the chunks are all on disk)
+        return err_set(e, OODSEG_E_INTERRUPTED, "interrupted during the component pass");
     if (dataset_load_label(s->ds, s->idx[i], 0, 0, &lab, e)) return e->code;
     *labels = lab.px; *w = lab.w; *h = lab.h;
     return OODSEG_OK;
@@ -239,7 +241,7 @@ static int merged_components(const dataset *ds, const dist_eval_opts *o, dist_ev
         idx[k] = j;
         stems[k] = r->rows[k].stem;
     }
-    comp_src src = {ds, idx, {o->save ? o->save->score_dirs : NULL, ds, NULL}};
+    comp_src src = {ds, idx, {o->save ? o->save->score_dirs : NULL, ds, NULL}, o->cancel};
     if (!rc) rc = evaluator_merged_components(r->merged, &o->comp, r->n_rows, stems, comp_labels, comp_map, &src, e);
     free(idx);
     free(stems);
@@ -267,6 +269,7 @@ static int merge_all(const dist *d, const dataset *ds, int n_methods, const dist
         info.n_images = r->n_rows;
         if (!(rc = eval_meta_json(&info, o->shard_i, o->shard_n, meta, sizeof meta, e))) save_meta = meta;
     }
+    if (!rc && o->cancel && *o->cancel) rc = err_set(e, OODSEG_E_INTERRUPTED, "interrupted before the merge");
     if (!rc) rc = evaluator_merge_as(&r->merged, (const char *const *)paths, n, o->conv, o->state_path, save_meta, e);
     if (!rc && o->components) rc = merged_components(ds, o, r, e);
     for (int i = 0; i < n; i++) free(paths[i]);
