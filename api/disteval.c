@@ -149,18 +149,24 @@ static int covered_to(const char *dir, int a, int b) {
     return x;
 }
 
-// Parses one line of a rows file into row (ok: 1) or counts a failure (ok: 0).
-static int parse_row(char *line, int n_methods, report_row *row, int *ok, const char *path, err *e) {
+// Parses one line of a rows file into row (ok: 1) or counts a failure (ok: 0). want: the stem of
+// the dataset's image at this line, so a piece of another dataset, --limit or --shard is refused.
+static int parse_row(char *line, int n_methods, const char *want, report_row *row, int *ok, const char *path,
+                     err *e) {
     char *save = NULL, *t = strtok_r(line, "\t\n", &save);
-    if (t && !strcmp(t, "failed")) { *ok = 0; return OODSEG_OK; }
-    if (!t || strcmp(t, "ok")) return err_set(e, OODSEG_E_FORMAT, "%s: a line that is neither ok nor failed; delete the run folder and start again", path);
-    *ok = 1;
+    if (!t || (strcmp(t, "ok") && strcmp(t, "failed")))
+        return err_set(e, OODSEG_E_FORMAT, "%s: a line that is neither ok nor failed; delete the run folder and start again", path);
+    char *stem = strtok_r(NULL, "\t\n", &save);
+    if (!stem || strcmp(stem, want))
+        return err_set(e, OODSEG_E_FORMAT, "%s: a row for image '%s' where the dataset has '%s': the chunks on disk come from "
+                       "another dataset, --limit or --shard; start afresh without --resume", path, stem ? stem : "", want);
+    *ok = !strcmp(t, "ok");
+    if (!*ok) return OODSEG_OK;
     memset(row, 0, sizeof *row);
     char *f[3 + 3 * PIPE_MAX_METHODS + 1];
     int nf = 0;
-    char *stem = strtok_r(NULL, "\t\n", &save);
     while (nf < 3 + 3 * n_methods + 1 && (f[nf] = strtok_r(NULL, "\t\n", &save))) nf++;
-    if (!stem || nf != 3 + 3 * n_methods)
+    if (nf != 3 + 3 * n_methods)
         return err_set(e, OODSEG_E_FORMAT, "%s: a row with %d fields for %d methods; was the run started with other methods? Start afresh without --resume", path, nf, n_methods);
     if (!(row->stem = strdup(stem))) return err_set(e, OODSEG_E_NOMEM, "out of memory reading %s", path);
     row->n_valid = strtoll(f[0], NULL, 10);
@@ -174,24 +180,26 @@ static int parse_row(char *line, int n_methods, report_row *row, int *ok, const 
     return OODSEG_OK;
 }
 
-static int read_rows(const char *path, int n_methods, dist_eval_result *r, int cap, err *e) {
+// The rows of the piece x..y-1: one line an image, in order.
+static int read_rows(const char *path, int n_methods, const dataset *ds, int x, int y, dist_eval_result *r, err *e) {
     FILE *f = fopen(path, "r");
     if (!f) return err_set(e, OODSEG_E_IO, "%s: cannot read a chunk's rows (%s); does every rank see the output folder?", path, strerror(errno));
     char line[8192];
-    int rc = OODSEG_OK;
+    int rc = OODSEG_OK, k = x;
     while (!rc && fgets(line, sizeof line, f)) {
-        int ok;
-        if (r->n_rows == cap) { rc = err_set(e, OODSEG_E_FORMAT, "%s: more rows than images", path); break; }
-        if ((rc = parse_row(line, n_methods, &r->rows[r->n_rows], &ok, path, e))) break;
+        int ok = 0;
+        if (k == y) { rc = err_set(e, OODSEG_E_FORMAT, "%s: more rows than its %d images; start afresh without --resume", path, y - x); break; }
+        if ((rc = parse_row(line, n_methods, ds->items[k++].stem, &r->rows[r->n_rows], &ok, path, e))) break;
         if (ok) r->n_rows++;
         else r->n_failed++;
     }
     fclose(f);
+    if (!rc && k != y) rc = err_set(e, OODSEG_E_FORMAT, "%s: %d rows for its %d images; start afresh without --resume", path, k - x, y - x);
     return rc;
 }
 
 // The pieces of chunk a..b in order into paths (the states) and r (the rows).
-static int read_pieces(const char *dir, int a, int b, int n_methods, int cap, char **paths, int *n,
+static int read_pieces(const char *dir, const dataset *ds, int a, int b, int n_methods, char **paths, int *n,
                        dist_eval_result *r, err *e) {
     if (covered_to(dir, a, b) != b) {
         char sp[4400];
@@ -206,7 +214,7 @@ static int read_pieces(const char *dir, int a, int b, int n_methods, int cap, ch
         chunk_path(dir, x, y, "rows", rp, sizeof rp);
         if (!(paths[*n] = strdup(sp))) return err_set(e, OODSEG_E_NOMEM, "out of memory");
         (*n)++;
-        rc = read_rows(rp, n_methods, r, cap, e);
+        rc = read_rows(rp, n_methods, ds, x, y, r, e);
     }
     return rc;
 }
@@ -252,15 +260,15 @@ static int merged_components(const dataset *ds, const dist_eval_opts *o, dist_ev
 // the run's state when asked), the rows read, the component pass.
 static int merge_all(const dist *d, const dataset *ds, int n_methods, const dist_eval_opts *o, dist_eval_result *r,
                      err *e) {
-    int chunk = o->chunk > 0 ? o->chunk : 8, n = 0, cap = ds->n;
-    char **paths = calloc((size_t)cap + 1, sizeof *paths);
+    int chunk = o->chunk > 0 ? o->chunk : 8, n = 0;
+    char **paths = calloc((size_t)ds->n + 1, sizeof *paths);   // pieces are disjoint and not empty
     r->rows = calloc((size_t)ds->n + 1, sizeof *r->rows);
     int rc = paths && r->rows ? OODSEG_OK : err_set(e, OODSEG_E_NOMEM, "out of memory merging the chunks");
     r->n_failed = 0;
     for (int q = 0; q < d->size && !rc; q++) {
         chunk_it c;
         chunks_begin(&c, ds->n, q, d->size, chunk);
-        while (!rc && chunks_next(&c)) rc = read_pieces(o->run_dir, c.a, c.b, n_methods, ds->n, paths, &n, r, e);
+        while (!rc && chunks_next(&c)) rc = read_pieces(o->run_dir, ds, c.a, c.b, n_methods, paths, &n, r, e);
     }
     char meta[8192];
     const char *save_meta = NULL;

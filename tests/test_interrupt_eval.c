@@ -183,6 +183,21 @@ static void real_signal(const char *name, const char *sig, int code) {
     CHECK(t_sh("cmp %s.state %s.state", ref, out) == 0, "the --save-state file after resume differs");
 }
 
+// --resume over the pieces of another dataset: refused, naming the image, never merged.
+TEST(a_resume_on_other_images_is_refused) {
+    const char *many = many_frames();
+    char out[700], log[800];
+    snprintf(out, sizeof out, "%s/other", t_tmpdir());
+    snprintf(log, sizeof log, "%s.log", out);
+    REQUIRE(eval_run("OODSEG_TEST_INTERRUPT_AFTER=2", demo, out, "--checkpoint-every 2") == 130);
+    char ds[800];
+    snprintf(ds, sizeof ds, "%s --limit 3", many);
+    int rc = eval_run("", ds, out, "--checkpoint-every 2 --resume");
+    CHECK(rc == 4, "resume over another dataset's pieces exited %d, expected 4", rc);
+    CHECK(has(log, "another dataset") && has(log, "0001TP_008550"));
+    CHECK(!exists_in(out, "metrics.json"), "a report was written");
+}
+
 TEST(sigint_then_resume) { real_signal("sigint", "INT", 130); }
 TEST(sigterm_exits_143_then_resume) { real_signal("sigterm", "TERM", 143); }
 
@@ -215,6 +230,7 @@ int main(int argc, char **argv) {
     RUN(interrupt_inside_a_chunk_saves_the_images_done);
     RUN(a_fresh_run_ignores_stale_pieces);
     RUN(components_equal_the_in_memory_evaluator);
+    RUN(a_resume_on_other_images_is_refused);
     RUN(sigint_then_resume);
     RUN(sigterm_exits_143_then_resume);
     RUN(a_second_sigint_stops_at_once);
