@@ -133,12 +133,11 @@ static int eval_chunked(pipeline *p, const dataset *ds, const eval_opts *o, cons
                             interrupt_flag(), eo.components, eo.comp, o->f.save_state, &sinfo, o->f.shard_i, o->f.shard_n};
     dist_eval_result r;
     int rc = dist_eval_run(d, p, ds, &dopts, &r, e);
-    if (rc == OODSEG_E_INTERRUPTED) {
-        rc = interrupted(&r, run_dir, cmdline, o->resume);
+    if (rc) {   // r holds what was read before the error (rank 0)
+        if (rc == OODSEG_E_INTERRUPTED) rc = interrupted(&r, run_dir, cmdline, o->resume);
         dist_eval_result_free(&r);
         return rc;
     }
-    if (rc) return rc;
     if (d->rank == 0) {
         eval_info info = sinfo;
         info.model = model ? model : "(default model)";
