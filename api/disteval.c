@@ -234,7 +234,10 @@ static int comp_labels(void *ctx, int i, const char *stem, uint8_t **labels, int
 }
 static int comp_map(void *ctx, int image, const char *stem, int method, float *dst, int w, int h, err *e) {
     comp_src *s = ctx;
-    return score_dirs_map(&s->sd, s->idx[image], stem, method, dst, w, h, e);
+    if (score_dirs_map(&s->sd, s->idx[image], stem, method, dst, w, h, e))   // e.g. a run resumed with --components
+        return err_prefix(e, "component metrics read every image's score map again (was the run started without "
+                          "--components? then start afresh): ");
+    return OODSEG_OK;
 }
 
 static int merged_components(const dataset *ds, const dist_eval_opts *o, dist_eval_result *r, err *e) {
