@@ -5,7 +5,7 @@
 // components and the --save-state file byte for byte as an uninterrupted run. A second SIGINT
 // exits at once, leaving no temporary file. The deterministic cases stop the run with the CLI's
 // test hook (OODSEG_TEST_INTERRUPT_AFTER=N: the cancel flag raised once image N is done); the
-// real-signal cases use a copy of the frames under 16 names and wait generously for the files.
+// real-signal cases use a copy of the frames under 10 names and wait generously for the files.
 #include "test.h"
 #include "../core/json.h"
 #include <stdlib.h>
