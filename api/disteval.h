@@ -12,7 +12,8 @@
 // Interrupts: each rank polls `cancel` between images. When it is set, the images of the current
 // chunk that are finished are saved as a partial chunk (chunk-A-C for the images A..C-1 of the
 // chunk A..B), rows then state as for a whole one, and the run returns OODSEG_E_INTERRUPTED; so an
-// interrupt loses at most the image being scored when the signal came, which is finished first.
+// interrupt loses nothing (the image being scored when the signal came is finished first); a
+// SIGKILL loses the images of the chunk in progress (at most `chunk`).
 // A resumed run covers each chunk A..B with the pieces on disk (chunk-A-C, then chunk-C-D, ...,
 // the longest piece first) and runs only what is left, as one more piece. A run started afresh
 // (resume 0) first removes every chunk file, so stale pieces of another run are never merged.
@@ -21,8 +22,9 @@
 // images in dataset order, reading each image's labels from the dataset and its score maps from
 // score_dirs (so every rank must save them there), at the fixed threshold or at the default one
 // taken from the merged curve. One pass for both cases, in the order one process adds the images,
-// so the floating-point sums are bit-identical to it; the price is the maps on disk (4 bytes a
-// pixel and method), as one process already needs for the default threshold.
+// so the floating-point sums are bit-identical to it (summing per-chunk sIoU sums would not be);
+// the price is the maps on disk (4 bytes a pixel and method), which the default threshold needs
+// in any case, even in one pass over the images.
 #ifndef OODSEG_API_DISTEVAL_H
 #define OODSEG_API_DISTEVAL_H
 
