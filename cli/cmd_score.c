@@ -89,7 +89,7 @@ typedef struct score_progress {
     const pipeline_save_opts *save;
     score_state *st;
     int resume, nomem;
-    int test_raise, test_signal, test_pause;   // OODSEG_TEST_INTERRUPT_AFTER, OODSEG_TEST_PAUSE_AFTER
+    int test_raise, test_signal, test_pause, test_hold;   // OODSEG_TEST_INTERRUPT_AFTER, OODSEG_TEST_PAUSE_AFTER
 } score_progress;
 
 static void on_fail(void *ctx, const char *name, const err *e) {
@@ -99,21 +99,27 @@ static void on_fail(void *ctx, const char *name, const err *e) {
 
 // The tests' hooks, read from the environment by the CLI alone (the library has no such thing):
 // OODSEG_TEST_INTERRUPT_AFTER=K[:TERM] raises the cancel flag as SIGINT (SIGTERM) would once K
-// images are reported; OODSEG_TEST_PAUSE_AFTER=K waits there (up to 60 s) for a real signal, so
-// a test can send one while the run is surely in progress.
+// images are reported; OODSEG_TEST_PAUSE_AFTER=K[:hold] waits there (up to 60 s) for a real
+// signal, so a test can send one while the run is surely in progress (:hold: and then 60 s more,
+// for a second signal).
 static void test_hooks(score_progress *sp) {
     const char *a = getenv("OODSEG_TEST_INTERRUPT_AFTER"), *b = getenv("OODSEG_TEST_PAUSE_AFTER");
     if (a && *a) {
         sp->test_raise = atoi(a);
         sp->test_signal = strstr(a, ":TERM") ? SIGTERM : SIGINT;
     }
-    if (b && *b) sp->test_pause = atoi(b);
+    if (b && *b) {
+        sp->test_pause = atoi(b);
+        sp->test_hold = strstr(b, ":hold") != NULL;
+    }
 }
 
 static void test_at(const score_progress *sp, int done) {
     if (sp->test_raise > 0 && done == sp->test_raise) interrupt_raise_for_test(sp->test_signal);
-    if (sp->test_pause > 0 && done == sp->test_pause)
+    if (sp->test_pause > 0 && done == sp->test_pause) {
         for (int i = 0; i < 6000 && !*interrupt_flag(); i++) usleep(10000);
+        for (int i = 0; i < 6000 && sp->test_hold; i++) usleep(10000);   // a long image: for a second signal
+    }
 }
 
 // Images: the bar of cli_progress; videos (no count known ahead): a line every 25 frames.
@@ -177,7 +183,7 @@ static int run_score(cli_common *c, score_flags *fl, char **paths, int n_paths, 
     if ((rc = check_outputs(&p, paths, n_paths, c->out_dir, fl->no_clobber, &st, e))) goto done;
     if ((rc = cli_mkdir_p(c->out_dir, e))) goto done;
     pipeline_save_opts save = {c->cfg.pictures, c->cfg.no_npy};
-    score_progress sp = {n_paths, 0, omp_get_wtime(), &p, c->out_dir, &save, &st, fl->resume, 0, 0, 0, 0};
+    score_progress sp = {n_paths, 0, omp_get_wtime(), &p, c->out_dir, &save, &st, fl->resume, 0, 0, 0, 0, 0};
     test_hooks(&sp);
     for (int i = 0; i < n_paths; i++) sp.videos += video_is_video_name(paths[i]);
     score_stream_opts so = {c->out_dir, fl->frames, fl->video_out, fl->keep_going >= 0 ? fl->keep_going : any_folder || sp.videos,
