@@ -102,6 +102,9 @@ int pipeline_outputs_complete(const pipeline *p, const pipeline_save_opts *so, c
 // <stem>_<method>_clusters.png for a clustering method, <stem>_seg.png once.
 int pipeline_save_pictures(const pipeline *p, const image *img, const pipeline_out *o,
                            const char *dir, const char *stem, err *e);
+// The same in format f (PICTURES_DEFAULT: PNG; PICTURES_NONE: nothing).
+int pipeline_save_pictures_as(const pipeline *p, const image *img, const pipeline_out *o,
+                              const char *dir, const char *stem, pictures_format f, err *e);
 // Method k's pictures_in as pipeline_save_pictures draws it (its score label, the scale, the
 // clusters and their key): for pictures made in memory (`oodseg mine`, overlay videos). rule: a
 // buffer of n bytes that in may point to.
@@ -140,6 +143,7 @@ typedef struct eval_save {
     const char *const *score_dirs;   // NULL, or one folder per method: <dir>/<stem>.npy
     const char *maps_dir;            // NULL, or the folder of the pictures
     const char *thumbs_dir;          // NULL, or the folder of the HTML report's thumbnails
+    pictures_format pictures;        // the format of the pictures in maps_dir (PICTURES_DEFAULT: PNG)
 } eval_save;
 // Loads item i's image and label (checked to have the image's size), scores it with every method
 // and adds the maps to ev (method order = the pipeline's); save may be NULL.

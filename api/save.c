@@ -157,6 +157,11 @@ int pipeline_save_pictures(const pipeline *p, const image *img, const pipeline_o
     return save_pictures(p, img, o, dir, stem, PICTURES_PNG, e);
 }
 
+int pipeline_save_pictures_as(const pipeline *p, const image *img, const pipeline_out *o, const char *dir,
+                              const char *stem, pictures_format f, err *e) {
+    return save_pictures(p, img, o, dir, stem, f ? f : PICTURES_PNG, e);
+}
+
 int pipeline_save_with(const pipeline *p, const image *img, const pipeline_out *o, const char *dir,
                        const char *stem, const pipeline_save_opts *so, err *e) {
     for (int k = 0; k < p->n_methods && !(so && so->no_npy); k++) {
