@@ -95,8 +95,8 @@ typedef struct pipeline_save_opts {
 } pipeline_save_opts;
 int pipeline_save_with(const pipeline *p, const image *img, const pipeline_out *o, const char *dir,
                        const char *stem, const pipeline_save_opts *so, err *e);
-// 1 when every file pipeline_save_with(so) always writes for stem is in dir (each method's score
-// map and its heat map and overlay; the others depend on the image): `oodseg score --resume`.
+// 1 when every file pipeline_save_with(so) writes for stem is in dir (each method's score map,
+// heat map, overlay and clusters picture, and the classes picture): `oodseg score --resume`.
 int pipeline_outputs_complete(const pipeline *p, const pipeline_save_opts *so, const char *dir, const char *stem);
 // The pictures alone (io/pictures.h): <stem>_<method>_heat.png and _overlay.png for each method,
 // <stem>_<method>_clusters.png for a clustering method, <stem>_seg.png once.

@@ -186,12 +186,16 @@ int pipeline_outputs_complete(const pipeline *p, const pipeline_save_opts *so, c
         const char *m = pipeline_method_name(p, k);
         snprintf(path, sizeof path, "%s/%s_%s_score.npy", dir, stem, m);
         if (!(so && so->no_npy) && stat(path, &st) != 0) return 0;
-        for (int q = 0; q < 2 && f != PICTURES_NONE; q++) {
-            snprintf(path, sizeof path, "%s/%s_%s_%s.%s", dir, stem, m, q ? "overlay" : "heat", pictures_format_ext(f));
+        // heat, overlay, and clusters when the method makes them (it always does on an image)
+        int clusters = (ood_method_def_of(p->methods[k])->flags & OOD_MAKES_CLUSTERS) != 0;
+        for (int q = 0; q < 2 + clusters && f != PICTURES_NONE; q++) {
+            snprintf(path, sizeof path, "%s/%s_%s_%s.%s", dir, stem, m, q == 0 ? "heat" : q == 1 ? "overlay" : "clusters",
+                     pictures_format_ext(f));
             if (stat(path, &st) != 0) return 0;
         }
     }
-    return 1;
+    snprintf(path, sizeof path, "%s/%s_seg.%s", dir, stem, pictures_format_ext(f));
+    return f == PICTURES_NONE || !p->m->desc.palette || p->m->desc.num_outputs < 1 || stat(path, &st) == 0;
 }
 
 // ---- thumbnails ------------------------------------------------------------------------------

@@ -54,6 +54,7 @@ typedef struct job {
     frame_item it;       // owns the image
     pipeline_out po;     // owns the maps
     int bad;             // the frame failed before the writer (it.e says why): nothing to write
+    int skipped;         // done by an earlier run (o->skip): nothing to write, only reported in order
     int rc;              // the writer's result
     int abandoned;       // not written: an earlier job's write failed and the run stops
     err e;
@@ -90,8 +91,9 @@ static void *writer_main(void *arg) {
         job *j = &w->ring[w->written % w->cap];
         pthread_mutex_unlock(&w->mu);
         double t0 = now();
-        if (!j->bad && w->failed) j->abandoned = 1;
-        else if (!j->bad && (j->rc = write_job(w, j))) w->failed = 1;
+        if (j->bad || j->skipped) {}
+        else if (w->failed) j->abandoned = 1;
+        else if ((j->rc = write_job(w, j))) w->failed = 1;
         pipeline_out_free(&j->po);   // the maps are written: free them now, not when reported
         frame_item_free(&j->it);
         pthread_mutex_lock(&w->mu);
@@ -116,7 +118,8 @@ static void report_written(writer *w, int wait_all, score_stream_summary *s, int
     for (; w->reported < upto; w->reported++) {
         job *j = &w->ring[w->reported % w->cap];
         if (j->abandoned) continue;   // after a failed write: never written, never counted, as if not taken
-        if (j->bad) {
+        if (j->skipped) s->skipped++;
+        else if (j->bad) {
             if (!s->failed++) s->first_failure = j->it.e;
             if (!o->keep_going) { if (!*rc) { *e = j->it.e; *rc = e->code; } }
             else if (o->on_fail) o->on_fail(o->ctx, j->it.name, &j->it.e);
@@ -197,14 +200,10 @@ int score_stream(pipeline *p, char *const *paths, int n, const score_stream_opts
         if (o->cancel && *o->cancel) { s->interrupted = 1; break; }
         job j = {0};
         if (frame_source_next(src, &j.it)) break;
-        if (!j.it.failed && o->skip && o->skip(o->ctx, j.it.name)) {
-            s->skipped++;
-            if (o->on_frame) o->on_frame(o->ctx, j.it.name, s->done + s->failed + s->skipped);
-            frame_item_free(&j.it);
-            continue;
-        }
+        j.skipped = !j.it.failed && o->skip && o->skip(o->ctx, j.it.name);
+        if (j.skipped) image_free(&j.it.img);   // reported through the queue, in order
         j.bad = j.it.failed ? j.it.e.code : OODSEG_OK;
-        if (!j.bad && (j.bad = pipeline_run(p, &j.it.img, &j.po, &j.it.e))) err_prefix(&j.it.e, "%s: ", j.it.name);
+        if (!j.skipped && !j.bad && (j.bad = pipeline_run(p, &j.it.img, &j.po, &j.it.e))) err_prefix(&j.it.e, "%s: ", j.it.name);
         s->seconds_network += j.po.seconds_forward + j.po.seconds_methods;
         last = j.bad && !o->keep_going;   // it stops the run once the frames before it are written
         submit(&w, &j, s, &rc, e);

@@ -132,6 +132,10 @@ static void interrupt_then_resume(const char *name, const char *hook_value, int 
     check_stopped(out, run(out, "OODSEG_TEST_INTERRUPT_AFTER", hook_value, ""), expect);
     // another method list is refused, the state kept
     CHECK(finish(start(out, NULL, NULL, "--resume --k 8"), 600) == 2 && exists(state), "a resume with other options was not refused");
+    // a finished image with a file gone is scored again
+    char gone[700];
+    snprintf(gone, sizeof gone, "%s/a_seg.png", out);
+    CHECK(unlink(gone) == 0, "%s", gone);
     CHECK(run(out, NULL, NULL, "--resume") == 0, "the resumed run failed");
     CHECK(!exists(state), "the state file is left after the run finished");
     check_identical(ref, out);
