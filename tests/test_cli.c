@@ -242,6 +242,22 @@ TEST(score_write_error_names_the_file_and_stops) {
     CHECK(t_sh("ls %s | grep -q tmp", out) != 0, "temporary files left");
 }
 
+// eval writes no pictures unless asked; --pictures FMT asks for them in FMT, as score's flag.
+TEST(eval_pictures_only_when_asked) {
+    ASSET_OR_SKIP(data, "data/camvid-ood/test_ood.txt");
+    char root[600], d1[600], d2[600], p[800];
+    snprintf(root, sizeof root, "%s", data);
+    *strrchr(root, '/') = 0;
+    snprintf(d1, sizeof d1, "%s/ev_plain", t_tmpdir());
+    snprintf(d2, sizeof d2, "%s/ev_webp", t_tmpdir());
+    REQUIRE(tool("eval --size 256x192 --methods maxlogit --limit 1 --no-html --dataset camvid-ood:%s -o %s%s", root, d1, "") == 0);
+    snprintf(p, sizeof p, "%s/maps", d1);
+    CHECK(!exists(p), "eval wrote pictures unasked: %s", p);
+    REQUIRE(tool("eval --size 256x192 --methods maxlogit --limit 1 --no-html --pictures webp --dataset camvid-ood:%s -o %s%s", root, d2, "") == 0);
+    snprintf(p, sizeof p, "%s/maps/0001TP_008550_maxlogit_overlay.webp", d2);
+    CHECK(exists(p), "%s", p);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     snprintf(bin, sizeof bin, "%s", t_cli_path(argv[0]));
@@ -253,5 +269,6 @@ int main(int argc, char **argv) {
     RUN(score_tiny_internimage_end_to_end);
     RUN(score_picture_formats_and_no_npy);
     RUN(score_write_error_names_the_file_and_stops);
+    RUN(eval_pictures_only_when_asked);
     return t_finish(argv[0]);
 }
