@@ -1,10 +1,11 @@
-// Interrupting `oodseg score` and resuming it, through the CLI as a child process: the first
-// SIGINT (SIGTERM) stops the run after the queued images with exit 130 (143), no temporary file
+// Interrupting `oodseg score` and resuming it: the library's cancel flag, then the CLI as a child
+// process: the first SIGINT (SIGTERM) stops the run after the queued images with exit 130 (143), no temporary file
 // and a state file; --resume finishes it with files byte-identical to an uninterrupted run's; a
 // second SIGINT exits at once. The CLI's test hooks (cli/cmd_score.c) make the timing certain:
 // OODSEG_TEST_INTERRUPT_AFTER raises the flag as a signal would after image K, and
 // OODSEG_TEST_PAUSE_AFTER holds the run after image K until a real signal arrives.
 #include "test.h"
+#include "../api/score_stream.h"
 #include <dirent.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -15,7 +16,7 @@
 #include <unistd.h>
 
 static char bin[1024];
-static const char *model, *image;
+static const char *g_model, *g_image;
 #define N_IMAGES 5
 #define STATE ".oodseg-score-state.json"
 
@@ -28,7 +29,7 @@ static const char *inputs(void) {
     if (exists(dir)) return dir;
     if (t_sh("mkdir -p %s", dir)) return NULL;
     for (int i = 0; i < N_IMAGES; i++)
-        if (t_sh("cp %s %s/%c.png", image, dir, 'a' + i)) return NULL;
+        if (t_sh("cp %s %s/%c.png", g_image, dir, 'a' + i)) return NULL;
     return dir;
 }
 
@@ -36,7 +37,7 @@ static const char *inputs(void) {
 static pid_t start(const char *out, const char *hook, const char *value, const char *extra) {
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "exec %s score --model %s --method maxlogit,kmeans --threads 2 %s -o %s %s 2>%s.err",
-             bin, model, extra, out, inputs(), out);
+             bin, g_model, extra, out, inputs(), out);
     pid_t pid = fork();
     if (pid == 0) {
         if (hook) setenv(hook, value, 1);
@@ -189,18 +190,60 @@ TEST(second_sigint_exits_at_once) {
     free(text);
 }
 
+// The library's side: score_stream polls the caller's flag (no handler installed), reports every
+// frame in input order on the calling thread, and returns OODSEG_E_INTERRUPTED once it is set.
+typedef struct order_ctx { volatile sig_atomic_t flag; int n, in_order, saved; char last[FRAME_NAME]; } order_ctx;
+
+static void order_on_frame(void *ctx, const char *name, int done) {
+    order_ctx *c = ctx;
+    c->in_order &= done == c->n + 1 && strcmp(name, c->last) > 0;
+    snprintf(c->last, sizeof c->last, "%s", name);
+    if (++c->n == 2) c->flag = SIGINT;
+}
+
+static void order_on_saved(void *ctx, const char *name) { (void)name; ((order_ctx *)ctx)->saved++; }
+
+TEST(library_cancel_flag_in_order) {
+    char out[600], *paths[N_IMAGES], buf[N_IMAGES][700];
+    snprintf(out, sizeof out, "%s/lib", t_tmpdir());
+    REQUIRE(inputs() && t_sh("mkdir -p %s", out) == 0);
+    for (int i = 0; i < N_IMAGES; i++) {
+        snprintf(buf[i], sizeof buf[i], "%s/%c.png", inputs(), 'a' + i);
+        paths[i] = buf[i];
+    }
+    pipeline_config cfg;
+    pipeline_config_default(&cfg);
+    snprintf(cfg.model, sizeof cfg.model, "%s", g_model);
+    snprintf(cfg.methods, sizeof cfg.methods, "maxlogit");
+    cfg.threads = 2;
+    pipeline p = {0};
+    err e = {0};
+    REQUIRE(pipeline_open(&p, &cfg, &e) == 0, "%s", e.msg);
+    order_ctx c = {0, 0, 1, 0, ""};
+    score_stream_opts so = {.dir = out, .keep_going = 1, .on_frame = order_on_frame, .ctx = &c,
+                            .save = {PICTURES_NONE, 0}, .queue = 1, .cancel = &c.flag, .on_saved = order_on_saved};
+    score_stream_summary ss;
+    int rc = score_stream(&p, paths, N_IMAGES, &so, &ss, &e);
+    pipeline_close(&p);
+    CHECK(rc == OODSEG_E_INTERRUPTED && ss.interrupted, "rc %d: %s", rc, e.msg);
+    CHECK(c.in_order, "frames reported out of order");
+    CHECK(ss.done == c.n && c.saved == c.n && c.n >= 2 && c.n < N_IMAGES, "%d done, %d reported, %d saved", ss.done, c.n, c.saved);
+    CHECK(count_files(out, "_score.npy") == c.n && count_files(out, ".png") == 0, "the files of %d frames", c.n);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     snprintf(bin, sizeof bin, "%s", t_cli_path(argv[0]));
     if (!exists(bin)) { fprintf(stderr, "the CLI %s is not built\n", bin); return 1; }
-    model = t_asset("models/espnet/pretrained/decoder/espnet_p_2_q_8_camvid.pth");
-    image = t_asset("data/camvid-ood/test_ood/0001TP_008550.png");
-    if (!model || !image) {
+    g_model = t_asset("models/espnet/pretrained/decoder/espnet_p_2_q_8_camvid.pth");
+    g_image = t_asset("data/camvid-ood/test_ood/0001TP_008550.png");
+    if (!g_model || !g_image) {
         fprintf(stderr, "  SKIP: missing asset %s/models/espnet/pretrained/decoder/espnet_p_2_q_8_camvid.pth or "
                 "data/camvid-ood/test_ood/0001TP_008550.png (set OODSEG_ASSETS)\n", t_assets());
-        t_skip += 4;
+        t_skip += 5;
         return t_finish(argv[0]);
     }
+    RUN(library_cancel_flag_in_order);
     RUN(sigint_flag_then_resume_is_bit_identical);
     RUN(sigterm_flag_then_resume_is_bit_identical);
     RUN(real_sigint_then_resume);
