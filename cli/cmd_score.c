@@ -68,17 +68,19 @@ static int check_outputs(const pipeline *p, char **paths, int n, const char *dir
     return OODSEG_OK;
 }
 
-// What decides the outputs, for the state file: a resumed run must have all of it unchanged.
-// The thread count and --keep-going are left out (the files are the same with any).
+// What decides the outputs, for the state file: a resumed run must have all of it unchanged (the
+// files the method options name too, which ood_options_json leaves out). The thread count and
+// --keep-going are left out (the files are the same with any).
 static void options_text(const cli_common *c, const pipeline *p, const score_flags *fl, char *buf, size_t n) {
     const pipeline_config *g = &c->cfg;
     char oo[4096];
     ood_options_json(&p->opt, oo, sizeof oo);
     snprintf(buf, n, "model=%s;backbone=%s;size=%s;id-channels=%s;offset-scale=%g;mode=%s;crop=%s;stride=%s;tta=%d;"
-             "methods=%s;scale=%s;pictures=%s;npy=%s;every=%d;start=%g;end=%g;method-options=%s",
+             "methods=%s;scale=%s;pictures=%s;npy=%s;every=%d;start=%g;end=%g;centroids=%s;tau-file=%s;method-options=%s",
              g->model, g->backbone, g->size, g->id_channels, g->offset_scale, g->mode, g->crop, g->stride, g->tta,
              g->methods, fl->scale ? fl->scale : "image", g->pictures == PICTURES_NONE ? "none" : pictures_format_ext(g->pictures),
-             g->no_npy ? "off" : "on", fl->frames.every, fl->frames.start, fl->frames.end, oo);
+             g->no_npy ? "off" : "on", fl->frames.every, fl->frames.start, fl->frames.end, g->oo.centroids_file,
+             g->oo.tau_file, oo);
 }
 
 typedef struct score_progress {
