@@ -19,6 +19,7 @@ struct oodseg_scorer {
     oodseg_model *om;
     pipeline p;                // borrows the model
     char options_json[2048];
+    pipeline_save_opts save;   // what oodseg_maps_save writes (options "pictures", "npy")
 };
 
 // The evaluator object's core, and a public object around a finished (merged) core: accessors for

@@ -61,6 +61,13 @@ int pipeline_config_set(pipeline_config *c, const char *key, const char *v, err 
         c->tta = !strcmp(v, "1") || !strcmp(v, "on");
         return OODSEG_OK;
     }
+    if (!strcmp(key, "pictures")) return pictures_format_parse(v, &c->pictures, e);
+    if (!strcmp(key, "npy")) {
+        if (strcmp(v, "on") && strcmp(v, "off"))
+            return err_set(e, OODSEG_E_ARG, "--npy '%s': expected on or off (score's --no-npy means off)", v);
+        c->no_npy = !strcmp(v, "off");
+        return OODSEG_OK;
+    }
     if (!strcmp(key, "method") || !strcmp(key, "methods")) return copy_value(key, v, c->methods, sizeof c->methods, e);
     return ood_options_set(&c->oo, key, v, e);
 }

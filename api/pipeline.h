@@ -51,12 +51,14 @@ typedef struct pipeline_config {
     int threads;             // 0: every core
     int tta;                 // --tta: the methods score the mean softmax of multi-scale + flip runs
     char methods[256];       // comma list; "": kmeans (the paper's method)
+    pictures_format pictures;   // --pictures none|png|jpg|webp; PICTURES_DEFAULT: the command's default
+    int no_npy;              // --npy off (score's --no-npy): no score maps
     ood_options oo;          // every method option
 } pipeline_config;
 
 void pipeline_config_default(pipeline_config *c);
 // One option by name, without dashes ("model", "backbone", "size", "id-channels", "offset-scale",
-// "mode", "crop", "stride", "threads",
+// "mode", "crop", "stride", "threads", "pictures", "npy" (on/off),
 // "method"/"methods", and every method option). Returns 1 when the name is not an option (the
 // caller reports it), OODSEG_E_ARG for a bad value, else OODSEG_OK.
 int pipeline_config_set(pipeline_config *c, const char *key, const char *value, err *e);
@@ -86,10 +88,23 @@ int pipeline_run_tensor(pipeline *p, const float *input, int h, int w, pipeline_
 // <stem>_<method>_score.npy (float32 (h, w)) for each method, then the pictures.
 int pipeline_save(const pipeline *p, const image *img, const pipeline_out *o, const char *dir,
                   const char *stem, err *e);
+// What `oodseg score` writes of each image (NULL: the defaults, PNG pictures and score maps).
+typedef struct pipeline_save_opts {
+    pictures_format pictures;   // PICTURES_DEFAULT: PNG; PICTURES_NONE: no pictures
+    int no_npy;                 // 1: no score maps
+} pipeline_save_opts;
+int pipeline_save_with(const pipeline *p, const image *img, const pipeline_out *o, const char *dir,
+                       const char *stem, const pipeline_save_opts *so, err *e);
+// 1 when every file pipeline_save_with(so) writes for stem is in dir (each method's score map,
+// heat map, overlay and clusters picture, and the classes picture): `oodseg score --resume`.
+int pipeline_outputs_complete(const pipeline *p, const pipeline_save_opts *so, const char *dir, const char *stem);
 // The pictures alone (io/pictures.h): <stem>_<method>_heat.png and _overlay.png for each method,
 // <stem>_<method>_clusters.png for a clustering method, <stem>_seg.png once.
 int pipeline_save_pictures(const pipeline *p, const image *img, const pipeline_out *o,
                            const char *dir, const char *stem, err *e);
+// The same in format f (PICTURES_DEFAULT: PNG; PICTURES_NONE: nothing).
+int pipeline_save_pictures_as(const pipeline *p, const image *img, const pipeline_out *o,
+                              const char *dir, const char *stem, pictures_format f, err *e);
 // Method k's pictures_in as pipeline_save_pictures draws it (its score label, the scale, the
 // clusters and their key): for pictures made in memory (`oodseg mine`, overlay videos). rule: a
 // buffer of n bytes that in may point to.
@@ -128,6 +143,7 @@ typedef struct eval_save {
     const char *const *score_dirs;   // NULL, or one folder per method: <dir>/<stem>.npy
     const char *maps_dir;            // NULL, or the folder of the pictures
     const char *thumbs_dir;          // NULL, or the folder of the HTML report's thumbnails
+    pictures_format pictures;        // the format of the pictures in maps_dir (PICTURES_DEFAULT: PNG)
 } eval_save;
 // Loads item i's image and label (checked to have the image's size), scores it with every method
 // and adds the maps to ev (method order = the pipeline's); save may be NULL.

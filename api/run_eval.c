@@ -22,7 +22,7 @@ int pipeline_eval_item(pipeline *p, const dataset *ds, int i, evaluator *ev, con
         int64_t shape[2] = {po.h, po.w};
         rc = npy_write_f32(path, po.scores[k], 2, shape, e);
     }
-    if (!rc && save && save->maps_dir) rc = pipeline_save_pictures(p, &img, &po, save->maps_dir, it->stem, e);
+    if (!rc && save && save->maps_dir) rc = pipeline_save_pictures_as(p, &img, &po, save->maps_dir, it->stem, save->pictures, e);
     if (!rc && save && save->thumbs_dir) rc = pipeline_save_thumbs(p, &img, lab.px, &po, save->thumbs_dir, it->stem, e);
     pipeline_out_free(&po);
     image_free(&img);

@@ -13,9 +13,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
-// The suffixes of every file named <stem>_<method>_<suffix> or <stem>_<suffix>.
-static const char *const outputs[] = {"_score.npy", "_heat.png", "_overlay.png", "_clusters.png", "_seg.png"};
+// The suffixes of every file named <stem>_<method>_<suffix> or <stem>_<suffix> (the last, _seg,
+// once per image), the pictures in each format --pictures can write.
+static const char *const outputs[] = {"_score.npy", "_heat.png", "_overlay.png", "_clusters.png", "_heat.jpg",
+                                      "_overlay.jpg", "_clusters.jpg", "_heat.webp", "_overlay.webp", "_clusters.webp",
+                                      "_seg.jpg", "_seg.webp", "_seg.png"};
 #define N_OUTPUTS (int)(sizeof outputs / sizeof *outputs)
+#define N_PER_IMAGE 3   // the last three: <stem>_seg.*
 
 // What each method's colour bar says: the score's name and its unit.
 static const struct { const char *method, *label; int logits; } score_labels[] = {
@@ -47,7 +51,7 @@ int pipeline_outputs_exist(const pipeline *p, const char *dir, const char *stem,
     char path[4400];
     for (int k = 0; k < p->n_methods; k++)
         for (int i = 0; i < N_OUTPUTS; i++) {
-            if (i == N_OUTPUTS - 1) snprintf(path, sizeof path, "%s/%s%s", dir, stem, outputs[i]);
+            if (i >= N_OUTPUTS - N_PER_IMAGE) snprintf(path, sizeof path, "%s/%s%s", dir, stem, outputs[i]);
             else snprintf(path, sizeof path, "%s/%s_%s%s", dir, stem, pipeline_method_name(p, k), outputs[i]);
             if (stat(path, &st) == 0) { snprintf(first, n, "%s", path); return 1; }
         }
@@ -137,26 +141,61 @@ static void picture_input(const pipeline *p, const image *img, const pipeline_ou
     }
 }
 
-int pipeline_save_pictures(const pipeline *p, const image *img, const pipeline_out *o, const char *dir,
-                           const char *stem, err *e) {
-    for (int k = 0; k < p->n_methods; k++) {
+static int save_pictures(const pipeline *p, const image *img, const pipeline_out *o, const char *dir,
+                         const char *stem, pictures_format f, err *e) {
+    for (int k = 0; k < p->n_methods && f != PICTURES_NONE; k++) {
         pictures_in in;
         char rule[160];
         picture_input(p, img, o, k, &in, rule, sizeof rule);
-        if (pictures_save(dir, stem, pipeline_method_name(p, k), &in, k == 0, e)) return e->code;
+        if (pictures_save_as(dir, stem, pipeline_method_name(p, k), &in, k == 0, f, e)) return e->code;
     }
     return OODSEG_OK;
 }
 
-int pipeline_save(const pipeline *p, const image *img, const pipeline_out *o, const char *dir,
-                  const char *stem, err *e) {
-    for (int k = 0; k < p->n_methods; k++) {
+int pipeline_save_pictures(const pipeline *p, const image *img, const pipeline_out *o, const char *dir,
+                           const char *stem, err *e) {
+    return save_pictures(p, img, o, dir, stem, PICTURES_PNG, e);
+}
+
+int pipeline_save_pictures_as(const pipeline *p, const image *img, const pipeline_out *o, const char *dir,
+                              const char *stem, pictures_format f, err *e) {
+    return save_pictures(p, img, o, dir, stem, f ? f : PICTURES_PNG, e);
+}
+
+int pipeline_save_with(const pipeline *p, const image *img, const pipeline_out *o, const char *dir,
+                       const char *stem, const pipeline_save_opts *so, err *e) {
+    for (int k = 0; k < p->n_methods && !(so && so->no_npy); k++) {
         char path[4400];
         snprintf(path, sizeof path, "%s/%s_%s_score.npy", dir, stem, pipeline_method_name(p, k));
         int64_t shape[2] = {o->h, o->w};
         if (npy_write_f32(path, o->scores[k], 2, shape, e)) return e->code;
     }
-    return pipeline_save_pictures(p, img, o, dir, stem, e);
+    return save_pictures(p, img, o, dir, stem, so && so->pictures ? so->pictures : PICTURES_PNG, e);
+}
+
+int pipeline_save(const pipeline *p, const image *img, const pipeline_out *o, const char *dir,
+                  const char *stem, err *e) {
+    return pipeline_save_with(p, img, o, dir, stem, NULL, e);
+}
+
+int pipeline_outputs_complete(const pipeline *p, const pipeline_save_opts *so, const char *dir, const char *stem) {
+    struct stat st;
+    char path[4400];
+    pictures_format f = so && so->pictures ? so->pictures : PICTURES_PNG;
+    for (int k = 0; k < p->n_methods; k++) {
+        const char *m = pipeline_method_name(p, k);
+        snprintf(path, sizeof path, "%s/%s_%s_score.npy", dir, stem, m);
+        if (!(so && so->no_npy) && stat(path, &st) != 0) return 0;
+        // heat, overlay, and clusters when the method makes them (it always does on an image)
+        int clusters = (ood_method_def_of(p->methods[k])->flags & OOD_MAKES_CLUSTERS) != 0;
+        for (int q = 0; q < 2 + clusters && f != PICTURES_NONE; q++) {
+            snprintf(path, sizeof path, "%s/%s_%s_%s.%s", dir, stem, m, q == 0 ? "heat" : q == 1 ? "overlay" : "clusters",
+                     pictures_format_ext(f));
+            if (stat(path, &st) != 0) return 0;
+        }
+    }
+    snprintf(path, sizeof path, "%s/%s_seg.%s", dir, stem, pictures_format_ext(f));
+    return f == PICTURES_NONE || !p->m->desc.palette || p->m->desc.num_outputs < 1 || stat(path, &st) == 0;
 }
 
 // ---- thumbnails ------------------------------------------------------------------------------

@@ -16,15 +16,17 @@ const char *oodseg_method_name(int index) {
 
 const char *oodseg_method_options_help(void) { return ood_options_help(); }
 
-// The name/value list of the public API into method options (and "tta": on or off).
-static int set_options(ood_options *o, const char *const *kv, int *tta, err *e) {
+// The name/value list of the public API into method options (and "tta": on or off; "pictures"
+// and "npy": what oodseg_maps_save writes), each read as the CLI's flag of that name.
+static int set_options(ood_options *o, const char *const *kv, int *tta, pipeline_save_opts *so, err *e) {
+    pipeline_config c;
+    pipeline_config_default(&c);
     for (int i = 0; kv && kv[i]; i += 2) {
         if (!kv[i + 1]) return err_set(e, OODSEG_E_ARG, "method option '%s' has no value (the list is name, value, ..., NULL)", kv[i]);
-        if (!strcmp(kv[i], "tta")) {
-            pipeline_config c;
-            pipeline_config_default(&c);
-            if (pipeline_config_set(&c, "tta", kv[i + 1], e)) return e->code;
+        if (!strcmp(kv[i], "tta") || !strcmp(kv[i], "pictures") || !strcmp(kv[i], "npy")) {
+            if (pipeline_config_set(&c, kv[i], kv[i + 1], e)) return e->code;
             *tta = c.tta;
+            *so = (pipeline_save_opts){c.pictures, c.no_npy};
             continue;
         }
         int rc = ood_options_set(o, kv[i], kv[i + 1], e);
@@ -42,7 +44,8 @@ int oodseg_scorer_open(oodseg_model *om, const char *methods, const char *const 
     ood_options o;
     ood_options_default(&o);
     int tta = 0;
-    if (set_options(&o, options, &tta, &e)) return api_status(&e, st);
+    pipeline_save_opts so = {PICTURES_DEFAULT, 0};
+    if (set_options(&o, options, &tta, &so, &e)) return api_status(&e, st);
     oodseg_scorer *s = calloc(1, sizeof *s);
     if (!s) { err_set(&e, OODSEG_E_NOMEM, "out of memory"); return api_status(&e, st); }
     if (pipeline_attach(&s->p, om->m, om->has_size ? om->size : NULL, methods, &o, &e)) {
@@ -56,6 +59,7 @@ int oodseg_scorer_open(oodseg_model *om, const char *methods, const char *const 
     }
     ood_options_json(&s->p.opt, s->options_json, sizeof s->options_json);
     s->om = om;
+    s->save = so;
     *out = s;
     return api_status(&e, st);
 }
@@ -163,7 +167,7 @@ int oodseg_maps_save(const oodseg_scorer *s, const oodseg_maps *maps, const uint
     }
     const maps_impl *mi = (const maps_impl *)maps;
     image img = {maps->width, maps->height, 3, (uint8_t *)rgb};
-    pipeline_save(&s->p, &img, &mi->out, dir, stem, &e);
+    pipeline_save_with(&s->p, &img, &mi->out, dir, stem, &s->save, &e);
     return api_status(&e, st);
 }
 

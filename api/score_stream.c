@@ -1,8 +1,29 @@
-// `oodseg score` over images and videos (see score_stream.h).
+// `oodseg score` over images and videos (see score_stream.h), in three stages: the decoding
+// thread (api/frames.c), the network on the calling thread, and a writer thread that encodes and
+// writes each frame's score maps and pictures. Encoding 1280x720 pictures costs as much as the
+// network, so without the writer the network sat idle for most of each image.
+//
+// The writer owns what it is given: each job holds its frame's image and pipeline_out (heap
+// buffers, not the model's arena), and the writer reads nothing of the pipeline that the network
+// changes (the method names and options, the model's palette and class names, the scale). Jobs
+// are written in order by the one writer and reported back on the calling thread in order, so the
+// callbacks see exactly the sequence of a one-thread run. The ring of `queue` jobs bounds memory.
+//
+// Threads: the network keeps its --threads N OpenMP threads and the writer is one more thread at
+// the normal priority, its encoders single-threaded. On a 2-core machine with N = 2 the three
+// compete, but the writer's work (CPU seconds per 1280x720 image with maxlogit,kmeans, from the
+// process's user time with and without pictures: PNG 0.21, WebP 0.18, JPEG 0.08, against 0.5 for
+// the network and the rest on that loaded machine) is below the network's, so on two cores it can
+// hide behind it. A lower priority for the writer was not measured on a quiet machine
+// (bench/bench_score.sh is where to compare): when the queue is full the network blocks, and its
+// passive OpenMP threads leave the cores to the writer.
 #include "score_stream.h"
 #include "../io/video.h"
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 // The open overlay video of one input.
 typedef struct overlay_out { video_writer *vw; int input; } overlay_out;
@@ -31,30 +52,178 @@ static int overlay_add(overlay_out *ov, const pipeline *p, const frame_item *it,
     return rc;
 }
 
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+// One scored frame on its way to the files.
+typedef struct job {
+    frame_item it;       // owns the image
+    pipeline_out po;     // owns the maps
+    int bad;             // the frame failed before the writer (it.e says why): nothing to write
+    int skipped;         // done by an earlier run (o->skip): nothing to write, only reported in order
+    int rc;              // the writer's result
+    int abandoned;       // not written: an earlier job's write failed and the run stops
+    err e;
+} job;
+
+typedef struct writer {
+    const pipeline *p;
+    const score_stream_opts *o;
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    job *ring;
+    long cap;
+    long submitted, written, reported;   // job counts: reported <= written <= submitted <= reported + cap
+    int quit;
+    int failed;          // writer's own: a write failed, later jobs are abandoned
+    overlay_out ov;      // the writer's own
+    double t_write;
+} writer;
+
+static int write_job(writer *w, job *j) {
+    const score_stream_opts *o = w->o;
+    int rc = pipeline_save_with(w->p, &j->it.img, &j->po, o->dir, j->it.name, &o->save, &j->e);
+    if (!rc && o->video_out && j->it.index >= 0) rc = overlay_add(&w->ov, w->p, &j->it, &j->po, o->dir, &j->e);
+    return rc;
+}
+
+static void *writer_main(void *arg) {
+    writer *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (w->written == w->submitted && !w->quit) pthread_cond_wait(&w->cv, &w->mu);
+        if (w->written == w->submitted) break;
+        job *j = &w->ring[w->written % w->cap];
+        pthread_mutex_unlock(&w->mu);
+        double t0 = now();
+        if (j->bad || j->skipped) {}
+        else if (w->failed) j->abandoned = 1;
+        else if ((j->rc = write_job(w, j))) w->failed = 1;
+        pipeline_out_free(&j->po);   // the maps are written: free them now, not when reported
+        frame_item_free(&j->it);
+        pthread_mutex_lock(&w->mu);
+        w->t_write += now() - t0;
+        w->written++;
+        pthread_cond_broadcast(&w->cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+// Reports the written jobs in order (all of them when wait_all, after waiting for the writer;
+// else those written so far); sets *rc and e from the first that stops the run.
+static void report_written(writer *w, int wait_all, score_stream_summary *s, int *rc, err *e) {
+    const score_stream_opts *o = w->o;
+    double t0 = now();
+    pthread_mutex_lock(&w->mu);
+    while (wait_all && w->written < w->submitted) pthread_cond_wait(&w->cv, &w->mu);
+    long upto = w->written;
+    pthread_mutex_unlock(&w->mu);
+    s->seconds_write_wait += now() - t0;
+    for (; w->reported < upto; w->reported++) {
+        job *j = &w->ring[w->reported % w->cap];
+        if (j->abandoned) continue;   // after a failed write: never written, never counted, as if not taken
+        if (j->skipped) s->skipped++;
+        else if (j->bad) {
+            if (!s->failed++) s->first_failure = j->it.e;
+            if (!o->keep_going) { if (!*rc) { *e = j->it.e; *rc = e->code; } }
+            else if (o->on_fail) o->on_fail(o->ctx, j->it.name, &j->it.e);
+        } else if (j->rc) {
+            if (!*rc) { *e = j->e; *rc = j->rc; }
+        } else {
+            s->done++;
+            if (o->on_saved) o->on_saved(o->ctx, j->it.name);
+        }
+        if (o->on_frame) o->on_frame(o->ctx, j->it.name, s->done + s->failed + s->skipped);
+    }
+    pthread_mutex_lock(&w->mu);
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+// Hands a job to the writer, first waiting for a free slot (reporting what is written meanwhile).
+static void submit(writer *w, job *j, score_stream_summary *s, int *rc, err *e) {
+    pthread_mutex_lock(&w->mu);
+    while (w->submitted - w->reported >= w->cap) {
+        if (w->written > w->reported) {   // a slot is done: report it to free it
+            pthread_mutex_unlock(&w->mu);
+            report_written(w, 0, s, rc, e);
+            pthread_mutex_lock(&w->mu);
+            continue;
+        }
+        double t0 = now();
+        pthread_cond_wait(&w->cv, &w->mu);
+        s->seconds_write_wait += now() - t0;
+    }
+    w->ring[w->submitted % w->cap] = *j;
+    w->submitted++;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static int writer_start(writer *w, const pipeline *p, const score_stream_opts *o, err *e) {
+    memset(w, 0, sizeof *w);
+    w->p = p;
+    w->o = o;
+    w->cap = o->queue > 0 ? o->queue : 2;
+    w->ov = (overlay_out){NULL, -1};
+    if (!(w->ring = err_calloc(e, (size_t)w->cap, sizeof *w->ring, "the writer's queue"))) return e->code;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    if (pthread_create(&w->th, NULL, writer_main, w)) {
+        pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->cv);
+        free(w->ring);
+        return err_set(e, OODSEG_E_INTERNAL, "cannot start the writer thread");
+    }
+    return OODSEG_OK;
+}
+
+// Every job written and reported, then the thread joined. Returns the overlay video to close.
+static video_writer *writer_stop(writer *w, score_stream_summary *s, int *rc, err *e) {
+    report_written(w, 1, s, rc, e);
+    pthread_mutex_lock(&w->mu);
+    w->quit = 1;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->th, NULL);
+    s->seconds_write = w->t_write;
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    free(w->ring);
+    return w->ov.vw;
+}
+
 int score_stream(pipeline *p, char *const *paths, int n, const score_stream_opts *o, score_stream_summary *s, err *e) {
     memset(s, 0, sizeof *s);
     frame_source *src;
+    writer w;
     if (frame_source_open(paths, n, &o->frames, &src, e)) return e->code;
-    overlay_out ov = {NULL, -1};
-    frame_item it;
-    int rc = OODSEG_OK;
-    while (!rc && !frame_source_next(src, &it)) {
-        pipeline_out po = {0};
-        int bad = it.failed ? it.e.code : OODSEG_OK;
-        if (!bad && (bad = pipeline_run(p, &it.img, &po, &it.e))) err_prefix(&it.e, "%s: ", it.name);
-        if (!bad) rc = pipeline_save(p, &it.img, &po, o->dir, it.name, e);
-        if (!bad && !rc && o->video_out && it.index >= 0) rc = overlay_add(&ov, p, &it, &po, o->dir, e);
-        pipeline_out_free(&po);
-        if (bad) {
-            if (!s->failed++) s->first_failure = it.e;
-            if (!o->keep_going) { *e = it.e; rc = e->code; }
-            else if (o->on_fail) o->on_fail(o->ctx, it.name, &it.e);
-        } else if (!rc) s->done++;
-        if (o->on_frame) o->on_frame(o->ctx, it.name, s->done + s->failed);
-        frame_item_free(&it);
+    if (writer_start(&w, p, o, e)) { frame_source_close(src); return e->code; }
+    int rc = OODSEG_OK, last = 0;
+    while (!rc && !last) {
+        if (o->cancel && *o->cancel) { s->interrupted = 1; break; }
+        job j = {0};
+        if (frame_source_next(src, &j.it)) break;
+        j.skipped = !j.it.failed && o->skip && o->skip(o->ctx, j.it.name);
+        if (j.skipped) image_free(&j.it.img);   // reported through the queue, in order
+        j.bad = j.it.failed ? j.it.e.code : OODSEG_OK;
+        if (!j.skipped && !j.bad && (j.bad = pipeline_run(p, &j.it.img, &j.po, &j.it.e))) err_prefix(&j.it.e, "%s: ", j.it.name);
+        s->seconds_network += j.po.seconds_forward + j.po.seconds_methods;
+        last = j.bad && !o->keep_going;   // it stops the run once the frames before it are written
+        submit(&w, &j, s, &rc, e);
+        report_written(&w, 0, s, &rc, e);
     }
+    video_writer *vw = writer_stop(&w, s, &rc, e);
     frame_source_times(src, &s->seconds_decode, &s->seconds_wait);
     frame_source_close(src);
-    int rc2 = video_writer_close(ov.vw, rc == OODSEG_OK, rc ? NULL : e);
+    // An interrupted video's overlay would be cut short: it is removed like a failed one.
+    int rc2 = video_writer_close(vw, rc == OODSEG_OK && !s->interrupted, rc ? NULL : e);
+    if (!rc && !rc2 && s->interrupted)
+        rc = err_set(e, OODSEG_E_INTERRUPTED, "interrupted after %d of the frames (%d written)", s->done + s->failed + s->skipped, s->done);
     return rc ? rc : rc2;
 }

@@ -7,6 +7,7 @@
 
 #include "pipeline.h"
 #include "frames.h"
+#include <signal.h>
 
 typedef struct score_stream_opts {
     const char *dir;            // the output folder (exists)
@@ -16,16 +17,31 @@ typedef struct score_stream_opts {
     void (*on_fail)(void *ctx, const char *name, const err *e);
     void (*on_frame)(void *ctx, const char *name, int done);
     void *ctx;
+    pipeline_save_opts save;    // the picture format, --no-npy
+    int queue;                  // scored images waiting for the writer thread (0: 2)
+    // NULL: never. Polled before each frame: once nonzero, no new frame is taken, what is queued
+    // is written, and score_stream returns OODSEG_E_INTERRUPTED (s->interrupted = 1).
+    const volatile sig_atomic_t *cancel;
+    // May be NULL. skip: 1 when the frame's outputs are already there (--resume): it is neither
+    // scored nor written, only counted (s->skipped). on_saved: a frame's every output is written.
+    int (*skip)(void *ctx, const char *name);
+    void (*on_saved)(void *ctx, const char *name);
 } score_stream_opts;
 
 typedef struct score_stream_summary {
-    int done, failed;
+    int done, failed, skipped;
+    int interrupted;            // 1: stopped by *cancel
     err first_failure;
     double seconds_decode, seconds_wait;   // the decoding thread's time; the time spent waiting for it
+    double seconds_network;                // pipeline_run's forward passes and methods
+    double seconds_write, seconds_write_wait;   // the writer thread's time; the time waiting for it
 } score_stream_summary;
 
-// Returns an error that stops the run (a failed frame without keep_going, an output that cannot
-// be written); failed frames with keep_going are only counted in s.
+// Each frame's network runs on the calling thread (with the model's threads) while a writer
+// thread encodes and writes the previous frames' outputs; the callbacks are called on the calling
+// thread, in input order. Returns an error that stops the run (a failed frame without keep_going,
+// an output that cannot be written, OODSEG_E_INTERRUPTED); failed frames with keep_going are only
+// counted in s.
 int score_stream(pipeline *p, char *const *paths, int n, const score_stream_opts *o, score_stream_summary *s, err *e);
 
 #endif

@@ -192,12 +192,13 @@ int cmd_eval(int argc, char **argv) {
             fprintf(stderr, "eval: component metrics take a second pass over the score maps; saving them in %s/scores/\n", c.out_dir);
     }
     if (o.save_scores && (rc = make_score_dirs(c.out_dir, p.n_methods, names, sdirs, &e))) goto done;
+    if (c.cfg.pictures) o.save_maps = c.cfg.pictures != PICTURES_NONE;   // --pictures FMT: --save-maps in FMT
     snprintf(maps, sizeof maps, "%s/maps", c.out_dir);
     if (o.save_maps && (rc = cli_mkdir_p(maps, &e))) goto done;
     snprintf(thumbs, sizeof thumbs, "%s/" HTML_THUMBS, c.out_dir);
     if (!o.f.no_html && (rc = cli_mkdir_p(thumbs, &e))) goto done;
     eval_save save = {o.save_scores ? (const char *const *)sdirs : NULL, o.save_maps ? maps : NULL,
-                      o.f.no_html ? NULL : thumbs};
+                      o.f.no_html ? NULL : thumbs, c.cfg.pictures};
     cli_command_line(argc, argv, cmdline, sizeof cmdline);
     html_opts html = {.command_line = cmdline, .thumbs = 1};
     rc = eval_chunked(&p, &ds, &o, &c, &save, o.f.no_html ? NULL : &html, cmdline, &e);

@@ -31,6 +31,14 @@ static const cmd_help cmds[] = {
      "    <stem>_<method>_overlay.png   the heat map over the image, with the same bar\n"
      "    <stem>_<method>_clusters.png  kmeans: its clusters, with a key (OoD flags, threshold)\n"
      "    <stem>_seg.png                the predicted classes, with a legend (once per image)\n"
+     "  Each image's files are written on their own thread while the next image's network runs.\n"
+     "  --pictures F        the pictures' format: png (default), jpg (quality 90), webp (lossy,\n"
+     "                      quality 80; about half JPEG's bytes) or none (score maps only)\n"
+     "  --no-npy            no score maps (pictures only)\n"
+     "  --resume            after an interruption (Ctrl-C, SIGTERM: the run stops after the images in\n"
+     "                      hand and saves DIR/.oodseg-score-state.json), skip the images it finished;\n"
+     "                      the same inputs and options are required. A second Ctrl-C stops at once,\n"
+     "                      leaving no partial file (every output is written under a temporary name)\n"
      "  --method LIST       comma list of methods (default for score: kmeans, the paper's method)\n"
      "  -o, --out DIR       output folder (created with its parents)\n"
      "  --scale S           heat-map colours: image (each image's own min..max; the default),\n"
@@ -46,8 +54,8 @@ static const cmd_help cmds[] = {
      "  --start S, --end S  videos: the frames from S to before E seconds\n"
      "  --video-out         videos: also <video-stem>_overlay.mp4, the first method's overlay as a video\n"
      "  Folders give their .png .jpg .jpeg .webp files, sorted; files named like this tool's outputs\n"
-     "  (*_heat.png, *_overlay.png, *_clusters.png, *_seg.png) are never read as inputs. Two inputs\n"
-     "  with the same stem (a/x.png, b/x.jpg) are refused before anything is written.\n",
+     "  (*_heat.png, *_overlay.png, *_clusters.png, *_seg.png, or .jpg, .webp) are never read as\n"
+     "  inputs. Two inputs with the same stem (a/x.png, b/x.jpg) are refused before anything is written.\n",
      H_MODEL | H_METHODS},
     {"eval", "benchmark metrics (AP, AUROC, FPR95), reports and an HTML page",
      "usage: oodseg eval [--model M] --dataset NAME:PATH [--methods m1,m2] [method options] -o DIR\n"
@@ -59,7 +67,9 @@ static const cmd_help cmds[] = {
      "  --shard I/N         the I-th of N equal slices of the dataset (1 <= I <= N)\n"
      "  --save-state FILE   the pooled state, to merge shards with `oodseg metrics --merge`\n"
      "  --save-scores       DIR/scores/<method>/<stem>.npy (inputs of `oodseg metrics`)\n"
-     "  --save-maps         DIR/maps/: the pictures of `oodseg score`\n"
+     "  --save-maps         DIR/maps/: the pictures of `oodseg score` (none without it)\n"
+     "  --pictures F        DIR/maps/ in format F: png, jpg, webp (as for score; implies --save-maps),\n"
+     "                      or none\n"
      "  --no-html           no index.html and no thumbnails\n"
      "  --scale S           heat-map colours of the pictures and thumbnails (see score)\n"
      "  --fpr-convention C  first-ge (default, SMIYC), nearest (ADE-OoD) or first-gt (RbA)\n"
@@ -141,7 +151,8 @@ static const char *model_opts =
 static const char *exit_status =
     "exit status: 0 ok, 2 bad argument, 3 i/o error, 4 corrupt or unsupported file,\n"
     "  5 checkpoint does not fit the architecture, 6 out of memory / input too large,\n"
-    "  7 dataset error, 8 internal error; score --keep-going: the first failed input's status\n";
+    "  7 dataset error, 8 internal error; score --keep-going: the first failed input's status;\n"
+    "  score interrupted: 130 (SIGINT) or 143 (SIGTERM), resumable with --resume\n";
 
 static void groups(unsigned g) {
     if (g & H_MODEL) printf("\n%s", model_opts);

@@ -1,6 +1,7 @@
 // oodseg: the command-line tool. Each subcommand lives in its own file; this one dispatches.
 #include "cli.h"
 #include "commands_eval.h"
+#include "../core/interrupt.h"
 #include <malloc.h>
 #include <stdio.h>
 #include <string.h>
@@ -26,7 +27,7 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(c, "info")) return cmd_info(argc, argv);
     if (!strcmp(c, "forward")) return cmd_forward(argc, argv);
-    if (!strcmp(c, "score")) return cmd_score(argc, argv);
+    if (!strcmp(c, "score")) { interrupt_install(); return cmd_score(argc, argv); }   // it polls the flag
     if (!strcmp(c, "eval")) return cmd_eval(argc, argv);
     if (!strcmp(c, "metrics")) return cmd_metrics(argc, argv);
     if (!strcmp(c, "fit-centroids")) return cmd_fit_centroids(argc, argv);

@@ -156,6 +156,8 @@ typedef struct oodseg_scorer oodseg_scorer;
  *            `oodseg --help` without their dashes, e.g. {"k", "8", "tau", "30", NULL}, and
  *            {"tta", "on"}: multi-scale + flip test-time augmentation (`--tta`; the methods then
  *            score log(mean softmax); keep-ratio models, methods without feature taps).
+ *            {"pictures", "png"|"jpg"|"webp"|"none"} and {"npy", "on"|"off"}: what
+ *            oodseg_maps_save writes (default png and on), as `oodseg score --pictures`, `--no-npy`.
  * Options are checked here, and files they name (centroids, calibrated tau) are read once, here.
  * The model must outlive the scorer; the scorer uses the model's threads and device. */
 OODSEG_API int oodseg_scorer_open(oodseg_model *m, const char *methods, const char *const *options,
@@ -194,7 +196,7 @@ OODSEG_API int oodseg_score_tensor(oodseg_scorer *s, const float *input, int hei
                                    oodseg_maps **out, oodseg_status *st);
 /* Writes what `oodseg score` writes for one image into dir (which must exist): for each method
  * <stem>_<method>_score.npy and the pictures (_heat.png, _overlay.png, _clusters.png; <stem>_seg.png
- * once). rgb: the image the maps belong to (width*3 bytes a row), as for oodseg_score_rgb. Every
+ * once; .jpg or .webp, or none, and no .npy, as the scorer's options "pictures" and "npy" say). rgb: the image the maps belong to (width*3 bytes a row), as for oodseg_score_rgb. Every
  * file is written to a temporary name and renamed. */
 OODSEG_API int oodseg_maps_save(const oodseg_scorer *s, const oodseg_maps *maps, const uint8_t *rgb,
                                 const char *dir, const char *stem, oodseg_status *st);

@@ -1,4 +1,5 @@
-// Images: PNG (8/16-bit, gray, RGB, palette, alpha), JPEG and WebP in; PNG out.
+// Images: PNG (8/16-bit, gray, RGB, palette, alpha), JPEG and WebP in; PNG and WebP out (JPEG out:
+// io/thumbnail.h).
 #ifndef OODSEG_IO_IMAGE_H
 #define OODSEG_IO_IMAGE_H
 
@@ -22,8 +23,10 @@ int image_load_label(const char *path, image *out, err *e);
 // The same with the caller's pixel limit (max_pixels <= 0: IMAGE_DEFAULT_MAX_PIXELS).
 int image_load_rgb_max(const char *path, int64_t max_pixels, image *out, err *e);
 int image_load_label_max(const char *path, int64_t max_pixels, image *out, err *e);
-// PNG writer, c = 1 or 3; temporary name + rename.
+// PNG writer, c = 1 or 3; temporary name + rename. Tuned for speed (zlib Z_RLE over Paeth rows).
 int image_save_png(const char *path, const image *img, err *e);
+// Lossy WebP writer, quality 0..100, c = 1 or 3 (gray is stored as RGB); temporary name + rename.
+int image_save_webp(const char *path, const image *img, int quality, err *e);
 void image_free(image *img);
 
 #endif

@@ -2,6 +2,7 @@
 // uniform, readable in grey) for scores, tab20 for clusters, both sampled from matplotlib 3.6.
 #include "pictures.h"
 #include "font.h"
+#include "thumbnail.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -274,30 +275,53 @@ int pictures_clusters(const pictures_in *in, image *out, err *e) {
 }
 
 // ---- files -----------------------------------------------------------------------------------
-static int save(const char *dir, const char *stem, const char *method, const char *what, image *im, err *e) {
+int pictures_format_parse(const char *s, pictures_format *f, err *e) {
+    if (!strcmp(s, "none")) *f = PICTURES_NONE;
+    else if (!strcmp(s, "png")) *f = PICTURES_PNG;
+    else if (!strcmp(s, "jpg") || !strcmp(s, "jpeg")) *f = PICTURES_JPG;
+    else if (!strcmp(s, "webp")) *f = PICTURES_WEBP;
+    else return err_set(e, OODSEG_E_ARG, "--pictures '%s': expected none, png, jpg or webp", s);
+    return OODSEG_OK;
+}
+
+const char *pictures_format_ext(pictures_format f) {
+    return f == PICTURES_NONE ? NULL : f == PICTURES_JPG ? "jpg" : f == PICTURES_WEBP ? "webp" : "png";
+}
+
+static int save(const char *dir, const char *stem, const char *method, const char *what, pictures_format f,
+                image *im, err *e) {
     char path[4096];
-    snprintf(path, sizeof path, "%s/%s%s%s_%s.png", dir, stem, method ? "_" : "", method ? method : "", what);
-    int rc = image_save_png(path, im, e);
+    snprintf(path, sizeof path, "%s/%s%s%s_%s.%s", dir, stem, method ? "_" : "", method ? method : "", what,
+             pictures_format_ext(f));
+    int rc = f == PICTURES_JPG ? image_save_jpeg(path, im, PICTURES_JPG_QUALITY, e)
+           : f == PICTURES_WEBP ? image_save_webp(path, im, PICTURES_WEBP_QUALITY, e)
+           : image_save_png(path, im, e);
     if (rc) err_prefix(e, "writing %s: ", path);
     image_free(im);
     return rc;
 }
 
-int pictures_save(const char *dir, const char *stem, const char *method, const pictures_in *in,
-                  int with_seg, err *e) {
+int pictures_save_as(const char *dir, const char *stem, const char *method, const pictures_in *in,
+                     int with_seg, pictures_format f, err *e) {
     image a = {0}, b = {0};
     int rc = OODSEG_OK;
+    if (f == PICTURES_NONE) return OODSEG_OK;
     if (in->score) {
         rc = pictures_heat(in, &a, &b, e);
-        if (!rc) rc = save(dir, stem, method, "heat", &a, e);
-        if (!rc) rc = save(dir, stem, method, "overlay", &b, e);
+        if (!rc) rc = save(dir, stem, method, "heat", f, &a, e);
+        if (!rc) rc = save(dir, stem, method, "overlay", f, &b, e);
         image_free(&a);
         image_free(&b);
     }
     if (!rc && with_seg && in->pred && in->palette && in->n_classes > 0 && !(rc = pictures_seg(in, &a, e)))
-        rc = save(dir, stem, NULL, "seg", &a, e);
+        rc = save(dir, stem, NULL, "seg", f, &a, e);
     if (!rc && in->clusters && in->k > 0 && !(rc = pictures_clusters(in, &a, e)))
-        rc = save(dir, stem, method, "clusters", &a, e);
+        rc = save(dir, stem, method, "clusters", f, &a, e);
     image_free(&a);
     return rc;
+}
+
+int pictures_save(const char *dir, const char *stem, const char *method, const pictures_in *in,
+                  int with_seg, err *e) {
+    return pictures_save_as(dir, stem, method, in, with_seg, PICTURES_PNG, e);
 }

@@ -346,10 +346,47 @@ TEST(datasets_and_errors) {
     oodseg_dataset_close(ds);
 }
 
+// oodseg_maps_save writes what `oodseg score` writes, in the format of the scorer's "pictures"
+// option and without maps when "npy" is off; a bad value is refused at open.
+TEST(maps_save_follows_the_picture_options) {
+    const char *model = default_model_or_null();
+    if (!model) SKIP("no default model (oodseg_default_model found none)");
+    char mpath[4096];
+    snprintf(mpath, sizeof mpath, "%s", model);
+    ASSET_OR_SKIP(img, DEMO_IMAGE);
+    oodseg_status st;
+    oodseg_model *m;
+    oodseg_scorer *s = NULL;
+    oodseg_maps *maps;
+    REQUIRE(oodseg_model_open(mpath, NULL, &m, &st) == OODSEG_OK, "%s", st.message);
+    const char *bad[] = {"pictures", "gif", NULL};
+    CHECK(oodseg_scorer_open(m, "maxlogit", bad, &s, &st) == OODSEG_E_ARG && strstr(st.message, "gif"), "%s", st.message);
+    const char *opts[] = {"pictures", "webp", "npy", "off", NULL};
+    REQUIRE(oodseg_scorer_open(m, "maxlogit", opts, &s, &st) == OODSEG_OK, "%s", st.message);
+    REQUIRE(oodseg_score_image(s, img, &maps, &st) == OODSEG_OK, "%s", st.message);
+    image im = {0};
+    err e = {0};
+    REQUIRE(image_load_rgb(img, &im, &e) == 0, "%s", e.msg);
+    char dir[4200], p[4400];
+    snprintf(dir, sizeof dir, "%s/maps_save", t_tmpdir());
+    mkdir(dir, 0755);
+    CHECK(oodseg_maps_save(s, maps, im.px, dir, "x", &st) == OODSEG_OK, "%s", st.message);
+    struct stat sb;
+    snprintf(p, sizeof p, "%s/x_maxlogit_overlay.webp", dir);
+    CHECK(stat(p, &sb) == 0, "%s missing", p);
+    snprintf(p, sizeof p, "%s/x_maxlogit_score.npy", dir);
+    CHECK(stat(p, &sb) != 0, "npy off wrote %s", p);
+    image_free(&im);
+    oodseg_maps_free(maps);
+    oodseg_scorer_close(s);
+    oodseg_model_close(m);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     snprintf(g_cli, sizeof g_cli, "%s", t_cli_path(argv[0]));
     RUN(score_matches_cli_for_every_method);
+    RUN(maps_save_follows_the_picture_options);
     RUN(two_scorers_two_thread_counts_two_host_threads);
     RUN(one_model_two_threads_is_an_error);
     RUN(metrics_and_evaluator);

@@ -194,6 +194,70 @@ TEST(score_tiny_internimage_end_to_end) {
     CHECK(exists(p), "%s", p);
 }
 
+// --pictures and --no-npy choose what score writes; the pictures read back at the image's size.
+TEST(score_picture_formats_and_no_npy) {
+    ASSET_OR_SKIP(model, "models/espnet/pretrained/decoder/espnet_p_2_q_8_camvid.pth");
+    ASSET_OR_SKIP(img, "data/camvid-ood/test_ood/0001TP_008550.png");
+    const char *fmts[] = {"jpg", "webp", "png"};
+    for (int f = 0; f < 3; f++) {
+        char d[512], args[3000], p[700];
+        snprintf(d, sizeof d, "%s/pic_%s", t_tmpdir(), fmts[f]);
+        snprintf(args, sizeof args, "score --model %s --method maxlogit --pictures %s --no-npy -o %s", model, fmts[f], d);
+        REQUIRE(tool("%s %s%s", args, img, "") == 0);
+        const char *kinds[] = {"maxlogit_heat", "maxlogit_overlay", "seg"};
+        for (int k = 0; k < 3; k++) {
+            snprintf(p, sizeof p, "%s/0001TP_008550_%s.%s", d, kinds[k], fmts[f]);
+            image im = {0};
+            err e = {0};
+            CHECK(image_load_rgb(p, &im, &e) == 0 && im.w == 480 && im.h > 360, "%s: %s", p, e.msg);
+            image_free(&im);
+        }
+        snprintf(p, sizeof p, "%s/0001TP_008550_maxlogit_score.npy", d);
+        CHECK(!exists(p), "--no-npy wrote %s", p);
+    }
+    char d[512], p[700];
+    snprintf(d, sizeof d, "%s/pic_none", t_tmpdir());
+    REQUIRE(tool("score --model %s --method maxlogit --pictures none -o %s %s", model, d, img) == 0);
+    snprintf(p, sizeof p, "%s/0001TP_008550_maxlogit_score.npy", d);
+    CHECK(exists(p), "%s", p);
+    snprintf(p, sizeof p, "%s/0001TP_008550_maxlogit_heat.png", d);
+    CHECK(!exists(p), "--pictures none wrote %s", p);
+    CHECK(tool("score --model %s --pictures bmp -o %s %s", model, d, img) == 2 && err_has("--pictures 'bmp'"));
+}
+
+// A file the writer thread cannot write stops the run with its name, after the images before it
+// are written and before any after it.
+TEST(score_write_error_names_the_file_and_stops) {
+    ASSET_OR_SKIP(model, "models/espnet/pretrained/decoder/espnet_p_2_q_8_camvid.pth");
+    ASSET_OR_SKIP(img, "data/camvid-ood/test_ood/0001TP_008550.png");
+    char in[512], out[512], p[700];
+    snprintf(in, sizeof in, "%s/we_in", t_tmpdir());
+    snprintf(out, sizeof out, "%s/we_out", t_tmpdir());
+    REQUIRE(t_sh("mkdir -p %s %s/b_maxlogit_heat.png && for x in a b c d; do cp %s %s/$x.png; done", in, out, img, in) == 0);
+    CHECK(tool("score --model %s --method maxlogit --fail-fast -o %s %s", model, out, in) == 3 && err_has("b_maxlogit_heat.png"));
+    snprintf(p, sizeof p, "%s/a_maxlogit_overlay.png", out);
+    CHECK(exists(p), "the image before the failure was not written");
+    snprintf(p, sizeof p, "%s/c_maxlogit_score.npy", out);
+    CHECK(!exists(p), "an image after the failure was written");
+    CHECK(t_sh("ls %s | grep -q tmp", out) != 0, "temporary files left");
+}
+
+// eval writes no pictures unless asked; --pictures FMT asks for them in FMT, as score's flag.
+TEST(eval_pictures_only_when_asked) {
+    ASSET_OR_SKIP(data, "data/camvid-ood/test_ood.txt");
+    char root[600], d1[600], d2[600], p[800];
+    snprintf(root, sizeof root, "%s", data);
+    *strrchr(root, '/') = 0;
+    snprintf(d1, sizeof d1, "%s/ev_plain", t_tmpdir());
+    snprintf(d2, sizeof d2, "%s/ev_webp", t_tmpdir());
+    REQUIRE(tool("eval --size 256x192 --methods maxlogit --limit 1 --no-html --dataset camvid-ood:%s -o %s%s", root, d1, "") == 0);
+    snprintf(p, sizeof p, "%s/maps", d1);
+    CHECK(!exists(p), "eval wrote pictures unasked: %s", p);
+    REQUIRE(tool("eval --size 256x192 --methods maxlogit --limit 1 --no-html --pictures webp --dataset camvid-ood:%s -o %s%s", root, d2, "") == 0);
+    snprintf(p, sizeof p, "%s/maps/0001TP_008550_maxlogit_overlay.webp", d2);
+    CHECK(exists(p), "%s", p);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     snprintf(bin, sizeof bin, "%s", t_cli_path(argv[0]));
@@ -203,5 +267,8 @@ int main(int argc, char **argv) {
     RUN(user_errors_have_their_own_exit_codes);
     RUN(info_names_architecture);
     RUN(score_tiny_internimage_end_to_end);
+    RUN(score_picture_formats_and_no_npy);
+    RUN(score_write_error_names_the_file_and_stops);
+    RUN(eval_pictures_only_when_asked);
     return t_finish(argv[0]);
 }
