@@ -69,5 +69,6 @@ int cmd_forward(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_fit_centroids(int argc, char **argv);
 int cmd_calibrate(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif

@@ -31,6 +31,7 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "metrics")) return cmd_metrics(argc, argv);
     if (!strcmp(c, "fit-centroids")) return cmd_fit_centroids(argc, argv);
     if (!strcmp(c, "calibrate")) return cmd_calibrate(argc, argv);
+    if (!strcmp(c, "bench")) return cmd_bench(argc, argv);
     fprintf(stderr, "oodseg: unknown command '%s' (see oodseg --help)\n", c);
     return OODSEG_E_ARG;
 }

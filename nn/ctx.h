@@ -6,12 +6,15 @@
 #define OODSEG_NN_CTX_H
 
 typedef enum { NN_DEVICE_CPU = 0 } nn_device;
+struct nn_prof;
 
 typedef struct nn_ctx {
     int threads;         // >= 1: the team size of every parallel region run for this context
     nn_device device;    // where tensors live and ops run; the CPU is the only backend today
     int conv_im2col;     // tests and benches: 1 runs every non-depthwise conv as im2col + sgemm
                          // (0, the default: the direct kernel where it wins)
+    struct nn_prof *prof;   // NULL (the default), or where the models' brackets add up time per
+                            // layer family (nn/prof.h; `oodseg bench`)
 } nn_ctx;
 
 // threads <= 0: every core the process may use (omp_get_num_procs()).
