@@ -158,17 +158,21 @@ int random_model_known(const char *arch) {
     return rc == 0;
 }
 
-int random_model_open(const char *arch, const nn_ctx *ctx, const model_options *opt, model **out, err *e) {
-    *out = NULL;
+ckpt *random_ckpt(const char *arch, err *e) {
     ckpt *names = ckpt_new_memory(e);
-    if (!names) return e->code;
+    if (!names) return NULL;
     int rc = make_keys(arch, names, e);
     if (rc == 1)
         err_set(e, OODSEG_E_ARG, "'%s' is no architecture oodseg knows; random-weight architectures: %s", arch,
                 random_model_names);
     ckpt *ck = rc ? NULL : random_weights_fill(names, e);
     ckpt_close(names);
-    if (!ck) return e->code;
-    snprintf(ck->path, sizeof ck->path, "%s (random weights)", arch);
-    return model_from_ckpt(ck, ctx, opt, out, e);
+    if (ck) snprintf(ck->path, sizeof ck->path, "%s (random weights)", arch);
+    return ck;
+}
+
+int random_model_open(const char *arch, const nn_ctx *ctx, const model_options *opt, model **out, err *e) {
+    *out = NULL;
+    ckpt *ck = random_ckpt(arch, e);
+    return ck ? model_from_ckpt(ck, ctx, opt, out, e) : e->code;
 }

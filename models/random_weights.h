@@ -14,6 +14,9 @@ extern const char random_model_names[];
 
 // 1 when `arch` is one of random_model_names (a name, not a file).
 int random_model_known(const char *arch);
+// The checkpoint of architecture `arch` with random weights (path "<arch> (random weights)");
+// NULL with OODSEG_E_ARG listing the valid names for an unknown one.
+ckpt *random_ckpt(const char *arch, err *e);
 // A model of architecture `arch` with random weights (the same values in every run), on a copy of
 // *ctx (NULL: every core). OODSEG_E_ARG listing the valid names for an unknown one.
 int random_model_open(const char *arch, const nn_ctx *ctx, const model_options *opt, model **out, err *e);
