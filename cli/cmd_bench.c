@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #define BENCH_MAX_RUNS 1000
 
@@ -215,6 +216,9 @@ static int input_size(const model *m, const char *size, int *w, int *h, err *e) 
 // Opens --model as a random-weight architecture when it names one, else as a file.
 static int open_model(const pipeline_config *cfg, model **m, int *random, err *e) {
     *random = random_model_known(cfg->model);
+    if (!*random && access(cfg->model, F_OK))
+        return err_set(e, OODSEG_E_ARG, "bench: --model '%s' is neither a file nor an architecture; architectures "
+                       "for random weights: %s", cfg->model, random_model_names);
     if (!*random) return pipeline_config_open_model(cfg, NULL, m, e);
     model_options mo;
     pipeline_config_model_options(cfg, &mo);
