@@ -9,8 +9,8 @@
 #
 # Defaults: 3 runs, 2 threads, 3 rounds, build/oodseg, the cases internimage-t-cityscapes:512x256
 # and espnetv2-cityscapes:1024x512. Policies: libgomp's default (OODSEG_WAIT_POLICY_SET=1 keeps
-# the program from choosing), OMP_WAIT_POLICY=passive, GOMP_SPINCOUNT=10000, =100000, and
-# --threads 1 as the reference.
+# the program from choosing), OMP_WAIT_POLICY=passive, GOMP_SPINCOUNT=1000, =10000, =100000,
+# and --threads 1 as the reference; POLICIES="passive spin1k 1-thread" measures those alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=3 threads=2 rounds=3 bin=build/oodseg
@@ -22,11 +22,13 @@ shift $((OPTIND - 1))
 cases=("$@")
 [ ${#cases[@]} -gt 0 ] || cases=(internimage-t-cityscapes:512x256 espnetv2-cityscapes:1024x512)
 [ -x "$bin" ] || { echo "bench_load: $bin is not built (make cli)" >&2; exit 2; }
-policies=("default" "passive" "spin10k" "spin100k" "1-thread")
+policies=("default" "passive" "spin1k" "spin10k" "spin100k" "1-thread")
+[ -z "${POLICIES:-}" ] || read -ra policies <<<"$POLICIES"
 env_of() {   # the environment of a policy, for env(1)
     case $1 in
         default) echo "OODSEG_WAIT_POLICY_SET=1" ;;
         passive) echo "OMP_WAIT_POLICY=passive" ;;
+        spin1k) echo "GOMP_SPINCOUNT=1000" ;;
         spin10k) echo "GOMP_SPINCOUNT=10000" ;;
         spin100k) echo "GOMP_SPINCOUNT=100000" ;;
         1-thread) echo "OODSEG_WAIT_POLICY_SET=1" ;;

@@ -134,12 +134,23 @@ static void memory(const model *m, bench_result *r) {
 
 // ---- output -------------------------------------------------------------------------------------
 
+// The OpenMP wait policy this process runs under (cli/wait_policy.c chose it, or the user did).
+static void wait_policy(char *buf, size_t n) {
+    const char *wp = getenv("OMP_WAIT_POLICY"), *sc = getenv("GOMP_SPINCOUNT");
+    int ours = getenv("OODSEG_WAIT_POLICY_SET") != NULL;
+    if (!wp && !sc) snprintf(buf, n, "libgomp's default");
+    else snprintf(buf, n, "%s%s%s%s%s (%s)", wp ? "OMP_WAIT_POLICY=" : "", wp ? wp : "", wp && sc ? " " : "",
+                  sc ? "GOMP_SPINCOUNT=" : "", sc ? sc : "", ours && !wp ? "set by oodseg" : "from the environment");
+}
+
 static double gflops(double gflop, double s) { return gflop > 0 && s > 0 ? gflop / s : 0; }
 
 static void print_table(const model *m, const char *what, int threads, const char *methods, const bench_result *r) {
     printf("oodseg bench: %s%s\n", m->desc.title, what);
-    printf("input %dx%d (WxH), %d thread%s, %d run%s after one warm-up (the median run's split), method %s\n\n",
-           r->w, r->h, threads, threads == 1 ? "" : "s", r->runs, r->runs == 1 ? "" : "s", methods);
+    char wp[160];
+    wait_policy(wp, sizeof wp);
+    printf("input %dx%d (WxH), %d thread%s (OpenMP wait: %s), %d run%s after one warm-up (the median run's split), "
+           "method %s\n\n", r->w, r->h, threads, threads == 1 ? "" : "s", wp, r->runs, r->runs == 1 ? "" : "s", methods);
     printf("| family | ms | share | GFLOP | GFLOP/s |\n|---|---:|---:|---:|---:|\n");
     double sum = 0;
     for (int f = 0; f < PROF_FAMILIES; f++) {
@@ -175,7 +186,11 @@ static int write_json(const char *path, const model *m, const char *name, int ra
     json_write_str(f, m->desc.title);
     fprintf(f, ",\n  \"random_weights\": %s,\n  \"input\": [%d, %d],\n  \"threads\": %d,\n  \"runs\": %d,\n",
             random ? "true" : "false", r->w, r->h, threads, r->runs);
-    fprintf(f, "  \"precision\": ");
+    char wp[160];
+    wait_policy(wp, sizeof wp);
+    fprintf(f, "  \"omp_wait\": ");
+    json_write_str(f, wp);
+    fprintf(f, ",\n  \"precision\": ");
     json_write_str(f, precision);
     fprintf(f, ",\n  \"method\": ");
     json_write_str(f, methods);

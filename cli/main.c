@@ -6,6 +6,7 @@
 #include <string.h>
 
 int main(int argc, char **argv) {
+    cli_wait_policy(argv);   // may execute the program again, once (cli/wait_policy.c)
     // The process's malloc policy is the program's to set, not the library's: keep freed blocks up
     // to 256 MiB in the heap so that each image's K-Means workspace and pictures reuse the pages
     // of the previous image instead of being mapped and zero-filled again (up to 20 % of a fit).

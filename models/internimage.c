@@ -341,10 +341,10 @@ int internimage_forward(const nn_ctx *ctx, nn_arena *A, const internimage *net, 
         fh[i] = H, fw[i] = W;
         arena_release(A, x);
         x = NULL;
+        if (i == 3) { PROF_END(ctx); break; }
         int H2 = conv2d_out_size(H, 3, 2, 1, 1), W2 = conv2d_out_size(W, 3, 2, 1, 1);
-        if (i < 3) x = downsample(ctx, A, L, feats[i], H, W, H2, W2, e);
+        x = downsample(ctx, A, L, feats[i], H, W, H2, W2, e);
         PROF_END(ctx);
-        if (i == 3) break;
         if (!x) goto fail;
         H = H2, W = W2;
     }

@@ -2,7 +2,7 @@
 // the JSON parses, bad names and sizes get clear errors), the profiler's bracket arithmetic, and the
 // random-weight models: each architecture's key list, made by its own binder from the config, is
 // the released checkpoint's (the golden key manifests, when the assets are there), and a forward on
-// random weights stays finite.
+// random weights stays finite; and the CLI's OpenMP wait policy (cli/wait_policy.c).
 #include "test.h"
 #include "../core/json.h"
 #include "../models/random_weights.h"
@@ -218,6 +218,30 @@ TEST(random_models_run_finite) {
     CHECK(random_model_known("espnetv2-s1.5-cityscapes") && !random_model_known("espnetv2-s1.7-cityscapes"));
 }
 
+// The program's wait policy (cli/wait_policy.c): chosen and re-executed once when nobody chose,
+// the user's own and an MPI launcher's environment left alone.
+static void omp_wait_is(const char *env, const char *want) {
+    char cmd[3000], path[512];
+    snprintf(path, sizeof path, "%s/wait.json", t_tmpdir());
+    snprintf(cmd, sizeof cmd, "env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT -u OODSEG_WAIT_POLICY_SET -u OMPI_COMM_WORLD_SIZE "
+             "-u PMI_RANK -u PMIX_RANK %s %s bench --model espnetv2-s0.5-cityscapes --size 64x32 --runs 1 --method maxlogit --json %s "
+             ">/dev/null 2>&1", env, bin, path);
+    unlink(path);
+    CHECK(t_sh("%s", cmd) == 0, "%s", cmd);
+    char *text = t_slurp(path, NULL);
+    CHECK(text && strstr(text, want), "%s: wanted %s in %s", env, want, text ? text : "(no file)");
+    free(text);
+}
+
+TEST(wait_policy_is_the_programs_unless_chosen) {
+    omp_wait_is("", "\"omp_wait\": \"GOMP_SPINCOUNT=");
+    omp_wait_is("", "(set by oodseg)");
+    omp_wait_is("OMP_WAIT_POLICY=passive", "\"OMP_WAIT_POLICY=passive (from the environment)\"");
+    omp_wait_is("GOMP_SPINCOUNT=777", "\"GOMP_SPINCOUNT=777 (from the environment)\"");
+    omp_wait_is("OMPI_COMM_WORLD_SIZE=1", "\"libgomp's default\"");
+    omp_wait_is("OODSEG_WAIT_POLICY_SET=1", "\"libgomp's default\"");
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     snprintf(bin, sizeof bin, "%s", t_cli_path(argv[0]));
@@ -228,5 +252,6 @@ int main(int argc, char **argv) {
     RUN(bench_espnetv2_families_cover_the_forward);
     RUN(bench_internimage_counts_flops);
     RUN(bench_errors_name_what_is_valid);
+    RUN(wait_policy_is_the_programs_unless_chosen);
     return t_finish(argv[0]);
 }
