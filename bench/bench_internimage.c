@@ -16,6 +16,7 @@
 // at once); maxrss (getrusage) is the whole process including the weights.
 #include "../models/internimage.h"
 #include "../models/flops.h"
+#include "../core/procmem.h"
 #include "../models/random_weights.h"
 #include "common.h"
 #include <omp.h>
@@ -27,8 +28,6 @@
 
 // The context every op and model of this program runs on (main sets its threads).
 static nn_ctx T;
-
-
 
 // Square sgemm of size n, each of `threads` threads running a single-threaded sgemm on its own
 // n x (n/threads) slice: how the ops use BLAS.
@@ -51,25 +50,6 @@ static double sgemm_peak(int n, int threads) {
     return 2.0 * n * n * (double)cols * threads / t[2] / 1e9;
 }
 
-static long proc_status_kb(const char *field) {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long v = -1;
-    size_t n = strlen(field);
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, field, n)) v = atol(line + n + 1);
-    if (f) fclose(f);
-    return v;
-}
-
-static int reset_hwm(void) {
-    FILE *f = fopen("/proc/self/clear_refs", "w");
-    if (!f) return 0;
-    int ok = fputs("5", f) >= 0;
-    return fclose(f) == 0 && ok;
-}
-
-
 typedef struct bench_opts {
     const char *models, *threads;
     int runs_t, runs_l, w, h;
@@ -87,8 +67,8 @@ static int time_runs(model *m, const bench_opts *o, int th, int runs, int warm, 
     nn_ctx_init(&T, th);
     for (int r = -warm; r < runs; r++) {
         tensor_list out = {0};
-        long rss0 = proc_status_kb("VmRSS:");
-        int hwm_ok = reset_hwm();
+        long rss0 = procmem_status_kb("VmRSS:");
+        int hwm_ok = procmem_reset_hwm();
         double s0 = omp_get_wtime();
         float *feats[4];
         int fh[4], fw[4];
@@ -104,7 +84,7 @@ static int time_runs(model *m, const bench_opts *o, int th, int runs, int warm, 
         }
         arena_end(m->arena);
         if (r >= 0) t[r] = omp_get_wtime() - s0, tb[r] = s1 - s0;
-        long hwm = proc_status_kb("VmHWM:");
+        long hwm = procmem_status_kb("VmHWM:");
         if (hwm_ok && hwm > 0 && rss0 > 0 && hwm - rss0 > act_kb) act_kb = hwm - rss0;
         tl_free(&out);
     }

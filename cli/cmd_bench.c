@@ -8,6 +8,7 @@
 // weights, and the process's maxrss.
 #include "cli.h"
 #include "../core/outfile.h"
+#include "../core/procmem.h"
 #include "../core/text.h"
 #include "../models/flops.h"
 #include "../models/random_weights.h"
@@ -49,27 +50,6 @@ static int bench_flags(void *ctx, int argc, char **argv, int i, err *e) {
     return 2;
 }
 
-// ---- memory from /proc ------------------------------------------------------------------------
-
-static long status_kb(const char *field) {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long v = -1;
-    size_t n = strlen(field);
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, field, n)) v = atol(line + n);
-    if (f) fclose(f);
-    return v;
-}
-
-// Resets VmHWM to the current resident size; 0 where the kernel does not let us.
-static int reset_hwm(void) {
-    FILE *f = fopen("/proc/self/clear_refs", "w");
-    if (!f) return 0;
-    int ok = fputs("5", f) >= 0;
-    return fclose(f) == 0 && ok;
-}
-
 // ---- the runs -----------------------------------------------------------------------------------
 
 typedef struct bench_result {
@@ -98,12 +78,12 @@ static int time_runs(pipeline *p, const float *input, bench_result *r, err *e) {
     for (int k = -1; k < r->runs; k++) {
         pipeline_out out;
         nn_prof_clear(&prof);
-        long rss0 = status_kb("VmRSS:");
-        int hwm = reset_hwm();
+        long rss0 = procmem_status_kb("VmRSS:");
+        int hwm = procmem_reset_hwm();
         double t0 = omp_get_wtime();
         int rc = pipeline_run_tensor(p, input, r->h, r->w, &out, e);
         double t = omp_get_wtime() - t0;
-        long peak = status_kb("VmHWM:");
+        long peak = procmem_status_kb("VmHWM:");
         if (rc) { p->m->ctx.prof = NULL; free(keep); return rc; }
         if (hwm && peak > 0 && rss0 > 0 && peak - rss0 > r->fwd_peak_kb) r->fwd_peak_kb = peak - rss0;
         if (k >= 0) r->total[k] = t, fwd[k] = out.seconds_forward, met[k] = out.seconds_methods, keep[k] = prof;
