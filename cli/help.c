@@ -133,7 +133,10 @@ static const cmd_help cmds[] = {
      "  --runs R            timed runs after the warm-up (default 5)\n"
      "  --json FILE         the numbers for machines (seconds, families, GFLOP, memory in MB)\n"
      "  --precision P       fp32 (the only one this build computes in)\n"
-     "  --method LIST       the methods timed after the network (default kmeans)\n",
+     "  --method LIST       the methods timed after the network (default kmeans)\n"
+     "  The table names the OpenMP wait policy in effect: every oodseg command sets GOMP_SPINCOUNT=1000\n"
+     "  (idle threads sleep soon, so a busy machine does not slow it down) unless OMP_WAIT_POLICY or\n"
+     "  GOMP_SPINCOUNT is set, OODSEG_WAIT_POLICY_SET=1 is set, or an MPI launcher started it.\n",
      H_MODEL},
 };
 #define N_CMDS (int)(sizeof cmds / sizeof *cmds)
