@@ -120,7 +120,7 @@ static void wait_policy(char *buf, size_t n) {
     int ours = getenv("OODSEG_WAIT_POLICY_SET") != NULL;
     if (!wp && !sc) snprintf(buf, n, "libgomp's default");
     else snprintf(buf, n, "%s%s%s%s%s (%s)", wp ? "OMP_WAIT_POLICY=" : "", wp ? wp : "", wp && sc ? " " : "",
-                  sc ? "GOMP_SPINCOUNT=" : "", sc ? sc : "", ours && !wp ? "set by oodseg" : "from the environment");
+                  sc ? "GOMP_SPINCOUNT=" : "", sc ? sc : "", ours ? "set by oodseg" : "from the environment");
 }
 
 static double gflops(double gflop, double s) { return gflop > 0 && s > 0 ? gflop / s : 0; }

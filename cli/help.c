@@ -134,8 +134,8 @@ static const cmd_help cmds[] = {
      "  --json FILE         the numbers for machines (seconds, families, GFLOP, memory in MB)\n"
      "  --precision P       fp32 (the only one this build computes in)\n"
      "  --method LIST       the methods timed after the network (default kmeans)\n"
-     "  The table names the OpenMP wait policy in effect: every oodseg command sets GOMP_SPINCOUNT=1000\n"
-     "  (idle threads sleep soon, so a busy machine does not slow it down) unless OMP_WAIT_POLICY or\n"
+     "  The table names the OpenMP wait policy in effect: every oodseg command sets OMP_WAIT_POLICY=passive\n"
+     "  (idle threads sleep, so a busy machine does not slow it down) unless OMP_WAIT_POLICY or\n"
      "  GOMP_SPINCOUNT is set, OODSEG_WAIT_POLICY_SET=1 is set, or an MPI launcher started it.\n",
      H_MODEL},
 };
