@@ -1,5 +1,6 @@
 #include "pipeline.h"
 #include "../nn/nn.h"
+#include "../nn/prof.h"
 #include "../models/tta.h"
 #include <omp.h>
 #include <stdio.h>
@@ -163,6 +164,7 @@ static int predict_classes(pipeline *p, const ood_input *in, pipeline_out *out, 
 // Every method and the class map from one forward pass's outputs, at out->w x out->h.
 static int score_outputs(pipeline *p, const tensor_list *tl, pipeline_out *out, err *e) {
     double t0 = omp_get_wtime();
+    PROF_BEGIN(&p->m->ctx, PROF_OOD);
     ood_input in;
     const tensor *feats[16];
     int strides[16];
@@ -175,6 +177,7 @@ static int score_outputs(pipeline *p, const tensor_list *tl, pipeline_out *out, 
     if (!rc) rc = predict_classes(p, &in, out, e);
     free(score);
     free(cl);
+    PROF_END(&p->m->ctx);
     out->seconds_methods = omp_get_wtime() - t0;
     return rc;
 }

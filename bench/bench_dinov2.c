@@ -8,57 +8,14 @@
 //
 // Compare with bench/bench_dinov2.py (the official PyTorch code, same shapes) run in the same sitting.
 #include "../models/dinov2.h"
-#include "../models/weights.h"
+#include "../models/random_weights.h"
+#include "../nn/nn.h"
 #include "common.h"
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
-
-
-
-// One tensor of random values: `fill` >= 0 gives fill + 0.1 * noise (norm scales, variances),
-// else fan-in scaled noise.
-static int add(ckpt *ck, const char *name, int nd, const int64_t *s, float fill, err *e) {
-    int64_t n = 1;
-    for (int d = 0; d < nd; d++) n *= s[d];
-    float *x = malloc(sizeof(float) * (size_t)n);
-    if (!x) return err_set(e, OODSEG_E_NOMEM, "bench weights");
-    float sc = nd >= 2 ? 2.0f / sqrtf((float)(n / s[0])) : 0.2f;
-    for (int64_t i = 0; i < n; i++) x[i] = fill >= 0 ? fill + 0.1f * bench_urand() : sc * bench_urand();
-    int rc = ckpt_add(ck, name, DT_F32, nd, s, x, e);
-    free(x);
-    return rc;
-}
-#define ADD(ck, fill, name, ...) add(ck, name, WB_NARGS(__VA_ARGS__), (const int64_t[]){__VA_ARGS__}, fill, e)
-
-static int vits14(ckpt **bb, ckpt **head, err *e) {
-    const int D = 384, H = 1536, depth = 12, NC = 150;
-    *bb = ckpt_new_memory(e);
-    *head = ckpt_new_memory(e);
-    if (!*bb || !*head) return e->code;
-    ckpt *b = *bb;
-    int rc = ADD(b, -1, "cls_token", 1, 1, D) || ADD(b, -1, "pos_embed", 1, 1370, D) || ADD(b, -1, "mask_token", 1, D) ||
-             ADD(b, -1, "patch_embed.proj.weight", D, 3, 14, 14) || ADD(b, -1, "patch_embed.proj.bias", D);
-    for (int i = 0; i < depth && !rc; i++) {
-        char k[96];
-#define K(s) (snprintf(k, sizeof k, "blocks.%d.%s", i, s), k)
-        rc = ADD(b, 1, K("norm1.weight"), D) || ADD(b, -1, K("norm1.bias"), D) ||
-             ADD(b, -1, K("attn.qkv.weight"), 3 * D, D) || ADD(b, -1, K("attn.qkv.bias"), 3 * D) ||
-             ADD(b, -1, K("attn.proj.weight"), D, D) || ADD(b, -1, K("attn.proj.bias"), D) || ADD(b, 0.1f, K("ls1.gamma"), D) ||
-             ADD(b, 1, K("norm2.weight"), D) || ADD(b, -1, K("norm2.bias"), D) || ADD(b, -1, K("mlp.fc1.weight"), H, D) ||
-             ADD(b, -1, K("mlp.fc1.bias"), H) || ADD(b, -1, K("mlp.fc2.weight"), D, H) || ADD(b, -1, K("mlp.fc2.bias"), D) ||
-             ADD(b, 0.1f, K("ls2.gamma"), D);
-#undef K
-    }
-    if (!rc) rc = ADD(b, 1, "norm.weight", D) || ADD(b, -1, "norm.bias", D);
-    ckpt *h = *head;
-    if (!rc) rc = ADD(h, -1, "decode_head.conv_seg.weight", NC, D, 1, 1) || ADD(h, -1, "decode_head.conv_seg.bias", NC) ||
-                  ADD(h, 1, "decode_head.bn.weight", D) || ADD(h, -1, "decode_head.bn.bias", D) ||
-                  ADD(h, -1, "decode_head.bn.running_mean", D) || ADD(h, 1, "decode_head.bn.running_var", D);
-    return rc ? e->code : OODSEG_OK;
-}
 
 static double median(double *t, int n) {
     qsort(t, (size_t)n, sizeof *t, bench_cmp_d);
@@ -75,9 +32,8 @@ int main(int argc, char **argv) {
     }
     if (runs < 1 || runs > 50 || size < 14) { fprintf(stderr, "bad --runs or --size\n"); return 2; }
     err e = {0};
-    ckpt *bb, *head;
     model *m;
-    if (vits14(&bb, &head, &e) || dinov2_create_pair(head, bb, NULL, &m, &e)) {
+    if (random_model_open("dinov2-vits14-ade20k", NULL, NULL, &m, &e)) {
         fprintf(stderr, "bench_dinov2: %s\n", e.msg);
         return 1;
     }

@@ -1,10 +1,10 @@
 // InternImage-T and -L + UperNet forward time and memory at 512x1024 (a Cityscapes training crop;
 // the test pipeline runs 1024x2048), with random weights in the shapes of the real checkpoints
-// (the golden key manifests, built in memory), on 1 and 2 threads. Prints Markdown tables: the
+// (models/random_weights.h, built in memory), on 1 and 2 threads. Prints Markdown tables: the
 // analytic FLOPs per layer group, then per run the median time, GFLOP/s and the fraction of the
 // cblas_sgemm peak measured in the same run, and the peak memory.
 //
-//   OODSEG_ASSETS=../shared build/bench/bench_internimage [--models t,l] [--threads 1,2]
+//   build/bench/bench_internimage [--models t,l] [--threads 1,2]
 //        [--runs-t 3] [--runs-l 1] [--size 1024x512]
 //
 // Each forward is model->forward's two halves, timed apart (backbone / head columns).
@@ -15,7 +15,9 @@
 // in the resident size before it); arena MB is the planned slab (the most activation bytes alive
 // at once); maxrss (getrusage) is the whole process including the weights.
 #include "../models/internimage.h"
-#include "../core/json.h"
+#include "../models/flops.h"
+#include "../core/procmem.h"
+#include "../models/random_weights.h"
 #include "common.h"
 #include <omp.h>
 #include <stdio.h>
@@ -26,8 +28,6 @@
 
 // The context every op and model of this program runs on (main sets its threads).
 static nn_ctx T;
-
-
 
 // Square sgemm of size n, each of `threads` threads running a single-threaded sgemm on its own
 // n x (n/threads) slice: how the ops use BLAS.
@@ -50,71 +50,6 @@ static double sgemm_peak(int n, int threads) {
     return 2.0 * n * n * (double)cols * threads / t[2] / 1e9;
 }
 
-static long proc_status_kb(const char *field) {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long v = -1;
-    size_t n = strlen(field);
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, field, n)) v = atol(line + n + 1);
-    if (f) fclose(f);
-    return v;
-}
-
-static int reset_hwm(void) {
-    FILE *f = fopen("/proc/self/clear_refs", "w");
-    if (!f) return 0;
-    int ok = fputs("5", f) >= 0;
-    return fclose(f) == 0 && ok;
-}
-
-
-// ---- analytic FLOPs (one multiply-add = 2) ---------------------------------------------------
-typedef struct { char name[48]; double gflop; } flop_row;
-
-static int count_flops(const model *m, int h, int w, flop_row *rows) {
-    const internimage *net = &((const ii_model *)m->impl)->net;
-    const upernet *u = &((const ii_model *)m->impl)->head;
-    int n = 0, C = net->arch.channels;
-    int H = conv2d_out_size(h, 3, 2, 1, 1), W = conv2d_out_size(w, 3, 2, 1, 1);
-    double px[4];
-    rows[n] = (flop_row){"stem conv1 + conv2", 2.0 * (C / 2) * 27 * H * W};
-    H = conv2d_out_size(H, 3, 2, 1, 1), W = conv2d_out_size(W, 3, 2, 1, 1);
-    rows[n++].gflop += 2.0 * C * (C / 2) * 9 * H * W;
-    for (int i = 0; i < 4; i++) {
-        const ii_level *L = &net->levels[i];
-        double p = (double)H * W, c = L->channels, g = L->groups, d = L->depth;
-        px[i] = p;
-        snprintf(rows[n].name, 48, "stage %d: DCN linears (x%d)", i, L->depth);
-        rows[n++].gflop = d * (2 * 2 * p * c * c + 2 * p * c * 27 * g);
-        snprintf(rows[n].name, 48, "stage %d: DCN dw conv 3x3", i);
-        rows[n++].gflop = d * 2 * p * c * 9;
-        snprintf(rows[n].name, 48, "stage %d: DCN core sampling", i);
-        rows[n++].gflop = d * p * c * 9 * (8 + 2);   // 4 bilinear corners + the mask, per point
-        snprintf(rows[n].name, 48, "stage %d: MLP", i);
-        rows[n++].gflop = d * 2 * 2 * p * c * 4 * c;
-        if (i < 3) {
-            H = conv2d_out_size(H, 3, 2, 1, 1), W = conv2d_out_size(W, 3, 2, 1, 1);
-            snprintf(rows[n].name, 48, "stage %d: downsample conv", i);
-            rows[n++].gflop = 2.0 * 2 * c * c * 9 * H * W;
-        }
-    }
-    double ch = u->channels, top = u->in_channels[3];
-    rows[n] = (flop_row){"UperNet PPM + bottleneck 3x3", 2 * ch * (top + 4 * ch) * 9 * px[3]};
-    for (int s = 1; s <= 6; s += (s == 3 ? 3 : 1)) rows[n].gflop += 2 * ch * top * s * s;
-    n++;
-    rows[n] = (flop_row){"UperNet laterals 1x1", 0};
-    for (int l = 0; l < 3; l++) rows[n].gflop += 2 * ch * u->in_channels[l] * px[l];
-    n++;
-    rows[n] = (flop_row){"UperNet fpn_convs 3x3", 0};
-    for (int l = 0; l < 3; l++) rows[n].gflop += 2 * ch * ch * 9 * px[l];
-    n++;
-    rows[n++] = (flop_row){"UperNet fpn_bottleneck 3x3", 2 * ch * 4 * ch * 9 * px[0]};
-    rows[n++] = (flop_row){"UperNet conv_seg", 2.0 * u->num_classes * ch * px[0]};
-    for (int i = 0; i < n; i++) rows[i].gflop /= 1e9;
-    return n;
-}
-
 typedef struct bench_opts {
     const char *models, *threads;
     int runs_t, runs_l, w, h;
@@ -132,8 +67,8 @@ static int time_runs(model *m, const bench_opts *o, int th, int runs, int warm, 
     nn_ctx_init(&T, th);
     for (int r = -warm; r < runs; r++) {
         tensor_list out = {0};
-        long rss0 = proc_status_kb("VmRSS:");
-        int hwm_ok = reset_hwm();
+        long rss0 = procmem_status_kb("VmRSS:");
+        int hwm_ok = procmem_reset_hwm();
         double s0 = omp_get_wtime();
         float *feats[4];
         int fh[4], fw[4];
@@ -149,7 +84,7 @@ static int time_runs(model *m, const bench_opts *o, int th, int runs, int warm, 
         }
         arena_end(m->arena);
         if (r >= 0) t[r] = omp_get_wtime() - s0, tb[r] = s1 - s0;
-        long hwm = proc_status_kb("VmHWM:");
+        long hwm = procmem_status_kb("VmHWM:");
         if (hwm_ok && hwm > 0 && rss0 > 0 && hwm - rss0 > act_kb) act_kb = hwm - rss0;
         tl_free(&out);
     }
@@ -170,18 +105,15 @@ static int time_runs(model *m, const bench_opts *o, int th, int runs, int warm, 
 
 // Size `sz` ("t" or "l"): random weights, the FLOP table, then one row per thread count.
 static int bench_size(const char *sz, const bench_opts *o, char results[][240], int *nres) {
-    const char *assets = getenv("OODSEG_ASSETS");
-    if (!assets || !*assets) assets = "../shared";
-    char path[1024];
-    snprintf(path, sizeof path, "%s/golden/manifest-internimage-%s-upernet-cityscapes.json", assets, sz);
+    char arch[64];
+    snprintf(arch, sizeof arch, "internimage-%s-cityscapes", sz);
     err e = {0};
     double t0 = omp_get_wtime();
-    ckpt *ck = bench_random_ckpt(path, &e);
     model *m = NULL;
-    if (!ck || internimage_upernet_create(ck, NULL, &m, &e)) { printf("%s: %s\n", path, e.msg); return 0; }
+    if (random_model_open(arch, &T, NULL, &m, &e)) { printf("%s: %s\n", arch, e.msg); return 0; }
     printf("%s: random weights built in %.1f s\n\n", m->desc.title, omp_get_wtime() - t0);
-    flop_row rows[40];
-    int nr = count_flops(m, o->h, o->w, rows);
+    flop_row rows[FLOP_ROWS_MAX];
+    int nr = model_flops(m, o->h, o->w, rows);
     double total = 0;
     for (int i = 0; i < nr; i++) total += rows[i].gflop;
     printf("| %s, %dx%d | GFLOP | share |\n|---|---:|---:|\n", m->desc.arch, o->w, o->h);

@@ -1,13 +1,13 @@
 // SegFormer-B0 forward time at 512x512 (an ADE20K-size input, whole mode) with random weights in the
-// shapes of the real checkpoint (the golden key manifest, built in memory), on 1 and 2 threads, and
+// shapes of the real checkpoint (models/random_weights.h, built in memory), on 1 and 2 threads, and
 // the share of the attention core: attention_forward timed alone on the shapes of every encoder
 // layer (queries N = h*w of the stage, keys Nr = N / sr^2), summed over the layers, divided by the
 // whole forward. Prints the command line and a Markdown table.
 //
-//   OODSEG_ASSETS=../shared build/bench/bench_segformer [--size 512x512] [--threads 1,2] [--runs 5]
+//   build/bench/bench_segformer [--size 512x512] [--threads 1,2] [--runs 5]
 //        [--model b0-ade20k]
 #include "../models/segformer.h"
-#include "../core/json.h"
+#include "../models/random_weights.h"
 #include "../nn/nn.h"
 #include "common.h"
 #include <omp.h>
@@ -56,12 +56,11 @@ int main(int argc, char **argv) {
     }
     if (!nth) nth = 2;
     if (runs < 1 || runs > 15) runs = 5;
-    const char *assets = getenv("OODSEG_ASSETS") ? getenv("OODSEG_ASSETS") : "../shared";
-    char path[1024];
-    snprintf(path, sizeof path, "%s/golden/manifest-segformer-mit-%s.json", assets, which);
+    char arch[64];
+    snprintf(arch, sizeof arch, "segformer-%s", which);
     printf("`bench_segformer --model %s --size %dx%d --runs %d`\n\n", which, w, h, runs);
     err e = {0};
-    ckpt *ck = bench_random_ckpt(path, &e);
+    ckpt *ck = random_ckpt(arch, &e);
     segformer_arch a;
     model_desc d;
     model *m = NULL;

@@ -69,5 +69,9 @@ int cmd_forward(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_fit_centroids(int argc, char **argv);
 int cmd_calibrate(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+// The OpenMP wait policy of the program (cli/wait_policy.c): sets it and executes the program
+// again once, unless the user or a launcher decided; returns only when it did not execute.
+void cli_wait_policy(char **argv);
 
 #endif

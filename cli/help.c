@@ -126,11 +126,33 @@ static const cmd_help cmds[] = {
      "usage: oodseg calibrate [--model M] [model options] [--tau P] -o FILE IMAGE|FOLDER...\n"
      "  FILE is the input of --tau-mode calibrated --tau-file FILE, and of --scale calibrated:FILE.\n",
      H_MODEL | H_METHODS},
+    {"bench", "time and memory of a model on this machine, per layer family",
+     "usage: oodseg bench --model FILE|ARCH [--size WxH] [--threads N] [--runs R] [--json FILE]\n"
+     "                    [--method m1,m2] [--precision fp32] [model options]\n"
+     "  One warm-up, then R runs of the per-image pipeline (the network, then the methods) on a\n"
+     "  random input at the network size. Prints a table of the median run: time per layer family\n"
+     "  (stem, DCNv3 gather, projections, MLP, norms, PPM, FPN convs, attention, resize, the OoD\n"
+     "  method, ...), GFLOP/s where the FLOPs are counted (InternImage), and memory: the forward's\n"
+     "  own peak, the activation arena, the weights (fp32) and the process's maxrss.\n"
+     "  --model ARCH        random weights in the released shapes, no download needed:\n"
+     "                      internimage-{t,s,b,l,xl}-{cityscapes,ade20k}, espnet-{cityscapes,camvid},\n"
+     "                      espnetv2[-s{0.5,1.0,1.5,2.0}]-cityscapes,\n"
+     "                      segformer-b{0,1,2,3,4,5}-{cityscapes,ade20k},\n"
+     "                      dinov2-vit{s,b,l,g}14-{ade20k,voc2012}[-ms]\n"
+     "  --size WxH          the network input (default: the model's test size for a 2048x1024 frame)\n"
+     "  --runs R            timed runs after the warm-up (default 5)\n"
+     "  --json FILE         the numbers for machines (seconds, families, GFLOP, memory in MB)\n"
+     "  --precision P       fp32 (the only one this build computes in)\n"
+     "  --method LIST       the methods timed after the network (default kmeans)\n"
+     "  The table names the OpenMP wait policy in effect: every oodseg command sets OMP_WAIT_POLICY=passive\n"
+     "  (idle threads sleep, so a busy machine does not slow it down) unless OMP_WAIT_POLICY or\n"
+     "  GOMP_SPINCOUNT is set, OODSEG_WAIT_POLICY_SET=1 is set, or an MPI launcher started it.\n",
+     H_MODEL},
 };
 #define N_CMDS (int)(sizeof cmds / sizeof *cmds)
 
 static const char *model_opts =
-    "model options (info, forward, score, eval, fit-centroids, calibrate):\n"
+    "model options (info, forward, score, eval, fit-centroids, calibrate, bench):\n"
     "  --model FILE        .pth (zip or legacy), .safetensors; default: ESPNetv2 s=2.0 Cityscapes,\n"
     "                      from $OODSEG_ASSETS/models/, else installed beside oodseg (share/oodseg/)\n"
     "  --size native|WxH   override the model's test resize\n"

@@ -7,6 +7,7 @@
 #include <string.h>
 
 int main(int argc, char **argv) {
+    cli_wait_policy(argv);   // may execute the program again, once (cli/wait_policy.c)
     // The process's malloc policy is the program's to set, not the library's: keep freed blocks up
     // to 256 MiB in the heap so that each image's K-Means workspace and pictures reuse the pages
     // of the previous image instead of being mapped and zero-filled again (up to 20 % of a fit).
@@ -32,6 +33,7 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "metrics")) return cmd_metrics(argc, argv);
     if (!strcmp(c, "fit-centroids")) return cmd_fit_centroids(argc, argv);
     if (!strcmp(c, "calibrate")) return cmd_calibrate(argc, argv);
+    if (!strcmp(c, "bench")) return cmd_bench(argc, argv);
     fprintf(stderr, "oodseg: unknown command '%s' (see oodseg --help)\n", c);
     return OODSEG_E_ARG;
 }

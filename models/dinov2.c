@@ -10,13 +10,12 @@
 //  - 150 classes are ADE20K, 21 are Pascal VOC 2012;
 //  - the head count of an unreleased width (models/vit.c).
 #include "vit.h"
+#include "../nn/prof.h"
 #include "dinov2.h"
 #include "../core/text.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define DINO_TAPS 4
 
 // Pascal VOC 2012 (the 'voc2012' heads), with the dataset's own colour map.
 static const char *const voc_classes[21] = {
@@ -234,13 +233,18 @@ static int forward(model *mo, const float *input, int h, int w, const char *want
     arena_reset(ar);
     float *padded = arena_floats(ar, (int64_t)3 * Hp * Wp, "the centre-padded input", e);
     if (!padded) goto done;
+    PROF_BEGIN(ctx, PROF_STEM);
     pad_zero(ctx, input, 3, h, w, padded, (Hp - h) / 2, (Wp - w) / 2, Hp, Wp);
+    PROF_END(ctx);
     if (model_emit(out, want, "padded", padded, 3, Hp, Wp, e) ||
         vit_forward(ctx, ar, &m->net, padded, Hp, Wp, DINO_TAPS, m->tap_blocks, feats, want, out, e))
         goto done;
     arena_release(ar, padded);
     padded = NULL;
-    if (bnhead_forward(ctx, ar, &m->head, feats, D, gh, gw, want, out, &lg, e)) goto done;
+    PROF_BEGIN(ctx, PROF_HEAD);
+    int rc = bnhead_forward(ctx, ar, &m->head, feats, D, gh, gw, want, out, &lg, e);
+    PROF_END(ctx);
+    if (rc) goto done;
     for (int i = 0; i < DINO_TAPS; i++) {
         char name[32];
         snprintf(name, sizeof name, "backbone.feat%d", i);
@@ -250,7 +254,9 @@ static int forward(model *mo, const float *input, int h, int w, const char *want
     int64_t s[4] = {1, NC, h, w};
     tensor *t = tl_add_uninit(out, "logits", 4, s, e);
     if (!t) goto done;
+    PROF_BEGIN(ctx, PROF_RESIZE);
     resize_bilinear(ctx, lg, NC, gh, gw, t->data, h, w, 0);
+    PROF_END(ctx);
 done:
     for (int i = 0; i < DINO_TAPS; i++) arena_release(ar, feats[i]);
     arena_release(ar, padded);

@@ -5,6 +5,8 @@
 
 #include "model.h"
 
+#define DINO_TAPS 4   // the blocks the heads read: the last four (linear: the last alone)
+
 // Recognises head_ck with bb_ck (NULL: head_ck holds both key sets) and fills d, without reading
 // any data (names-and-shapes checkpoints work). Neither checkpoint is closed.
 int dinov2_describe(ckpt *head_ck, ckpt *bb_ck, const model_options *opt, model_desc *d, err *e);

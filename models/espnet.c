@@ -14,7 +14,9 @@
 // there a sum or a concat of several convs sits between conv and BN. Concat producers write straight
 // into their slice of the concat buffer. All BN eps = 1e-3.
 #include "model.h"
+#include "random_weights.h"
 #include "br.h"
+#include "../nn/prof.h"
 #include "../nn/nn.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -281,8 +283,16 @@ static int espnet_run_all(model *m, const float *input, int h, int w, const char
     r.hw1 = (int64_t)r.H1 * r.W1, r.hw2 = (int64_t)r.H2 * r.W2, r.hw3 = (int64_t)r.H3 * r.W3;
     r.b1_in_skip = !n->encoder_only && n->n_skip == 19;
     arena_reset(m->arena);
-    if (!encoder_level1(&r, input, e) && !encoder_levels23(&r, e) && (n->encoder_only || !decoder(&r, e)))
-        logits_out(&r, e);
+    const nn_ctx *ctx = &m->ctx;
+    PROF_BEGIN(ctx, PROF_STEM);
+    int rc = encoder_level1(&r, input, e);
+    PROF_NEXT(ctx, PROF_CONV_BLOCK);
+    rc = rc || encoder_levels23(&r, e);
+    PROF_NEXT(ctx, PROF_DECODER);
+    rc = rc || (!n->encoder_only && decoder(&r, e));
+    PROF_NEXT(ctx, n->encoder_only ? PROF_RESIZE : PROF_HEAD);   // the s8 resize, or the classifier
+    if (!rc) logits_out(&r, e);
+    PROF_END(ctx);
     run_release(&r);
     arena_end(m->arena);
     return e->code;
@@ -490,6 +500,22 @@ static int recognise(const ckpt *ck, espnet *n, err *e) {
         n->n_skip = (int)extra;
     }
     return OODSEG_OK;
+}
+
+int espnet_keys(ckpt *ck, int p, int q, int classes, err *e) {
+    espnet n = {.p = p, .q = q, .C = classes, .n_skip = 16};   // test/Model.py's wiring
+    n.level2 = err_calloc(e, p, sizeof(esp), "ESPNet key list");
+    n.level3 = n.level2 ? err_calloc(e, q, sizeof(esp), "ESPNet key list") : NULL;
+    if (n.level3) {
+        wbind L;
+        wb_init(&L, ck, e);
+        L.make_keys = 1;
+        ld_encoder(&L, &n, "encoder.");
+        ld_decoder(&L, &n);
+    }
+    free(n.level2);
+    free(n.level3);
+    return e->code;
 }
 
 int espnet_create(ckpt *ck, const model_options *opt, model **out, err *e) {

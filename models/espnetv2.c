@@ -7,7 +7,9 @@
 // CB) has the BN folded in at create time; BR blocks on concatenations and sums run as batchnorm +
 // PReLU. Concat producers write into their slice of the concat buffer. All BN eps = 1e-5.
 #include "model.h"
+#include "random_weights.h"
 #include "br.h"
+#include "../nn/prof.h"
 #include "../nn/nn.h"
 #include <math.h>
 #include <stdio.h>
@@ -321,6 +323,7 @@ static int v2_backbone(v2_run *r, const float *input, err *e) {
     nn_arena *A = r->A;
     const int *ch = n->ch, *H = r->H, *W = r->W;
     const int64_t *hw = r->hw;
+    PROF_BEGIN(ctx, PROF_STEM);   // the pooled inputs and level1; PROF_CONV_BLOCK from level2 on
     for (int k = 1; k < 5; k++) {
         if (!(r->img[k] = arena_floats(A, 3 * hw[k], "pooled input", e))) return e->code;
         avgpool3x3s2_forward(ctx, k == 1 ? input : r->img[k - 1], 3, H[k - 1], W[k - 1], r->img[k]);
@@ -328,6 +331,7 @@ static int v2_backbone(v2_run *r, const float *input, err *e) {
     if (!(r->l[1] = arena_floats(A, ch[0] * hw[1], "enc_l1_s2", e))) return e->code;
     if (conv2d_forward(ctx, &n->level1, input, H[0], W[0], r->l[1], e)) return e->code;
     prelu_inplace(ctx, r->l[1], ch[0], hw[1], n->level1_act);
+    PROF_NEXT(ctx, PROF_CONV_BLOCK);
     if (!(r->l[2] = arena_floats(A, ch[1] * hw[2], "enc_l2_s4", e))) return e->code;
     if (down_forward(ctx, A, &n->level2_0, r->l[1], H[1], W[1], r->img[2], r->l[2], e)) return e->code;
     // levels 3 and 4: a down-sampler into t, then the EESP chain from t into l[k]
@@ -348,6 +352,7 @@ static int v2_backbone(v2_run *r, const float *input, err *e) {
         arena_release(A, t);
     }
     for (int k = 1; k < 5; k++) arena_release(A, r->img[k]), r->img[k] = NULL;
+    PROF_END(ctx);
     return OODSEG_OK;
 }
 
@@ -364,7 +369,9 @@ static int v2_decoder_step(v2_run *r, int j, err *e) {
     const int64_t hw = r->hw[lv];
     float *up = NULL, *t = NULL;
     if (!(up = arena_floats(A, c * hw, "decoder up-sample", e))) goto done;
+    PROF_BEGIN(ctx, PROF_RESIZE);
     resize_bilinear(ctx, r->d, c, r->H[lv + 1], r->W[lv + 1], up, H, W, 1);
+    PROF_END(ctx);
     arena_release(A, r->d), r->d = NULL;
     if (!(t = arena_floats(A, c * hw, "decoder skip", e))) goto done;
     if (pw_forward(ctx, A, &n->merge[j], r->l[lv], H, W, t, e)) goto done;
@@ -374,7 +381,10 @@ static int v2_decoder_step(v2_run *r, int j, err *e) {
     br_apply(ctx, &n->bu_br[j], t, hw);
     if (model_emit(r->out, r->want, br_names[j], t, c, H, W, e)) goto done;
     if (!(r->d = arena_floats(A, n->dec[j + 1] * hw, "decoder pyramid", e))) goto done;
-    if (pyr_forward(ctx, A, &n->bu_dec[j + 1], t, H, W, r->d, e)) goto done;
+    PROF_BEGIN(ctx, PROF_PPM);
+    int rc = pyr_forward(ctx, A, &n->bu_dec[j + 1], t, H, W, r->d, e);
+    PROF_END(ctx);
+    if (rc) goto done;
     arena_release(A, t), t = NULL;
     model_emit(r->out, r->want, pyr_names[j], r->d, n->dec[j + 1], H, W, e);
 done:
@@ -387,7 +397,10 @@ static int v2_decoder(v2_run *r, err *e) {
     const espnetv2 *n = r->n;
     // V7: bu_dec_l1 at s16
     if (!(r->d = arena_floats(r->A, n->dec[0] * r->hw[4], "dec_l1_pyr_s16", e))) return e->code;
-    if (pyr_forward(r->ctx, r->A, &n->bu_dec[0], r->l[4], r->H[4], r->W[4], r->d, e)) return e->code;
+    PROF_BEGIN(r->ctx, PROF_PPM);
+    int rc = pyr_forward(r->ctx, r->A, &n->bu_dec[0], r->l[4], r->H[4], r->W[4], r->d, e);
+    PROF_END(r->ctx);
+    if (rc) return e->code;
     // the encoder maps are read-only once made: each goes to the output list (no copy) when it dies
     if (model_give(r->A, r->out, r->want, "enc_l4_out_s16", &r->l[4], n->ch[3], r->H[4], r->W[4], e)) return e->code;
     if (model_emit(r->out, r->want, "dec_l1_pyr_s16", r->d, n->dec[0], r->H[4], r->W[4], e)) return e->code;
@@ -396,7 +409,9 @@ static int v2_decoder(v2_run *r, err *e) {
     // V20: bilinear (align_corners=True) from s2 to the input size, into the output list's memory
     tensor *lg = tl_add_uninit(r->out, "logits", 4, (int64_t[]){1, n->C, r->H[0], r->W[0]}, e);
     if (!lg) return e->code;
+    PROF_BEGIN(r->ctx, PROF_RESIZE);
     resize_bilinear(r->ctx, r->d, n->C, r->H[1], r->W[1], lg->data, r->H[0], r->W[0], 1);
+    PROF_END(r->ctx);
     return OODSEG_OK;
 }
 
@@ -412,7 +427,11 @@ static int espnetv2_run(model *m, const float *input, int h, int w, const char *
     for (int i = 1; i < 5; i++) { r.H[i] = (r.H[i - 1] + 1) / 2; r.W[i] = (r.W[i - 1] + 1) / 2; }
     for (int i = 0; i < 5; i++) r.hw[i] = (int64_t)r.H[i] * r.W[i];
     arena_reset(m->arena);
-    if (!v2_backbone(&r, input, e)) v2_decoder(&r, e);
+    if (!v2_backbone(&r, input, e)) {
+        PROF_BEGIN(&m->ctx, PROF_DECODER);   // the merges and BRs; the pyramids and resizes nest
+        v2_decoder(&r, e);
+        PROF_END(&m->ctx);
+    }
     v2_release(&r);
     arena_end(m->arena);
     return e->code;
@@ -463,11 +482,12 @@ static int64_t dim_of(const ckpt *ck, const char *name, int dim) {
     return wb_shape(ck, s, "%s", name) == 4 ? s[dim] : -1;
 }
 
+// model/classification/espnetv2_config.py sc_ch_dict
+static const struct { double s; int ch[4]; } widths[4] = {
+    {0.5, {16, 32, 64, 128}}, {1.0, {32, 64, 128, 256}}, {1.5, {32, 96, 192, 384}}, {2.0, {32, 128, 256, 512}}};
+
 // The width s from the backbone's channel counts; the decoder widths and P from the keys.
 static int recognise(const ckpt *ck, espnetv2 *n, err *e) {
-    // model/classification/espnetv2_config.py sc_ch_dict
-    static const struct { double s; int ch[4]; } widths[4] = {
-        {0.5, {16, 32, 64, 128}}, {1.0, {32, 64, 128, 256}}, {1.5, {32, 96, 192, 384}}, {2.0, {32, 128, 256, 512}}};
     int64_t got[4] = {dim_of(ck, "base_net.level1.conv.weight", 0),
                       dim_of(ck, "base_net.level2_0.inp_reinf.1.conv.weight", 0),
                       dim_of(ck, "base_net.level3_0.inp_reinf.1.conv.weight", 0),
@@ -515,6 +535,30 @@ static void ld_backbone(wbind *L, espnetv2 *n) {
         wb_pop(L);
     }
     wb_pop(L);
+}
+
+static void ld_decoder(wbind *L, espnetv2 *n);
+
+int espnetv2_keys(ckpt *ck, double s, err *e) {
+    espnetv2 *n = err_calloc(e, 1, sizeof *n, "ESPNetv2 key list");
+    if (!n) return e->code;
+    for (int i = 0; i < 4; i++)
+        if (widths[i].s == s) n->s = s, memcpy(n->ch, widths[i].ch, sizeof n->ch);
+    // EdgeNets' Cityscapes decoder: dec_feat_dict['city'] = 16, so planes 64, 48, 32 and the 20
+    // classes; P = min(classes // 2, 16) = 10
+    static const int dec[4] = {64, 48, 32, 20};
+    memcpy(n->dec, dec, sizeof n->dec);
+    n->P = 10, n->C = 20;
+    if (!n->s) err_set(e, OODSEG_E_ARG, "ESPNetv2 width s = %g: the released widths are 0.5, 1.0, 1.5, 2.0", s);
+    else {
+        wbind L;
+        wb_init(&L, ck, e);
+        L.make_keys = 1;
+        ld_backbone(&L, n);
+        ld_decoder(&L, n);
+    }
+    free(n);
+    return e->code;
 }
 
 static void ld_decoder(wbind *L, espnetv2 *n) {

@@ -3,6 +3,7 @@
 // segmentation/mmseg_custom/models/backbones/intern_image.py computes it. Channels-last (H, W, C)
 // inside the stages, NCHW at the stem and downsampling convs and at the outputs.
 #include "internimage.h"
+#include "../nn/prof.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,22 @@ int internimage_recognise(const ckpt *ck, double offset_scale, internimage_arch 
         a->offset_scale_why = a->post_norm ? "as L/XL: custom post-norm size; S/B use 1" : "as T: custom pre-norm size";
     }
     return OODSEG_OK;
+}
+
+int internimage_arch_of(const char *size, internimage_arch *a, err *e) {
+    memset(a, 0, sizeof *a);
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++)
+        if (!strcmp(sizes[k].size, size)) {
+            a->channels = sizes[k].channels;
+            memcpy(a->depths, sizes[k].depths, sizeof a->depths);
+            memcpy(a->groups, sizes[k].groups, sizeof a->groups);
+            a->post_norm = sizes[k].post_norm;
+            a->layer_scale = 1;
+            a->offset_scale = sizes[k].offset_scale;
+            a->size = a->nearest = sizes[k].size;
+            return OODSEG_OK;
+        }
+    return err_set(e, OODSEG_E_ARG, "InternImage size '%s': the released sizes are t, s, b, l, xl", size);
 }
 
 // ---- binding -------------------------------------------------------------------------------
@@ -177,11 +194,14 @@ static int block_forward(const nn_ctx *ctx, const ii_block *b, float *x, int H, 
 #define TAP(nm, buf, c) do { if (tap && model_wants(want, nm) && ii_tap_cl(ctx, out, nm, buf, H, W, c, e)) return e->code; } while (0)
 
     // x = x + gamma1 * DCN(norm1(x))   or, post_norm,   x = x + gamma1 * norm1(DCN(x))
+    PROF_BEGIN(ctx, PROF_NORM);
     if (!post_norm) layernorm_cl(ctx, x, n, C, b->norm1_w, b->norm1_b, LN_EPS, in);
     TAP("l0.b0.dcn.in", in, C);
+    PROF_NEXT(ctx, PROF_PROJ);
     linear_forward(ctx, in, n, C, b->input_proj_w, b->input_proj_b, C, wk->v);
     TAP("l0.b0.dcn.input_proj", wk->v, C);
     // Offsets and masks come from a depthwise 3x3 conv of the DCN input, not of the values.
+    PROF_NEXT(ctx, PROF_DCN_DW);
     nhwc_to_nchw(ctx, in, H, W, C, nchw);
     if (conv2d_forward(ctx, &b->dw_conv, nchw, H, W, dw, e)) return e->code;
     float *x1 = nchw;
@@ -189,15 +209,19 @@ static int block_forward(const nn_ctx *ctx, const ii_block *b, float *x, int H, 
     layernorm_cl(ctx, x1, n, C, b->dw_norm_w, b->dw_norm_b, LN_EPS, x1);
     gelu_inplace(ctx, x1, n * C);
     TAP("l0.b0.dcn.dw_conv", x1, C);
+    PROF_NEXT(ctx, PROF_PROJ);
     linear_forward(ctx, x1, n, C, b->offset_w, b->offset_b, G * 18, offset);
     linear_forward(ctx, x1, n, C, b->mask_w, b->mask_b, G * 9, mask);
     softmax_rows_inplace(ctx, mask, n * G, 9);
     TAP("l0.b0.dcn.offset", offset, G * 18);
     TAP("l0.b0.dcn.mask", mask, G * 9);
+    PROF_NEXT(ctx, PROF_DCN_GATHER);
     dcnv3_core(ctx, wk->v, offset, mask, H, W, G, C / G, offset_scale, core);
     TAP("l0.b0.dcn.core", core, C);
+    PROF_NEXT(ctx, PROF_PROJ);
     linear_forward(ctx, core, n, C, b->output_proj_w, b->output_proj_b, C, wk->v);
     TAP("l0.b0.dcn.out", wk->v, C);
+    PROF_NEXT(ctx, PROF_NORM);
     if (post_norm) layernorm_cl(ctx, wk->v, n, C, b->norm1_w, b->norm1_b, LN_EPS, wk->v);
     add_scaled_cl(ctx, x, wk->v, b->gamma1, n, C);
 
@@ -207,11 +231,14 @@ static int block_forward(const nn_ctx *ctx, const ii_block *b, float *x, int H, 
         layernorm_cl(ctx, x, n, C, b->norm2_w, b->norm2_b, LN_EPS, wk->a);
         mlp_in = wk->a;
     }
+    PROF_NEXT(ctx, PROF_MLP);
     linear_forward(ctx, mlp_in, n, C, b->fc1_w, b->fc1_b, 4 * C, hidden);
     gelu_inplace(ctx, hidden, n * 4 * C);
     linear_forward(ctx, hidden, n, 4 * C, b->fc2_w, b->fc2_b, C, wk->v);
+    PROF_NEXT(ctx, PROF_NORM);
     if (post_norm) layernorm_cl(ctx, wk->v, n, C, b->norm2_w, b->norm2_b, LN_EPS, wk->v);
     add_scaled_cl(ctx, x, wk->v, b->gamma2, n, C);
+    PROF_END(ctx);
     TAP("l0.b0.out", x, C);
 #undef TAP
     return OODSEG_OK;
@@ -265,7 +292,9 @@ static int stage_blocks(const nn_ctx *ctx, nn_arena *A, const internimage *net, 
     for (int j = 0; j < L->depth; j++)
         if (block_forward(ctx, &L->blocks[j], x, H, W, C, G, a->post_norm, a->offset_scale, &wk,
                           i == 0 && j == 0, want, out, e)) goto done;
+    PROF_BEGIN(ctx, PROF_NORM);
     if (L->norm_w) layernorm_cl(ctx, x, n, C, L->norm_w, L->norm_b, LN_EPS, x);
+    PROF_END(ctx);
 done:
     arena_release(A, wk.a), arena_release(A, wk.v), arena_release(A, wk.s);
     return e->code;
@@ -294,7 +323,9 @@ int internimage_forward(const nn_ctx *ctx, nn_arena *A, const internimage *net, 
     const internimage_arch *a = &net->arch;
     int H, W;
     for (int i = 0; i < 4; i++) feats[i] = NULL;
+    PROF_BEGIN(ctx, PROF_STEM);
     float *x = stem_forward(ctx, A, net, input, h, w, &H, &W, e);   // (H, W, C)
+    PROF_END(ctx);
     if (!x) return e->code;
     if (model_wants(want, "stem.out") && ii_tap_cl(ctx, out, "stem.out", x, H, W, a->channels, e)) goto fail;
 
@@ -305,13 +336,16 @@ int internimage_forward(const nn_ctx *ctx, nn_arena *A, const internimage *net, 
         // The stage output (NCHW) is also the downsampling conv's input.
         feats[i] = arena_floats(A, (int64_t)H * W * C, "InternImage stage output", e);
         if (!feats[i]) goto fail;
+        PROF_BEGIN(ctx, PROF_DOWNSAMPLE);   // the layout change and the downsampling conv
         nhwc_to_nchw(ctx, x, H, W, C, feats[i]);
         fh[i] = H, fw[i] = W;
         arena_release(A, x);
         x = NULL;
-        if (i == 3) break;
+        if (i == 3) { PROF_END(ctx); break; }
         int H2 = conv2d_out_size(H, 3, 2, 1, 1), W2 = conv2d_out_size(W, 3, 2, 1, 1);
-        if (!(x = downsample(ctx, A, L, feats[i], H, W, H2, W2, e))) goto fail;
+        x = downsample(ctx, A, L, feats[i], H, W, H2, W2, e);
+        PROF_END(ctx);
+        if (!x) goto fail;
         H = H2, W = W2;
     }
     return OODSEG_OK;

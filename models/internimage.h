@@ -31,6 +31,9 @@ typedef struct internimage_arch {
 // when all of them match a released config. offset_scale: `offset_scale` when > 0, else the
 // released size's, else the nearest size's (a custom post-norm size gets L/XL's 2.0).
 int internimage_recognise(const ckpt *ck, double offset_scale, internimage_arch *a, err *e);
+// The released size `size` ("t", "s", "b", "l", "xl") as recognition would find it; OODSEG_E_ARG
+// for another name.
+int internimage_arch_of(const char *size, internimage_arch *a, err *e);
 
 typedef struct ii_block {           // levels.i.blocks.j (InternImageLayer), C channels, G groups
     const float *gamma1, *gamma2;   // (C) each, NULL without layer scale

@@ -4,8 +4,10 @@
 // (channels-last, token index = row*w + column), which LayerNorm, the projections and attention
 // read directly; the convolutions (patch embedding, spatial reduction, Mix-FFN) run NCHW.
 #include "segformer.h"
+#include "random_weights.h"
 #include "weights.h"
 #include "../nn/nn.h"
+#include "../nn/prof.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,14 +91,18 @@ static int efficient_attention(sf_run *r, const mit_layer *L, int C, int heads, 
     if (!(q = arena_floats(A, C * N, "queries", e)) || !(k = arena_floats(A, C * Nr, "keys", e)) ||
         !(v = arena_floats(A, C * Nr, "values", e)))
         goto done;
+    PROF_BEGIN(ctx, PROF_PROJ);
     linear_forward(ctx, nx, N, C, L->in_w, L->in_b, C, q);
     linear_forward(ctx, kv, Nr, C, L->in_w + (size_t)C * C, L->in_b + C, C, k);
     linear_forward(ctx, kv, Nr, C, L->in_w + (size_t)2 * C * C, L->in_b + 2 * C, C, v);
+    PROF_END(ctx);
     arena_release(A, kvt), kvt = NULL;
     if (!(att = arena_floats(A, C * N, "attention", e))) goto done;                             // (N, C)
     int d = C / heads;
     if (attention_forward(ctx, q, k, v, (int)N, (int)Nr, heads, d, 1.0f / sqrtf((float)d), att, e)) goto done;
+    PROF_BEGIN(ctx, PROF_PROJ);
     linear_forward(ctx, att, N, C, L->out_w, L->out_b, C, y);
+    PROF_END(ctx);
 done:
     arena_release(A, t), arena_release(A, red), arena_release(A, kvt);
     arena_release(A, q), arena_release(A, k), arena_release(A, v), arena_release(A, att);
@@ -137,19 +143,25 @@ static int mit_layer_forward(sf_run *r, int i, int j, float *x, err *e) {
     float *nx = arena_floats(r->A, C * N, "normalised tokens", e);   // (N, C)
     float *y = nx ? arena_floats(r->A, C * N, "layer branch", e) : NULL;   // (N, C)
     if (!y) goto done;
+    PROF_BEGIN(r->ctx, PROF_NORM);
     layernorm_cl(r->ctx, x, N, C, L->n1_w, L->n1_b, LN_EPS, nx);
     snprintf(name, sizeof name, "%s.norm1", tag);
     if (emit_tokens(r, name, nx, N, C, e)) goto done;
+    PROF_NEXT(r->ctx, PROF_ATTENTION);   // the reduction and the core; the projections nest
     if (efficient_attention(r, L, C, n->a.heads[i], n->a.sr[i], nx, h, w, y, tag, e)) goto done;
+    PROF_NEXT(r->ctx, PROF_NORM);
     add_inplace(r->ctx, x, y, C * N);
     snprintf(name, sizeof name, "%s.attn_res", tag);
     if (emit_tokens(r, name, x, N, C, e)) goto done;
     layernorm_cl(r->ctx, x, N, C, L->n2_w, L->n2_b, LN_EPS, nx);
+    PROF_NEXT(r->ctx, PROF_MLP);
     if (mix_ffn(r, L, C, nx, h, w, y, e)) goto done;
+    PROF_NEXT(r->ctx, PROF_NORM);
     add_inplace(r->ctx, x, y, C * N);
     snprintf(name, sizeof name, "%s.out", tag);
     emit_tokens(r, name, x, N, C, e);
 done:
+    PROF_END(r->ctx);
     arena_release(r->A, nx);
     arena_release(r->A, y);
     return e->code;
@@ -164,6 +176,7 @@ static int mit_stage_forward(sf_run *r, int i, const float *x, int h, int w, err
     int64_t N = (int64_t)r->H[i] * r->W[i];
     float *p = NULL, *t = NULL;
     char name[64];
+    PROF_BEGIN(r->ctx, i ? PROF_DOWNSAMPLE : PROF_STEM);   // S1, and S4 below
     if (!(p = arena_floats(r->A, C * N, "patch embedding", e))) goto done;   // (C, H, W)
     if (conv2d_forward(r->ctx, &S->proj, x, h, w, p, e)) goto done;
     if (!(t = arena_floats(r->A, C * N, "stage tokens", e))) goto done;       // (N, C)
@@ -173,10 +186,12 @@ static int mit_stage_forward(sf_run *r, int i, const float *x, int h, int w, err
     if (emit_tokens(r, name, t, N, C, e)) goto done;
     for (int j = 0; j < n->a.depths[i]; j++)
         if (mit_layer_forward(r, i, j, t, e)) goto done;
+    PROF_NEXT(r->ctx, PROF_NORM);
     layernorm_cl(r->ctx, t, N, C, S->on_w, S->on_b, LN_EPS, t);
     nhwc_to_nchw(r->ctx, t, r->H[i], r->W[i], C, p);
     r->o[i] = p, p = NULL;
 done:
+    PROF_END(r->ctx);
     arena_release(r->A, p);
     arena_release(r->A, t);
     return e->code;
@@ -202,7 +217,9 @@ static int segformer_head(sf_run *r, int h, int w, err *e) {
         snprintf(name, sizeof name, "backbone.out%d", i);
         if (model_give(r->A, r->out, r->want, name, &r->o[i], n->a.dims[i], r->H[i], r->W[i], e)) goto done;
         if (i == 0) continue;
+        PROF_BEGIN(ctx, PROF_RESIZE);
         resize_bilinear(ctx, c, ch, r->H[i], r->W[i], cat + (size_t)i * ch * hw0, H0, W0, 0);
+        PROF_END(ctx);
         arena_release(r->A, c), c = NULL;
     }
     if (model_emit(r->out, r->want, "decode.concat", cat, 4 * ch, H0, W0, e)) goto done;
@@ -212,10 +229,15 @@ static int segformer_head(sf_run *r, int h, int w, err *e) {
     relu_inplace(ctx, f, ch * hw0);
     if (model_emit(r->out, r->want, "decode.fusion", f, ch, H0, W0, e)) goto done;
     if (!(lg = arena_floats(r->A, nc * hw0, "decode logits", e))) goto done;   // (nc, H0, W0)
-    if (conv2d_forward(ctx, &n->conv_seg, f, H0, W0, lg, e)) goto done;
+    PROF_BEGIN(ctx, PROF_HEAD);
+    int rc = conv2d_forward(ctx, &n->conv_seg, f, H0, W0, lg, e);
+    PROF_END(ctx);
+    if (rc) goto done;
     tensor *t = tl_add_uninit(r->out, "logits", 4, (int64_t[]){1, nc, h, w}, e);
     if (!t) goto done;
+    PROF_BEGIN(ctx, PROF_RESIZE);
     resize_bilinear(ctx, lg, nc, H0, W0, t->data, h, w, 0);
+    PROF_END(ctx);
     model_give(r->A, r->out, r->want, "decode.logits", &lg, nc, H0, W0, e);
 done:
     arena_release(r->A, cat), arena_release(r->A, c), arena_release(r->A, f), arena_release(r->A, lg);
@@ -238,7 +260,9 @@ static int segformer_forward(model *m, const float *input, int h, int w, const c
     arena_reset(m->arena);
     for (int i = 0; i < 4 && !e->code; i++)
         mit_stage_forward(&r, i, i ? r.o[i - 1] : input, i ? r.H[i - 1] : h, i ? r.W[i - 1] : w, e);
+    PROF_BEGIN(&m->ctx, PROF_FPN);   // the head's ConvModules; conv_seg and the resizes nest
     if (!e->code) segformer_head(&r, h, w, e);
+    PROF_END(&m->ctx);
     for (int i = 0; i < 4; i++) arena_release(m->arena, r.o[i]);
     arena_end(m->arena);
     nn_fpenv_restore(&env);
@@ -305,6 +329,12 @@ static int dim(const ckpt *ck, int k, const char *fmt, int i) {
     return nd > k ? (int)s[k] : -1;
 }
 
+// The released sizes (mmseg configs/_base_/models/segformer_mit-b0.py and configs/segformer/*).
+static const struct { const char *name; int c0, d[4]; } sizes[6] = {
+    {"b0", 32, {2, 2, 2, 2}}, {"b1", 64, {2, 2, 2, 2}}, {"b2", 64, {3, 4, 6, 3}},
+    {"b3", 64, {3, 4, 18, 3}}, {"b4", 64, {3, 8, 27, 3}}, {"b5", 64, {3, 6, 40, 3}}};
+static const int heads[4] = {1, 2, 5, 8}, srs[4] = {8, 4, 2, 1};
+
 // The sizes from the shapes (segformer.h says which key gives what).
 static int recognise(const ckpt *ck, segformer_arch *a, err *e) {
     memset(a, 0, sizeof *a);
@@ -346,11 +376,6 @@ static int recognise(const ckpt *ck, segformer_arch *a, err *e) {
         return err_set(e, OODSEG_E_MODEL, "%s: SegFormer head with %d classes (decode_head.conv_seg.weight [%d, %d, 1, 1]); "
                        "oodseg knows the Cityscapes (19) and ADE20K (150) checkpoints", ck->path, a->num_classes,
                        a->num_classes, a->channels);
-    // The released sizes (mmseg configs/_base_/models/segformer_mit-b0.py and configs/segformer/*).
-    static const struct { const char *name; int c0, d[4]; } sizes[6] = {
-        {"b0", 32, {2, 2, 2, 2}}, {"b1", 64, {2, 2, 2, 2}}, {"b2", 64, {3, 4, 6, 3}},
-        {"b3", 64, {3, 4, 18, 3}}, {"b4", 64, {3, 8, 27, 3}}, {"b5", 64, {3, 6, 40, 3}}};
-    static const int heads[4] = {1, 2, 5, 8}, srs[4] = {8, 4, 2, 1};
     for (int k = 0; k < 6; k++) {
         int same = a->dims[0] == sizes[k].c0;
         for (int i = 0; i < 4; i++)
@@ -383,10 +408,12 @@ static int bind_layer(wbind *L, mit_layer *l, int C, int sr) {
     return L->e->code;
 }
 
-static int bind(ckpt *ck, segformer *n, err *e) {
+// make_keys: add each missing key (names and shapes) instead of refusing it (segformer_keys).
+static int bind(ckpt *ck, segformer *n, int make_keys, err *e) {
     const segformer_arch *a = &n->a;
     wbind L;
     wb_init(&L, ck, e);
+    L.make_keys = make_keys;
     for (int i = 0, prev = 3; i < 4; prev = a->dims[i], i++) {
         mit_stage *S = &n->st[i];
         int C = a->dims[i];
@@ -419,6 +446,27 @@ static int bind(ckpt *ck, segformer *n, err *e) {
     if (u) return err_set(e, OODSEG_E_MODEL, "%s: unexpected key '%s' for SegFormer (MiT-%s)", ck->path, u->name,
                           a->size[0] ? a->size : "custom");
     return L.no_data ? -1 : OODSEG_OK;   // -1: names and shapes only (describe accepts it, create does not)
+}
+
+int segformer_keys(ckpt *ck, const char *size, int num_classes, err *e) {
+    segformer *n = err_calloc(e, 1, sizeof *n, "SegFormer key list");
+    if (!n) return e->code;
+    segformer_arch *a = &n->a;
+    for (int k = 0; k < 6; k++)
+        if (!strcmp(sizes[k].name, size)) {
+            snprintf(a->size, sizeof a->size, "%s", size);
+            for (int i = 0; i < 4; i++) {
+                a->dims[i] = sizes[k].c0 * heads[i], a->depths[i] = sizes[k].d[i];
+                a->heads[i] = heads[i], a->sr[i] = srs[i];
+                a->patch[i] = i ? 3 : 7, a->stride[i] = i ? 2 : 4;
+            }
+        }
+    a->channels = 256, a->num_classes = num_classes;   // every released SegformerHead is 256 wide
+    if (!a->size[0]) err_set(e, OODSEG_E_ARG, "SegFormer size '%s': the released sizes are b0 ... b5", size);
+    else bind(ck, n, 1, e);   // returns -1 (names only, as asked) with e clear
+    sf_free(n);
+    free(n);
+    return e->code;
 }
 
 // ---- description ---------------------------------------------------------------------------------
@@ -474,7 +522,7 @@ int segformer_describe(ckpt *ck, const model_options *opt, model_desc *d, segfor
     if (is_nvlabs(ck)) return refuse_nvlabs(ck, e);
     segformer n = {0};
     if (recognise(ck, &n.a, e)) return e->code;
-    int rc = bind(ck, &n, e);
+    int rc = bind(ck, &n, 0, e);
     sf_free(&n);
     if (rc > 0) return rc;
     fill_desc(d, ck, &n.a);
@@ -495,7 +543,7 @@ int segformer_create(ckpt *ck, const model_options *opt, model **out, err *e) {
     m->destroy = segformer_destroy;
     n->ck = ck;
     if (model_arena_open(m, e) || recognise(ck, &n->a, e)) goto fail;
-    int rc = bind(ck, n, e);
+    int rc = bind(ck, n, 0, e);
     if (rc < 0) err_set(e, OODSEG_E_MODEL, "checkpoint '%s' has key names and shapes but no weights", ck->path);
     if (rc) goto fail;
     fill_desc(&m->desc, ck, &n->a);

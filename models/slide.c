@@ -1,6 +1,7 @@
 // Sliding-window inference (slide.h), once for every model.
 #include "slide.h"
 #include "../nn/window.h"
+#include "../nn/prof.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +127,7 @@ int slide_forward(model *m, const float *input, int h, int w, const char *want, 
     float *crop = win ? err_malloc(e, (size_t)3 * wh * ww * sizeof(float), "a slide window") : NULL;   // (1, 3, wh, ww)
     stitched st[MODEL_MAX_TAPS + 8];
     int n_st = 0, first = out->n;
+    PROF_BEGIN(&m->ctx, PROF_SLIDE);   // each window's forward nests its own families
     if (!crop) goto done;
     slide_windows(h, w, c, win, n);
     for (int i = 0; i < n; i++) {
@@ -149,6 +151,7 @@ int slide_forward(model *m, const float *input, int h, int w, const char *want, 
                 break;
             }
 done:
+    PROF_END(&m->ctx);
     for (int k = 0; k < n_st; k++) free(st[k].count);
     free(crop);
     free(win);

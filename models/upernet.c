@@ -3,6 +3,7 @@
 // checkpoints carry (training only; it runs here only when "aux.logits" is asked for, to check it).
 // Everything is NCHW. Every ConvModule's BatchNorm is folded into its conv at create time.
 #include "internimage.h"
+#include "../nn/prof.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,10 +180,12 @@ static int fpn(uper_run *r, err *e) {
         RELEASE(r, r->feats[l]);
     }
     if (!(tmp = alloc_map(r->A, ch, fh[0], fw[0], e))) return e->code;
+    PROF_BEGIN(r->ctx, PROF_RESIZE);   // the top-down pathway
     for (int i = 3; i >= 1; i--) {
         resize_bilinear(r->ctx, r->lat[i], ch, fh[i], fw[i], tmp, fh[i - 1], fw[i - 1], 0);
         add_inplace(r->ctx, r->lat[i - 1], tmp, (int64_t)ch * fh[i - 1] * fw[i - 1]);
     }
+    PROF_END(r->ctx);
     if (!(r->map = alloc_map(r->A, 4 * ch, fh[0], fw[0], e))) goto done;
     for (int i = 0; i < 4; i++) {
         float *slot = r->map + (int64_t)i * ch * n0;
@@ -191,7 +194,9 @@ static int fpn(uper_run *r, err *e) {
             if (conv_module_forward(r->ctx, &u->fpn[i], r->lat[i], fh[i], fw[i], i == 0 ? slot : tmp, e)) goto done;
             src = tmp;
         }
+        PROF_BEGIN(r->ctx, PROF_RESIZE);
         if (i > 0) resize_bilinear(r->ctx, src, ch, fh[i], fw[i], slot, fh[0], fw[0], 0);
+        PROF_END(r->ctx);
         RELEASE(r, r->lat[i]);
     }
 done:
@@ -210,11 +215,16 @@ static int seg_head(uper_run *r, int h, int w, err *e) {
     if (model_wants(r->want, "decode.fpn_bottleneck") && ii_tap(r->out, "decode.fpn_bottleneck", t, ch, h0, w0, e))
         goto done;
     seg = alloc_map(r->A, NC, h0, w0, e);
-    if (!seg || conv2d_forward(r->ctx, &u->conv_seg, t, h0, w0, seg, e)) goto done;
+    PROF_BEGIN(r->ctx, PROF_HEAD);
+    int rc = !seg || conv2d_forward(r->ctx, &u->conv_seg, t, h0, w0, seg, e);
+    PROF_END(r->ctx);
+    if (rc) goto done;
     RELEASE(r, t);
     if (model_wants(r->want, "decode.logits") && ii_tap(r->out, "decode.logits", seg, NC, h0, w0, e)) goto done;
     tensor *logits = tl_add_uninit(r->out, "logits", 4, (int64_t[]){1, NC, h, w}, e);
+    PROF_BEGIN(r->ctx, PROF_RESIZE);
     if (logits) resize_bilinear(r->ctx, seg, NC, h0, w0, logits->data, h, w, 0);
+    PROF_END(r->ctx);
 done:
     arena_release(r->A, t), arena_release(r->A, seg);
     return e->code;
@@ -230,7 +240,12 @@ int upernet_forward(const nn_ctx *ctx, nn_arena *A, const upernet *u, float *fea
         else if (u->has_aux)
             aux_forward(ctx, A, u, feats[2], fh[2], fw[2], out, e);
     }
-    if (!e->code && !ppm(&r, e) && !fpn(&r, e)) seg_head(&r, h, w, e);
+    PROF_BEGIN(ctx, PROF_PPM);
+    if (!e->code && !ppm(&r, e)) {
+        PROF_NEXT(ctx, PROF_FPN);
+        if (!fpn(&r, e)) seg_head(&r, h, w, e);
+    }
+    PROF_END(ctx);
     for (int i = 0; i < 4; i++) RELEASE(&r, feats[i]), RELEASE(&r, r.lat[i]);
     RELEASE(&r, r.map);
     return e->code;

@@ -1,6 +1,7 @@
 // The DINOv2 ViT backbone (docs/dinov2-segformer.md A.1-A.4), token-major (N, D) throughout,
 // N = 1 + h*w tokens (cls first, then the patches row-major).
 #include "vit.h"
+#include "../nn/prof.h"
 #include "../core/text.h"
 #include <math.h>
 #include <stdio.h>
@@ -126,21 +127,27 @@ static int vit_block_forward(const nn_ctx *ctx, const vit *v, int i, vit_bufs *b
     const vit_block *k = &v->blocks[i];
     int D = v->a.dim, hd = D / v->a.heads, H = v->a.hidden;
     char name[64];
+    PROF_BEGIN(ctx, PROF_NORM);
     layernorm_cl(ctx, b->x, N, D, k->norm1_w, k->norm1_b, 1e-6f, b->n);
     snprintf(name, sizeof name, "backbone.b%d.norm1", i);
     if (emit_tokens(out, want, name, b->n, N, D, e)) return e->code;
+    PROF_NEXT(ctx, PROF_PROJ);
     linear_forward(ctx, b->n, N, D, k->q_w, k->q_b, D, b->q);
     linear_forward(ctx, b->n, N, D, k->k_w, k->k_b, D, b->k);
     linear_forward(ctx, b->n, N, D, k->v_w, k->v_b, D, b->v);
+    PROF_NEXT(ctx, PROF_ATTENTION);
     if (attention_forward(ctx, b->q, b->k, b->v, N, N, v->a.heads, hd, (float)(1.0 / sqrt((double)hd)), b->a, e))
         return e->code;
+    PROF_NEXT(ctx, PROF_PROJ);
     linear_forward(ctx, b->a, N, D, k->proj_w, k->proj_b, D, b->n);
     snprintf(name, sizeof name, "backbone.b%d.attn", i);
     if (emit_tokens(out, want, name, b->n, N, D, e)) return e->code;
+    PROF_NEXT(ctx, PROF_NORM);
     add_scaled_cl(ctx, b->x, b->n, k->ls1, N, D);
     snprintf(name, sizeof name, "backbone.b%d.res1", i);
     if (emit_tokens(out, want, name, b->x, N, D, e)) return e->code;
     layernorm_cl(ctx, b->x, N, D, k->norm2_w, k->norm2_b, 1e-6f, b->n);
+    PROF_NEXT(ctx, PROF_MLP);
     linear_forward(ctx, b->n, N, D, k->fc1_w, k->fc1_b, H, b->hid);
     if (v->a.swiglu) {
         linear_forward(ctx, b->n, N, D, k->fc1g_w, k->fc1g_b, H, b->gate);
@@ -151,7 +158,9 @@ static int vit_block_forward(const nn_ctx *ctx, const vit *v, int i, vit_bufs *b
     linear_forward(ctx, b->hid, N, H, k->fc2_w, k->fc2_b, D, b->n);
     snprintf(name, sizeof name, "backbone.b%d.mlp", i);
     if (emit_tokens(out, want, name, b->n, N, D, e)) return e->code;
+    PROF_NEXT(ctx, PROF_NORM);
     add_scaled_cl(ctx, b->x, b->n, k->ls2, N, D);
+    PROF_END(ctx);
     snprintf(name, sizeof name, "backbone.block%d", i);
     return emit_tokens(out, want, name, b->x, N, D, e);
 }
@@ -173,7 +182,11 @@ int vit_forward(const nn_ctx *ctx, nn_arena *ar, const vit *v, const float *x, i
         (v->a.swiglu && !(b.gate = arena_floats(ar, (int64_t)N * Hd, "ViT SwiGLU gate", e))))
         goto done;
     // Patches (D, h, w) -> tokens 1..hw row-major; the cls token in row 0 (A.2 steps 1-2).
-    if (conv2d_forward(ctx, &v->patch, x, H, W, b.a, e)) goto done;
+    PROF_BEGIN(ctx, PROF_STEM);
+    int rc = conv2d_forward(ctx, &v->patch, x, H, W, b.a, e);
+    PROF_END(ctx);
+    if (rc) goto done;
+    PROF_BEGIN(ctx, PROF_STEM);   // the tokens and the position embedding
     nchw_to_nhwc(ctx, b.a, D, h, w, b.x + D);
     if (emit_tokens(out, want, "backbone.patch_embed", b.x + D, h * w, D, e)) goto done;
     copy_f32(ctx, b.x, v->cls_token, D);
@@ -183,13 +196,16 @@ int vit_forward(const nn_ctx *ctx, nn_arena *ar, const vit *v, const float *x, i
     add_inplace(ctx, b.x, pe, nd);
     arena_release(ar, pe);
     pe = NULL;
+    PROF_END(ctx);
     if (emit_tokens(out, want, "backbone.tokens_in", b.x, N, D, e)) goto done;
     int last = n_taps ? tap_blocks[n_taps - 1] : v->a.depth - 1;
     for (int i = 0, t = 0; i <= last; i++) {
         if (vit_block_forward(ctx, v, i, &b, N, want, out, e)) goto done;
         if (t < n_taps && tap_blocks[t] == i) {
             // A tap: the final norm of the block's output, the cls token dropped, (D, h, w) (A.2 step 5).
+            PROF_BEGIN(ctx, PROF_NORM);
             layernorm_cl(ctx, b.x, N, D, v->norm_w, v->norm_b, 1e-6f, b.n);
+            PROF_END(ctx);
             if (!(feats[t] = arena_floats(ar, (int64_t)D * h * w, "ViT feature tap", e))) goto done;
             nhwc_to_nchw(ctx, b.n + D, h, w, D, feats[t]);
             t++;

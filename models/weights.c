@@ -52,6 +52,8 @@ static const float *bind(wbind *b, int ndim, const int64_t *shape, const char *m
         return NULL;
     }
     ckpt_entry *en = (ckpt_entry *)ckpt_find(b->ck, name);
+    if (!en && b->make_keys && !ckpt_add(b->ck, name, DT_F32, ndim, shape, NULL, b->e))
+        en = (ckpt_entry *)ckpt_find(b->ck, name);
     if (en && !en->f32 && !en->raw && en->ndim == ndim && en->src_dtype <= DT_F64) {
         int same = 1;
         for (int d = 0; d < ndim; d++) same &= en->shape[d] == shape[d];

@@ -26,6 +26,9 @@ typedef struct wbind {
     int depth;               // pushed prefix levels
     int mark[WB_DEPTH];      // prefix length before each push
     int no_data;             // keys bound from a names-and-shapes checkpoint (NULL data)
+    int make_keys;           // 1: a key that is missing is added to ck (name and shape, no data) and
+                             // bound as names-only: a model's key list made from its config alone
+                             // (models/random_weights.c)
 } wbind;
 
 #define WB_NARGS(...) ((int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)))

@@ -1,5 +1,6 @@
 #include "ctx.h"
 #include <omp.h>
+#include <stddef.h>
 
 void nn_ctx_init(nn_ctx *c, int threads) {
     if (threads <= 0) threads = omp_get_num_procs();
@@ -7,4 +8,5 @@ void nn_ctx_init(nn_ctx *c, int threads) {
     c->device = NN_DEVICE_CPU;
     c->conv_im2col = 0;
     c->conv_winograd = 1;
+    c->prof = NULL;
 }

@@ -6,6 +6,7 @@
 #define OODSEG_NN_CTX_H
 
 typedef enum { NN_DEVICE_CPU = 0 } nn_device;
+struct nn_prof;
 
 typedef struct nn_ctx {
     int threads;         // >= 1: the team size of every parallel region run for this context
@@ -14,6 +15,8 @@ typedef struct nn_ctx {
                          // (0, the default: the direct kernel where it wins)
     int conv_winograd;   // 3x3 stride-1 convs by Winograd F(4,3): 1 (default) where it wins (wide
                          // convs), 0 never, 2 every such conv (tests); conv_im2col 1 overrides it
+    struct nn_prof *prof;   // NULL (the default), or where the models' brackets add up time per
+                            // layer family (nn/prof.h; `oodseg bench`)
 } nn_ctx;
 
 // threads <= 0: every core the process may use (omp_get_num_procs()).

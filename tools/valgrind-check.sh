@@ -5,6 +5,9 @@
 # One thread, so the OpenMP runtime's own pools do not show up as leaks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# A wait policy of our own keeps oodseg from executing itself again (cli/wait_policy.c), which would
+# leave valgrind's process and run the rest natively, unchecked.
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 A="${OODSEG_ASSETS:-../shared}"
 # A file of the full assets, else its copy in the repository (tests/fixtures/ has the same layout).
 asset() { if [ -f "$A/$1" ]; then echo "$A/$1"; else echo "tests/fixtures/$1"; fi; }
