@@ -120,9 +120,297 @@ TEST(gemm_matches_double_reference) {
     CHECK(bad == 0, "%d of %d shapes failed", bad, cases);
 }
 
+// ---- ops under a bf16 context ------------------------------------------------------------------
+
+// conv2d through its GEMM paths (1x1 in place, im2col with the inner dimension split in chunks,
+// groups, odd K) against double sums of the bf16-rounded operands: within the GEMM bound plus the
+// bias's rounding. fp32 arithmetic would miss this reference by ~2^-9 relative, far outside it.
+TEST(conv_gemm_paths_in_bf16) {
+    typedef struct { int ci, co, k, s, p, d, g, h, w; } cc;
+    static const cc cases[] = {
+        {64, 48, 1, 1, 0, 1, 1, 9, 13},     // 1x1 GEMM
+        {96, 64, 1, 1, 0, 1, 4, 7, 11},     // grouped 1x1
+        {33, 40, 3, 1, 1, 1, 1, 10, 12},    // im2col, K = 297 odd
+        {40, 36, 3, 2, 1, 1, 1, 11, 9},     // strided im2col
+        {2051, 128, 3, 1, 1, 1, 1, 6, 7},   // wide: K chunked (cc made even), odd channel count
+    };
+    for (size_t t = 0; t < sizeof cases / sizeof *cases; t++) {
+        const cc *c = &cases[t];
+        int cig = c->ci / c->g, cog = c->co / c->g, kk = c->k * c->k;
+        float *x = rand_buf((int64_t)c->ci * c->h * c->w, 1.0f), *wt = rand_buf((int64_t)c->co * cig * kk, 0.5f);
+        float *b = rand_buf(c->co, 0.5f);
+        conv2d cv = {c->ci, c->co, c->k, c->s, c->p, c->d, c->g, wt, b, 0};
+        int ho = conv2d_out_size(c->h, c->k, c->s, c->p, c->d), wo = conv2d_out_size(c->w, c->k, c->s, c->p, c->d);
+        float *y = malloc(sizeof(float) * (size_t)c->co * ho * wo), *y3 = malloc(sizeof(float) * (size_t)c->co * ho * wo);
+        nn_ctx one = ctx_of(1, NN_BF16_AUTO), three = ctx_of(3, NN_BF16_AUTO);
+        one.conv_im2col = three.conv_im2col = 1;   // the direct kernel (fp32 by design) off
+        err e = {0};
+        REQUIRE(conv2d_forward(&one, &cv, x, c->h, c->w, y, &e) == 0, "%s", e.msg);
+        REQUIRE(conv2d_forward(&three, &cv, x, c->h, c->w, y3, &e) == 0, "%s", e.msg);
+        CHECK(!memcmp(y, y3, sizeof(float) * (size_t)c->co * ho * wo), "case %zu: 1 and 3 threads differ", t);
+        double worst = 0;
+        for (int o = 0; o < c->co; o++) {
+            int gi = o / cog;
+            for (int oy = 0; oy < ho; oy++)
+                for (int ox = 0; ox < wo; ox++) {
+                    double s = 0, mag = 0;
+                    for (int ci = 0; ci < cig; ci++)
+                        for (int ky = 0; ky < c->k; ky++)
+                            for (int kx = 0; kx < c->k; kx++) {
+                                int iy = oy * c->s - c->p + ky * c->d, ix = ox * c->s - c->p + kx * c->d;
+                                if (iy < 0 || iy >= c->h || ix < 0 || ix >= c->w) continue;
+                                double v = bf(wt[(((size_t)o * cig + ci) * c->k + ky) * c->k + kx]) *
+                                           bf(x[((size_t)(gi * cig + ci) * c->h + iy) * c->w + ix]);
+                                s += v;
+                                mag += fabs(v);
+                            }
+                    s += b[o];
+                    double bound = (cig * kk + 3) * 0x1p-24 * (mag + fabs(b[o])) + 1e-30;
+                    double r = fabs(y[((size_t)o * ho + oy) * wo + ox] - s) / bound;
+                    if (r > worst) worst = r;
+                }
+        }
+        fprintf(stderr, "  conv ci %d co %d k %d s %d g %d: worst error %.3f of the bound\n", c->ci, c->co, c->k,
+                c->s, c->g, worst);
+        CHECK(worst <= 1.0, "case %zu: error %.3g of the bound", t, worst);
+        free(x); free(wt); free(b); free(y); free(y3);
+    }
+}
+
+// linear_forward in bf16 (weights as panels of W^T, rows converted per call), with and without a
+// model's weight store, more rows than one work item, against the same kind of reference.
+TEST(linear_in_bf16) {
+    int n = 1100, ci = 77, co = 45;
+    float *x = rand_buf((int64_t)n * ci, 1.0f), *W = rand_buf((int64_t)co * ci, 0.5f), *b = rand_buf(co, 0.5f);
+    float *y = malloc(sizeof(float) * (size_t)n * co), *y2 = malloc(sizeof(float) * (size_t)n * co);
+    nn_ctx one = ctx_of(1, NN_BF16_AUTO), two = ctx_of(2, NN_BF16_AUTO);
+    err e = {0};
+    REQUIRE(nn_bf16_weights_new(&two.bf16_weights, &e) == 0, "%s", e.msg);
+    linear_forward(&one, x, n, ci, W, b, co, y);
+    linear_forward(&two, x, n, ci, W, b, co, y2);
+    linear_forward(&two, x, n, ci, W, b, co, y2);   // the second call reads the stored packing
+    CHECK(!memcmp(y, y2, sizeof(float) * (size_t)n * co), "per-call packing on 1 thread and the store on 2 differ");
+    double worst = 0;
+    for (int r = 0; r < n; r++)
+        for (int o = 0; o < co; o++) {
+            double s = b[o], mag = fabs(b[o]);
+            for (int i = 0; i < ci; i++) {
+                double v = bf(x[(size_t)r * ci + i]) * bf(W[(size_t)o * ci + i]);
+                s += v;
+                mag += fabs(v);
+            }
+            double rr = fabs(y[(size_t)r * co + o] - s) / ((ci + 2) * 0x1p-24 * mag + 1e-30);
+            if (rr > worst) worst = rr;
+        }
+    fprintf(stderr, "  linear %d x %d -> %d: worst error %.3f of the bound\n", n, ci, co, worst);
+    CHECK(worst <= 1.0);
+    nn_bf16_weights_free(two.bf16_weights);
+    free(x); free(W); free(b); free(y); free(y2);
+}
+
+// ---- the models' goldens in bf16 ---------------------------------------------------------------
+//
+// Tolerance. bf16 keeps 8 significant bits: rounding an operand moves it by at most 2^-9 relative
+// (RMS ~2^-9/sqrt(3) for uniform rounding errors), so one GEMM's output moves by ~2^-9 of the RMS
+// of its terms. Along the network these errors add roughly in quadrature layer after layer, and
+// where a sum cancels they are larger relative to the output than to the terms. We measured
+// (printed by this test) RMS errors of 0.2-1 % of the tensor's RMS on the logits of these models,
+// and set the limit at 3 % of the RMS (about 15 x 2^-9): loose enough for every layer stack here,
+// tight enough that a wrong pairing, layout or missing conversion (errors of ~100 %) fails.
+// The decision that matters, the arg-max class, must agree with the golden's on >= 99 % of pixels.
+#define BF16_REL_RMS 0.03
+#define BF16_ARGMAX 0.99
+
+static double rel_rms(const float *a, const float *ref, int64_t n) {
+    double d2 = 0, r2 = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = (double)a[i] - ref[i];
+        d2 += d * d;
+        r2 += (double)ref[i] * ref[i];
+    }
+    return r2 > 0 ? sqrt(d2 / r2) : sqrt(d2);
+}
+
+// The share of pixels whose arg-max class is the golden's: over all pixels, and over the pixels
+// where the golden's top-2 margin is at least `margin` (a smaller margin can flip under the
+// tolerated error: the tiny models' random weights give many near-ties that mean nothing).
+static double argmax_agreement(const float *a, const float *ref, int C, int64_t hw, double margin, double *confident) {
+    int64_t agree = 0, n_conf = 0, agree_conf = 0;
+    for (int64_t i = 0; i < hw; i++) {
+        int ba = 0, br = 0;
+        for (int c = 1; c < C; c++) {
+            if (a[c * hw + i] > a[ba * hw + i]) ba = c;
+            if (ref[c * hw + i] > ref[br * hw + i]) br = c;
+        }
+        double second = -INFINITY;
+        for (int c = 0; c < C; c++) if (c != br && ref[c * hw + i] > second) second = ref[c * hw + i];
+        agree += ba == br;
+        if (ref[br * hw + i] - second >= margin) { n_conf++; agree_conf += ba == br; }
+    }
+    *confident = n_conf ? (double)agree_conf / (double)n_conf : 1.0;
+    return (double)agree / (double)hw;
+}
+
+typedef struct golden_case {
+    const char *model, *backbone, *io, *mode;
+    const char *logits;   // the golden tensor our "logits" matches (at the network input's size)
+    int by_name;          // 1: also every golden tensor our forward names the same way
+    int trained;          // 1: real weights (arg-max checked on every pixel); 0: the tiny random-weight
+                          // models (on the pixels with a top-2 margin >= 2 x BF16_REL_RMS x RMS)
+} golden_case;
+
+static void golden_bf16(const golden_case *gc) {
+    SKIP_WITHOUT_BF16();
+    ASSET_OR_SKIP(mp0, gc->model);
+    char mp[1024], bp[1024] = "";
+    snprintf(mp, sizeof mp, "%s", mp0);
+    if (gc->backbone) {
+        ASSET_OR_SKIP(bp0, gc->backbone);
+        snprintf(bp, sizeof bp, "%s", bp0);
+    }
+    ASSET_OR_SKIP(iop, gc->io);
+    err e = {0};
+    nn_ctx c = ctx_of(2, NN_BF16_AUTO);
+    model_options opt = {.mode = gc->mode, .backbone = gc->backbone ? bp : NULL};
+    model *m = NULL;
+    REQUIRE(model_open(mp, &c, &opt, &m, &e) == 0, "%s", e.msg);
+    ckpt *io = NULL;
+    if (ckpt_open(iop, &io, &e)) { model_close(m); REQUIRE(0, "%s", e.msg); }
+    const ckpt_entry *in = ckpt_find(io, "input"), *gl = ckpt_find(io, gc->logits);
+    tensor_list out = {0};
+    int rc = in && gl ? model_forward(m, in->f32, (int)in->shape[2], (int)in->shape[3], gc->by_name ? "*" : NULL, &out, &e)
+                      : err_set(&e, OODSEG_E_ARG, "no input or %s in %s", gc->logits, iop);
+    CHECK(rc == 0, "%s", e.msg);
+    const tensor *lg = rc ? NULL : tl_get(&out, "logits");
+    if (lg && tensor_numel(lg) == gl->numel) {
+        int C = (int)gl->shape[1];
+        int64_t hw = gl->numel / C;
+        double rms = 0, conf;   // of the golden logits
+        for (int64_t i = 0; i < gl->numel; i++) rms += (double)gl->f32[i] * gl->f32[i];
+        rms = sqrt(rms / (double)gl->numel);
+        double r = rel_rms(lg->data, gl->f32, gl->numel);
+        double a = argmax_agreement(lg->data, gl->f32, C, hw, 2 * BF16_REL_RMS * rms, &conf);
+        fprintf(stderr, "  %-40s logits: RMS error %.3f %% of the RMS; arg-max agrees on %.2f %% of %lld pixels, "
+                "%.2f %% of those with a margin >= %.0f %% of the RMS\n", gc->model, 100 * r, 100 * a, (long long)hw,
+                100 * conf, 200 * BF16_REL_RMS);
+        CHECK(r <= BF16_REL_RMS, "%s: logits error %.3g of the RMS > %.3g", gc->model, r, BF16_REL_RMS);
+        CHECK((gc->trained ? a : conf) >= BF16_ARGMAX, "%s: arg-max agrees on %.4f (%.4f of the clear pixels) only",
+              gc->model, a, conf);
+    } else {
+        CHECK(rc != 0, "%s: no logits of %lld values", gc->model, (long long)gl->numel);
+    }
+    for (int k = 0; rc == 0 && gc->by_name && k < io->n; k++) {
+        const ckpt_entry *g = &io->e[k];
+        const tensor *t = tl_get(&out, g->name);
+        if (!t || !g->f32 || tensor_numel(t) != g->numel || !strcmp(g->name, "logits") || !strcmp(g->name, "input")) continue;
+        double r = rel_rms(t->data, g->f32, g->numel);
+        if (r > BF16_REL_RMS / 3) fprintf(stderr, "    %-28s RMS error %.3f %% of the RMS\n", g->name, 100 * r);
+        CHECK(r <= BF16_REL_RMS, "%s: '%s' error %.3g of the RMS", gc->model, g->name, r);
+    }
+    tl_free(&out);
+    ckpt_close(io);
+    model_close(m);
+}
+
+TEST(golden_tiny_internimage_upernet) {
+    golden_case g = {"golden/tiny-t/model.safetensors", NULL, "golden/tiny-t/io.safetensors", NULL, "logits", 1, 0};
+    golden_bf16(&g);
+}
+TEST(golden_espnet_city) {
+    golden_case g = {"golden/espnet/espnet_city/model.safetensors", NULL,
+                     "golden/espnet/espnet_city/io-small-0001TP_008550.safetensors", NULL, "logits", 1, 1};
+    golden_bf16(&g);
+}
+TEST(golden_espnet_camvid_working_size) {
+    golden_case g = {"golden/espnet/espnet_camvid/model.safetensors", NULL,
+                     "golden/espnet/espnet_camvid/io-0001TP_008550.safetensors", NULL, "logits", 0, 1};
+    golden_bf16(&g);
+}
+TEST(golden_espnetv2_city) {
+    golden_case g = {"golden/espnet/espnetv2_city/model.safetensors", NULL,
+                     "golden/espnet/espnetv2_city/io-small-0001TP_008550.safetensors", NULL, "logits", 1, 1};
+    golden_bf16(&g);
+}
+TEST(golden_segformer_tiny) {
+    golden_case g = {"golden/segformer-tiny-b0/model.safetensors", NULL, "golden/segformer-tiny-b0/io.safetensors",
+                     "whole", "whole.logits_input_res", 0, 0};
+    golden_bf16(&g);
+}
+TEST(golden_dinov2_tiny) {
+    golden_case g = {"golden/dinov2-tiny-linear/model.safetensors", NULL, "golden/dinov2-tiny-linear/io.safetensors",
+                     "whole", "whole.logits_input_res", 0, 0};
+    golden_bf16(&g);
+}
+
+// The vdpbf16ps model is the scalar reference's, bit for bit, and neither depends on the thread
+// count: tiny InternImage + UperNet (convs, linear layers, the weight store) three ways.
+TEST(model_threads_and_reference_same_bits) {
+    SKIP_WITHOUT_BF16();
+    ASSET_OR_SKIP(mp0, "golden/tiny-t/model.safetensors");
+    char mp[1024];
+    snprintf(mp, sizeof mp, "%s", mp0);
+    ASSET_OR_SKIP(iop, "golden/tiny-t/io.safetensors");
+    err e = {0};
+    ckpt *io = NULL;
+    REQUIRE(ckpt_open(iop, &io, &e) == 0, "%s", e.msg);
+    const ckpt_entry *in = ckpt_find(io, "input");
+    tensor_list out[3] = {{0}};
+    const nn_ctx cs[3] = {ctx_of(1, NN_BF16_AUTO), ctx_of(3, NN_BF16_AUTO), ctx_of(2, NN_BF16_REF_SCALAR)};
+    for (int i = 0; i < 3; i++) {
+        model *m = NULL;
+        if (model_open(mp, &cs[i], NULL, &m, &e) ||
+            model_forward(m, in->f32, (int)in->shape[2], (int)in->shape[3], "backbone.out3", &out[i], &e))
+            CHECK(0, "%s", e.msg);
+        model_close(m);
+    }
+    for (int i = 1; i < 3; i++) {
+        const tensor *a = tl_get(&out[0], "logits"), *b = tl_get(&out[i], "logits");
+        const tensor *fa = tl_get(&out[0], "backbone.out3"), *fb = tl_get(&out[i], "backbone.out3");
+        CHECK(a && b && fa && fb && !memcmp(a->data, b->data, sizeof(float) * (size_t)tensor_numel(a)) &&
+                  !memcmp(fa->data, fb->data, sizeof(float) * (size_t)tensor_numel(fa)),
+              "%s differs from 1 thread with vdpbf16ps", i == 1 ? "3 threads" : "the scalar reference");
+    }
+    for (int i = 0; i < 3; i++) tl_free(&out[i]);
+    ckpt_close(io);
+}
+
+// ---- the clear error -----------------------------------------------------------------------------
+
+TEST(no_bf16_cpu_is_a_clear_error) {
+    ASSET_OR_SKIP(mp0, "golden/tiny-t/model.safetensors");
+    char mp[1024];
+    snprintf(mp, sizeof mp, "%s", mp0);
+    nn_ctx c = ctx_of(1, NN_BF16_REF_NO_CPU);   // as on a CPU without AVX512-BF16
+    err e = {0};
+    model *m = NULL;
+    CHECK(model_open(mp, &c, NULL, &m, &e) == OODSEG_E_ARG && !m);
+    CHECK(strstr(e.msg, "--precision bf16 needs a CPU with AVX512-BF16 (this CPU has none); use --precision fp32"),
+          "%s", e.msg);
+    // fp32 is never refused, and the ops still compute bf16 (the scalar reference) where a test asks.
+    c.precision = NN_FP32;
+    err_clear(&e);
+    CHECK(model_open(mp, &c, NULL, &m, &e) == 0 && m, "%s", e.msg);
+    model_close(m);
+    nn_precision p = NN_FP32;
+    err_clear(&e);
+    CHECK(nn_precision_parse("bf16", "--precision", &p, &e) == 0 && p == NN_BF16);
+    CHECK(nn_precision_parse("fp16", "--precision", &p, &e) == OODSEG_E_ARG &&
+          strstr(e.msg, "--precision 'fp16': expected fp32 or bf16"), "%s", e.msg);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     RUN(rounding_is_nearest_even);
     RUN(gemm_matches_double_reference);
+    RUN(conv_gemm_paths_in_bf16);
+    RUN(linear_in_bf16);
+    RUN(golden_tiny_internimage_upernet);
+    RUN(golden_espnet_city);
+    RUN(golden_espnet_camvid_working_size);
+    RUN(golden_espnetv2_city);
+    RUN(golden_segformer_tiny);
+    RUN(golden_dinov2_tiny);
+    RUN(model_threads_and_reference_same_bits);
+    RUN(no_bf16_cpu_is_a_clear_error);
     return t_finish(argv[0]);
 }
