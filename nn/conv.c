@@ -517,7 +517,9 @@ static int conv_forward(const nn_ctx *ctx, const conv2d *c, const float *x, int 
         return OODSEG_OK;
     }
     // bf16: the GEMM paths on the weight as bf16 rows (packed once in a model's store). This comes
-    // before any fp32-only fast path for 3x3 convs: bf16 doubles the GEMM rate of the im2col path.
+    // before any fp32-only fast path for the 3x3 convs (Winograd): the bf16 GEMM runs at about twice
+    // sgemm's rate (bench_bf16), about what Winograd F(4,3) saves in practice, and a bf16 Winograd
+    // would add bf16 rounding to the transforms' own error. Re-measure once both paths exist.
     const uint32_t *pw = NULL;
     uint32_t *tmp = NULL;
     if (ctx->precision == NN_BF16 &&
