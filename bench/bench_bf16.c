@@ -2,7 +2,8 @@
 // head's 3x3 convs as GEMMs of M = 512 output channels, K = 4608 (512 channels x 9) or 18432
 // (the fpn_bottleneck's 2048 x 9), N = 4096 output pixels, cut into WIDE_TILE = 1024-pixel work
 // items as nn/conv.c does. The bf16 number includes the per-call conversion of the activations;
-// the weights are packed once, outside the timing (as a model does). Medians of several runs.
+// the weights are packed once, outside the timing (as a model does). Then the head's 3x3 convs
+// through fp32 im2col, fp32 Winograd and bf16 im2col. Medians of several runs.
 //   usage: bench_bf16 [threads (0: 1 and 2)] [runs (default 5)]
 #include "../nn/nn.h"
 #include "../nn/gemm_bf16.h"
@@ -48,6 +49,59 @@ static double gemm_gflops(int m, int k, int n, int threads, int bf16, int runs) 
     return 2.0 * m * (double)k * n / median(t, runs) / 1e9;
 }
 
+// UperNet's 3x3 convs (InternImage-T at 512x1024) through the three paths a wide 3x3 can take, in
+// one run: fp32 im2col + sgemm, fp32 Winograd F(4,3) (its weights prepared once), bf16 im2col
+// (forced: conv.c sends these convs to Winograd under bf16 too, on this measurement).
+typedef struct { const char *name; int ci, co, h, w; } shape;
+static const shape upernet_t[] = {
+    {"fpn_bottleneck 2048->512", 2048, 512, 128, 256},
+    {"fpn_convs.0 512->512", 512, 512, 128, 256},
+    {"fpn_convs.1 512->512", 512, 512, 64, 128},
+    {"psp bottleneck 2560->512", 2560, 512, 16, 32},
+};
+
+static double time_conv(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w, float *y, int runs) {
+    err e = {0};
+    double t[64];
+    conv2d_forward(ctx, c, x, h, w, y, &e);   // warm-up (bf16: packs the weight)
+    for (int r = 0; r < runs; r++) {
+        double t0 = omp_get_wtime();
+        if (conv2d_forward(ctx, c, x, h, w, y, &e)) { fprintf(stderr, "%s\n", e.msg); exit(1); }
+        t[r] = omp_get_wtime() - t0;
+    }
+    return median(t, runs);
+}
+
+static void conv_table(int threads, int runs) {
+    printf("\nUperNet 3x3 convs, %d thread%s, median ms (GFLOP/s as direct-conv FLOPs over the time)\n", threads,
+           threads == 1 ? "" : "s");
+    printf("%-26s %16s %16s %16s\n", "conv", "fp32 im2col", "fp32 winograd", "bf16 im2col");
+    for (size_t i = 0; i < sizeof upernet_t / sizeof *upernet_t; i++) {
+        const shape *s = &upernet_t[i];
+        err e = {0};
+        float *x = rbuf((size_t)s->ci * s->h * s->w), *wt = rbuf((size_t)s->co * s->ci * 9);
+        float *y = malloc(sizeof(float) * (size_t)s->co * s->h * s->w);
+        conv2d c = {s->ci, s->co, 3, 1, 1, 1, 1, wt, NULL, 0, NULL};
+        if (conv2d_winograd_prepare(&c, &e)) { fprintf(stderr, "%s\n", e.msg); exit(1); }
+        nn_ctx f32, wino, b16;
+        nn_ctx_init(&f32, threads);
+        wino = b16 = f32;
+        f32.conv_winograd = 0;
+        wino.conv_winograd = 2;
+        b16.precision = NN_BF16;
+        b16.conv_winograd = 0;
+        if (nn_bf16_weights_new(&b16.bf16_weights, &e)) { fprintf(stderr, "%s\n", e.msg); exit(1); }
+        double gf = 2.0 * s->co * s->ci * 9 * (double)s->h * s->w / 1e9;
+        double a = time_conv(&f32, &c, x, s->h, s->w, y, runs), b = time_conv(&wino, &c, x, s->h, s->w, y, runs);
+        double d = time_conv(&b16, &c, x, s->h, s->w, y, runs);
+        printf("%-26s %8.1f (%5.0f) %8.1f (%5.0f) %8.1f (%5.0f)\n", s->name, a * 1e3, gf / a, b * 1e3, gf / b,
+               d * 1e3, gf / d);
+        nn_bf16_weights_free(b16.bf16_weights);
+        conv2d_free(&c);
+        free(x); free(wt); free(y);
+    }
+}
+
 int main(int argc, char **argv) {
     int th = argc > 1 ? atoi(argv[1]) : 0, runs = argc > 2 ? atoi(argv[2]) : 5;
     if (runs < 1 || runs > 64) runs = 5;
@@ -63,5 +117,6 @@ int main(int argc, char **argv) {
             double f = gemm_gflops(512, ks[i], 4096, t, 0, runs), b = gemm_gflops(512, ks[i], 4096, t, 1, runs);
             printf("%-8d %-8d %10.1f %10.1f %7.2fx\n", t, ks[i], f, b, b / f);
         }
+    for (int t = th ? th : 1; t <= (th ? th : 2); t++) conv_table(t, runs);
     return 0;
 }

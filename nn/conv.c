@@ -4,9 +4,11 @@
 //   1x1 GEMM        1x1 stride-1 convs: one sgemm per (group, pixel tile) on x in place;
 //   im2col GEMM     the rest (UperNet's 512-channel 3x3s): im2col of a pixel tile, then sgemm,
 //                   with the inner dimension chunked for wide convs;
-//   depthwise loop  k > 7 depthwise, or the direct kernel switched off (ctx->conv_im2col).
+//   depthwise loop  k > 7 depthwise, or the direct kernel switched off (ctx->conv_im2col);
+//   Winograd F(4,3) wide 3x3 stride-1 convs (UperNet's), nn/winograd.c (use_winograd).
 // Under a bf16 context (ctx->precision) the two GEMM paths run the bf16 GEMM (gemm_bf16.h) on the
-// weight packed once as bf16 rows; the direct kernel and the depthwise loop stay fp32.
+// weight packed once as bf16 rows; Winograd, the direct kernel and the depthwise loop stay fp32
+// (see conv_forward).
 // Every path can fuse a PReLU into its epilogue (conv2d_forward_prelu).
 //
 // Bit-identical results for any thread count: the work is cut into items (group x pixel tile, or
@@ -45,13 +47,16 @@ int conv2d_fold_bn(conv2d *c, const float *gamma, const float *beta, const float
     c->weight = w;
     c->bias = b;
     c->owned = 1;
+    free(c->winograd_u);   // of the old weights
+    c->winograd_u = NULL;
     return OODSEG_OK;
 }
 
 void conv2d_free(conv2d *c) {
     if (!c) return;
     if (c->owned) { free(c->weight); free(c->bias); }
-    c->weight = c->bias = NULL;
+    free(c->winograd_u);
+    c->weight = c->bias = c->winograd_u = NULL;
     c->owned = 0;
 }
 
@@ -499,6 +504,19 @@ static int conv_direct(const nn_ctx *ctx, const conv2d *c, const float *x, int h
     return OODSEG_OK;
 }
 
+// Winograd F(4,3) needs fewer multiplications (36 per 4x4 tile instead of 144) but transforms the
+// inputs and outputs and packs 4x more weights per block of tiles. Measured (bench_winograd, 1
+// thread, 3x3 at 64x128): 48 -> 48 channels 1.15x over the current path, 64 -> 64 1.4x,
+// 128 -> 128 1.8x, UperNet's 512-channel convs 2-2.5x. From 64 channels on, the gain is clear;
+// narrower convs (ESPNet's: <= 32 output channels, the direct kernel) keep their paths, and with
+// them their bit-tight goldens.
+#define WINOGRAD_MIN_CH 64
+
+static int use_winograd(const nn_ctx *ctx, const conv2d *c) {
+    if (ctx->conv_im2col || !ctx->conv_winograd || !conv2d_winograd_shape(c)) return 0;
+    return ctx->conv_winograd == 2 || (c->c_in >= WINOGRAD_MIN_CH && c->c_out >= WINOGRAD_MIN_CH);
+}
+
 static int conv_forward(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w, const float *slope,
                         float *y, err *e) {
     if (c->groups <= 0 || c->c_in % c->groups || c->c_out % c->groups || c->k <= 0 ||
@@ -511,18 +529,20 @@ static int conv_forward(const nn_ctx *ctx, const conv2d *c, const float *x, int 
     if (ho <= 0 || wo <= 0)
         return err_set(e, OODSEG_E_INTERNAL, "conv2d: input %dx%d too small for k %d dilation %d "
                        "pad %d", h, w, c->k, c->dilation, c->pad);
+    // Under bf16 too the wide 3x3s take the fp32 Winograd: bench_bf16 times the three paths in one
+    // run on UperNet's 3x3s, and Winograd's 4x fewer multiplications beat bf16's 2x rate (1 thread,
+    // fpn_bottleneck at 128x256: fp32 im2col 29.7 s, bf16 im2col 21.7 s, Winograd 7.0 s, on a
+    // loaded machine). A bf16 Winograd would add bf16 rounding to the transforms' larger error.
+    if (use_winograd(ctx, c)) return conv2d_winograd_forward(ctx, c, x, h, w, slope, y, ho, wo, e);
     if (use_direct(ctx, c)) return conv_direct(ctx, c, x, h, w, slope, y, ho, wo, e);
     if (c->groups == c->c_in && c->groups == c->c_out) {
         conv_depthwise(ctx, c, x, h, w, slope, y, ho, wo);
         return OODSEG_OK;
     }
-    // bf16: the GEMM paths on the weight as bf16 rows (packed once in a model's store). This comes
-    // before any fp32-only fast path for the 3x3 convs (Winograd): the bf16 GEMM runs at about twice
-    // sgemm's rate (bench_bf16), about what Winograd F(4,3) saves in practice, and a bf16 Winograd
-    // would add bf16 rounding to the transforms' own error. Re-measure once both paths exist.
+    // bf16: the GEMM paths on the weight as bf16 rows (packed once in a model's store).
     const uint32_t *pw = NULL;
     uint32_t *tmp = NULL;
-    if (ctx->precision == NN_BF16 &&
+    if (nn_bf16_layer(ctx, c->c_out) &&
         !(pw = nn_bf16_weights_for(ctx, c->weight, c->c_out, c->c_in / c->groups * c->k * c->k, NN_BF16_ROWS, &tmp, e)))
         return e->code;
     int rc = OODSEG_OK;

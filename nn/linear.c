@@ -40,7 +40,7 @@ static int linear_bf16(const nn_ctx *ctx, const float *x, int64_t n, int c_in, c
 void linear_forward(const nn_ctx *ctx, const float *x, int64_t n, int c_in, const float *W, const float *b,
                     int c_out, float *y) {
     // Out of memory for the bf16 form: the fp32 GEMM gives the layer's result all the same.
-    if (ctx->precision == NN_BF16 && !linear_bf16(ctx, x, n, c_in, W, b, c_out, y)) return;
+    if (nn_bf16_layer(ctx, c_out) && !linear_bf16(ctx, x, n, c_in, W, b, c_out, y)) return;
     int64_t items = (n + LINEAR_ROWS - 1) / LINEAR_ROWS;
     #pragma omp parallel for schedule(dynamic, 1) num_threads(ctx->threads)
     for (int64_t it = 0; it < items; it++) {

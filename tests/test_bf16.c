@@ -139,7 +139,7 @@ TEST(conv_gemm_paths_in_bf16) {
         int cig = c->ci / c->g, cog = c->co / c->g, kk = c->k * c->k;
         float *x = rand_buf((int64_t)c->ci * c->h * c->w, 1.0f), *wt = rand_buf((int64_t)c->co * cig * kk, 0.5f);
         float *b = rand_buf(c->co, 0.5f);
-        conv2d cv = {c->ci, c->co, c->k, c->s, c->p, c->d, c->g, wt, b, 0};
+        conv2d cv = {c->ci, c->co, c->k, c->s, c->p, c->d, c->g, wt, b, 0, NULL};
         int ho = conv2d_out_size(c->h, c->k, c->s, c->p, c->d), wo = conv2d_out_size(c->w, c->k, c->s, c->p, c->d);
         float *y = malloc(sizeof(float) * (size_t)c->co * ho * wo), *y3 = malloc(sizeof(float) * (size_t)c->co * ho * wo);
         nn_ctx one = ctx_of(1, NN_BF16_AUTO), three = ctx_of(3, NN_BF16_AUTO);
@@ -213,11 +213,13 @@ TEST(linear_in_bf16) {
 // Tolerance. bf16 keeps 8 significant bits: rounding an operand moves it by at most 2^-9 relative
 // (RMS ~2^-9/sqrt(3) for uniform rounding errors), so one GEMM's output moves by ~2^-9 of the RMS
 // of its terms. Along the network these errors add roughly in quadrature layer after layer, and
-// where a sum cancels they are larger relative to the output than to the terms. We measured
-// (printed by this test) RMS errors of 0.2-1 % of the tensor's RMS on the logits of these models,
-// and set the limit at 3 % of the RMS (about 15 x 2^-9): loose enough for every layer stack here,
-// tight enough that a wrong pairing, layout or missing conversion (errors of ~100 %) fails.
-// The decision that matters, the arg-max class, must agree with the golden's on >= 99 % of pixels.
+// where a sum cancels they are larger relative to the output than to the terms. Measured (printed
+// by this test): 0.7-1.5 % of the RMS on the logits (tiny InternImage + UperNet 1.5 %, ESPNetv2
+// 0.7 %, the tiny SegFormer and DINOv2 0.9 %), up to 2 % on inner tensors of the tiny models'
+// random weights; the limit is 3 % of the RMS (about 15 x 2^-9): loose enough for every layer
+// stack here, tight enough that a wrong pairing, layout or missing conversion (errors of ~100 %)
+// fails. The decision that matters, the arg-max class, must agree with the golden's on >= 99 % of
+// the pixels (real weights; the tiny models: of the pixels with a clear margin, see below).
 #define BF16_REL_RMS 0.03
 #define BF16_ARGMAX 0.99
 
@@ -257,6 +259,7 @@ typedef struct golden_case {
     int by_name;          // 1: also every golden tensor our forward names the same way
     int trained;          // 1: real weights (arg-max checked on every pixel); 0: the tiny random-weight
                           // models (on the pixels with a top-2 margin >= 2 x BF16_REL_RMS x RMS)
+    int all_narrow;       // 1: every conv has <= NN_BF16_MIN_OUT outputs (ESPNet): bf16 must give fp32's bits
 } golden_case;
 
 static void golden_bf16(const golden_case *gc) {
@@ -294,6 +297,8 @@ static void golden_bf16(const golden_case *gc) {
                 "%.2f %% of those with a margin >= %.0f %% of the RMS\n", gc->model, 100 * r, 100 * a, (long long)hw,
                 100 * conf, 200 * BF16_REL_RMS);
         CHECK(r <= BF16_REL_RMS, "%s: logits error %.3g of the RMS > %.3g", gc->model, r, BF16_REL_RMS);
+        // bf16 did run (fp32 is ~1e-6 of the RMS from the golden), unless no layer is wide enough.
+        if (!gc->all_narrow) CHECK(r > 1e-4, "%s: logits error %.3g: did bf16 run at all?", gc->model, r);
         CHECK((gc->trained ? a : conf) >= BF16_ARGMAX, "%s: arg-max agrees on %.4f (%.4f of the clear pixels) only",
               gc->model, a, conf);
     } else {
@@ -307,38 +312,53 @@ static void golden_bf16(const golden_case *gc) {
         if (r > BF16_REL_RMS / 3) fprintf(stderr, "    %-28s RMS error %.3f %% of the RMS\n", g->name, 100 * r);
         CHECK(r <= BF16_REL_RMS, "%s: '%s' error %.3g of the RMS", gc->model, g->name, r);
     }
+    if (rc == 0 && gc->all_narrow) {   // the same forward in fp32: the same bits
+        tensor_list o32 = {0};
+        model *m32 = NULL;
+        nn_ctx c32 = c;
+        c32.precision = NN_FP32;
+        if (model_open(mp, &c32, &opt, &m32, &e) ||
+            model_forward(m32, in->f32, (int)in->shape[2], (int)in->shape[3], NULL, &o32, &e))
+            CHECK(0, "%s", e.msg);
+        const tensor *l32 = tl_get(&o32, "logits");
+        CHECK(lg && l32 && !memcmp(lg->data, l32->data, sizeof(float) * (size_t)tensor_numel(lg)),
+              "%s: every layer has <= %d outputs, yet bf16 differs from fp32", gc->model, NN_BF16_MIN_OUT);
+        tl_free(&o32);
+        model_close(m32);
+    }
     tl_free(&out);
     ckpt_close(io);
     model_close(m);
 }
 
 TEST(golden_tiny_internimage_upernet) {
-    golden_case g = {"golden/tiny-t/model.safetensors", NULL, "golden/tiny-t/io.safetensors", NULL, "logits", 1, 0};
+    golden_case g = {"golden/tiny-t/model.safetensors", NULL, "golden/tiny-t/io.safetensors", NULL, "logits", 1, 0, 0};
     golden_bf16(&g);
 }
+// ESPNet's convs all have <= 28 outputs: under bf16 it runs as in fp32 (gemm_bf16.h, NN_BF16_MIN_OUT).
 TEST(golden_espnet_city) {
     golden_case g = {"golden/espnet/espnet_city/model.safetensors", NULL,
-                     "golden/espnet/espnet_city/io-small-0001TP_008550.safetensors", NULL, "logits", 1, 1};
+                     "golden/espnet/espnet_city/io-small-0001TP_008550.safetensors", NULL, "logits", 1, 1, 1};
     golden_bf16(&g);
 }
 TEST(golden_espnet_camvid_working_size) {
     golden_case g = {"golden/espnet/espnet_camvid/model.safetensors", NULL,
-                     "golden/espnet/espnet_camvid/io-0001TP_008550.safetensors", NULL, "logits", 0, 1};
+                     "golden/espnet/espnet_camvid/io-0001TP_008550.safetensors", NULL, "logits", 0, 1, 1};
     golden_bf16(&g);
 }
 TEST(golden_espnetv2_city) {
     golden_case g = {"golden/espnet/espnetv2_city/model.safetensors", NULL,
-                     "golden/espnet/espnetv2_city/io-small-0001TP_008550.safetensors", NULL, "logits", 1, 1};
+                     "golden/espnet/espnetv2_city/io-small-0001TP_008550.safetensors", NULL, "logits", 1, 1, 0};
     golden_bf16(&g);
 }
 TEST(golden_segformer_tiny) {
     golden_case g = {"golden/segformer-tiny-b0/model.safetensors", NULL, "golden/segformer-tiny-b0/io.safetensors",
-                     "whole", "whole.logits_input_res", 0, 0};
+                     "whole", "whole.logits_input_res", 0, 0, 0};
     golden_bf16(&g);
 }
 TEST(golden_dinov2_tiny) {
     golden_case g = {"golden/dinov2-tiny-linear/model.safetensors", NULL, "golden/dinov2-tiny-linear/io.safetensors",
-                     "whole", "whole.logits_input_res", 0, 0};
+                     "whole", "whole.logits_input_res", 0, 0, 0};
     golden_bf16(&g);
 }
 
@@ -416,15 +436,18 @@ static int read_csv(const char *path, char names[8][16], double v[8][3]) {
     return k;
 }
 
-// The small version of tools/check-bf16-accuracy.sh: the real ESPNet CamVid model on the first
-// 10 CamVid-OOD images, the logit methods. 10 images are 1.6 M pixels against the full check's
-// 37 M, so the pooled metrics move more for the same per-pixel change: the bound here is 0.25
-// points (the full 233-image run is held to 0.1). K-Means is left to the full check: its
-// clusters, and with them its scores, are not continuous in the features.
+// The small version of tools/check-bf16-accuracy.sh: the real ESPNetv2 (Cityscapes) model on the
+// first 10 CamVid-OOD images, the logit methods (ESPNet would be no test: it runs as in fp32).
+// 10 images are 1.6 M pixels against the full check's 37 M, so the pooled metrics move more for
+// the same per-pixel change (FPR95 most: it reads one point of the ROC curve): measured here up to
+// 0.25 points for AP and AUROC and 0.62 for FPR95, so the bound is 1 point; the full 233-image
+// run is what tools/check-bf16-accuracy.sh holds to 0.1.
+// K-Means is left to the full check: its clusters, and with them its scores, are not continuous
+// in the features.
 TEST(eval_bf16_close_to_fp32) {
     SKIP_WITHOUT_BF16();
     if (t_sanitized()) SKIP("two 10-image evals are the release build's (slow under sanitizers)");
-    ASSET_OR_SKIP(model, "models/espnet/pretrained/decoder/espnet_p_2_q_8_camvid.pth");
+    ASSET_OR_SKIP(model, "models/espnetv2/espnetv2_s_2.0_city_1024x512.pth");
     ASSET_OR_SKIP(list, "data/camvid-ood/test_ood.txt");
     char root[1024], mp[1024];
     snprintf(mp, sizeof mp, "%s", model);
@@ -445,13 +468,16 @@ TEST(eval_bf16_close_to_fp32) {
     }
     REQUIRE(n[0] == 4 && n[1] == 4, "metrics.csv rows: %d and %d", n[0], n[1]);
     static const char *what[3] = {"AP", "FPR95", "AUROC"};
+    int moved = 0;
     for (int k = 0; k < 4; k++)
         for (int q = 0; q < 3; q++) {
             CHECK(!strcmp(names[0][k], names[1][k]));
             double d = v[1][k][q] - v[0][k][q];
             fprintf(stderr, "  %-9s %-6s fp32 %6.2f bf16 %6.2f (%+.2f)\n", names[0][k], what[q], v[0][k][q], v[1][k][q], d);
-            CHECK(fabs(d) <= 0.25 + 1e-9, "%s %s moved %+.2f points under bf16", names[0][k], what[q], d);
+            CHECK(fabs(d) <= 1.0 + 1e-9, "%s %s moved %+.2f points under bf16", names[0][k], what[q], d);
+            moved |= d != 0;
         }
+    CHECK(moved, "no metric moved at all: did bf16 run?");
     // The report says which precision ran.
     char path[1200];
     snprintf(path, sizeof path, "%s/eval-bf16/metrics.json", t_tmpdir());

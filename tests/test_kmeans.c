@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static const nn_ctx ctx2 = {.threads = 2, .device = NN_DEVICE_CPU};
+static const nn_ctx ctx2 = {.threads = 2, .device = NN_DEVICE_CPU, .conv_winograd = 1};
 
 // ---- synthetic data -------------------------------------------------------------------------
 static uint64_t rs = 88172645463325252ull;
