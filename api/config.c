@@ -3,6 +3,7 @@
 // option lists and the tools, so an option means the same wherever it is given.
 #include "pipeline.h"
 #include "../core/paths.h"
+#include "../nn/gemm_bf16.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,7 @@ int pipeline_config_set(pipeline_config *c, const char *key, const char *v, err 
     if (!strcmp(key, "stride")) return copy_value(key, v, c->stride, sizeof c->stride, e);
     if (!strcmp(key, "offset-scale")) return parse_offset_scale(v, &c->offset_scale, e);
     if (!strcmp(key, "threads") || !strcmp(key, "j")) return parse_threads(v, &c->threads, e);
+    if (!strcmp(key, "precision")) return nn_precision_parse(v, "--precision", &c->precision, e);
     if (!strcmp(key, "tta")) {
         if (strcmp(v, "1") && strcmp(v, "0") && strcmp(v, "on") && strcmp(v, "off"))
             return err_set(e, OODSEG_E_ARG, "--tta '%s': expected on or off (the CLI's --tta alone means on)", v);
@@ -91,5 +93,6 @@ int pipeline_config_open_model(const pipeline_config *c, const char *path, model
     pipeline_config_model_options(c, &mo);
     nn_ctx ctx;
     nn_ctx_init(&ctx, c->threads);
+    ctx.precision = c->precision;
     return model_open(path, &ctx, &mo, m, e);
 }

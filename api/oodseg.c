@@ -3,6 +3,7 @@
 #include "api.h"
 #include "../core/paths.h"
 #include "../nn/nn.h"
+#include "../nn/gemm_bf16.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,10 @@ int oodseg_model_open(const char *path, const oodseg_options *opt, oodseg_model 
     om->want_all = opt->want_all;
     nn_ctx ctx;
     nn_ctx_init(&ctx, opt->threads);   // 0: every core
+    if (opt->precision && nn_precision_parse(opt->precision, "precision", &ctx.precision, &e)) {
+        free(om);
+        return api_status(&e, st);
+    }
     if (model_open(path, &ctx, &mo, &om->m, &e)) { free(om); return api_status(&e, st); }
     *out = om;
     err_clear(&e);

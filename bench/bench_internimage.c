@@ -5,7 +5,11 @@
 // cblas_sgemm peak measured in the same run, and the peak memory.
 //
 //   build/bench/bench_internimage [--models t,l] [--threads 1,2]
-//        [--runs-t 3] [--runs-l 1] [--size 1024x512]
+//        [--runs-t 3] [--runs-l 1] [--size 1024x512] [--precision fp32|bf16]
+//
+// --precision bf16 runs the convs' and linear layers' GEMMs in bf16 (nn/gemm_bf16.h; a CPU with
+// AVX512-BF16), with one warm-up forward for L too, which packs the weights as a model's first
+// forward does; the "of peak" column stays relative to the fp32 sgemm peak.
 //
 // Each forward is model->forward's two halves, timed apart (backbone / head columns).
 // T runs one warm-up forward first; L (about 2.5x T's FLOPs) does not, so its single run includes
@@ -18,6 +22,7 @@
 #include "../models/flops.h"
 #include "../core/procmem.h"
 #include "../models/random_weights.h"
+#include "../nn/gemm_bf16.h"
 #include "common.h"
 #include <omp.h>
 #include <stdio.h>
@@ -54,6 +59,8 @@ typedef struct bench_opts {
     const char *models, *threads;
     int runs_t, runs_l, w, h;
     double peak[3];          // sgemm GFLOP/s on 1 and 2 threads
+    nn_precision precision;  // --precision: the GEMMs on weights in fp32 or bf16
+    nn_bf16_weights *store;  // bf16: the model's packed weights (as model_open makes them)
     const float *x;          // the input (3, h, w)
 } bench_opts;
 
@@ -65,6 +72,8 @@ static int time_runs(model *m, const bench_opts *o, int th, int runs, int warm, 
     const ii_model *im = m->impl;
     err e = {0};
     nn_ctx_init(&T, th);
+    T.precision = o->precision;
+    T.bf16_weights = o->store;
     for (int r = -warm; r < runs; r++) {
         tensor_list out = {0};
         long rss0 = procmem_status_kb("VmRSS:");
@@ -97,14 +106,14 @@ static int time_runs(model *m, const bench_opts *o, int th, int runs, int warm, 
     getrusage(RUSAGE_SELF, &ru);
     nn_arena_stats st;
     arena_stats(m->arena, &st);
-    snprintf(row, cap, "| %s | %dx%d | %d | %d | %.2f | %.2f | %.2f / %.2f | %.1f | %.1f | %.1f | %.0f%% | %.0f | %.0f | %.0f |",
-             m->desc.arch, o->w, o->h, th, runs, med, t[0], bb, med - bb, total, total / med, o->peak[th],
+    snprintf(row, cap, "| %s%s | %dx%d | %d | %d | %.2f | %.2f | %.2f / %.2f | %.1f | %.1f | %.1f | %.0f%% | %.0f | %.0f | %.0f |",
+             m->desc.arch, o->precision == NN_BF16 ? " bf16" : "", o->w, o->h, th, runs, med, t[0], bb, med - bb, total, total / med, o->peak[th],
              100 * total / med / o->peak[th], act_kb / 1024.0, st.slab / 1048576.0, ru.ru_maxrss / 1024.0);
     return 0;
 }
 
 // Size `sz` ("t" or "l"): random weights, the FLOP table, then one row per thread count.
-static int bench_size(const char *sz, const bench_opts *o, char results[][240], int *nres) {
+static int bench_size(const char *sz, bench_opts *o, char results[][240], int *nres) {
     char arch[64];
     snprintf(arch, sizeof arch, "internimage-%s-cityscapes", sz);
     err e = {0};
@@ -121,17 +130,28 @@ static int bench_size(const char *sz, const bench_opts *o, char results[][240], 
     printf("| **total** | **%.1f** | |\n\n", total);
     fflush(stdout);
     int runs = !strcmp(sz, "t") ? o->runs_t : o->runs_l, warm = !strcmp(sz, "t");
+    // bf16 packs each weight on its first use, as a model does: one warm-up run keeps that out.
+    if (o->precision == NN_BF16) {
+        warm = 1;
+        if (nn_bf16_weights_new(&o->store, &e)) { printf("%s\n", e.msg); model_close(m); return 1; }
+    }
     if (runs < 1) runs = 1;
     if (runs > 50) runs = 50;
     for (int th = 1; th <= 2; th++) {
         char tn[4];
         snprintf(tn, sizeof tn, "%d", th);
         if (!strstr(o->threads, tn)) continue;
-        if (time_runs(m, o, th, runs, warm, total, results[*nres], sizeof results[0])) { model_close(m); return 1; }
+        if (time_runs(m, o, th, runs, warm, total, results[*nres], sizeof results[0])) {
+            model_close(m);
+            nn_bf16_weights_free(o->store);
+            return 1;
+        }
         printf("  %s\n", results[(*nres)++]);
         fflush(stdout);
     }
     model_close(m);
+    nn_bf16_weights_free(o->store);
+    o->store = NULL;
     printf("\n");
     return 0;
 }
@@ -145,6 +165,16 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--runs-t")) o.runs_t = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--runs-l")) o.runs_l = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--size") && sscanf(argv[i + 1], "%dx%d", &o.w, &o.h) == 2) {}
+        else if (!strcmp(argv[i], "--precision")) {
+            err e = {0};
+            nn_ctx c;
+            nn_ctx_init(&c, 1);
+            if (nn_precision_parse(argv[i + 1], "--precision", &c.precision, &e) || nn_precision_check(&c, &e)) {
+                fprintf(stderr, "%s\n", e.msg);
+                return 2;
+            }
+            o.precision = c.precision;
+        }
         else { fprintf(stderr, "unknown option %s\n", argv[i]); return 2; }
     }
     for (int th = 1; th <= 2; th++) o.peak[th] = sgemm_peak(1536, th);

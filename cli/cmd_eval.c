@@ -2,6 +2,7 @@
 // and writes exact pooled metrics, per-image metrics and reports (eval/report.h).
 #include "commands_eval.h"
 #include "cli.h"
+#include "../nn/gemm_bf16.h"
 #include "../api/pipeline.h"
 #include "../eval/scoremap.h"
 #include "../api/disteval.h"
@@ -181,6 +182,7 @@ int cmd_eval(int argc, char **argv) {
     {   // the resolved method options, defaults included, so a report says exactly what ran
         char res[1024];
         ood_options_json(&p.opt, res, sizeof res);
+        eval_json_member(res, sizeof res, "precision", nn_precision_name(c.cfg.precision), NULL);
         eval_json_member(o.options_json, sizeof o.options_json, "resolved", NULL, res);
     }
     const char *names[PIPE_MAX_METHODS];

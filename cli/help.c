@@ -166,6 +166,10 @@ static const char *model_opts =
     "  --offset-scale S    InternImage DCNv3 offset scale (default 1.0 T/S/B, 2.0 L/XL;\n"
     "                      custom sizes: 1.0 pre-norm, 2.0 post-norm)\n"
     "  --threads N         threads (default: all cores); results do not depend on it\n"
+    "  --precision P       fp32 (default), or bf16: the convolutions' and linear layers' GEMMs\n"
+    "                      with bf16 operands and fp32 sums (about twice the GEMM rate; the\n"
+    "                      classifiers and Winograd 3x3s stay fp32); needs a CPU with\n"
+    "                      AVX512-BF16; scores move slightly (tools/check-bf16-accuracy.sh)\n"
     "  --tta               multi-scale (1, 1.32, 1.73, 2.28, 3) + flip test-time augmentation, as the\n"
     "                      DINOv2 'ms' configs: the methods score log(mean softmax); keep-ratio\n"
     "                      models only, not with kmeans or centroid (off by default: 10x the cost)\n";

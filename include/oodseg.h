@@ -95,6 +95,10 @@ typedef struct oodseg_options {
     const char *stride;       /* NULL: the model's; "HxW" or "S": the step between windows, <= crop */
     const char *backbone;     /* NULL, or the backbone file of a two-file model: DINOv2's head file is
                                  the model path, dinov2_<arch>_pretrain.pth the backbone */
+    const char *precision;    /* NULL or "fp32": float32 throughout; "bf16": the convolutions' and
+                                 linear layers' GEMMs in bf16 with fp32 accumulation (weights
+                                 converted once, ~2x the GEMM rate), on CPUs with AVX512-BF16 only
+                                 (OODSEG_E_ARG elsewhere); the other ops stay float32 */
 } oodseg_options;
 
 /* What was recognised from the checkpoint. Strings live as long as the model. */

@@ -3,6 +3,7 @@
 #include "model.h"
 #include "slide.h"
 #include "../nn/nn.h"
+#include "../nn/gemm_bf16.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,9 +32,17 @@ int model_from_ckpt(ckpt *ck, const nn_ctx *ctx, const model_options *opt, model
     model_options none = {0};
     if (!opt) opt = &none;
     *out = NULL;
+    if (ctx && nn_precision_check(ctx, e)) { ckpt_close(ck); return e->code; }
     if (create(ck, opt, out, e)) return e->code;
     if (ctx) (*out)->ctx = *ctx;
     else nn_ctx_init(&(*out)->ctx, 0);
+    // bf16: the model's own store of packed weights (each packed on first use, freed at close).
+    (*out)->ctx.bf16_weights = NULL;
+    if ((*out)->ctx.precision == NN_BF16 && nn_bf16_weights_new(&(*out)->ctx.bf16_weights, e)) {
+        model_close(*out);
+        *out = NULL;
+        return e->code;
+    }
     if (slide_configure(&(*out)->desc.infer, opt, (*out)->desc.arch, e)) {
         model_close(*out);
         *out = NULL;
@@ -60,7 +69,10 @@ int model_open(const char *path, const nn_ctx *ctx, const model_options *opt, mo
 }
 
 void model_close(model *m) {
-    if (m && m->destroy) m->destroy(m);
+    if (!m) return;
+    nn_bf16_weights *w = m->ctx.bf16_weights;
+    if (m->destroy) m->destroy(m);
+    nn_bf16_weights_free(w);
 }
 
 int model_forward_image(model *m, const image *img, const char *size, const char *want,

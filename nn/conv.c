@@ -6,6 +6,9 @@
 //                   with the inner dimension chunked for wide convs;
 //   depthwise loop  k > 7 depthwise, or the direct kernel switched off (ctx->conv_im2col);
 //   Winograd F(4,3) wide 3x3 stride-1 convs (UperNet's), nn/winograd.c (use_winograd).
+// Under a bf16 context (ctx->precision) the two GEMM paths run the bf16 GEMM (gemm_bf16.h) on the
+// weight packed once as bf16 rows; Winograd, the direct kernel and the depthwise loop stay fp32
+// (see conv_forward).
 // Every path can fuse a PReLU into its epilogue (conv2d_forward_prelu).
 //
 // Bit-identical results for any thread count: the work is cut into items (group x pixel tile, or
@@ -13,6 +16,7 @@
 // by one item, in an order fixed by the shapes, with single-threaded BLAS; items write disjoint
 // outputs.
 #include "nn.h"
+#include "gemm_bf16.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,10 +138,19 @@ static void tile_epilogue(float *y, const float *bias, const float *slope, int c
     }
 }
 
+// y (m, nt) (+)= W (m, kd) col (kd, nt), rows ld* apart: sgemm on w, or with pw (bf16 rows, lda
+// pairs per row) the bf16 GEMM from the weight's column k0 (even).
+static void tile_gemm(const nn_ctx *ctx, const float *w, int ldw, const uint32_t *pw, int64_t lda, int k0, int m,
+                      int64_t nt, int kd, const float *col, int64_t ldcol, float *y, int64_t ldy, int acc) {
+    if (pw) nn_gemm_bf16_a(ctx, m, (int)nt, kd, pw + k0 / 2, lda, col, ldcol, y, ldy, acc);
+    else nn_sgemm(0, 0, m, (int)nt, kd, 1.0f, w + k0, ldw, col, (int)ldcol, acc ? 1.0f : 0.0f, y, (int)ldy);
+}
+
 #define WIDE_TILE 1024
 #define COL_CHUNK_FLOATS 2097152   // 8 MiB
 
-static void conv_1x1(const nn_ctx *ctx, const conv2d *c, const float *x, int64_t hw, const float *slope, float *y) {
+static void conv_1x1(const nn_ctx *ctx, const conv2d *c, const uint32_t *pw, const float *x, int64_t hw,
+                     const float *slope, float *y) {
     int g = c->groups, ci_g = c->c_in / g, co_g = c->c_out / g;
     int64_t tile = pixel_tile(ci_g, hw);
     // Wide convs: tiles of at least 1024 pixels so the weights are packed less often (see
@@ -153,8 +166,9 @@ static void conv_1x1(const nn_ctx *ctx, const conv2d *c, const float *x, int64_t
         int gi = (int)(it / ntiles);
         int64_t p0 = (it % ntiles) * tile, nt = hw - p0 < tile ? hw - p0 : tile;
         float *yt = y + (size_t)gi * co_g * hw + p0;
-        nn_sgemm(0, 0, co_g, (int)nt, ci_g, 1.0f, c->weight + (size_t)gi * co_g * ci_g, ci_g,
-                 x + (size_t)gi * ci_g * hw + p0, (int)hw, 0.0f, yt, (int)hw);
+        int64_t lda = (ci_g + 1) / 2;
+        tile_gemm(ctx, c->weight + (size_t)gi * co_g * ci_g, ci_g, pw ? pw + (size_t)gi * co_g * lda : NULL, lda, 0,
+                  co_g, nt, ci_g, x + (size_t)gi * ci_g * hw + p0, hw, yt, hw, 0);
         tile_epilogue(yt, c->bias, slope, gi * co_g, co_g, hw, nt);
     }
 }
@@ -205,8 +219,8 @@ static void im2col_tile(const float *x, int ci_g, int h, int w, int k, int s, in
 // So for co_g >= 128 the tiles are wide (WIDE_TILE pixels) and the inner dimension is split into
 // chunks of whole input channels, accumulated with beta = 1, keeping the col block near 8 MB.
 
-static int conv_im2col(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w, const float *slope, float *y,
-                       int ho, int wo, err *e) {
+static int conv_im2col(const nn_ctx *ctx, const conv2d *c, const uint32_t *pw, const float *x, int h, int w,
+                       const float *slope, float *y, int ho, int wo, err *e) {
     int g = c->groups, ci_g = c->c_in / g, co_g = c->c_out / g, k = c->k, kk = k * k;
     int kdim = ci_g * kk;
     int64_t hwo = (int64_t)ho * wo;
@@ -219,6 +233,7 @@ static int conv_im2col(const nn_ctx *ctx, const conv2d *c, const float *x, int h
         if (tile > hwo) tile = hwo;
         int64_t nchunks = ((int64_t)kdim * tile + COL_CHUNK_FLOATS - 1) / COL_CHUNK_FLOATS;
         cc = (int)((ci_g + nchunks - 1) / nchunks);
+        if (pw && cc < ci_g) cc += cc & 1;   // bf16: each chunk starts on a whole pair of K (cc*kk even)
     }
     int64_t ntiles = (hwo + tile - 1) / tile, items = ntiles * g, csz = (int64_t)cc * kk * tile;
     int nth = ctx->threads;
@@ -231,12 +246,13 @@ static int conv_im2col(const nn_ctx *ctx, const conv2d *c, const float *x, int h
         int64_t p0 = (it % ntiles) * tile, nt = hwo - p0 < tile ? hwo - p0 : tile;
         float *yt = y + (size_t)gi * co_g * hwo + p0;
         const float *wg = c->weight + (size_t)gi * co_g * kdim;   // (co_g, kdim)
+        int64_t lda = (kdim + 1) / 2;
+        const uint32_t *pg = pw ? pw + (size_t)gi * co_g * lda : NULL;
         for (int c0 = 0; c0 < ci_g; c0 += cc) {
             int nc = ci_g - c0 < cc ? ci_g - c0 : cc;
             im2col_tile(x + ((size_t)gi * ci_g + c0) * h * w, nc, h, w, k, c->stride, c->pad,
                         c->dilation, wo, p0, nt, col);
-            nn_sgemm(0, 0, co_g, (int)nt, nc * kk, 1.0f, wg + (size_t)c0 * kk, kdim, col, (int)nt,
-                     c0 ? 1.0f : 0.0f, yt, (int)hwo);
+            tile_gemm(ctx, wg, kdim, pg, lda, c0 * kk, co_g, nt, nc * kk, col, nt, yt, hwo, c0 > 0);
         }
         tile_epilogue(yt, c->bias, slope, gi * co_g, co_g, hwo, nt);
     }
@@ -513,17 +529,27 @@ static int conv_forward(const nn_ctx *ctx, const conv2d *c, const float *x, int 
     if (ho <= 0 || wo <= 0)
         return err_set(e, OODSEG_E_INTERNAL, "conv2d: input %dx%d too small for k %d dilation %d "
                        "pad %d", h, w, c->k, c->dilation, c->pad);
+    // Under bf16 too the wide 3x3s take the fp32 Winograd: bench_bf16 times the three paths in one
+    // run on UperNet's 3x3s, and Winograd's 4x fewer multiplications beat bf16's 2x rate (1 thread,
+    // fpn_bottleneck at 128x256: fp32 im2col 29.7 s, bf16 im2col 21.7 s, Winograd 7.0 s, on a
+    // loaded machine). A bf16 Winograd would add bf16 rounding to the transforms' larger error.
     if (use_winograd(ctx, c)) return conv2d_winograd_forward(ctx, c, x, h, w, slope, y, ho, wo, e);
     if (use_direct(ctx, c)) return conv_direct(ctx, c, x, h, w, slope, y, ho, wo, e);
     if (c->groups == c->c_in && c->groups == c->c_out) {
         conv_depthwise(ctx, c, x, h, w, slope, y, ho, wo);
         return OODSEG_OK;
     }
-    if (c->k == 1 && c->stride == 1 && c->pad == 0) {
-        conv_1x1(ctx, c, x, (int64_t)h * w, slope, y);
-        return OODSEG_OK;
-    }
-    return conv_im2col(ctx, c, x, h, w, slope, y, ho, wo, e);
+    // bf16: the GEMM paths on the weight as bf16 rows (packed once in a model's store).
+    const uint32_t *pw = NULL;
+    uint32_t *tmp = NULL;
+    if (nn_bf16_layer(ctx, c->c_out) &&
+        !(pw = nn_bf16_weights_for(ctx, c->weight, c->c_out, c->c_in / c->groups * c->k * c->k, NN_BF16_ROWS, &tmp, e)))
+        return e->code;
+    int rc = OODSEG_OK;
+    if (c->k == 1 && c->stride == 1 && c->pad == 0) conv_1x1(ctx, c, pw, x, (int64_t)h * w, slope, y);
+    else rc = conv_im2col(ctx, c, pw, x, h, w, slope, y, ho, wo, e);
+    free(tmp);
+    return rc;
 }
 
 int conv2d_forward(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w, float *y,

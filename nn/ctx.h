@@ -8,6 +8,16 @@
 typedef enum { NN_DEVICE_CPU = 0 } nn_device;
 struct nn_prof;
 
+// The arithmetic of the GEMMs on weights (convs' 1x1 and im2col paths, linear layers): fp32, or
+// bf16 operands with fp32 accumulation (nn/gemm_bf16.h). The other ops are fp32 either way.
+typedef enum { NN_FP32 = 0, NN_BF16 = 1 } nn_precision;
+
+// Tests: how bf16 GEMMs run. AUTO: vdpbf16ps; SCALAR: the scalar reference (same bits);
+// NO_CPU: as if the CPU had no AVX512-BF16 (the scalar reference, and nn_precision_check refuses).
+enum { NN_BF16_AUTO = 0, NN_BF16_REF_SCALAR = 1, NN_BF16_REF_NO_CPU = 2 };
+
+struct nn_bf16_weights;
+
 typedef struct nn_ctx {
     int threads;         // >= 1: the team size of every parallel region run for this context
     nn_device device;    // where tensors live and ops run; the CPU is the only backend today
@@ -17,9 +27,13 @@ typedef struct nn_ctx {
                          // convs), 0 never, 2 every such conv (tests); conv_im2col 1 overrides it
     struct nn_prof *prof;   // NULL (the default), or where the models' brackets add up time per
                             // layer family (nn/prof.h; `oodseg bench`)
+    nn_precision precision;               // NN_FP32 (the default) or NN_BF16
+    int bf16_reference;                   // tests: NN_BF16_AUTO (0) or a reference switch above
+    struct nn_bf16_weights *bf16_weights; // a model's packed bf16 weights (model_open makes it for
+                                          // a bf16 context, model_close frees it); NULL: per call
 } nn_ctx;
 
-// threads <= 0: every core the process may use (omp_get_num_procs()).
+// threads <= 0: every core the process may use (omp_get_num_procs()). fp32.
 void nn_ctx_init(nn_ctx *c, int threads);
 
 #endif

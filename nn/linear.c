@@ -1,21 +1,52 @@
-// Channels-last linear layer as row-chunked sgemm. Chunk bounds depend only on n, so the result is
-// the same for any thread count.
+// Channels-last linear layer as row-chunked GEMMs: sgemm, or under a bf16 context the bf16 GEMM
+// (nn/gemm_bf16.h) with the weight packed once as panels of W^T and the rows converted per call.
+// Chunk bounds depend only on n, so the result is the same for any thread count.
 #include "nn.h"
+#include "gemm_bf16.h"
+#include <omp.h>
+#include <stdlib.h>
 
-#define LINEAR_ROWS 512   // rows per work item: big enough for an efficient sgemm, small for balance
+#define LINEAR_ROWS 512   // rows per work item: big enough for an efficient GEMM, small for balance
 
-void linear_forward(const nn_ctx *ctx, const float *x, int64_t n, int c_in, const float *W, const float *b,
-                    int c_out, float *y) {
+// beta = 1 on a bias-filled C adds the bias inside the GEMM, in one pass over y.
+static void fill_bias(float *yr, int64_t nr, const float *b, int c_out) {
+    for (int64_t r = 0; r < nr; r++)
+        for (int o = 0; o < c_out; o++) yr[(size_t)r * c_out + o] = b[o];
+}
+
+// 0, or -1 when memory for the packed weight or the row scratch runs out (then nothing was written).
+static int linear_bf16(const nn_ctx *ctx, const float *x, int64_t n, int c_in, const float *W, const float *b,
+                       int c_out, float *y) {
+    err e = {0};
+    uint32_t *tmp;
+    const uint32_t *pw = nn_bf16_weights_for(ctx, W, c_out, c_in, NN_BF16_PANELS_T, &tmp, &e);
+    size_t per = nn_gemm_bf16_b_scratch(LINEAR_ROWS);
+    uint32_t *scratch = pw ? malloc(sizeof(uint32_t) * per * (size_t)ctx->threads) : NULL;
+    if (!scratch) { free(tmp); return -1; }
     int64_t items = (n + LINEAR_ROWS - 1) / LINEAR_ROWS;
     #pragma omp parallel for schedule(dynamic, 1) num_threads(ctx->threads)
     for (int64_t it = 0; it < items; it++) {
         int64_t r0 = it * LINEAR_ROWS, nr = n - r0 < LINEAR_ROWS ? n - r0 : LINEAR_ROWS;
         float *yr = y + (size_t)r0 * c_out;
-        if (b) {
-            // beta = 1 on a bias-filled C adds the bias inside the GEMM, in one pass over y.
-            for (int64_t r = 0; r < nr; r++)
-                for (int o = 0; o < c_out; o++) yr[(size_t)r * c_out + o] = b[o];
-        }
+        if (b) fill_bias(yr, nr, b, c_out);
+        nn_gemm_bf16_b(ctx, (int)nr, c_out, c_in, x + (size_t)r0 * c_in, c_in, pw,
+                       scratch + per * (size_t)omp_get_thread_num(), yr, c_out, b != NULL);
+    }
+    free(scratch);
+    free(tmp);
+    return 0;
+}
+
+void linear_forward(const nn_ctx *ctx, const float *x, int64_t n, int c_in, const float *W, const float *b,
+                    int c_out, float *y) {
+    // Out of memory for the bf16 form: the fp32 GEMM gives the layer's result all the same.
+    if (nn_bf16_layer(ctx, c_out) && !linear_bf16(ctx, x, n, c_in, W, b, c_out, y)) return;
+    int64_t items = (n + LINEAR_ROWS - 1) / LINEAR_ROWS;
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(ctx->threads)
+    for (int64_t it = 0; it < items; it++) {
+        int64_t r0 = it * LINEAR_ROWS, nr = n - r0 < LINEAR_ROWS ? n - r0 : LINEAR_ROWS;
+        float *yr = y + (size_t)r0 * c_out;
+        if (b) fill_bias(yr, nr, b, c_out);
         nn_sgemm(0, 1, (int)nr, c_out, c_in, 1.0f, x + (size_t)r0 * c_in, c_in, W, c_in,
                  b ? 1.0f : 0.0f, yr, c_out);
     }

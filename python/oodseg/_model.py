@@ -66,7 +66,9 @@ class Model(_lib.Owned):
     the model's default in-distribution channels, or e.g. "0-18". ``backbone``: the backbone file
     of a two-file model (DINOv2: ``path`` is the head file, this dinov2_<arch>_pretrain.pth).
     ``mode``: None for the model's official test mode, "whole" or "slide"; ``crop`` and ``stride``:
-    the slide windows, "HxW" or "S" (None: the model's). Test-time augmentation is a scoring
+    the slide windows, "HxW" or "S" (None: the model's). ``precision``: None or "fp32", or "bf16"
+    for the convolutions' and linear layers' GEMMs in bf16 with fp32 accumulation (CPUs with
+    AVX512-BF16 only; elsewhere opening fails saying so). Test-time augmentation is a scoring
     option: ``model.score(image, methods=("msp",), tta="on")``.
 
     One model serves one thread at a time (calls from several threads wait their turn); open one
@@ -76,14 +78,14 @@ class Model(_lib.Owned):
     def __init__(self, path: str | os.PathLike[str] | None = None, *, threads: int = 0,
                  size: str | None = None, id_channels: str | None = None,
                  backbone: str | os.PathLike[str] | None = None, mode: str | None = None,
-                 crop: str | None = None, stride: str | None = None):
+                 crop: str | None = None, stride: str | None = None, precision: str | None = None):
         self._h = None
         self._scorers: dict = {}
         self._lock = threading.Lock()
         if not isinstance(threads, int) or threads < 0:
             raise Error(E_ARG, f"threads: {threads!r}, expected an integer >= 0 (0: every core)")
         opt = _lib.Options(threads=threads, size=b(size), id_channels=b(id_channels), backbone=b(backbone),
-                           mode=b(mode), crop=b(crop), stride=b(stride))
+                           mode=b(mode), crop=b(crop), stride=b(stride), precision=b(precision))
         st, h = _lib.Status(), ctypes.c_void_p()
         if path is not None and not isinstance(path, (str, bytes, os.PathLike)):
             raise Error(E_ARG, f"path: expected a checkpoint path or None, got {type(path).__name__}")

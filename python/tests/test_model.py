@@ -129,6 +129,7 @@ def test_two_models_score_in_two_threads_at_once():
     lambda m: oodseg.Model(__file__),
     lambda m: oodseg.Model(size="bogus").score(FRAMES[0]),
     lambda m: oodseg.Model(threads=-1),
+    lambda m: oodseg.Model(precision="fp16"),
 ])
 def test_wrong_inputs_raise_oodseg_error(model, call):
     with pytest.raises(oodseg.Error) as e:
@@ -142,3 +143,18 @@ def test_closed_model_raises():
     m.close()
     with pytest.raises(oodseg.Error):
         m.score(FRAMES[0])
+
+
+def test_bf16_precision_close_to_fp32_or_a_clear_error(model):
+    """precision="bf16": the same maps within bf16's rounding where the CPU has AVX512-BF16, else
+    oodseg.Error naming the fix."""
+    try:
+        m = oodseg.Model(size=SIZE, threads=2, precision="bf16")
+    except oodseg.Error as e:
+        assert "AVX512-BF16" in e.message and "--precision fp32" in e.message
+        return
+    with m:
+        a = m.forward(FRAMES[0])["logits"]
+    ref = model.forward(FRAMES[0])["logits"]
+    err = np.sqrt(np.mean((a - ref) ** 2) / np.mean(ref ** 2))
+    assert 0 < err < 0.03, err      # bf16 moved it (not fp32 again), within test_bf16's tolerance
