@@ -49,6 +49,7 @@ typedef struct pipeline_config {
     char mode[16];           // "": the model's official test mode; "whole" or "slide"
     char crop[32], stride[32];   // "": the model's; "HxW" or "S": the slide window and step
     int threads;             // 0: every core
+    uint64_t max_memory;     // --max-memory in bytes; 0: the default (core/memlimit.h)
     int tta;                 // --tta: the methods score the mean softmax of multi-scale + flip runs
     char methods[256];       // comma list; "": kmeans (the paper's method)
     ood_options oo;          // every method option
@@ -56,7 +57,7 @@ typedef struct pipeline_config {
 
 void pipeline_config_default(pipeline_config *c);
 // One option by name, without dashes ("model", "backbone", "size", "id-channels", "offset-scale",
-// "mode", "crop", "stride", "threads",
+// "mode", "crop", "stride", "threads", "max-memory",
 // "method"/"methods", and every method option). Returns 1 when the name is not an option (the
 // caller reports it), OODSEG_E_ARG for a bad value, else OODSEG_OK.
 int pipeline_config_set(pipeline_config *c, const char *key, const char *value, err *e);

@@ -34,7 +34,9 @@ static int overlay_add(overlay_out *ov, const pipeline *p, const frame_item *it,
 int score_stream(pipeline *p, char *const *paths, int n, const score_stream_opts *o, score_stream_summary *s, err *e) {
     memset(s, 0, sizeof *s);
     frame_source *src;
-    if (frame_source_open(paths, n, &o->frames, &src, e)) return e->code;
+    frame_opts fo = o->frames;
+    fo.max_memory = p->m->max_memory;
+    if (frame_source_open(paths, n, &fo, &src, e)) return e->code;
     overlay_out ov = {NULL, -1};
     frame_item it;
     int rc = OODSEG_OK;

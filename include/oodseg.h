@@ -95,6 +95,10 @@ typedef struct oodseg_options {
     const char *stride;       /* NULL: the model's; "HxW" or "S": the step between windows, <= crop */
     const char *backbone;     /* NULL, or the backbone file of a two-file model: DINOv2's head file is
                                  the model path, dinov2_<arch>_pretrain.pth the backbone */
+    uint64_t max_memory;      /* bytes this model's calls may allocate (the checkpoint, each image, each
+                                 forward pass, checked before allocating: OODSEG_E_NOMEM saying what
+                                 is needed); 0: the machine's available memory less 10% or 256 MiB,
+                                 whichever is more, taken when the model is opened */
 } oodseg_options;
 
 /* What was recognised from the checkpoint. Strings live as long as the model. */
