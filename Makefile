@@ -39,7 +39,7 @@ EXAMPLES = $(EXAMPLE_SRC:examples/%.c=$(B)/examples/%)
 PREFIX  ?= /usr/local
 DEFAULT_MODEL = assets/models/espnetv2/espnetv2_s_2.0_city_1024x512.pth
 
-.PHONY: all lib cli tests benches tools examples deps demo test test-release test-san clean install valgrind bench python fuzz fuzz-bins FORCE
+.PHONY: all lib cli tests benches tools examples deps demo test test-release test-san test-tsan clean install valgrind bench python fuzz fuzz-bins FORCE
 
 all: lib cli tests examples
 
@@ -131,6 +131,18 @@ bench: all benches
 
 valgrind: all
 	tools/valgrind-check.sh
+
+# ThreadSanitizer: the library and tests/test_tsan.c (two models in two host threads, one model
+# from several) built into build-tsan/ with -fsanitize=thread (nn/simd.h drops target_clones there)
+# and run with one OpenMP thread per model: libgomp is not TSan-instrumented, so OpenMP barriers
+# would be reported as races (RELIABILITY.md "Concurrent use"). tools/tsan.supp names what is
+# suppressed and why. TSAN_ITERS: iterations per host thread.
+TSAN_FLAGS = -O1 -g -fsanitize=thread -fno-omit-frame-pointer
+TSAN_ITERS ?= 30
+test-tsan:
+	$(MAKE) B=build-tsan OPT="$(TSAN_FLAGS)" build-tsan/tests/test_tsan
+	TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1 suppressions=$(CURDIR)/tools/tsan.supp" \
+	    OMP_WAIT_POLICY=passive OODSEG_TSAN_ITERS=$(TSAN_ITERS) OODSEG_TSAN_THREADS=1 build-tsan/tests/test_tsan
 
 # The default model goes to P/share/oodseg/models/ (the assets layout), where core/paths.c looks.
 install: lib cli

@@ -63,7 +63,7 @@ void *ck_own(ckpt *ck, size_t nbytes, err *e) {
     ck_impl *im = ck->impl;
     if (ck->max_bytes && (nbytes > ck->max_bytes || ck->bytes > ck->max_bytes - nbytes)) {
         char what[1200];
-        snprintf(what, sizeof what, "%s: the checkpoint's tensors (converted to float32)", ck->path);
+        snprintf(what, sizeof what, "%s: the float32 copy of the checkpoint's tensors", ck->path);
         return memlimit_check((uint64_t)ck->bytes + nbytes, ck->max_bytes, what,
                               "raise --max-memory, or save the weights as float32 safetensors", e), NULL;
     }

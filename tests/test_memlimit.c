@@ -294,7 +294,7 @@ TEST(checkpoint_over_the_limit) {
     // F16, 1M elements: the file (2 MiB) fits 5 MiB, its float32 conversion (4 MiB more) does not
     const char *p = st_one("f16.safetensors", "F16", 2, 1 << 20);
     int rc = ckpt_open_limit(p, (uint64_t)5 << 20, &ck, &e);
-    CHECK(rc == OODSEG_E_NOMEM && strstr(e.msg, "f16.safetensors") && strstr(e.msg, "converted to float32") &&
+    CHECK(rc == OODSEG_E_NOMEM && strstr(e.msg, "f16.safetensors") && strstr(e.msg, "float32 copy") &&
           strstr(e.msg, "memory limit of 5.00 MiB") && strstr(e.msg, "--max-memory"), "%d: %s", rc, e.msg);
     ckpt_close(ck), ck = NULL;
     CHECK(ckpt_open_limit(p, (uint64_t)7 << 20, &ck, &e) == OODSEG_OK, "%s", e.msg);
