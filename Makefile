@@ -129,8 +129,12 @@ demo: deps
 bench: all benches
 	@echo "run the bench binaries in build/bench/ (see BENCHMARKS.md)"
 
+# Memcheck (tools/valgrind-check.sh): VALGRIND=e2e the small end-to-end runs, api the examples and
+# the API tests, all both (what .ci/run runs).
+VALGRIND ?= all
 valgrind: all
-	tools/valgrind-check.sh
+	@tools/install-deps.sh valgrind
+	tools/valgrind-check.sh $(VALGRIND)
 
 # ThreadSanitizer: the library and tests/test_tsan.c (two models in two host threads, one model
 # from several) built into build-tsan/ with -fsanitize=thread (nn/simd.h drops target_clones there)
@@ -180,6 +184,6 @@ $(B)/fuzz/fuzz_%: fuzz/fuzz_main.c fuzz/targets.c fuzz/targets.h $(B)/libparsers
 	    $(B)/libparsers.a $(LDLIBS)
 
 clean:
-	rm -rf build build-san build-mpi build-fuzz
+	rm -rf build build-san build-mpi build-fuzz build-tsan
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

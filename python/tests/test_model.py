@@ -142,3 +142,22 @@ def test_closed_model_raises():
     m.close()
     with pytest.raises(oodseg.Error):
         m.score(FRAMES[0])
+
+
+def test_max_memory():
+    # a forward at a huge size is refused before it starts, saying what it needs and the limit
+    with oodseg.Model(size="16000x16000", max_memory="1G", threads=1) as m:
+        with pytest.raises(oodseg.Error) as e:
+            m.score(FRAMES[0], methods="maxlogit")
+        assert e.value.code == 6
+        assert "memory limit of 1.00 GiB" in e.value.message and "--size" in e.value.message
+    # the default model's checkpoint alone is over 1 MiB
+    with pytest.raises(oodseg.Error) as e:
+        oodseg.Model(max_memory=1 << 20)
+    assert e.value.code == 6 and "memory limit of 1.00 MiB" in e.value.message
+    for bad in ("8X", "100", 5, -1, 1.5, True):
+        with pytest.raises(oodseg.Error) as e:
+            oodseg.Model(max_memory=bad)
+        assert e.value.code == 2
+    with oodseg.Model(size="256x128", max_memory="2G", threads=1) as m:
+        assert m.score(FRAMES[0], methods="maxlogit")["maxlogit"].shape == (360, 480)
