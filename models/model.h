@@ -158,7 +158,7 @@ int model_forward_image(model *m, const image *img, const char *size, const char
 // (m->estimate, per window in slide mode), the input and the outputs at input size (the logits and
 // the slide accumulators). *activations (may be NULL) gets the activation part.
 uint64_t model_memory_needed(const model *m, int h, int w, uint64_t *activations);
-// OODSEG_OK when that fits m->max_memory; otherwise OODSEG_E_NOMEM saying what the forward at
+// OODSEG_OK when that fits m->max_memory (0: no limit); otherwise OODSEG_E_NOMEM saying what the forward at
 // w x h needs (activations, weights), the limit, and to use a smaller --size or a higher --max-memory.
 // model_forward calls it first.
 int model_check_memory(const model *m, int h, int w, err *e);

@@ -106,7 +106,7 @@ uint64_t model_memory_needed(const model *m, int h, int w, uint64_t *activations
 
 int model_check_memory(const model *m, int h, int w, err *e) {
     uint64_t act = 0, need = model_memory_needed(m, h, w, &act);
-    if (need <= m->max_memory) return OODSEG_OK;
+    if (!m->max_memory || need <= m->max_memory) return OODSEG_OK;   // 0: a model made without model_from_ckpt
     char what[512], a[32];
     snprintf(what, sizeof what, "the forward pass of %s on a %dx%d (WxH) input (%s of activations, the rest "
              "weights, input and logits)", m->desc.arch, w, h, memlimit_str(act, a, sizeof a));
