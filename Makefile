@@ -130,7 +130,7 @@ bench: all benches
 	@echo "run the bench binaries in build/bench/ (see BENCHMARKS.md)"
 
 # Memcheck (tools/valgrind-check.sh): VALGRIND=e2e the small end-to-end runs, api the examples and
-# the API tests, all both (what .ci/run runs).
+# test_api, all both (what .ci/run runs), full also test_api_score (about an hour).
 VALGRIND ?= all
 valgrind: all
 	@tools/install-deps.sh valgrind

@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
 # Valgrind (memcheck) over small runs, on the release build in build/:
-#   tools/valgrind-check.sh [e2e|api|all]       (default e2e; .ci/run runs all)
+#   tools/valgrind-check.sh [e2e|api|all|full]   (default e2e; .ci/run runs all)
 #   e2e: the tiny golden InternImage forward pass, and a score run with MaxLogit and K-Means on one
 #        CamVid-OOD frame at a small size (the ESPNet CamVid model from $OODSEG_ASSETS when present,
 #        else the default model in assets/);
-#   api: every build/examples/* program with the arguments of its `// check-args:` line (as
-#        tools/check-install.sh runs them: @MODEL@ the tiny golden InternImage when present, else
-#        the default model; @IMAGE@ its small image; @DEMO@ assets/demo), and every
-#        build/tests/test_api* program.
+#   api: every build/examples/* program, on the smallest model at hand (the ESPNet CamVid model,
+#        whose own test size is 480x360; else the default model) with the arguments listed below
+#        (an example not listed fails the run until it is added), and build/tests/test_api;
+#   all: e2e and api;
+#   full: all, and build/tests/test_api_score, whose workload (the default model at 1024x512, some
+#        30 forward passes) takes about an hour under memcheck; `make test` runs it under ASan +
+#        UBSan (LeakSanitizer included) instead.
 # One OpenMP thread where the command takes a thread count, so that the runtime's own pools do not
 # show up as leaks. Any memcheck error or definite/indirect leak fails the run (exit status 9), and
 # the script names every run that failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-e2e}
-case "$mode" in e2e|api|all) ;; *) echo "usage: $0 [e2e|api|all]" >&2; exit 2 ;; esac
+case "$mode" in e2e|api|all|full) ;; *) echo "usage: $0 [e2e|api|all|full]" >&2; exit 2 ;; esac
 A="${OODSEG_ASSETS:-../shared}"
 export OODSEG_ASSETS="$A" OMP_WAIT_POLICY=passive
 # A file of the full assets, else its copy in the repository (tests/fixtures/ has the same layout).
@@ -44,20 +47,22 @@ if [ "$mode" != api ]; then
       --model "$model" -o "$out/s" assets/demo/test_ood/0001TP_008550.png
 fi
 if [ "$mode" != e2e ]; then
+  small=$A/models/espnet/pretrained/decoder/espnet_p_2_q_8_camvid.pth
+  [ -f "$small" ] || small=assets/models/espnetv2/espnetv2_s_2.0_city_1024x512.pth
+  frame=assets/demo/test_ood/0001TP_008550.png
   for bin in build/examples/*; do
     [ -x "$bin" ] || continue
     name=$(basename "$bin")
-    src=examples/$name.c
-    [ -f "$src" ] || continue
-    a=$(sed -n 's|^// *check-args: *||p' "$src" | head -1)
-    a=${a:-@MODEL@ @IMAGE@}
-    a=${a//@MODEL@/$tiny}; a=${a//@IMAGE@/$tiny_image}; a=${a//@DEMO@/assets/demo}
-    # shellcheck disable=SC2086  # the argument line is split into words on purpose
-    run "examples/$name $a" "$bin" $a
+    case "$name" in
+      run_model) args=("$small" "$frame") ;;
+      score_folder) args=(assets/demo/test_ood assets/demo/testannot_ood 12 11 "$small") ;;
+      score_folder.py) continue ;;
+      *) echo "valgrind: examples/$name has no arguments in $0: add them"; failed+=("examples/$name"); continue ;;
+    esac
+    run "examples/$name ${args[*]}" "$bin" "${args[@]}"
   done
-  for t in build/tests/test_api*; do
-    [ -x "$t" ] && run "$t" "$t"
-  done
+  run build/tests/test_api build/tests/test_api
+  [ "$mode" = full ] && run build/tests/test_api_score build/tests/test_api_score
 fi
 if [ ${#failed[@]} -gt 0 ]; then
   echo "valgrind: ${#failed[@]} run(s) failed:"; printf '  %s\n' "${failed[@]}"
