@@ -89,7 +89,7 @@ static double time_conv(const shape *s, int runs, double *gf) {
     err e = {0};
     int cig = s->ci / s->g;
     float *x = rbuf((size_t)s->ci * s->h * s->w), *wt = rbuf((size_t)s->co * cig * s->k * s->k);
-    conv2d c = {s->ci, s->co, s->k, s->s, s->p, s->d, s->g, wt, NULL, 0};
+    conv2d c = {s->ci, s->co, s->k, s->s, s->p, s->d, s->g, wt, NULL, 0, NULL};
     int ho = conv2d_out_size(s->h, s->k, s->s, s->p, s->d), wo = conv2d_out_size(s->w, s->k, s->s, s->p, s->d);
     float *y = malloc(sizeof(float) * (size_t)s->co * ho * wo);
     double t[32];

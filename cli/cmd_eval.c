@@ -5,6 +5,8 @@
 #include "../api/pipeline.h"
 #include "../eval/scoremap.h"
 #include "../api/disteval.h"
+#include "../core/interrupt.h"
+#include <signal.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -70,78 +72,85 @@ static int make_score_dirs(const char *out_dir, int n, const char *const *names,
     return OODSEG_OK;
 }
 
-static int open_evaluator(const eval_opts *o, const dataset *ds, int n_methods, const char *const *names,
-                          evaluator **ev, err *e) {
-    evaluator_opts eo;
-    cli_eval_opts(&o->f, ds->smiyc_track, &eo);
-    return evaluator_new(ev, n_methods, names, &eo, e);
-}
-
-// After the last image: the pooled metrics (and the component pass over the saved score maps),
-// the shard state if asked for, and the reports.
-static int finish_eval(evaluator *ev, const eval_opts *o, const cli_common *c, const dataset *ds, const char *arch,
-                       const char *const *sdirs, const html_opts *html, double t0, err *e) {
-    const char *model = c->cfg.model[0] ? c->cfg.model : NULL;
-    score_dirs sd = {sdirs, ds, NULL};
-    if (evaluator_finish(ev, score_dirs_map, &sd, e)) return e->code;
-    eval_info info = {.dataset = o->f.spec, .layout = ds->name, .labels_doc = ds->labels_doc,
-                      .model = model ? model : "(default)", .model_arch = arch,
-                      .options_json = o->options_json, .n_images = ds->n};
-    if (o->f.save_state) {
-        char meta[8192];
-        if (eval_meta_json(&info, o->f.shard_i, o->f.shard_n, meta, sizeof meta, e) ||
-            evaluator_save_state(ev, o->f.save_state, meta, e)) return e->code;
-        fprintf(stderr, "state saved to %s (merge shards with: oodseg metrics --merge STATE...)\n", o->f.save_state);
-    }
-    char note[96] = "";
-    if (o->f.shard_n > 1) snprintf(note, sizeof note, "shard %d/%d of the dataset only", o->f.shard_i, o->f.shard_n);
-    fprintf(stderr, "evaluated %d image%s with %s in %.1f s\n", ds->n, ds->n == 1 ? "" : "s", arch, omp_get_wtime() - t0);
-    info.model = model ? model : "(default model)";
-    info.note = note[0] ? note : NULL;
-    return cli_eval_report(ev, &info, c->out_dir, html, e);
-}
-
 static void dist_fail(void *ctx, const char *stem, const err *e) {
     (void)ctx;
     fprintf(stderr, "oodseg: %s (image %s skipped; going on)\n", e->msg, stem);
 }
 
+// Progress on rank 0; and, for the interrupt tests only, OODSEG_TEST_INTERRUPT_AFTER=N raises the
+// cancel flag as a first SIGINT would once image N is done, so the stop point is deterministic.
+typedef struct progress { double t0; int interrupt_after; } progress;
 static void dist_image(void *ctx, int done, int total) {
-    const double *t0 = ctx;
-    cli_progress("eval", done, total, *t0);
+    const progress *pg = ctx;
+    cli_progress("eval", done, total, pg->t0);
+    if (pg->interrupt_after > 0 && done >= pg->interrupt_after) interrupt_raise_for_test(SIGINT);
 }
 
-// Under mpirun (or with --resume): every rank its share of the images in chunks kept on disk
-// (api/disteval.h), then rank 0 merges them exactly and writes the same reports as one process.
-static int eval_distributed(pipeline *p, const dataset *ds, const eval_opts *o, const cli_common *c,
-                            const eval_save *save, const html_opts *html, err *e) {
+// What an interrupted run prints: where the finished images are and the command that resumes.
+static int interrupted(const dist_eval_result *r, const char *run_dir, const char *cmdline, int resume) {
+    int sig = *interrupt_flag() ? *interrupt_flag() : SIGINT;
+    fprintf(stderr, "eval: interrupted; %d of this rank's %d images are saved in %s/ (no report written).\n"
+                    "Resume with the same command and --resume:\n  %s%s\n",
+            r->n_done, r->n_share, run_dir, cmdline, resume ? "" : " --resume");
+    return 128 + sig;
+}
+
+// Rank 0's reports of the merged run.
+static int write_reports(const dist_eval_result *r, const eval_info *info, const char *out_dir, const html_opts *html,
+                         err *e) {
+    report rep;
+    dist_eval_report(r, info, &rep);
+    int rc = report_write_all(&rep, out_dir, e);
+    if (!rc && html) rc = report_write_html(&rep, html, out_dir, e);
+    char *t = rc ? NULL : report_table_md(&rep);
+    if (t) { printf("%s (%d images), FPR95 convention %s\n\n%s", rep.info.dataset, rep.info.n_images, fpr_conv_name(rep.conv), t); free(t); }
+    if (!rc) fprintf(stderr, "reports written to %s/\n", out_dir);
+    return rc;
+}
+
+// Every eval runs in chunks kept on disk in DIR/chunks/ (api/disteval.h): under mpirun each rank
+// its share, and rank 0 merges them exactly and writes the same reports as one process. A plain
+// run keeps them too, so that any interrupted or killed run can go on with --resume; they are
+// removed once the reports are written. Their cost is each chunk's exact state (a few bytes a
+// distinct score) and rows: see the README's "Interrupt and resume".
+static int eval_chunked(pipeline *p, const dataset *ds, const eval_opts *o, const cli_common *c, const eval_save *save,
+                        const html_opts *html, const char *cmdline, err *e) {
     const dist *d = cli_dist();
-    if (o->f.comp == 1 || (o->f.comp < 0 && ds->smiyc_track) || o->f.save_state)
-        return err_set(e, OODSEG_E_ARG, "eval: component metrics and --save-state are not available with several ranks or "
-                       "--resume yet; use --no-components, or --shard and oodseg metrics --merge");
-    double t0 = omp_get_wtime();
+    const char *te = getenv("OODSEG_TEST_INTERRUPT_AFTER");
+    progress pg = {omp_get_wtime(), te ? atoi(te) : 0};
     char run_dir[4200];
     snprintf(run_dir, sizeof run_dir, "%s/chunks", c->out_dir);
-    dist_eval_opts dopts = {run_dir, o->chunk, o->resume, o->f.conv, save, dist_fail, d->rank == 0 ? dist_image : NULL, &t0};
+    const char *model = c->cfg.model[0] ? c->cfg.model : NULL;
+    char note[96] = "";
+    if (o->f.shard_n > 1) snprintf(note, sizeof note, "shard %d/%d of the dataset only", o->f.shard_i, o->f.shard_n);
+    // the state's metadata as one process's --save-state writes it
+    eval_info sinfo = {.dataset = o->f.spec, .layout = ds->name, .labels_doc = ds->labels_doc,
+                       .model = model ? model : "(default)", .model_arch = p->m->desc.arch,
+                       .options_json = o->options_json, .n_images = ds->n};
+    evaluator_opts eo;
+    cli_eval_opts(&o->f, ds->smiyc_track, &eo);
+    dist_eval_opts dopts = {run_dir, o->chunk, o->resume, o->f.conv, save, dist_fail, d->rank == 0 ? dist_image : NULL, &pg,
+                            interrupt_flag(), eo.components, eo.comp, o->f.save_state, &sinfo, o->f.shard_i, o->f.shard_n};
     dist_eval_result r;
-    if (dist_eval_run(d, p, ds, &dopts, &r, e)) return e->code;
-    int rc = OODSEG_OK;
+    int rc = dist_eval_run(d, p, ds, &dopts, &r, e);
+    if (rc) {   // r holds what was read before the error (rank 0)
+        if (rc == OODSEG_E_INTERRUPTED) rc = interrupted(&r, run_dir, cmdline, o->resume);
+        dist_eval_result_free(&r);
+        return rc;
+    }
     if (d->rank == 0) {
-        const char *model = c->cfg.model[0] ? c->cfg.model : NULL;
-        char note[96] = "";
-        if (o->f.shard_n > 1) snprintf(note, sizeof note, "shard %d/%d of the dataset only", o->f.shard_i, o->f.shard_n);
-        eval_info info = {.dataset = o->f.spec, .layout = ds->name, .labels_doc = ds->labels_doc,
-                          .model = model ? model : "(default model)", .model_arch = p->m->desc.arch,
-                          .options_json = o->options_json, .note = note[0] ? note : NULL, .n_images = r.n_rows};
-        report rep;
-        dist_eval_report(&r, &info, &rep);
-        fprintf(stderr, "evaluated %d image%s with %s on %d rank%s in %.1f s%s\n", r.n_rows, r.n_rows == 1 ? "" : "s",
-                p->m->desc.arch, d->size, d->size == 1 ? "" : "s", omp_get_wtime() - t0, r.n_failed ? "" : "");
+        eval_info info = sinfo;
+        info.model = model ? model : "(default model)";
+        info.note = note[0] ? note : NULL;
+        info.n_images = r.n_rows;
+        if (o->f.save_state) fprintf(stderr, "state saved to %s (merge shards with: oodseg metrics --merge STATE...)\n", o->f.save_state);
+        char ranks[48] = "";
+        if (d->size > 1) snprintf(ranks, sizeof ranks, " on %d ranks", d->size);
+        fprintf(stderr, "evaluated %d image%s with %s%s in %.1f s\n", r.n_rows, r.n_rows == 1 ? "" : "s", p->m->desc.arch,
+                ranks, omp_get_wtime() - pg.t0);
         if (r.n_failed) fprintf(stderr, "eval: %d image%s FAILED and were skipped (see above)\n", r.n_failed, r.n_failed == 1 ? "" : "s");
-        if (!(rc = report_write_all(&rep, c->out_dir, e)) && html) rc = report_write_html(&rep, html, c->out_dir, e);
-        char *t = rc ? NULL : report_table_md(&rep);
-        if (t) { printf("%s (%d images), FPR95 convention %s\n\n%s", rep.info.dataset, rep.info.n_images, fpr_conv_name(rep.conv), t); free(t); }
-        if (!rc) fprintf(stderr, "reports written to %s/\n", c->out_dir);
+        rc = write_reports(&r, &info, c->out_dir, html, e);
+        if (!rc) dist_eval_remove_chunks(run_dir);
     }
     if (r.n_resumed) fprintf(stderr, "eval: rank %d resumed %d images done before\n", d->rank, r.n_resumed);
     if (!rc && r.n_failed) { *e = r.first_failure; rc = e->code ? e->code : OODSEG_E_DATA; }
@@ -149,17 +158,17 @@ static int eval_distributed(pipeline *p, const dataset *ds, const eval_opts *o, 
     return rc;
 }
 
-// Parses, opens the dataset, the pipeline and the evaluator, then one library call per image.
+// Parses, opens the dataset and the pipeline, then the chunked run.
 int cmd_eval(int argc, char **argv) {
     cli_common c = {0};
     err e = {0};
     pipeline p = {0};
     dataset ds = {0};
-    evaluator *ev = NULL;
     eval_opts o = {0};
     cli_eval_flags_init(&o.f);
     char *sdirs[PIPE_MAX_METHODS] = {0}, maps[4200], thumbs[4200], cmdline[8192];
     int rc;
+    interrupt_install();   // idempotent; the job polls interrupt_flag() between images
     strcpy(o.options_json, "{}");
     if ((rc = cli_parse(argc, argv, 2, "eval", &c, eval_extra, &o, &e))) goto done;
     if (!c.cfg.methods[0]) snprintf(c.cfg.methods, sizeof c.cfg.methods, "maxlogit,msp,entropy,energy,kmeans");
@@ -176,12 +185,11 @@ int cmd_eval(int argc, char **argv) {
     }
     const char *names[PIPE_MAX_METHODS];
     for (int k = 0; k < p.n_methods; k++) names[k] = pipeline_method_name(&p, k);
-    int distributed = cli_dist()->size > 1 || o.resume;
-    if (!distributed && (rc = open_evaluator(&o, &ds, p.n_methods, names, &ev, &e))) goto done;
-    // The default component threshold comes from the pooled curve, so a second pass reads the maps.
-    if (!distributed && evaluator_needs_maps(ev) && !o.save_scores) {
+    // Components are computed by rank 0 in a pass after the merge, over the saved score maps.
+    if ((o.f.comp == 1 || (o.f.comp < 0 && ds.smiyc_track)) && !o.save_scores) {
         o.save_scores = 1;
-        fprintf(stderr, "eval: component metrics need a second pass over the score maps; saving them in %s/scores/\n", c.out_dir);
+        if (cli_dist()->rank == 0)
+            fprintf(stderr, "eval: component metrics take a second pass over the score maps; saving them in %s/scores/\n", c.out_dir);
     }
     if (o.save_scores && (rc = make_score_dirs(c.out_dir, p.n_methods, names, sdirs, &e))) goto done;
     snprintf(maps, sizeof maps, "%s/maps", c.out_dir);
@@ -192,19 +200,13 @@ int cmd_eval(int argc, char **argv) {
                       o.f.no_html ? NULL : thumbs};
     cli_command_line(argc, argv, cmdline, sizeof cmdline);
     html_opts html = {.command_line = cmdline, .thumbs = 1};
-    if (distributed) { rc = eval_distributed(&p, &ds, &o, &c, &save, o.f.no_html ? NULL : &html, &e); goto done; }
-    double t0 = omp_get_wtime();
-    for (int i = 0; i < ds.n && !rc; i++) {
-        rc = pipeline_eval_item(&p, &ds, i, ev, &save, &e);
-        cli_progress("eval", i + 1, ds.n, t0);
-    }
-    if (!rc) rc = finish_eval(ev, &o, &c, &ds, p.m->desc.arch, (const char *const *)sdirs, o.f.no_html ? NULL : &html, t0, &e);
+    rc = eval_chunked(&p, &ds, &o, &c, &save, o.f.no_html ? NULL : &html, cmdline, &e);
 done:
     for (int k = 0; k < PIPE_MAX_METHODS; k++) free(sdirs[k]);
-    evaluator_free(ev);
     pipeline_close(&p);
     dataset_free(&ds);
     cli_free(&c);
+    if (rc > 128) return rc;   // interrupted, and said so: 128 + the signal, as a shell reports it
     if (rc && cli_dist()->size > 1 && e.code) fprintf(stderr, "oodseg: rank %d: ", cli_dist()->rank);
     return rc ? cli_fail(&e) : 0;
 }

@@ -269,6 +269,11 @@ int evaluator_save_state(evaluator *ev, const char *path, const char *meta_json,
 
 int evaluator_merge(evaluator **out, const char *const *paths, int n_paths, fpr_conv conv,
                     const char *save_path, err *e) {
+    return evaluator_merge_as(out, paths, n_paths, conv, save_path, NULL, e);
+}
+
+int evaluator_merge_as(evaluator **out, const char *const *paths, int n_paths, fpr_conv conv,
+                       const char *save_path, const char *save_meta, err *e) {
     *out = NULL;
     if (n_paths < 1) return err_set(e, OODSEG_E_ARG, "merge: no state files given");
     evaluator *ev = ev_alloc(1, e);
@@ -277,11 +282,53 @@ int evaluator_merge(evaluator **out, const char *const *paths, int n_paths, fpr_
     ev->o.conv = conv;
     int ns = 0, rc = eval_meta_merged_read(paths, n_paths, &ev->meta, e);
     char names[MSTATE_MAX_SECTIONS][MSTATE_NAME], meta[8192];   // meta: for the merged state file
-    if (!rc) rc = mstate_merge(paths, n_paths, conv, 1, save_path, &ns, names, ev->res, meta, sizeof meta, e);
+    if (!rc) rc = mstate_merge_as(paths, n_paths, conv, 1, save_path, save_meta, &ns, names, ev->res, meta, sizeof meta, e);
     if (rc) { evaluator_free(ev); return rc; }
     ev->n_methods = ns;
     for (int m = 0; m < ns; m++) memcpy(ev->names[m], names[m], EVALUATOR_NAME);
     ev->finished = 1;
     *out = ev;
+    return OODSEG_OK;
+}
+
+// One image of the merged pass: its labels, then each method's map at the image's size.
+static int merged_comp_image(evaluator *ev, int i, const char *stem, evaluator_labels_fn labels,
+                             evaluator_map_fn maps, void *ctx, float **buf, size_t *cap, err *e) {
+    uint8_t *lab = NULL;
+    int w = 0, h = 0, rc = labels(ctx, i, stem, &lab, &w, &h, e);
+    size_t n = (size_t)w * h;
+    if (!rc && n > *cap) {
+        free(*buf);
+        *cap = 0;
+        if (!(*buf = malloc(n * sizeof **buf))) rc = err_set(e, OODSEG_E_NOMEM, "components: out of memory for a %dx%d map", w, h);
+        else *cap = n;
+    }
+    for (int m = 0; m < ev->n_methods && !rc; m++) {
+        if (ev->pending[m] && !ev->res[m].defined) continue;   // as comp_pass: no curve, no threshold
+        rc = maps(ctx, i, stem, m, *buf, w, h, e);
+        if (!rc && comp_add(&ev->comp[m], *buf, lab, w, h, &ev->cp[m], e)) err_prefix(e, "%s: ", stem);
+    }
+    free(lab);
+    return rc;
+}
+
+int evaluator_merged_components(evaluator *ev, const comp_params *p, int n, const char *const *stems,
+                                evaluator_labels_fn labels, evaluator_map_fn maps, void *ctx, err *e) {
+    if (!ev->merged || ev->o.components) return err_set(e, OODSEG_E_ARG, "evaluator: component pass on an evaluator that is not a fresh merge");
+    ev->o.components = 1;
+    ev->o.comp = *p;
+    for (int m = 0; m < ev->n_methods; m++) {
+        ev->cp[m] = *p;
+        ev->pending[m] = isnan(p->threshold);
+        memset(&ev->comp[m], 0, sizeof ev->comp[m]);
+        if (ev->pending[m] && ev->res[m].defined) ev->cp[m].threshold = comp_default_threshold(&ev->res[m]);
+    }
+    float *buf = NULL;
+    size_t cap = 0;
+    int rc = OODSEG_OK;
+    for (int i = 0; i < n && !rc; i++) rc = merged_comp_image(ev, i, stems[i], labels, maps, ctx, &buf, &cap, e);
+    free(buf);
+    if (rc) { ev->o.components = 0; return rc; }
+    for (int m = 0; m < ev->n_methods; m++) comp_finish(&ev->comp[m], &ev->comp_res[m]);
     return OODSEG_OK;
 }

@@ -99,6 +99,20 @@ int evaluator_save_state(evaluator *ev, const char *path, const char *meta_json,
 // pass over all their pixels; save_path (or NULL) receives the merged state.
 int evaluator_merge(evaluator **out, const char *const *paths, int n_paths, fpr_conv conv,
                     const char *save_path, err *e);
+// evaluator_merge with the merged state written with save_meta as its metadata (NULL: the first
+// state's), e.g. the metadata one process's --save-state would write, so the file is the same.
+int evaluator_merge_as(evaluator **out, const char *const *paths, int n_paths, fpr_conv conv,
+                       const char *save_path, const char *save_meta, err *e);
+
+// Component metrics for a merged evaluator, which keeps no images: method m's threshold is
+// p->threshold, or (NaN) the SMIYC default from m's merged curve; then one pass over the n images
+// in their original order, labels (0/1/255, malloc'd, w x h) from labels_fn and maps from maps_fn.
+// Images, order and sums are those of evaluator_add + evaluator_finish in one process, so the
+// results are bit-identical to it.
+typedef int (*evaluator_labels_fn)(void *ctx, int image, const char *stem, uint8_t **labels, int *w, int *h,
+                                   err *e);
+int evaluator_merged_components(evaluator *ev, const comp_params *p, int n, const char *const *stems,
+                                evaluator_labels_fn labels, evaluator_map_fn maps, void *ctx, err *e);
 // A merged evaluator's metadata (dataset, labels, model of the first state, images summed, a note);
 // NULL for others.
 const eval_info *evaluator_info(const evaluator *ev);

@@ -235,6 +235,13 @@ static int check_ends(src *S, const char *const *paths, int n_paths, const char 
 int mstate_merge(const char *const *paths, int n_paths, fpr_conv conv, int want_curve,
                  const char *save_path, int *n_sections, char names[][MSTATE_NAME],
                  metrics_result *results, char *meta, size_t meta_cap, err *e) {
+    return mstate_merge_as(paths, n_paths, conv, want_curve, save_path, NULL, n_sections, names, results, meta,
+                           meta_cap, e);
+}
+
+int mstate_merge_as(const char *const *paths, int n_paths, fpr_conv conv, int want_curve,
+                    const char *save_path, const char *save_meta, int *n_sections, char names[][MSTATE_NAME],
+                    metrics_result *results, char *meta, size_t meta_cap, err *e) {
     if (n_paths < 1) return err_set(e, OODSEG_E_ARG, "merge: no state files given");
     src *S = err_calloc(e, (size_t)n_paths, sizeof(src), "merge sources");
     if (!S) return e->code;
@@ -244,7 +251,7 @@ int mstate_merge(const char *const *paths, int n_paths, fpr_conv conv, int want_
     int rc = open_sources(S, paths, n_paths, &ns0, meta, meta_cap, e);
     if (!rc && save_path) {
         if (!(w.f = open_tmp(&of, save_path, e))) rc = e->code;
-        else w_header(&w, meta, ns0);
+        else w_header(&w, save_meta ? save_meta : meta, ns0);
     }
     for (int sec = 0; sec < ns0 && !rc; sec++) {
         uint64_t P, N, runs = 0;

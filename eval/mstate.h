@@ -24,6 +24,10 @@ int mstate_save(const char *path, const char *meta_json, int n_sections,
 int mstate_merge(const char *const *paths, int n_paths, fpr_conv conv, int want_curve,
                  const char *save_path, int *n_sections, char names[][MSTATE_NAME],
                  metrics_result *results, char *meta, size_t meta_cap, err *e);
+// The same, with save_meta (NULL: the first file's metadata) in the merged state's header.
+int mstate_merge_as(const char *const *paths, int n_paths, fpr_conv conv, int want_curve,
+                    const char *save_path, const char *save_meta, int *n_sections, char names[][MSTATE_NAME],
+                    metrics_result *results, char *meta, size_t meta_cap, err *e);
 // Reads only the metadata string of a state file (e.g. to add up the shards' image counts).
 int mstate_read_meta(const char *path, char *meta, size_t meta_cap, err *e);
 

@@ -75,7 +75,10 @@ int upernet_bind(upernet *u, wbind *w, const int in_channels[4]) {
     return w->e->code;
 }
 
-static int fold(conv_module *m, err *e) { return bn_fold(&m->conv, &m->bn, BN_EPS, e); }
+// The weights are final once BN is folded: the 3x3s' Winograd weights are made here, once.
+static int fold(conv_module *m, err *e) {
+    return bn_fold(&m->conv, &m->bn, BN_EPS, e) || conv2d_winograd_prepare(&m->conv, e) ? e->code : OODSEG_OK;
+}
 
 int upernet_fold(upernet *u, err *e) {
     for (int k = 0; k < 4; k++) if (fold(&u->psp[k], e)) return e->code;

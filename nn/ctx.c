@@ -6,4 +6,5 @@ void nn_ctx_init(nn_ctx *c, int threads) {
     c->threads = threads < 1 ? 1 : threads;
     c->device = NN_DEVICE_CPU;
     c->conv_im2col = 0;
+    c->conv_winograd = 1;
 }

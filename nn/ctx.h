@@ -12,6 +12,8 @@ typedef struct nn_ctx {
     nn_device device;    // where tensors live and ops run; the CPU is the only backend today
     int conv_im2col;     // tests and benches: 1 runs every non-depthwise conv as im2col + sgemm
                          // (0, the default: the direct kernel where it wins)
+    int conv_winograd;   // 3x3 stride-1 convs by Winograd F(4,3): 1 (default) where it wins (wide
+                         // convs), 0 never, 2 every such conv (tests); conv_im2col 1 overrides it
 } nn_ctx;
 
 // threads <= 0: every core the process may use (omp_get_num_procs()).

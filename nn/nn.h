@@ -34,6 +34,8 @@ typedef struct conv2d {
     float *weight;   // (c_out, c_in/groups, k, k)
     float *bias;     // (c_out) or NULL
     int owned;       // 1 when weight/bias were allocated here (BN folding), freed by conv2d_free
+    float *winograd_u;   // (36, c_out, c_in) Winograd weights (conv2d_winograd_prepare) or NULL;
+                         // owned, freed by conv2d_free and conv2d_fold_bn (which changes weight)
 } conv2d;
 
 int conv2d_out_size(int in, int k, int stride, int pad, int dilation);
@@ -50,6 +52,19 @@ int conv2d_forward_prelu(const nn_ctx *ctx, const conv2d *c, const float *x, int
 void conv2d_free(conv2d *c);
 // ctx->conv_im2col (tests and benches) runs every non-depthwise conv as im2col + sgemm instead of
 // the direct kernel.
+
+// ---- winograd.c ----------------------------------------------------------------------------
+// Winograd F(4x4, 3x3) for 3x3, stride 1, dilation 1, groups 1 convs (any pad): conv2d_forward
+// takes it for wide ones (see conv.c) unless ctx->conv_winograd is 0. Error: a few 1e-6 of
+// sum|w||x| per output (tests/test_winograd.c), about 10x the im2col path's.
+int conv2d_winograd_shape(const conv2d *c);
+// Caches U = G g G^T in c->winograd_u (replacing an older one); for a conv without that shape, or
+// without weights, does nothing. Call it once the weights are final (after conv2d_fold_bn); a conv
+// without it still runs Winograd, transforming its weights on every call.
+int conv2d_winograd_prepare(conv2d *c, err *e);
+// y (c_out, ho, wo) from x (c_in, h, w), plus bias, then the PReLU slope (c_out) when not NULL.
+int conv2d_winograd_forward(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w,
+                            const float *slope, float *y, int ho, int wo, err *e);
 
 // y += conv(x) for a 1x1 stride-1 conv with groups 1 (bias required): per output channel o,
 // y[o, p] += ((w[o,0]*x[0,p] + w[o,1]*x[1,p]) + ...) + b[o], the inputs summed in order, then the

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static const nn_ctx ctx2 = {2, NN_DEVICE_CPU, 0};
+static const nn_ctx ctx2 = {2, NN_DEVICE_CPU, 0, 1};
 
 // ---- synthetic data -------------------------------------------------------------------------
 static uint64_t rs = 88172645463325252ull;

@@ -57,7 +57,7 @@ static void synth_free(synth *s) {
     for (int i = 0; i < s->ntaps; i++) free(s->taps[i].data);
 }
 
-static nn_ctx ctx2 = {2, NN_DEVICE_CPU, 0};   // two threads unless a test says otherwise
+static nn_ctx ctx2 = {2, NN_DEVICE_CPU, 0, 1};   // two threads unless a test says otherwise
 
 // Opens the method `name` with o, scores one input with ctx, closes it.
 static int score_ctx(const nn_ctx *ctx, const char *name, const ood_input *in, const ood_options *o, float *sc,
@@ -237,7 +237,7 @@ TEST(kmeans_bilinear_upsample_and_determinism) {
     int inter = 0, uni = 0;
     for (int64_t p = 0; p < 1024; p++) { int f = cl[p] == c0, g = in_square(p); inter += f && g; uni += f || g; }
     CHECK(inter >= 0.6 * uni, "bilinear cluster map far from the square: IoU %d/%d", inter, uni);
-    nn_ctx ctx1 = {1, NN_DEVICE_CPU, 0};
+    nn_ctx ctx1 = {1, NN_DEVICE_CPU, 0, 1};
     REQUIRE(score_ctx(&ctx1, "kmeans", synth_in(&s), &o, b, &aux2, &e) == OODSEG_OK, "%s", e.msg);
     CHECK(memcmp(a, b, sizeof a) == 0 && memcmp(cl, cl2, sizeof cl) == 0, "not deterministic across threads");
     synth_free(&s);

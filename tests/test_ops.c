@@ -97,7 +97,7 @@ static int run_conv_case(const conv_case *c, double *worst) {
     float *x = rand_buf((int64_t)c->ci * c->h * c->w, 1.0f);
     float *wt = rand_buf((int64_t)c->co * cig * c->k * c->k, 0.5f);
     float *b = c->bias ? rand_buf(c->co, 1.0f) : NULL;
-    conv2d cv = {c->ci, c->co, c->k, c->s, c->p, c->d, c->g, wt, b, 0};
+    conv2d cv = {c->ci, c->co, c->k, c->s, c->p, c->d, c->g, wt, b, 0, NULL};
     int ho = conv2d_out_size(c->h, c->k, c->s, c->p, c->d), wo = conv2d_out_size(c->w, c->k, c->s, c->p, c->d);
     size_t n = (size_t)c->co * ho * wo;
     float *y = malloc(sizeof(float) * n);
@@ -144,7 +144,7 @@ TEST(conv2d_forward_prelu_equals_two_calls) {
             float *x = rand_buf((int64_t)c->ci * c->h * c->w, 1.0f);
             float *wt = rand_buf((int64_t)c->co * cig * c->k * c->k, 0.5f);
             float *b = c->bias ? rand_buf(c->co, 1.0f) : NULL, *sl = rand_buf(c->co, 1.0f);
-            conv2d cv = {c->ci, c->co, c->k, c->s, c->p, c->d, c->g, wt, b, 0};
+            conv2d cv = {c->ci, c->co, c->k, c->s, c->p, c->d, c->g, wt, b, 0, NULL};
             int ho = conv2d_out_size(c->h, c->k, c->s, c->p, c->d), wo = conv2d_out_size(c->w, c->k, c->s, c->p, c->d);
             size_t n = (size_t)c->co * ho * wo;
             float *y1 = malloc(sizeof(float) * n), *y2 = malloc(sizeof(float) * n);
@@ -181,7 +181,7 @@ TEST(conv2d_wide_chunked_matches_gemm) {
     for (size_t i = 0; i < (size_t)co * kd; i++) aw[i] = fabsf(wt[i]);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, co, P, kd, 1.0f, wt, kd, col, P, 0.0f, ref, P);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, co, P, kd, 1.0f, aw, kd, acol, P, 0.0f, mag, P);
-    conv2d cv = {ci, co, 3, 1, 1, 1, 1, wt, NULL, 0};
+    conv2d cv = {ci, co, 3, 1, 1, 1, 1, wt, NULL, 0, NULL};
     REQUIRE(conv2d_forward(&T, &cv, x, h, w, y, &e) == OODSEG_OK, "%s", e.msg);
     int bad = 0;
     for (size_t i = 0; i < (size_t)co * P; i++) bad += fabsf(y[i] - ref[i]) > 2e-5f * mag[i] + 1e-30f;
@@ -192,9 +192,9 @@ TEST(conv2d_wide_chunked_matches_gemm) {
 TEST(conv2d_out_size_floors) {
     err e = {0};
     float x[4] = {0}, y[4], wt[9] = {0};
-    conv2d bad = {3, 4, 3, 1, 1, 1, 2, wt, NULL, 0};   // 3 input channels in 2 groups
+    conv2d bad = {3, 4, 3, 1, 1, 1, 2, wt, NULL, 0, NULL};   // 3 input channels in 2 groups
     CHECK(conv2d_forward(&T, &bad, x, 2, 2, y, &e) == OODSEG_E_INTERNAL && e.msg[0], "%s", e.msg);
-    conv2d small = {1, 1, 3, 1, 0, 2, 1, wt, NULL, 0};   // 2x2 input, dilated 3x3, no padding
+    conv2d small = {1, 1, 3, 1, 0, 2, 1, wt, NULL, 0, NULL};   // 2x2 input, dilated 3x3, no padding
     CHECK(conv2d_forward(&T, &small, x, 2, 2, y, &e) == OODSEG_E_INTERNAL, "%s", e.msg);
     CHECK(conv2d_out_size(17, 3, 2, 1, 1) == 9);
     CHECK(conv2d_out_size(16, 3, 2, 1, 1) == 8);
@@ -215,7 +215,7 @@ TEST(conv2d_fold_bn_equals_conv_then_bn) {
     float bcopy[10];
     memcpy(bcopy, b, sizeof bcopy);
     conv_case cc = {ci, co, 3, 1, 1, 1, 1, h, w, 1};
-    conv2d cv = {ci, co, 3, 1, 1, 1, 1, wt, b, 0};
+    conv2d cv = {ci, co, 3, 1, 1, 1, 1, wt, b, 0, NULL};
     REQUIRE(conv2d_fold_bn(&cv, g, be, m, v, 1e-3f, &e) == OODSEG_OK, "%s", e.msg);
     CHECK(cv.owned == 1 && cv.weight != wt && cv.bias != b);
     CHECK(memcmp(wt, wcopy, sizeof(float) * co * ci * 9) == 0 && memcmp(b, bcopy, sizeof bcopy) == 0,
@@ -672,7 +672,7 @@ TEST(conv2d_1x1_accumulate_matches_loop) {
                 for (int c = 1; c < t->ci; c++) s += wt[o * t->ci + c] * x[c * t->hw + i];
                 ref[o * t->hw + i] = y0[o * t->hw + i] + (s + b[o]);
             }
-        conv2d cv = {t->ci, t->co, 1, 1, 0, 1, 1, wt, b, 0};
+        conv2d cv = {t->ci, t->co, 1, 1, 0, 1, 1, wt, b, 0, NULL};
         for (int th = 1; th <= 2; th++) {
             T.threads = th;
             memcpy(got, y0, sizeof(float) * n);
@@ -825,7 +825,7 @@ static void run_all(int threads, float *out, const float *x, const float *wt) {
     };
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
         const conv_case *c = &cs[i];
-        conv2d cv = {c->ci, c->co, c->k, c->s, c->p, c->d, c->g, (float *)wt, c->bias ? (float *)wt + 7 : NULL, 0};
+        conv2d cv = {c->ci, c->co, c->k, c->s, c->p, c->d, c->g, (float *)wt, c->bias ? (float *)wt + 7 : NULL, 0, NULL};
         conv2d_forward(&T, &cv, x, c->h, c->w, o, &e);
         o += (size_t)c->co * conv2d_out_size(c->h, c->k, c->s, c->p, c->d) * conv2d_out_size(c->w, c->k, c->s, c->p, c->d);
     }
