@@ -39,7 +39,7 @@ EXAMPLES = $(EXAMPLE_SRC:examples/%.c=$(B)/examples/%)
 PREFIX  ?= /usr/local
 DEFAULT_MODEL = assets/models/espnetv2/espnetv2_s_2.0_city_1024x512.pth
 
-.PHONY: all lib cli tests benches tools examples deps demo test test-release test-san clean install valgrind bench python fuzz fuzz-bins FORCE
+.PHONY: all lib cli tests benches tools examples deps demo test test-release test-san test-tsan clean install valgrind bench python fuzz fuzz-bins FORCE
 
 all: lib cli tests examples
 
@@ -129,8 +129,24 @@ demo: deps
 bench: all benches
 	@echo "run the bench binaries in build/bench/ (see BENCHMARKS.md)"
 
+# Memcheck (tools/valgrind-check.sh): VALGRIND=e2e the small end-to-end runs, api the examples and
+# test_api, all both (what .ci/run runs), full also test_api_score (about an hour).
+VALGRIND ?= all
 valgrind: all
-	tools/valgrind-check.sh
+	@tools/install-deps.sh valgrind
+	tools/valgrind-check.sh $(VALGRIND)
+
+# ThreadSanitizer: the library and tests/test_tsan.c (two models in two host threads, one model
+# from several) built into build-tsan/ with -fsanitize=thread (nn/simd.h drops target_clones there)
+# and run with one OpenMP thread per model: libgomp is not TSan-instrumented, so OpenMP barriers
+# would be reported as races (RELIABILITY.md "Concurrent use"). tools/tsan.supp names what is
+# suppressed and why. TSAN_ITERS: iterations per host thread.
+TSAN_FLAGS = -O1 -g -fsanitize=thread -fno-omit-frame-pointer
+TSAN_ITERS ?= 30
+test-tsan:
+	$(MAKE) B=build-tsan OPT="$(TSAN_FLAGS)" build-tsan/tests/test_tsan
+	TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1 suppressions=$(CURDIR)/tools/tsan.supp" \
+	    OMP_WAIT_POLICY=passive OODSEG_TSAN_ITERS=$(TSAN_ITERS) OODSEG_TSAN_THREADS=1 build-tsan/tests/test_tsan
 
 # The default model goes to P/share/oodseg/models/ (the assets layout), where core/paths.c looks.
 install: lib cli
@@ -168,6 +184,6 @@ $(B)/fuzz/fuzz_%: fuzz/fuzz_main.c fuzz/targets.c fuzz/targets.h $(B)/libparsers
 	    $(B)/libparsers.a $(LDLIBS)
 
 clean:
-	rm -rf build build-san build-mpi build-fuzz
+	rm -rf build build-san build-mpi build-fuzz build-tsan
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

@@ -4,6 +4,7 @@
 #include "pipeline.h"
 #include "../core/paths.h"
 #include "../nn/gemm_bf16.h"
+#include "../core/memlimit.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,7 @@ int pipeline_config_set(pipeline_config *c, const char *key, const char *v, err 
     if (!strcmp(key, "offset-scale")) return parse_offset_scale(v, &c->offset_scale, e);
     if (!strcmp(key, "threads") || !strcmp(key, "j")) return parse_threads(v, &c->threads, e);
     if (!strcmp(key, "precision")) return nn_precision_parse(v, "--precision", &c->precision, e);
+    if (!strcmp(key, "max-memory")) return memlimit_parse(v, key, &c->max_memory, e);
     if (!strcmp(key, "tta")) {
         if (strcmp(v, "1") && strcmp(v, "0") && strcmp(v, "on") && strcmp(v, "off"))
             return err_set(e, OODSEG_E_ARG, "--tta '%s': expected on or off (the CLI's --tta alone means on)", v);
@@ -83,6 +85,7 @@ void pipeline_config_model_options(const pipeline_config *c, model_options *mo) 
     mo->crop = c->crop[0] ? c->crop : NULL;
     mo->stride = c->stride[0] ? c->stride : NULL;
     mo->backbone = c->backbone[0] ? c->backbone : NULL;
+    mo->max_memory = c->max_memory;
 }
 
 int pipeline_config_open_model(const pipeline_config *c, const char *path, model **m, err *e) {

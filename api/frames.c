@@ -142,7 +142,7 @@ static void *producer(void *arg) {
         it.input = i; it.index = -1; it.source = s->paths[i];
         frame_name(s->paths[i], -1, it.name, sizeof it.name);
         double t0 = now();
-        it.failed = image_load_rgb(s->paths[i], &it.img, &it.e) != OODSEG_OK;
+        it.failed = image_load_rgb_mem(s->paths[i], s->o.max_memory, &it.img, &it.e) != OODSEG_OK;
         add_decode_time(s, now() - t0);
         if (put(s, &it)) break;
     }

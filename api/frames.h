@@ -33,6 +33,7 @@ typedef struct frame_opts {
     double start, end;       // videos: times in seconds, [start, end); end <= 0: to the end
     int rank, size;          // this rank's share (size 0 or 1: everything)
     int queue;               // frames decoded ahead (0: 4)
+    uint64_t max_memory;     // the run's memory limit, for the image decoder's pixel cap (0: the default)
 } frame_opts;
 
 typedef struct frame_source frame_source;

@@ -269,6 +269,7 @@ static int run_share(const dist *d, pipeline *p, char *const *inputs, int n_inpu
     frame_source *src = NULL;
     frame_opts fo = o->frames;
     fo.rank = d->rank; fo.size = d->size;
+    fo.max_memory = p->m->max_memory;
     if (!rc) rc = frame_source_open(inputs, n_inputs, &fo, &src, e);
     long long done = 0;
     frame_item it;

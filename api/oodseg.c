@@ -66,6 +66,7 @@ int oodseg_model_open(const char *path, const oodseg_options *opt, oodseg_model 
     mo.crop = opt->crop;
     mo.stride = opt->stride;
     mo.backbone = opt->backbone;
+    mo.max_memory = opt->max_memory;
     om->want_all = opt->want_all;
     nn_ctx ctx;
     nn_ctx_init(&ctx, opt->threads);   // 0: every core
@@ -154,7 +155,7 @@ int oodseg_run_image(oodseg_model *om, const char *path, oodseg_result **out, oo
     err e = {0};
     image img = {0};
     if (!om || !path || !out) { err_set(&e, OODSEG_E_ARG, "oodseg_run_image: bad arguments"); return api_status(&e, st); }
-    if (image_load_rgb(path, &img, &e)) return api_status(&e, st);
+    if (image_load_rgb_mem(path, om->m->max_memory, &img, &e)) return api_status(&e, st);
     int rc = oodseg_run_rgb(om, img.px, img.w, img.h, out, st);
     image_free(&img);
     return rc;

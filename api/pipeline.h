@@ -50,6 +50,7 @@ typedef struct pipeline_config {
     char crop[32], stride[32];   // "": the model's; "HxW" or "S": the slide window and step
     int threads;             // 0: every core
     nn_precision precision;  // of the model's GEMMs on weights: NN_FP32 (the default) or NN_BF16
+    uint64_t max_memory;     // --max-memory in bytes; 0: the default (core/memlimit.h)
     int tta;                 // --tta: the methods score the mean softmax of multi-scale + flip runs
     char methods[256];       // comma list; "": kmeans (the paper's method)
     pictures_format pictures;   // --pictures none|png|jpg|webp; PICTURES_DEFAULT: the command's default
@@ -59,7 +60,8 @@ typedef struct pipeline_config {
 
 void pipeline_config_default(pipeline_config *c);
 // One option by name, without dashes ("model", "backbone", "size", "id-channels", "offset-scale",
-// "mode", "crop", "stride", "threads", "precision" (fp32 or bf16), "pictures", "npy" (on/off),
+// "mode", "crop", "stride", "threads", "precision" (fp32 or bf16), "max-memory", "pictures",
+// "npy" (on/off),
 // "method"/"methods", and every method option). Returns 1 when the name is not an option (the
 // caller reports it), OODSEG_E_ARG for a bad value, else OODSEG_OK.
 int pipeline_config_set(pipeline_config *c, const char *key, const char *value, err *e);

@@ -11,7 +11,7 @@ int pipeline_eval_item(pipeline *p, const dataset *ds, int i, evaluator *ev, con
     image img = {0}, lab = {0};
     pipeline_out po = {0};
     double t0 = omp_get_wtime();
-    int rc = dataset_load_image(ds, i, &img, e);
+    int rc = dataset_load_image_mem(ds, i, p->m->max_memory, &img, e);
     if (!rc) rc = dataset_load_label(ds, i, img.w, img.h, &lab, e);
     if (!rc && (rc = pipeline_run(p, &img, &po, e))) err_prefix(e, "%s: ", it->image);
     if (!rc) rc = evaluator_add(ev, it->stem, (const float *const *)po.scores, lab.px, lab.w, lab.h,

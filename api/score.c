@@ -132,7 +132,7 @@ int oodseg_score_image(oodseg_scorer *s, const char *path, oodseg_maps **out, oo
     if (!s || !path || !out) { err_set(&e, OODSEG_E_ARG, "oodseg_score_image: scorer, path and out must not be NULL"); return api_status(&e, st); }
     *out = NULL;
     image img = {0};
-    if (image_load_rgb(path, &img, &e)) return api_status(&e, st);
+    if (image_load_rgb_mem(path, s->om->m->max_memory, &img, &e)) return api_status(&e, st);
     pipeline_out o;
     if (run_image(s, &img, &o, &e)) err_prefix(&e, "%s: ", path);
     else hand_over(&s->p, &o, out, &e);

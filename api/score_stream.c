@@ -202,7 +202,9 @@ int score_stream(pipeline *p, char *const *paths, int n, const score_stream_opts
     memset(s, 0, sizeof *s);
     frame_source *src;
     writer w;
-    if (frame_source_open(paths, n, &o->frames, &src, e)) return e->code;
+    frame_opts fo = o->frames;
+    fo.max_memory = p->m->max_memory;
+    if (frame_source_open(paths, n, &fo, &src, e)) return e->code;
     if (writer_start(&w, p, o, e)) { frame_source_close(src); return e->code; }
     int rc = OODSEG_OK, last = 0;
     while (!rc && !last) {

@@ -101,7 +101,7 @@ int cmd_forward(int argc, char **argv) {
         goto done;
     }
     if ((rc = pipeline_config_open_model(&c.cfg, NULL, &m, &e))) goto done;
-    if ((rc = image_load_rgb(c.pos[0], &img, &e))) goto done;
+    if ((rc = image_load_rgb_mem(c.pos[0], m->max_memory, &img, &e))) goto done;
     if ((rc = forward_save(m, &img, c.pos[0], c.cfg.size[0] ? c.cfg.size : NULL, x.all, x.save, &tl, &e))) goto done;
     fprintf(stderr, "wrote %d tensors to %s (input %lldx%lld):", tl.n, x.save, (long long)tl.t[0].shape[3],
             (long long)tl.t[0].shape[2]);

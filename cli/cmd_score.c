@@ -252,7 +252,7 @@ static int run_stats(int argc, char **argv, const char *what) {
     double t0 = omp_get_wtime();
     for (int i = 0; i < n_paths && !rc; i++) {
         image img = {0};
-        if ((rc = image_load_rgb(paths[i], &img, &e))) break;
+        if ((rc = image_load_rgb_mem(paths[i], p.m->max_memory, &img, &e))) break;
         if ((rc = pipeline_stats_add(&p, &img, st, &e))) err_prefix(&e, "%s: ", paths[i]);
         image_free(&img);
         cli_progress(what, i + 1, n_paths, t0);

@@ -170,6 +170,10 @@ static const char *model_opts =
     "                      with bf16 operands and fp32 sums (about twice the GEMM rate; the\n"
     "                      classifiers and Winograd 3x3s stay fp32); needs a CPU with\n"
     "                      AVX512-BF16; scores move slightly (tools/check-bf16-accuracy.sh)\n"
+    "  --max-memory SIZE   what one run may allocate, e.g. 8G or 512M (default: the available\n"
+    "                      memory less 10% or 256M, whichever is more); a checkpoint, image or\n"
+    "                      forward pass that needs more is refused with exit status 6, saying\n"
+    "                      how much it needs (use a smaller --size or a higher --max-memory)\n"
     "  --tta               multi-scale (1, 1.32, 1.73, 2.28, 3) + flip test-time augmentation, as the\n"
     "                      DINOv2 'ms' configs: the methods score log(mean softmax); keep-ratio\n"
     "                      models only, not with kmeans or centroid (off by default: 10x the cost)\n";

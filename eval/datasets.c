@@ -506,9 +506,11 @@ int dataset_open(const char *spec, const ds_generic *g, dataset *ds, err *e) {
     return OODSEG_OK;
 }
 
-int dataset_load_image(const dataset *ds, int i, image *out, err *e) {
+int dataset_load_image(const dataset *ds, int i, image *out, err *e) { return dataset_load_image_mem(ds, i, 0, out, e); }
+
+int dataset_load_image_mem(const dataset *ds, int i, uint64_t max_memory, image *out, err *e) {
     const ds_item *it = &ds->items[i];
-    return it->frame >= 0 ? video_read_frame(it->image, it->frame, out, e) : image_load_rgb(it->image, out, e);
+    return it->frame >= 0 ? video_read_frame(it->image, it->frame, out, e) : image_load_rgb_mem(it->image, max_memory, out, e);
 }
 
 int dataset_parse_shard(const char *s, int *i, int *n, err *e) {

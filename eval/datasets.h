@@ -67,6 +67,8 @@ int dataset_convention(const char *layout, const ds_generic *g, uint8_t map[256]
                        int *smiyc_track, err *e);
 // Loads item i's pixels as RGB: its image file, or its frame of the video (frame >= 0).
 int dataset_load_image(const dataset *ds, int i, image *out, err *e);
+// The same under the run's memory limit (--max-memory; 0: the default) for an image file's pixel cap.
+int dataset_load_image_mem(const dataset *ds, int i, uint64_t max_memory, image *out, err *e);
 // Parses "I/N" (0 <= I < N).
 int dataset_parse_shard(const char *s, int *i, int *n, err *e);
 // The table above, for --help.

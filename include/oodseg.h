@@ -99,6 +99,10 @@ typedef struct oodseg_options {
                                  linear layers' GEMMs in bf16 with fp32 accumulation (weights
                                  converted once, ~2x the GEMM rate), on CPUs with AVX512-BF16 only
                                  (OODSEG_E_ARG elsewhere); the other ops stay float32 */
+    uint64_t max_memory;      /* bytes this model's calls may allocate (the checkpoint, each image, each
+                                 forward pass, checked before allocating: OODSEG_E_NOMEM saying what
+                                 is needed); 0: the machine's available memory less 10% or 256 MiB,
+                                 whichever is more, taken when the model is opened */
 } oodseg_options;
 
 /* What was recognised from the checkpoint. Strings live as long as the model. */

@@ -3,6 +3,7 @@
 #include "pickle.h"
 #include "../core/text.h"
 #include "file.h"
+#include "../core/memlimit.h"
 #include <errno.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -60,6 +61,12 @@ void ck_set_map(ckpt *ck, void *map, size_t len) {
 
 void *ck_own(ckpt *ck, size_t nbytes, err *e) {
     ck_impl *im = ck->impl;
+    if (ck->max_bytes && (nbytes > ck->max_bytes || ck->bytes > ck->max_bytes - nbytes)) {
+        char what[1200];
+        snprintf(what, sizeof what, "%s: the float32 copy of the checkpoint's tensors", ck->path);
+        return memlimit_check((uint64_t)ck->bytes + nbytes, ck->max_bytes, what,
+                              "raise --max-memory, or save the weights as float32 safetensors", e), NULL;
+    }
     if (im->n_owned == im->cap_owned) {
         int nc = im->cap_owned ? im->cap_owned * 2 : 64;
         void **no = realloc(im->owned, (size_t)nc * sizeof *no);
@@ -68,7 +75,7 @@ void *ck_own(ckpt *ck, size_t nbytes, err *e) {
         im->cap_owned = nc;
     }
     void *p = err_malloc(e, nbytes, "checkpoint tensor data");
-    if (p) im->owned[im->n_owned++] = p;
+    if (p) im->owned[im->n_owned++] = p, ck->bytes += nbytes;
     return p;
 }
 
@@ -166,13 +173,18 @@ int ck_push(ckpt *ck, const char *name, dtype t, int ndim, const int64_t *shape,
     return OODSEG_OK;
 }
 
-int ckpt_open(const char *path, ckpt **out, err *e) {
+int ckpt_open(const char *path, ckpt **out, err *e) { return ckpt_open_limit(path, 0, out, e); }
+
+int ckpt_open_limit(const char *path, uint64_t max_bytes, ckpt **out, err *e) {
     *out = NULL;
     int64_t size = 0;
     int fd = io_open_regular(path, "checkpoint", &size, e);
     if (fd < 0) return OODSEG_E_IO;
     size_t len = (size_t)size;
     if (len == 0) { close(fd); return err_set(e, OODSEG_E_FORMAT, "checkpoint '%s' is empty", path); }
+    char what[1100];
+    snprintf(what, sizeof what, "checkpoint '%s' (its tensors are read in place)", path);
+    if (memlimit_check(len, max_bytes, what, "raise --max-memory", e)) { close(fd); return e->code; }
     void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
     int mmap_errno = errno;
     close(fd);
@@ -203,6 +215,8 @@ int ckpt_open(const char *path, ckpt **out, err *e) {
     ckpt *ck = ck_alloc(path, fmt, e);
     if (!ck) { munmap(map, len); return OODSEG_E_NOMEM; }
     ck_set_map(ck, map, len);
+    ck->max_bytes = max_bytes;
+    ck->bytes = len;
     int rc = load(ck, b, len, e);
     if (rc) { ckpt_close(ck); return rc; }
     *out = ck;

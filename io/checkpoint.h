@@ -37,9 +37,17 @@ typedef struct ckpt {
     int n;
     ckpt_entry *e;        // in file order
     void *impl;           // mapping and owned buffers
+    // The memory limit of the run (--max-memory; 0: none) and what the checkpoint holds against
+    // it: the file's mapping (every weight becomes resident during a forward) plus the buffers of
+    // converted or copied tensors, each checked before it is allocated.
+    uint64_t max_bytes, bytes;
 } ckpt;
 
 int ckpt_open(const char *path, ckpt **out, err *e);
+// The same under a memory limit (0: none): a file larger than the limit, a conversion (F16, BF16,
+// F64 to F32) or a pickle reading past what the limit leaves is refused with OODSEG_E_NOMEM saying
+// how much is needed and the limit, before anything is allocated.
+int ckpt_open_limit(const char *path, uint64_t max_bytes, ckpt **out, err *e);
 void ckpt_close(ckpt *ck);
 
 // An empty in-memory checkpoint (format "memory") to which tests add entries; data may be NULL

@@ -6,6 +6,7 @@
 // buffer is allocated.
 #include "../core/outfile.h"
 #include "image.h"
+#include "../core/memlimit.h"
 #include "file.h"
 #include <errno.h>
 #include <setjmp.h>
@@ -26,6 +27,7 @@ typedef struct load_req {
     const char *path;
     int label;            // 0: 8-bit RGB; 1: one raw 8-bit channel (palette indices, gray values)
     int64_t max_pixels;
+    uint64_t max_memory;  // > 0: max_pixels was derived from it, and the message says so
 } load_req;
 
 void image_free(image *img) {
@@ -39,6 +41,13 @@ static int check_size(const load_req *q, const char *fmt, int64_t w, int64_t h, 
     if (w < 1 || h < 1)
         return err_set(e, OODSEG_E_FORMAT, "%s: %s header gives an empty image (%lldx%lld)", q->path,
                        fmt, (long long)w, (long long)h);
+    if (w * h > q->max_pixels && q->max_memory) {
+        char what[1200];
+        snprintf(what, sizeof what, "%s: the %s image of %lldx%lld = %lld pixels (%d bytes per pixel decoded and "
+                 "scored)", q->path, fmt, (long long)w, (long long)h, (long long)(w * h), MEMLIMIT_BYTES_PER_IMAGE_PIXEL);
+        return memlimit_check((uint64_t)w * (uint64_t)h * MEMLIMIT_BYTES_PER_IMAGE_PIXEL, q->max_memory, what,
+                              "downscale the image first or raise --max-memory", e);
+    }
     if (w * h > q->max_pixels)
         return err_set(e, OODSEG_E_NOMEM,
                        "%s: the %s image is %lldx%lld = %lld pixels, above the limit of %lld pixels; "
@@ -309,17 +318,29 @@ static int load_any(const load_req *q, image *out, err *e) {
 }
 
 int image_load_rgb_max(const char *path, int64_t max_pixels, image *out, err *e) {
-    load_req q = { path, 0, max_pixels > 0 ? max_pixels : IMAGE_DEFAULT_MAX_PIXELS };
+    load_req q = { path, 0, max_pixels > 0 ? max_pixels : INT64_MAX, 0 };
     return load_any(&q, out, e);
 }
 
 int image_load_label_max(const char *path, int64_t max_pixels, image *out, err *e) {
-    load_req q = { path, 1, max_pixels > 0 ? max_pixels : IMAGE_DEFAULT_MAX_PIXELS };
+    load_req q = { path, 1, max_pixels > 0 ? max_pixels : INT64_MAX, 0 };
     return load_any(&q, out, e);
 }
 
-int image_load_rgb(const char *path, image *out, err *e) { return image_load_rgb_max(path, 0, out, e); }
-int image_load_label(const char *path, image *out, err *e) { return image_load_label_max(path, 0, out, e); }
+int image_load_rgb_mem(const char *path, uint64_t max_memory, image *out, err *e) {
+    max_memory = memlimit_resolve(max_memory);
+    load_req q = { path, 0, memlimit_image_pixels(max_memory), max_memory };
+    return load_any(&q, out, e);
+}
+
+int image_load_label_mem(const char *path, uint64_t max_memory, image *out, err *e) {
+    max_memory = memlimit_resolve(max_memory);
+    load_req q = { path, 1, memlimit_image_pixels(max_memory), max_memory };
+    return load_any(&q, out, e);
+}
+
+int image_load_rgb(const char *path, image *out, err *e) { return image_load_rgb_mem(path, 0, out, e); }
+int image_load_label(const char *path, image *out, err *e) { return image_load_label_mem(path, 0, out, e); }
 
 // ---- PNG writer ---------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 // a fixed layout, because numpy versions differ in spacing and key order.
 #include "../core/outfile.h"
 #include "npy.h"
+#include "../core/memlimit.h"
 #include "file.h"
 #include "../core/text.h"
 #include <ctype.h>
@@ -132,7 +133,9 @@ static int read_header(const char *path, FILE *fp, npy_array *out, err *e) {
     return rc;
 }
 
-int npy_read(const char *path, npy_array *out, err *e) {
+int npy_read(const char *path, npy_array *out, err *e) { return npy_read_limit(path, 0, out, e); }
+
+int npy_read_limit(const char *path, uint64_t max_bytes, npy_array *out, err *e) {
     memset(out, 0, sizeof *out);
     int64_t fsize = 0;
     FILE *fp = io_fopen_regular(path, ".npy file", &fsize, e);
@@ -152,6 +155,11 @@ int npy_read(const char *path, npy_array *out, err *e) {
                        fmt_shape(shp, sizeof shp, out->ndim, out->shape), out->dtype, bytes, at,
                        (long long)fsize);
     }
+    char what[1300], shp[200];
+    snprintf(what, sizeof what, "%s: the .npy array of shape %s of '%s' (with its float32 copy)", path,
+             fmt_shape(shp, sizeof shp, out->ndim, out->shape), out->dtype);
+    if (memlimit_check((uint64_t)bytes + 4 * (uint64_t)out->numel, max_bytes, what,
+                       "raise --max-memory", e)) { fclose(fp); return e->code; }
     out->data = err_malloc(e, bytes, "the .npy data");
     if (!out->data) { fclose(fp); return OODSEG_E_NOMEM; }
     if (fread(out->data, 1, bytes, fp) != bytes) {

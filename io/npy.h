@@ -14,6 +14,10 @@ typedef struct npy_array {
 } npy_array;
 
 int npy_read(const char *path, npy_array *out, err *e);
+// The same under a memory limit (0: none): the data and the float32 copy that reading it for
+// scores makes must fit in max_bytes, checked from the header before anything is allocated
+// (OODSEG_E_NOMEM with the shape, the bytes needed and the limit).
+int npy_read_limit(const char *path, uint64_t max_bytes, npy_array *out, err *e);
 void npy_free(npy_array *a);
 // Converts any numeric npy to float32 (new buffer, caller frees) / to uint8 (labels; values must fit).
 float *npy_to_f32(const npy_array *a, err *e);

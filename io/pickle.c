@@ -3,6 +3,7 @@
 // here; any other global is an opaque value. Calling a dangerous global (os.system, eval, ...)
 // refuses the file, naming the global, so a malicious checkpoint is reported rather than skipped.
 #include "pickle.h"
+#include "../core/memlimit.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,11 +61,19 @@ const char *pk_kind_name(pk_kind k) {
     return (unsigned)k < sizeof n / sizeof n[0] ? n[k] : "?";
 }
 
-void pk_init(pk_vm *vm, const char *file, size_t file_len) {
+void pk_init(pk_vm *vm, const char *file, size_t file_len) { pk_init_limit(vm, file, file_len, 0); }
+
+void pk_init_limit(pk_vm *vm, const char *file, size_t file_len, uint64_t room) {
     memset(vm, 0, sizeof *vm);
     vm->file = file;
     vm->budget = file_len > (SIZE_MAX - PK_BUDGET_BASE) / PK_BUDGET_PER_BYTE
                      ? SIZE_MAX : PK_BUDGET_BASE + PK_BUDGET_PER_BYTE * file_len;
+    if (room && room < vm->budget) vm->budget = (size_t)room, vm->budget_is_limit = 1;
+}
+
+uint64_t ck_pickle_room(const ckpt *ck) {
+    if (!ck->max_bytes) return 0;
+    return ck->max_bytes > ck->bytes + 1 ? ck->max_bytes - ck->bytes : 1;
 }
 
 void pk_release(pk_vm *vm) {
@@ -101,6 +110,14 @@ static int oom(rs *r) {
 // Counts n more bytes against the file's budget, before they are allocated.
 static int charge(rs *r, size_t n) {
     pk_vm *vm = r->vm;
+    if (n > vm->budget - vm->used && vm->budget_is_limit)
+    {
+        char b[32];
+        return err_set(r->e, OODSEG_E_NOMEM, "%s: pickle %s: reading the file's pickles needs more than %s "
+                       "(%lld objects so far), what the memory limit (--max-memory) leaves beside the mapped "
+                       "file; raise --max-memory, or save the weights as safetensors", vm->file, r->where,
+                       memlimit_str(vm->budget, b, sizeof b), (long long)vm->n_values);
+    }
     if (n > vm->budget - vm->used)
         return fail(r, "the file's pickles need more than %zu MiB (%lld objects so far), over the budget of a "
                     "%zu-byte checkpoint (%zu MiB + %d bytes per byte of file): a crafted file, not a checkpoint",

@@ -66,6 +66,7 @@ typedef struct pk_vm {
     // and how many objects they made.
     size_t budget, used;
     int64_t n_values;
+    int budget_is_limit;   // 1: the budget is what the run's memory limit leaves (smaller than the file's)
 } pk_vm;
 
 // A machine for the pickles of one file of file_len bytes. All its pickles share one memory
@@ -75,6 +76,11 @@ typedef struct pk_vm {
 #define PK_BUDGET_BASE ((size_t)64 << 20)
 #define PK_BUDGET_PER_BYTE 16
 void pk_init(pk_vm *vm, const char *file, size_t file_len);
+// The same under a memory limit: the budget is at most `room` bytes (what --max-memory leaves
+// beside the mapped file; 0: no limit), for all the file's pickles together.
+void pk_init_limit(pk_vm *vm, const char *file, size_t file_len, uint64_t room);
+// What the run's memory limit leaves to a checkpoint's pickles (0: no limit; 1 when nothing is left).
+uint64_t ck_pickle_room(const ckpt *ck);
 void pk_release(pk_vm *vm);
 // Runs one pickle starting at buf[start] (buf holds len bytes; offsets in messages are into buf,
 // so pass the whole file). `where` says which pickle it is ("entry 'model/data.pkl'").

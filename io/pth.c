@@ -244,7 +244,7 @@ static int zip_dir(zip *z, err *e) {
 int pth_zip_load(ckpt *ck, const unsigned char *buf, size_t len, err *e) {
     zip z = { ck, buf, len, NULL, 0, "", 0 };
     pk_vm vm;
-    pk_init(&vm, ck->path, len);
+    pk_init_limit(&vm, ck->path, len, ck_pickle_room(ck));
     int rc = zip_dir(&z, e);
     const zent *pk = NULL;
     if (!rc && !(pk = zip_find(&z, "data.pkl")))
@@ -285,7 +285,7 @@ int pth_legacy_load(ckpt *ck, const unsigned char *buf, size_t len, err *e) {
     static const unsigned char magic[10] = { 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19 };
     const char *p = ck->path;
     pk_vm vm;
-    pk_init(&vm, p, len);
+    pk_init_limit(&vm, p, len, ck_pickle_room(ck));
     pk_value *v[5] = { 0 };
     static const char *const what[5] = { "1 (magic number)", "2 (protocol version)", "3 (system info)",
                                          "4 (the saved object)", "5 (storage keys)" };

@@ -334,11 +334,29 @@ int dinov2_create(ckpt *ck, const model_options *opt, model **out, err *e) {
             ckpt_close(ck);
             return e->code;
         }
-        if (ckpt_open(opt->backbone, &bb_ck, e)) {
+        if (ckpt_open_limit(opt->backbone, ck->max_bytes, &bb_ck, e)) {
             err_prefix(e, "--backbone: ");
             ckpt_close(ck);
             return e->code;
         }
     }
     return dinov2_create_pair(ck, bb_ck, opt, out, e);
+}
+
+// ---- activation estimate (model.estimate) -----------------------------------------------------
+
+static uint64_t max_u64(uint64_t a, uint64_t b) { return a > b ? a : b; }
+
+// The live peak of forward(): the padded input beside the ViT's token buffers (models/vit.c:
+// tokens, norm, q, k, v, attention, the FFN hidden and SwiGLU gate, the position embedding while it
+// is added, the taps as they are made), then the BNHead's input and logits beside the taps.
+uint64_t dinov2_estimate(const model *mo, int h, int w) {
+    const dino_model *m = mo->impl;
+    int Hp = (h + VIT_PATCH - 1) / VIT_PATCH * VIT_PATCH, Wp = (w + VIT_PATCH - 1) / VIT_PATCH * VIT_PATCH;
+    uint64_t hw = (uint64_t)(Hp / VIT_PATCH) * (Wp / VIT_PATCH), N = 1 + hw, D = m->net.a.dim;
+    uint64_t nd = EST_F(N * D), taps = EST_F(DINO_TAPS * D * hw), padded = EST_F(3 * (uint64_t)Hp * Wp);
+    uint64_t ffn = EST_F((m->net.a.swiglu ? 2 : 1) * N * m->net.a.hidden);
+    uint64_t peak = padded + 6 * nd + ffn + max_u64(nd, taps);
+    peak = max_u64(peak, taps + EST_F((m->head.C + m->head.num_classes) * hw));
+    return peak + EST_SLACK;
 }

@@ -558,3 +558,36 @@ fail:
     espnet_destroy(m);
     return e->code;
 }
+
+// ---- activation estimate (model.estimate) -----------------------------------------------------
+
+static uint64_t max_u64(uint64_t a, uint64_t b) { return a > b ? a : b; }
+
+// The live peak of espnet_run_all: the largest of the sets of blocks alive together at each step
+// (E1-E11, D1-D9), with the block sizes of the forward itself.
+uint64_t espnet_estimate(const model *m, int h, int w) {
+    const espnet *n = m->impl;
+    const int C = n->C, full = !n->encoder_only, in_skip = full && n->n_skip == 19;
+    int H1 = (h + 1) / 2, W1 = (w + 1) / 2, H2 = (H1 + 1) / 2, W2 = (W1 + 1) / 2, H3 = (H2 + 1) / 2, W3 = (W2 + 1) / 2;
+    uint64_t hw1 = (uint64_t)H1 * W1, hw2 = (uint64_t)H2 * W2, hw3 = (uint64_t)H3 * W3;
+    uint64_t skip = full ? EST_F((C + n->n_skip) * hw1) : 0, b1 = in_skip ? 0 : EST_F(19 * hw1);
+    uint64_t b2 = EST_F(131 * hw2), b3 = EST_F(256 * hw3), cat2 = full ? EST_F(2 * C * hw2) : 0;
+    uint64_t proj = EST_F(C * hw3), peak;
+    // E1-E5: level1, b2, then level2_0 (its c1 output) while b1 lives
+    peak = skip + b1 + b2 + EST_F(n->level2_0.n * hw2);
+    // E6: the level2 chain (b1 handed over): up to two ping-pong outputs and an ESP's c1 output
+    uint64_t ping2 = EST_F((n->p > 2 ? 2 : n->p - 1) * 64 * hw2);
+    peak = max_u64(peak, skip + b2 + ping2 + EST_F(n->level2[0].n * hw2));
+    // E8 and D3: b3 and level3_0, then the combine concat beside b2
+    peak = max_u64(peak, skip + b2 + b3 + max_u64(EST_F(n->level3_0.n * hw3), cat2));
+    // E9-E11: the level3 chain, then the classifier output
+    uint64_t ping3 = EST_F((n->q > 2 ? 2 : n->q - 1) * 128 * hw3);
+    peak = max_u64(peak, skip + b3 + cat2 + max_u64(ping3 + EST_F(n->level3[0].n * hw3), proj));
+    if (full) {
+        // D4-D5: the combine ESP (2C -> C) beside the concat; D8: the 3x3 conv's output; D9's crop
+        peak = max_u64(peak, skip + cat2 + EST_F(C * hw2) + EST_F(n->combine.n * hw2));
+        peak = max_u64(peak, skip + EST_F(C * hw1));
+        if (2 * H1 != h || 2 * W1 != w) peak = max_u64(peak, EST_F(5 * C * hw1));
+    }
+    return peak + EST_SLACK;
+}

@@ -662,3 +662,61 @@ fail:
     espnetv2_destroy(m);
     return e->code;
 }
+
+// ---- activation estimate (model.estimate) -----------------------------------------------------
+
+static uint64_t max_u64(uint64_t a, uint64_t b) { return a > b ? a : b; }
+
+// One EESP on an (h, w) input: its projection (n, h, w) and concat (nOut, ho, wo).
+static uint64_t eesp_bytes(const eesp *b, int h, int w) {
+    int ho = b->stride == 2 ? (h + 1) / 2 : h, wo = b->stride == 2 ? (w + 1) / 2 : w;
+    return EST_F((int64_t)b->n * h * w + (int64_t)b->n_out * ho * wo);
+}
+
+// One pyramid pooling on (h, w): its projection, concat and two branch buffers, as pyr_forward sizes them.
+static uint64_t pyr_bytes(const pyrpool *p, int h, int w) {
+    int64_t hw = (int64_t)h * w, most = 5 * (int64_t)p->P * hw;
+    for (int i = 0; i < 5; i++) {
+        int hs = (int)ceil(h * pyr_scales[i]), ws = (int)ceil(w * pyr_scales[i]);
+        hs = hs < 5 ? 5 : hs, ws = ws < 5 ? 5 : ws;
+        if ((int64_t)p->P * hs * ws > most) most = (int64_t)p->P * hs * ws;
+    }
+    return EST_F(6 * (int64_t)p->P * hw + 2 * most);
+}
+
+// The live peak of espnetv2_run: the largest of the sets of blocks alive together at each step of
+// the backbone (V1-V6) and the decoder (V7-V19), with the block sizes of the forward itself.
+uint64_t espnetv2_estimate(const model *m, int h, int w) {
+    const espnetv2 *n = m->impl;
+    int H[5] = {h}, W[5] = {w};
+    uint64_t hw[5], l[5] = {0}, img = 0, peak = 0;
+    for (int i = 1; i < 5; i++) H[i] = (H[i - 1] + 1) / 2, W[i] = (W[i - 1] + 1) / 2;
+    for (int i = 0; i < 5; i++) hw[i] = (uint64_t)H[i] * W[i];
+    for (int k = 1; k < 5; k++) img += EST_F(3 * hw[k]), l[k] = EST_F(n->ch[k - 1] * hw[k]);
+    // V1-V6: the pooled inputs and the levels made so far, with each down-sampler and EESP chain's scratch
+    const downsampler *down[3] = {&n->level2_0, &n->level3_0, &n->level4_0};
+    uint64_t enc = img + l[1];
+    peak = enc;
+    for (int k = 2; k < 5; k++) {
+        uint64_t d = eesp_bytes(&down[k - 2]->eesp, H[k - 1], W[k - 1]) + EST_F(3 * hw[k]);
+        if (k == 2) peak = max_u64(peak, enc + l[2] + d);
+        else {
+            const eesp *chain = k == 3 ? n->level3 : n->level4;
+            peak = max_u64(peak, enc + l[k] + d);                                            // t, down-sampler
+            peak = max_u64(peak, enc + 4 * l[k] + eesp_bytes(&chain[0], H[k], W[k]));      // t, l[k], ping-pong
+        }
+        enc += l[k];
+    }
+    // V7: bu_dec_l1 at s16 beside every encoder map
+    uint64_t maps = l[1] + l[2] + l[3] + l[4];
+    peak = max_u64(peak, maps + EST_F(n->dec[0] * hw[4]) + pyr_bytes(&n->bu_dec[0], H[4], W[4]));
+    // V8-V19: per step, the up-sampled and skip maps, then the pyramid into the next d
+    for (int j = 0; j < 3; j++) {
+        int lv = 3 - j;
+        uint64_t c = EST_F(n->dec[j] * hw[lv]), below = 0;
+        for (int k = 1; k < lv; k++) below += l[k];
+        peak = max_u64(peak, below + l[lv] + c + max_u64(c, EST_F(n->dec[j] * hw[lv + 1])));   // up beside d, then t
+        peak = max_u64(peak, below + c + EST_F(n->dec[j + 1] * hw[lv]) + pyr_bytes(&n->bu_dec[j + 1], H[lv], W[lv]));
+    }
+    return peak + EST_SLACK;
+}

@@ -218,3 +218,46 @@ fail:
     destroy(mo);
     return e->code;
 }
+
+// ---- activation estimate (model.estimate) -----------------------------------------------------
+
+static uint64_t max_u64(uint64_t a, uint64_t b) { return a > b ? a : b; }
+
+// The live peak of forward(): the largest of the sets of blocks alive together in the stem, each
+// stage's blocks and down-sampling (models/internimage.c), and UperNet's PPM, FPN and head
+// (models/upernet.c), with the block sizes of the forward itself.
+uint64_t internimage_upernet_estimate(const model *mo, int h, int w) {
+    const ii_model *m = mo->impl;
+    const internimage_arch *a = &m->net.arch;
+    const upernet *u = &m->head;
+    int C = a->channels, h1 = (h + 1) / 2, w1 = (w + 1) / 2, H[4], W[4];
+    H[0] = (h1 + 1) / 2, W[0] = (w1 + 1) / 2;
+    for (int i = 1; i < 4; i++) H[i] = (H[i - 1] + 1) / 2, W[i] = (W[i - 1] + 1) / 2;
+    uint64_t n1 = (uint64_t)h1 * w1, n[4], f[4], peak;
+    for (int i = 0; i < 4; i++) n[i] = (uint64_t)H[i] * W[i], f[i] = EST_F(m->net.levels[i].channels * n[i]);
+    // the stem: two half-width maps at s2, then one at s2 beside one at s4, then two at s4
+    peak = max_u64(EST_F(C * n1), max_u64(EST_F(C / 2 * n1 + C * n[0]), EST_F(2 * C * n[0])));
+    uint64_t done = 0;   // the stage outputs kept for the head
+    for (int i = 0; i < 4; i++) {
+        int Ci = m->net.levels[i].channels, G = m->net.levels[i].groups;
+        int64_t per_px = 4 * Ci > 2 * Ci + 27 * G ? 4 * Ci : 2 * Ci + 27 * G;
+        uint64_t x = EST_F(Ci * n[i]);
+        peak = max_u64(peak, done + x + (a->post_norm ? 0 : x) + x + EST_F(per_px * n[i]));   // x, a, v, s
+        done += f[i];
+        peak = max_u64(peak, done + x);                                                       // feats[i] beside x
+        if (i < 3) peak = max_u64(peak, done + EST_F(4 * Ci * n[i + 1]));                     // downsample y, x
+    }
+    // PPM on F4 beside every stage output; then l3 beside the concat
+    int ch = u->channels, top = u->in_channels[3];
+    uint64_t cat = EST_F((top + 4 * ch) * n[3]), lat3 = EST_F(ch * n[3]);
+    peak = max_u64(peak, done + cat + EST_F(36 * (top + ch)));
+    peak = max_u64(peak, f[0] + f[1] + f[2] + cat + lat3);
+    // FPN: the laterals, the top-down buffer and the stride-4 concat
+    uint64_t lat = EST_F(ch * (n[0] + n[1] + n[2])) + lat3, l0 = EST_F(ch * n[0]);
+    peak = max_u64(peak, f[0] + f[1] + f[2] + l0 + lat3);
+    peak = max_u64(peak, lat + l0 + 4 * l0);
+    // the head: the concat and fpn_bottleneck's output, then that and conv_seg's
+    peak = max_u64(peak, 5 * l0);
+    peak = max_u64(peak, l0 + EST_F(u->num_classes * n[0]));
+    return peak + EST_SLACK;
+}

@@ -113,6 +113,7 @@ typedef struct model_options {
     const char *stride;      // NULL or "HxW" (or "S"): the step between slide windows
     const char *backbone;    // NULL, or the backbone file of a two-file model (DINOv2: the head file
                              // is the model, dinov2_<arch>_pretrain.pth the backbone)
+    uint64_t max_memory;     // bytes one run may use (--max-memory); 0: the default, core/memlimit.h
 } model_options;
 
 typedef struct model model;
@@ -131,6 +132,13 @@ struct model {
     int (*forward)(model *m, const float *input, int h, int w, const char *want,
                    tensor_list *out, err *e);
     void (*destroy)(model *m);
+    // The run's memory limit (model_options.max_memory resolved at open), which model_forward
+    // checks before every forward pass.
+    uint64_t max_memory;
+    // The activation bytes one m->forward on a (1, 3, h, w) input takes from the arena (its live
+    // peak), estimated from the configuration alone, before any forward has run: the
+    // architecture's *_estimate below, set by models/registry.c.
+    uint64_t (*estimate)(const model *m, int h, int w);
 };
 
 // registry.c: opens the checkpoint, recognises the architecture, builds the model, which keeps a
@@ -146,6 +154,14 @@ int model_forward(model *m, const float *input, int h, int w, const char *want, 
 // "logits" and the taps named in `want`. The input tensor is freed before returning.
 int model_forward_image(model *m, const image *img, const char *size, const char *want,
                         tensor_list *out, err *e);
+// What a model_forward of m on a (1, 3, h, w) input needs in all: the weights, the activations
+// (m->estimate, per window in slide mode), the input and the outputs at input size (the logits and
+// the slide accumulators). *activations (may be NULL) gets the activation part.
+uint64_t model_memory_needed(const model *m, int h, int w, uint64_t *activations);
+// OODSEG_OK when that fits m->max_memory (0: no limit); otherwise OODSEG_E_NOMEM saying what the forward at
+// w x h needs (activations, weights), the limit, and to use a smaller --size or a higher --max-memory.
+// model_forward calls it first.
+int model_check_memory(const model *m, int h, int w, err *e);
 // Parses "0-18" / "0,1,5" into desc->id_channels (checked against num_outputs).
 int model_set_id_channels(model_desc *d, const char *spec, err *e);
 // True when name is in the comma list `want` (or want is "*").
@@ -175,6 +191,16 @@ int segformer_create(ckpt *ck, const model_options *opt, model **out, err *e);
 // both key sets; a backbone alone is refused with what to pass instead.
 int dinov2_detect(const ckpt *ck);
 int dinov2_create(ckpt *ck, const model_options *opt, model **out, err *e);
+// Activation estimates (model.estimate), one per architecture file, at the end of each file.
+uint64_t internimage_upernet_estimate(const model *m, int h, int w);
+uint64_t espnet_estimate(const model *m, int h, int w);
+uint64_t espnetv2_estimate(const model *m, int h, int w);
+uint64_t segformer_estimate(const model *m, int h, int w);
+uint64_t dinov2_estimate(const model *m, int h, int w);
+// Bytes of n floats, and the slack every estimate adds for the arena's 64-byte rounding of each
+// block and the few small blocks (pooled vectors, weights of a step) the estimates leave out.
+#define EST_F(n) ((uint64_t)(n) * sizeof(float))
+#define EST_SLACK ((uint64_t)4 << 10)
 
 // Shared class tables (models/classes.c).
 extern const char *const cityscapes_classes[19];

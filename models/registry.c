@@ -4,6 +4,7 @@
 #include "slide.h"
 #include "../nn/nn.h"
 #include "../nn/gemm_bf16.h"
+#include "../core/memlimit.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,11 +16,24 @@ static int create(ckpt *ck, const model_options *opt, model **out, err *e) {
         ckpt_close(ck);
         return e->code;
     }
-    if (internimage_upernet_detect(ck)) return internimage_upernet_create(ck, opt, out, e);
-    if (segformer_detect(ck)) return segformer_create(ck, opt, out, e);
-    if (espnetv2_detect(ck)) return espnetv2_create(ck, opt, out, e);
-    if (espnet_detect(ck)) return espnet_create(ck, opt, out, e);
-    if (dinov2_detect(ck)) return dinov2_create(ck, opt, out, e);
+    // Each architecture with its activation estimate (the dispatch of model.estimate).
+    static const struct {
+        int (*detect)(const ckpt *);
+        int (*create)(ckpt *, const model_options *, model **, err *);
+        uint64_t (*estimate)(const model *, int, int);
+    } archs[] = {
+        { internimage_upernet_detect, internimage_upernet_create, internimage_upernet_estimate },
+        { segformer_detect, segformer_create, segformer_estimate },
+        { espnetv2_detect, espnetv2_create, espnetv2_estimate },
+        { espnet_detect, espnet_create, espnet_estimate },
+        { dinov2_detect, dinov2_create, dinov2_estimate },
+    };
+    for (size_t k = 0; k < sizeof archs / sizeof archs[0]; k++) {
+        if (!archs[k].detect(ck)) continue;
+        if (archs[k].create(ck, opt, out, e)) return e->code;
+        (*out)->estimate = archs[k].estimate;
+        return OODSEG_OK;
+    }
     const char *first = ck->n ? ck->e[0].name : "(no tensors)";
     err_set(e, OODSEG_E_MODEL,
             "%s: not a known architecture (first key '%s', %d tensors); oodseg reads InternImage+UperNet "
@@ -43,6 +57,7 @@ int model_from_ckpt(ckpt *ck, const nn_ctx *ctx, const model_options *opt, model
         *out = NULL;
         return e->code;
     }
+    (*out)->max_memory = memlimit_resolve(opt->max_memory);
     if (slide_configure(&(*out)->desc.infer, opt, (*out)->desc.arch, e)) {
         model_close(*out);
         *out = NULL;
@@ -60,7 +75,7 @@ int model_from_ckpt(ckpt *ck, const nn_ctx *ctx, const model_options *opt, model
 int model_open(const char *path, const nn_ctx *ctx, const model_options *opt, model **out, err *e) {
     ckpt *ck = NULL;
     *out = NULL;
-    if (ckpt_open(path, &ck, e)) return e->code;
+    if (ckpt_open_limit(path, memlimit_resolve(opt ? opt->max_memory : 0), &ck, e)) return e->code;
     if (model_from_ckpt(ck, ctx, opt, out, e)) {
         if (!strstr(e->msg, path)) err_prefix(e, "%s: ", path);
         return e->code;
@@ -79,6 +94,7 @@ int model_forward_image(model *m, const image *img, const char *size, const char
                         tensor_list *out, err *e) {
     int iw, ih;
     if (preprocess_target_size(&m->desc.pre, img->w, img->h, size, &iw, &ih, e)) return e->code;
+    if (model_check_memory(m, ih, iw, e)) return e->code;   // before the input is allocated
     float *input = err_malloc(e, (size_t)3 * iw * ih * sizeof(float), "the network input");   // (1, 3, ih, iw)
     if (!input) return e->code;
     int rc = preprocess_image(&m->ctx, &m->desc.pre, img, iw, ih, input, e);
@@ -87,7 +103,31 @@ int model_forward_image(model *m, const image *img, const char *size, const char
     return rc;
 }
 
+uint64_t model_memory_needed(const model *m, int h, int w, uint64_t *activations) {
+    const infer_cfg *c = &m->desc.infer;
+    int slide = c->mode == INFER_SLIDE, wh = slide && c->crop_h < h ? c->crop_h : h, ww = slide && c->crop_w < w ? c->crop_w : w;
+    uint64_t act = m->estimate ? m->estimate(m, wh, ww) : 0;
+    uint64_t hw = (uint64_t)h * (uint64_t)w, whw = (uint64_t)wh * (uint64_t)ww;
+    // the input and the logits at input size; in slide mode also a window's crop and logits, the
+    // summed map and the count map (models/slide.c)
+    uint64_t io = EST_F(3 * hw) + EST_F((uint64_t)m->desc.num_outputs * hw);
+    if (slide) io += EST_F(3 * whw) + EST_F((uint64_t)m->desc.num_outputs * whw) + EST_F(hw);
+    if (activations) *activations = act;
+    return act + io + EST_F((uint64_t)(m->desc.num_params > 0 ? m->desc.num_params : 0));
+}
+
+int model_check_memory(const model *m, int h, int w, err *e) {
+    uint64_t act = 0, need = model_memory_needed(m, h, w, &act);
+    if (!m->max_memory || need <= m->max_memory) return OODSEG_OK;   // 0: a model made without model_from_ckpt
+    char what[512], a[32];
+    snprintf(what, sizeof what, "the forward pass of %s on a %dx%d (WxH) input (%s of activations, the rest "
+             "weights, input and logits)", m->desc.arch, w, h, memlimit_str(act, a, sizeof a));
+    return memlimit_check(need, m->max_memory, what, "use a smaller --size (e.g. half the width and height "
+                          "needs about a quarter of the activations) or raise --max-memory", e);
+}
+
 int model_forward(model *m, const float *input, int h, int w, const char *want, tensor_list *out, err *e) {
+    if (model_check_memory(m, h, w, e)) return e->code;
     if (m->desc.infer.mode == INFER_SLIDE) return slide_forward(m, input, h, w, want, out, e);
     return m->forward(m, input, h, w, want, out, e);
 }

@@ -554,3 +554,40 @@ fail:
     segformer_destroy(m);
     return e->code;
 }
+
+// ---- activation estimate (model.estimate) -----------------------------------------------------
+
+static uint64_t max_u64(uint64_t a, uint64_t b) { return a > b ? a : b; }
+
+// The live peak of segformer_forward: the largest of the sets of blocks alive together in each
+// stage's attention and Mix-FFN and in the head, with the block sizes of the forward itself.
+uint64_t segformer_estimate(const model *m, int h, int w) {
+    const segformer *n = m->impl;
+    int H[4], W[4], ch = n->a.channels;
+    uint64_t N[4], o[4], prev = 0, peak = 0;
+    for (int i = 0, ph = h, pw = w; i < 4; i++) {
+        const conv2d *p = &n->st[i].proj;
+        H[i] = ph = conv2d_out_size(ph, p->k, p->stride, p->pad, 1);
+        W[i] = pw = conv2d_out_size(pw, p->k, p->stride, p->pad, 1);
+        N[i] = (uint64_t)H[i] * W[i];
+    }
+    for (int i = 0; i < 4; i++) {
+        int C = n->a.dims[i], sr = n->a.sr[i];
+        uint64_t cn = EST_F(C * N[i]), cnr = cn;
+        if (sr > 1) cnr = EST_F((uint64_t)C * conv2d_out_size(H[i], sr, sr, 0, 1) * conv2d_out_size(W[i], sr, sr, 0, 1));
+        uint64_t layer = 4 * cn;   // patch embedding, tokens, normalised tokens, branch
+        // attention: the reduction, q beside k, v and the reduced tokens, then the result
+        uint64_t att = max_u64(sr > 1 ? cn + cnr : 0, max_u64(cn + 3 * cnr, 2 * cn + 2 * cnr));
+        peak = max_u64(peak, prev + layer + att);
+        peak = max_u64(peak, prev + layer + 9 * cn);   // Mix-FFN: input, hidden, depthwise (4C each)
+        o[i] = cn;
+        prev += cn;
+    }
+    // the head: the stage outputs beside the concat, then concat and fusion, then fusion and logits
+    uint64_t hw0 = N[0], cat = EST_F(4 * (uint64_t)ch * hw0);
+    peak = max_u64(peak, prev + cat);
+    peak = max_u64(peak, o[1] + o[2] + o[3] + cat + EST_F(ch * N[1]));
+    peak = max_u64(peak, cat + EST_F(ch * hw0));
+    peak = max_u64(peak, EST_F((ch + n->a.num_classes) * hw0));
+    return peak + EST_SLACK;
+}

@@ -19,7 +19,7 @@ double erf(double) __attribute__((simd("notinbranch")));
 
 #define GELU_BLOCK 4096   // fixed blocks: the vector/scalar split never depends on the thread count
 
-__attribute__((target_clones("avx512f", "default")))
+NN_TARGET_CLONES
 static void gelu_block(float *x, int64_t n) {
     #pragma omp simd
     for (int64_t i = 0; i < n; i++) {
@@ -69,7 +69,7 @@ double exp(double) __attribute__((simd("notinbranch")));
 
 // rows x group values at v: shift each row by its max, exponentiate the whole block in one vector
 // loop (libmvec exp in double: correctly rounded to float in practice), then normalise.
-__attribute__((target_clones("avx512f", "default")))
+NN_TARGET_CLONES
 static void softmax_block(float *v, int64_t rows, int group) {
     for (int64_t r = 0; r < rows; r++) {
         float *p = v + r * group, m = p[0];

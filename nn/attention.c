@@ -45,7 +45,7 @@ __attribute__((always_inline)) static inline float exp_nonpos(float x) {
 // item and overwrites the scores with their weights exp(s - m_new).
 // no-trapping-math: lets GCC evaluate both sides of exp_nonpos's clamp for every lane and blend
 // (the AVX2 build keeps a branch otherwise); no value changes.
-__attribute__((target_clones("avx512f", "default"), optimize("no-trapping-math")))
+NN_TARGET_CLONES __attribute__((optimize("no-trapping-math")))
 static void online_softmax_block(float *s, int bq, int bk, float *m, float *l, float *acc, int d) {
     for (int i = 0; i < bq; i++) {
         float *si = s + (size_t)i * bk;

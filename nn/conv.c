@@ -65,7 +65,7 @@ void conv2d_free(conv2d *c) {
 // One channel: y (ho, wo) from x (h, w) with a k x k filter wk (k, k). Per kernel tap the valid
 // output column range is computed once, so the inner loop has no bounds checks and vectorises
 // (stride 1).
-__attribute__((target_clones("avx512f", "default"), optimize("fp-contract=fast")))
+NN_TARGET_CLONES __attribute__((optimize("fp-contract=fast")))
 static void dw_channel(const float *x, int h, int w, const float *wk, float bias, int k, int s,
                        int pad, int d, float *y, int ho, int wo) {
     for (int oy = 0; oy < ho; oy++) {
@@ -332,7 +332,7 @@ typedef struct dconv_args {
 // into y (cog rows of stride ystride), the last partial one into tmp (cog, 16*nxv) for the caller
 // to copy. fp-contract: -std=c11 turns contraction off, and without FMAs the kernel runs at half
 // speed.
-__attribute__((target_clones("avx512f", "default"), optimize("fp-contract=fast")))
+NN_TARGET_CLONES __attribute__((optimize("fp-contract=fast")))
 static void dconv_row(const dconv_args *a, const float *w, int wstride, const float *bias,
                       const float *slope, int cog, int nxv, int wo, float *y, int64_t ystride,
                       float *tmp) {
@@ -390,7 +390,7 @@ static int use_direct(const nn_ctx *ctx, const conv2d *c) {
 // the row. For s = 2 the columns where both phases are inside the row are split in one pass
 // (an even/odd split, which vectorises as permutes; a strided gather per phase was 28% of a
 // stride-2 conv); the few border columns are done one by one.
-__attribute__((target_clones("avx512f", "default")))
+NN_TARGET_CLONES
 static void pack_row(const float *xr, int w, int pad, int s, int64_t lm, float *dst) {
     if (s == 1) {
         // m - pad in [0, w): the image; outside: padding zeros.
@@ -619,7 +619,7 @@ static inline __attribute__((always_inline)) void convt_block(
 
 // Input row i: x rows (c_in, stride hw) for the full 16-column blocks, straight into y (c_out, 2h,
 // 2w); the last partial block from the zero-padded copy tail (c_in, 16) into tmp (c_out, 2, 32).
-__attribute__((target_clones("avx512f", "default"), optimize("fp-contract=fast")))
+NN_TARGET_CLONES __attribute__((optimize("fp-contract=fast")))
 static void convt_row(const float *xrow, int64_t hw, const float *tail, int c_in, int c_out, int w,
                       const float *wt, float *yrow, float *tmp) {
     int full = w / 16 * 16;

@@ -15,6 +15,7 @@
 #include "../core/err.h"
 #include "tensor.h"
 #include "ctx.h"
+#include "simd.h"
 
 // ---- gemm.c --------------------------------------------------------------------------------
 // Row-major C = alpha * op(A) op(B) + beta * C (cblas_sgemm's arguments), on the calling thread

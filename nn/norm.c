@@ -5,7 +5,7 @@
 // One row. Two passes in double (vectorised lane-wise sums): the mean first, then the centred
 // squares, so the variance does not suffer the cancellation of E[x^2] - E[x]^2 (we are compared to
 // PyTorch at 1e-5). The lane split depends on the vector width, never on the thread count.
-__attribute__((target_clones("avx512f", "default")))
+NN_TARGET_CLONES
 static void layernorm_row(const float *xr, int c, const float *gamma, const float *beta, float eps,
                           float *yr) {
     double s = 0.0;

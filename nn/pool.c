@@ -4,7 +4,7 @@
 // Sums each window in row-major order (dy, then dx) from 0, as PyTorch's CPU kernel does, so the
 // result is bit-identical to it; interior columns are vectorised across outputs, which keeps that
 // per-output order.
-__attribute__((target_clones("avx512f", "default")))
+NN_TARGET_CLONES
 static void avgpool_row(const float *xc, int h, int w, int oy, int wo, float *yr) {
     int y0 = 2 * oy - 1 < 0 ? 0 : 2 * oy - 1, y1 = 2 * oy + 1 < h - 1 ? 2 * oy + 1 : h - 1;
     // Interior outputs: all three columns 2ox-1 .. 2ox+1 inside [0, w).
@@ -41,7 +41,7 @@ void avgpool3x3s2_forward(const nn_ctx *ctx, const float *x, int c, int h, int w
 // row-major order, then sum / kh / kw (two divisions, as it does). When the sizes divide evenly
 // (windows r x r, e.g. ESPNetv2's 2x pooling back from an up-sampled map) each output row is
 // vectorised across outputs with strided loads, keeping that per-output order.
-__attribute__((target_clones("avx512f", "default")))
+NN_TARGET_CLONES
 static void adaptive_channel(const float *xc, int h, int w, float *yc, int oh, int ow) {
     int exact_w = w % ow == 0, rw = w / ow;
     for (int i = 0; i < oh; i++) {

@@ -94,7 +94,7 @@ int conv2d_winograd_prepare(conv2d *c, err *e) {
 // V = B^T d B for WL horizontally adjacent tiles, from the six input rows split into column
 // phases (see pad_rows): column j of tile l's window is phase j % 4 at index l + j / 4, so every
 // load is a contiguous vector. Writes the first n lanes of row xi at v + xi*vs.
-__attribute__((target_clones("avx512f", "default")))
+NN_TARGET_CLONES
 static void input_tiles(const float *p, int64_t pl, int n, float *v, int64_t vs) {
     float t[36][WL];   // B^T d: t[k*6 + j] is row k of B^T d, column j
     for (int j = 0; j < 6; j++) {
@@ -139,7 +139,7 @@ static void input_tiles(const float *p, int64_t pl, int n, float *v, int64_t vs)
 
 // Y = A^T m A for WL tiles: row xi of the transform domain at m + xi*ms (WL lanes); out (16, WL),
 // row r*4 + j the output (r, j) of each tile.
-__attribute__((target_clones("avx512f", "default")))
+NN_TARGET_CLONES
 static void output_tiles(const float *m, int64_t ms, float out[16][WL]) {
     float t[4][6][WL];   // A^T m: t[r][s]
     for (int s = 0; s < 6; s++) {

@@ -334,7 +334,7 @@ static inline __attribute__((always_inline)) int chunk_list(km *w, int64_t s, in
 // assign() for one row block, chunk by chunk: bound tests, distances of the points that need
 // them, labels, bounds, and the block's change of the centre sums. Returns the number of changed
 // labels.
-__attribute__((target_clones("avx512f", "default")))
+NN_TARGET_CLONES
 static int64_t assign_block(km *w, int64_t bl, int which, int fresh) {
     const int d = w->d, k = w->k, t = omp_get_thread_num();
     float *D = thread_buf(w, t);                  // (KM_CHUNK, kp)
@@ -654,7 +654,7 @@ static int same_clustering(const int32_t *a, const int32_t *b, int64_t n, int k)
 
 // Column sums and sums of squares of rows s0..s1-1, added to P and Q (d), four rows per pass over
 // P and Q: the loop then waits on the data, not on its own loads and stores.
-__attribute__((target_clones("avx512f", "default")))
+NN_TARGET_CLONES
 static void col_sums(const float *X, int64_t s0, int64_t s1, int d, double *P, double *Q) {
     int64_t i = s0;
     for (; i + 4 <= s1; i += 4) {

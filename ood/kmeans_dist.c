@@ -44,7 +44,7 @@ typedef double v8d __attribute__((vector_size(64)));
 // gamma_{ceil(d/16)+4} sum |v c| <= that times (|v|^2 + |c|^2) / 2 (E of the assignment: twice).
 // (About 80 lines as one function for the same reason as dots_bc_body below: register-resident
 // accumulators across the tile loop.)
-__attribute__((target_clones("avx512f", "default"), optimize("fp-contract=fast")))
+NN_TARGET_CLONES __attribute__((optimize("fp-contract=fast")))
 static void dots_pair(const float *const *xr, int nr, const float *mean, const float *Cp, int ldc, int m,
                       int d, float *scratch, float *out, int ldo, double *norms) {
     const int mp = (m + 1) & ~1;
@@ -274,7 +274,7 @@ void dots_bc_body(const float *const *xr, int nr, const float *mean, const float
 }
 
 #define DOTS_BC(G)                                                                                 \
-    __attribute__((target_clones("avx512f", "default"), optimize("fp-contract=fast")))             \
+    NN_TARGET_CLONES __attribute__((optimize("fp-contract=fast")))             \
     static void dots_bc##G(const float *const *xr, int nr, const float *mean, const float *P,     \
                            int m, int d, float *scratch, float *out, int ldo, double *norms) {     \
         dots_bc_body(xr, nr, mean, P, m, d, scratch, out, ldo, norms, G);                          \
@@ -341,7 +341,7 @@ void kmeans_dots(const float *const *xr, int nr, const float *mean, const float 
 }
 
 // |x - mean|^2 in double.
-__attribute__((target_clones("avx512f", "default")))
+NN_TARGET_CLONES
 double kmeans_row_norm2(const float *x, const float *mean, int d) {
     double s = 0;
     #pragma omp simd reduction(+:s)
@@ -353,7 +353,7 @@ double kmeans_row_norm2(const float *x, const float *mean, int d) {
 }
 
 // |(x - mean) - c|^2 in double: the referee for near ties.
-__attribute__((target_clones("avx512f", "default")))
+NN_TARGET_CLONES
 double kmeans_dist2(const float *x, const float *mean, const float *c, int d) {
     double s = 0;
     #pragma omp simd reduction(+:s)

@@ -3,6 +3,7 @@
 #define OODSEG_OOD_KMEANS_DIST_H
 
 #include <stddef.h>
+#include "../nn/simd.h"
 
 // Centres C (m, ldC) packed for kmeans_dots(): kmeans_pack_floats(m, d) floats, 64-byte aligned.
 size_t kmeans_pack_floats(int m, int d);

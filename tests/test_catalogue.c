@@ -11,8 +11,10 @@
 #include "../eval/metrics.h"
 #include "../eval/scoremap.h"
 #include "../eval/mstate.h"
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int n_cases;
 
@@ -295,7 +297,7 @@ TEST(image_cases) {
     // headers (valid CRCs): 0x0, and 100,000 x 100,000, refused before any pixel buffer
     expect("a 0x0 PNG", load_rgb("zero.png", &im, &e), OODSEG_E_FORMAT, &e, "zero.png", NULL, NULL);
     rc = load_rgb("bomb.png", &im, &e);
-    expect("a 100,000 x 100,000 PNG header", rc, OODSEG_E_NOMEM, &e, "bomb.png", "above the limit", "downscale");
+    expect("a 100,000 x 100,000 PNG header", rc, OODSEG_E_NOMEM, &e, "bomb.png", "memory limit", "downscale");
     if (!rc) image_free(&im);
     expect("not an image", load_rgb(wfile("text.png", "just text", 9) + strlen(t_tmpdir()) + 1, &im, &e), OODSEG_E_FORMAT, &e, "text.png", NULL, NULL);
 }
@@ -408,8 +410,90 @@ TEST(state_cases) {
     expect("a named pipe as a state", merge_one(tpath("fifo.state"), &e), OODSEG_E_IO, &e, "fifo.state", "named pipe", NULL);
 }
 
+// ---- the memory limit (--max-memory), through the CLI -----------------------------------------
+static char g_cli[1024];
+
+// Runs `oodseg ARGS` (no shell quoting needed in ARGS), its stderr into e->msg; returns the exit status.
+static int cli(err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int cli(err *e, const char *fmt, ...) {
+    char args[3000];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    const char *log = tpath("cli.log");
+    int rc = t_sh("'%s' %s >/dev/null 2>'%s'", g_cli, args, log);
+    size_t n = 0;
+    char *m = t_slurp(log, &n);
+    snprintf(e->msg, sizeof e->msg, "%s", m ? m : "");
+    free(m);
+    e->code = rc;
+    return rc;
+}
+
+// One tensor of n elements of dtype dt (esz bytes each), zeros.
+static const char *st_one(const char *name, const char *dt, int esz, int64_t n) {
+    char hdr[200];
+    int hl = snprintf(hdr, sizeof hdr, "{\"w\":{\"dtype\":\"%s\",\"shape\":[%lld],\"data_offsets\":[0,%lld]}}", dt,
+                      (long long)n, (long long)(n * esz));
+    size_t total = 8 + (size_t)(hl + 7) / 8 * 8 + (size_t)(n * esz);
+    unsigned char *b = calloc(1, total);
+    if (!b) return tpath(name);
+    size_t len = st_file(b, hdr, NULL, 0);
+    const char *p = wfile(name, b, len + (size_t)(n * esz));
+    free(b);
+    return p;
+}
+
+TEST(memory_limit_cases) {
+    if (access(g_cli, X_OK)) SKIP("no CLI at %s (make cli)", g_cli);
+    ASSET_OR_SKIP(img, "data/camvid-ood/test_ood/0001TP_008550.png");
+    err e = {0};
+    // a 16000 x 16000 PNG header (a few dozen bytes; 7.6 GiB at 32 bytes a pixel) under 256 MiB
+    REQUIRE(t_sh("/usr/bin/python3 -c \"import struct, zlib, sys\n"
+                 "def ch(t, d): return struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d))\n"
+                 "open(sys.argv[1], 'wb').write(b'\\x89PNG\\r\\n\\x1a\\n' + ch(b'IHDR', struct.pack('>IIBBBBB', 16000, 16000, 8, 2, 0, 0, 0)) "
+                 "+ ch(b'IDAT', zlib.compress(b'')) + ch(b'IEND', b''))\" '%s'", tpath("huge16k.png")) == 0);
+    int rc = cli(&e, "score --max-memory 256M -o '%s' '%s'", tpath("out16k"), tpath("huge16k.png"));
+    expect("a 16000 x 16000 PNG header under --max-memory 256M", rc, OODSEG_E_NOMEM, &e, "16000x16000",
+           "memory limit of 256 MiB", "--max-memory");
+    // the default model at --size 16000x16000 under 1G: refused before the forward, with its estimate
+    rc = cli(&e, "forward --max-memory 1G --size 16000x16000 --save '%s' '%s'", tpath("f.safetensors"), img);
+    expect("a forward at --size 16000x16000 under --max-memory 1G", rc, OODSEG_E_NOMEM, &e, "GiB of activations",
+           "memory limit of 1.00 GiB", "smaller --size");
+    CHECK(access(tpath("f.safetensors"), F_OK) != 0, "a refused forward left its output");
+    // checkpoints: float32 conversion over the limit; the file itself over it; the pickles' budget
+    rc = cli(&e, "info --max-memory 5M '%s'", st_one("f16.safetensors", "F16", 2, 1 << 20));
+    expect("an F16 checkpoint whose float32 copy exceeds --max-memory", rc, OODSEG_E_NOMEM, &e, "f16.safetensors",
+           "float32 copy", "--max-memory");
+    rc = cli(&e, "info --max-memory 3M '%s'", st_one("f32.safetensors", "F32", 4, 1 << 20));
+    expect("a 4 MiB checkpoint under --max-memory 3M", rc, OODSEG_E_NOMEM, &e, "f32.safetensors", "needs 4.00 MiB",
+           "memory limit of 3.00 MiB");
+    const char *legacy = t_asset("golden/tiny-t/model-legacy.pth");
+    if (legacy) {
+        rc = cli(&e, "info --max-memory 3M '%s'", legacy);
+        expect("a legacy checkpoint's pickles beyond what --max-memory leaves", rc, OODSEG_E_NOMEM, &e, "model-legacy.pth",
+               "pickle", "raise --max-memory");
+    }
+    // a .npy array and its float32 copy over the limit (the library's reader)
+    float *z = calloc(512 * 1024, sizeof(float));
+    REQUIRE(z);
+    npy_write_f32(tpath("big.npy"), z, 2, (int64_t[]){512, 1024}, &e);
+    free(z);
+    npy_array a;
+    rc = npy_read_limit(tpath("big.npy"), (uint64_t)3 << 20, &a, &e);
+    expect("a .npy array over the limit", rc, OODSEG_E_NOMEM, &e, "big.npy", "[512, 1024]", "memory limit of 3.00 MiB");
+    if (!rc) npy_free(&a);
+    // bad sizes
+    rc = cli(&e, "info --max-memory 8X '%s'", legacy ? legacy : img);
+    expect("--max-memory 8X", rc, OODSEG_E_ARG, &e, "--max-memory '8X'", "8G, 512M", NULL);
+    rc = cli(&e, "info --max-memory 100 '%s'", legacy ? legacy : img);
+    expect("--max-memory 100 (bytes)", rc, OODSEG_E_ARG, &e, "--max-memory '100'", "at least 1M", NULL);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
+    snprintf(g_cli, sizeof g_cli, "%s", t_cli_path(argv[0]));
     RUN(safetensors_cases);
     RUN(truncation_at_every_byte);
     RUN(pickle_cases);
@@ -419,6 +503,7 @@ int main(int argc, char **argv) {
     RUN(label_and_score_map_cases);
     RUN(dataset_folder_cases);
     RUN(state_cases);
+    RUN(memory_limit_cases);
     printf("  %d catalogue cases\n", n_cases);
     return t_finish(argv[0]);
 }

@@ -9,6 +9,8 @@
 #          chromium (the HTML report's browser test), ffmpeg (a test video made with the ffmpeg tool)
 #   `install-deps.sh fuzz` (make fuzz only): clang and its libFuzzer runtime, and the build
 #          libraries and python3-numpy/python3-pil that fuzz/make-seeds.py writes seeds with
+#   `install-deps.sh valgrind` (make valgrind, .ci/run): valgrind
+#   (make test-tsan needs nothing more: gcc's ThreadSanitizer runtime, libtsan2, comes with gcc)
 set -euo pipefail
 pkgs=(gcc make pkg-config libopenblas-openmp-dev libpng-dev libjpeg62-turbo-dev libwebp-dev zlib1g-dev
       libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libopenmpi-dev openmpi-bin ffmpeg
@@ -18,6 +20,10 @@ optional=(python3-venv python3-pip chromium)
 if [ "${1:-}" = fuzz ]; then
   pkgs=(clang libclang-rt-dev libomp-dev make libopenblas-openmp-dev libpng-dev libjpeg62-turbo-dev libwebp-dev
         zlib1g-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev python3-numpy python3-pil)
+  optional=()
+fi
+if [ "${1:-}" = valgrind ]; then
+  pkgs=(valgrind)
   optional=()
 fi
 missing=()

@@ -57,7 +57,8 @@ class Options(Structure):
     _fields_ = [("threads", c_int), ("device", c_int), ("size", c_char_p), ("id_channels", c_char_p),
                 ("offset_scale", c_double), ("want_all", c_int),
                 ("mode", c_char_p), ("crop", c_char_p), ("stride", c_char_p), ("backbone", c_char_p),
-                ("precision", c_char_p)]
+                ("precision", c_char_p),
+                ("max_memory", ctypes.c_uint64)]
 
 
 class ModelInfo_(Structure):

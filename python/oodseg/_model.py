@@ -57,6 +57,25 @@ def _option_list(options: Mapping[str, Any]) -> Any:
     return arr
 
 
+def _size_bytes(v) -> int:
+    """max_memory as bytes (0: the library's default): an int, or "8G" / "512M" / "1.5G" with the
+    CLI's binary units (--max-memory)."""
+    if v is None:
+        return 0
+    if isinstance(v, int) and not isinstance(v, bool) and v >= 1 << 20:
+        return v
+    if isinstance(v, str):
+        s = v.strip().upper().removesuffix("B").removesuffix("I")
+        unit = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get(s[-1:], 1)
+        try:
+            n = float(s[:-1] if unit > 1 else s) * unit
+        except ValueError:
+            n = 0
+        if n >= 1 << 20 and n == n and n != float("inf"):
+            return int(n)
+    raise Error(E_ARG, f"max_memory: {v!r}, expected bytes (at least 1 MiB) or a size such as '8G' or '512M'")
+
+
 class Model(_lib.Owned):
     """A model opened from its checkpoint (.pth or .safetensors); ``path=None`` opens the default
     model (ESPNetv2 s=2.0 Cityscapes). Use it in a ``with`` block, or call ``close()``.
@@ -68,7 +87,10 @@ class Model(_lib.Owned):
     ``mode``: None for the model's official test mode, "whole" or "slide"; ``crop`` and ``stride``:
     the slide windows, "HxW" or "S" (None: the model's). ``precision``: None or "fp32", or "bf16"
     for the convolutions' and linear layers' GEMMs in bf16 with fp32 accumulation (CPUs with
-    AVX512-BF16 only; elsewhere opening fails saying so). Test-time augmentation is a scoring
+    AVX512-BF16 only; elsewhere opening fails saying so). ``max_memory``: what this model's calls
+    may allocate, bytes or a size such as "8G" or "512M" (None: the available memory less 10% or
+    256 MiB); a checkpoint, image or forward pass that needs more raises Error with code 6
+    (E_NOMEM) saying how much it needs, before allocating. Test-time augmentation is a scoring
     option: ``model.score(image, methods=("msp",), tta="on")``.
 
     One model serves one thread at a time (calls from several threads wait their turn); open one
@@ -78,14 +100,16 @@ class Model(_lib.Owned):
     def __init__(self, path: str | os.PathLike[str] | None = None, *, threads: int = 0,
                  size: str | None = None, id_channels: str | None = None,
                  backbone: str | os.PathLike[str] | None = None, mode: str | None = None,
-                 crop: str | None = None, stride: str | None = None, precision: str | None = None):
+                 crop: str | None = None, stride: str | None = None, precision: str | None = None,
+                 max_memory: int | str | None = None):
         self._h = None
         self._scorers: dict = {}
         self._lock = threading.Lock()
         if not isinstance(threads, int) or threads < 0:
             raise Error(E_ARG, f"threads: {threads!r}, expected an integer >= 0 (0: every core)")
         opt = _lib.Options(threads=threads, size=b(size), id_channels=b(id_channels), backbone=b(backbone),
-                           mode=b(mode), crop=b(crop), stride=b(stride), precision=b(precision))
+                           mode=b(mode), crop=b(crop), stride=b(stride), precision=b(precision),
+                           max_memory=_size_bytes(max_memory))
         st, h = _lib.Status(), ctypes.c_void_p()
         if path is not None and not isinstance(path, (str, bytes, os.PathLike)):
             raise Error(E_ARG, f"path: expected a checkpoint path or None, got {type(path).__name__}")

@@ -158,3 +158,20 @@ def test_bf16_precision_close_to_fp32_or_a_clear_error(model):
     ref = model.forward(FRAMES[0])["logits"]
     err = np.sqrt(np.mean((a - ref) ** 2) / np.mean(ref ** 2))
     assert 0 < err < 0.03, err      # bf16 moved it (not fp32 again), within test_bf16's tolerance
+def test_max_memory():
+    # a forward at a huge size is refused before it starts, saying what it needs and the limit
+    with oodseg.Model(size="16000x16000", max_memory="1G", threads=1) as m:
+        with pytest.raises(oodseg.Error) as e:
+            m.score(FRAMES[0], methods="maxlogit")
+        assert e.value.code == 6
+        assert "memory limit of 1.00 GiB" in e.value.message and "--size" in e.value.message
+    # the default model's checkpoint alone is over 1 MiB
+    with pytest.raises(oodseg.Error) as e:
+        oodseg.Model(max_memory=1 << 20)
+    assert e.value.code == 6 and "memory limit of 1.00 MiB" in e.value.message
+    for bad in ("8X", "100", 5, -1, 1.5, True):
+        with pytest.raises(oodseg.Error) as e:
+            oodseg.Model(max_memory=bad)
+        assert e.value.code == 2
+    with oodseg.Model(size="256x128", max_memory="2G", threads=1) as m:
+        assert m.score(FRAMES[0], methods="maxlogit")["maxlogit"].shape == (360, 480)
