@@ -25,13 +25,12 @@
 typedef struct bench_opts {
     int runs;
     const char *json;
-    const char *precision;
 } bench_opts;
 
 static int bench_flags(void *ctx, int argc, char **argv, int i, err *e) {
     bench_opts *o = ctx;
     const char *a = argv[i];
-    if (strcmp(a, "--runs") && strcmp(a, "--json") && strcmp(a, "--precision")) return 0;
+    if (strcmp(a, "--runs") && strcmp(a, "--json")) return 0;
     if (i + 1 >= argc) { err_set(e, OODSEG_E_ARG, "%s needs a value", a); return -1; }
     const char *v = argv[i + 1];
     if (!strcmp(a, "--runs")) {
@@ -42,10 +41,8 @@ static int bench_flags(void *ctx, int argc, char **argv, int i, err *e) {
             return -1;
         }
         o->runs = (int)r;
-    } else if (!strcmp(a, "--json")) {
-        o->json = v;
     } else {
-        o->precision = v;
+        o->json = v;
     }
     return 2;
 }
@@ -130,7 +127,8 @@ static void print_table(const model *m, const char *what, int threads, const cha
     char wp[160];
     wait_policy(wp, sizeof wp);
     printf("input %dx%d (WxH), %d thread%s (OpenMP wait: %s), %d run%s after one warm-up (the median run's split), "
-           "method %s\n\n", r->w, r->h, threads, threads == 1 ? "" : "s", wp, r->runs, r->runs == 1 ? "" : "s", methods);
+           "method %s, %s\n\n", r->w, r->h, threads, threads == 1 ? "" : "s", wp, r->runs, r->runs == 1 ? "" : "s", methods,
+           m->ctx.precision == NN_BF16 ? "bf16 GEMMs" : "fp32");
     printf("| family | ms | share | GFLOP | GFLOP/s |\n|---|---:|---:|---:|---:|\n");
     double sum = 0;
     for (int f = 0; f < PROF_FAMILIES; f++) {
@@ -223,6 +221,7 @@ static int open_model(const pipeline_config *cfg, model **m, int *random, err *e
     mo.size = NULL;   // the bench's input size is set on the tensor, not by a resize
     nn_ctx ctx;
     nn_ctx_init(&ctx, cfg->threads);
+    ctx.precision = cfg->precision;
     return random_model_open(cfg->model, &ctx, &mo, m, e);
 }
 
@@ -250,7 +249,7 @@ static int run_bench(cli_common *c, const bench_opts *o, err *e) {
     const char *methods = c->cfg.methods[0] ? c->cfg.methods : "kmeans";
     print_table(m, random ? " (random weights)" : "", m->ctx.threads, methods, r);
     if (o->json) rc = write_json(o->json, m, c->cfg.model[0] ? c->cfg.model : m->desc.arch, random, m->ctx.threads,
-                                 methods, o->precision, r, e);
+                                 methods, c->cfg.precision == NN_BF16 ? "bf16" : "fp32", r, e);
 done:
     free(input);
     free(r);
@@ -261,7 +260,7 @@ done:
 
 int cmd_bench(int argc, char **argv) {
     cli_common c;
-    bench_opts o = {.runs = 5, .precision = "fp32"};
+    bench_opts o = {.runs = 5};
     err e = {0};
     int rc = cli_parse(argc, argv, 2, "bench", &c, bench_flags, &o, &e);
     if (!rc && c.n_pos) rc = err_set(&e, OODSEG_E_ARG, "bench: unexpected argument '%s' (oodseg bench --model M|ARCH "
@@ -269,9 +268,6 @@ int cmd_bench(int argc, char **argv) {
     if (!rc && !c.cfg.model[0])
         rc = err_set(&e, OODSEG_E_ARG, "bench: give --model, a checkpoint file or an architecture for random "
                      "weights: %s", random_model_names);
-    // TODO(precision): pass --precision on as the config option "precision" once api/config.c has it.
-    if (!rc && strcmp(o.precision, "fp32"))
-        rc = err_set(&e, OODSEG_E_ARG, "bench: --precision '%s': this build computes in fp32 only", o.precision);
     if (!rc) rc = run_bench(&c, &o, &e);
     cli_free(&c);
     return rc ? cli_fail(&e) : 0;
