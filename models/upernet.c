@@ -76,17 +76,22 @@ int upernet_bind(upernet *u, wbind *w, const int in_channels[4]) {
     return w->e->code;
 }
 
-// The weights are final once BN is folded: the 3x3s' Winograd weights are made here, once.
-static int fold(conv_module *m, err *e) {
-    return bn_fold(&m->conv, &m->bn, BN_EPS, e) || conv2d_winograd_prepare(&m->conv, e) ? e->code : OODSEG_OK;
+// The weights are final once BN is folded: the Winograd weights of the 3x3s that take that path
+// are made here, once. They cost 4x the conv's weights, so only the convs on the 1/4 to 1/16 maps
+// get them (the FPN convs and fpn_bottleneck: most of the head's time). The PPM bottleneck runs on
+// the 1/32 map, where 2560 -> 512 channels (InternImage-T) would hold 189 MB of Winograd weights to
+// save ~30 ms at 1024x512; the auxiliary head is training-only. Both keep the im2col path.
+static int fold(conv_module *m, int winograd, err *e) {
+    if (bn_fold(&m->conv, &m->bn, BN_EPS, e)) return e->code;
+    return winograd ? conv2d_winograd_prepare(&m->conv, e) : OODSEG_OK;
 }
 
 int upernet_fold(upernet *u, err *e) {
-    for (int k = 0; k < 4; k++) if (fold(&u->psp[k], e)) return e->code;
-    if (fold(&u->bottleneck, e)) return e->code;
-    for (int l = 0; l < 3; l++) if (fold(&u->lateral[l], e) || fold(&u->fpn[l], e)) return e->code;
-    if (fold(&u->fpn_bottleneck, e)) return e->code;
-    if (u->has_aux && fold(&u->aux_conv, e)) return e->code;
+    for (int k = 0; k < 4; k++) if (fold(&u->psp[k], 0, e)) return e->code;
+    if (fold(&u->bottleneck, 0, e)) return e->code;
+    for (int l = 0; l < 3; l++) if (fold(&u->lateral[l], 0, e) || fold(&u->fpn[l], 1, e)) return e->code;
+    if (fold(&u->fpn_bottleneck, 1, e)) return e->code;
+    if (u->has_aux && fold(&u->aux_conv, 0, e)) return e->code;
     return OODSEG_OK;
 }
 

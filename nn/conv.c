@@ -512,9 +512,13 @@ static int conv_direct(const nn_ctx *ctx, const conv2d *c, const float *x, int h
 // them their bit-tight goldens.
 #define WINOGRAD_MIN_CH 64
 
+// By default only a conv whose model prepared its Winograd weights takes the path: U costs 4x the
+// conv's weights in memory (36 floats per (o, i) pair instead of 9), which the model pays only where
+// enough tiles amortise it (models/upernet.c: the FPN levels, not the PPM bottleneck on the 1/32 map).
 static int use_winograd(const nn_ctx *ctx, const conv2d *c) {
     if (ctx->conv_im2col || !ctx->conv_winograd || !conv2d_winograd_shape(c)) return 0;
-    return ctx->conv_winograd == 2 || (c->c_in >= WINOGRAD_MIN_CH && c->c_out >= WINOGRAD_MIN_CH);
+    return ctx->conv_winograd == 2 ||
+           (c->winograd_u && c->c_in >= WINOGRAD_MIN_CH && c->c_out >= WINOGRAD_MIN_CH);
 }
 
 static int conv_forward(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w, const float *slope,

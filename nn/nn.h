@@ -55,12 +55,13 @@ void conv2d_free(conv2d *c);
 
 // ---- winograd.c ----------------------------------------------------------------------------
 // Winograd F(4x4, 3x3) for 3x3, stride 1, dilation 1, groups 1 convs (any pad): conv2d_forward
-// takes it for wide ones (see conv.c) unless ctx->conv_winograd is 0. Error: a few 1e-6 of
+// takes it for wide ones whose Winograd weights are prepared (see conv.c), or for every such conv
+// with ctx->conv_winograd 2, and never with 0. Error: a few 1e-6 of
 // sum|w||x| per output (tests/test_winograd.c), about 10x the im2col path's.
 int conv2d_winograd_shape(const conv2d *c);
 // Caches U = G g G^T in c->winograd_u (replacing an older one); for a conv without that shape, or
-// without weights, does nothing. Call it once the weights are final (after conv2d_fold_bn); a conv
-// without it still runs Winograd, transforming its weights on every call.
+// without weights, does nothing. Call it once the weights are final (after conv2d_fold_bn). A conv
+// without it runs Winograd only when forced (conv_winograd 2), transforming its weights per call.
 int conv2d_winograd_prepare(conv2d *c, err *e);
 // y (c_out, ho, wo) from x (c_in, h, w), plus bias, then the PReLU slope (c_out) when not NULL.
 int conv2d_winograd_forward(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w,

@@ -161,8 +161,10 @@ TEST(winograd_threads_prepare_prelu_bit_identical) {
     conv2d cv = {ci, co, 3, 1, 1, 1, 1, wt, b, 0, NULL};
     for (int th = 1; th <= 3; th++) {
         nn_ctx_init(&T, th);
+        T.conv_winograd = 2;   // not prepared: Winograd only when forced, weights transformed per call
         REQUIRE(conv2d_forward_prelu(&T, &cv, x, h, w, sl, y[th - 1], &e) == OODSEG_OK, "%s", e.msg);
     }
+    T.conv_winograd = 1;   // prepared: the default takes it
     CHECK(!memcmp(y[0], y[1], sizeof(float) * (size_t)n), "1 vs 2 threads differ");
     CHECK(!memcmp(y[0], y[2], sizeof(float) * (size_t)n), "1 vs 3 threads differ");
     REQUIRE(conv2d_winograd_prepare(&cv, &e) == OODSEG_OK && cv.winograd_u, "%s", e.msg);
@@ -192,10 +194,15 @@ TEST(winograd_dispatch) {
     size_t n = (size_t)512 * h * w;
     float *a = malloc(sizeof(float) * n), *b = malloc(sizeof(float) * n), *c = malloc(sizeof(float) * n);
     conv2d wide = {512, 512, 3, 1, 1, 1, 1, wt, NULL, 0, NULL};
+    // Not prepared: the default keeps the im2col path (the model did not pay for U).
+    run(&wide, 1, 0, x, h, w, a);
+    run(&wide, 0, 0, x, h, w, c);
+    CHECK(!memcmp(a, c, sizeof(float) * n), "an unprepared 512 -> 512 3x3 took Winograd by default");
+    err pe = {0};
+    REQUIRE(conv2d_winograd_prepare(&wide, &pe) == OODSEG_OK, "%s", pe.msg);
     run(&wide, 1, 0, x, h, w, a);
     run(&wide, 2, 0, x, h, w, b);
-    run(&wide, 0, 0, x, h, w, c);
-    CHECK(!memcmp(a, b, sizeof(float) * n), "512 -> 512 3x3 does not take Winograd by default");
+    CHECK(!memcmp(a, b, sizeof(float) * n), "a prepared 512 -> 512 3x3 does not take Winograd by default");
     CHECK(memcmp(a, c, sizeof(float) * n), "conv_winograd 0 still runs Winograd");
     run(&wide, 2, 1, x, h, w, b);
     CHECK(!memcmp(b, c, sizeof(float) * n), "conv_im2col 1 does not override conv_winograd");
@@ -209,6 +216,7 @@ TEST(winograd_dispatch) {
         int ho = conv2d_out_size(h, 3, cv.stride, cv.pad, cv.dilation), wo = conv2d_out_size(w, 3, cv.stride, cv.pad, cv.dilation);
         CHECK(!memcmp(a, b, sizeof(float) * (size_t)cv.c_out * ho * wo), "%d -> %d took Winograd", cv.c_in, cv.c_out);
     }
+    free(wide.winograd_u);
     free(x); free(wt); free(a); free(b); free(c);
 }
 
