@@ -114,6 +114,11 @@ static void bind_block(wbind *w, ii_block *b, int C, int G, int layer_scale) {
     wb_norm(w, &b->norm1_w, &b->norm1_b, C, "norm1.0");
     wb_conv(w, &b->dw_conv, C, C, 3, 1, 1, C, "dcn.dw_conv.0");
     wb_conv_bias(w, &b->dw_conv, "dcn.dw_conv.0");
+    // The branch runs on the channels-last map: the taps' weights contiguous along C.
+    if (!w->e->code && b->dw_conv.weight) {
+        b->dw_w_cl = err_calloc(w->e, (size_t)9 * C, sizeof *b->dw_w_cl, "InternImage dw_conv weights");
+        if (b->dw_w_cl) dwconv3x3_cl_weights(b->dw_conv.weight, C, b->dw_w_cl);
+    }
     wb_norm(w, &b->dw_norm_w, &b->dw_norm_b, C, "dcn.dw_conv.1.1");
     wb_linear(w, &b->offset_w, &b->offset_b, C, G * 18, "dcn.offset");
     wb_linear(w, &b->mask_w, &b->mask_b, C, G * 9, "dcn.mask");
@@ -165,6 +170,8 @@ int internimage_bind(internimage *net, wbind *w, const internimage_arch *a) {
 
 void internimage_free(internimage *net) {
     for (int i = 0; i < 4; i++) {
+        for (int j = 0; net->levels[i].blocks && j < net->levels[i].depth; j++)
+            free(net->levels[i].blocks[j].dw_w_cl);
         free(net->levels[i].blocks);
         net->levels[i].blocks = NULL;
     }
@@ -186,10 +193,10 @@ static int block_forward(const nn_ctx *ctx, const ii_block *b, float *x, int H, 
                          err *e) {
     int64_t n = (int64_t)H * W;
     float *in = post_norm ? x : wk->a;
-    float *nchw = wk->s, *dw = wk->s + n * C;          // (C, H, W) each
+    float *x1 = wk->s;                                 // (n, C) the offset/mask branch's dw conv
     float *offset = wk->s + 2 * n * C;                 // (n, G*18)
     float *mask = offset + n * G * 18;                 // (n, G*9)
-    float *core = wk->s;                               // (n, C), reuses nchw once it is dead
+    float *core = wk->s;                               // (n, C), reuses x1 once it is dead
     float *hidden = wk->s;                             // (n, 4C)
 #define TAP(nm, buf, c) do { if (tap && model_wants(want, nm) && ii_tap_cl(ctx, out, nm, buf, H, W, c, e)) return e->code; } while (0)
 
@@ -202,10 +209,7 @@ static int block_forward(const nn_ctx *ctx, const ii_block *b, float *x, int H, 
     TAP("l0.b0.dcn.input_proj", wk->v, C);
     // Offsets and masks come from a depthwise 3x3 conv of the DCN input, not of the values.
     PROF_NEXT(ctx, PROF_DCN_DW);
-    nhwc_to_nchw(ctx, in, H, W, C, nchw);
-    if (conv2d_forward(ctx, &b->dw_conv, nchw, H, W, dw, e)) return e->code;
-    float *x1 = nchw;
-    nchw_to_nhwc(ctx, dw, C, H, W, x1);
+    dwconv3x3_cl(ctx, in, H, W, C, b->dw_w_cl, b->dw_conv.bias, x1);
     layernorm_cl(ctx, x1, n, C, b->dw_norm_w, b->dw_norm_b, LN_EPS, x1);
     gelu_inplace(ctx, x1, n * C);
     TAP("l0.b0.dcn.dw_conv", x1, C);

@@ -42,6 +42,7 @@ typedef struct ii_block {           // levels.i.blocks.j (InternImageLayer), C c
     // dcn (DCNv3):
     const float *input_proj_w, *input_proj_b;   // (C, C), (C)
     conv2d dw_conv;                             // depthwise (C, 1, 3, 3) + bias (C)
+    float *dw_w_cl;                             // (3, 3, C) dw_conv's weight for dwconv3x3_cl, owned
     const float *dw_norm_w, *dw_norm_b;         // (C) dw_conv.1.1, LN
     const float *offset_w, *offset_b;           // (G*18, C), (G*18)
     const float *mask_w, *mask_b;               // (G*9, C), (G*9)

@@ -53,6 +53,15 @@ void conv2d_free(conv2d *c);
 // ctx->conv_im2col (tests and benches) runs every non-depthwise conv as im2col + sgemm instead of
 // the direct kernel.
 
+// ---- dwconv_cl.c ---------------------------------------------------------------------------
+// Depthwise 3x3 conv, stride 1, pad 1 (zeros), on a channels-last map: y (h, w, c) = bias +
+// sum over the window of wt * x. wt: (3, 3, c), from PyTorch's (c, 1, 3, 3) by
+// dwconv3x3_cl_weights; bias: (c) or NULL. Bit-identical to conv2d_forward (its direct kernel:
+// taps, then the bias) on the NCHW transpose, for any thread count. x and y must not overlap.
+void dwconv3x3_cl(const nn_ctx *ctx, const float *x, int h, int w, int c, const float *wt, const float *bias,
+                  float *y);
+void dwconv3x3_cl_weights(const float *w, int c, float *wt);   // w: (c, 1, 3, 3) -> wt: (3, 3, c)
+
 // ---- winograd.c ----------------------------------------------------------------------------
 // Winograd F(4x4, 3x3) for 3x3, stride 1, dilation 1, groups 1 convs (any pad): conv2d_forward
 // takes it for wide ones whose Winograd weights are prepared (see conv.c), or for every such conv
