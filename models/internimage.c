@@ -236,8 +236,7 @@ static int block_forward(const nn_ctx *ctx, const ii_block *b, float *x, int H, 
         mlp_in = wk->a;
     }
     PROF_NEXT(ctx, PROF_MLP);
-    linear_forward(ctx, mlp_in, n, C, b->fc1_w, b->fc1_b, 4 * C, hidden);
-    gelu_inplace(ctx, hidden, n * 4 * C);
+    linear_gelu_forward(ctx, mlp_in, n, C, b->fc1_w, b->fc1_b, 4 * C, hidden);
     linear_forward(ctx, hidden, n, 4 * C, b->fc2_w, b->fc2_b, C, wk->v);
     PROF_NEXT(ctx, PROF_NORM);
     if (post_norm) layernorm_cl(ctx, wk->v, n, C, b->norm2_w, b->norm2_b, LN_EPS, wk->v);

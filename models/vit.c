@@ -148,12 +148,12 @@ static int vit_block_forward(const nn_ctx *ctx, const vit *v, int i, vit_bufs *b
     if (emit_tokens(out, want, name, b->x, N, D, e)) return e->code;
     layernorm_cl(ctx, b->x, N, D, k->norm2_w, k->norm2_b, 1e-6f, b->n);
     PROF_NEXT(ctx, PROF_MLP);
-    linear_forward(ctx, b->n, N, D, k->fc1_w, k->fc1_b, H, b->hid);
     if (v->a.swiglu) {
+        linear_forward(ctx, b->n, N, D, k->fc1_w, k->fc1_b, H, b->hid);
         linear_forward(ctx, b->n, N, D, k->fc1g_w, k->fc1g_b, H, b->gate);
         silu_mul_inplace(ctx, b->hid, b->gate, (int64_t)N * H);
     } else {
-        gelu_inplace(ctx, b->hid, (int64_t)N * H);
+        linear_gelu_forward(ctx, b->n, N, D, k->fc1_w, k->fc1_b, H, b->hid);
     }
     linear_forward(ctx, b->hid, N, H, k->fc2_w, k->fc2_b, D, b->n);
     snprintf(name, sizeof name, "backbone.b%d.mlp", i);

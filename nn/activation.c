@@ -28,6 +28,10 @@ static void gelu_block(float *x, int64_t n) {
     }
 }
 
+void gelu_span(float *x, int64_t n) {
+    for (int64_t i0 = 0; i0 < n; i0 += GELU_BLOCK) gelu_block(x + i0, n - i0 < GELU_BLOCK ? n - i0 : GELU_BLOCK);
+}
+
 void gelu_inplace(const nn_ctx *ctx, float *x, int64_t n) {
     int64_t nb = (n + GELU_BLOCK - 1) / GELU_BLOCK;
     #pragma omp parallel for schedule(static) num_threads(ctx->threads) if (n >= ELEM_MIN_PARALLEL)

@@ -16,7 +16,7 @@ static void fill_bias(float *yr, int64_t nr, const float *b, int c_out) {
 
 // 0, or -1 when memory for the packed weight or the row scratch runs out (then nothing was written).
 static int linear_bf16(const nn_ctx *ctx, const float *x, int64_t n, int c_in, const float *W, const float *b,
-                       int c_out, float *y) {
+                       int c_out, int gelu, float *y) {
     err e = {0};
     uint32_t *tmp;
     const uint32_t *pw = nn_bf16_weights_for(ctx, W, c_out, c_in, NN_BF16_PANELS_T, &tmp, &e);
@@ -31,16 +31,17 @@ static int linear_bf16(const nn_ctx *ctx, const float *x, int64_t n, int c_in, c
         if (b) fill_bias(yr, nr, b, c_out);
         nn_gemm_bf16_b(ctx, (int)nr, c_out, c_in, x + (size_t)r0 * c_in, c_in, pw,
                        scratch + per * (size_t)omp_get_thread_num(), yr, c_out, b != NULL);
+        if (gelu) gelu_span(yr, nr * c_out);
     }
     free(scratch);
     free(tmp);
     return 0;
 }
 
-void linear_forward(const nn_ctx *ctx, const float *x, int64_t n, int c_in, const float *W, const float *b,
-                    int c_out, float *y) {
+static void linear_run(const nn_ctx *ctx, const float *x, int64_t n, int c_in, const float *W, const float *b,
+                       int c_out, int gelu, float *y) {
     // Out of memory for the bf16 form: the fp32 GEMM gives the layer's result all the same.
-    if (nn_bf16_layer(ctx, c_out) && !linear_bf16(ctx, x, n, c_in, W, b, c_out, y)) return;
+    if (nn_bf16_layer(ctx, c_out) && !linear_bf16(ctx, x, n, c_in, W, b, c_out, gelu, y)) return;
     int64_t items = (n + LINEAR_ROWS - 1) / LINEAR_ROWS;
     #pragma omp parallel for schedule(dynamic, 1) num_threads(ctx->threads)
     for (int64_t it = 0; it < items; it++) {
@@ -49,5 +50,16 @@ void linear_forward(const nn_ctx *ctx, const float *x, int64_t n, int c_in, cons
         if (b) fill_bias(yr, nr, b, c_out);
         nn_sgemm(0, 1, (int)nr, c_out, c_in, 1.0f, x + (size_t)r0 * c_in, c_in, W, c_in,
                  b ? 1.0f : 0.0f, yr, c_out);
+        if (gelu) gelu_span(yr, nr * c_out);
     }
+}
+
+void linear_forward(const nn_ctx *ctx, const float *x, int64_t n, int c_in, const float *W, const float *b,
+                    int c_out, float *y) {
+    linear_run(ctx, x, n, c_in, W, b, c_out, 0, y);
+}
+
+void linear_gelu_forward(const nn_ctx *ctx, const float *x, int64_t n, int c_in, const float *W, const float *b,
+                         int c_out, float *y) {
+    linear_run(ctx, x, n, c_in, W, b, c_out, 1, y);
 }

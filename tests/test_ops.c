@@ -295,6 +295,29 @@ TEST(linear_matches_reference) {
     CHECK(check_linear(513, 64, 256, 0));
 }
 
+// The fused fc1 + GELU equals linear then gelu_inplace bit for bit (c_out a multiple of 8), for
+// any thread count, including a last chunk of fewer rows.
+TEST(linear_gelu_equals_the_two_calls) {
+    static const int shapes[][3] = {{1100, 64, 256}, {37, 96, 384}, {513, 80, 320}};
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        int64_t n = shapes[k][0];
+        int ci = shapes[k][1], co = shapes[k][2];
+        float *x = rand_buf(n * ci, 1.0f), *W = rand_buf((int64_t)co * ci, 0.3f), *b = rand_buf(co, 0.5f);
+        float *y1 = malloc(sizeof(float) * n * co), *y2 = malloc(sizeof(float) * n * co);
+        nn_ctx_init(&T, 2);
+        linear_forward(&T, x, n, ci, W, b, co, y1);
+        gelu_inplace(&T, y1, n * co);
+        for (int th = 1; th <= 3; th++) {
+            nn_ctx_init(&T, th);
+            linear_gelu_forward(&T, x, n, ci, W, b, co, y2);
+            CHECK(!memcmp(y1, y2, sizeof(float) * n * co), "%lld x %d -> %d, %d threads: fused differs",
+                  (long long)n, ci, co, th);
+        }
+        free(x); free(W); free(b); free(y1); free(y2);
+    }
+    nn_ctx_init(&T, 2);
+}
+
 // ---- norms --------------------------------------------------------------------------------------
 
 TEST(layernorm_cl_matches_reference) {
@@ -875,6 +898,7 @@ int main(int argc, char **argv) {
     RUN(conv2d_fold_bn_equals_conv_then_bn);
     RUN(conv_transpose2x2_matches_formula);
     RUN(linear_matches_reference);
+    RUN(linear_gelu_equals_the_two_calls);
     RUN(layernorm_cl_matches_reference);
     RUN(batchnorm_matches_reference);
     RUN(activations_match_reference);
