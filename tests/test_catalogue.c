@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <dirent.h>
+#include <sys/stat.h>
 
 static int n_cases;
 
@@ -491,6 +493,59 @@ TEST(memory_limit_cases) {
     expect("--max-memory 100 (bytes)", rc, OODSEG_E_ARG, &e, "--max-memory '100'", "at least 1M", NULL);
 }
 
+// Counts the entries of a folder (not . and ..) and those with ".tmp." in their names.
+static int folder_entries(const char *dir, int *tmp) {
+    DIR *d = opendir(dir);
+    int n = 0;
+    *tmp = 0;
+    if (!d) return -1;
+    for (struct dirent *de; (de = readdir(d));) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        n++;
+        if (strstr(de->d_name, ".tmp.")) (*tmp)++;
+    }
+    closedir(d);
+    return n;
+}
+
+// Output folders that cannot take the outputs: a full disk (writes failing part way, injected with
+// a file-size limit: EFBIG where a full disk gives ENOSPC, through the same write path), an output
+// "folder" that is a file, and a folder without write permission. Each is a clear error naming the
+// file, and no truncated or temporary file is left behind.
+TEST(output_folder_cases) {
+    if (access(g_cli, X_OK)) SKIP("no CLI at %s (make cli)", g_cli);
+    ASSET_OR_SKIP(img, "data/camvid-ood/test_ood/0001TP_008550.png");
+    err e = {0};
+    const char *out = tpath("full-disk");
+    const char *log = tpath("cli.log");
+    // SIGXFSZ ignored (as a full disk raises no signal), 100 KB per file: the 2.7 MB score map fails.
+    int rc = t_sh("sh -c \"trap '' XFSZ; ulimit -f 200; exec '%s' score --method maxlogit -o '%s' '%s'\" "
+                  ">/dev/null 2>'%s'", g_cli, out, img, log);
+    char *m = t_slurp(log, &(size_t){0});
+    snprintf(e.msg, sizeof e.msg, "%s", m ? m : "");
+    free(m);
+    expect("a full disk while writing the score map", rc, OODSEG_E_IO, &e, "0001TP_008550_maxlogit_score.npy",
+           "failed", "free space");
+    int tmp, n = folder_entries(out, &tmp);
+    CHECK(n == 0 && tmp == 0, "the full disk left %d files (%d temporary) in %s", n, tmp, out);
+    // -o names a file
+    const char *afile = wfile("not-a-folder", (const unsigned char *)"x", 1);
+    rc = cli(&e, "score --method maxlogit -o '%s' '%s'", afile, img);
+    expect("-o naming a file", rc, OODSEG_E_IO, &e, "not-a-folder", "Not a directory", NULL);
+    // a folder without write permission (root writes anyway: then there is nothing to check)
+    const char *ro = tpath("read-only");
+    REQUIRE(mkdir(ro, 0555) == 0 || access(ro, F_OK) == 0);
+    if (geteuid() != 0) {
+        rc = cli(&e, "score --method maxlogit -o '%s' '%s'", ro, img);
+        expect("a read-only output folder", rc, OODSEG_E_IO, &e, "read-only", "Permission denied", NULL);
+        n = folder_entries(ro, &tmp);
+        CHECK(n == 0, "the read-only folder got %d files", n);
+    } else {
+        fprintf(stderr, "  (root: the read-only folder case needs an unprivileged user; not run)\n");
+    }
+    chmod(ro, 0755);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     snprintf(g_cli, sizeof g_cli, "%s", t_cli_path(argv[0]));
@@ -504,6 +559,7 @@ int main(int argc, char **argv) {
     RUN(dataset_folder_cases);
     RUN(state_cases);
     RUN(memory_limit_cases);
+    RUN(output_folder_cases);
     printf("  %d catalogue cases\n", n_cases);
     return t_finish(argv[0]);
 }
