@@ -3,6 +3,7 @@
 // themselves (io/pictures.h: each heat map names its score and scale), and the HTML report's
 // thumbnails. The names live here and nowhere else, so the CLI can tell its own outputs from
 // inputs and refuse to overwrite them.
+#include "../io/file.h"
 #include "pipeline.h"
 #include "../eval/html.h"
 #include "../io/npy.h"
@@ -61,8 +62,8 @@ int pipeline_outputs_exist(const pipeline *p, const char *dir, const char *stem,
 // The max-logit percentiles of a calibration file ("pct P V P V ..." of `oodseg calibrate`):
 // the values at the 0.5th and 99th percentiles.
 static int read_calibration(const char *path, double *p_lo, double *p_hi, err *e) {
-    FILE *f = fopen(path, "r");
-    if (!f) return err_set(e, OODSEG_E_IO, "--scale calibrated:%s: cannot open the file", path);
+    FILE *f = io_fopen_regular(path, "calibration", NULL, e);
+    if (!f) return e->code;
     char line[4096];
     int found = 0;
     while (!found && fgets(line, sizeof line, f)) {

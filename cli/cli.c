@@ -1,4 +1,5 @@
 #include "cli.h"
+#include "../io/file.h"
 #include "../nn/nn.h"
 #include "../io/video.h"
 #include <dirent.h>
@@ -115,8 +116,9 @@ static const char *base_name(const char *p) {
 // A file list: one path a line (relative paths from the list's folder), blank lines and # comments
 // skipped.
 static int read_list(const char *list, char ***v, int *cnt, int *cap, err *e) {
-    FILE *f = fopen(list, "r");
-    if (!f) return err_set(e, OODSEG_E_IO, "%s: %s", list, strerror(errno));
+    // A regular file only: a named pipe or a device would block the run.
+    FILE *f = io_fopen_regular(list, "list", NULL, e);
+    if (!f) return e->code;
     char line[4096], dir[4096];
     snprintf(dir, sizeof dir, "%s", list);
     char *sl = strrchr(dir, '/');

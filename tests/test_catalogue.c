@@ -544,6 +544,10 @@ TEST(output_folder_cases) {
         fprintf(stderr, "  (root: the read-only folder case needs an unprivileged user; not run)\n");
     }
     chmod(ro, 0755);
+    // a named pipe as a calibration file (--scale calibrated:FILE): refused at once, never blocking
+    t_sh("rm -f '%s' && mkfifo '%s'", tpath("fifo.cal"), tpath("fifo.cal"));
+    rc = cli(&e, "score --method maxlogit --scale calibrated:'%s' -o '%s' '%s'", tpath("fifo.cal"), tpath("o-cal"), img);
+    expect("a named pipe as --scale calibrated:FILE", rc, OODSEG_E_IO, &e, "fifo.cal", "named pipe", "regular file");
 }
 
 int main(int argc, char **argv) {
