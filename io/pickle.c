@@ -468,6 +468,33 @@ static int read_line(rs *r, const char **s, size_t *n) {
     return 0;
 }
 
+// The allow-list: the globals a checkpoint of tensors names (docs/pytorch-checkpoints.md, "Globals"),
+// those of PyTorch's own weights_only unpickler that state dicts use, and the NumPy scalars and
+// arrays of mmcv's `meta`. A global off the list is refused where the pickle names it, before
+// anything could use it; the dangerous ones (is_dangerous) are refused where they would be called,
+// with the message that says the file tries to run code. Nothing on the list is executed either:
+// the tensor rebuilders and storages are interpreted, the rest become opaque values.
+static int allowed_global(const pk_value *g) {
+    static const char *const names[] = {
+        "collections.OrderedDict", "torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2",
+        "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state", "torch.Size",
+        "torch.device", "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar", "numpy.dtype",
+        "numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct", "numpy.ndarray",
+        "_codecs.encode", "builtins.set", "builtins.frozenset", "builtins.slice", "builtins.bytearray",
+        "builtins.complex", "__builtin__.set", "__builtin__.frozenset", "__builtin__.slice",
+    };
+    // Every torch storage type passes here, so that an unsupported one (say ComplexFloatStorage) is
+    // named as such where the tensor is rebuilt.
+    size_t nl = strlen(g->name);
+    if ((!strcmp(g->mod, "torch") || !strcmp(g->mod, "torch.cuda")) && nl > 7 && !strcmp(g->name + nl - 7, "Storage"))
+        return 1;
+    char full[520];
+    snprintf(full, sizeof full, "%s.%s", g->mod, g->name);
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+        if (!strcmp(full, names[k])) return 1;
+    return 0;
+}
+
 static pk_value *new_global(rs *r, const char *m, size_t ml, const char *n, size_t nl) {
     pk_value *v = newv(r, PK_GLOBAL);
     if (!v) return NULL;
@@ -481,6 +508,13 @@ static pk_value *new_global(rs *r, const char *m, size_t ml, const char *n, size
     nl = strlen(v->name);
     if (ml && v->mod[ml - 1] == '\r') v->mod[ml - 1] = 0;
     if (nl && v->name[nl - 1] == '\r') v->name[nl - 1] = 0;
+    if (!is_dangerous(v) && !allowed_global(v)) {
+        fail(r, "refusing the global '%s.%s': a checkpoint may name only the globals of tensor data (an "
+             "OrderedDict state_dict of torch tensors; the list is in docs/pytorch-checkpoints.md). Load the file "
+             "in Python you trust and save its state_dict alone (torch.save(sd, path)) or as safetensors",
+             v->mod, v->name);
+        return NULL;
+    }
     return v;
 }
 
@@ -772,8 +806,8 @@ static int op_call(rs *r, unsigned op) {
         if ((rc = read_line(r, &m, &ml)) || (rc = read_line(r, &n, &nl)) || (rc = pop_mark(r, &base))) return rc;
         a = make_seq(r, PK_TUPLE, base, r->n - base);
         r->n = base;
-        c = new_global(r, m, ml, n, nl);
-        if (!a || !c) return OODSEG_E_NOMEM;
+        c = a ? new_global(r, m, ml, n, nl) : NULL;
+        if (!a || !c) return r->e && r->e->code ? r->e->code : OODSEG_E_NOMEM;
         return push_call(r, c, a);
     case OP_OBJ:                      // mark, class, args...
         if ((rc = pop_mark(r, &base))) return rc;

@@ -715,9 +715,11 @@ TEST(forbidden_globals) {
         { PKS("\x80\x02" "cos\nsystem\n}b."), "refusing to BUILD the global 'os.system'" },
         // subprocess.Popen via NEWOBJ
         { PKS("\x80\x02" "csubprocess\nPopen\n)\x81."), "'subprocess.Popen'" },
-        // a tensor whose storage is an opaque object
+        // a tensor whose storage would be made by a global off the allow-list
         { PKS("\x80\x02" "ctorch._utils\n_rebuild_tensor_v2\n(cfoo\nbar\n)RK\x00)))\x89tR."),
-          "built from an opaque value made by 'foo.bar'" },
+          "refusing the global 'foo.bar'" },
+        // a global off the allow-list, never called: refused where it is named
+        { PKS("\x80\x02" "cmmcv.utils\nConfigDict\n."), "refusing the global 'mmcv.utils.ConfigDict'" },
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         for (int legacy = 0; legacy < 2; legacy++) {
@@ -753,7 +755,7 @@ TEST(unknown_opcode_and_bad_pickles) {
         { PKS("\x80\x02(X\x07\x00\x00\x00storagectorch\nFooStorage\nX\x01\x00\x00\x00" "0X\x03\x00\x00\x00" "cpuK\x01tQ."),
           "unsupported storage type 'torch.FooStorage'" },
         { PKS("\x80\x02K\x05."), "not a dict of tensors" },
-        { PKS("\x80\x02" "ctorch.nn\nLinear\n)\x81}b."), "made by 'torch.nn.Linear', not a dict of tensors" },
+        { PKS("\x80\x02" "ctorch.nn\nLinear\n)\x81}b."), "refusing the global 'torch.nn.Linear'" },
         { PKS("\x80\x02}X\x01\x00\x00\x00" "aK\x01s."), "no tensors found" },
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
@@ -786,8 +788,8 @@ TEST(empty_stack_after_mark) {
         { PKS("\x80\x02(t."), "the saved object is a tuple" },
         { PKS("\x80\x02(l."), "the saved object is a list" },
         { PKS("\x80\x02(\x91."), "the saved object is a set" },
-        { PKS("(ifoo\nBar\n."), "made by 'foo.Bar'" },
-        { PKS("\x80\x02(cfoo\nBar\no."), "made by 'foo.Bar'" },
+        { PKS("(ifoo\nBar\n."), "refusing the global 'foo.Bar'" },
+        { PKS("\x80\x02(cfoo\nBar\no."), "refusing the global 'foo.Bar'" },
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const char *p = tmp_path("empty-mark.pth");
