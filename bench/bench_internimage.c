@@ -34,26 +34,6 @@
 // The context every op and model of this program runs on (main sets its threads).
 static nn_ctx T;
 
-// Square sgemm of size n, each of `threads` threads running a single-threaded sgemm on its own
-// n x (n/threads) slice: how the ops use BLAS.
-static double sgemm_peak(int n, int threads) {
-    // BLAS single-threaded as in the ops (nn_sgemm): a 1-thread OpenMP region is inactive, so
-    // OpenBLAS would otherwise fork its own threads and the "1 thread" peak would be the 2-thread one.
-    float *a = malloc(sizeof(float) * n * n), *b = malloc(sizeof(float) * n * n), *c = malloc(sizeof(float) * n * n);
-    for (int i = 0; i < n * n; i++) a[i] = bench_urand(), b[i] = bench_urand();
-    int cols = n / threads;
-    double t[5];
-    for (int r = 0; r < 5; r++) {
-        double t0 = omp_get_wtime();
-        #pragma omp parallel for num_threads(threads)
-        for (int i = 0; i < threads; i++)
-            nn_sgemm(0, 0, n, cols, n, 1.0f, a, n, b + (size_t)i * cols, n, 0.0f, c + (size_t)i * cols, n);
-        t[r] = omp_get_wtime() - t0;
-    }
-    free(a), free(b), free(c);
-    qsort(t, 5, sizeof t[0], bench_cmp_d);
-    return 2.0 * n * n * (double)cols * threads / t[2] / 1e9;
-}
 
 typedef struct bench_opts {
     const char *models, *threads;
@@ -177,7 +157,7 @@ int main(int argc, char **argv) {
         }
         else { fprintf(stderr, "unknown option %s\n", argv[i]); return 2; }
     }
-    for (int th = 1; th <= 2; th++) o.peak[th] = sgemm_peak(1536, th);
+    for (int th = 1; th <= 2; th++) o.peak[th] = bench_sgemm_peak(1536, th, 5);
     printf("sgemm peak (n=1536, single-threaded BLAS per OpenMP thread): 1 thread %.1f GFLOP/s, 2 threads %.1f GFLOP/s\n\n",
            o.peak[1], o.peak[2]);
     float *x = malloc(sizeof(float) * 3 * (size_t)o.w * o.h);

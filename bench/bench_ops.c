@@ -5,6 +5,7 @@
 //   usage: bench_ops [threads (0: 1 and 2)] [runs (default 7)] [gemm: 1 also times every conv with
 //          the direct kernel off (im2col + sgemm), for comparison]
 #include "../nn/nn.h"
+#include "common.h"
 #include <cblas.h>
 #include <omp.h>
 #include <stdio.h>
@@ -30,21 +31,6 @@ static float *rbuf(size_t n) {
     return p;
 }
 
-// Square sgemm of size n, each of `threads` threads doing its own n x (n/threads) slice.
-static double sgemm_gflops(int n, int threads, int runs) {
-    float *a = rbuf((size_t)n * n), *b = rbuf((size_t)n * n), *c = rbuf((size_t)n * n);
-    double t[32];
-    int cols = n / threads;
-    for (int r = 0; r < runs; r++) {
-        double t0 = omp_get_wtime();
-        #pragma omp parallel for num_threads(threads)
-        for (int i = 0; i < threads; i++)
-            nn_sgemm(0, 0, n, cols, n, 1.0f, a, n, b + (size_t)i * cols, n, 0.0f, c + (size_t)i * cols, n);
-        t[r] = omp_get_wtime() - t0;
-    }
-    free(a); free(b); free(c);
-    return 2.0 * n * n * (double)cols * threads / median(t, runs) / 1e9;
-}
 
 typedef struct { const char *name; int ci, co, k, s, p, d, g, h, w, count; } shape;
 
@@ -178,7 +164,7 @@ int main(int argc, char **argv) {
         if (only && th != only) continue;
         nn_ctx_init(&T, th);
         printf("threads %d\n", th);
-        printf("  sgemm peak (n=1536, per-thread slices): %.1f GFLOP/s\n", sgemm_gflops(1536, th, runs));
+        printf("  sgemm peak (n=1536, per-thread slices): %.1f GFLOP/s\n", bench_sgemm_peak(1536, th, runs));
         run_table("ESPNet 1024x512 convs", espnet, (int)(sizeof espnet / sizeof espnet[0]), runs);
         run_table("ESPNetv2 / UperNet convs", other, (int)(sizeof other / sizeof other[0]), runs);
         run_convt(runs);

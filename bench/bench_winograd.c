@@ -26,21 +26,6 @@ static double median(double *v, int n) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-// Square sgemm of size n, each of `threads` threads doing its own n x (n/threads) slice.
-static double sgemm_peak(int n, int threads, int runs) {
-    float *a = rbuf((size_t)n * n), *b = rbuf((size_t)n * n), *c = rbuf((size_t)n * n);
-    double t[32];
-    int cols = n / threads;
-    for (int r = 0; r < runs; r++) {
-        double t0 = omp_get_wtime();
-        #pragma omp parallel for num_threads(threads)
-        for (int i = 0; i < threads; i++)
-            nn_sgemm(0, 0, n, cols, n, 1.0f, a, n, b + (size_t)i * cols, n, 0.0f, c + (size_t)i * cols, n);
-        t[r] = omp_get_wtime() - t0;
-    }
-    free(a); free(b); free(c);
-    return 2.0 * n * n * (double)cols * threads / median(t, runs) / 1e9;
-}
 
 typedef struct { const char *name; int ci, co, h, w; } shape;
 
@@ -107,7 +92,7 @@ int main(int argc, char **argv) {
         if (only && th != only) continue;
         nn_ctx_init(&T, th);
         printf("threads %d\n", th);
-        printf("  sgemm peak (n=1536, per-thread slices): %.1f GFLOP/s\n", sgemm_peak(1536, th, runs));
+        printf("  sgemm peak (n=1536, per-thread slices): %.1f GFLOP/s\n", bench_sgemm_peak(1536, th, runs));
         run_table("UperNet (InternImage-T)", upernet_t, (int)(sizeof upernet_t / sizeof upernet_t[0]), runs, skip_big);
         run_table("threshold (3x3, pad 1)", narrow, (int)(sizeof narrow / sizeof narrow[0]), runs, skip_big);
     }

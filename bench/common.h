@@ -10,5 +10,9 @@
 float bench_urand(void);
 // qsort comparator of doubles, for medians.
 int bench_cmp_d(const void *a, const void *b);
+// The baseline of the conv benches: GFLOP/s of a square sgemm of size n, each of `threads` threads
+// running a single-threaded sgemm (nn_sgemm, as the ops do) on its own n x (n/threads) slice;
+// the median of `runs` (at most 32).
+double bench_sgemm_peak(int n, int threads, int runs);
 
 #endif
