@@ -14,44 +14,42 @@ static void fill_bias(float *yr, int64_t nr, const float *b, int c_out) {
         for (int o = 0; o < c_out; o++) yr[(size_t)r * c_out + o] = b[o];
 }
 
-// 0, or -1 when memory for the packed weight or the row scratch runs out (then nothing was written).
-static int linear_bf16(const nn_ctx *ctx, const float *x, int64_t n, int c_in, const float *W, const float *b,
-                       int c_out, int gelu, float *y) {
-    err e = {0};
-    uint32_t *tmp;
-    const uint32_t *pw = nn_bf16_weights_for(ctx, W, c_out, c_in, NN_BF16_PANELS_T, &tmp, &e);
-    size_t per = nn_gemm_bf16_b_scratch(LINEAR_ROWS);
-    uint32_t *scratch = pw ? malloc(sizeof(uint32_t) * per * (size_t)ctx->threads) : NULL;
-    if (!scratch) { free(tmp); return -1; }
+// The rows in chunks of LINEAR_ROWS, one GEMM each: sgemm on W, or (pw not NULL) the bf16 GEMM on
+// its packed panels with the chunk's rows converted into this thread's part of `scratch`.
+static void linear_items(const nn_ctx *ctx, const float *x, int64_t n, int c_in, const float *W, const float *b,
+                         int c_out, int gelu, float *y, const uint32_t *pw, uint32_t *scratch, size_t per) {
     int64_t items = (n + LINEAR_ROWS - 1) / LINEAR_ROWS;
     #pragma omp parallel for schedule(dynamic, 1) num_threads(ctx->threads)
     for (int64_t it = 0; it < items; it++) {
         int64_t r0 = it * LINEAR_ROWS, nr = n - r0 < LINEAR_ROWS ? n - r0 : LINEAR_ROWS;
         float *yr = y + (size_t)r0 * c_out;
         if (b) fill_bias(yr, nr, b, c_out);
-        nn_gemm_bf16_b(ctx, (int)nr, c_out, c_in, x + (size_t)r0 * c_in, c_in, pw,
-                       scratch + per * (size_t)omp_get_thread_num(), yr, c_out, b != NULL);
+        if (pw)
+            nn_gemm_bf16_b(ctx, (int)nr, c_out, c_in, x + (size_t)r0 * c_in, c_in, pw,
+                           scratch + per * (size_t)omp_get_thread_num(), yr, c_out, b != NULL);
+        else
+            nn_sgemm(0, 1, (int)nr, c_out, c_in, 1.0f, x + (size_t)r0 * c_in, c_in, W, c_in,
+                     b ? 1.0f : 0.0f, yr, c_out);
         if (gelu) gelu_span(yr, nr * c_out);
     }
-    free(scratch);
-    free(tmp);
-    return 0;
 }
 
 static void linear_run(const nn_ctx *ctx, const float *x, int64_t n, int c_in, const float *W, const float *b,
                        int c_out, int gelu, float *y) {
-    // Out of memory for the bf16 form: the fp32 GEMM gives the layer's result all the same.
-    if (nn_bf16_layer(ctx, c_out) && !linear_bf16(ctx, x, n, c_in, W, b, c_out, gelu, y)) return;
-    int64_t items = (n + LINEAR_ROWS - 1) / LINEAR_ROWS;
-    #pragma omp parallel for schedule(dynamic, 1) num_threads(ctx->threads)
-    for (int64_t it = 0; it < items; it++) {
-        int64_t r0 = it * LINEAR_ROWS, nr = n - r0 < LINEAR_ROWS ? n - r0 : LINEAR_ROWS;
-        float *yr = y + (size_t)r0 * c_out;
-        if (b) fill_bias(yr, nr, b, c_out);
-        nn_sgemm(0, 1, (int)nr, c_out, c_in, 1.0f, x + (size_t)r0 * c_in, c_in, W, c_in,
-                 b ? 1.0f : 0.0f, yr, c_out);
-        if (gelu) gelu_span(yr, nr * c_out);
+    if (nn_bf16_layer(ctx, c_out)) {
+        err e = {0};
+        uint32_t *tmp = NULL;
+        const uint32_t *pw = nn_bf16_weights_for(ctx, W, c_out, c_in, NN_BF16_PANELS_T, &tmp, &e);
+        size_t per = nn_gemm_bf16_b_scratch(LINEAR_ROWS);
+        uint32_t *scratch = pw ? malloc(sizeof(uint32_t) * per * (size_t)ctx->threads) : NULL;
+        int done = scratch != NULL;
+        if (done) linear_items(ctx, x, n, c_in, W, b, c_out, gelu, y, pw, scratch, per);
+        free(scratch);
+        free(tmp);
+        if (done) return;
+        // Out of memory for the bf16 form: the fp32 GEMM gives the layer's result all the same.
     }
+    linear_items(ctx, x, n, c_in, W, b, c_out, gelu, y, NULL, NULL, 0);
 }
 
 void linear_forward(const nn_ctx *ctx, const float *x, int64_t n, int c_in, const float *W, const float *b,
