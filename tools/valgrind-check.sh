@@ -64,6 +64,11 @@ if [ "$mode" != e2e ]; then
     run "examples/$name ${args[*]}" "$bin" "${args[@]}"
   done
   run build/tests/test_api build/tests/test_api
+  # test_api_score's API calls without its ~30 forwards at 1024x512 (those run in `full`):
+  # metrics, evaluators, curves, merged states, datasets and their errors.
+  export OODSEG_TEST_ONLY=metrics_and_evaluator,curves_and_merged_states,datasets_and_errors
+  run "test_api_score (metrics, evaluator, datasets)" build/tests/test_api_score
+  unset OODSEG_TEST_ONLY
   [ "$mode" = full ] && run build/tests/test_api_score build/tests/test_api_score
 fi
 if [ ${#failed[@]} -gt 0 ]; then
