@@ -10,6 +10,7 @@
 #include "../models/model.h"
 #include "../nn/nn.h"
 #include <malloc.h>
+#include "common.h"
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,10 +48,7 @@ int main(int argc, char **argv) {
         {"models/espnetv2/espnetv2_s_2.0_city_1024x512.pth", 1024, 512, 0.15},
         {"models/espnet/pretrained/decoder/espnet_p_2_q_8_camvid.pth", 480, 360, 0},
     };
-    FILE *la = fopen("/proc/loadavg", "r");
-    char load[64] = "?";
-    if (la) { if (!fgets(load, sizeof load, la)) load[0] = 0; fclose(la); }
-    printf("load average at start: %s", load);
+    bench_print_loadavg();
     printf("%-34s %-10s %7s %10s %10s %10s %10s\n", "model", "input", "threads", "median s", "min s", "cpu s",
            "goal s");
     for (size_t k = 0; k < sizeof nets / sizeof nets[0]; k++) {

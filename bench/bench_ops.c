@@ -156,10 +156,7 @@ int main(int argc, char **argv) {
     if (runs < 1) runs = 1;
     if (runs > 32) runs = 32;
     printf("OpenBLAS %s\n", openblas_get_config());
-    FILE *la = fopen("/proc/loadavg", "r");
-    char lbuf[64] = "?";
-    if (la) { if (!fgets(lbuf, sizeof lbuf, la)) lbuf[0] = 0; fclose(la); }
-    printf("load average at start: %s", lbuf);
+    bench_print_loadavg();
     for (int th = 1; th <= 2; th++) {
         if (only && th != only) continue;
         nn_ctx_init(&T, th);

@@ -84,10 +84,7 @@ int main(int argc, char **argv) {
     int skip_big = argc > 3 ? atoi(argv[3]) : 0;
     if (runs < 1) runs = 1;
     if (runs > 32) runs = 32;
-    FILE *la = fopen("/proc/loadavg", "r");
-    char lbuf[64] = "?";
-    if (la) { if (!fgets(lbuf, sizeof lbuf, la)) lbuf[0] = 0; fclose(la); }
-    printf("load average at start: %s", lbuf);
+    bench_print_loadavg();
     for (int th = 1; th <= 2; th++) {
         if (only && th != only) continue;
         nn_ctx_init(&T, th);

@@ -40,3 +40,10 @@ double bench_sgemm_peak(int n, int threads, int runs) {
     double med = runs % 2 ? t[runs / 2] : 0.5 * (t[runs / 2 - 1] + t[runs / 2]);
     return 2.0 * n * n * (double)cols * threads / med / 1e9;
 }
+
+void bench_print_loadavg(void) {
+    FILE *la = fopen("/proc/loadavg", "r");
+    char line[64] = "?\n";
+    if (la) { if (!fgets(line, sizeof line, la)) snprintf(line, sizeof line, "?\n"); fclose(la); }
+    printf("load average at start: %s", line);
+}

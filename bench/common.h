@@ -14,5 +14,7 @@ int bench_cmp_d(const void *a, const void *b);
 // running a single-threaded sgemm (nn_sgemm, as the ops do) on its own n x (n/threads) slice;
 // the median of `runs` (at most 32).
 double bench_sgemm_peak(int n, int threads, int runs);
+// Prints "load average at start: " and /proc/loadavg's line ("?" where it cannot be read).
+void bench_print_loadavg(void);
 
 #endif

@@ -345,8 +345,6 @@ int dinov2_create(ckpt *ck, const model_options *opt, model **out, err *e) {
 
 // ---- activation estimate (model.estimate) -----------------------------------------------------
 
-static uint64_t max_u64(uint64_t a, uint64_t b) { return a > b ? a : b; }
-
 // The live peak of forward(): the padded input beside the ViT's token buffers (models/vit.c:
 // tokens, norm, q, k, v, attention, the FFN hidden and SwiGLU gate, the position embedding while it
 // is added, the taps as they are made), then the BNHead's input and logits beside the taps.

@@ -561,8 +561,6 @@ fail:
 
 // ---- activation estimate (model.estimate) -----------------------------------------------------
 
-static uint64_t max_u64(uint64_t a, uint64_t b) { return a > b ? a : b; }
-
 // The live peak of espnet_run_all: the largest of the sets of blocks alive together at each step
 // (E1-E11, D1-D9), with the block sizes of the forward itself.
 uint64_t espnet_estimate(const model *m, int h, int w) {

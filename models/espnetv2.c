@@ -665,8 +665,6 @@ fail:
 
 // ---- activation estimate (model.estimate) -----------------------------------------------------
 
-static uint64_t max_u64(uint64_t a, uint64_t b) { return a > b ? a : b; }
-
 // One EESP on an (h, w) input: its projection (n, h, w) and concat (nOut, ho, wo).
 static uint64_t eesp_bytes(const eesp *b, int h, int w) {
     int ho = b->stride == 2 ? (h + 1) / 2 : h, wo = b->stride == 2 ? (w + 1) / 2 : w;

@@ -221,8 +221,6 @@ fail:
 
 // ---- activation estimate (model.estimate) -----------------------------------------------------
 
-static uint64_t max_u64(uint64_t a, uint64_t b) { return a > b ? a : b; }
-
 // The live peak of forward(): the largest of the sets of blocks alive together in the stem, each
 // stage's blocks and down-sampling (models/internimage.c), and UperNet's PPM, FPN and head
 // (models/upernet.c), with the block sizes of the forward itself.

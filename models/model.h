@@ -192,6 +192,8 @@ int segformer_create(ckpt *ck, const model_options *opt, model **out, err *e);
 int dinov2_detect(const ckpt *ck);
 int dinov2_create(ckpt *ck, const model_options *opt, model **out, err *e);
 // Activation estimates (model.estimate), one per architecture file, at the end of each file.
+// The estimates take the largest of the sets of blocks alive together.
+static inline uint64_t max_u64(uint64_t a, uint64_t b) { return a > b ? a : b; }
 uint64_t internimage_upernet_estimate(const model *m, int h, int w);
 uint64_t espnet_estimate(const model *m, int h, int w);
 uint64_t espnetv2_estimate(const model *m, int h, int w);

@@ -557,8 +557,6 @@ fail:
 
 // ---- activation estimate (model.estimate) -----------------------------------------------------
 
-static uint64_t max_u64(uint64_t a, uint64_t b) { return a > b ? a : b; }
-
 // The live peak of segformer_forward: the largest of the sets of blocks alive together in each
 // stage's attention and Mix-FFN and in the head, with the block sizes of the forward itself.
 uint64_t segformer_estimate(const model *m, int h, int w) {
