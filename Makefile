@@ -109,7 +109,7 @@ deps:
 
 # Release tests, the same tests under ASan + UBSan, then the checks that the install and the
 # repository stand alone (tools/check-*.sh, on the release build).
-CHECKS = tools/check-install.sh tools/check-standalone.sh tools/check-fleet.sh
+CHECKS = tools/check-source.sh tools/check-install.sh tools/check-standalone.sh tools/check-fleet.sh
 # The Python package's pytest suite, on the release build (tools/run-pytest.sh prints its RESULT line).
 PYTESTS = tools/run-pytest.sh
 test: deps
@@ -143,10 +143,14 @@ valgrind: all
 # suppressed and why. TSAN_ITERS: iterations per host thread.
 TSAN_FLAGS = -O1 -g -fsanitize=thread -fno-omit-frame-pointer
 TSAN_ITERS ?= 30
+# gcc 12's TSan runtime stops with "unexpected memory mapping" on kernels that randomise mmap with
+# more than 30 bits (vm.mmap_rnd_bits = 32); run with randomisation off where setarch may do that.
+TSAN_NORAND = $(shell setarch $$(uname -m) -R true 2>/dev/null && echo setarch $$(uname -m) -R)
 test-tsan:
 	$(MAKE) B=build-tsan OPT="$(TSAN_FLAGS)" build-tsan/tests/test_tsan
 	TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1 suppressions=$(CURDIR)/tools/tsan.supp" \
-	    OMP_WAIT_POLICY=passive OODSEG_TSAN_ITERS=$(TSAN_ITERS) OODSEG_TSAN_THREADS=1 build-tsan/tests/test_tsan
+	    OMP_WAIT_POLICY=passive OODSEG_TSAN_ITERS=$(TSAN_ITERS) OODSEG_TSAN_THREADS=1 \
+	    $(TSAN_NORAND) build-tsan/tests/test_tsan
 
 # The default model goes to P/share/oodseg/models/ (the assets layout), where core/paths.c looks.
 install: lib cli

@@ -1,6 +1,7 @@
 // Depthwise 3x3 conv (stride 1, pad 1) on a channels-last map, vectorised along the channels, so
 // channels-last models (InternImage's DCNv3 offset/mask branch) need no NCHW round trip.
 #include "nn.h"
+#include "simd.h"
 #include <string.h>
 
 typedef float v16 __attribute__((vector_size(64)));
@@ -27,7 +28,7 @@ void dwconv3x3_cl_weights(const float *w, int c, float *wt) {
 // NCHW map, so the two agree bit for bit (the direct kernel's FMAs on the zero padding add +0 to a
 // sum that is never -0, so skipping them changes no bit). The 64-channel block keeps 4
 // accumulators in registers; the 16-channel block and the scalar tail cover any c.
-__attribute__((target_clones("avx512f", "default"), optimize("fp-contract=fast")))
+NN_TARGET_CLONES __attribute__((optimize("fp-contract=fast")))
 static void dw_row(const float *x, int h, int w, int c, const float *wt, const float *bias, int oy,
                    float *y) {
     for (int ox = 0; ox < w; ox++) {
