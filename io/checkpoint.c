@@ -290,6 +290,33 @@ const ckpt_entry *ckpt_find(const ckpt *ck, const char *name) {
     return NULL;
 }
 
+void ckpt_release(ckpt *ck, const float *data) {
+    if (!ck || !data) return;
+    ck_impl *im = ck->impl;
+    ckpt_entry *en = NULL;
+    for (int k = 0; k < ck->n && !en; k++)
+        if (ck->e[k].f32 == data && !ck->e[k].released) en = &ck->e[k];
+    if (!en) return;
+    size_t nbytes = (size_t)en->numel * 4;
+    for (int k = 0; k < im->n_owned; k++)
+        if (im->owned[k] == (void *)data) {
+            free(im->owned[k]);
+            im->owned[k] = im->owned[--im->n_owned];
+            ck->bytes -= nbytes < ck->bytes ? nbytes : ck->bytes;
+            en->f32 = NULL;
+            en->released = 1;
+            return;
+        }
+    if (ckpt_entry_is_mapped(ck, en)) {
+        // Only the pages inside the tensor: its neighbours may share the first and the last.
+        uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)data, b = a + nbytes;
+        uintptr_t a1 = (a + pg - 1) / pg * pg, b1 = b / pg * pg;
+        if (b1 > a1) madvise((void *)a1, b1 - a1, MADV_DONTNEED);
+        en->f32 = NULL;
+        en->released = 1;
+    }
+}
+
 int ckpt_entry_is_mapped(const ckpt *ck, const ckpt_entry *en) {
     const ck_impl *im = ck ? ck->impl : NULL;
     if (!im || !im->map || !en) return 0;
@@ -308,6 +335,11 @@ const float *ckpt_get(ckpt *ck, const char *name, int ndim, const int64_t *shape
         return NULL;
     }
     ckpt_entry *en = (ckpt_entry *)c;
+    if (en->released) {
+        err_set(e, OODSEG_E_MODEL, "key '%s' of checkpoint '%s' was bound again after its memory was "
+                "given back (ckpt_release): a model must bind each key once", name, ck->path);
+        return NULL;
+    }
     int same = en->ndim == ndim;
     for (int d = 0; same && d < ndim; d++) same = en->shape[d] == shape[d];
     if (!same) {

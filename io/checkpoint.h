@@ -29,6 +29,7 @@ typedef struct ckpt_entry {
     const float *f32;     // float tensors: F32 data (into the mapping or owned); NULL for integer tensors
     const void *raw;      // integer tensors: the contiguous little-endian data; NULL for float tensors
     int used;             // set by ckpt_get, so a model can report keys it did not use
+    int released;         // ckpt_release: the model keeps its own copy; the data is gone
 } ckpt_entry;
 
 typedef struct ckpt {
@@ -63,6 +64,12 @@ int ckpt_entry_is_mapped(const ckpt *ck, const ckpt_entry *en);
 // with a message naming the key and both shapes ("key 'x' has shape [3, 4] but the architecture
 // needs [3, 5]") or saying it is missing. Models bind through models/weights.h, which builds on it.
 const float *ckpt_get(ckpt *ck, const char *name, int ndim, const int64_t *shape, err *e);
+// Gives back the memory of the float tensor whose data is `data` (as ckpt_get returned it) once
+// the model holds a copy of its own (a BN-folded conv): an owned buffer is freed, the pages of a
+// mapped one are dropped (MADV_DONTNEED on the pages it alone covers; the file stays as it is).
+// The entry is marked released, and a later ckpt_get of it fails with OODSEG_E_MODEL. Nothing
+// happens for NULL or for data not in ck.
+void ckpt_release(ckpt *ck, const float *data);
 // The first entry not marked used whose name matches none of `ignore` (suffix patterns such as
 // "num_batches_tracked" or prefixes ending in '.' such as "auxiliary_head."), or NULL.
 const ckpt_entry *ckpt_first_unused(const ckpt *ck, const char *const *ignore, int n_ignore);

@@ -104,7 +104,8 @@ typedef struct upernet {
 // Binds decode_head.* (and auxiliary_head.* when present); channels and classes from the shapes.
 // Returns w's error code.
 int upernet_bind(upernet *u, wbind *w, const int in_channels[4]);
-int upernet_fold(upernet *u, err *e);     // folds every BN into its conv (needs the data)
+int upernet_fold(upernet *u, ckpt *ck, err *e);   // folds every BN into its conv (needs the data),
+                                                 // giving ck's copies back (bn_fold)
 // feats: the four backbone outputs, blocks of A; each is released (and set NULL) as soon as it is
 // dead, also on failure. Every activation comes from A. Writes "logits" (num_classes, h, w) and the
 // "decode.*" / "aux.logits" taps `want` names.

@@ -211,7 +211,7 @@ int internimage_upernet_create(ckpt *ck, const model_options *opt, model **out, 
         err_set(e, OODSEG_E_MODEL, "checkpoint '%s' has key names and shapes but no weights", ck->path);
         goto fail;
     }
-    if (upernet_fold(&m->head, e)) goto fail;
+    if (upernet_fold(&m->head, ck, e)) goto fail;
     *out = mo;
     return OODSEG_OK;
 fail:
@@ -253,6 +253,13 @@ uint64_t internimage_upernet_estimate(const model *mo, int h, int w) {
     // FPN: the laterals, the top-down buffer and the stride-4 concat
     uint64_t lat = EST_F(ch * (n[0] + n[1] + n[2])) + lat3, l0 = EST_F(ch * n[0]);
     peak = max_u64(peak, f[0] + f[1] + f[2] + l0 + lat3);
+    if (conv2d_takes_winograd(&mo->ctx, &u->fpn_bottleneck.conv)) {
+        // no concat (upernet.c fpn): the laterals beside the top-down buffer or the first FPN
+        // output, then the FPN outputs (the laterals' sizes) beside fpn_bottleneck's output
+        peak = max_u64(peak, lat + l0);
+        peak = max_u64(peak, l0 + EST_F(u->num_classes * n[0]));
+        return peak + EST_SLACK;
+    }
     peak = max_u64(peak, lat + l0 + 4 * l0);
     // the head: the concat and fpn_bottleneck's output, then that and conv_seg's
     peak = max_u64(peak, 5 * l0);

@@ -81,17 +81,17 @@ int upernet_bind(upernet *u, wbind *w, const int in_channels[4]) {
 // get them (the FPN convs and fpn_bottleneck: most of the head's time). The PPM bottleneck runs on
 // the 1/32 map, where 2560 -> 512 channels (InternImage-T) would hold 189 MB of Winograd weights to
 // save ~30 ms at 1024x512; the auxiliary head is training-only. Both keep the im2col path.
-static int fold(conv_module *m, int winograd, err *e) {
-    if (bn_fold(&m->conv, &m->bn, BN_EPS, e)) return e->code;
+static int fold(ckpt *ck, conv_module *m, int winograd, err *e) {
+    if (bn_fold(ck, &m->conv, &m->bn, BN_EPS, e)) return e->code;
     return winograd ? conv2d_winograd_prepare(&m->conv, e) : OODSEG_OK;
 }
 
-int upernet_fold(upernet *u, err *e) {
-    for (int k = 0; k < 4; k++) if (fold(&u->psp[k], 0, e)) return e->code;
-    if (fold(&u->bottleneck, 0, e)) return e->code;
-    for (int l = 0; l < 3; l++) if (fold(&u->lateral[l], 0, e) || fold(&u->fpn[l], 1, e)) return e->code;
-    if (fold(&u->fpn_bottleneck, 1, e)) return e->code;
-    if (u->has_aux && fold(&u->aux_conv, 0, e)) return e->code;
+int upernet_fold(upernet *u, ckpt *ck, err *e) {
+    for (int k = 0; k < 4; k++) if (fold(ck, &u->psp[k], 0, e)) return e->code;
+    if (fold(ck, &u->bottleneck, 0, e)) return e->code;
+    for (int l = 0; l < 3; l++) if (fold(ck, &u->lateral[l], 0, e) || fold(ck, &u->fpn[l], 1, e)) return e->code;
+    if (fold(ck, &u->fpn_bottleneck, 1, e)) return e->code;
+    if (u->has_aux && fold(ck, &u->aux_conv, 0, e)) return e->code;
     return OODSEG_OK;
 }
 
@@ -138,6 +138,8 @@ typedef struct uper_run {
     const int *fh, *fw;
     float *lat[4];            // laterals l0..l3, (ch, fh[i], fw[i])
     float *map;               // the current stride-4 map (the FPN concat, then fpn_bottleneck's output)
+    float *fo[4];             // or, when fpn_bottleneck runs Winograd, the FPN outputs at their own
+                              // sizes, which it reads upsampled without storing the concat
     const char *want;
     tensor_list *out;
 } uper_run;
@@ -191,6 +193,19 @@ static int fpn(uper_run *r, err *e) {
         add_inplace(r->ctx, r->lat[i - 1], tmp, (int64_t)ch * fh[i - 1] * fw[i - 1]);
     }
     PROF_END(r->ctx);
+    if (conv2d_takes_winograd(r->ctx, &u->fpn_bottleneck.conv)) {
+        // The concat would be 4x fpn_bottleneck's output (256 MB of InternImage-T's 405 MB peak at
+        // 1024x512); conv2d_winograd_forward_cat reads the same values without it.
+        RELEASE(r, tmp);
+        for (int i = 0; i < 3; i++) {
+            if (!(r->fo[i] = alloc_map(r->A, ch, fh[i], fw[i], e)) ||
+                conv_module_forward(r->ctx, &u->fpn[i], r->lat[i], fh[i], fw[i], r->fo[i], e))
+                goto done;
+            RELEASE(r, r->lat[i]);
+        }
+        r->fo[3] = r->lat[3], r->lat[3] = NULL;
+        goto done;
+    }
     if (!(r->map = alloc_map(r->A, 4 * ch, fh[0], fw[0], e))) goto done;
     for (int i = 0; i < 4; i++) {
         float *slot = r->map + (int64_t)i * ch * n0;
@@ -215,8 +230,17 @@ static int seg_head(uper_run *r, int h, int w, err *e) {
     const upernet *u = r->u;
     const int ch = u->channels, NC = u->num_classes, h0 = r->fh[0], w0 = r->fw[0];
     float *seg = NULL, *t = alloc_map(r->A, ch, h0, w0, e);
-    if (!t || conv_module_forward(r->ctx, &u->fpn_bottleneck, r->map, h0, w0, t, e)) goto done;
-    RELEASE(r, r->map);
+    if (!t) goto done;
+    if (r->map) {
+        if (conv_module_forward(r->ctx, &u->fpn_bottleneck, r->map, h0, w0, t, e)) goto done;
+        RELEASE(r, r->map);
+    } else {
+        conv_cat_part in[4];
+        for (int i = 0; i < 4; i++) in[i] = (conv_cat_part){r->fo[i], ch, r->fh[i], r->fw[i]};
+        if (conv2d_winograd_forward_cat(r->ctx, &u->fpn_bottleneck.conv, in, 4, h0, w0, t, e)) goto done;
+        relu_inplace(r->ctx, t, (int64_t)ch * h0 * w0);
+        for (int i = 0; i < 4; i++) RELEASE(r, r->fo[i]);
+    }
     if (model_wants(r->want, "decode.fpn_bottleneck") && ii_tap(r->out, "decode.fpn_bottleneck", t, ch, h0, w0, e))
         goto done;
     seg = alloc_map(r->A, NC, h0, w0, e);
@@ -251,7 +275,7 @@ int upernet_forward(const nn_ctx *ctx, nn_arena *A, const upernet *u, float *fea
         if (!fpn(&r, e)) seg_head(&r, h, w, e);
     }
     PROF_END(ctx);
-    for (int i = 0; i < 4; i++) RELEASE(&r, feats[i]), RELEASE(&r, r.lat[i]);
+    for (int i = 0; i < 4; i++) RELEASE(&r, feats[i]), RELEASE(&r, r.lat[i]), RELEASE(&r, r.fo[i]);
     RELEASE(&r, r.map);
     return e->code;
 }

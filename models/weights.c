@@ -54,7 +54,7 @@ static const float *bind(wbind *b, int ndim, const int64_t *shape, const char *m
     ckpt_entry *en = (ckpt_entry *)ckpt_find(b->ck, name);
     if (!en && b->make_keys && !ckpt_add(b->ck, name, DT_F32, ndim, shape, NULL, b->e))
         en = (ckpt_entry *)ckpt_find(b->ck, name);
-    if (en && !en->f32 && !en->raw && en->ndim == ndim && en->src_dtype <= DT_F64) {
+    if (en && !en->f32 && !en->raw && !en->released && en->ndim == ndim && en->src_dtype <= DT_F64) {
         int same = 1;
         for (int d = 0; d < ndim; d++) same &= en->shape[d] == shape[d];
         if (same) {
@@ -115,9 +115,16 @@ void wb_bn(wbind *b, bn_params *bn, int c, const char *name, ...) {
     bind_bn(b, bn, c, mod);
 }
 
-int bn_fold(conv2d *cv, const bn_params *bn, float eps, err *e) {
+int bn_fold(ckpt *ck, conv2d *cv, const bn_params *bn, float eps, err *e) {
     if (!cv->weight || !bn->gamma || !bn->beta || !bn->mean || !bn->var) return OODSEG_OK;
-    return conv2d_fold_bn(cv, bn->gamma, bn->beta, bn->mean, bn->var, eps, e);
+    const float *w0 = cv->owned ? NULL : cv->weight, *b0 = cv->owned ? NULL : cv->bias;
+    if (conv2d_fold_bn(cv, bn->gamma, bn->beta, bn->mean, bn->var, eps, e)) return e->code;
+    // The folded conv owns its weights now: the checkpoint's copies would only double them (for
+    // UperNet's head, 124 MB of InternImage-T's resident memory).
+    ckpt_release(ck, w0), ckpt_release(ck, b0);
+    ckpt_release(ck, bn->gamma), ckpt_release(ck, bn->beta);
+    ckpt_release(ck, bn->mean), ckpt_release(ck, bn->var);
+    return OODSEG_OK;
 }
 
 void wb_conv_bn(wbind *b, conv2d *cv, float eps, const char *name, ...) {
@@ -125,7 +132,7 @@ void wb_conv_bn(wbind *b, conv2d *cv, float eps, const char *name, ...) {
     if (rc) return;
     bn_params bn;
     bind_bn(b, &bn, cv->c_out, mod);
-    if (!b->e->code) bn_fold(cv, &bn, eps, b->e);
+    if (!b->e->code) bn_fold(b->ck, cv, &bn, eps, b->e);
 }
 
 void wb_linear(wbind *b, const float **w, const float **bias, int c_in, int c_out, const char *name, ...) {

@@ -60,8 +60,9 @@ typedef struct bn_params {
     const float *gamma, *beta, *mean, *var;
 } bn_params;
 void wb_bn(wbind *b, bn_params *bn, int c, const char *name, ...) __attribute__((format(printf, 4, 5)));
-// Folds bn into cv (owned copies, see conv2d_fold_bn). Does nothing for an unbound or names-only bn.
-int bn_fold(conv2d *cv, const bn_params *bn, float eps, err *e);
+// Folds bn into cv (owned copies, see conv2d_fold_bn), then gives the checkpoint's conv and BN
+// tensors back to ck (ckpt_release; ck may be NULL). Does nothing for an unbound or names-only bn.
+int bn_fold(ckpt *ck, conv2d *cv, const bn_params *bn, float eps, err *e);
 // wb_bn of the BatchNorm `name` that follows cv, folded into cv at once.
 void wb_conv_bn(wbind *b, conv2d *cv, float eps, const char *name, ...) __attribute__((format(printf, 4, 5)));
 

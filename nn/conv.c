@@ -521,6 +521,8 @@ static int use_winograd(const nn_ctx *ctx, const conv2d *c) {
            (c->winograd_u && c->c_in >= WINOGRAD_MIN_CH && c->c_out >= WINOGRAD_MIN_CH);
 }
 
+int conv2d_takes_winograd(const nn_ctx *ctx, const conv2d *c) { return use_winograd(ctx, c); }
+
 static int conv_forward(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w, const float *slope,
                         float *y, err *e) {
     if (c->groups <= 0 || c->c_in % c->groups || c->c_out % c->groups || c->k <= 0 ||

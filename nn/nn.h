@@ -75,6 +75,15 @@ int conv2d_winograd_prepare(conv2d *c, err *e);
 // y (c_out, ho, wo) from x (c_in, h, w), plus bias, then the PReLU slope (c_out) when not NULL.
 int conv2d_winograd_forward(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w,
                             const float *slope, float *y, int ho, int wo, err *e);
+// The same conv on the channel concatenation of n (<= 8) parts, each (c, h, w) at the input size
+// (h, w) or smaller and then read through resize_bilinear (align_corners 0): y equals
+// conv2d_winograd_forward on the stored concatenation of the upsampled parts, bit for bit, without
+// that concatenation in memory (UperNet's fpn_bottleneck: 4x its output). No PReLU.
+typedef struct conv_cat_part { const float *x; int c, h, w; } conv_cat_part;
+int conv2d_winograd_forward_cat(const nn_ctx *ctx, const conv2d *c, const conv_cat_part *in, int n,
+                                int h, int w, float *y, err *e);
+// 1 when conv2d_forward runs c by Winograd under ctx (conv2d_winograd_forward_cat is for those).
+int conv2d_takes_winograd(const nn_ctx *ctx, const conv2d *c);
 
 // y += conv(x) for a 1x1 stride-1 conv with groups 1 (bias required): per output channel o,
 // y[o, p] += ((w[o,0]*x[0,p] + w[o,1]*x[1,p]) + ...) + b[o], the inputs summed in order, then the
@@ -139,6 +148,13 @@ void adaptive_avgpool_forward(const nn_ctx *ctx, const float *x, int c, int h, i
 // align_corners = 0: src = max((o+0.5)*in/out - 0.5, 0); 1: src = o*(in-1)/(out-1) (0 when out == 1).
 void resize_bilinear(const nn_ctx *ctx, const float *x, int c, int h, int w, float *y, int oh, int ow,
                      int align_corners);
+// resize_bilinear one row at a time, for ops that read an upsampled map without storing it
+// (conv2d_winograd_forward_cat), bit-identical to the rows resize_bilinear stores: the tables of
+// one axis (source indices idx (2*out), weights lam (2*out)); a source row p interpolated along x
+// into t (ow); and output row oy as vmix(hrow(row yi[2oy]), hrow(row yi[2oy+1]), yl[2oy], yl[2oy+1]).
+void resize_bilinear_table(int in, int out, int align_corners, int *idx, float *lam);
+void resize_bilinear_hrow(const float *p, const int *xi, const float *xl, int ow, float *t);
+void resize_bilinear_vmix(const float *t0, const float *t1, float a0, float a1, int ow, float *out);
 // Nearest resize of an int label map (cluster maps): src = floor(o*in/out) (PyTorch 'nearest').
 void resize_nearest_i32(const nn_ctx *ctx, const int32_t *x, int h, int w, int32_t *y, int oh, int ow);
 

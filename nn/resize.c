@@ -4,6 +4,7 @@
 // order, fixed-point shifts, special cases), because the golden inputs were made with them and a
 // one-level difference in a uint8 pixel already shows in the logits.
 #include "nn.h"
+#include "simd.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,10 +44,26 @@ static void torch_linear_at(int in, int out, int align_corners, int o, int *i0, 
     *l0 = 1.0f - lam;
 }
 
-// One source row interpolated along x: t[ox] = fma(p[b0], w0, p[b1] * w1), ATen's order.
+// One source row interpolated along x: t[ox] = fma(p[b0], w0, p[b1] * w1), ATen's order. fmaf
+// is one rounding in either clone (an instruction in the AVX-512 one, libm's in the default).
+NN_TARGET_CLONES
 static void hrow(const float *p, const int *xi, const float *xl, int ow, float *t) {
     for (int ox = 0; ox < ow; ox++)
         t[ox] = fmaf(p[xi[2 * ox]], xl[2 * ox], p[xi[2 * ox + 1]] * xl[2 * ox + 1]);
+}
+
+void resize_bilinear_table(int in, int out, int align_corners, int *idx, float *lam) {
+    for (int o = 0; o < out; o++)
+        torch_linear_at(in, out, align_corners, o, &idx[2 * o], &idx[2 * o + 1], &lam[2 * o], &lam[2 * o + 1]);
+}
+
+void resize_bilinear_hrow(const float *p, const int *xi, const float *xl, int ow, float *t) {
+    hrow(p, xi, xl, ow, t);
+}
+
+NN_TARGET_CLONES
+void resize_bilinear_vmix(const float *t0, const float *t1, float a0, float a1, int ow, float *out) {
+    for (int ox = 0; ox < ow; ox++) out[ox] = fmaf(t0[ox], a0, t1[ox] * a1);
 }
 
 #define RESIZE_ROWS 64   // output rows per work item: fixed, so results never depend on threads

@@ -47,6 +47,7 @@
                                     // 128, 256, 512 tiles (512: B no longer fits L2)
 #define WG_V_FLOATS (2 << 20)       // input-channel chunk: V (36, nc, tiles) at most 8 MiB
 #define WG_MIN_ITEMS 4              // split c_out into slices until there are this many items
+#define WG_HROWS 8                  // pad_rows' cache of x-interpolated source rows (wg_hcache)
 #define WL 16                       // tiles per vector pass of the transforms (one zmm of lanes)
 
 int conv2d_winograd_shape(const conv2d *c) {
@@ -198,21 +199,57 @@ static void make_plan(const conv2d *c, int h, int w, int ho, int wo, wg_plan *p)
     p->prs = 4 * p->pl;
     p->v_sz = 36 * (int64_t)p->cc * p->tb;
     p->m_sz = 36 * (int64_t)p->cos * p->tb;
-    p->p_sz = p->prs + 6 * p->prs;   // one padded row, then the phases of six
+    p->p_sz = 7 * p->prs + (WG_HROWS + 1) * (int64_t)w;   // one padded row, the phases of six, pad_rows' t
 }
 
-// Rows iy0 .. iy0+5 of one input channel xc (h, w), zero-padded (line: one padded row, prs), then
-// split into 4 column phases: dst (6, 4, pl), dst[r][f][m] = x[iy0 + r][4*m + f - pad], so tile
-// tx's window starts at index tx of each phase.
-static void pad_rows(const float *xc, const wg_plan *p, int iy0, float *line, float *dst) {
+// The conv's input as the channel concatenation of parts (c, h, w): a part at the input size is
+// read as it is; a smaller one is upsampled to it row by row as it is read (resize_bilinear,
+// align_corners 0, bit for bit: resize_bilinear_row), so the concatenation is never stored.
+typedef struct wg_part {
+    const float *x;
+    int c, h, w;
+    int *xi, *yi;     // resize tables (resize_bilinear_table), NULL when read as it is
+    float *xl, *yl;
+} wg_part;
+
+// Source rows of an upsampled part interpolated along x (resize_bilinear_hrow), kept while one
+// pad_rows call reads them (WG_HROWS: six output rows need at most 7 distinct source rows).
+typedef struct wg_hcache { int row[WG_HROWS], n; float *t; } wg_hcache;   // t: (WG_HROWS, w)
+
+static const float *hrow_of(const wg_part *q, const float *xc, int sy, int w, wg_hcache *hc) {
+    for (int k = 0; k < hc->n; k++) if (hc->row[k] == sy) return hc->t + (size_t)k * w;
+    float *t = hc->t + (size_t)hc->n * w;
+    resize_bilinear_hrow(xc + (size_t)sy * q->w, q->xi, q->xl, w, t);
+    hc->row[hc->n++] = sy;
+    return t;
+}
+
+// Row iy of channel ch of the input into r (p->w floats).
+static void input_row(const wg_part *parts, int ch, const wg_plan *p, int iy, wg_hcache *hc, float *r) {
+    const wg_part *q = parts;
+    while (ch >= q->c) ch -= q->c, q++;
+    const float *xc = q->x + (size_t)ch * q->h * q->w;
+    if (!q->xi) { memcpy(r, xc + (size_t)iy * p->w, sizeof(float) * (size_t)p->w); return; }
+    const float *t0 = hrow_of(q, xc, q->yi[2 * iy], p->w, hc), *t1 = hrow_of(q, xc, q->yi[2 * iy + 1], p->w, hc);
+    resize_bilinear_vmix(t0, t1, q->yl[2 * iy], q->yl[2 * iy + 1], p->w, r);
+}
+
+// Rows iy0 .. iy0+5 of input channel ch, zero-padded (line: one padded row, prs; t: (WG_HROWS +
+// 1) * w of scratch), then split into 4 column phases: dst (6, 4, pl), dst[r][f][m] = x[iy0 +
+// r][4*m + f - pad], so tile tx's window starts at index tx of each phase.
+static void pad_rows(const wg_part *parts, int ch, const wg_plan *p, int iy0, float *line, float *t,
+                     float *dst) {
     int64_t a = p->pad < p->prs ? p->pad : p->prs;                   // image columns: [a, b)
     int64_t b = (int64_t)p->pad + p->w < p->prs ? (int64_t)p->pad + p->w : p->prs;
+    wg_hcache hc = {.n = 0, .t = t + p->w};
     for (int r = 0; r < 6; r++) {
         float *d = dst + r * p->prs;
         int iy = iy0 + r;
         if (iy < 0 || iy >= p->h || b <= a) { memset(d, 0, sizeof(float) * (size_t)p->prs); continue; }
+        float *row = t;
+        input_row(parts, ch, p, iy, &hc, row);
         memset(line, 0, sizeof(float) * (size_t)a);
-        memcpy(line + a, xc + (size_t)iy * p->w, sizeof(float) * (size_t)(b - a));
+        memcpy(line + a, row, sizeof(float) * (size_t)(b - a));
         memset(line + b, 0, sizeof(float) * (size_t)(p->prs - b));
         float *f0 = d, *f1 = d + p->pl, *f2 = d + 2 * p->pl, *f3 = d + 3 * p->pl;
         for (int64_t m = 0; m < p->pl; m++) {   // an interleaved group of 4: vectorised as permutes
@@ -224,16 +261,18 @@ static void pad_rows(const float *xc, const wg_plan *p, int iy0, float *line, fl
     }
 }
 
-// Inputs nc channels from x of the tiles [t0, t0 + nt) into v (36, nc, nt).
-static void transform_inputs(const float *x, const wg_plan *p, int nc, int64_t t0, int64_t nt,
-                             float *v, float *prow) {
-    int64_t hw = (int64_t)p->h * p->w, vs = (int64_t)nc * nt;
+// Inputs channels c0 .. c0+nc-1 of the tiles [t0, t0 + nt) into v (36, nc, nt); prow: scratch
+// (p_sz, see make_plan).
+static void transform_inputs(const wg_part *parts, const wg_plan *p, int c0, int nc, int64_t t0,
+                             int64_t nt, float *v, float *prow) {
+    int64_t vs = (int64_t)nc * nt;
+    float *rs = prow + 7 * p->prs;   // input_row's scratch
     for (int ci = 0; ci < nc; ci++) {
         int64_t t = t0;
         while (t < t0 + nt) {   // one run of tiles within a tile row at a time
             int ty = (int)(t / p->ntx), tx = (int)(t % p->ntx);
             int64_t run = p->ntx - tx < t0 + nt - t ? p->ntx - tx : t0 + nt - t;
-            pad_rows(x + (size_t)ci * hw, p, 4 * ty - p->pad, prow, prow + p->prs);
+            pad_rows(parts, c0 + ci, p, 4 * ty - p->pad, prow, rs, prow + p->prs);
             for (int64_t l = 0; l < run; l += WL)
                 input_tiles(prow + p->prs + tx + l, p->pl, (int)(run - l < WL ? run - l : WL),
                             v + (size_t)ci * nt + (t - t0) + l, vs);
@@ -283,14 +322,13 @@ static void transform_outputs(const float *m, const wg_plan *p, int co0, int nco
 }
 
 // One work item: output channels [co0, co0 + nco) of the tiles [t0, t0 + nt).
-static void run_item(const conv2d *c, const float *u, const wg_plan *p, const float *x, int co0,
+static void run_item(const conv2d *c, const float *u, const wg_plan *p, const wg_part *parts, int co0,
                      int nco, int64_t t0, int64_t nt, const float *slope, float *y, float *v,
                      float *m, float *prow) {
     size_t plane = (size_t)c->c_out * c->c_in;   // one xi of U (36, c_out, c_in)
-    int64_t hw = (int64_t)p->h * p->w;
     for (int c0 = 0; c0 < c->c_in; c0 += p->cc) {
         int nc = c->c_in - c0 < p->cc ? c->c_in - c0 : p->cc;
-        transform_inputs(x + (size_t)c0 * hw, p, nc, t0, nt, v, prow);
+        transform_inputs(parts, p, c0, nc, t0, nt, v, prow);
         for (int xi = 0; xi < 36; xi++)
             nn_sgemm(0, 0, nco, (int)nt, nc, 1.0f, u + xi * plane + (size_t)co0 * c->c_in + c0, c->c_in,
                      v + (size_t)xi * nc * nt, (int)nt, c0 ? 1.0f : 0.0f, m + (size_t)xi * nco * nt, (int)nt);
@@ -298,8 +336,8 @@ static void run_item(const conv2d *c, const float *u, const wg_plan *p, const fl
     transform_outputs(m, p, co0, nco, t0, nt, c->bias, slope, y);
 }
 
-int conv2d_winograd_forward(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w,
-                            const float *slope, float *y, int ho, int wo, err *e) {
+static int forward_parts(const nn_ctx *ctx, const conv2d *c, const wg_part *parts, int h, int w,
+                         const float *slope, float *y, int ho, int wo, err *e) {
     wg_plan p;
     make_plan(c, h, w, ho, wo, &p);
     int nth = ctx->threads;
@@ -319,14 +357,55 @@ int conv2d_winograd_forward(const nn_ctx *ctx, const conv2d *c, const float *x, 
     for (int64_t it = 0; it < items; it++) {
         float *v = buf + (size_t)omp_get_thread_num() * per_th;   // (36, cc, tb)
         float *m = v + p.v_sz;                                    // (36, cos, tb)
-        float *prow = m + p.m_sz;                                 // (prs) + (6, 4, pl)
+        float *prow = m + p.m_sz;                                 // see make_plan's p_sz
         int64_t b = it / p.nslices, t0 = b * p.tb;
         int co0 = (int)(it % p.nslices) * p.cos;
         int nco = c->c_out - co0 < p.cos ? c->c_out - co0 : p.cos;
         int64_t nt = p.ntiles - t0 < p.tb ? p.ntiles - t0 : p.tb;
-        run_item(c, u, &p, x, co0, nco, t0, nt, slope, y, v, m, prow);
+        run_item(c, u, &p, parts, co0, nco, t0, nt, slope, y, v, m, prow);
     }
     free(buf);
     free(own_u);
     return OODSEG_OK;
+}
+
+int conv2d_winograd_forward(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w,
+                            const float *slope, float *y, int ho, int wo, err *e) {
+    wg_part part = {.x = x, .c = c->c_in, .h = h, .w = w};
+    return forward_parts(ctx, c, &part, h, w, slope, y, ho, wo, e);
+}
+
+int conv2d_winograd_forward_cat(const nn_ctx *ctx, const conv2d *c, const conv_cat_part *in, int n,
+                                int h, int w, float *y, err *e) {
+    int ho = conv2d_out_size(h, c->k, c->stride, c->pad, c->dilation);
+    int wo = conv2d_out_size(w, c->k, c->stride, c->pad, c->dilation);
+    int total = 0;
+    for (int k = 0; k < n; k++) total += in[k].c > 0 ? in[k].c : 0;
+    if (n < 1 || n > 8 || total != c->c_in || !conv2d_winograd_shape(c) || ho <= 0 || wo <= 0)
+        return err_set(e, OODSEG_E_INTERNAL, "Winograd concat: %d parts of %d channels for a conv of "
+                       "%d inputs (k %d, stride %d) at %dx%d", n, total, c->c_in, c->k, c->stride, w, h);
+    wg_part parts[8];
+    int *idx = NULL;
+    float *lam = NULL;
+    int nup = 0;
+    for (int k = 0; k < n; k++) nup += in[k].h != h || in[k].w != w;
+    if (nup) {
+        idx = err_malloc(e, sizeof(int) * 2 * (size_t)(h + w) * nup, "Winograd resize tables");
+        lam = idx ? err_malloc(e, sizeof(float) * 2 * (size_t)(h + w) * nup, "Winograd resize tables") : NULL;
+        if (!lam) { free(idx); return OODSEG_E_NOMEM; }
+    }
+    for (int k = 0, j = 0; k < n; k++) {
+        parts[k] = (wg_part){.x = in[k].x, .c = in[k].c, .h = in[k].h, .w = in[k].w};
+        if (in[k].h == h && in[k].w == w) continue;
+        wg_part *q = &parts[k];
+        q->yi = idx + (size_t)j * 2 * (h + w), q->xi = q->yi + 2 * h;
+        q->yl = lam + (size_t)j * 2 * (h + w), q->xl = q->yl + 2 * h;
+        resize_bilinear_table(in[k].h, h, 0, q->yi, q->yl);
+        resize_bilinear_table(in[k].w, w, 0, q->xi, q->xl);
+        j++;
+    }
+    int rc = forward_parts(ctx, c, parts, h, w, NULL, y, ho, wo, e);
+    free(idx);
+    free(lam);
+    return rc;
 }

@@ -963,6 +963,58 @@ TEST(memory_checkpoint) {
     ckpt_close(ck);
 }
 
+// ckpt_release, as a BN fold uses it: an owned tensor's buffer is freed and counted off, a mapped
+// one's pages are dropped while the file stays as it was; binding a released key again is an error
+// that names it; unknown pointers and NULL are ignored.
+TEST(release_after_fold) {
+    err e = { 0 };
+    ckpt *ck = ckpt_new_memory(&e);
+    REQUIRE(ck);
+    float w[6] = { 1, 2, 3, 4, 5, 6 };
+    REQUIRE(ckpt_add(ck, "conv.weight", DT_F32, 2, (int64_t[]){ 2, 3 }, w, &e) == 0, "%s", e.msg);
+    REQUIRE(ckpt_add(ck, "other", DT_F32, 1, (int64_t[]){ 2 }, w, &e) == 0, "%s", e.msg);
+    uint64_t before = ck->bytes;
+    const float *p = ckpt_get(ck, "conv.weight", 2, (int64_t[]){ 2, 3 }, &e);
+    REQUIRE(p);
+    ckpt_release(ck, NULL);
+    ckpt_release(ck, w);   // not the checkpoint's
+    CHECK(ck->bytes == before);
+    ckpt_release(ck, p);
+    CHECK(ck->bytes == before - 24, "bytes %llu", (unsigned long long)ck->bytes);
+    CHECK(ck->e[0].released && !ck->e[0].f32 && ck->e[0].used);
+    e = (err){ 0 };
+    CHECK(!ckpt_get(ck, "conv.weight", 2, (int64_t[]){ 2, 3 }, &e) && e.code == OODSEG_E_MODEL &&
+          strstr(e.msg, "'conv.weight'") && strstr(e.msg, "bound again"), "%s", e.msg);
+    e = (err){ 0 };
+    const float *o = ckpt_get(ck, "other", 1, (int64_t[]){ 2 }, &e);
+    CHECK(o && o[1] == 2, "the other tensor is untouched");
+    ckpt_close(ck);
+
+    // Mapped: a tensor of 3 pages and a small neighbour on each side, which keep their values.
+    int64_t big = 3 * 4096;
+    float *data = malloc(sizeof(float) * (size_t)big);
+    for (int64_t i = 0; i < big; i++) data[i] = (float)i;
+    float edge[3] = { -1, -2, -3 };
+    st_tensor t[3] = { { "a", 1, (int64_t[]){ 3 }, edge }, { "big", 1, &big, data }, { "z", 1, (int64_t[]){ 3 }, edge } };
+    const char *path = tmp_path("release.safetensors");
+    REQUIRE(safetensors_write(path, t, 3, NULL, 0, &e) == OODSEG_OK, "%s", e.msg);
+    REQUIRE(ckpt_open(path, &ck, &e) == OODSEG_OK, "%s", e.msg);
+    const ckpt_entry *en = ckpt_find(ck, "big");
+    REQUIRE(en && ckpt_entry_is_mapped(ck, en), "the test needs a zero-copy tensor");
+    const float *pb = ckpt_get(ck, "big", 1, &big, &e);
+    REQUIRE(pb && pb[big - 1] == (float)(big - 1));
+    ckpt_release(ck, pb);
+    CHECK(en->released);
+    const float *pa = ckpt_get(ck, "a", 1, (int64_t[]){ 3 }, &e), *pz = ckpt_get(ck, "z", 1, (int64_t[]){ 3 }, &e);
+    CHECK(pa && pz && pa[2] == -3 && pz[0] == -1, "neighbours of a released tensor changed");
+    ckpt_close(ck);
+    REQUIRE(ckpt_open(path, &ck, &e) == OODSEG_OK, "%s", e.msg);
+    pb = ckpt_get(ck, "big", 1, &big, &e);
+    CHECK(pb && !memcmp(pb, data, sizeof(float) * (size_t)big), "the file changed");
+    ckpt_close(ck);
+    free(data);
+}
+
 // The weight binder (models/weights.h): prefixes nest and unwind, a conv with its BN folds, a
 // names-only key binds to NULL and is counted, and the first error sticks.
 TEST(weight_binder) {
@@ -1014,6 +1066,7 @@ int main(int argc, char **argv) {
     RUN(safetensors_dtypes);
     RUN(safetensors_bad);
     RUN(memory_checkpoint);
+    RUN(release_after_fold);
     RUN(weight_binder);
     RUN(pth_tiny_same_as_safetensors);
     RUN(model_zoo_files_load);

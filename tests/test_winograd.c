@@ -180,6 +180,47 @@ TEST(winograd_threads_prepare_prelu_bit_identical) {
     free(x); free(wt); free(b); free(sl);
 }
 
+// conv2d_winograd_forward_cat reads a concatenation of maps at the input size and smaller ones
+// upsampled on the fly (UperNet's fpn_bottleneck): bit for bit the conv of the concatenation that
+// resize_bilinear stores, for 1, 2 and 3 threads. The scales are 1, 2, 4 and odd ones (70 from 23,
+// 9, 1), and the input-channel chunks (227 channels at 70x70) end inside parts.
+TEST(winograd_concat_parts_equal_stored_concat) {
+    err e = {0};
+    enum { NP = 5 };
+    const int H = 70, W = 70, co = 24, pc[NP] = {100, 60, 70, 50, 20}, ph[NP] = {70, 35, 23, 9, 1},
+              pw[NP] = {70, 35, 17, 18, 1};
+    int ci = 0;
+    for (int k = 0; k < NP; k++) ci += pc[k];
+    size_t nx = (size_t)ci * H * W, n = (size_t)co * H * W;
+    float *cat = malloc(sizeof(float) * nx), *part[NP];
+    conv_cat_part in[NP];
+    float *dst = cat;
+    for (int k = 0; k < NP; k++) {
+        part[k] = rand_buf((int64_t)pc[k] * ph[k] * pw[k], -1.0f, 1.0f);
+        in[k] = (conv_cat_part){part[k], pc[k], ph[k], pw[k]};
+        resize_bilinear(&T, part[k], pc[k], ph[k], pw[k], dst, H, W, 0);
+        dst += (size_t)pc[k] * H * W;
+    }
+    float *wt = rand_buf((int64_t)co * ci * 9, -0.5f, 0.5f), *b = rand_buf(co, -1.0f, 1.0f);
+    float *ref = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * n);
+    conv2d cv = {ci, co, 3, 1, 1, 1, 1, wt, b, 0, NULL};
+    REQUIRE(conv2d_winograd_prepare(&cv, &e) == OODSEG_OK, "%s", e.msg);
+    REQUIRE(conv2d_winograd_forward(&T, &cv, cat, H, W, NULL, ref, H, W, &e) == OODSEG_OK, "%s", e.msg);
+    for (int th = 1; th <= 3; th++) {
+        nn_ctx_init(&T, th);
+        memset(y, 0xff, sizeof(float) * n);
+        REQUIRE(conv2d_winograd_forward_cat(&T, &cv, in, NP, H, W, y, &e) == OODSEG_OK, "%s", e.msg);
+        CHECK(!memcmp(ref, y, sizeof(float) * n), "%d threads: the concat read on the fly differs", th);
+    }
+    nn_ctx_init(&T, 2);
+    // Parts that do not add up to the conv's inputs are an internal error, not a wrong read.
+    in[NP - 1].c = 19;
+    CHECK(conv2d_winograd_forward_cat(&T, &cv, in, NP, H, W, y, &e) == OODSEG_E_INTERNAL);
+    conv2d_free(&cv);
+    for (int k = 0; k < NP; k++) free(part[k]);
+    free(cat); free(wt); free(b); free(ref); free(y);
+}
+
 // Which convs take Winograd: by default the wide 3x3 stride-1 ones only; conv_winograd 0 and
 // conv_im2col 1 turn it off. Told apart by bits: each path rounds differently.
 static void run(const conv2d *c, int wg, int im2col, const float *x, int h, int w, float *y) {
@@ -266,6 +307,7 @@ int main(int argc, char **argv) {
     RUN(winograd_small_and_edge_shapes);
     RUN(winograd_chunked_inputs_match_im2col);
     RUN(winograd_threads_prepare_prelu_bit_identical);
+    RUN(winograd_concat_parts_equal_stored_concat);
     RUN(winograd_dispatch);
     RUN(winograd_golden_tiny_t);
     RUN(winograd_golden_tiny_l);
