@@ -7,7 +7,8 @@
 //   depthwise loop  k > 7 depthwise, or the direct kernel switched off (ctx->conv_im2col);
 //   Winograd F(4,3) wide 3x3 stride-1 convs (UperNet's), nn/winograd.c (use_winograd).
 // Under a bf16 context (ctx->precision) the two GEMM paths run the bf16 GEMM (gemm_bf16.h) on the
-// weight packed once as bf16 rows; Winograd, the direct kernel and the depthwise loop stay fp32
+// weight packed once as bf16 rows, and Winograd its 36 GEMMs; the direct kernel and the depthwise
+// loop stay fp32
 // (see conv_forward).
 // Every path can fuse a PReLU into its epilogue (conv2d_forward_prelu).
 //
@@ -535,10 +536,10 @@ static int conv_forward(const nn_ctx *ctx, const conv2d *c, const float *x, int 
     if (ho <= 0 || wo <= 0)
         return err_set(e, OODSEG_E_INTERNAL, "conv2d: input %dx%d too small for k %d dilation %d "
                        "pad %d", h, w, c->k, c->dilation, c->pad);
-    // Under bf16 too the wide 3x3s take the fp32 Winograd: bench_bf16 times the three paths in one
-    // run on UperNet's 3x3s, and Winograd's 4x fewer multiplications beat bf16's 2x rate (1 thread,
-    // fpn_bottleneck at 128x256: fp32 im2col 29.7 s, bf16 im2col 21.7 s, Winograd 7.0 s, on a
-    // loaded machine). A bf16 Winograd would add bf16 rounding to the transforms' larger error.
+    // Under bf16 too the wide 3x3s take Winograd, with bf16 GEMMs (nn/winograd.c): its 4x fewer
+    // multiplications beat bf16 im2col's 2x rate (bench_bf16, 1 thread, fpn_bottleneck at 128x256:
+    // fp32 im2col 29.7 s, bf16 im2col 21.7 s, fp32 Winograd 7.0 s, on a loaded machine), at 10x
+    // bf16 im2col's rounding error (tests/test_bf16.c, winograd_in_bf16).
     if (use_winograd(ctx, c)) return conv2d_winograd_forward(ctx, c, x, h, w, slope, y, ho, wo, e);
     if (use_direct(ctx, c)) return conv_direct(ctx, c, x, h, w, slope, y, ho, wo, e);
     if (c->groups == c->c_in && c->groups == c->c_out) {
