@@ -207,18 +207,29 @@ static int tta_logits(pipeline *p, const image *img, tensor_list *tl, err *e) {
     return tl_add_take(tl, "logits", 4, shape, probs, e) ? OODSEG_OK : e->code;
 }
 
-int pipeline_run(pipeline *p, const image *img, pipeline_out *out, err *e) {
+int pipeline_forward(pipeline *p, const image *img, tensor_list *tl, pipeline_out *out, err *e) {
     memset(out, 0, sizeof *out);
+    *tl = (tensor_list){0};
     double t0 = omp_get_wtime();
-    tensor_list tl = {0};
-    int rc = p->tta ? tta_logits(p, img, &tl, e)
-                    : model_forward_image(p->m, img, p->size[0] ? p->size : NULL, p->taps, &tl, e);
+    int rc = p->tta ? tta_logits(p, img, tl, e)
+                    : model_forward_image(p->m, img, p->size[0] ? p->size : NULL, p->taps, tl, e);
     out->seconds_forward = omp_get_wtime() - t0;
     out->w = img->w; out->h = img->h;
-    if (!rc) rc = score_outputs(p, &tl, out, e);
-    tl_free(&tl);
+    if (rc) tl_free(tl);
+    return rc;
+}
+
+int pipeline_score(const pipeline *p, tensor_list *tl, pipeline_out *out, err *e) {
+    int rc = score_outputs((pipeline *)p, tl, out, e);
+    tl_free(tl);
     if (rc) pipeline_out_free(out);
     return rc;
+}
+
+int pipeline_run(pipeline *p, const image *img, pipeline_out *out, err *e) {
+    tensor_list tl;
+    int rc = pipeline_forward(p, img, &tl, out, e);
+    return rc ? rc : pipeline_score(p, &tl, out, e);
 }
 
 int pipeline_run_tensor(pipeline *p, const float *input, int h, int w, pipeline_out *out, err *e) {

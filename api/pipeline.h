@@ -85,6 +85,14 @@ int pipeline_attach(pipeline *p, model *m, const char *size, const char *methods
 // single forward's features match the averaged map.
 int pipeline_use_tta(pipeline *p, err *e);
 int pipeline_run(pipeline *p, const image *img, pipeline_out *out, err *e);
+// pipeline_run in its two halves, for callers that overlap one image's methods with the next
+// image's forward (api/score_stream.c). pipeline_forward runs the network only (the model, its
+// arena and context): tl gets the logits and taps (heap tensors that outlive the next forward),
+// out its size and seconds_forward; on failure tl is empty. pipeline_score runs the methods on
+// tl into out and frees tl: it reads the model's description and context but never the model's
+// arena, so it may run while another pipeline_forward on the same model runs on another thread.
+int pipeline_forward(pipeline *p, const image *img, tensor_list *tl, pipeline_out *out, err *e);
+int pipeline_score(const pipeline *p, tensor_list *tl, pipeline_out *out, err *e);
 // input: (1, 3, h, w) as the network sees it; the maps are at h x w.
 int pipeline_run_tensor(pipeline *p, const float *input, int h, int w, pipeline_out *out, err *e);
 // `oodseg score`'s files for one image into dir, one naming rule whatever the number of methods:

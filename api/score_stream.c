@@ -1,7 +1,8 @@
-// `oodseg score` over images and videos (see score_stream.h), in three stages: the decoding
-// thread (api/frames.c), the network on the calling thread, and a writer thread that encodes and
-// writes each frame's score maps and pictures. Encoding 1280x720 pictures costs as much as the
-// network, so without the writer the network sat idle for most of each image.
+// `oodseg score` over images and videos (see score_stream.h), in four stages: the decoding
+// thread (api/frames.c), the network on the forward thread (below), the methods on the calling
+// thread, and a writer thread that encodes and writes each frame's score maps and pictures.
+// Encoding 1280x720 pictures costs as much as the network, so without the writer the network sat
+// idle for most of each image.
 //
 // The writer owns what it is given: each job holds its frame's image and pipeline_out (heap
 // buffers, not the model's arena), and the writer reads nothing of the pipeline that the network
@@ -198,6 +199,100 @@ static video_writer *writer_stop(writer *w, score_stream_summary *s, int *rc, er
     return w->ov.vw;
 }
 
+// ---- the forward thread ------------------------------------------------------------------------
+// The network runs on its own thread, one frame ahead of the methods: while the calling thread
+// runs the methods of frame i (K-Means is as long as ESPNetv2's forward), the forward thread runs
+// frame i+1. Neither stage keeps two cores busy on its own (2-thread / 1-thread times of 0.6 to
+// 0.7), so together they fill the gaps. The calling thread still pulls the frames, decides skips
+// and reports, so every callback stays on it and in order; results are the same bits, since each
+// stage runs the same code on the same context. At most FWD_AHEAD frames are posted and not taken.
+#define FWD_AHEAD 2
+
+typedef struct fwd_item { job j; tensor_list tl; int done; } fwd_item;
+
+typedef struct forwarder {
+    pipeline *p;
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    fwd_item ring[FWD_AHEAD];
+    long posted, done, taken;   // taken <= done <= posted <= taken + FWD_AHEAD
+    int quit;
+} forwarder;
+
+static void *forwarder_main(void *arg) {
+    forwarder *f = arg;
+    pthread_mutex_lock(&f->mu);
+    for (;;) {
+        while (f->done == f->posted && !f->quit) pthread_cond_wait(&f->cv, &f->mu);
+        if (f->done == f->posted) break;
+        fwd_item *x = &f->ring[f->done % FWD_AHEAD];
+        pthread_mutex_unlock(&f->mu);
+        job *j = &x->j;
+        x->tl = (tensor_list){0};
+        if (!j->skipped && !j->bad && (j->bad = pipeline_forward(f->p, &j->it.img, &x->tl, &j->po, &j->it.e)))
+            err_prefix(&j->it.e, "%s: ", j->it.name);
+        pthread_mutex_lock(&f->mu);
+        f->done++;
+        pthread_cond_broadcast(&f->cv);
+    }
+    pthread_mutex_unlock(&f->mu);
+    return NULL;
+}
+
+static int forwarder_start(forwarder *f, pipeline *p, err *e) {
+    memset(f, 0, sizeof *f);
+    f->p = p;
+    pthread_mutex_init(&f->mu, NULL);
+    pthread_cond_init(&f->cv, NULL);
+    if (pthread_create(&f->th, NULL, forwarder_main, f)) {
+        pthread_mutex_destroy(&f->mu);
+        pthread_cond_destroy(&f->cv);
+        return err_set(e, OODSEG_E_INTERNAL, "cannot start the forward thread");
+    }
+    return OODSEG_OK;
+}
+
+static void forwarder_post(forwarder *f, const job *j) {
+    pthread_mutex_lock(&f->mu);
+    f->ring[f->posted % FWD_AHEAD].j = *j;
+    f->posted++;
+    pthread_cond_broadcast(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+}
+
+// The oldest posted frame once its forward is done: the job and its network outputs.
+static void forwarder_take(forwarder *f, job *j, tensor_list *tl, double *wait) {
+    double t0 = now();
+    pthread_mutex_lock(&f->mu);
+    while (f->done == f->taken) pthread_cond_wait(&f->cv, &f->mu);
+    fwd_item *x = &f->ring[f->taken % FWD_AHEAD];
+    *j = x->j, *tl = x->tl;
+    f->taken++;
+    pthread_mutex_unlock(&f->mu);
+    *wait += now() - t0;
+}
+
+// Waits for the frames still in flight, drops them (not written, not reported), joins the thread.
+static void forwarder_stop(forwarder *f) {
+    double unused = 0;
+    while (f->taken < f->posted) {
+        job j;
+        tensor_list tl;
+        forwarder_take(f, &j, &tl, &unused);
+        tl_free(&tl);
+        pipeline_out_free(&j.po);
+        frame_item_free(&j.it);
+    }
+    pthread_mutex_lock(&f->mu);
+    f->quit = 1;
+    pthread_cond_broadcast(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+    pthread_join(f->th, NULL);
+    pthread_mutex_destroy(&f->mu);
+    pthread_cond_destroy(&f->cv);
+}
+
 int score_stream(pipeline *p, char *const *paths, int n, const score_stream_opts *o, score_stream_summary *s, err *e) {
     memset(s, 0, sizeof *s);
     frame_source *src;
@@ -206,20 +301,36 @@ int score_stream(pipeline *p, char *const *paths, int n, const score_stream_opts
     fo.max_memory = p->m->max_memory;
     if (frame_source_open(paths, n, &fo, &src, e)) return e->code;
     if (writer_start(&w, p, o, e)) { frame_source_close(src); return e->code; }
-    int rc = OODSEG_OK, last = 0;
+    forwarder f;
+    int rc = forwarder_start(&f, p, e), last = 0, eof = 0;
+    if (rc) {
+        writer_stop(&w, s, &rc, e);
+        frame_source_close(src);
+        return rc;
+    }
     while (!rc && !last) {
-        if (o->cancel && *o->cancel) { s->interrupted = 1; break; }
-        job j = {0};
-        if (frame_source_next(src, &j.it)) break;
-        j.skipped = !j.it.failed && o->skip && o->skip(o->ctx, j.it.name);
-        if (j.skipped) image_free(&j.it.img);   // reported through the queue, in order
-        j.bad = j.it.failed ? j.it.e.code : OODSEG_OK;
-        if (!j.skipped && !j.bad && (j.bad = pipeline_run(p, &j.it.img, &j.po, &j.it.e))) err_prefix(&j.it.e, "%s: ", j.it.name);
+        int cancel = o->cancel && *o->cancel;
+        while (!cancel && !eof && f.posted - f.taken < FWD_AHEAD) {   // only this thread posts
+            job j = {0};
+            if (frame_source_next(src, &j.it)) { eof = 1; break; }
+            j.skipped = !j.it.failed && o->skip && o->skip(o->ctx, j.it.name);
+            if (j.skipped) image_free(&j.it.img);   // reported through the queue, in order
+            j.bad = j.it.failed ? j.it.e.code : OODSEG_OK;
+            forwarder_post(&f, &j);
+        }
+        if (cancel) { s->interrupted = 1; break; }
+        if (f.taken == f.posted) break;   // every frame is through
+        job j;
+        tensor_list tl;
+        forwarder_take(&f, &j, &tl, &s->seconds_forward_wait);
+        if (!j.skipped && !j.bad && (j.bad = pipeline_score(p, &tl, &j.po, &j.it.e))) err_prefix(&j.it.e, "%s: ", j.it.name);
+        tl_free(&tl);
         s->seconds_network += j.po.seconds_forward + j.po.seconds_methods;
         last = j.bad && !o->keep_going;   // it stops the run once the frames before it are written
         submit(&w, &j, s, &rc, e);
         report_written(&w, 0, s, &rc, e);
     }
+    forwarder_stop(&f);
     video_writer *vw = writer_stop(&w, s, &rc, e);
     frame_source_times(src, &s->seconds_decode, &s->seconds_wait);
     frame_source_close(src);

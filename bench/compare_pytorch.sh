@@ -7,11 +7,13 @@
 # of ../shared/models, at their 1024x512 test size. Both sides time the network forward alone
 # (oodseg: the JSON's forward_median; its OoD method is maxlogit, outside that time).
 #
-#   bench/compare_pytorch.sh [-m MODELS] [-s WxH] [-t THREADS] [-k ROUNDS] [-r RUNS] [-b BIN]
+#   bench/compare_pytorch.sh [-m MODELS] [-s WxH] [-t THREADS] [-p PRECISIONS] [-k ROUNDS] [-r RUNS] [-b BIN]
 #
 #   -m  comma list of espnet, espnetv2, internimage-t, internimage-l (default espnet,espnetv2,internimage-t)
 #   -s  the InternImage input, WxH (default 1024x512)
 #   -t  comma list of thread counts (default 2)
+#   -p  comma list of oodseg precisions, fp32 and/or bf16 (default fp32); PyTorch stays fp32, and
+#       each round runs PyTorch then oodseg in each precision
 #   -k  rounds of the alternation (default 2); -r runs per program call (default 3, after one warm-up)
 #
 # Prints the command line and a Markdown table: the medians over the rounds of each program's
@@ -19,10 +21,10 @@
 # PyTorch's from getrusage of the child, oodseg's from its own report).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-models=espnet,espnetv2,internimage-t size=1024x512 threads=2 rounds=2 runs=3 bin=build/oodseg
-while getopts "m:s:t:k:r:b:" o; do
+models=espnet,espnetv2,internimage-t size=1024x512 threads=2 rounds=2 runs=3 bin=build/oodseg precs=fp32
+while getopts "m:s:t:p:k:r:b:" o; do
     case $o in m) models=$OPTARG ;; s) size=$OPTARG ;; t) threads=$OPTARG ;; k) rounds=$OPTARG ;;
-               r) runs=$OPTARG ;; b) bin=$OPTARG ;; *) sed -n '10,17p' "$0"; exit 2 ;; esac
+               p) precs=$OPTARG ;; r) runs=$OPTARG ;; b) bin=$OPTARG ;; *) sed -n '10,19p' "$0"; exit 2 ;; esac
 done
 A=${OODSEG_ASSETS:-../shared}
 ref=$A/reference-pytorch
@@ -55,14 +57,15 @@ pytorch() {   # model threads -> "median maxrss_mb"
     echo "$med $(awk -v k="$rss" 'BEGIN {printf "%.0f", k / 1024}')"
 }
 
-oodseg() {   # model threads -> "median maxrss_mb"
+oodseg() {   # model threads precision -> "median maxrss_mb"
     local m s
     case $1 in
         espnet) m=$A/models/espnet/pretrained/decoder/espnet_p_2_q_8.pth s=1024x512 ;;
         espnetv2) m=$A/models/espnetv2/espnetv2_s_2.0_city_1024x512.pth s=1024x512 ;;
         internimage-*) m=$1-cityscapes s=$size ;;
     esac
-    "$bin" bench --model "$m" --size "$s" --threads "$2" --runs "$runs" --method maxlogit --json "$tmp/o.json" >/dev/null
+    "$bin" bench --model "$m" --size "$s" --threads "$2" --precision "$3" --runs "$runs" --method maxlogit \
+        --json "$tmp/o.json" >/dev/null
     "$py" -c 'import json, sys
 j = json.load(open(sys.argv[1]))
 print("%.4f %.0f" % (j["seconds"]["forward_median"], j["memory_mb"]["maxrss"]))' "$tmp/o.json"
@@ -71,22 +74,25 @@ print("%.4f %.0f" % (j["seconds"]["forward_median"], j["memory_mb"]["maxrss"]))'
 input_of() { case $1 in internimage-*) echo "$size" ;; *) echo 1024x512 ;; esac; }
 median() { sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 
-echo "\`bench/compare_pytorch.sh -m $models -s $size -t $threads -k $rounds -r $runs\`; $(nproc) CPUs, load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "\`bench/compare_pytorch.sh -m $models -s $size -t $threads -p $precs -k $rounds -r $runs\`; $(nproc) CPUs, load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 rows=()
 for m in ${models//,/ }; do
     case $m in espnet|espnetv2|internimage-t|internimage-l) ;; *) echo "compare_pytorch: unknown model '$m'" >&2; exit 2 ;; esac
     for t in ${threads//,/ }; do
-        : >"$tmp/pt" ; : >"$tmp/oo"
+        : >"$tmp/pt"
+        for p in ${precs//,/ }; do : >"$tmp/oo_$p"; done
         for ((k = 0; k < rounds; k++)); do
             pytorch "$m" "$t" >>"$tmp/pt"
-            oodseg "$m" "$t" >>"$tmp/oo"
+            for p in ${precs//,/ }; do oodseg "$m" "$t" "$p" >>"$tmp/oo_$p"; done
         done
-        pt=$(cut -d' ' -f1 "$tmp/pt" | median) oo=$(cut -d' ' -f1 "$tmp/oo" | median)
-        ptr=$(cut -d' ' -f2 "$tmp/pt" | sort -g | tail -1) oor=$(cut -d' ' -f2 "$tmp/oo" | sort -g | tail -1)
-        rows+=("| $m | $(input_of "$m") | $t | $pt | $oo | $(awk -v a="$pt" -v b="$oo" 'BEGIN {printf "%.2f", a / b}') | $ptr | $oor |")
+        pt=$(cut -d' ' -f1 "$tmp/pt" | median) ptr=$(cut -d' ' -f2 "$tmp/pt" | sort -g | tail -1)
+        for p in ${precs//,/ }; do
+            oo=$(cut -d' ' -f1 "$tmp/oo_$p" | median) oor=$(cut -d' ' -f2 "$tmp/oo_$p" | sort -g | tail -1)
+            rows+=("| $m | $(input_of "$m") | $t | $p | $pt | $oo | $(awk -v a="$pt" -v b="$oo" 'BEGIN {printf "%.2f", a / b}') | $ptr | $oor |")
+        done
     done
 done
-echo "| model | input | threads | PyTorch median s | oodseg median s | PyTorch / oodseg | PyTorch maxrss MB | oodseg maxrss MB |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|"
+echo "| model | input | threads | oodseg precision | PyTorch fp32 median s | oodseg median s | PyTorch / oodseg | PyTorch maxrss MB | oodseg maxrss MB |"
+echo "|---|---|---:|---|---:|---:|---:|---:|---:|"
 printf '%s\n' "${rows[@]}"

@@ -111,6 +111,54 @@ static void *score_job(void *p) {
     return NULL;
 }
 
+// `oodseg score` over a folder runs each frame's forward on its own thread while the previous
+// frame's methods run (api/score_stream.c): every frame's maps are still the bits of the API
+// scoring that image alone, for 1 and 2 threads, with a failing frame among them.
+TEST(score_folder_overlap_matches_api) {
+    const char *model = default_model_or_null();
+    if (!model) SKIP("no default model (oodseg_default_model found none)");
+    char mpath[4096];
+    snprintf(mpath, sizeof mpath, "%s", model);
+    static const char *const names[] = {"0001TP_008550", "0001TP_008610", "0001TP_008670"};
+    const char *dir = t_tmpdir();
+    char in[4200];
+    snprintf(in, sizeof in, "%s/in", dir);
+    REQUIRE(t_sh("mkdir -p '%s' && cp assets/demo/test_ood/*.png '%s/' && printf 'not a png' > '%s/0002_bad.png'",
+                 in, in, in) == 0);
+    oodseg_status st;
+    oodseg_model *m;
+    oodseg_scorer *s;
+    REQUIRE(oodseg_model_open(mpath, NULL, &m, &st) == OODSEG_OK, "%s", st.message);
+    REQUIRE(oodseg_scorer_open(m, "maxlogit,kmeans", NULL, &s, &st) == OODSEG_OK, "%s", st.message);
+    for (int th = 1; th <= 2; th++) {
+        char out[4300];
+        snprintf(out, sizeof out, "%s/out%d", dir, th);
+        // the bad frame fails (exit status 1 with --keep-going's report), the others are written
+        t_sh("'%s' score --threads %d --method maxlogit,kmeans --keep-going --pictures none -o '%s' '%s' 2>/dev/null",
+             g_cli, th, out, in);
+        for (size_t k = 0; k < sizeof names / sizeof *names; k++) {
+            char img[4400];
+            snprintf(img, sizeof img, "%s/%s.png", in, names[k]);
+            oodseg_maps *maps;
+            REQUIRE(oodseg_score_image(s, img, &maps, &st) == OODSEG_OK, "%s", st.message);
+            for (int i = 0; i < maps->n_methods; i++) {
+                char p[4600];
+                snprintf(p, sizeof p, "%s/%s_%s_score.npy", out, names[k], maps->method[i]);
+                npy_array a;
+                err e = {0};
+                if (npy_read(p, &a, &e)) { CHECK(0, "%d threads: %s", th, e.msg); continue; }
+                CHECK(a.ndim == 2 && a.shape[0] == maps->height && a.shape[1] == maps->width &&
+                          !memcmp(a.data, maps->score[i], (size_t)maps->width * maps->height * 4),
+                      "%d threads, %s, %s: the folder run's map differs from the API's", th, names[k], maps->method[i]);
+                npy_free(&a);
+            }
+            oodseg_maps_free(maps);
+        }
+    }
+    oodseg_scorer_close(s);
+    oodseg_model_close(m);
+}
+
 TEST(two_scorers_two_thread_counts_two_host_threads) {
     const char *model = default_model_or_null();
     if (!model) SKIP("no default model (oodseg_default_model found none)");
@@ -391,6 +439,7 @@ int main(int argc, char **argv) {
     snprintf(g_cli, sizeof g_cli, "%s", t_cli_path(argv[0]));
     RUN(score_matches_cli_for_every_method);
     RUN(maps_save_follows_the_picture_options);
+    RUN(score_folder_overlap_matches_api);
     RUN(two_scorers_two_thread_counts_two_host_threads);
     RUN(one_model_two_threads_is_an_error);
     RUN(metrics_and_evaluator);
