@@ -33,6 +33,12 @@ int t_finish(const char *binary);   // prints RESULT, returns exit status
 #define CHECK_NEAR(a, b, tol) do { double _a = (a), _b = (b); CHECK(fabs(_a - _b) <= (tol), \
     "%s = %.12g, %s = %.12g, |diff| %.3g > %.3g", #a, _a, #b, _b, fabs(_a - _b), (double)(tol)); } while (0)
 
+// Test data: xorshift64 floats uniform in [-1, 1), one stream per test binary, seeded with
+// 0x9E3779B97F4A7C15 unless t_seed sets another, so every run draws the same values.
+void t_seed(uint64_t seed);
+float t_frand(void);
+float *t_rand_buf(int64_t n, float scale);   // malloc'd: n values of t_frand() * scale
+
 // The assets folder ($OODSEG_ASSETS or ../shared), and a path inside it, or else a file inside
 // tests/fixtures/; NULL when it is in neither (then SKIP naming it).
 const char *t_assets(void);

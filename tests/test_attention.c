@@ -14,16 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static float frand(void) {   // uniform in [-1, 1)
-    rng_state ^= rng_state << 13; rng_state ^= rng_state >> 7; rng_state ^= rng_state << 17;
-    return (float)((rng_state >> 40) * (1.0 / 16777216.0) * 2.0 - 1.0);
-}
-static float *rand_buf(int64_t n, float scale) {
-    float *p = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
-    for (int64_t i = 0; i < n; i++) p[i] = frand() * scale;
-    return p;
-}
 
 typedef struct { int n_q, n_kv, heads, d; float qk_mag; } att_case;
 
@@ -42,8 +32,8 @@ static const att_case cases[] = {
 // Returns the worst ratio |out - ref| / tolerance over all outputs (<= 1 passes).
 static double run_case(const nn_ctx *ctx, const att_case *c) {
     int ld = c->heads * c->d;
-    float *q = rand_buf((int64_t)c->n_q * ld, c->qk_mag), *k = rand_buf((int64_t)c->n_kv * ld, c->qk_mag);
-    float *v = rand_buf((int64_t)c->n_kv * ld, 2.0f), *out = malloc(sizeof(float) * (size_t)c->n_q * ld);
+    float *q = t_rand_buf((int64_t)c->n_q * ld, c->qk_mag), *k = t_rand_buf((int64_t)c->n_kv * ld, c->qk_mag);
+    float *v = t_rand_buf((int64_t)c->n_kv * ld, 2.0f), *out = malloc(sizeof(float) * (size_t)c->n_q * ld);
     float scale = 1.0f / sqrtf((float)c->d);
     err e = {0};
     double worst = 1e30;
@@ -96,7 +86,7 @@ TEST(attention_weights_sum_to_one) {
     nn_ctx ctx;
     nn_ctx_init(&ctx, 2);
     int n_q = 90, n_kv = 700, d = 8;
-    float *q = rand_buf((int64_t)n_q * d, 10.0f), *k = rand_buf((int64_t)n_kv * d, 10.0f);
+    float *q = t_rand_buf((int64_t)n_q * d, 10.0f), *k = t_rand_buf((int64_t)n_kv * d, 10.0f);
     float *v = malloc(sizeof(float) * (size_t)n_kv * d), *out = malloc(sizeof(float) * (size_t)n_q * d);
     for (int i = 0; i < n_kv * d; i++) v[i] = 1.0f;
     err e = {0};
@@ -109,8 +99,8 @@ TEST(attention_weights_sum_to_one) {
 
 TEST(attention_threads_bit_identical) {
     int n_q = 300, n_kv = 530, heads = 3, d = 20, ld = heads * d;
-    float *q = rand_buf((int64_t)n_q * ld, 1.0f), *k = rand_buf((int64_t)n_kv * ld, 1.0f);
-    float *v = rand_buf((int64_t)n_kv * ld, 1.0f);
+    float *q = t_rand_buf((int64_t)n_q * ld, 1.0f), *k = t_rand_buf((int64_t)n_kv * ld, 1.0f);
+    float *v = t_rand_buf((int64_t)n_kv * ld, 1.0f);
     float *o[3];
     err e = {0};
     for (int t = 0; t < 3; t++) {

@@ -13,16 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static float frand(void) {   // uniform in [-1, 1)
-    rng_state ^= rng_state << 13; rng_state ^= rng_state >> 7; rng_state ^= rng_state << 17;
-    return (float)((rng_state >> 40) * (1.0 / 16777216.0) * 2.0 - 1.0);
-}
-static float *rand_buf(int64_t n, float scale) {
-    float *p = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
-    for (int64_t i = 0; i < n; i++) p[i] = frand() * scale;
-    return p;
-}
 static double bf(float x) { return (double)nn_bf16_to_float(nn_bf16_round(x)); }
 
 static nn_ctx ctx_of(int threads, int reference) {
@@ -54,10 +44,10 @@ TEST(rounding_is_nearest_even) {
 // (a linear layer, B = W^T with W (n, k)), checked against the bound above; returns the worst
 // error / bound ratio. hw_vs_ref: also the scalar reference, which must give the same bits.
 static double gemm_case(int m, int n, int k, int accumulate, int hw_vs_ref, int *mismatch) {
-    float *A = rand_buf((int64_t)m * k, 1.0f), *B = rand_buf((int64_t)k * n, 2.0f);
+    float *A = t_rand_buf((int64_t)m * k, 1.0f), *B = t_rand_buf((int64_t)k * n, 2.0f);
     float *W = malloc(sizeof(float) * (size_t)(n * k + 1));   // (n, k) = B^T
     for (int j = 0; j < n; j++) for (int i = 0; i < k; i++) W[(size_t)j * k + i] = B[(size_t)i * n + j];
-    float *C0 = rand_buf((int64_t)m * n, 4.0f);
+    float *C0 = t_rand_buf((int64_t)m * n, 4.0f);
     float *c1 = malloc(sizeof(float) * (size_t)(m * n + 1)), *c2 = malloc(sizeof(float) * (size_t)(m * n + 1));
     float *c3 = malloc(sizeof(float) * (size_t)(m * n + 1));
     memcpy(c1, C0, sizeof(float) * (size_t)m * n);
@@ -137,8 +127,8 @@ TEST(conv_gemm_paths_in_bf16) {
     for (size_t t = 0; t < sizeof cases / sizeof *cases; t++) {
         const cc *c = &cases[t];
         int cig = c->ci / c->g, cog = c->co / c->g, kk = c->k * c->k;
-        float *x = rand_buf((int64_t)c->ci * c->h * c->w, 1.0f), *wt = rand_buf((int64_t)c->co * cig * kk, 0.5f);
-        float *b = rand_buf(c->co, 0.5f);
+        float *x = t_rand_buf((int64_t)c->ci * c->h * c->w, 1.0f), *wt = t_rand_buf((int64_t)c->co * cig * kk, 0.5f);
+        float *b = t_rand_buf(c->co, 0.5f);
         conv2d cv = {c->ci, c->co, c->k, c->s, c->p, c->d, c->g, wt, b, 0, NULL};
         int ho = conv2d_out_size(c->h, c->k, c->s, c->p, c->d), wo = conv2d_out_size(c->w, c->k, c->s, c->p, c->d);
         float *y = malloc(sizeof(float) * (size_t)c->co * ho * wo), *y3 = malloc(sizeof(float) * (size_t)c->co * ho * wo);
@@ -195,7 +185,7 @@ TEST(winograd_in_bf16) {
     for (size_t t = 0; t < sizeof cases / sizeof *cases; t++) {
         const wc *c = &cases[t];
         int64_t nx = (int64_t)c->ci * c->h * c->w, n = (int64_t)c->co * c->h * c->w;
-        float *x = rand_buf(nx, 1.0f), *wt = rand_buf((int64_t)c->co * c->ci * 9, sqrtf(3.0f / (c->ci * 9.0f)));
+        float *x = t_rand_buf(nx, 1.0f), *wt = t_rand_buf((int64_t)c->co * c->ci * 9, sqrtf(3.0f / (c->ci * 9.0f)));
         for (int64_t i = 0; i < nx; i++) x[i] = x[i] > 0 ? x[i] : 0;
         double *ref = malloc(sizeof(double) * (size_t)n), *mag = malloc(sizeof(double) * (size_t)n);
         #pragma omp parallel for schedule(static) num_threads(2)
@@ -268,7 +258,7 @@ TEST(winograd_in_bf16) {
 // model's weight store, more rows than one work item, against the same kind of reference.
 TEST(linear_in_bf16) {
     int n = 1100, ci = 77, co = 45;
-    float *x = rand_buf((int64_t)n * ci, 1.0f), *W = rand_buf((int64_t)co * ci, 0.5f), *b = rand_buf(co, 0.5f);
+    float *x = t_rand_buf((int64_t)n * ci, 1.0f), *W = t_rand_buf((int64_t)co * ci, 0.5f), *b = t_rand_buf(co, 0.5f);
     float *y = malloc(sizeof(float) * (size_t)n * co), *y2 = malloc(sizeof(float) * (size_t)n * co);
     nn_ctx one = ctx_of(1, NN_BF16_AUTO), two = ctx_of(2, NN_BF16_AUTO);
     err e = {0};

@@ -10,16 +10,6 @@
 
 static nn_ctx T;
 
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static float frand(void) {   // uniform in [-1, 1)
-    rng_state ^= rng_state << 13; rng_state ^= rng_state >> 7; rng_state ^= rng_state << 17;
-    return (float)((rng_state >> 40) * (1.0 / 16777216.0) * 2.0 - 1.0);
-}
-static float *rand_buf(int64_t n, float scale) {
-    float *p = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
-    for (int64_t i = 0; i < n; i++) p[i] = frand() * scale;
-    return p;
-}
 
 typedef struct { int h, w, c, bias; } dw_case;
 
@@ -76,8 +66,8 @@ TEST(dwconv_cl_matches_nchw_paths_and_reference) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const dw_case *k = &cases[i];
         size_t n = (size_t)k->h * k->w * k->c;
-        float *x = rand_buf((int64_t)n, 1.0f), *w = rand_buf((int64_t)k->c * 9, 0.5f);
-        float *b = k->bias ? rand_buf(k->c, 1.0f) : NULL;
+        float *x = t_rand_buf((int64_t)n, 1.0f), *w = t_rand_buf((int64_t)k->c * 9, 0.5f);
+        float *b = k->bias ? t_rand_buf(k->c, 1.0f) : NULL;
         float *wt = malloc(sizeof(float) * 9 * (size_t)k->c);
         float *y = malloc(sizeof(float) * n), *yd = malloc(sizeof(float) * n), *yl = malloc(sizeof(float) * n);
         double *ref = malloc(sizeof(double) * n), *mag = malloc(sizeof(double) * n);
@@ -102,7 +92,7 @@ TEST(dwconv_cl_matches_nchw_paths_and_reference) {
 TEST(dwconv_cl_thread_count_bit_identical) {
     const int h = 33, w = 29, c = 80;
     size_t n = (size_t)h * w * c;
-    float *x = rand_buf((int64_t)n, 1.0f), *w0 = rand_buf(9 * c, 0.5f), *b = rand_buf(c, 1.0f);
+    float *x = t_rand_buf((int64_t)n, 1.0f), *w0 = t_rand_buf(9 * c, 0.5f), *b = t_rand_buf(c, 1.0f);
     float *wt = malloc(sizeof(float) * 9 * c), *y1 = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * n);
     dwconv3x3_cl_weights(w0, c, wt);
     nn_ctx one;

@@ -18,16 +18,6 @@
 // The context every op and model of this program runs on (main sets its threads).
 static nn_ctx T;
 
-static uint64_t rng_state = 88172645463325252ull;
-static float frand(void) {   // uniform in [-1, 1)
-    rng_state ^= rng_state << 13; rng_state ^= rng_state >> 7; rng_state ^= rng_state << 17;
-    return (float)((rng_state >> 40) * (1.0 / 16777216.0) * 2.0 - 1.0);
-}
-static float *rand_buf(int64_t n, float scale) {
-    float *p = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
-    for (int64_t i = 0; i < n; i++) p[i] = frand() * scale;
-    return p;
-}
 
 // ---- conv2d -------------------------------------------------------------------------------------
 
@@ -94,9 +84,9 @@ static const conv_case conv_cases[] = {
 static int run_conv_case(const conv_case *c, double *worst) {
     err e = {0};
     int cig = c->ci / c->g;
-    float *x = rand_buf((int64_t)c->ci * c->h * c->w, 1.0f);
-    float *wt = rand_buf((int64_t)c->co * cig * c->k * c->k, 0.5f);
-    float *b = c->bias ? rand_buf(c->co, 1.0f) : NULL;
+    float *x = t_rand_buf((int64_t)c->ci * c->h * c->w, 1.0f);
+    float *wt = t_rand_buf((int64_t)c->co * cig * c->k * c->k, 0.5f);
+    float *b = c->bias ? t_rand_buf(c->co, 1.0f) : NULL;
     conv2d cv = {c->ci, c->co, c->k, c->s, c->p, c->d, c->g, wt, b, 0, NULL};
     int ho = conv2d_out_size(c->h, c->k, c->s, c->p, c->d), wo = conv2d_out_size(c->w, c->k, c->s, c->p, c->d);
     size_t n = (size_t)c->co * ho * wo;
@@ -141,9 +131,9 @@ TEST(conv2d_forward_prelu_equals_two_calls) {
         for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i++) {
             const conv_case *c = &conv_cases[i];
             int cig = c->ci / c->g;
-            float *x = rand_buf((int64_t)c->ci * c->h * c->w, 1.0f);
-            float *wt = rand_buf((int64_t)c->co * cig * c->k * c->k, 0.5f);
-            float *b = c->bias ? rand_buf(c->co, 1.0f) : NULL, *sl = rand_buf(c->co, 1.0f);
+            float *x = t_rand_buf((int64_t)c->ci * c->h * c->w, 1.0f);
+            float *wt = t_rand_buf((int64_t)c->co * cig * c->k * c->k, 0.5f);
+            float *b = c->bias ? t_rand_buf(c->co, 1.0f) : NULL, *sl = t_rand_buf(c->co, 1.0f);
             conv2d cv = {c->ci, c->co, c->k, c->s, c->p, c->d, c->g, wt, b, 0, NULL};
             int ho = conv2d_out_size(c->h, c->k, c->s, c->p, c->d), wo = conv2d_out_size(c->w, c->k, c->s, c->p, c->d);
             size_t n = (size_t)c->co * ho * wo;
@@ -164,7 +154,7 @@ TEST(conv2d_wide_chunked_matches_gemm) {
     nn_ctx_init(&T, 2);
     err e = {0};
     int ci = 232, co = 128, h = 64, w = 64, kd = ci * 9, P = h * w;
-    float *x = rand_buf((int64_t)ci * P, 1.0f), *wt = rand_buf((int64_t)co * kd, 0.5f);
+    float *x = t_rand_buf((int64_t)ci * P, 1.0f), *wt = t_rand_buf((int64_t)co * kd, 0.5f);
     float *col = calloc((size_t)kd * P, sizeof(float)), *acol = malloc(sizeof(float) * (size_t)kd * P);
     float *aw = malloc(sizeof(float) * (size_t)co * kd);
     float *ref = malloc(sizeof(float) * (size_t)co * P), *mag = malloc(sizeof(float) * (size_t)co * P);
@@ -207,8 +197,8 @@ TEST(conv2d_fold_bn_equals_conv_then_bn) {
     nn_ctx_init(&T, 2);
     err e = {0};
     int ci = 12, co = 10, h = 13, w = 11;
-    float *x = rand_buf(ci * h * w, 1.0f), *wt = rand_buf(co * ci * 9, 0.5f), *b = rand_buf(co, 1.0f);
-    float *g = rand_buf(co, 1.0f), *be = rand_buf(co, 1.0f), *m = rand_buf(co, 1.0f), *v = rand_buf(co, 1.0f);
+    float *x = t_rand_buf(ci * h * w, 1.0f), *wt = t_rand_buf(co * ci * 9, 0.5f), *b = t_rand_buf(co, 1.0f);
+    float *g = t_rand_buf(co, 1.0f), *be = t_rand_buf(co, 1.0f), *m = t_rand_buf(co, 1.0f), *v = t_rand_buf(co, 1.0f);
     for (int i = 0; i < co; i++) v[i] = fabsf(v[i]) + 0.1f;
     float *wcopy = malloc(sizeof(float) * co * ci * 9);
     memcpy(wcopy, wt, sizeof(float) * co * ci * 9);
@@ -246,7 +236,7 @@ TEST(conv2d_fold_bn_equals_conv_then_bn) {
 
 static int check_convT(int ci, int co, int h, int w) {
     err e = {0};
-    float *x = rand_buf((int64_t)ci * h * w, 1.0f), *wt = rand_buf(ci * co * 4, 0.5f);
+    float *x = t_rand_buf((int64_t)ci * h * w, 1.0f), *wt = t_rand_buf(ci * co * 4, 0.5f);
     float *y = malloc(sizeof(float) * (size_t)co * 4 * h * w);
     int ok = conv_transpose2x2_forward(&T, wt, ci, co, x, h, w, y, &e) == OODSEG_OK;
     for (int o = 0; ok && o < co; o++)
@@ -274,8 +264,8 @@ TEST(conv_transpose2x2_matches_formula) {
 }
 
 static int check_linear(int64_t n, int ci, int co, int bias) {
-    float *x = rand_buf(n * ci, 1.0f), *W = rand_buf((int64_t)co * ci, 0.5f);
-    float *b = bias ? rand_buf(co, 1.0f) : NULL, *y = malloc(sizeof(float) * (size_t)(n * co));
+    float *x = t_rand_buf(n * ci, 1.0f), *W = t_rand_buf((int64_t)co * ci, 0.5f);
+    float *b = bias ? t_rand_buf(co, 1.0f) : NULL, *y = malloc(sizeof(float) * (size_t)(n * co));
     linear_forward(&T, x, n, ci, W, b, co, y);
     int ok = 1;
     for (int64_t r = 0; r < n; r++)
@@ -302,7 +292,7 @@ TEST(linear_gelu_equals_the_two_calls) {
     for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
         int64_t n = shapes[k][0];
         int ci = shapes[k][1], co = shapes[k][2];
-        float *x = rand_buf(n * ci, 1.0f), *W = rand_buf((int64_t)co * ci, 0.3f), *b = rand_buf(co, 0.5f);
+        float *x = t_rand_buf(n * ci, 1.0f), *W = t_rand_buf((int64_t)co * ci, 0.3f), *b = t_rand_buf(co, 0.5f);
         float *y1 = malloc(sizeof(float) * n * co), *y2 = malloc(sizeof(float) * n * co);
         nn_ctx_init(&T, 2);
         linear_forward(&T, x, n, ci, W, b, co, y1);
@@ -324,7 +314,7 @@ TEST(layernorm_cl_matches_reference) {
     nn_ctx_init(&T, 2);
     int64_t n = 301;
     int c = 96;
-    float *x = rand_buf(n * c, 0.01f), *g = rand_buf(c, 1.0f), *b = rand_buf(c, 1.0f);
+    float *x = t_rand_buf(n * c, 0.01f), *g = t_rand_buf(c, 1.0f), *b = t_rand_buf(c, 1.0f);
     // A large common offset with a small spread: the case E[x^2] - E[x]^2 gets wrong.
     for (int64_t i = 0; i < n * c; i++) x[i] += 100.0f;
     float *y = malloc(sizeof(float) * n * c), *xi = malloc(sizeof(float) * n * c);
@@ -349,7 +339,7 @@ TEST(layernorm_cl_matches_reference) {
     CHECK(worst < 1e-3, "layernorm worst %.3g", worst);
     CHECK(memcmp(xi, y, sizeof(float) * n * c) == 0, "in-place result differs");
     // Ordinary data: 1e-5.
-    float *x2 = rand_buf(n * c, 3.0f);
+    float *x2 = t_rand_buf(n * c, 3.0f);
     layernorm_cl(&T, x2, n, c, g, b, 1e-6f, y);
     worst = 0.0;
     for (int64_t r = 0; r < n; r++) {
@@ -370,8 +360,8 @@ TEST(layernorm_cl_matches_reference) {
 TEST(batchnorm_matches_reference) {
     int c = 5;
     int64_t hw = 77;
-    float *x = rand_buf(c * hw, 2.0f), *g = rand_buf(c, 1.0f), *b = rand_buf(c, 1.0f), *m = rand_buf(c, 1.0f);
-    float *v = rand_buf(c, 1.0f), *y = malloc(sizeof(float) * c * hw);
+    float *x = t_rand_buf(c * hw, 2.0f), *g = t_rand_buf(c, 1.0f), *b = t_rand_buf(c, 1.0f), *m = t_rand_buf(c, 1.0f);
+    float *v = t_rand_buf(c, 1.0f), *y = malloc(sizeof(float) * c * hw);
     for (int i = 0; i < c; i++) v[i] = fabsf(v[i]) + 0.01f;
     memcpy(y, x, sizeof(float) * c * hw);
     batchnorm_inplace(&T, y, c, hw, g, b, m, v, 1e-5f);
@@ -400,7 +390,7 @@ TEST(batchnorm_matches_reference) {
 
 TEST(activations_match_reference) {
     int64_t n = 40000;   // above the parallel threshold
-    float *x = rand_buf(n, 6.0f), *y = malloc(sizeof(float) * n);
+    float *x = t_rand_buf(n, 6.0f), *y = malloc(sizeof(float) * n);
     double wg = 0.0, ws = 0.0;
     memcpy(y, x, sizeof(float) * n);
     gelu_inplace(&T, y, n);
@@ -442,7 +432,7 @@ TEST(activations_match_reference) {
 TEST(softmax_rows_stable_and_correct) {
     int64_t rows = 3000;
     int group = 9;
-    float *x = rand_buf(rows * group, 5.0f), *y = malloc(sizeof(float) * rows * group);
+    float *x = t_rand_buf(rows * group, 5.0f), *y = malloc(sizeof(float) * rows * group);
     for (int j = 0; j < group; j++) x[j] = 1000.0f + j;   // would overflow without the max shift
     memcpy(y, x, sizeof(float) * rows * group);
     softmax_rows_inplace(&T, y, rows, group);
@@ -463,7 +453,7 @@ TEST(softmax_rows_stable_and_correct) {
 // ---- pooling ------------------------------------------------------------------------------------
 
 static int check_avgpool(int c, int h, int w) {
-    float *x = rand_buf(c * h * w, 1.0f);
+    float *x = t_rand_buf(c * h * w, 1.0f);
     int ho = (h + 1) / 2, wo = (w + 1) / 2, ok = 1;
     float *y = malloc(sizeof(float) * c * ho * wo);
     avgpool3x3s2_forward(&T, x, c, h, w, y);
@@ -502,7 +492,7 @@ TEST(avgpool3x3s2_counts_padding) {
 }
 
 static int check_adaptive(int c, int h, int w, int oh, int ow) {
-    float *x = rand_buf(c * h * w, 1.0f), *y = malloc(sizeof(float) * c * oh * ow);
+    float *x = t_rand_buf(c * h * w, 1.0f), *y = malloc(sizeof(float) * c * oh * ow);
     int ok = 1;
     adaptive_avgpool_forward(&T, x, c, h, w, y, oh, ow);
     for (int ch = 0; ch < c; ch++)
@@ -544,7 +534,7 @@ TEST(adaptive_avgpool_pytorch_bins) {
 TEST(layout_ops) {
     int c = 37, h = 19, w = 41;
     int64_t hw = (int64_t)h * w, n = c * hw;
-    float *x = rand_buf(n, 1.0f), *t = malloc(sizeof(float) * n), *u = malloc(sizeof(float) * n);
+    float *x = t_rand_buf(n, 1.0f), *t = malloc(sizeof(float) * n), *u = malloc(sizeof(float) * n);
     nchw_to_nhwc(&T, x, c, h, w, t);
     int bad = 0;
     for (int ch = 0; ch < c; ch++)
@@ -564,7 +554,7 @@ TEST(layout_ops) {
     bad = 0;
     for (int64_t i = 0; i < n; i++) bad += u[i] != x[i] + t[i];
     CHECK(bad == 0);
-    float *sc = rand_buf(c, 2.0f);
+    float *sc = t_rand_buf(c, 2.0f);
     memcpy(u, x, sizeof(float) * n);
     scale_channels_inplace(&T, u, c, hw, sc);
     bad = 0;
@@ -593,7 +583,7 @@ TEST(add_scaled_cl_matches_loop) {
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         const scaled_case *t = &cases[k];
         int64_t n = (int64_t)t->n * t->c;
-        float *x = rand_buf(n, 1.0f), *y = rand_buf(n, 1.0f), *g = t->gamma ? rand_buf(t->c, 1.0f) : NULL;
+        float *x = t_rand_buf(n, 1.0f), *y = t_rand_buf(n, 1.0f), *g = t->gamma ? t_rand_buf(t->c, 1.0f) : NULL;
         float *ref = malloc(sizeof(float) * n), *got = malloc(sizeof(float) * n);
         for (int64_t i = 0; i < n; i++) ref[i] = x[i] + (g ? g[i % t->c] * y[i] : y[i]);
         for (int th = 1; th <= 2; th++) {
@@ -615,7 +605,7 @@ TEST(copy_and_crop_match_loop) {
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         const crop_case *t = &cases[k];
         int64_t n = (int64_t)t->c * t->h * t->w, m = (int64_t)t->c * t->oh * t->ow;
-        float *x = rand_buf(n, 1.0f), *y = malloc(sizeof(float) * n), *ref = malloc(sizeof(float) * m);
+        float *x = t_rand_buf(n, 1.0f), *y = malloc(sizeof(float) * n), *ref = malloc(sizeof(float) * m);
         for (int ch = 0; ch < t->c; ch++)
             for (int r = 0; r < t->oh; r++)
                 for (int q = 0; q < t->ow; q++)
@@ -643,7 +633,7 @@ TEST(window_ops_match_loops) {
         int c = cases[k].c, h = cases[k].h, w = cases[k].w, y0 = cases[k].y0, x0 = cases[k].x0;
         int oh = cases[k].oh, ow = cases[k].ow;
         int64_t n = (int64_t)c * h * w, m = (int64_t)c * oh * ow;
-        float *x = rand_buf(n, 1.0f), *win = rand_buf(m, 1.0f), *y = malloc(sizeof(float) * n);
+        float *x = t_rand_buf(n, 1.0f), *win = t_rand_buf(m, 1.0f), *y = malloc(sizeof(float) * n);
         float *ref = malloc(sizeof(float) * n), *cut = malloc(sizeof(float) * m);
         float *cnt = calloc((size_t)h * w, sizeof(float)), *rcnt = calloc((size_t)h * w, sizeof(float));
         window_count(cnt, h, w, y0, x0, oh, ow);
@@ -686,8 +676,8 @@ TEST(conv2d_1x1_accumulate_matches_loop) {
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         const acc_case *t = &cases[k];
         int64_t n = (int64_t)t->co * t->hw;
-        float *x = rand_buf((int64_t)t->ci * t->hw, 1.0f), *wt = rand_buf((int64_t)t->co * t->ci, 0.5f);
-        float *b = rand_buf(t->co, 1.0f), *y0 = rand_buf(n, 1.0f);
+        float *x = t_rand_buf((int64_t)t->ci * t->hw, 1.0f), *wt = t_rand_buf((int64_t)t->co * t->ci, 0.5f);
+        float *b = t_rand_buf(t->co, 1.0f), *y0 = t_rand_buf(n, 1.0f);
         float *ref = malloc(sizeof(float) * n), *got = malloc(sizeof(float) * n);
         for (int o = 0; o < t->co; o++)
             for (int64_t i = 0; i < t->hw; i++) {
@@ -713,7 +703,7 @@ TEST(conv2d_1x1_accumulate_matches_loop) {
 TEST(pad_zero_places_the_map) {
     nn_ctx_init(&T, 2);
     int c = 3, h = 5, w = 7, oh = 14, ow = 14, top = 4, left = 3;
-    float *x = rand_buf(c * h * w, 1.0f), *y = malloc(sizeof(float) * c * oh * ow);
+    float *x = t_rand_buf(c * h * w, 1.0f), *y = malloc(sizeof(float) * c * oh * ow);
     for (int i = 0; i < c * oh * ow; i++) y[i] = 99.0f;
     pad_zero(&T, x, c, h, w, y, top, left, oh, ow);
     int bad = 0;
@@ -747,7 +737,7 @@ TEST(resize_bicubic_cl_matches_reference) {
     for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++) {
         int h = cs[k][0], w = cs[k][1], oh = cs[k][2], ow = cs[k][3];
         double sh = (oh + 0.1) / h, sw = (ow + 0.1) / w;
-        float *x = rand_buf(h * w * c, 1.0f), *y = malloc(sizeof(float) * oh * ow * c);
+        float *x = t_rand_buf(h * w * c, 1.0f), *y = malloc(sizeof(float) * oh * ow * c);
         resize_bicubic_cl(&T, x, h, w, c, y, oh, ow, sh, sw);
         double worst = 0.0;
         for (int oy = 0; oy < oh; oy++)
@@ -773,7 +763,7 @@ TEST(resize_bicubic_cl_matches_reference) {
 TEST(add_flipped_w_cl_matches_loop) {
     nn_ctx_init(&T, 2);
     int h = 7, w = 9, c = 5;
-    float *x = rand_buf(h * w * c, 1.0f), *a = rand_buf(h * w * c, 1.0f), *b = malloc(sizeof(float) * h * w * c);
+    float *x = t_rand_buf(h * w * c, 1.0f), *a = t_rand_buf(h * w * c, 1.0f), *b = malloc(sizeof(float) * h * w * c);
     for (int flip = 0; flip < 2; flip++) {
         memcpy(b, a, sizeof(float) * h * w * c);
         add_flipped_w_cl(&T, b, x, h, w, c, flip);
@@ -790,7 +780,7 @@ TEST(add_flipped_w_cl_matches_loop) {
 TEST(silu_mul_matches_reference) {
     nn_ctx_init(&T, 2);
     int n = 100003;
-    float *a = rand_buf(n, 12.0f), *b = rand_buf(n, 2.0f), *y = malloc(sizeof(float) * n);
+    float *a = t_rand_buf(n, 12.0f), *b = t_rand_buf(n, 2.0f), *y = malloc(sizeof(float) * n);
     memcpy(y, a, sizeof(float) * n);
     silu_mul_inplace(&T, y, b, n);
     double worst = 0.0;
@@ -818,7 +808,7 @@ TEST(blas_runs_on_the_calling_thread) {
     int host = omp_get_max_threads();
     const int64_t n = 4096;
     const int c = 512;
-    float *x = rand_buf(n * c, 1.0f), *W = rand_buf((int64_t)c * c, 0.1f), *y = malloc(sizeof(float) * n * c);
+    float *x = t_rand_buf(n * c, 1.0f), *W = t_rand_buf((int64_t)c * c, 0.1f), *y = malloc(sizeof(float) * n * c);
     nn_ctx one;
     nn_ctx_init(&one, 1);
     linear_forward(&one, x, n, c, W, NULL, c, y);   // warm-up
@@ -870,7 +860,7 @@ static void run_all(int threads, float *out, const float *x, const float *wt) {
 
 TEST(threads_bit_identical) {
     size_t n = 2 * 1000 * 1000;
-    float *x = rand_buf(64 * 66 * 70, 1.0f), *wt = rand_buf(64 * 64 * 9, 0.2f);
+    float *x = t_rand_buf(64 * 66 * 70, 1.0f), *wt = t_rand_buf(64 * 64 * 9, 0.2f);
     float *a = calloc(n, sizeof(float)), *b = calloc(n, sizeof(float)), *c = calloc(n, sizeof(float));
     for (int direct = 1; direct >= 0; direct--) {
         T.conv_im2col = !direct;
@@ -889,6 +879,7 @@ TEST(threads_bit_identical) {
 }
 
 int main(int argc, char **argv) {
+    t_seed(88172645463325252ull);   // this binary's data, as before the stream moved to testlib
     nn_ctx_init(&T, 0);   // every core
     (void)argc;
     RUN(conv2d_out_size_floors);

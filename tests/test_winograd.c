@@ -19,14 +19,9 @@
 
 static nn_ctx T;
 
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static float frand(void) {   // uniform in [-1, 1)
-    rng_state ^= rng_state << 13; rng_state ^= rng_state >> 7; rng_state ^= rng_state << 17;
-    return (float)((rng_state >> 40) * (1.0 / 16777216.0) * 2.0 - 1.0);
-}
 static float *rand_buf(int64_t n, float lo, float hi) {
     float *p = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
-    for (int64_t i = 0; i < n; i++) p[i] = lo + (hi - lo) * 0.5f * (frand() + 1.0f);
+    for (int64_t i = 0; i < n; i++) p[i] = lo + (hi - lo) * 0.5f * (t_frand() + 1.0f);
     return p;
 }
 

@@ -136,3 +136,18 @@ char *t_slurp(const char *path, size_t *len) {
     fclose(f);
     return b;
 }
+
+static uint64_t t_rng = 0x9E3779B97F4A7C15ull;
+
+void t_seed(uint64_t seed) { t_rng = seed; }
+
+float t_frand(void) {
+    t_rng ^= t_rng << 13; t_rng ^= t_rng >> 7; t_rng ^= t_rng << 17;
+    return (float)((t_rng >> 40) * (1.0 / 16777216.0) * 2.0 - 1.0);
+}
+
+float *t_rand_buf(int64_t n, float scale) {
+    float *p = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    for (int64_t i = 0; i < n; i++) p[i] = t_frand() * scale;
+    return p;
+}
