@@ -208,7 +208,7 @@ static video_writer *writer_stop(writer *w, score_stream_summary *s, int *rc, er
 // stage runs the same code on the same context. At most FWD_AHEAD frames are posted and not taken.
 #define FWD_AHEAD 2
 
-typedef struct fwd_item { job j; tensor_list tl; int done; } fwd_item;
+typedef struct fwd_item { job j; tensor_list tl; } fwd_item;
 
 typedef struct forwarder {
     pipeline *p;
@@ -323,8 +323,8 @@ int score_stream(pipeline *p, char *const *paths, int n, const score_stream_opts
         job j;
         tensor_list tl;
         forwarder_take(&f, &j, &tl, &s->seconds_forward_wait);
+        // pipeline_score frees tl; a skipped or failed frame's tl is empty
         if (!j.skipped && !j.bad && (j.bad = pipeline_score(p, &tl, &j.po, &j.it.e))) err_prefix(&j.it.e, "%s: ", j.it.name);
-        tl_free(&tl);
         s->seconds_network += j.po.seconds_forward + j.po.seconds_methods;
         last = j.bad && !o->keep_going;   // it stops the run once the frames before it are written
         submit(&w, &j, s, &rc, e);

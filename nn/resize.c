@@ -47,7 +47,7 @@ static void torch_linear_at(int in, int out, int align_corners, int o, int *i0, 
 // One source row interpolated along x: t[ox] = fma(p[b0], w0, p[b1] * w1), ATen's order. fmaf
 // is one rounding in either clone (an instruction in the AVX-512 one, libm's in the default).
 NN_TARGET_CLONES
-static void hrow(const float *p, const int *xi, const float *xl, int ow, float *t) {
+void resize_bilinear_hrow(const float *p, const int *xi, const float *xl, int ow, float *t) {
     for (int ox = 0; ox < ow; ox++)
         t[ox] = fmaf(p[xi[2 * ox]], xl[2 * ox], p[xi[2 * ox + 1]] * xl[2 * ox + 1]);
 }
@@ -57,10 +57,7 @@ void resize_bilinear_table(int in, int out, int align_corners, int *idx, float *
         torch_linear_at(in, out, align_corners, o, &idx[2 * o], &idx[2 * o + 1], &lam[2 * o], &lam[2 * o + 1]);
 }
 
-void resize_bilinear_hrow(const float *p, const int *xi, const float *xl, int ow, float *t) {
-    hrow(p, xi, xl, ow, t);
-}
-
+// Output row from two x-interpolated source rows: fma(t0, a0, t1 * a1), ATen's order.
 NN_TARGET_CLONES
 void resize_bilinear_vmix(const float *t0, const float *t1, float a0, float a1, int ow, float *out) {
     for (int ox = 0; ox < ow; ox++) out[ox] = fmaf(t0[ox], a0, t1[ox] * a1);
@@ -95,10 +92,8 @@ void resize_bilinear(const nn_ctx *ctx, const float *x, int c, int h, int w, flo
         }
         return;
     }
-    for (int ox = 0; ox < ow; ox++)
-        torch_linear_at(w, ow, align_corners, ox, &xi[2 * ox], &xi[2 * ox + 1], &xl[2 * ox], &xl[2 * ox + 1]);
-    for (int oy = 0; oy < oh; oy++)
-        torch_linear_at(h, oh, align_corners, oy, &yi[2 * oy], &yi[2 * oy + 1], &yl[2 * oy], &yl[2 * oy + 1]);
+    resize_bilinear_table(w, ow, align_corners, xi, xl);
+    resize_bilinear_table(h, oh, align_corners, yi, yl);
     int blocks = (oh + RESIZE_ROWS - 1) / RESIZE_ROWS;
     int64_t items = (int64_t)c * blocks;
 #pragma omp parallel num_threads(ctx->threads)
@@ -131,13 +126,12 @@ void resize_bilinear(const nn_ctx *ctx, const float *x, int c, int h, int w, flo
                     if (slot < 0) {
                         // evict the slot the other needed row is not in
                         slot = (k == 1 && t[0] == buf) ? 1 : (k == 1 ? 0 : (held[1] == need[1] ? 0 : 1));
-                        hrow(xc + (size_t)need[k] * w, xi, xl, ow, buf + (size_t)slot * ow);
+                        resize_bilinear_hrow(xc + (size_t)need[k] * w, xi, xl, ow, buf + (size_t)slot * ow);
                         held[slot] = need[k];
                     }
                     t[k] = buf + (size_t)slot * ow;
                 }
-                const float *t0 = t[0], *t1 = t[1];
-                for (int ox = 0; ox < ow; ox++) q[ox] = fmaf(t0[ox], a0, t1[ox] * a1);
+                resize_bilinear_vmix(t[0], t[1], a0, a1, ow, q);
             }
         }
         free(buf);

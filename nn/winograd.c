@@ -211,7 +211,8 @@ static void make_plan(const conv2d *c, int h, int w, int ho, int wo, int bf16, w
 
 // The conv's input as the channel concatenation of parts (c, h, w): a part at the input size is
 // read as it is; a smaller one is upsampled to it row by row as it is read (resize_bilinear,
-// align_corners 0, bit for bit: resize_bilinear_row), so the concatenation is never stored.
+// align_corners 0, bit for bit: resize_bilinear_hrow and _vmix, the functions resize_bilinear
+// itself runs), so the concatenation is never stored.
 typedef struct wg_part {
     const float *x;
     int c, h, w;
@@ -372,13 +373,9 @@ static int forward_parts(const nn_ctx *ctx, const conv2d *c, const wg_part *part
     const uint32_t *pu = NULL;
     uint32_t *own_pu = NULL;
     if (bf16) {
-        if (own_u) {
-            nn_ctx solo = *ctx;
-            solo.bf16_weights = NULL;
-            pu = nn_bf16_weights_for(&solo, u, 36 * c->c_out, c->c_in, NN_BF16_ROWS, &own_pu, e);
-        } else {
-            pu = nn_bf16_weights_for(ctx, u, 36 * c->c_out, c->c_in, NN_BF16_ROWS, &own_pu, e);
-        }
+        nn_ctx solo = *ctx;
+        if (own_u) solo.bf16_weights = NULL;
+        pu = nn_bf16_weights_for(&solo, u, 36 * c->c_out, c->c_in, NN_BF16_ROWS, &own_pu, e);
         if (!pu) { free(own_u); return e->code; }
     }
     int64_t per_th = p.v_sz + p.m_sz + p.p_sz, items = p.nblocks * p.nslices;
