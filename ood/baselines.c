@@ -11,44 +11,56 @@
 
 typedef enum { B_MSP, B_MAXLOGIT, B_ENTROPY, B_ENERGY } baseline;
 
-// The score of one pixel from its in-distribution logits z[j * hw], their max m.
-static inline double pixel_score(baseline b, const float *z, const int *id, int nid, int64_t hw, double m,
-                                 double T) {
-    double s = 0, ez = 0, v;
-    switch (b) {
-    case B_MAXLOGIT:
-        return -m;
-    case B_MSP:
-        for (int j = 0; j < nid; j++) s += exp(z[(int64_t)id[j] * hw] - m);
-        return 1.0 - 1.0 / s;
-    case B_ENTROPY:
-        for (int j = 0; j < nid; j++) {
-            double d = z[(int64_t)id[j] * hw] - m, ed = exp(d);
-            s += ed;
-            ez += ed * d;
+// The scores of the pixels [p0, p0 + n) from their max logits m: channel by channel over the
+// block, each pixel's sums in channel order, in double.
+static void block_score(baseline b, const ood_input *in, int64_t p0, int n, const float *m, double T,
+                        float *score) {
+    const int64_t hw = (int64_t)in->h * in->w;
+    double s[OOD_BLOCK] = {0}, ez[OOD_BLOCK] = {0};
+    if (b == B_MAXLOGIT) {
+        for (int q = 0; q < n; q++) score[q] = (float)-(double)m[q];
+        return;
+    }
+    for (int j = 0; j < in->num_id; j++) {
+        const float *z = in->logits + (int64_t)in->id_channels[j] * hw + p0;
+        for (int q = 0; q < n; q++) {
+            double d = (double)z[q] - m[q];
+            if (b == B_MSP) s[q] += exp(d);
+            else if (b == B_ENERGY) s[q] += exp(d / T);
+            else {
+                double ed = exp(d);
+                s[q] += ed;
+                ez[q] += ed * d;
+            }
         }
-        v = log(s) - ez / s;
-        return v < 0 ? 0 : v;   // rounding near a one-hot softmax
-    default:   // B_ENERGY
-        for (int j = 0; j < nid; j++) s += exp((z[(int64_t)id[j] * hw] - m) / T);
-        return -(m + T * log(s));
+    }
+    for (int q = 0; q < n; q++) {
+        double v;
+        if (b == B_MSP) v = 1.0 - 1.0 / s[q];
+        else if (b == B_ENERGY) v = -(m[q] + T * log(s[q]));
+        else {
+            v = log(s[q]) - ez[q] / s[q];
+            if (v < 0) v = 0;   // rounding near a one-hot softmax
+        }
+        score[q] = (float)v;
     }
 }
 
 static int baseline_score(const nn_ctx *ctx, baseline b, const ood_input *in, double T, float *score, err *e) {
-    const int64_t hw = (int64_t)in->h * in->w;
-    const int nid = in->num_id;
+    const int64_t hw = (int64_t)in->h * in->w, nb = (hw + OOD_BLOCK - 1) / OOD_BLOCK;
     int64_t badpix = -1;
     #pragma omp parallel for schedule(static) num_threads(ctx->threads)
-    for (int64_t p = 0; p < hw; p++) {
-        double m;
-        if (!ood_pixel_max(in, p, hw, &m, NULL)) {
+    for (int64_t blk = 0; blk < nb; blk++) {
+        const int64_t p0 = blk * OOD_BLOCK;
+        const int n = (int)(hw - p0 < OOD_BLOCK ? hw - p0 : OOD_BLOCK);
+        float m[OOD_BLOCK];
+        int32_t a[OOD_BLOCK];
+        int64_t bad = ood_block_max(in, p0, n, m, a);
+        if (bad >= 0) {
             #pragma omp critical(ood_badpix2)
-            if (badpix < 0 || p < badpix) badpix = p;
-            score[p] = 0;
-            continue;
+            if (badpix < 0 || bad < badpix) badpix = bad;
         }
-        score[p] = (float)pixel_score(b, in->logits + p, in->id_channels, nid, hw, m, T);
+        block_score(b, in, p0, n, m, T, score + p0);
     }
     return badpix >= 0 ? ood_bad_logits(in, badpix, e) : OODSEG_OK;
 }

@@ -3,31 +3,58 @@
 // kmeans method, the centroid method and the ID statistics all read them from here.
 #include "ood.h"
 #include "../nn/nn.h"
+#include "../nn/simd.h"
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-int ood_max_logit(const nn_ctx *ctx, const ood_input *in, float *ml, int32_t *pred, float *conf, err *e) {
+NN_TARGET_CLONES
+int64_t ood_block_max(const ood_input *in, int64_t p0, int n, float *m, int32_t *arg) {
     const int64_t hw = (int64_t)in->h * in->w;
+    uint8_t bad[OOD_BLOCK];
+    for (int q = 0; q < n; q++) { m[q] = -INFINITY; arg[q] = 0; bad[q] = 0; }
+    for (int j = 0; j < in->num_id; j++) {
+        const float *z = in->logits + (int64_t)in->id_channels[j] * hw + p0;
+        #pragma omp simd
+        for (int q = 0; q < n; q++) {
+            float v = z[q];
+            int gt = v > m[q];   // false for NaN, as in the per-pixel loop
+            bad[q] |= !(fabsf(v) <= FLT_MAX);
+            m[q] = gt ? v : m[q];
+            arg[q] = gt ? j : arg[q];
+        }
+    }
+    for (int q = 0; q < n; q++)
+        if (bad[q]) return p0 + q;
+    return -1;
+}
+
+// Blocks of OOD_BLOCK pixels; conf sums exp(z_j - m) per pixel over j in order, in double.
+int ood_max_logit(const nn_ctx *ctx, const ood_input *in, float *ml, int32_t *pred, float *conf, err *e) {
+    const int64_t hw = (int64_t)in->h * in->w, nb = (hw + OOD_BLOCK - 1) / OOD_BLOCK;
     const int nid = in->num_id;
     int64_t badpix = -1;
     #pragma omp parallel for schedule(static) num_threads(ctx->threads)
-    for (int64_t p = 0; p < hw; p++) {
-        double m;
-        int arg;
-        if (!ood_pixel_max(in, p, hw, &m, &arg)) {
+    for (int64_t b = 0; b < nb; b++) {
+        const int64_t p0 = b * OOD_BLOCK;
+        const int n = (int)(hw - p0 < OOD_BLOCK ? hw - p0 : OOD_BLOCK);
+        float m[OOD_BLOCK];
+        int32_t a[OOD_BLOCK];
+        int64_t bad = ood_block_max(in, p0, n, m, a);
+        if (bad >= 0) {
             #pragma omp critical(ood_badpix)
-            if (badpix < 0 || p < badpix) badpix = p;
-            ml[p] = 0;
-            continue;
+            if (badpix < 0 || bad < badpix) badpix = bad;
         }
-        ml[p] = (float)m;
-        if (pred) pred[p] = arg;
-        if (conf) {
-            double s = 0;
-            for (int j = 0; j < nid; j++) s += exp(in->logits[(int64_t)in->id_channels[j] * hw + p] - m);
-            conf[p] = (float)(1.0 / s);
+        memcpy(ml + p0, m, sizeof(float) * n);
+        if (pred) memcpy(pred + p0, a, sizeof(int32_t) * n);
+        if (!conf) continue;
+        double s[OOD_BLOCK] = {0};
+        for (int j = 0; j < nid; j++) {
+            const float *z = in->logits + (int64_t)in->id_channels[j] * hw + p0;
+            for (int q = 0; q < n; q++) s[q] += exp((double)z[q] - (double)m[q]);
         }
+        for (int q = 0; q < n; q++) conf[p0 + q] = (float)(1.0 / s[q]);
     }
     return badpix >= 0 ? ood_bad_logits(in, badpix, e) : OODSEG_OK;
 }

@@ -105,20 +105,13 @@ const ood_option_spec *ood_option_find(const char *name);   // NULL when not an 
 // The option's --help line (range, default), as snprintf.
 int ood_option_help_line(const ood_option_spec *s, char *buf, size_t n);
 
-// The max over pixel p's in-distribution logits (hw = h*w) and its index in id_channels; 0 when
-// one of them is NaN or Inf. The first step of every max-logit-based score.
-static inline int ood_pixel_max(const ood_input *in, int64_t p, int64_t hw, double *m, int *arg) {
-    int ok = 1, a = 0;
-    double mx = -INFINITY;
-    for (int j = 0; j < in->num_id; j++) {
-        double z = in->logits[(int64_t)in->id_channels[j] * hw + p];
-        if (!isfinite(z)) ok = 0;
-        if (z > mx) { mx = z; a = j; }
-    }
-    *m = mx;
-    if (arg) *arg = a;
-    return ok;
-}
+// The max over the in-distribution logits of the pixels [p0, p0 + n), n <= OOD_BLOCK, into m, and
+// the index in id_channels reaching it (the first one on ties) into arg. Channel by channel over
+// contiguous pixels, so it vectorises; per pixel the comparisons are those of a loop over the
+// channels, so the result does not depend on the blocking. Returns the first pixel of the block
+// with a NaN or Inf logit, or -1. The first step of every max-logit-based score.
+#define OOD_BLOCK 256
+int64_t ood_block_max(const ood_input *in, int64_t p0, int n, float *m, int32_t *arg);
 // The error for the first pixel whose logits are not finite.
 int ood_bad_logits(const ood_input *in, int64_t pixel, err *e);
 
