@@ -143,40 +143,46 @@ static int score_method(pipeline *p, int i, const ood_input *in, float *score, i
     return OODSEG_OK;
 }
 
-// The predicted class: the argmax over the ID channels (ood_max_logit's, an index into
-// id_channels), mapped to the output channel and brought to the image size.
+// The predicted class: the argmax over the ID channels (an index into id_channels), mapped to the
+// output channel and brought to the image size.
 static int predict_classes(pipeline *p, const ood_input *in, pipeline_out *out, err *e) {
     int64_t n_lg = (int64_t)in->h * in->w, n_img = (int64_t)out->w * out->h;
-    float *ml = err_malloc(e, (size_t)n_lg * sizeof(float), "the max-logit map");
     int32_t *pi = err_malloc(e, (size_t)n_lg * sizeof(int32_t), "the class map");
     int32_t *po = err_malloc(e, (size_t)n_img * sizeof(int32_t), "the class map");
     out->pred = err_malloc(e, (size_t)n_img, "the class map at image size");
-    int rc = ml && pi && po && out->pred ? ood_max_logit(&p->m->ctx, in, ml, pi, NULL, e) : e->code;
+    int rc = pi && po && out->pred ? OODSEG_OK : e->code;
     if (!rc) {
-        for (int64_t i = 0; i < n_lg; i++) pi[i] = p->m->desc.id_channels[pi[i]];
+        for (int64_t i = 0; i < n_lg; i++) pi[i] = p->m->desc.id_channels[in->argmax[i]];
         resize_nearest_i32(&p->m->ctx, pi, in->h, in->w, po, out->h, out->w);
         for (int64_t i = 0; i < n_img; i++) out->pred[i] = (uint8_t)(po[i] > 255 ? 255 : po[i]);
     }
-    free(ml); free(pi); free(po);
+    free(pi); free(po);
     return rc;
 }
 
-// Every method and the class map from one forward pass's outputs, at out->w x out->h.
+// Every method and the class map from one forward pass's outputs, at out->w x out->h. The max
+// logit and its class are computed once here for all of them.
 static int score_outputs(pipeline *p, const tensor_list *tl, pipeline_out *out, err *e) {
     double t0 = omp_get_wtime();
     PROF_BEGIN(&p->m->ctx, PROF_OOD);
     ood_input in;
     const tensor *feats[16];
     int strides[16];
-    if (pipeline_ood_input(p->m, tl, p->taps, &in, feats, strides, e)) return e->code;
+    if (pipeline_ood_input(p->m, tl, p->taps, &in, feats, strides, e)) { PROF_END(&p->m->ctx); return e->code; }
     int64_t n_lg = (int64_t)in.h * in.w;
     float *score = err_malloc(e, (size_t)n_lg * sizeof(float), "a score map");
     int32_t *cl = err_malloc(e, (size_t)n_lg * sizeof(int32_t), "the cluster map");
-    int rc = score && cl ? OODSEG_OK : e->code;
+    float *ml = err_malloc(e, (size_t)n_lg * sizeof(float), "the max-logit map");
+    int32_t *arg = err_malloc(e, (size_t)n_lg * sizeof(int32_t), "the class map");
+    int rc = score && cl && ml && arg ? ood_max_logit(&p->m->ctx, &in, ml, arg, NULL, e) : e->code;
+    in.max_logit = ml;
+    in.argmax = arg;
     for (int i = 0; i < p->n_methods && !rc; i++) rc = score_method(p, i, &in, score, cl, out, e);
     if (!rc) rc = predict_classes(p, &in, out, e);
     free(score);
     free(cl);
+    free(ml);
+    free(arg);
     PROF_END(&p->m->ctx);
     out->seconds_methods = omp_get_wtime() - t0;
     return rc;

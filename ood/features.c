@@ -41,8 +41,11 @@ int ood_max_logit(const nn_ctx *ctx, const ood_input *in, float *ml, int32_t *pr
         const int n = (int)(hw - p0 < OOD_BLOCK ? hw - p0 : OOD_BLOCK);
         float m[OOD_BLOCK];
         int32_t a[OOD_BLOCK];
-        int64_t bad = ood_block_max(in, p0, n, m, a);
-        if (bad >= 0) {
+        int64_t bad = -1;
+        if (in->max_logit) {
+            memcpy(m, in->max_logit + p0, sizeof(float) * n);
+            memcpy(a, in->argmax + p0, sizeof(int32_t) * n);
+        } else if ((bad = ood_block_max(in, p0, n, m, a)) >= 0) {
             #pragma omp critical(ood_badpix)
             if (badpix < 0 || bad < badpix) badpix = bad;
         }

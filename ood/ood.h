@@ -25,6 +25,11 @@ typedef struct ood_input {
     const tensor *const *feats; // feature taps, each (1, C, h', w') NCHW, in the order asked for
     const int *feat_strides;    // stride of each tap relative to the logits grid (>= 1)
     int num_feats;
+    // The max logit over the in-distribution channels and the index reaching it (ood_max_logit's
+    // ml and pred, h*w each) when the caller computed them once for all its methods; NULL: every
+    // method that needs them computes them. The caller vouches that the logits are finite.
+    const float *max_logit;
+    const int32_t *argmax;
 } ood_input;
 
 // Extra outputs of a method that makes a cluster map (OOD_MAKES_CLUSTERS), for pictures: the

@@ -48,7 +48,7 @@ static float *synth_tap(synth *s, const char *name, int C, int stride) {
 }
 
 static const ood_input *synth_in(synth *s) {
-    s->in = (ood_input){s->logits, s->nout, s->H, s->W, s->id, s->nid, s->tp, s->strides, s->ntaps};
+    s->in = (ood_input){s->logits, s->nout, s->H, s->W, s->id, s->nid, s->tp, s->strides, s->ntaps, NULL, NULL};
     return &s->in;
 }
 
@@ -240,6 +240,64 @@ TEST(kmeans_bilinear_upsample_and_determinism) {
     nn_ctx ctx1 = {.threads = 1, .device = NN_DEVICE_CPU, .conv_winograd = 1};
     REQUIRE(score_ctx(&ctx1, "kmeans", synth_in(&s), &o, b, &aux2, &e) == OODSEG_OK, "%s", e.msg);
     CHECK(memcmp(a, b, sizeof a) == 0 && memcmp(cl, cl2, sizeof cl) == 0, "not deterministic across threads");
+    synth_free(&s);
+}
+
+// The max logit goes over blocks of pixels channel by channel (ood_block_max), and a caller may
+// compute it once for all methods (ood_input.max_logit/argmax): against a per-pixel loop, ties
+// (the first channel wins) and a last block shorter than OOD_BLOCK included, and every method's
+// scores the same bits with and without the shared map, for 1 and 3 threads.
+TEST(shared_max_logit_matches_per_pixel_and_gives_same_scores) {
+    synth s;
+    const int H = 23, W = 45, nid = 5;   // 1035 pixels: four whole blocks and a short one
+    const int64_t hw = (int64_t)H * W;
+    synth_init(&s, H, W, nid, 1);
+    rs = 777;
+    for (int j = 0; j < nid; j++)
+        for (int64_t p = 0; p < hw; p++) s.logits[j * hw + p] = (float)floor(4 * runi());   // many ties
+    float *f = synth_tap(&s, "feat", 6, 4);
+    for (int64_t q = 0; q < 6 * s.taps[0].shape[2] * s.taps[0].shape[3]; q++) f[q] = (float)runi();
+    const ood_input *in = synth_in(&s);
+    float *ml = malloc(sizeof(float) * hw), *conf = malloc(sizeof(float) * hw), *conf2 = malloc(sizeof(float) * hw);
+    int32_t *arg = malloc(sizeof(int32_t) * hw);
+    err e = {0};
+    REQUIRE(ood_max_logit(&ctx2, in, ml, arg, conf, &e) == OODSEG_OK, "%s", e.msg);
+    int bad = 0;
+    for (int64_t p = 0; p < hw; p++) {
+        float m = -INFINITY;
+        int a = 0;
+        double sum = 0;
+        for (int j = 0; j < nid; j++) if (s.logits[j * hw + p] > m) { m = s.logits[j * hw + p]; a = j; }
+        for (int j = 0; j < nid; j++) sum += exp((double)s.logits[j * hw + p] - m);
+        bad += ml[p] != m || arg[p] != a || conf[p] != (float)(1.0 / sum);
+    }
+    CHECK(bad == 0, "%d of %lld pixels differ from the per-pixel loop", bad, (long long)hw);
+    ood_input shared = *in;
+    shared.max_logit = ml;
+    shared.argmax = arg;
+    float *ml2 = malloc(sizeof(float) * hw);
+    int32_t *arg2 = malloc(sizeof(int32_t) * hw);
+    REQUIRE(ood_max_logit(&ctx2, &shared, ml2, arg2, conf2, &e) == OODSEG_OK, "%s", e.msg);
+    CHECK(memcmp(conf, conf2, sizeof(float) * hw) == 0 && memcmp(ml, ml2, sizeof(float) * hw) == 0 &&
+          memcmp(arg, arg2, sizeof(int32_t) * hw) == 0, "other outputs with the shared max logit");
+    free(ml2); free(arg2);
+    nn_ctx ctx3 = {.threads = 3, .device = NN_DEVICE_CPU, .conv_winograd = 1};
+    const char *names[] = {"msp", "maxlogit", "entropy", "energy", "kmeans"};
+    float *a = malloc(sizeof(float) * hw), *b = malloc(sizeof(float) * hw), *c = malloc(sizeof(float) * hw);
+    for (int m = 0; m < 5; m++) {
+        ood_options o;
+        ood_options_default(&o);
+        o.km.k = 3;
+        REQUIRE(score_with(names[m], in, &o, a, NULL, &e) == OODSEG_OK, "%s: %s", names[m], e.msg);
+        REQUIRE(score_with(names[m], &shared, &o, b, NULL, &e) == OODSEG_OK, "%s: %s", names[m], e.msg);
+        REQUIRE(score_ctx(&ctx3, names[m], &shared, &o, c, NULL, &e) == OODSEG_OK, "%s: %s", names[m], e.msg);
+        CHECK(memcmp(a, b, sizeof(float) * hw) == 0, "%s: other scores with the shared max logit", names[m]);
+        CHECK(memcmp(a, c, sizeof(float) * hw) == 0, "%s: other scores with 3 threads", names[m]);
+    }
+    // a NaN in the short last block is found and named
+    s.logits[2 * hw + hw - 3] = NAN;
+    CHECK(ood_max_logit(&ctx2, in, ml, arg, NULL, &e) == OODSEG_E_ARG && strstr(e.msg, "x 42, y 22"), "%s", e.msg);
+    free(ml); free(conf); free(conf2); free(arg); free(a); free(b); free(c);
     synth_free(&s);
 }
 
@@ -707,6 +765,7 @@ int main(int argc, char **argv) {
     RUN(kmeans_finds_planted_cluster_and_s1_ranks_it_first);
     RUN(kmeans_flags_nothing_without_planted_cluster);
     RUN(kmeans_bilinear_upsample_and_determinism);
+    RUN(shared_max_logit_matches_per_pixel_and_gives_same_scores);
     RUN(fused_taps_of_different_strides);
     RUN(errors_are_clear);
     RUN(centroid_method_and_calibrated_tau);
