@@ -6,6 +6,7 @@
 #include "../io/checkpoint.h"
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 
 // The context every op and model of this program runs on (main sets its threads).
 static nn_ctx T;
@@ -110,11 +111,108 @@ TEST(synthetic_outside_points) {
     free(val); free(off); free(msk); free(out);
 }
 
+// The per-point formula as it was written first, one point at a time (before the points of a
+// pixel were located in vector batches): the batched version must give the same bits.
+static void core_per_point(const float *value, const float *offset, const float *mask, int H, int W, int G,
+                int D, float offset_scale, float *out) {
+    const int C = G * D, P = 9;
+    const float Hp = (float)(H + 2), Wp = (float)(W + 2);
+    // grid_sample's unnormalize for align_corners=False in the vectorised kernel:
+    // (g + 1) * (size / 2) - 0.5, all float.
+    const float half_w = Wp / 2, half_h = Hp / 2;
+    // _generate_dilation_grids: linspace(-1, 1, 3) / size, then * offset_scale.
+    float gx[3], gy[3];
+    for (int i = 0; i < 3; i++) {
+        gx[i] = ((float)(i - 1) / Wp) * offset_scale;
+        gy[i] = ((float)(i - 1) / Hp) * offset_scale;
+    }
+    for (int h = 0; h < H; h++) {
+        // _get_reference_points: linspace(1.5, ...) is exact here (step 1), then / size.
+        const float ref_y = ((float)h + 1.5f) / Hp;
+        for (int w = 0; w < W; w++) {
+            const float ref_x = ((float)w + 1.5f) / Wp;
+            const size_t pix = (size_t)h * W + w;
+            const float *off = offset + pix * (size_t)G * P * 2;
+            const float *msk = mask + pix * (size_t)G * P;
+            float *o = out + pix * C;
+            for (int c = 0; c < C; c++) o[c] = 0.0f;
+            for (int g = 0; g < G; g++) {
+                float *og = o + g * D;
+                // torch's sum(-1) over the 9 products (vectorised inner sum, 8 lanes): the ninth
+                // point first, then points 0..7.
+                for (int pp = 0; pp < P; pp++) {
+                    const int p = (pp + P - 1) % P;
+                    const int i = p / 3, j = p % 3;   // i: x (column), j: y (row)
+                    const float dx = off[(g * P + p) * 2], dy = off[(g * P + p) * 2 + 1];
+                    const float m = msk[g * P + p];
+                    // sampling_locations = (ref + grid*s) + offset*s / size; grid = 2*loc - 1
+                    float lx = (ref_x + gx[i]) + (dx * offset_scale) / Wp;
+                    float ly = (ref_y + gy[j]) + (dy * offset_scale) / Hp;
+                    float sx = fmaf((2.0f * lx - 1.0f) + 1.0f, half_w, -0.5f);   // padded pixels
+                    float sy = fmaf((2.0f * ly - 1.0f) + 1.0f, half_h, -0.5f);
+                    // Outside (-1, size) in unpadded pixels every corner is zero: skip, as the
+                    // CUDA kernel does (also keeps the int conversions below in range).
+                    if (!(sy > 0.0f && sy < Hp - 1.0f && sx > 0.0f && sx < Wp - 1.0f)) continue;
+                    float fx = floorf(sx), fy = floorf(sy);
+                    float wx = sx - fx, ex = 1.0f - wx, ny = sy - fy, sv = 1.0f - ny;
+                    float nw = sv * ex, ne = sv * wx, sw = ny * ex, se = ny * wx;
+                    // padded (x, y) -> unpadded (x-1, y-1); the pad ring and beyond are zero
+                    int x0 = (int)fx - 1, y0 = (int)fy - 1, x1 = x0 + 1, y1 = y0 + 1;
+                    // A corner outside the map gets weight 0 on some valid pixel: the same sum
+                    // as grid_sample's masked gather of 0 (up to the sign of a zero).
+                    const float *any = value + pix * C + g * D;
+                    const float *v00 = any, *v01 = any, *v10 = any, *v11 = any;
+                    if (y0 >= 0 && x0 >= 0) v00 = value + ((size_t)y0 * W + x0) * C + g * D; else nw = 0;
+                    if (y0 >= 0 && x1 < W) v01 = value + ((size_t)y0 * W + x1) * C + g * D; else ne = 0;
+                    if (y1 < H && x0 >= 0) v10 = value + ((size_t)y1 * W + x0) * C + g * D; else sw = 0;
+                    if (y1 < H && x1 < W) v11 = value + ((size_t)y1 * W + x1) * C + g * D; else se = 0;
+                    for (int c = 0; c < D; c++) {
+                        // ((nw*v + ne*v) + sw*v) + se*v, grid_sample's order, fused
+                        float s = fmaf(v01[c], ne, v00[c] * nw);
+                        s = fmaf(v10[c], sw, s);
+                        s = fmaf(v11[c], se, s);
+                        og[c] += s * m;
+                    }
+                }
+            }
+        }
+    }
+}
+
+// Groups beyond one batch (DCN_BATCH / 9 = 16), odd channel counts, offsets up to +-3 pixels, for
+// 1 and 3 threads: bit-identical to the per-point formula.
+TEST(batched_points_equal_per_point) {
+    static const int cfg[][4] = {{5, 6, 20, 16}, {4, 7, 3, 5}, {3, 3, 17, 8}, {6, 5, 33, 1}};
+    nn_ctx T3 = T;
+    T3.threads = 3;
+    for (size_t t = 0; t < sizeof cfg / sizeof cfg[0]; t++) {
+        const int H = cfg[t][0], W = cfg[t][1], G = cfg[t][2], D = cfg[t][3], C = G * D;
+        uint32_t st = 99 + (uint32_t)t;
+        float *val = malloc(sizeof(float) * H * W * C), *off = malloc(sizeof(float) * H * W * G * 18);
+        float *msk = malloc(sizeof(float) * H * W * G * 9), *a = malloc(sizeof(float) * H * W * C);
+        float *b = malloc(sizeof(float) * H * W * C), *c = malloc(sizeof(float) * H * W * C);
+        for (int i = 0; i < H * W * C; i++) { st = st * 1664525u + 1013904223u; val[i] = (float)(st >> 8) / 8388608.0f - 1.0f; }
+        for (int i = 0; i < H * W * G * 18; i++) { st = st * 1664525u + 1013904223u; off[i] = (float)(st >> 8) / 1398101.0f - 6.0f; }
+        for (int i = 0; i < H * W * G * 9; i++) { st = st * 1664525u + 1013904223u; msk[i] = (float)(st >> 8) / 16777216.0f; }
+        for (int k = 0; k < 2; k++) {
+            float s = k ? 2.0f : 1.0f;
+            core_per_point(val, off, msk, H, W, G, D, s, a);
+            dcnv3_core(&T, val, off, msk, H, W, G, D, s, b);
+            dcnv3_core(&T3, val, off, msk, H, W, G, D, s, c);
+            CHECK(memcmp(a, b, sizeof(float) * H * W * C) == 0 && memcmp(a, c, sizeof(float) * H * W * C) == 0,
+                  "H %d W %d G %d D %d offset_scale %g: the batched core differs from the per-point formula", H, W,
+                  G, D, s);
+        }
+        free(val); free(off); free(msk); free(a); free(b); free(c);
+    }
+}
+
 int main(int argc, char **argv) {
     nn_ctx_init(&T, 0);   // every core
     (void)argc;
     RUN(golden_tiny_t);
     RUN(golden_tiny_l);
     RUN(synthetic_outside_points);
+    RUN(batched_points_equal_per_point);
     return t_finish(argv[0]);
 }
