@@ -163,20 +163,22 @@ static void rows_ref(const float *a, int64_t lda, int m, int kcols, int kc, uint
 // mr is a constant at each call (the switch below), so acc[][] lives in registers.
 HW static inline __attribute__((always_inline)) void kern_hw(const int mr, int kc, const uint32_t *a, int64_t lda,
                                                              const uint32_t *bp, float *c, int64_t ldc, int nr,
-                                                             int load) {
+                                                             int load, const float *bias) {
     __mmask16 m0 = lane_mask(nr), m1 = lane_mask(nr - 16);
     __m512 acc[MR][2];
+    __m512 b0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
+    __m512 b1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
     _Pragma("GCC unroll 14") for (int r = 0; r < mr; r++) {
-        acc[r][0] = load ? _mm512_maskz_loadu_ps(m0, c + (size_t)r * ldc) : _mm512_setzero_ps();
-        acc[r][1] = load ? _mm512_maskz_loadu_ps(m1, c + (size_t)r * ldc + 16) : _mm512_setzero_ps();
+        acc[r][0] = load ? _mm512_maskz_loadu_ps(m0, c + (size_t)r * ldc) : b0;
+        acc[r][1] = load ? _mm512_maskz_loadu_ps(m1, c + (size_t)r * ldc + 16) : b1;
     }
     for (int p = 0; p < kc; p++) {
-        __m512bh b0 = (__m512bh)_mm512_loadu_si512(bp + 32 * p);
-        __m512bh b1 = (__m512bh)_mm512_loadu_si512(bp + 32 * p + 16);
+        __m512bh p0 = (__m512bh)_mm512_loadu_si512(bp + 32 * p);
+        __m512bh p1 = (__m512bh)_mm512_loadu_si512(bp + 32 * p + 16);
         _Pragma("GCC unroll 14") for (int r = 0; r < mr; r++) {
             __m512bh av = (__m512bh)_mm512_set1_epi32((int)a[(size_t)r * lda + p]);
-            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], b0, av);
-            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], b1, av);
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], p0, av);
+            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], p1, av);
         }
     }
     _Pragma("GCC unroll 14") for (int r = 0; r < mr; r++) {
@@ -186,9 +188,9 @@ HW static inline __attribute__((always_inline)) void kern_hw(const int mr, int k
 }
 
 HW static void strip_hw(int mr, int kc, const uint32_t *a, int64_t lda, const uint32_t *bp, float *c,
-                        int64_t ldc, int nr, int load) {
+                        int64_t ldc, int nr, int load, const float *bias) {
     switch (mr) {
-#define K_(R) case R: kern_hw(R, kc, a, lda, bp, c, ldc, nr, load); break;
+#define K_(R) case R: kern_hw(R, kc, a, lda, bp, c, ldc, nr, load, bias); break;
     K_(14) K_(13) K_(12) K_(11) K_(10) K_(9) K_(8) K_(7) K_(6) K_(5) K_(4) K_(3) K_(2) K_(1)
 #undef K_
     default: break;
@@ -196,10 +198,10 @@ HW static void strip_hw(int mr, int kc, const uint32_t *a, int64_t lda, const ui
 }
 
 static void strip_ref(int mr, int kc, const uint32_t *a, int64_t lda, const uint32_t *bp, float *c, int64_t ldc,
-                      int nr, int load) {
+                      int nr, int load, const float *bias) {
     for (int r = 0; r < mr; r++)
         for (int j = 0; j < nr; j++) {
-            float s = load ? daz(c[(size_t)r * ldc + j]) : 0.0f;
+            float s = load ? daz(c[(size_t)r * ldc + j]) : bias ? daz(bias[j]) : 0.0f;
             for (int p = 0; p < kc; p++) {
                 uint32_t av = a[(size_t)r * lda + p], bv = bp[32 * p + j];
                 s = fma_ftz(nn_bf16_to_float((uint16_t)(av >> 16)), nn_bf16_to_float((uint16_t)(bv >> 16)), s);
@@ -209,13 +211,14 @@ static void strip_ref(int mr, int kc, const uint32_t *a, int64_t lda, const uint
         }
 }
 
-// Every MR-row strip of C's columns [j0, j0+nr) against one panel.
+// Every MR-row strip of C's columns [j0, j0+nr) against one panel. The sums start from C (load),
+// else from bias (the panel's nr columns) when there is one, else from zero.
 static void strips(int hw, int m, int kc, const uint32_t *a, int64_t lda, const uint32_t *bp, float *c,
-                   int64_t ldc, int nr, int load) {
+                   int64_t ldc, int nr, int load, const float *bias) {
     for (int i0 = 0; i0 < m; i0 += MR) {
         int mr = m - i0 < MR ? m - i0 : MR;
-        if (hw) strip_hw(mr, kc, a + (size_t)i0 * lda, lda, bp, c + (size_t)i0 * ldc, ldc, nr, load);
-        else strip_ref(mr, kc, a + (size_t)i0 * lda, lda, bp, c + (size_t)i0 * ldc, ldc, nr, load);
+        if (hw) strip_hw(mr, kc, a + (size_t)i0 * lda, lda, bp, c + (size_t)i0 * ldc, ldc, nr, load, bias);
+        else strip_ref(mr, kc, a + (size_t)i0 * lda, lda, bp, c + (size_t)i0 * ldc, ldc, nr, load, bias);
     }
 }
 
@@ -238,7 +241,7 @@ void nn_gemm_bf16_a(const nn_ctx *ctx, int m, int n, int k, const uint32_t *a, i
             const float *bs = b + (size_t)(2 * kb) * ldb + j0;
             if (hw) panel_hw(bs, ldb, krows, nr, kc, panel);
             else panel_ref(bs, ldb, krows, nr, kc, panel);
-            strips(hw, m, kc, a + kb, lda, panel, c + j0, ldc, nr, accumulate || kb > 0);
+            strips(hw, m, kc, a + kb, lda, panel, c + j0, ldc, nr, accumulate || kb > 0, NULL);
         }
     }
 }
@@ -246,9 +249,14 @@ void nn_gemm_bf16_a(const nn_ctx *ctx, int m, int n, int k, const uint32_t *a, i
 size_t nn_gemm_bf16_b_scratch(int m) { return (size_t)(m > 0 ? m : 0) * KC; }
 
 void nn_gemm_bf16_b(const nn_ctx *ctx, int m, int n, int k, const float *a, int64_t lda, const uint32_t *b,
-                    uint32_t *scratch, float *c, int64_t ldc, int accumulate) {
+                    uint32_t *scratch, float *c, int64_t ldc, int accumulate, const float *bias) {
     if (m <= 0 || n <= 0) return;
-    if (k <= 0) { if (!accumulate) zero_c(m, n, c, ldc); return; }
+    if (k <= 0) {
+        if (!accumulate) zero_c(m, n, c, ldc);
+        if (!accumulate && bias)
+            for (int i = 0; i < m; i++) memcpy(c + (size_t)i * ldc, bias, sizeof(float) * (size_t)n);
+        return;
+    }
     int hw = use_hw(ctx), kp = (k + 1) / 2;
     for (int kb = 0; kb < kp; kb += KC) {
         int kc = kp - kb < KC ? kp - kb : KC, kcols = k - 2 * kb < 2 * kc ? k - 2 * kb : 2 * kc;
@@ -257,7 +265,7 @@ void nn_gemm_bf16_b(const nn_ctx *ctx, int m, int n, int k, const float *a, int6
         for (int j0 = 0, q = 0; j0 < n; j0 += NN_BF16_NR, q++) {
             int nr = n - j0 < NN_BF16_NR ? n - j0 : NN_BF16_NR;
             strips(hw, m, kc, scratch, kc, b + ((size_t)q * kp + kb) * NN_BF16_NR, c + j0, ldc, nr,
-                   accumulate || kb > 0);
+                   accumulate || kb > 0, bias ? bias + j0 : NULL);
         }
     }
 }

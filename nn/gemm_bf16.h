@@ -65,9 +65,12 @@ void nn_gemm_bf16_a(const nn_ctx *ctx, int m, int n, int k, const uint32_t *a, i
                     const float *b, int64_t ldb, float *c, int64_t ldc, int accumulate);
 // Weights as panels: C (m, n) (+)= A B; a: fp32 (m, k), rows lda apart, converted per K block into
 // scratch (nn_gemm_bf16_b_scratch(m) uint32s); b: panels of (k, n) (nn_bf16_pack_panels_t).
+// bias (n) or NULL: with accumulate 0, C = bias + A B, each sum starting from its column's bias in
+// the accumulator (the bits of C filled with the bias and accumulate 1, without that pass over C).
 size_t nn_gemm_bf16_b_scratch(int m);
 void nn_gemm_bf16_b(const nn_ctx *ctx, int m, int n, int k, const float *a, int64_t lda,
-                    const uint32_t *b, uint32_t *scratch, float *c, int64_t ldc, int accumulate);
+                    const uint32_t *b, uint32_t *scratch, float *c, int64_t ldc, int accumulate,
+                    const float *bias);
 
 // ---- packed weights, once per model (nn/bf16_weights.c) --------------------------------------
 // A model's store of packed weights, keyed by the fp32 weight's address and shape: each weight is

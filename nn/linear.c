@@ -5,13 +5,13 @@
 #include "gemm_bf16.h"
 #include <omp.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define LINEAR_ROWS 512   // rows per work item: big enough for an efficient GEMM, small for balance
 
 // beta = 1 on a bias-filled C adds the bias inside the GEMM, in one pass over y.
 static void fill_bias(float *yr, int64_t nr, const float *b, int c_out) {
-    for (int64_t r = 0; r < nr; r++)
-        for (int o = 0; o < c_out; o++) yr[(size_t)r * c_out + o] = b[o];
+    for (int64_t r = 0; r < nr; r++) memcpy(yr + (size_t)r * c_out, b, sizeof(float) * (size_t)c_out);
 }
 
 // The rows in chunks of LINEAR_ROWS, one GEMM each: sgemm on W, or (pw not NULL) the bf16 GEMM on
@@ -23,13 +23,14 @@ static void linear_items(const nn_ctx *ctx, const float *x, int64_t n, int c_in,
     for (int64_t it = 0; it < items; it++) {
         int64_t r0 = it * LINEAR_ROWS, nr = n - r0 < LINEAR_ROWS ? n - r0 : LINEAR_ROWS;
         float *yr = y + (size_t)r0 * c_out;
-        if (b) fill_bias(yr, nr, b, c_out);
-        if (pw)
+        if (pw) {   // the bias is where the sums start: no pass over yr to fill it
             nn_gemm_bf16_b(ctx, (int)nr, c_out, c_in, x + (size_t)r0 * c_in, c_in, pw,
-                           scratch + per * (size_t)omp_get_thread_num(), yr, c_out, b != NULL);
-        else
+                           scratch + per * (size_t)omp_get_thread_num(), yr, c_out, 0, b);
+        } else {
+            if (b) fill_bias(yr, nr, b, c_out);
             nn_sgemm(0, 1, (int)nr, c_out, c_in, 1.0f, x + (size_t)r0 * c_in, c_in, W, c_in,
                      b ? 1.0f : 0.0f, yr, c_out);
+        }
         if (gelu) gelu_span(yr, nr * c_out);
     }
 }

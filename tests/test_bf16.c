@@ -59,7 +59,7 @@ static double gemm_case(int m, int n, int k, int accumulate, int hw_vs_ref, int 
     nn_bf16_pack_panels_t(W, k, n, k, pb);
     nn_ctx hw = ctx_of(1, nn_bf16_cpu() ? NN_BF16_AUTO : NN_BF16_REF_SCALAR), ref = ctx_of(1, NN_BF16_REF_SCALAR);
     nn_gemm_bf16_a(&hw, m, n, k, pa, (k + 1) / 2, B, n, c1, n, accumulate);
-    nn_gemm_bf16_b(&hw, m, n, k, A, k, pb, scr, c2, n, accumulate);
+    nn_gemm_bf16_b(&hw, m, n, k, A, k, pb, scr, c2, n, accumulate, NULL);
     double worst = 0;
     for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) {
@@ -80,6 +80,15 @@ static double gemm_case(int m, int n, int k, int accumulate, int hw_vs_ref, int 
         memcpy(c3, C0, sizeof(float) * (size_t)m * n);
         nn_gemm_bf16_a(&ref, m, n, k, pa, (k + 1) / 2, B, n, c3, n, accumulate);
         *mismatch |= 2 * (memcmp(c1, c3, sizeof(float) * (size_t)m * n) != 0);
+    }
+    // A bias (C0's first row) as the start of the sums: the bits of C filled with it and accumulated
+    // into, on the hardware and on the scalar reference.
+    for (int which = 0; which < 2; which++) {
+        const nn_ctx *cx = which ? &ref : &hw;
+        for (int i = 0; i < m; i++) memcpy(c3 + (size_t)i * n, C0, sizeof(float) * (size_t)n);
+        nn_gemm_bf16_b(cx, m, n, k, A, k, pb, scr, c3, n, 1, NULL);
+        nn_gemm_bf16_b(cx, m, n, k, A, k, pb, scr, c2, n, 0, C0);
+        *mismatch |= 4 * (memcmp(c2, c3, sizeof(float) * (size_t)m * n) != 0);
     }
     free(A); free(B); free(W); free(C0); free(c1); free(c2); free(c3); free(pa); free(pb); free(scr);
     return worst;
