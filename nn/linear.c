@@ -31,7 +31,8 @@ static void linear_items(const nn_ctx *ctx, const float *x, int64_t n, int c_in,
             nn_sgemm(0, 1, (int)nr, c_out, c_in, 1.0f, x + (size_t)r0 * c_in, c_in, W, c_in,
                      b ? 1.0f : 0.0f, yr, c_out);
         }
-        if (gelu) gelu_span(yr, nr * c_out);
+        if (gelu && pw) gelu_span_bf16(yr, nr * c_out);
+        else if (gelu) gelu_span(yr, nr * c_out);
     }
 }
 
