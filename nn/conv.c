@@ -541,6 +541,11 @@ static int conv_forward(const nn_ctx *ctx, const conv2d *c, const float *x, int 
     // fp32 im2col 29.7 s, bf16 im2col 21.7 s, fp32 Winograd 7.0 s, on a loaded machine), at 10x
     // bf16 im2col's rounding error (tests/test_bf16.c, winograd_in_bf16).
     if (use_winograd(ctx, c)) return conv2d_winograd_forward(ctx, c, x, h, w, slope, y, ho, wo, e);
+    if (c->groups == c->c_in && c->groups == c->c_out && c->k == 3 && c->stride <= 2 && !ctx->conv_im2col &&
+        !ctx->conv_dw_pack && dwconv3x3_nchw_available()) {
+        dwconv3x3_nchw(ctx, c, x, h, w, slope, y, ho, wo);
+        return OODSEG_OK;
+    }
     if (use_direct(ctx, c)) return conv_direct(ctx, c, x, h, w, slope, y, ho, wo, e);
     if (c->groups == c->c_in && c->groups == c->c_out) {
         conv_depthwise(ctx, c, x, h, w, slope, y, ho, wo);

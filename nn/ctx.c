@@ -8,6 +8,7 @@ void nn_ctx_init(nn_ctx *c, int threads) {
     c->device = NN_DEVICE_CPU;
     c->conv_im2col = 0;
     c->conv_winograd = 1;
+    c->conv_dw_pack = 0;
     c->prof = NULL;
     c->precision = NN_FP32;
     c->bf16_reference = NN_BF16_AUTO;

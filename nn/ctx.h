@@ -25,6 +25,8 @@ typedef struct nn_ctx {
                          // (0, the default: the direct kernel where it wins)
     int conv_winograd;   // 3x3 stride-1 convs by Winograd F(4,3): 1 (default) where it wins (wide
                          // convs), 0 never, 2 every such conv (tests); conv_im2col 1 overrides it
+    int conv_dw_pack;    // tests: 1 runs depthwise 3x3 convs on the direct kernel's row pack
+                         // instead of straight from the input (nn/dwconv_nchw.c), the same bits
     struct nn_prof *prof;   // NULL (the default), or where the models' brackets add up time per
                             // layer family (nn/prof.h; `oodseg bench`)
     nn_precision precision;               // NN_FP32 (the default) or NN_BF16

@@ -39,6 +39,12 @@ typedef struct conv2d {
 } conv2d;
 
 int conv2d_out_size(int in, int k, int stride, int pad, int dilation);
+// Depthwise 3x3 (stride 1 or 2) straight from the NCHW input with AVX-512 masked loads
+// (nn/dwconv_nchw.c): conv2d_forward's path for such convs where the CPU has AVX-512, the bits of
+// the direct kernel's. slope: PReLU per channel or NULL.
+int dwconv3x3_nchw_available(void);
+void dwconv3x3_nchw(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w, const float *slope,
+                    float *y, int ho, int wo);
 // Folds an inference BatchNorm that follows the conv: w' = w*g/sqrt(v+eps), b' = (b-m)*g/sqrt(v+eps)+beta.
 // Makes owned copies; the checkpoint's arrays are never written.
 int conv2d_fold_bn(conv2d *c, const float *gamma, const float *beta, const float *mean,

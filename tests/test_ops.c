@@ -150,6 +150,45 @@ TEST(conv2d_forward_prelu_equals_two_calls) {
 
 // A wide conv (co_g >= 128) whose inner dimension is split into two chunks (kdim * tile > 8 MB):
 // against one sgemm on a full im2col built here, with |W| x |col| as the magnitude.
+// Depthwise 3x3 straight from the input (nn/dwconv_nchw.c) against the direct kernel on its
+// zero-padded row pack (conv_dw_pack): the same bits, for strides 1 and 2, dilations 1 to 4,
+// paddings from 0 to beyond the dilation, rows narrower and wider than a 64-output block group,
+// with and without bias and PReLU, on 1 and 3 threads. Includes zeros and -0.0 in the input.
+TEST(depthwise_from_input_equals_packed_kernel) {
+    if (!dwconv3x3_nchw_available()) SKIP("no AVX-512: depthwise convs run on the packed kernel only");
+    static const int cfg[][6] = {   // c, h, w, stride, pad, dilation
+        {3, 7, 5, 1, 1, 1}, {5, 9, 70, 1, 2, 2}, {4, 33, 130, 1, 3, 3}, {2, 20, 64, 1, 4, 4}, {3, 6, 17, 1, 0, 1},
+        {6, 16, 131, 2, 1, 1}, {3, 15, 66, 2, 2, 2}, {2, 9, 200, 2, 4, 4}, {2, 5, 9, 2, 5, 2}, {1, 64, 257, 1, 1, 1},
+    };
+    int bad = 0;
+    for (size_t k = 0; k < sizeof cfg / sizeof cfg[0]; k++) {
+        const int c = cfg[k][0], h = cfg[k][1], w = cfg[k][2], st = cfg[k][3], pad = cfg[k][4], d = cfg[k][5];
+        int ho = conv2d_out_size(h, 3, st, pad, d), wo = conv2d_out_size(w, 3, st, pad, d);
+        float *x = t_rand_buf((int64_t)c * h * w, 1.0f), *wt = t_rand_buf(c * 9, 0.5f), *b = t_rand_buf(c, 0.5f);
+        float *sl = t_rand_buf(c, 0.3f);
+        for (int64_t i = 0; i < (int64_t)c * h * w; i += 7) x[i] = i % 2 ? 0.0f : -0.0f;
+        float *y1 = malloc(sizeof(float) * (size_t)c * ho * wo), *y2 = malloc(sizeof(float) * (size_t)c * ho * wo);
+        for (int variant = 0; variant < 4; variant++) {
+            conv2d cv = {c, c, 3, st, pad, d, c, wt, variant & 1 ? b : NULL, 0, NULL};
+            const float *slope = variant & 2 ? sl : NULL;
+            err e = {0};
+            nn_ctx_init(&T, 2);
+            T.conv_dw_pack = 1;
+            REQUIRE(conv2d_forward_prelu(&T, &cv, x, h, w, slope, y1, &e) == 0, "%s", e.msg);
+            for (int th = 1; th <= 3; th += 2) {
+                nn_ctx_init(&T, th);
+                REQUIRE(conv2d_forward_prelu(&T, &cv, x, h, w, slope, y2, &e) == 0, "%s", e.msg);
+                if (memcmp(y1, y2, sizeof(float) * (size_t)c * ho * wo) && bad++ < 4)
+                    CHECK(0, "c %d %dx%d stride %d pad %d dilation %d bias %d prelu %d, %d threads: bits differ", c, h,
+                          w, st, pad, d, variant & 1, variant >> 1, th);
+            }
+        }
+        free(x); free(wt); free(b); free(sl); free(y1); free(y2);
+    }
+    nn_ctx_init(&T, 2);
+    CHECK(bad == 0, "%d cases differ", bad);
+}
+
 TEST(conv2d_wide_chunked_matches_gemm) {
     nn_ctx_init(&T, 2);
     err e = {0};
@@ -885,6 +924,7 @@ int main(int argc, char **argv) {
     RUN(conv2d_out_size_floors);
     RUN(conv2d_matches_reference);
     RUN(conv2d_forward_prelu_equals_two_calls);
+    RUN(depthwise_from_input_equals_packed_kernel);
     RUN(conv2d_wide_chunked_matches_gemm);
     RUN(conv2d_fold_bn_equals_conv_then_bn);
     RUN(conv_transpose2x2_matches_formula);

@@ -1,0 +1,110 @@
+// Depthwise 3x3 conv (stride 1 or 2, any padding and dilation) on NCHW maps, straight from the
+// input: ESPNetv2's EESP branches and pyramid stages, 40 % of its forward on conv.c's direct
+// kernel, where packing each one-channel row cost as much as its nine FMAs per output.
+//
+// The taps of a block of 16 outputs are masked loads, zero where the tap falls outside the row, so
+// every output sums the same products (zeros included) in the same order (ky, then kx) from zero,
+// with the bias after and then the PReLU, as the direct kernel does on its zero-padded row pack:
+// the same bits (tests/test_ops.c). Rows of the kernel that fall into the vertical padding are
+// skipped by both. A stride-2 tap loads 32 inputs and keeps the even ones.
+#include "nn.h"
+#include <immintrin.h>
+#include <omp.h>
+
+#define HW __attribute__((target("avx512f")))
+#define DW_BLOCKS 4   // 16-output blocks per step: four independent FMA chains
+
+int dwconv3x3_nchw_available(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+#else
+    return 0;
+#endif
+}
+
+// Bit l set where input column p0 + l is inside the row [0, w).
+static inline __mmask16 in_row(int64_t p0, int w) {
+    int64_t lo = p0 < 0 ? -p0 : 0, hi = w - p0 < 16 ? w - p0 : 16;
+    if (hi <= lo) return 0;
+    return (__mmask16)((hi >= 16 ? 0xffffu : (1u << hi) - 1) & ~((1u << lo) - 1));
+}
+
+// The 16 * DW_BLOCKS outputs from ox0 of output row oy. s and full (every tap inside the row) are
+// constants at each call (dw_row_s), so acc[] lives in registers and an inner block loads without
+// masks. A tap's masks depend on its column only: computed once per block, for every kernel row.
+HW static inline __attribute__((always_inline)) void dw_block(const int s, const int full, const float *xc, int w,
+                                                              const float *wk, int ky0, int ky1, int d, int pad,
+                                                              int iy0, int ox0, __m512 acc[DW_BLOCKS]) {
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    __mmask16 m[3][DW_BLOCKS][2];
+    _Pragma("GCC unroll 3") for (int kx = 0; kx < 3; kx++)
+        _Pragma("GCC unroll 4") for (int j = 0; j < DW_BLOCKS; j++) {
+            int64_t p = (int64_t)(ox0 + 16 * j) * s + kx * d - pad;
+            m[kx][j][0] = full ? (__mmask16)0xffff : in_row(p, w);
+            m[kx][j][1] = full ? (__mmask16)0xffff : s == 2 ? in_row(p + 16, w) : 0;
+        }
+    _Pragma("GCC unroll 4") for (int j = 0; j < DW_BLOCKS; j++) acc[j] = _mm512_setzero_ps();
+    for (int ky = ky0; ky < ky1; ky++) {
+        const float *row = xc + (size_t)(iy0 + ky * d) * w;
+        _Pragma("GCC unroll 3") for (int kx = 0; kx < 3; kx++) {
+            __m512 wv = _mm512_set1_ps(wk[ky * 3 + kx]);
+            _Pragma("GCC unroll 4") for (int j = 0; j < DW_BLOCKS; j++) {
+                const float *q = row + (int64_t)(ox0 + 16 * j) * s + kx * d - pad;
+                __m512 v = _mm512_maskz_loadu_ps(m[kx][j][0], q);
+                if (s == 2) v = _mm512_permutex2var_ps(v, even, _mm512_maskz_loadu_ps(m[kx][j][1], q + 16));
+                acc[j] = _mm512_fmadd_ps(wv, v, acc[j]);
+            }
+        }
+    }
+}
+
+// Output row oy of one channel: wk (3, 3), b the bias (has_b), a the PReLU slope (has_a).
+HW static inline __attribute__((always_inline)) void dw_row_s(const int s, const float *xc, int h, int w,
+                                                              const float *wk, int has_b, float b, int has_a, float a,
+                                                              int pad, int d, int oy, int wo, float *yr) {
+    int ky0 = 0, ky1 = 3;
+    while (ky0 < 3 && oy * s - pad + ky0 * d < 0) ky0++;
+    while (ky1 > ky0 && oy * s - pad + (ky1 - 1) * d >= h) ky1--;
+    for (int ox0 = 0; ox0 < wo; ox0 += 16 * DW_BLOCKS) {
+        __m512 acc[DW_BLOCKS];
+        int64_t first = (int64_t)ox0 * s - pad, last = (int64_t)(ox0 + 16 * DW_BLOCKS - 1) * s + 2 * d - pad + (s - 1);
+        if (first >= 0 && last < w) dw_block(s, 1, xc, w, wk, ky0, ky1, d, pad, oy * s - pad, ox0, acc);
+        else dw_block(s, 0, xc, w, wk, ky0, ky1, d, pad, oy * s - pad, ox0, acc);
+        _Pragma("GCC unroll 4") for (int j = 0; j < DW_BLOCKS; j++) {
+            int n = wo - ox0 - 16 * j;
+            if (n <= 0) break;
+            __m512 v = acc[j];
+            if (has_b) v = _mm512_add_ps(v, _mm512_set1_ps(b));   // after the sum, as PyTorch adds it
+            if (has_a) {   // v >= 0 ? v : a*v (NaN: a*NaN)
+                __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ);
+                v = _mm512_mask_blend_ps(pos, _mm512_mul_ps(_mm512_set1_ps(a), v), v);
+            }
+            _mm512_mask_storeu_ps(yr + ox0 + 16 * j, n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1), v);
+        }
+    }
+}
+
+HW static void dw_row(const float *xc, int h, int w, const float *wk, int has_b, float b, int has_a, float a,
+                      int s, int pad, int d, int oy, int wo, float *yr) {
+    if (s == 1) dw_row_s(1, xc, h, w, wk, has_b, b, has_a, a, pad, d, oy, wo, yr);
+    else dw_row_s(2, xc, h, w, wk, has_b, b, has_a, a, pad, d, oy, wo, yr);
+}
+
+// Work items: (channel, band of output rows), about 16K outputs each; shape-only.
+void dwconv3x3_nchw(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w, const float *slope,
+                    float *y, int ho, int wo) {
+    int band = 16384 / (wo > 0 ? wo : 1);
+    if (band < 1) band = 1;
+    if (band > ho) band = ho;
+    int64_t nb = (ho + band - 1) / band, items = (int64_t)c->c_out * nb;
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(ctx->threads)
+    for (int64_t it = 0; it < items; it++) {
+        int ch = (int)(it / nb), oy0 = (int)(it % nb) * band, oy1 = oy0 + band < ho ? oy0 + band : ho;
+        const float *xc = x + (size_t)ch * h * w;
+        for (int oy = oy0; oy < oy1; oy++)
+            dw_row(xc, h, w, c->weight + (size_t)ch * 9, c->bias != NULL, c->bias ? c->bias[ch] : 0.0f,
+                   slope != NULL, slope ? slope[ch] : 0.0f, c->stride, c->pad, c->dilation, oy, wo,
+                   y + ((size_t)ch * ho + oy) * wo);
+    }
+}
