@@ -251,10 +251,10 @@ size_t nn_gemm_bf16_b_scratch(int m) { return (size_t)(m > 0 ? m : 0) * KC; }
 void nn_gemm_bf16_b(const nn_ctx *ctx, int m, int n, int k, const float *a, int64_t lda, const uint32_t *b,
                     uint32_t *scratch, float *c, int64_t ldc, int accumulate, const float *bias) {
     if (m <= 0 || n <= 0) return;
-    if (k <= 0) {
-        if (!accumulate) zero_c(m, n, c, ldc);
+    if (k <= 0) {   // C = bias, or 0
         if (!accumulate && bias)
             for (int i = 0; i < m; i++) memcpy(c + (size_t)i * ldc, bias, sizeof(float) * (size_t)n);
+        else if (!accumulate) zero_c(m, n, c, ldc);
         return;
     }
     int hw = use_hw(ctx), kp = (k + 1) / 2;

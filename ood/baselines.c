@@ -53,10 +53,9 @@ static int baseline_score(const nn_ctx *ctx, baseline b, const ood_input *in, do
     for (int64_t blk = 0; blk < nb; blk++) {
         const int64_t p0 = blk * OOD_BLOCK;
         const int n = (int)(hw - p0 < OOD_BLOCK ? hw - p0 : OOD_BLOCK);
-        float mb[OOD_BLOCK];
+        float m[OOD_BLOCK];
         int32_t a[OOD_BLOCK];
-        const float *m = in->max_logit ? in->max_logit + p0 : mb;
-        int64_t bad = in->max_logit ? -1 : ood_block_max(in, p0, n, mb, a);
+        int64_t bad = ood_block_max(in, p0, n, m, a);
         if (bad >= 0) {
             #pragma omp critical(ood_badpix2)
             if (badpix < 0 || bad < badpix) badpix = bad;

@@ -113,13 +113,15 @@ static int kmeans_score(const nn_ctx *ctx, const void *state, const ood_options 
     const kmeans_state *st = state;
     const int h = in->h, w = in->w, k = o->km.k;
     const int64_t hw = (int64_t)h * w;
-    float *ml = err_malloc(e, sizeof(float) * hw, "max-logit map");
+    // The caller's shared max-logit map when there is one, else this method's own.
+    float *own_ml = in->max_logit ? NULL : err_malloc(e, sizeof(float) * hw, "max-logit map");
+    const float *ml = in->max_logit ? in->max_logit : own_ml;
     int32_t *cl = aux && aux->clusters ? aux->clusters : err_malloc(e, sizeof(int32_t) * hw, "cluster map");
     float *X = NULL;
     kmeans_result km = {0};
     int rc = OODSEG_E_NOMEM, gh, gw, D, fs;
     if (!ml || !cl) goto done;
-    if ((rc = ood_max_logit(ctx, in, ml, NULL, NULL, e))) goto done;
+    if (own_ml && (rc = ood_max_logit(ctx, in, own_ml, NULL, NULL, e))) goto done;
     if ((rc = ood_fuse_features(ctx, in, o, &X, &gh, &gw, &D, &fs, e))) goto done;
     if ((int64_t)k > (int64_t)gh * gw) {
         rc = err_set(e, OODSEG_E_ARG, "--k %d is larger than the number of feature vectors of this image: %d "
@@ -147,7 +149,7 @@ static int kmeans_score(const nn_ctx *ctx, const void *state, const ood_options 
 done:
     kmeans_result_free(&km);
     free(X);
-    free(ml);
+    free(own_ml);
     if (!(aux && aux->clusters)) free(cl);
     return rc;
 }

@@ -11,6 +11,11 @@
 
 NN_TARGET_CLONES
 int64_t ood_block_max(const ood_input *in, int64_t p0, int n, float *m, int32_t *arg) {
+    if (in->max_logit) {   // computed once by the caller, logits vouched finite
+        memcpy(m, in->max_logit + p0, sizeof(float) * n);
+        memcpy(arg, in->argmax + p0, sizeof(int32_t) * n);
+        return -1;
+    }
     const int64_t hw = (int64_t)in->h * in->w;
     uint8_t bad[OOD_BLOCK];
     for (int q = 0; q < n; q++) { m[q] = -INFINITY; arg[q] = 0; bad[q] = 0; }
@@ -41,11 +46,8 @@ int ood_max_logit(const nn_ctx *ctx, const ood_input *in, float *ml, int32_t *pr
         const int n = (int)(hw - p0 < OOD_BLOCK ? hw - p0 : OOD_BLOCK);
         float m[OOD_BLOCK];
         int32_t a[OOD_BLOCK];
-        int64_t bad = -1;
-        if (in->max_logit) {
-            memcpy(m, in->max_logit + p0, sizeof(float) * n);
-            memcpy(a, in->argmax + p0, sizeof(int32_t) * n);
-        } else if ((bad = ood_block_max(in, p0, n, m, a)) >= 0) {
+        int64_t bad = ood_block_max(in, p0, n, m, a);
+        if (bad >= 0) {
             #pragma omp critical(ood_badpix)
             if (badpix < 0 || bad < badpix) badpix = bad;
         }

@@ -114,7 +114,8 @@ int ood_option_help_line(const ood_option_spec *s, char *buf, size_t n);
 // the index in id_channels reaching it (the first one on ties) into arg. Channel by channel over
 // contiguous pixels, so it vectorises; per pixel the comparisons are those of a loop over the
 // channels, so the result does not depend on the blocking. Returns the first pixel of the block
-// with a NaN or Inf logit, or -1. The first step of every max-logit-based score.
+// with a NaN or Inf logit, or -1. With in->max_logit set, a copy of the shared maps (and -1).
+// The first step of every max-logit-based score.
 #define OOD_BLOCK 256
 int64_t ood_block_max(const ood_input *in, int64_t p0, int n, float *m, int32_t *arg);
 // The error for the first pixel whose logits are not finite.
