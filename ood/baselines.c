@@ -51,16 +51,10 @@ static int baseline_score(const nn_ctx *ctx, baseline b, const ood_input *in, do
     int64_t badpix = -1;
     #pragma omp parallel for schedule(static) num_threads(ctx->threads)
     for (int64_t blk = 0; blk < nb; blk++) {
-        const int64_t p0 = blk * OOD_BLOCK;
-        const int n = (int)(hw - p0 < OOD_BLOCK ? hw - p0 : OOD_BLOCK);
         float m[OOD_BLOCK];
         int32_t a[OOD_BLOCK];
-        int64_t bad = ood_block_max(in, p0, n, m, a);
-        if (bad >= 0) {
-            #pragma omp critical(ood_badpix2)
-            if (badpix < 0 || bad < badpix) badpix = bad;
-        }
-        block_score(b, in, p0, n, m, T, score + p0);
+        const int n = ood_block_max(in, blk, m, a, &badpix);
+        block_score(b, in, blk * OOD_BLOCK, n, m, T, score + blk * OOD_BLOCK);
     }
     return badpix >= 0 ? ood_bad_logits(in, badpix, e) : OODSEG_OK;
 }

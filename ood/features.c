@@ -9,8 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+// The block [p0, p0 + n): the first pixel with a NaN or Inf logit, or -1.
 NN_TARGET_CLONES
-int64_t ood_block_max(const ood_input *in, int64_t p0, int n, float *m, int32_t *arg) {
+static int64_t block_max(const ood_input *in, int64_t p0, int n, float *m, int32_t *arg) {
     if (in->max_logit) {   // computed once by the caller, logits vouched finite
         memcpy(m, in->max_logit + p0, sizeof(float) * n);
         memcpy(arg, in->argmax + p0, sizeof(int32_t) * n);
@@ -35,6 +36,17 @@ int64_t ood_block_max(const ood_input *in, int64_t p0, int n, float *m, int32_t 
     return -1;
 }
 
+int ood_block_max(const ood_input *in, int64_t b, float *m, int32_t *arg, int64_t *badpix) {
+    const int64_t hw = (int64_t)in->h * in->w, p0 = b * OOD_BLOCK;
+    const int n = (int)(hw - p0 < OOD_BLOCK ? hw - p0 : OOD_BLOCK);
+    int64_t bad = block_max(in, p0, n, m, arg);
+    if (bad >= 0) {
+        #pragma omp critical(ood_badpix)
+        if (*badpix < 0 || bad < *badpix) *badpix = bad;
+    }
+    return n;
+}
+
 // Blocks of OOD_BLOCK pixels; conf sums exp(z_j - m) per pixel over j in order, in double.
 int ood_max_logit(const nn_ctx *ctx, const ood_input *in, float *ml, int32_t *pred, float *conf, err *e) {
     const int64_t hw = (int64_t)in->h * in->w, nb = (hw + OOD_BLOCK - 1) / OOD_BLOCK;
@@ -42,15 +54,10 @@ int ood_max_logit(const nn_ctx *ctx, const ood_input *in, float *ml, int32_t *pr
     int64_t badpix = -1;
     #pragma omp parallel for schedule(static) num_threads(ctx->threads)
     for (int64_t b = 0; b < nb; b++) {
-        const int64_t p0 = b * OOD_BLOCK;
-        const int n = (int)(hw - p0 < OOD_BLOCK ? hw - p0 : OOD_BLOCK);
         float m[OOD_BLOCK];
         int32_t a[OOD_BLOCK];
-        int64_t bad = ood_block_max(in, p0, n, m, a);
-        if (bad >= 0) {
-            #pragma omp critical(ood_badpix)
-            if (badpix < 0 || bad < badpix) badpix = bad;
-        }
+        const int n = ood_block_max(in, b, m, a, &badpix);
+        const int64_t p0 = b * OOD_BLOCK;
         memcpy(ml + p0, m, sizeof(float) * n);
         if (pred) memcpy(pred + p0, a, sizeof(int32_t) * n);
         if (!conf) continue;

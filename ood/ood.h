@@ -110,14 +110,15 @@ const ood_option_spec *ood_option_find(const char *name);   // NULL when not an 
 // The option's --help line (range, default), as snprintf.
 int ood_option_help_line(const ood_option_spec *s, char *buf, size_t n);
 
-// The max over the in-distribution logits of the pixels [p0, p0 + n), n <= OOD_BLOCK, into m, and
-// the index in id_channels reaching it (the first one on ties) into arg. Channel by channel over
-// contiguous pixels, so it vectorises; per pixel the comparisons are those of a loop over the
-// channels, so the result does not depend on the blocking. Returns the first pixel of the block
-// with a NaN or Inf logit, or -1. With in->max_logit set, a copy of the shared maps (and -1).
-// The first step of every max-logit-based score.
+// The max over the in-distribution logits of block b, the pixels [b * OOD_BLOCK, +OOD_BLOCK) (the
+// last one shorter), into m, and the index in id_channels reaching it (the first one on ties) into
+// arg; returns the block's pixel count. Channel by channel over contiguous pixels, so it
+// vectorises; per pixel the comparisons are those of a loop over the channels, so the result does
+// not depend on the blocking. A NaN or Inf logit lowers *badpix (-1: none yet; shared by the
+// threads of a loop over blocks, updated in a critical section) to the block's first such pixel.
+// With in->max_logit set, a copy of the shared maps. The first step of every max-logit score.
 #define OOD_BLOCK 256
-int64_t ood_block_max(const ood_input *in, int64_t p0, int n, float *m, int32_t *arg);
+int ood_block_max(const ood_input *in, int64_t b, float *m, int32_t *arg, int64_t *badpix);
 // The error for the first pixel whose logits are not finite.
 int ood_bad_logits(const ood_input *in, int64_t pixel, err *e);
 
