@@ -136,6 +136,8 @@ typedef struct km {
     double ecoef;         // E = ecoef * (|x|^2 + max |c|^2): error bound of a kernel distance
     float *C, *Cn;        // (k, d) current / next centres (centred)
     float *Cp;            // (kmeans_pack_floats(k, d)) C packed for kmeans_dots()
+    float *Ct;            // (d, kp rounded up to 16) C transposed, zero-padded (centres_changed())
+    double *gq;           // (kp rounded up to 16) centres_changed()'s sums
     double *cn;           // (kp) |c|^2 rounded to float (E covers that rounding), zero-padded
     double cmax2;         // max |c|^2
     double *S, *cnt;      // (k, d) centre sums, (k) counts, in double; they follow the labels
@@ -406,37 +408,55 @@ static int64_t assign(km *w, int which, int fresh) {
     return changed;
 }
 
-// Half the centre-centre distances (rounded down) and, per centre, the smallest of them.
-static void centre_gaps(km *w) {
-    const int k = w->k, d = w->d;
+// After the centres changed: their packed copy, |c|^2 (cn, cmax2), half the centre-centre
+// distances rounded down (cc) and per centre the smallest of them (hs). Each sum runs over the
+// columns in order, as one scalar loop per centre and per pair would, but across the centres at
+// once from the transposed copy Ct (d, kp): k^2 / 2 chains of d dependent adds were a tenth of a
+// fit at D = 896.
+NN_TARGET_CLONES
+static void centres_changed(km *w) {
+    const int k = w->k, d = w->d, kp = w->kp, ldt = (kp + 15) & ~15;
+    const float *C = w->C;
+    float *Ct = w->Ct;
+    double *q = w->gq;
+    kmeans_pack(C, d, k, d, w->Cp);
+    for (int j = 0; j < k; j++)
+        for (int c = 0; c < d; c++) Ct[(size_t)c * ldt + j] = C[(size_t)j * d + c];   // padding lanes stay 0
+    for (int j = 0; j < kp; j++) q[j] = 0;
+    for (int c = 0; c < d; c++) {
+        const float *r = Ct + (size_t)c * ldt;
+        #pragma omp simd
+        for (int j = 0; j < kp; j++) q[j] += (double)r[j] * r[j];
+    }
+    w->cmax2 = 0;
+    for (int j = 0; j < k; j++) {
+        w->cn[j] = (float)q[j];
+        if (q[j] > w->cmax2) w->cmax2 = q[j];
+    }
     for (int a = 0; a < k; a++) {
-        w->cc[(size_t)a * w->kp + a] = INFINITY;
-        for (int b = a + 1; b < k; b++) {
-            double q = 0;
+        // 16 pairs at a time in registers (through memory, each add would wait on a store)
+        for (int j0 = (a + 1) & ~15; j0 < kp; j0 += 16) {
+            v8d acc0 = {0}, acc1 = {0};
             for (int c = 0; c < d; c++) {
-                double v = (double)w->C[(size_t)a * d + c] - w->C[(size_t)b * d + c];
-                q += v * v;
+                const float *r = Ct + (size_t)c * ldt + j0;
+                const v8d ca = (v8d){0} + (double)Ct[(size_t)c * ldt + a];
+                v8f f0, f1;
+                memcpy(&f0, r, sizeof f0);
+                memcpy(&f1, r + 8, sizeof f1);
+                v8d v0 = ca - __builtin_convertvector(f0, v8d), v1 = ca - __builtin_convertvector(f1, v8d);
+                acc0 += v0 * v0;
+                acc1 += v1 * v1;
             }
-            q = 0.5 * sqrt(q) * KM_DOWN;
-            w->cc[(size_t)a * w->kp + b] = w->cc[(size_t)b * w->kp + a] = q;
+            memcpy(q + j0, &acc0, sizeof acc0);
+            memcpy(q + j0 + 8, &acc1, sizeof acc1);
         }
+        w->cc[(size_t)a * kp + a] = INFINITY;
+        for (int b = a + 1; b < k; b++)
+            w->cc[(size_t)a * kp + b] = w->cc[(size_t)b * kp + a] = 0.5 * sqrt(q[b]) * KM_DOWN;
     }
     for (int a = 0; a < k; a++) {
         w->hs[a] = INFINITY;
-        for (int j = 0; j < k; j++) if (j != a && w->cc[(size_t)a * w->kp + j] < w->hs[a]) w->hs[a] = w->cc[(size_t)a * w->kp + j];
-    }
-}
-
-// After the centres changed: their norms, gaps and packed copy.
-static void centres_changed(km *w) {
-    kmeans_pack(w->C, w->d, w->k, w->d, w->Cp);
-    centre_gaps(w);
-    w->cmax2 = 0;
-    for (int j = 0; j < w->k; j++) {
-        double s = 0;
-        for (int c = 0; c < w->d; c++) s += (double)w->C[(size_t)j * w->d + c] * w->C[(size_t)j * w->d + c];
-        w->cn[j] = (float)s;
-        if (s > w->cmax2) w->cmax2 = s;
+        for (int j = 0; j < k; j++) if (j != a && w->cc[(size_t)a * kp + j] < w->hs[a]) w->hs[a] = w->cc[(size_t)a * kp + j];
     }
 }
 
@@ -562,76 +582,113 @@ static int lloyd(km *w, int max_iter, double tol, double *shift, err *e) {
     return it + 1;
 }
 
-// sklearn's _kmeans_plusplus (greedy, 2 + floor(ln k) candidates) on the centred data; D^2 from
-// the dot products, potentials in double summed in chunk order.
-static int kmeanspp(km *w, km_rng *rng, float *centres, err *e) {
+// k-means++ candidates per step: sklearn's 2 + floor(ln k).
+static int pp_trials(int k) { return 2 + (int)floor(log((double)k)); }
+
+// Runs whose k-means++ share passes over the data: their candidates fill one kernel call.
+static int pp_batch(int k, int n_init) {
+    if (pp_trials(k) > KMEANS_PAIR_MAX) return 1;   // their kernel depends on the other candidates
+    int b = KMEANS_PAIR_MAX;
+    return n_init < b ? (n_init < 1 ? 1 : n_init) : b;
+}
+
+// The generator as one k-means++ run leaves it: the number of draws does not depend on the data.
+static void pp_skip(km_rng *r, int64_t n, int k, int T) {
+    (void)rng_below(r, n);
+    for (int64_t i = 0; i < (int64_t)(k - 1) * T; i++) (void)rng_next(r);
+}
+
+// sklearn's _kmeans_plusplus (greedy, pp_trials(k) candidates) on the centred data; D^2 from
+// the dot products, potentials in double summed in chunk order. B runs side by side: run b draws
+// where run b - 1 would have left the generator, and each pass over the data serves the
+// candidates of all B runs (the pass was bound by reading the data, not by the arithmetic).
+// Every run's numbers are those of the run alone: the pair kernel's dot product of a row and a
+// candidate does not depend on the other candidates. centres: (B, k, d); *rng is left where B
+// runs one after another leave it.
+static int kmeanspp(km *w, km_rng *rng, int B, float *centres, err *e) {
     const int d = w->d, k = w->k;
     const int64_t n = w->n, nch = (n + KM_CHUNK - 1) / KM_CHUNK;
-    const int T = 2 + (int)floor(log((double)k));
+    const int T = pp_trials(k), TB = T * B, pairs = T <= KMEANS_PAIR_MAX;
     km_owner ow = {0};
-    double *closest = own(&ow, e, sizeof(double) * n, OWN_MALLOC, "k-means++ distances");
+    double *closest = own(&ow, e, sizeof(double) * n * B, OWN_MALLOC, "k-means++ distances");   // (B, n)
     double *cum = own(&ow, e, sizeof(double) * n, OWN_MALLOC, "k-means++ cumulative sums");
-    double *cd = own(&ow, e, sizeof(double) * n * T, OWN_MALLOC, "k-means++ candidate distances"); // (T, n)
-    float *cand = own(&ow, e, sizeof(float) * T * d, OWN_MALLOC, "k-means++ candidates"); // (T, d)
-    float *candp = own(&ow, e, sizeof(float) * kmeans_pack_floats(T, d), OWN_ALIGN64, "k-means++ candidates");
-    double *candn = own(&ow, e, sizeof(double) * T, OWN_MALLOC, "k-means++ candidate norms");
-    double *ppart = own(&ow, e, sizeof(double) * nch * T, OWN_MALLOC, "k-means++ partial sums");
-    int64_t *cid = own(&ow, e, sizeof(int64_t) * T, OWN_MALLOC, "k-means++ candidate ids");
+    double *cd = own(&ow, e, sizeof(double) * n * TB, OWN_MALLOC, "k-means++ candidate distances"); // (B, T, n)
+    float *cand = own(&ow, e, sizeof(float) * TB * d, OWN_MALLOC, "k-means++ candidates"); // (B nc, d)
+    float *candp = own(&ow, e, sizeof(float) * (pairs ? kmeans_pack_pairs_floats(TB, d) : kmeans_pack_floats(T, d)),
+                       OWN_ALIGN64, "k-means++ candidates");
+    double *candn = own(&ow, e, sizeof(double) * TB, OWN_MALLOC, "k-means++ candidate norms");
+    double *ppart = own(&ow, e, sizeof(double) * nch * TB, OWN_MALLOC, "k-means++ partial sums"); // (nch, B, T)
+    int64_t *cid = own(&ow, e, sizeof(int64_t) * TB, OWN_MALLOC, "k-means++ candidate ids");     // (B, T)
+    km_rng rngs[KMEANS_PAIR_MAX];
     int rc = -1;
     if (ow.failed) goto done;
-
-    cid[0] = rng_below(rng, n);
-    int nc = 1;
+    for (int b = 0; b < B; b++) {
+        rngs[b] = b == 0 ? *rng : rngs[b - 1];
+        if (b > 0) pp_skip(&rngs[b], n, k, T);
+    }
+    for (int b = 0; b < B; b++) cid[b * T] = rng_below(&rngs[b], n);
+    int nc = 1;   // candidates per run in this step; run b's are rows b nc .. b nc + nc - 1 of cand
     for (int c = 0; c < k; c++) {
-        // distances of every point to the nc candidates in cid[] (centred rows)
-        for (int t = 0; t < nc; t++) {
-            const float *x = w->X + cid[t] * d;
-            for (int q = 0; q < d; q++) cand[(size_t)t * d + q] = x[q] - w->mean[q];
-            candn[t] = c == 0 ? kmeans_row_norm2(x, w->mean, d) : w->xn[cid[t]];
-        }
-        kmeans_pack(cand, d, nc, d, candp);
+        const int m = B * nc;
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < nc; t++) {
+                const float *x = w->X + cid[b * T + t] * d;
+                float *cv = cand + (size_t)(b * nc + t) * d;
+                for (int q = 0; q < d; q++) cv[q] = x[q] - w->mean[q];
+                candn[b * nc + t] = c == 0 ? kmeans_row_norm2(x, w->mean, d) : w->xn[cid[b * T + t]];
+            }
+        if (pairs) kmeans_pack_pairs(cand, d, m, d, candp);
+        else kmeans_pack(cand, d, m, d, candp);
         #pragma omp parallel for schedule(static) num_threads(w->nthr) if (nch > 1)
         for (int64_t ch = 0; ch < nch; ch++) {
-            float *D = thread_buf(w, omp_get_thread_num());   // (rows, nc): tstride >= KM_CHUNK * T
+            float *D = thread_buf(w, omp_get_thread_num());   // (rows, m): tstride >= KM_CHUNK * TB
             int64_t s = ch * KM_CHUNK, e2 = s + KM_CHUNK < n ? s + KM_CHUNK : n;
             int r = (int)(e2 - s);
             const float *xr[KM_CHUNK];
             for (int i = 0; i < r; i++) xr[i] = w->X + (s + i) * d;
-            kmeans_dots(xr, r, w->mean, candp, nc, d, thread_scratch(w, omp_get_thread_num()), D, nc,
-                        first_norms(w, s, r, r));
-            double acc[16] = {0};
-            for (int i = 0; i < r; i++)
-                for (int t = 0; t < nc; t++) {
-                    double v = w->xn[s + i] + candn[t] - 2.0 * D[(size_t)i * nc + t];
-                    if (v < 0) v = 0;
-                    if (c > 0 && closest[s + i] < v) v = closest[s + i];
-                    cd[(size_t)t * n + s + i] = v;
-                    acc[t] += v;
-                }
-            for (int t = 0; t < nc; t++) ppart[ch * T + t] = acc[t];
+            float *scr = thread_scratch(w, omp_get_thread_num());
+            if (pairs) kmeans_dots_pairs(xr, r, w->mean, candp, m, d, scr, D, m, first_norms(w, s, r, r));
+            else kmeans_dots(xr, r, w->mean, candp, m, d, scr, D, m, first_norms(w, s, r, r));
+            double acc[16] = {0};   // (B, nc), TB <= 16
+            for (int b = 0; b < B; b++) {
+                const double *cl = closest + (size_t)b * n;
+                for (int i = 0; i < r; i++)
+                    for (int t = 0; t < nc; t++) {
+                        double v = w->xn[s + i] + candn[b * nc + t] - 2.0 * D[(size_t)i * m + b * nc + t];
+                        if (v < 0) v = 0;
+                        if (c > 0 && cl[s + i] < v) v = cl[s + i];
+                        cd[(size_t)(b * T + t) * n + s + i] = v;
+                        acc[b * nc + t] += v;
+                    }
+            }
+            for (int j = 0; j < m; j++) ppart[ch * TB + j] = acc[j];
         }
         xn_done(w);
-        int best = 0;
-        double bestpot = INFINITY;
-        for (int t = 0; t < nc; t++) {
-            double pot = 0;
-            for (int64_t ch = 0; ch < nch; ch++) pot += ppart[ch * T + t];
-            if (pot < bestpot) { bestpot = pot; best = t; }
-        }
-        memcpy(centres + (size_t)c * d, cand + (size_t)best * d, sizeof(float) * d);
-        memcpy(closest, cd + (size_t)best * n, sizeof(double) * n);
-        if (c + 1 == k) break;
-        // next candidates: D^2 sampling by cumulative sums and a left searchsorted
-        double acc = 0;
-        for (int64_t i = 0; i < n; i++) { acc += closest[i]; cum[i] = acc; }
-        for (int t = 0; t < T; t++) {
-            double r = rng_uniform(rng) * bestpot;
-            int64_t lo = 0, hi = n;   // first i with cum[i] >= r
-            while (lo < hi) { int64_t mid = lo + (hi - lo) / 2; if (cum[mid] < r) lo = mid + 1; else hi = mid; }
-            cid[t] = lo < n ? lo : n - 1;
+        for (int b = 0; b < B; b++) {
+            int best = 0;
+            double bestpot = INFINITY;
+            for (int t = 0; t < nc; t++) {
+                double pot = 0;
+                for (int64_t ch = 0; ch < nch; ch++) pot += ppart[ch * TB + b * nc + t];
+                if (pot < bestpot) { bestpot = pot; best = t; }
+            }
+            double *cl = closest + (size_t)b * n;
+            memcpy(centres + ((size_t)b * k + c) * d, cand + (size_t)(b * nc + best) * d, sizeof(float) * d);
+            memcpy(cl, cd + (size_t)(b * T + best) * n, sizeof(double) * n);
+            if (c + 1 == k) continue;
+            // next candidates: D^2 sampling by cumulative sums and a left searchsorted
+            double acc = 0;
+            for (int64_t i = 0; i < n; i++) { acc += cl[i]; cum[i] = acc; }
+            for (int t = 0; t < T; t++) {
+                double r = rng_uniform(&rngs[b]) * bestpot;
+                int64_t lo = 0, hi = n;   // first i with cum[i] >= r
+                while (lo < hi) { int64_t mid = lo + (hi - lo) / 2; if (cum[mid] < r) lo = mid + 1; else hi = mid; }
+                cid[b * T + t] = lo < n ? lo : n - 1;
+            }
         }
         nc = T;
     }
+    *rng = rngs[B - 1];   // after the last run's own draws (one run at a time: no skipping at all)
     rc = 0;
 done:
     own_free(&ow);
@@ -710,10 +767,11 @@ static int km_init(km *w, const nn_ctx *ctx, const float *X, int64_t n, int d, c
     if (w->chunk < 8) w->chunk = 8;
     if (w->chunk > KM_CHUNK) w->chunk = KM_CHUNK;
     const int64_t nch = (n + KM_CHUNK - 1) / KM_CHUNK;
-    int T = 2 + (int)floor(log((double)k));
+    // k-means++: up to TB candidates per kernel call
+    const int T = pp_trials(k), TB = T * (p->pp_one_by_one ? 1 : pp_batch(k, p->n_init));
     w->kp = (k + 7) & ~7;
-    w->toff = ((size_t)KM_CHUNK * (w->kp > T ? w->kp : T) + 15) & ~(size_t)15;
-    size_t scr = kmeans_dots_scratch(k), scr_pp = kmeans_dots_scratch(T);
+    w->toff = ((size_t)KM_CHUNK * (w->kp > TB ? w->kp : TB) + 15) & ~(size_t)15;
+    size_t scr = kmeans_dots_scratch(k), scr_pp = T <= KMEANS_PAIR_MAX ? kmeans_dots_pairs_scratch(TB) : kmeans_dots_scratch(T);
     w->tstride = w->toff + (((scr > scr_pp ? scr : scr_pp) + 15) & ~(size_t)15);
     km_owner *o = &w->own;
     w->xn = own(o, e, sizeof(double) * n, OWN_MALLOC, "k-means norms");
@@ -734,6 +792,8 @@ static int km_init(km *w, const nn_ctx *ctx, const float *X, int64_t n, int d, c
     w->ddbuf = own(o, e, sizeof(double) * w->kp * w->nthr, OWN_ALIGN64, "k-means thread buffers");
     w->tbuf = own(o, e, sizeof(float) * w->tstride * w->nthr, OWN_ALIGN64, "k-means thread buffers");
     w->Cp = own(o, e, sizeof(float) * kmeans_pack_floats(k, d), OWN_ALIGN64, "k-means centres");
+    w->Ct = own(o, e, sizeof(float) * d * ((w->kp + 15) & ~15), OWN_ZERO, "k-means centres");
+    w->gq = own(o, e, sizeof(double) * ((w->kp + 15) & ~15), OWN_MALLOC, "k-means centre sums");
     w->ipart = own(o, e, sizeof(double) * nch, OWN_MALLOC, "k-means partial sums");
     w->part = own(o, e, sizeof(double) * w->nbig * k * (d + 1), OWN_ZERO, "k-means partial sums");
     w->shift = own(o, e, sizeof(double) * k, OWN_MALLOC, "k-means shifts");
@@ -799,13 +859,21 @@ static int best_of_runs(km *w, const kmeans_params *p, const float *init, double
     if (!best_c || !best_l) { free(best_c); free(best_l); return OODSEG_E_NOMEM; }
     km_rng rng;
     rng_seed(&rng, p->seed);
-    int n_init = init ? 1 : (p->n_init < 1 ? 1 : p->n_init);
+    int n_init = init ? 1 : (p->n_init < 1 ? 1 : p->n_init), ppb = p->pp_one_by_one ? 1 : pp_batch(k, n_init);
+    float *ppc = init ? NULL : err_malloc(e, sizeof(float) * ppb * k * d, "k-means++ centres");   // (ppb, k, d)
+    if (!init && !ppc) { free(best_c); free(best_l); return OODSEG_E_NOMEM; }
     double best_in = 0;
     int best_it = 0, have = 0;
     for (int run = 0; run < n_init; run++) {
         if (init) {
             for (int64_t i = 0; i < (int64_t)k * d; i++) w->C[i] = init[i] - w->meanf[i % d];
-        } else if (kmeanspp(w, &rng, w->C, e)) goto fail;
+        } else {
+            if (run % ppb == 0) {
+                const int nb = n_init - run < ppb ? n_init - run : ppb;
+                if (kmeanspp(w, &rng, nb, ppc, e)) goto fail;
+            }
+            memcpy(w->C, ppc + (size_t)(run % ppb) * k * d, sizeof(float) * k * d);
+        }
         int it = lloyd(w, p->max_iter, tol, w->shift, e);
         if (it < 0) goto fail;
         double in = inertia(w, w->ipart);
@@ -819,8 +887,10 @@ static int best_of_runs(km *w, const kmeans_params *p, const float *init, double
     }
     for (int64_t i = 0; i < (int64_t)k * d; i++) best_c[i] += w->meanf[i % d];
     *out = (kmeans_result){.k = k, .d = d, .centers = best_c, .labels = best_l, .inertia = best_in, .n_iter = best_it};
+    free(ppc);
     return OODSEG_OK;
 fail:
+    free(ppc);
     free(best_c);
     free(best_l);
     return e ? e->code : OODSEG_E_NOMEM;

@@ -22,6 +22,8 @@ typedef struct kmeans_params {
     uint64_t seed;      // default 0
     int exact_lloyd;    // 1: plain Lloyd, every distance every iteration (no Elkan bounds);
                         // for tests and benches, the results are the same
+    int pp_one_by_one;  // 1: the n_init k-means++ runs one after another, not side by side
+                        // sharing passes over the data; for tests, the results are the same
 } kmeans_params;
 
 void kmeans_params_default(kmeans_params *p);

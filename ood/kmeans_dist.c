@@ -284,10 +284,24 @@ DOTS_BC(2)
 
 // Up to 4 centres the pair kernel does fewer FMAs than 16 lanes of which 12 would idle (a lane
 // group of 4 columns would need a 128-bit broadcast, which GCC's vector extensions do not emit).
-static int use_bc(int m) { return m > 4; }
+static int use_bc(int m) { return m > KMEANS_PAIR_MAX; }
+
+size_t kmeans_pack_pairs_floats(int m, int d) { return (size_t)m * ((d + 15) & ~15); }
+
+void kmeans_pack_pairs(const float *C, size_t ldC, int m, int d, float *P) {
+    memset(P, 0, sizeof(float) * kmeans_pack_pairs_floats(m, d));
+    for (int j = 0; j < m; j++) memcpy(P + (size_t)j * ((d + 15) & ~15), C + (size_t)j * ldC, sizeof(float) * d);
+}
+
+size_t kmeans_dots_pairs_scratch(int m) { return (size_t)KT_R * KT_DT + (size_t)((m + 1) & ~1) * KT_R * 16; }
+
+void kmeans_dots_pairs(const float *const *xr, int nr, const float *mean, const float *P, int m, int d,
+                       float *scratch, float *out, int ldo, double *norms) {
+    dots_pair(xr, nr, mean, P, (d + 15) & ~15, m, d, scratch, out, ldo, norms);
+}
 
 size_t kmeans_pack_floats(int m, int d) {
-    if (!use_bc(m)) return (size_t)m * ((d + 15) & ~15);
+    if (!use_bc(m)) return kmeans_pack_pairs_floats(m, d);
     const int G = bc_cols(m), M = 16 / G;
     return (size_t)((m + M - 1) / M) * bc_dp(d, G) * 16 / G;
 }
@@ -296,18 +310,19 @@ size_t kmeans_pack_floats(int m, int d) {
 // group and M = 16 / G centres per group: P[g][step][h][j G + q] = C[g M + j][step 4G + h G + q],
 // zero-padded.
 void kmeans_pack(const float *C, size_t ldC, int m, int d, float *P) {
-    memset(P, 0, sizeof(float) * kmeans_pack_floats(m, d));
     if (!use_bc(m)) {
-        for (int j = 0; j < m; j++) memcpy(P + (size_t)j * ((d + 15) & ~15), C + (size_t)j * ldC, sizeof(float) * d);
+        kmeans_pack_pairs(C, ldC, m, d, P);
         return;
     }
-    const int G = bc_cols(m), M = 16 / G, S = KB_H * G;
+    memset(P, 0, sizeof(float) * kmeans_pack_floats(m, d));
+    const int G = bc_cols(m), M = 16 / G;
     const size_t gsz = (size_t)bc_dp(d, G) * 16 / G;
-    for (int j = 0; j < m; j++)
-        for (int c = 0; c < d; c++) {
-            const int st = c / S, h = c % S / G, q = c % G;
-            P[(size_t)(j / M) * gsz + ((size_t)st * KB_H + h) * 16 + (j % M) * G + q] = C[(size_t)j * ldC + c];
-        }
+    for (int j = 0; j < m; j++) {   // column c = (st KB_H + h) G + q goes to step st, chain h, lane (j % M) G + q
+        const float *cj = C + (size_t)j * ldC;
+        float *pj = P + (size_t)(j / M) * gsz + (size_t)(j % M) * G;
+        for (int c0 = 0, sh = 0; c0 < d; c0 += G, sh++)
+            for (int q = 0; q < G && c0 + q < d; q++) pj[(size_t)sh * 16 + q] = cj[c0 + q];
+    }
 }
 
 size_t kmeans_dots_scratch(int m) {
@@ -315,7 +330,7 @@ size_t kmeans_dots_scratch(int m) {
         const int M = 16 / bc_cols(m);
         return (size_t)KB_R * KB_T + (size_t)(KB_SB / KB_R) * ((m + M - 1) / M) * KB_R * KB_H * 16;
     }
-    return (size_t)KT_R * KT_DT + (size_t)((m + 1) & ~1) * KT_R * 16;
+    return kmeans_dots_pairs_scratch(m);
 }
 
 // The longest chain of roundings behind one dot product (see the kernels), for the error bound
@@ -335,7 +350,7 @@ int kmeans_dots_depth(int m, int d) {
 
 void kmeans_dots(const float *const *xr, int nr, const float *mean, const float *P, int m, int d,
                  float *scratch, float *out, int ldo, double *norms) {
-    if (!use_bc(m)) dots_pair(xr, nr, mean, P, (d + 15) & ~15, m, d, scratch, out, ldo, norms);
+    if (!use_bc(m)) kmeans_dots_pairs(xr, nr, mean, P, m, d, scratch, out, ldo, norms);
     else if (bc_cols(m) == 1) dots_bc1(xr, nr, mean, P, m, d, scratch, out, ldo, norms);
     else dots_bc2(xr, nr, mean, P, m, d, scratch, out, ldo, norms);
 }

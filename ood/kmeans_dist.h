@@ -19,6 +19,17 @@ void kmeans_dots(const float *const *xr, int nr, const float *mean, const float 
 size_t kmeans_dots_scratch(int m);
 int kmeans_dots_depth(int m, int d);
 
+// The pair kernel at any m: each dot product gets the arithmetic kmeans_dots() gives it when
+// m <= 4, whatever the other centres, so that several sets of centres can share one pass over
+// the data with the bits of one set at a time (k-means++ runs side by side).
+size_t kmeans_pack_pairs_floats(int m, int d);
+void kmeans_pack_pairs(const float *C, size_t ldC, int m, int d, float *P);
+void kmeans_dots_pairs(const float *const *xr, int nr, const float *mean, const float *P, int m, int d,
+                       float *scratch, float *out, int ldo, double *norms);
+size_t kmeans_dots_pairs_scratch(int m);
+// (kmeans_dots() uses the pair kernel for m <= KMEANS_PAIR_MAX)
+#define KMEANS_PAIR_MAX 4
+
 // |x - mean|^2 and |(x - mean) - c|^2 in double.
 double kmeans_row_norm2(const float *x, const float *mean, int d);
 double kmeans_dist2(const float *x, const float *mean, const float *c, int d);

@@ -273,6 +273,38 @@ TEST(thread_invariance_and_determinism) {
     free(X);
 }
 
+// k-means++ runs side by side (one pass over the data serves the candidates of up to four runs)
+// give the bits of the runs one after another: every n_init, k with 2 + floor(ln k) candidates
+// on either side of the pair kernel's limit, 1 and 3 threads.
+TEST(kmeanspp_side_by_side_equals_one_by_one) {
+    const int64_t n = 1700;   // 7 chunks, the last one short
+    const int d = 37;
+    float *X = blobs(n, d, 12, 1.0, 1, 21);
+    static const int ks[] = {2, 5, 9, 16, 21}, inits[] = {1, 2, 3, 4, 5, 9};
+    for (int a = 0; a < (int)(sizeof ks / sizeof ks[0]); a++)
+        for (int b = 0; b < (int)(sizeof inits / sizeof inits[0]); b++)
+            for (int threads = 1; threads <= 3; threads += 2) {
+                kmeans_params p;
+                kmeans_params_default(&p);
+                p.k = ks[a];
+                p.n_init = inits[b];
+                p.seed = 100 + a * 10 + b;
+                p.max_iter = b % 2 ? 2 : 300;   // few iterations: the k-means++ centres show through
+                kmeans_result s, o;
+                fit_threads(X, n, d, &p, threads, &s);
+                p.pp_one_by_one = 1;
+                fit_threads(X, n, d, &p, threads, &o);
+                REQUIRE(s.labels && o.labels);
+                CHECK(memcmp(s.centers, o.centers, sizeof(float) * p.k * d) == 0 &&
+                      memcmp(s.labels, o.labels, sizeof(int32_t) * n) == 0 && s.inertia == o.inertia,
+                      "k %d, n_init %d, %d threads: side by side %.17g, one by one %.17g", p.k, p.n_init,
+                      threads, s.inertia, o.inertia);
+                kmeans_result_free(&s);
+                kmeans_result_free(&o);
+            }
+    free(X);
+}
+
 TEST(n_init_keeps_best) {
     const int64_t n = 1500;
     float *X = blobs(n, 6, 10, 2.0, 0, 9);
@@ -443,6 +475,7 @@ int main(int argc, char **argv) {
     RUN(same_init_empty_cluster);
     RUN(kmeanspp_mean_inertia_vs_sklearn);
     RUN(thread_invariance_and_determinism);
+    RUN(kmeanspp_side_by_side_equals_one_by_one);
     RUN(n_init_keeps_best);
     RUN(two_contexts_in_two_host_threads);
     RUN(edge_cases_k1_and_k_equals_n);
