@@ -87,29 +87,65 @@ static void l2rows(const nn_ctx *ctx, float *X, int64_t n, int d, int ld) {
     }
 }
 
+// The first non-finite value of x[0..n), or -1: a flag per block of 4096 (vectorised), then the
+// scan of the block that has one.
+NN_TARGET_CLONES
+static int64_t first_nonfinite(const float *x, int64_t n) {
+    for (int64_t b = 0; b < n; b += 4096) {
+        const int m = (int)(n - b < 4096 ? n - b : 4096);
+        int bad = 0;
+        #pragma omp simd reduction(|:bad)
+        for (int q = 0; q < m; q++) bad |= !(fabsf(x[b + q]) <= FLT_MAX);
+        if (bad)
+            for (int q = 0; q < m; q++) if (!isfinite(x[b + q])) return b + q;
+    }
+    return -1;
+}
+
 static int tap_finite(const tensor *f, err *e) {
-    const int64_t c = f->shape[1], w = f->shape[3], hw = f->shape[2] * w;
-    for (int64_t q = 0; q < c * hw; q++)
-        if (!isfinite(f->data[q]))
-            return err_set(e, OODSEG_E_ARG, "feature tap '%s' has a non-finite value (%s) at channel %lld, "
-                           "(x %lld, y %lld)", f->name, isnan(f->data[q]) ? "NaN" : "Inf",
-                           (long long)(q / hw), (long long)(q % hw % w), (long long)(q % hw / w));
+    const int64_t c = f->shape[1], w = f->shape[3], hw = f->shape[2] * w, q = first_nonfinite(f->data, c * hw);
+    if (q >= 0)
+        return err_set(e, OODSEG_E_ARG, "feature tap '%s' has a non-finite value (%s) at channel %lld, "
+                       "(x %lld, y %lld)", f->name, isnan(f->data[q]) ? "NaN" : "Inf",
+                       (long long)(q / hw), (long long)(q % hw % w), (long long)(q % hw / w));
     return OODSEG_OK;
 }
 
-// Per-pixel L2 over the c channels of src (c, hw) into dst: blocks of pixels, channels in order
-// inside (contiguous reads, deterministic sums).
-static void l2_pixels(const nn_ctx *ctx, const float *src, int c, int64_t hw, float *dst) {
-    #pragma omp parallel for schedule(static) num_threads(ctx->threads) if (c * hw > (1 << 16))
-    for (int64_t p0 = 0; p0 < hw; p0 += 256) {
-        double s[256] = {0};
-        int np = (int)(hw - p0 < 256 ? hw - p0 : 256);
-        for (int ch = 0; ch < c; ch++)
-            for (int q = 0; q < np; q++) { double v = src[ch * hw + p0 + q]; s[q] += v * v; }
-        for (int q = 0; q < np; q++) s[q] = 1.0 / fmax(sqrt(s[q]), 1e-12);
-        for (int ch = 0; ch < c; ch++)
-            for (int q = 0; q < np; q++) dst[ch * hw + p0 + q] = (float)(src[ch * hw + p0 + q] * s[q]);
+// Pixels p0..p0+np-1 (np <= 256) of l2_pixels(), vectorised across the pixels; 0 when a pixel's
+// sum of squares is not finite (then the tap holds a NaN or an Inf: squares of floats cannot
+// overflow a double).
+NN_TARGET_CLONES
+static int l2_block(const float *src, int c, int64_t hw, int64_t p0, int np, float *dst) {
+    double s[256];
+    for (int q = 0; q < np; q++) s[q] = 0;
+    for (int ch = 0; ch < c; ch++) {
+        const float *x = src + ch * hw + p0;
+        #pragma omp simd
+        for (int q = 0; q < np; q++) s[q] += (double)x[q] * x[q];
     }
+    int bad = 0;
+    #pragma omp simd reduction(|:bad)
+    for (int q = 0; q < np; q++) {
+        bad |= !(s[q] <= DBL_MAX);
+        s[q] = 1.0 / fmax(sqrt(s[q]), 1e-12);   // F.normalize's eps
+    }
+    for (int ch = 0; ch < c; ch++) {
+        const float *x = src + ch * hw + p0;
+        float *y = dst + ch * hw + p0;
+        #pragma omp simd
+        for (int q = 0; q < np; q++) y[q] = (float)(x[q] * s[q]);
+    }
+    return !bad;
+}
+
+// Per-pixel L2 over the c channels of src (c, hw) into dst: blocks of pixels, channels in order
+// inside (contiguous reads, deterministic sums). 0 when src holds a non-finite value.
+static int l2_pixels(const nn_ctx *ctx, const float *src, int c, int64_t hw, float *dst) {
+    int ok = 1;
+    #pragma omp parallel for schedule(static) num_threads(ctx->threads) if (c * hw > (1 << 16)) reduction(&:ok)
+    for (int64_t p0 = 0; p0 < hw; p0 += 256)
+        ok &= l2_block(src, c, hw, p0, (int)(hw - p0 < 256 ? hw - p0 : 256), dst);
+    return ok;
 }
 
 // A tap (c, h, w) brought to the grid (c, gh, gw): the cells averaged (adaptive pooling bins) on
@@ -134,13 +170,17 @@ static void to_rows(const nn_ctx *ctx, const float *src, int c, int64_t n, float
 static int fuse_tap(const nn_ctx *ctx, const tensor *f, int l2, float *X, int gh, int gw, int D, int off, err *e) {
     const int c = (int)f->shape[1], h = (int)f->shape[2], w = (int)f->shape[3];
     const int64_t hw = (int64_t)h * w, n = (int64_t)gh * gw;
-    int rc = tap_finite(f, e);
+    int rc = l2 ? OODSEG_OK : tap_finite(f, e);   // (with l2, the norms find a non-finite value)
     if (rc) return rc;
     const float *src = f->data;
     float *tmp = NULL, *tmp2 = NULL;
     if (l2) {   // on the tap's own grid
         if (!(tmp = err_malloc(e, sizeof(float) * c * hw, "feature normalisation"))) return OODSEG_E_NOMEM;
-        l2_pixels(ctx, src, c, hw, tmp);
+        if (!l2_pixels(ctx, src, c, hw, tmp)) {
+            free(tmp);
+            rc = tap_finite(f, e);
+            return rc ? rc : err_set(e, OODSEG_E_INTERNAL, "feature tap '%s': a non-finite L2 norm", f->name);
+        }
         src = tmp;
     }
     if (h != gh || w != gw) {

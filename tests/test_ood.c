@@ -356,9 +356,30 @@ TEST(errors_are_clear) {
     CHECK(score_with("kmeans", synth_in(&s), &o, sc, NULL, &e) == OODSEG_E_ARG);
     CHECK(strstr(e.msg, "--k 100") && strstr(e.msg, "64"), "%s", e.msg);
     o.km.k = 4;
-    s.taps[0].data[77] = NAN;
-    CHECK(score_with("kmeans", synth_in(&s), &o, sc, NULL, &e) == OODSEG_E_ARG);
-    CHECK(strstr(e.msg, "backbone.out3") && strstr(e.msg, "NaN"), "%s", e.msg);
+    // a non-finite feature is named with its channel and pixel, found by the L2 norms (default)
+    // and without them (77 = channel 1, x 5, y 1 of the 8 x 8 grid)
+    for (int l2 = 1; l2 >= 0; l2--)
+        for (int inf = 0; inf < 2; inf++) {
+            s.taps[0].data[77] = inf ? -INFINITY : NAN;
+            o.l2norm = l2;
+            CHECK(score_with("kmeans", synth_in(&s), &o, sc, NULL, &e) == OODSEG_E_ARG);
+            CHECK(strstr(e.msg, "backbone.out3") && strstr(e.msg, inf ? "Inf" : "NaN") &&
+                  strstr(e.msg, "channel 1, (x 5, y 1)"), "l2norm %d: %s", l2, e.msg);
+        }
+    o.l2norm = 1;
+    s.taps[0].data[77] = 0.5f;
+    // in a later block of the scan (4096 values), in a second tap
+    float *g = synth_tap(&s, "backbone.wide", 80, 4);   // 80 x 64 values
+    for (int l2 = 1; l2 >= 0; l2--) {
+        o.l2norm = l2;
+        g[4500] = NAN;   // channel 70, pixel 20
+        CHECK(score_with("kmeans", synth_in(&s), &o, sc, NULL, &e) == OODSEG_E_ARG);
+        CHECK(strstr(e.msg, "backbone.wide") && strstr(e.msg, "channel 70, (x 4, y 2)"), "l2norm %d: %s", l2, e.msg);
+        g[4500] = 0;
+        CHECK(score_with("kmeans", synth_in(&s), &o, sc, NULL, &e) == OODSEG_OK, "l2norm %d: %s", l2, e.msg);
+    }
+    free(s.taps[--s.ntaps].data);
+    o.l2norm = 1;
     const ood_method_def *d = ood_method_find("kmeans", &e);
     CHECK(d && !strcmp(d->name, "kmeans"));
     CHECK((d = ood_method_find("MaxLogit", &e)) && !strcmp(d->name, "maxlogit"));
