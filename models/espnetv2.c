@@ -63,8 +63,7 @@ static int eesp_forward(const nn_ctx *ctx, nn_arena *A, const eesp *b, const flo
     float *p = arena_floats(A, n * h * w, "EESP projection", e);          // (n, h, w)
     float *cat = p ? arena_floats(A, b->n_out * hw, "EESP concat", e) : NULL;   // (nOut, ho, wo)
     if (!p || !cat) goto done;
-    if (conv2d_forward(ctx, &b->proj, x, h, w, p, e)) goto done;
-    prelu_inplace(ctx, p, (int)n, (int64_t)h * w, b->proj_act);
+    if (conv2d_forward_prelu(ctx, &b->proj, x, h, w, b->proj_act, p, e)) goto done;
     // HFF: o_0 = spp_0(P), o_i = spp_i(P) + o_{i-1}, written as concat[o_0..o_3]
     for (int i = 0; i < 4; i++) {
         if (conv2d_forward(ctx, &b->spp[i], p, h, w, cat + i * n * hw, e)) goto done;
@@ -73,10 +72,7 @@ static int eesp_forward(const nn_ctx *ctx, nn_arena *A, const eesp *b, const flo
     arena_release(A, p), p = NULL;
     br_apply(ctx, &b->br_after_cat, cat, hw);
     if (conv2d_forward(ctx, &b->exp, cat, ho, wo, y, e)) goto done;
-    if (b->stride == 1) {
-        add_inplace(ctx, y, x, b->n_out * hw);
-        prelu_inplace(ctx, y, b->n_out, hw, b->module_act);
-    }
+    if (b->stride == 1) add_prelu_inplace(ctx, y, x, b->n_out, hw, b->module_act);
 done:
     arena_release(A, p);
     arena_release(A, cat);
@@ -120,12 +116,11 @@ static int down_forward(const nn_ctx *ctx, nn_arena *A, const downsampler *d, co
     if (eesp_forward(ctx, A, &d->eesp, x, h, w, y + d->nin * hw, e)) return e->code;
     float *r = arena_floats(A, 3 * hw, "input reinforcement", e);   // (3, ho, wo)
     if (!r) return e->code;
-    if (conv2d_forward(ctx, &d->reinf0, img, ho, wo, r, e)) { arena_release(A, r); return e->code; }
-    prelu_inplace(ctx, r, 3, hw, d->reinf0_act);
-    // inp_reinf.1 (a 1x1 conv from 3 channels) added straight into y, no nout-channel temporary
-    conv2d_1x1_accumulate(ctx, &d->reinf1, r, hw, y);
+    if (conv2d_forward_prelu(ctx, &d->reinf0, img, ho, wo, d->reinf0_act, r, e)) { arena_release(A, r); return e->code; }
+    // inp_reinf.1 (a 1x1 conv from 3 channels) added straight into y, no nout-channel temporary,
+    // then the PReLU on each channel while it is in cache
+    conv2d_1x1_accumulate(ctx, &d->reinf1, r, hw, d->act, y);
     arena_release(A, r);
-    prelu_inplace(ctx, y, d->nout, hw, d->act);
     return OODSEG_OK;
 }
 
@@ -190,8 +185,7 @@ static int pyr_forward(const nn_ctx *ctx, nn_arena *A, const pyrpool *p, const f
     float *a = cat ? arena_floats(A, most, "pyramid branch", e) : NULL;
     float *b = a ? arena_floats(A, most, "pyramid branch", e) : NULL;
     if (!b) goto done;
-    if (conv2d_forward(ctx, &p->proj, x, h, w, Y, e)) goto done;
-    prelu_inplace(ctx, Y, P, hw, p->proj_act);
+    if (conv2d_forward_prelu(ctx, &p->proj, x, h, w, p->proj_act, Y, e)) goto done;
     for (int i = 0; i < 5; i++) {
         float *slice = cat + i * P * hw;
         if (i == 2) {
@@ -209,10 +203,8 @@ static int pyr_forward(const nn_ctx *ctx, nn_arena *A, const pyrpool *p, const f
     br_apply(ctx, &p->merge_br, cat, hw);
     // merge_layer.1: channel shuffle(5), so that the grouped 3x3 conv sees the 5 scales of each channel
     channel_shuffle(ctx, cat, 5 * P, hw, 5, a);
-    if (conv2d_forward(ctx, &p->merge_conv, a, h, w, Y, e)) goto done;
-    prelu_inplace(ctx, Y, P, hw, p->merge_act);
-    if (conv2d_forward(ctx, &p->last, Y, h, w, y, e)) goto done;
-    if (p->br_act) prelu_inplace(ctx, y, p->out, hw, p->br_act);
+    if (conv2d_forward_prelu(ctx, &p->merge_conv, a, h, w, p->merge_act, Y, e)) goto done;
+    if (conv2d_forward_prelu(ctx, &p->last, Y, h, w, p->br_act, y, e)) goto done;   // (no PReLU: NULL)
 done:
     arena_release(A, Y), arena_release(A, cat), arena_release(A, a), arena_release(A, b);
     return e->code;
@@ -246,8 +238,7 @@ static int pw_forward(const nn_ctx *ctx, nn_arena *A, const pwconv *p, const flo
     global_avgpool(ctx, x, p->nin, hw, g);
     if (conv2d_forward(ctx, &p->wt, g, 1, 1, g + p->nin, e)) { arena_release(A, g); return e->code; }
     sigmoid_inplace(ctx, g + p->nin, p->nout);
-    if (conv2d_forward(ctx, &p->expn, x, h, w, y, e)) { arena_release(A, g); return e->code; }
-    prelu_inplace(ctx, y, p->nout, hw, p->expn_act);
+    if (conv2d_forward_prelu(ctx, &p->expn, x, h, w, p->expn_act, y, e)) { arena_release(A, g); return e->code; }
     scale_channels_inplace(ctx, y, p->nout, hw, g + p->nin);
     arena_release(A, g);
     return OODSEG_OK;
@@ -329,8 +320,7 @@ static int v2_backbone(v2_run *r, const float *input, err *e) {
         avgpool3x3s2_forward(ctx, k == 1 ? input : r->img[k - 1], 3, H[k - 1], W[k - 1], r->img[k]);
     }
     if (!(r->l[1] = arena_floats(A, ch[0] * hw[1], "enc_l1_s2", e))) return e->code;
-    if (conv2d_forward(ctx, &n->level1, input, H[0], W[0], r->l[1], e)) return e->code;
-    prelu_inplace(ctx, r->l[1], ch[0], hw[1], n->level1_act);
+    if (conv2d_forward_prelu(ctx, &n->level1, input, H[0], W[0], n->level1_act, r->l[1], e)) return e->code;
     PROF_NEXT(ctx, PROF_CONV_BLOCK);
     if (!(r->l[2] = arena_floats(A, ch[1] * hw[2], "enc_l2_s4", e))) return e->code;
     if (down_forward(ctx, A, &n->level2_0, r->l[1], H[1], W[1], r->img[2], r->l[2], e)) return e->code;

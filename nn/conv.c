@@ -576,7 +576,8 @@ int conv2d_forward_prelu(const nn_ctx *ctx, const conv2d *c, const float *x, int
 
 // Few input channels, so each output channel is one pass over the inputs, accumulated in input
 // order with the bias last (the order ESPNetv2's input reinforcement was written and checked in).
-void conv2d_1x1_accumulate(const nn_ctx *ctx, const conv2d *c, const float *x, int64_t hw, float *y) {
+void conv2d_1x1_accumulate(const nn_ctx *ctx, const conv2d *c, const float *x, int64_t hw, const float *slope,
+                           float *y) {
     const int ci = c->c_in;
     #pragma omp parallel for schedule(static) num_threads(ctx->threads)
     for (int o = 0; o < c->c_out; o++) {
@@ -588,6 +589,7 @@ void conv2d_1x1_accumulate(const nn_ctx *ctx, const conv2d *c, const float *x, i
             for (int k = 1; k < ci; k++) s += wo[k] * x[(size_t)k * hw + i];
             yo[i] += s + b;
         }
+        if (slope) prelu_span(yo, hw, slope[o]);
     }
 }
 

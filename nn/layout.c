@@ -41,6 +41,17 @@ void add_inplace(const nn_ctx *ctx, float *y, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += x[i];
 }
 
+void add_prelu_inplace(const nn_ctx *ctx, float *y, const float *x, int c, int64_t hw, const float *slope) {
+    #pragma omp parallel for schedule(static) num_threads(ctx->threads) if ((int64_t)c * hw >= 16384)
+    for (int ch = 0; ch < c; ch++) {
+        float *yc = y + (size_t)ch * hw;
+        const float *xc = x + (size_t)ch * hw;
+        #pragma omp simd
+        for (int64_t i = 0; i < hw; i++) yc[i] += xc[i];
+        prelu_span(yc, hw, slope[ch]);
+    }
+}
+
 void add_scaled_cl(const nn_ctx *ctx, float *x, const float *y, const float *gamma, int64_t n, int c) {
     #pragma omp parallel for schedule(static) num_threads(ctx->threads) if (n * c >= 16384)
     for (int64_t i = 0; i < n; i++) {

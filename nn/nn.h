@@ -94,8 +94,10 @@ int conv2d_takes_winograd(const nn_ctx *ctx, const conv2d *c);
 // y += conv(x) for a 1x1 stride-1 conv with groups 1 (bias required): per output channel o,
 // y[o, p] += ((w[o,0]*x[0,p] + w[o,1]*x[1,p]) + ...) + b[o], the inputs summed in order, then the
 // bias. For convs from very few channels (ESPNetv2's input reinforcement from the 3-channel image)
-// added to an existing map without a c_out-channel temporary.
-void conv2d_1x1_accumulate(const nn_ctx *ctx, const conv2d *c, const float *x, int64_t hw, float *y);
+// added to an existing map without a c_out-channel temporary. slope: NULL, or a PReLU per output
+// channel applied to the sum.
+void conv2d_1x1_accumulate(const nn_ctx *ctx, const conv2d *c, const float *x, int64_t hw, const float *slope,
+                           float *y);
 
 // ConvTranspose2d kernel 2, stride 2, pad 0, no bias. weight: (c_in, c_out, 2, 2) (PyTorch layout).
 // y[co, 2i+a, 2j+b] = sum_ci x[ci, i, j] * w[ci, co, a, b]; y: (c_out, 2h, 2w).
@@ -198,6 +200,8 @@ void nhwc_to_nchw(const nn_ctx *ctx, const float *x, int h, int w, int c, float 
 // Channel shuffle (ShuffleNet): view (groups, c/groups), transpose, flatten. y[j*groups + i] = x[i*(c/groups) + j].
 void channel_shuffle(const nn_ctx *ctx, const float *x, int c, int64_t hw, int groups, float *y);
 void add_inplace(const nn_ctx *ctx, float *y, const float *x, int64_t n);   // y += x
+// y = PReLU(y + x) on (c, hw) maps, slope per channel: add_inplace then prelu_inplace in one pass.
+void add_prelu_inplace(const nn_ctx *ctx, float *y, const float *x, int c, int64_t hw, const float *slope);
 // Channels-last layer scale: x[i, k] += gamma[k] * y[i, k] for n rows of c (gamma NULL: x += y).
 void add_scaled_cl(const nn_ctx *ctx, float *x, const float *y, const float *gamma, int64_t n, int c);
 void copy_f32(const nn_ctx *ctx, float *y, const float *x, int64_t n);       // y = x

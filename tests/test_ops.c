@@ -725,14 +725,47 @@ TEST(conv2d_1x1_accumulate_matches_loop) {
                 ref[o * t->hw + i] = y0[o * t->hw + i] + (s + b[o]);
             }
         conv2d cv = {t->ci, t->co, 1, 1, 0, 1, 1, wt, b, 0, NULL};
-        for (int th = 1; th <= 2; th++) {
-            T.threads = th;
-            memcpy(got, y0, sizeof(float) * n);
-            conv2d_1x1_accumulate(&T, &cv, x, t->hw, got);
-            CHECK(memcmp(got, ref, sizeof(float) * n) == 0, "case %zu (%d -> %d, %d px), %d threads", k,
-                  t->ci, t->co, t->hw, th);
+        float *slope = t_rand_buf(t->co, 0.5f), *ref_act = malloc(sizeof(float) * n);
+        for (int64_t i = 0; i < n; i++) {   // then PReLU, slope per output channel
+            float v = ref[i];
+            ref_act[i] = v >= 0.0f ? v : slope[i / t->hw] * v;
         }
-        free(x); free(wt); free(b); free(y0); free(ref); free(got);
+        for (int th = 1; th <= 2; th++)
+            for (int act = 0; act < 2; act++) {
+                T.threads = th;
+                memcpy(got, y0, sizeof(float) * n);
+                conv2d_1x1_accumulate(&T, &cv, x, t->hw, act ? slope : NULL, got);
+                CHECK(memcmp(got, act ? ref_act : ref, sizeof(float) * n) == 0,
+                      "case %zu (%d -> %d, %d px), %d threads, PReLU %d", k, t->ci, t->co, t->hw, th, act);
+            }
+        free(x); free(wt); free(b); free(y0); free(ref); free(got); free(slope); free(ref_act);
+    }
+    nn_ctx_init(&T, 0);
+}
+
+// add_prelu_inplace is add_inplace then prelu_inplace, bit for bit, on either side of the size
+// where it goes parallel, with negative and -0.0 sums.
+TEST(add_prelu_equals_add_then_prelu) {
+    static const int shapes[][2] = {{1, 1}, {3, 17}, {16, 4096}, {5, 6000}};
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        const int c = shapes[k][0], hw = shapes[k][1];
+        const int64_t n = (int64_t)c * hw;
+        float *y0 = t_rand_buf(n, 1.0f), *x = t_rand_buf(n, 1.0f), *slope = t_rand_buf(c, 0.5f);
+        float *want = malloc(sizeof(float) * n), *got = malloc(sizeof(float) * n);
+        x[0] = -y0[0];   // a zero sum
+        for (int th = 1; th <= 3; th += 2) {
+            T.threads = th;
+            memcpy(want, y0, sizeof(float) * n);
+            add_inplace(&T, want, x, n);
+            prelu_inplace(&T, want, c, hw, slope);
+            memcpy(got, y0, sizeof(float) * n);
+            add_prelu_inplace(&T, got, x, c, hw, slope);
+            CHECK(memcmp(got, want, sizeof(float) * n) == 0, "%d x %d, %d threads", c, hw, th);
+        }
+        int neg = 0;
+        for (int64_t i = 0; i < n; i++) neg += y0[i] + x[i] < 0;
+        CHECK(neg > 0 || n == 1, "no negative sums in %d x %d", c, hw);
+        free(y0); free(x); free(slope); free(want); free(got);
     }
     nn_ctx_init(&T, 0);
 }
@@ -941,6 +974,7 @@ int main(int argc, char **argv) {
     RUN(copy_and_crop_match_loop);
     RUN(window_ops_match_loops);
     RUN(conv2d_1x1_accumulate_matches_loop);
+    RUN(add_prelu_equals_add_then_prelu);
     RUN(pad_zero_places_the_map);
     RUN(resize_bicubic_cl_matches_reference);
     RUN(add_flipped_w_cl_matches_loop);
