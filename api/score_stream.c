@@ -1,5 +1,5 @@
 // `oodseg score` over images and videos (see score_stream.h), in four stages: the decoding
-// thread (api/frames.c), the network on the forward thread (below), the methods on the calling
+// thread (api/frames.c), the network on the forward threads (below), the methods on the calling
 // thread, and a writer thread that encodes and writes each frame's score maps and pictures.
 // Encoding 1280x720 pictures costs as much as the network, so without the writer the network sat
 // idle for most of each image.
@@ -10,7 +10,8 @@
 // are written in order by the one writer and reported back on the calling thread in order, so the
 // callbacks see exactly the sequence of a one-thread run. The ring of `queue` jobs bounds memory.
 //
-// Threads: the network keeps its --threads N OpenMP threads and the writer is one more thread at
+// Threads: the network keeps its --threads N (on one forward thread with N OpenMP threads, or on
+// several with their share, below) and the writer is one more thread at
 // the normal priority, its encoders single-threaded. On a 2-core machine with N = 2 the three
 // compete, but the writer's work (CPU seconds per 1280x720 image with maxlogit,kmeans, from the
 // process's user time with and without pictures: PNG 0.21, WebP 0.18, JPEG 0.08, against 0.5 for
@@ -199,63 +200,108 @@ static video_writer *writer_stop(writer *w, score_stream_summary *s, int *rc, er
     return w->ov.vw;
 }
 
-// ---- the forward thread ------------------------------------------------------------------------
-// The network runs on its own thread, one frame ahead of the methods: while the calling thread
-// runs the methods of frame i (K-Means is as long as ESPNetv2's forward), the forward thread runs
-// frame i+1. Neither stage keeps two cores busy on its own (2-thread / 1-thread times of 0.6 to
-// 0.7), so together they fill the gaps. The calling thread still pulls the frames, decides skips
-// and reports, so every callback stays on it and in order; results are the same bits, since each
-// stage runs the same code on the same context. At most FWD_AHEAD frames are posted and not taken.
-#define FWD_AHEAD 2
+// ---- the forward threads -----------------------------------------------------------------------
+// The network runs on forward threads, ahead of the methods: while the calling thread runs the
+// methods of frame i, the forward threads run the next frames. The calling thread still pulls the
+// frames, decides skips and reports, so every callback stays on it and in order; results are the
+// same bits, since every stage runs the same code and results do not depend on thread counts.
+//
+// How many forward threads: one with the model's threads, or, for a small model that can share
+// its weights (model_twin), one per thread up to FWD_MAX, each on a twin with its share of the
+// threads, and the methods on a twin too. ESPNetv2's forward is some 250 short parallel regions:
+// on 2 threads each pays a wake-up (about 40 us on the 2-core VM of BENCHMARKS.md) and its load
+// imbalance, so 2 threads finish one frame in 0.6 of the 1-thread time; two frames on one thread
+// each keep both cores busy instead. A frame is taken by whichever forward thread is free; frames
+// are handed to the methods in order. At most `ahead` frames are posted and not taken.
+#define FWD_MAX 4
+#define FWD_RING (2 * FWD_MAX)
+#define FWD_TWIN_MAX_PARAMS 16000000   // weights small enough to share (64 MB of fp32): the arenas
+                                       // and the frames in flight, not the weights, set the memory
 
-typedef struct fwd_item { job j; tensor_list tl; } fwd_item;
+typedef struct fwd_item { job j; tensor_list tl; int done; } fwd_item;
 
-typedef struct forwarder {
-    pipeline *p;
-    pthread_t th;
+typedef struct forwarder forwarder;
+typedef struct fwd_worker { forwarder *f; pipeline p; model *twin; pthread_t th; int started; } fwd_worker;
+
+struct forwarder {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    fwd_item ring[FWD_AHEAD];
-    long posted, done, taken;   // taken <= done <= posted <= taken + FWD_AHEAD
-    int quit;
-} forwarder;
+    fwd_item ring[FWD_RING];
+    long posted, claimed, taken;   // taken <= claimed <= posted <= taken + ahead
+    int ahead, nw, quit;
+    fwd_worker w[FWD_MAX];
+    model *scorer;                 // the methods' twin (their threads), or NULL: the pipeline's model
+};
 
 static void *forwarder_main(void *arg) {
-    forwarder *f = arg;
+    fwd_worker *me = arg;
+    forwarder *f = me->f;
     pthread_mutex_lock(&f->mu);
     for (;;) {
-        while (f->done == f->posted && !f->quit) pthread_cond_wait(&f->cv, &f->mu);
-        if (f->done == f->posted) break;
-        fwd_item *x = &f->ring[f->done % FWD_AHEAD];
+        while (f->claimed == f->posted && !f->quit) pthread_cond_wait(&f->cv, &f->mu);
+        if (f->claimed == f->posted) break;
+        fwd_item *x = &f->ring[f->claimed++ % FWD_RING];
         pthread_mutex_unlock(&f->mu);
         job *j = &x->j;
         x->tl = (tensor_list){0};
-        if (!j->skipped && !j->bad && (j->bad = pipeline_forward(f->p, &j->it.img, &x->tl, &j->po, &j->it.e)))
+        if (!j->skipped && !j->bad && (j->bad = pipeline_forward(&me->p, &j->it.img, &x->tl, &j->po, &j->it.e)))
             err_prefix(&j->it.e, "%s: ", j->it.name);
         pthread_mutex_lock(&f->mu);
-        f->done++;
+        x->done = 1;
         pthread_cond_broadcast(&f->cv);
     }
     pthread_mutex_unlock(&f->mu);
     return NULL;
 }
 
+// The forward threads for p: one per core up to FWD_MAX, each on a twin with its share of the
+// threads, when the model is small and shareable and there are 2 cores or more; else one, on the
+// model itself. (A twin that cannot be made means one thread, as before.)
+static int forwarder_plan(forwarder *f, pipeline *p) {
+    const model *m = p->m;
+    const int threads = m->ctx.threads, nw = threads < FWD_MAX ? threads : FWD_MAX, each = threads / nw;
+    if (nw < 2 || !m->shareable || m->ctx.precision != NN_FP32 || m->desc.num_params > FWD_TWIN_MAX_PARAMS)
+        return 1;
+    err ignore = {0};
+    int made = 0;
+    while (made < nw && !model_twin(m, each, &f->w[made].twin, &ignore)) made++;
+    if (made == nw && !model_twin(m, each, &f->scorer, &ignore)) {
+        for (int i = 0; i < nw; i++) {
+            f->w[i].p = *p;
+            f->w[i].p.m = f->w[i].twin;
+            f->w[i].p.owns_model = 0;
+        }
+        return nw;
+    }
+    for (int i = 0; i < made; i++) model_close(f->w[i].twin), f->w[i].twin = NULL;
+    return 1;
+}
+
+static void forwarder_stop(forwarder *f);
+
 static int forwarder_start(forwarder *f, pipeline *p, err *e) {
     memset(f, 0, sizeof *f);
-    f->p = p;
+    f->nw = forwarder_plan(f, p);
+    if (f->nw == 1) f->w[0].p = *p;
+    f->ahead = f->nw + 1;
     pthread_mutex_init(&f->mu, NULL);
     pthread_cond_init(&f->cv, NULL);
-    if (pthread_create(&f->th, NULL, forwarder_main, f)) {
-        pthread_mutex_destroy(&f->mu);
-        pthread_cond_destroy(&f->cv);
-        return err_set(e, OODSEG_E_INTERNAL, "cannot start the forward thread");
+    for (int i = 0; i < f->nw; i++) {
+        f->w[i].f = f;
+        if (pthread_create(&f->w[i].th, NULL, forwarder_main, &f->w[i])) {
+            forwarder_stop(f);
+            return err_set(e, OODSEG_E_INTERNAL, "cannot start a forward thread");
+        }
+        f->w[i].started = 1;
     }
     return OODSEG_OK;
 }
 
 static void forwarder_post(forwarder *f, const job *j) {
     pthread_mutex_lock(&f->mu);
-    f->ring[f->posted % FWD_AHEAD].j = *j;
+    fwd_item *x = &f->ring[f->posted % FWD_RING];
+    x->j = *j;
+    x->done = 0;
     f->posted++;
     pthread_cond_broadcast(&f->cv);
     pthread_mutex_unlock(&f->mu);
@@ -265,15 +311,17 @@ static void forwarder_post(forwarder *f, const job *j) {
 static void forwarder_take(forwarder *f, job *j, tensor_list *tl, double *wait) {
     double t0 = now();
     pthread_mutex_lock(&f->mu);
-    while (f->done == f->taken) pthread_cond_wait(&f->cv, &f->mu);
-    fwd_item *x = &f->ring[f->taken % FWD_AHEAD];
+    fwd_item *x = &f->ring[f->taken % FWD_RING];
+    while (!x->done) pthread_cond_wait(&f->cv, &f->mu);
     *j = x->j, *tl = x->tl;
+    x->done = 0;
     f->taken++;
     pthread_mutex_unlock(&f->mu);
     *wait += now() - t0;
 }
 
-// Waits for the frames still in flight, drops them (not written, not reported), joins the thread.
+// Waits for the frames still in flight, drops them (not written, not reported), joins the threads
+// and closes the twins.
 static void forwarder_stop(forwarder *f) {
     double unused = 0;
     while (f->taken < f->posted) {
@@ -288,9 +336,11 @@ static void forwarder_stop(forwarder *f) {
     f->quit = 1;
     pthread_cond_broadcast(&f->cv);
     pthread_mutex_unlock(&f->mu);
-    pthread_join(f->th, NULL);
+    for (int i = 0; i < f->nw; i++) if (f->w[i].started) pthread_join(f->w[i].th, NULL);
     pthread_mutex_destroy(&f->mu);
     pthread_cond_destroy(&f->cv);
+    for (int i = 0; i < f->nw; i++) model_close(f->w[i].twin);
+    model_close(f->scorer);
 }
 
 int score_stream(pipeline *p, char *const *paths, int n, const score_stream_opts *o, score_stream_summary *s, err *e) {
@@ -308,9 +358,13 @@ int score_stream(pipeline *p, char *const *paths, int n, const score_stream_opts
         frame_source_close(src);
         return rc;
     }
+    // the methods run on the scorer twin's threads when the forwards run on twins
+    pipeline ps = *p;
+    if (f.scorer) ps.m = f.scorer, ps.owns_model = 0;
+    s->forward_threads = f.nw;
     while (!rc && !last) {
         int cancel = o->cancel && *o->cancel;
-        while (!cancel && !eof && f.posted - f.taken < FWD_AHEAD) {   // only this thread posts
+        while (!cancel && !eof && f.posted - f.taken < f.ahead) {   // only this thread posts
             job j = {0};
             if (frame_source_next(src, &j.it)) { eof = 1; break; }
             j.skipped = !j.it.failed && o->skip && o->skip(o->ctx, j.it.name);
@@ -324,7 +378,7 @@ int score_stream(pipeline *p, char *const *paths, int n, const score_stream_opts
         tensor_list tl;
         forwarder_take(&f, &j, &tl, &s->seconds_forward_wait);
         // pipeline_score frees tl; a skipped or failed frame's tl is empty
-        if (!j.skipped && !j.bad && (j.bad = pipeline_score(p, &tl, &j.po, &j.it.e))) err_prefix(&j.it.e, "%s: ", j.it.name);
+        if (!j.skipped && !j.bad && (j.bad = pipeline_score(&ps, &tl, &j.po, &j.it.e))) err_prefix(&j.it.e, "%s: ", j.it.name);
         s->seconds_network += j.po.seconds_forward + j.po.seconds_methods;
         last = j.bad && !o->keep_going;   // it stops the run once the frames before it are written
         submit(&w, &j, s, &rc, e);

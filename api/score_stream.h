@@ -35,16 +35,18 @@ typedef struct score_stream_summary {
     double seconds_decode, seconds_wait;   // the decoding thread's time; the time spent waiting for it
     double seconds_network;                // the forward passes and the methods (they overlap:
                                            // the sum can exceed the wall time)
-    double seconds_forward_wait;           // the calling thread waiting for the forward thread
+    double seconds_forward_wait;           // the calling thread waiting for the forward threads
+    int forward_threads;                   // host threads running forwards (api/score_stream.c)
     double seconds_write, seconds_write_wait;   // the writer thread's time; the time waiting for it
 } score_stream_summary;
 
-// Each frame's network runs on a forward thread (with the model's threads), one frame ahead of
-// its methods on the calling thread, while a writer thread encodes and writes the previous frames'
-// outputs; the maps are the bits of pipeline_run. The callbacks are called on the calling thread,
-// in input order. Returns an error that stops the run (a failed frame without keep_going,
-// an output that cannot be written, OODSEG_E_INTERRUPTED); failed frames with keep_going are only
-// counted in s.
+// Each frame's network runs on a forward thread (with the model's threads; or, for a small model
+// whose weights can be shared, on one of several forward threads, each on a twin of the model
+// with its share of the threads), ahead of its methods on the calling thread, while a writer
+// thread encodes and writes the previous frames' outputs; the maps are the bits of pipeline_run.
+// The callbacks are called on the calling thread, in input order. Returns an error that stops the
+// run (a failed frame without keep_going, an output that cannot be written,
+// OODSEG_E_INTERRUPTED); failed frames with keep_going are only counted in s.
 int score_stream(pipeline *p, char *const *paths, int n, const score_stream_opts *o, score_stream_summary *s, err *e);
 
 #endif

@@ -159,10 +159,11 @@ static int save_state(const score_state *st, const score_stream_summary *ss, int
 
 static void summary_line(const score_stream_summary *ss, const score_progress *sp, const pipeline *p, const cli_common *c) {
     int n = ss->done + ss->failed + ss->skipped;
-    fprintf(stderr, "scored %d of %d %s%s with %s (%s) into %s (%.2f s; network %.2f s; writing %.2f s and decoding "
-            "%.2f s on their own threads)", ss->done, n, sp->videos ? "frame" : "image", n == 1 ? "" : "s",
-            p->m->desc.arch, c->cfg.methods, c->out_dir, omp_get_wtime() - sp->t0, ss->seconds_network,
-            ss->seconds_write, ss->seconds_decode);
+    fprintf(stderr, "scored %d of %d %s%s with %s (%s) into %s (%.2f s; network %.2f s on %d forward thread%s; "
+            "writing %.2f s and decoding %.2f s on their own threads)", ss->done, n, sp->videos ? "frame" : "image",
+            n == 1 ? "" : "s", p->m->desc.arch, c->cfg.methods, c->out_dir, omp_get_wtime() - sp->t0,
+            ss->seconds_network, ss->forward_threads, ss->forward_threads == 1 ? "" : "s", ss->seconds_write,
+            ss->seconds_decode);
     if (ss->skipped) fprintf(stderr, "; %d done before (--resume)", ss->skipped);
     if (ss->failed) fprintf(stderr, "; %d FAILED (first: %s)\n", ss->failed, ss->first_failure.msg);
     else fprintf(stderr, "\n");

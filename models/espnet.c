@@ -527,6 +527,7 @@ int espnet_create(ckpt *ck, const model_options *opt, model **out, err *e) {
     m->impl = n;
     m->forward = espnet_forward;
     m->destroy = espnet_destroy;
+    m->shareable = 1;   // the forward reads the weights only
     n->ck = ck;
     if (model_arena_open(m, e)) goto fail;
     if (recognise(ck, n, e)) goto fail;

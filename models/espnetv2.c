@@ -642,6 +642,7 @@ int espnetv2_create(ckpt *ck, const model_options *opt, model **out, err *e) {
     m->impl = n;
     m->forward = espnetv2_forward;
     m->destroy = espnetv2_destroy;
+    m->shareable = 1;   // the forward reads the weights only
     n->ck = ck;
     if (model_arena_open(m, e) || recognise(ck, n, e) || bind(ck, n, e)) goto fail;
     fill_desc(&m->desc, n, ck);

@@ -139,6 +139,10 @@ struct model {
     // peak), estimated from the configuration alone, before any forward has run: the
     // architecture's *_estimate below, set by models/registry.c.
     uint64_t (*estimate)(const model *m, int h, int w);
+    // 1: forward only reads impl (the fp32 weights), so model_twin can give the model twins whose
+    // forwards run at the same time as its own (set by the architectures that were checked).
+    int shareable;
+    const model *twin_of;    // a twin: the model whose weights it shares, else NULL
 };
 
 // registry.c: opens the checkpoint, recognises the architecture, builds the model, which keeps a
@@ -147,6 +151,12 @@ int model_open(const char *path, const nn_ctx *ctx, const model_options *opt, mo
 // Takes ownership of ck.
 int model_from_ckpt(ckpt *ck, const nn_ctx *ctx, const model_options *opt, model **out, err *e);
 void model_close(model *m);
+// A second handle on m's weights with its own arena and a context of `threads` threads, for a
+// host thread that runs forwards while other threads run m's (or other twins'): the same outputs,
+// bit for bit, since results do not depend on the thread count. Only for a shareable fp32 model
+// (OODSEG_E_ARG otherwise, saying why). model_close frees the twin's own parts only; close every
+// twin before m.
+int model_twin(const model *m, int threads, model **out, err *e);
 // The model's forward in its inference mode (desc.infer): m->forward on the whole input, or the
 // slide windows stitched (models/slide.c). Same contract as m->forward.
 int model_forward(model *m, const float *input, int h, int w, const char *want, tensor_list *out, err *e);

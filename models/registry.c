@@ -85,9 +85,33 @@ int model_open(const char *path, const nn_ctx *ctx, const model_options *opt, mo
 
 void model_close(model *m) {
     if (!m) return;
-    nn_bf16_weights *w = m->ctx.bf16_weights;
+    nn_bf16_weights *w = m->twin_of ? NULL : m->ctx.bf16_weights;   // (a twin's are its model's)
     if (m->destroy) m->destroy(m);
     nn_bf16_weights_free(w);
+}
+
+static void twin_destroy(model *m) {
+    arena_free(m->arena);
+    free(m);
+}
+
+int model_twin(const model *m, int threads, model **out, err *e) {
+    *out = NULL;
+    if (!m->shareable || m->twin_of)
+        return err_set(e, OODSEG_E_ARG, "%s: this model cannot run forwards from two threads at once", m->desc.arch);
+    if (m->ctx.precision != NN_FP32)
+        return err_set(e, OODSEG_E_ARG, "%s: a bf16 model packs its weights on first use, so it cannot run "
+                       "forwards from two threads at once", m->desc.arch);
+    model *t = err_malloc(e, sizeof *t, "a model twin");
+    if (!t) return e->code;
+    *t = *m;
+    t->ctx.threads = threads < 1 ? 1 : threads;
+    t->arena = NULL;
+    t->destroy = twin_destroy;
+    t->twin_of = m;
+    if (model_arena_open(t, e)) { free(t); return e->code; }
+    *out = t;
+    return OODSEG_OK;
 }
 
 int model_forward_image(model *m, const image *img, const char *size, const char *want,

@@ -111,9 +111,10 @@ static void *score_job(void *p) {
     return NULL;
 }
 
-// `oodseg score` over a folder runs each frame's forward on its own thread while the previous
-// frame's methods run (api/score_stream.c): every frame's maps are still the bits of the API
-// scoring that image alone, for 1 and 2 threads, with a failing frame among them.
+// `oodseg score` over a folder runs the frames' forwards on their own threads while the previous
+// frame's methods run (api/score_stream.c; from 2 threads on, the default model on twins of one
+// thread each): every frame's maps are still the bits of the API scoring that image alone, for 1
+// to 3 threads, with a failing frame among them.
 TEST(score_folder_overlap_matches_api) {
     const char *model = default_model_or_null();
     if (!model) SKIP("no default model (oodseg_default_model found none)");
@@ -130,12 +131,18 @@ TEST(score_folder_overlap_matches_api) {
     oodseg_scorer *s;
     REQUIRE(oodseg_model_open(mpath, NULL, &m, &st) == OODSEG_OK, "%s", st.message);
     REQUIRE(oodseg_scorer_open(m, "maxlogit,kmeans", NULL, &s, &st) == OODSEG_OK, "%s", st.message);
-    for (int th = 1; th <= 2; th++) {
+    for (int th = 1; th <= 3; th++) {
         char out[4300];
         snprintf(out, sizeof out, "%s/out%d", dir, th);
         // the bad frame fails (exit status 1 with --keep-going's report), the others are written
-        t_sh("'%s' score --threads %d --method maxlogit,kmeans --keep-going --pictures none -o '%s' '%s' 2>/dev/null",
-             g_cli, th, out, in);
+        t_sh("'%s' score --threads %d --method maxlogit,kmeans --keep-going --pictures none -o '%s' '%s' 2>'%s/log%d'",
+             g_cli, th, out, in, dir, th);
+        char want[64], log[4400];
+        snprintf(want, sizeof want, "%d forward thread%s", th, th > 1 ? "s" : "");
+        snprintf(log, sizeof log, "%s/log%d", dir, th);
+        char *text = t_slurp(log, NULL);
+        CHECK(text && strstr(text, want), "%d threads: '%s' not in: %s", th, want, text ? text : "(no log)");
+        free(text);
         for (size_t k = 0; k < sizeof names / sizeof *names; k++) {
             char img[4400];
             snprintf(img, sizeof img, "%s/%s.png", in, names[k]);

@@ -5,6 +5,9 @@
 #include "../models/model.h"
 #include "../nn/nn.h"
 #include "../io/image.h"
+#include "../models/random_weights.h"
+#include "../nn/gemm_bf16.h"
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -458,6 +461,79 @@ static void threads_same(const char *pth, int h, int w) {
     model_close(m);
 }
 
+// Twins (model_twin) share the weights and run forwards at the same time from two host threads:
+// every output is the bits of the model run alone. Twins of twins, bf16 models and models not
+// marked shareable are refused with a reason.
+typedef struct twin_job { model *m; const float *x; int h, w, iters; const tensor_list *ref; int mismatches; } twin_job;
+static void *twin_run(void *arg) {
+    twin_job *j = arg;
+    for (int it = 0; it < j->iters; it++) {
+        tensor_list out = {0};
+        err e = {0};
+        if (j->m->forward(j->m, j->x, j->h, j->w, "*", &out, &e) || out.n != j->ref->n) j->mismatches++;
+        else
+            for (int i = 0; i < out.n; i++)
+                if (memcmp(out.t[i].data, j->ref->t[i].data, sizeof(float) * tensor_numel(&out.t[i]))) j->mismatches++;
+        tl_free(&out);
+    }
+    return NULL;
+}
+
+static void twins_same(const char *pth, int h, int w) {
+    const char *p = t_asset(pth);
+    if (!p) SKIP("missing asset %s/%s", t_assets(), pth);
+    model *m = open_model(p), *t1 = NULL, *t2 = NULL, *tt = NULL;
+    REQUIRE(m);
+    m->ctx.threads = 2;
+    float *x[2] = {malloc(sizeof(float) * 3 * h * w), malloc(sizeof(float) * 3 * h * w)};
+    for (int i = 0; i < 3 * h * w; i++) {
+        x[0][i] = (float)(((unsigned)i * 104729u) % 511u) / 255.0f - 1.0f;
+        x[1][i] = (float)(((unsigned)i * 7919u) % 257u) / 128.0f - 1.0f;
+    }
+    tensor_list ref[2] = {{0}, {0}};
+    err e = {0};
+    for (int k = 0; k < 2; k++) REQUIRE(m->forward(m, x[k], h, w, "*", &ref[k], &e) == 0, "%s", e.msg);
+    REQUIRE(model_twin(m, 1, &t1, &e) == 0 && model_twin(m, 1, &t2, &e) == 0, "%s", e.msg);
+    CHECK(t1->ctx.threads == 1 && t1->twin_of == m && t1->impl == m->impl && t1->arena != m->arena);
+    CHECK(model_twin(t1, 1, &tt, &e) == OODSEG_E_ARG && !tt && strstr(e.msg, "two threads"), "%s", e.msg);
+    twin_job a = {t1, x[0], h, w, 3, &ref[0], 0}, b = {t2, x[1], h, w, 3, &ref[1], 0};
+    pthread_t ta, tb;
+    REQUIRE(pthread_create(&ta, NULL, twin_run, &a) == 0 && pthread_create(&tb, NULL, twin_run, &b) == 0);
+    twin_job c = {m, x[0], h, w, 2, &ref[0], 0};   // and the model itself meanwhile, on 2 threads
+    twin_run(&c);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    CHECK(a.mismatches == 0 && b.mismatches == 0 && c.mismatches == 0, "outputs differ from the model alone: %d, %d, %d",
+          a.mismatches, b.mismatches, c.mismatches);
+    model_close(t1);
+    model_close(t2);
+    twin_job d = {m, x[1], h, w, 1, &ref[1], 0};   // the model still runs after its twins are closed
+    twin_run(&d);
+    CHECK(d.mismatches == 0);
+    for (int k = 0; k < 2; k++) tl_free(&ref[k]), free(x[k]);
+    model_close(m);
+}
+
+TEST(twins_run_at_once_espnet) { twins_same(CITY_PTH, 128, 256); }
+TEST(twins_run_at_once_espnetv2) { twins_same(V2_PTH, 128, 256); }
+
+TEST(twins_refused) {
+    model *m = NULL, *t = NULL;
+    err e = {0};
+    nn_ctx c;
+    nn_ctx_init(&c, 1);
+    REQUIRE(random_model_open("segformer-b0-cityscapes", &c, NULL, &m, &e) == 0, "%s", e.msg);
+    CHECK(model_twin(m, 1, &t, &e) == OODSEG_E_ARG && !t && strstr(e.msg, "two threads"), "%s", e.msg);
+    model_close(m);
+    const char *p = t_asset(V2_PTH);
+    if (!p) SKIP("missing asset %s/%s", t_assets(), V2_PTH);
+    c.precision = NN_BF16;
+    if (nn_precision_check(&c, &e)) SKIP("bf16: %s", e.msg);
+    REQUIRE(model_open(p, &c, NULL, &m, &e) == 0, "%s", e.msg);
+    CHECK(model_twin(m, 1, &t, &e) == OODSEG_E_ARG && !t && strstr(e.msg, "bf16"), "%s", e.msg);
+    model_close(m);
+}
+
 TEST(threads_invariant_espnet) { threads_same(CITY_PTH, 128, 256); }
 TEST(threads_invariant_espnetv2) { threads_same(V2_PTH, 128, 256); }
 
@@ -544,6 +620,9 @@ int main(int argc, char **argv) {
     RUN(bad_sizes_clear_errors);
     RUN(bad_keys_named);
     RUN(bad_keys_named_espnetv2);
+    RUN(twins_run_at_once_espnet);
+    RUN(twins_run_at_once_espnetv2);
+    RUN(twins_refused);
     RUN(threads_invariant_espnet);
     RUN(threads_invariant_espnetv2);
     RUN(camvid_miou);
