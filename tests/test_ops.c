@@ -563,6 +563,15 @@ TEST(adaptive_avgpool_pytorch_bins) {
     CHECK(check_adaptive(4, 16, 32, 8, 16));   // exact 2x ratio (the vectorised path)
     CHECK(check_adaptive(2, 30, 60, 5, 6));    // exact ratios 6 and 10
     CHECK(check_adaptive(2, 24, 48, 16, 32));  // 1.5x: overlapping windows
+    // uneven windows 16 outputs at a time (AVX-512): ESPNetv2's 1.5x pools back (a short last
+    // block, odd sizes), its 0.1 pyramid level's wide windows, a ratio whose 16 windows span more
+    // than 32 inputs (the scalar loop), and windows that run to the end of the row
+    CHECK(check_adaptive(3, 48, 96, 32, 64));
+    CHECK(check_adaptive(2, 39, 77, 26, 51));
+    CHECK(check_adaptive(2, 32, 64, 4, 7));
+    CHECK(check_adaptive(2, 16, 100, 8, 37));
+    CHECK(check_adaptive(1, 5, 131, 3, 47));
+    CHECK(check_adaptive(1, 4, 33, 2, 31));
     float x[3] = {1, 2, 4}, y[2];
     adaptive_avgpool_forward(&T, x, 1, 1, 3, y, 1, 2);   // bins [0,2) and [1,3)
     CHECK(y[0] == 1.5f && y[1] == 3.0f, "%g %g", y[0], y[1]);
