@@ -5,6 +5,7 @@
 // one-level difference in a uint8 pixel already shows in the logits.
 #include "nn.h"
 #include "simd.h"
+#include <immintrin.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,69 @@ void resize_bilinear_vmix(const float *t0, const float *t1, float a0, float a1, 
     for (int ox = 0; ox < ow; ox++) out[ox] = fmaf(t0[ox], a0, t1[ox] * a1);
 }
 
+// ---- x-interpolation 16 outputs at a time (AVX-512) -------------------------------------------
+// resize_bilinear_hrow gathers its two inputs per output one by one. When the 16 outputs of a
+// block read inputs within 32 consecutive ones (any up-sampling, and down-sampling to at least
+// about half), those are two vector loads and each output's pair two permutes of them, with the
+// same fma(p0, l0, p1 * l1): the same bits. A block's tables: its first input, each lane's two
+// offsets from it and two weights.
+typedef struct hrow_blocks {
+    int nb;           // blocks of 16 outputs
+    int *base;        // (nb)
+    int *off;         // (nb, 2, 16): xi[2 o] - base, xi[2 o + 1] - base (0 past the row's end)
+    float *lam;       // (nb, 2, 16): xl[2 o], xl[2 o + 1]
+} hrow_blocks;
+
+static int hrow_blocks_make(const int *xi, const float *xl, int ow, hrow_blocks *hb) {
+    memset(hb, 0, sizeof *hb);
+    if (!dwconv3x3_nchw_available()) return 0;   // (that check is "the CPU has AVX-512")
+    hb->nb = (ow + 15) / 16;
+    hb->base = malloc(sizeof(int) * hb->nb);
+    hb->off = malloc(sizeof(int) * 32 * hb->nb);
+    hb->lam = malloc(sizeof(float) * 32 * hb->nb);
+    int ok = hb->base && hb->off && hb->lam;
+    for (int b = 0; ok && b < hb->nb; b++) {
+        int lo = xi[32 * b];
+        for (int l = 0; l < 16 && 16 * b + l < ow; l++) {
+            const int o = 16 * b + l;
+            if (xi[2 * o] < lo) lo = xi[2 * o];
+            if (xi[2 * o + 1] < lo) lo = xi[2 * o + 1];
+        }
+        hb->base[b] = lo;
+        for (int l = 0; l < 16; l++) {
+            const int o = 16 * b + l, in = o < ow;
+            for (int k = 0; k < 2; k++) {
+                const int d = in ? xi[2 * o + k] - lo : 0;
+                if (d > 31) ok = 0;
+                hb->off[32 * b + 16 * k + l] = d;
+                hb->lam[32 * b + 16 * k + l] = in ? xl[2 * o + k] : 0.0f;
+            }
+        }
+    }
+    if (!ok) {
+        free(hb->base), free(hb->off), free(hb->lam);
+        memset(hb, 0, sizeof *hb);
+    }
+    return ok;
+}
+
+static void hrow_blocks_free(hrow_blocks *hb) { free(hb->base), free(hb->off), free(hb->lam); }
+
+// t[0..ow) from source row p (w inputs), as resize_bilinear_hrow.
+__attribute__((target("avx512f")))
+static void hrow_blocks_run(const float *p, int w, const hrow_blocks *hb, int ow, float *t) {
+    for (int b = 0; b < hb->nb; b++) {
+        const int base = hb->base[b], n = ow - 16 * b < 16 ? ow - 16 * b : 16, r = w - base;
+        const __mmask16 m0 = r >= 16 ? 0xffff : (__mmask16)((1u << r) - 1);
+        const __mmask16 m1 = r >= 32 ? 0xffff : r <= 16 ? 0 : (__mmask16)((1u << (r - 16)) - 1);
+        const __m512 lo = _mm512_maskz_loadu_ps(m0, p + base), hi = _mm512_maskz_loadu_ps(m1, p + base + 16);
+        const __m512 a = _mm512_permutex2var_ps(lo, _mm512_loadu_si512(hb->off + 32 * b), hi);
+        const __m512 c = _mm512_permutex2var_ps(lo, _mm512_loadu_si512(hb->off + 32 * b + 16), hi);
+        const __m512 v = _mm512_fmadd_ps(a, _mm512_loadu_ps(hb->lam + 32 * b), _mm512_mul_ps(c, _mm512_loadu_ps(hb->lam + 32 * b + 16)));
+        _mm512_mask_storeu_ps(t + 16 * b, n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1), v);
+    }
+}
+
 #define RESIZE_ROWS 64   // output rows per work item: fixed, so results never depend on threads
 
 void resize_bilinear(const nn_ctx *ctx, const float *x, int c, int h, int w, float *y, int oh, int ow,
@@ -94,6 +158,8 @@ void resize_bilinear(const nn_ctx *ctx, const float *x, int c, int h, int w, flo
     }
     resize_bilinear_table(w, ow, align_corners, xi, xl);
     resize_bilinear_table(h, oh, align_corners, yi, yl);
+    hrow_blocks hb;
+    const int blocked = hrow_blocks_make(xi, xl, ow, &hb);
     int blocks = (oh + RESIZE_ROWS - 1) / RESIZE_ROWS;
     int64_t items = (int64_t)c * blocks;
 #pragma omp parallel num_threads(ctx->threads)
@@ -126,7 +192,8 @@ void resize_bilinear(const nn_ctx *ctx, const float *x, int c, int h, int w, flo
                     if (slot < 0) {
                         // evict the slot the other needed row is not in
                         slot = (k == 1 && t[0] == buf) ? 1 : (k == 1 ? 0 : (held[1] == need[1] ? 0 : 1));
-                        resize_bilinear_hrow(xc + (size_t)need[k] * w, xi, xl, ow, buf + (size_t)slot * ow);
+                        if (blocked) hrow_blocks_run(xc + (size_t)need[k] * w, w, &hb, ow, buf + (size_t)slot * ow);
+                        else resize_bilinear_hrow(xc + (size_t)need[k] * w, xi, xl, ow, buf + (size_t)slot * ow);
                         held[slot] = need[k];
                     }
                     t[k] = buf + (size_t)slot * ow;
@@ -136,6 +203,7 @@ void resize_bilinear(const nn_ctx *ctx, const float *x, int c, int h, int w, flo
         }
         free(buf);
     }
+    if (blocked) hrow_blocks_free(&hb);
     free(xi); free(xl); free(yi); free(yl);
 }
 

@@ -73,6 +73,46 @@ TEST(bilinear_matches_formula) {
         }
 }
 
+// The whole resize is the bits of its row functions applied directly (resize_bilinear_table,
+// _hrow, _vmix): the x-interpolation 16 outputs at a time from permuted loads (AVX-512) where a
+// block's inputs span at most 32, the gathering loop elsewhere. Up 2x (ESPNetv2's decoder), 1.5x,
+// down to half and to a quarter (the span test), the identity, maps narrower than a vector,
+// widths that leave a short last block; NaN and Inf pass through as the direct formula gives them.
+TEST(bilinear_blocks_equal_row_functions) {
+    static const int cases[][4] = {   // h, w, oh, ow
+        {32, 64, 64, 128}, {17, 77, 31, 115}, {9, 96, 9, 48}, {5, 200, 5, 50}, {6, 40, 6, 40},
+        {3, 5, 7, 11}, {2, 1, 3, 20}, {4, 33, 4, 31}, {8, 512, 16, 1024},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+        for (int ac = 0; ac < 2; ac++) {
+            const int h = cases[k][0], w = cases[k][1], oh = cases[k][2], ow = cases[k][3], c = 2;
+            float *x = malloc(sizeof(float) * c * h * w), *y = malloc(sizeof(float) * c * oh * ow);
+            float *ref = malloc(sizeof(float) * c * oh * ow), *t0 = malloc(sizeof(float) * ow), *t1 = malloc(sizeof(float) * ow);
+            int *xi = malloc(sizeof(int) * 2 * ow), *yi = malloc(sizeof(int) * 2 * oh);
+            float *xl = malloc(sizeof(float) * 2 * ow), *yl = malloc(sizeof(float) * 2 * oh);
+            for (int i = 0; i < c * h * w; i++) x[i] = frand();
+            x[w / 2] = NAN;
+            x[h * w - 1] = INFINITY;
+            resize_bilinear_table(w, ow, ac, xi, xl);
+            resize_bilinear_table(h, oh, ac, yi, yl);
+            for (int ch = 0; ch < c; ch++)
+                for (int oy = 0; oy < oh; oy++) {
+                    const float *xc = x + (size_t)ch * h * w;
+                    resize_bilinear_hrow(xc + (size_t)yi[2 * oy] * w, xi, xl, ow, t0);
+                    resize_bilinear_hrow(xc + (size_t)yi[2 * oy + 1] * w, xi, xl, ow, t1);
+                    resize_bilinear_vmix(t0, t1, yl[2 * oy], yl[2 * oy + 1], ow, ref + ((size_t)ch * oh + oy) * ow);
+                }
+            for (int th = 1; th <= 2; th++) {
+                T.threads = th;
+                resize_bilinear(&T, x, c, h, w, y, oh, ow, ac);
+                CHECK(memcmp(y, ref, sizeof(float) * c * oh * ow) == 0, "%dx%d -> %dx%d align_corners=%d, %d threads",
+                      w, h, ow, oh, ac, th);
+            }
+            free(x), free(y), free(ref), free(t0), free(t1), free(xi), free(yi), free(xl), free(yl);
+        }
+    nn_ctx_init(&T, 0);
+}
+
 TEST(bilinear_constants) {
     // A 1x1 map becomes a constant; align_corners=True keeps the corners exactly.
     float one = 3.25f, y[12];
@@ -280,6 +320,7 @@ int main(int argc, char **argv) {
     nn_ctx_init(&T, 0);   // every core
     (void)argc;
     RUN(bilinear_matches_formula);
+    RUN(bilinear_blocks_equal_row_functions);
     RUN(bilinear_constants);
     RUN(golden_upernet_logits);
     RUN(golden_espnetv2_logits);
