@@ -116,6 +116,12 @@ static void *sys_block(nn_arena *a, size_t bytes, int map, int *mapped, const ch
     if (*mapped) {
         p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED) p = NULL;
+#ifdef MADV_HUGEPAGE
+        // 2 MB pages where the kernel has them (transparent huge pages in "madvise" mode): a
+        // 190 MB slab is then 95 page faults instead of 48000 on its first use, and the ops
+        // walking the maps miss the TLB less. Only this mapping is concerned; failure is harmless.
+        if (p && bytes >= ((size_t)2 << 20)) (void)madvise(p, bytes, MADV_HUGEPAGE);
+#endif
     } else if (posix_memalign(&p, ARENA_ALIGN, bytes)) {
         p = NULL;
     }
