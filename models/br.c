@@ -11,3 +11,8 @@ void br_bind(wbind *b, br *r, int c, float eps, const char *bn, const char *act)
 void br_apply(const nn_ctx *ctx, const br *r, float *x, int64_t hw) {
     batchnorm_prelu_inplace(ctx, x, r->c, hw, r->bn.gamma, r->bn.beta, r->bn.mean, r->bn.var, r->eps, r->slope);
 }
+
+void br_apply_groupsum(const nn_ctx *ctx, const br *r, int groups, float *x, int64_t hw) {
+    groupsum_batchnorm_prelu_inplace(ctx, x, groups, r->c / groups, hw, r->bn.gamma, r->bn.beta, r->bn.mean,
+                                     r->bn.var, r->eps, r->slope);
+}

@@ -64,13 +64,13 @@ static int eesp_forward(const nn_ctx *ctx, nn_arena *A, const eesp *b, const flo
     float *cat = p ? arena_floats(A, b->n_out * hw, "EESP concat", e) : NULL;   // (nOut, ho, wo)
     if (!p || !cat) goto done;
     if (conv2d_forward_prelu(ctx, &b->proj, x, h, w, b->proj_act, p, e)) goto done;
-    // HFF: o_0 = spp_0(P), o_i = spp_i(P) + o_{i-1}, written as concat[o_0..o_3]
-    for (int i = 0; i < 4; i++) {
-        if (conv2d_forward(ctx, &b->spp[i], p, h, w, cat + i * n * hw, e)) goto done;
-        if (i) add_inplace(ctx, cat + i * n * hw, cat + (i - 1) * n * hw, n * hw);
-    }
+    // HFF: o_0 = spp_0(P), o_i = spp_i(P) + o_{i-1}, written as concat[o_0..o_3]; the four
+    // branches in one parallel region, then the running sum and br_after_cat in another
+    const conv2d *spp[4] = {&b->spp[0], &b->spp[1], &b->spp[2], &b->spp[3]};
+    float *const outs[4] = {cat, cat + n * hw, cat + 2 * n * hw, cat + 3 * n * hw};
+    if (conv2d_forward_many(ctx, spp, 4, p, h, w, outs, e)) goto done;
     arena_release(A, p), p = NULL;
-    br_apply(ctx, &b->br_after_cat, cat, hw);
+    br_apply_groupsum(ctx, &b->br_after_cat, 4, cat, hw);
     if (conv2d_forward(ctx, &b->exp, cat, ho, wo, y, e)) goto done;
     if (b->stride == 1) add_prelu_inplace(ctx, y, x, b->n_out, hw, b->module_act);
 done:

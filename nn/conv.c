@@ -569,6 +569,32 @@ int conv2d_forward(const nn_ctx *ctx, const conv2d *c, const float *x, int h, in
     return conv_forward(ctx, c, x, h, w, NULL, y, e);
 }
 
+// The depthwise path of conv_forward from the input (dwconv3x3_nchw), for c under ctx.
+static int takes_dw_nchw(const nn_ctx *ctx, const conv2d *c) {
+    return c->groups == c->c_in && c->groups == c->c_out && c->k == 3 && c->stride <= 2 && c->pad >= 0 &&
+           c->dilation > 0 && !ctx->conv_im2col && !ctx->conv_dw_pack && !use_winograd(ctx, c) &&
+           dwconv3x3_nchw_available();
+}
+
+int conv2d_forward_many(const nn_ctx *ctx, const conv2d *const *c, int n, const float *x, int h, int w,
+                        float *const *y, err *e) {
+    int together = n >= 1 && n <= DW_MANY_MAX;
+    int ho = 0, wo = 0;
+    for (int k = 0; together && k < n; k++) {
+        int a = conv2d_out_size(h, c[k]->k, c[k]->stride, c[k]->pad, c[k]->dilation);
+        int b = conv2d_out_size(w, c[k]->k, c[k]->stride, c[k]->pad, c[k]->dilation);
+        if (k == 0) ho = a, wo = b;
+        together = takes_dw_nchw(ctx, c[k]) && a == ho && b == wo && ho > 0 && wo > 0;
+    }
+    if (together) {
+        dwconv3x3_nchw_many(ctx, c, n, x, h, w, y, ho, wo);
+        return OODSEG_OK;
+    }
+    for (int k = 0; k < n; k++)
+        if (conv_forward(ctx, c[k], x, h, w, NULL, y[k], e)) return e->code;
+    return OODSEG_OK;
+}
+
 int conv2d_forward_prelu(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w, const float *slope,
                          float *y, err *e) {
     return conv_forward(ctx, c, x, h, w, slope, y, e);

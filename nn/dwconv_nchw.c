@@ -94,20 +94,48 @@ HW static void dw_row(const float *xc, int h, int w, const float *wk, int has_b,
     else dw_row_s(2, xc, h, w, wk, has_b, b, has_a, a, pad, d, oy, wo, yr);
 }
 
-// Work items: (channel, band of output rows), about 16K outputs each; shape-only.
-void dwconv3x3_nchw(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w, const float *slope,
-                    float *y, int ho, int wo) {
+// Rows oy0..oy1-1 of channel ch of one conv.
+static void dw_band(const conv2d *c, const float *x, int h, int w, const float *slope, float *y, int ho, int wo,
+                    int ch, int oy0, int oy1) {
+    const float *xc = x + (size_t)ch * h * w;
+    for (int oy = oy0; oy < oy1; oy++)
+        dw_row(xc, h, w, c->weight + (size_t)ch * 9, c->bias != NULL, c->bias ? c->bias[ch] : 0.0f,
+               slope != NULL, slope ? slope[ch] : 0.0f, c->stride, c->pad, c->dilation, oy, wo,
+               y + ((size_t)ch * ho + oy) * wo);
+}
+
+// Output rows per work item: about 16K outputs; shape-only.
+static int dw_rows_per_item(int ho, int wo) {
     int band = 16384 / (wo > 0 ? wo : 1);
     if (band < 1) band = 1;
-    if (band > ho) band = ho;
+    return band > ho ? ho : band;
+}
+
+// Work items: (channel, band of output rows); shape-only.
+void dwconv3x3_nchw(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w, const float *slope,
+                    float *y, int ho, int wo) {
+    const int band = dw_rows_per_item(ho, wo);
     int64_t nb = (ho + band - 1) / band, items = (int64_t)c->c_out * nb;
     #pragma omp parallel for schedule(dynamic, 1) num_threads(ctx->threads)
     for (int64_t it = 0; it < items; it++) {
         int ch = (int)(it / nb), oy0 = (int)(it % nb) * band, oy1 = oy0 + band < ho ? oy0 + band : ho;
-        const float *xc = x + (size_t)ch * h * w;
-        for (int oy = oy0; oy < oy1; oy++)
-            dw_row(xc, h, w, c->weight + (size_t)ch * 9, c->bias != NULL, c->bias ? c->bias[ch] : 0.0f,
-                   slope != NULL, slope ? slope[ch] : 0.0f, c->stride, c->pad, c->dilation, oy, wo,
-                   y + ((size_t)ch * ho + oy) * wo);
+        dw_band(c, x, h, w, slope, y, ho, wo, ch, oy0, oy1);
+    }
+}
+
+// n convs of the same input in one parallel region: the work items of all of them, each computed
+// as dwconv3x3_nchw computes it.
+void dwconv3x3_nchw_many(const nn_ctx *ctx, const conv2d *const *c, int n, const float *x, int h, int w,
+                         float *const *y, int ho, int wo) {
+    const int band = dw_rows_per_item(ho, wo);
+    int64_t nb = (ho + band - 1) / band, per[DW_MANY_MAX + 1] = {0};
+    for (int k = 0; k < n; k++) per[k + 1] = per[k] + (int64_t)c[k]->c_out * nb;
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(ctx->threads)
+    for (int64_t it = 0; it < per[n]; it++) {
+        int k = 0;
+        while (it >= per[k + 1]) k++;
+        const int64_t r = it - per[k];
+        int ch = (int)(r / nb), oy0 = (int)(r % nb) * band, oy1 = oy0 + band < ho ? oy0 + band : ho;
+        dw_band(c[k], x, h, w, NULL, y[k], ho, wo, ch, oy0, oy1);
     }
 }

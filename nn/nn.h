@@ -45,6 +45,14 @@ int conv2d_out_size(int in, int k, int stride, int pad, int dilation);
 int dwconv3x3_nchw_available(void);
 void dwconv3x3_nchw(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w, const float *slope,
                     float *y, int ho, int wo);
+#define DW_MANY_MAX 8
+void dwconv3x3_nchw_many(const nn_ctx *ctx, const conv2d *const *c, int n, const float *x, int h, int w,
+                         float *const *y, int ho, int wo);
+// y[k] = conv c[k] of the same x, for k < n (n <= DW_MANY_MAX): one parallel region when every c[k]
+// takes the depthwise path from the input (ESPNetv2's EESP branches, all dilations of one map),
+// else conv2d_forward one after another; bit-identical to the n calls either way.
+int conv2d_forward_many(const nn_ctx *ctx, const conv2d *const *c, int n, const float *x, int h, int w,
+                        float *const *y, err *e);
 // Folds an inference BatchNorm that follows the conv: w' = w*g/sqrt(v+eps), b' = (b-m)*g/sqrt(v+eps)+beta.
 // Makes owned copies; the checkpoint's arrays are never written.
 int conv2d_fold_bn(conv2d *c, const float *gamma, const float *beta, const float *mean,
@@ -127,6 +135,13 @@ void batchnorm_inplace(const nn_ctx *ctx, float *x, int c, int64_t hw, const flo
 // batchnorm_inplace then prelu_inplace (slope: (c)) in one pass; bit-identical to the two calls.
 void batchnorm_prelu_inplace(const nn_ctx *ctx, float *x, int c, int64_t hw, const float *gamma, const float *beta,
                              const float *mean, const float *var, float eps, const float *slope);
+// x: (groups * c, hw). Group g += group g - 1 for g = 1 .. groups-1 in turn (a running sum, as
+// ESPNetv2's hierarchical feature fusion adds its branches), then batchnorm_prelu_inplace on all
+// groups * c channels (the parameters have groups * c entries); one pass per channel of a group,
+// bit-identical to the add_inplace calls followed by batchnorm_prelu_inplace.
+void groupsum_batchnorm_prelu_inplace(const nn_ctx *ctx, float *x, int groups, int c, int64_t hw, const float *gamma,
+                                      const float *beta, const float *mean, const float *var, float eps,
+                                      const float *slope);
 
 // ---- activation.c ---------------------------------------------------------------------------
 void relu_inplace(const nn_ctx *ctx, float *x, int64_t n);

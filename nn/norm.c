@@ -51,12 +51,31 @@ static void bn_prelu_channel(float *xc, int64_t hw, float s, float t, float a) {
     }
 }
 
+// Channel ch of the folded BN (x * s + t) then PReLU.
+static void bn_prelu_at(float *x, int ch, int64_t hw, const float *gamma, const float *beta, const float *mean,
+                        const float *var, float eps, const float *slope) {
+    float s = (float)((double)gamma[ch] / sqrt((double)var[ch] + (double)eps));
+    float t = (float)((double)beta[ch] - (double)mean[ch] * s);
+    bn_prelu_channel(x + (size_t)ch * hw, hw, s, t, slope[ch]);
+}
+
 void batchnorm_prelu_inplace(const nn_ctx *ctx, float *x, int c, int64_t hw, const float *gamma, const float *beta,
                              const float *mean, const float *var, float eps, const float *slope) {
     #pragma omp parallel for schedule(static) num_threads(ctx->threads) if ((int64_t)c * hw >= 16384)
+    for (int ch = 0; ch < c; ch++) bn_prelu_at(x, ch, hw, gamma, beta, mean, var, eps, slope);
+}
+
+void groupsum_batchnorm_prelu_inplace(const nn_ctx *ctx, float *x, int groups, int c, int64_t hw, const float *gamma,
+                                      const float *beta, const float *mean, const float *var, float eps,
+                                      const float *slope) {
+    #pragma omp parallel for schedule(static) num_threads(ctx->threads) if ((int64_t)groups * c * hw >= 16384)
     for (int ch = 0; ch < c; ch++) {
-        float s = (float)((double)gamma[ch] / sqrt((double)var[ch] + (double)eps));
-        float t = (float)((double)beta[ch] - (double)mean[ch] * s);
-        bn_prelu_channel(x + (size_t)ch * hw, hw, s, t, slope[ch]);
+        for (int g = 1; g < groups; g++) {   // the sums first: each reads the previous group unnormalised
+            float *d = x + ((size_t)g * c + ch) * hw;
+            const float *s = d - (size_t)c * hw;
+            #pragma omp simd
+            for (int64_t i = 0; i < hw; i++) d[i] += s[i];
+        }
+        for (int g = 0; g < groups; g++) bn_prelu_at(x, g * c + ch, hw, gamma, beta, mean, var, eps, slope);
     }
 }

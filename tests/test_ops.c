@@ -189,6 +189,72 @@ TEST(depthwise_from_input_equals_packed_kernel) {
     CHECK(bad == 0, "%d cases differ", bad);
 }
 
+// Several convs of one input in one parallel region (ESPNetv2's four EESP branches, dilations 1-4,
+// stride 1 and 2, with and without bias) give the bits of the convs one by one, on 1 and 3
+// threads; a set with a conv off the depthwise path (a 1x1) runs one by one, the same bits.
+TEST(conv2d_forward_many_equals_one_by_one) {
+    static const int cfg[][4] = {{8, 33, 70, 1}, {5, 16, 131, 2}, {3, 1, 19, 1}};   // c, h, w, stride
+    for (size_t k = 0; k < sizeof cfg / sizeof cfg[0]; k++) {
+        const int c = cfg[k][0], h = cfg[k][1], w = cfg[k][2], st = cfg[k][3];
+        float *x = t_rand_buf((int64_t)c * h * w, 1.0f), *wt[4], *b = t_rand_buf(c, 0.5f), *w1 = t_rand_buf(c * c, 0.5f);
+        conv2d cv[5];
+        for (int i = 0; i < 4; i++) {
+            wt[i] = t_rand_buf(c * 9, 0.5f);
+            cv[i] = (conv2d){c, c, 3, st, i + 1, i + 1, c, wt[i], i % 2 ? b : NULL, 0, NULL};   // pad = dilation
+        }
+        cv[4] = (conv2d){c, c, 1, 1, 0, 1, 1, w1, b, 0, NULL};
+        const int ho = conv2d_out_size(h, 3, st, 1, 1), wo = conv2d_out_size(w, 3, st, 1, 1);
+        const size_t n = (size_t)c * ho * wo;
+        float *one = malloc(sizeof(float) * 5 * n), *many = malloc(sizeof(float) * 5 * n);
+        for (int set = 0; set < 2; set++) {   // the four branches; then branches 0, 1 and the 1x1 (stride 1)
+            const int idx[2][4] = {{0, 1, 2, 3}, {0, 4, 1, -1}}, m = set ? 3 : 4;
+            if (set && st != 1) continue;
+            const conv2d *cs[4];
+            float *ys[4];
+            for (int th = 1; th <= 3; th += 2) {
+                nn_ctx_init(&T, th);
+                err e = {0};
+                for (int i = 0; i < m; i++) {
+                    cs[i] = &cv[idx[set][i]];
+                    ys[i] = many + i * n;
+                    REQUIRE(conv2d_forward(&T, cs[i], x, h, w, one + i * n, &e) == 0, "%s", e.msg);
+                }
+                REQUIRE(conv2d_forward_many(&T, cs, m, x, h, w, ys, &e) == 0, "%s", e.msg);
+                CHECK(memcmp(one, many, sizeof(float) * m * n) == 0, "c %d %dx%d stride %d set %d, %d threads", c, h, w,
+                      st, set, th);
+            }
+        }
+        for (int i = 0; i < 4; i++) free(wt[i]);
+        free(x); free(b); free(w1); free(one); free(many);
+    }
+    nn_ctx_init(&T, 2);
+}
+
+// The running sum over groups then BN + PReLU in one pass equals add_inplace group by group then
+// batchnorm_prelu_inplace, bit for bit.
+TEST(groupsum_bn_prelu_equals_adds_then_bn_prelu) {
+    static const int cfg[][3] = {{4, 8, 1000}, {4, 3, 17}, {2, 5, 40000}, {1, 6, 300}};   // groups, c, hw
+    for (size_t k = 0; k < sizeof cfg / sizeof cfg[0]; k++) {
+        const int g = cfg[k][0], c = cfg[k][1], hw = cfg[k][2], C = g * c;
+        const int64_t n = (int64_t)C * hw;
+        float *x = t_rand_buf(n, 1.0f), *want = malloc(sizeof(float) * n), *got = malloc(sizeof(float) * n);
+        float *gm = t_rand_buf(C, 1.0f), *bt = t_rand_buf(C, 1.0f), *mn = t_rand_buf(C, 1.0f), *vr = t_rand_buf(C, 1.0f);
+        float *sl = t_rand_buf(C, 0.5f);
+        for (int i = 0; i < C; i++) vr[i] = vr[i] * vr[i] + 0.1f;
+        for (int th = 1; th <= 3; th += 2) {
+            nn_ctx_init(&T, th);
+            memcpy(want, x, sizeof(float) * n);
+            for (int j = 1; j < g; j++) add_inplace(&T, want + (int64_t)j * c * hw, want + (int64_t)(j - 1) * c * hw, (int64_t)c * hw);
+            batchnorm_prelu_inplace(&T, want, C, hw, gm, bt, mn, vr, 1e-5f, sl);
+            memcpy(got, x, sizeof(float) * n);
+            groupsum_batchnorm_prelu_inplace(&T, got, g, c, hw, gm, bt, mn, vr, 1e-5f, sl);
+            CHECK(memcmp(got, want, sizeof(float) * n) == 0, "%d groups of %d x %d, %d threads", g, c, hw, th);
+        }
+        free(x); free(want); free(got); free(gm); free(bt); free(mn); free(vr); free(sl);
+    }
+    nn_ctx_init(&T, 2);
+}
+
 TEST(conv2d_wide_chunked_matches_gemm) {
     nn_ctx_init(&T, 2);
     err e = {0};
@@ -984,6 +1050,8 @@ int main(int argc, char **argv) {
     RUN(window_ops_match_loops);
     RUN(conv2d_1x1_accumulate_matches_loop);
     RUN(add_prelu_equals_add_then_prelu);
+    RUN(conv2d_forward_many_equals_one_by_one);
+    RUN(groupsum_bn_prelu_equals_adds_then_bn_prelu);
     RUN(pad_zero_places_the_map);
     RUN(resize_bicubic_cl_matches_reference);
     RUN(add_flipped_w_cl_matches_loop);
