@@ -12,7 +12,8 @@ void br_apply(const nn_ctx *ctx, const br *r, float *x, int64_t hw) {
     batchnorm_prelu_inplace(ctx, x, r->c, hw, r->bn.gamma, r->bn.beta, r->bn.mean, r->bn.var, r->eps, r->slope);
 }
 
-void br_apply_groupsum(const nn_ctx *ctx, const br *r, int groups, float *x, int64_t hw) {
-    groupsum_batchnorm_prelu_inplace(ctx, x, groups, r->c / groups, hw, r->bn.gamma, r->bn.beta, r->bn.mean,
+void br_apply_groupsum(const nn_ctx *ctx, const br *r, int off, int groups, int c, float *x, const float *res,
+                       int64_t hw) {
+    groupsum_batchnorm_prelu_inplace(ctx, x, r->c, off, groups, c, hw, res, r->bn.gamma, r->bn.beta, r->bn.mean,
                                      r->bn.var, r->eps, r->slope);
 }

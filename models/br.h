@@ -17,8 +17,10 @@ typedef struct br {
 void br_bind(wbind *b, br *r, int c, float eps, const char *bn, const char *act);
 // x (c, hw) in place: BN with the running statistics, then PReLU.
 void br_apply(const nn_ctx *ctx, const br *r, float *x, int64_t hw);
-// x (c, hw) is `groups` groups of c / groups channels: group g += group g - 1 in turn (ESPNetv2's
-// hierarchical feature fusion), then br_apply, in one pass (groupsum_batchnorm_prelu_inplace).
-void br_apply_groupsum(const nn_ctx *ctx, const br *r, int groups, float *x, int64_t hw);
+// x (r->c, hw) holds `groups` groups of c channels from channel off: group g += group g - 1 in
+// turn (hierarchical feature fusion), then x += res (NULL: none), then br_apply, in one pass
+// (groupsum_batchnorm_prelu_inplace).
+void br_apply_groupsum(const nn_ctx *ctx, const br *r, int off, int groups, int c, float *x, const float *res,
+                       int64_t hw);
 
 #endif

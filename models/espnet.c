@@ -62,16 +62,14 @@ static int esp_forward(const nn_ctx *ctx, nn_arena *A, const esp *b, const float
     float *t = arena_floats(A, b->n * hw, "ESP c1 output", e);   // (n, ho, wo)
     if (!t) return e->code;
     if (conv2d_forward(ctx, &b->c1, x, h, w, t, e)) goto fail;
-    if (conv2d_forward(ctx, &b->d[0], t, ho, wo, y, e)) goto fail;
-    float *add = y + b->n1 * hw;   // add1 = d2, add_i = add_{i-1} + d_{2^i}
-    for (int i = 1; i < 5; i++) {
-        float *s = add + (int64_t)(i - 1) * b->n * hw;
-        if (conv2d_forward(ctx, &b->d[i], t, ho, wo, s, e)) goto fail;
-        if (i > 1) add_inplace(ctx, s, s - b->n * hw, b->n * hw);
-    }
+    // the five dilated convs of t in one parallel region: d1 into y, then add1 = d2, ..., add4
+    float *add = y + b->n1 * hw;
+    const conv2d *d[5] = {&b->d[0], &b->d[1], &b->d[2], &b->d[3], &b->d[4]};
+    float *const outs[5] = {y, add, add + b->n * hw, add + 2 * b->n * hw, add + 3 * b->n * hw};
+    if (conv2d_forward_many(ctx, d, 5, t, ho, wo, outs, e)) goto fail;
     arena_release(A, t);
-    if (b->add) add_inplace(ctx, y, x, b->n_out * hw);
-    br_apply(ctx, &b->bn, y, hw);
+    // add_i = add_{i-1} + d_{2^i}, the residual (ESP blocks that keep the size), then the BR: one pass
+    br_apply_groupsum(ctx, &b->bn, b->n1, 4, b->n, y, b->add ? x : NULL, hw);
     return OODSEG_OK;
 fail:
     arena_release(A, t);

@@ -70,7 +70,7 @@ static int eesp_forward(const nn_ctx *ctx, nn_arena *A, const eesp *b, const flo
     float *const outs[4] = {cat, cat + n * hw, cat + 2 * n * hw, cat + 3 * n * hw};
     if (conv2d_forward_many(ctx, spp, 4, p, h, w, outs, e)) goto done;
     arena_release(A, p), p = NULL;
-    br_apply_groupsum(ctx, &b->br_after_cat, 4, cat, hw);
+    br_apply_groupsum(ctx, &b->br_after_cat, 0, 4, (int)n, cat, NULL, hw);
     if (conv2d_forward(ctx, &b->exp, cat, ho, wo, y, e)) goto done;
     if (b->stride == 1) add_prelu_inplace(ctx, y, x, b->n_out, hw, b->module_act);
 done:

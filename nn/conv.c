@@ -428,13 +428,19 @@ static void pack_row(const float *xr, int w, int pad, int s, int64_t lm, float *
 //   per image row rp (cig, nr, lm), stride 1 only: the nr = band + (k-1)*d input rows the band
 //                needs, each packed once and read by every output row of the band at base
 //                (oy - pad - iy0)*lm, kstride d*lm. Used when that packs fewer rows.
-static int conv_direct(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w, const float *slope, float *y,
-                       int ho, int wo, err *e) {
-    int g = c->groups, cig = c->c_in / g, cog = c->c_out / g, k = c->k, s = c->stride;
-    int d = c->dilation, pad = c->pad;
-    int nxv = wo <= 32 ? 2 : 4, bw = 16 * nxv;
-    int wo_pad = (wo + bw - 1) / bw * bw;
-    int64_t lm = wo_pad + (int64_t)(k - 1) * d / s + 1;   // per-phase row length
+typedef struct dconv_plan {
+    int nxv, bw, band, by_image;
+    int64_t lm, nr, nbands, items;
+    int64_t rp_sz, per_th;   // floats of a thread's row pack, and of its pack plus output block
+} dconv_plan;
+
+static dconv_plan dconv_plan_of(const conv2d *c, int ho, int wo) {
+    dconv_plan p;
+    int g = c->groups, cig = c->c_in / g, cog = c->c_out / g, k = c->k, s = c->stride, d = c->dilation;
+    p.nxv = wo <= 32 ? 2 : 4;
+    p.bw = 16 * p.nxv;
+    int wo_pad = (wo + p.bw - 1) / p.bw * p.bw;
+    p.lm = wo_pad + (int64_t)(k - 1) * d / s + 1;   // per-phase row length
     // Rows per work item: at least ~64K FMAs per item so the scheduling overhead stays small
     // (depthwise rows are only 9*wo FMAs). Shape-only, like every chunking here.
     int64_t row_work = (int64_t)cog * cig * k * k * wo_pad;
@@ -443,63 +449,98 @@ static int conv_direct(const nn_ctx *ctx, const conv2d *c, const float *x, int h
     int bimg = 4 * d > 8 ? 4 * d : 8, cap = ho / 8 > 1 ? ho / 8 : 1;
     if (bimg > cap) bimg = cap;
     if (bimg < band) bimg = band;
-    int by_image = s == 1 && k > 1 && (int64_t)bimg + (int64_t)(k - 1) * d < (int64_t)k * bimg;
-    if (by_image) band = bimg;
+    p.by_image = s == 1 && k > 1 && (int64_t)bimg + (int64_t)(k - 1) * d < (int64_t)k * bimg;
+    if (p.by_image) band = bimg;
     if (band > ho) band = ho;
-    int64_t nr = by_image ? band + (int64_t)(k - 1) * d : 0;   // image rows per band (at most)
-    int64_t nbands = (ho + band - 1) / band;
-    int64_t rp_sz = by_image ? cig * nr * lm : (int64_t)cig * k * s * lm, out_sz = (int64_t)cog * bw;
-    int64_t hwo = (int64_t)ho * wo, hw = (int64_t)h * w, items = (int64_t)g * nbands;
+    p.band = band;
+    p.nr = p.by_image ? band + (int64_t)(k - 1) * d : 0;   // image rows per band (at most)
+    p.nbands = (ho + band - 1) / band;
+    p.items = (int64_t)g * p.nbands;
+    p.rp_sz = p.by_image ? cig * p.nr * p.lm : (int64_t)cig * k * s * p.lm;
+    p.per_th = p.rp_sz + (int64_t)cog * p.bw;
+    return p;
+}
+
+// Work item `it` of conv c under plan p; rp: the thread's (p.per_th) floats.
+static void dconv_item(const conv2d *c, const dconv_plan *p, const float *x, int h, int w, const float *slope,
+                       float *y, int ho, int wo, int64_t it, float *rp) {
+    int g = c->groups, cig = c->c_in / g, cog = c->c_out / g, k = c->k, s = c->stride;
+    int d = c->dilation, pad = c->pad, band = p->band, nxv = p->nxv, bw = p->bw;
+    int64_t lm = p->lm, nr = p->nr, hwo = (int64_t)ho * wo, hw = (int64_t)h * w;
+    float *ob = rp + p->rp_sz;                                 // (cog, bw)
+    int gi = (int)(it / p->nbands), oy0 = (int)(it % p->nbands) * band;
+    int oy1 = oy0 + band < ho ? oy0 + band : ho;
+    const float *xg = x + (size_t)gi * cig * hw;
+    int iy0 = 0;
+    if (p->by_image) {
+        iy0 = oy0 - pad > 0 ? oy0 - pad : 0;
+        int iy1 = oy1 - 1 - pad + (k - 1) * d + 1;
+        if (iy1 > h) iy1 = h;
+        for (int ci = 0; ci < cig; ci++)
+            for (int iy = iy0; iy < iy1; iy++)
+                pack_row(xg + (size_t)ci * hw + (size_t)iy * w, w, pad, 1, lm, rp + ((int64_t)ci * nr + (iy - iy0)) * lm);
+    }
+    for (int oy = oy0; oy < oy1; oy++) {
+        // Kernel rows in the vertical padding contribute nothing: neither packed nor computed
+        // (a third of the taps at the borders of a dilation-16 conv on a 64-row map).
+        int ky0 = 0, ky1 = k;
+        while (ky0 < k && oy * s - pad + ky0 * d < 0) ky0++;
+        while (ky1 > ky0 && oy * s - pad + (ky1 - 1) * d >= h) ky1--;
+        dconv_args a = {rp, 0, (int64_t)k * s * lm, (int64_t)s * lm, cig, k, d, s, ky0, ky1, lm};
+        if (p->by_image) {
+            a.base = (int64_t)(oy - pad - iy0) * lm;   // + ky*d*lm >= 0 for ky >= ky0
+            a.cstride = nr * lm;
+            a.kstride = (int64_t)d * lm;
+        } else {
+            for (int ci = 0; ci < cig; ci++)
+                for (int ky = ky0; ky < ky1; ky++) {
+                    int iy = oy * s - pad + ky * d;
+                    pack_row(xg + (size_t)ci * hw + (size_t)iy * w, w, pad, s, lm, rp + (int64_t)(ci * k + ky) * s * lm);
+                }
+        }
+        int co0 = gi * cog;
+        float *yr = y + (size_t)co0 * hwo + (size_t)oy * wo;
+        dconv_row(&a, c->weight + (size_t)co0 * cig * k * k, cig * k * k, c->bias ? c->bias + co0 : NULL,
+                  slope ? slope + co0 : NULL, cog, nxv, wo, yr, hwo, ob);
+        int tail = wo % bw;
+        if (tail)
+            for (int o = 0; o < cog; o++)
+                memcpy(yr + (size_t)o * hwo + (wo - tail), ob + (size_t)o * bw, sizeof(float) * tail);
+    }
+}
+
+static int conv_direct(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w, const float *slope, float *y,
+                       int ho, int wo, err *e) {
+    const dconv_plan p = dconv_plan_of(c, ho, wo);
     int nth = ctx->threads;
-    int64_t per_th = rp_sz + out_sz;
+    float *buf = err_malloc(e, sizeof(float) * (size_t)p.per_th * nth, "conv row pack");
+    if (!buf) return OODSEG_E_NOMEM;
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(nth)
+    for (int64_t it = 0; it < p.items; it++)
+        dconv_item(c, &p, x, h, w, slope, y, ho, wo, it, buf + (size_t)omp_get_thread_num() * p.per_th);
+    free(buf);
+    return OODSEG_OK;
+}
+
+// n direct convs of the same input (same output size) in one parallel region: the work items of
+// all of them, each computed as conv_direct computes it.
+static int conv_direct_many(const nn_ctx *ctx, const conv2d *const *c, int n, const float *x, int h, int w,
+                            float *const *y, int ho, int wo, err *e) {
+    dconv_plan p[DW_MANY_MAX];
+    int64_t first[DW_MANY_MAX + 1] = {0}, per_th = 0;
+    for (int k = 0; k < n; k++) {
+        p[k] = dconv_plan_of(c[k], ho, wo);
+        first[k + 1] = first[k] + p[k].items;
+        if (p[k].per_th > per_th) per_th = p[k].per_th;
+    }
+    int nth = ctx->threads;
     float *buf = err_malloc(e, sizeof(float) * (size_t)per_th * nth, "conv row pack");
     if (!buf) return OODSEG_E_NOMEM;
     #pragma omp parallel for schedule(dynamic, 1) num_threads(nth)
-    for (int64_t it = 0; it < items; it++) {
-        float *rp = buf + (size_t)omp_get_thread_num() * per_th;   // see the layouts above
-        float *ob = rp + rp_sz;                                    // (cog, bw)
-        int gi = (int)(it / nbands), oy0 = (int)(it % nbands) * band;
-        int oy1 = oy0 + band < ho ? oy0 + band : ho;
-        const float *xg = x + (size_t)gi * cig * hw;
-        int iy0 = 0;
-        if (by_image) {
-            iy0 = oy0 - pad > 0 ? oy0 - pad : 0;
-            int iy1 = oy1 - 1 - pad + (k - 1) * d + 1;
-            if (iy1 > h) iy1 = h;
-            for (int ci = 0; ci < cig; ci++)
-                for (int iy = iy0; iy < iy1; iy++)
-                    pack_row(xg + (size_t)ci * hw + (size_t)iy * w, w, pad, 1, lm,
-                             rp + ((int64_t)ci * nr + (iy - iy0)) * lm);
-        }
-        for (int oy = oy0; oy < oy1; oy++) {
-            // Kernel rows in the vertical padding contribute nothing: neither packed nor computed
-            // (a third of the taps at the borders of a dilation-16 conv on a 64-row map).
-            int ky0 = 0, ky1 = k;
-            while (ky0 < k && oy * s - pad + ky0 * d < 0) ky0++;
-            while (ky1 > ky0 && oy * s - pad + (ky1 - 1) * d >= h) ky1--;
-            dconv_args a = {rp, 0, (int64_t)k * s * lm, (int64_t)s * lm, cig, k, d, s, ky0, ky1, lm};
-            if (by_image) {
-                a.base = (int64_t)(oy - pad - iy0) * lm;   // + ky*d*lm >= 0 for ky >= ky0
-                a.cstride = nr * lm;
-                a.kstride = (int64_t)d * lm;
-            } else {
-                for (int ci = 0; ci < cig; ci++)
-                    for (int ky = ky0; ky < ky1; ky++) {
-                        int iy = oy * s - pad + ky * d;
-                        pack_row(xg + (size_t)ci * hw + (size_t)iy * w, w, pad, s, lm,
-                                 rp + (int64_t)(ci * k + ky) * s * lm);
-                    }
-            }
-            int co0 = gi * cog;
-            float *yr = y + (size_t)co0 * hwo + (size_t)oy * wo;
-            dconv_row(&a, c->weight + (size_t)co0 * cig * k * k, cig * k * k,
-                      c->bias ? c->bias + co0 : NULL, slope ? slope + co0 : NULL, cog, nxv, wo, yr,
-                      hwo, ob);
-            int tail = wo % bw;
-            if (tail)
-                for (int o = 0; o < cog; o++)
-                    memcpy(yr + (size_t)o * hwo + (wo - tail), ob + (size_t)o * bw, sizeof(float) * tail);
-        }
+    for (int64_t it = 0; it < first[n]; it++) {
+        int k = 0;
+        while (it >= first[k + 1]) k++;
+        dconv_item(c[k], &p[k], x, h, w, NULL, y[k], ho, wo, it - first[k], buf + (size_t)omp_get_thread_num() * per_th);
     }
     free(buf);
     return OODSEG_OK;
@@ -576,16 +617,28 @@ static int takes_dw_nchw(const nn_ctx *ctx, const conv2d *c) {
            dwconv3x3_nchw_available();
 }
 
+// The path conv_forward takes for c (without a slope): the depthwise kernel from the input, the
+// direct kernel, or another (the convs of conv2d_forward_many then run one after another).
+enum { PATH_DW_NCHW, PATH_DIRECT, PATH_OTHER };
+static int conv_path(const nn_ctx *ctx, const conv2d *c) {
+    if (c->groups <= 0 || c->c_in % c->groups || c->c_out % c->groups || c->k <= 0 || c->k > DCONV_KMAX ||
+        c->stride <= 0 || c->dilation <= 0 || c->pad < 0 || use_winograd(ctx, c))
+        return PATH_OTHER;
+    if (takes_dw_nchw(ctx, c)) return PATH_DW_NCHW;
+    return use_direct(ctx, c) ? PATH_DIRECT : PATH_OTHER;
+}
+
 int conv2d_forward_many(const nn_ctx *ctx, const conv2d *const *c, int n, const float *x, int h, int w,
                         float *const *y, err *e) {
-    int together = n >= 1 && n <= DW_MANY_MAX;
+    int together = n >= 1 && n <= DW_MANY_MAX, path = n >= 1 ? conv_path(ctx, c[0]) : PATH_OTHER;
     int ho = 0, wo = 0;
     for (int k = 0; together && k < n; k++) {
         int a = conv2d_out_size(h, c[k]->k, c[k]->stride, c[k]->pad, c[k]->dilation);
         int b = conv2d_out_size(w, c[k]->k, c[k]->stride, c[k]->pad, c[k]->dilation);
         if (k == 0) ho = a, wo = b;
-        together = takes_dw_nchw(ctx, c[k]) && a == ho && b == wo && ho > 0 && wo > 0;
+        together = path != PATH_OTHER && conv_path(ctx, c[k]) == path && a == ho && b == wo && ho > 0 && wo > 0;
     }
+    if (together && path == PATH_DIRECT) return conv_direct_many(ctx, c, n, x, h, w, y, ho, wo, e);
     if (together) {
         dwconv3x3_nchw_many(ctx, c, n, x, h, w, y, ho, wo);
         return OODSEG_OK;

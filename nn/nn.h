@@ -135,13 +135,15 @@ void batchnorm_inplace(const nn_ctx *ctx, float *x, int c, int64_t hw, const flo
 // batchnorm_inplace then prelu_inplace (slope: (c)) in one pass; bit-identical to the two calls.
 void batchnorm_prelu_inplace(const nn_ctx *ctx, float *x, int c, int64_t hw, const float *gamma, const float *beta,
                              const float *mean, const float *var, float eps, const float *slope);
-// x: (groups * c, hw). Group g += group g - 1 for g = 1 .. groups-1 in turn (a running sum, as
-// ESPNetv2's hierarchical feature fusion adds its branches), then batchnorm_prelu_inplace on all
-// groups * c channels (the parameters have groups * c entries); one pass per channel of a group,
-// bit-identical to the add_inplace calls followed by batchnorm_prelu_inplace.
-void groupsum_batchnorm_prelu_inplace(const nn_ctx *ctx, float *x, int groups, int c, int64_t hw, const float *gamma,
-                                      const float *beta, const float *mean, const float *var, float eps,
-                                      const float *slope);
+// x: (C, hw) whose channels off .. off + groups*c - 1 are `groups` groups of c. Group g += group
+// g - 1 for g = 1 .. groups-1 in turn (a running sum, as ESPNet's and ESPNetv2's hierarchical
+// feature fusion adds their branches), then x += res over all C channels when res (C, hw) is not
+// NULL (a residual), then batchnorm_prelu_inplace on the C channels: one pass per channel, or per
+// channel of a group across the groups, bit-identical to the add_inplace calls followed by
+// batchnorm_prelu_inplace.
+void groupsum_batchnorm_prelu_inplace(const nn_ctx *ctx, float *x, int C, int off, int groups, int c, int64_t hw,
+                                      const float *res, const float *gamma, const float *beta, const float *mean,
+                                      const float *var, float eps, const float *slope);
 
 // ---- activation.c ---------------------------------------------------------------------------
 void relu_inplace(const nn_ctx *ctx, float *x, int64_t n);

@@ -65,17 +65,36 @@ void batchnorm_prelu_inplace(const nn_ctx *ctx, float *x, int c, int64_t hw, con
     for (int ch = 0; ch < c; ch++) bn_prelu_at(x, ch, hw, gamma, beta, mean, var, eps, slope);
 }
 
-void groupsum_batchnorm_prelu_inplace(const nn_ctx *ctx, float *x, int groups, int c, int64_t hw, const float *gamma,
-                                      const float *beta, const float *mean, const float *var, float eps,
-                                      const float *slope) {
-    #pragma omp parallel for schedule(static) num_threads(ctx->threads) if ((int64_t)groups * c * hw >= 16384)
-    for (int ch = 0; ch < c; ch++) {
-        for (int g = 1; g < groups; g++) {   // the sums first: each reads the previous group unnormalised
-            float *d = x + ((size_t)g * c + ch) * hw;
+// Channel q: x += res when res is given, then BN + PReLU.
+static void res_bn_prelu_at(float *x, int q, int64_t hw, const float *res, const float *gamma, const float *beta,
+                            const float *mean, const float *var, float eps, const float *slope) {
+    if (res) {
+        float *d = x + (size_t)q * hw;
+        const float *r = res + (size_t)q * hw;
+        #pragma omp simd
+        for (int64_t i = 0; i < hw; i++) d[i] += r[i];
+    }
+    bn_prelu_at(x, q, hw, gamma, beta, mean, var, eps, slope);
+}
+
+void groupsum_batchnorm_prelu_inplace(const nn_ctx *ctx, float *x, int C, int off, int groups, int c, int64_t hw,
+                                      const float *res, const float *gamma, const float *beta, const float *mean,
+                                      const float *var, float eps, const float *slope) {
+    const int rest = C - off - groups * c;   // channels after the groups
+    #pragma omp parallel for schedule(static) num_threads(ctx->threads) if ((int64_t)C * hw >= 16384)
+    for (int u = 0; u < off + c + rest; u++) {
+        if (u < off || u >= off + c) {   // a channel outside the groups
+            res_bn_prelu_at(x, u < off ? u : u + (groups - 1) * c, hw, res, gamma, beta, mean, var, eps, slope);
+            continue;
+        }
+        const int ch = u - off;
+        for (int g = 1; g < groups; g++) {   // the sums first: each reads the previous group as summed
+            float *d = x + ((size_t)off + (size_t)g * c + ch) * hw;
             const float *s = d - (size_t)c * hw;
             #pragma omp simd
             for (int64_t i = 0; i < hw; i++) d[i] += s[i];
         }
-        for (int g = 0; g < groups; g++) bn_prelu_at(x, g * c + ch, hw, gamma, beta, mean, var, eps, slope);
+        for (int g = 0; g < groups; g++)
+            res_bn_prelu_at(x, off + g * c + ch, hw, res, gamma, beta, mean, var, eps, slope);
     }
 }

@@ -227,30 +227,68 @@ TEST(conv2d_forward_many_equals_one_by_one) {
         for (int i = 0; i < 4; i++) free(wt[i]);
         free(x); free(b); free(w1); free(one); free(many);
     }
+    // ESPNet's ESP block: five dilated 3x3 convs (dilation = padding 1..16) of 12 channels, the
+    // first 16 wide, on the direct kernel, over maps where some dilations leave kernel rows out
+    static const int hws[][2] = {{64, 128}, {7, 40}, {33, 17}};
+    for (size_t k = 0; k < sizeof hws / sizeof hws[0]; k++) {
+        const int c = 12, h = hws[k][0], w = hws[k][1];
+        const size_t n = (size_t)16 * h * w;
+        float *x = t_rand_buf((int64_t)c * h * w, 1.0f), *b = t_rand_buf(16, 0.5f), *wt[5];
+        float *one = malloc(sizeof(float) * 5 * n), *many = malloc(sizeof(float) * 5 * n);
+        conv2d cv[5];
+        const conv2d *cs[5];
+        float *ys[5];
+        for (int i = 0; i < 5; i++) {
+            wt[i] = t_rand_buf((i ? c : 16) * c * 9, 0.3f);
+            cv[i] = (conv2d){c, i ? c : 16, 3, 1, 1 << i, 1 << i, 1, wt[i], i == 2 ? b : NULL, 0, NULL};
+            cs[i] = &cv[i];
+            ys[i] = many + i * n;
+        }
+        for (int th = 1; th <= 3; th += 2) {
+            nn_ctx_init(&T, th);
+            err e = {0};
+            for (int i = 0; i < 5; i++) REQUIRE(conv2d_forward(&T, cs[i], x, h, w, one + i * n, &e) == 0, "%s", e.msg);
+            REQUIRE(conv2d_forward_many(&T, cs, 5, x, h, w, ys, &e) == 0, "%s", e.msg);
+            int same = 1;
+            for (int i = 0; i < 5; i++) same &= !memcmp(one + i * n, many + i * n, sizeof(float) * (i ? c : 16) * h * w);
+            CHECK(same, "direct convs %dx%d, %d threads", h, w, th);
+        }
+        for (int i = 0; i < 5; i++) free(wt[i]);
+        free(x); free(b); free(one); free(many);
+    }
     nn_ctx_init(&T, 2);
 }
 
-// The running sum over groups then BN + PReLU in one pass equals add_inplace group by group then
-// batchnorm_prelu_inplace, bit for bit.
+// The running sum over groups, the residual and BN + PReLU in one pass equal add_inplace group by
+// group, add_inplace of the residual and batchnorm_prelu_inplace, bit for bit: ESPNetv2's EESP (4
+// groups, nothing else), ESPNet's ESP (a first conv's channels before the groups, a residual or
+// not), channels after the groups, one group.
 TEST(groupsum_bn_prelu_equals_adds_then_bn_prelu) {
-    static const int cfg[][3] = {{4, 8, 1000}, {4, 3, 17}, {2, 5, 40000}, {1, 6, 300}};   // groups, c, hw
+    static const int cfg[][6] = {   // off, groups, c, rest, hw, residual
+        {0, 4, 8, 0, 1000, 0}, {0, 4, 3, 0, 17, 0}, {0, 2, 5, 0, 40000, 1}, {0, 1, 6, 0, 300, 0},
+        {13, 4, 12, 0, 2000, 1}, {12, 4, 12, 0, 513, 0}, {3, 3, 4, 5, 700, 1},
+    };
     for (size_t k = 0; k < sizeof cfg / sizeof cfg[0]; k++) {
-        const int g = cfg[k][0], c = cfg[k][1], hw = cfg[k][2], C = g * c;
+        const int off = cfg[k][0], g = cfg[k][1], c = cfg[k][2], rest = cfg[k][3], hw = cfg[k][4];
+        const int C = off + g * c + rest;
         const int64_t n = (int64_t)C * hw;
         float *x = t_rand_buf(n, 1.0f), *want = malloc(sizeof(float) * n), *got = malloc(sizeof(float) * n);
+        float *res = cfg[k][5] ? t_rand_buf(n, 1.0f) : NULL;
         float *gm = t_rand_buf(C, 1.0f), *bt = t_rand_buf(C, 1.0f), *mn = t_rand_buf(C, 1.0f), *vr = t_rand_buf(C, 1.0f);
         float *sl = t_rand_buf(C, 0.5f);
         for (int i = 0; i < C; i++) vr[i] = vr[i] * vr[i] + 0.1f;
         for (int th = 1; th <= 3; th += 2) {
             nn_ctx_init(&T, th);
             memcpy(want, x, sizeof(float) * n);
-            for (int j = 1; j < g; j++) add_inplace(&T, want + (int64_t)j * c * hw, want + (int64_t)(j - 1) * c * hw, (int64_t)c * hw);
+            for (int j = 1; j < g; j++)
+                add_inplace(&T, want + (int64_t)(off + j * c) * hw, want + (int64_t)(off + (j - 1) * c) * hw, (int64_t)c * hw);
+            if (res) add_inplace(&T, want, res, n);
             batchnorm_prelu_inplace(&T, want, C, hw, gm, bt, mn, vr, 1e-5f, sl);
             memcpy(got, x, sizeof(float) * n);
-            groupsum_batchnorm_prelu_inplace(&T, got, g, c, hw, gm, bt, mn, vr, 1e-5f, sl);
-            CHECK(memcmp(got, want, sizeof(float) * n) == 0, "%d groups of %d x %d, %d threads", g, c, hw, th);
+            groupsum_batchnorm_prelu_inplace(&T, got, C, off, g, c, hw, res, gm, bt, mn, vr, 1e-5f, sl);
+            CHECK(memcmp(got, want, sizeof(float) * n) == 0, "case %zu, %d threads", k, th);
         }
-        free(x); free(want); free(got); free(gm); free(bt); free(mn); free(vr); free(sl);
+        free(x); free(want); free(got); free(res); free(gm); free(bt); free(mn); free(vr); free(sl);
     }
     nn_ctx_init(&T, 2);
 }
