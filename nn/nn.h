@@ -135,6 +135,11 @@ void batchnorm_inplace(const nn_ctx *ctx, float *x, int c, int64_t hw, const flo
 // batchnorm_inplace then prelu_inplace (slope: (c)) in one pass; bit-identical to the two calls.
 void batchnorm_prelu_inplace(const nn_ctx *ctx, float *x, int c, int64_t hw, const float *gamma, const float *beta,
                              const float *mean, const float *var, float eps, const float *slope);
+// y = channel_shuffle(batchnorm_prelu(x)) (c channels, `groups` groups; x is left as it was):
+// batchnorm_prelu_inplace then channel_shuffle in one pass, the same bits.
+void batchnorm_prelu_shuffle(const nn_ctx *ctx, const float *x, int c, int64_t hw, int groups, const float *gamma,
+                             const float *beta, const float *mean, const float *var, float eps, const float *slope,
+                             float *y);
 // x: (C, hw) whose channels off .. off + groups*c - 1 are `groups` groups of c. Group g += group
 // g - 1 for g = 1 .. groups-1 in turn (a running sum, as ESPNet's and ESPNetv2's hierarchical
 // feature fusion adds their branches), then x += res over all C channels when res (C, hw) is not

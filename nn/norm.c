@@ -51,6 +51,29 @@ static void bn_prelu_channel(float *xc, int64_t hw, float s, float t, float a) {
     }
 }
 
+// bn_prelu_channel from x into y.
+__attribute__((optimize("no-trapping-math")))
+static void bn_prelu_channel_to(const float *xc, int64_t hw, float s, float t, float a, float *yc) {
+    #pragma omp simd
+    for (int64_t i = 0; i < hw; i++) {
+        float v = xc[i] * s + t;
+        yc[i] = v >= 0.0f ? v : a * v;
+    }
+}
+
+void batchnorm_prelu_shuffle(const nn_ctx *ctx, const float *x, int c, int64_t hw, int groups, const float *gamma,
+                             const float *beta, const float *mean, const float *var, float eps, const float *slope,
+                             float *y) {
+    const int per = c / groups;
+    #pragma omp parallel for schedule(static) num_threads(ctx->threads) if ((int64_t)c * hw >= 16384)
+    for (int oc = 0; oc < c; oc++) {
+        const int ic = oc % groups * per + oc / groups;   // y[j*groups + i] = x[i*per + j], as channel_shuffle
+        float s = (float)((double)gamma[ic] / sqrt((double)var[ic] + (double)eps));
+        float t = (float)((double)beta[ic] - (double)mean[ic] * s);
+        bn_prelu_channel_to(x + (size_t)ic * hw, hw, s, t, slope[ic], y + (size_t)oc * hw);
+    }
+}
+
 // Channel ch of the folded BN (x * s + t) then PReLU.
 static void bn_prelu_at(float *x, int ch, int64_t hw, const float *gamma, const float *beta, const float *mean,
                         const float *var, float eps, const float *slope) {

@@ -293,6 +293,33 @@ TEST(groupsum_bn_prelu_equals_adds_then_bn_prelu) {
     nn_ctx_init(&T, 2);
 }
 
+// BN + PReLU into the channel-shuffled order in one pass equals batchnorm_prelu_inplace then
+// channel_shuffle, bit for bit (ESPNetv2's pyramid merge, 5 groups), and leaves x as it was.
+TEST(bn_prelu_shuffle_equals_bn_prelu_then_shuffle) {
+    static const int cfg[][3] = {{50, 5, 700}, {20, 5, 9}, {12, 3, 40000}, {4, 1, 33}};   // c, groups, hw
+    for (size_t k = 0; k < sizeof cfg / sizeof cfg[0]; k++) {
+        const int c = cfg[k][0], g = cfg[k][1], hw = cfg[k][2];
+        const int64_t n = (int64_t)c * hw;
+        float *x = t_rand_buf(n, 1.0f), *x0 = malloc(sizeof(float) * n), *tmp = malloc(sizeof(float) * n);
+        float *want = malloc(sizeof(float) * n), *got = malloc(sizeof(float) * n);
+        float *gm = t_rand_buf(c, 1.0f), *bt = t_rand_buf(c, 1.0f), *mn = t_rand_buf(c, 1.0f), *vr = t_rand_buf(c, 1.0f);
+        float *sl = t_rand_buf(c, 0.5f);
+        for (int i = 0; i < c; i++) vr[i] = vr[i] * vr[i] + 0.1f;
+        memcpy(x0, x, sizeof(float) * n);
+        for (int th = 1; th <= 3; th += 2) {
+            nn_ctx_init(&T, th);
+            memcpy(tmp, x, sizeof(float) * n);
+            batchnorm_prelu_inplace(&T, tmp, c, hw, gm, bt, mn, vr, 1e-5f, sl);
+            channel_shuffle(&T, tmp, c, hw, g, want);
+            batchnorm_prelu_shuffle(&T, x, c, hw, g, gm, bt, mn, vr, 1e-5f, sl, got);
+            CHECK(memcmp(got, want, sizeof(float) * n) == 0 && memcmp(x, x0, sizeof(float) * n) == 0,
+                  "%d channels in %d groups x %d, %d threads", c, g, hw, th);
+        }
+        free(x); free(x0); free(tmp); free(want); free(got); free(gm); free(bt); free(mn); free(vr); free(sl);
+    }
+    nn_ctx_init(&T, 2);
+}
+
 TEST(conv2d_wide_chunked_matches_gemm) {
     nn_ctx_init(&T, 2);
     err e = {0};
@@ -1090,6 +1117,7 @@ int main(int argc, char **argv) {
     RUN(add_prelu_equals_add_then_prelu);
     RUN(conv2d_forward_many_equals_one_by_one);
     RUN(groupsum_bn_prelu_equals_adds_then_bn_prelu);
+    RUN(bn_prelu_shuffle_equals_bn_prelu_then_shuffle);
     RUN(pad_zero_places_the_map);
     RUN(resize_bicubic_cl_matches_reference);
     RUN(add_flipped_w_cl_matches_loop);
