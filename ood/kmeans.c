@@ -598,6 +598,18 @@ static void pp_skip(km_rng *r, int64_t n, int k, int T) {
     for (int64_t i = 0; i < (int64_t)(k - 1) * T; i++) (void)rng_next(r);
 }
 
+// The next T candidates: D^2 sampling by cumulative sums of closest (n) and a left searchsorted.
+static void pp_sample(const double *closest, int64_t n, double pot, int T, km_rng *rng, double *cum, int64_t *cid) {
+    double acc = 0;
+    for (int64_t i = 0; i < n; i++) { acc += closest[i]; cum[i] = acc; }
+    for (int t = 0; t < T; t++) {
+        double r = rng_uniform(rng) * pot;
+        int64_t lo = 0, hi = n;   // first i with cum[i] >= r
+        while (lo < hi) { int64_t mid = lo + (hi - lo) / 2; if (cum[mid] < r) lo = mid + 1; else hi = mid; }
+        cid[t] = lo < n ? lo : n - 1;
+    }
+}
+
 // sklearn's _kmeans_plusplus (greedy, pp_trials(k) candidates) on the centred data; D^2 from
 // the dot products, potentials in double summed in chunk order. B runs side by side: run b draws
 // where run b - 1 would have left the generator, and each pass over the data serves the
@@ -675,16 +687,7 @@ static int kmeanspp(km *w, km_rng *rng, int B, float *centres, err *e) {
             double *cl = closest + (size_t)b * n;
             memcpy(centres + ((size_t)b * k + c) * d, cand + (size_t)(b * nc + best) * d, sizeof(float) * d);
             memcpy(cl, cd + (size_t)(b * T + best) * n, sizeof(double) * n);
-            if (c + 1 == k) continue;
-            // next candidates: D^2 sampling by cumulative sums and a left searchsorted
-            double acc = 0;
-            for (int64_t i = 0; i < n; i++) { acc += cl[i]; cum[i] = acc; }
-            for (int t = 0; t < T; t++) {
-                double r = rng_uniform(&rngs[b]) * bestpot;
-                int64_t lo = 0, hi = n;   // first i with cum[i] >= r
-                while (lo < hi) { int64_t mid = lo + (hi - lo) / 2; if (cum[mid] < r) lo = mid + 1; else hi = mid; }
-                cid[b * T + t] = lo < n ? lo : n - 1;
-            }
+            if (c + 1 < k) pp_sample(cl, n, bestpot, T, &rngs[b], cum, cid + b * T);
         }
         nc = T;
     }
