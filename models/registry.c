@@ -106,6 +106,7 @@ int model_twin(const model *m, int threads, model **out, err *e) {
     if (!t) return e->code;
     *t = *m;
     t->ctx.threads = threads < 1 ? 1 : threads;
+    t->ctx.prof = NULL;   // a profile's counters are not shared between threads
     t->arena = NULL;
     t->destroy = twin_destroy;
     t->twin_of = m;
