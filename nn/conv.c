@@ -512,23 +512,10 @@ static void dconv_item(const conv2d *c, const dconv_plan *p, const float *x, int
     }
 }
 
-static int conv_direct(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w, const float *slope, float *y,
-                       int ho, int wo, err *e) {
-    const dconv_plan p = dconv_plan_of(c, ho, wo);
-    int nth = ctx->threads;
-    float *buf = err_malloc(e, sizeof(float) * (size_t)p.per_th * nth, "conv row pack");
-    if (!buf) return OODSEG_E_NOMEM;
-    #pragma omp parallel for schedule(dynamic, 1) num_threads(nth)
-    for (int64_t it = 0; it < p.items; it++)
-        dconv_item(c, &p, x, h, w, slope, y, ho, wo, it, buf + (size_t)omp_get_thread_num() * p.per_th);
-    free(buf);
-    return OODSEG_OK;
-}
-
 // n direct convs of the same input (same output size) in one parallel region: the work items of
-// all of them, each computed as conv_direct computes it.
-static int conv_direct_many(const nn_ctx *ctx, const conv2d *const *c, int n, const float *x, int h, int w,
-                            float *const *y, int ho, int wo, err *e) {
+// all of them. slope: NULL, or conv k's PReLU (or NULL) at slope[k].
+static int conv_direct_many(const nn_ctx *ctx, const conv2d *const *c, int n, const float *const *slope,
+                            const float *x, int h, int w, float *const *y, int ho, int wo, err *e) {
     dconv_plan p[DW_MANY_MAX];
     int64_t first[DW_MANY_MAX + 1] = {0}, per_th = 0;
     for (int k = 0; k < n; k++) {
@@ -543,10 +530,16 @@ static int conv_direct_many(const nn_ctx *ctx, const conv2d *const *c, int n, co
     for (int64_t it = 0; it < first[n]; it++) {
         int k = 0;
         while (it >= first[k + 1]) k++;
-        dconv_item(c[k], &p[k], x, h, w, NULL, y[k], ho, wo, it - first[k], buf + (size_t)omp_get_thread_num() * per_th);
+        dconv_item(c[k], &p[k], x, h, w, slope ? slope[k] : NULL, y[k], ho, wo, it - first[k],
+                   buf + (size_t)omp_get_thread_num() * per_th);
     }
     free(buf);
     return OODSEG_OK;
+}
+
+static int conv_direct(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w, const float *slope, float *y,
+                       int ho, int wo, err *e) {
+    return conv_direct_many(ctx, &c, 1, &slope, x, h, w, &y, ho, wo, e);
 }
 
 // Winograd F(4,3) needs fewer multiplications (36 per 4x4 tile instead of 144) but transforms the
@@ -568,6 +561,12 @@ static int use_winograd(const nn_ctx *ctx, const conv2d *c) {
 
 int conv2d_takes_winograd(const nn_ctx *ctx, const conv2d *c) { return use_winograd(ctx, c); }
 
+// The depthwise path from the input (dwconv3x3_nchw), for c under ctx (after Winograd's).
+static int takes_dw_nchw(const nn_ctx *ctx, const conv2d *c) {
+    return c->groups == c->c_in && c->groups == c->c_out && c->k == 3 && c->stride <= 2 && !ctx->conv_im2col &&
+           !ctx->conv_dw_pack && dwconv3x3_nchw_available();
+}
+
 static int conv_forward(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w, const float *slope,
                         float *y, err *e) {
     if (c->groups <= 0 || c->c_in % c->groups || c->c_out % c->groups || c->k <= 0 ||
@@ -585,8 +584,7 @@ static int conv_forward(const nn_ctx *ctx, const conv2d *c, const float *x, int 
     // fp32 im2col 29.7 s, bf16 im2col 21.7 s, fp32 Winograd 7.0 s, on a loaded machine), at 10x
     // bf16 im2col's rounding error (tests/test_bf16.c, winograd_in_bf16).
     if (use_winograd(ctx, c)) return conv2d_winograd_forward(ctx, c, x, h, w, slope, y, ho, wo, e);
-    if (c->groups == c->c_in && c->groups == c->c_out && c->k == 3 && c->stride <= 2 && !ctx->conv_im2col &&
-        !ctx->conv_dw_pack && dwconv3x3_nchw_available()) {
+    if (takes_dw_nchw(ctx, c)) {
         dwconv3x3_nchw(ctx, c, x, h, w, slope, y, ho, wo);
         return OODSEG_OK;
     }
@@ -613,19 +611,12 @@ int conv2d_forward(const nn_ctx *ctx, const conv2d *c, const float *x, int h, in
     return conv_forward(ctx, c, x, h, w, NULL, y, e);
 }
 
-// The depthwise path of conv_forward from the input (dwconv3x3_nchw), for c under ctx.
-static int takes_dw_nchw(const nn_ctx *ctx, const conv2d *c) {
-    return c->groups == c->c_in && c->groups == c->c_out && c->k == 3 && c->stride <= 2 && c->pad >= 0 &&
-           c->dilation > 0 && !ctx->conv_im2col && !ctx->conv_dw_pack && !use_winograd(ctx, c) &&
-           dwconv3x3_nchw_available();
-}
-
 // The path conv_forward takes for c (without a slope): the depthwise kernel from the input, the
 // direct kernel, or another (the convs of conv2d_forward_many then run one after another).
 enum { PATH_DW_NCHW, PATH_DIRECT, PATH_OTHER };
 static int conv_path(const nn_ctx *ctx, const conv2d *c) {
-    if (c->groups <= 0 || c->c_in % c->groups || c->c_out % c->groups || c->k <= 0 || c->k > DCONV_KMAX ||
-        c->stride <= 0 || c->dilation <= 0 || c->pad < 0 || use_winograd(ctx, c))
+    if (c->groups <= 0 || c->c_in % c->groups || c->c_out % c->groups || c->k <= 0 || c->stride <= 0 ||
+        c->dilation <= 0 || c->pad < 0 || use_winograd(ctx, c))
         return PATH_OTHER;
     if (takes_dw_nchw(ctx, c)) return PATH_DW_NCHW;
     return use_direct(ctx, c) ? PATH_DIRECT : PATH_OTHER;
@@ -641,9 +632,9 @@ int conv2d_forward_many(const nn_ctx *ctx, const conv2d *const *c, int n, const 
         if (k == 0) ho = a, wo = b;
         together = path != PATH_OTHER && conv_path(ctx, c[k]) == path && a == ho && b == wo && ho > 0 && wo > 0;
     }
-    if (together && path == PATH_DIRECT) return conv_direct_many(ctx, c, n, x, h, w, y, ho, wo, e);
+    if (together && path == PATH_DIRECT) return conv_direct_many(ctx, c, n, NULL, x, h, w, y, ho, wo, e);
     if (together) {
-        dwconv3x3_nchw_many(ctx, c, n, x, h, w, y, ho, wo);
+        dwconv3x3_nchw_many(ctx, c, n, NULL, x, h, w, y, ho, wo);
         return OODSEG_OK;
     }
     for (int k = 0; k < n; k++)

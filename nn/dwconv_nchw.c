@@ -8,7 +8,7 @@
 // the same bits (tests/test_ops.c). Rows of the kernel that fall into the vertical padding are
 // skipped by both. A stride-2 tap loads 32 inputs and keeps the even ones.
 #include "nn.h"
-#include <immintrin.h>
+#include "avx512.h"
 #include <omp.h>
 
 // fp-contract=fast: acc += w * x fuses exactly where conv.c's direct kernel fuses its identical
@@ -17,14 +17,7 @@
 #define HW __attribute__((target("avx512f"), optimize("fp-contract=fast")))
 #define DW_BLOCKS 4   // 16-output blocks per step: four independent FMA chains
 
-int dwconv3x3_nchw_available(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f");
-#else
-    return 0;
-#endif
-}
+int dwconv3x3_nchw_available(void) { return nn_cpu_avx512f(); }
 
 // Bit l set where input column p0 + l is inside the row [0, w).
 static inline __mmask16 in_row(int64_t p0, int w) {
@@ -83,7 +76,7 @@ HW static inline __attribute__((always_inline)) void dw_row_s(const int s, const
                 __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ);
                 v = _mm512_mask_blend_ps(pos, _mm512_mul_ps(_mm512_set1_ps(a), v), v);
             }
-            _mm512_mask_storeu_ps(yr + ox0 + 16 * j, n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1), v);
+            _mm512_mask_storeu_ps(yr + ox0 + 16 * j, nn_lanes(n), v);
         }
     }
 }
@@ -111,22 +104,9 @@ static int dw_rows_per_item(int ho, int wo) {
     return band > ho ? ho : band;
 }
 
-// Work items: (channel, band of output rows); shape-only.
-void dwconv3x3_nchw(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w, const float *slope,
-                    float *y, int ho, int wo) {
-    const int band = dw_rows_per_item(ho, wo);
-    int64_t nb = (ho + band - 1) / band, items = (int64_t)c->c_out * nb;
-    #pragma omp parallel for schedule(dynamic, 1) num_threads(ctx->threads)
-    for (int64_t it = 0; it < items; it++) {
-        int ch = (int)(it / nb), oy0 = (int)(it % nb) * band, oy1 = oy0 + band < ho ? oy0 + band : ho;
-        dw_band(c, x, h, w, slope, y, ho, wo, ch, oy0, oy1);
-    }
-}
-
-// n convs of the same input in one parallel region: the work items of all of them, each computed
-// as dwconv3x3_nchw computes it.
-void dwconv3x3_nchw_many(const nn_ctx *ctx, const conv2d *const *c, int n, const float *x, int h, int w,
-                         float *const *y, int ho, int wo) {
+// Work items: (conv, channel, band of output rows); shape-only.
+void dwconv3x3_nchw_many(const nn_ctx *ctx, const conv2d *const *c, int n, const float *const *slope, const float *x,
+                         int h, int w, float *const *y, int ho, int wo) {
     const int band = dw_rows_per_item(ho, wo);
     int64_t nb = (ho + band - 1) / band, per[DW_MANY_MAX + 1] = {0};
     for (int k = 0; k < n; k++) per[k + 1] = per[k] + (int64_t)c[k]->c_out * nb;
@@ -136,6 +116,11 @@ void dwconv3x3_nchw_many(const nn_ctx *ctx, const conv2d *const *c, int n, const
         while (it >= per[k + 1]) k++;
         const int64_t r = it - per[k];
         int ch = (int)(r / nb), oy0 = (int)(r % nb) * band, oy1 = oy0 + band < ho ? oy0 + band : ho;
-        dw_band(c[k], x, h, w, NULL, y[k], ho, wo, ch, oy0, oy1);
+        dw_band(c[k], x, h, w, slope ? slope[k] : NULL, y[k], ho, wo, ch, oy0, oy1);
     }
+}
+
+void dwconv3x3_nchw(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w, const float *slope,
+                    float *y, int ho, int wo) {
+    dwconv3x3_nchw_many(ctx, &c, 1, &slope, x, h, w, &y, ho, wo);
 }

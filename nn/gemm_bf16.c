@@ -12,7 +12,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <immintrin.h>
+#include "avx512.h"
 
 #define KC 192   // pairs per K block
 #define MR 14    // rows per micro-kernel strip
@@ -105,14 +105,12 @@ void nn_bf16_pack_panels_t(const float *w, int64_t ldw, int n, int k, uint32_t *
 
 #define HW __attribute__((target("avx512f,avx512bf16,avx512bw,avx512vl")))
 
-static __mmask16 lane_mask(int n) { return n >= 16 ? (__mmask16)0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
-
 // One panel of a per-call B: pairs [0, kc) of the fp32 rows b (krows valid rows, ldb apart;
 // rows past krows are zero), nr <= 32 valid columns.
 HW static void panel_hw(const float *b, int64_t ldb, int krows, int nr, int kc, uint32_t *panel) {
     const __m512i ileave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
                                             23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-    __mmask16 m[2] = {lane_mask(nr), lane_mask(nr - 16)};
+    __mmask16 m[2] = {nn_lanes(nr), nn_lanes(nr - 16)};
     for (int p = 0; p < kc; p++) {
         const float *r0 = b + (size_t)(2 * p) * ldb, *r1 = r0 + ldb;
         int has0 = 2 * p < krows, has1 = 2 * p + 1 < krows;
@@ -141,10 +139,10 @@ HW static void rows_hw(const float *a, int64_t lda, int m, int kcols, int kc, ui
         uint32_t *o = out + (size_t)i * kc;
         for (int p = 0; p < kc; p += 16) {
             int c0 = 2 * p;   // 32 columns c0 .. c0+31 make 16 pairs
-            __m512 lo = _mm512_maskz_loadu_ps(lane_mask(kcols - c0), r + c0);
-            __m512 hi = _mm512_maskz_loadu_ps(lane_mask(kcols - c0 - 16), r + c0 + 16);
+            __m512 lo, hi;
+            nn_load32(r + c0, kcols - c0, &lo, &hi);
             __m512i bf = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);   // in column order: 16 pairs
-            _mm512_mask_storeu_epi32(o + p, lane_mask(kc - p), bf);
+            _mm512_mask_storeu_epi32(o + p, nn_lanes(kc - p), bf);
         }
     }
 }
@@ -164,7 +162,7 @@ static void rows_ref(const float *a, int64_t lda, int m, int kcols, int kc, uint
 HW static inline __attribute__((always_inline)) void kern_hw(const int mr, int kc, const uint32_t *a, int64_t lda,
                                                              const uint32_t *bp, float *c, int64_t ldc, int nr,
                                                              int load, const float *bias) {
-    __mmask16 m0 = lane_mask(nr), m1 = lane_mask(nr - 16);
+    __mmask16 m0 = nn_lanes(nr), m1 = nn_lanes(nr - 16);
     __m512 acc[MR][2];
     __m512 b0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
     __m512 b1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();

@@ -45,9 +45,11 @@ int conv2d_out_size(int in, int k, int stride, int pad, int dilation);
 int dwconv3x3_nchw_available(void);
 void dwconv3x3_nchw(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w, const float *slope,
                     float *y, int ho, int wo);
+// n such convs of the same x (same output size, n <= DW_MANY_MAX) in one parallel region; slope:
+// NULL, or conv k's PReLU (or NULL) at slope[k].
 #define DW_MANY_MAX 8
-void dwconv3x3_nchw_many(const nn_ctx *ctx, const conv2d *const *c, int n, const float *x, int h, int w,
-                         float *const *y, int ho, int wo);
+void dwconv3x3_nchw_many(const nn_ctx *ctx, const conv2d *const *c, int n, const float *const *slope, const float *x,
+                         int h, int w, float *const *y, int ho, int wo);
 // y[k] = conv c[k] of the same x, for k < n (n <= DW_MANY_MAX): one parallel region when every c[k]
 // takes the depthwise path from the input (ESPNetv2's EESP branches, all dilations of one map),
 // else conv2d_forward one after another; bit-identical to the n calls either way.

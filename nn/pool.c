@@ -1,6 +1,6 @@
 // AvgPool2d(3, 2, 1) with count_include_pad and PyTorch's adaptive average pooling.
 #include "nn.h"
-#include <immintrin.h>
+#include "avx512.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,7 +93,7 @@ typedef struct adaptive_cols {
 // windows span more than 32 inputs, when there is no memory, or without AVX-512.
 static int adaptive_cols_make(int w, int ow, adaptive_cols *t) {
     memset(t, 0, sizeof *t);
-    if (w % ow == 0 || !dwconv3x3_nchw_available()) return 0;
+    if (w % ow == 0 || !nn_cpu_avx512f()) return 0;
     t->nb = (ow + 15) / 16;
     t->base = malloc(sizeof(int) * t->nb);
     t->off = malloc(sizeof(int) * 16 * t->nb);
@@ -126,14 +126,11 @@ static void adaptive_channel_cols(const float *xc, int h, int w, float *yc, int 
         const int y0 = (int)((int64_t)i * h / oh), y1 = (int)(((int64_t)(i + 1) * h + oh - 1) / oh);
         const __m512 kh = _mm512_set1_ps((float)(y1 - y0));
         for (int b = 0; b < t->nb; b++) {
-            const int base = t->base[b], n = ow - 16 * b < 16 ? ow - 16 * b : 16;
+            const int base = t->base[b];
             const __m512i off = _mm512_loadu_si512(t->off + 16 * b), wid = _mm512_loadu_si512(t->wid + 16 * b);
-            const __mmask16 m0 = w - base >= 16 ? 0xffff : (__mmask16)((1u << (w - base)) - 1);
-            const __mmask16 m1 = w - base >= 32 ? 0xffff : w - base <= 16 ? 0 : (__mmask16)((1u << (w - base - 16)) - 1);
-            __m512 s = _mm512_setzero_ps();
+            __m512 s = _mm512_setzero_ps(), lo, hi;
             for (int yy = y0; yy < y1; yy++) {
-                const float *xr = xc + (size_t)yy * w + base;
-                const __m512 lo = _mm512_maskz_loadu_ps(m0, xr), hi = _mm512_maskz_loadu_ps(m1, xr + 16);
+                nn_load32(xc + (size_t)yy * w + base, w - base, &lo, &hi);
                 for (int q = 0; q < t->wmax; q++) {
                     const __m512i qv = _mm512_set1_epi32(q);
                     const __m512 v = _mm512_permutex2var_ps(lo, _mm512_add_epi32(off, qv), hi);
@@ -141,7 +138,7 @@ static void adaptive_channel_cols(const float *xc, int h, int w, float *yc, int 
                 }
             }
             const __m512 kw = _mm512_cvtepi32_ps(wid), r = _mm512_div_ps(_mm512_div_ps(s, kh), kw);
-            _mm512_mask_storeu_ps(yc + (size_t)i * ow + 16 * b, n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1), r);
+            _mm512_mask_storeu_ps(yc + (size_t)i * ow + 16 * b, nn_lanes(ow - 16 * b), r);
         }
     }
 }

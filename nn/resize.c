@@ -5,7 +5,7 @@
 // one-level difference in a uint8 pixel already shows in the logits.
 #include "nn.h"
 #include "simd.h"
-#include <immintrin.h>
+#include "avx512.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,7 +79,7 @@ typedef struct hrow_blocks {
 
 static int hrow_blocks_make(const int *xi, const float *xl, int ow, hrow_blocks *hb) {
     memset(hb, 0, sizeof *hb);
-    if (!dwconv3x3_nchw_available()) return 0;   // (that check is "the CPU has AVX-512")
+    if (!nn_cpu_avx512f()) return 0;
     hb->nb = (ow + 15) / 16;
     hb->base = malloc(sizeof(int) * hb->nb);
     hb->off = malloc(sizeof(int) * 32 * hb->nb);
@@ -116,14 +116,13 @@ static void hrow_blocks_free(hrow_blocks *hb) { free(hb->base), free(hb->off), f
 __attribute__((target("avx512f")))
 static void hrow_blocks_run(const float *p, int w, const hrow_blocks *hb, int ow, float *t) {
     for (int b = 0; b < hb->nb; b++) {
-        const int base = hb->base[b], n = ow - 16 * b < 16 ? ow - 16 * b : 16, r = w - base;
-        const __mmask16 m0 = r >= 16 ? 0xffff : (__mmask16)((1u << r) - 1);
-        const __mmask16 m1 = r >= 32 ? 0xffff : r <= 16 ? 0 : (__mmask16)((1u << (r - 16)) - 1);
-        const __m512 lo = _mm512_maskz_loadu_ps(m0, p + base), hi = _mm512_maskz_loadu_ps(m1, p + base + 16);
+        const int base = hb->base[b];
+        __m512 lo, hi;
+        nn_load32(p + base, w - base, &lo, &hi);
         const __m512 a = _mm512_permutex2var_ps(lo, _mm512_loadu_si512(hb->off + 32 * b), hi);
         const __m512 c = _mm512_permutex2var_ps(lo, _mm512_loadu_si512(hb->off + 32 * b + 16), hi);
         const __m512 v = _mm512_fmadd_ps(a, _mm512_loadu_ps(hb->lam + 32 * b), _mm512_mul_ps(c, _mm512_loadu_ps(hb->lam + 32 * b + 16)));
-        _mm512_mask_storeu_ps(t + 16 * b, n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1), v);
+        _mm512_mask_storeu_ps(t + 16 * b, nn_lanes(ow - 16 * b), v);
     }
 }
 
