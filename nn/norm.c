@@ -27,33 +27,30 @@ void layernorm_cl(const nn_ctx *ctx, const float *x, int64_t n, int c, const flo
         layernorm_row(x + (size_t)i * c, c, gamma, beta, eps, y + (size_t)i * c);
 }
 
+// Inference BN of channel ch as x * s + t (the scale and shift in double, rounded to float).
+static void bn_fold(int ch, const float *gamma, const float *beta, const float *mean, const float *var, float eps,
+                    float *s, float *t) {
+    *s = (float)((double)gamma[ch] / sqrt((double)var[ch] + (double)eps));
+    *t = (float)((double)beta[ch] - (double)mean[ch] * *s);
+}
+
 void batchnorm_inplace(const nn_ctx *ctx, float *x, int c, int64_t hw, const float *gamma, const float *beta,
                        const float *mean, const float *var, float eps) {
     #pragma omp parallel for schedule(static) num_threads(ctx->threads)
     for (int ch = 0; ch < c; ch++) {
-        float s = (float)((double)gamma[ch] / sqrt((double)var[ch] + (double)eps));
-        float t = (float)((double)beta[ch] - (double)mean[ch] * s);
+        float s, t;
+        bn_fold(ch, gamma, beta, mean, var, eps, &s, &t);
         float *xc = x + (size_t)ch * hw;
         #pragma omp simd
         for (int64_t i = 0; i < hw; i++) xc[i] = xc[i] * s + t;
     }
 }
 
-// BN then PReLU in one pass over x (half the memory traffic of the two calls), with exactly the
-// float operations of batchnorm_inplace followed by prelu_inplace, so the results are identical.
-// no-trapping-math lets GCC evaluate a * v for every lane and blend (see prelu_span).
+// BN then PReLU in one pass over x into y (y may be x: half the memory traffic of the two calls),
+// with exactly the float operations of batchnorm_inplace followed by prelu_inplace, so the results
+// are identical. no-trapping-math lets GCC evaluate a * v for every lane and blend (see prelu_span).
 __attribute__((optimize("no-trapping-math")))
-static void bn_prelu_channel(float *xc, int64_t hw, float s, float t, float a) {
-    #pragma omp simd
-    for (int64_t i = 0; i < hw; i++) {
-        float v = xc[i] * s + t;
-        xc[i] = v >= 0.0f ? v : a * v;
-    }
-}
-
-// bn_prelu_channel from x into y.
-__attribute__((optimize("no-trapping-math")))
-static void bn_prelu_channel_to(const float *xc, int64_t hw, float s, float t, float a, float *yc) {
+static void bn_prelu_channel(const float *xc, int64_t hw, float s, float t, float a, float *yc) {
     #pragma omp simd
     for (int64_t i = 0; i < hw; i++) {
         float v = xc[i] * s + t;
@@ -68,18 +65,18 @@ void batchnorm_prelu_shuffle(const nn_ctx *ctx, const float *x, int c, int64_t h
     #pragma omp parallel for schedule(static) num_threads(ctx->threads) if ((int64_t)c * hw >= 16384)
     for (int oc = 0; oc < c; oc++) {
         const int ic = oc % groups * per + oc / groups;   // y[j*groups + i] = x[i*per + j], as channel_shuffle
-        float s = (float)((double)gamma[ic] / sqrt((double)var[ic] + (double)eps));
-        float t = (float)((double)beta[ic] - (double)mean[ic] * s);
-        bn_prelu_channel_to(x + (size_t)ic * hw, hw, s, t, slope[ic], y + (size_t)oc * hw);
+        float s, t;
+        bn_fold(ic, gamma, beta, mean, var, eps, &s, &t);
+        bn_prelu_channel(x + (size_t)ic * hw, hw, s, t, slope[ic], y + (size_t)oc * hw);
     }
 }
 
 // Channel ch of the folded BN (x * s + t) then PReLU.
 static void bn_prelu_at(float *x, int ch, int64_t hw, const float *gamma, const float *beta, const float *mean,
                         const float *var, float eps, const float *slope) {
-    float s = (float)((double)gamma[ch] / sqrt((double)var[ch] + (double)eps));
-    float t = (float)((double)beta[ch] - (double)mean[ch] * s);
-    bn_prelu_channel(x + (size_t)ch * hw, hw, s, t, slope[ch]);
+    float s, t;
+    bn_fold(ch, gamma, beta, mean, var, eps, &s, &t);
+    bn_prelu_channel(x + (size_t)ch * hw, hw, s, t, slope[ch], x + (size_t)ch * hw);
 }
 
 void batchnorm_prelu_inplace(const nn_ctx *ctx, float *x, int c, int64_t hw, const float *gamma, const float *beta,
