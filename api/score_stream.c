@@ -255,13 +255,12 @@ static void *forwarder_main(void *arg) {
 }
 
 // The forward threads for p: one per core up to FWD_MAX, each on a twin with its share of the
-// threads, when the model is small and shareable and there are 2 cores or more; else one, on the
-// model itself. (A twin that cannot be made means one thread, as before.)
+// threads, when the model is small and there are 2 cores or more; else one, on the model itself,
+// also when model_twin refuses the model (not shareable, bf16) or cannot make a twin.
 static int forwarder_plan(forwarder *f, pipeline *p) {
     const model *m = p->m;
     const int threads = m->ctx.threads, nw = threads < FWD_MAX ? threads : FWD_MAX, each = threads / nw;
-    if (nw < 2 || !m->shareable || m->ctx.precision != NN_FP32 || m->desc.num_params > FWD_TWIN_MAX_PARAMS)
-        return 1;
+    if (nw < 2 || m->desc.num_params > FWD_TWIN_MAX_PARAMS) return 1;
     err ignore = {0};
     int made = 0;
     while (made < nw && !model_twin(m, each, &f->w[made].twin, &ignore)) made++;
