@@ -233,6 +233,13 @@ struct forwarder {
     model *scorer;                 // the methods' twin (their threads), or NULL: the pipeline's model
 };
 
+// The network's part of a frame that is neither skipped nor failed: its outputs into tl.
+static void forward_job(pipeline *p, job *j, tensor_list *tl) {
+    *tl = (tensor_list){0};
+    if (!j->skipped && !j->bad && (j->bad = pipeline_forward(p, &j->it.img, tl, &j->po, &j->it.e)))
+        err_prefix(&j->it.e, "%s: ", j->it.name);
+}
+
 static void *forwarder_main(void *arg) {
     fwd_worker *me = arg;
     forwarder *f = me->f;
@@ -242,10 +249,7 @@ static void *forwarder_main(void *arg) {
         if (f->claimed == f->posted) break;
         fwd_item *x = &f->ring[f->claimed++ % FWD_RING];
         pthread_mutex_unlock(&f->mu);
-        job *j = &x->j;
-        x->tl = (tensor_list){0};
-        if (!j->skipped && !j->bad && (j->bad = pipeline_forward(&me->p, &j->it.img, &x->tl, &j->po, &j->it.e)))
-            err_prefix(&j->it.e, "%s: ", j->it.name);
+        forward_job(&me->p, &x->j, &x->tl);
         pthread_mutex_lock(&f->mu);
         x->done = 1;
         pthread_cond_broadcast(&f->cv);
@@ -306,6 +310,19 @@ static void forwarder_post(forwarder *f, const job *j) {
     pthread_mutex_unlock(&f->mu);
 }
 
+// A frame whose forward ran elsewhere (the lead frame), queued as done.
+static void forwarder_post_done(forwarder *f, const job *j, const tensor_list *tl) {
+    pthread_mutex_lock(&f->mu);
+    fwd_item *x = &f->ring[f->posted % FWD_RING];
+    x->j = *j;
+    x->tl = *tl;
+    x->done = 1;
+    f->posted++;
+    f->claimed++;   // (the first post: nothing else is posted or claimed yet)
+    pthread_cond_broadcast(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+}
+
 // The oldest posted frame once its forward is done: the job and its network outputs.
 static void forwarder_take(forwarder *f, job *j, tensor_list *tl, double *wait) {
     double t0 = now();
@@ -342,6 +359,14 @@ static void forwarder_stop(forwarder *f) {
     model_close(f->scorer);
 }
 
+// A pulled frame as a job: skipped when an earlier run did it (its image freed; it is reported
+// through the queue, in order), bad when it could not be read.
+static void frame_job(job *j, const score_stream_opts *o) {
+    j->skipped = !j->it.failed && o->skip && o->skip(o->ctx, j->it.name);
+    if (j->skipped) image_free(&j->it.img);
+    j->bad = j->it.failed ? j->it.e.code : OODSEG_OK;
+}
+
 int score_stream(pipeline *p, char *const *paths, int n, const score_stream_opts *o, score_stream_summary *s, err *e) {
     memset(s, 0, sizeof *s);
     frame_source *src;
@@ -350,13 +375,39 @@ int score_stream(pipeline *p, char *const *paths, int n, const score_stream_opts
     fo.max_memory = p->m->max_memory;
     if (frame_source_open(paths, n, &fo, &src, e)) return e->code;
     if (writer_start(&w, p, o, e)) { frame_source_close(src); return e->code; }
+    // The first frame's forward runs here, on the model with all its threads, before the forward
+    // threads start: a lone image gets every core, and the twins then start from the model's
+    // arena plan (model_twin) instead of each mapping the blocks of an unplanned first forward.
+    int last = 0, eof = 0, have_lead = 0;
+    job lead = {0};
+    tensor_list lead_tl = {0};
+    if (!(o->cancel && *o->cancel)) {
+        if (frame_source_next(src, &lead.it)) {
+            eof = 1;
+        } else {
+            have_lead = 1;
+            frame_job(&lead, o);
+#ifdef __SANITIZE_THREAD__
+            // ThreadSanitizer does not see libgomp's barriers (Makefile, test-tsan): there the
+            // lead runs on one OpenMP thread, as every other forward of the test does. The same bits.
+            const int threads = p->m->ctx.threads;
+            p->m->ctx.threads = 1;
+            forward_job(p, &lead, &lead_tl);
+            p->m->ctx.threads = threads;
+#else
+            forward_job(p, &lead, &lead_tl);
+#endif
+        }
+    }
     forwarder f;
-    int rc = forwarder_start(&f, p, e), last = 0, eof = 0;
+    int rc = forwarder_start(&f, p, e);
     if (rc) {
+        if (have_lead) tl_free(&lead_tl), pipeline_out_free(&lead.po), frame_item_free(&lead.it);
         writer_stop(&w, s, &rc, e);
         frame_source_close(src);
         return rc;
     }
+    if (have_lead) forwarder_post_done(&f, &lead, &lead_tl);
     // the methods run on the scorer twin's threads when the forwards run on twins
     pipeline ps = *p;
     if (f.scorer) ps.m = f.scorer, ps.owns_model = 0;
@@ -366,9 +417,7 @@ int score_stream(pipeline *p, char *const *paths, int n, const score_stream_opts
         while (!cancel && !eof && f.posted - f.taken < f.ahead) {   // only this thread posts
             job j = {0};
             if (frame_source_next(src, &j.it)) { eof = 1; break; }
-            j.skipped = !j.it.failed && o->skip && o->skip(o->ctx, j.it.name);
-            if (j.skipped) image_free(&j.it.img);   // reported through the queue, in order
-            j.bad = j.it.failed ? j.it.e.code : OODSEG_OK;
+            frame_job(&j, o);
             forwarder_post(&f, &j);
         }
         if (cancel) { s->interrupted = 1; break; }

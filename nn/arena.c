@@ -52,6 +52,7 @@ struct nn_arena {
     int lost;            // an event or a request went unrecorded (no memory): no plan from this forward
     plan pl;
     int planned;
+    size_t slab_want;    // an adopted plan's slab, mapped by the next arena_reset
     char *slab;
     size_t slab_size;
     int slab_mapped;
@@ -128,7 +129,24 @@ void arena_free(nn_arena *a) {
 
 nn_device arena_device(const nn_arena *a) { return a->device; }
 
+static void *sys_block(nn_arena *a, size_t bytes, int map, int *mapped, size_t *len, const char *what, err *e);
+
+// A slab of `need` bytes for the plan (the old one replaced); 0 when the system has no memory.
+static int map_slab(nn_arena *a, size_t need) {
+    drop_spares(a);   // (so that the slab is a mapping of exactly `need` bytes)
+    if (a->slab) sys_free(a->slab, a->slab_size, a->slab_mapped);
+    a->reserved -= a->slab_size;
+    a->slab = NULL, a->slab_size = 0;
+    err ignore = {0};
+    size_t len;
+    if (!(a->slab = sys_block(a, need, 1, &a->slab_mapped, &len, "the activation arena's slab", &ignore))) return 0;
+    a->slab_size = need;
+    return 1;
+}
+
 void arena_reset(nn_arena *a) {
+    if (a->planned && a->slab_want > a->slab_size && !map_slab(a, a->slab_want)) a->planned = 0;
+    a->slab_want = 0;
     drop_live(a);
     a->nr = a->nev = 0;
     a->diverged = !a->planned;
@@ -151,7 +169,10 @@ static int follow(nn_arena *a, int kind, size_t arg, err *e) {
         a->ev = v, a->evcap = cap;
     }
     a->ev[a->nev] = (event){kind, arg};
-    if (!a->diverged && (a->nev >= a->pl.nev || a->pl.ev[a->nev].kind != kind || a->pl.ev[a->nev].arg != arg))
+    // A smaller request than the plan's at its place still fits its slot: a twin with fewer
+    // threads than the model whose plan it adopted asks for less per-thread scratch.
+    if (!a->diverged && (a->nev >= a->pl.nev || a->pl.ev[a->nev].kind != kind ||
+                         (kind == EV_ALLOC ? arg > a->pl.ev[a->nev].arg : arg != a->pl.ev[a->nev].arg)))
         a->diverged = 1;
     a->nev++;
     return !a->diverged;
@@ -308,22 +329,33 @@ void arena_end(nn_arena *a) {
     }
     size_t need = place(a->r, a->nr, off, order);
     free(order);
-    if (need > a->slab_size) {
-        if (a->slab) sys_free(a->slab, a->slab_size, a->slab_mapped);
-        a->reserved -= a->slab_size;
-        a->slab = NULL, a->slab_size = 0;
-        err ignore = {0};
-        size_t len;
-        if (!(a->slab = sys_block(a, need, 1, &a->slab_mapped, &len, "the activation arena's slab", &ignore))) {
-            free(off), free(ev);
-            return;
-        }
-        a->slab_size = need;
+    if (need > a->slab_size && !map_slab(a, need)) {
+        free(off), free(ev);
+        return;
     }
     memcpy(ev, a->ev, (size_t)a->nev * sizeof *ev);
     free(a->pl.ev), free(a->pl.off);
     a->pl = (plan){ev, a->nev, off, a->nr};
     a->planned = 1;
+}
+
+int arena_adopt_plan(nn_arena *a, const nn_arena *from) {
+    for (int i = 0; i < a->nr; i++)
+        if (a->r[i].died < 0) return 0;
+    if (!from->planned) return 0;
+    event *ev = malloc((size_t)(from->pl.nev ? from->pl.nev : 1) * sizeof *ev);
+    size_t *off = malloc((size_t)(from->pl.nreq ? from->pl.nreq : 1) * sizeof *off);
+    if (!ev || !off) {
+        free(ev), free(off);
+        return 0;
+    }
+    memcpy(ev, from->pl.ev, (size_t)from->pl.nev * sizeof *ev);
+    memcpy(off, from->pl.off, (size_t)from->pl.nreq * sizeof *off);
+    free(a->pl.ev), free(a->pl.off);
+    a->pl = (plan){ev, from->pl.nev, off, from->pl.nreq};
+    a->planned = 1;
+    a->slab_want = from->slab_size;
+    return 1;
 }
 
 void arena_stats(const nn_arena *a, nn_arena_stats *s) {

@@ -12,8 +12,9 @@
 // largest first at the lowest free offset), which makes the slab as small as the most bytes alive
 // at once in the forwards measured (ESPNet, ESPNetv2). A following forward with the same sequence
 // is served from the slab: no system allocation, no page faults, no malloc policy needed. The
-// sequence is checked event by event; at the first difference the rest of the forward falls back
-// to system allocations (the slab slices already handed out stay valid), and arena_end replans.
+// sequence is checked event by event (a request no larger than the plan's at its place matches);
+// at the first difference the rest of the forward falls back to system allocations (the slab
+// slices already handed out stay valid), and arena_end replans.
 //
 // This is the seam for another device: a GPU backend implements this interface on device memory
 // (one slab = one device allocation) and the nn/ ops on it; the model code does not change.
@@ -63,6 +64,12 @@ void arena_release(nn_arena *a, void *p);
 // over as it is; the plan gives requests that were detached last time system blocks, so only a
 // forward that left its plan copies (NULL with OODSEG_E_NOMEM then, p released).
 void *arena_detach(nn_arena *a, void *p, err *e);
+// Takes `from`'s plan for the next forwards of a, as if a had run from's last forward itself: an
+// arena of a model twin (models/model.h) then runs its first forward from a slab too, instead of
+// mapping and zeroing a system block per request. The slab is mapped by the next arena_reset (and
+// never, if a runs no forward). 1 when adopted; 0 when from has no plan, a has blocks handed out,
+// or there is no memory for the copy (then a plans for itself, as before).
+int arena_adopt_plan(nn_arena *a, const nn_arena *from);
 void arena_stats(const nn_arena *a, nn_arena_stats *s);
 
 #endif

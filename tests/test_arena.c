@@ -196,6 +196,35 @@ TEST(off_plan_mappings_are_reused) {
     arena_free(a);
 }
 
+// An adopted plan: the first forward of the adopting arena runs from a slab of the plan's size
+// (its one system block), a smaller request at a planned place still follows the plan, and a
+// larger one leaves it. An arena with a block handed out, or a source without a plan, adopts none.
+TEST(adopted_plan) {
+    nn_arena *a = fresh(), *b = fresh(), *c = fresh();
+    REQUIRE(a && b && c);
+    void *p[4];
+    CHECK(!arena_adopt_plan(b, a), "adopted from an arena without a plan");
+    pattern(a, p, 1);
+    REQUIRE(arena_adopt_plan(b, a));
+    CHECK(stats(b).planned && stats(b).blocks_made == 0 && stats(b).slab == 0, "the slab waits for a forward");
+    pattern(b, p, 1);
+    nn_arena_stats s = stats(b);
+    CHECK(s.planned && s.slab == 6144 && s.blocks_made == 1, "slab %zu, %lld blocks made", s.slab, (long long)s.blocks_made);
+    CHECK(p[2] == p[0], "c did not reuse a's bytes: not on the plan");
+    err e = {0};
+    arena_reset(b);   // a smaller first request: on the plan
+    void *x = arena_alloc(b, 4000, "a'", &e);
+    CHECK(x == p[0] && stats(b).blocks_made == 1, "a smaller request left the plan");
+    void *y = arena_alloc(b, 4096, "b'", &e);   // larger than b (2048): off the plan from here
+    CHECK(y && y != p[1] && stats(b).blocks_made == 2, "a larger request stayed on the plan");
+    fill(x, 4000, 1), fill(y, 4096, 2);
+    CHECK(intact(x, 4000, 1), "the larger request overlapped the smaller");
+    arena_reset(c);
+    void *held = arena_alloc(c, 64, "held", &e);
+    CHECK(held && !arena_adopt_plan(c, a), "adopted while a block was handed out");
+    arena_free(a), arena_free(b), arena_free(c);
+}
+
 TEST(detached_block_belongs_to_the_caller) {
     nn_arena *a = fresh();
     REQUIRE(a != NULL);
@@ -301,6 +330,7 @@ int main(int argc, char **argv) {
     RUN(alignment);
     RUN(peak_accounting);
     RUN(off_plan_mappings_are_reused);
+    RUN(adopted_plan);
     RUN(detached_block_belongs_to_the_caller);
     RUN(espnetv2_forward_twice);
     RUN(espnet_forward_twice);

@@ -2,6 +2,7 @@
 // (golden/espnet/), recognition of every released checkpoint, size and key errors, thread
 // invariance, and the CamVid-OOD mIoU of the CamVid model.
 #include "test.h"
+#include "../nn/arena.h"
 #include "../models/model.h"
 #include "../nn/nn.h"
 #include "../io/image.h"
@@ -493,6 +494,14 @@ static void twins_same(const char *pth, int h, int w) {
     tensor_list ref[2] = {{0}, {0}};
     err e = {0};
     for (int k = 0; k < 2; k++) REQUIRE(m->forward(m, x[k], h, w, "*", &ref[k], &e) == 0, "%s", e.msg);
+    nn_arena_stats st;   // a planned forward's system blocks: its outputs, which the caller frees
+    arena_stats(m->arena, &st);
+    const int64_t made0 = st.blocks_made;
+    tensor_list once = {0};
+    REQUIRE(m->forward(m, x[1], h, w, "*", &once, &e) == 0, "%s", e.msg);
+    tl_free(&once);
+    arena_stats(m->arena, &st);
+    const int64_t per_forward = st.blocks_made - made0;
     REQUIRE(model_twin(m, 1, &t1, &e) == 0 && model_twin(m, 1, &t2, &e) == 0, "%s", e.msg);
     CHECK(t1->ctx.threads == 1 && t1->twin_of == m && t1->impl == m->impl && t1->arena != m->arena);
     CHECK(model_twin(t1, 1, &tt, &e) == OODSEG_E_ARG && !tt && strstr(e.msg, "two threads"), "%s", e.msg);
@@ -505,6 +514,12 @@ static void twins_same(const char *pth, int h, int w) {
     pthread_join(tb, NULL);
     CHECK(a.mismatches == 0 && b.mismatches == 0 && c.mismatches == 0, "outputs differ from the model alone: %d, %d, %d",
           a.mismatches, b.mismatches, c.mismatches);
+    // made after the model's forwards, the twins ran every forward from the model's plan (on fewer
+    // threads: smaller per-thread scratch in the same slots): beyond the outputs, their one system
+    // block is the slab
+    arena_stats(t1->arena, &st);
+    CHECK(st.planned && st.blocks_made == 1 + 3 * per_forward, "twin: planned %d, %lld blocks made, %lld per forward",
+          st.planned, (long long)st.blocks_made, (long long)per_forward);
     model_close(t1);
     model_close(t2);
     twin_job d = {m, x[1], h, w, 1, &ref[1], 0};   // the model still runs after its twins are closed
