@@ -17,7 +17,7 @@ CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fopenmp -fPIC -I. -I
 OPT     ?= -O2 -march=x86-64-v3 -g
 # Video (io/video.c): Debian's FFmpeg libraries, a required dependency like libpng (install-deps.sh).
 FFMPEG_LIBS = -lavformat -lavcodec -lswscale -lavutil
-LDLIBS  = -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lpng -ljpeg -lwebp -lz $(FFMPEG_LIBS) -lm -fopenmp -pthread
+LDLIBS  = -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lpng -ljpeg -lwebp -ldeflate -lz $(FFMPEG_LIBS) -lm -fopenmp -pthread
 SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 
 LIB_DIRS = core io nn models ood eval api

@@ -342,63 +342,6 @@ int image_load_label_mem(const char *path, uint64_t max_memory, image *out, err 
 int image_load_rgb(const char *path, image *out, err *e) { return image_load_rgb_mem(path, 0, out, e); }
 int image_load_label(const char *path, image *out, err *e) { return image_load_label_mem(path, 0, out, e); }
 
-// ---- PNG writer ---------------------------------------------------------------------------------
-
-typedef struct png_wctx { FILE *f; char msg[256]; jmp_buf jb; } png_wctx;
-
-static void png_werr_fn(png_structp png, png_const_charp msg) {
-    png_wctx *c = png_get_error_ptr(png);
-    snprintf(c->msg, sizeof c->msg, "%s", msg);
-    longjmp(c->jb, 1);
-}
-
-int image_save_png(const char *path, const image *img, err *e) {
-    if (!img || !img->px || (img->c != 1 && img->c != 3) || img->w < 1 || img->h < 1)
-        return err_set(e, OODSEG_E_ARG, "image_save_png %s: need a 1- or 3-channel image", path);
-    outfile of;          // set before setjmp and not changed after it, so it survives the longjmp
-    png_wctx ctx;
-    ctx.msg[0] = 0;
-    if (outfile_open(&of, path, e)) return e->code;
-    ctx.f = of.f;
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &ctx, png_werr_fn, png_warn_fn);
-    png_infop info = png ? png_create_info_struct(png) : NULL;
-    if (!png || !info) {
-        png_destroy_write_struct(png ? &png : NULL, NULL);
-        outfile_abort(&of);
-        return err_set(e, OODSEG_E_NOMEM, "%s: out of memory starting the PNG encoder", path);
-    }
-    if (setjmp(ctx.jb)) {
-        png_destroy_write_struct(&png, &info);
-        outfile_abort(&of);
-        return err_set(e, OODSEG_E_IO, "writing %s failed (libpng: %s)", path, ctx.msg);
-    }
-    png_init_io(png, ctx.f);
-    png_set_IHDR(png, info, (png_uint_32)img->w, (png_uint_32)img->h, 8,
-                 img->c == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
-                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    // Speed over the last bytes: `oodseg score` writes several 1280x800 pictures per image, and at
-    // zlib's level 6 they cost more than the network (bench/bench_pictures.c, one thread, the heat
-    // map and overlay of a 1280x720 CamVid frame, maxlogit; ms and KB per picture):
-    //   level 1 adaptive filters  65 / 69 ms   837 / 962 KB      Z_RLE adaptive  57 / 72 ms  720 / 746 KB
-    //   level 2                   65 / 81 ms   802 / 931 KB      Z_RLE up        35 / 38 ms  916 / 928 KB
-    //   level 3                  100 / 117 ms  741 / 900 KB      Z_RLE Paeth     45 / 53 ms  720 / 746 KB
-    //   level 4                   88 / 106 ms  715 / 877 KB      level 1 up      37 / 44 ms  820 / 1018 KB
-    //   level 5                  143 / 181 ms  677 / 853 KB      level 1 none    39 / 62 ms  830 / 1581 KB
-    //   level 6 (libpng default) 280 / 395 ms  642 / 828 KB
-    // Run-length matching over Paeth-filtered rows is 6-7x faster than level 6, and its files are
-    // 12 % larger for the heat map and 10 % smaller for the overlay: the colour-mapped pictures are
-    // long runs once filtered, which string matching at higher levels hardly shortens.
-    png_set_compression_level(png, 1);
-    png_set_compression_strategy(png, Z_RLE);
-    png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_PAETH);
-    png_write_info(png, info);
-    for (int y = 0; y < img->h; y++)
-        png_write_row(png, img->px + (size_t)y * img->w * img->c);
-    png_write_end(png, NULL);
-    png_destroy_write_struct(&png, &info);
-    return outfile_commit(&of, 1, e);
-}
-
 // ---- WebP writer --------------------------------------------------------------------------------
 
 static int webp_write(const uint8_t *data, size_t n, const WebPPicture *pic) {

@@ -30,7 +30,8 @@ int image_load_label(const char *path, image *out, err *e);
 // keeps each input fast).
 int image_load_rgb_max(const char *path, int64_t max_pixels, image *out, err *e);
 int image_load_label_max(const char *path, int64_t max_pixels, image *out, err *e);
-// PNG writer, c = 1 or 3; temporary name + rename. Tuned for speed (zlib Z_RLE over Paeth rows).
+// PNG writer (io/png_write.c), c = 1 or 3; temporary name + rename. Tuned for speed (zlib Z_RLE
+// over Paeth rows); an RGB image of at most 256 colours is stored with a palette (same pixels).
 int image_save_png(const char *path, const image *img, err *e);
 // Lossy WebP writer, quality 0..100, c = 1 or 3 (gray is stored as RGB); temporary name + rename.
 int image_save_webp(const char *path, const image *img, int quality, err *e);

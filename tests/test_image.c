@@ -85,6 +85,80 @@ TEST(png_round_trip) {
     image_free(&a); image_free(&g); image_free(&b); image_free(&c); image_free(&d);
 }
 
+// The writer (io/png_write.c) against libpng's decoder, over sizes that exercise the vector Paeth
+// loop's tails (1, 2, 3, 17, 64, 1283 pixels wide) and pictures-like content (runs, gradients,
+// noise): RGB of more than 256 colours stays RGB (colour type 2); of 256 colours or fewer it is
+// stored with a palette (type 3, Up-filtered indices) that decodes to the same RGB; gray stays gray.
+static int png_colour_type(const char *path) {
+    size_t n = 0;
+    uint8_t *b = file_bytes(path, &n);
+    int t = b && n > 25 ? b[25] : -1;   // IHDR: signature 8, length 4, type 4, width 4, height 4, depth 1
+    free(b);
+    return t;
+}
+
+TEST(png_writer_round_trips) {
+    static const int widths[] = {1, 2, 3, 17, 64, 1283};
+    err e = {0};
+    uint32_t r = 12345;
+    for (size_t wi = 0; wi < sizeof widths / sizeof *widths; wi++)
+        for (int kind = 0; kind < 4; kind++) {   // 0 noise, 1 runs of 40 colours, 2 gradient, 3 gray noise
+            const int w = widths[wi], h = kind == 3 ? 9 : 7, c = kind == 3 ? 1 : 3;
+            image a = {w, h, c, malloc((size_t)w * h * c)};
+            REQUIRE(a.px);
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++)
+                    for (int k = 0; k < c; k++) {
+                        r = r * 1664525u + 1013904223u;
+                        uint8_t v = kind == 1 ? (uint8_t)(((x / 5 + y / 3) % 40) * 6 + k)   // 40 colours
+                                  : kind == 2 ? (uint8_t)(x * 3 + y * 11 + k * 50) : (uint8_t)(r >> 24);
+                        a.px[((size_t)y * w + x) * c + k] = v;
+                    }
+            const char *path = tmp("writer.png");
+            REQUIRE(image_save_png(path, &a, &e) == 0, "%s", e.msg);
+            image b = {0}, g = {0};
+            REQUIRE(image_load_rgb(path, &b, &e) == 0, "%s", e.msg);
+            int same = b.w == w && b.h == h && b.c == 3;
+            for (int64_t i = 0; same && i < (int64_t)w * h; i++)
+                for (int k = 0; k < 3; k++) same &= b.px[i * 3 + k] == a.px[i * c + (c == 3 ? k : 0)];
+            CHECK(same, "%d px wide, kind %d: the decoded pixels differ", w, kind);
+            // colours: runs have 40, the gradient and images of 256 pixels or fewer (w * 7 <= 256)
+            // at most 256; noise of more pixels more than 256
+            const int colours_le_256 = kind == 1 || kind == 2 || (int64_t)w * h <= 256;
+            const int want = c == 1 ? 0 : colours_le_256 ? 3 : 2;
+            CHECK(png_colour_type(path) == want, "%d px wide, kind %d: colour type %d, expected %d", w, kind,
+                  png_colour_type(path), want);
+            if (c == 1) {
+                REQUIRE(image_load_label(path, &g, &e) == 0, "%s", e.msg);
+                CHECK(g.c == 1 && !memcmp(g.px, a.px, (size_t)w * h), "%d px wide: gray values changed", w);
+            }
+            image_free(&a), image_free(&b), image_free(&g);
+        }
+    // exactly 256 colours: a palette; one more: RGB
+    for (int extra = 0; extra < 2; extra++) {
+        const int w = 257, h = 2;
+        image a = {w, h, 3, calloc((size_t)w * h * 3, 1)};
+        REQUIRE(a.px);
+        for (int x = 0; x < w; x++)   // 256 colours in both rows (the last pixel repeats the first)
+            for (int y = 0; y < h; y++) {
+                uint8_t *q = a.px + ((size_t)y * w + x) * 3;
+                q[0] = (uint8_t)(x % 256), q[1] = (uint8_t)(255 - x % 256);
+            }
+        if (extra) a.px[(size_t)(w + 3) * 3 + 2] = 1;   // (3, 1): a 257th colour
+        REQUIRE(image_save_png(tmp("edge.png"), &a, &e) == 0, "%s", e.msg);
+        image b = {0};
+        REQUIRE(image_load_rgb(tmp("edge.png"), &b, &e) == 0, "%s", e.msg);
+        CHECK(!memcmp(a.px, b.px, (size_t)w * h * 3), "%d colours: the decoded pixels differ", 256 + extra);
+        CHECK(png_colour_type(tmp("edge.png")) == (extra ? 2 : 3), "%d colours: colour type %d", 256 + extra,
+              png_colour_type(tmp("edge.png")));
+        image_free(&a), image_free(&b);
+    }
+    // an unwritable folder: a clear error, nothing left behind
+    image a = {4, 4, 3, calloc(48, 1)};
+    CHECK(image_save_png(tmp("no-such-dir/x.png"), &a, &e) != 0 && strstr(e.msg, "no-such-dir"), "%s", e.msg);
+    image_free(&a);
+}
+
 TEST(png_16bit) {
     err e = {0};
     const int w = 5, h = 3;
@@ -165,7 +239,8 @@ TEST(png_palette_and_low_depth) {
 TEST(rgb_label_is_an_error) {
     err e = {0};
     image a = {4, 4, 3, calloc(48, 1)}, b;
-    REQUIRE(image_save_png(tmp("lab_rgb.png"), &a, &e) == 0, "%s", e.msg);
+    // (libpng, colour type RGB: image_save_png would store these few colours with a palette)
+    REQUIRE(write_png(tmp("lab_rgb.png"), 4, 4, PNG_COLOR_TYPE_RGB, 8, a.px, NULL, 0), "write");
     CHECK(image_load_label(tmp("lab_rgb.png"), &b, &e) == OODSEG_E_DATA, "an RGB label was accepted");
     CHECK(strstr(e.msg, "lab_rgb.png") && strstr(e.msg, "RGB"), "message: %s", e.msg);
     image_free(&a);
@@ -413,6 +488,7 @@ TEST(special_files_refused) {
 int main(int argc, char **argv) {
     (void)argc;
     RUN(png_round_trip);
+    RUN(png_writer_round_trips);
     RUN(png_16bit);
     RUN(png_palette_and_low_depth);
     RUN(rgb_label_is_an_error);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages oodseg needs, skipping those already present.
-#   build: gcc, make, pkg-config (the install check), OpenBLAS (OpenMP build), libpng, libjpeg-turbo, libwebp, zlib,
+#   build: gcc, make, pkg-config (the install check), OpenBLAS (OpenMP build), libpng, libjpeg-turbo, libwebp, libdeflate, zlib,
 #          FFmpeg's libraries (video input and output: libavformat, libavcodec, libswscale)
 #   MPI (make MPI=1, and the MPI tests of tools/check-fleet.sh): Open MPI (libopenmpi-dev, openmpi-bin)
 #   tests: python3-numpy, python3-sklearn, python3-opencv, python3-pil (reference values computed
@@ -12,13 +12,13 @@
 #   `install-deps.sh valgrind` (make valgrind, .ci/run): valgrind
 #   (make test-tsan needs nothing more: gcc's ThreadSanitizer runtime, libtsan2, comes with gcc)
 set -euo pipefail
-pkgs=(gcc make pkg-config libopenblas-openmp-dev libpng-dev libjpeg62-turbo-dev libwebp-dev zlib1g-dev
+pkgs=(gcc make pkg-config libopenblas-openmp-dev libpng-dev libjpeg62-turbo-dev libwebp-dev libdeflate-dev zlib1g-dev
       libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libopenmpi-dev openmpi-bin ffmpeg
       python3-numpy python3-sklearn python3-opencv python3-pil python3-pytest)
 # Optional: without them the pip test and the browser test skip, saying why.
 optional=(python3-venv python3-pip chromium)
 if [ "${1:-}" = fuzz ]; then
-  pkgs=(clang libclang-rt-dev libomp-dev make libopenblas-openmp-dev libpng-dev libjpeg62-turbo-dev libwebp-dev
+  pkgs=(clang libclang-rt-dev libomp-dev make libopenblas-openmp-dev libpng-dev libjpeg62-turbo-dev libwebp-dev libdeflate-dev
         zlib1g-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev python3-numpy python3-pil)
   optional=()
 fi
