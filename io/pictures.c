@@ -3,6 +3,7 @@
 #include "pictures.h"
 #include "font.h"
 #include "thumbnail.h"
+#include "../nn/simd.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,6 +124,35 @@ static int check_in(const pictures_in *in, err *e) {
     return OODSEG_OK;
 }
 
+#define HEAT_BLOCK 4096
+
+// The colour index of each score: (s - lo) * scale clamped to 0..255 and rounded half away from
+// zero, as lround would (the fraction of a value in 0..255 is exact: v - (int)v), 0 for NaN/Inf.
+NN_TARGET_CLONES
+static void heat_indices(const float *score, int n, double lo, double scale, uint8_t *ix) {
+    #pragma omp simd
+    for (int q = 0; q < n; q++) {
+        double v = ((double)score[q] - lo) * scale;
+        v = isfinite(score[q]) ? v : 0;
+        v = v < 0 ? 0 : v > 255 ? 255 : v;
+        const int i = (int)v;
+        ix[q] = (uint8_t)(i + (v - i >= 0.5));
+    }
+}
+
+// The overlay: 55 % heat over the image, rounded; buf (hw, 3) holds the heat colours.
+NN_TARGET_CLONES
+static void overlay_blend(const image *img, int64_t hw, uint8_t *buf) {
+    const uint8_t *px = img->px;
+    if (img->c == 3) {
+        #pragma omp simd
+        for (int64_t i = 0; i < 3 * hw; i++) buf[i] = (uint8_t)((45 * px[i] + 55 * buf[i] + 50) / 100);
+        return;
+    }
+    for (int64_t p = 0; p < hw; p++)
+        for (int c = 0; c < 3; c++) buf[p * 3 + c] = (uint8_t)((45 * px[p] + 55 * buf[p * 3 + c] + 50) / 100);
+}
+
 int pictures_heat(const pictures_in *in, image *heat, image *overlay, err *e) {
     memset(heat, 0, sizeof *heat);
     memset(overlay, 0, sizeof *overlay);
@@ -135,18 +165,15 @@ int pictures_heat(const pictures_in *in, image *heat, image *overlay, err *e) {
     double scale = hi > lo ? 255.0 / (hi - lo) : 0;
     uint8_t *buf = err_malloc(e, (size_t)hw * 3, "a picture");   // (h, w, 3)
     if (!buf) return e->code;
-    for (int64_t p = 0; p < hw; p++) {
-        double v = isfinite(in->score[p]) ? ((double)in->score[p] - lo) * scale : 0;
-        int i = (int)lround(v < 0 ? 0 : v > 255 ? 255 : v);
-        memcpy(buf + p * 3, pictures_inferno[i], 3);
+    for (int64_t p0 = 0; p0 < hw; p0 += HEAT_BLOCK) {
+        uint8_t ix[HEAT_BLOCK];
+        const int n = (int)(hw - p0 < HEAT_BLOCK ? hw - p0 : HEAT_BLOCK);
+        heat_indices(in->score + p0, n, lo, scale, ix);
+        for (int q = 0; q < n; q++) memcpy(buf + (p0 + q) * 3, pictures_inferno[ix[q]], 3);
     }
     int rc = with_strip(buf, w, h, bar_height(sc), heat, e);
     if (!rc) draw_bar(heat, h, in, lo, hi);
-    for (int64_t p = 0; p < hw; p++)   // the overlay: 55 % heat over the image
-        for (int c = 0; c < 3; c++) {
-            int src = img->px[p * img->c + (img->c == 3 ? c : 0)];
-            buf[p * 3 + c] = (uint8_t)((45 * src + 55 * buf[p * 3 + c] + 50) / 100);
-        }
+    overlay_blend(img, hw, buf);
     if (!rc && !(rc = with_strip(buf, w, h, bar_height(sc), overlay, e))) draw_bar(overlay, h, in, lo, hi);
     free(buf);
     if (rc) { image_free(heat); image_free(overlay); }

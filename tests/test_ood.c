@@ -780,6 +780,48 @@ TEST(pictures_written_and_readable) {
     free(px); free(score); free(pred); free(cl);
 }
 
+// The heat colour of a score is inferno[lround(clamp((s - lo) * 255 / (hi - lo), 0, 255))], 0 for
+// NaN and Inf, also at the ties and next to them, where a vector rounding could go the other way.
+TEST(heat_colours_round_like_lround) {
+    const int w = 64, h = 16;
+    float *score = malloc(sizeof(float) * w * h);
+    uint8_t *px = malloc((size_t)w * h * 3);
+    REQUIRE(score && px);
+    for (int i = 0; i < w * h * 3; i++) px[i] = (uint8_t)(i * 37 + i / 7);
+    for (int i = 0; i < w * h; i++) {
+        const float k = (float)(i % 256);
+        switch (i / 256) {
+            case 0: score[i] = k + 0.5f; break;                      // ties: away from zero
+            case 1: score[i] = nextafterf(k + 0.5f, 0.0f); break;    // just below a tie
+            case 2: score[i] = nextafterf(k + 0.5f, 1e9f); break;    // just above
+            default: score[i] = (float)(i % 7 == 0 ? NAN : i % 7 == 1 ? INFINITY : i % 7 == 2 ? -INFINITY
+                                        : i % 7 == 3 ? -3.0f : i % 7 == 4 ? 300.0f : k * 0.37f);
+        }
+    }
+    image img = {w, h, 3, px};
+    pictures_in in = {.img = &img, .score = score, .score_label = "s", .scale = {1, 0.0, 255.0, NULL}};
+    image heat, over;
+    err e = {0};
+    REQUIRE(pictures_heat(&in, &heat, &over, &e) == 0, "%s", e.msg);
+    int bad = 0;
+    for (int i = 0; i < w * h && bad < 5; i++) {
+        double v = isfinite(score[i]) ? (double)score[i] : 0;
+        v = v < 0 ? 0 : v > 255 ? 255 : v;
+        const long want = lround(v);
+        if (memcmp(heat.px + 3 * i, pictures_inferno[want], 3)) {
+            bad++;
+            CHECK(0, "score %.9g: not inferno[%ld]", score[i], want);
+        }
+        for (int c = 0; c < 3; c++)   // the overlay: 55 % of that colour over the image, rounded
+            if (over.px[3 * i + c] != (45 * px[3 * i + c] + 55 * pictures_inferno[want][c] + 50) / 100) {
+                bad++;
+                CHECK(0, "pixel %d channel %d: overlay %d", i, c, over.px[3 * i + c]);
+            }
+    }
+    image_free(&heat), image_free(&over);
+    free(score), free(px);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     RUN(baselines_match_double_formulas_and_skip_background);
@@ -795,5 +837,6 @@ int main(int argc, char **argv) {
     RUN(option_table_defaults_round_trip);
     RUN(option_set_and_check_agree_on_every_bound);
     RUN(pictures_written_and_readable);
+    RUN(heat_colours_round_like_lround);
     return t_finish(argv[0]);
 }
