@@ -134,12 +134,13 @@ static int score_method(pipeline *p, int i, const ood_input *in, float *score, i
     if (ood_method_score(p->methods[i], &p->m->ctx, in, score, makes ? &aux : NULL, e)) return e->code;
     if (!(out->scores[i] = err_malloc(e, (size_t)n_img * sizeof(float), "a score map at image size"))) return e->code;
     resize_bilinear(&p->m->ctx, score, 1, in->h, in->w, out->scores[i], out->h, out->w, 0);
-    if (!makes || out->clusters) return OODSEG_OK;   // the first clustering method's map is kept
-    if (!(out->clusters = err_malloc(e, (size_t)n_img * sizeof(int32_t), "the cluster map at image size"))) return e->code;
-    resize_nearest_i32(&p->m->ctx, cl, in->h, in->w, out->clusters, out->h, out->w);
+    if (!makes || out->k) return OODSEG_OK;   // the first clustering method's map and flags are kept
     out->k = aux.k;
     memcpy(out->ood_flag, aux.ood_flag, sizeof out->ood_flag);
     out->tau_used = aux.tau_used;
+    if (p->no_class_maps) return OODSEG_OK;
+    if (!(out->clusters = err_malloc(e, (size_t)n_img * sizeof(int32_t), "the cluster map at image size"))) return e->code;
+    resize_nearest_i32(&p->m->ctx, cl, in->h, in->w, out->clusters, out->h, out->w);
     return OODSEG_OK;
 }
 
@@ -178,7 +179,7 @@ static int score_outputs(pipeline *p, const tensor_list *tl, pipeline_out *out, 
     in.max_logit = ml;
     in.argmax = arg;
     for (int i = 0; i < p->n_methods && !rc; i++) rc = score_method(p, i, &in, score, cl, out, e);
-    if (!rc) rc = predict_classes(p, &in, out, e);
+    if (!rc && !p->no_class_maps) rc = predict_classes(p, &in, out, e);
     free(score);
     free(cl);
     free(ml);

@@ -26,6 +26,9 @@ typedef struct pipeline {
     int scale_logits_only;                // 1: scale applies to the methods scored in logit units
     char scale_note[192];                 // what the colour bar says of a set scale
     int tta;                              // 1: multi-scale + flip test-time augmentation (--tta)
+    int no_class_maps;                    // 1: pipeline_score leaves the class and cluster maps at
+                                          // image size out (pred, clusters: NULL), which only the
+                                          // pictures show; the cluster flags (k, ood_flag) stay
 } pipeline;
 
 typedef struct pipeline_out {

@@ -411,6 +411,7 @@ int score_stream(pipeline *p, char *const *paths, int n, const score_stream_opts
     // the methods run on the scorer twin's threads when the forwards run on twins
     pipeline ps = *p;
     if (f.scorer) ps.m = f.scorer, ps.owns_model = 0;
+    ps.no_class_maps = o->save.pictures == PICTURES_NONE;   // (the overlay video needs neither)
     s->forward_threads = f.nw;
     while (!rc && !last) {
         int cancel = o->cancel && *o->cancel;
