@@ -9,12 +9,6 @@
 // released: the first forward's blocks then leave nothing resident behind when the plan's slab
 // (a mapping too) takes over, whatever the host's malloc policy keeps in its heap.
 #define ARENA_MAP_MIN ((size_t)1 << 20)
-// Off the plan, a released mapping waits as a spare for a later request it fits (at most a
-// quarter larger), instead of going back to the system: ESPNetv2's first forward would otherwise
-// map, and have the kernel zero, about 1 GB for a forward whose peak is 110 MB (a third of that
-// forward's time). A request no spare fits returns every spare first, so the bytes held never
-// exceed the most this forward has held plus one block's quarter.
-#define ARENA_SPARES 32
 
 enum { EV_ALLOC, EV_RELEASE, EV_DETACH };
 
@@ -29,11 +23,8 @@ typedef struct request {
     int detached;
     int in_slab;
     int mapped;          // a mapping of its own (sys_block), else malloc memory
-    size_t len;          // a system block's length (a spare it came from may be longer than size)
     void *p;
 } request;
-
-typedef struct spare { void *p; size_t len; } spare;
 
 typedef struct plan {
     event *ev;           // the sequence it was made for
@@ -56,8 +47,6 @@ struct nn_arena {
     char *slab;
     size_t slab_size;
     int slab_mapped;
-    spare spares[ARENA_SPARES];   // released mappings, off the plan
-    int nspares;
     size_t in_use, peak, reserved, peak_reserved;
     int64_t made;
 };
@@ -76,49 +65,12 @@ static void sys_free(void *p, size_t bytes, int mapped) {
 
 static void drop_live(nn_arena *a) {
     for (int i = 0; i < a->nr; i++)
-        if (a->r[i].died < 0 && !a->r[i].in_slab) sys_free(a->r[i].p, a->r[i].len, a->r[i].mapped);
-}
-
-static void drop_spares(nn_arena *a) {
-    for (int i = 0; i < a->nspares; i++) {
-        sys_free(a->spares[i].p, a->spares[i].len, 1);
-        a->reserved -= a->spares[i].len;
-    }
-    a->nspares = 0;
-}
-
-// A system block the arena no longer hands out: a mapping waits as a spare where there is room.
-static void put_block(nn_arena *a, void *p, size_t len, int mapped) {
-    if (mapped && a->nspares < ARENA_SPARES) {
-        a->spares[a->nspares++] = (spare){p, len};
-        return;
-    }
-    sys_free(p, len, mapped);
-    a->reserved -= len;
-}
-
-// The smallest spare that fits `bytes` and is at most a quarter larger, taken out; else NULL
-// after returning every spare to the system.
-static void *take_spare(nn_arena *a, size_t bytes, size_t *len) {
-    int best = -1;
-    for (int i = 0; i < a->nspares; i++)
-        if (a->spares[i].len >= bytes && a->spares[i].len - bytes <= bytes / 4 &&
-            (best < 0 || a->spares[i].len < a->spares[best].len))
-            best = i;
-    if (best < 0) {
-        drop_spares(a);
-        return NULL;
-    }
-    void *p = a->spares[best].p;
-    *len = a->spares[best].len;
-    a->spares[best] = a->spares[--a->nspares];
-    return p;
+        if (a->r[i].died < 0 && !a->r[i].in_slab) sys_free(a->r[i].p, a->r[i].size, a->r[i].mapped);
 }
 
 void arena_free(nn_arena *a) {
     if (!a) return;
     drop_live(a);
-    drop_spares(a);
     free(a->r);
     free(a->ev);
     free(a->pl.ev);
@@ -129,17 +81,15 @@ void arena_free(nn_arena *a) {
 
 nn_device arena_device(const nn_arena *a) { return a->device; }
 
-static void *sys_block(nn_arena *a, size_t bytes, int map, int *mapped, size_t *len, const char *what, err *e);
+static void *sys_block(nn_arena *a, size_t bytes, int map, int *mapped, const char *what, err *e);
 
 // A slab of `need` bytes for the plan (the old one replaced); 0 when the system has no memory.
 static int map_slab(nn_arena *a, size_t need) {
-    drop_spares(a);   // (so that the slab is a mapping of exactly `need` bytes)
     if (a->slab) sys_free(a->slab, a->slab_size, a->slab_mapped);
     a->reserved -= a->slab_size;
     a->slab = NULL, a->slab_size = 0;
     err ignore = {0};
-    size_t len;
-    if (!(a->slab = sys_block(a, need, 1, &a->slab_mapped, &len, "the activation arena's slab", &ignore))) return 0;
+    if (!(a->slab = sys_block(a, need, 1, &a->slab_mapped, "the activation arena's slab", &ignore))) return 0;
     a->slab_size = need;
     return 1;
 }
@@ -153,7 +103,6 @@ void arena_reset(nn_arena *a) {
     a->lost = 0;
     a->in_use = 0;
     a->reserved = a->slab_size;
-    for (int i = 0; i < a->nspares; i++) a->reserved += a->spares[i].len;
 }
 
 // Appends an event and checks it against the plan; 1 while this forward follows the plan.
@@ -178,14 +127,11 @@ static int follow(nn_arena *a, int kind, size_t arg, err *e) {
     return !a->diverged;
 }
 
-// map: a large block may be a mapping of its own (*mapped says whether it is; a spare when one
-// fits, *len its length); a block the caller will own (a detached output, freed with free()) is
-// malloc memory.
-static void *sys_block(nn_arena *a, size_t bytes, int map, int *mapped, size_t *len, const char *what, err *e) {
+// map: a large block may be a mapping of its own (*mapped says whether it is); a block the caller
+// will own (a detached output, freed with free()) is malloc memory.
+static void *sys_block(nn_arena *a, size_t bytes, int map, int *mapped, const char *what, err *e) {
     void *p = NULL;
     *mapped = map && bytes >= ARENA_MAP_MIN;
-    *len = bytes;
-    if (*mapped && (p = take_spare(a, bytes, len))) return p;   // already counted in `reserved`
     if (*mapped) {
         p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED) p = NULL;
@@ -224,7 +170,7 @@ void *arena_alloc(nn_arena *a, size_t bytes, const char *what, err *e) {
     if (off != SIZE_MAX) {
         q->p = a->slab + off;
         q->in_slab = 1;
-    } else if (!(q->p = sys_block(a, bytes, !on_plan, &q->mapped, &q->len, what, e))) {   // on the plan: detached last time
+    } else if (!(q->p = sys_block(a, bytes, !on_plan, &q->mapped, what, e))) {   // on the plan: detached last time
         a->lost = 1;   // the event is recorded but the request is not: no plan from this forward
         return NULL;
     }
@@ -251,13 +197,14 @@ static void retire(nn_arena *a, int i, int kind) {
     request *q = &a->r[i];
     q->died = a->nev;
     a->in_use -= q->size;
+    if (!q->in_slab) a->reserved -= q->size;
 }
 
 void arena_release(nn_arena *a, void *p) {
     int i = p ? find(a, p) : -1;
     if (i < 0) return;
     retire(a, i, EV_RELEASE);
-    if (!a->r[i].in_slab) put_block(a, p, a->r[i].len, a->r[i].mapped);
+    if (!a->r[i].in_slab) sys_free(p, a->r[i].size, a->r[i].mapped);
 }
 
 void *arena_detach(nn_arena *a, void *p, err *e) {
@@ -266,16 +213,13 @@ void *arena_detach(nn_arena *a, void *p, err *e) {
     request *q = &a->r[i];
     q->detached = 1;
     retire(a, i, EV_DETACH);
-    if (!q->in_slab && !q->mapped) {
-        a->reserved -= q->len;   // the caller's now
-        return p;
-    }
+    if (!q->in_slab && !q->mapped) return p;
     // Only off the plan (the plan gives detached requests malloc blocks outside the slab): a copy
     // into memory the caller frees with free().
     void *c = malloc(q->size);
     if (c) memcpy(c, p, q->size);
     else err_set(e, OODSEG_E_NOMEM, "out of memory copying a %zu-byte output out of the activation arena", q->size);
-    if (q->mapped) put_block(a, p, q->len, 1);
+    if (q->mapped) sys_free(p, q->size, 1);   // (also when the copy failed: p is released)
     return c;
 }
 
@@ -315,7 +259,6 @@ static size_t place(const request *r, int n, size_t *off, int *order) {
 
 void arena_end(nn_arena *a) {
     if (!a->diverged) return;   // the plan held (or the forward stopped early on it): kept
-    drop_spares(a);   // the slab, mapped below, takes over from them
     a->planned = 0;
     if (a->lost) return;
     for (int i = 0; i < a->nr; i++)

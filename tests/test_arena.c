@@ -155,47 +155,6 @@ TEST(peak_accounting) {
     arena_free(a);
 }
 
-// Off the plan, a released mapping (1 MB and up) serves a later request it fits by at most a
-// quarter; a request none fits returns them all first, so the bytes held stay bounded; the plan's
-// slab replaces them; a detached copy's mapping is reused too.
-TEST(off_plan_mappings_are_reused) {
-    nn_arena *a = fresh();
-    REQUIRE(a != NULL);
-    err e = {0};
-    const size_t M = (size_t)1 << 20;
-    arena_reset(a);
-    void *x = arena_alloc(a, 4 * M, "x", &e), *y = arena_alloc(a, 2 * M, "y", &e);
-    REQUIRE(x && y, "%s", e.msg);
-    fill(x, 4 * M, 1), fill(y, 2 * M, 2);
-    arena_release(a, x);
-    CHECK(stats(a).reserved == 6 * M && stats(a).in_use == 2 * M, "reserved %zu", stats(a).reserved);
-    int64_t made = stats(a).blocks_made;
-    void *z = arena_alloc(a, 4 * M - 4096, "z", &e);   // x fits it (and is at most a quarter larger)
-    CHECK(z == x && stats(a).blocks_made == made, "z is %p, x was %p; %lld blocks made", z, x,
-          (long long)(stats(a).blocks_made - made));
-    fill(z, 4 * M - 4096, 3);
-    CHECK(intact(y, 2 * M, 2), "z overwrote y");
-    arena_release(a, z);
-    void *w = arena_alloc(a, 2 * M, "w", &e);   // x is too large for it by more than a quarter
-    REQUIRE(w != NULL, "%s", e.msg);
-    CHECK(w != x && stats(a).blocks_made == made + 1, "w took x's 4 MB");
-    CHECK(stats(a).reserved == 4 * M && stats(a).peak_reserved == 6 * M, "reserved %zu, peak reserved %zu",
-          stats(a).reserved, stats(a).peak_reserved);   // x went back to the system before w was mapped
-    fill(w, 2 * M, 4);
-    void *d = arena_detach(a, w, &e);   // off the plan: a copy, and w's mapping waits as a spare
-    REQUIRE(d != NULL, "%s", e.msg);
-    CHECK(d != w && intact(d, 2 * M, 4), "the detached copy");
-    free(d);
-    void *v = arena_alloc(a, 2 * M, "v", &e);
-    CHECK(v == w, "v did not take w's mapping");
-    arena_release(a, v), arena_release(a, y);
-    arena_end(a);
-    nn_arena_stats s = stats(a);
-    CHECK(s.planned && s.reserved == s.slab && s.in_use == 0, "planned %d, reserved %zu, slab %zu", s.planned,
-          s.reserved, s.slab);   // the spares went back to the system
-    arena_free(a);
-}
-
 // An adopted plan: the first forward of the adopting arena runs from a slab of the plan's size
 // (its one system block), a smaller request at a planned place still follows the plan, and a
 // larger one leaves it. An arena with a block handed out, or a source without a plan, adopts none.
@@ -329,7 +288,6 @@ int main(int argc, char **argv) {
     RUN(reset_after_a_failed_forward);
     RUN(alignment);
     RUN(peak_accounting);
-    RUN(off_plan_mappings_are_reused);
     RUN(adopted_plan);
     RUN(detached_block_belongs_to_the_caller);
     RUN(espnetv2_forward_twice);
