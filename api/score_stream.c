@@ -221,7 +221,14 @@ static video_writer *writer_stop(writer *w, score_stream_summary *s, int *rc, er
 typedef struct fwd_item { job j; tensor_list tl; int done; } fwd_item;
 
 typedef struct forwarder forwarder;
-typedef struct fwd_worker { forwarder *f; pipeline p; model *twin; pthread_t th; int started; } fwd_worker;
+typedef struct fwd_worker { forwarder *f; pipeline p; model *twin; pthread_t th; int started, adopted; } fwd_worker;
+
+// The lead: with twins, the first frame that has a forward runs on the model itself with all its
+// threads while the other forward threads wait. A lone image then gets every core, and every twin
+// starts from the plan of the model's arena (model_twin_adopt_plan) instead of mapping the blocks
+// of an unplanned first forward of its own. It runs on a forward thread, so that its memory comes
+// back to that thread's later frames.
+enum { LEAD_NONE, LEAD_WAIT, LEAD_RUNNING, LEAD_DONE };
 
 struct forwarder {
     pthread_mutex_t mu;
@@ -229,6 +236,9 @@ struct forwarder {
     fwd_item ring[FWD_RING];
     long posted, claimed, taken;   // taken <= claimed <= posted <= taken + ahead
     int ahead, nw, quit;
+    int lead_state;                // LEAD_*
+    int adopted;                   // twins that took the model's plan
+    pipeline lead;                 // the pipeline on the model itself (LEAD_WAIT: twins)
     fwd_worker w[FWD_MAX];
     model *scorer;                 // the methods' twin (their threads), or NULL: the pipeline's model
 };
@@ -240,17 +250,40 @@ static void forward_job(pipeline *p, job *j, tensor_list *tl) {
         err_prefix(&j->it.e, "%s: ", j->it.name);
 }
 
+static void forward_lead(forwarder *f, fwd_item *x) {
+#ifdef __SANITIZE_THREAD__
+    // ThreadSanitizer does not see libgomp's barriers (Makefile, test-tsan): there the lead runs
+    // on one OpenMP thread, as every other forward of the test does. The same bits. (The model is
+    // not used by any other thread meanwhile.)
+    const int threads = f->lead.m->ctx.threads;
+    f->lead.m->ctx.threads = 1;
+    forward_job(&f->lead, &x->j, &x->tl);
+    f->lead.m->ctx.threads = threads;
+#else
+    forward_job(&f->lead, &x->j, &x->tl);
+#endif
+}
+
 static void *forwarder_main(void *arg) {
     fwd_worker *me = arg;
     forwarder *f = me->f;
     pthread_mutex_lock(&f->mu);
     for (;;) {
-        while (f->claimed == f->posted && !f->quit) pthread_cond_wait(&f->cv, &f->mu);
+        while ((f->claimed == f->posted || f->lead_state == LEAD_RUNNING) && !f->quit)
+            pthread_cond_wait(&f->cv, &f->mu);
         if (f->claimed == f->posted) break;
         fwd_item *x = &f->ring[f->claimed++ % FWD_RING];
+        const int lead = f->lead_state == LEAD_WAIT && !x->j.skipped && !x->j.bad;
+        const int adopt = !lead && !me->adopted && f->lead_state == LEAD_DONE;
+        if (lead) f->lead_state = LEAD_RUNNING;
         pthread_mutex_unlock(&f->mu);
-        forward_job(&me->p, &x->j, &x->tl);
+        const int took = adopt && model_twin_adopt_plan(me->twin);   // (the model is done with)
+        if (lead) forward_lead(f, x);
+        else forward_job(&me->p, &x->j, &x->tl);
         pthread_mutex_lock(&f->mu);
+        me->adopted |= adopt;
+        f->adopted += took;
+        if (lead) f->lead_state = LEAD_DONE;
         x->done = 1;
         pthread_cond_broadcast(&f->cv);
     }
@@ -286,6 +319,7 @@ static int forwarder_start(forwarder *f, pipeline *p, err *e) {
     memset(f, 0, sizeof *f);
     f->nw = forwarder_plan(f, p);
     if (f->nw == 1) f->w[0].p = *p;
+    else f->lead = *p, f->lead_state = LEAD_WAIT;
     f->ahead = f->nw + 1;
     pthread_mutex_init(&f->mu, NULL);
     pthread_cond_init(&f->cv, NULL);
@@ -306,19 +340,6 @@ static void forwarder_post(forwarder *f, const job *j) {
     x->j = *j;
     x->done = 0;
     f->posted++;
-    pthread_cond_broadcast(&f->cv);
-    pthread_mutex_unlock(&f->mu);
-}
-
-// A frame whose forward ran elsewhere (the lead frame), queued as done.
-static void forwarder_post_done(forwarder *f, const job *j, const tensor_list *tl) {
-    pthread_mutex_lock(&f->mu);
-    fwd_item *x = &f->ring[f->posted % FWD_RING];
-    x->j = *j;
-    x->tl = *tl;
-    x->done = 1;
-    f->posted++;
-    f->claimed++;   // (the first post: nothing else is posted or claimed yet)
     pthread_cond_broadcast(&f->cv);
     pthread_mutex_unlock(&f->mu);
 }
@@ -375,39 +396,14 @@ int score_stream(pipeline *p, char *const *paths, int n, const score_stream_opts
     fo.max_memory = p->m->max_memory;
     if (frame_source_open(paths, n, &fo, &src, e)) return e->code;
     if (writer_start(&w, p, o, e)) { frame_source_close(src); return e->code; }
-    // The first frame's forward runs here, on the model with all its threads, before the forward
-    // threads start: a lone image gets every core, and the twins then start from the model's
-    // arena plan (model_twin) instead of each mapping the blocks of an unplanned first forward.
-    int last = 0, eof = 0, have_lead = 0;
-    job lead = {0};
-    tensor_list lead_tl = {0};
-    if (!(o->cancel && *o->cancel)) {
-        if (frame_source_next(src, &lead.it)) {
-            eof = 1;
-        } else {
-            have_lead = 1;
-            frame_job(&lead, o);
-#ifdef __SANITIZE_THREAD__
-            // ThreadSanitizer does not see libgomp's barriers (Makefile, test-tsan): there the
-            // lead runs on one OpenMP thread, as every other forward of the test does. The same bits.
-            const int threads = p->m->ctx.threads;
-            p->m->ctx.threads = 1;
-            forward_job(p, &lead, &lead_tl);
-            p->m->ctx.threads = threads;
-#else
-            forward_job(p, &lead, &lead_tl);
-#endif
-        }
-    }
+    int last = 0, eof = 0;
     forwarder f;
     int rc = forwarder_start(&f, p, e);
     if (rc) {
-        if (have_lead) tl_free(&lead_tl), pipeline_out_free(&lead.po), frame_item_free(&lead.it);
         writer_stop(&w, s, &rc, e);
         frame_source_close(src);
         return rc;
     }
-    if (have_lead) forwarder_post_done(&f, &lead, &lead_tl);
     // the methods run on the scorer twin's threads when the forwards run on twins
     pipeline ps = *p;
     if (f.scorer) ps.m = f.scorer, ps.owns_model = 0;
@@ -433,6 +429,7 @@ int score_stream(pipeline *p, char *const *paths, int n, const score_stream_opts
         submit(&w, &j, s, &rc, e);
         report_written(&w, 0, s, &rc, e);
     }
+    s->twins_from_plan = f.adopted;
     forwarder_stop(&f);
     video_writer *vw = writer_stop(&w, s, &rc, e);
     frame_source_times(src, &s->seconds_decode, &s->seconds_wait);

@@ -37,6 +37,8 @@ typedef struct score_stream_summary {
                                            // the sum can exceed the wall time)
     double seconds_forward_wait;           // the calling thread waiting for the forward threads
     int forward_threads;                   // host threads running forwards (api/score_stream.c)
+    int twins_from_plan;                   // twins whose first forward ran from the model's plan
+                                           // (after the lead frame on the model; 0 without twins)
     double seconds_write, seconds_write_wait;   // the writer thread's time; the time waiting for it
 } score_stream_summary;
 

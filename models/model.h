@@ -154,10 +154,14 @@ void model_close(model *m);
 // A second handle on m's weights with its own arena and a context of `threads` threads, for a
 // host thread that runs forwards while other threads run m's (or other twins'): the same outputs,
 // bit for bit, since results do not depend on the thread count. Only for a shareable fp32 model
-// (OODSEG_E_ARG otherwise, saying why). The twin starts with m's arena plan (arena_adopt_plan), so
-// make twins after a forward of m at the size they will run, and never while m runs one.
-// model_close frees the twin's own parts only; close every twin before m.
+// (OODSEG_E_ARG otherwise, saying why). The twin starts with m's arena plan when m has one
+// (model_twin_adopt_plan). Never make a twin while m runs a forward. model_close frees the twin's
+// own parts only; close every twin before m.
 int model_twin(const model *m, int threads, model **out, err *e);
+// A twin t takes the arena plan of its model (arena_adopt_plan): its next forward of the size the
+// model last ran runs from a slab. 1 when adopted; 0 when the model has no plan (or t is NULL or
+// not a twin). Only while neither runs a forward.
+int model_twin_adopt_plan(model *t);
 // The model's forward in its inference mode (desc.infer): m->forward on the whole input, or the
 // slide windows stitched (models/slide.c). Same contract as m->forward.
 int model_forward(model *m, const float *input, int h, int w, const char *want, tensor_list *out, err *e);

@@ -111,11 +111,15 @@ int model_twin(const model *m, int threads, model **out, err *e) {
     t->destroy = twin_destroy;
     t->twin_of = m;
     if (model_arena_open(t, e)) { free(t); return e->code; }
-    // m's plan, when m has run a forward: the twin's first forward of the same size then runs from
-    // a slab instead of mapping and zeroing a block per request (ESPNetv2: 290 MB)
-    arena_adopt_plan(t->arena, m->arena);
+    model_twin_adopt_plan(t);
     *out = t;
     return OODSEG_OK;
+}
+
+int model_twin_adopt_plan(model *t) {
+    // the model's plan, when it has run a forward: the twin's first forward of the same size then
+    // runs from a slab instead of mapping and zeroing a block per request (ESPNetv2: 290 MB)
+    return t && t->twin_of && arena_adopt_plan(t->arena, t->twin_of->arena);
 }
 
 int model_forward_image(model *m, const image *img, const char *size, const char *want,
