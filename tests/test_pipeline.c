@@ -13,14 +13,20 @@
 
 #define DEMO_IMAGE "assets/demo/test_ood/0001TP_008550.png"
 
-TEST(no_class_maps_keeps_the_scores) {
+// The default model on 2 threads with the given methods.
+static int open_default(pipeline *p, const char *methods, err *e) {
     pipeline_config c;
     pipeline_config_default(&c);
     c.threads = 2;
-    snprintf(c.methods, sizeof c.methods, "maxlogit,kmeans,energy");
-    pipeline p = {0};
+    snprintf(c.methods, sizeof c.methods, "%s", methods);
+    memset(p, 0, sizeof *p);
+    return pipeline_open(p, &c, e);
+}
+
+TEST(no_class_maps_keeps_the_scores) {
+    pipeline p;
     err e = {0};
-    if (pipeline_open(&p, &c, &e)) SKIP("default model: %s", e.msg);
+    if (open_default(&p, "maxlogit,kmeans,energy", &e)) SKIP("default model: %s", e.msg);
     image img = {0};
     REQUIRE(image_load_rgb(DEMO_IMAGE, &img, &e) == 0, "%s", e.msg);
     pipeline_out full, lean;
@@ -42,13 +48,9 @@ TEST(no_class_maps_keeps_the_scores) {
 }
 
 TEST(score_stream_lead_and_twins_from_its_plan) {
-    pipeline_config c;
-    pipeline_config_default(&c);
-    c.threads = 2;
-    snprintf(c.methods, sizeof c.methods, "maxlogit,kmeans");
-    pipeline p = {0};
+    pipeline p;
     err e = {0};
-    if (pipeline_open(&p, &c, &e)) SKIP("default model: %s", e.msg);
+    if (open_default(&p, "maxlogit,kmeans", &e)) SKIP("default model: %s", e.msg);
     static const char *const names[3] = {"0001TP_008550", "0001TP_008610", "0001TP_008670"};
     char paths_buf[3][256], *paths[3], out[600];
     for (int k = 0; k < 3; k++)
