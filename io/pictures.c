@@ -130,7 +130,7 @@ static int check_in(const pictures_in *in, err *e) {
 // zero, as lround would (the fraction of a value in 0..255 is exact: v - (int)v), 0 for NaN/Inf.
 NN_TARGET_CLONES
 static void heat_indices(const float *score, int n, double lo, double scale, uint8_t *ix) {
-    #pragma omp simd
+    NN_SIMD_INT
     for (int q = 0; q < n; q++) {
         double v = ((double)score[q] - lo) * scale;
         v = isfinite(score[q]) ? v : 0;
@@ -145,7 +145,7 @@ NN_TARGET_CLONES
 static void overlay_blend(const image *img, int64_t hw, uint8_t *buf) {
     const uint8_t *px = img->px;
     if (img->c == 3) {
-        #pragma omp simd
+        NN_SIMD_INT
         for (int64_t i = 0; i < 3 * hw; i++) buf[i] = (uint8_t)((45 * px[i] + 55 * buf[i] + 50) / 100);
         return;
     }

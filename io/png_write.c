@@ -56,7 +56,7 @@ static void put_chunk(png_out *o, const char type[4], const uint8_t *data, uint3
 NN_TARGET_CLONES
 static void paeth_row(const uint8_t *row, const uint8_t *prev, int n, int bpp, uint8_t *out) {
     for (int i = 0; i < bpp && i < n; i++) out[i] = (uint8_t)(row[i] - prev[i]);   // Paeth(0, b, 0) = b
-    #pragma omp simd
+    NN_SIMD_INT
     for (int i = bpp; i < n; i++) {
         const int a = row[i - bpp], b = prev[i], c = prev[i - bpp];
         const int pa = abs(b - c), pb = abs(a - c), pc = abs(a + b - 2 * c);
@@ -67,7 +67,7 @@ static void paeth_row(const uint8_t *row, const uint8_t *prev, int n, int bpp, u
 
 NN_TARGET_CLONES
 static void up_row(const uint8_t *row, const uint8_t *prev, int n, uint8_t *out) {
-    #pragma omp simd
+    NN_SIMD_INT
     for (int i = 0; i < n; i++) out[i] = (uint8_t)(row[i] - prev[i]);
 }
 
