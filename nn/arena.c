@@ -63,6 +63,21 @@ static void sys_free(void *p, size_t bytes, int mapped) {
     else free(p);
 }
 
+// 1 while a request of this forward is handed out (neither released nor detached).
+static int handed_out(const nn_arena *a) {
+    for (int i = 0; i < a->nr; i++)
+        if (a->r[i].died < 0) return 1;
+    return 0;
+}
+
+// The plan of the next forwards: the sequence ev (nev events) and the slab offsets off (nreq
+// requests), both the arena's from now on.
+static void set_plan(nn_arena *a, event *ev, int nev, size_t *off, int nreq) {
+    free(a->pl.ev), free(a->pl.off);
+    a->pl = (plan){ev, nev, off, nreq};
+    a->planned = 1;
+}
+
 static void drop_live(nn_arena *a) {
     for (int i = 0; i < a->nr; i++)
         if (a->r[i].died < 0 && !a->r[i].in_slab) sys_free(a->r[i].p, a->r[i].size, a->r[i].mapped);
@@ -260,9 +275,7 @@ static size_t place(const request *r, int n, size_t *off, int *order) {
 void arena_end(nn_arena *a) {
     if (!a->diverged) return;   // the plan held (or the forward stopped early on it): kept
     a->planned = 0;
-    if (a->lost) return;
-    for (int i = 0; i < a->nr; i++)
-        if (a->r[i].died < 0) return;   // something is still handed out: no plan
+    if (a->lost || handed_out(a)) return;   // (something still handed out: no plan)
     size_t *off = malloc((size_t)(a->nr ? a->nr : 1) * sizeof *off);
     int *order = malloc((size_t)(a->nr ? a->nr : 1) * sizeof *order);
     event *ev = malloc((size_t)(a->nev ? a->nev : 1) * sizeof *ev);
@@ -277,15 +290,11 @@ void arena_end(nn_arena *a) {
         return;
     }
     memcpy(ev, a->ev, (size_t)a->nev * sizeof *ev);
-    free(a->pl.ev), free(a->pl.off);
-    a->pl = (plan){ev, a->nev, off, a->nr};
-    a->planned = 1;
+    set_plan(a, ev, a->nev, off, a->nr);
 }
 
 int arena_adopt_plan(nn_arena *a, const nn_arena *from) {
-    for (int i = 0; i < a->nr; i++)
-        if (a->r[i].died < 0) return 0;
-    if (!from->planned) return 0;
+    if (handed_out(a) || !from->planned) return 0;
     event *ev = malloc((size_t)(from->pl.nev ? from->pl.nev : 1) * sizeof *ev);
     size_t *off = malloc((size_t)(from->pl.nreq ? from->pl.nreq : 1) * sizeof *off);
     if (!ev || !off) {
@@ -294,9 +303,7 @@ int arena_adopt_plan(nn_arena *a, const nn_arena *from) {
     }
     memcpy(ev, from->pl.ev, (size_t)from->pl.nev * sizeof *ev);
     memcpy(off, from->pl.off, (size_t)from->pl.nreq * sizeof *off);
-    free(a->pl.ev), free(a->pl.off);
-    a->pl = (plan){ev, from->pl.nev, off, from->pl.nreq};
-    a->planned = 1;
+    set_plan(a, ev, from->pl.nev, off, from->pl.nreq);
     a->slab_want = from->slab_size;
     return 1;
 }
