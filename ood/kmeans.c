@@ -1,5 +1,9 @@
 // K-Means with scikit-learn 1.2.1 semantics (KMeans(algorithm='lloyd')), see kmeans.h.
 //
+// k-means++ is sklearn's greedy variant; each candidate is drawn from the same D^2 distribution,
+// by an exponential race (kmeans_race.c) instead of sklearn's searchsorted in the cumulative sums,
+// so that features changed by bf16 or another device give the same draws, mostly.
+//
 // Same trajectory as sklearn: the data are centred on their column means first (sklearn does it
 // for accuracy; here each row is centred on the fly, x - mean in float, the very values of
 // sklearn's centred copy, so the caller's X is never copied), a label is the argmin of the squared
@@ -24,12 +28,14 @@
 // block order; each point's arithmetic is fixed. Results are bit-identical for any --threads.
 #include "kmeans.h"
 #include "kmeans_dist.h"
+#include "kmeans_race.h"
 #include <omp.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define KM_CHUNK 256      // rows per distance batch
+#define KM_RACE_ROWS 16384   // rows per block of a k-means++ race: one block up to this n
 // Lower bounds are stored as float: scaling by 1 - 2^-22 first makes the rounding go down.
 #define KM_DOWN (1.0 - 0x1.0p-22)
 
@@ -100,7 +106,6 @@ static uint64_t rng_next(km_rng *r) {
     s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3]; s[2] ^= t; s[3] = rotl(s[3], 45);
     return res;
 }
-static double rng_uniform(km_rng *r) { return (double)(rng_next(r) >> 11) * 0x1.0p-53; }
 static int64_t rng_below(km_rng *r, int64_t n) {   // unbiased, n >= 1
     uint64_t lim = UINT64_MAX - UINT64_MAX % (uint64_t)n, v;
     do v = rng_next(r); while (v >= lim);
@@ -582,7 +587,8 @@ static int lloyd(km *w, int max_iter, double tol, double *shift, err *e) {
     return it + 1;
 }
 
-// k-means++ candidates per step: sklearn's 2 + floor(ln k).
+// k-means++ candidates per step: sklearn's 2 + floor(ln k), at most 23 for an int k.
+#define KM_TRIALS_MAX 24
 static int pp_trials(int k) { return 2 + (int)floor(log((double)k)); }
 
 // Runs whose k-means++ share passes over the data: their candidates fill one kernel call.
@@ -598,15 +604,26 @@ static void pp_skip(km_rng *r, int64_t n, int k, int T) {
     for (int64_t i = 0; i < (int64_t)(k - 1) * T; i++) (void)rng_next(r);
 }
 
-// The next T candidates: D^2 sampling by cumulative sums of closest (n) and a left searchsorted.
-static void pp_sample(const double *closest, int64_t n, double pot, int T, km_rng *rng, double *cum, int64_t *cid) {
-    double acc = 0;
-    for (int64_t i = 0; i < n; i++) { acc += closest[i]; cum[i] = acc; }
+// The next T candidates: D^2 sampling on closest (n), one exponential race (kmeans_race.c) per
+// candidate, a draw of the generator each. Row blocks race on their own and merge in block order
+// (the least key, the earlier block on a tie): the same winner for any thread count. No weight
+// above zero (every point on a centre): row 0, as a searchsorted of 0 would give.
+static void pp_sample(const km *w, const double *closest, double pot, int T, km_rng *rng, float *bkey,
+                      int64_t *bat, int64_t *cid) {
+    const int64_t n = w->n, nb = (n + KM_RACE_ROWS - 1) / KM_RACE_ROWS;
+    uint64_t r[KM_TRIALS_MAX];
+    for (int t = 0; t < T; t++) r[t] = rng_next(rng);
+    #pragma omp parallel for schedule(static) num_threads(w->nthr) if (nb > 1)
+    for (int64_t b = 0; b < nb; b++) {
+        int64_t s = b * KM_RACE_ROWS, e = s + KM_RACE_ROWS < n ? s + KM_RACE_ROWS : n;
+        for (int t = 0; t < T; t++) bat[b * T + t] = kmeans_race(closest, s, e, 1 / pot, r[t], bkey + b * T + t);
+    }
     for (int t = 0; t < T; t++) {
-        double r = rng_uniform(rng) * pot;
-        int64_t lo = 0, hi = n;   // first i with cum[i] >= r
-        while (lo < hi) { int64_t mid = lo + (hi - lo) / 2; if (cum[mid] < r) lo = mid + 1; else hi = mid; }
-        cid[t] = lo < n ? lo : n - 1;
+        float best = INFINITY;
+        int64_t at = -1;
+        for (int64_t b = 0; b < nb; b++)
+            if (bat[b * T + t] >= 0 && bkey[b * T + t] < best) { best = bkey[b * T + t]; at = bat[b * T + t]; }
+        cid[t] = at >= 0 ? at : 0;
     }
 }
 
@@ -623,7 +640,9 @@ static int kmeanspp(km *w, km_rng *rng, int B, float *centres, err *e) {
     const int T = pp_trials(k), TB = T * B, pairs = T <= KMEANS_PAIR_MAX;
     km_owner ow = {0};
     double *closest = own(&ow, e, sizeof(double) * n * B, OWN_MALLOC, "k-means++ distances");   // (B, n)
-    double *cum = own(&ow, e, sizeof(double) * n, OWN_MALLOC, "k-means++ cumulative sums");
+    const int64_t nrb = (n + KM_RACE_ROWS - 1) / KM_RACE_ROWS;
+    float *bkey = own(&ow, e, sizeof(float) * nrb * T, OWN_MALLOC, "k-means++ race keys");     // (nrb, T)
+    int64_t *bat = own(&ow, e, sizeof(int64_t) * nrb * T, OWN_MALLOC, "k-means++ race winners"); // (nrb, T)
     double *cd = own(&ow, e, sizeof(double) * n * TB, OWN_MALLOC, "k-means++ candidate distances"); // (B, T, n)
     float *cand = own(&ow, e, sizeof(float) * TB * d, OWN_MALLOC, "k-means++ candidates"); // (B nc, d)
     float *candp = own(&ow, e, sizeof(float) * (pairs ? kmeans_pack_pairs_floats(TB, d) : kmeans_pack_floats(T, d)),
@@ -661,7 +680,7 @@ static int kmeanspp(km *w, km_rng *rng, int B, float *centres, err *e) {
             float *scr = thread_scratch(w, omp_get_thread_num());
             if (pairs) kmeans_dots_pairs(xr, r, w->mean, candp, m, d, scr, D, m, first_norms(w, s, r, r));
             else kmeans_dots(xr, r, w->mean, candp, m, d, scr, D, m, first_norms(w, s, r, r));
-            double acc[16] = {0};   // (B, nc), TB <= 16
+            double acc[KM_TRIALS_MAX] = {0};   // (B, nc): B > 1 only when T <= KMEANS_PAIR_MAX, so TB <= 23
             for (int b = 0; b < B; b++) {
                 const double *cl = closest + (size_t)b * n;
                 for (int i = 0; i < r; i++)
@@ -687,7 +706,7 @@ static int kmeanspp(km *w, km_rng *rng, int B, float *centres, err *e) {
             double *cl = closest + (size_t)b * n;
             memcpy(centres + ((size_t)b * k + c) * d, cand + (size_t)(b * nc + best) * d, sizeof(float) * d);
             memcpy(cl, cd + (size_t)(b * T + best) * n, sizeof(double) * n);
-            if (c + 1 < k) pp_sample(cl, n, bestpot, T, &rngs[b], cum, cid + b * T);
+            if (c + 1 < k) pp_sample(w, cl, bestpot, T, &rngs[b], bkey, bat, cid + b * T);
         }
         nc = T;
     }

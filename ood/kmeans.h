@@ -1,6 +1,7 @@
 // K-Means with scikit-learn 1.2 semantics (Lloyd, k-means++ greedy init with 2 + ln K candidates,
 // tol relative to the mean feature variance, empty clusters moved to the farthest points, best of
-// n_init by inertia). Distances |x|^2 - 2 x.c + |c|^2 over fixed row blocks, OpenMP over blocks,
+// n_init by inertia). The k-means++ candidates are drawn from sklearn's D^2 distribution by an
+// exponential race (kmeans_race.c), which a small change of the features rarely changes. Distances |x|^2 - 2 x.c + |c|^2 over fixed row blocks, OpenMP over blocks,
 // with Elkan bounds: deterministic for a seed, identical for any thread count.
 //
 // The x.c products are not a BLAS call: with K <= 16 centres OpenBLAS's sgemm spends most of its
