@@ -85,6 +85,13 @@ const uint32_t *nn_bf16_weights_get(nn_bf16_weights *s, const float *w, int rows
     return p;
 }
 
+size_t nn_bf16_weights_count(nn_bf16_weights *s) {
+    pthread_mutex_lock(&s->lock);
+    size_t n = s->n;
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
 const uint32_t *nn_bf16_weights_for(const nn_ctx *ctx, const float *w, int rows, int cols,
                                     nn_bf16_layout layout, uint32_t **tmp, err *e) {
     *tmp = NULL;

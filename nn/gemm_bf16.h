@@ -38,6 +38,7 @@ float nn_bf16_to_float(uint16_t h);
 // real ESPNet weights (233 images): with the 12-channel convs in bf16, FPR95 moved by up to 0.12
 // points against fp32; with them in fp32, every logit method stayed within 0.05. So ESPNet, whose
 // convs all have <= 28 outputs (and run mostly on the fp32 direct kernel anyway), runs as in fp32.
+// ESPNetv2 keeps its whole decoder in fp32 for the same reason (models/espnetv2.c).
 #define NN_BF16_MIN_OUT 32
 static inline int nn_bf16_layer(const nn_ctx *ctx, int c_out) {
     return ctx->precision == NN_BF16 && c_out > NN_BF16_MIN_OUT;
@@ -86,6 +87,8 @@ void nn_bf16_weights_free(nn_bf16_weights *s);
 // NULL with e set when memory runs out.
 const uint32_t *nn_bf16_weights_get(nn_bf16_weights *s, const float *w, int rows, int cols,
                                     nn_bf16_layout layout, err *e);
+// How many weights the store holds (tests: which layers ran in bf16).
+size_t nn_bf16_weights_count(nn_bf16_weights *s);
 // For an op: the packed w from ctx's store, or, without a store, a fresh packing in *tmp that
 // the caller frees. NULL with e set when memory runs out.
 const uint32_t *nn_bf16_weights_for(const nn_ctx *ctx, const float *w, int rows, int cols,

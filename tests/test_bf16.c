@@ -351,6 +351,9 @@ TEST(gelu_after_bf16_gemm) {
 // the pixels (real weights; the tiny models: of the pixels with a clear margin, see below).
 #define BF16_REL_RMS 0.03
 #define BF16_ARGMAX 0.99
+// The real ESPNetv2 (s=2.0) backbone's GEMM convs wider than NN_BF16_MIN_OUT (1x1 and grouped);
+// its decoder in bf16 would add 4.
+#define ESPNETV2_BF16_CONVS 24
 
 static double rel_rms(const float *a, const float *ref, int64_t n) {
     double d2 = 0, r2 = 0;
@@ -479,6 +482,28 @@ TEST(golden_espnetv2_city) {
     golden_case g = {"golden/espnet/espnetv2_city/model.safetensors", NULL,
                      "golden/espnet/espnetv2_city/io-small-0001TP_008550.safetensors", NULL, "logits", 1, 1, 0};
     golden_bf16(&g);
+}
+// Under bf16 ESPNetv2 runs its backbone only in bf16 (models/espnetv2.c): after a forward its
+// weight store holds the backbone's wide GEMM convs and none of the decoder's.
+TEST(espnetv2_decoder_stays_fp32) {
+    SKIP_WITHOUT_BF16();
+    ASSET_OR_SKIP(mp, "golden/espnet/espnetv2_city/model.safetensors");
+    ASSET_OR_SKIP(iop, "golden/espnet/espnetv2_city/io-small-0001TP_008550.safetensors");
+    err e = {0};
+    nn_ctx c = ctx_of(2, NN_BF16_AUTO);
+    model *m = NULL;
+    ckpt *io = NULL;
+    REQUIRE(model_open(mp, &c, &(model_options){0}, &m, &e) == 0, "%s", e.msg);
+    if (ckpt_open(iop, &io, &e)) { model_close(m); REQUIRE(0, "%s", e.msg); }
+    const ckpt_entry *in = ckpt_find(io, "input");
+    tensor_list out = {0};
+    CHECK(in && model_forward(m, in->f32, (int)in->shape[2], (int)in->shape[3], NULL, &out, &e) == 0, "%s", e.msg);
+    size_t n = nn_bf16_weights_count(m->ctx.bf16_weights);
+    fprintf(stderr, "  %zu weights packed as bf16\n", n);
+    CHECK(n == ESPNETV2_BF16_CONVS, "%zu weights in bf16, expected the backbone's %d", n, ESPNETV2_BF16_CONVS);
+    tl_free(&out);
+    ckpt_close(io);
+    model_close(m);
 }
 TEST(golden_segformer_tiny) {
     golden_case g = {"golden/segformer-tiny-b0/model.safetensors", NULL, "golden/segformer-tiny-b0/io.safetensors",
@@ -629,6 +654,7 @@ int main(int argc, char **argv) {
     RUN(golden_espnet_city);
     RUN(golden_espnet_camvid_working_size);
     RUN(golden_espnetv2_city);
+    RUN(espnetv2_decoder_stays_fp32);
     RUN(golden_segformer_tiny);
     RUN(golden_dinov2_tiny);
     RUN(model_threads_and_reference_same_bits);
