@@ -8,7 +8,11 @@
 #include <png.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -156,6 +160,48 @@ TEST(png_writer_round_trips) {
     // an unwritable folder: a clear error, nothing left behind
     image a = {4, 4, 3, calloc(48, 1)};
     CHECK(image_save_png(tmp("no-such-dir/x.png"), &a, &e) != 0 && strstr(e.msg, "no-such-dir"), "%s", e.msg);
+    image_free(&a);
+}
+
+// A write that fails in the middle of a PNG (a full disk, a quota): here a file-size limit of 64 KB
+// (RLIMIT_FSIZE, in a child process, SIGXFSZ ignored so that write() returns EFBIG) against a
+// noise picture of about 3 MB. The save must fail with an I/O error naming the file, and leave
+// neither the picture nor its temporary file behind.
+TEST(png_write_error_midway_leaves_nothing) {
+    const int w = 1280, h = 800;
+    image a = {w, h, 3, malloc((size_t)w * h * 3)};
+    REQUIRE(a.px);
+    uint32_t r = 99;
+    for (size_t i = 0; i < (size_t)w * h * 3; i++) a.px[i] = (uint8_t)((r = r * 1664525u + 1013904223u) >> 24);
+    const char *path = tmp("full-disk.png");
+    fflush(NULL);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0, "fork failed");
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit lim = {64 << 10, 64 << 10};
+        if (setrlimit(RLIMIT_FSIZE, &lim)) _exit(3);
+        err ce = {0};
+        int rc = image_save_png(path, &a, &ce);
+        // 0: the error the test wants; 1: it succeeded; 2: another error
+        _exit(rc == 0 ? 1 : rc == OODSEG_E_IO && strstr(ce.msg, "full-disk.png") ? 0 : 2);
+    }
+    int st = 0;
+    REQUIRE(waitpid(pid, &st, 0) == pid);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+          "a PNG write past the file-size limit: exit %d (1: it reported success, 2: not an I/O error naming "
+          "the file, 3: setrlimit failed)", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    struct stat sb;
+    CHECK(stat(path, &sb) != 0, "%s exists after a failed write", path);
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", path);
+    *strrchr(dir, '/') = 0;
+    DIR *d = opendir(dir);
+    REQUIRE(d, "cannot list %s", dir);
+    int left = 0;
+    for (struct dirent *de; (de = readdir(d));) left += !strncmp(de->d_name, "full-disk.png.tmp", 17);
+    closedir(d);
+    CHECK(!left, "a temporary file of %s is left in %s", path, dir);
     image_free(&a);
 }
 
@@ -489,6 +535,7 @@ int main(int argc, char **argv) {
     (void)argc;
     RUN(png_round_trip);
     RUN(png_writer_round_trips);
+    RUN(png_write_error_midway_leaves_nothing);
     RUN(png_16bit);
     RUN(png_palette_and_low_depth);
     RUN(rgb_label_is_an_error);
