@@ -32,9 +32,11 @@
 //
 // Spinning for libgomp's default 300000 loops costs 2-7x once the cores are shared, 10000 still up
 // to 2.3x; passive was the fastest or within the noise of the fastest in every cell, and never
-// slower than one thread by more than the noise. A short spin (1000) was never better. Not
-// measured: a machine with no other load at all, where passive pays a futex wake-up (microseconds)
-// per parallel region; rerun `POLICIES="default passive spin1k 1-thread" bench/bench_load.sh` there.
+// slower than one thread by more than the noise. A short spin (1000) was never better. On a
+// quieter machine (load average about 1, BENCHMARKS.md, sixth sitting) passive pays about 50 us
+// per parallel region for the futex wake-up (57 us against 8 us with a spin), yet spin1k was
+// within 1 % of passive for InternImage-T and ESPNet and 11 % faster for ESPNetv2, and 3-7 %
+// slower than passive with one core busy: still no reason to spin.
 //
 // Not done: when the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT (their choice wins), when
 // OODSEG_WAIT_POLICY_SET is set (our guard, so it happens once; set it by hand to keep libgomp's
