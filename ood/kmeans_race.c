@@ -18,23 +18,6 @@
 #include "kmeans_race.h"
 #include "../nn/simd.h"
 #include <math.h>
-#include <string.h>
-
-// -ln(u) within 2.1e-7 relative (all 2^23 values race_u gives, against libm's double log, when
-// this was written): u = m 2^x with m in [sqrt(1/2), sqrt(2)), ln m = 2 atanh(t), t = (m - 1) /
-// (m + 1), |t| < 0.172, by its odd series to t^9 (the next term is below 4e-10). Plain arithmetic,
-// so the keys do not depend on libm, and the loop is vector code.
-static inline float neg_ln(float u) {
-    uint32_t b;
-    memcpy(&b, &u, sizeof b);
-    const uint32_t mb = b & 0x7fffffu, hi = mb > 0x3504f3u;   // m > sqrt(2): halve it (integer tests
-    float x = (float)((int32_t)(b >> 23) - 127 + (int32_t)hi), m;   // keep the loop vector code)
-    b = mb | (hi ? 0x3f000000u : 0x3f800000u);
-    memcpy(&m, &b, sizeof m);
-    const float t = (m - 1.0f) / (m + 1.0f), t2 = t * t;
-    const float lm = t * (2.0f + t2 * (2.0f / 3 + t2 * (2.0f / 5 + t2 * (2.0f / 7 + t2 * (2.0f / 9)))));
-    return -(x * 0.693147181f + lm);
-}
 
 // u_i in (0, 1), odd multiples of 2^-24 (so -ln u > 0): murmur3's 32-bit finaliser, twice, over i and the two halves of the
 // draw r (32-bit multiplies, so that the loop below is vector code on AVX2 too).
@@ -60,7 +43,7 @@ int64_t kmeans_race(const double *w, int64_t s, int64_t e, double scale, uint64_
         const int nb = (int)(e - b < RACE_BLOCK ? e - b : RACE_BLOCK);
         NN_SIMD_INT
         for (int j = 0; j < nb; j++)   // a weight of 0 gives +Inf (-ln u > 0), never less than best
-            k[j] = neg_ln(race_u(r, b + j)) / fabsf((float)(w[b + j] * scale));
+            k[j] = kmeans_neg_ln(race_u(r, b + j)) / fabsf((float)(w[b + j] * scale));
         float least = INFINITY;
         #pragma omp simd reduction(min : least)
         for (int j = 0; j < nb; j++) least = k[j] < least ? k[j] : least;

@@ -275,6 +275,15 @@ TEST(race_draws_d2) {
     const double zeros[5] = {0};
     float key = 0;
     CHECK(kmeans_race(zeros, 0, 5, 1, 1, &key) == -1 && isinf(key), "no weight: -1 and +Inf");
+    // the keys' -ln u, for every u the race draws: the odd multiples of 2^-24
+    double worst = 0, at = 0;
+    for (uint32_t k = 0; k < (1u << 23); k++) {
+        float u = (float)(2 * k + 1) * 0x1.0p-24f;
+        double ref = -log((double)u), rel = fabs(kmeans_neg_ln(u) - ref) / ref;
+        if (rel > worst) worst = rel, at = u;
+    }
+    fprintf(stderr, "  -ln u: worst relative error %.3g (at u = %.9g)\n", worst, at);
+    CHECK(worst <= 2.1e-7, "-ln u off by %.3g relative at u = %.9g", worst, at);
 }
 
 // The reason for the race: a small change of the weights (features from a bf16 network or another
