@@ -11,14 +11,14 @@
 // callbacks see exactly the sequence of a one-thread run. The ring of `queue` jobs bounds memory.
 //
 // Threads: the network keeps its --threads N (on one forward thread with N OpenMP threads, or on
-// several with their share, below) and the writer is one more thread at
-// the normal priority, its encoders single-threaded. On a 2-core machine with N = 2 the three
-// compete, but the writer's work (CPU seconds per 1280x720 image with maxlogit,kmeans, from the
-// process's user time with and without pictures: PNG 0.21, WebP 0.18, JPEG 0.08, against 0.5 for
-// the network and the rest on that loaded machine; PNG about 0.08 since io/png_write.c, from
-// bench/bench_pictures.c's times) is below the network's, so on two cores it can hide behind it. A lower priority for the writer was not measured on a quiet machine
-// (bench/bench_score.sh is where to compare): when the queue is full the network blocks, and its
-// passive OpenMP threads leave the cores to the writer.
+// several with their share, below) and the writer is one more thread at the normal priority, its
+// encoders single-threaded. On a 2-core machine with N = 2 the three compete, but the writer's
+// work (CPU seconds per 1280x720 image with maxlogit,kmeans, from the process's user time with and
+// without pictures: PNG 0.21, WebP 0.18, JPEG 0.08, against 0.5 for the network and the rest on
+// that loaded machine; PNG about 0.08 since io/png_write.c, from bench/bench_pictures.c's times)
+// is below the network's, so on two cores it can hide behind it. A lower priority for the writer
+// was not measured on a quiet machine (bench/bench_score.sh is where to compare): when the queue
+// is full the network blocks, and its passive OpenMP threads leave the cores to the writer.
 #include "score_stream.h"
 #include "../io/video.h"
 #include <pthread.h>

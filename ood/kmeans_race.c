@@ -19,8 +19,9 @@
 #include "../nn/simd.h"
 #include <math.h>
 
-// u_i in (0, 1), odd multiples of 2^-24 (so -ln u > 0): murmur3's 32-bit finaliser, twice, over i and the two halves of the
-// draw r (32-bit multiplies, so that the loop below is vector code on AVX2 too).
+// u_i in (0, 1), odd multiples of 2^-24 (so -ln u > 0): murmur3's 32-bit finaliser, twice, over
+// i and the two halves of the draw r (32-bit multiplies, so that the loop below is vector code on
+// AVX2 too).
 static inline uint32_t fmix32(uint32_t z) {
     z ^= z >> 16;
     z *= 0x85ebca6bu;
