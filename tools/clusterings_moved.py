@@ -20,6 +20,13 @@ import sys
 import numpy as np
 
 
+def load(path):
+    try:
+        return np.load(path)
+    except (OSError, ValueError) as e:
+        sys.exit(f"clusterings_moved: cannot read {path}: {e} (a score map of oodseg score?)")
+
+
 def moved_share(a, b):
     _, la = np.unique(a, return_inverse=True)
     _, lb = np.unique(b, return_inverse=True)
@@ -42,7 +49,7 @@ def main():
         pb = os.path.join(o.dir_b, os.path.basename(pa))
         if not os.path.exists(pb):
             sys.exit(f"clusterings_moved: {pb} is missing: the two folders must hold the same images")
-        a, b = np.load(pa), np.load(pb)
+        a, b = load(pa), load(pb)
         if a.shape != b.shape:
             sys.exit(f"clusterings_moved: {os.path.basename(pa)}: shapes {a.shape} and {b.shape} differ")
         shares.append(moved_share(a, b))
