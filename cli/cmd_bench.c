@@ -2,15 +2,14 @@
 // --model takes a checkpoint or a random-weight architecture name (models/random_weights.h). One
 // warm-up, then R timed runs of the whole per-image journey on a random input at the network size
 // (forward + the OoD method, api/pipeline.c); the run with the median total gives the per-family
-// split, which the models' profiler brackets measure (nn/prof.h). GFLOP/s where the FLOPs are
-// counted (models/flops.h), and memory: the forward's own high-water mark (VmHWM reset through
-// /proc/self/clear_refs, minus the resident size before it), the activation arena's slab, the
-// weights, and the process's maxrss.
+// split, which the models' profiler brackets measure (nn/prof.h), with the FLOPs the ops counted
+// in each family (nominal: a Winograd conv counts as the direct one), and memory: the forward's
+// own high-water mark (VmHWM reset through /proc/self/clear_refs, minus the resident size before
+// it), the activation arena's slab, the weights, and the process's maxrss.
 #include "cli.h"
 #include "../core/outfile.h"
 #include "../core/procmem.h"
 #include "../core/text.h"
-#include "../models/flops.h"
 #include "../models/random_weights.h"
 #include "../nn/prof.h"
 #include <omp.h>
@@ -139,7 +138,9 @@ static void print_table(const model *m, const char *what, int threads, const cha
         if (r->gflop[f] > 0) printf(" %.2f | %.1f |\n", r->gflop[f], gflops(r->gflop[f], s));
         else printf(" - | - |\n");
     }
-    printf("| (outside the brackets) | %.1f | %.1f%% | | |\n", 1e3 * (r->median - sum), 100 * (r->median - sum) / r->median);
+    printf("| (outside the brackets) | %.1f | %.1f%% |", 1e3 * (r->median - sum), 100 * (r->median - sum) / r->median);
+    if (r->split.flop_outside > 0) printf(" %.2f | |\n", r->split.flop_outside / 1e9);
+    else printf(" | |\n");
     printf("| **total** (forward %.1f + method %.1f) | **%.1f** | | %s | %s |\n\n", 1e3 * r->forward, 1e3 * r->method,
            1e3 * r->median, r->gflop_total > 0 ? "" : "-", r->gflop_total > 0 ? "" : "-");
     if (r->gflop_total > 0)
@@ -242,9 +243,11 @@ static int run_bench(cli_common *c, const bench_opts *o, err *e) {
     uint32_t s = 1;
     for (int64_t i = 0; i < n; i++) s = s * 1664525u + 1013904223u, input[i] = 4.0f * ((float)(s >> 8) / 16777216.0f - 0.5f);
     if ((rc = time_runs(&p, input, r, e))) goto done;
-    flop_row rows[FLOP_ROWS_MAX];
-    int nr = m->desc.infer.mode == INFER_WHOLE ? model_flops(m, r->h, r->w, rows) : 0;
-    for (int i = 0; i < nr; i++) r->gflop[rows[i].family] += rows[i].gflop, r->gflop_total += rows[i].gflop;
+    for (int f = 0; f < PROF_FAMILIES; f++) {
+        r->gflop[f] = r->split.flop[f] / 1e9;
+        if (f != PROF_OOD) r->gflop_total += r->gflop[f];   // the forward's
+    }
+    r->gflop_total += r->split.flop_outside / 1e9;
     memory(m, r);
     const char *methods = c->cfg.methods[0] ? c->cfg.methods : "kmeans";
     print_table(m, random ? " (random weights)" : "", m->ctx.threads, methods, r);

@@ -1,6 +1,7 @@
-// Analytic FLOPs of a forward pass per layer group (one multiply-add = 2 FLOPs), for GFLOP/s in
-// `oodseg bench` and bench/bench_internimage. Counted for InternImage + UperNet, where the shapes of
-// every group are known from the architecture alone; other architectures report none.
+// Analytic FLOPs of a forward pass per layer group (one multiply-add = 2 FLOPs), from the
+// architecture's shapes alone, for InternImage + UperNet (other architectures report none): the
+// per-group rows of bench/bench_internimage, and the count that tests/test_bench_cmd.c holds the
+// ops' own counts to (nn/prof.h; `oodseg bench` reports those, for every model).
 #ifndef OODSEG_MODELS_FLOPS_H
 #define OODSEG_MODELS_FLOPS_H
 

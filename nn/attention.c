@@ -9,6 +9,7 @@
 // Work items and their key blocks are fixed by (n_q, n_kv) alone and each item runs on one thread
 // in a fixed order, so results are bit-identical for any thread count.
 #include "nn.h"
+#include "prof.h"
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
@@ -98,6 +99,7 @@ int attention_forward(const nn_ctx *ctx, const float *q, const float *k, const f
     if (n_q <= 0 || n_kv <= 0 || heads <= 0 || d <= 0)
         return err_set(e, OODSEG_E_ARG, "attention: n_q %d, n_kv %d, heads %d, d %d must all be positive",
                        n_q, n_kv, heads, d);
+    PROF_FLOP(ctx, 4.0 * heads * n_q * n_kv * d);   // QK^T and PV (the softmax is not counted)
     int qblocks = (n_q + ATT_BQ - 1) / ATT_BQ, items = qblocks * heads;
     int threads = ctx->threads < items ? ctx->threads : items;
     size_t per = (size_t)ATT_BQ * ATT_BK + (size_t)ATT_BQ * d + 2 * ATT_BQ + 16;   // +16: 64-byte steps

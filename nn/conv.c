@@ -18,6 +18,7 @@
 // outputs.
 #include "nn.h"
 #include "gemm_bf16.h"
+#include "prof.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -567,6 +568,11 @@ static int takes_dw_nchw(const nn_ctx *ctx, const conv2d *c) {
            !ctx->conv_dw_pack && dwconv3x3_nchw_available();
 }
 
+// The nominal FLOPs of c on an ho x wo output (nn/prof.h): 2 per multiply-add of the direct conv.
+static double conv_flop(const conv2d *c, int ho, int wo) {
+    return 2.0 * c->c_out * (c->c_in / c->groups) * c->k * c->k * ho * wo;
+}
+
 static int conv_forward(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w, const float *slope,
                         float *y, err *e) {
     if (c->groups <= 0 || c->c_in % c->groups || c->c_out % c->groups || c->k <= 0 ||
@@ -583,7 +589,8 @@ static int conv_forward(const nn_ctx *ctx, const conv2d *c, const float *x, int 
     // multiplications beat bf16 im2col's 2x rate (bench_bf16, 1 thread, fpn_bottleneck at 128x256:
     // fp32 im2col 29.7 s, bf16 im2col 21.7 s, fp32 Winograd 7.0 s, on a loaded machine), at 10x
     // bf16 im2col's rounding error (tests/test_bf16.c, winograd_in_bf16).
-    if (use_winograd(ctx, c)) return conv2d_winograd_forward(ctx, c, x, h, w, slope, y, ho, wo, e);
+    if (use_winograd(ctx, c)) return conv2d_winograd_forward(ctx, c, x, h, w, slope, y, ho, wo, e);   // counts
+    PROF_FLOP(ctx, conv_flop(c, ho, wo));
     if (takes_dw_nchw(ctx, c)) {
         dwconv3x3_nchw(ctx, c, x, h, w, slope, y, ho, wo);
         return OODSEG_OK;
@@ -632,6 +639,7 @@ int conv2d_forward_many(const nn_ctx *ctx, const conv2d *const *c, int n, const 
         if (k == 0) ho = a, wo = b;
         together = path != PATH_OTHER && conv_path(ctx, c[k]) == path && a == ho && b == wo && ho > 0 && wo > 0;
     }
+    for (int k = 0; together && k < n; k++) PROF_FLOP(ctx, conv_flop(c[k], ho, wo));
     if (together && path == PATH_DIRECT) return conv_direct_many(ctx, c, n, NULL, x, h, w, y, ho, wo, e);
     if (together) {
         dwconv3x3_nchw_many(ctx, c, n, NULL, x, h, w, y, ho, wo);
@@ -652,6 +660,7 @@ int conv2d_forward_prelu(const nn_ctx *ctx, const conv2d *c, const float *x, int
 void conv2d_1x1_accumulate(const nn_ctx *ctx, const conv2d *c, const float *x, int64_t hw, const float *slope,
                            float *y) {
     const int ci = c->c_in;
+    PROF_FLOP(ctx, 2.0 * c->c_out * ci * hw);
     #pragma omp parallel for schedule(static) num_threads(ctx->threads)
     for (int o = 0; o < c->c_out; o++) {
         const float *wo = c->weight + (size_t)o * ci;
@@ -732,6 +741,7 @@ int conv_transpose2x2_forward(const nn_ctx *ctx, const float *weight, int c_in, 
                               int w, float *y, err *e) {
     int full = w / 16 * 16, rem = w - full;
     int64_t hw = (int64_t)h * w, tsz = (int64_t)c_in * 16 + (int64_t)c_out * 64;
+    PROF_FLOP(ctx, 2.0 * c_in * c_out * 4 * hw);
     int nth = ctx->threads;
     float *buf = err_malloc(e, sizeof(float) * (size_t)tsz * nth, "conv_transpose buffer");
     if (!buf) return OODSEG_E_NOMEM;

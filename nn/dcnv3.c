@@ -7,6 +7,7 @@
 // (g+1)*size/2 - 0.5 and its corner sum are fused multiply-adds there, so they are fmaf here
 // (fmaf is exactly rounded, so this is deterministic on any platform).
 #include "nn.h"
+#include "prof.h"
 #include <math.h>
 
 #include "simd.h"
@@ -111,6 +112,7 @@ static void dcn_gather(const dcn_points *P, const float *value, int ng, int D, f
 void dcnv3_core(const nn_ctx *ctx, const float *value, const float *offset, const float *mask, int H, int W, int G,
                 int D, float offset_scale, float *out) {
     const int C = G * D, P = 9, gb = DCN_BATCH / P;
+    PROF_FLOP(ctx, 10.0 * H * W * C * P);   // per point and channel: 4 bilinear corners and the mask
     dcn_geom q = {H, W, C, D, (float)(H + 2), (float)(W + 2), 0, 0, offset_scale, {0}, {0}};
     // grid_sample's unnormalize for align_corners=False in the vectorised kernel:
     // (g + 1) * (size / 2) - 0.5, all float.

@@ -1,6 +1,7 @@
 // Depthwise 3x3 conv (stride 1, pad 1) on a channels-last map, vectorised along the channels, so
 // channels-last models (InternImage's DCNv3 offset/mask branch) need no NCHW round trip.
 #include "nn.h"
+#include "prof.h"
 #include "simd.h"
 #include <string.h>
 
@@ -77,6 +78,7 @@ static void dw_row(const float *x, int h, int w, int c, const float *wt, const f
 
 void dwconv3x3_cl(const nn_ctx *ctx, const float *x, int h, int w, int c, const float *wt, const float *bias,
                   float *y) {
+    PROF_FLOP(ctx, 2.0 * 9 * h * w * c);
     // Rows are independent, so any split gives the same bits.
     #pragma omp parallel for schedule(static) num_threads(ctx->threads) if ((int64_t)h * w * c >= 16384)
     for (int oy = 0; oy < h; oy++) dw_row(x, h, w, c, wt, bias, oy, y + (size_t)oy * w * c);

@@ -3,6 +3,7 @@
 // Chunk bounds depend only on n, so the result is the same for any thread count.
 #include "nn.h"
 #include "gemm_bf16.h"
+#include "prof.h"
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,7 @@ static void linear_items(const nn_ctx *ctx, const float *x, int64_t n, int c_in,
 
 static void linear_run(const nn_ctx *ctx, const float *x, int64_t n, int c_in, const float *W, const float *b,
                        int c_out, int gelu, float *y) {
+    PROF_FLOP(ctx, 2.0 * n * c_in * c_out);
     if (nn_bf16_layer(ctx, c_out)) {
         err e = {0};
         uint32_t *tmp = NULL;

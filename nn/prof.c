@@ -30,6 +30,11 @@ void nn_prof_end(nn_prof *p) {
     if (p->depth > 0) p->depth--;
 }
 
+void nn_prof_flop(nn_prof *p, double flop) {
+    if (p->depth <= 0) p->flop_outside += flop;
+    else p->flop[p->stack[(p->depth <= PROF_STACK ? p->depth : PROF_STACK) - 1]] += flop;
+}
+
 const char *nn_prof_name(nn_prof_family f) {
     static const char *const names[PROF_FAMILIES] = {
         "stem", "dcn gather", "dcn dw conv", "projections", "attention", "mlp", "norms", "downsample",

@@ -3,7 +3,10 @@
 // The model files bracket groups of ops with PROF_BEGIN / PROF_NEXT / PROF_END on the calling
 // thread, outside parallel regions. Brackets nest: time is charged to the innermost open family
 // (exclusive time), so the families' seconds add up to the time spent inside the outermost brackets
-// and never count a second twice.
+// and never count a second twice. The ops count their nominal FLOPs the same way (PROF_FLOP):
+// one multiply-add is 2, a convolution counts as the direct one even where Winograd runs it (so
+// GFLOP/s can pass the GEMM peak), and elementwise ops, norms and resizes count nothing. Each op
+// counts itself once, on the calling thread, at the public entry that runs it.
 #ifndef OODSEG_NN_PROF_H
 #define OODSEG_NN_PROF_H
 
@@ -37,6 +40,8 @@ typedef struct nn_prof {
     int depth;                       // open brackets (deeper than PROF_STACK: counted, not timed)
     int stack[PROF_STACK];
     double since;                    // when the innermost open bracket last started being charged
+    double flop[PROF_FAMILIES];      // nominal FLOPs of the ops run while the family was innermost
+    double flop_outside;             // FLOPs of ops run outside every bracket
 } nn_prof;
 
 // Zero every count and close every bracket (a failed forward may have left some open).
@@ -45,11 +50,14 @@ void nn_prof_begin(nn_prof *p, nn_prof_family f);
 // Closes the innermost bracket and opens f in its place.
 void nn_prof_next(nn_prof *p, nn_prof_family f);
 void nn_prof_end(nn_prof *p);
+// Adds flop to the innermost open family (to flop_outside when none is open).
+void nn_prof_flop(nn_prof *p, double flop);
 // "stem", "dcn gather", ... (PROF_FAMILIES: "?").
 const char *nn_prof_name(nn_prof_family f);
 
 #define PROF_BEGIN(ctx, fam) do { if ((ctx)->prof) nn_prof_begin((ctx)->prof, fam); } while (0)
 #define PROF_NEXT(ctx, fam) do { if ((ctx)->prof) nn_prof_next((ctx)->prof, fam); } while (0)
 #define PROF_END(ctx) do { if ((ctx)->prof) nn_prof_end((ctx)->prof); } while (0)
+#define PROF_FLOP(ctx, flop) do { if ((ctx)->prof) nn_prof_flop((ctx)->prof, (double)(flop)); } while (0)
 
 #endif

@@ -43,6 +43,7 @@
 // threaded per item: bit-identical results for any thread count.
 #include "nn.h"
 #include "gemm_bf16.h"
+#include "prof.h"
 #include <stdlib.h>
 #include <string.h>
 #include <omp.h>
@@ -357,6 +358,7 @@ static int forward_parts(const nn_ctx *ctx, const conv2d *c, const wg_part *part
                          const float *slope, float *y, int ho, int wo, err *e) {
     wg_plan p;
     int bf16 = nn_bf16_layer(ctx, c->c_out);
+    PROF_FLOP(ctx, 2.0 * c->c_out * c->c_in * 9 * ho * wo);   // the direct conv's count (nn/prof.h)
     make_plan(c, h, w, ho, wo, bf16, &p);
     int nth = ctx->threads;
     const float *u = c->winograd_u;

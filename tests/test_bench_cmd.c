@@ -5,7 +5,9 @@
 // random weights stays finite; and the CLI's OpenMP wait policy (cli/wait_policy.c).
 #include "test.h"
 #include "../core/json.h"
+#include "../models/flops.h"
 #include "../models/random_weights.h"
+#include "../nn/nn.h"
 #include "../nn/prof.h"
 #include <omp.h>
 #include <stdlib.h>
@@ -236,6 +238,161 @@ TEST(random_models_run_finite) {
     CHECK(random_model_known("espnetv2-s1.5-cityscapes") && !random_model_known("espnetv2-s1.7-cityscapes"));
 }
 
+// ---- FLOPs ----------------------------------------------------------------------------------
+// `oodseg bench`'s GFLOP come from the ops as they run (nn/prof.h: PROF_FLOP). Checked op by op
+// against each op's formula, and whole networks against counts made elsewhere.
+
+// One forward of random-weight `arch` at w x h on `threads`, with a profile: its counts in *p.
+static int profiled_forward(const char *arch, int threads, int w, int h, nn_prof *p) {
+    err e = {0};
+    nn_ctx ctx;
+    nn_ctx_init(&ctx, threads);
+    model *m = NULL;
+    if (random_model_open(arch, &ctx, NULL, &m, &e)) { CHECK(0, "%s: %s", arch, e.msg); return -1; }
+    float *x = malloc(sizeof(float) * 3 * w * h);
+    for (int i = 0; i < 3 * w * h; i++) x[i] = (float)((i * 7919) % 200) / 50.0f - 2.0f;
+    tensor_list out = {0};
+    nn_prof_clear(p);
+    m->ctx.prof = p;
+    int rc = m->forward(m, x, h, w, NULL, &out, &e);
+    m->ctx.prof = NULL;
+    CHECK(rc == 0, "%s: %s", arch, e.msg);
+    tl_free(&out);
+    free(x);
+    model_close(m);
+    return rc;
+}
+
+static double total_flop(const nn_prof *p) {
+    double t = p->flop_outside;
+    for (int f = 0; f < PROF_FAMILIES; f++) t += p->flop[f];
+    return t;
+}
+
+// ESPNet (p 2, q 8) and ESPNetv2 (s 2.0) at 1024x512: the totals of the official PyTorch classes,
+// counted by a hook on every Conv2d and ConvTranspose2d (tools/flops_reference.py prints them), on
+// 1 and 2 threads. A conv counted twice, or one not counted (ESPNetv2's pyramid branches run on
+// worker threads with no profile, and count themselves), moves the total.
+TEST(flops_equal_the_pytorch_count) {
+    static const struct { const char *arch; double flop; } cases[] = {
+        {"espnet-cityscapes", 9418883072.0}, {"espnetv2-cityscapes", 5395485920.0}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        for (int th = 1; th <= 2; th++) {
+            nn_prof p;
+            if (profiled_forward(cases[c].arch, th, 1024, 512, &p)) continue;
+            CHECK(total_flop(&p) == cases[c].flop, "%s, %d threads: counted %.0f FLOPs, PyTorch's hooks %.0f",
+                  cases[c].arch, th, total_flop(&p), cases[c].flop);
+            CHECK(p.flop_outside == 0, "%s: %.0f FLOPs outside every bracket", cases[c].arch, p.flop_outside);
+        }
+}
+
+// InternImage-T + UperNet: family by family, the analytic count from the architecture's shapes
+// (models/flops.c), which knows nothing of the ops or their paths (Winograd, bf16, the fused
+// fc1 + GELU).
+TEST(flops_equal_the_analytic_count) {
+    if (t_sanitized()) SKIP("InternImage-T (59M parameters) is slow under the sanitizers");
+    static const struct { int w, h; } sizes[] = {{256, 128}, {200, 136}};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        nn_prof p;
+        err e = {0};
+        if (profiled_forward("internimage-t-cityscapes", 2, sizes[s].w, sizes[s].h, &p)) continue;
+        nn_ctx ctx;
+        nn_ctx_init(&ctx, 1);
+        model *m = NULL;
+        REQUIRE(random_model_open("internimage-t-cityscapes", &ctx, NULL, &m, &e) == 0, "%s", e.msg);
+        flop_row rows[FLOP_ROWS_MAX];
+        int n = model_flops(m, sizes[s].h, sizes[s].w, rows);
+        model_close(m);
+        CHECK(n > 10, "model_flops gave %d rows", n);
+        double want[PROF_FAMILIES] = {0};
+        for (int i = 0; i < n; i++) want[rows[i].family] += rows[i].gflop * 1e9;
+        for (int f = 0; f < PROF_FAMILIES; f++)
+            CHECK(fabs(p.flop[f] - want[f]) <= 1e-12 * want[f], "%dx%d, %s: counted %.0f FLOPs, analytic %.0f",
+                  sizes[s].w, sizes[s].h, nn_prof_name(f), p.flop[f], want[f]);
+        CHECK(p.flop_outside == 0, "%.0f FLOPs outside every bracket", p.flop_outside);
+    }
+}
+
+// Each op's own count, with one bracket open (and with none: then outside), as one table.
+static float *filled(size_t n) {
+    float *v = malloc(sizeof(float) * n);
+    for (size_t i = 0; i < n; i++) v[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+    return v;
+}
+
+TEST(ops_count_their_flops) {
+    enum { H = 24, W = 20 };
+    nn_ctx ctx;
+    nn_ctx_init(&ctx, 2);
+    nn_prof p;
+    ctx.prof = &p;
+    float *x = filled(64 * H * W), *wt = filled(64 * 64 * 9), *y = malloc(sizeof(float) * 64 * 4 * H * W);
+    float *y2 = malloc(sizeof(float) * 64 * 4 * H * W);
+    err e = {0};
+    // conv2d_forward on each path: im2col, 1x1, grouped, depthwise (strided, dilated), Winograd
+    static const struct { int ci, co, k, s, pad, d, g; } convs[] = {
+        {8, 16, 3, 1, 1, 1, 1}, {16, 8, 1, 1, 0, 1, 1}, {16, 16, 3, 2, 1, 1, 4}, {16, 16, 3, 2, 1, 1, 16},
+        {16, 16, 3, 1, 2, 2, 16}, {64, 64, 3, 1, 1, 1, 1}, {3, 8, 5, 2, 2, 1, 1}};
+    for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++) {
+        conv2d c = {convs[i].ci, convs[i].co, convs[i].k, convs[i].s, convs[i].pad, convs[i].d, convs[i].g,
+                    wt, wt + 5, 0, NULL};
+        int ho = conv2d_out_size(H, c.k, c.stride, c.pad, c.dilation), wo = conv2d_out_size(W, c.k, c.stride, c.pad, c.dilation);
+        double want = 2.0 * c.c_out * (c.c_in / c.groups) * c.k * c.k * ho * wo;
+        nn_ctx cc = ctx;
+        if (i == 5) cc.conv_winograd = 2;   // Winograd without prepared weights
+        nn_prof_clear(&p);
+        nn_prof_begin(&p, PROF_FPN);
+        CHECK(conv2d_forward(&cc, &c, x, H, W, y, &e) == 0, "%s", e.msg);
+        nn_prof_end(&p);
+        CHECK(p.flop[PROF_FPN] == want && total_flop(&p) == want, "conv %zu (winograd %d): %.0f FLOPs, want %.0f", i,
+              conv2d_takes_winograd(&cc, &c), p.flop[PROF_FPN], want);
+        if (i == 5) CHECK(conv2d_takes_winograd(&cc, &c), "conv 5 should take Winograd");
+    }
+    // conv2d_forward_many: together (depthwise, same output) and one by one (mixed paths)
+    conv2d dw1 = {16, 16, 3, 1, 1, 1, 16, wt, NULL, 0, NULL}, dw2 = {16, 16, 3, 1, 2, 2, 16, wt, NULL, 0, NULL};
+    conv2d full = {16, 16, 3, 1, 1, 1, 1, wt, NULL, 0, NULL};
+    const conv2d *dws[2] = {&dw1, &dw2}, *mixed[2] = {&dw1, &full};
+    float *outs[2] = {y, y2};
+    nn_prof_clear(&p);
+    CHECK(conv2d_forward_many(&ctx, dws, 2, x, H, W, outs, &e) == 0, "%s", e.msg);
+    CHECK(p.flop_outside == 2 * 2.0 * 16 * 9 * H * W, "forward_many together: %.0f outside", p.flop_outside);
+    nn_prof_clear(&p);
+    CHECK(conv2d_forward_many(&ctx, mixed, 2, x, H, W, outs, &e) == 0, "%s", e.msg);
+    CHECK(p.flop_outside == 2.0 * 16 * 9 * H * W * 17, "forward_many mixed: %.0f outside", p.flop_outside);
+    // Winograd on concatenated inputs (UperNet's fpn_bottleneck), transposed conv, 1x1 accumulate
+    conv2d wc = {64, 32, 3, 1, 1, 1, 1, wt, NULL, 0, NULL};
+    conv_cat_part parts[2] = {{x, 32, H, W}, {x + 32 * H * W, 32, H, W}};
+    nn_prof_clear(&p);
+    CHECK(conv2d_winograd_forward_cat(&ctx, &wc, parts, 2, H, W, y, &e) == 0, "%s", e.msg);
+    CHECK(p.flop_outside == 2.0 * 32 * 64 * 9 * H * W, "winograd cat: %.0f", p.flop_outside);
+    nn_prof_clear(&p);
+    CHECK(conv_transpose2x2_forward(&ctx, wt, 16, 8, x, H, W, y, &e) == 0, "%s", e.msg);
+    CHECK(p.flop_outside == 2.0 * 16 * 8 * 4 * H * W, "transposed: %.0f", p.flop_outside);
+    conv2d acc = {3, 8, 1, 1, 0, 1, 1, wt, wt + 30, 0, NULL};
+    nn_prof_clear(&p);
+    conv2d_1x1_accumulate(&ctx, &acc, x, (int64_t)H * W, NULL, y);
+    CHECK(p.flop_outside == 2.0 * 8 * 3 * H * W, "1x1 accumulate: %.0f", p.flop_outside);
+    // linears, attention, DCNv3's sampling, the channels-last depthwise conv
+    nn_prof_clear(&p);
+    linear_forward(&ctx, x, 100, 48, wt, wt + 1, 40, y);
+    linear_gelu_forward(&ctx, x, 100, 48, wt, wt + 1, 40, y);
+    CHECK(p.flop_outside == 2 * 2.0 * 100 * 48 * 40, "linears: %.0f", p.flop_outside);
+    nn_prof_clear(&p);
+    CHECK(attention_forward(&ctx, x, x + 4000, x + 8000, 50, 30, 2, 16, 0.25f, y, &e) == 0, "%s", e.msg);
+    CHECK(p.flop_outside == 4.0 * 2 * 50 * 30 * 16, "attention: %.0f", p.flop_outside);
+    float *off = filled((size_t)H * W * 2 * 18), *mask = filled((size_t)H * W * 2 * 9);
+    nn_prof_clear(&p);
+    dcnv3_core(&ctx, x, off, mask, H, W, 2, 8, 1.0f, y);
+    CHECK(p.flop_outside == 10.0 * H * W * 16 * 9, "dcnv3_core: %.0f", p.flop_outside);
+    nn_prof_clear(&p);
+    dwconv3x3_cl(&ctx, x, H, W, 16, wt, NULL, y);
+    CHECK(p.flop_outside == 2.0 * 9 * H * W * 16, "dwconv3x3_cl: %.0f", p.flop_outside);
+    // without a profile nothing is counted (and nothing breaks)
+    ctx.prof = NULL;
+    linear_forward(&ctx, x, 100, 48, wt, wt + 1, 40, y);
+    free(off), free(mask), free(x), free(wt), free(y), free(y2);
+}
+
 // The program's wait policy (cli/wait_policy.c): chosen and re-executed once when nobody chose,
 // the user's own and an MPI launcher's environment left alone.
 static void omp_wait_is(const char *env, const char *want) {
@@ -266,6 +423,9 @@ int main(int argc, char **argv) {
     RUN(profiler_charges_the_innermost_family);
     RUN(random_key_lists_are_the_released_ones);
     RUN(random_models_run_finite);
+    RUN(flops_equal_the_pytorch_count);
+    RUN(flops_equal_the_analytic_count);
+    RUN(ops_count_their_flops);
     RUN(bench_espnetv2_families_cover_the_forward);
     RUN(bench_precision_bf16);
     RUN(bench_internimage_counts_flops);

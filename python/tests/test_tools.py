@@ -51,3 +51,16 @@ def test_bad_inputs_are_named(tmp_path):
     r = run(a, b)
     assert r.returncode != 0 and "cannot read" in r.stderr and "x_kmeans_score.npy" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+# tools/flops_reference.py (the PyTorch counts tests/test_bench_cmd.c holds oodseg's to): its
+# errors come before PyTorch is needed.
+FLOPS = os.path.join(ROOT, "tools", "flops_reference.py")
+
+
+def test_flops_reference_errors(tmp_path):
+    env = dict(os.environ, OODSEG_ASSETS=str(tmp_path))
+    r = subprocess.run([sys.executable, FLOPS, "resnet"], capture_output=True, text=True, env=env)
+    assert r.returncode == 1 and "unknown model 'resnet': espnet or espnetv2" in r.stderr
+    r = subprocess.run([sys.executable, FLOPS, "espnet"], capture_output=True, text=True, env=env)
+    assert r.returncode == 1 and "reference-pytorch: set OODSEG_ASSETS" in r.stderr
