@@ -250,7 +250,7 @@ static int profiled_forward(const char *arch, int threads, int w, int h, nn_prof
     model *m = NULL;
     if (random_model_open(arch, &ctx, NULL, &m, &e)) { CHECK(0, "%s: %s", arch, e.msg); return -1; }
     float *x = malloc(sizeof(float) * 3 * w * h);
-    for (int i = 0; i < 3 * w * h; i++) x[i] = (float)((i * 7919) % 200) / 50.0f - 2.0f;
+    for (int64_t i = 0; i < 3 * w * h; i++) x[i] = (float)((i * 7919) % 200) / 50.0f - 2.0f;
     tensor_list out = {0};
     nn_prof_clear(p);
     m->ctx.prof = p;
