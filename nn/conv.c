@@ -589,7 +589,7 @@ static int conv_forward(const nn_ctx *ctx, const conv2d *c, const float *x, int 
     // multiplications beat bf16 im2col's 2x rate (bench_bf16, 1 thread, fpn_bottleneck at 128x256:
     // fp32 im2col 29.7 s, bf16 im2col 21.7 s, fp32 Winograd 7.0 s, on a loaded machine), at 10x
     // bf16 im2col's rounding error (tests/test_bf16.c, winograd_in_bf16).
-    if (use_winograd(ctx, c)) return conv2d_winograd_forward(ctx, c, x, h, w, slope, y, ho, wo, e);   // counts
+    if (use_winograd(ctx, c)) return conv2d_winograd_forward(ctx, c, x, h, w, slope, y, ho, wo, e);   // counts itself
     PROF_FLOP(ctx, conv_flop(c, ho, wo));
     if (takes_dw_nchw(ctx, c)) {
         dwconv3x3_nchw(ctx, c, x, h, w, slope, y, ho, wo);
