@@ -121,6 +121,12 @@ static void wait_policy(char *buf, size_t n) {
 
 static double gflops(double gflop, double s) { return gflop > 0 && s > 0 ? gflop / s : 0; }
 
+// Four significant digits (a 64x32 ESPNetv2 is 0.005 GFLOP), no exponent above 1000.
+static const char *g4(char *buf, size_t n, double v) {
+    snprintf(buf, n, v >= 1000 ? "%.0f" : "%.4g", v);
+    return buf;
+}
+
 static void print_table(const model *m, const char *what, int threads, const char *methods, const bench_result *r) {
     printf("oodseg bench: %s%s\n", m->desc.title, what);
     char wp[160];
@@ -135,16 +141,19 @@ static void print_table(const model *m, const char *what, int threads, const cha
         if (s <= 0 && r->gflop[f] <= 0) continue;
         sum += s;
         printf("| %s | %.1f | %.1f%% |", nn_prof_name(f), 1e3 * s, 100 * s / r->median);
-        if (r->gflop[f] > 0) printf(" %.2f | %.1f |\n", r->gflop[f], gflops(r->gflop[f], s));
+        char a[32], b[32];
+        if (r->gflop[f] > 0) printf(" %s | %s |\n", g4(a, sizeof a, r->gflop[f]), g4(b, sizeof b, gflops(r->gflop[f], s)));
         else printf(" - | - |\n");
     }
     printf("| (outside the brackets) | %.1f | %.1f%% |", 1e3 * (r->median - sum), 100 * (r->median - sum) / r->median);
-    if (r->split.flop_outside > 0) printf(" %.2f | |\n", r->split.flop_outside / 1e9);
+    char a[32], b[32];
+    if (r->split.flop_outside > 0) printf(" %s | |\n", g4(a, sizeof a, r->split.flop_outside / 1e9));
     else printf(" | |\n");
     printf("| **total** (forward %.1f + method %.1f) | **%.1f** | | %s | %s |\n\n", 1e3 * r->forward, 1e3 * r->method,
            1e3 * r->median, r->gflop_total > 0 ? "" : "-", r->gflop_total > 0 ? "" : "-");
     if (r->gflop_total > 0)
-        printf("forward: %.1f GFLOP, %.1f GFLOP/s\n", r->gflop_total, gflops(r->gflop_total, r->forward));
+        printf("forward: %s GFLOP, %s GFLOP/s\n", g4(a, sizeof a, r->gflop_total),
+               g4(b, sizeof b, gflops(r->gflop_total, r->forward)));
     printf("time: median %.1f ms, fastest %.1f ms\n", 1e3 * r->median, 1e3 * r->min);
     if (r->fwd_peak_kb >= 0) printf("memory: forward peak %.1f MB", r->fwd_peak_kb / 1024.0);
     else printf("memory: forward peak n/a (no /proc/self/clear_refs)");
@@ -183,11 +192,11 @@ static int write_json(const char *path, const model *m, const char *name, int ra
         if (s <= 0 && r->gflop[fam] <= 0) continue;
         fprintf(f, "%s\n    {\"name\": \"%s\", \"seconds\": %.6f, \"share\": %.4f", first ? "" : ",", nn_prof_name(fam),
                 s, s / r->median);
-        if (r->gflop[fam] > 0) fprintf(f, ", \"gflop\": %.4f, \"gflops\": %.3f", r->gflop[fam], gflops(r->gflop[fam], s));
+        if (r->gflop[fam] > 0) fprintf(f, ", \"gflop\": %.10g, \"gflops\": %.6g", r->gflop[fam], gflops(r->gflop[fam], s));
         fprintf(f, "}");
         first = 0;
     }
-    fprintf(f, "\n  ],\n  \"gflop_forward\": %.4f,\n", r->gflop_total);
+    fprintf(f, "\n  ],\n  \"gflop_forward\": %.10g,\n", r->gflop_total);
     fprintf(f, "  \"memory_mb\": {\"forward_peak\": ");
     if (r->fwd_peak_kb >= 0) fprintf(f, "%.2f", r->fwd_peak_kb / 1024.0);
     else fprintf(f, "null");
