@@ -3,7 +3,7 @@
 // (the fpn_bottleneck's 2048 x 9), N = 4096 output pixels, cut into WIDE_TILE = 1024-pixel work
 // items as nn/conv.c does. The bf16 number includes the per-call conversion of the activations;
 // the weights are packed once, outside the timing (as a model does). Then the head's 3x3 convs
-// through fp32 im2col, fp32 Winograd and bf16 im2col. Medians of several runs.
+// through fp32 im2col, fp32 Winograd, bf16 im2col and bf16 Winograd. Medians of several runs.
 //   usage: bench_bf16 [threads (0: 1 and 2)] [runs (default 5)]
 #include "../nn/nn.h"
 #include "../nn/gemm_bf16.h"
@@ -49,9 +49,10 @@ static double gemm_gflops(int m, int k, int n, int threads, int bf16, int runs) 
     return 2.0 * m * (double)k * n / median(t, runs) / 1e9;
 }
 
-// UperNet's 3x3 convs (InternImage-T at 512x1024) through the three paths a wide 3x3 can take, in
+// UperNet's 3x3 convs (InternImage-T at 512x1024) through the four paths a wide 3x3 can take, in
 // one run: fp32 im2col + sgemm, fp32 Winograd F(4,3) (its weights prepared once), bf16 im2col
-// (forced: conv.c sends these convs to Winograd under bf16 too, on this measurement).
+// (forced: conv.c sends these convs to Winograd under bf16 too) and bf16 Winograd (the models'
+// bf16 path: U rounded to bf16 once, kept in the weight store).
 typedef struct { const char *name; int ci, co, h, w; } shape;
 static const shape upernet_t[] = {
     {"fpn_bottleneck 2048->512", 2048, 512, 128, 256},
@@ -75,7 +76,7 @@ static double time_conv(const nn_ctx *ctx, const conv2d *c, const float *x, int 
 static void conv_table(int threads, int runs) {
     printf("\nUperNet 3x3 convs, %d thread%s, median ms (GFLOP/s as direct-conv FLOPs over the time)\n", threads,
            threads == 1 ? "" : "s");
-    printf("%-26s %16s %16s %16s\n", "conv", "fp32 im2col", "fp32 winograd", "bf16 im2col");
+    printf("%-26s %16s %16s %16s %16s\n", "conv", "fp32 im2col", "fp32 winograd", "bf16 im2col", "bf16 winograd");
     for (size_t i = 0; i < sizeof upernet_t / sizeof *upernet_t; i++) {
         const shape *s = &upernet_t[i];
         err e = {0};
@@ -83,7 +84,7 @@ static void conv_table(int threads, int runs) {
         float *y = malloc(sizeof(float) * (size_t)s->co * s->h * s->w);
         conv2d c = {s->ci, s->co, 3, 1, 1, 1, 1, wt, NULL, 0, NULL};
         if (conv2d_winograd_prepare(&c, &e)) { fprintf(stderr, "%s\n", e.msg); exit(1); }
-        nn_ctx f32, wino, b16;
+        nn_ctx f32, wino, b16, b16w;
         nn_ctx_init(&f32, threads);
         wino = b16 = f32;
         f32.conv_winograd = 0;
@@ -91,11 +92,13 @@ static void conv_table(int threads, int runs) {
         b16.precision = NN_BF16;
         b16.conv_winograd = 0;
         if (nn_bf16_weights_new(&b16.bf16_weights, &e)) { fprintf(stderr, "%s\n", e.msg); exit(1); }
+        b16w = b16;   // the models' bf16 path for these convs: Winograd with U in bf16 (nn/winograd.c)
+        b16w.conv_winograd = 2;
         double gf = 2.0 * s->co * s->ci * 9 * (double)s->h * s->w / 1e9;
         double a = time_conv(&f32, &c, x, s->h, s->w, y, runs), b = time_conv(&wino, &c, x, s->h, s->w, y, runs);
-        double d = time_conv(&b16, &c, x, s->h, s->w, y, runs);
-        printf("%-26s %8.1f (%5.0f) %8.1f (%5.0f) %8.1f (%5.0f)\n", s->name, a * 1e3, gf / a, b * 1e3, gf / b,
-               d * 1e3, gf / d);
+        double d = time_conv(&b16, &c, x, s->h, s->w, y, runs), g = time_conv(&b16w, &c, x, s->h, s->w, y, runs);
+        printf("%-26s %8.1f (%5.0f) %8.1f (%5.0f) %8.1f (%5.0f) %8.1f (%5.0f)\n", s->name, a * 1e3, gf / a, b * 1e3,
+               gf / b, d * 1e3, gf / d, g * 1e3, gf / g);
         nn_bf16_weights_free(b16.bf16_weights);
         conv2d_free(&c);
         free(x); free(wt); free(y);
