@@ -53,6 +53,12 @@
                                     // (512 x 512 x tiles, 1 thread): 72, 81, 86, 73 GFLOP/s at 64,
                                     // 128, 256, 512 tiles (512: B no longer fits L2)
 #define WG_V_FLOATS (2 << 20)       // input-channel chunk: V (36, nc, tiles) at most 8 MiB
+#define WG_V_FLOATS_BF16 (8 << 20)  // under bf16 at most 32 MiB: each chunk re-reads and re-writes
+                                    // M (36, cos, tiles), 18.9 MiB for 512 outputs, and the bf16
+                                    // GEMMs are fast enough for that to show. bench_bf16 2 3 on a
+                                    // Zen 4 host, bf16 Winograd GFLOP/s (direct-conv FLOPs), 8 MiB
+                                    // vs 32 MiB: fpn_bottleneck 2048->512 (10 chunks vs 3) 842-850
+                                    // vs 927-930, fpn_convs 512->512 (3 vs 1) 745-799 vs 849-903
 #define WG_MIN_ITEMS 4              // split c_out into slices until there are this many items
 #define WG_HROWS 8                  // pad_rows' cache of x-interpolated source rows (wg_hcache)
 #define WL 16                       // tiles per vector pass of the transforms (one zmm of lanes)
@@ -192,7 +198,7 @@ static void make_plan(const conv2d *c, int h, int w, int ho, int wo, int bf16, w
     p->ntiles = (int64_t)p->ntx * p->nty;
     p->tb = p->ntiles < WG_TILES ? p->ntiles : WG_TILES;
     p->nblocks = (p->ntiles + p->tb - 1) / p->tb;
-    p->cc = (int)(WG_V_FLOATS / (36 * p->tb));
+    p->cc = (int)((bf16 ? WG_V_FLOATS_BF16 : WG_V_FLOATS) / (36 * p->tb));
     if (p->cc < 16) p->cc = 16;
     if (bf16) p->cc &= ~1;   // the bf16 GEMM starts a chunk's weights at a pair boundary
     if (p->cc > c->c_in) p->cc = c->c_in;
