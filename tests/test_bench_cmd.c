@@ -242,24 +242,28 @@ TEST(random_models_run_finite) {
 // `oodseg bench`'s GFLOP come from the ops as they run (nn/prof.h: PROF_FLOP). Checked op by op
 // against each op's formula, and whole networks against counts made elsewhere.
 
-// One forward of random-weight `arch` at w x h on `threads`, with a profile: its counts in *p.
-static int profiled_forward(const char *arch, int threads, int w, int h, nn_prof *p) {
+// Random-weight `arch` on `threads` (NULL, with the failure reported, when it does not open).
+static model *random_on(const char *arch, int threads) {
     err e = {0};
     nn_ctx ctx;
     nn_ctx_init(&ctx, threads);
     model *m = NULL;
-    if (random_model_open(arch, &ctx, NULL, &m, &e)) { CHECK(0, "%s: %s", arch, e.msg); return -1; }
-    float *x = malloc(sizeof(float) * 3 * w * h);
-    for (int64_t i = 0; i < 3 * w * h; i++) x[i] = (float)((i * 7919) % 200) / 50.0f - 2.0f;
+    CHECK(random_model_open(arch, &ctx, NULL, &m, &e) == 0, "%s: %s", arch, e.msg);
+    return m;
+}
+
+// One forward of m at w x h with a profile: its counts in *p.
+static int profiled_forward(model *m, int w, int h, nn_prof *p) {
+    err e = {0};
+    float *x = t_rand_buf((int64_t)3 * w * h, 2.0f);   // (the counts do not depend on the values)
     tensor_list out = {0};
     nn_prof_clear(p);
     m->ctx.prof = p;
     int rc = m->forward(m, x, h, w, NULL, &out, &e);
     m->ctx.prof = NULL;
-    CHECK(rc == 0, "%s: %s", arch, e.msg);
+    CHECK(rc == 0, "%s: %s", m->desc.arch, e.msg);
     tl_free(&out);
     free(x);
-    model_close(m);
     return rc;
 }
 
@@ -279,7 +283,10 @@ TEST(flops_equal_the_pytorch_count) {
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
         for (int th = 1; th <= 2; th++) {
             nn_prof p;
-            if (profiled_forward(cases[c].arch, th, 1024, 512, &p)) continue;
+            model *m = random_on(cases[c].arch, th);
+            int rc = m ? profiled_forward(m, 1024, 512, &p) : -1;
+            model_close(m);
+            if (rc) continue;
             CHECK(total_flop(&p) == cases[c].flop, "%s, %d threads: counted %.0f FLOPs, PyTorch's hooks %.0f",
                   cases[c].arch, th, total_flop(&p), cases[c].flop);
             CHECK(p.flop_outside == 0, "%s: %.0f FLOPs outside every bracket", cases[c].arch, p.flop_outside);
@@ -292,17 +299,13 @@ TEST(flops_equal_the_pytorch_count) {
 TEST(flops_equal_the_analytic_count) {
     if (t_sanitized()) SKIP("InternImage-T (59M parameters) is slow under the sanitizers");
     static const struct { int w, h; } sizes[] = {{256, 128}, {200, 136}};
+    model *m = random_on("internimage-t-cityscapes", 2);
+    REQUIRE(m);
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
         nn_prof p;
-        err e = {0};
-        if (profiled_forward("internimage-t-cityscapes", 2, sizes[s].w, sizes[s].h, &p)) continue;
-        nn_ctx ctx;
-        nn_ctx_init(&ctx, 1);
-        model *m = NULL;
-        REQUIRE(random_model_open("internimage-t-cityscapes", &ctx, NULL, &m, &e) == 0, "%s", e.msg);
+        if (profiled_forward(m, sizes[s].w, sizes[s].h, &p)) continue;
         flop_row rows[FLOP_ROWS_MAX];
         int n = model_flops(m, sizes[s].h, sizes[s].w, rows);
-        model_close(m);
         CHECK(n > 10, "model_flops gave %d rows", n);
         double want[PROF_FAMILIES] = {0};
         for (int i = 0; i < n; i++) want[rows[i].family] += rows[i].gflop * 1e9;
@@ -311,14 +314,10 @@ TEST(flops_equal_the_analytic_count) {
                   sizes[s].w, sizes[s].h, nn_prof_name(f), p.flop[f], want[f]);
         CHECK(p.flop_outside == 0, "%.0f FLOPs outside every bracket", p.flop_outside);
     }
+    model_close(m);
 }
 
 // Each op's own count, with one bracket open (and with none: then outside), as one table.
-static float *filled(size_t n) {
-    float *v = malloc(sizeof(float) * n);
-    for (size_t i = 0; i < n; i++) v[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
-    return v;
-}
 
 TEST(ops_count_their_flops) {
     enum { H = 24, W = 20 };
@@ -326,7 +325,7 @@ TEST(ops_count_their_flops) {
     nn_ctx_init(&ctx, 2);
     nn_prof p;
     ctx.prof = &p;
-    float *x = filled(64 * H * W), *wt = filled(64 * 64 * 9), *y = malloc(sizeof(float) * 64 * 4 * H * W);
+    float *x = t_rand_buf(64 * H * W, 0.5f), *wt = t_rand_buf(64 * 64 * 9, 0.5f), *y = malloc(sizeof(float) * 64 * 4 * H * W);
     float *y2 = malloc(sizeof(float) * 64 * 4 * H * W);
     err e = {0};
     // conv2d_forward on each path: im2col, 1x1, grouped, depthwise (strided, dilated), Winograd
@@ -380,7 +379,7 @@ TEST(ops_count_their_flops) {
     nn_prof_clear(&p);
     CHECK(attention_forward(&ctx, x, x + 4000, x + 8000, 50, 30, 2, 16, 0.25f, y, &e) == 0, "%s", e.msg);
     CHECK(p.flop_outside == 4.0 * 2 * 50 * 30 * 16, "attention: %.0f", p.flop_outside);
-    float *off = filled((size_t)H * W * 2 * 18), *mask = filled((size_t)H * W * 2 * 9);
+    float *off = t_rand_buf(H * W * 2 * 18, 0.5f), *mask = t_rand_buf(H * W * 2 * 9, 0.5f);
     nn_prof_clear(&p);
     dcnv3_core(&ctx, x, off, mask, H, W, 2, 8, 1.0f, y);
     CHECK(p.flop_outside == 10.0 * H * W * 16 * 9, "dcnv3_core: %.0f", p.flop_outside);
