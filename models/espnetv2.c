@@ -185,7 +185,7 @@ static int pyr_branches(const nn_ctx *ctx, nn_arena *A, const pyrpool *p, const 
     nn_ctx one = *ctx;
     one.threads = 1;
     one.prof = NULL;   // the workers share no profile: the branches' convs are counted here
-    for (int i = 0; i < 5; i++) PROF_FLOP(ctx, 2.0 * 9 * P * (i == 2 ? hw : (int64_t)hs[i] * ws[i]));
+    for (int i = 0; i < 5; i++) PROF_FLOP(ctx, conv2d_flop(&p->stages[i], i == 2 ? h : hs[i], i == 2 ? w : ws[i]));
     int bad = 0;
     #pragma omp parallel for schedule(dynamic, 1) num_threads(nth) reduction(|:bad)
     for (int it = 0; it < 5 * P; it++) {

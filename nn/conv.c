@@ -568,8 +568,7 @@ static int takes_dw_nchw(const nn_ctx *ctx, const conv2d *c) {
            !ctx->conv_dw_pack && dwconv3x3_nchw_available();
 }
 
-// The nominal FLOPs of c on an ho x wo output (nn/prof.h): 2 per multiply-add of the direct conv.
-static double conv_flop(const conv2d *c, int ho, int wo) {
+double conv2d_flop(const conv2d *c, int ho, int wo) {
     return 2.0 * c->c_out * (c->c_in / c->groups) * c->k * c->k * ho * wo;
 }
 
@@ -590,7 +589,7 @@ static int conv_forward(const nn_ctx *ctx, const conv2d *c, const float *x, int 
     // fp32 im2col 29.7 s, bf16 im2col 21.7 s, fp32 Winograd 7.0 s, on a loaded machine), at 10x
     // bf16 im2col's rounding error (tests/test_bf16.c, winograd_in_bf16).
     if (use_winograd(ctx, c)) return conv2d_winograd_forward(ctx, c, x, h, w, slope, y, ho, wo, e);   // counts itself
-    PROF_FLOP(ctx, conv_flop(c, ho, wo));
+    PROF_FLOP(ctx, conv2d_flop(c, ho, wo));
     if (takes_dw_nchw(ctx, c)) {
         dwconv3x3_nchw(ctx, c, x, h, w, slope, y, ho, wo);
         return OODSEG_OK;
@@ -639,7 +638,7 @@ int conv2d_forward_many(const nn_ctx *ctx, const conv2d *const *c, int n, const 
         if (k == 0) ho = a, wo = b;
         together = path != PATH_OTHER && conv_path(ctx, c[k]) == path && a == ho && b == wo && ho > 0 && wo > 0;
     }
-    for (int k = 0; together && k < n; k++) PROF_FLOP(ctx, conv_flop(c[k], ho, wo));
+    for (int k = 0; together && k < n; k++) PROF_FLOP(ctx, conv2d_flop(c[k], ho, wo));
     if (together && path == PATH_DIRECT) return conv_direct_many(ctx, c, n, NULL, x, h, w, y, ho, wo, e);
     if (together) {
         dwconv3x3_nchw_many(ctx, c, n, NULL, x, h, w, y, ho, wo);

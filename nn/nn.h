@@ -39,6 +39,8 @@ typedef struct conv2d {
 } conv2d;
 
 int conv2d_out_size(int in, int k, int stride, int pad, int dilation);
+// The nominal FLOPs of c on an ho x wo output (nn/prof.h): 2 per multiply-add of the direct conv.
+double conv2d_flop(const conv2d *c, int ho, int wo);
 // Depthwise 3x3 (stride 1 or 2) straight from the NCHW input with AVX-512 masked loads
 // (nn/dwconv_nchw.c): conv2d_forward's path for such convs where the CPU has AVX-512, the bits of
 // the direct kernel's. slope: PReLU per channel or NULL.

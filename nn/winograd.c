@@ -364,7 +364,7 @@ static int forward_parts(const nn_ctx *ctx, const conv2d *c, const wg_part *part
                          const float *slope, float *y, int ho, int wo, err *e) {
     wg_plan p;
     int bf16 = nn_bf16_layer(ctx, c->c_out);
-    PROF_FLOP(ctx, 2.0 * c->c_out * c->c_in * 9 * ho * wo);   // the direct conv's count (nn/prof.h)
+    PROF_FLOP(ctx, conv2d_flop(c, ho, wo));   // the direct conv's count (nn/prof.h)
     make_plan(c, h, w, ho, wo, bf16, &p);
     int nth = ctx->threads;
     const float *u = c->winograd_u;
