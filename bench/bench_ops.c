@@ -57,6 +57,17 @@ static const shape espnet[] = {
     {"comb d 4->4", 4, 4, 3, 1, 4, 4, 1, 128, 256, 5},
     {"conv 36->20 3x3", 36, 20, 3, 1, 1, 1, 1, 256, 512, 1},
 };
+// ESPNetv2 (s 2.0) at 1024x512: its grouped 1x1 convs (the EESP projections and expansions).
+static const shape espnetv2_1x1[] = {
+    {"l2_0 exp g4 96->96", 96, 96, 1, 1, 0, 1, 4, 128, 256, 1},
+    {"l3_0 proj g4 128->32", 128, 32, 1, 1, 0, 1, 4, 128, 256, 1},
+    {"l3_0 exp g4 128->128", 128, 128, 1, 1, 0, 1, 4, 64, 128, 1},
+    {"l3 proj g4 256->64", 256, 64, 1, 1, 0, 1, 4, 64, 128, 4},
+    {"l3 exp g4 256->256", 256, 256, 1, 1, 0, 1, 4, 64, 128, 3},
+    {"l4_0 exp g4 256->256", 256, 256, 1, 1, 0, 1, 4, 32, 64, 1},
+    {"l4 proj g4 512->128", 512, 128, 1, 1, 0, 1, 4, 32, 64, 7},
+    {"l4 exp g4 512->512", 512, 512, 1, 1, 0, 1, 4, 32, 64, 7},
+};
 // ESPNetv2 and UperNet kinds of conv the ESPNet list lacks.
 static const shape other[] = {
     {"v2 proj 1x1 g4 128->32", 128, 32, 1, 1, 0, 1, 4, 64, 128, 1},
@@ -163,6 +174,7 @@ int main(int argc, char **argv) {
         printf("threads %d\n", th);
         printf("  sgemm peak (n=1536, per-thread slices): %.1f GFLOP/s\n", bench_sgemm_peak(1536, th, runs));
         run_table("ESPNet 1024x512 convs", espnet, (int)(sizeof espnet / sizeof espnet[0]), runs);
+        run_table("ESPNetv2 s2.0 1x1 convs", espnetv2_1x1, (int)(sizeof espnetv2_1x1 / sizeof espnetv2_1x1[0]), runs);
         run_table("ESPNetv2 / UperNet convs", other, (int)(sizeof other / sizeof other[0]), runs);
         run_convt(runs);
     }
