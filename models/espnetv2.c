@@ -72,8 +72,10 @@ static int eesp_forward(const nn_ctx *ctx, nn_arena *A, const eesp *b, const flo
     if (conv2d_forward_many(ctx, spp, 4, p, h, w, outs, e)) goto done;
     arena_release(A, p), p = NULL;
     br_apply_groupsum(ctx, &b->br_after_cat, 0, 4, (int)n, cat, NULL, hw);
-    if (conv2d_forward(ctx, &b->exp, cat, ho, wo, y, e)) goto done;
-    if (b->stride == 1) add_prelu_inplace(ctx, y, x, b->n_out, hw, b->module_act);
+    // stride 1: the residual and module_act in the expansion's epilogue
+    if (b->stride == 1 ? conv2d_forward_residual_prelu(ctx, &b->exp, cat, ho, wo, x, b->module_act, y, e)
+                       : conv2d_forward(ctx, &b->exp, cat, ho, wo, y, e))
+        goto done;
 done:
     arena_release(A, p);
     arena_release(A, cat);

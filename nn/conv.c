@@ -128,8 +128,9 @@ static int64_t pixel_tile(int64_t kdim, int64_t npix, int parts) {
     return t;
 }
 
-// Bias, then the optional PReLU, on a (co_g, nt) tile of rows ld apart, while it is in cache.
-static void tile_epilogue(float *y, const float *bias, const float *slope, int co0, int co_g,
+// Bias, then the optional residual (rows ld apart, as y's), then the optional PReLU, on a (co_g, nt)
+// tile of rows ld apart, while it is in cache.
+static void tile_epilogue(float *y, const float *bias, const float *res, const float *slope, int co0, int co_g,
                           int64_t ld, int64_t nt) {
     for (int o = 0; o < co_g; o++) {
         float *r = y + (size_t)o * ld;
@@ -137,6 +138,11 @@ static void tile_epilogue(float *y, const float *bias, const float *slope, int c
             float b = bias[co0 + o];
             #pragma omp simd
             for (int64_t j = 0; j < nt; j++) r[j] += b;
+        }
+        if (res) {
+            const float *q = res + (size_t)o * ld;
+            #pragma omp simd
+            for (int64_t j = 0; j < nt; j++) r[j] += q[j];
         }
         if (slope) prelu_span(r, nt, slope[co0 + o]);
     }
@@ -154,7 +160,7 @@ static void tile_gemm(const nn_ctx *ctx, const float *w, int ldw, const uint32_t
 #define COL_CHUNK_FLOATS 2097152   // 8 MiB
 
 static void conv_1x1(const nn_ctx *ctx, const conv2d *c, const uint32_t *pw, const float *x, int64_t hw,
-                     const float *slope, float *y) {
+                     const float *res, const float *slope, float *y) {
     int g = c->groups, ci_g = c->c_in / g, co_g = c->c_out / g;
     const int parts = (4 + g - 1) / g;
     int64_t tile = pixel_tile(ci_g, hw, parts);
@@ -174,7 +180,7 @@ static void conv_1x1(const nn_ctx *ctx, const conv2d *c, const uint32_t *pw, con
         int64_t lda = (ci_g + 1) / 2;
         tile_gemm(ctx, c->weight + (size_t)gi * co_g * ci_g, ci_g, pw ? pw + (size_t)gi * co_g * lda : NULL, lda, 0,
                   co_g, nt, ci_g, x + (size_t)gi * ci_g * hw + p0, hw, yt, hw, 0);
-        tile_epilogue(yt, c->bias, slope, gi * co_g, co_g, hw, nt);
+        tile_epilogue(yt, c->bias, res ? res + (yt - y) : NULL, slope, gi * co_g, co_g, hw, nt);
     }
 }
 
@@ -259,7 +265,7 @@ static int conv_im2col(const nn_ctx *ctx, const conv2d *c, const uint32_t *pw, c
                         c->dilation, wo, p0, nt, col);
             tile_gemm(ctx, wg, kdim, pg, lda, c0 * kk, co_g, nt, nc * kk, col, nt, yt, hwo, c0 > 0);
         }
-        tile_epilogue(yt, c->bias, slope, gi * co_g, co_g, hwo, nt);
+        tile_epilogue(yt, c->bias, NULL, slope, gi * co_g, co_g, hwo, nt);
     }
     free(cols);
     return OODSEG_OK;
@@ -568,12 +574,29 @@ static int takes_dw_nchw(const nn_ctx *ctx, const conv2d *c) {
            !ctx->conv_dw_pack && dwconv3x3_nchw_available();
 }
 
+// The 1x1 GEMM path (conv_1x1), the one that adds a residual in its epilogue.
+static int takes_gemm_1x1(const nn_ctx *ctx, const conv2d *c) {
+    return c->k == 1 && c->stride == 1 && c->pad == 0 && c->dilation > 0 && c->groups > 0 && c->c_in % c->groups == 0 &&
+           c->c_out % c->groups == 0 && !use_winograd(ctx, c) && !takes_dw_nchw(ctx, c) && !use_direct(ctx, c) &&
+           !(c->groups == c->c_in && c->groups == c->c_out);
+}
+
 double conv2d_flop(const conv2d *c, int ho, int wo) {
     return 2.0 * c->c_out * (c->c_in / c->groups) * c->k * c->k * ho * wo;
 }
 
-static int conv_forward(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w, const float *slope,
-                        float *y, err *e) {
+// res (the output's shape) or NULL: y = PReLU(conv(x) + res), the residual added before the PReLU,
+// in the 1x1 GEMM's epilogue, or after the other paths in one more pass (add_prelu_inplace).
+static int conv_forward(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w, const float *res,
+                        const float *slope, float *y, err *e) {
+    if (res && !takes_gemm_1x1(ctx, c)) {
+        if (conv_forward(ctx, c, x, h, w, NULL, NULL, y, e)) return e->code;
+        int64_t hwo = (int64_t)conv2d_out_size(h, c->k, c->stride, c->pad, c->dilation) *
+                      conv2d_out_size(w, c->k, c->stride, c->pad, c->dilation);
+        if (slope) add_prelu_inplace(ctx, y, res, c->c_out, hwo, slope);
+        else add_inplace(ctx, y, res, (int64_t)c->c_out * hwo);
+        return OODSEG_OK;
+    }
     if (c->groups <= 0 || c->c_in % c->groups || c->c_out % c->groups || c->k <= 0 ||
         c->stride <= 0 || c->dilation <= 0 || c->pad < 0)
         return err_set(e, OODSEG_E_INTERNAL, "conv2d: bad config c_in %d c_out %d k %d stride %d "
@@ -606,7 +629,7 @@ static int conv_forward(const nn_ctx *ctx, const conv2d *c, const float *x, int 
         !(pw = nn_bf16_weights_for(ctx, c->weight, c->c_out, c->c_in / c->groups * c->k * c->k, NN_BF16_ROWS, &tmp, e)))
         return e->code;
     int rc = OODSEG_OK;
-    if (c->k == 1 && c->stride == 1 && c->pad == 0) conv_1x1(ctx, c, pw, x, (int64_t)h * w, slope, y);
+    if (c->k == 1 && c->stride == 1 && c->pad == 0) conv_1x1(ctx, c, pw, x, (int64_t)h * w, res, slope, y);
     else rc = conv_im2col(ctx, c, pw, x, h, w, slope, y, ho, wo, e);
     free(tmp);
     return rc;
@@ -614,7 +637,7 @@ static int conv_forward(const nn_ctx *ctx, const conv2d *c, const float *x, int 
 
 int conv2d_forward(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w, float *y,
                    err *e) {
-    return conv_forward(ctx, c, x, h, w, NULL, y, e);
+    return conv_forward(ctx, c, x, h, w, NULL, NULL, y, e);
 }
 
 // The path conv_forward takes for c (without a slope): the depthwise kernel from the input, the
@@ -645,13 +668,18 @@ int conv2d_forward_many(const nn_ctx *ctx, const conv2d *const *c, int n, const 
         return OODSEG_OK;
     }
     for (int k = 0; k < n; k++)
-        if (conv_forward(ctx, c[k], x, h, w, NULL, y[k], e)) return e->code;
+        if (conv_forward(ctx, c[k], x, h, w, NULL, NULL, y[k], e)) return e->code;
     return OODSEG_OK;
 }
 
 int conv2d_forward_prelu(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w, const float *slope,
                          float *y, err *e) {
-    return conv_forward(ctx, c, x, h, w, slope, y, e);
+    return conv_forward(ctx, c, x, h, w, NULL, slope, y, e);
+}
+
+int conv2d_forward_residual_prelu(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w,
+                                  const float *res, const float *slope, float *y, err *e) {
+    return conv_forward(ctx, c, x, h, w, res, slope, y, e);
 }
 
 // Few input channels, so each output channel is one pass over the inputs, accumulated in input

@@ -67,6 +67,12 @@ int conv2d_forward(const nn_ctx *ctx, const conv2d *c, const float *x, int h, in
 // while the output is still in registers or cache; bit-identical to the two calls.
 int conv2d_forward_prelu(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w, const float *slope,
                          float *y, err *e);
+// y = PReLU(conv(x) + res) (slope NULL: no PReLU), res of y's shape: ESPNetv2's EESP expansion and
+// its residual. The 1x1 GEMM path adds res in its epilogue, on each tile while it is in cache; the
+// other paths add it after (add_prelu_inplace). Bit-identical to conv2d_forward then
+// add_prelu_inplace.
+int conv2d_forward_residual_prelu(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w,
+                                  const float *res, const float *slope, float *y, err *e);
 void conv2d_free(conv2d *c);
 // ctx->conv_im2col (tests and benches) runs every non-depthwise conv as im2col + sgemm instead of
 // the direct kernel.

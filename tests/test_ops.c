@@ -148,6 +148,43 @@ TEST(conv2d_forward_prelu_equals_two_calls) {
     T.conv_im2col = 0;
 }
 
+// The fused residual + PReLU equals conv2d_forward then add_prelu_inplace (add_inplace without a
+// slope) bit for bit: on the 1x1 GEMM path, where the epilogue adds it (several tiles, grouped, on 1
+// and 3 threads), and on the paths that add it after.
+TEST(conv2d_forward_residual_prelu_equals_two_calls) {
+    static const conv_case cases[] = {
+        {64, 64, 1, 1, 0, 1, 4, 70, 70, 1},    // EESP expansion: 1x1 GEMM, groups 4, several tiles
+        {48, 128, 1, 1, 0, 1, 1, 33, 35, 0},   // 1x1 GEMM, wide tiles, no bias
+        {8, 4, 1, 1, 0, 1, 1, 9, 10, 1},       // small 1x1: the direct kernel, added after
+        {8, 8, 3, 1, 1, 1, 1, 9, 10, 1},       // 3x3: added after
+    };
+    err e = {0};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const conv_case *c = &cases[i];
+        int cig = c->ci / c->g, ho = conv2d_out_size(c->h, c->k, c->s, c->p, c->d);
+        int wo = conv2d_out_size(c->w, c->k, c->s, c->p, c->d);
+        int64_t hw = (int64_t)ho * wo, n = c->co * hw;
+        float *x = t_rand_buf((int64_t)c->ci * c->h * c->w, 1.0f), *res = t_rand_buf(n, 1.0f);
+        float *wt = t_rand_buf((int64_t)c->co * cig * c->k * c->k, 0.5f);
+        float *b = c->bias ? t_rand_buf(c->co, 1.0f) : NULL, *sl = t_rand_buf(c->co, 1.0f);
+        conv2d cv = {c->ci, c->co, c->k, c->s, c->p, c->d, c->g, wt, b, 0, NULL};
+        float *y1 = malloc(sizeof(float) * n), *y2 = malloc(sizeof(float) * n);
+        for (int act = 0; act < 2; act++)
+            for (int th = 1; th <= 3; th += 2) {
+                nn_ctx_init(&T, th);
+                REQUIRE(conv2d_forward(&T, &cv, x, c->h, c->w, y1, &e) == OODSEG_OK, "%s", e.msg);
+                if (act) add_prelu_inplace(&T, y1, res, c->co, hw, sl);
+                else add_inplace(&T, y1, res, n);
+                REQUIRE(conv2d_forward_residual_prelu(&T, &cv, x, c->h, c->w, res, act ? sl : NULL, y2, &e) ==
+                        OODSEG_OK, "%s", e.msg);
+                CHECK(memcmp(y1, y2, sizeof(float) * n) == 0, "case %zu, PReLU %d, %d threads: bits differ", i, act,
+                      th);
+            }
+        free(x); free(res); free(wt); free(b); free(sl); free(y1); free(y2);
+    }
+    nn_ctx_init(&T, 2);
+}
+
 // A wide conv (co_g >= 128) whose inner dimension is split into two chunks (kdim * tile > 8 MB):
 // against one sgemm on a full im2col built here, with |W| x |col| as the magnitude.
 // Depthwise 3x3 straight from the input (nn/dwconv_nchw.c) against the direct kernel on its
@@ -1097,6 +1134,7 @@ int main(int argc, char **argv) {
     RUN(conv2d_out_size_floors);
     RUN(conv2d_matches_reference);
     RUN(conv2d_forward_prelu_equals_two_calls);
+    RUN(conv2d_forward_residual_prelu_equals_two_calls);
     RUN(depthwise_from_input_equals_packed_kernel);
     RUN(conv2d_wide_chunked_matches_gemm);
     RUN(conv2d_fold_bn_equals_conv_then_bn);
