@@ -17,6 +17,11 @@ typedef struct br {
 void br_bind(wbind *b, br *r, int c, float eps, const char *bn, const char *act);
 // x (c, hw) in place: BN with the running statistics, then PReLU.
 void br_apply(const nn_ctx *ctx, const br *r, float *x, int64_t hw);
+// Channels [c0, c0 + n) of the BR from x into y ((n, hw) each, x left as it was): the bits of
+// br_apply on those channels, without a copy of x first.
+void br_apply_into(const nn_ctx *ctx, const br *r, int c0, int n, const float *x, float *y, int64_t hw);
+// Channels [c0, c0 + n) of the BR on x ((n, hw), in place).
+void br_apply_part(const nn_ctx *ctx, const br *r, int c0, int n, float *x, int64_t hw);
 // x (r->c, hw) holds `groups` groups of c channels from channel off: group g += group g - 1 in
 // turn (hierarchical feature fusion), then x += res (NULL: none), then br_apply, in one pass
 // (groupsum_batchnorm_prelu_inplace).

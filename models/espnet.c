@@ -166,14 +166,17 @@ static int encoder_level1(espnet_run *r, const float *input, err *e) {
     else if (!(r->b1 = arena_floats(r->A, 19 * hw1, "ESPNet enc_l1_out_s2", e))) return e->code;
     float *b1 = r->b1;
     float *output0 = full ? r->skip + C * hw1 : b1;   // the test wiring keeps output0 (before b1) for D8
-    if (conv2d_forward(ctx, &n->level1, input, r->h, r->w, output0, e)) return e->code;
-    prelu_inplace(ctx, output0, 16, hw1, n->level1_act);
-    if (output0 != b1) copy_f32(ctx, b1, output0, 16 * hw1);
+    if (conv2d_forward_prelu(ctx, &n->level1, input, r->h, r->w, n->level1_act, output0, e)) return e->code;
     avgpool3x3s2_forward(ctx, input, 3, r->h, r->w, b1 + 16 * hw1);
     // inp2 = two poolings of x = one pooling of inp1; taken before b1's BR rewrites inp1
     if (!(r->b2 = arena_floats(r->A, 131 * hw2, "ESPNet enc_l2_out_s4", e))) return e->code;
     avgpool3x3s2_forward(ctx, b1 + 16 * hw1, 3, r->H1, r->W1, r->b2 + 128 * hw2);
-    br_apply(ctx, &n->b1, b1, hw1);
+    if (output0 != b1) {   // output0 stays for D8: b1's BR reads it, no copy first
+        br_apply_into(ctx, &n->b1, 0, 16, output0, b1, hw1);
+        br_apply_part(ctx, &n->b1, 16, 3, b1 + 16 * hw1, hw1);
+    } else {
+        br_apply(ctx, &n->b1, b1, hw1);
+    }
     // in the train wiring b1 lives on inside the D8 concat, so it is copied; otherwise handed over later
     if (r->b1_in_skip) return model_emit(r->out, r->want, "enc_l1_out_s2", b1, 19, r->H1, r->W1, e);
     return OODSEG_OK;
