@@ -10,7 +10,8 @@
 # Defaults: 3 runs, 2 threads, 3 rounds, build/oodseg, the cases internimage-t-cityscapes:512x256
 # and espnetv2-cityscapes:1024x512. Policies: libgomp's default (OODSEG_WAIT_POLICY_SET=1 keeps
 # the program from choosing), OMP_WAIT_POLICY=passive, GOMP_SPINCOUNT=1000, =10000, =100000,
-# and --threads 1 as the reference; POLICIES="passive spin1k 1-thread" measures those alone.
+# and --threads 1 as the reference; POLICIES="passive spin1k 1-thread" measures those alone, and
+# spinN (e.g. spin300) any GOMP_SPINCOUNT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=3 threads=2 rounds=3 bin=build/oodseg
@@ -31,6 +32,7 @@ env_of() {   # the environment of a policy, for env(1)
         spin1k) echo "GOMP_SPINCOUNT=1000" ;;
         spin10k) echo "GOMP_SPINCOUNT=10000" ;;
         spin100k) echo "GOMP_SPINCOUNT=100000" ;;
+        spin[0-9]*) echo "GOMP_SPINCOUNT=${1#spin}" ;;
         1-thread) echo "OODSEG_WAIT_POLICY_SET=1" ;;
     esac
 }
