@@ -58,9 +58,13 @@ void resize_bilinear_table(int in, int out, int align_corners, int *idx, float *
         torch_linear_at(in, out, align_corners, o, &idx[2 * o], &idx[2 * o + 1], &lam[2 * o], &lam[2 * o + 1]);
 }
 
-// Output row from two x-interpolated source rows: fma(t0, a0, t1 * a1), ATen's order.
+// Output row from two x-interpolated source rows: fma(t0, a0, t1 * a1), ATen's order. out does not
+// overlap t0 or t1. Without the simd pragma GCC kept this loop scalar (it cannot rule the overlap
+// out), one float stored per cycle at best: 9.6 ms of ESPNetv2's forward at 1024x512, and 30 %
+// more or less with the code's alignment. Each lane is the same fma as the scalar loop's.
 NN_TARGET_CLONES
 void resize_bilinear_vmix(const float *t0, const float *t1, float a0, float a1, int ow, float *out) {
+    #pragma omp simd
     for (int ox = 0; ox < ow; ox++) out[ox] = fmaf(t0[ox], a0, t1[ox] * a1);
 }
 
