@@ -682,8 +682,13 @@ int conv2d_forward_residual_prelu(const nn_ctx *ctx, const conv2d *c, const floa
     return conv_forward(ctx, c, x, h, w, res, slope, y, e);
 }
 
+#define ACC_SPAN 1024   // pixels per step of conv2d_1x1_accumulate: its partial sums stay in L1
+
 // Few input channels, so each output channel is one pass over the inputs, accumulated in input
 // order with the bias last (the order ESPNetv2's input reinforcement was written and checked in).
+// The sums run input by input over a span of pixels, each a vector loop: with the loop over the
+// inputs inside the loop over pixels GCC left it scalar, simd pragma or not (3.5 % of ESPNetv2's
+// `score`). Per pixel the same float operations in the same order (no contraction: -std=c11).
 void conv2d_1x1_accumulate(const nn_ctx *ctx, const conv2d *c, const float *x, int64_t hw, const float *slope,
                            float *y) {
     const int ci = c->c_in;
@@ -691,12 +696,20 @@ void conv2d_1x1_accumulate(const nn_ctx *ctx, const conv2d *c, const float *x, i
     #pragma omp parallel for schedule(static) num_threads(ctx->threads)
     for (int o = 0; o < c->c_out; o++) {
         const float *wo = c->weight + (size_t)o * ci;
-        float b = c->bias[o], *yo = y + (size_t)o * hw;
-        #pragma omp simd
-        for (int64_t i = 0; i < hw; i++) {
-            float s = wo[0] * x[i];
-            for (int k = 1; k < ci; k++) s += wo[k] * x[(size_t)k * hw + i];
-            yo[i] += s + b;
+        float b = c->bias[o], *yo = y + (size_t)o * hw, s[ACC_SPAN];
+        for (int64_t p0 = 0; p0 < hw; p0 += ACC_SPAN) {
+            const int n = hw - p0 < ACC_SPAN ? (int)(hw - p0) : ACC_SPAN;
+            const float *xp = x + p0;
+            #pragma omp simd
+            for (int i = 0; i < n; i++) s[i] = wo[0] * xp[i];
+            for (int k = 1; k < ci; k++) {
+                const float wk = wo[k], *xk = xp + (size_t)k * hw;
+                #pragma omp simd
+                for (int i = 0; i < n; i++) s[i] += wk * xk[i];
+            }
+            float *yp = yo + p0;
+            #pragma omp simd
+            for (int i = 0; i < n; i++) yp[i] += s[i] + b;
         }
         if (slope) prelu_span(yo, hw, slope[o]);
     }
