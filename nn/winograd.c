@@ -267,6 +267,7 @@ static void pad_rows(const wg_part *parts, int ch, const wg_plan *p, int iy0, fl
         memcpy(line + a, row, sizeof(float) * (size_t)(b - a));
         memset(line + b, 0, sizeof(float) * (size_t)(p->prs - b));
         float *f0 = d, *f1 = d + p->pl, *f2 = d + 2 * p->pl, *f3 = d + 3 * p->pl;
+        #pragma omp simd   // (without it GCC -O2 left this scalar: 2.8 % of InternImage-T's forward)
         for (int64_t m = 0; m < p->pl; m++) {   // an interleaved group of 4: vectorised as permutes
             f0[m] = line[4 * m];
             f1[m] = line[4 * m + 1];
