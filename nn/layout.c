@@ -31,7 +31,8 @@ TR_HW static void transpose16(const float *src, int64_t ls, float *dst, int64_t 
         r[k] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0x88);
         r[k + 8] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0xdd);
     }
-    // r[k] now holds column j of the block for a fixed permutation j(k); undo it on the stores
+    // r[k] now holds column col[k] of the block (the 64-bit round swaps the middle two of each
+    // quad); the stores put each where it belongs
     static const int col[16] = {0, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9, 11, 12, 14, 13, 15};
     for (int k = 0; k < 16; k++) _mm512_storeu_ps(dst + col[k] * ld, r[k]);
 }
