@@ -574,10 +574,21 @@ static int takes_dw_nchw(const nn_ctx *ctx, const conv2d *c) {
            !ctx->conv_dw_pack && dwconv3x3_nchw_available();
 }
 
-// The 1x1 GEMM path (conv_1x1), the one that adds a residual in its epilogue.
+// The path conv_forward takes for c (without a slope): the depthwise kernel from the input, the
+// direct kernel, or another (the convs of conv2d_forward_many then run one after another).
+enum { PATH_DW_NCHW, PATH_DIRECT, PATH_OTHER };
+static int conv_path(const nn_ctx *ctx, const conv2d *c) {
+    if (c->groups <= 0 || c->c_in % c->groups || c->c_out % c->groups || c->k <= 0 || c->stride <= 0 ||
+        c->dilation <= 0 || c->pad < 0 || use_winograd(ctx, c))
+        return PATH_OTHER;
+    if (takes_dw_nchw(ctx, c)) return PATH_DW_NCHW;
+    return use_direct(ctx, c) ? PATH_DIRECT : PATH_OTHER;
+}
+
+// The 1x1 GEMM path (conv_1x1), the one that adds a residual in its epilogue: a 1x1 stride-1 conv
+// that is neither direct nor depthwise. (A bad config gets here too, and conv_forward refuses it.)
 static int takes_gemm_1x1(const nn_ctx *ctx, const conv2d *c) {
-    return c->k == 1 && c->stride == 1 && c->pad == 0 && c->dilation > 0 && c->groups > 0 && c->c_in % c->groups == 0 &&
-           c->c_out % c->groups == 0 && !use_winograd(ctx, c) && !takes_dw_nchw(ctx, c) && !use_direct(ctx, c) &&
+    return c->k == 1 && c->stride == 1 && c->pad == 0 && conv_path(ctx, c) == PATH_OTHER &&
            !(c->groups == c->c_in && c->groups == c->c_out);
 }
 
@@ -638,17 +649,6 @@ static int conv_forward(const nn_ctx *ctx, const conv2d *c, const float *x, int 
 int conv2d_forward(const nn_ctx *ctx, const conv2d *c, const float *x, int h, int w, float *y,
                    err *e) {
     return conv_forward(ctx, c, x, h, w, NULL, NULL, y, e);
-}
-
-// The path conv_forward takes for c (without a slope): the depthwise kernel from the input, the
-// direct kernel, or another (the convs of conv2d_forward_many then run one after another).
-enum { PATH_DW_NCHW, PATH_DIRECT, PATH_OTHER };
-static int conv_path(const nn_ctx *ctx, const conv2d *c) {
-    if (c->groups <= 0 || c->c_in % c->groups || c->c_out % c->groups || c->k <= 0 || c->stride <= 0 ||
-        c->dilation <= 0 || c->pad < 0 || use_winograd(ctx, c))
-        return PATH_OTHER;
-    if (takes_dw_nchw(ctx, c)) return PATH_DW_NCHW;
-    return use_direct(ctx, c) ? PATH_DIRECT : PATH_OTHER;
 }
 
 int conv2d_forward_many(const nn_ctx *ctx, const conv2d *const *c, int n, const float *x, int h, int w,

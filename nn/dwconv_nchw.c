@@ -57,13 +57,32 @@ HW static inline __attribute__((always_inline)) void dw_block(const int s, const
     }
 }
 
+// The kernel rows [*ky0, *ky1) of input row iy0 + ky*d that fall inside the image (h rows).
+static inline void dw_kernel_rows(int iy0, int d, int h, int *ky0, int *ky1) {
+    int k0 = 0, k1 = 3;
+    while (k0 < 3 && iy0 + k0 * d < 0) k0++;
+    while (k1 > k0 && iy0 + (k1 - 1) * d >= h) k1--;
+    *ky0 = k0, *ky1 = k1;
+}
+
+// The bias (has_b) after the sum, as PyTorch adds it, then the PReLU of slope a (has_a): v >= 0 ?
+// v : a*v (NaN: a*NaN); stored to the first n (> 0) floats at q.
+HW static inline __attribute__((always_inline)) void dw_store(__m512 v, int has_b, float b, int has_a, float a,
+                                                              float *q, int n) {
+    if (has_b) v = _mm512_add_ps(v, _mm512_set1_ps(b));
+    if (has_a) {
+        __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ);
+        v = _mm512_mask_blend_ps(pos, _mm512_mul_ps(_mm512_set1_ps(a), v), v);
+    }
+    _mm512_mask_storeu_ps(q, nn_lanes(n), v);
+}
+
 // Output row oy of one channel: wk (3, 3), b the bias (has_b), a the PReLU slope (has_a).
 HW static inline __attribute__((always_inline)) void dw_row_s(const int s, const float *xc, int h, int w,
                                                               const float *wk, int has_b, float b, int has_a, float a,
                                                               int pad, int d, int oy, int wo, float *yr) {
-    int ky0 = 0, ky1 = 3;
-    while (ky0 < 3 && oy * s - pad + ky0 * d < 0) ky0++;
-    while (ky1 > ky0 && oy * s - pad + (ky1 - 1) * d >= h) ky1--;
+    int ky0, ky1;
+    dw_kernel_rows(oy * s - pad, d, h, &ky0, &ky1);
     for (int ox0 = 0; ox0 < wo; ox0 += 16 * DW_BLOCKS) {
         __m512 acc[DW_BLOCKS];
         int64_t first = (int64_t)ox0 * s - pad, last = (int64_t)(ox0 + 16 * DW_BLOCKS - 1) * s + 2 * d - pad + (s - 1);
@@ -72,13 +91,7 @@ HW static inline __attribute__((always_inline)) void dw_row_s(const int s, const
         _Pragma("GCC unroll 4") for (int j = 0; j < DW_BLOCKS; j++) {
             int n = wo - ox0 - 16 * j;
             if (n <= 0) break;
-            __m512 v = acc[j];
-            if (has_b) v = _mm512_add_ps(v, _mm512_set1_ps(b));   // after the sum, as PyTorch adds it
-            if (has_a) {   // v >= 0 ? v : a*v (NaN: a*NaN)
-                __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ);
-                v = _mm512_mask_blend_ps(pos, _mm512_mul_ps(_mm512_set1_ps(a), v), v);
-            }
-            _mm512_mask_storeu_ps(yr + ox0 + 16 * j, nn_lanes(n), v);
+            dw_store(acc[j], has_b, b, has_a, a, yr + ox0 + 16 * j, n);
         }
     }
 }
@@ -130,12 +143,7 @@ HW static inline __attribute__((always_inline)) void dw_rows_s1(const int R, con
     __m512 wv[9];
     for (int i = 0; i < 9; i++) wv[i] = _mm512_set1_ps(wk[i]);
     dw_rows kr;
-    for (int t = 0; t < R; t++) {
-        int o = oy + t * d, k0 = 0, k1 = 3;
-        while (k0 < 3 && o - pad + k0 * d < 0) k0++;
-        while (k1 > k0 && o - pad + (k1 - 1) * d >= h) k1--;
-        kr.ky0[t] = k0, kr.ky1[t] = k1;
-    }
+    for (int t = 0; t < R; t++) dw_kernel_rows(oy + t * d - pad, d, h, &kr.ky0[t], &kr.ky1[t]);
     for (int ox0 = 0; ox0 < wo; ox0 += 16 * DW_BLOCKS) {
         __m512 acc[3][DW_BLOCKS];
         int64_t first = (int64_t)ox0 - pad, last = (int64_t)ox0 + 16 * DW_BLOCKS - 1 + 2 * d - pad;
@@ -145,13 +153,7 @@ HW static inline __attribute__((always_inline)) void dw_rows_s1(const int R, con
             _Pragma("GCC unroll 4") for (int j = 0; j < DW_BLOCKS; j++) {
                 int n = wo - ox0 - 16 * j;
                 if (n <= 0) break;
-                __m512 v = acc[t][j];
-                if (has_b) v = _mm512_add_ps(v, _mm512_set1_ps(b));
-                if (has_a) {
-                    __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ);
-                    v = _mm512_mask_blend_ps(pos, _mm512_mul_ps(_mm512_set1_ps(a), v), v);
-                }
-                _mm512_mask_storeu_ps(yr + (size_t)t * d * wo + ox0 + 16 * j, nn_lanes(n), v);
+                dw_store(acc[t][j], has_b, b, has_a, a, yr + (size_t)t * d * wo + ox0 + 16 * j, n);
             }
     }
 }
