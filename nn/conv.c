@@ -156,6 +156,22 @@ static void tile_gemm(const nn_ctx *ctx, const float *w, int ldw, const uint32_t
     else nn_sgemm(0, 0, m, (int)nt, kd, 1.0f, w + k0, ldw, col, (int)ldcol, acc ? 1.0f : 0.0f, y, (int)ldy);
 }
 
+// Skinny 1x1 GEMMs (at most 32 outputs per group, at least twice as many inputs) in pixel tiles
+// small enough for OpenBLAS's small-matrix kernel, which reads the operands in place: its AVX-512
+// builds (0.3.21) take it for m * n * k <= 100^3, and packing costs these shapes more than their
+// FMAs. In ESPNetv2 s2.0 at 1024x512, 1 thread, per call (ms, old tile -> this one): the EESP
+// projections 64 -> 16 per group 1.36-1.42 -> 1.06-1.18, 128 -> 32 0.91-0.95 -> 0.81-0.89, the
+// pyramid's 64 -> 10 0.22 -> 0.13, 48 -> 10 0.68 -> 0.50. Square shapes lost ((24, 24) +11 %,
+// (32, 32) +20 %, (64, 64) +28 %, as did every m >= 64), so they keep their tiles. The bits: the
+// small kernel sums each output's k products in one run, as the packed path does up to k = 320 on
+// this build (and in blocks beyond it), so k stays <= 256: sgemm on 192- to 4096-pixel tiles
+// against whole maps gave 0 differing values for (m, k) = (16, 64), (32, 128), (10, 256),
+// (16, 256) and (10, 320), and 73,000 for (10, 352) and up.
+static int64_t skinny_tile(int co_g, int ci_g, int64_t tile) {
+    int64_t small = (1000000 / ((int64_t)co_g * ci_g)) & ~(int64_t)15;
+    return co_g <= 32 && ci_g >= 2 * co_g && ci_g <= 256 && small >= 160 && small < tile ? small : tile;
+}
+
 #define WIDE_TILE 1024
 #define COL_CHUNK_FLOATS 2097152   // 8 MiB
 
@@ -171,6 +187,7 @@ static void conv_1x1(const nn_ctx *ctx, const conv2d *c, const uint32_t *pw, con
         tile = WIDE_TILE < quarter ? WIDE_TILE : quarter;
         if (tile < pixel_tile(ci_g, hw, parts)) tile = pixel_tile(ci_g, hw, parts);
     }
+    if (!pw) tile = skinny_tile(co_g, ci_g, tile);
     int64_t ntiles = (hw + tile - 1) / tile, items = ntiles * g;
     #pragma omp parallel for schedule(dynamic, 1) num_threads(ctx->threads)
     for (int64_t it = 0; it < items; it++) {

@@ -386,6 +386,42 @@ TEST(conv2d_wide_chunked_matches_gemm) {
     free(x); free(wt); free(col); free(acol); free(aw); free(ref); free(mag); free(y);
 }
 
+// Skinny 1x1 convs (conv.c's skinny_tile) run in pixel tiles small enough for OpenBLAS's
+// small-matrix kernel: exactly the bits of one sgemm per group over the whole map, bias after, on
+// 1 and 3 threads. The last case has more inputs per group (352) than skinny_tile allows: the
+// small kernel would sum them in another order (a tile of 272 pixels gives other bits), so a
+// looser limit fails here.
+TEST(conv2d_skinny_1x1_equals_whole_map_gemm) {
+    static const int cases[][5] = {   // groups, c_in, c_out, h, w
+        {4, 256, 64, 64, 128},   // EESP projection: 64 -> 16 per group
+        {4, 512, 128, 32, 64},   // 128 -> 32 per group
+        {1, 256, 10, 48, 96},    // the pyramid's projection at the inner-dimension limit
+        {1, 352, 10, 48, 96},    // past the limit: packed tiles
+    };
+    err e = {0};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const int g = cases[i][0], ci = cases[i][1], co = cases[i][2], h = cases[i][3], w = cases[i][4];
+        const int cig = ci / g, cog = co / g, hw = h * w;
+        float *x = t_rand_buf((int64_t)ci * hw, 1.0f), *wt = t_rand_buf((int64_t)co * cig, 0.5f);
+        float *b = t_rand_buf(co, 1.0f), *ref = malloc(sizeof(float) * (size_t)co * hw);
+        float *y = malloc(sizeof(float) * (size_t)co * hw);
+        for (int gi = 0; gi < g; gi++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cog, hw, cig, 1.0f, wt + (size_t)gi * cog * cig,
+                        cig, x + (size_t)gi * cig * hw, hw, 0.0f, ref + (size_t)gi * cog * hw, hw);
+        for (int o = 0; o < co; o++)
+            for (int j = 0; j < hw; j++) ref[(size_t)o * hw + j] += b[o];
+        conv2d cv = {ci, co, 1, 1, 0, 1, g, wt, b, 0, NULL};
+        for (int th = 1; th <= 3; th += 2) {
+            nn_ctx_init(&T, th);
+            REQUIRE(conv2d_forward(&T, &cv, x, h, w, y, &e) == OODSEG_OK, "%s", e.msg);
+            CHECK(memcmp(y, ref, sizeof(float) * (size_t)co * hw) == 0, "case %zu (%d -> %d per group), %d threads: "
+                  "bits differ from one sgemm per group", i, cig, cog, th);
+        }
+        free(x); free(wt); free(b); free(ref); free(y);
+    }
+    nn_ctx_init(&T, 2);
+}
+
 TEST(conv2d_out_size_floors) {
     err e = {0};
     float x[4] = {0}, y[4], wt[9] = {0};
@@ -1154,6 +1190,7 @@ int main(int argc, char **argv) {
     RUN(conv2d_1x1_accumulate_matches_loop);
     RUN(add_prelu_equals_add_then_prelu);
     RUN(conv2d_forward_many_equals_one_by_one);
+    RUN(conv2d_skinny_1x1_equals_whole_map_gemm);
     RUN(groupsum_bn_prelu_equals_adds_then_bn_prelu);
     RUN(bn_prelu_shuffle_equals_bn_prelu_then_shuffle);
     RUN(pad_zero_places_the_map);
