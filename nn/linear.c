@@ -49,6 +49,37 @@ static void linear_items(const nn_ctx *ctx, const float *x, int64_t n, int c_in,
     }
 }
 
+// Output columns per work item when the rows make one item (n <= LINEAR_ROWS: InternImage's last
+// stage at 1024x512 has 512 tokens, SegFormer's 256): 4, else 3, else 2 blocks of a multiple of 16
+// columns, so 2 threads share the layer; c_out (one item) when even 2 blocks would be small GEMMs.
+// sgemm sums each output's products in the same order whatever columns surround it, as long as every
+// call takes its packed path: OpenBLAS (0.3.21, AVX-512) runs m * n * k <= 100^3 on its small-matrix
+// kernel, whose transposed-B form sums in another order (tests/test_ops.c: 0 differing values with
+// blocks above that size, thousands below), hence every block's GEMM at least 2 * 10^6 multiply-adds.
+// Depends on the shapes only.
+static int linear_cols(int64_t n, int c_in, int c_out) {
+    for (int parts = 4; parts >= 2; parts--) {
+        const int cols = ((c_out + parts - 1) / parts + 15) / 16 * 16, last = c_out - (parts - 1) * cols;
+        if (last > 0 && (double)n * (last < cols ? last : cols) * c_in >= 2e6) return cols;
+    }
+    return c_out;
+}
+
+// One item of rows, in blocks of `cols` output columns (fp32). The GELU then runs on the whole
+// output as linear_items runs it on its one item (gelu_inplace: the same blocks from the start).
+static void linear_col_items(const nn_ctx *ctx, const float *x, int64_t n, int c_in, const float *W,
+                             const float *b, int c_out, int cols, int gelu, float *y) {
+    const int items = (c_out + cols - 1) / cols;
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(ctx->threads)
+    for (int it = 0; it < items; it++) {
+        const int j0 = it * cols, nc = c_out - j0 < cols ? c_out - j0 : cols;
+        if (b)
+            for (int64_t r = 0; r < n; r++) memcpy(y + (size_t)r * c_out + j0, b + j0, sizeof(float) * (size_t)nc);
+        nn_sgemm(0, 1, (int)n, nc, c_in, 1.0f, x, c_in, W + (size_t)j0 * c_in, c_in, b ? 1.0f : 0.0f, y + j0, c_out);
+    }
+    if (gelu) gelu_inplace(ctx, y, n * c_out);
+}
+
 static void linear_run(const nn_ctx *ctx, const float *x, int64_t n, int c_in, const float *W, const float *b,
                        int c_out, int gelu, float *y) {
     PROF_FLOP(ctx, 2.0 * n * c_in * c_out);
@@ -65,7 +96,9 @@ static void linear_run(const nn_ctx *ctx, const float *x, int64_t n, int c_in, c
         if (done) return;
         // Out of memory for the bf16 form: the fp32 GEMM gives the layer's result all the same.
     }
-    linear_items(ctx, x, n, c_in, W, b, c_out, gelu, y, NULL, NULL, 0);
+    const int cols = n <= LINEAR_ROWS ? linear_cols(n, c_in, c_out) : c_out;
+    if (cols < c_out) linear_col_items(ctx, x, n, c_in, W, b, c_out, cols, gelu, y);
+    else linear_items(ctx, x, n, c_in, W, b, c_out, gelu, y, NULL, NULL, 0);
 }
 
 void linear_forward(const nn_ctx *ctx, const float *x, int64_t n, int c_in, const float *W, const float *b,

@@ -551,6 +551,36 @@ TEST(linear_gelu_equals_the_two_calls) {
     nn_ctx_init(&T, 2);
 }
 
+// A layer whose rows make one work item runs in blocks of output columns (linear.c, linear_cols):
+// exactly the bits of one sgemm over all columns (the bias first, beta 1), then the GELU, on 1 and
+// 3 threads. The last shape stays whole: its 4 blocks would be GEMMs small enough for OpenBLAS's
+// small-matrix kernel, which sums them in another order, so a looser rule fails here.
+TEST(linear_column_blocks_equal_one_gemm) {
+    static const int shapes[][3] = {{512, 768, 3072}, {512, 3072, 768}, {256, 256, 1024}, {16, 1024, 128}};
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        const int n = shapes[k][0], ci = shapes[k][1], co = shapes[k][2];
+        float *x = t_rand_buf((int64_t)n * ci, 1.0f), *W = t_rand_buf((int64_t)co * ci, 0.3f), *b = t_rand_buf(co, 0.5f);
+        float *ref = malloc(sizeof(float) * n * co), *y = malloc(sizeof(float) * n * co);
+        for (int variant = 0; variant < 3; variant++) {   // bias, bias + GELU, neither
+            const float *bb = variant < 2 ? b : NULL;
+            for (int r = 0; r < n; r++)
+                for (int j = 0; j < co; j++) ref[(size_t)r * co + j] = bb ? bb[j] : 0.0f;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, co, ci, 1.0f, x, ci, W, ci, bb ? 1.0f : 0.0f, ref, co);
+            nn_ctx_init(&T, 2);
+            if (variant == 1) gelu_inplace(&T, ref, (int64_t)n * co);
+            for (int th = 1; th <= 3; th += 2) {
+                nn_ctx_init(&T, th);
+                if (variant == 1) linear_gelu_forward(&T, x, n, ci, W, bb, co, y);
+                else linear_forward(&T, x, n, ci, W, bb, co, y);
+                CHECK(!memcmp(ref, y, sizeof(float) * n * co), "%d x %d -> %d, variant %d, %d threads: bits differ "
+                      "from one sgemm", n, ci, co, variant, th);
+            }
+        }
+        free(x); free(W); free(b); free(ref); free(y);
+    }
+    nn_ctx_init(&T, 2);
+}
+
 // ---- norms --------------------------------------------------------------------------------------
 
 TEST(layernorm_cl_matches_reference) {
@@ -1177,6 +1207,7 @@ int main(int argc, char **argv) {
     RUN(conv_transpose2x2_matches_formula);
     RUN(linear_matches_reference);
     RUN(linear_gelu_equals_the_two_calls);
+    RUN(linear_column_blocks_equal_one_gemm);
     RUN(layernorm_cl_matches_reference);
     RUN(batchnorm_matches_reference);
     RUN(activations_match_reference);
