@@ -65,19 +65,54 @@ static int linear_cols(int64_t n, int c_in, int c_out) {
     return c_out;
 }
 
-// One item of rows, in blocks of `cols` output columns (fp32). The GELU then runs on the whole
-// output as linear_items runs it on its one item (gelu_inplace: the same blocks from the start).
-static void linear_col_items(const nn_ctx *ctx, const float *x, int64_t n, int c_in, const float *W,
-                             const float *b, int c_out, int cols, int gelu, float *y) {
-    const int items = (c_out + cols - 1) / cols;
-    #pragma omp parallel for schedule(dynamic, 1) num_threads(ctx->threads)
-    for (int it = 0; it < items; it++) {
-        const int j0 = it * cols, nc = c_out - j0 < cols ? c_out - j0 : cols;
-        if (b)
-            for (int64_t r = 0; r < n; r++) memcpy(y + (size_t)r * c_out + j0, b + j0, sizeof(float) * (size_t)nc);
-        nn_sgemm(0, 1, (int)n, nc, c_in, 1.0f, x, c_in, W + (size_t)j0 * c_in, c_in, b ? 1.0f : 0.0f, y + j0, c_out);
+// Under bf16 (the bf16 GEMM on W's panels of NN_BF16_NR columns): blocks of whole panels, at least
+// 64 columns each, so that converting the rows again per block (n x c_in) stays small against the
+// block's products (n x c_in x 64 and more). That GEMM sums each output over K in K order, from its
+// bias, whatever the blocks (gemm_bf16.c), so the bits do not depend on them. Shape-only.
+static int linear_cols_bf16(int c_out) {
+    for (int parts = 4; parts >= 2; parts--) {
+        const int cols = ((c_out + parts - 1) / parts + NN_BF16_NR - 1) / NN_BF16_NR * NN_BF16_NR;
+        const int last = c_out - (parts - 1) * cols;
+        if (cols >= 64 && last >= 64) return cols;
     }
-    if (gelu) gelu_inplace(ctx, y, n * c_out);
+    return c_out;
+}
+
+#define GELU_SPAN 4096   // gelu_span's blocks (nn.h): spans from multiples of it give the same bits
+
+// One item of rows, in blocks of `cols` output columns: sgemm on W, or (pw not NULL) the bf16 GEMM
+// on the block's panels with the rows converted into this thread's part of `scratch`. The GELU then
+// runs on the whole output in spans from its start, as linear_items runs it on its one item.
+static void linear_col_items(const nn_ctx *ctx, const float *x, int64_t n, int c_in, const float *W,
+                             const float *b, int c_out, int cols, int gelu, float *y, const uint32_t *pw,
+                             uint32_t *scratch, size_t per) {
+    const int items = (c_out + cols - 1) / cols;
+    const int64_t total = n * c_out, spans = (total + GELU_SPAN - 1) / GELU_SPAN;
+    const size_t panel = (size_t)((c_in + 1) / 2) * NN_BF16_NR;   // uint32s per panel of W^T
+    #pragma omp parallel num_threads(ctx->threads)
+    {
+        #pragma omp for schedule(dynamic, 1)
+        for (int it = 0; it < items; it++) {
+            const int j0 = it * cols, nc = c_out - j0 < cols ? c_out - j0 : cols;
+            if (pw) {
+                nn_gemm_bf16_b(ctx, (int)n, nc, c_in, x, c_in, pw + (size_t)(j0 / NN_BF16_NR) * panel,
+                               scratch + per * (size_t)omp_get_thread_num(), y + j0, c_out, 0, b ? b + j0 : NULL);
+                continue;
+            }
+            if (b)
+                for (int64_t r = 0; r < n; r++) memcpy(y + (size_t)r * c_out + j0, b + j0, sizeof(float) * (size_t)nc);
+            nn_sgemm(0, 1, (int)n, nc, c_in, 1.0f, x, c_in, W + (size_t)j0 * c_in, c_in, b ? 1.0f : 0.0f, y + j0,
+                     c_out);
+        }
+        if (gelu) {
+            #pragma omp for schedule(static)
+            for (int64_t q = 0; q < spans; q++) {
+                const int64_t i0 = q * GELU_SPAN, len = total - i0 < GELU_SPAN ? total - i0 : GELU_SPAN;
+                if (pw) gelu_span_bf16(y + i0, len);
+                else gelu_span(y + i0, len);
+            }
+        }
+    }
 }
 
 static void linear_run(const nn_ctx *ctx, const float *x, int64_t n, int c_in, const float *W, const float *b,
@@ -90,14 +125,16 @@ static void linear_run(const nn_ctx *ctx, const float *x, int64_t n, int c_in, c
         size_t per = nn_gemm_bf16_b_scratch(LINEAR_ROWS);
         uint32_t *scratch = pw ? malloc(sizeof(uint32_t) * per * (size_t)ctx->threads) : NULL;
         int done = scratch != NULL;
-        if (done) linear_items(ctx, x, n, c_in, W, b, c_out, gelu, y, pw, scratch, per);
+        const int cols = n <= LINEAR_ROWS ? linear_cols_bf16(c_out) : c_out;
+        if (done && cols < c_out) linear_col_items(ctx, x, n, c_in, W, b, c_out, cols, gelu, y, pw, scratch, per);
+        else if (done) linear_items(ctx, x, n, c_in, W, b, c_out, gelu, y, pw, scratch, per);
         free(scratch);
         free(tmp);
         if (done) return;
         // Out of memory for the bf16 form: the fp32 GEMM gives the layer's result all the same.
     }
     const int cols = n <= LINEAR_ROWS ? linear_cols(n, c_in, c_out) : c_out;
-    if (cols < c_out) linear_col_items(ctx, x, n, c_in, W, b, c_out, cols, gelu, y);
+    if (cols < c_out) linear_col_items(ctx, x, n, c_in, W, b, c_out, cols, gelu, y, NULL, NULL, 0);
     else linear_items(ctx, x, n, c_in, W, b, c_out, gelu, y, NULL, NULL, 0);
 }
 

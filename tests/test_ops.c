@@ -8,6 +8,7 @@
 // relative to the magnitude of the terms, which is what float32 accumulation can promise.
 #include "test.h"
 #include "../nn/nn.h"
+#include "../nn/gemm_bf16.h"
 #include "../nn/window.h"
 #include <cblas.h>
 #include <math.h>
@@ -611,6 +612,39 @@ TEST(linear_column_blocks_equal_one_gemm) {
             }
         }
         free(x); free(W); free(b); free(ref); free(y); free(mag); free(ax); free(aw);
+    }
+    nn_ctx_init(&T, 2);
+}
+
+// The same under bf16: blocks of whole panels of the bf16 GEMM (linear_cols_bf16), exactly the bits
+// of that GEMM over all columns (gemm_bf16.c sums each output in K order from its bias, whatever
+// the blocks), then the bf16 layers' GELU; our own kernel, so bit for bit on every CPU (the scalar
+// reference without AVX512-BF16).
+TEST(linear_bf16_column_blocks_equal_one_gemm) {
+    static const int shapes[][3] = {{512, 768, 3072}, {512, 3072, 768}, {256, 256, 1024}, {16, 1024, 128}};
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        const int n = shapes[k][0], ci = shapes[k][1], co = shapes[k][2];
+        float *x = t_rand_buf((int64_t)n * ci, 1.0f), *W = t_rand_buf((int64_t)co * ci, 0.3f), *b = t_rand_buf(co, 0.5f);
+        float *ref = malloc(sizeof(float) * n * co), *y = malloc(sizeof(float) * n * co);
+        uint32_t *pw = malloc(sizeof(uint32_t) * nn_bf16_panels_size(ci, co));
+        uint32_t *scr = malloc(sizeof(uint32_t) * nn_gemm_bf16_b_scratch(n));
+        nn_bf16_pack_panels_t(W, ci, co, ci, pw);
+        for (int variant = 0; variant < 3; variant++) {   // bias, bias + GELU, neither
+            const float *bb = variant < 2 ? b : NULL;
+            nn_ctx_init(&T, 1);
+            T.precision = NN_BF16;
+            T.bf16_reference = nn_bf16_cpu() ? NN_BF16_AUTO : NN_BF16_REF_SCALAR;
+            nn_gemm_bf16_b(&T, n, co, ci, x, ci, pw, scr, ref, co, 0, bb);
+            if (variant == 1) gelu_span_bf16(ref, (int64_t)n * co);
+            for (int th = 1; th <= 3; th += 2) {
+                T.threads = th;
+                if (variant == 1) linear_gelu_forward(&T, x, n, ci, W, bb, co, y);
+                else linear_forward(&T, x, n, ci, W, bb, co, y);
+                CHECK(!memcmp(ref, y, sizeof(float) * n * co), "%d x %d -> %d, variant %d, %d threads: bits differ "
+                      "from one bf16 GEMM", n, ci, co, variant, th);
+            }
+        }
+        free(x); free(W); free(b); free(ref); free(y); free(pw); free(scr);
     }
     nn_ctx_init(&T, 2);
 }
@@ -1242,6 +1276,7 @@ int main(int argc, char **argv) {
     RUN(linear_matches_reference);
     RUN(linear_gelu_equals_the_two_calls);
     RUN(linear_column_blocks_equal_one_gemm);
+    RUN(linear_bf16_column_blocks_equal_one_gemm);
     RUN(layernorm_cl_matches_reference);
     RUN(batchnorm_matches_reference);
     RUN(activations_match_reference);
