@@ -578,73 +578,91 @@ TEST(linear_gelu_equals_the_two_calls) {
     nn_ctx_init(&T, 2);
 }
 
-// A layer whose rows make one work item runs in blocks of output columns (linear.c, linear_cols):
-// exactly the bits of one sgemm over all columns (the bias first, beta 1), then the GELU, on 1 and
-// 3 threads (on the measured OpenBLAS cores, blas_bits_measured). The last shape stays whole: its 4 blocks would be GEMMs small enough for OpenBLAS's
-// small-matrix kernel, which sums them in another order, so a looser rule fails here.
+// A layer whose rows make one work item (n <= 512) runs in blocks of output columns (linear.c):
+// the two tests below compare it with one GEMM over all columns, for bias, bias + GELU and neither,
+// on 1 and 3 threads. A case: the shape (rows, inputs, outputs), its random data, the reference.
+static const int linear_block_shapes[][3] = {{512, 768, 3072}, {512, 3072, 768}, {256, 256, 1024}, {16, 1024, 128}};
+typedef struct linear_case { int n, ci, co; float *x, *W, *b, *ref, *y; } linear_case;
+
+static linear_case linear_case_new(const int *shape) {
+    linear_case c = {shape[0], shape[1], shape[2], NULL, NULL, NULL, NULL, NULL};
+    c.x = t_rand_buf((int64_t)c.n * c.ci, 1.0f), c.W = t_rand_buf((int64_t)c.co * c.ci, 0.3f);
+    c.b = t_rand_buf(c.co, 0.5f);
+    c.ref = malloc(sizeof(float) * c.n * c.co), c.y = malloc(sizeof(float) * c.n * c.co);
+    return c;
+}
+
+static void linear_case_free(linear_case *c) { free(c->x), free(c->W), free(c->b), free(c->ref), free(c->y); }
+
+// c->y = the layer (variant 1: with its GELU) with bias bb on T as it is set, on `threads` threads.
+static void linear_case_run(linear_case *c, int variant, const float *bb, int threads) {
+    T.threads = threads;
+    if (variant == 1) linear_gelu_forward(&T, c->x, c->n, c->ci, c->W, bb, c->co, c->y);
+    else linear_forward(&T, c->x, c->n, c->ci, c->W, bb, c->co, c->y);
+}
+
+// fp32 (linear_cols): exactly the bits of one sgemm (the bias first, beta 1), then the GELU, on
+// the measured OpenBLAS cores (blas_bits_measured). The last shape stays whole: its 4 blocks would
+// be GEMMs small enough for OpenBLAS's small-matrix kernel, which sums them in another order, so a
+// looser rule fails here.
 TEST(linear_column_blocks_equal_one_gemm) {
-    static const int shapes[][3] = {{512, 768, 3072}, {512, 3072, 768}, {256, 256, 1024}, {16, 1024, 128}};
-    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
-        const int n = shapes[k][0], ci = shapes[k][1], co = shapes[k][2];
-        float *x = t_rand_buf((int64_t)n * ci, 1.0f), *W = t_rand_buf((int64_t)co * ci, 0.3f), *b = t_rand_buf(co, 0.5f);
-        float *ref = malloc(sizeof(float) * n * co), *y = malloc(sizeof(float) * n * co);
+    for (size_t k = 0; k < sizeof linear_block_shapes / sizeof linear_block_shapes[0]; k++) {
+        linear_case c = linear_case_new(linear_block_shapes[k]);
+        const int n = c.n, ci = c.ci, co = c.co;
         float *mag = malloc(sizeof(float) * n * co), *ax = malloc(sizeof(float) * n * ci);
         float *aw = malloc(sizeof(float) * co * ci);
-        for (size_t q = 0; q < (size_t)n * ci; q++) ax[q] = fabsf(x[q]);
-        for (size_t q = 0; q < (size_t)co * ci; q++) aw[q] = fabsf(W[q]);
+        for (size_t q = 0; q < (size_t)n * ci; q++) ax[q] = fabsf(c.x[q]);
+        for (size_t q = 0; q < (size_t)co * ci; q++) aw[q] = fabsf(c.W[q]);
         for (int variant = 0; variant < 3; variant++) {   // bias, bias + GELU, neither
-            const float *bb = variant < 2 ? b : NULL;
-            for (int r = 0; r < n; r++)
-                for (int j = 0; j < co; j++) ref[(size_t)r * co + j] = bb ? bb[j] : 0.0f;
+            const float *bb = variant < 2 ? c.b : NULL;
             for (int r = 0; r < n; r++)   // the GELU's slope stays below 1.13: 2 x the sum covers it
-                for (int j = 0; j < co; j++) mag[(size_t)r * co + j] = bb ? 2.0f * fabsf(bb[j]) : 0.0f;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, co, ci, 1.0f, x, ci, W, ci, bb ? 1.0f : 0.0f, ref, co);
+                for (int j = 0; j < co; j++) {
+                    c.ref[(size_t)r * co + j] = bb ? bb[j] : 0.0f;
+                    mag[(size_t)r * co + j] = bb ? 2.0f * fabsf(bb[j]) : 0.0f;
+                }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, co, ci, 1.0f, c.x, ci, c.W, ci, bb ? 1.0f : 0.0f,
+                        c.ref, co);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, co, ci, 2.0f, ax, ci, aw, ci, 1.0f, mag, co);
             nn_ctx_init(&T, 2);
-            if (variant == 1) gelu_inplace(&T, ref, (int64_t)n * co);
+            if (variant == 1) gelu_inplace(&T, c.ref, (int64_t)n * co);
             for (int th = 1; th <= 3; th += 2) {
-                nn_ctx_init(&T, th);
-                if (variant == 1) linear_gelu_forward(&T, x, n, ci, W, bb, co, y);
-                else linear_forward(&T, x, n, ci, W, bb, co, y);
-                CHECK(same_or_close(y, ref, mag, (size_t)n * co, blas_bits_measured()), "%d x %d -> %d, variant %d, "
-                      "%d threads: differs from one sgemm (OpenBLAS core %s)", n, ci, co, variant, th,
+                linear_case_run(&c, variant, bb, th);
+                CHECK(same_or_close(c.y, c.ref, mag, (size_t)n * co, blas_bits_measured()), "%d x %d -> %d, variant "
+                      "%d, %d threads: differs from one sgemm (OpenBLAS core %s)", n, ci, co, variant, th,
                       openblas_get_corename());
             }
         }
-        free(x); free(W); free(b); free(ref); free(y); free(mag); free(ax); free(aw);
+        linear_case_free(&c);
+        free(mag); free(ax); free(aw);
     }
     nn_ctx_init(&T, 2);
 }
 
-// The same under bf16: blocks of whole panels of the bf16 GEMM (linear_cols_bf16), exactly the bits
-// of that GEMM over all columns (gemm_bf16.c sums each output in K order from its bias, whatever
-// the blocks), then the bf16 layers' GELU; our own kernel, so bit for bit on every CPU (the scalar
-// reference without AVX512-BF16).
+// bf16 (linear_cols_bf16): blocks of whole panels of the bf16 GEMM, exactly the bits of that GEMM
+// over all columns (gemm_bf16.c sums each output in K order from its bias, whatever the blocks),
+// then the bf16 layers' GELU. Our own kernel, so bit for bit on every CPU (the scalar reference
+// without AVX512-BF16).
 TEST(linear_bf16_column_blocks_equal_one_gemm) {
-    static const int shapes[][3] = {{512, 768, 3072}, {512, 3072, 768}, {256, 256, 1024}, {16, 1024, 128}};
-    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
-        const int n = shapes[k][0], ci = shapes[k][1], co = shapes[k][2];
-        float *x = t_rand_buf((int64_t)n * ci, 1.0f), *W = t_rand_buf((int64_t)co * ci, 0.3f), *b = t_rand_buf(co, 0.5f);
-        float *ref = malloc(sizeof(float) * n * co), *y = malloc(sizeof(float) * n * co);
-        uint32_t *pw = malloc(sizeof(uint32_t) * nn_bf16_panels_size(ci, co));
-        uint32_t *scr = malloc(sizeof(uint32_t) * nn_gemm_bf16_b_scratch(n));
-        nn_bf16_pack_panels_t(W, ci, co, ci, pw);
+    for (size_t k = 0; k < sizeof linear_block_shapes / sizeof linear_block_shapes[0]; k++) {
+        linear_case c = linear_case_new(linear_block_shapes[k]);
+        uint32_t *pw = malloc(sizeof(uint32_t) * nn_bf16_panels_size(c.ci, c.co));
+        uint32_t *scr = malloc(sizeof(uint32_t) * nn_gemm_bf16_b_scratch(c.n));
+        nn_bf16_pack_panels_t(c.W, c.ci, c.co, c.ci, pw);
         for (int variant = 0; variant < 3; variant++) {   // bias, bias + GELU, neither
-            const float *bb = variant < 2 ? b : NULL;
+            const float *bb = variant < 2 ? c.b : NULL;
             nn_ctx_init(&T, 1);
             T.precision = NN_BF16;
             T.bf16_reference = nn_bf16_cpu() ? NN_BF16_AUTO : NN_BF16_REF_SCALAR;
-            nn_gemm_bf16_b(&T, n, co, ci, x, ci, pw, scr, ref, co, 0, bb);
-            if (variant == 1) gelu_span_bf16(ref, (int64_t)n * co);
+            nn_gemm_bf16_b(&T, c.n, c.co, c.ci, c.x, c.ci, pw, scr, c.ref, c.co, 0, bb);
+            if (variant == 1) gelu_span_bf16(c.ref, (int64_t)c.n * c.co);
             for (int th = 1; th <= 3; th += 2) {
-                T.threads = th;
-                if (variant == 1) linear_gelu_forward(&T, x, n, ci, W, bb, co, y);
-                else linear_forward(&T, x, n, ci, W, bb, co, y);
-                CHECK(!memcmp(ref, y, sizeof(float) * n * co), "%d x %d -> %d, variant %d, %d threads: bits differ "
-                      "from one bf16 GEMM", n, ci, co, variant, th);
+                linear_case_run(&c, variant, bb, th);
+                CHECK(!memcmp(c.ref, c.y, sizeof(float) * c.n * c.co), "%d x %d -> %d, variant %d, %d threads: bits "
+                      "differ from one bf16 GEMM", c.n, c.ci, c.co, variant, th);
             }
         }
-        free(x); free(W); free(b); free(ref); free(y); free(pw); free(scr);
+        linear_case_free(&c);
+        free(pw); free(scr);
     }
     nn_ctx_init(&T, 2);
 }
