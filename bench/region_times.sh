@@ -53,7 +53,7 @@ def load(path, iterations):
 iterations = int(sys.argv[3]) + 1   # the warm-up and the timed runs
 k1, t1, g1 = load(sys.argv[1], iterations)
 k2, t2, g2 = load(sys.argv[2], iterations)
-if [k for k in k1] != [k for k in k2]:
+if k1 != k2:
     sys.exit("region_times: the 1- and 2-thread runs opened different regions")
 names = {}
 for off, obj in set(k1):

@@ -18,7 +18,7 @@ void relu_inplace(const nn_ctx *ctx, float *x, int64_t n) {
 // but its 2e-9 absolute error near erf = -1 is up to 7 ulp of a float GELU for x < -1.)
 double erf(double) __attribute__((simd("notinbranch")));
 
-#define GELU_BLOCK 4096   // fixed blocks: the vector/scalar split never depends on the thread count
+#define GELU_BLOCK NN_GELU_BLOCK   // fixed blocks (nn.h)
 
 NN_TARGET_CLONES
 static void gelu_block(float *x, int64_t n) {

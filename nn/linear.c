@@ -50,35 +50,27 @@ static void linear_items(const nn_ctx *ctx, const float *x, int64_t n, int c_in,
 }
 
 // Output columns per work item when the rows make one item (n <= LINEAR_ROWS: InternImage's last
-// stage at 1024x512 has 512 tokens, SegFormer's 256): 4, else 3, else 2 blocks of a multiple of 16
-// columns, so 2 threads share the layer; c_out (one item) when even 2 blocks would be small GEMMs.
-// sgemm sums each output's products in the same order whatever columns surround it, as long as every
-// call takes its packed path: OpenBLAS (0.3.21, AVX-512) runs m * n * k <= 100^3 on its small-matrix
-// kernel, whose transposed-B form sums in another order (tests/test_ops.c: 0 differing values with
-// blocks above that size, thousands below), hence every block's GEMM at least 2 * 10^6 multiply-adds.
-// Depends on the shapes only.
-static int linear_cols(int64_t n, int c_in, int c_out) {
+// stage at 1024x512 has 512 tokens, SegFormer's 256): 4, else 3, else 2 blocks, so 2 threads share
+// the layer; c_out (one item) when no split passes. Depends on the shapes only.
+// - fp32 (sgemm on W): blocks of a multiple of 16 columns. sgemm sums each output's products in
+//   the same order whatever columns surround it, as long as every call takes its packed path:
+//   OpenBLAS (0.3.21, AVX-512) runs m * n * k <= 100^3 on its small-matrix kernel, whose
+//   transposed-B form sums in another order (tests/test_ops.c: 0 differing values with blocks above
+//   that size, thousands below), hence every block's GEMM at least 2 * 10^6 multiply-adds.
+// - bf16 (the bf16 GEMM on W's panels of NN_BF16_NR columns): blocks of whole panels, at least 64
+//   columns each, so that converting the rows again per block (n x c_in) stays small against the
+//   block's products. That GEMM sums each output over K in K order, from its bias, whatever the
+//   blocks (gemm_bf16.c), so the bits do not depend on them.
+static int linear_cols(int64_t n, int c_in, int c_out, int bf16) {
+    const int align = bf16 ? NN_BF16_NR : 16;
     for (int parts = 4; parts >= 2; parts--) {
-        const int cols = ((c_out + parts - 1) / parts + 15) / 16 * 16, last = c_out - (parts - 1) * cols;
-        if (last > 0 && (double)n * (last < cols ? last : cols) * c_in >= 2e6) return cols;
+        const int cols = ((c_out + parts - 1) / parts + align - 1) / align * align, last = c_out - (parts - 1) * cols;
+        const int least = last < cols ? last : cols;
+        if (last > 0 && (bf16 ? least >= 64 : (double)n * least * c_in >= 2e6)) return cols;
     }
     return c_out;
 }
 
-// Under bf16 (the bf16 GEMM on W's panels of NN_BF16_NR columns): blocks of whole panels, at least
-// 64 columns each, so that converting the rows again per block (n x c_in) stays small against the
-// block's products (n x c_in x 64 and more). That GEMM sums each output over K in K order, from its
-// bias, whatever the blocks (gemm_bf16.c), so the bits do not depend on them. Shape-only.
-static int linear_cols_bf16(int c_out) {
-    for (int parts = 4; parts >= 2; parts--) {
-        const int cols = ((c_out + parts - 1) / parts + NN_BF16_NR - 1) / NN_BF16_NR * NN_BF16_NR;
-        const int last = c_out - (parts - 1) * cols;
-        if (cols >= 64 && last >= 64) return cols;
-    }
-    return c_out;
-}
-
-#define GELU_SPAN 4096   // gelu_span's blocks (nn.h): spans from multiples of it give the same bits
 
 // One item of rows, in blocks of `cols` output columns: sgemm on W, or (pw not NULL) the bf16 GEMM
 // on the block's panels with the rows converted into this thread's part of `scratch`. The GELU then
@@ -87,7 +79,7 @@ static void linear_col_items(const nn_ctx *ctx, const float *x, int64_t n, int c
                              const float *b, int c_out, int cols, int gelu, float *y, const uint32_t *pw,
                              uint32_t *scratch, size_t per) {
     const int items = (c_out + cols - 1) / cols;
-    const int64_t total = n * c_out, spans = (total + GELU_SPAN - 1) / GELU_SPAN;
+    const int64_t total = n * c_out, spans = (total + NN_GELU_BLOCK - 1) / NN_GELU_BLOCK;
     const size_t panel = (size_t)((c_in + 1) / 2) * NN_BF16_NR;   // uint32s per panel of W^T
     #pragma omp parallel num_threads(ctx->threads)
     {
@@ -107,7 +99,7 @@ static void linear_col_items(const nn_ctx *ctx, const float *x, int64_t n, int c
         if (gelu) {
             #pragma omp for schedule(static)
             for (int64_t q = 0; q < spans; q++) {
-                const int64_t i0 = q * GELU_SPAN, len = total - i0 < GELU_SPAN ? total - i0 : GELU_SPAN;
+                const int64_t i0 = q * NN_GELU_BLOCK, len = total - i0 < NN_GELU_BLOCK ? total - i0 : NN_GELU_BLOCK;
                 if (pw) gelu_span_bf16(y + i0, len);
                 else gelu_span(y + i0, len);
             }
@@ -125,7 +117,7 @@ static void linear_run(const nn_ctx *ctx, const float *x, int64_t n, int c_in, c
         size_t per = nn_gemm_bf16_b_scratch(LINEAR_ROWS);
         uint32_t *scratch = pw ? malloc(sizeof(uint32_t) * per * (size_t)ctx->threads) : NULL;
         int done = scratch != NULL;
-        const int cols = n <= LINEAR_ROWS ? linear_cols_bf16(c_out) : c_out;
+        const int cols = n <= LINEAR_ROWS ? linear_cols(n, c_in, c_out, 1) : c_out;
         if (done && cols < c_out) linear_col_items(ctx, x, n, c_in, W, b, c_out, cols, gelu, y, pw, scratch, per);
         else if (done) linear_items(ctx, x, n, c_in, W, b, c_out, gelu, y, pw, scratch, per);
         free(scratch);
@@ -133,7 +125,7 @@ static void linear_run(const nn_ctx *ctx, const float *x, int64_t n, int c_in, c
         if (done) return;
         // Out of memory for the bf16 form: the fp32 GEMM gives the layer's result all the same.
     }
-    const int cols = n <= LINEAR_ROWS ? linear_cols(n, c_in, c_out) : c_out;
+    const int cols = n <= LINEAR_ROWS ? linear_cols(n, c_in, c_out, 0) : c_out;
     if (cols < c_out) linear_col_items(ctx, x, n, c_in, W, b, c_out, cols, gelu, y, NULL, NULL, 0);
     else linear_items(ctx, x, n, c_in, W, b, c_out, gelu, y, NULL, NULL, 0);
 }

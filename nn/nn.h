@@ -163,8 +163,10 @@ void groupsum_batchnorm_prelu_inplace(const nn_ctx *ctx, float *x, int C, int of
 // ---- activation.c ---------------------------------------------------------------------------
 void relu_inplace(const nn_ctx *ctx, float *x, int64_t n);
 void gelu_inplace(const nn_ctx *ctx, float *x, int64_t n);   // exact erf form
-// The same on one thread (in blocks from x: a span starting at a multiple of 4096 elements of an
-// array gives the bits gelu_inplace gives there).
+// The same on one thread, in blocks of NN_GELU_BLOCK from x: a span starting at a multiple of
+// NN_GELU_BLOCK elements of an array gives the bits gelu_inplace gives there (the vector/scalar
+// split of a block never depends on the thread count).
+#define NN_GELU_BLOCK 4096
 void gelu_span(float *x, int64_t n);
 // For the output of a bf16 GEMM (the fused fc1 + GELU of a bf16 layer): a float rational erf,
 // within 1e-6 (1 + |GELU|) of the exact GELU, 4x faster (activation.c).

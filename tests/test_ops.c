@@ -638,7 +638,7 @@ TEST(linear_column_blocks_equal_one_gemm) {
     nn_ctx_init(&T, 2);
 }
 
-// bf16 (linear_cols_bf16): blocks of whole panels of the bf16 GEMM, exactly the bits of that GEMM
+// bf16 (linear_cols): blocks of whole panels of the bf16 GEMM, exactly the bits of that GEMM
 // over all columns (gemm_bf16.c sums each output in K order from its bias, whatever the blocks),
 // then the bf16 layers' GELU. Our own kernel, so bit for bit on every CPU (the scalar reference
 // without AVX512-BF16).
